@@ -1,0 +1,118 @@
+//! The audit vocabulary: which events are recorded and with what. Action names are stored
+//! data, so they never change once released.
+
+use crate::ids::{StationId, UserId};
+use crate::model::Actor;
+
+/// Everything cityx records in the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    LoginOk,
+    LoginFailed,
+    Logout,
+    StationCreated,
+    StationUpdated,
+    UserCreated,
+    UserUpdated,
+    RoleChanged,
+    UserDisabled,
+    UserEnabled,
+    PasswordChanged,
+    PasswordReset,
+    TokenCreated,
+    TokenRevoked,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::LoginOk => "login_ok",
+            AuditAction::LoginFailed => "login_failed",
+            AuditAction::Logout => "logout",
+            AuditAction::StationCreated => "station_created",
+            AuditAction::StationUpdated => "station_updated",
+            AuditAction::UserCreated => "user_created",
+            AuditAction::UserUpdated => "user_updated",
+            AuditAction::RoleChanged => "role_changed",
+            AuditAction::UserDisabled => "user_disabled",
+            AuditAction::UserEnabled => "user_enabled",
+            AuditAction::PasswordChanged => "password_changed",
+            AuditAction::PasswordReset => "password_reset",
+            AuditAction::TokenCreated => "token_created",
+            AuditAction::TokenRevoked => "token_revoked",
+        }
+    }
+}
+
+/// An audit entry about to be written, in the same transaction as the change it records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewAudit {
+    pub actor_user_id: Option<UserId>,
+    pub actor_label: String,
+    pub station_id: Option<StationId>,
+    pub action: AuditAction,
+    pub target_type: &'static str,
+    pub target_id: String,
+    pub ok: bool,
+    pub ip: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+impl NewAudit {
+    /// A successful action by `actor` on a target.
+    pub fn by(
+        actor: &Actor,
+        action: AuditAction,
+        target_type: &'static str,
+        target_id: impl ToString,
+        station_id: Option<StationId>,
+    ) -> Self {
+        NewAudit {
+            actor_user_id: actor.user_id,
+            actor_label: actor.label.clone(),
+            station_id,
+            action,
+            target_type,
+            target_id: target_id.to_string(),
+            ok: true,
+            ip: None,
+            detail: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn with_ip(mut self, ip: Option<String>) -> Self {
+        self.ip = ip;
+        self
+    }
+
+    pub fn failed(mut self) -> Self {
+        self.ok = false;
+        self
+    }
+
+    /// Adds one detail field.
+    pub fn detail(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        if let serde_json::Value::Object(map) = &mut self.detail {
+            map.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn details_accumulate() {
+        let a = NewAudit::by(&Actor::system(), AuditAction::RoleChanged, "user", "u1", None)
+            .detail("from", "viewer")
+            .detail("to", "editor")
+            .failed();
+        assert_eq!(a.detail["from"], "viewer");
+        assert_eq!(a.detail["to"], "editor");
+        assert!(!a.ok);
+        assert_eq!(a.actor_label, "system");
+        assert_eq!(a.action.as_str(), "role_changed");
+    }
+}

@@ -1,0 +1,31 @@
+//! Domain types and rules of cityx: ids, stations, users, roles, token scopes, the audit
+//! vocabulary, input validation and the permission policy.
+//!
+//! Everything here is pure: no I/O crate (no SQL, no HTTP, no filesystem, no processes) may
+//! become a dependency of this crate. The database, API, web and CLI layers all decide
+//! "who may do what" by calling [`policy`], so the rules live in one place and are unit tested
+//! without any server.
+//!
+//! Main types: [`Station`], [`User`], [`Role`], [`Scope`], [`Actor`] (the authenticated
+//! caller) and [`TenantScope`] (the rows a caller may see).
+
+pub mod audit;
+pub mod ids;
+pub mod model;
+pub mod policy;
+pub mod validate;
+
+pub use audit::{AuditAction, NewAudit};
+pub use ids::{AuditId, StationId, TokenId, UserId};
+pub use model::{
+    Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,
+    User,
+};
+pub use validate::{FieldError, Validated};
+
+/// Current time in UTC, truncated to milliseconds (the precision every backend stores).
+pub fn now() -> time::OffsetDateTime {
+    let t = time::OffsetDateTime::now_utc();
+    let ms = t.millisecond();
+    t.replace_millisecond(ms).unwrap_or(t)
+}
