@@ -105,10 +105,16 @@ mod tests {
 
     #[test]
     fn details_accumulate() {
-        let a = NewAudit::by(&Actor::system(), AuditAction::RoleChanged, "user", "u1", None)
-            .detail("from", "viewer")
-            .detail("to", "editor")
-            .failed();
+        let a = NewAudit::by(
+            &Actor::system(),
+            AuditAction::RoleChanged,
+            "user",
+            "u1",
+            None,
+        )
+        .detail("from", "viewer")
+        .detail("to", "editor")
+        .failed();
         assert_eq!(a.detail["from"], "viewer");
         assert_eq!(a.detail["to"], "editor");
         assert!(!a.ok);

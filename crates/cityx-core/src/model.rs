@@ -476,7 +476,10 @@ mod tests {
         };
         let a = Actor::for_user(&user, None, ScopeSet::ALL);
         assert_eq!(a.scopes, ScopeSet::of(&[Scope::Read]));
-        assert_eq!(a.tenant_scope(), TenantScope::Station(user.station_id.unwrap_or_default()));
+        assert_eq!(
+            a.tenant_scope(),
+            TenantScope::Station(user.station_id.unwrap_or_default())
+        );
     }
 
     #[test]

@@ -39,7 +39,11 @@ pub fn require_scope(actor: &Actor, scope: Scope) -> Decision {
 }
 
 fn allow_if(cond: bool) -> Decision {
-    if cond { Ok(()) } else { Err(Denied::NotPermitted) }
+    if cond {
+        Ok(())
+    } else {
+        Err(Denied::NotPermitted)
+    }
 }
 
 /// Read access of any kind.
@@ -75,9 +79,7 @@ pub fn read_user(actor: &Actor, target: UserId) -> Decision {
 pub fn manage_user(actor: &Actor, station: Option<StationId>, role: Role) -> Decision {
     let ok = match actor.role {
         Role::HubAdmin => true,
-        Role::StationAdmin => {
-            !role.is_hub() && station.is_some() && station == actor.station_id
-        }
+        Role::StationAdmin => !role.is_hub() && station.is_some() && station == actor.station_id,
         _ => false,
     };
     allow_if(ok)?;
@@ -162,7 +164,11 @@ mod tests {
             (Role::Editor, s),
             (Role::Viewer, s),
         ] {
-            assert_eq!(manage_stations(&actor(r, st)), Err(Denied::NotPermitted), "{r}");
+            assert_eq!(
+                manage_stations(&actor(r, st)),
+                Err(Denied::NotPermitted),
+                "{r}"
+            );
         }
     }
 
@@ -173,11 +179,23 @@ mod tests {
         let a = actor(Role::StationAdmin, Some(own));
         assert_eq!(manage_user(&a, Some(own), Role::Editor), Ok(()));
         assert_eq!(manage_user(&a, Some(own), Role::StationAdmin), Ok(()));
-        assert_eq!(manage_user(&a, Some(other), Role::Editor), Err(Denied::NotPermitted));
-        assert_eq!(manage_user(&a, None, Role::HubAdmin), Err(Denied::NotPermitted));
-        assert_eq!(manage_user(&a, Some(own), Role::HubEditor), Err(Denied::NotPermitted));
+        assert_eq!(
+            manage_user(&a, Some(other), Role::Editor),
+            Err(Denied::NotPermitted)
+        );
+        assert_eq!(
+            manage_user(&a, None, Role::HubAdmin),
+            Err(Denied::NotPermitted)
+        );
+        assert_eq!(
+            manage_user(&a, Some(own), Role::HubEditor),
+            Err(Denied::NotPermitted)
+        );
         let ed = actor(Role::Editor, Some(own));
-        assert_eq!(manage_user(&ed, Some(own), Role::Viewer), Err(Denied::NotPermitted));
+        assert_eq!(
+            manage_user(&ed, Some(own), Role::Viewer),
+            Err(Denied::NotPermitted)
+        );
     }
 
     #[test]
@@ -215,9 +233,15 @@ mod tests {
             manage_tokens_of(&sa, UserId::new(), Some(StationId::new())),
             Err(Denied::NotPermitted)
         );
-        assert_eq!(manage_tokens_of(&sa, UserId::new(), None), Err(Denied::NotPermitted));
+        assert_eq!(
+            manage_tokens_of(&sa, UserId::new(), None),
+            Err(Denied::NotPermitted)
+        );
         let he = actor(Role::HubEditor, None);
-        assert_eq!(manage_tokens_of(&he, UserId::new(), Some(own)), Err(Denied::NotPermitted));
+        assert_eq!(
+            manage_tokens_of(&he, UserId::new(), Some(own)),
+            Err(Denied::NotPermitted)
+        );
         assert_eq!(token_listing_scope(&he), None);
         assert_eq!(token_listing_scope(&sa), Some(TenantScope::Station(own)));
     }
@@ -225,13 +249,22 @@ mod tests {
     #[test]
     fn audit_visibility() {
         let own = StationId::new();
-        assert_eq!(read_audit(&actor(Role::HubAdmin, None)), Ok(TenantScope::All));
+        assert_eq!(
+            read_audit(&actor(Role::HubAdmin, None)),
+            Ok(TenantScope::All)
+        );
         assert_eq!(
             read_audit(&actor(Role::StationAdmin, Some(own))),
             Ok(TenantScope::Station(own))
         );
-        assert_eq!(read_audit(&actor(Role::Editor, Some(own))), Err(Denied::NotPermitted));
-        assert_eq!(read_audit(&actor(Role::HubEditor, None)), Err(Denied::NotPermitted));
+        assert_eq!(
+            read_audit(&actor(Role::Editor, Some(own))),
+            Err(Denied::NotPermitted)
+        );
+        assert_eq!(
+            read_audit(&actor(Role::HubEditor, None)),
+            Err(Denied::NotPermitted)
+        );
     }
 
     #[test]

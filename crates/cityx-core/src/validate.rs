@@ -56,7 +56,11 @@ impl Checker {
     pub fn text(&mut self, field: &'static str, value: &str, max: usize) -> String {
         let v = value.trim();
         if v.is_empty() {
-            self.push(FieldError::new(field, "required", format!("{field} is required")));
+            self.push(FieldError::new(
+                field,
+                "required",
+                format!("{field} is required"),
+            ));
         } else {
             self.check_len_and_controls(field, v, max);
         }
@@ -92,7 +96,8 @@ impl Checker {
     pub fn station_code(&mut self, value: &str) -> String {
         let v = value.trim().to_ascii_lowercase();
         let ok = (2..=32).contains(&v.len())
-            && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !v.starts_with('-');
         if v.is_empty() {
             self.push(FieldError::new("code", "required", "code is required"));
@@ -112,7 +117,11 @@ impl Checker {
         let v = value.trim().to_lowercase();
         if v.is_empty() {
             if required {
-                self.push(FieldError::new(field, "required", format!("{field} is required")));
+                self.push(FieldError::new(
+                    field,
+                    "required",
+                    format!("{field} is required"),
+                ));
             }
             return v;
         }
@@ -142,10 +151,7 @@ impl Checker {
     pub fn phone(&mut self, field: &'static str, value: &str) -> String {
         let v = value.trim();
         if !v.is_empty()
-            && (v.len() > 32
-                || !v
-                    .chars()
-                    .all(|c| c.is_ascii_digit() || " +-()".contains(c)))
+            && (v.len() > 32 || !v.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c)))
         {
             self.push(FieldError::new(
                 field,
@@ -176,7 +182,11 @@ impl Checker {
             Err(_) => {
                 self.push(FieldError::new(
                     "role",
-                    if value.trim().is_empty() { "required" } else { "bad_format" },
+                    if value.trim().is_empty() {
+                        "required"
+                    } else {
+                        "bad_format"
+                    },
                     "role must be one of hub_admin, hub_editor, station_admin, editor, viewer",
                 ));
                 None
@@ -329,7 +339,16 @@ mod tests {
         c.email("email", "a@@c.cn", true);
         c.email("email", "", true);
         let codes: Vec<_> = c.errors.iter().map(|e| e.code).collect();
-        assert_eq!(codes, ["bad_format", "bad_format", "bad_format", "bad_format", "required"]);
+        assert_eq!(
+            codes,
+            [
+                "bad_format",
+                "bad_format",
+                "bad_format",
+                "bad_format",
+                "required"
+            ]
+        );
     }
 
     #[test]

@@ -1,1 +1,197 @@
-//! cityx-db
+//! The database layer: repository traits and their implementations, one module per backend
+//! (`sqlite/` now, `postgres/` next), with migrations embedded per backend.
+//!
+//! This is the only crate that knows SQL. It depends on `cityx-core` for the domain types and
+//! on nothing above it (no HTTP, no app logic). Tenancy is enforced here: every call that
+//! reads or changes tenant data takes a [`TenantScope`](cityx_core::TenantScope) and puts it
+//! into the SQL, so a caller that forgot a permission check still gets "not found" rather
+//! than another station's row. Every change that must be audited takes its
+//! [`NewAudit`](cityx_core::NewAudit) and writes it in the same transaction.
+//!
+//! Open a backend with [`connect`], which picks the implementation from the URL scheme.
+//! Queries are checked at run time (no database needed to build); the conformance suite in
+//! `tests/it` runs against every backend.
+
+mod error;
+pub mod model;
+mod sqlite;
+
+use async_trait::async_trait;
+use cityx_core::{
+    ApiToken, AuditEntry, NewAudit, Station, StationId, TenantScope, TokenId, User, UserId,
+};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+pub use error::{Error, Result};
+pub use model::{AuditFilter, LoginFailures, Page, PageRequest, SessionRow, TokenFilter};
+
+/// Connection settings shared by every backend.
+#[derive(Clone, Debug)]
+pub struct DbOptions {
+    /// `sqlite://path/to/file.db` (created if missing); `postgres://…` in a later release.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+/// Opens the database named by the URL, creating an embedded SQLite file if needed.
+/// Does not migrate; call [`Repo::migrate`].
+pub async fn connect(opts: &DbOptions) -> Result<Arc<dyn Repo>> {
+    if opts.url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteRepo::connect(opts).await?))
+    } else {
+        Err(Error::UnsupportedUrl(redact_url(&opts.url)))
+    }
+}
+
+/// A URL without its password, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Every capability of a database backend.
+pub trait Repo:
+    Admin + StationRepo + UserRepo + TokenRepo + SessionRepo + AuditRepo + Send + Sync
+{
+}
+
+impl<T> Repo for T where
+    T: Admin + StationRepo + UserRepo + TokenRepo + SessionRepo + AuditRepo + Send + Sync
+{
+}
+
+/// Lifecycle and health.
+#[async_trait]
+pub trait Admin {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Applies the embedded migrations that have not run yet.
+    async fn migrate(&self) -> Result<()>;
+    /// A cheap round trip, for `/readyz`.
+    async fn ping(&self) -> Result<()>;
+    /// Waits for open connections to finish and closes them.
+    async fn close(&self);
+}
+
+#[async_trait]
+pub trait StationRepo {
+    async fn insert_station(&self, station: &Station, audit: &NewAudit) -> Result<()>;
+    async fn get_station(&self, scope: TenantScope, id: StationId) -> Result<Station>;
+    async fn list_stations(&self, scope: TenantScope, page: &PageRequest) -> Result<Page<Station>>;
+    /// Writes every field but `id` and `created_at`.
+    async fn update_station(
+        &self,
+        scope: TenantScope,
+        station: &Station,
+        audit: &NewAudit,
+    ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait UserRepo {
+    /// Users of every station, for the first-start check.
+    async fn count_users(&self) -> Result<u64>;
+    async fn insert_user(&self, user: &User, password_hash: &str, audit: &NewAudit) -> Result<()>;
+    async fn get_user(&self, scope: TenantScope, id: UserId) -> Result<User>;
+    async fn list_users(
+        &self,
+        scope: TenantScope,
+        station: Option<StationId>,
+        page: &PageRequest,
+    ) -> Result<Page<User>>;
+    /// Writes name, role and `disabled`; when `end_sessions`, signs the user out everywhere.
+    async fn update_user(
+        &self,
+        scope: TenantScope,
+        user: &User,
+        end_sessions: bool,
+        audits: &[NewAudit],
+    ) -> Result<()>;
+    /// Replaces the password hash and signs the user out everywhere.
+    async fn set_password(
+        &self,
+        scope: TenantScope,
+        id: UserId,
+        password_hash: &str,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// The user and password hash for a sign-in attempt. Unscoped: nobody is signed in yet.
+    async fn find_login(&self, email: &str) -> Result<Option<(User, String)>>;
+    /// Marks a successful sign-in and records it.
+    async fn record_login(&self, id: UserId, at: OffsetDateTime, audit: &NewAudit) -> Result<()>;
+}
+
+#[async_trait]
+pub trait TokenRepo {
+    async fn insert_token(&self, token: &ApiToken, hash: &str, audits: &[NewAudit]) -> Result<()>;
+    /// The token and its owner for a presented secret. Unscoped: this is authentication.
+    async fn find_token(&self, hash: &str) -> Result<Option<(ApiToken, User)>>;
+    async fn touch_token(&self, id: TokenId, at: OffsetDateTime) -> Result<()>;
+    async fn get_token(&self, scope: TenantScope, id: TokenId) -> Result<ApiToken>;
+    async fn list_tokens(&self, filter: &TokenFilter, page: &PageRequest)
+    -> Result<Page<ApiToken>>;
+    /// Revokes a token inside the scope. Revoking a revoked token changes nothing.
+    async fn revoke_token(
+        &self,
+        scope: TenantScope,
+        id: TokenId,
+        at: OffsetDateTime,
+        audit: &NewAudit,
+    ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait SessionRepo {
+    async fn insert_session(&self, session: &SessionRow) -> Result<()>;
+    /// A live session and its user.
+    async fn find_session(
+        &self,
+        id_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(SessionRow, User)>>;
+    async fn delete_session(&self, id_hash: &str, audit: Option<&NewAudit>) -> Result<()>;
+    /// Removes expired sessions; returns how many.
+    async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait AuditRepo {
+    async fn insert_audit(&self, audit: &NewAudit) -> Result<()>;
+    /// Newest first.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEntry>>;
+    /// Failed sign-ins for an email or from an IP since a time, for rate limiting.
+    async fn login_failures(
+        &self,
+        email: Option<&str>,
+        ip: Option<&str>,
+        since: OffsetDateTime,
+    ) -> Result<LoginFailures>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            super::redact_url("postgres://cityx:s3cret@db:5432/cityx"),
+            "postgres://cityx:***@db:5432/cityx"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://data/cityx.db"),
+            "sqlite://data/cityx.db"
+        );
+    }
+}

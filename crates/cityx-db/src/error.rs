@@ -1,0 +1,66 @@
+use thiserror::Error;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong in the database layer.
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("{entity} not found")]
+    NotFound { entity: &'static str },
+    #[error("{entity} with this {field} already exists")]
+    Conflict { entity: &'static str, field: String },
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error while trying to {context}")]
+    Query {
+        context: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("failed to apply migrations")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored value of {what} is invalid: {value}")]
+    Corrupt { what: &'static str, value: String },
+    #[error("unsupported database url `{0}`: use sqlite://PATH")]
+    UnsupportedUrl(String),
+}
+
+impl Error {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
+    }
+
+    /// The database could not be reached or is overloaded: worth a retry later (HTTP 503).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Unavailable(_))
+    }
+
+    /// Classifies a driver error: connection trouble, a unique violation on `entity`, or a
+    /// plain failure of `context`.
+    pub(crate) fn from_sqlx(context: &'static str, entity: &'static str, e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Error::Unavailable(e)
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                // SQLite: "UNIQUE constraint failed: users.email"; Postgres names the
+                // constraint, e.g. users_email_key.
+                let msg = db.message();
+                let field = msg
+                    .rsplit_once('.')
+                    .map(|(_, f)| f.to_owned())
+                    .or_else(|| db.constraint().map(str::to_owned))
+                    .unwrap_or_else(|| "key".to_owned());
+                Error::Conflict { entity, field }
+            }
+            sqlx::Error::Database(db) if db.message().contains("database is locked") => {
+                Error::Unavailable(e)
+            }
+            _ => Error::Query { context, source: e },
+        }
+    }
+}

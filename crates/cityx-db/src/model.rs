@@ -1,0 +1,79 @@
+//! Records that exist only at the database boundary.
+
+use cityx_core::{StationId, TenantScope, UserId};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// One page of a keyset-paginated list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next: Option<Uuid>,
+}
+
+/// Which page to read: at most `limit` rows after the row with id `after`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub after: Option<Uuid>,
+}
+
+impl PageRequest {
+    pub const MAX_LIMIT: u32 = 500;
+
+    pub fn first(limit: u32) -> Self {
+        PageRequest {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            after: None,
+        }
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self::first(50)
+    }
+}
+
+/// A web session. The id itself is never stored, only its SHA-256.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    pub id_hash: String,
+    pub user_id: UserId,
+    pub csrf_token: String,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Which tokens to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenFilter {
+    /// Tokens of users inside this scope.
+    pub scope: TenantScope,
+    /// Only this user's tokens.
+    pub user_id: Option<UserId>,
+    /// Also revoked and expired tokens.
+    pub include_inactive: bool,
+    /// "Now", for telling expired tokens apart.
+    pub now: OffsetDateTime,
+}
+
+/// Which audit entries to list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub scope: TenantScope,
+    pub station: Option<StationId>,
+    pub action: Option<String>,
+}
+
+/// Failed sign-ins in a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LoginFailures {
+    pub by_email: u64,
+    pub by_ip: u64,
+    /// The oldest failure counted, to tell when the window frees up.
+    pub oldest: Option<OffsetDateTime>,
+}

@@ -1,0 +1,147 @@
+//! Conversions between SQLite rows and domain records.
+
+use crate::{Error, Result};
+use cityx_core::{ApiToken, AuditEntry, Role, ScopeSet, Station, TenantScope, TokenKind, User};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+use std::str::FromStr;
+use time::OffsetDateTime;
+
+use crate::model::SessionRow;
+
+/// User columns renamed `u_*`, for joins with tables that share column names.
+pub const USER_COLS_PREFIXED: &str = "u.id AS u_id, u.station_id AS u_station_id, \
+    u.email AS u_email, u.display_name AS u_display_name, u.role AS u_role, \
+    u.disabled AS u_disabled, u.created_at AS u_created_at, u.updated_at AS u_updated_at, \
+    u.last_login_at AS u_last_login_at";
+
+pub fn ms(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub fn opt_ms(t: Option<OffsetDateTime>) -> Option<i64> {
+    t.map(ms)
+}
+
+pub fn from_ms(v: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(v) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+/// The two bind values of a `($n OR station_id = $m)` clause.
+pub fn scope_args(scope: TenantScope) -> (bool, Option<String>) {
+    match scope {
+        TenantScope::All => (true, None),
+        TenantScope::Station(s) => (false, Some(s.to_string())),
+        TenantScope::Nothing => (false, None),
+    }
+}
+
+fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get(col).map_err(|e| Error::Query {
+        context: "decode a row",
+        source: e,
+    })
+}
+
+fn parse<T: FromStr>(what: &'static str, v: String) -> Result<T> {
+    v.parse().map_err(|_| Error::Corrupt { what, value: v })
+}
+
+fn parse_opt<T: FromStr>(what: &'static str, v: Option<String>) -> Result<Option<T>> {
+    v.map(|v| parse(what, v)).transpose()
+}
+
+pub fn station_from(r: &SqliteRow) -> Result<Station> {
+    Ok(Station {
+        id: parse("station id", get(r, "id")?)?,
+        name: get(r, "name")?,
+        code: get(r, "code")?,
+        city: get(r, "city")?,
+        province: get(r, "province")?,
+        region: parse("region", get(r, "region")?)?,
+        contact_name: get(r, "contact_name")?,
+        contact_phone: get(r, "contact_phone")?,
+        contact_email: get(r, "contact_email")?,
+        created_at: from_ms(get(r, "created_at")?),
+        updated_at: from_ms(get(r, "updated_at")?),
+    })
+}
+
+fn user_with_prefix(r: &SqliteRow, p: &str) -> Result<User> {
+    let c = |name: &str| format!("{p}{name}");
+    Ok(User {
+        id: parse("user id", get(r, &c("id"))?)?,
+        station_id: parse_opt("station id", get(r, &c("station_id"))?)?,
+        email: get(r, &c("email"))?,
+        display_name: get(r, &c("display_name"))?,
+        role: parse::<Role>("role", get(r, &c("role"))?)?,
+        disabled: get(r, &c("disabled"))?,
+        created_at: from_ms(get(r, &c("created_at"))?),
+        updated_at: from_ms(get(r, &c("updated_at"))?),
+        last_login_at: get::<Option<i64>>(r, &c("last_login_at"))?.map(from_ms),
+    })
+}
+
+pub fn user_from(r: &SqliteRow) -> Result<User> {
+    user_with_prefix(r, "")
+}
+
+pub fn prefixed_user_from(r: &SqliteRow) -> Result<User> {
+    user_with_prefix(r, "u_")
+}
+
+pub fn token_from(r: &SqliteRow) -> Result<ApiToken> {
+    let scopes: String = get(r, "scopes")?;
+    Ok(ApiToken {
+        id: parse("token id", get(r, "id")?)?,
+        user_id: parse("user id", get(r, "user_id")?)?,
+        station_id: parse_opt("station id", get(r, "station_id")?)?,
+        name: get(r, "name")?,
+        kind: parse::<TokenKind>("token kind", get(r, "kind")?)?,
+        prefix: get(r, "prefix")?,
+        scopes: ScopeSet::parse_names(&scopes).map_err(|_| Error::Corrupt {
+            what: "token scopes",
+            value: scopes.clone(),
+        })?,
+        created_at: from_ms(get(r, "created_at")?),
+        expires_at: from_ms(get(r, "expires_at")?),
+        revoked_at: get::<Option<i64>>(r, "revoked_at")?.map(from_ms),
+        last_used_at: get::<Option<i64>>(r, "last_used_at")?.map(from_ms),
+    })
+}
+
+pub fn session_from(r: &SqliteRow) -> Result<SessionRow> {
+    Ok(SessionRow {
+        id_hash: get(r, "id_hash")?,
+        user_id: parse("user id", get(r, "user_id")?)?,
+        csrf_token: get(r, "csrf_token")?,
+        created_at: from_ms(get(r, "created_at")?),
+        expires_at: from_ms(get(r, "expires_at")?),
+        ip: get(r, "ip")?,
+        user_agent: get(r, "user_agent")?,
+    })
+}
+
+pub fn audit_from(r: &SqliteRow) -> Result<AuditEntry> {
+    let detail: String = get(r, "detail")?;
+    Ok(AuditEntry {
+        id: parse("audit id", get(r, "id")?)?,
+        at: from_ms(get(r, "at")?),
+        actor_user_id: parse_opt("user id", get(r, "actor_user_id")?)?,
+        actor_label: get(r, "actor_label")?,
+        station_id: parse_opt("station id", get(r, "station_id")?)?,
+        action: get(r, "action")?,
+        target_type: get(r, "target_type")?,
+        target_id: get(r, "target_id")?,
+        ok: get(r, "ok")?,
+        ip: get(r, "ip")?,
+        detail: serde_json::from_str(&detail).map_err(|_| Error::Corrupt {
+            what: "audit detail",
+            value: detail.clone(),
+        })?,
+    })
+}

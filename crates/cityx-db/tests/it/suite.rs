@@ -1,0 +1,602 @@
+use cityx_core::{
+    Actor, ApiToken, AuditAction, NewAudit, Region, Role, Scope, ScopeSet, Station, StationId,
+    TenantScope, TokenId, TokenKind, User, UserId,
+};
+use cityx_db::{AuditFilter, PageRequest, Repo, SessionRow, TokenFilter};
+use std::sync::Arc;
+use time::Duration;
+
+fn station(code: &str) -> Station {
+    let now = cityx_core::now();
+    Station {
+        id: StationId::new(),
+        name: format!("{code} 电视台"),
+        code: code.to_owned(),
+        city: "杭州".into(),
+        province: "浙江".into(),
+        region: Region::East,
+        contact_name: String::new(),
+        contact_phone: String::new(),
+        contact_email: String::new(),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn user(email: &str, role: Role, station: Option<StationId>) -> User {
+    let now = cityx_core::now();
+    User {
+        id: UserId::new(),
+        email: email.to_owned(),
+        display_name: email.split('@').next().unwrap_or("x").to_owned(),
+        role,
+        station_id: station,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+    }
+}
+
+fn audit(action: AuditAction, station: Option<StationId>) -> NewAudit {
+    NewAudit::by(&Actor::system(), action, "test", "t", station)
+}
+
+async fn add_station(repo: &Arc<dyn Repo>, code: &str) -> Station {
+    let s = station(code);
+    repo.insert_station(&s, &audit(AuditAction::StationCreated, Some(s.id)))
+        .await
+        .expect("insert station");
+    s
+}
+
+async fn add_user(repo: &Arc<dyn Repo>, email: &str, role: Role, st: Option<StationId>) -> User {
+    let u = user(email, role, st);
+    repo.insert_user(&u, "hash", &audit(AuditAction::UserCreated, st))
+        .await
+        .expect("insert user");
+    u
+}
+
+async fn audit_count(repo: &Arc<dyn Repo>) -> usize {
+    let f = AuditFilter {
+        scope: TenantScope::All,
+        station: None,
+        action: None,
+    };
+    repo.list_audit(&f, &PageRequest::first(500))
+        .await
+        .expect("list audit")
+        .items
+        .len()
+}
+
+pub async fn stations_are_scoped(repo: Arc<dyn Repo>) {
+    let a = add_station(&repo, "aaa").await;
+    let b = add_station(&repo, "bbb").await;
+    let own = TenantScope::Station(a.id);
+
+    assert_eq!(
+        repo.get_station(TenantScope::All, b.id).await.expect("get"),
+        b
+    );
+    assert_eq!(repo.get_station(own, a.id).await.expect("own"), a);
+    assert!(
+        repo.get_station(own, b.id)
+            .await
+            .expect_err("other")
+            .is_not_found()
+    );
+    assert!(
+        repo.get_station(TenantScope::Nothing, a.id)
+            .await
+            .expect_err("nothing")
+            .is_not_found()
+    );
+
+    let listed = repo
+        .list_stations(own, &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(listed.items, vec![a.clone()]);
+    let all = repo
+        .list_stations(TenantScope::All, &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(all.items.len(), 2);
+
+    let mut changed = b.clone();
+    changed.name = "改名".into();
+    let before = audit_count(&repo).await;
+    let err = repo
+        .update_station(
+            own,
+            &changed,
+            &audit(AuditAction::StationUpdated, Some(b.id)),
+        )
+        .await
+        .expect_err("cross-station update");
+    assert!(err.is_not_found());
+    assert_eq!(
+        repo.get_station(TenantScope::All, b.id)
+            .await
+            .expect("get")
+            .name,
+        b.name
+    );
+    assert_eq!(
+        audit_count(&repo).await,
+        before,
+        "a refused update writes no audit entry"
+    );
+
+    repo.update_station(
+        TenantScope::All,
+        &changed,
+        &audit(AuditAction::StationUpdated, Some(b.id)),
+    )
+    .await
+    .expect("update");
+    assert_eq!(
+        repo.get_station(TenantScope::All, b.id)
+            .await
+            .expect("get")
+            .name,
+        "改名"
+    );
+}
+
+pub async fn station_codes_are_unique_and_failed_writes_leave_no_audit(repo: Arc<dyn Repo>) {
+    add_station(&repo, "dup").await;
+    let before = audit_count(&repo).await;
+    let err = repo
+        .insert_station(&station("dup"), &audit(AuditAction::StationCreated, None))
+        .await
+        .expect_err("duplicate code");
+    assert!(err.is_conflict(), "{err:?}");
+    assert!(
+        matches!(err, cityx_db::Error::Conflict { ref field, .. } if field == "code"),
+        "{err:?}"
+    );
+    assert_eq!(audit_count(&repo).await, before);
+}
+
+pub async fn pages_cover_every_row_once(repo: Arc<dyn Repo>) {
+    let mut want = Vec::new();
+    for i in 0..5 {
+        want.push(add_station(&repo, &format!("p{i}")).await.id);
+    }
+    let mut got = Vec::new();
+    let mut req = PageRequest::first(2);
+    let mut pages = 0;
+    loop {
+        let page = repo
+            .list_stations(TenantScope::All, &req)
+            .await
+            .expect("page");
+        pages += 1;
+        got.extend(page.items.iter().map(|s| s.id));
+        match page.next {
+            Some(next) => req.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(got, want, "ids in creation order, each once");
+}
+
+pub async fn users_are_scoped(repo: Arc<dyn Repo>) {
+    let a = add_station(&repo, "ua").await;
+    let b = add_station(&repo, "ub").await;
+    let hub = add_user(&repo, "hub@x.cn", Role::HubAdmin, None).await;
+    let ua = add_user(&repo, "a@x.cn", Role::Editor, Some(a.id)).await;
+    let ub = add_user(&repo, "b@x.cn", Role::Viewer, Some(b.id)).await;
+    let own = TenantScope::Station(a.id);
+
+    assert_eq!(repo.count_users().await.expect("count"), 3);
+    assert_eq!(repo.get_user(own, ua.id).await.expect("own"), ua);
+    assert!(
+        repo.get_user(own, ub.id)
+            .await
+            .expect_err("other")
+            .is_not_found()
+    );
+    assert!(
+        repo.get_user(own, hub.id)
+            .await
+            .expect_err("hub")
+            .is_not_found()
+    );
+
+    let mine = repo
+        .list_users(own, None, &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(mine.items, vec![ua.clone()]);
+    // Asking for another station's users from inside a station yields nothing.
+    let sneaky = repo
+        .list_users(own, Some(b.id), &PageRequest::default())
+        .await
+        .expect("list");
+    assert!(sneaky.items.is_empty());
+    let all_b = repo
+        .list_users(TenantScope::All, Some(b.id), &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(all_b.items, vec![ub.clone()]);
+
+    let dup = repo
+        .insert_user(
+            &user("a@x.cn", Role::Viewer, Some(b.id)),
+            "h",
+            &audit(AuditAction::UserCreated, None),
+        )
+        .await
+        .expect_err("duplicate email");
+    assert!(
+        matches!(dup, cityx_db::Error::Conflict { ref field, .. } if field == "email"),
+        "{dup:?}"
+    );
+
+    let (found, hash) = repo
+        .find_login("b@x.cn")
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(found, ub);
+    assert_eq!(hash, "hash");
+    assert!(
+        repo.find_login("nobody@x.cn")
+            .await
+            .expect("find")
+            .is_none()
+    );
+}
+
+pub async fn user_changes_and_passwords(repo: Arc<dyn Repo>) {
+    let a = add_station(&repo, "uc").await;
+    let b = add_station(&repo, "ud").await;
+    let u = add_user(&repo, "c@x.cn", Role::Viewer, Some(a.id)).await;
+    let now = cityx_core::now();
+    let session = SessionRow {
+        id_hash: "s1".into(),
+        user_id: u.id,
+        csrf_token: "c".into(),
+        created_at: now,
+        expires_at: now + Duration::hours(1),
+        ip: None,
+        user_agent: None,
+    };
+    repo.insert_session(&session).await.expect("session");
+
+    let mut changed = u.clone();
+    changed.role = Role::Editor;
+    changed.display_name = "新名字".into();
+    let err = repo
+        .update_user(TenantScope::Station(b.id), &changed, false, &[])
+        .await
+        .expect_err("other station");
+    assert!(err.is_not_found());
+    repo.update_user(
+        TenantScope::Station(a.id),
+        &changed,
+        false,
+        &[audit(AuditAction::RoleChanged, Some(a.id))],
+    )
+    .await
+    .expect("update");
+    let got = repo.get_user(TenantScope::All, u.id).await.expect("get");
+    assert_eq!(
+        (got.role, got.display_name.as_str()),
+        (Role::Editor, "新名字")
+    );
+    assert!(repo.find_session("s1", now).await.expect("find").is_some());
+
+    let err = repo
+        .set_password(
+            TenantScope::Station(b.id),
+            u.id,
+            "new",
+            &audit(AuditAction::PasswordReset, None),
+        )
+        .await
+        .expect_err("other station");
+    assert!(err.is_not_found());
+    assert_eq!(
+        repo.find_login("c@x.cn").await.expect("f").expect("u").1,
+        "hash"
+    );
+
+    repo.set_password(
+        TenantScope::All,
+        u.id,
+        "new",
+        &audit(AuditAction::PasswordReset, None),
+    )
+    .await
+    .expect("reset");
+    assert_eq!(
+        repo.find_login("c@x.cn").await.expect("f").expect("u").1,
+        "new"
+    );
+    assert!(
+        repo.find_session("s1", now).await.expect("find").is_none(),
+        "a password change signs the user out"
+    );
+
+    repo.record_login(u.id, now, &audit(AuditAction::LoginOk, Some(a.id)))
+        .await
+        .expect("login");
+    assert_eq!(
+        repo.get_user(TenantScope::All, u.id)
+            .await
+            .expect("get")
+            .last_login_at,
+        Some(now)
+    );
+}
+
+pub async fn database_enforces_role_station_rule(repo: Arc<dyn Repo>) {
+    let a = add_station(&repo, "rr").await;
+    let bad1 = user("x1@x.cn", Role::Editor, None);
+    let bad2 = user("x2@x.cn", Role::HubEditor, Some(a.id));
+    let bad3 = user("x3@x.cn", Role::Editor, Some(StationId::new()));
+    for bad in [bad1, bad2, bad3] {
+        let r = repo
+            .insert_user(&bad, "h", &audit(AuditAction::UserCreated, None))
+            .await;
+        assert!(r.is_err(), "{:?} must be refused", bad.email);
+    }
+    assert_eq!(repo.count_users().await.expect("count"), 0);
+}
+
+fn token(owner: &User, expires_in: Duration) -> ApiToken {
+    let now = cityx_core::now();
+    ApiToken {
+        id: TokenId::new(),
+        user_id: owner.id,
+        station_id: owner.station_id,
+        name: "ci".into(),
+        kind: TokenKind::Api,
+        prefix: "cx_abcd".into(),
+        scopes: ScopeSet::of(&[Scope::Read, Scope::Write]),
+        created_at: now,
+        expires_at: now + expires_in,
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+pub async fn tokens_lifecycle(repo: Arc<dyn Repo>) {
+    let a = add_station(&repo, "ta").await;
+    let b = add_station(&repo, "tb").await;
+    let ua = add_user(&repo, "ta@x.cn", Role::Editor, Some(a.id)).await;
+    let ub = add_user(&repo, "tb@x.cn", Role::Editor, Some(b.id)).await;
+    let live = token(&ua, Duration::days(1));
+    let expired = token(&ua, Duration::seconds(-1));
+    let other = token(&ub, Duration::days(1));
+    repo.insert_token(
+        &live,
+        "h-live",
+        &[audit(AuditAction::TokenCreated, Some(a.id))],
+    )
+    .await
+    .expect("t");
+    repo.insert_token(&expired, "h-exp", &[]).await.expect("t");
+    repo.insert_token(&other, "h-other", &[]).await.expect("t");
+
+    let (t, owner) = repo
+        .find_token("h-live")
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!((t.clone(), owner), (live.clone(), ua.clone()));
+    assert_eq!(t.station_id, Some(a.id));
+    assert!(repo.find_token("nope").await.expect("find").is_none());
+
+    let now = cityx_core::now();
+    let filter = |scope, include_inactive| TokenFilter {
+        scope,
+        user_id: None,
+        include_inactive,
+        now,
+    };
+    let active = repo
+        .list_tokens(
+            &filter(TenantScope::Station(a.id), false),
+            &PageRequest::default(),
+        )
+        .await
+        .expect("l");
+    assert_eq!(active.items, vec![live.clone()]);
+    let every = repo
+        .list_tokens(
+            &filter(TenantScope::Station(a.id), true),
+            &PageRequest::default(),
+        )
+        .await
+        .expect("l");
+    assert_eq!(every.items.len(), 2);
+    let mut by_user = filter(TenantScope::All, true);
+    by_user.user_id = Some(ub.id);
+    assert_eq!(
+        repo.list_tokens(&by_user, &PageRequest::default())
+            .await
+            .expect("l")
+            .items,
+        vec![other.clone()]
+    );
+
+    let revoke = audit(AuditAction::TokenRevoked, Some(b.id));
+    let err = repo
+        .revoke_token(TenantScope::Station(a.id), other.id, now, &revoke)
+        .await
+        .expect_err("cross");
+    assert!(err.is_not_found());
+    assert!(
+        repo.get_token(TenantScope::All, other.id)
+            .await
+            .expect("get")
+            .revoked_at
+            .is_none()
+    );
+
+    let before = audit_count(&repo).await;
+    repo.revoke_token(TenantScope::Station(a.id), live.id, now, &revoke)
+        .await
+        .expect("revoke");
+    repo.revoke_token(TenantScope::Station(a.id), live.id, now, &revoke)
+        .await
+        .expect("again");
+    assert_eq!(
+        audit_count(&repo).await,
+        before + 1,
+        "revoking twice is recorded once"
+    );
+    assert_eq!(
+        repo.get_token(TenantScope::All, live.id)
+            .await
+            .expect("get")
+            .revoked_at,
+        Some(now)
+    );
+
+    repo.touch_token(other.id, now).await.expect("touch");
+    assert_eq!(
+        repo.get_token(TenantScope::All, other.id)
+            .await
+            .expect("get")
+            .last_used_at,
+        Some(now)
+    );
+}
+
+pub async fn sessions_expire_and_end(repo: Arc<dyn Repo>) {
+    let u = add_user(&repo, "s@x.cn", Role::HubEditor, None).await;
+    let now = cityx_core::now();
+    let mk = |id: &str, ttl: Duration| SessionRow {
+        id_hash: id.into(),
+        user_id: u.id,
+        csrf_token: format!("csrf-{id}"),
+        created_at: now,
+        expires_at: now + ttl,
+        ip: Some("127.0.0.1".into()),
+        user_agent: Some("test".into()),
+    };
+    repo.insert_session(&mk("live", Duration::hours(1)))
+        .await
+        .expect("s");
+    repo.insert_session(&mk("old", Duration::seconds(-5)))
+        .await
+        .expect("s");
+    let (s, owner) = repo
+        .find_session("live", now)
+        .await
+        .expect("f")
+        .expect("live");
+    assert_eq!((s.csrf_token.as_str(), owner.id), ("csrf-live", u.id));
+    assert!(repo.find_session("old", now).await.expect("f").is_none());
+    assert_eq!(repo.delete_expired_sessions(now).await.expect("gc"), 1);
+    repo.delete_session("live", Some(&audit(AuditAction::Logout, None)))
+        .await
+        .expect("del");
+    assert!(repo.find_session("live", now).await.expect("f").is_none());
+}
+
+pub async fn audit_listing_and_login_failures(repo: Arc<dyn Repo>) {
+    let a = add_station(&repo, "aa").await; // one station-scoped entry
+    let now = cityx_core::now();
+    for _ in 0..3 {
+        let failed = NewAudit::by(
+            &Actor::system(),
+            AuditAction::LoginFailed,
+            "email",
+            "who@x.cn",
+            None,
+        )
+        .failed()
+        .with_ip(Some("10.0.0.1".into()))
+        .detail("reason", "bad_password");
+        repo.insert_audit(&failed).await.expect("audit");
+    }
+    let elsewhere = NewAudit::by(
+        &Actor::system(),
+        AuditAction::LoginFailed,
+        "email",
+        "other@x.cn",
+        None,
+    )
+    .failed()
+    .with_ip(Some("10.0.0.1".into()));
+    repo.insert_audit(&elsewhere).await.expect("audit");
+
+    let f = repo
+        .login_failures(
+            Some("who@x.cn"),
+            Some("10.0.0.1"),
+            now - Duration::minutes(1),
+        )
+        .await
+        .expect("failures");
+    assert_eq!((f.by_email, f.by_ip), (3, 4));
+    assert!(f.oldest.is_some());
+    let none = repo
+        .login_failures(Some("who@x.cn"), None, now + Duration::minutes(1))
+        .await
+        .expect("f");
+    assert_eq!((none.by_email, none.by_ip, none.oldest), (0, 0, None));
+
+    let all = AuditFilter {
+        scope: TenantScope::All,
+        station: None,
+        action: None,
+    };
+    let page1 = repo
+        .list_audit(&all, &PageRequest::first(3))
+        .await
+        .expect("list");
+    assert_eq!(page1.items.len(), 3);
+    assert!(
+        page1.items.windows(2).all(|w| w[0].id > w[1].id),
+        "newest first"
+    );
+    assert_eq!(page1.items[0].detail, serde_json::json!({}));
+    assert_eq!(page1.items[1].detail["reason"], "bad_password");
+    let page2 = repo
+        .list_audit(
+            &all,
+            &PageRequest {
+                limit: 3,
+                after: page1.next,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(page2.items.len(), 2);
+    assert!(page2.next.is_none());
+
+    let scoped = AuditFilter {
+        scope: TenantScope::Station(a.id),
+        station: None,
+        action: None,
+    };
+    let mine = repo
+        .list_audit(&scoped, &PageRequest::default())
+        .await
+        .expect("list");
+    assert_eq!(mine.items.len(), 1);
+    assert_eq!(mine.items[0].action, "station_created");
+    let by_action = AuditFilter {
+        scope: TenantScope::All,
+        station: None,
+        action: Some("login_failed".into()),
+    };
+    assert_eq!(
+        repo.list_audit(&by_action, &PageRequest::default())
+            .await
+            .expect("l")
+            .items
+            .len(),
+        4
+    );
+}
