@@ -1,1 +1,101 @@
-//! cityx-app
+//! The use cases of cityx, as plain functions on [`App`]: sign in, manage stations, users,
+//! tokens, read the audit log. The JSON API, the web UI, the CLI and (later) the jobs all call
+//! these, so every rule is applied the same way whatever the door.
+//!
+//! Depends on `cityx-core` (rules) and `cityx-db` (persistence) only. It must not know HTTP,
+//! HTML or the command line: inputs and outputs are plain data, errors are [`Error`], which
+//! each boundary maps to its own representation.
+
+mod audit;
+mod auth;
+mod error;
+mod secrets;
+mod stations;
+mod tokens;
+mod users;
+
+use cityx_db::Repo;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use auth::{LoginToken, WebSession, csrf_matches};
+pub use cityx_db::{Page, PageRequest};
+pub use error::{Error, Result};
+pub use secrets::generate_password;
+pub use stations::StationPatch;
+pub use tokens::{NewToken, TokenSecret};
+pub use users::{NewUser, UserPatch};
+
+/// Authentication and sign-in limits.
+#[derive(Clone, Debug)]
+pub struct AuthOptions {
+    /// Lifetime of a web session.
+    pub session_ttl: Duration,
+    /// Lifetime of a token from `POST /api/v1/auth/token`.
+    pub login_token_ttl: Duration,
+    /// Lifetime of a named API token when none is asked for, in days.
+    pub api_token_default_days: u32,
+    /// Longest lifetime of a named API token, in days.
+    pub api_token_max_days: u32,
+    /// Failed sign-ins for one email within the window before sign-in is refused.
+    pub max_failures_per_email: u64,
+    /// Failed sign-ins from one address within the window before sign-in is refused.
+    pub max_failures_per_ip: u64,
+    pub failure_window: Duration,
+}
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        AuthOptions {
+            session_ttl: Duration::from_secs(12 * 3600),
+            login_token_ttl: Duration::from_secs(12 * 3600),
+            api_token_default_days: 90,
+            api_token_max_days: 365,
+            max_failures_per_email: 5,
+            max_failures_per_ip: 30,
+            failure_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The application: what every door into cityx shares.
+pub struct App {
+    repo: Arc<dyn Repo>,
+    auth: AuthOptions,
+    /// A hash of a random password, verified against when an email is unknown so that a
+    /// wrong email takes as long as a wrong password.
+    dummy_hash: String,
+}
+
+impl App {
+    pub fn new(repo: Arc<dyn Repo>, auth: AuthOptions) -> Result<Self> {
+        let dummy_hash = secrets::hash_password(&generate_password()?)?;
+        Ok(App {
+            repo,
+            auth,
+            dummy_hash,
+        })
+    }
+
+    pub fn repo(&self) -> &Arc<dyn Repo> {
+        &self.repo
+    }
+
+    pub fn auth_options(&self) -> &AuthOptions {
+        &self.auth
+    }
+
+    /// Whether the database answers, for readiness probes.
+    pub async fn ready(&self) -> Result<()> {
+        self.repo.ping().await.map_err(Error::from)
+    }
+}
+
+/// Builds a page request from a caller's `limit` and opaque `cursor`.
+pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest> {
+    let mut req = PageRequest::first(limit.unwrap_or(50));
+    if let Some(c) = cursor.filter(|c| !c.is_empty()) {
+        req.after = Some(uuid::Uuid::parse_str(c).map_err(|_| Error::InvalidCursor)?);
+    }
+    Ok(req)
+}

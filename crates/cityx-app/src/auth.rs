@@ -1,0 +1,241 @@
+//! Signing in: passwords (with rate limiting), bearer tokens and web sessions.
+
+use crate::secrets::{hash_secret, random_secret, same, verify_password_async};
+use crate::tokens::TokenSecret;
+use crate::{App, Error, Result};
+use cityx_core::{Actor, ApiToken, AuditAction, NewAudit, ScopeSet, TokenId, TokenKind, User};
+use cityx_db::SessionRow;
+use time::{Duration, OffsetDateTime};
+
+/// A token issued to a script that signed in with a password.
+#[derive(Debug)]
+pub struct LoginToken {
+    pub secret: TokenSecret,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A signed-in browser: the cookie value (shown once) and the CSRF token forms must carry.
+#[derive(Debug)]
+pub struct WebSession {
+    pub secret: String,
+    pub csrf_token: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// How long a token's `last_used_at` may lag behind; saves a write per request.
+const TOUCH_INTERVAL: Duration = Duration::minutes(1);
+
+fn dur(d: std::time::Duration) -> Duration {
+    Duration::try_from(d).unwrap_or(Duration::MAX)
+}
+
+impl App {
+    /// Checks an email and password. Failures are recorded (and counted for rate limiting)
+    /// whatever the reason, with the same answer for an unknown email and a wrong password.
+    pub async fn sign_in(&self, email: &str, password: &str, ip: Option<&str>) -> Result<User> {
+        let email = email.trim().to_lowercase();
+        let now = cityx_core::now();
+        let window = dur(self.auth.failure_window);
+        let failures = self
+            .repo
+            .login_failures(Some(&email), ip, now - window)
+            .await?;
+        if failures.by_email >= self.auth.max_failures_per_email
+            || failures.by_ip >= self.auth.max_failures_per_ip
+        {
+            let free_at = failures.oldest.unwrap_or(now) + window;
+            let retry_after_secs = (free_at - now).whole_seconds().max(1) as u64;
+            tracing::warn!(%email, ?ip, "sign-in refused: too many failures");
+            return Err(Error::RateLimited { retry_after_secs });
+        }
+
+        let found = if password.len() > cityx_core::validate::MAX_PASSWORD {
+            None
+        } else {
+            self.repo.find_login(&email).await?
+        };
+        let (user, ok) = match found {
+            Some((user, hash)) => {
+                let ok = verify_password_async(password.to_owned(), hash).await?;
+                (Some(user), ok)
+            }
+            None => {
+                // Same work as a real check, so timing does not reveal which emails exist.
+                verify_password_async(password.to_owned(), self.dummy_hash.clone()).await?;
+                (None, false)
+            }
+        };
+        let failed = |reason: &'static str, user: Option<&User>| NewAudit {
+            actor_user_id: user.map(|u| u.id),
+            actor_label: email.clone(),
+            station_id: user.and_then(|u| u.station_id),
+            action: AuditAction::LoginFailed,
+            target_type: "email",
+            target_id: email.clone(),
+            ok: false,
+            ip: ip.map(str::to_owned),
+            detail: serde_json::json!({ "reason": reason }),
+        };
+        match user {
+            Some(user) if ok && !user.disabled => {
+                let audit = NewAudit::by(
+                    &Actor::for_user(&user, None, ScopeSet::NONE),
+                    AuditAction::LoginOk,
+                    "email",
+                    &email,
+                    user.station_id,
+                )
+                .with_ip(ip.map(str::to_owned));
+                self.repo.record_login(user.id, now, &audit).await?;
+                Ok(user)
+            }
+            Some(user) if ok => {
+                self.repo
+                    .insert_audit(&failed("disabled", Some(&user)))
+                    .await?;
+                Err(Error::AccountDisabled)
+            }
+            Some(user) => {
+                self.repo
+                    .insert_audit(&failed("bad_password", Some(&user)))
+                    .await?;
+                Err(Error::InvalidCredentials)
+            }
+            None => {
+                self.repo
+                    .insert_audit(&failed("unknown_email", None))
+                    .await?;
+                Err(Error::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Signs in with a password and issues a short-lived token with everything the role
+    /// allows (`POST /api/v1/auth/token`).
+    pub async fn issue_login_token(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<&str>,
+    ) -> Result<LoginToken> {
+        let user = self.sign_in(email, password, ip).await?;
+        let now = cityx_core::now();
+        let expires_at = now + dur(self.auth.login_token_ttl);
+        let secret = TokenSecret::generate()?;
+        let token = ApiToken {
+            id: TokenId::new(),
+            user_id: user.id,
+            station_id: user.station_id,
+            name: "login".to_owned(),
+            kind: TokenKind::Login,
+            prefix: secret.prefix(),
+            scopes: user.role.grantable_scopes(),
+            created_at: now,
+            expires_at,
+            revoked_at: None,
+            last_used_at: None,
+        };
+        self.repo.insert_token(&token, &secret.hash(), &[]).await?;
+        Ok(LoginToken { secret, expires_at })
+    }
+
+    /// The caller behind a bearer token.
+    pub async fn authenticate_token(&self, secret: &str) -> Result<Actor> {
+        if !TokenSecret::looks_valid(secret) {
+            return Err(Error::TokenInvalid);
+        }
+        let (token, user) = self
+            .repo
+            .find_token(&hash_secret(secret))
+            .await?
+            .ok_or(Error::TokenInvalid)?;
+        let now = cityx_core::now();
+        if token.revoked_at.is_some() {
+            return Err(Error::TokenRevoked);
+        }
+        if token.expires_at <= now {
+            return Err(Error::TokenExpired);
+        }
+        if user.disabled {
+            return Err(Error::AccountDisabled);
+        }
+        if token.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
+            self.repo.touch_token(token.id, now).await?;
+        }
+        Ok(Actor::for_user(&user, Some(token.id), token.scopes))
+    }
+
+    /// Opens a web session for a user who just signed in.
+    pub async fn start_session(
+        &self,
+        user: &User,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<WebSession> {
+        let secret = random_secret()?;
+        let csrf_token = random_secret()?;
+        let now = cityx_core::now();
+        let expires_at = now + dur(self.auth.session_ttl);
+        self.repo
+            .insert_session(&SessionRow {
+                id_hash: hash_secret(&secret),
+                user_id: user.id,
+                csrf_token: csrf_token.clone(),
+                created_at: now,
+                expires_at,
+                ip: ip.map(str::to_owned),
+                user_agent: user_agent.map(|s| s.chars().take(200).collect()),
+            })
+            .await?;
+        Ok(WebSession {
+            secret,
+            csrf_token,
+            expires_at,
+        })
+    }
+
+    /// The caller behind a session cookie, with the session's CSRF token.
+    pub async fn authenticate_session(&self, secret: &str) -> Result<(Actor, String)> {
+        if secret.len() != 64 {
+            return Err(Error::Unauthenticated);
+        }
+        let (session, user) = self
+            .repo
+            .find_session(&hash_secret(secret), cityx_core::now())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if user.disabled {
+            return Err(Error::AccountDisabled);
+        }
+        Ok((
+            Actor::for_user(&user, None, ScopeSet::ALL),
+            session.csrf_token,
+        ))
+    }
+
+    /// Ends a web session.
+    pub async fn end_session(&self, actor: &Actor, secret: &str, ip: Option<&str>) -> Result<()> {
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::Logout,
+            "user",
+            actor.user_id.map(|u| u.to_string()).unwrap_or_default(),
+            actor.station_id,
+        )
+        .with_ip(ip.map(str::to_owned));
+        self.repo
+            .delete_session(&hash_secret(secret), Some(&audit))
+            .await?;
+        Ok(())
+    }
+
+    /// Removes expired sessions; returns how many.
+    pub async fn purge_expired_sessions(&self) -> Result<u64> {
+        Ok(self.repo.delete_expired_sessions(cityx_core::now()).await?)
+    }
+}
+
+/// Whether a submitted CSRF token matches the session's.
+pub fn csrf_matches(expected: &str, submitted: &str) -> bool {
+    !expected.is_empty() && same(expected, submitted)
+}

@@ -1,0 +1,138 @@
+//! Stations: the tenants.
+
+use crate::{App, Page, PageRequest, Result};
+use cityx_core::validate::StationInput;
+use cityx_core::{Actor, AuditAction, NewAudit, Station, StationId, policy};
+
+/// Changes to a station; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct StationPatch {
+    pub name: Option<String>,
+    pub code: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub region: Option<String>,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+}
+
+impl App {
+    pub async fn create_station(&self, actor: &Actor, input: &StationInput<'_>) -> Result<Station> {
+        policy::manage_stations(actor)?;
+        let f = input.validate()?;
+        let now = cityx_core::now();
+        let station = Station {
+            id: StationId::new(),
+            name: f.name,
+            code: f.code,
+            city: f.city,
+            province: f.province,
+            region: f.region,
+            contact_name: f.contact_name,
+            contact_phone: f.contact_phone,
+            contact_email: f.contact_email,
+            created_at: now,
+            updated_at: now,
+        };
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::StationCreated,
+            "station",
+            station.id,
+            Some(station.id),
+        )
+        .detail("code", station.code.as_str())
+        .detail("name", station.name.as_str());
+        self.repo.insert_station(&station, &audit).await?;
+        Ok(station)
+    }
+
+    pub async fn get_station(&self, actor: &Actor, id: StationId) -> Result<Station> {
+        policy::read(actor)?;
+        Ok(self.repo.get_station(actor.tenant_scope(), id).await?)
+    }
+
+    pub async fn list_stations(&self, actor: &Actor, page: &PageRequest) -> Result<Page<Station>> {
+        policy::read(actor)?;
+        Ok(self.repo.list_stations(actor.tenant_scope(), page).await?)
+    }
+
+    pub async fn update_station(
+        &self,
+        actor: &Actor,
+        id: StationId,
+        patch: &StationPatch,
+    ) -> Result<Station> {
+        // Look first, so that a station outside the caller's view is "not found" for
+        // everyone, then check the permission.
+        let old = self.repo.get_station(actor.tenant_scope(), id).await?;
+        policy::manage_stations(actor)?;
+        let pick = |new: &Option<String>, old: &str| new.clone().unwrap_or_else(|| old.to_owned());
+        let (name, code, city, province) = (
+            pick(&patch.name, &old.name),
+            pick(&patch.code, &old.code),
+            pick(&patch.city, &old.city),
+            pick(&patch.province, &old.province),
+        );
+        let region = pick(&patch.region, old.region.as_str());
+        let (contact_name, contact_phone, contact_email) = (
+            pick(&patch.contact_name, &old.contact_name),
+            pick(&patch.contact_phone, &old.contact_phone),
+            pick(&patch.contact_email, &old.contact_email),
+        );
+        let f = StationInput {
+            name: &name,
+            code: &code,
+            city: &city,
+            province: &province,
+            region: &region,
+            contact_name: &contact_name,
+            contact_phone: &contact_phone,
+            contact_email: &contact_email,
+        }
+        .validate()?;
+        let station = Station {
+            id,
+            name: f.name,
+            code: f.code,
+            city: f.city,
+            province: f.province,
+            region: f.region,
+            contact_name: f.contact_name,
+            contact_phone: f.contact_phone,
+            contact_email: f.contact_email,
+            created_at: old.created_at,
+            updated_at: cityx_core::now(),
+        };
+        let mut changed = serde_json::Map::new();
+        for (key, before, after) in [
+            ("name", &old.name, &station.name),
+            ("code", &old.code, &station.code),
+            ("city", &old.city, &station.city),
+            ("province", &old.province, &station.province),
+            ("contact_name", &old.contact_name, &station.contact_name),
+            ("contact_phone", &old.contact_phone, &station.contact_phone),
+            ("contact_email", &old.contact_email, &station.contact_email),
+        ] {
+            if before != after {
+                changed.insert(
+                    key.to_owned(),
+                    serde_json::json!({ "from": before, "to": after }),
+                );
+            }
+        }
+        if old.region != station.region {
+            changed.insert(
+                "region".to_owned(),
+                serde_json::json!({ "from": old.region.as_str(), "to": station.region.as_str() }),
+            );
+        }
+        let audit = NewAudit::by(actor, AuditAction::StationUpdated, "station", id, Some(id))
+            .detail("changed", serde_json::Value::Object(changed));
+        self.repo
+            .update_station(actor.tenant_scope(), &station, &audit)
+            .await?;
+        Ok(station)
+    }
+}
