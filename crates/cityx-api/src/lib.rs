@@ -1,1 +1,81 @@
-//! cityx-api
+//! The JSON API under `/api/v1`, plus `/healthz`, `/readyz`, `/metrics` and the OpenAPI
+//! document; and the HTTP plumbing the web UI shares ([`http`], [`middleware`], [`error`]).
+//!
+//! Only this crate and `cityx-web` know HTTP. Handlers parse, call one `cityx-app` use case
+//! and shape the answer; they never hold business rules, touch SQL or run long work.
+//! Every failure goes through the one error table in [`error`].
+
+pub mod error;
+pub mod http;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+
+use axum::Router;
+use axum::routing::{get, post};
+use http::HttpState;
+use routes::{audit, auth, stations, system, tokens, users};
+
+/// The API routes (no middleware; see [`middleware::wrap`]).
+pub fn router() -> Router<HttpState> {
+    Router::new()
+        .route("/api/v1/auth/token", post(auth::token))
+        .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/me/password", post(auth::change_password))
+        .route(
+            "/api/v1/stations",
+            get(stations::list).post(stations::create),
+        )
+        .route(
+            "/api/v1/stations/{id}",
+            get(stations::get).patch(stations::update),
+        )
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}", get(users::get).patch(users::update))
+        .route("/api/v1/users/{id}/password", post(users::reset_password))
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/api/v1/audit", get(audit::list))
+        .route("/api/v1/openapi.json", get(system::openapi))
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn api_not_found() -> error::ApiError {
+    error::ApiError::from_code(error::ErrorCode::NotFound)
+}
+
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError::from_code(error::ErrorCode::MethodNotAllowed)
+}
+
+/// The Prometheus recorder, installed once per process (the `metrics` facade is global by
+/// design; tests that start several servers share it).
+pub fn metrics_handle() -> metrics_exporter_prometheus::PrometheusHandle {
+    use std::sync::OnceLock;
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full(
+                        "http_request_duration_seconds".into(),
+                    ),
+                    &[
+                        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    ],
+                )
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| {
+                    metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder()
+                });
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; then ours stays empty.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}

@@ -1,0 +1,227 @@
+//! What every HTTP handler shares: the state, the caller's address, cookies, and extractors
+//! whose rejections speak the error table instead of plain text.
+
+use crate::error::{ApiError, ErrorCode};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method};
+use cityx_app::App;
+use cityx_core::Actor;
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Name of the web session cookie.
+pub const SESSION_COOKIE: &str = "cityx_session";
+/// Header that carries the session's CSRF token on cookie-authenticated API changes.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// HTTP settings the handlers need.
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Take the client address from `X-Forwarded-For` and the scheme from
+    /// `X-Forwarded-Proto` (only behind a proxy you run).
+    pub trust_forwarded: bool,
+    /// Always mark cookies `Secure` (set when the public URL is https).
+    pub secure_cookies: bool,
+    /// Largest JSON body accepted.
+    pub body_limit: usize,
+    /// Longest a request may take.
+    pub request_timeout: Duration,
+}
+
+/// Shared by every handler of the API and the web UI.
+#[derive(Clone)]
+pub struct HttpState {
+    pub app: Arc<App>,
+    pub http: Arc<HttpOptions>,
+    pub metrics: PrometheusHandle,
+}
+
+/// The caller's network address and user agent, for the audit log.
+#[derive(Clone, Debug, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Whether the request arrived over TLS (directly or at a trusted proxy).
+    pub https: bool,
+}
+
+impl FromRequestParts<HttpState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(client_info(parts, state.http.trust_forwarded))
+    }
+}
+
+pub fn client_info(parts: &Parts, trust_forwarded: bool) -> ClientInfo {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let forwarded_ip = trust_forwarded
+        .then(|| header("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned());
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip().to_string());
+    ClientInfo {
+        ip: forwarded_ip.or(peer),
+        user_agent: header("user-agent").map(|s| s.chars().take(200).collect()),
+        https: trust_forwarded && header("x-forwarded-proto") == Some("https"),
+    }
+}
+
+/// The value of one cookie.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value with the attributes cityx always uses.
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    max_age_secs: i64,
+    http_only: bool,
+    secure: bool,
+) -> String {
+    let mut c = format!("{name}={value}; Path=/; Max-Age={max_age_secs}; SameSite=Lax");
+    if http_only {
+        c.push_str("; HttpOnly");
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    c
+}
+
+/// The authenticated caller of an API request: a bearer token, or the web session cookie
+/// (then changes need the `X-CSRF-Token` header).
+pub struct Caller(pub Actor);
+
+impl FromRequestParts<HttpState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &HttpState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(value) = parts.headers.get(AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::TokenInvalid,
+                        "use `Authorization: Bearer <token>`",
+                    )
+                })?;
+            return Ok(Caller(state.app.authenticate_token(token.trim()).await?));
+        }
+        if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) {
+            let (actor, csrf) = state.app.authenticate_session(secret).await?;
+            let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+            let submitted = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !safe && !cityx_app::csrf_matches(&csrf, submitted) {
+                return Err(ApiError::from_code(ErrorCode::CsrfFailed));
+            }
+            return Ok(Caller(actor));
+        }
+        Err(ApiError::from_code(ErrorCode::Unauthenticated))
+    }
+}
+
+/// `axum::Json` with rejections in the error table.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => {
+                Err(ApiError::from_code(ErrorCode::UnsupportedMediaType))
+            }
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::from_code(ErrorCode::PayloadTooLarge))
+            }
+            Err(e) => Err(ApiError::new(ErrorCode::MalformedJson, e.body_text())),
+        }
+    }
+}
+
+/// `axum::extract::Query` with rejections in the error table.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))
+    }
+}
+
+/// `axum::extract::Path` where a malformed id is simply "not found".
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|_: PathRejection| ApiError::from_code(ErrorCode::NotFound))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_parse() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, "a=1; cityx_session=abc".parse().expect("hv"));
+        h.append(COOKIE, "lang=en".parse().expect("hv"));
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&h, "lang"), Some("en"));
+        assert_eq!(cookie(&h, "missing"), None);
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let c = set_cookie("s", "v", 60, true, true);
+        assert_eq!(c, "s=v; Path=/; Max-Age=60; SameSite=Lax; HttpOnly; Secure");
+        assert!(!set_cookie("s", "v", 60, false, false).contains("Secure"));
+    }
+}

@@ -1,0 +1,55 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use crate::routes::{audit, auth, stations, system, tokens, users};
+use std::sync::OnceLock;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cityx API",
+        description = "The converged-media platform of the city TV stations' network. \
+            Authenticate with `Authorization: Bearer <token>`; get a token from \
+            `POST /api/v1/auth/token`, the web UI or `cityx admin token create`. \
+            Errors are `{\"error\": {\"code\", \"message\"}}` with stable codes.",
+        license(name = "AGPL-3.0-only")
+    ),
+    paths(
+        auth::token, auth::me, auth::change_password,
+        stations::list, stations::create, stations::get, stations::update,
+        users::list, users::create, users::get, users::update, users::reset_password,
+        tokens::list, tokens::create, tokens::revoke,
+        audit::list,
+        system::healthz, system::readyz, system::metrics, system::openapi,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "auth", description = "Sign in and who am I"),
+        (name = "stations", description = "Member stations (tenants)"),
+        (name = "users", description = "People and roles"),
+        (name = "tokens", description = "API tokens"),
+        (name = "audit", description = "The audit log"),
+        (name = "system", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOC.get_or_init(ApiDoc::openapi)
+}

@@ -1,0 +1,143 @@
+use super::{PageParams, StationList};
+use crate::error::{ApiResult, ErrorBody};
+use crate::http::{ApiJson, ApiPath, ApiQuery, Caller, HttpState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use cityx_app::StationPatch;
+use cityx_core::validate::StationInput;
+use cityx_core::{Region, Station, StationId};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStation {
+    #[schema(example = "杭州电视台")]
+    pub name: String,
+    /// 2–32 lowercase letters, digits or hyphens; unique.
+    #[schema(example = "hztv")]
+    pub code: String,
+    #[schema(example = "杭州")]
+    pub city: String,
+    #[schema(example = "浙江")]
+    pub province: String,
+    pub region: Region,
+    #[serde(default)]
+    pub contact_name: String,
+    #[serde(default)]
+    pub contact_phone: String,
+    #[serde(default)]
+    pub contact_email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStation {
+    pub name: Option<String>,
+    pub code: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub region: Option<Region>,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub contact_email: Option<String>,
+}
+
+/// List the stations the caller can see (all for hub users, their own for station users).
+#[utoipa::path(get, path = "/api/v1/stations", tag = "stations", params(PageParams),
+    responses(
+        (status = 200, description = "A page of stations", body = StationList),
+        (status = 400, description = "Bad query or cursor", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Scope missing", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<PageParams>,
+) -> ApiResult<Json<StationList>> {
+    let page = cityx_app::page_request(q.limit, q.cursor.as_deref())?;
+    Ok(Json(st.app.list_stations(&actor, &page).await?.into()))
+}
+
+/// Create a station (hub admins).
+#[utoipa::path(post, path = "/api/v1/stations", tag = "stations", request_body = CreateStation,
+    responses(
+        (status = 201, description = "Created", body = Station),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a hub admin", body = ErrorBody),
+        (status = 409, description = "Code taken", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiJson(b): ApiJson<CreateStation>,
+) -> ApiResult<(StatusCode, Json<Station>)> {
+    let input = StationInput {
+        name: &b.name,
+        code: &b.code,
+        city: &b.city,
+        province: &b.province,
+        region: b.region.as_str(),
+        contact_name: &b.contact_name,
+        contact_phone: &b.contact_phone,
+        contact_email: &b.contact_email,
+    };
+    let station = st.app.create_station(&actor, &input).await?;
+    Ok((StatusCode::CREATED, Json(station)))
+}
+
+/// One station.
+#[utoipa::path(get, path = "/api/v1/stations/{id}", tag = "stations",
+    params(("id" = StationId, Path, description = "Station id")),
+    responses(
+        (status = 200, description = "The station", body = Station),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Scope missing", body = ErrorBody),
+        (status = 404, description = "No such station visible to the caller", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<StationId>,
+) -> ApiResult<Json<Station>> {
+    Ok(Json(st.app.get_station(&actor, id).await?))
+}
+
+/// Change a station (hub admins). Absent fields stay as they are.
+#[utoipa::path(patch, path = "/api/v1/stations/{id}", tag = "stations", request_body = UpdateStation,
+    params(("id" = StationId, Path, description = "Station id")),
+    responses(
+        (status = 200, description = "Changed", body = Station),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a hub admin", body = ErrorBody),
+        (status = 404, description = "No such station visible to the caller", body = ErrorBody),
+        (status = 409, description = "Code taken", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<StationId>,
+    ApiJson(b): ApiJson<UpdateStation>,
+) -> ApiResult<Json<Station>> {
+    let patch = StationPatch {
+        name: b.name,
+        code: b.code,
+        city: b.city,
+        province: b.province,
+        region: b.region.map(|r| r.as_str().to_owned()),
+        contact_name: b.contact_name,
+        contact_phone: b.contact_phone,
+        contact_email: b.contact_email,
+    };
+    Ok(Json(st.app.update_station(&actor, id, &patch).await?))
+}
