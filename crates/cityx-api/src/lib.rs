@@ -16,7 +16,8 @@ use axum::routing::{get, post};
 use http::HttpState;
 use routes::{audit, auth, stations, system, tokens, users};
 
-/// The API routes (no middleware; see [`middleware::wrap`]).
+/// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
+/// for the merged API and web routers).
 pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/api/v1/auth/token", post(auth::token))
@@ -40,12 +41,7 @@ pub fn router() -> Router<HttpState> {
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
-        .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-}
-
-async fn api_not_found() -> error::ApiError {
-    error::ApiError::from_code(error::ErrorCode::NotFound)
 }
 
 async fn method_not_allowed() -> error::ApiError {

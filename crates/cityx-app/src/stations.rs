@@ -53,6 +53,14 @@ impl App {
         Ok(self.repo.get_station(actor.tenant_scope(), id).await?)
     }
 
+    pub async fn station_by_code(&self, actor: &Actor, code: &str) -> Result<Station> {
+        policy::read(actor)?;
+        Ok(self
+            .repo
+            .find_station_by_code(actor.tenant_scope(), &code.trim().to_ascii_lowercase())
+            .await?)
+    }
+
     pub async fn list_stations(&self, actor: &Actor, page: &PageRequest) -> Result<Page<Station>> {
         policy::read(actor)?;
         Ok(self.repo.list_stations(actor.tenant_scope(), page).await?)

@@ -100,6 +100,20 @@ impl App {
         Ok(self.repo.get_user(actor.tenant_scope(), id).await?)
     }
 
+    /// A user by email, if the caller may see them.
+    pub async fn user_by_email(&self, actor: &Actor, email: &str) -> Result<User> {
+        let (user, _) = self
+            .repo
+            .find_login(&email.trim().to_lowercase())
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        if !actor.tenant_scope().admits(user.station_id) {
+            return Err(Error::NotFound("user"));
+        }
+        policy::read_user(actor, user.id).map_err(|_| Error::NotFound("user"))?;
+        Ok(user)
+    }
+
     /// Users the caller may see, optionally of one station.
     pub async fn list_users(
         &self,

@@ -86,6 +86,7 @@ pub trait Admin {
 pub trait StationRepo {
     async fn insert_station(&self, station: &Station, audit: &NewAudit) -> Result<()>;
     async fn get_station(&self, scope: TenantScope, id: StationId) -> Result<Station>;
+    async fn find_station_by_code(&self, scope: TenantScope, code: &str) -> Result<Station>;
     async fn list_stations(&self, scope: TenantScope, page: &PageRequest) -> Result<Page<Station>>;
     /// Writes every field but `id` and `created_at`.
     async fn update_station(

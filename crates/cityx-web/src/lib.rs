@@ -1,1 +1,76 @@
-//! cityx-web
+//! The web UI: server-rendered pages (askama templates), Chinese first with English
+//! available, plus the front-end files bundled from npm and embedded in the binary.
+//!
+//! Like `cityx-api`, this crate knows HTTP and nothing below `cityx-app`: pages call the same
+//! use cases as the JSON API and show the same error codes, translated. It reuses the API
+//! crate's state, cookies and error table. Sessions are cookies (HttpOnly, SameSite=Lax,
+//! Secure behind TLS); every form carries a CSRF token bound to the session.
+
+pub mod assets;
+pub mod error;
+pub mod i18n;
+pub mod pages;
+pub mod session;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use cityx_api::error::{ApiError, ErrorCode};
+use cityx_api::http::HttpState;
+use pages::{account, audit, home, login, stations, tokens, users};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Content Security Policy of every page: our own scripts only, no framing.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+                   script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; \
+                   form-action 'self'";
+
+/// The pages and assets.
+pub fn router() -> Router<HttpState> {
+    Router::new()
+        .route("/", get(home::home))
+        .route("/exchange", get(home::exchange))
+        .route("/zones", get(home::zones))
+        .route("/live", get(home::live))
+        .route("/analytics", get(home::analytics))
+        .route("/login", get(login::show).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/lang/{code}", get(login::switch))
+        .route("/stations", get(stations::list).post(stations::create))
+        .route("/stations/{id}", get(stations::edit).post(stations::update))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::edit).post(users::update))
+        .route("/users/{id}/status", post(users::set_status))
+        .route("/users/{id}/password", post(users::reset_password))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}/revoke", post(tokens::revoke))
+        .route("/audit", get(audit::list))
+        .route("/account", get(account::show))
+        .route("/account/password", post(account::change_password))
+        .route("/api/docs", get(home::api_docs))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+        .route("/assets/{*path}", get(assets::serve))
+}
+
+/// Unknown paths: JSON under `/api/` and for API clients, a page for browsers.
+pub async fn not_found(req: Request) -> Response {
+    let wants_html = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if req.uri().path().starts_with("/api/") || !wants_html {
+        return ApiError::from_code(ErrorCode::NotFound).into_response();
+    }
+    let t = i18n::T(session::lang_of(req.headers()));
+    error::WebError::code(ErrorCode::NotFound, t).into_response()
+}

@@ -167,6 +167,20 @@ impl StationRepo for SqliteRepo {
             .ok_or(Error::NotFound { entity: "station" })
     }
 
+    async fn find_station_by_code(&self, scope: TenantScope, code: &str) -> Result<Station> {
+        let (all, own) = scope_args(scope);
+        let row = sqlx::query("SELECT * FROM stations WHERE code = $1 AND ($2 OR id = $3)")
+            .bind(code)
+            .bind(all)
+            .bind(own)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| Error::from_sqlx("read a station", "station", e))?;
+        row.map(|r| station_from(&r))
+            .transpose()?
+            .ok_or(Error::NotFound { entity: "station" })
+    }
+
     async fn list_stations(&self, scope: TenantScope, req: &PageRequest) -> Result<Page<Station>> {
         let (all, own) = scope_args(scope);
         let rows = sqlx::query(

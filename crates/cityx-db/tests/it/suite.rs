@@ -81,6 +81,24 @@ pub async fn stations_are_scoped(repo: Arc<dyn Repo>) {
         b
     );
     assert_eq!(repo.get_station(own, a.id).await.expect("own"), a);
+    assert_eq!(
+        repo.find_station_by_code(own, "aaa")
+            .await
+            .expect("by code"),
+        a
+    );
+    assert!(
+        repo.find_station_by_code(own, "bbb")
+            .await
+            .expect_err("other")
+            .is_not_found()
+    );
+    assert_eq!(
+        repo.find_station_by_code(TenantScope::All, "bbb")
+            .await
+            .expect("by code"),
+        b
+    );
     assert!(
         repo.get_station(own, b.id)
             .await

@@ -1,0 +1,389 @@
+//! Interface text in Chinese (the default) and English. Keys are looked up at render time;
+//! a unit test checks that every key a template uses exists in both languages.
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "zh" | "zh-CN" | "zh-cn" => Some(Lang::Zh),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+}
+
+/// The text of one language, handed to templates as `t`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct T(pub Lang);
+
+impl T {
+    /// The text for `key`; the key itself when missing (visible, never a crash).
+    pub fn get<'a>(&self, key: &'a str) -> &'a str {
+        match lookup(key) {
+            Some((zh, en)) => match self.0 {
+                Lang::Zh => zh,
+                Lang::En => en,
+            },
+            None => key,
+        }
+    }
+
+    /// Text for a key built from parts, e.g. `("role.", "editor")`.
+    pub fn get2(&self, prefix: &str, name: &str) -> String {
+        let key = format!("{prefix}{name}");
+        match lookup(&key) {
+            Some(_) => self.get(&key).to_owned(),
+            None => name.to_owned(),
+        }
+    }
+
+    pub fn lang(&self) -> &'static str {
+        self.0.code()
+    }
+
+    pub fn is_zh(&self) -> bool {
+        self.0 == Lang::Zh
+    }
+}
+
+impl fmt::Display for T {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.code())
+    }
+}
+
+macro_rules! catalog {
+    ($($key:literal => $zh:literal, $en:literal;)*) => {
+        fn lookup(key: &str) -> Option<(&'static str, &'static str)> {
+            match key {
+                $($key => Some(($zh, $en)),)*
+                _ => None,
+            }
+        }
+
+        #[cfg(test)]
+        pub(crate) const KEYS: &[&str] = &[$($key),*];
+    };
+}
+
+catalog! {
+    "app.name" => "cityx", "cityx";
+    "app.tagline" => "城市台融媒体交换平台", "City TV media exchange";
+    "app.skip" => "跳到正文", "Skip to content";
+    "app.menu" => "菜单", "Menu";
+    "app.footer" => "cityx · 城市电视台融媒体云平台", "cityx · the converged-media cloud of city TV stations";
+    "lang.switch" => "English", "中文";
+    "lang.other" => "en", "zh";
+
+    "nav.home" => "首页", "Home";
+    "nav.exchange" => "交换", "Exchange";
+    "nav.zones" => "专区", "Topic zones";
+    "nav.live" => "直播", "Live";
+    "nav.analytics" => "统计", "Analytics";
+    "nav.stations" => "电视台", "Stations";
+    "nav.users" => "用户", "Users";
+    "nav.tokens" => "API 令牌", "API tokens";
+    "nav.audit" => "审计日志", "Audit log";
+    "nav.account" => "我的账号", "My account";
+    "nav.api_docs" => "API 文档", "API docs";
+    "nav.logout" => "退出", "Sign out";
+    "nav.admin" => "管理", "Administration";
+
+    "login.title" => "登录", "Sign in";
+    "login.email" => "邮箱", "Email";
+    "login.password" => "密码", "Password";
+    "login.submit" => "登录", "Sign in";
+    "login.hint" => "首次启动时的管理员账号见服务器启动输出。", "The first admin account is printed when the server first starts.";
+
+    "home.welcome" => "欢迎", "Welcome";
+    "home.intro" => "各成员台在这里交换新闻素材：上传、检索、预览、采用，并查看谁采用了你的作品。", "Member stations exchange news footage here: upload, search, preview, adopt, and see who adopted your work.";
+    "home.areas" => "业务区", "Areas";
+    "home.manage" => "管理", "Administration";
+    "home.exchange.desc" => "上传、检索、预览和采用各台新闻素材。", "Upload, search, preview and adopt news from every station.";
+    "home.zones.desc" => "围绕专题组织各台供稿。", "Run topic campaigns that stations contribute to.";
+    "home.live.desc" => "联合直播、信号共享与串联单。", "Joint live events, shared signals and rundowns.";
+    "home.analytics.desc" => "供稿、采用与热度统计。", "Contributions, adoptions and trends.";
+    "home.stations.desc" => "成员台资料与联系人。", "Member stations and their contacts.";
+    "home.users.desc" => "账号与角色。", "Accounts and roles.";
+    "home.tokens.desc" => "供脚本和系统对接使用的令牌。", "Tokens for scripts and integrations.";
+    "home.audit.desc" => "登录、授权和变更记录。", "Sign-ins, grants and changes.";
+    "home.soon" => "即将上线", "Coming soon";
+    "soon.title" => "即将上线", "Coming soon";
+    "soon.body" => "这个业务区正在建设中，敬请期待。", "This area is being built. It will appear here when it is ready.";
+
+    "station.title" => "电视台", "Stations";
+    "station.new" => "新建电视台", "New station";
+    "station.edit" => "编辑电视台", "Edit station";
+    "station.name" => "台名", "Name";
+    "station.code" => "代码", "Code";
+    "station.code.hint" => "2–32 位小写字母、数字或连字符，如 hztv", "2–32 lowercase letters, digits or hyphens, e.g. hztv";
+    "station.city" => "城市", "City";
+    "station.province" => "省份", "Province";
+    "station.region" => "大区", "Region";
+    "station.contact_name" => "联系人", "Contact";
+    "station.contact_phone" => "联系电话", "Phone";
+    "station.contact_email" => "联系邮箱", "Contact email";
+    "station.users" => "用户", "Users";
+    "station.none" => "还没有电视台。", "No stations yet.";
+    "station.create" => "创建", "Create";
+    "station.save" => "保存", "Save";
+
+    "region.north" => "华北", "North";
+    "region.northeast" => "东北", "Northeast";
+    "region.east" => "华东", "East";
+    "region.central" => "华中", "Central";
+    "region.south" => "华南", "South";
+    "region.southwest" => "西南", "Southwest";
+    "region.northwest" => "西北", "Northwest";
+
+    "user.title" => "用户", "Users";
+    "user.new" => "新建用户", "New user";
+    "user.edit" => "编辑用户", "Edit user";
+    "user.email" => "邮箱", "Email";
+    "user.display_name" => "姓名", "Name";
+    "user.role" => "角色", "Role";
+    "user.station" => "所属电视台", "Station";
+    "user.station.hub" => "（平台）", "(hub)";
+    "user.station.pick" => "请选择", "Choose";
+    "user.password" => "初始密码", "Initial password";
+    "user.password.hint" => "留空则自动生成，仅显示一次。", "Leave empty to generate one, shown once.";
+    "user.status" => "状态", "Status";
+    "user.active" => "正常", "Active";
+    "user.disabled" => "已停用", "Disabled";
+    "user.disable" => "停用账号", "Disable account";
+    "user.enable" => "启用账号", "Enable account";
+    "user.last_login" => "最近登录", "Last sign-in";
+    "user.never" => "从未", "Never";
+    "user.none" => "没有用户。", "No users.";
+    "user.create" => "创建", "Create";
+    "user.save" => "保存", "Save";
+    "user.filter" => "筛选", "Filter";
+    "user.all_stations" => "全部电视台", "All stations";
+    "user.reset" => "重置密码", "Reset password";
+    "user.reset.confirm" => "确定重置此用户的密码？其所有登录会话将结束。", "Reset this user's password? All their sessions will end.";
+    "user.disable.confirm" => "确定停用此账号？", "Disable this account?";
+    "user.generated" => "已生成密码（仅显示这一次，请安全地转交本人）：", "Generated password (shown only this once; hand it over safely):";
+
+    "role.hub_admin" => "平台管理员", "Hub admin";
+    "role.hub_editor" => "平台编辑", "Hub editor";
+    "role.station_admin" => "台管理员", "Station admin";
+    "role.editor" => "编辑", "Editor";
+    "role.viewer" => "只读用户", "Viewer";
+
+    "token.title" => "API 令牌", "API tokens";
+    "token.intro" => "令牌供脚本和外部系统调用 API：在请求头中发送 Authorization: Bearer <令牌>。", "Tokens let scripts and other systems call the API: send Authorization: Bearer <token>.";
+    "token.new" => "新建令牌", "New token";
+    "token.name" => "名称", "Name";
+    "token.owner" => "所有者", "Owner";
+    "token.owner.me" => "我自己", "Myself";
+    "token.scopes" => "权限范围", "Scopes";
+    "token.days" => "有效天数", "Valid for (days)";
+    "token.prefix" => "前缀", "Prefix";
+    "token.expires" => "到期", "Expires";
+    "token.last_used" => "最近使用", "Last used";
+    "token.state" => "状态", "State";
+    "token.kind.api" => "API", "API";
+    "token.kind.login" => "登录", "Sign-in";
+    "token.active" => "有效", "Active";
+    "token.revoked" => "已吊销", "Revoked";
+    "token.expired" => "已过期", "Expired";
+    "token.revoke" => "吊销", "Revoke";
+    "token.revoke.confirm" => "确定吊销此令牌？使用它的系统将立即无法访问。", "Revoke this token? Systems using it lose access at once.";
+    "token.none" => "没有有效的令牌。", "No active tokens.";
+    "token.create" => "创建令牌", "Create token";
+    "token.created" => "令牌已创建。请立即复制保存，它只显示这一次：", "Token created. Copy it now; it is shown only this once:";
+    "token.copy" => "复制", "Copy";
+    "token.copied" => "已复制", "Copied";
+    "token.show_inactive" => "显示已吊销和已过期的令牌", "Show revoked and expired tokens";
+    "scope.read" => "读取", "Read";
+    "scope.write" => "写入", "Write";
+    "scope.admin" => "管理", "Admin";
+
+    "audit.title" => "审计日志", "Audit log";
+    "audit.at" => "时间", "Time";
+    "audit.actor" => "操作者", "Actor";
+    "audit.action" => "动作", "Action";
+    "audit.target" => "对象", "Target";
+    "audit.ip" => "IP", "IP";
+    "audit.result" => "结果", "Result";
+    "audit.ok" => "成功", "OK";
+    "audit.failed" => "失败", "Failed";
+    "audit.none" => "没有记录。", "No entries.";
+    "action.login_ok" => "登录成功", "Signed in";
+    "action.login_failed" => "登录失败", "Sign-in failed";
+    "action.logout" => "退出登录", "Signed out";
+    "action.station_created" => "新建电视台", "Station created";
+    "action.station_updated" => "修改电视台", "Station updated";
+    "action.user_created" => "新建用户", "User created";
+    "action.user_updated" => "修改用户", "User updated";
+    "action.role_changed" => "变更角色", "Role changed";
+    "action.user_disabled" => "停用用户", "User disabled";
+    "action.user_enabled" => "启用用户", "User enabled";
+    "action.password_changed" => "修改密码", "Password changed";
+    "action.password_reset" => "重置密码", "Password reset";
+    "action.token_created" => "创建令牌", "Token created";
+    "action.token_revoked" => "吊销令牌", "Token revoked";
+
+    "account.title" => "我的账号", "My account";
+    "account.change_password" => "修改密码", "Change password";
+    "account.current" => "当前密码", "Current password";
+    "account.new" => "新密码", "New password";
+    "account.new.hint" => "至少 10 个字符。修改后需要重新登录。", "At least 10 characters. You will sign in again afterwards.";
+    "account.submit" => "修改密码", "Change password";
+
+    "list.next" => "下一页", "Next page";
+    "list.first" => "第一页", "First page";
+    "common.actions" => "操作", "Actions";
+    "common.edit" => "编辑", "Edit";
+    "common.back" => "返回", "Back";
+    "common.optional" => "（选填）", "(optional)";
+    "common.created" => "创建时间", "Created";
+
+    "done.station_created" => "电视台已创建。", "Station created.";
+    "done.station_updated" => "电视台资料已保存。", "Station saved.";
+    "done.user_created" => "用户已创建。", "User created.";
+    "done.user_updated" => "用户已保存。", "User saved.";
+    "done.token_revoked" => "令牌已吊销。", "Token revoked.";
+    "done.password_changed" => "密码已修改，请重新登录。", "Password changed. Please sign in again.";
+    "done.signed_out" => "已退出登录。", "Signed out.";
+
+    "form.errors" => "请更正以下问题：", "Please correct the following:";
+    "fe.required" => "必填", "is required";
+    "fe.too_long" => "太长", "is too long";
+    "fe.too_short" => "太短（至少 10 个字符）", "is too short (at least 10 characters)";
+    "fe.bad_format" => "格式不正确", "is not in the right format";
+    "fe.not_allowed" => "不允许", "is not allowed";
+    "fe.not_found" => "不存在", "does not exist";
+    "fe.out_of_range" => "超出允许范围", "is out of range";
+    "fe.wrong" => "不正确", "is wrong";
+    "field.name" => "名称", "Name";
+    "field.code" => "代码", "Code";
+    "field.city" => "城市", "City";
+    "field.province" => "省份", "Province";
+    "field.region" => "大区", "Region";
+    "field.contact_name" => "联系人", "Contact";
+    "field.contact_phone" => "联系电话", "Phone";
+    "field.contact_email" => "联系邮箱", "Contact email";
+    "field.email" => "邮箱", "Email";
+    "field.display_name" => "姓名", "Name";
+    "field.role" => "角色", "Role";
+    "field.station_id" => "所属电视台", "Station";
+    "field.password" => "密码", "Password";
+    "field.current_password" => "当前密码", "Current password";
+    "field.new_password" => "新密码", "New password";
+    "field.scopes" => "权限范围", "Scopes";
+    "field.expires_in_days" => "有效天数", "Valid for (days)";
+    "field.user_id" => "所有者", "Owner";
+
+    "err.title" => "出错了", "Something went wrong";
+    "err.home" => "回到首页", "Back to the home page";
+    "err.request_id" => "请求编号", "Request id";
+    "err.unauthenticated" => "请先登录。", "Please sign in.";
+    "err.invalid_credentials" => "邮箱或密码不正确。", "Wrong email or password.";
+    "err.account_disabled" => "此账号已停用，请联系管理员。", "This account is disabled. Contact your administrator.";
+    "err.forbidden" => "你的角色无权进行此操作。", "Your role does not allow this.";
+    "err.insufficient_scope" => "当前凭据的权限范围不足。", "This credential lacks the scope this needs.";
+    "err.csrf_failed" => "表单已过期，请刷新页面后重试。", "The form has expired. Reload the page and try again.";
+    "err.not_found" => "找不到这个页面。", "This page does not exist.";
+    "err.station_not_found" => "找不到这家电视台，或你无权查看。", "No such station, or you may not see it.";
+    "err.user_not_found" => "找不到这个用户，或你无权查看。", "No such user, or you may not see it.";
+    "err.token_not_found" => "找不到这个令牌，或你无权操作。", "No such token, or you may not act on it.";
+    "err.station_code_taken" => "这个代码已被其他电视台使用。", "Another station already uses this code.";
+    "err.email_taken" => "这个邮箱已被其他用户使用。", "Another user already uses this email.";
+    "err.conflict" => "与现有数据冲突。", "This conflicts with existing data.";
+    "err.cannot_change_self" => "不能更改自己的角色或停用自己的账号。", "You cannot change your own role or disable your own account.";
+    "err.rate_limited" => "失败次数过多，请稍后再试。", "Too many failed attempts. Please try again later.";
+    "err.validation_failed" => "输入有误。", "Some fields are invalid.";
+    "err.malformed_json" => "请求格式不正确。", "The request is malformed.";
+    "err.invalid_query" => "请求参数不正确。", "A request parameter is invalid.";
+    "err.invalid_cursor" => "分页参数无效。", "The page link is invalid.";
+    "err.payload_too_large" => "提交的内容太大。", "The submission is too large.";
+    "err.unsupported_media_type" => "不支持的请求格式。", "Unsupported request format.";
+    "err.method_not_allowed" => "不支持此操作。", "This action is not supported here.";
+    "err.token_invalid" => "令牌无效。", "The token is invalid.";
+    "err.token_expired" => "令牌已过期。", "The token has expired.";
+    "err.token_revoked" => "令牌已被吊销。", "The token was revoked.";
+    "err.internal" => "服务器内部错误，已记录。请稍后重试。", "An internal error occurred and was logged. Please try again later.";
+    "err.unavailable" => "服务暂时不可用，请稍后重试。", "The service is temporarily unavailable. Please try again shortly.";
+    "err.timeout" => "请求超时，请稍后重试。", "The request took too long. Please try again.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_used_by_a_template_exists() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("templates dir") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("template");
+            for part in text.split("t.get(\"").skip(1) {
+                let key = part.split('"').next().unwrap_or_default();
+                if lookup(key).is_none() {
+                    missing.push(format!("{}: {key}", path.display()));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys missing from the catalog: {missing:#?}"
+        );
+    }
+
+    #[test]
+    fn every_error_code_has_text() {
+        for code in cityx_api::error::ErrorCode::ALL {
+            assert!(
+                lookup(&format!("err.{}", code.as_str())).is_some(),
+                "err.{}",
+                code.as_str()
+            );
+        }
+    }
+
+    #[test]
+    fn roles_regions_and_actions_have_text() {
+        for r in cityx_core::Role::ALL {
+            assert!(lookup(&format!("role.{}", r.as_str())).is_some());
+        }
+        for r in cityx_core::Region::ALL {
+            assert!(lookup(&format!("region.{}", r.as_str())).is_some());
+        }
+        for s in cityx_core::Scope::ALL {
+            assert!(lookup(&format!("scope.{}", s.as_str())).is_some());
+        }
+        assert!(
+            KEYS.iter()
+                .all(|k| lookup(k).is_some_and(|(zh, en)| !zh.is_empty() && !en.is_empty()))
+        );
+    }
+
+    #[test]
+    fn chinese_is_the_default() {
+        assert_eq!(T::default().get("nav.home"), "首页");
+        assert_eq!(T(Lang::En).get("nav.home"), "Home");
+        assert_eq!(T(Lang::En).get("no.such.key"), "no.such.key");
+        assert_eq!(T(Lang::Zh).get2("role.", "editor"), "编辑");
+        assert_eq!(
+            T(Lang::Zh).get2("action.", "future_action"),
+            "future_action"
+        );
+    }
+}

@@ -1,0 +1,63 @@
+use super::Chrome;
+use crate::error::render;
+use crate::i18n::T;
+use crate::session::{Reader, WebUser};
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct Home {
+    t: T,
+    c: Chrome,
+}
+
+pub async fn home(u: WebUser) -> Response {
+    let page = Home {
+        t: u.t,
+        c: Chrome::new(&u, "home", None),
+    };
+    render(&page, u.t, StatusCode::OK)
+}
+
+#[derive(Template)]
+#[template(path = "soon.html")]
+struct Soon {
+    t: T,
+    c: Chrome,
+    area: &'static str,
+}
+
+async fn soon(u: WebUser, area: &'static str) -> Response {
+    let page = Soon {
+        t: u.t,
+        c: Chrome::new(&u, area, None),
+        area,
+    };
+    render(&page, u.t, StatusCode::OK)
+}
+
+pub async fn exchange(u: WebUser) -> Response {
+    soon(u, "exchange").await
+}
+pub async fn zones(u: WebUser) -> Response {
+    soon(u, "zones").await
+}
+pub async fn live(u: WebUser) -> Response {
+    soon(u, "live").await
+}
+pub async fn analytics(u: WebUser) -> Response {
+    soon(u, "analytics").await
+}
+
+#[derive(Template)]
+#[template(path = "api_docs.html")]
+struct ApiDocs {
+    t: T,
+}
+
+/// `/api/docs`: the API reference, public like the document it shows.
+pub async fn api_docs(Reader(t): Reader) -> Response {
+    render(&ApiDocs { t }, t, StatusCode::OK)
+}

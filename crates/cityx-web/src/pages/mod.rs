@@ -1,0 +1,160 @@
+//! The pages. Each handler reads through a `cityx-app` use case and renders a template;
+//! each form handler checks the CSRF token, calls one use case and redirects (or re-renders
+//! the form with its errors).
+
+pub mod account;
+pub mod audit;
+pub mod home;
+pub mod login;
+pub mod stations;
+pub mod tokens;
+pub mod users;
+
+use crate::i18n::T;
+use crate::session::{WebUser, encode_component};
+use cityx_core::FieldError;
+use time::{OffsetDateTime, UtcOffset};
+
+/// What the frame around every page needs: the user, the navigation, the flash message.
+pub struct Chrome {
+    pub email: String,
+    pub role: String,
+    pub csrf: String,
+    /// Navigation key of the current area (`home`, `stations` …).
+    pub current: &'static str,
+    /// This page, encoded, for the language switch to return to.
+    pub here: String,
+    pub hub_admin: bool,
+    pub list_users: bool,
+    pub audit: bool,
+    /// A translated "done" message after a redirect.
+    pub done: String,
+}
+
+impl Chrome {
+    pub fn new(u: &WebUser, current: &'static str, done: Option<&str>) -> Self {
+        Chrome {
+            email: u.actor.label.clone(),
+            role: u.t.get2("role.", u.actor.role.as_str()),
+            csrf: u.csrf.clone(),
+            current,
+            here: encode_component(&u.path),
+            hub_admin: u.is_hub_admin(),
+            list_users: u.can_list_users(),
+            audit: u.can_read_audit(),
+            done: done
+                .map(|d| {
+                    let key = format!("done.{d}");
+                    let text = u.t.get(&key);
+                    if text == key {
+                        String::new()
+                    } else {
+                        text.to_owned()
+                    }
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Field errors of a form, translated.
+#[derive(Default)]
+pub struct FormErrors {
+    pub messages: Vec<String>,
+    fields: Vec<&'static str>,
+}
+
+impl FormErrors {
+    pub fn from_fields(t: T, errs: &[FieldError]) -> Self {
+        FormErrors {
+            messages: errs
+                .iter()
+                .map(|e| {
+                    let label = t.get2("field.", e.field);
+                    let reason = t.get2("fe.", e.code);
+                    if t.is_zh() {
+                        format!("{label}：{reason}")
+                    } else {
+                        format!("{label} {reason}")
+                    }
+                })
+                .collect(),
+            fields: errs.iter().map(|e| e.field).collect(),
+        }
+    }
+
+    pub fn message(msg: String) -> Self {
+        FormErrors {
+            messages: vec![msg],
+            fields: Vec::new(),
+        }
+    }
+
+    /// Turns a use-case error into form errors, or passes it on as a page error.
+    pub fn from_app(t: T, e: cityx_app::Error) -> Result<Self, crate::error::WebError> {
+        match e {
+            cityx_app::Error::Validation(f) => Ok(Self::from_fields(t, &f)),
+            cityx_app::Error::Conflict { .. } | cityx_app::Error::CannotChangeSelf => {
+                Ok(Self::message(crate::error::WebError::app(e, t).message()))
+            }
+            e => Err(crate::error::WebError::app(e, t)),
+        }
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.fields.contains(&field)
+    }
+
+    pub fn any(&self) -> bool {
+        !self.messages.is_empty()
+    }
+}
+
+/// Times are shown in China Standard Time, where the stations are.
+pub fn fmt_time(t: OffsetDateTime) -> String {
+    let cst = UtcOffset::from_hms(8, 0, 0).unwrap_or(UtcOffset::UTC);
+    let t = t.to_offset(cst);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
+pub fn fmt_opt_time(t: Option<OffsetDateTime>, never: &str) -> String {
+    t.map(fmt_time).unwrap_or_else(|| never.to_owned())
+}
+
+/// Query parameters every list page takes.
+#[derive(serde::Deserialize, Default)]
+pub struct ListQuery {
+    pub cursor: Option<String>,
+    pub done: Option<String>,
+    pub station_id: Option<String>,
+    pub all: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_in_china_standard_time() {
+        let t = time::macros::datetime!(2026-11-21 16:30 UTC);
+        assert_eq!(fmt_time(t), "2026-11-22 00:30");
+        assert_eq!(fmt_opt_time(None, "从未"), "从未");
+    }
+
+    #[test]
+    fn field_errors_are_translated() {
+        let errs = [FieldError::new("code", "bad_format", "x")];
+        let zh = FormErrors::from_fields(T(crate::i18n::Lang::Zh), &errs);
+        assert_eq!(zh.messages, vec!["代码：格式不正确"]);
+        assert!(zh.has("code") && !zh.has("name"));
+        let en = FormErrors::from_fields(T(crate::i18n::Lang::En), &errs);
+        assert_eq!(en.messages, vec!["Code is not in the right format"]);
+    }
+}

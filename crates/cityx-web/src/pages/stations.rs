@@ -1,0 +1,267 @@
+use super::{Chrome, FormErrors, ListQuery, fmt_time};
+use crate::error::{WebError, render};
+use crate::i18n::T;
+use crate::session::WebUser;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use cityx_api::error::ErrorCode;
+use cityx_api::http::HttpState;
+use cityx_app::StationPatch;
+use cityx_core::validate::StationInput;
+use cityx_core::{Region, Station, StationId};
+use serde::Deserialize;
+
+/// The station form, as typed.
+#[derive(Deserialize, Default, Clone)]
+pub struct StationForm {
+    #[serde(default, rename = "_csrf")]
+    pub csrf: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub city: String,
+    #[serde(default)]
+    pub province: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub contact_name: String,
+    #[serde(default)]
+    pub contact_phone: String,
+    #[serde(default)]
+    pub contact_email: String,
+}
+
+impl StationForm {
+    fn of(s: &Station) -> Self {
+        StationForm {
+            csrf: String::new(),
+            name: s.name.clone(),
+            code: s.code.clone(),
+            city: s.city.clone(),
+            province: s.province.clone(),
+            region: s.region.as_str().to_owned(),
+            contact_name: s.contact_name.clone(),
+            contact_phone: s.contact_phone.clone(),
+            contact_email: s.contact_email.clone(),
+        }
+    }
+
+    fn input(&self) -> StationInput<'_> {
+        StationInput {
+            name: &self.name,
+            code: &self.code,
+            city: &self.city,
+            province: &self.province,
+            region: &self.region,
+            contact_name: &self.contact_name,
+            contact_phone: &self.contact_phone,
+            contact_email: &self.contact_email,
+        }
+    }
+}
+
+/// A region option of the form's select.
+pub struct RegionOption {
+    pub value: &'static str,
+    pub label: String,
+}
+
+fn regions(t: T) -> Vec<RegionOption> {
+    Region::ALL
+        .iter()
+        .map(|r| RegionOption {
+            value: r.as_str(),
+            label: t.get2("region.", r.as_str()),
+        })
+        .collect()
+}
+
+pub struct StationRow {
+    pub s: Station,
+    pub region: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "stations.html")]
+struct StationsPage {
+    t: T,
+    c: Chrome,
+    rows: Vec<StationRow>,
+    next: String,
+    can_create: bool,
+    form: StationForm,
+    errs: FormErrors,
+    regions: Vec<RegionOption>,
+}
+
+async fn list_page(
+    st: &HttpState,
+    u: &WebUser,
+    q: &ListQuery,
+    form: StationForm,
+    errs: FormErrors,
+    status: StatusCode,
+) -> Response {
+    let page_req = match cityx_app::page_request(Some(50), q.cursor.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return WebError::app(e, u.t).into_response(),
+    };
+    let page = match st.app.list_stations(&u.actor, &page_req).await {
+        Ok(p) => p,
+        Err(e) => return WebError::app(e, u.t).into_response(),
+    };
+    let rows = page
+        .items
+        .into_iter()
+        .map(|s| StationRow {
+            region: u.t.get2("region.", s.region.as_str()),
+            created: fmt_time(s.created_at),
+            s,
+        })
+        .collect();
+    let view = StationsPage {
+        t: u.t,
+        c: Chrome::new(u, "stations", q.done.as_deref()),
+        rows,
+        next: page.next.map(|n| n.to_string()).unwrap_or_default(),
+        can_create: u.is_hub_admin(),
+        form,
+        errs,
+        regions: regions(u.t),
+    };
+    render(&view, u.t, status)
+}
+
+pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQuery>) -> Response {
+    let form = StationForm {
+        region: "east".into(),
+        ..Default::default()
+    };
+    list_page(&st, &u, &q, form, FormErrors::default(), StatusCode::OK).await
+}
+
+pub async fn create(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Form(f): Form<StationForm>,
+) -> Response {
+    if let Err(e) = u.check_csrf(&f.csrf) {
+        return e.into_response();
+    }
+    match st.app.create_station(&u.actor, &f.input()).await {
+        Ok(_) => Redirect::to("/stations?done=station_created").into_response(),
+        Err(e) => match FormErrors::from_app(u.t, e) {
+            Ok(errs) => {
+                list_page(
+                    &st,
+                    &u,
+                    &ListQuery::default(),
+                    f,
+                    errs,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
+                .await
+            }
+            Err(page) => page.into_response(),
+        },
+    }
+}
+
+#[derive(Template)]
+#[template(path = "station_edit.html")]
+struct EditPage {
+    t: T,
+    c: Chrome,
+    id: String,
+    form: StationForm,
+    errs: FormErrors,
+    regions: Vec<RegionOption>,
+    can_edit: bool,
+}
+
+fn parse_id(id: &str, t: T) -> Result<StationId, WebError> {
+    id.parse()
+        .map_err(|_| WebError::code(ErrorCode::StationNotFound, t))
+}
+
+fn edit_page(
+    u: &WebUser,
+    id: StationId,
+    form: StationForm,
+    errs: FormErrors,
+    done: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let view = EditPage {
+        t: u.t,
+        c: Chrome::new(u, "stations", done),
+        id: id.to_string(),
+        form,
+        errs,
+        regions: regions(u.t),
+        can_edit: u.is_hub_admin(),
+    };
+    render(&view, u.t, status)
+}
+
+pub async fn edit(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let id = match parse_id(&id, u.t) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    match st.app.get_station(&u.actor, id).await {
+        Ok(s) => edit_page(
+            &u,
+            id,
+            StationForm::of(&s),
+            FormErrors::default(),
+            q.done.as_deref(),
+            StatusCode::OK,
+        ),
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+pub async fn update(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Form(f): Form<StationForm>,
+) -> Response {
+    if let Err(e) = u.check_csrf(&f.csrf) {
+        return e.into_response();
+    }
+    let id = match parse_id(&id, u.t) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let patch = StationPatch {
+        name: Some(f.name.clone()),
+        code: Some(f.code.clone()),
+        city: Some(f.city.clone()),
+        province: Some(f.province.clone()),
+        region: Some(f.region.clone()),
+        contact_name: Some(f.contact_name.clone()),
+        contact_phone: Some(f.contact_phone.clone()),
+        contact_email: Some(f.contact_email.clone()),
+    };
+    match st.app.update_station(&u.actor, id, &patch).await {
+        Ok(_) => Redirect::to(&format!("/stations/{id}?done=station_updated")).into_response(),
+        Err(e) => match FormErrors::from_app(u.t, e) {
+            Ok(errs) => edit_page(&u, id, f, errs, None, StatusCode::UNPROCESSABLE_ENTITY),
+            Err(page) => page.into_response(),
+        },
+    }
+}

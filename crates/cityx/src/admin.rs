@@ -1,0 +1,306 @@
+//! `cityx admin …`: the operator at the console acts as the system (a hub admin), through the
+//! same use cases as the API, so the same rules and audit entries apply.
+
+use crate::cli::{AdminCommand, StationCommand, TokenCommand, UserCommand};
+use crate::settings::Settings;
+use anyhow::{Context, anyhow};
+use cityx_app::{App, NewToken, NewUser, PageRequest, UserPatch};
+use cityx_core::validate::StationInput;
+use cityx_core::{Actor, ScopeSet, Station, TokenId};
+use std::io::BufRead;
+
+pub async fn run(cmd: AdminCommand, settings: &Settings) -> anyhow::Result<()> {
+    let app = crate::server::open_app(settings).await?;
+    let result = dispatch(&app, cmd).await;
+    app.repo().close().await;
+    result
+}
+
+/// Turns a use-case error into a message for the operator, with field details.
+fn fail(e: cityx_app::Error) -> anyhow::Error {
+    match e {
+        cityx_app::Error::Validation(fields) => {
+            let lines: Vec<String> = fields
+                .iter()
+                .map(|f| format!("  --{}: {}", f.field.replace('_', "-"), f.message))
+                .collect();
+            anyhow!("invalid input:\n{}", lines.join("\n"))
+        }
+        e => anyhow!("{e}"),
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("failed to read the password from standard input")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+async fn all_pages<T, F, Fut>(mut fetch: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(PageRequest) -> Fut,
+    Fut: std::future::Future<Output = cityx_app::Result<cityx_app::Page<T>>>,
+{
+    let mut out = Vec::new();
+    let mut req = PageRequest::first(PageRequest::MAX_LIMIT);
+    loop {
+        let page = fetch(req.clone()).await.map_err(fail)?;
+        out.extend(page.items);
+        match page.next {
+            Some(next) => req.after = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
+async fn station_by_code(app: &App, code: &str) -> anyhow::Result<Station> {
+    app.station_by_code(&Actor::system(), code)
+        .await
+        .map_err(|e| {
+            if e.is_not_found() {
+                anyhow!("no station with code `{code}`")
+            } else {
+                fail(e)
+            }
+        })
+}
+
+async fn dispatch(app: &App, cmd: AdminCommand) -> anyhow::Result<()> {
+    let sys = Actor::system();
+    match cmd {
+        AdminCommand::Station(StationCommand::Create(a)) => {
+            let s = app
+                .create_station(
+                    &sys,
+                    &StationInput {
+                        name: &a.name,
+                        code: &a.code,
+                        city: &a.city,
+                        province: &a.province,
+                        region: &a.region,
+                        contact_name: &a.contact_name,
+                        contact_phone: &a.contact_phone,
+                        contact_email: &a.contact_email,
+                    },
+                )
+                .await
+                .map_err(fail)?;
+            println!("station created: {} {} ({})", s.code, s.name, s.id);
+        }
+        AdminCommand::Station(StationCommand::List) => {
+            let all =
+                all_pages(|p| async move { app.list_stations(&Actor::system(), &p).await }).await?;
+            println!(
+                "{:<16} {:<24} {:<10} {:<10} {:<10} ID",
+                "CODE", "NAME", "CITY", "PROVINCE", "REGION"
+            );
+            for s in all {
+                println!(
+                    "{:<16} {:<24} {:<10} {:<10} {:<10} {}",
+                    s.code,
+                    s.name,
+                    s.city,
+                    s.province,
+                    s.region.as_str(),
+                    s.id
+                );
+            }
+        }
+        AdminCommand::User(UserCommand::Create {
+            email,
+            name,
+            role,
+            station,
+            password_stdin,
+        }) => {
+            let station_id = match station {
+                Some(code) => Some(station_by_code(app, &code).await?.id),
+                None => None,
+            };
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let (u, generated) = app
+                .create_user(
+                    &sys,
+                    &NewUser {
+                        email,
+                        display_name: name,
+                        role,
+                        station_id,
+                        password,
+                    },
+                )
+                .await
+                .map_err(fail)?;
+            println!("user created: {} ({}, {})", u.email, u.role, u.id);
+            if let Some(p) = generated {
+                println!("password: {p}\n(shown only once)");
+            }
+        }
+        AdminCommand::User(UserCommand::List { station }) => {
+            let station_id = match station {
+                Some(code) => Some(station_by_code(app, &code).await?.id),
+                None => None,
+            };
+            let all =
+                all_pages(
+                    |p| async move { app.list_users(&Actor::system(), station_id, &p).await },
+                )
+                .await?;
+            println!(
+                "{:<32} {:<14} {:<9} {:<20} ID",
+                "EMAIL", "ROLE", "DISABLED", "NAME"
+            );
+            for u in all {
+                println!(
+                    "{:<32} {:<14} {:<9} {:<20} {}",
+                    u.email,
+                    u.role.as_str(),
+                    u.disabled,
+                    u.display_name,
+                    u.id
+                );
+            }
+        }
+        AdminCommand::User(UserCommand::SetRole { email, role }) => {
+            let u = app.user_by_email(&sys, &email).await.map_err(fail)?;
+            let u = app
+                .update_user(
+                    &sys,
+                    u.id,
+                    &UserPatch {
+                        role: Some(role),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .map_err(fail)?;
+            println!("{} is now {}", u.email, u.role);
+        }
+        AdminCommand::User(UserCommand::Disable { email }) => {
+            set_disabled(app, &email, true).await?
+        }
+        AdminCommand::User(UserCommand::Enable { email }) => {
+            set_disabled(app, &email, false).await?
+        }
+        AdminCommand::User(UserCommand::ResetPassword {
+            email,
+            password_stdin,
+        }) => {
+            let u = app.user_by_email(&sys, &email).await.map_err(fail)?;
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let generated = app
+                .reset_password(&sys, u.id, password.as_deref())
+                .await
+                .map_err(fail)?;
+            println!("password reset for {}; their sessions have ended", u.email);
+            if let Some(p) = generated {
+                println!("password: {p}\n(shown only once)");
+            }
+        }
+        AdminCommand::Token(TokenCommand::Create {
+            email,
+            name,
+            scopes,
+            days,
+        }) => {
+            let u = app.user_by_email(&sys, &email).await.map_err(fail)?;
+            let names = scopes.replace(',', " ");
+            let scopes = ScopeSet::parse_names(&names)
+                .map_err(|e| anyhow!("--scopes: {e}; use read, write and admin"))?;
+            let (t, secret) = app
+                .create_token(
+                    &sys,
+                    &NewToken {
+                        name,
+                        scopes,
+                        expires_in_days: days,
+                        user_id: Some(u.id),
+                    },
+                )
+                .await
+                .map_err(fail)?;
+            println!(
+                "token created: {} for {} ({}), expires {}",
+                t.id,
+                u.email,
+                t.scopes.to_names(),
+                t.expires_at
+            );
+            println!("secret: {}\n(shown only once)", secret.expose());
+        }
+        AdminCommand::Token(TokenCommand::List { email, all }) => {
+            let user = match email {
+                Some(e) => Some(app.user_by_email(&sys, &e).await.map_err(fail)?.id),
+                None => None,
+            };
+            let tokens =
+                all_pages(
+                    |p| async move { app.list_tokens(&Actor::system(), user, all, &p).await },
+                )
+                .await?;
+            println!(
+                "{:<38} {:<12} {:<6} {:<18} {:<26} STATE",
+                "ID", "PREFIX", "KIND", "SCOPES", "EXPIRES"
+            );
+            let now = cityx_core::now();
+            for t in tokens {
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if t.expires_at <= now {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<38} {:<12} {:<6} {:<18} {:<26} {state}",
+                    t.id.to_string(),
+                    t.prefix,
+                    t.kind.as_str(),
+                    t.scopes.to_names(),
+                    t.expires_at.to_string()
+                );
+            }
+        }
+        AdminCommand::Token(TokenCommand::Revoke { id }) => {
+            let id: TokenId = id
+                .parse()
+                .map_err(|_| anyhow!("--id: `{id}` is not a token id"))?;
+            let t = app.revoke_token(&sys, id).await.map_err(fail)?;
+            println!("token {} ({}) revoked", t.id, t.name);
+        }
+    }
+    Ok(())
+}
+
+async fn set_disabled(app: &App, email: &str, disabled: bool) -> anyhow::Result<()> {
+    let sys = Actor::system();
+    let u = app.user_by_email(&sys, email).await.map_err(fail)?;
+    let u = app
+        .update_user(
+            &sys,
+            u.id,
+            &UserPatch {
+                disabled: Some(disabled),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(fail)?;
+    println!(
+        "{} is now {}",
+        u.email,
+        if u.disabled { "disabled" } else { "enabled" }
+    );
+    Ok(())
+}

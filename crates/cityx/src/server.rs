@@ -1,0 +1,215 @@
+//! Start-up and shutdown: open the data directory and database, create the first admin,
+//! assemble the routers, listen, and stop gracefully.
+
+use crate::settings::Settings;
+use anyhow::Context;
+use axum::Router;
+use cityx_api::http::HttpState;
+use cityx_app::App;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Creates the data directory, opens and migrates the database, builds the [`App`].
+pub async fn open_app(settings: &Settings) -> anyhow::Result<Arc<App>> {
+    let dir = &settings.data.dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create data directory {}", dir.display()))?;
+    if let Some(path) = settings.storage_url().strip_prefix("file://") {
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("failed to create object storage directory {path}"))?;
+    }
+    let url = settings.database_url();
+    let repo = cityx_db::connect(&cityx_db::DbOptions {
+        url: url.clone(),
+        max_connections: settings.database.max_connections,
+    })
+    .await
+    .with_context(|| format!("failed to open the database {}", cityx_db::redact_url(&url)))?;
+    repo.migrate()
+        .await
+        .context("failed to migrate the database")?;
+    let app = App::new(repo, settings.auth_options()).context("failed to start the application")?;
+    Ok(Arc::new(app))
+}
+
+/// The whole HTTP surface: API and web UI, wrapped in the common layers.
+pub fn router(state: HttpState) -> Router {
+    let http = state.http.clone();
+    let routes = cityx_api::router()
+        .merge(cityx_web::router())
+        .fallback(cityx_web::not_found)
+        .with_state(state);
+    cityx_api::middleware::wrap(routes, &http)
+}
+
+/// Who the first hub admin is, on an empty database.
+#[derive(Clone, Debug, Default)]
+pub struct FirstAdmin {
+    pub email: Option<String>,
+    pub password: Option<String>,
+}
+
+impl FirstAdmin {
+    /// From `CITYX_ADMIN_EMAIL` and `CITYX_ADMIN_PASSWORD`.
+    pub fn from_env() -> Self {
+        let var = |k| std::env::var(k).ok().filter(|v: &String| !v.is_empty());
+        FirstAdmin {
+            email: var("CITYX_ADMIN_EMAIL"),
+            password: var("CITYX_ADMIN_PASSWORD"),
+        }
+    }
+}
+
+/// A server that is listening.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    /// The first admin created by this start: email and generated password, if any.
+    pub created_admin: Option<(String, Option<String>)>,
+    stop: Option<oneshot::Sender<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+    janitor: JoinHandle<()>,
+}
+
+/// Opens everything and starts listening; returns once the socket is bound.
+pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Result<Running> {
+    let app = open_app(settings).await?;
+    let created_admin = app
+        .ensure_first_admin(
+            first_admin.email.as_deref(),
+            first_admin.password.as_deref(),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("failed to create the first admin: {e}"))?;
+
+    let state = HttpState {
+        app: app.clone(),
+        http: Arc::new(settings.http_options()),
+        metrics: cityx_api::metrics_handle(),
+    };
+    let addr = settings.listen_addr()?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("failed to listen on {addr}: is another server running there?"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let make_service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        // Small JSON answers must not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, make_service)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let janitor = tokio::spawn(janitor(app.clone()));
+    tracing::info!(%addr, "cityx listening");
+    Ok(Running {
+        addr,
+        app,
+        created_admin,
+        stop: Some(stop),
+        server,
+        janitor,
+    })
+}
+
+/// Periodic clean-up of expired state.
+async fn janitor(app: Arc<App>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match app.purge_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "failed to remove expired sessions"),
+        }
+    }
+}
+
+impl Running {
+    /// Stops accepting connections, lets requests in flight finish for up to `grace`, then
+    /// closes the database.
+    pub async fn shutdown(mut self, grace: Duration) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.janitor.abort();
+        match tokio::time::timeout(grace, &mut self.server).await {
+            Ok(joined) => joined
+                .context("the server task failed")?
+                .context("the server failed")?,
+            Err(_) => {
+                tracing::warn!(
+                    ?grace,
+                    "requests still running after the grace period; stopping anyway"
+                );
+                self.server.abort();
+            }
+        }
+        self.app.repo().close().await;
+        Ok(())
+    }
+}
+
+/// `cityx serve`: runs until SIGINT or SIGTERM.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let running = start(&settings, &FirstAdmin::from_env()).await?;
+    if let Some((email, generated)) = &running.created_admin {
+        match generated {
+            Some(password) => eprintln!(
+                "\n  First hub admin created.\n    email:    {email}\n    password: {password}\n  \
+                 This password is shown only once; change it after signing in.\n"
+            ),
+            None => eprintln!(
+                "\n  First hub admin created: {email} (password from CITYX_ADMIN_PASSWORD)\n"
+            ),
+        }
+    }
+    eprintln!(
+        "  cityx is running at http://{}/  (Ctrl-C to stop)",
+        running.addr
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running
+        .shutdown(Duration::from_secs(settings.server.shutdown_grace_secs))
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,405 @@
+//! `Settings`: every option of cityx in one struct, loaded in layers
+//! (defaults < file < `CITYX_SECTION__KEY` environment < flags) and validated before use.
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The documented defaults, exactly as `cityx config default` prints them.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../cityx.example.toml");
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub data: DataSettings,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub public_url: String,
+    pub trust_forwarded: bool,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            trust_forwarded: false,
+            request_timeout_secs: 30,
+            body_limit_bytes: 1024 * 1024,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataSettings {
+    pub dir: PathBuf,
+}
+
+impl Default for DataSettings {
+    fn default() -> Self {
+        DataSettings {
+            dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings {
+            url: String::new(),
+            max_connections: 8,
+        }
+    }
+}
+
+/// Database URLs may hold passwords: never print them.
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &cityx_db::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    pub url: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    pub session_ttl_hours: u64,
+    pub login_token_ttl_hours: u64,
+    pub api_token_default_days: u32,
+    pub api_token_max_days: u32,
+    pub max_failures_per_email: u64,
+    pub max_failures_per_ip: u64,
+    pub failure_window_secs: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            session_ttl_hours: 12,
+            login_token_ttl_hours: 12,
+            api_token_default_days: 90,
+            api_token_max_days: 365,
+            max_failures_per_email: 5,
+            max_failures_per_ip: 30,
+            failure_window_secs: 900,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: String,
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: "text".into(),
+            filter: "info,sqlx=warn,tower_http=info".into(),
+        }
+    }
+}
+
+/// Values given as command-line flags, the top layer.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub data: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub log_format: Option<String>,
+}
+
+impl Settings {
+    /// Loads the layers. `file` is `--config`; without it `./cityx.toml` is read if present.
+    pub fn load(file: Option<&Path>, flags: &Overrides) -> anyhow::Result<Settings> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    bail!("configuration file {} does not exist", path.display());
+                }
+                fig = fig.merge(Toml::file_exact(path));
+            }
+            None if Path::new("cityx.toml").is_file() => {
+                fig = fig.merge(Toml::file_exact("cityx.toml"));
+            }
+            None => {}
+        }
+        // Only CITYX_SECTION__KEY variables are settings; CITYX_ADMIN_EMAIL and friends
+        // are not.
+        fig = fig.merge(
+            Env::prefixed("CITYX_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        if let Some(d) = &flags.data {
+            fig = fig.merge(Serialized::default("data.dir", d));
+        }
+        if let Some(l) = &flags.listen {
+            fig = fig.merge(Serialized::default("server.listen", l));
+        }
+        if let Some(f) = &flags.log_format {
+            fig = fig.merge(Serialized::default("log.format", f));
+        }
+        let settings: Settings = fig.extract().map_err(|e| {
+            // figment names the key and where it came from (file, environment, flag).
+            let all: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            anyhow::anyhow!("invalid configuration: {}", all.join("; "))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        if !(self.server.public_url.is_empty()
+            || self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
+            bail!("server.public_url must start with http:// or https://");
+        }
+        if self.server.request_timeout_secs == 0 {
+            bail!("server.request_timeout_secs must be at least 1");
+        }
+        if self.server.body_limit_bytes < 1024 {
+            bail!("server.body_limit_bytes must be at least 1024");
+        }
+        let db = self.database_url();
+        if !db.starts_with("sqlite:") {
+            bail!(
+                "database.url `{}` is not supported: use sqlite://PATH (PostgreSQL arrives with the scale-out release)",
+                cityx_db::redact_url(&db)
+            );
+        }
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        if !self.storage_url().starts_with("file://") {
+            bail!("storage.url must be file://PATH (S3 arrives with the scale-out release)");
+        }
+        let a = &self.auth;
+        for (key, v) in [
+            ("auth.session_ttl_hours", a.session_ttl_hours),
+            ("auth.login_token_ttl_hours", a.login_token_ttl_hours),
+            ("auth.max_failures_per_email", a.max_failures_per_email),
+            ("auth.max_failures_per_ip", a.max_failures_per_ip),
+            ("auth.failure_window_secs", a.failure_window_secs),
+        ] {
+            if v == 0 {
+                bail!("{key} must be at least 1");
+            }
+        }
+        if a.api_token_default_days == 0 || a.api_token_default_days > a.api_token_max_days {
+            bail!("auth.api_token_default_days must be between 1 and auth.api_token_max_days");
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            bail!(
+                "log.format must be \"text\" or \"json\", not {:?}",
+                self.log.format
+            );
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.server.listen.parse().with_context(|| {
+            format!(
+                "server.listen `{}` is not an address like 127.0.0.1:8080",
+                self.server.listen
+            )
+        })
+    }
+
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data.dir.join("cityx.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    pub fn storage_url(&self) -> String {
+        if self.storage.url.is_empty() {
+            format!("file://{}", self.data.dir.join("objects").display())
+        } else {
+            self.storage.url.clone()
+        }
+    }
+
+    pub fn auth_options(&self) -> cityx_app::AuthOptions {
+        let a = &self.auth;
+        cityx_app::AuthOptions {
+            session_ttl: Duration::from_secs(a.session_ttl_hours * 3600),
+            login_token_ttl: Duration::from_secs(a.login_token_ttl_hours * 3600),
+            api_token_default_days: a.api_token_default_days,
+            api_token_max_days: a.api_token_max_days,
+            max_failures_per_email: a.max_failures_per_email,
+            max_failures_per_ip: a.max_failures_per_ip,
+            failure_window: Duration::from_secs(a.failure_window_secs),
+        }
+    }
+
+    pub fn http_options(&self) -> cityx_api::http::HttpOptions {
+        cityx_api::http::HttpOptions {
+            trust_forwarded: self.server.trust_forwarded,
+            secure_cookies: self.server.public_url.starts_with("https://"),
+            body_limit: self.server.body_limit_bytes,
+            request_timeout: Duration::from_secs(self.server.request_timeout_secs),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn the_committed_example_is_exactly_the_defaults() {
+        let parsed: Settings = Figment::from(Toml::string(DEFAULT_CONFIG))
+            .extract()
+            .expect("the example config parses");
+        assert_eq!(
+            parsed,
+            Settings::default(),
+            "cityx.example.toml and Settings::default() differ: update one to match the other"
+        );
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "cityx.toml",
+                "[server]\nlisten = \"127.0.0.1:9000\"\nrequest_timeout_secs = 5\n",
+            )?;
+            jail.set_env("CITYX_SERVER__REQUEST_TIMEOUT_SECS", "7");
+            jail.set_env("CITYX_SERVER__LISTEN", "127.0.0.1:9001");
+            jail.set_env("CITYX_ADMIN_EMAIL", "not-a-setting@x.cn");
+            let s = Settings::load(None, &Overrides::default()).expect("load");
+            assert_eq!(s.server.request_timeout_secs, 7, "env beats file");
+            assert_eq!(s.server.listen, "127.0.0.1:9001");
+            let flags = Overrides {
+                listen: Some("127.0.0.1:9002".into()),
+                data: Some("/srv/cityx".into()),
+                log_format: None,
+            };
+            let s = Settings::load(None, &flags).expect("load");
+            assert_eq!(s.server.listen, "127.0.0.1:9002", "flags beat env");
+            assert_eq!(s.database_url(), "sqlite:///srv/cityx/cityx.db");
+            assert_eq!(s.storage_url(), "file:///srv/cityx/objects");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_the_source() {
+        Jail::expect_with(|jail| {
+            jail.create_file("cityx.toml", "[server]\nlisten_addr = \"x\"\n")?;
+            let err = Settings::load(None, &Overrides::default())
+                .expect_err("typo")
+                .to_string();
+            assert!(err.contains("listen_addr"), "{err}");
+            assert!(err.contains("cityx.toml"), "{err}");
+            Ok(())
+        });
+        Jail::expect_with(|jail| {
+            jail.set_env("CITYX_AUTH__SESION_TTL_HOURS", "1");
+            let err = Settings::load(None, &Overrides::default())
+                .expect_err("typo")
+                .to_string();
+            assert!(err.contains("sesion_ttl_hours"), "{err}");
+            assert!(
+                err.to_lowercase().contains("environment") || err.contains("CITYX_"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        Jail::expect_with(|jail| {
+            for (key, value, needle) in [
+                ("CITYX_SERVER__LISTEN", "localhost", "server.listen"),
+                ("CITYX_DATABASE__URL", "mysql://u:pw@db/x", "database.url"),
+                ("CITYX_LOG__FORMAT", "xml", "log.format"),
+                (
+                    "CITYX_AUTH__API_TOKEN_DEFAULT_DAYS",
+                    "1000",
+                    "api_token_default_days",
+                ),
+                (
+                    "CITYX_SERVER__REQUEST_TIMEOUT_SECS",
+                    "soon",
+                    "request_timeout_secs",
+                ),
+            ] {
+                jail.clear_env();
+                jail.set_env(key, value);
+                let err = Settings::load(None, &Overrides::default())
+                    .expect_err(key)
+                    .to_string();
+                assert!(err.to_lowercase().contains(needle), "{key}: {err}");
+                assert!(
+                    !err.contains(":pw@"),
+                    "the password must not be printed: {err}"
+                );
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn debug_hides_database_passwords() {
+        let mut s = Settings::default();
+        s.database.url = "postgres://cityx:hunter2@db/cityx".into();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let err = Settings::load(
+            Some(Path::new("/nonexistent/cityx.toml")),
+            &Overrides::default(),
+        )
+        .expect_err("missing");
+        assert!(err.to_string().contains("does not exist"));
+    }
+}
