@@ -1,1 +1,251 @@
-//! cityx-testkit
+//! Test helpers: [`TestApp`] starts a real cityx server (real router, real SQLite in a
+//! temporary directory, a loopback port) and talks to it over HTTP, as clients do.
+//! [`World`] seeds two stations and one user of every role, with a token each.
+//!
+//! Used by this crate's own integration tests (`tests/it`), which exercise the assembled
+//! application; nothing in the product depends on this crate. Tests are silent unless
+//! `TEST_LOG=1` is set.
+
+use cityx::server::{FirstAdmin, Running};
+use cityx::settings::Settings;
+use cityx_app::App;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+pub const ADMIN_EMAIL: &str = "admin@hub.test";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+/// The password every seeded user gets.
+pub const PASSWORD: &str = "station-password-1";
+
+/// A running server for one test.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin_token: String,
+    running: Option<Running>,
+    dir: tempfile::TempDir,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok_and(|v| v == "1") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new("debug,sqlx=info"))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts a server after letting the test adjust the settings.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::default();
+        settings.data.dir = dir.path().join("data");
+        settings.server.listen = "127.0.0.1:0".into();
+        adjust(&mut settings);
+        settings.validate().expect("test settings are valid");
+        let first = FirstAdmin {
+            email: Some(ADMIN_EMAIL.into()),
+            password: Some(ADMIN_PASSWORD.into()),
+        };
+        let running = cityx::server::start(&settings, &first)
+            .await
+            .expect("server starts");
+        let base = format!("http://{}", running.addr);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        let mut app = TestApp {
+            base,
+            http,
+            admin_token: String::new(),
+            running: Some(running),
+            dir,
+        };
+        app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        app
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.running.as_ref().expect("running").app
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Signs in through the API and returns the bearer token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/v1/auth/token",
+                None,
+                Some(serde_json::json!({ "email": email, "password": password })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "login of {email} failed: {body}");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// One JSON request; returns the status and the body (Null when empty or not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let res = self.send(method, path, token, body).await;
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.call("GET", path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", path, Some(token), Some(body)).await
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(self) {
+        self.stop_keeping_data().await;
+    }
+
+    /// Stops the server gracefully and hands over its temporary directory, so that a test
+    /// can start another server on the same data.
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+        if let Some(r) = self.running.take() {
+            r.shutdown(Duration::from_secs(5))
+                .await
+                .expect("graceful shutdown");
+        }
+        self.dir
+    }
+}
+
+/// A seeded network: stations A and B, one user of every station role in each, two hub
+/// users, and a full-scope token for each user.
+pub struct World {
+    pub a: Value,
+    pub b: Value,
+    pub users: Vec<Seeded>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Seeded {
+    /// `hub_admin`, `hub_editor`, `station_admin@a`, `editor@b` …
+    pub label: String,
+    pub role: String,
+    pub station: Option<String>,
+    pub id: String,
+    pub email: String,
+    pub token: String,
+}
+
+impl World {
+    pub async fn seed(app: &TestApp) -> World {
+        let station = |code: &'static str, name: &'static str| {
+            let body = serde_json::json!({ "name": name, "code": code, "city": "杭州", "province": "浙江", "region": "east" });
+            async move {
+                let (s, b) = app.post("/api/v1/stations", &app.admin_token, body).await;
+                assert_eq!(s, StatusCode::CREATED, "{b}");
+                b
+            }
+        };
+        let a = station("sta", "甲电视台").await;
+        let b = station("stb", "乙电视台").await;
+        let mut users = Vec::new();
+        let (_, me) = app.get("/api/v1/me", &app.admin_token).await;
+        users.push(Seeded {
+            label: "hub_admin".into(),
+            role: "hub_admin".into(),
+            station: None,
+            id: me["user"]["id"].as_str().expect("id").into(),
+            email: ADMIN_EMAIL.into(),
+            token: app.admin_token.clone(),
+        });
+        let mut plan = vec![("hub_editor", None)];
+        for s in [&a, &b] {
+            for role in ["station_admin", "editor", "viewer"] {
+                plan.push((role, Some(s)));
+            }
+        }
+        for (role, st) in plan {
+            let code = st.map(|s| s["code"].as_str().unwrap_or_default().to_owned());
+            let label = match &code {
+                Some(c) => format!("{role}@{}", &c[2..]),
+                None => role.to_owned(),
+            };
+            let email = format!("{}@test.cn", label.replace('@', "."));
+            let body = serde_json::json!({
+                "email": email, "display_name": label, "role": role,
+                "station_id": st.map(|s| s["id"].clone()), "password": PASSWORD,
+            });
+            let (s, created) = app.post("/api/v1/users", &app.admin_token, body).await;
+            assert_eq!(s, StatusCode::CREATED, "{created}");
+            let token = app.login(&email, PASSWORD).await;
+            users.push(Seeded {
+                label,
+                role: role.into(),
+                station: st.map(|s| s["id"].as_str().unwrap_or_default().to_owned()),
+                id: created["user"]["id"].as_str().expect("id").into(),
+                email,
+                token,
+            });
+        }
+        World { a, b, users }
+    }
+
+    pub fn user(&self, label: &str) -> &Seeded {
+        self.users
+            .iter()
+            .find(|u| u.label == label)
+            .unwrap_or_else(|| panic!("no seeded user {label}"))
+    }
+
+    pub fn id_a(&self) -> &str {
+        self.a["id"].as_str().unwrap_or_default()
+    }
+
+    pub fn id_b(&self) -> &str {
+        self.b["id"].as_str().unwrap_or_default()
+    }
+}

@@ -174,8 +174,9 @@ pub async fn submit(
         secure(&st, &client),
     );
     let clear = clear_cookie(LOGIN_CSRF_COOKIE);
+    // Two cookies: AppendHeaders, because a header array would keep only the last.
     (
-        [(header::SET_COOKIE, cookie), clear],
+        axum::response::AppendHeaders([(header::SET_COOKIE, cookie), clear]),
         Redirect::to(&safe_next(Some(&f.next))),
     )
         .into_response()

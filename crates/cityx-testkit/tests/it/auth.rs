@@ -1,0 +1,403 @@
+//! Signing in, tokens and their lifecycle, and the audit trail they leave.
+
+use cityx_core::{ApiToken, ScopeSet, TokenId, TokenKind, UserId};
+use cityx_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestApp, World};
+use serde_json::{Value, json};
+// The token hash is SHA-256; the test computes it independently of the app's code.
+use sha2::{Digest, Sha256};
+
+async fn audit_actions(app: &TestApp) -> Vec<(String, bool, String)> {
+    let (_, a) = app.get("/api/v1/audit?limit=500", &app.admin_token).await;
+    a["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or_default().to_owned(),
+                e["ok"].as_bool().unwrap_or_default(),
+                e["target_id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_recorded_and_rate_limited() {
+    let app = TestApp::spawn().await;
+    let attempt = |email: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .send(
+                    "POST",
+                    "/api/v1/auth/token",
+                    None,
+                    Some(json!({ "email": email, "password": password })),
+                )
+                .await;
+            let status = res.status().as_u16();
+            let retry = res
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_owned(),
+                retry,
+            )
+        }
+    };
+    // Unknown email and wrong password look the same.
+    assert_eq!(attempt("nobody@x.cn", "whatever-123").await.0, 401);
+    assert_eq!(
+        attempt("nobody@x.cn", "whatever-123").await.1,
+        "invalid_credentials"
+    );
+    for _ in 0..5 {
+        let (s, code, _) = attempt(ADMIN_EMAIL, "wrong-password").await;
+        assert_eq!((s, code.as_str()), (401, "invalid_credentials"));
+    }
+    // The sixth attempt within the window is refused, even with the right password.
+    let (s, code, retry) = attempt(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!((s, code.as_str()), (429, "rate_limited"));
+    let secs: u64 = retry.expect("Retry-After").parse().expect("seconds");
+    assert!((1..=900).contains(&secs), "{secs}");
+
+    let actions = audit_actions(&app).await;
+    let failed = actions
+        .iter()
+        .filter(|(a, ok, _)| a == "login_failed" && !ok)
+        .count();
+    assert_eq!(failed, 7, "{actions:?}");
+    assert!(
+        actions
+            .iter()
+            .any(|(a, _, t)| a == "login_failed" && t == "nobody@x.cn")
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|(a, ok, t)| a == "login_ok" && *ok && t == ADMIN_EMAIL)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn emails_are_case_insensitive() {
+    let app = TestApp::spawn().await;
+    let t = app.login("ADMIN@Hub.Test", ADMIN_PASSWORD).await;
+    let (s, me) = app.get("/api/v1/me", &t).await;
+    assert_eq!(
+        (s.as_u16(), me["user"]["email"].as_str()),
+        (200, Some(ADMIN_EMAIL))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_expired_and_revoked_tokens_are_refused_with_their_own_codes() {
+    let app = TestApp::spawn().await;
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("").to_owned();
+
+    for bad in [
+        "cx_nope",
+        &format!("cx_{}", "0".repeat(64)),
+        "not even a token",
+    ] {
+        let (s, b) = app.get("/api/v1/me", bad).await;
+        assert_eq!(
+            (s.as_u16(), code(&b)),
+            (401, "token_invalid".into()),
+            "{bad}"
+        );
+    }
+    let res = app
+        .http
+        .get(app.url("/api/v1/me"))
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+
+    // Revoked.
+    let (_, created) = app
+        .post(
+            "/api/v1/tokens",
+            &app.admin_token,
+            json!({ "name": "short", "scopes": ["read"] }),
+        )
+        .await;
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    let id = created["token"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(app.get("/api/v1/me", &secret).await.0, 200);
+    let (s, revoked) = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/tokens/{id}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(revoked["revoked_at"].is_string());
+    let (s, b) = app.get("/api/v1/me", &secret).await;
+    assert_eq!((s.as_u16(), code(&b)), (401, "token_revoked".into()));
+    // Revoking again changes nothing and is not an error.
+    assert_eq!(
+        app.call(
+            "DELETE",
+            &format!("/api/v1/tokens/{id}"),
+            Some(&app.admin_token),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Expired: written straight into the database, a day old.
+    let (_, me) = app.get("/api/v1/me", &app.admin_token).await;
+    let owner: UserId = me["user"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    let secret = format!("cx_{}", "ab".repeat(32));
+    let now = cityx_core::now();
+    let token = ApiToken {
+        id: TokenId::new(),
+        user_id: owner,
+        station_id: None,
+        name: "old".into(),
+        kind: TokenKind::Api,
+        prefix: secret[..10].into(),
+        scopes: ScopeSet::ALL,
+        created_at: now - time::Duration::days(2),
+        expires_at: now - time::Duration::days(1),
+        revoked_at: None,
+        last_used_at: None,
+    };
+    let hash = {
+        use std::fmt::Write;
+        let digest = Sha256::digest(secret.as_bytes());
+        digest.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    };
+    app.app()
+        .repo()
+        .insert_token(&token, &hash, &[])
+        .await
+        .expect("insert");
+    let (s, b) = app.get("/api/v1/me", &secret).await;
+    assert_eq!((s.as_u16(), code(&b)), (401, "token_expired".into()));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn disabling_a_user_locks_them_out_everywhere() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let ed = w.user("editor@a");
+    let (s, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{}", ed.id),
+            Some(&app.admin_token),
+            Some(json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, b) = app.get("/api/v1/me", &ed.token).await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["code"].as_str()),
+        (403, Some("account_disabled"))
+    );
+    let (s, b) = app
+        .call(
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({ "email": ed.email, "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["code"].as_str()),
+        (403, Some("account_disabled"))
+    );
+    // Enabled again, the same token works.
+    app.call(
+        "PATCH",
+        &format!("/api/v1/users/{}", ed.id),
+        Some(&app.admin_token),
+        Some(json!({ "disabled": false })),
+    )
+    .await;
+    assert_eq!(app.get("/api/v1/me", &ed.token).await.0, 200);
+    let actions: Vec<String> = audit_actions(&app).await.into_iter().map(|a| a.0).collect();
+    assert!(
+        actions.contains(&"user_disabled".to_owned())
+            && actions.contains(&"user_enabled".to_owned())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn nobody_changes_their_own_role_or_disables_themselves() {
+    let app = TestApp::spawn().await;
+    let (_, me) = app.get("/api/v1/me", &app.admin_token).await;
+    let id = me["user"]["id"].as_str().expect("id");
+    for body in [json!({ "role": "hub_editor" }), json!({ "disabled": true })] {
+        let (s, b) = app
+            .call(
+                "PATCH",
+                &format!("/api/v1/users/{id}"),
+                Some(&app.admin_token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            (s.as_u16(), b["error"]["code"].as_str()),
+            (409, Some("cannot_change_self"))
+        );
+    }
+    // Renaming oneself is fine.
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{id}"),
+            Some(&app.admin_token),
+            Some(json!({ "display_name": "总管理员" })),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), b["display_name"].as_str()),
+        (200, Some("总管理员"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn roles_change_within_their_kind_and_are_audited() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let v = w.user("viewer@a");
+    let sa = w.user("station_admin@a");
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{}", v.id),
+            Some(&sa.token),
+            Some(json!({ "role": "editor" })),
+        )
+        .await;
+    assert_eq!((s.as_u16(), b["role"].as_str()), (200, Some("editor")));
+    // A station admin cannot promote into the hub, and nobody crosses hub/station kinds.
+    let (s, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{}", v.id),
+            Some(&sa.token),
+            Some(json!({ "role": "hub_admin" })),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{}", v.id),
+            Some(&app.admin_token),
+            Some(json!({ "role": "hub_admin" })),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["fields"][0]["field"].as_str()),
+        (422, Some("role"))
+    );
+    let (_, audit) = app
+        .get("/api/v1/audit?action=role_changed", &app.admin_token)
+        .await;
+    let e = &audit["items"][0];
+    assert_eq!(
+        (e["detail"]["from"].as_str(), e["detail"]["to"].as_str()),
+        (Some("viewer"), Some("editor"))
+    );
+    assert_eq!(e["actor_label"], json!(sa.email));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn password_changes_and_resets() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let ed = w.user("editor@a");
+    let body = json!({ "current_password": "wrong-one-123", "new_password": "brand-new-password" });
+    let (s, b) = app.post("/api/v1/me/password", &ed.token, body).await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["fields"][0]["field"].as_str()),
+        (422, Some("current_password"))
+    );
+    let body = json!({ "current_password": PASSWORD, "new_password": "short" });
+    assert_eq!(
+        app.post("/api/v1/me/password", &ed.token, body).await.0,
+        422
+    );
+    let body = json!({ "current_password": PASSWORD, "new_password": "brand-new-password" });
+    assert_eq!(
+        app.post("/api/v1/me/password", &ed.token, body).await.0,
+        204
+    );
+    app.login(&ed.email, "brand-new-password").await;
+
+    // An admin's reset without a password generates one, shown once.
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/users/{}/password", ed.id),
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let generated = b["generated_password"].as_str().expect("generated");
+    assert_eq!(generated.chars().count(), 16);
+    app.login(&ed.email, generated).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn created_users_get_a_generated_password_when_none_is_given() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let body = json!({ "email": "Fresh@Test.cn", "display_name": "新同事", "role": "viewer", "station_id": w.id_a() });
+    let (s, b) = app.post("/api/v1/users", &app.admin_token, body).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["user"]["email"], "fresh@test.cn");
+    let p = b["generated_password"].as_str().expect("generated");
+    let t = app.login("fresh@test.cn", p).await;
+    assert_eq!(app.get("/api/v1/me", &t).await.1["user"]["role"], "viewer");
+    // Hub roles have no station; station roles need one.
+    let bad = json!({ "email": "x@test.cn", "display_name": "x", "role": "editor" });
+    let (s, b) = app.post("/api/v1/users", &app.admin_token, bad).await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["fields"][0]["field"].as_str()),
+        (422, Some("station_id"))
+    );
+    let bad = json!({ "email": "x@test.cn", "display_name": "x", "role": "hub_editor", "station_id": w.id_a() });
+    assert_eq!(
+        app.post("/api/v1/users", &app.admin_token, bad).await.0,
+        422
+    );
+    let dup = json!({ "email": "FRESH@test.cn", "display_name": "x", "role": "viewer", "station_id": w.id_a() });
+    let (s, b) = app.post("/api/v1/users", &app.admin_token, dup).await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["code"].as_str()),
+        (409, Some("email_taken"))
+    );
+    app.stop().await;
+}

@@ -1,0 +1,8 @@
+//! Tests of the assembled application over HTTP: the permission matrix, bad input, sign-in
+//! and tokens, the web UI's sessions and CSRF, and the system endpoints.
+
+mod auth;
+mod bad_input;
+mod matrix;
+mod system;
+mod web;

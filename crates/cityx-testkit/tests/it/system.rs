@@ -1,0 +1,201 @@
+//! Health, readiness, metrics, the OpenAPI document, request ids, headers and shutdown.
+
+use cityx_testkit::TestApp;
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let app = TestApp::spawn().await;
+    let (s, b) = app.call("GET", "/healthz", None, None).await;
+    assert_eq!((s.as_u16(), b["status"].as_str()), (200, Some("ok")));
+    assert_eq!(app.call("GET", "/readyz", None, None).await.0, 200);
+    app.get("/api/v1/stations", &app.admin_token).await;
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    assert!(metrics.contains("route=\"/api/v1/stations\""), "{metrics}");
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+
+    // With the database gone, readiness says 503 with Retry-After, and so does the API.
+    app.app().repo().close().await;
+    let res = app.send("GET", "/readyz", None, None).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let (s, b) = app.get("/api/v1/stations", &app.admin_token).await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["code"].as_str()),
+        (503, Some("unavailable"))
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_is_3_1_and_lists_every_route() {
+    let app = TestApp::spawn().await;
+    let (s, doc) = app.call("GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
+    for p in [
+        "/api/v1/auth/token",
+        "/api/v1/me",
+        "/api/v1/me/password",
+        "/api/v1/stations",
+        "/api/v1/stations/{id}",
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+        "/api/v1/users/{id}/password",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+        "/api/v1/audit",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            paths.iter().any(|k| k.as_str() == p),
+            "{p} missing from {paths:?}"
+        );
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let docs = app
+        .http
+        .get(app.url("/api/docs"))
+        .send()
+        .await
+        .expect("docs");
+    assert_eq!(docs.status(), 200);
+    assert!(
+        docs.text()
+            .await
+            .expect("text")
+            .contains("swagger-ui-bundle.js")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn responses_carry_request_ids_and_safety_headers() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .send("GET", "/api/v1/me", Some(&app.admin_token), None)
+        .await;
+    let id = res.headers()["x-request-id"]
+        .to_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        uuid::Uuid::parse_str(&id).map(|u| u.get_version_num()),
+        Ok(7)
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    // A caller's own request id is kept.
+    let res = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.headers()["x-request-id"], "trace-me-42");
+    let page = app.http.get(app.url("/login")).send().await.expect("send");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn assets_are_embedded_with_etags() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .get(app.url("/assets/app.js"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .contains("javascript")
+    );
+    let etag = res.headers()["etag"].clone();
+    let again = app
+        .http
+        .get(app.url("/assets/app.js"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(again.status(), 304);
+    let css = app
+        .http
+        .get(app.url("/assets/app-style.css"))
+        .send()
+        .await
+        .expect("send");
+    assert!(
+        css.text().await.expect("css").contains("--pico"),
+        "the CSS bundle includes Pico"
+    );
+    assert_eq!(
+        app.http
+            .get(app.url("/assets/nope.js"))
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        404
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let app = TestApp::spawn().await;
+    let body = serde_json::json!({ "name": "留存台", "code": "keep", "city": "c", "province": "p", "region": "north" });
+    assert_eq!(
+        app.post("/api/v1/stations", &app.admin_token, body).await.0,
+        201
+    );
+    let dir = app.stop_keeping_data().await;
+    // The same data directory, a new server: the station and the admin are still there,
+    // and no second admin was created.
+    let mut settings = cityx::settings::Settings::default();
+    settings.data.dir = dir.path().join("data");
+    settings.server.listen = "127.0.0.1:0".into();
+    let running = cityx::server::start(&settings, &Default::default())
+        .await
+        .expect("restart");
+    assert!(running.created_admin.is_none());
+    let sys = cityx_core::Actor::system();
+    let page = running
+        .app
+        .list_stations(&sys, &cityx_app::PageRequest::default())
+        .await
+        .expect("list");
+    let codes: Vec<&str> = page.items.iter().map(|s| s.code.as_str()).collect();
+    assert_eq!(codes, ["keep"]);
+    running
+        .shutdown(std::time::Duration::from_secs(5))
+        .await
+        .expect("stop");
+}

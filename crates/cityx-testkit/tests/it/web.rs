@@ -1,0 +1,385 @@
+//! The web UI over plain HTTP: sign-in, sessions, CSRF, language, and error pages.
+//! (The browser test in e2e/ drives the same pages in Chromium.)
+
+use cityx_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestApp, World};
+use reqwest::header::{COOKIE, SET_COOKIE};
+use std::collections::BTreeMap;
+
+/// A minimal browser: keeps cookies, does not follow redirects.
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookies: BTreeMap<String, String>,
+    /// Raw Set-Cookie values seen, to check attributes.
+    set_cookies: Vec<String>,
+}
+
+struct Page {
+    status: u16,
+    location: String,
+    body: String,
+}
+
+impl Page {
+    /// The value of the first hidden `_csrf` field.
+    fn csrf(&self) -> String {
+        let marker = "name=\"_csrf\" value=\"";
+        let start = self
+            .body
+            .find(marker)
+            .map(|i| i + marker.len())
+            .expect("a form with _csrf");
+        self.body[start..]
+            .split('"')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Browser {
+            app,
+            cookies: BTreeMap::new(),
+            set_cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn absorb(&mut self, res: reqwest::Response) -> Page {
+        for v in res.headers().get_all(SET_COOKIE) {
+            let v = v.to_str().unwrap_or_default().to_owned();
+            if let Some((kv, _)) = v.split_once(';')
+                && let Some((k, val)) = kv.split_once('=')
+            {
+                if val.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), val.to_owned());
+                }
+            }
+            self.set_cookies.push(v);
+        }
+        let status = res.status().as_u16();
+        let location = res
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        Page {
+            status,
+            location,
+            body: res.text().await.unwrap_or_default(),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let res = self
+            .app
+            .http
+            .get(self.app.url(path))
+            .header(COOKIE, self.cookie_header())
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("get");
+        self.absorb(res).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let res = self
+            .app
+            .http
+            .post(self.app.url(path))
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .expect("post");
+        self.absorb(res).await
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let login = self.get("/login").await;
+        let csrf = login.csrf();
+        self.post(
+            "/login",
+            &[
+                ("email", email),
+                ("password", password),
+                ("_csrf", &csrf),
+                ("next", "/"),
+            ],
+        )
+        .await
+    }
+}
+
+#[tokio::test]
+async fn signing_in_and_out() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    let home = b.get("/users").await;
+    assert_eq!(
+        (home.status, home.location.as_str()),
+        (303, "/login?next=/users")
+    );
+
+    let login = b.get("/login").await;
+    assert!(login.body.contains("<html lang=\"zh-CN\">") && login.body.contains("登录"));
+    // Without the form's CSRF token the sign-in is refused.
+    let p = b
+        .post(
+            "/login",
+            &[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let p = b.sign_in(ADMIN_EMAIL, "wrong password").await;
+    assert_eq!(p.status, 401);
+    assert!(p.body.contains("邮箱或密码不正确"), "a clear Chinese error");
+    assert!(!b.cookies.contains_key("cityx_session"));
+
+    let p = b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/"));
+    let session = b
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("cityx_session="))
+        .expect("session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Secure"),
+        "plain http on loopback: {session}"
+    );
+    let home = b.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("欢迎") && home.body.contains(ADMIN_EMAIL));
+
+    let csrf = home.csrf();
+    let out = b.post("/logout", &[("_csrf", &csrf)]).await;
+    assert_eq!(
+        (out.status, out.location.as_str()),
+        (303, "/login?done=signed_out")
+    );
+    assert_eq!(b.get("/").await.status, 303, "the session is gone");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cookies_are_secure_behind_https() {
+    let app =
+        TestApp::spawn_with(|s| s.server.public_url = "https://cityx.example.cn".into()).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let session = b
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("cityx_session="))
+        .expect("session");
+    assert!(session.contains("Secure"), "{session}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forms_need_the_session_csrf_token() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let fields = [
+        ("name", "网页台"),
+        ("code", "webtv"),
+        ("city", "宁波"),
+        ("province", "浙江"),
+        ("region", "east"),
+    ];
+    let p = b.post("/stations", &fields).await;
+    assert_eq!(p.status, 403);
+    assert!(p.body.contains("表单已过期"));
+    let mut forged = fields.to_vec();
+    forged.push(("_csrf", "0000"));
+    assert_eq!(b.post("/stations", &forged).await.status, 403);
+    let (_, list) = app.get("/api/v1/stations", &app.admin_token).await;
+    assert_eq!(
+        list["items"].as_array().map(Vec::len),
+        Some(0),
+        "refused forms change nothing"
+    );
+
+    let csrf = b.get("/stations").await.csrf();
+    let mut good = fields.to_vec();
+    good.push(("_csrf", &csrf));
+    let p = b.post("/stations", &good).await;
+    assert_eq!(
+        (p.status, p.location.as_str()),
+        (303, "/stations?done=station_created")
+    );
+    let page = b.get("/stations?done=station_created").await;
+    assert!(page.body.contains("电视台已创建") && page.body.contains("网页台"));
+
+    // Invalid input re-renders the form with translated errors and keeps what was typed.
+    let bad = [
+        ("name", "第二台"),
+        ("code", "-x"),
+        ("city", ""),
+        ("province", "浙江"),
+        ("region", "east"),
+        ("_csrf", &csrf),
+    ];
+    let p = b.post("/stations", &bad).await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body.contains("代码：格式不正确") && p.body.contains("城市：必填"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("value=\"第二台\""));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_api_accepts_the_session_cookie_with_a_csrf_header() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let csrf = b.get("/").await.csrf();
+    let call = |method: reqwest::Method, csrf: Option<String>| {
+        let mut req = app
+            .http
+            .request(method, app.url("/api/v1/tokens"))
+            .header(COOKIE, b.cookie_header())
+            .json(&serde_json::json!({ "name": "from the page", "scopes": ["read"] }));
+        if let Some(c) = csrf {
+            req = req.header("x-csrf-token", c);
+        }
+        req.send()
+    };
+    assert_eq!(
+        call(reqwest::Method::GET, None)
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+    let res = call(reqwest::Method::POST, None).await.expect("post");
+    assert_eq!(res.status(), 403);
+    let body: serde_json::Value = res.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "csrf_failed");
+    assert_eq!(
+        call(reqwest::Method::POST, Some(csrf))
+            .await
+            .expect("post")
+            .status(),
+        201
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn english_is_one_click_away() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let p = b.get("/lang/en?next=/stations").await;
+    assert_eq!((p.status, p.location.as_str()), (303, "/stations"));
+    let page = b.get("/stations").await;
+    assert!(page.body.contains("<html lang=\"en\">") && page.body.contains("New station"));
+    // Off-site targets are ignored.
+    let p = b.get("/lang/zh?next=//evil.example").await;
+    assert_eq!(p.location, "/");
+    assert!(b.get("/").await.body.contains("欢迎"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_respect_roles_and_stations() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let mut ed = Browser::new(&app);
+    ed.sign_in(&w.user("editor@a").email, PASSWORD).await;
+    let audit = ed.get("/audit").await;
+    assert_eq!(audit.status, 403);
+    assert!(audit.body.contains("你的角色无权进行此操作"));
+    assert!(
+        !ed.get("/").await.body.contains("href=\"/audit\""),
+        "no link to what one may not open"
+    );
+
+    let mut sa = Browser::new(&app);
+    sa.sign_in(&w.user("station_admin@a").email, PASSWORD).await;
+    let users = sa.get("/users").await;
+    assert_eq!(users.status, 200);
+    assert!(users.body.contains("viewer.a@test.cn") && !users.body.contains("viewer.b@test.cn"));
+    assert!(
+        !users.body.contains("value=\"hub_admin\""),
+        "a station admin cannot grant hub roles"
+    );
+    let other = sa.get(&format!("/users/{}", w.user("viewer@b").id)).await;
+    assert_eq!(other.status, 404);
+    let station_b = sa.get(&format!("/stations/{}", w.id_b())).await;
+    assert_eq!(station_b.status, 404);
+
+    // The station admin creates a colleague through the form and sees the generated password.
+    let csrf = users.csrf();
+    let form = [
+        ("email", "colleague@test.cn"),
+        ("display_name", "同事"),
+        ("role", "editor"),
+        ("station_id", w.id_a()),
+        ("password", ""),
+        ("_csrf", csrf.as_str()),
+    ];
+    let created = sa.post("/users", &form).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(created.body.contains("已生成密码") && created.body.contains("colleague@test.cn"));
+    let unknown = sa.get("/no-such-page").await;
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.body.contains("找不到这个页面"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_page_shows_the_secret_once() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    b.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let csrf = b.get("/tokens").await.csrf();
+    let p = b
+        .post(
+            "/tokens",
+            &[
+                ("_csrf", &csrf),
+                ("name", "新闻导入"),
+                ("days", "30"),
+                ("scopes", "read"),
+                ("scopes", "write"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 200);
+    let marker = "id=\"new-token\">";
+    let start = p.body.find(marker).expect("secret shown") + marker.len();
+    let secret = &p.body[start..start + 67];
+    assert!(secret.starts_with("cx_"), "{secret}");
+    let (s, me) = app.get("/api/v1/me", secret).await;
+    assert_eq!(s, 200);
+    assert_eq!(me["scopes"], serde_json::json!(["read", "write"]));
+    let again = b.get("/tokens").await;
+    assert!(
+        !again.body.contains(secret),
+        "the secret is never shown again"
+    );
+    assert!(again.body.contains("新闻导入"));
+    app.stop().await;
+}
