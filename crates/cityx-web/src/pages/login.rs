@@ -46,36 +46,37 @@ fn secure(st: &HttpState, client: &ClientInfo) -> bool {
     st.http.secure_cookies || client.https
 }
 
-fn login_page(
-    t: T,
-    st: &HttpState,
-    client: &ClientInfo,
+/// What the sign-in page shows besides its fresh CSRF token.
+struct LoginView {
     next: String,
     email: String,
     error: String,
     done: String,
+}
+
+/// Renders the sign-in form with a fresh double-submit token in a cookie and the form.
+fn login_page(
+    t: T,
+    st: &HttpState,
+    client: &ClientInfo,
+    v: LoginView,
     status: StatusCode,
 ) -> Response {
-    let csrf = cityx_app_secret();
+    // A random value per form; without randomness the form is unusable, the safe outcome.
+    let csrf = cityx_app::generate_password().unwrap_or_default();
     let page = LoginPage {
         t,
         csrf: csrf.clone(),
-        next,
-        email,
-        error,
-        done,
+        next: v.next,
+        email: v.email,
+        error: v.error,
+        done: v.done,
     };
     let mut res = render(&page, t, status);
     if let Ok(v) = set_cookie(LOGIN_CSRF_COOKIE, &csrf, 3600, true, secure(st, client)).parse() {
         res.headers_mut().append(header::SET_COOKIE, v);
     }
     res
-}
-
-fn cityx_app_secret() -> String {
-    // A random value per form; failure to get randomness leaves the form unusable, which is
-    // the safe outcome.
-    cityx_app::generate_password().unwrap_or_default()
 }
 
 pub async fn show(
@@ -97,16 +98,13 @@ pub async fn show(
             }
         })
         .unwrap_or_default();
-    login_page(
-        t,
-        &st,
-        &client,
-        safe_next(q.next.as_deref()),
-        String::new(),
-        String::new(),
+    let view = LoginView {
+        next: safe_next(q.next.as_deref()),
+        email: String::new(),
+        error: String::new(),
         done,
-        StatusCode::OK,
-    )
+    };
+    login_page(t, &st, &client, view, StatusCode::OK)
 }
 
 pub async fn submit(
@@ -118,17 +116,14 @@ pub async fn submit(
 ) -> Response {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if !cityx_app::csrf_matches(expected, &f.csrf) {
-        let msg = t.get("err.csrf_failed").to_owned();
-        return login_page(
-            t,
-            &st,
-            &client,
-            safe_next(Some(&f.next)),
-            f.email,
-            msg,
-            String::new(),
-            StatusCode::FORBIDDEN,
-        );
+        let error = t.get("err.csrf_failed").to_owned();
+        let view = LoginView {
+            next: safe_next(Some(&f.next)),
+            email: f.email,
+            error,
+            done: String::new(),
+        };
+        return login_page(t, &st, &client, view, StatusCode::FORBIDDEN);
     }
     let user = match st
         .app
@@ -139,16 +134,13 @@ pub async fn submit(
         Err(e) => {
             let err = WebError::app(e, t);
             let status = err.code.status();
-            let mut res = login_page(
-                t,
-                &st,
-                &client,
-                safe_next(Some(&f.next)),
-                f.email,
-                err.message(),
-                String::new(),
-                status,
-            );
+            let view = LoginView {
+                next: safe_next(Some(&f.next)),
+                email: f.email,
+                error: err.message(),
+                done: String::new(),
+            };
+            let mut res = login_page(t, &st, &client, view, status);
             if let Some(secs) = err.retry_after
                 && let Ok(v) = secs.to_string().parse()
             {
