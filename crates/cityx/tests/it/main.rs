@@ -1,0 +1,371 @@
+//! The `cityx` binary as an operator uses it: configuration, migrations, `cityx admin`, and
+//! `cityx serve` started and stopped with a signal.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn cityx(dir: &Path, args: &[&str]) -> Output {
+    cityx_with(dir, args, None)
+}
+
+fn cityx_with(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cityx"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("CITYX_CONFIG")
+        .env_remove("CITYX_ADMIN_EMAIL")
+        .env_remove("CITYX_ADMIN_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn cityx");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn config_default_prints_the_committed_example() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = cityx(dir.path(), &["config", "default"]);
+    assert!(out.status.success());
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../cityx.example.toml"
+    ))
+    .expect("example");
+    assert_eq!(text(&out.stdout), example);
+}
+
+#[test]
+fn unknown_config_keys_stop_the_program_with_the_key_and_source() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(
+        dir.path().join("cityx.toml"),
+        "[server]\nlissen = \"127.0.0.1:1\"\n",
+    )
+    .expect("write");
+    let out = cityx(dir.path(), &["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("lissen") && err.contains("cityx.toml"),
+        "{err}"
+    );
+
+    std::fs::remove_file(dir.path().join("cityx.toml")).expect("rm");
+    let out = cityx(dir.path(), &["config", "check", "--listen", "nowhere"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("server.listen"));
+    let out = cityx(dir.path(), &["config", "check", "--data", "/srv/cityx"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("sqlite:///srv/cityx/cityx.db"));
+}
+
+#[test]
+fn migrate_creates_the_database() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = cityx(dir.path(), &["migrate", "--data", "d"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.path().join("d/cityx.db").is_file());
+    assert!(dir.path().join("d/objects").is_dir());
+    // Running it again is harmless.
+    assert!(
+        cityx(dir.path(), &["migrate", "--data", "d"])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn admin_commands_manage_stations_users_and_tokens() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let run = |args: &[&str]| {
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        let out = cityx(d, &all);
+        (out.status.success(), text(&out.stdout), text(&out.stderr))
+    };
+    let (ok, out, err) = run(&[
+        "station",
+        "create",
+        "--name",
+        "杭州电视台",
+        "--code",
+        "hztv",
+        "--city",
+        "杭州",
+        "--province",
+        "浙江",
+        "--region",
+        "east",
+    ]);
+    assert!(ok, "{err}");
+    assert!(out.contains("hztv"));
+    // Bad input: a clear message naming the flag, nothing created.
+    let (ok, _, err) = run(&[
+        "station",
+        "create",
+        "--name",
+        "x",
+        "--code",
+        "x y",
+        "--city",
+        "c",
+        "--province",
+        "p",
+        "--region",
+        "mars",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("--code") && err.contains("--region"), "{err}");
+    let (_, list, _) = run(&["station", "list"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+
+    let (ok, out, err) = run(&[
+        "user",
+        "create",
+        "--email",
+        "Boss@HZTV.cn",
+        "--name",
+        "台长",
+        "--role",
+        "station_admin",
+        "--station",
+        "hztv",
+    ]);
+    assert!(ok, "{err}");
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("generated password")
+        .to_owned();
+    assert_eq!(password.len(), 16);
+    let out = cityx_with(
+        d,
+        &[
+            "admin",
+            "user",
+            "create",
+            "--email",
+            "ed@hztv.cn",
+            "--name",
+            "编辑",
+            "--role",
+            "editor",
+            "--station",
+            "hztv",
+            "--password-stdin",
+        ],
+        Some("editor-password-1\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stdout).contains("password:"),
+        "a given password is not echoed"
+    );
+    let (ok, _, err) = run(&[
+        "user",
+        "create",
+        "--email",
+        "x@hztv.cn",
+        "--name",
+        "x",
+        "--role",
+        "editor",
+        "--station",
+        "nope",
+    ]);
+    assert!(!ok && err.contains("no station with code `nope`"), "{err}");
+
+    let (ok, out, _) = run(&[
+        "user",
+        "set-role",
+        "--email",
+        "ed@hztv.cn",
+        "--role",
+        "viewer",
+    ]);
+    assert!(ok && out.contains("viewer"));
+    let (ok, out, _) = run(&["user", "disable", "--email", "ed@hztv.cn"]);
+    assert!(ok && out.contains("disabled"));
+    let (ok, out, _) = run(&["user", "enable", "--email", "ed@hztv.cn"]);
+    assert!(ok && out.contains("enabled"));
+    let (_, users, _) = run(&["user", "list", "--station", "hztv"]);
+    assert!(
+        users.contains("boss@hztv.cn") && users.contains("ed@hztv.cn"),
+        "{users}"
+    );
+
+    let (ok, out, err) = run(&[
+        "token",
+        "create",
+        "--email",
+        "boss@hztv.cn",
+        "--name",
+        "importer",
+        "--scopes",
+        "read,write",
+        "--days",
+        "7",
+    ]);
+    assert!(ok, "{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .expect("secret");
+    assert!(secret.starts_with("cx_") && secret.len() == 67);
+    let id = out.split_whitespace().nth(2).expect("id").to_owned();
+    let (ok, _, err) = run(&[
+        "token",
+        "create",
+        "--email",
+        "ed@hztv.cn",
+        "--name",
+        "x",
+        "--scopes",
+        "admin",
+    ]);
+    assert!(
+        !ok && err.contains("--scopes"),
+        "a viewer cannot hold admin: {err}"
+    );
+    let (_, list, _) = run(&["token", "list"]);
+    assert!(list.contains(&id) && list.contains("active"), "{list}");
+    let (ok, _, _) = run(&["token", "revoke", "--id", &id]);
+    assert!(ok);
+    let (_, list, _) = run(&["token", "list", "--all"]);
+    assert!(list.contains("revoked"), "{list}");
+    let (ok, _, err) = run(&["token", "revoke", "--id", "garbage"]);
+    assert!(!ok && err.contains("--id"), "{err}");
+
+    let (ok, out, _) = run(&["user", "reset-password", "--email", "ed@hztv.cn"]);
+    assert!(ok && out.contains("password: "));
+}
+
+/// Reads stderr until the "running at" line and returns the address.
+fn wait_for_address(stderr: &mut impl BufRead) -> (String, String) {
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        line.clear();
+        if stderr.read_line(&mut line).expect("read") == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if let Some(rest) = line.split("running at http://").nth(1) {
+            return (rest.split('/').next().unwrap_or_default().to_owned(), seen);
+        }
+    }
+    panic!("the server never said where it listens:\n{seen}");
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+#[test]
+fn serve_creates_the_first_admin_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cityx"))
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--data",
+            "data",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .env_remove("CITYX_ADMIN_EMAIL")
+        .env_remove("CITYX_ADMIN_PASSWORD")
+        .env_remove("CITYX_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (addr, seen) = wait_for_address(&mut stderr);
+    assert!(
+        seen.contains("First hub admin created") && seen.contains("admin@cityx.local"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("password: "),
+        "a generated password is printed once: {seen}"
+    );
+    assert!(
+        seen.contains("\"message\":\"cityx listening\""),
+        "JSON logs: {seen}"
+    );
+    assert!(http_get(&addr, "/healthz").contains("\"status\":\"ok\""));
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "cityx did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graceful exit, got {status}");
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).expect("read");
+    assert!(
+        rest.contains("shutting down") && rest.contains("stopped"),
+        "{rest}"
+    );
+
+    // A second start on the same data creates no admin and prints no password.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cityx"))
+        .current_dir(dir.path())
+        .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
+        .env_remove("CITYX_ADMIN_EMAIL")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (_, seen) = wait_for_address(&mut stderr);
+    assert!(!seen.contains("First hub admin"), "{seen}");
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(
+        child.wait().expect("wait").success(),
+        "SIGINT stops it gracefully too"
+    );
+}
