@@ -1,0 +1,84 @@
+// Starts a real cityx server on a temporary data directory and a free loopback port, and
+// a headless Debian Chromium to drive it. Screenshots go to artifacts/e2e/.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const artifacts = join(root, "artifacts", "e2e");
+
+export const ADMIN = { email: "admin@hub.e2e", password: "e2e-admin-password" };
+
+/** Starts `cityx serve`; resolves once it prints where it listens. */
+export async function startServer() {
+  const bin = process.env.CITYX_BIN || join(root, "target", "debug", "cityx");
+  const data = mkdtempSync(join(tmpdir(), "cityx-e2e-"));
+  const child = spawn(bin, ["serve", "--data", data, "--listen", "127.0.0.1:0"], {
+    env: {
+      ...process.env,
+      CITYX_ADMIN_EMAIL: ADMIN.email,
+      CITYX_ADMIN_PASSWORD: ADMIN.password,
+      RUST_LOG: "warn",
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let log = "";
+  const base = await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`cityx did not start:\n${log}`)), 60_000);
+    child.stderr.on("data", (chunk) => {
+      log += chunk;
+      const m = log.match(/running at (http:\/\/[0-9.:]+)\//);
+      if (m) {
+        clearTimeout(timer);
+        ok(m[1]);
+      }
+    });
+    child.on("exit", (code) => fail(new Error(`cityx exited with ${code}:\n${log}`)));
+  });
+  return {
+    base,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((ok) => child.once("exit", ok));
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Debian's Chromium, headless, with nothing reaching out to the network. */
+export async function startBrowser() {
+  mkdirSync(artifacts, { recursive: true });
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-dev-shm-usage",
+    ],
+  });
+}
+
+/** A page that records console errors and failed requests (CSP violations show up here). */
+export async function newPage(browser, options = {}) {
+  const context = await browser.newContext({ locale: "zh-CN", ...options });
+  const page = await context.newPage();
+  page.problems = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") page.problems.push(`console: ${msg.text()}`);
+  });
+  page.on("pageerror", (err) => page.problems.push(`page error: ${err.message}`));
+  return page;
+}
+
+export async function shot(page, name) {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
