@@ -1,5 +1,5 @@
 // Bundles the UI's script and styles and copies the API docs viewer into dist/, which the
-// cityx-web crate embeds at compile time. Run through `npm run build` (scripts/build-web).
+// cityx-web crate embeds at compile time. Run through `npm run build`; scripts/run and scripts/test do it.
 import * as esbuild from "esbuild";
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";

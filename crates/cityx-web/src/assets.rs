@@ -44,8 +44,3 @@ pub async fn serve(Path(path): Path<String>, headers: HeaderMap) -> Response {
     );
     res
 }
-
-/// Whether the bundle was built before this binary (`scripts/build-web`).
-pub fn bundled() -> bool {
-    Dist::get("BUILT").is_some()
-}

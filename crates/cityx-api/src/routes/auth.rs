@@ -11,8 +11,9 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    #[schema(example = "editor@hztv.cn")]
+    #[schema(example = "editor@hztv.cn", format = "email")]
     pub email: String,
+    #[schema(max_length = 256)]
     pub password: String,
 }
 
@@ -96,8 +97,10 @@ pub async fn me(State(st): State<HttpState>, Caller(actor): Caller) -> ApiResult
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    #[schema(max_length = 256)]
     pub current_password: String,
     /// At least 10 characters.
+    #[schema(min_length = 10, max_length = 256)]
     pub new_password: String,
 }
 

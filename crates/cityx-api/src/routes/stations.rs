@@ -16,7 +16,7 @@ pub struct CreateStation {
     #[schema(example = "杭州电视台")]
     pub name: String,
     /// 2–32 lowercase letters, digits or hyphens; unique.
-    #[schema(example = "hztv")]
+    #[schema(example = "hztv", pattern = "^[a-z0-9][a-z0-9-]{1,31}$")]
     pub code: String,
     #[schema(example = "杭州")]
     pub city: String,

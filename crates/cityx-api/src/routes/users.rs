@@ -22,14 +22,15 @@ pub struct UserListParams {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(example = "editor@hztv.cn")]
+    #[schema(example = "editor@hztv.cn", format = "email")]
     pub email: String,
-    #[schema(example = "张编辑")]
+    #[schema(example = "张编辑", min_length = 1, max_length = 100)]
     pub display_name: String,
     pub role: Role,
     /// Required for station roles, absent for hub roles.
     pub station_id: Option<StationId>,
     /// At least 10 characters; generated and returned once when absent.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: Option<String>,
 }
 
