@@ -236,3 +236,17 @@ mod tests {
         assert_eq!(res.headers()[header::RETRY_AFTER], "42");
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn the_api_guide_lists_every_code_with_its_status() {
+        let guide = include_str!("../../../docs/api.md");
+        for c in ErrorCode::ALL {
+            let row = format!("| `{}` | {} |", c.as_str(), c.status().as_u16());
+            assert!(guide.contains(&row), "docs/api.md lacks the row {row}");
+        }
+    }
+}
