@@ -10,8 +10,10 @@ pub mod stations;
 pub mod tokens;
 pub mod users;
 
+use crate::error::WebError;
 use crate::i18n::T;
 use crate::session::{WebUser, encode_component};
+use cityx_api::error::ErrorCode;
 use cityx_core::FieldError;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -108,6 +110,15 @@ impl FormErrors {
     pub fn any(&self) -> bool {
         !self.messages.is_empty()
     }
+}
+
+/// Parses an id from a page path; a malformed one is simply "not found".
+pub fn parse_id<I: std::str::FromStr>(
+    raw: &str,
+    not_found: ErrorCode,
+    t: T,
+) -> Result<I, WebError> {
+    raw.parse().map_err(|_| WebError::code(not_found, t))
 }
 
 /// Times are shown in China Standard Time, where the stations are.

@@ -1,4 +1,4 @@
-use super::{Chrome, FormErrors, ListQuery, fmt_time};
+use super::{Chrome, FormErrors, ListQuery, fmt_time, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::WebUser;
@@ -186,11 +186,6 @@ struct EditPage {
     can_edit: bool,
 }
 
-fn parse_id(id: &str, t: T) -> Result<StationId, WebError> {
-    id.parse()
-        .map_err(|_| WebError::code(ErrorCode::StationNotFound, t))
-}
-
 fn edit_page(
     u: &WebUser,
     id: StationId,
@@ -217,7 +212,7 @@ pub async fn edit(
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let id = match parse_id(&id, u.t) {
+    let id = match parse_id::<StationId>(&id, ErrorCode::StationNotFound, u.t) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
@@ -243,7 +238,7 @@ pub async fn update(
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    let id = match parse_id(&id, u.t) {
+    let id = match parse_id::<StationId>(&id, ErrorCode::StationNotFound, u.t) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };

@@ -1,5 +1,5 @@
 use super::users::Opt;
-use super::{Chrome, FormErrors, ListQuery, fmt_opt_time, fmt_time};
+use super::{Chrome, FormErrors, ListQuery, fmt_opt_time, fmt_time, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::WebUser;
@@ -290,8 +290,9 @@ pub async fn revoke(
     if let Err(e) = u.check_csrf(f.get("_csrf")) {
         return e.into_response();
     }
-    let Ok(id) = id.parse::<TokenId>() else {
-        return WebError::code(ErrorCode::TokenNotFound, u.t).into_response();
+    let id = match parse_id::<TokenId>(&id, ErrorCode::TokenNotFound, u.t) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
     };
     match st.app.revoke_token(&u.actor, id).await {
         Ok(_) => Redirect::to("/tokens?done=token_revoked").into_response(),

@@ -1,4 +1,4 @@
-use super::{Chrome, FormErrors, ListQuery, fmt_opt_time};
+use super::{Chrome, FormErrors, ListQuery, fmt_opt_time, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::WebUser;
@@ -297,11 +297,6 @@ impl Default for EditState {
     }
 }
 
-fn parse_id(id: &str, t: T) -> Result<UserId, WebError> {
-    id.parse()
-        .map_err(|_| WebError::code(ErrorCode::UserNotFound, t))
-}
-
 async fn edit_page(st: &HttpState, u: &WebUser, id: UserId, s: EditState) -> Response {
     let target = match st.app.get_user(&u.actor, id).await {
         Ok(t) => t,
@@ -341,7 +336,7 @@ pub async fn edit(
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    match parse_id(&id, u.t) {
+    match parse_id::<UserId>(&id, ErrorCode::UserNotFound, u.t) {
         Ok(id) => {
             edit_page(
                 &st,
@@ -377,7 +372,7 @@ pub async fn update(
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    let id = match parse_id(&id, u.t) {
+    let id = match parse_id::<UserId>(&id, ErrorCode::UserNotFound, u.t) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
@@ -406,7 +401,7 @@ pub async fn set_status(
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    let id = match parse_id(&id, u.t) {
+    let id = match parse_id::<UserId>(&id, ErrorCode::UserNotFound, u.t) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
@@ -460,7 +455,7 @@ pub async fn reset_password(
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    let id = match parse_id(&id, u.t) {
+    let id = match parse_id::<UserId>(&id, ErrorCode::UserNotFound, u.t) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
