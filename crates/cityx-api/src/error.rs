@@ -35,6 +35,7 @@ macro_rules! error_codes {
 
 error_codes! {
     MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json", "the body is not the JSON this endpoint takes"),
+    MalformedForm => (StatusCode::BAD_REQUEST, "malformed_form", "the form body could not be read"),
     InvalidQuery => (StatusCode::BAD_REQUEST, "invalid_query", "a query parameter is unknown or malformed"),
     InvalidCursor => (StatusCode::BAD_REQUEST, "invalid_cursor", "the page cursor was not issued by this server"),
     Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "no credentials were presented"),

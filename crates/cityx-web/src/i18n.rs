@@ -310,6 +310,7 @@ catalog! {
     "err.rate_limited" => "失败次数过多，请稍后再试。", "Too many failed attempts. Please try again later.";
     "err.validation_failed" => "输入有误。", "Some fields are invalid.";
     "err.malformed_json" => "请求格式不正确。", "The request is malformed.";
+    "err.malformed_form" => "表单内容无法读取。", "The form could not be read.";
     "err.invalid_query" => "请求参数不正确。", "A request parameter is invalid.";
     "err.invalid_cursor" => "分页参数无效。", "The page link is invalid.";
     "err.payload_too_large" => "提交的内容太大。", "The submission is too large.";

@@ -131,6 +131,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Reader {
     }
 }
 
+/// `axum::Form` whose rejections are error pages in the reader's language.
+pub struct WebForm<F>(pub F);
+
+impl<F: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for WebForm<F> {
+    type Rejection = WebError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let t = T(lang_of(req.headers()));
+        axum::Form::<F>::from_request(req, state)
+            .await
+            .map(|f| WebForm(f.0))
+            .map_err(|e| {
+                let code = match e.status().as_u16() {
+                    413 => ErrorCode::PayloadTooLarge,
+                    415 => ErrorCode::UnsupportedMediaType,
+                    _ => ErrorCode::MalformedForm,
+                };
+                WebError::code(code, t)
+            })
+    }
+}
+
 /// Percent-encodes a URL query component.
 pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

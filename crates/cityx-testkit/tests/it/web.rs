@@ -383,3 +383,25 @@ async fn tokens_page_shows_the_secret_once() {
     assert!(again.body.contains("新闻导入"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn unreadable_forms_get_error_pages() {
+    let app = TestApp::spawn_with(|s| s.server.body_limit_bytes = 64 * 1024).await;
+    let post = |ctype: &'static str, body: Vec<u8>| {
+        app.http
+            .post(app.url("/login"))
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+    };
+    let res = post("text/plain", b"email=a".to_vec()).await.expect("send");
+    assert_eq!(res.status(), 415);
+    assert!(res.text().await.expect("text").contains("不支持的请求格式"));
+    let big = format!("email={}", "x".repeat(100 * 1024)).into_bytes();
+    let res = post("application/x-www-form-urlencoded", big)
+        .await
+        .expect("send");
+    assert_eq!(res.status(), 413);
+    assert!(res.text().await.expect("text").contains("提交的内容太大"));
+    app.stop().await;
+}

@@ -1,9 +1,8 @@
 use super::{Chrome, FormErrors, ListQuery};
 use crate::error::render;
 use crate::i18n::T;
-use crate::session::{WebUser, clear_cookie};
+use crate::session::{WebForm, WebUser, clear_cookie};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -46,7 +45,7 @@ pub struct PasswordForm {
 pub async fn change_password(
     State(st): State<HttpState>,
     u: WebUser,
-    Form(f): Form<PasswordForm>,
+    WebForm(f): WebForm<PasswordForm>,
 ) -> Response {
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();

@@ -1,8 +1,7 @@
 use crate::error::{WebError, render};
 use crate::i18n::{Lang, T};
-use crate::session::{LANG_COOKIE, Reader, WebUser, clear_cookie, safe_next};
+use crate::session::{LANG_COOKIE, Reader, WebForm, WebUser, clear_cookie, safe_next};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -112,7 +111,7 @@ pub async fn submit(
     Reader(t): Reader,
     client: ClientInfo,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
+    WebForm(f): WebForm<LoginForm>,
 ) -> Response {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     if !cityx_app::csrf_matches(expected, &f.csrf) {
@@ -185,7 +184,7 @@ pub async fn logout(
     client: ClientInfo,
     headers: HeaderMap,
     u: WebUser,
-    Form(f): Form<CsrfForm>,
+    WebForm(f): WebForm<CsrfForm>,
 ) -> Response {
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();

@@ -1,9 +1,8 @@
 use super::{Chrome, FormErrors, ListQuery, fmt_time, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
-use crate::session::WebUser;
+use crate::session::{WebForm, WebUser};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -150,7 +149,7 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
 pub async fn create(
     State(st): State<HttpState>,
     u: WebUser,
-    Form(f): Form<StationForm>,
+    WebForm(f): WebForm<StationForm>,
 ) -> Response {
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
@@ -233,7 +232,7 @@ pub async fn update(
     State(st): State<HttpState>,
     u: WebUser,
     Path(id): Path<String>,
-    Form(f): Form<StationForm>,
+    WebForm(f): WebForm<StationForm>,
 ) -> Response {
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();

@@ -18,7 +18,6 @@ use std::collections::HashMap;
 /// express as a struct.
 mod axum_extra_form {
     use axum::extract::{FromRequest, Request};
-    use axum::response::{IntoResponse, Response};
 
     pub struct FormList(pub Vec<(String, String)>);
 
@@ -41,13 +40,12 @@ mod axum_extra_form {
     }
 
     impl<S: Send + Sync> FromRequest<S> for FormList {
-        type Rejection = Response;
+        type Rejection = crate::error::WebError;
 
         async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-            axum::Form::<Vec<(String, String)>>::from_request(req, state)
+            crate::session::WebForm::<Vec<(String, String)>>::from_request(req, state)
                 .await
                 .map(|f| FormList(f.0))
-                .map_err(IntoResponse::into_response)
         }
     }
 }

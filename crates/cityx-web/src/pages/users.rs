@@ -1,9 +1,8 @@
 use super::{Chrome, FormErrors, ListQuery, fmt_opt_time, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
-use crate::session::WebUser;
+use crate::session::{WebForm, WebUser};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -184,7 +183,11 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
     .await
 }
 
-pub async fn create(State(st): State<HttpState>, u: WebUser, Form(f): Form<UserForm>) -> Response {
+pub async fn create(
+    State(st): State<HttpState>,
+    u: WebUser,
+    WebForm(f): WebForm<UserForm>,
+) -> Response {
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
     }
@@ -367,7 +370,7 @@ pub async fn update(
     State(st): State<HttpState>,
     u: WebUser,
     Path(id): Path<String>,
-    Form(f): Form<EditForm>,
+    WebForm(f): WebForm<EditForm>,
 ) -> Response {
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
@@ -396,7 +399,7 @@ pub async fn set_status(
     State(st): State<HttpState>,
     u: WebUser,
     Path(id): Path<String>,
-    Form(f): Form<StatusForm>,
+    WebForm(f): WebForm<StatusForm>,
 ) -> Response {
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
@@ -450,7 +453,7 @@ pub async fn reset_password(
     State(st): State<HttpState>,
     u: WebUser,
     Path(id): Path<String>,
-    Form(f): Form<CsrfOnly>,
+    WebForm(f): WebForm<CsrfOnly>,
 ) -> Response {
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
