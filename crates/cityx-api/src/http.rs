@@ -121,6 +121,7 @@ impl FromRequestParts<HttpState> for Caller {
         parts: &mut Parts,
         state: &HttpState,
     ) -> Result<Self, Self::Rejection> {
+        let ip = client_info(parts, state.http.trust_forwarded).ip;
         if let Some(value) = parts.headers.get(AUTHORIZATION) {
             let token = value
                 .to_str()
@@ -135,7 +136,8 @@ impl FromRequestParts<HttpState> for Caller {
                         "use `Authorization: Bearer <token>`",
                     )
                 })?;
-            return Ok(Caller(state.app.authenticate_token(token.trim()).await?));
+            let actor = state.app.authenticate_token(token.trim()).await?;
+            return Ok(Caller(actor.from_ip(ip)));
         }
         if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) {
             let (actor, csrf) = state.app.authenticate_session(secret).await?;
@@ -148,7 +150,7 @@ impl FromRequestParts<HttpState> for Caller {
             if !safe && !cityx_app::csrf_matches(&csrf, submitted) {
                 return Err(ApiError::from_code(ErrorCode::CsrfFailed));
             }
-            return Ok(Caller(actor));
+            return Ok(Caller(actor.from_ip(ip)));
         }
         Err(ApiError::from_code(ErrorCode::Unauthenticated))
     }

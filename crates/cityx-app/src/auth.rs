@@ -214,15 +214,14 @@ impl App {
     }
 
     /// Ends a web session.
-    pub async fn end_session(&self, actor: &Actor, secret: &str, ip: Option<&str>) -> Result<()> {
+    pub async fn end_session(&self, actor: &Actor, secret: &str) -> Result<()> {
         let audit = NewAudit::by(
             actor,
             AuditAction::Logout,
             "user",
             actor.user_id.map(|u| u.to_string()).unwrap_or_default(),
             actor.station_id,
-        )
-        .with_ip(ip.map(str::to_owned));
+        );
         self.repo
             .delete_session(&hash_secret(secret), Some(&audit))
             .await?;

@@ -75,7 +75,7 @@ impl NewAudit {
             target_type,
             target_id: target_id.to_string(),
             ok: true,
-            ip: None,
+            ip: actor.ip.clone(),
             detail: serde_json::Value::Object(Default::default()),
         }
     }

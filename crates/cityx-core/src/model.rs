@@ -366,6 +366,8 @@ pub struct Actor {
     pub scopes: ScopeSet,
     /// The token used, when the caller presented one.
     pub token_id: Option<TokenId>,
+    /// The network address the caller came from, for the audit log.
+    pub ip: Option<String>,
 }
 
 impl Actor {
@@ -378,6 +380,7 @@ impl Actor {
             station_id: None,
             scopes: ScopeSet::ALL,
             token_id: None,
+            ip: None,
         }
     }
 
@@ -390,7 +393,14 @@ impl Actor {
             station_id: user.station_id,
             scopes: scopes.intersect(user.role.grantable_scopes()),
             token_id,
+            ip: None,
         }
+    }
+
+    /// The same caller, coming from `ip`.
+    pub fn from_ip(mut self, ip: Option<String>) -> Self {
+        self.ip = ip;
+        self
     }
 
     /// The rows this caller may see.

@@ -151,6 +151,7 @@ mod tests {
             station_id: station,
             scopes: role.grantable_scopes(),
             token_id: None,
+            ip: None,
         }
     }
 

@@ -106,12 +106,15 @@ impl FromRequestParts<HttpState> for WebUser {
             return Err(Rejection::Login(ToLogin(path)));
         };
         match state.app.authenticate_session(secret).await {
-            Ok((actor, csrf)) => Ok(WebUser {
-                actor,
-                csrf,
-                t,
-                path,
-            }),
+            Ok((actor, csrf)) => {
+                let ip = cityx_api::http::client_info(parts, state.http.trust_forwarded).ip;
+                Ok(WebUser {
+                    actor: actor.from_ip(ip),
+                    csrf,
+                    t,
+                    path,
+                })
+            }
             Err(cityx_app::Error::Unauthenticated | cityx_app::Error::AccountDisabled) => {
                 Err(Rejection::Login(ToLogin(path)))
             }

@@ -329,6 +329,10 @@ async fn roles_change_within_their_kind_and_are_audited() {
         (Some("viewer"), Some("editor"))
     );
     assert_eq!(e["actor_label"], json!(sa.email));
+    assert_eq!(
+        e["ip"], "127.0.0.1",
+        "changes record where the caller came from"
+    );
     app.stop().await;
 }
 

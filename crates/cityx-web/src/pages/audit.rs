@@ -42,7 +42,11 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
             at: fmt_time(a.at),
             actor: a.actor_label,
             action: u.t.get2("action.", &a.action),
-            target: format!("{} {}", a.target_type, a.target_id),
+            // The detail names the target in human terms when it can.
+            target: ["email", "code", "name", "owner"]
+                .iter()
+                .find_map(|k| a.detail.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| a.target_id.clone()),
             ip: a.ip.unwrap_or_default(),
             ok: a.ok,
         })

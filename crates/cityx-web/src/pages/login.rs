@@ -181,7 +181,6 @@ pub struct CsrfForm {
 
 pub async fn logout(
     State(st): State<HttpState>,
-    client: ClientInfo,
     headers: HeaderMap,
     u: WebUser,
     WebForm(f): WebForm<CsrfForm>,
@@ -190,10 +189,7 @@ pub async fn logout(
         return e.into_response();
     }
     if let Some(secret) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = st
-            .app
-            .end_session(&u.actor, secret, client.ip.as_deref())
-            .await
+        && let Err(e) = st.app.end_session(&u.actor, secret).await
     {
         return WebError::app(e, u.t).into_response();
     }
