@@ -21,7 +21,7 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored value of {what} is invalid: {value}")]
     Corrupt { what: &'static str, value: String },
-    #[error("unsupported database url `{0}`: use sqlite://PATH")]
+    #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
 }
 
@@ -47,13 +47,19 @@ impl Error {
                 Error::Unavailable(e)
             }
             sqlx::Error::Database(db) if db.is_unique_violation() => {
-                // SQLite: "UNIQUE constraint failed: users.email"; Postgres names the
-                // constraint, e.g. users_email_key.
+                // SQLite: "UNIQUE constraint failed: users.email"; PostgreSQL names the
+                // constraint after the table and column: users_email_key.
                 let msg = db.message();
                 let field = msg
-                    .rsplit_once('.')
+                    .strip_prefix("UNIQUE constraint failed: ")
+                    .and_then(|cols| cols.rsplit_once('.'))
                     .map(|(_, f)| f.to_owned())
-                    .or_else(|| db.constraint().map(str::to_owned))
+                    .or_else(|| {
+                        let c = db.constraint()?;
+                        let c = c.strip_suffix("_key").unwrap_or(c);
+                        let table = db.table().unwrap_or_default();
+                        Some(c.strip_prefix(&format!("{table}_")).unwrap_or(c).to_owned())
+                    })
                     .unwrap_or_else(|| "key".to_owned());
                 Error::Conflict { entity, field }
             }

@@ -1,5 +1,6 @@
-//! The database layer: repository traits and their implementations, one module per backend
-//! (`sqlite/` now, `postgres/` next), with migrations embedded per backend.
+//! The database layer: repository traits and their implementation for SQLite and PostgreSQL
+//! (`sql/`, one implementation of portable SQL over sqlx's `Any` driver), with migrations
+//! embedded per backend (`migrations/sqlite`, `migrations/postgres`).
 //!
 //! This is the only crate that knows SQL. It depends on `cityx-core` for the domain types and
 //! on nothing above it (no HTTP, no app logic). Tenancy is enforced here: every call that
@@ -14,7 +15,8 @@
 
 mod error;
 pub mod model;
-mod sqlite;
+pub mod scratch;
+mod sql;
 
 use async_trait::async_trait;
 use cityx_core::{
@@ -25,23 +27,21 @@ use time::OffsetDateTime;
 
 pub use error::{Error, Result};
 pub use model::{AuditFilter, LoginFailures, Page, PageRequest, SessionRow, TokenFilter};
+pub use sql::Backend;
 
 /// Connection settings shared by every backend.
 #[derive(Clone, Debug)]
 pub struct DbOptions {
-    /// `sqlite://path/to/file.db` (created if missing); `postgres://…` in a later release.
+    /// `sqlite://path/to/file.db` (created if missing) or `postgres://user:pass@host/db`.
     pub url: String,
     pub max_connections: u32,
 }
 
-/// Opens the database named by the URL, creating an embedded SQLite file if needed.
+/// Opens the database named by the URL (`sqlite:` or `postgres:`), creating an embedded
+/// SQLite file if needed.
 /// Does not migrate; call [`Repo::migrate`].
 pub async fn connect(opts: &DbOptions) -> Result<Arc<dyn Repo>> {
-    if opts.url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteRepo::connect(opts).await?))
-    } else {
-        Err(Error::UnsupportedUrl(redact_url(&opts.url)))
-    }
+    Ok(Arc::new(sql::SqlRepo::connect(opts).await?))
 }
 
 /// A URL without its password, for messages and logs.

@@ -4,11 +4,14 @@
 //!
 //! Used by this crate's own integration tests (`tests/it`), which exercise the assembled
 //! application; nothing in the product depends on this crate. Tests are silent unless
-//! `TEST_LOG=1` is set.
+//! `TEST_LOG=1` is set. With `CITYX_TEST_APP_DATABASE=postgres` (and
+//! `CITYX_TEST_POSTGRES_URL`), every server runs on a scratch PostgreSQL database instead of
+//! SQLite; `scripts/test` runs the suite both ways.
 
 use cityx::server::{FirstAdmin, Running};
 use cityx::settings::Settings;
 use cityx_app::App;
+use cityx_db::scratch::ScratchDb;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::{Arc, Once};
@@ -25,7 +28,37 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub admin_token: String,
     running: Option<Running>,
-    dir: tempfile::TempDir,
+    kept: Kept,
+}
+
+/// What a stopped server leaves behind, to start another on the same data.
+pub struct Kept {
+    pub dir: tempfile::TempDir,
+    pub settings: Settings,
+    scratch: Option<ScratchDb>,
+}
+
+impl Kept {
+    /// Removes the data (the temporary directory goes when dropped).
+    pub async fn cleanup(self) {
+        if let Some(s) = self.scratch {
+            s.drop_now().await;
+        }
+    }
+}
+
+/// A scratch PostgreSQL database when the environment asks for one.
+async fn scratch_database() -> Option<ScratchDb> {
+    if std::env::var("CITYX_TEST_APP_DATABASE").ok()?.as_str() != "postgres" {
+        return None;
+    }
+    let server = std::env::var("CITYX_TEST_POSTGRES_URL")
+        .expect("CITYX_TEST_APP_DATABASE=postgres needs CITYX_TEST_POSTGRES_URL");
+    Some(
+        ScratchDb::create(&server)
+            .await
+            .expect("create a scratch database"),
+    )
 }
 
 fn init_logs() {
@@ -52,6 +85,10 @@ impl TestApp {
         let mut settings = Settings::default();
         settings.data.dir = dir.path().join("data");
         settings.server.listen = "127.0.0.1:0".into();
+        let scratch = scratch_database().await;
+        if let Some(s) = &scratch {
+            settings.database.url = s.url.clone();
+        }
         adjust(&mut settings);
         settings.validate().expect("test settings are valid");
         let first = FirstAdmin {
@@ -72,7 +109,11 @@ impl TestApp {
             http,
             admin_token: String::new(),
             running: Some(running),
-            dir,
+            kept: Kept {
+                dir,
+                settings,
+                scratch,
+            },
         };
         app.admin_token = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
         app
@@ -83,7 +124,7 @@ impl TestApp {
     }
 
     pub fn data_dir(&self) -> std::path::PathBuf {
-        self.dir.path().join("data")
+        self.kept.settings.data.dir.clone()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -144,20 +185,20 @@ impl TestApp {
         self.call("POST", path, Some(token), Some(body)).await
     }
 
-    /// Stops the server gracefully.
+    /// Stops the server gracefully and removes its data.
     pub async fn stop(self) {
-        self.stop_keeping_data().await;
+        self.stop_keeping_data().await.cleanup().await;
     }
 
-    /// Stops the server gracefully and hands over its temporary directory, so that a test
+    /// Stops the server gracefully and hands over its data and settings, so that a test
     /// can start another server on the same data.
-    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
+    pub async fn stop_keeping_data(mut self) -> Kept {
         if let Some(r) = self.running.take() {
             r.shutdown(Duration::from_secs(5))
                 .await
                 .expect("graceful shutdown");
         }
-        self.dir
+        self.kept
     }
 }
 

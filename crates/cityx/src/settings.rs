@@ -201,9 +201,9 @@ impl Settings {
             bail!("server.body_limit_bytes must be at least 1024");
         }
         let db = self.database_url();
-        if !db.starts_with("sqlite:") {
+        if cityx_db::Backend::of_url(&db).is_none() {
             bail!(
-                "database.url `{}` is not supported: use sqlite://PATH (PostgreSQL arrives with the scale-out release)",
+                "database.url `{}` is not supported: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DATABASE",
                 cityx_db::redact_url(&db)
             );
         }

@@ -1,7 +1,7 @@
 -- Stations, users, tokens, sessions and the audit log.
--- Portable SQL: the PostgreSQL migration differs only in column types
--- (uuid, timestamptz, boolean) and is kept in step with this file.
--- Timestamps are UTC milliseconds since the epoch; ids are UUIDv7 text.
+-- Keep in step with migrations/postgres/0001_foundation.sql: same tables, columns,
+-- constraints and indexes. Ids are UUIDv7 text, timestamps UTC epoch milliseconds, flags
+-- 0/1, so that one body of SQL serves both backends.
 
 CREATE TABLE stations (
     id            TEXT PRIMARY KEY,

@@ -1,28 +1,69 @@
-//! The repository conformance suite. Every backend runs every case: SQLite always; later
-//! backends when their URL variable is set (see `backends()`).
+//! The repository conformance suite. Every backend runs every case: SQLite always,
+//! PostgreSQL when `CITYX_TEST_POSTGRES_URL` names a server where the suite may create
+//! databases (`.ci/run` sets it); without it those cases print a notice and pass.
 
 mod suite;
 
 use cityx_db::{DbOptions, Repo};
 use std::sync::Arc;
 
-/// A fresh, migrated database of one backend, removed when dropped.
+/// A fresh, migrated database of one backend.
 pub struct TestDb {
     pub repo: Arc<dyn Repo>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+    scratch: Option<cityx_db::scratch::ScratchDb>,
 }
 
-pub async fn sqlite() -> TestDb {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("cityx.db").display());
+impl TestDb {
+    /// Drops a PostgreSQL test database (SQLite's goes with its temporary directory).
+    pub async fn cleanup(self) {
+        self.repo.close().await;
+        if let Some(s) = self.scratch {
+            s.drop_now().await;
+        }
+    }
+}
+
+async fn open(url: String) -> Arc<dyn Repo> {
     let repo = cityx_db::connect(&DbOptions {
         url,
         max_connections: 4,
     })
     .await
-    .expect("open sqlite");
+    .expect("open database");
     repo.migrate().await.expect("migrate");
-    TestDb { repo, _dir: dir }
+    repo
+}
+
+pub async fn sqlite() -> Option<TestDb> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = open(format!(
+        "sqlite://{}",
+        dir.path().join("cityx.db").display()
+    ))
+    .await;
+    Some(TestDb {
+        repo,
+        _dir: Some(dir),
+        scratch: None,
+    })
+}
+
+/// A new database on the server named by `CITYX_TEST_POSTGRES_URL`, or `None` (skip).
+pub async fn postgres() -> Option<TestDb> {
+    let Ok(server) = std::env::var("CITYX_TEST_POSTGRES_URL") else {
+        eprintln!("skipped: set CITYX_TEST_POSTGRES_URL to run the PostgreSQL conformance suite");
+        return None;
+    };
+    let scratch = cityx_db::scratch::ScratchDb::create(&server)
+        .await
+        .expect("create a test database");
+    let repo = open(scratch.url.clone()).await;
+    Some(TestDb {
+        repo,
+        _dir: None,
+        scratch: Some(scratch),
+    })
 }
 
 macro_rules! conformance {
@@ -31,22 +72,31 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let db = crate::$backend().await;
+                    let Some(db) = crate::$backend().await else { return };
                     crate::suite::$case(db.repo.clone()).await;
+                    db.cleanup().await;
                 }
             )*
         }
     };
 }
 
-conformance!(sqlite:
-    stations_are_scoped,
-    station_codes_are_unique_and_failed_writes_leave_no_audit,
-    pages_cover_every_row_once,
-    users_are_scoped,
-    user_changes_and_passwords,
-    database_enforces_role_station_rule,
-    tokens_lifecycle,
-    sessions_expire_and_end,
-    audit_listing_and_login_failures,
-);
+macro_rules! every_backend {
+    ($($backend:ident),*) => {
+        $(
+            conformance!($backend:
+                stations_are_scoped,
+                station_codes_are_unique_and_failed_writes_leave_no_audit,
+                pages_cover_every_row_once,
+                users_are_scoped,
+                user_changes_and_passwords,
+                database_enforces_role_station_rule,
+                tokens_lifecycle,
+                sessions_expire_and_end,
+                audit_listing_and_login_failures,
+            );
+        )*
+    };
+}
+
+every_backend!(sqlite, postgres);

@@ -35,6 +35,7 @@ async fn health_readiness_and_metrics() {
         (s.as_u16(), b["error"]["code"].as_str()),
         (503, Some("unavailable"))
     );
+    app.stop().await;
 }
 
 #[tokio::test]
@@ -176,13 +177,10 @@ async fn data_survives_a_restart() {
         app.post("/api/v1/stations", &app.admin_token, body).await.0,
         201
     );
-    let dir = app.stop_keeping_data().await;
-    // The same data directory, a new server: the station and the admin are still there,
-    // and no second admin was created.
-    let mut settings = cityx::settings::Settings::default();
-    settings.data.dir = dir.path().join("data");
-    settings.server.listen = "127.0.0.1:0".into();
-    let running = cityx::server::start(&settings, &Default::default())
+    let kept = app.stop_keeping_data().await;
+    // The same data, a new server: the station and the admin are still there, and no
+    // second admin was created.
+    let running = cityx::server::start(&kept.settings, &Default::default())
         .await
         .expect("restart");
     assert!(running.created_admin.is_none());
@@ -198,4 +196,5 @@ async fn data_survives_a_restart() {
         .shutdown(std::time::Duration::from_secs(5))
         .await
         .expect("stop");
+    kept.cleanup().await;
 }

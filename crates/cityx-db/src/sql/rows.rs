@@ -1,9 +1,10 @@
-//! Conversions between SQLite rows and domain records.
+//! Conversions between database rows and domain records. Columns hold only text and
+//! integers (flags 0/1, times as epoch milliseconds), which every backend stores alike.
 
 use crate::{Error, Result};
 use cityx_core::{ApiToken, AuditEntry, Role, ScopeSet, Station, TenantScope, TokenKind, User};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use std::str::FromStr;
 use time::OffsetDateTime;
 
@@ -37,9 +38,9 @@ pub fn scope_args(scope: TenantScope) -> (bool, Option<String>) {
     }
 }
 
-fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
+fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
 where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(col).map_err(|e| Error::Query {
         context: "decode a row",
@@ -55,7 +56,7 @@ fn parse_opt<T: FromStr>(what: &'static str, v: Option<String>) -> Result<Option
     v.map(|v| parse(what, v)).transpose()
 }
 
-pub fn station_from(r: &SqliteRow) -> Result<Station> {
+pub fn station_from(r: &AnyRow) -> Result<Station> {
     Ok(Station {
         id: parse("station id", get(r, "id")?)?,
         name: get(r, "name")?,
@@ -71,7 +72,7 @@ pub fn station_from(r: &SqliteRow) -> Result<Station> {
     })
 }
 
-fn user_with_prefix(r: &SqliteRow, p: &str) -> Result<User> {
+fn user_with_prefix(r: &AnyRow, p: &str) -> Result<User> {
     let c = |name: &str| format!("{p}{name}");
     Ok(User {
         id: parse("user id", get(r, &c("id"))?)?,
@@ -79,22 +80,22 @@ fn user_with_prefix(r: &SqliteRow, p: &str) -> Result<User> {
         email: get(r, &c("email"))?,
         display_name: get(r, &c("display_name"))?,
         role: parse::<Role>("role", get(r, &c("role"))?)?,
-        disabled: get(r, &c("disabled"))?,
+        disabled: get::<i64>(r, &c("disabled"))? != 0,
         created_at: from_ms(get(r, &c("created_at"))?),
         updated_at: from_ms(get(r, &c("updated_at"))?),
         last_login_at: get::<Option<i64>>(r, &c("last_login_at"))?.map(from_ms),
     })
 }
 
-pub fn user_from(r: &SqliteRow) -> Result<User> {
+pub fn user_from(r: &AnyRow) -> Result<User> {
     user_with_prefix(r, "")
 }
 
-pub fn prefixed_user_from(r: &SqliteRow) -> Result<User> {
+pub fn prefixed_user_from(r: &AnyRow) -> Result<User> {
     user_with_prefix(r, "u_")
 }
 
-pub fn token_from(r: &SqliteRow) -> Result<ApiToken> {
+pub fn token_from(r: &AnyRow) -> Result<ApiToken> {
     let scopes: String = get(r, "scopes")?;
     Ok(ApiToken {
         id: parse("token id", get(r, "id")?)?,
@@ -114,7 +115,7 @@ pub fn token_from(r: &SqliteRow) -> Result<ApiToken> {
     })
 }
 
-pub fn session_from(r: &SqliteRow) -> Result<SessionRow> {
+pub fn session_from(r: &AnyRow) -> Result<SessionRow> {
     Ok(SessionRow {
         id_hash: get(r, "id_hash")?,
         user_id: parse("user id", get(r, "user_id")?)?,
@@ -126,7 +127,7 @@ pub fn session_from(r: &SqliteRow) -> Result<SessionRow> {
     })
 }
 
-pub fn audit_from(r: &SqliteRow) -> Result<AuditEntry> {
+pub fn audit_from(r: &AnyRow) -> Result<AuditEntry> {
     let detail: String = get(r, "detail")?;
     Ok(AuditEntry {
         id: parse("audit id", get(r, "id")?)?,
@@ -137,7 +138,7 @@ pub fn audit_from(r: &SqliteRow) -> Result<AuditEntry> {
         action: get(r, "action")?,
         target_type: get(r, "target_type")?,
         target_id: get(r, "target_id")?,
-        ok: get(r, "ok")?,
+        ok: get::<i64>(r, "ok")? != 0,
         ip: get(r, "ip")?,
         detail: serde_json::from_str(&detail).map_err(|_| Error::Corrupt {
             what: "audit detail",

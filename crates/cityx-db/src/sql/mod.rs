@@ -1,6 +1,11 @@
-//! The embedded SQLite backend: one database file in WAL mode with `synchronous=FULL`
-//! (a commit is durable when it returns), foreign keys on and a busy timeout so that
-//! concurrent writers wait instead of failing.
+//! The SQL backends. One implementation serves SQLite and PostgreSQL through sqlx's `Any`
+//! driver: the SQL is portable (`$n` parameters, text ids, integer flags and epoch-millisecond
+//! times), so only the migrations and the connection set-up differ per backend.
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL` (a commit is durable when it returns),
+//! foreign keys on and a busy timeout so that concurrent writers wait instead of failing.
+//! PostgreSQL keeps its ids in `COLLATE "C"` columns so that they sort like SQLite's (by
+//! byte, which for UUIDv7 text is by creation time).
 
 mod rows;
 
@@ -13,44 +18,77 @@ use cityx_core::{
     ApiToken, AuditEntry, AuditId, NewAudit, Station, StationId, TenantScope, TokenId, User, UserId,
 };
 use rows::{audit_from, ms, opt_ms, scope_args, session_from, station_from, token_from, user_from};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Sqlite, Transaction};
-use std::str::FromStr;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, Executor, Transaction};
 use std::time::Duration;
 use time::OffsetDateTime;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Per-connection settings of SQLite (these pragmas do not persist in the file).
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
 
 const USER_COLS: &str = "u.id, u.station_id, u.email, u.display_name, u.role, u.disabled, \
                          u.created_at, u.updated_at, u.last_login_at";
 const TOKEN_COLS: &str = "t.id, t.user_id, u.station_id, t.name, t.kind, t.prefix, t.scopes, \
                           t.created_at, t.expires_at, t.revoked_at, t.last_used_at";
 
-pub struct SqliteRepo {
-    pool: SqlitePool,
+pub struct SqlRepo {
+    pool: AnyPool,
+    backend: Backend,
 }
 
-impl SqliteRepo {
+impl SqlRepo {
     pub async fn connect(opts: &DbOptions) -> Result<Self> {
-        let connect = SqliteConnectOptions::from_str(&opts.url)
-            .map_err(|_| Error::UnsupportedUrl(opts.url.clone()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(&opts.url)
+            .ok_or_else(|| Error::UnsupportedUrl(crate::redact_url(&opts.url)))?;
+        let mut url = opts.url.clone();
+        let mut pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(connect)
-            .await
-            .map_err(Error::Unavailable)?;
-        Ok(SqliteRepo { pool })
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            // Create the file on first start.
+            if !url.contains("mode=") {
+                url.push_str(if url.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
+            }
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect(&url).await.map_err(Error::Unavailable)?;
+        Ok(SqlRepo { pool, backend })
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>> {
+    async fn begin(&self) -> Result<Transaction<'static, Any>> {
         self.pool
             .begin()
             .await
@@ -58,13 +96,13 @@ impl SqliteRepo {
     }
 }
 
-async fn commit(tx: Transaction<'static, Sqlite>) -> Result<()> {
+async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
     tx.commit()
         .await
         .map_err(|e| Error::from_sqlx("commit", "transaction", e))
 }
 
-async fn write_audit(tx: &mut Transaction<'static, Sqlite>, a: &NewAudit) -> Result<()> {
+async fn write_audit(tx: &mut Transaction<'static, Any>, a: &NewAudit) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor_user_id, actor_label, station_id, action, \
          target_type, target_id, ok, ip, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
@@ -77,7 +115,7 @@ async fn write_audit(tx: &mut Transaction<'static, Sqlite>, a: &NewAudit) -> Res
     .bind(a.action.as_str())
     .bind(a.target_type)
     .bind(&a.target_id)
-    .bind(a.ok)
+    .bind(i64::from(a.ok))
     .bind(&a.ip)
     .bind(a.detail.to_string())
     .execute(&mut **tx)
@@ -103,13 +141,20 @@ fn not_found_unless(affected: u64, entity: &'static str) -> Result<()> {
 }
 
 #[async_trait]
-impl Admin for SqliteRepo {
+impl Admin for SqlRepo {
     fn backend(&self) -> &'static str {
-        "sqlite"
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
     }
 
     async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
         Ok(())
     }
 
@@ -127,7 +172,7 @@ impl Admin for SqliteRepo {
 }
 
 #[async_trait]
-impl StationRepo for SqliteRepo {
+impl StationRepo for SqlRepo {
     async fn insert_station(&self, s: &Station, audit: &NewAudit) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
@@ -233,7 +278,7 @@ impl StationRepo for SqliteRepo {
 }
 
 #[async_trait]
-impl UserRepo for SqliteRepo {
+impl UserRepo for SqlRepo {
     async fn count_users(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
             .fetch_one(&self.pool)
@@ -255,7 +300,7 @@ impl UserRepo for SqliteRepo {
         .bind(&u.display_name)
         .bind(u.role.as_str())
         .bind(password_hash)
-        .bind(u.disabled)
+        .bind(i64::from(u.disabled))
         .bind(ms(u.created_at))
         .bind(ms(u.updated_at))
         .bind(opt_ms(u.last_login_at))
@@ -321,7 +366,7 @@ impl UserRepo for SqliteRepo {
         )
         .bind(&u.display_name)
         .bind(u.role.as_str())
-        .bind(u.disabled)
+        .bind(i64::from(u.disabled))
         .bind(ms(u.updated_at))
         .bind(u.id.to_string())
         .bind(all)
@@ -399,7 +444,7 @@ impl UserRepo for SqliteRepo {
     }
 }
 
-async fn end_all_sessions(tx: &mut Transaction<'static, Sqlite>, user: UserId) -> Result<()> {
+async fn end_all_sessions(tx: &mut Transaction<'static, Any>, user: UserId) -> Result<()> {
     sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user.to_string())
         .execute(&mut **tx)
@@ -409,7 +454,7 @@ async fn end_all_sessions(tx: &mut Transaction<'static, Sqlite>, user: UserId) -
 }
 
 #[async_trait]
-impl TokenRepo for SqliteRepo {
+impl TokenRepo for SqlRepo {
     async fn insert_token(&self, t: &ApiToken, hash: &str, audits: &[NewAudit]) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
@@ -533,7 +578,7 @@ impl TokenRepo for SqliteRepo {
 }
 
 #[async_trait]
-impl SessionRepo for SqliteRepo {
+impl SessionRepo for SqlRepo {
     async fn insert_session(&self, s: &SessionRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, expires_at, ip, \
@@ -597,7 +642,7 @@ impl SessionRepo for SqliteRepo {
 }
 
 #[async_trait]
-impl AuditRepo for SqliteRepo {
+impl AuditRepo for SqlRepo {
     async fn insert_audit(&self, audit: &NewAudit) -> Result<()> {
         let mut tx = self.begin().await?;
         write_audit(&mut tx, audit).await?;
@@ -654,5 +699,58 @@ impl AuditRepo for SqliteRepo {
             by_ip: by_ip.max(0) as u64,
             oldest: oldest.map(rows::from_ms),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sqlite_connections_are_durable_and_strict() {
+        let dir = tempfile::tempdir().expect("dir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let repo = SqlRepo::connect(&DbOptions {
+            url,
+            max_connections: 2,
+        })
+        .await
+        .expect("connect");
+        let text = |sql: &'static str| {
+            let pool = repo.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, String>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .expect(sql)
+            }
+        };
+        let int = |sql: &'static str| {
+            let pool = repo.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .expect(sql)
+            }
+        };
+        assert_eq!(text("PRAGMA journal_mode").await, "wal");
+        assert_eq!(int("PRAGMA synchronous").await, 2, "FULL");
+        assert_eq!(int("PRAGMA foreign_keys").await, 1);
+        assert_eq!(int("PRAGMA busy_timeout").await, 10_000);
+    }
+
+    #[test]
+    fn backends_are_chosen_by_url() {
+        assert_eq!(Backend::of_url("sqlite://data/x.db"), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::of_url("mysql://u@h/db"), None);
     }
 }
