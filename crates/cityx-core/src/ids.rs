@@ -70,6 +70,14 @@ typed_id!(
     /// One audit log entry.
     AuditId
 );
+typed_id!(
+    /// An item of the exchange: a master and everything made from it.
+    AssetId
+);
+typed_id!(
+    /// A resumable (tus) upload.
+    UploadId
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ pub mod policy;
 pub mod validate;
 
 pub use audit::{AuditAction, NewAudit};
-pub use ids::{AuditId, StationId, TokenId, UserId};
+pub use ids::{AssetId, AuditId, StationId, TokenId, UploadId, UserId};
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,
     User,

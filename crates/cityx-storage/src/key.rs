@@ -1,0 +1,74 @@
+//! Where things are stored. Every object key is built here, from ids and fixed names, so no
+//! user input ever becomes part of a path.
+
+use cityx_core::AssetId;
+use std::fmt;
+
+/// A validated object key, e.g. `assets/<id>/master`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct StorageKey(String);
+
+impl StorageKey {
+    /// The uploaded master of an asset, byte for byte.
+    pub fn master(asset: AssetId) -> Self {
+        StorageKey(format!("assets/{asset}/master"))
+    }
+
+    /// Everything stored for an asset (for deletion).
+    pub fn asset_prefix(asset: AssetId) -> Self {
+        StorageKey(format!("assets/{asset}"))
+    }
+
+    /// A derived file of an asset (`hls/720p/seg_00001.ts`, `poster.jpg` …). Each segment
+    /// must be a plain name: ASCII letters, digits, `.`, `_` or `-`, not starting with `.`.
+    pub fn derived(asset: AssetId, relative: &str) -> Option<Self> {
+        let ok = !relative.is_empty()
+            && relative.split('/').all(|seg| {
+                !seg.is_empty()
+                    && !seg.starts_with('.')
+                    && seg
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
+        ok.then(|| StorageKey(format!("assets/{asset}/{relative}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn path(&self) -> object_store::path::Path {
+        object_store::path::Path::from(self.0.as_str())
+    }
+}
+
+impl fmt::Display for StorageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_names_cannot_escape() {
+        let a = AssetId::new();
+        assert!(StorageKey::derived(a, "hls/720p/seg_00001.ts").is_some());
+        for bad in [
+            "",
+            "../x",
+            "hls/../../etc/passwd",
+            "/abs",
+            "a//b",
+            ".hidden",
+            "sp ace",
+            "中文.ts",
+            "a\\b",
+        ] {
+            assert!(StorageKey::derived(a, bad).is_none(), "{bad}");
+        }
+        assert_eq!(StorageKey::master(a).as_str(), format!("assets/{a}/master"));
+    }
+}

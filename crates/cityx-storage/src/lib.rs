@@ -1,0 +1,248 @@
+//! Object storage for cityx: a facade over `object_store` with typed keys ([`StorageKey`]),
+//! chosen by URL (`file://PATH` now, `memory://` for tests, S3 with the scale-out release),
+//! and the upload [`spool`]: durable, append-only files where resumable uploads land before
+//! they become objects.
+//!
+//! This is the only crate that knows `object_store` and the layout of stored objects. It
+//! depends on `cityx-core` for ids and on nothing above it. Callers never build object paths
+//! by hand: every key comes from a [`StorageKey`] constructor.
+
+pub mod key;
+pub mod spool;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::{ObjectStore, PutPayload};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use key::StorageKey;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("object {key} not found")]
+    NotFound { key: String },
+    #[error("storage url `{0}` is not supported: use file://PATH or memory://")]
+    UnsupportedUrl(String),
+    #[error("storage failed to {context} {key}")]
+    Store {
+        context: &'static str,
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("storage failed to {context} {path}")]
+    Io {
+        context: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+
+    fn store(context: &'static str, key: &StorageKey, e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { .. } => Error::NotFound {
+                key: key.to_string(),
+            },
+            source => Error::Store {
+                context,
+                key: key.to_string(),
+                source,
+            },
+        }
+    }
+
+    pub(crate) fn io(context: &'static str, path: &Path, source: std::io::Error) -> Self {
+        Error::Io {
+            context,
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Size and version of a stored object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub size: u64,
+    /// A strong validator for HTTP (`ETag`).
+    pub etag: Option<String>,
+}
+
+/// The object store of one installation.
+#[derive(Clone, Debug)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    /// The directory behind a `file://` store, for zero-copy moves from the spool.
+    local_root: Option<PathBuf>,
+}
+
+impl Storage {
+    /// Opens the store a URL names, creating a local directory if needed.
+    pub fn from_url(url: &str) -> Result<Storage> {
+        if let Some(path) = url.strip_prefix("file://") {
+            let root = PathBuf::from(path);
+            std::fs::create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
+            let root = root
+                .canonicalize()
+                .map_err(|e| Error::io("resolve", &root, e))?;
+            let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| Error::Store {
+                context: "open",
+                key: root.display().to_string(),
+                source: e,
+            })?;
+            Ok(Storage {
+                store: Arc::new(store),
+                local_root: Some(root),
+            })
+        } else if url == "memory://" {
+            Ok(Storage {
+                store: Arc::new(InMemory::new()),
+                local_root: None,
+            })
+        } else {
+            Err(Error::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    pub async fn put(&self, key: &StorageKey, bytes: Bytes) -> Result<()> {
+        self.store
+            .put(&key.path(), PutPayload::from_bytes(bytes))
+            .await
+            .map_err(|e| Error::store("write", key, e))?;
+        Ok(())
+    }
+
+    /// Moves a finished local file into the store under `key`: a rename when the store is a
+    /// directory on the same file system (no copy of a multi-gigabyte master), otherwise a
+    /// streamed upload followed by removing the file.
+    pub async fn put_file(&self, key: &StorageKey, file: &Path) -> Result<()> {
+        if let Some(root) = &self.local_root {
+            let target = root.join(key.as_str());
+            if let Some(dir) = target.parent() {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| Error::io("create", dir, e))?;
+            }
+            match tokio::fs::rename(file, &target).await {
+                Ok(()) => return sync_dir(target.parent()).await,
+                // Different file systems: fall through to a copy.
+                Err(e) if e.raw_os_error() == Some(18) => {}
+                Err(e) => return Err(Error::io("move", file, e)),
+            }
+        }
+        let mut upload = self
+            .store
+            .put_multipart(&key.path())
+            .await
+            .map_err(|e| Error::store("start writing", key, e))?;
+        let mut f = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| Error::io("open", file, e))?;
+        const PART: usize = 8 * 1024 * 1024;
+        loop {
+            let mut buf = vec![0u8; PART];
+            let mut filled = 0;
+            while filled < PART {
+                use tokio::io::AsyncReadExt;
+                let n = f
+                    .read(&mut buf[filled..])
+                    .await
+                    .map_err(|e| Error::io("read", file, e))?;
+                if n == 0 {
+                    break;
+                }
+                filled += n;
+            }
+            if filled == 0 {
+                break;
+            }
+            buf.truncate(filled);
+            upload
+                .put_part(PutPayload::from(buf))
+                .await
+                .map_err(|e| Error::store("write", key, e))?;
+            if filled < PART {
+                break;
+            }
+        }
+        upload
+            .complete()
+            .await
+            .map_err(|e| Error::store("finish writing", key, e))?;
+        tokio::fs::remove_file(file)
+            .await
+            .map_err(|e| Error::io("remove", file, e))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, key: &StorageKey) -> Result<Bytes> {
+        let r = self
+            .store
+            .get(&key.path())
+            .await
+            .map_err(|e| Error::store("read", key, e))?;
+        r.bytes().await.map_err(|e| Error::store("read", key, e))
+    }
+
+    pub async fn get_range(&self, key: &StorageKey, range: Range<u64>) -> Result<Bytes> {
+        self.store
+            .get_range(&key.path(), range)
+            .await
+            .map_err(|e| Error::store("read", key, e))
+    }
+
+    pub async fn head(&self, key: &StorageKey) -> Result<ObjectInfo> {
+        let m = self
+            .store
+            .head(&key.path())
+            .await
+            .map_err(|e| Error::store("inspect", key, e))?;
+        Ok(ObjectInfo {
+            size: m.size,
+            etag: m.e_tag,
+        })
+    }
+
+    pub async fn delete(&self, key: &StorageKey) -> Result<()> {
+        match self.store.delete(&key.path()).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::store("delete", key, e)),
+        }
+    }
+
+    /// Deletes every object under a prefix; returns how many.
+    pub async fn delete_prefix(&self, prefix: &StorageKey) -> Result<u64> {
+        let mut listed = self.store.list(Some(&prefix.path()));
+        let mut n = 0;
+        while let Some(meta) = listed.next().await {
+            let meta = meta.map_err(|e| Error::store("list", prefix, e))?;
+            match self.store.delete(&meta.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => n += 1,
+                Err(e) => return Err(Error::store("delete", prefix, e)),
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Makes a rename durable: fsync the directory that now holds the entry.
+async fn sync_dir(dir: Option<&Path>) -> Result<()> {
+    let Some(dir) = dir else { return Ok(()) };
+    let d = dir.to_owned();
+    tokio::task::spawn_blocking(move || std::fs::File::open(&d).and_then(|f| f.sync_all()))
+        .await
+        .map_err(|e| Error::io("sync", dir, std::io::Error::other(e)))?
+        .map_err(|e| Error::io("sync", dir, e))
+}
