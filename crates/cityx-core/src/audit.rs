@@ -21,6 +21,9 @@ pub enum AuditAction {
     PasswordReset,
     TokenCreated,
     TokenRevoked,
+    UploadCreated,
+    UploadCompleted,
+    UploadTerminated,
 }
 
 impl AuditAction {
@@ -40,6 +43,9 @@ impl AuditAction {
             AuditAction::PasswordReset => "password_reset",
             AuditAction::TokenCreated => "token_created",
             AuditAction::TokenRevoked => "token_revoked",
+            AuditAction::UploadCreated => "upload_created",
+            AuditAction::UploadCompleted => "upload_completed",
+            AuditAction::UploadTerminated => "upload_terminated",
         }
     }
 }

@@ -78,6 +78,10 @@ typed_id!(
     /// A resumable (tus) upload.
     UploadId
 );
+typed_id!(
+    /// A unit of background work.
+    JobId
+);
 
 #[cfg(test)]
 mod tests {

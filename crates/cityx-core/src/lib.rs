@@ -9,14 +9,16 @@
 //! Main types: [`Station`], [`User`], [`Role`], [`Scope`], [`Actor`] (the authenticated
 //! caller) and [`TenantScope`] (the rows a caller may see).
 
+pub mod asset;
 pub mod audit;
 pub mod ids;
 pub mod model;
 pub mod policy;
 pub mod validate;
 
+pub use asset::{Asset, AssetInput, AssetMeta, AssetStatus, Upload, UploadState};
 pub use audit::{AuditAction, NewAudit};
-pub use ids::{AssetId, AuditId, StationId, TokenId, UploadId, UserId};
+pub use ids::{AssetId, AuditId, JobId, StationId, TokenId, UploadId, UserId};
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,
     User,

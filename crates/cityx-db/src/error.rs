@@ -21,6 +21,14 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored value of {what} is invalid: {value}")]
     Corrupt { what: &'static str, value: String },
+    #[error(
+        "the station's quota of {quota} bytes would be exceeded: {used} used, {requested} requested"
+    )]
+    QuotaExceeded {
+        quota: u64,
+        used: u64,
+        requested: u64,
+    },
     #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
 }

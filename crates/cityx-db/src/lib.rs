@@ -20,13 +20,17 @@ mod sql;
 
 use async_trait::async_trait;
 use cityx_core::{
-    ApiToken, AuditEntry, NewAudit, Station, StationId, TenantScope, TokenId, User, UserId,
+    ApiToken, Asset, AssetId, AuditEntry, NewAudit, Station, StationId, TenantScope, TokenId,
+    Upload, UploadId, UploadState, User, UserId,
 };
 use std::sync::Arc;
 use time::OffsetDateTime;
 
 pub use error::{Error, Result};
-pub use model::{AuditFilter, LoginFailures, Page, PageRequest, SessionRow, TokenFilter};
+pub use model::{
+    AuditFilter, CompletedUpload, JobSummary, LoginFailures, NewJob, Page, PageRequest, SessionRow,
+    TokenFilter,
+};
 pub use sql::Backend;
 
 /// Connection settings shared by every backend.
@@ -60,12 +64,20 @@ pub fn redact_url(url: &str) -> String {
 
 /// Every capability of a database backend.
 pub trait Repo:
-    Admin + StationRepo + UserRepo + TokenRepo + SessionRepo + AuditRepo + Send + Sync
+    Admin + StationRepo + UserRepo + TokenRepo + SessionRepo + AuditRepo + IngestRepo + Send + Sync
 {
 }
 
 impl<T> Repo for T where
-    T: Admin + StationRepo + UserRepo + TokenRepo + SessionRepo + AuditRepo + Send + Sync
+    T: Admin
+        + StationRepo
+        + UserRepo
+        + TokenRepo
+        + SessionRepo
+        + AuditRepo
+        + IngestRepo
+        + Send
+        + Sync
 {
 }
 
@@ -95,6 +107,59 @@ pub trait StationRepo {
         station: &Station,
         audit: &NewAudit,
     ) -> Result<()>;
+}
+
+#[async_trait]
+pub trait IngestRepo {
+    /// Sets a station's quota in bytes (`None`: unlimited).
+    async fn set_quota(
+        &self,
+        id: StationId,
+        quota_bytes: Option<u64>,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Bytes a station holds or has reserved: stored masters plus announced uploads.
+    async fn quota_used(&self, id: StationId) -> Result<u64>;
+    /// Creates an asset (`uploading`) and its upload in one transaction, reserving the
+    /// upload's length against the station's quota ([`Error::QuotaExceeded`]).
+    async fn create_upload(&self, asset: &Asset, upload: &Upload, audit: &NewAudit) -> Result<()>;
+    async fn get_upload(&self, scope: TenantScope, id: UploadId) -> Result<Upload>;
+    /// Records a new durable offset if the stored one is still `from`; false if another
+    /// writer moved it.
+    async fn advance_upload(
+        &self,
+        id: UploadId,
+        from: u64,
+        to: u64,
+        expires_at: time::OffsetDateTime,
+    ) -> Result<bool>;
+    /// Finishes an upload: the asset moves to `processing` with its hashes and the first job
+    /// is enqueued, in one transaction. Finishing a finished upload changes nothing.
+    async fn complete_upload(
+        &self,
+        id: UploadId,
+        done: &CompletedUpload,
+        job: &NewJob,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Ends an active upload (terminated or expired): its asset is removed and its
+    /// reservation released. Returns the upload as it was.
+    async fn end_upload(
+        &self,
+        scope: TenantScope,
+        id: UploadId,
+        state: UploadState,
+        audit: &NewAudit,
+    ) -> Result<Upload>;
+    /// Active uploads whose expiry has passed.
+    async fn expired_uploads(&self, now: time::OffsetDateTime) -> Result<Vec<Upload>>;
+    /// Active uploads that received every byte but were not finished (a crash in between).
+    async fn unfinished_uploads(&self) -> Result<Vec<Upload>>;
+    async fn get_asset(&self, scope: TenantScope, id: AssetId) -> Result<Asset>;
+    /// The jobs of an asset, oldest first.
+    async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<JobSummary>>;
+    /// Another asset with this SHA-256, anywhere in the exchange.
+    async fn find_by_sha256(&self, sha256: &str, other_than: AssetId) -> Result<Option<AssetId>>;
 }
 
 #[async_trait]

@@ -69,6 +69,39 @@ pub struct AuditFilter {
     pub action: Option<String>,
 }
 
+/// A job to enqueue. Kinds are stored data: never rename one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewJob {
+    pub id: cityx_core::JobId,
+    pub kind: &'static str,
+    pub asset_id: Option<cityx_core::AssetId>,
+    pub station_id: Option<StationId>,
+    pub max_attempts: u32,
+    pub run_at: OffsetDateTime,
+}
+
+/// A job as its asset's page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct JobSummary {
+    /// `probe`, `transcode` …
+    pub kind: String,
+    /// `queued`, `running`, `succeeded` or `dead`.
+    pub state: String,
+    pub attempts: u32,
+    /// Percent done, 0–100.
+    pub progress: u32,
+    pub last_error: Option<String>,
+}
+
+/// What a finished upload adds to its asset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompletedUpload {
+    pub sha256: String,
+    pub md5: String,
+    pub duplicate_of: Option<cityx_core::AssetId>,
+    pub completed_at: OffsetDateTime,
+}
+
 /// Failed sign-ins in a window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct LoginFailures {

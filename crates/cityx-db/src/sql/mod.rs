@@ -7,6 +7,7 @@
 //! PostgreSQL keeps its ids in `COLLATE "C"` columns so that they sort like SQLite's (by
 //! byte, which for UUIDv7 text is by creation time).
 
+mod ingest;
 mod rows;
 
 use crate::model::{AuditFilter, LoginFailures, Page, PageRequest, SessionRow, TokenFilter};
@@ -55,7 +56,7 @@ const TOKEN_COLS: &str = "t.id, t.user_id, u.station_id, t.name, t.kind, t.prefi
                           t.created_at, t.expires_at, t.revoked_at, t.last_used_at";
 
 pub struct SqlRepo {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 
@@ -88,7 +89,7 @@ impl SqlRepo {
         Ok(SqlRepo { pool, backend })
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Any>> {
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Any>> {
         self.pool
             .begin()
             .await
@@ -96,13 +97,13 @@ impl SqlRepo {
     }
 }
 
-async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
+pub(crate) async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
     tx.commit()
         .await
         .map_err(|e| Error::from_sqlx("commit", "transaction", e))
 }
 
-async fn write_audit(tx: &mut Transaction<'static, Any>, a: &NewAudit) -> Result<()> {
+pub(crate) async fn write_audit(tx: &mut Transaction<'static, Any>, a: &NewAudit) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor_user_id, actor_label, station_id, action, \
          target_type, target_id, ok, ip, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
@@ -132,7 +133,7 @@ fn page<T>(mut items: Vec<T>, req: &PageRequest, id: impl Fn(&T) -> uuid::Uuid) 
     Page { items, next }
 }
 
-fn not_found_unless(affected: u64, entity: &'static str) -> Result<()> {
+pub(crate) fn not_found_unless(affected: u64, entity: &'static str) -> Result<()> {
     if affected == 0 {
         Err(Error::NotFound { entity })
     } else {

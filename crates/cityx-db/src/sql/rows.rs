@@ -2,7 +2,10 @@
 //! integers (flags 0/1, times as epoch milliseconds), which every backend stores alike.
 
 use crate::{Error, Result};
-use cityx_core::{ApiToken, AuditEntry, Role, ScopeSet, Station, TenantScope, TokenKind, User};
+use cityx_core::{
+    ApiToken, Asset, AssetMeta, AuditEntry, Role, ScopeSet, Station, TenantScope, TokenKind,
+    Upload, User,
+};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::str::FromStr;
@@ -145,4 +148,63 @@ pub fn audit_from(r: &AnyRow) -> Result<AuditEntry> {
             value: detail.clone(),
         })?,
     })
+}
+
+/// Asset columns, in the order [`asset_from`] reads them.
+pub const ASSET_COLS: &str = "id, station_id, uploader_id, status, filename, title, summary, \
+    script, keywords, category, city, shot_date, copyright, licence, embargo_until, size_bytes, \
+    sha256, md5, duplicate_of, failure, created_at, updated_at";
+
+pub fn asset_from(r: &AnyRow) -> Result<Asset> {
+    let keywords: String = get(r, "keywords")?;
+    Ok(Asset {
+        id: parse("asset id", get(r, "id")?)?,
+        station_id: parse("station id", get(r, "station_id")?)?,
+        uploader_id: parse("user id", get(r, "uploader_id")?)?,
+        status: parse("asset status", get(r, "status")?)?,
+        meta: AssetMeta {
+            filename: get(r, "filename")?,
+            title: get(r, "title")?,
+            summary: get(r, "summary")?,
+            script: get(r, "script")?,
+            keywords: keywords
+                .split('\n')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            category: get(r, "category")?,
+            city: get(r, "city")?,
+            shot_date: get(r, "shot_date")?,
+            copyright: get(r, "copyright")?,
+            licence: get(r, "licence")?,
+            embargo_until: get::<Option<i64>>(r, "embargo_until")?.map(from_ms),
+        },
+        size_bytes: u64::try_from(get::<i64>(r, "size_bytes")?).unwrap_or_default(),
+        sha256: get(r, "sha256")?,
+        md5: get(r, "md5")?,
+        duplicate_of: parse_opt("asset id", get(r, "duplicate_of")?)?,
+        failure: get(r, "failure")?,
+        created_at: from_ms(get(r, "created_at")?),
+        updated_at: from_ms(get(r, "updated_at")?),
+    })
+}
+
+pub fn upload_from(r: &AnyRow) -> Result<Upload> {
+    Ok(Upload {
+        id: parse("upload id", get(r, "id")?)?,
+        asset_id: parse("asset id", get(r, "asset_id")?)?,
+        station_id: parse("station id", get(r, "station_id")?)?,
+        user_id: parse("user id", get(r, "user_id")?)?,
+        length: u64::try_from(get::<i64>(r, "length")?).unwrap_or_default(),
+        offset: u64::try_from(get::<i64>(r, "offset_bytes")?).unwrap_or_default(),
+        metadata: get(r, "metadata")?,
+        state: parse("upload state", get(r, "state")?)?,
+        expires_at: from_ms(get(r, "expires_at")?),
+        created_at: from_ms(get(r, "created_at")?),
+    })
+}
+
+/// Byte counts are stored as signed 64-bit integers.
+pub fn bytes_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -94,6 +94,8 @@ macro_rules! every_backend {
                 tokens_lifecycle,
                 sessions_expire_and_end,
                 audit_listing_and_login_failures,
+                uploads_reserve_quota_and_finish_with_a_job,
+                ended_uploads_release_their_reservation,
             );
         )*
     };

@@ -618,3 +618,267 @@ pub async fn audit_listing_and_login_failures(repo: Arc<dyn Repo>) {
         4
     );
 }
+
+fn asset_and_upload(
+    station: &Station,
+    uploader: &User,
+    length: u64,
+) -> (cityx_core::Asset, cityx_core::Upload) {
+    let now = cityx_core::now();
+    let asset = cityx_core::Asset {
+        id: cityx_core::AssetId::new(),
+        station_id: station.id,
+        uploader_id: uploader.id,
+        status: cityx_core::AssetStatus::Uploading,
+        meta: cityx_core::AssetMeta {
+            filename: "暴雨.mp4".into(),
+            title: "杭州暴雨".into(),
+            keywords: vec!["暴雨".into(), "防汛".into()],
+            embargo_until: Some(now + Duration::hours(2)),
+            ..Default::default()
+        },
+        size_bytes: length,
+        sha256: None,
+        md5: None,
+        duplicate_of: None,
+        failure: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let upload = cityx_core::Upload {
+        id: cityx_core::UploadId::new(),
+        asset_id: asset.id,
+        station_id: station.id,
+        user_id: uploader.id,
+        length,
+        offset: 0,
+        metadata: "filename 5pq06ZuoLm1wNA==".into(),
+        state: cityx_core::UploadState::Active,
+        expires_at: now + Duration::hours(24),
+        created_at: now,
+    };
+    (asset, upload)
+}
+
+fn probe_job(asset: &cityx_core::Asset) -> cityx_db::NewJob {
+    cityx_db::NewJob {
+        id: cityx_core::JobId::new(),
+        kind: "probe",
+        asset_id: Some(asset.id),
+        station_id: Some(asset.station_id),
+        max_attempts: 5,
+        run_at: cityx_core::now(),
+    }
+}
+
+pub async fn uploads_reserve_quota_and_finish_with_a_job(repo: Arc<dyn Repo>) {
+    let st = add_station(&repo, "up").await;
+    let other = add_station(&repo, "uq").await;
+    let ed = add_user(&repo, "ed@up.cn", Role::Editor, Some(st.id)).await;
+    repo.set_quota(
+        st.id,
+        Some(100),
+        &audit(AuditAction::StationUpdated, Some(st.id)),
+    )
+    .await
+    .expect("quota");
+
+    let (a1, u1) = asset_and_upload(&st, &ed, 60);
+    repo.create_upload(&a1, &u1, &audit(AuditAction::UploadCreated, Some(st.id)))
+        .await
+        .expect("first");
+    assert_eq!(repo.quota_used(st.id).await.expect("used"), 60);
+    let (a2, u2) = asset_and_upload(&st, &ed, 50);
+    let err = repo
+        .create_upload(&a2, &u2, &audit(AuditAction::UploadCreated, Some(st.id)))
+        .await
+        .expect_err("over quota");
+    assert!(
+        matches!(
+            err,
+            cityx_db::Error::QuotaExceeded {
+                quota: 100,
+                used: 60,
+                requested: 50
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        repo.get_asset(TenantScope::All, a2.id)
+            .await
+            .expect_err("nothing created")
+            .is_not_found()
+    );
+
+    // Scoped reads.
+    assert_eq!(
+        repo.get_upload(TenantScope::Station(st.id), u1.id)
+            .await
+            .expect("own"),
+        u1
+    );
+    assert!(
+        repo.get_upload(TenantScope::Station(other.id), u1.id)
+            .await
+            .expect_err("other")
+            .is_not_found()
+    );
+    let got = repo
+        .get_asset(TenantScope::Station(st.id), a1.id)
+        .await
+        .expect("asset");
+    assert_eq!(
+        got, a1,
+        "metadata (Chinese text, keywords, embargo) round-trips"
+    );
+    assert!(
+        repo.get_asset(TenantScope::Station(other.id), a1.id)
+            .await
+            .expect_err("other")
+            .is_not_found()
+    );
+
+    // One writer: an offset moves only from where it is.
+    let later = cityx_core::now() + Duration::hours(24);
+    assert!(
+        repo.advance_upload(u1.id, 0, 40, later)
+            .await
+            .expect("advance")
+    );
+    assert!(
+        !repo
+            .advance_upload(u1.id, 0, 20, later)
+            .await
+            .expect("stale writer")
+    );
+    assert!(repo.unfinished_uploads().await.expect("list").is_empty());
+    assert!(
+        repo.advance_upload(u1.id, 40, 60, later)
+            .await
+            .expect("advance")
+    );
+    assert_eq!(repo.unfinished_uploads().await.expect("list").len(), 1);
+
+    let done = cityx_db::CompletedUpload {
+        sha256: "ab".repeat(32),
+        md5: "cd".repeat(16),
+        duplicate_of: None,
+        completed_at: cityx_core::now(),
+    };
+    let job = probe_job(&a1);
+    repo.complete_upload(
+        u1.id,
+        &done,
+        &job,
+        &audit(AuditAction::UploadCompleted, Some(st.id)),
+    )
+    .await
+    .expect("complete");
+    repo.complete_upload(
+        u1.id,
+        &done,
+        &probe_job(&a1),
+        &audit(AuditAction::UploadCompleted, Some(st.id)),
+    )
+    .await
+    .expect("again");
+    let asset = repo
+        .get_asset(TenantScope::All, a1.id)
+        .await
+        .expect("asset");
+    assert_eq!(asset.status, cityx_core::AssetStatus::Processing);
+    assert_eq!(asset.sha256.as_deref(), Some(done.sha256.as_str()));
+    let jobs = repo.jobs_of_asset(a1.id).await.expect("jobs");
+    assert_eq!(jobs.len(), 1, "completing twice enqueues once");
+    assert_eq!(
+        (jobs[0].kind.as_str(), jobs[0].state.as_str()),
+        ("probe", "queued")
+    );
+    assert_eq!(
+        repo.quota_used(st.id).await.expect("used"),
+        60,
+        "the master now counts instead of the reservation"
+    );
+    assert!(repo.unfinished_uploads().await.expect("list").is_empty());
+
+    assert_eq!(
+        repo.find_by_sha256(&done.sha256, a2.id)
+            .await
+            .expect("find"),
+        Some(a1.id)
+    );
+    assert_eq!(
+        repo.find_by_sha256(&done.sha256, a1.id)
+            .await
+            .expect("find"),
+        None
+    );
+}
+
+pub async fn ended_uploads_release_their_reservation(repo: Arc<dyn Repo>) {
+    let st = add_station(&repo, "ue").await;
+    let ed = add_user(&repo, "ed@ue.cn", Role::Editor, Some(st.id)).await;
+    repo.set_quota(
+        st.id,
+        Some(100),
+        &audit(AuditAction::StationUpdated, Some(st.id)),
+    )
+    .await
+    .expect("quota");
+    let (a1, mut u1) = asset_and_upload(&st, &ed, 80);
+    u1.expires_at = cityx_core::now() - Duration::seconds(1);
+    repo.create_upload(&a1, &u1, &audit(AuditAction::UploadCreated, Some(st.id)))
+        .await
+        .expect("create");
+    let expired = repo
+        .expired_uploads(cityx_core::now())
+        .await
+        .expect("expired");
+    assert_eq!(
+        expired.iter().map(|u| u.id).collect::<Vec<_>>(),
+        vec![u1.id]
+    );
+
+    let other = add_station(&repo, "uf").await;
+    let err = repo
+        .end_upload(
+            TenantScope::Station(other.id),
+            u1.id,
+            cityx_core::UploadState::Terminated,
+            &audit(AuditAction::UploadTerminated, None),
+        )
+        .await
+        .expect_err("other station");
+    assert!(err.is_not_found());
+    repo.end_upload(
+        TenantScope::All,
+        u1.id,
+        cityx_core::UploadState::Expired,
+        &audit(AuditAction::UploadTerminated, None),
+    )
+    .await
+    .expect("expire");
+    assert_eq!(repo.quota_used(st.id).await.expect("used"), 0);
+    assert!(
+        repo.get_asset(TenantScope::All, a1.id)
+            .await
+            .expect_err("removed")
+            .is_not_found()
+    );
+    let gone = repo
+        .get_upload(TenantScope::All, u1.id)
+        .await
+        .expect("the upload row stays");
+    assert_eq!(gone.state, cityx_core::UploadState::Expired);
+    assert!(
+        repo.expired_uploads(cityx_core::now())
+            .await
+            .expect("expired")
+            .is_empty()
+    );
+    let (a2, u2) = asset_and_upload(&st, &ed, 100);
+    repo.create_upload(&a2, &u2, &audit(AuditAction::UploadCreated, Some(st.id)))
+        .await
+        .expect("room again");
+}

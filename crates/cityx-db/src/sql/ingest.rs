@@ -1,0 +1,347 @@
+//! Assets, uploads and the jobs they start.
+
+use super::rows::{ASSET_COLS, asset_from, bytes_i64, ms, scope_args, upload_from};
+use super::{SqlRepo, commit, not_found_unless, write_audit};
+use crate::model::{CompletedUpload, NewJob};
+use crate::{Error, IngestRepo, Result};
+use async_trait::async_trait;
+use cityx_core::{Asset, AssetId, NewAudit, StationId, TenantScope, Upload, UploadId, UploadState};
+use sqlx::{Any, Transaction};
+use time::OffsetDateTime;
+
+const UPLOAD_COLS: &str = "id, asset_id, station_id, user_id, length, offset_bytes, metadata, \
+                           state, expires_at, created_at";
+
+/// Bytes a station holds or has reserved, read inside the caller's transaction. (The casts:
+/// PostgreSQL sums BIGINTs as NUMERIC.)
+async fn used_bytes(tx: &mut Transaction<'static, Any>, station: StationId) -> Result<u64> {
+    let (reserved, stored): (i64, i64) = sqlx::query_as(
+        "SELECT \
+           (SELECT CAST(COALESCE(SUM(length), 0) AS BIGINT) FROM uploads \
+             WHERE station_id = $1 AND state = 'active'), \
+           (SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM assets \
+             WHERE station_id = $1 AND status <> 'uploading')",
+    )
+    .bind(station.to_string())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| Error::from_sqlx("sum a station's bytes", "station", e))?;
+    Ok(u64::try_from(reserved.max(0) + stored.max(0)).unwrap_or_default())
+}
+
+#[async_trait]
+impl IngestRepo for SqlRepo {
+    async fn set_quota(&self, id: StationId, quota: Option<u64>, audit: &NewAudit) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let done =
+            sqlx::query("UPDATE stations SET quota_bytes = $1, updated_at = $2 WHERE id = $3")
+                .bind(quota.map(bytes_i64))
+                .bind(ms(cityx_core::now()))
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::from_sqlx("set a quota", "station", e))?;
+        not_found_unless(done.rows_affected(), "station")?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn quota_used(&self, id: StationId) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let used = used_bytes(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(used)
+    }
+
+    async fn create_upload(&self, a: &Asset, u: &Upload, audit: &NewAudit) -> Result<()> {
+        let mut tx = self.begin().await?;
+        // Writing the station row first serialises reservations per station on every
+        // backend (a row lock on PostgreSQL, the write lock on SQLite).
+        let done = sqlx::query("UPDATE stations SET updated_at = updated_at WHERE id = $1")
+            .bind(u.station_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::from_sqlx("lock a station", "station", e))?;
+        not_found_unless(done.rows_affected(), "station")?;
+        let quota: Option<i64> =
+            sqlx::query_scalar("SELECT quota_bytes FROM stations WHERE id = $1")
+                .bind(u.station_id.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| Error::from_sqlx("read a quota", "station", e))?;
+        if let Some(quota) = quota.and_then(|q| u64::try_from(q).ok()) {
+            let used = used_bytes(&mut tx, u.station_id).await?;
+            if used.saturating_add(u.length) > quota {
+                return Err(Error::QuotaExceeded {
+                    quota,
+                    used,
+                    requested: u.length,
+                });
+            }
+        }
+        let m = &a.meta;
+        sqlx::query(&format!(
+            "INSERT INTO assets ({ASSET_COLS}) VALUES \
+             ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
+        ))
+        .bind(a.id.to_string())
+        .bind(a.station_id.to_string())
+        .bind(a.uploader_id.to_string())
+        .bind(a.status.as_str())
+        .bind(&m.filename)
+        .bind(&m.title)
+        .bind(&m.summary)
+        .bind(&m.script)
+        .bind(m.keywords.join("\n"))
+        .bind(&m.category)
+        .bind(&m.city)
+        .bind(&m.shot_date)
+        .bind(&m.copyright)
+        .bind(&m.licence)
+        .bind(m.embargo_until.map(ms))
+        .bind(bytes_i64(a.size_bytes))
+        .bind(&a.sha256)
+        .bind(&a.md5)
+        .bind(a.duplicate_of.map(|d| d.to_string()))
+        .bind(&a.failure)
+        .bind(ms(a.created_at))
+        .bind(ms(a.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("insert an asset", "asset", e))?;
+        sqlx::query(&format!(
+            "INSERT INTO uploads ({UPLOAD_COLS}, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10)"
+        ))
+        .bind(u.id.to_string())
+        .bind(u.asset_id.to_string())
+        .bind(u.station_id.to_string())
+        .bind(u.user_id.to_string())
+        .bind(bytes_i64(u.length))
+        .bind(bytes_i64(u.offset))
+        .bind(&u.metadata)
+        .bind(u.state.as_str())
+        .bind(ms(u.expires_at))
+        .bind(ms(u.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("insert an upload", "upload", e))?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn get_upload(&self, scope: TenantScope, id: UploadId) -> Result<Upload> {
+        let (all, own) = scope_args(scope);
+        let row = sqlx::query(&format!(
+            "SELECT {UPLOAD_COLS} FROM uploads WHERE id = $1 AND ($2 OR station_id = $3)"
+        ))
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("read an upload", "upload", e))?;
+        row.map(|r| upload_from(&r))
+            .transpose()?
+            .ok_or(Error::NotFound { entity: "upload" })
+    }
+
+    async fn advance_upload(
+        &self,
+        id: UploadId,
+        from: u64,
+        to: u64,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE uploads SET offset_bytes = $1, expires_at = $2, updated_at = $3 \
+             WHERE id = $4 AND offset_bytes = $5 AND state = 'active'",
+        )
+        .bind(bytes_i64(to))
+        .bind(ms(expires_at))
+        .bind(ms(cityx_core::now()))
+        .bind(id.to_string())
+        .bind(bytes_i64(from))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("record an upload offset", "upload", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn complete_upload(
+        &self,
+        id: UploadId,
+        done: &CompletedUpload,
+        job: &NewJob,
+        audit: &NewAudit,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {UPLOAD_COLS} FROM uploads WHERE id = $1 AND state = 'active' AND offset_bytes = length"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("read an upload", "upload", e))?;
+        let Some(u) = row.map(|r| upload_from(&r)).transpose()? else {
+            // Finished before (a retry after a crash), or not complete: nothing to do.
+            return Ok(());
+        };
+        let at = ms(done.completed_at);
+        sqlx::query("UPDATE uploads SET state = 'completed', updated_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::from_sqlx("complete an upload", "upload", e))?;
+        sqlx::query(
+            "UPDATE assets SET status = 'processing', sha256 = $1, md5 = $2, duplicate_of = $3, \
+             size_bytes = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(&done.sha256)
+        .bind(&done.md5)
+        .bind(done.duplicate_of.map(|d| d.to_string()))
+        .bind(bytes_i64(u.length))
+        .bind(at)
+        .bind(u.asset_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("update an asset", "asset", e))?;
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, asset_id, station_id, state, attempts, max_attempts, \
+             run_at, fence, progress, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,'queued',0,$5,$6,0,0,$7,$7)",
+        )
+        .bind(job.id.to_string())
+        .bind(job.kind)
+        .bind(job.asset_id.map(|a| a.to_string()))
+        .bind(job.station_id.map(|s| s.to_string()))
+        .bind(i64::from(job.max_attempts))
+        .bind(ms(job.run_at))
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("enqueue a job", "job", e))?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn end_upload(
+        &self,
+        scope: TenantScope,
+        id: UploadId,
+        state: UploadState,
+        audit: &NewAudit,
+    ) -> Result<Upload> {
+        let (all, own) = scope_args(scope);
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {UPLOAD_COLS} FROM uploads WHERE id = $1 AND ($2 OR station_id = $3)"
+        ))
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("read an upload", "upload", e))?;
+        let u = row
+            .map(|r| upload_from(&r))
+            .transpose()?
+            .ok_or(Error::NotFound { entity: "upload" })?;
+        if u.state != UploadState::Active {
+            return Ok(u);
+        }
+        sqlx::query("UPDATE uploads SET state = $1, updated_at = $2 WHERE id = $3")
+            .bind(state.as_str())
+            .bind(ms(cityx_core::now()))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::from_sqlx("end an upload", "upload", e))?;
+        sqlx::query("DELETE FROM assets WHERE id = $1 AND status = 'uploading'")
+            .bind(u.asset_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::from_sqlx("remove an unfinished asset", "asset", e))?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await?;
+        Ok(u)
+    }
+
+    async fn expired_uploads(&self, now: OffsetDateTime) -> Result<Vec<Upload>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {UPLOAD_COLS} FROM uploads WHERE state = 'active' AND expires_at <= $1 ORDER BY id LIMIT 1000"
+        ))
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("list expired uploads", "upload", e))?;
+        rows.iter().map(upload_from).collect()
+    }
+
+    async fn unfinished_uploads(&self) -> Result<Vec<Upload>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {UPLOAD_COLS} FROM uploads WHERE state = 'active' AND offset_bytes = length ORDER BY id LIMIT 1000"
+        ))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("list unfinished uploads", "upload", e))?;
+        rows.iter().map(upload_from).collect()
+    }
+
+    async fn get_asset(&self, scope: TenantScope, id: AssetId) -> Result<Asset> {
+        let (all, own) = scope_args(scope);
+        let row = sqlx::query(&format!(
+            "SELECT {ASSET_COLS} FROM assets WHERE id = $1 AND ($2 OR station_id = $3)"
+        ))
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("read an asset", "asset", e))?;
+        row.map(|r| asset_from(&r))
+            .transpose()?
+            .ok_or(Error::NotFound { entity: "asset" })
+    }
+
+    async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<crate::JobSummary>> {
+        let rows: Vec<(String, String, i64, i64, Option<String>)> = sqlx::query_as(
+            "SELECT kind, state, attempts, progress, last_error FROM jobs WHERE asset_id = $1 ORDER BY id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("list an asset's jobs", "job", e))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(kind, state, attempts, progress, last_error)| crate::JobSummary {
+                    kind,
+                    state,
+                    attempts: u32::try_from(attempts).unwrap_or_default(),
+                    progress: u32::try_from(progress.clamp(0, 100)).unwrap_or_default(),
+                    last_error,
+                },
+            )
+            .collect())
+    }
+
+    async fn find_by_sha256(&self, sha256: &str, other_than: AssetId) -> Result<Option<AssetId>> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM assets WHERE sha256 = $1 AND id <> $2 AND status <> 'uploading' \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(sha256)
+        .bind(other_than.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("look up a hash", "asset", e))?;
+        id.map(|s| {
+            s.parse().map_err(|_| Error::Corrupt {
+                what: "asset id",
+                value: s,
+            })
+        })
+        .transpose()
+    }
+}
