@@ -51,6 +51,18 @@ error_codes! {
     StationNotFound => (StatusCode::NOT_FOUND, "station_not_found", "no such station, or not visible to the caller"),
     UserNotFound => (StatusCode::NOT_FOUND, "user_not_found", "no such user, or not visible to the caller"),
     TokenNotFound => (StatusCode::NOT_FOUND, "token_not_found", "no such token, or not visible to the caller"),
+    AssetNotFound => (StatusCode::NOT_FOUND, "asset_not_found", "no such item, or not visible to the caller"),
+    UploadNotFound => (StatusCode::NOT_FOUND, "upload_not_found", "no such upload, or not visible to the caller"),
+    UploadGone => (StatusCode::GONE, "upload_gone", "the upload was terminated or has expired"),
+    TusVersionUnsupported => (StatusCode::PRECONDITION_FAILED, "tus_version_unsupported", "send `Tus-Resumable: 1.0.0`"),
+    InvalidUploadHeader => (StatusCode::BAD_REQUEST, "invalid_upload_header", "a tus header is missing or malformed"),
+    ChecksumAlgorithmUnsupported => (StatusCode::BAD_REQUEST, "checksum_algorithm_unsupported", "use sha1, md5 or sha256 in `Upload-Checksum`"),
+    OffsetMismatch => (StatusCode::CONFLICT, "offset_mismatch", "`Upload-Offset` is not the upload's offset; ask with HEAD"),
+    UploadLocked => (StatusCode::LOCKED, "upload_locked", "another request is writing to this upload"),
+    ChecksumMismatch => (tus_checksum_mismatch(), "checksum_mismatch", "the chunk does not match `Upload-Checksum`; nothing of it was kept"),
+    UploadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "upload_too_large", "`Upload-Length` is above `Tus-Max-Size`"),
+    UploadOverflow => (StatusCode::PAYLOAD_TOO_LARGE, "upload_overflow", "the body goes past `Upload-Length`; nothing of it was kept"),
+    QuotaExceeded => (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded", "the station's storage quota would be exceeded"),
     MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "the resource does not support this method"),
     StationCodeTaken => (StatusCode::CONFLICT, "station_code_taken", "another station has this code"),
     EmailTaken => (StatusCode::CONFLICT, "email_taken", "another user has this email"),
@@ -63,6 +75,11 @@ error_codes! {
     Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "a server fault; the request id is in the logs"),
     Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is down; retry after `Retry-After` seconds"),
     Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took longer than the server allows"),
+}
+
+/// 460 Checksum Mismatch, the tus checksum extension's own status.
+fn tus_checksum_mismatch() -> StatusCode {
+    StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 /// The body of every error response.
@@ -125,6 +142,8 @@ impl From<cityx_app::Error> for ApiError {
             E::NotFound("station") => ErrorCode::StationNotFound,
             E::NotFound("user") => ErrorCode::UserNotFound,
             E::NotFound("token") => ErrorCode::TokenNotFound,
+            E::NotFound("asset") => ErrorCode::AssetNotFound,
+            E::NotFound("upload") => ErrorCode::UploadNotFound,
             E::NotFound(_) => ErrorCode::NotFound,
             E::Conflict {
                 entity: "station",
@@ -139,6 +158,13 @@ impl From<cityx_app::Error> for ApiError {
             E::CannotChangeSelf => ErrorCode::CannotChangeSelf,
             E::RateLimited { .. } => ErrorCode::RateLimited,
             E::InvalidCursor => ErrorCode::InvalidCursor,
+            E::OffsetMismatch { .. } => ErrorCode::OffsetMismatch,
+            E::UploadLocked => ErrorCode::UploadLocked,
+            E::ChecksumMismatch => ErrorCode::ChecksumMismatch,
+            E::UploadGone => ErrorCode::UploadGone,
+            E::UploadTooLarge { .. } => ErrorCode::UploadTooLarge,
+            E::UploadOverflow => ErrorCode::UploadOverflow,
+            E::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             E::Unavailable(_) => ErrorCode::Unavailable,
             E::Internal(_) => ErrorCode::Internal,
         };

@@ -36,6 +36,20 @@ pub enum Error {
     RateLimited { retry_after_secs: u64 },
     #[error("invalid page cursor")]
     InvalidCursor,
+    #[error("the upload is at offset {expected}")]
+    OffsetMismatch { expected: u64 },
+    #[error("another request is writing to this upload")]
+    UploadLocked,
+    #[error("the chunk does not match its Upload-Checksum")]
+    ChecksumMismatch,
+    #[error("the upload was terminated or has expired")]
+    UploadGone,
+    #[error("uploads may be at most {max} bytes")]
+    UploadTooLarge { max: u64 },
+    #[error("the body goes past the upload's length; nothing of it was kept")]
+    UploadOverflow,
+    #[error("the station's quota of {quota} bytes would be exceeded ({used} used)")]
+    QuotaExceeded { quota: u64, used: u64 },
     #[error("a dependency is unavailable")]
     Unavailable(#[source] cityx_db::Error),
     #[error("internal error")]
@@ -57,6 +71,9 @@ impl From<cityx_db::Error> for Error {
         match e {
             cityx_db::Error::NotFound { entity } => Error::NotFound(entity),
             cityx_db::Error::Conflict { entity, field } => Error::Conflict { entity, field },
+            cityx_db::Error::QuotaExceeded { quota, used, .. } => {
+                Error::QuotaExceeded { quota, used }
+            }
             e if e.is_unavailable() => Error::Unavailable(e),
             e => Error::Internal(Box::new(e)),
         }

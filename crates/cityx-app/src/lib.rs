@@ -2,7 +2,8 @@
 //! tokens, read the audit log. The JSON API, the web UI, the CLI and (later) the jobs all call
 //! these, so every rule is applied the same way whatever the door.
 //!
-//! Depends on `cityx-core` (rules) and `cityx-db` (persistence) only. It must not know HTTP,
+//! Depends on `cityx-core` (rules), `cityx-db` (persistence) and `cityx-storage` (objects and
+//! the upload spool) only. It must not know HTTP,
 //! HTML or the command line: inputs and outputs are plain data, errors are [`Error`], which
 //! each boundary maps to its own representation.
 
@@ -12,6 +13,7 @@ mod error;
 mod secrets;
 mod stations;
 mod tokens;
+mod uploads;
 mod users;
 
 use cityx_db::Repo;
@@ -24,6 +26,7 @@ pub use error::{Error, Result};
 pub use secrets::generate_password;
 pub use stations::StationPatch;
 pub use tokens::{NewToken, TokenSecret};
+pub use uploads::{AssetView, ChecksumAlg, PROBE_JOB, UploadOptions};
 pub use users::{NewUser, UserPatch};
 
 /// Authentication and sign-in limits.
@@ -61,18 +64,32 @@ impl Default for AuthOptions {
 /// The application: what every door into cityx shares.
 pub struct App {
     repo: Arc<dyn Repo>,
+    storage: cityx_storage::Storage,
+    spool: cityx_storage::spool::Spool,
     auth: AuthOptions,
+    uploads: UploadOptions,
+    writers: uploads::Writers,
     /// A hash of a random password, verified against when an email is unknown so that a
     /// wrong email takes as long as a wrong password.
     dummy_hash: String,
 }
 
 impl App {
-    pub fn new(repo: Arc<dyn Repo>, auth: AuthOptions) -> Result<Self> {
+    pub fn new(
+        repo: Arc<dyn Repo>,
+        storage: cityx_storage::Storage,
+        spool: cityx_storage::spool::Spool,
+        auth: AuthOptions,
+        uploads: UploadOptions,
+    ) -> Result<Self> {
         let dummy_hash = secrets::hash_password(&generate_password()?)?;
         Ok(App {
             repo,
+            storage,
+            spool,
             auth,
+            uploads,
+            writers: Default::default(),
             dummy_hash,
         })
     }

@@ -115,6 +115,15 @@ pub fn grant_scopes(actor: &Actor, requested: ScopeSet) -> Decision {
     allow_if(!requested.is_empty() && requested.is_subset_of(actor.scopes))
 }
 
+/// Contribute items: station editors and admins, with the `write` scope. Hub users
+/// contribute through a station account.
+pub fn contribute(actor: &Actor) -> Decision {
+    allow_if(
+        matches!(actor.role, Role::StationAdmin | Role::Editor) && actor.station_id.is_some(),
+    )?;
+    require_scope(actor, Scope::Write)
+}
+
 /// Read the audit log; returns the part the actor may see.
 pub fn read_audit(actor: &Actor) -> Result<TenantScope, Denied> {
     allow_if(matches!(actor.role, Role::HubAdmin | Role::StationAdmin))?;

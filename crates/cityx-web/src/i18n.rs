@@ -238,6 +238,9 @@ catalog! {
     "action.password_reset" => "重置密码", "Password reset";
     "action.token_created" => "创建令牌", "Token created";
     "action.token_revoked" => "吊销令牌", "Token revoked";
+    "action.upload_created" => "开始上传", "Upload started";
+    "action.upload_completed" => "上传完成", "Upload completed";
+    "action.upload_terminated" => "取消上传", "Upload cancelled";
 
     "account.title" => "我的账号", "My account";
     "account.change_password" => "修改密码", "Change password";
@@ -319,6 +322,18 @@ catalog! {
     "err.token_invalid" => "令牌无效。", "The token is invalid.";
     "err.token_expired" => "令牌已过期。", "The token has expired.";
     "err.token_revoked" => "令牌已被吊销。", "The token was revoked.";
+    "err.asset_not_found" => "找不到这条素材，或你无权查看。", "No such item, or you may not see it.";
+    "err.upload_not_found" => "找不到这个上传任务。", "No such upload.";
+    "err.upload_gone" => "这个上传已取消或已过期，请重新上传。", "This upload was cancelled or has expired. Please upload again.";
+    "err.tus_version_unsupported" => "上传客户端版本不受支持。", "The upload client's protocol version is not supported.";
+    "err.invalid_upload_header" => "上传请求格式不正确。", "The upload request is malformed.";
+    "err.checksum_algorithm_unsupported" => "不支持的校验算法。", "Unsupported checksum algorithm.";
+    "err.offset_mismatch" => "上传进度不一致，将从服务器记录的位置继续。", "The upload position differs; it will resume from where the server has it.";
+    "err.upload_locked" => "这个文件正在另一个窗口上传。", "This file is being uploaded in another window.";
+    "err.checksum_mismatch" => "数据校验失败，这一段将重新上传。", "A chunk failed its checksum and will be sent again.";
+    "err.upload_too_large" => "文件超过允许的最大大小。", "The file is larger than allowed.";
+    "err.upload_overflow" => "上传的数据超过了声明的文件大小。", "More data arrived than the file's declared size.";
+    "err.quota_exceeded" => "本台的存储空间已满，请联系平台管理员。", "Your station's storage quota is full. Contact the hub.";
     "err.internal" => "服务器内部错误，已记录。请稍后重试。", "An internal error occurred and was logged. Please try again later.";
     "err.unavailable" => "服务暂时不可用，请稍后重试。", "The service is temporarily unavailable. Please try again shortly.";
     "err.timeout" => "请求超时，请稍后重试。", "The request took too long. Please try again.";

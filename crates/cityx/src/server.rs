@@ -32,7 +32,18 @@ pub async fn open_app(settings: &Settings) -> anyhow::Result<Arc<App>> {
     repo.migrate()
         .await
         .context("failed to migrate the database")?;
-    let app = App::new(repo, settings.auth_options()).context("failed to start the application")?;
+    let storage = cityx_storage::Storage::from_url(&settings.storage_url())
+        .context("failed to open object storage")?;
+    let spool = cityx_storage::spool::Spool::open(settings.spool_dir())
+        .context("failed to open the upload spool")?;
+    let app = App::new(
+        repo,
+        storage,
+        spool,
+        settings.auth_options(),
+        settings.upload_options(),
+    )
+    .context("failed to start the application")?;
     Ok(Arc::new(app))
 }
 
@@ -122,15 +133,21 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
     })
 }
 
-/// Periodic clean-up of expired state.
+/// Periodic clean-up: expired sessions and uploads, and uploads a crash left unfinished.
+/// Runs once at start-up, then every minute.
 async fn janitor(app: Arc<App>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
         match app.purge_expired_sessions().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
             Err(e) => tracing::warn!(error = %e, "failed to remove expired sessions"),
+        }
+        match app.tidy_uploads().await {
+            Ok((0, 0)) => {}
+            Ok((expired, finished)) => tracing::info!(expired, finished, "uploads tidied"),
+            Err(e) => tracing::warn!(error = %e, "failed to tidy uploads"),
         }
     }
 }

@@ -21,7 +21,26 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
     pub auth: AuthSettings,
+    pub uploads: UploadSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadSettings {
+    pub max_size_bytes: u64,
+    pub expiry_hours: u64,
+    pub idle_timeout_secs: u64,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        UploadSettings {
+            max_size_bytes: 50 * 1024 * 1024 * 1024,
+            expiry_hours: 24,
+            idle_timeout_secs: 60,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -228,6 +247,16 @@ impl Settings {
         if a.api_token_default_days == 0 || a.api_token_default_days > a.api_token_max_days {
             bail!("auth.api_token_default_days must be between 1 and auth.api_token_max_days");
         }
+        let u = &self.uploads;
+        for (key, v) in [
+            ("uploads.max_size_bytes", u.max_size_bytes),
+            ("uploads.expiry_hours", u.expiry_hours),
+            ("uploads.idle_timeout_secs", u.idle_timeout_secs),
+        ] {
+            if v == 0 {
+                bail!("{key} must be at least 1");
+            }
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!(
                 "log.format must be \"text\" or \"json\", not {:?}",
@@ -273,6 +302,20 @@ impl Settings {
             max_failures_per_ip: a.max_failures_per_ip,
             failure_window: Duration::from_secs(a.failure_window_secs),
         }
+    }
+
+    pub fn upload_options(&self) -> cityx_app::UploadOptions {
+        cityx_app::UploadOptions {
+            max_size: self.uploads.max_size_bytes,
+            expiry: Duration::from_secs(self.uploads.expiry_hours * 3600),
+            idle_timeout: Duration::from_secs(self.uploads.idle_timeout_secs),
+        }
+    }
+
+    /// Where partial uploads wait: beside the local object store, so that a finished upload
+    /// becomes an object by a rename.
+    pub fn spool_dir(&self) -> std::path::PathBuf {
+        self.data.dir.join("spool")
     }
 
     pub fn http_options(&self) -> cityx_api::http::HttpOptions {

@@ -1,0 +1,580 @@
+//! Resumable uploads (tus 1.0): creation with quota reservation, durable appends with
+//! running SHA-256 and MD5, per-chunk checksums, termination, expiry, and completion, which
+//! moves the master into storage and enqueues its first job in the same transaction as the
+//! asset's new state.
+
+use crate::{App, Error, Result};
+use bytes::Bytes;
+use cityx_core::{
+    Actor, Asset, AssetId, AssetInput, AssetStatus, AuditAction, JobId, NewAudit, TenantScope,
+    Upload, UploadId, UploadState, policy,
+};
+use cityx_db::{CompletedUpload, JobSummary, NewJob};
+use cityx_storage::StorageKey;
+use futures_util::Stream;
+use md5::Md5;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The first job of every new master.
+pub const PROBE_JOB: &str = "probe";
+
+/// A checksum algorithm of the tus checksum extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChecksumAlg {
+    Sha1,
+    Md5,
+    Sha256,
+}
+
+impl ChecksumAlg {
+    pub const NAMES: &'static str = "sha1,md5,sha256";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sha1" => Some(ChecksumAlg::Sha1),
+            "md5" => Some(ChecksumAlg::Md5),
+            "sha256" => Some(ChecksumAlg::Sha256),
+            _ => None,
+        }
+    }
+}
+
+/// The hashes of an upload so far, kept between PATCHes so each byte is hashed once.
+#[derive(Clone)]
+struct Running {
+    offset: u64,
+    sha256: Sha256,
+    md5: Md5,
+}
+
+impl Running {
+    fn new() -> Self {
+        Running {
+            offset: 0,
+            sha256: Sha256::new(),
+            md5: Md5::new(),
+        }
+    }
+
+    fn update(&mut self, b: &[u8]) {
+        self.sha256.update(b);
+        self.md5.update(b);
+        self.offset += b.len() as u64;
+    }
+}
+
+enum Slot {
+    /// A request is writing; others get `UploadLocked`.
+    Busy,
+    Idle(Running),
+}
+
+/// One writer per upload in this process, and the running hashes between requests.
+#[derive(Default)]
+pub(crate) struct Writers(Mutex<HashMap<UploadId, Slot>>);
+
+/// Holds an upload's write lock; dropping it (a cancelled request) frees the lock and
+/// forgets the hashes, which the next request rebuilds from the spool.
+struct WriteGuard<'a> {
+    writers: &'a Writers,
+    id: UploadId,
+    keep: Option<Running>,
+}
+
+impl Writers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UploadId, Slot>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn acquire(&self, id: UploadId) -> Result<(WriteGuard<'_>, Option<Running>)> {
+        let mut map = self.lock();
+        let prior = match map.remove(&id) {
+            Some(Slot::Busy) => {
+                map.insert(id, Slot::Busy);
+                return Err(Error::UploadLocked);
+            }
+            Some(Slot::Idle(r)) => Some(r),
+            None => None,
+        };
+        map.insert(id, Slot::Busy);
+        Ok((
+            WriteGuard {
+                writers: self,
+                id,
+                keep: None,
+            },
+            prior,
+        ))
+    }
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        let mut map = self.writers.lock();
+        match self.keep.take() {
+            Some(r) => map.insert(self.id, Slot::Idle(r)),
+            None => map.remove(&self.id),
+        };
+    }
+}
+
+/// Upload limits.
+#[derive(Clone, Debug)]
+pub struct UploadOptions {
+    /// Largest `Upload-Length` accepted (`Tus-Max-Size`).
+    pub max_size: u64,
+    /// An unfinished upload expires this long after its last byte arrived.
+    pub expiry: Duration,
+    /// A PATCH whose body sends nothing for this long ends, keeping what arrived.
+    pub idle_timeout: Duration,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            max_size: 50 * 1024 * 1024 * 1024,
+            expiry: Duration::from_secs(24 * 3600),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// An asset as its page and the API show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssetView {
+    pub asset: Asset,
+    pub jobs: Vec<JobSummary>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl App {
+    fn expiry_from_now(&self) -> time::OffsetDateTime {
+        cityx_core::now()
+            + time::Duration::try_from(self.uploads.expiry).unwrap_or(time::Duration::DAY)
+    }
+
+    /// Starts an upload: validates the metadata, reserves `length` bytes of the station's
+    /// quota, creates the asset (`uploading`) and an empty spool file.
+    pub async fn create_upload(
+        &self,
+        actor: &Actor,
+        length: u64,
+        raw_metadata: &str,
+        input: &AssetInput<'_>,
+    ) -> Result<(Upload, Asset)> {
+        policy::contribute(actor)?;
+        let station_id = actor.station_id.ok_or(Error::Forbidden)?;
+        let uploader_id = actor.user_id.ok_or(Error::Forbidden)?;
+        if length > self.uploads.max_size {
+            return Err(Error::UploadTooLarge {
+                max: self.uploads.max_size,
+            });
+        }
+        let meta = input.validate()?;
+        let now = cityx_core::now();
+        let asset = Asset {
+            id: AssetId::new(),
+            station_id,
+            uploader_id,
+            status: AssetStatus::Uploading,
+            meta,
+            size_bytes: length,
+            sha256: None,
+            md5: None,
+            duplicate_of: None,
+            failure: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let upload = Upload {
+            id: UploadId::new(),
+            asset_id: asset.id,
+            station_id,
+            user_id: uploader_id,
+            length,
+            offset: 0,
+            metadata: raw_metadata.chars().take(16 * 1024).collect(),
+            state: UploadState::Active,
+            expires_at: self.expiry_from_now(),
+            created_at: now,
+        };
+        self.spool
+            .create(upload.id)
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::UploadCreated,
+            "asset",
+            asset.id,
+            Some(station_id),
+        )
+        .detail("filename", asset.meta.filename.as_str())
+        .detail("length", length);
+        if let Err(e) = self.repo.create_upload(&asset, &upload, &audit).await {
+            let _ = self.spool.remove(upload.id).await;
+            return Err(e.into());
+        }
+        Ok((upload, asset))
+    }
+
+    /// An upload the caller may see; `UploadGone` once terminated or expired.
+    pub async fn upload_status(&self, actor: &Actor, id: UploadId) -> Result<Upload> {
+        policy::read(actor)?;
+        let u = self.repo.get_upload(actor.tenant_scope(), id).await?;
+        match u.state {
+            UploadState::Terminated | UploadState::Expired => Err(Error::UploadGone),
+            _ => Ok(u),
+        }
+    }
+
+    /// Appends a request body at `offset`. The new offset is durable when this returns; a
+    /// body that breaks off keeps what arrived. With a checksum, a chunk that does not match
+    /// is discarded whole.
+    pub async fn append_upload<S, E>(
+        &self,
+        actor: &Actor,
+        id: UploadId,
+        offset: u64,
+        body: S,
+        checksum: Option<(ChecksumAlg, Vec<u8>)>,
+    ) -> Result<Upload>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        policy::contribute(actor)?;
+        let upload = self.upload_status(actor, id).await?;
+        if upload.state != UploadState::Active || upload.offset != offset {
+            return Err(Error::OffsetMismatch {
+                expected: upload.offset,
+            });
+        }
+        let (mut guard, prior) = self.writers.acquire(id)?;
+        let mut running = match prior {
+            Some(r) if r.offset == offset => r,
+            _ => {
+                // After a restart or a cancelled request: hash what is already there.
+                let mut r = Running::new();
+                self.spool
+                    .replay(id, offset, |b| r.update(b))
+                    .await
+                    .map_err(|e| Error::Internal(Box::new(e)))?;
+                r
+            }
+        };
+        let before = running.clone();
+        let mut chunk = ChunkHash::new(checksum.as_ref().map(|c| c.0));
+        let body = idle_limited(body, self.uploads.idle_timeout);
+        let appended = self
+            .spool
+            .append(id, offset, upload.length, body, |b| {
+                running.update(b);
+                chunk.update(b);
+            })
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        let checksum_failed = checksum
+            .as_ref()
+            .is_some_and(|(_, want)| chunk.finish() != *want);
+        if appended.overflow || (checksum_failed && appended.interrupted.is_none()) {
+            self.spool
+                .truncate(id, offset)
+                .await
+                .map_err(|e| Error::Internal(Box::new(e)))?;
+            guard.keep = Some(before);
+            return Err(if appended.overflow {
+                Error::UploadOverflow
+            } else {
+                Error::ChecksumMismatch
+            });
+        }
+        if let Some(e) = &appended.interrupted {
+            tracing::info!(upload = %id, offset = appended.offset, error = %e, "upload body broke off; keeping what arrived");
+            if checksum.is_some() {
+                // A partial chunk cannot be verified: keep nothing of it.
+                self.spool
+                    .truncate(id, offset)
+                    .await
+                    .map_err(|e| Error::Internal(Box::new(e)))?;
+                guard.keep = Some(before);
+                return Err(Error::ChecksumMismatch);
+            }
+        }
+        let new_offset = appended.offset;
+        if new_offset != offset
+            && !self
+                .repo
+                .advance_upload(id, offset, new_offset, self.expiry_from_now())
+                .await?
+        {
+            return Err(Error::OffsetMismatch { expected: offset });
+        }
+        let mut upload = upload;
+        upload.offset = new_offset;
+        if new_offset == upload.length {
+            drop(guard);
+            self.finish_upload(&upload, running, Some(actor)).await?;
+            upload.state = UploadState::Completed;
+        } else {
+            guard.keep = Some(running);
+        }
+        Ok(upload)
+    }
+
+    /// Moves a complete upload's file into storage and records the asset as uploaded, with
+    /// its hashes, any exact duplicate, and its first job. Safe to repeat after a crash.
+    async fn finish_upload(
+        &self,
+        upload: &Upload,
+        running: Running,
+        actor: Option<&Actor>,
+    ) -> Result<()> {
+        let sha256 = hex(&running.sha256.finalize());
+        let md5 = hex(&running.md5.finalize());
+        let duplicate_of = self.repo.find_by_sha256(&sha256, upload.asset_id).await?;
+        let key = StorageKey::master(upload.asset_id);
+        let part = self.spool.path(upload.id);
+        if tokio::fs::try_exists(&part).await.unwrap_or(false) {
+            self.storage
+                .put_file(&key, &part)
+                .await
+                .map_err(|e| Error::Internal(Box::new(e)))?;
+        } else {
+            // Moved before a crash: it must be there, whole.
+            let info = self
+                .storage
+                .head(&key)
+                .await
+                .map_err(|e| Error::Internal(Box::new(e)))?;
+            if info.size != upload.length {
+                return Err(Error::Internal(
+                    format!(
+                        "master of {} has {} of {} bytes",
+                        upload.asset_id, info.size, upload.length
+                    )
+                    .into(),
+                ));
+            }
+        }
+        let system = Actor::system();
+        let actor = actor.unwrap_or(&system);
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::UploadCompleted,
+            "asset",
+            upload.asset_id,
+            Some(upload.station_id),
+        )
+        .detail("sha256", sha256.as_str())
+        .detail("bytes", upload.length);
+        let job = NewJob {
+            id: JobId::new(),
+            kind: PROBE_JOB,
+            asset_id: Some(upload.asset_id),
+            station_id: Some(upload.station_id),
+            max_attempts: 5,
+            run_at: cityx_core::now(),
+        };
+        let done = CompletedUpload {
+            sha256,
+            md5,
+            duplicate_of,
+            completed_at: cityx_core::now(),
+        };
+        self.repo
+            .complete_upload(upload.id, &done, &job, &audit)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends an upload at the client's request (tus termination); its reservation is released.
+    pub async fn terminate_upload(&self, actor: &Actor, id: UploadId) -> Result<()> {
+        policy::contribute(actor)?;
+        let u = self.upload_status(actor, id).await?;
+        if u.state == UploadState::Completed {
+            return Err(Error::Conflict {
+                entity: "upload",
+                field: "state".into(),
+            });
+        }
+        let (_guard, _) = self.writers.acquire(id)?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::UploadTerminated,
+            "asset",
+            u.asset_id,
+            Some(u.station_id),
+        );
+        self.repo
+            .end_upload(actor.tenant_scope(), id, UploadState::Terminated, &audit)
+            .await?;
+        self.spool
+            .remove(id)
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        Ok(())
+    }
+
+    /// The janitor's round: expires abandoned uploads and finishes uploads that received
+    /// every byte but were cut off before finishing. Returns (expired, finished).
+    pub async fn tidy_uploads(&self) -> Result<(usize, usize)> {
+        let system = Actor::system();
+        let expired = self.repo.expired_uploads(cityx_core::now()).await?;
+        for u in &expired {
+            let Ok((_guard, _)) = self.writers.acquire(u.id) else {
+                continue;
+            };
+            let audit = NewAudit::by(
+                &system,
+                AuditAction::UploadTerminated,
+                "asset",
+                u.asset_id,
+                Some(u.station_id),
+            )
+            .detail("reason", "expired");
+            self.repo
+                .end_upload(TenantScope::All, u.id, UploadState::Expired, &audit)
+                .await?;
+            self.spool
+                .remove(u.id)
+                .await
+                .map_err(|e| Error::Internal(Box::new(e)))?;
+        }
+        let unfinished = self.repo.unfinished_uploads().await?;
+        for u in &unfinished {
+            let Ok((_guard, _)) = self.writers.acquire(u.id) else {
+                continue;
+            };
+            let mut r = Running::new();
+            if tokio::fs::try_exists(self.spool.path(u.id))
+                .await
+                .unwrap_or(false)
+            {
+                self.spool
+                    .replay(u.id, u.length, |b| r.update(b))
+                    .await
+                    .map_err(|e| Error::Internal(Box::new(e)))?;
+            } else {
+                let bytes = self
+                    .storage
+                    .get(&StorageKey::master(u.asset_id))
+                    .await
+                    .map_err(|e| Error::Internal(Box::new(e)))?;
+                r.update(&bytes);
+            }
+            self.finish_upload(u, r, None).await?;
+        }
+        Ok((expired.len(), unfinished.len()))
+    }
+
+    /// An asset the caller may see, with its jobs.
+    pub async fn get_asset(&self, actor: &Actor, id: AssetId) -> Result<AssetView> {
+        policy::read(actor)?;
+        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let jobs = self.repo.jobs_of_asset(id).await?;
+        Ok(AssetView { asset, jobs })
+    }
+
+    pub fn upload_options(&self) -> &UploadOptions {
+        &self.uploads
+    }
+}
+
+/// The per-chunk hash of the tus checksum extension.
+enum ChunkHash {
+    None,
+    Sha1(sha1::Sha1),
+    Md5(Md5),
+    Sha256(Sha256),
+}
+
+impl ChunkHash {
+    fn new(alg: Option<ChecksumAlg>) -> Self {
+        match alg {
+            None => ChunkHash::None,
+            Some(ChecksumAlg::Sha1) => ChunkHash::Sha1(sha1::Sha1::new()),
+            Some(ChecksumAlg::Md5) => ChunkHash::Md5(Md5::new()),
+            Some(ChecksumAlg::Sha256) => ChunkHash::Sha256(Sha256::new()),
+        }
+    }
+
+    fn update(&mut self, b: &[u8]) {
+        match self {
+            ChunkHash::None => {}
+            ChunkHash::Sha1(h) => h.update(b),
+            ChunkHash::Md5(h) => h.update(b),
+            ChunkHash::Sha256(h) => h.update(b),
+        }
+    }
+
+    fn finish(self) -> Vec<u8> {
+        match self {
+            ChunkHash::None => Vec::new(),
+            ChunkHash::Sha1(h) => h.finalize().to_vec(),
+            ChunkHash::Md5(h) => h.finalize().to_vec(),
+            ChunkHash::Sha256(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// Ends a body stream that sends nothing for `idle` (a stalled client), as an error.
+fn idle_limited<S, E>(body: S, idle: Duration) -> impl Stream<Item = Result<Bytes, String>> + Unpin
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    use futures_util::StreamExt;
+    Box::pin(futures_util::stream::unfold(
+        Some(body),
+        move |state| async move {
+            let mut body = state?;
+            match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(Ok(b))) => Some((Ok(b), Some(body))),
+                Ok(Some(Err(e))) => Some((Err(e.to_string()), None)),
+                Ok(None) => None,
+                Err(_) => Some((Err(format!("no data for {} s", idle.as_secs())), None)),
+            }
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_writer_at_a_time_and_hashes_survive_between_requests() {
+        let w = Writers::default();
+        let id = UploadId::new();
+        let (mut g, prior) = w.acquire(id).expect("first");
+        assert!(prior.is_none());
+        assert!(matches!(w.acquire(id), Err(Error::UploadLocked)));
+        let mut r = Running::new();
+        r.update(b"abc");
+        g.keep = Some(r);
+        drop(g);
+        let (g, prior) = w.acquire(id).expect("again");
+        assert_eq!(prior.map(|r| r.offset), Some(3));
+        drop(g); // a cancelled request: nothing kept
+        let (_g, prior) = w.acquire(id).expect("again");
+        assert!(prior.is_none());
+    }
+
+    #[test]
+    fn checksum_algorithms() {
+        assert_eq!(ChecksumAlg::parse("sha256"), Some(ChecksumAlg::Sha256));
+        assert_eq!(ChecksumAlg::parse("crc32"), None);
+        let mut h = ChunkHash::new(Some(ChecksumAlg::Sha1));
+        h.update(b"abc");
+        assert_eq!(hex(&h.finish()), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+}
