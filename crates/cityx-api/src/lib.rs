@@ -14,7 +14,7 @@ pub mod routes;
 use axum::Router;
 use axum::routing::{get, post};
 use http::HttpState;
-use routes::{audit, auth, stations, system, tokens, users};
+use routes::{audit, auth, stations, system, tokens, uploads, users};
 
 /// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
 /// for the merged API and web routers).
@@ -37,6 +37,17 @@ pub fn router() -> Router<HttpState> {
         .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
         .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/api/v1/audit", get(audit::list))
+        .route(
+            "/api/v1/uploads",
+            post(uploads::create).options(uploads::options),
+        )
+        .route(
+            "/api/v1/uploads/{id}",
+            axum::routing::head(uploads::head)
+                .patch(uploads::patch)
+                .delete(uploads::terminate),
+        )
+        .route("/api/v1/assets/{id}", get(uploads::get_asset))
         .route("/api/v1/openapi.json", get(system::openapi))
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))

@@ -1,6 +1,6 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use crate::routes::{audit, auth, stations, system, tokens, users};
+use crate::routes::{audit, auth, stations, system, tokens, uploads, users};
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,8 +21,12 @@ use utoipa::{Modify, OpenApi};
         users::list, users::create, users::get, users::update, users::reset_password,
         tokens::list, tokens::create, tokens::revoke,
         audit::list,
+        uploads::options, uploads::create, uploads::head, uploads::patch, uploads::terminate,
+        uploads::get_asset,
         system::healthz, system::readyz, system::metrics, system::openapi,
     ),
+    // Ids used only as path parameters are not pulled in by any body schema.
+    components(schemas(cityx_core::UploadId)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -31,6 +35,8 @@ use utoipa::{Modify, OpenApi};
         (name = "users", description = "People and roles"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "The audit log"),
+        (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
+        (name = "assets", description = "Items of the exchange"),
         (name = "system", description = "Health, readiness, metrics"),
     )
 )]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use auth::{LoginToken, WebSession, csrf_matches};
-pub use cityx_db::{Page, PageRequest};
+pub use cityx_db::{JobSummary, Page, PageRequest};
 pub use error::{Error, Result};
 pub use secrets::generate_password;
 pub use stations::StationPatch;

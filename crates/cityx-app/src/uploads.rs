@@ -69,7 +69,7 @@ impl Running {
 enum Slot {
     /// A request is writing; others get `UploadLocked`.
     Busy,
-    Idle(Running),
+    Idle(Box<Running>),
 }
 
 /// One writer per upload in this process, and the running hashes between requests.
@@ -98,7 +98,7 @@ impl Writers {
                 map.insert(id, Slot::Busy);
                 return Err(Error::UploadLocked);
             }
-            Some(Slot::Idle(r)) => Some(r),
+            Some(Slot::Idle(r)) => Some(*r),
             None => None,
         };
         map.insert(id, Slot::Busy);
@@ -117,7 +117,7 @@ impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         let mut map = self.writers.lock();
         match self.keep.take() {
-            Some(r) => map.insert(self.id, Slot::Idle(r)),
+            Some(r) => map.insert(self.id, Slot::Idle(Box::new(r))),
             None => map.remove(&self.id),
         };
     }
@@ -223,6 +223,14 @@ impl App {
             let _ = self.spool.remove(upload.id).await;
             return Err(e.into());
         }
+        let mut upload = upload;
+        if length == 0 {
+            // Nothing to wait for: an empty file is complete at once (processing will tell
+            // the contributor what is wrong with it).
+            self.finish_upload(&upload, Running::new(), Some(actor))
+                .await?;
+            upload.state = UploadState::Completed;
+        }
         Ok((upload, asset))
     }
 
@@ -253,10 +261,14 @@ impl App {
     {
         policy::contribute(actor)?;
         let upload = self.upload_status(actor, id).await?;
-        if upload.state != UploadState::Active || upload.offset != offset {
+        if upload.offset != offset {
             return Err(Error::OffsetMismatch {
                 expected: upload.offset,
             });
+        }
+        if upload.state != UploadState::Active {
+            // Complete: not one more byte.
+            return Err(Error::UploadOverflow);
         }
         let (mut guard, prior) = self.writers.acquire(id)?;
         let mut running = match prior {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod stations;
 pub mod system;
 pub mod tokens;
+pub mod uploads;
 pub mod users;
 
 use serde::{Deserialize, Serialize};

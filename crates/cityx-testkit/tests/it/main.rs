@@ -5,4 +5,5 @@ mod auth;
 mod bad_input;
 mod matrix;
 mod system;
+mod uploads;
 mod web;

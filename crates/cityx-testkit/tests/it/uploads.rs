@@ -1,0 +1,657 @@
+//! tus 1.0.0 uploads through the real server.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use cityx_testkit::{TestApp, World};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn b64(s: &str) -> String {
+    B64.encode(s.as_bytes())
+}
+
+/// Deterministic test bytes.
+fn bytes(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+struct Tus<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl Tus<'_> {
+    fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.app
+            .http
+            .request(method, self.app.url(path))
+            .bearer_auth(&self.token)
+            .header("tus-resumable", "1.0.0")
+    }
+
+    async fn create(&self, length: u64, metadata: &str) -> Response {
+        self.req(Method::POST, "/api/v1/uploads")
+            .header("upload-length", length.to_string())
+            .header("upload-metadata", metadata)
+            .send()
+            .await
+            .expect("create")
+    }
+
+    /// Creates an upload and returns (its path, the asset id).
+    async fn start(&self, length: u64) -> (String, String) {
+        let res = self
+            .create(
+                length,
+                &format!(
+                    "filename {},title {}",
+                    b64("暴雨 现场.mp4"),
+                    b64("杭州暴雨")
+                ),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "{:?}", res.text().await);
+        let loc = res.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        let asset = res.headers()["cityx-asset-id"]
+            .to_str()
+            .expect("asset")
+            .to_owned();
+        assert_eq!(res.headers()["tus-resumable"], "1.0.0");
+        (loc, asset)
+    }
+
+    async fn patch(
+        &self,
+        path: &str,
+        offset: u64,
+        body: Vec<u8>,
+        checksum: Option<String>,
+    ) -> Response {
+        let mut r = self
+            .req(Method::PATCH, path)
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset.to_string());
+        if let Some(c) = checksum {
+            r = r.header("upload-checksum", c);
+        }
+        r.body(body).send().await.expect("patch")
+    }
+
+    async fn offset(&self, path: &str) -> (StatusCode, Option<u64>) {
+        let res = self.req(Method::HEAD, path).send().await.expect("head");
+        let off = res
+            .headers()
+            .get("upload-offset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        (res.status(), off)
+    }
+
+    async fn asset(&self, id: &str) -> (StatusCode, Value) {
+        self.app
+            .get(&format!("/api/v1/assets/{id}"), &self.token)
+            .await
+    }
+}
+
+fn code(v: &str) -> String {
+    serde_json::from_str::<Value>(v)
+        .map(|b| b["error"]["code"].as_str().unwrap_or("").to_owned())
+        .unwrap_or_default()
+}
+
+async fn status_and_code(res: Response) -> (u16, String) {
+    let s = res.status().as_u16();
+    (s, code(&res.text().await.unwrap_or_default()))
+}
+
+#[tokio::test]
+async fn the_server_describes_itself() {
+    let app = TestApp::spawn().await;
+    let res = app
+        .http
+        .request(Method::OPTIONS, app.url("/api/v1/uploads"))
+        .send()
+        .await
+        .expect("options");
+    assert_eq!(res.status(), 204);
+    let h = res.headers();
+    assert_eq!(h["tus-version"], "1.0.0");
+    assert_eq!(h["tus-resumable"], "1.0.0");
+    let ext = h["tus-extension"].to_str().expect("ext");
+    for e in [
+        "creation",
+        "creation-with-upload",
+        "termination",
+        "checksum",
+        "expiration",
+    ] {
+        assert!(ext.split(',').any(|x| x == e), "{e} in {ext}");
+    }
+    assert_eq!(h["tus-max-size"], "53687091200");
+    assert_eq!(h["tus-checksum-algorithm"], "sha1,md5,sha256");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_in_chunks_with_checksums_becomes_an_item() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let tus = Tus {
+        app: &app,
+        token: w.user("editor@a").token.clone(),
+    };
+    let data = bytes(3 * 1024 * 1024 + 17, 1);
+    let (path, asset) = tus.start(data.len() as u64).await;
+    assert_eq!(tus.offset(&path).await, (StatusCode::OK, Some(0)));
+    let (_, a) = tus.asset(&asset).await;
+    assert_eq!(
+        (
+            a["status"].as_str(),
+            a["title"].as_str(),
+            a["filename"].as_str()
+        ),
+        (Some("uploading"), Some("杭州暴雨"), Some("暴雨 现场.mp4"))
+    );
+
+    let first = &data[..1024 * 1024];
+    let sum = format!("sha256 {}", B64.encode(Sha256::digest(first)));
+    let res = tus.patch(&path, 0, first.to_vec(), Some(sum)).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.headers()["upload-offset"], "1048576");
+    assert!(res.headers().contains_key("upload-expires"));
+
+    // A chunk that fails its checksum is not kept.
+    let second = &data[1024 * 1024..2 * 1024 * 1024];
+    let wrong = format!("md5 {}", B64.encode([0u8; 16]));
+    assert_eq!(
+        status_and_code(
+            tus.patch(&path, 1024 * 1024, second.to_vec(), Some(wrong))
+                .await
+        )
+        .await,
+        (460, "checksum_mismatch".into())
+    );
+    assert_eq!(tus.offset(&path).await.1, Some(1024 * 1024));
+    let unknown = format!("crc32 {}", B64.encode([0u8; 4]));
+    assert_eq!(
+        status_and_code(
+            tus.patch(&path, 1024 * 1024, second.to_vec(), Some(unknown))
+                .await
+        )
+        .await,
+        (400, "checksum_algorithm_unsupported".into())
+    );
+    // A wrong offset is refused with 409, a wrong content type with 415.
+    assert_eq!(
+        status_and_code(tus.patch(&path, 5, second.to_vec(), None).await).await,
+        (409, "offset_mismatch".into())
+    );
+    let res = tus
+        .req(Method::PATCH, &path)
+        .header("upload-offset", "1048576")
+        .header("content-type", "application/octet-stream")
+        .body(second.to_vec())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(
+        status_and_code(res).await,
+        (415, "unsupported_media_type".into())
+    );
+    // More than the upload's length: refused whole.
+    let mut too_much = data[1024 * 1024..].to_vec();
+    too_much.extend_from_slice(b"extra");
+    assert_eq!(
+        status_and_code(tus.patch(&path, 1024 * 1024, too_much, None).await).await,
+        (413, "upload_overflow".into())
+    );
+    assert_eq!(tus.offset(&path).await.1, Some(1024 * 1024));
+
+    let rest = data[1024 * 1024..].to_vec();
+    let sum = format!("sha1 {}", B64.encode(sha1_digest(&rest)));
+    let res = tus.patch(&path, 1024 * 1024, rest, Some(sum)).await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.headers()["upload-offset"], data.len().to_string());
+
+    let (s, a) = tus.asset(&asset).await;
+    assert_eq!(s, 200);
+    assert_eq!(a["status"], "processing");
+    assert_eq!(a["sha256"], sha256_hex(&data));
+    assert_eq!(a["md5"].as_str().map(str::len), Some(32));
+    assert_eq!(a["size_bytes"], data.len());
+    assert_eq!(a["jobs"][0]["kind"], "probe");
+    assert_eq!(a["jobs"][0]["state"], "queued");
+    let master = app
+        .data_dir()
+        .join("objects/assets")
+        .join(&asset)
+        .join("master");
+    assert_eq!(std::fs::read(master).expect("master stored"), data);
+    assert!(
+        std::fs::read_dir(app.data_dir().join("spool"))
+            .expect("spool")
+            .next()
+            .is_none(),
+        "spool emptied"
+    );
+    // Completed: further bytes are refused.
+    assert_eq!(
+        tus.patch(&path, data.len() as u64, b"x".to_vec(), None)
+            .await
+            .status(),
+        413
+    );
+
+    // The same bytes again: flagged as an exact duplicate of the first item.
+    let (path2, asset2) = tus.start(data.len() as u64).await;
+    assert_eq!(tus.patch(&path2, 0, data.clone(), None).await.status(), 204);
+    assert_eq!(
+        tus.asset(&asset2).await.1["duplicate_of"],
+        Value::String(asset.clone())
+    );
+
+    // Station B sees nothing of it.
+    let other = Tus {
+        app: &app,
+        token: w.user("editor@b").token.clone(),
+    };
+    assert_eq!(other.offset(&path).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(other.asset(&asset).await.0, 404);
+    app.stop().await;
+}
+
+fn sha1_digest(b: &[u8]) -> Vec<u8> {
+    use sha1::Digest as _;
+    sha1::Sha1::digest(b).to_vec()
+}
+
+#[tokio::test]
+async fn bad_creations_are_refused_and_create_nothing() {
+    let app = TestApp::spawn_with(|s| s.uploads.max_size_bytes = 1000).await;
+    let w = World::seed(&app).await;
+    let tus = Tus {
+        app: &app,
+        token: w.user("editor@a").token.clone(),
+    };
+    let meta = format!("filename {}", b64("a.mp4"));
+    let no_version = app
+        .http
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&tus.token)
+        .header("upload-length", "10")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        status_and_code(no_version).await,
+        (412, "tus_version_unsupported".into())
+    );
+    let no_length = tus
+        .req(Method::POST, "/api/v1/uploads")
+        .header("upload-metadata", &meta)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        status_and_code(no_length).await,
+        (400, "invalid_upload_header".into())
+    );
+    let res = tus
+        .req(Method::POST, "/api/v1/uploads")
+        .header("upload-length", "-1")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        status_and_code(res).await,
+        (400, "invalid_upload_header".into())
+    );
+    assert_eq!(
+        status_and_code(tus.create(1001, &meta).await).await,
+        (413, "upload_too_large".into())
+    );
+    assert_eq!(
+        status_and_code(tus.create(10, "filename !!notbase64").await).await,
+        (400, "invalid_upload_header".into())
+    );
+    assert_eq!(
+        status_and_code(tus.create(10, "").await).await,
+        (422, "validation_failed".into()),
+        "filename is required"
+    );
+    let bad_date = format!("filename {},shot_date {}", b64("a.mp4"), b64("昨天"));
+    assert_eq!(
+        status_and_code(tus.create(10, &bad_date).await).await,
+        (422, "validation_failed".into())
+    );
+    for who in ["viewer@a", "hub_admin", "hub_editor"] {
+        let t = Tus {
+            app: &app,
+            token: w.user(who).token.clone(),
+        };
+        assert_eq!(
+            status_and_code(t.create(10, &meta).await).await,
+            (403, "forbidden".into()),
+            "{who}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(app.data_dir().join("spool"))
+            .expect("spool")
+            .next()
+            .is_none(),
+        "no spool files left"
+    );
+
+    // Quotas are reserved at creation.
+    let station = w.id_a().parse().expect("id");
+    app.app()
+        .repo()
+        .set_quota(
+            station,
+            Some(1500),
+            &cityx_core::NewAudit::by(
+                &cityx_core::Actor::system(),
+                cityx_core::AuditAction::StationUpdated,
+                "station",
+                station,
+                Some(station),
+            ),
+        )
+        .await
+        .expect("quota");
+    assert_eq!(tus.create(1000, &meta).await.status(), 201);
+    assert_eq!(
+        status_and_code(tus.create(600, &meta).await).await,
+        (413, "quota_exceeded".into())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn creation_with_upload_and_empty_files() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let tus = Tus {
+        app: &app,
+        token: w.user("station_admin@a").token.clone(),
+    };
+    let data = bytes(5000, 9);
+    let res = tus
+        .req(Method::POST, "/api/v1/uploads")
+        .header("upload-length", "5000")
+        .header("upload-metadata", format!("filename {}", b64("x.mov")))
+        .header("content-type", "application/offset+octet-stream")
+        .body(data[..3000].to_vec())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["upload-offset"], "3000");
+    let path = res.headers()["location"].to_str().expect("loc").to_owned();
+    assert_eq!(
+        tus.patch(&path, 3000, data[3000..].to_vec(), None)
+            .await
+            .status(),
+        204
+    );
+
+    // An empty file is complete at once (processing will reject it with a reason).
+    let res = tus
+        .req(Method::POST, "/api/v1/uploads")
+        .header("upload-length", "0")
+        .header("upload-metadata", format!("filename {}", b64("empty.mp4")))
+        .header("content-type", "application/offset+octet-stream")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(res.status(), 201);
+    let asset = res.headers()["cityx-asset-id"]
+        .to_str()
+        .expect("asset")
+        .to_owned();
+    let (_, a) = tus.asset(&asset).await;
+    assert_eq!(
+        (a["status"].as_str(), a["sha256"].as_str()),
+        (Some("processing"), Some(sha256_hex(b"").as_str()))
+    );
+    app.stop().await;
+}
+
+/// Sends the headers and part of a PATCH body over a raw connection, leaving it open.
+async fn partial_patch(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    offset: u64,
+    total: usize,
+    part: &[u8],
+) -> tokio::net::TcpStream {
+    let addr = app.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n\
+         Content-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {total}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("headers");
+    s.write_all(part).await.expect("part");
+    s.flush().await.expect("flush");
+    s
+}
+
+async fn wait_for_offset(tus: &Tus<'_>, path: &str, want: u64) {
+    for _ in 0..200 {
+        if tus.offset(path).await.1 == Some(want) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("offset never reached {want}: {:?}", tus.offset(path).await);
+}
+
+#[tokio::test]
+async fn one_writer_at_a_time_and_broken_connections_keep_what_arrived() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let token = w.user("editor@a").token.clone();
+    let tus = Tus {
+        app: &app,
+        token: token.clone(),
+    };
+    let data = bytes(400_000, 3);
+    let (path, asset) = tus.start(data.len() as u64).await;
+
+    // A slow PATCH holds the upload; a second one is told it is locked.
+    let mut slow = partial_patch(&app, &token, &path, 0, 100_000, &data[..50_000]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        status_and_code(tus.patch(&path, 0, data[..10].to_vec(), None).await).await,
+        (423, "upload_locked".into())
+    );
+    slow.write_all(&data[50_000..100_000]).await.expect("rest");
+    let mut answer = vec![0u8; 1024];
+    let n = slow.read(&mut answer).await.expect("answer");
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(
+        answer.starts_with("HTTP/1.1 204")
+            && answer.to_lowercase().contains("upload-offset: 100000"),
+        "{answer}"
+    );
+
+    // The connection drops part way: what arrived is kept and the upload resumes from it.
+    let broken = partial_patch(
+        &app,
+        &token,
+        &path,
+        100_000,
+        300_000,
+        &data[100_000..250_000],
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(broken);
+    wait_for_offset(&tus, &path, 250_000).await;
+    assert_eq!(
+        tus.patch(&path, 250_000, data[250_000..].to_vec(), None)
+            .await
+            .status(),
+        204
+    );
+    let (_, a) = tus.asset(&asset).await;
+    assert_eq!(
+        a["sha256"],
+        sha256_hex(&data),
+        "hashes survive a broken connection"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_resume_after_a_restart() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let tus = Tus {
+        app: &app,
+        token: w.user("editor@a").token.clone(),
+    };
+    let data = bytes(2_000_000, 5);
+    let (path, asset) = tus.start(data.len() as u64).await;
+    assert_eq!(
+        tus.patch(&path, 0, data[..700_000].to_vec(), None)
+            .await
+            .status(),
+        204
+    );
+    let token = tus.token.clone();
+    drop(tus);
+    let kept = app.stop_keeping_data().await;
+
+    let running = cityx::server::start(&kept.settings, &Default::default())
+        .await
+        .expect("restart");
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let head = http
+        .head(format!("{base}{path}"))
+        .bearer_auth(&token)
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        head.headers()["upload-offset"],
+        "700000",
+        "the offset survived the restart"
+    );
+    let res = http
+        .patch(format!("{base}{path}"))
+        .bearer_auth(&token)
+        .header("tus-resumable", "1.0.0")
+        .header("content-type", "application/offset+octet-stream")
+        .header("upload-offset", "700000")
+        .body(data[700_000..].to_vec())
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(res.status(), 204);
+    let a: Value = http
+        .get(format!("{base}/api/v1/assets/{asset}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        a["sha256"],
+        sha256_hex(&data),
+        "hashes rebuilt from the spool after the restart"
+    );
+    running
+        .shutdown(std::time::Duration::from_secs(5))
+        .await
+        .expect("stop");
+    kept.cleanup().await;
+}
+
+#[tokio::test]
+async fn terminated_and_expired_uploads_are_gone() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let tus = Tus {
+        app: &app,
+        token: w.user("editor@a").token.clone(),
+    };
+    let (path, asset) = tus.start(1000).await;
+    assert_eq!(tus.patch(&path, 0, bytes(100, 1), None).await.status(), 204);
+    let other = Tus {
+        app: &app,
+        token: w.user("editor@b").token.clone(),
+    };
+    assert_eq!(
+        other
+            .req(Method::DELETE, &path)
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        404
+    );
+    assert_eq!(
+        tus.req(Method::DELETE, &path)
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        204
+    );
+    assert_eq!(tus.offset(&path).await.0, StatusCode::GONE);
+    assert_eq!(
+        status_and_code(tus.patch(&path, 100, bytes(10, 1), None).await).await,
+        (410, "upload_gone".into())
+    );
+    assert_eq!(tus.asset(&asset).await.0, 404);
+
+    // Expiry: the janitor ends an upload whose time has passed and frees its spool file.
+    let (path, asset) = tus.start(1000).await;
+    assert_eq!(tus.patch(&path, 0, bytes(10, 1), None).await.status(), 204);
+    let id: cityx_core::UploadId = path.rsplit('/').next().expect("id").parse().expect("uuid");
+    let past = cityx_core::now() - time::Duration::minutes(1);
+    assert!(
+        app.app()
+            .repo()
+            .advance_upload(id, 10, 10, past)
+            .await
+            .expect("age it")
+    );
+    assert_eq!(app.app().tidy_uploads().await.expect("tidy"), (1, 0));
+    assert_eq!(tus.offset(&path).await.0, StatusCode::GONE);
+    assert_eq!(tus.asset(&asset).await.0, 404);
+    assert!(
+        std::fs::read_dir(app.data_dir().join("spool"))
+            .expect("spool")
+            .next()
+            .is_none()
+    );
+    let (_, audit) = app
+        .get("/api/v1/audit?action=upload_terminated", &app.admin_token)
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(2));
+    app.stop().await;
+}
