@@ -11,7 +11,12 @@ rmSync(out, { recursive: true, force: true });
 mkdirSync(join(out, "swagger"), { recursive: true });
 
 await esbuild.build({
-  entryPoints: { app: "src/app.js", "app-style": "src/app.css", "api-docs": "src/api-docs.js" },
+  entryPoints: {
+    app: "src/app.js",
+    "app-style": "src/app.css",
+    "api-docs": "src/api-docs.js",
+    upload: "src/upload.js",
+  },
   bundle: true,
   minify: true,
   sourcemap: false,

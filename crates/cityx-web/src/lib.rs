@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cityx_api::error::{ApiError, ErrorCode};
 use cityx_api::http::HttpState;
-use pages::{account, audit, home, login, stations, tokens, users};
+use pages::{account, audit, home, items, login, stations, tokens, users};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Content Security Policy of every page: our own scripts only, no framing.
@@ -47,6 +47,8 @@ pub fn router() -> Router<HttpState> {
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/audit", get(audit::list))
+        .route("/upload", get(items::upload))
+        .route("/items/{id}", get(items::asset))
         .route("/account", get(account::show))
         .route("/account/password", post(account::change_password))
         .route("/api/docs", get(home::api_docs))

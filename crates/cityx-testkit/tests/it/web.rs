@@ -405,3 +405,43 @@ async fn unreadable_forms_get_error_pages() {
     assert!(res.text().await.expect("text").contains("提交的内容太大"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn only_contributors_get_the_upload_page() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    for (who, status) in [
+        ("editor@a", 200),
+        ("station_admin@a", 200),
+        ("viewer@a", 403),
+        ("hub_admin", 403),
+    ] {
+        let mut b = Browser::new(&app);
+        let email = w.user(who).email.clone();
+        let password = if who == "hub_admin" {
+            ADMIN_PASSWORD
+        } else {
+            PASSWORD
+        };
+        b.sign_in(&email, password).await;
+        let page = b.get("/upload").await;
+        assert_eq!(page.status, status, "{who}");
+        let home = b.get("/").await;
+        assert_eq!(
+            home.body.contains("href=\"/upload\""),
+            status == 200,
+            "{who}: the link shows only to contributors"
+        );
+    }
+    // An item page of another station is not found.
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("editor@b").email, PASSWORD).await;
+    assert_eq!(b.get("/items/not-an-id").await.status, 404);
+    assert_eq!(
+        b.get(&format!("/items/{}", cityx_core::AssetId::new()))
+            .await
+            .status,
+        404
+    );
+    app.stop().await;
+}

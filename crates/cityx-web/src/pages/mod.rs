@@ -5,6 +5,7 @@
 pub mod account;
 pub mod audit;
 pub mod home;
+pub mod items;
 pub mod login;
 pub mod stations;
 pub mod tokens;
@@ -29,6 +30,8 @@ pub struct Chrome {
     pub hub_admin: bool,
     pub list_users: bool,
     pub audit: bool,
+    /// May contribute items.
+    pub contribute: bool,
     /// A translated "done" message after a redirect.
     pub done: String,
 }
@@ -44,6 +47,7 @@ impl Chrome {
             hub_admin: u.is_hub_admin(),
             list_users: u.can_list_users(),
             audit: u.can_read_audit(),
+            contribute: cityx_core::policy::contribute(&u.actor).is_ok(),
             done: done
                 .map(|d| {
                     let key = format!("done.{d}");

@@ -1,0 +1,168 @@
+use super::{Chrome, fmt_time, parse_id};
+use crate::error::{WebError, render};
+use crate::i18n::T;
+use crate::session::WebUser;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use cityx_api::error::ErrorCode;
+use cityx_api::http::HttpState;
+use cityx_core::{Asset, AssetId};
+
+/// The error codes an upload can meet, for the page's script.
+const UPLOAD_ERRORS: [&str; 10] = [
+    "upload_too_large",
+    "quota_exceeded",
+    "validation_failed",
+    "forbidden",
+    "upload_gone",
+    "upload_locked",
+    "checksum_mismatch",
+    "csrf_failed",
+    "unauthenticated",
+    "offset_mismatch",
+];
+
+#[derive(Template)]
+#[template(path = "upload.html")]
+struct UploadPage {
+    t: T,
+    c: Chrome,
+    max_size: u64,
+    max_size_text: String,
+    /// Texts for the script, as JSON.
+    texts: String,
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+pub async fn upload(State(st): State<HttpState>, u: WebUser) -> Response {
+    if let Err(e) = cityx_core::policy::contribute(&u.actor) {
+        return WebError::app(e.into(), u.t).into_response();
+    }
+    let t = u.t;
+    let mut errors = serde_json::Map::new();
+    for code in UPLOAD_ERRORS {
+        errors.insert(code.to_owned(), t.get2("err.", code).into());
+    }
+    let texts = serde_json::json!({
+        "pause": t.get("upload.pause"),
+        "resume": t.get("upload.resume"),
+        "retry": t.get("upload.retry"),
+        "paused": t.get("upload.paused"),
+        "done": t.get("upload.done"),
+        "failed": t.get("upload.failed"),
+        "network": t.get("upload.network"),
+        "cancelled": t.get("upload.cancelled"),
+        "confirm_cancel": t.get("upload.confirm_cancel"),
+        "errors": errors,
+    });
+    let max = st.app.upload_options().max_size;
+    let page = UploadPage {
+        t,
+        c: Chrome::new(&u, "upload", None),
+        max_size: max,
+        max_size_text: human(max),
+        texts: texts.to_string().replace("</", "<\\/"),
+    };
+    render(&page, t, StatusCode::OK)
+}
+
+pub struct JobRow {
+    pub kind: String,
+    pub state: String,
+    pub progress: u32,
+    pub error: String,
+}
+
+#[derive(Template)]
+#[template(path = "asset.html")]
+struct AssetPage {
+    t: T,
+    c: Chrome,
+    a: Asset,
+    status: String,
+    size: String,
+    created: String,
+    embargo: String,
+    keywords: String,
+    duplicate: String,
+    jobs: Vec<JobRow>,
+    /// Still changing: the page follows it.
+    live: bool,
+    signature: String,
+}
+
+pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<String>) -> Response {
+    let id = match parse_id::<AssetId>(&id, ErrorCode::AssetNotFound, u.t) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let view = match st.app.get_asset(&u.actor, id).await {
+        Ok(v) => v,
+        Err(e) => return WebError::app(e, u.t).into_response(),
+    };
+    let a = view.asset;
+    let t = u.t;
+    let live = matches!(
+        a.status,
+        cityx_core::AssetStatus::Uploading | cityx_core::AssetStatus::Processing
+    );
+    let signature = format!(
+        "{}|{}",
+        a.status.as_str(),
+        view.jobs
+            .iter()
+            .map(|j| format!("{}{}", j.state, j.progress))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let page = AssetPage {
+        t,
+        c: Chrome::new(&u, "upload", None),
+        status: t.get2("asset.status.", a.status.as_str()),
+        size: human(a.size_bytes),
+        created: fmt_time(a.created_at),
+        embargo: a.meta.embargo_until.map(fmt_time).unwrap_or_default(),
+        keywords: a.meta.keywords.join("、"),
+        duplicate: a.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
+        jobs: view
+            .jobs
+            .into_iter()
+            .map(|j| JobRow {
+                kind: t.get2("job.", &j.kind),
+                state: t.get2("job.state.", &j.state),
+                progress: j.progress,
+                error: j.last_error.unwrap_or_default(),
+            })
+            .collect(),
+        live,
+        signature,
+        a,
+    };
+    render(&page, t, StatusCode::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(super::human(512), "512 B");
+        assert_eq!(super::human(3 * 1024 * 1024 + 1), "3.0 MB");
+        assert_eq!(super::human(50 * 1024 * 1024 * 1024), "50.0 GB");
+    }
+}

@@ -1,0 +1,137 @@
+// A station editor uploads through the web UI with tus-js-client: progress, pause and resume,
+// resuming after the page was closed, and the item page with the master's SHA-256.
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { ADMIN, newPage, shot, startBrowser, startServer } from "../lib/harness.mjs";
+
+let server;
+let browser;
+const EDITOR = { email: "editor@hztv.e2e", password: "editor-password-1" };
+
+async function api(method, path, token, body) {
+  const res = await fetch(`${server.base}${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json().catch(() => null);
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+before(async () => {
+  server = await startServer();
+  browser = await startBrowser();
+  const { token } = await api("POST", "/api/v1/auth/token", null, ADMIN);
+  const station = await api("POST", "/api/v1/stations", token, {
+    name: "杭州电视台", code: "hztv", city: "杭州", province: "浙江", region: "east",
+  });
+  await api("POST", "/api/v1/users", token, {
+    email: EDITOR.email, display_name: "李编辑", role: "editor", station_id: station.id, password: EDITOR.password,
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function signIn(page) {
+  await page.goto(`${server.base}/login`);
+  await page.getByLabel("邮箱").fill(EDITOR.email);
+  await page.getByLabel("密码").fill(EDITOR.password);
+  await page.getByRole("button", { name: "登录" }).click();
+  await page.getByRole("heading", { name: "欢迎" }).waitFor();
+}
+
+/** Limits the page's upload speed, so that there is time to pause and to leave. */
+async function throttle(page, bytesPerSecond) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.emulateNetworkConditions", {
+    offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: bytesPerSecond,
+  });
+}
+
+async function progressOf(item) {
+  return item.locator("progress").evaluate((p) => (p.max ? p.value / p.max : 0));
+}
+
+async function waitForProgress(item, atLeast) {
+  for (let i = 0; i < 600; i += 1) {
+    if ((await progressOf(item)) >= atLeast) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`progress never reached ${atLeast}`);
+}
+
+test("upload with progress, pause and resume; the item shows its SHA-256", async () => {
+  const page = await newPage(browser);
+  await signIn(page);
+  await page.getByRole("navigation").getByRole("link", { name: "上传素材" }).click();
+  await page.getByRole("heading", { name: "上传素材" }).waitFor();
+  await shot(page, "11-upload-form");
+
+  const data = randomBytes(12 * 1024 * 1024);
+  const sha256 = createHash("sha256").update(data).digest("hex");
+  await throttle(page, 3 * 1024 * 1024);
+  await page.getByLabel("文件").setInputFiles({ name: "暴雨现场.mp4", mimeType: "video/mp4", buffer: data });
+  await page.getByLabel("标题 （选填）").fill("杭州暴雨现场");
+  await page.getByLabel("关键词 （选填）").fill("暴雨，防汛");
+  await page.getByRole("button", { name: "开始上传" }).click();
+
+  const item = page.locator("#queue li").first();
+  await waitForProgress(item, 0.1);
+  await item.getByRole("button", { name: "暂停" }).click();
+  await item.getByText("已暂停").waitFor();
+  const paused = await progressOf(item);
+  await new Promise((r) => setTimeout(r, 700));
+  assert.equal(await progressOf(item), paused, "nothing moves while paused");
+  await shot(page, "12-upload-paused");
+  await item.getByRole("button", { name: "继续" }).click();
+  await item.getByText("上传完成").waitFor({ timeout: 60_000 });
+  await shot(page, "13-upload-done");
+
+  await item.getByRole("link", { name: "查看素材" }).click();
+  await page.getByRole("heading", { name: "杭州暴雨现场" }).waitFor();
+  assert.equal((await page.locator("#sha256").textContent()).trim(), sha256);
+  await page.getByText("处理中").first().waitFor();
+  await page.getByRole("cell", { name: "文件分析" }).waitFor();
+  await shot(page, "14-item-page");
+  assert.deepEqual(page.problems, [], "no console errors or CSP violations");
+  await page.context().close();
+});
+
+test("an upload interrupted by closing the page continues from where it stopped", async () => {
+  const context = await browser.newContext({ locale: "zh-CN" });
+  const data = randomBytes(10 * 1024 * 1024);
+  const sha256 = createHash("sha256").update(data).digest("hex");
+  // A file on disk, as a user's is: the client recognises it again by name, size and date.
+  const file = join(mkdtempSync(join(tmpdir(), "cityx-e2e-")), "采访.mov");
+  writeFileSync(file, data);
+
+  let page = await context.newPage();
+  await signIn(page);
+  await page.goto(`${server.base}/upload`);
+  await throttle(page, 2 * 1024 * 1024);
+  await page.getByLabel("文件").setInputFiles(file);
+  await page.getByRole("button", { name: "开始上传" }).click();
+  await waitForProgress(page.locator("#queue li").first(), 0.25);
+  await page.close(); // the browser tab goes away mid-upload
+
+  page = await context.newPage();
+  await page.goto(`${server.base}/upload`);
+  await page.getByLabel("文件").setInputFiles(file);
+  await page.getByRole("button", { name: "开始上传" }).click();
+  const item = page.locator("#queue li").first();
+  await item.getByText("继续上次的上传").waitFor();
+  await item.getByText("上传完成").waitFor({ timeout: 60_000 });
+  await shot(page, "15-upload-resumed");
+  await item.getByRole("link", { name: "查看素材" }).click();
+  assert.equal((await page.locator("#sha256").textContent()).trim(), sha256);
+  await context.close();
+});

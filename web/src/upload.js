@@ -1,0 +1,186 @@
+// The upload page: resumable uploads with tus-js-client. Each file gets a progress bar;
+// uploads pause and resume, retry through network trouble and server restarts, and an upload
+// of the same file interrupted earlier (even in a browser that was closed) continues where it
+// stopped.
+import * as tus from "tus-js-client";
+
+const form = document.getElementById("upload-form");
+if (form) {
+  const text = JSON.parse(document.getElementById("upload-text").textContent);
+  const csrf = form.dataset.csrf;
+  const maxSize = Number(form.dataset.max);
+  const queue = document.getElementById("queue");
+  const template = document.getElementById("item-template");
+
+  const human = (bytes) => {
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0;
+    while (bytes >= 1024 && i < units.length - 1) {
+      bytes /= 1024;
+      i += 1;
+    }
+    return `${bytes.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+  };
+
+  // The API's error codes, in the reader's language.
+  const explain = (err) => {
+    const res = err && err.originalResponse;
+    if (res) {
+      try {
+        const code = JSON.parse(res.getBody()).error.code;
+        if (text.errors[code]) return text.errors[code];
+      } catch {
+        /* not our JSON */
+      }
+      return `${text.failed} (HTTP ${res.getStatus()})`;
+    }
+    return text.network;
+  };
+
+  const metadataFor = (file) => {
+    const data = new FormData(form);
+    const meta = { filename: file.name };
+    for (const key of ["title", "summary", "script", "keywords", "category", "city", "shot_date", "copyright", "licence"]) {
+      const v = (data.get(key) || "").toString().trim();
+      if (v) meta[key] = v;
+    }
+    const embargo = (data.get("embargo_until") || "").toString();
+    if (embargo) meta.embargo_until = new Date(embargo).toISOString();
+    return meta;
+  };
+
+  const start = (file) => {
+    const item = template.content.firstElementChild.cloneNode(true);
+    const bar = item.querySelector("progress");
+    const status = item.querySelector("[data-status]");
+    const pause = item.querySelector("[data-pause]");
+    const cancel = item.querySelector("[data-cancel]");
+    const link = item.querySelector("[data-link]");
+    item.querySelector("[data-name]").textContent = file.name;
+    item.querySelector("[data-size]").textContent = human(file.size);
+    queue.prepend(item);
+
+    if (file.size > maxSize) {
+      status.textContent = text.errors.upload_too_large;
+      item.classList.add("failed");
+      pause.hidden = true;
+      cancel.hidden = true;
+      return;
+    }
+
+    let last = { at: performance.now(), bytes: 0 };
+    let running = false;
+    const upload = new tus.Upload(file, {
+      endpoint: "/api/v1/uploads",
+      chunkSize: 16 * 1024 * 1024,
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000],
+      metadata: metadataFor(file),
+      headers: { "X-CSRF-Token": csrf },
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      onAfterResponse(req, res) {
+        const asset = res.getHeader("Cityx-Asset-Id");
+        if (asset && req.getMethod() === "POST") {
+          localStorage.setItem(`cityx-asset:${res.getHeader("Location")}`, asset);
+        }
+      },
+      onProgress(sent, total) {
+        bar.max = total;
+        bar.value = sent;
+        const now = performance.now();
+        const seconds = (now - last.at) / 1000;
+        if (seconds >= 1) {
+          item.dataset.speed = human((sent - last.bytes) / seconds);
+          last = { at: now, bytes: sent };
+        }
+        const percent = total ? Math.floor((sent / total) * 100) : 100;
+        status.textContent = `${percent}% · ${human(sent)} / ${human(total)}${item.dataset.speed ? ` · ${item.dataset.speed}/s` : ""}`;
+      },
+      onError(err) {
+        running = false;
+        item.classList.add("failed");
+        status.textContent = explain(err);
+        pause.textContent = text.retry;
+      },
+      onSuccess() {
+        running = false;
+        bar.max = 1;
+        bar.value = 1;
+        item.classList.add("done");
+        status.textContent = text.done;
+        pause.hidden = true;
+        cancel.hidden = true;
+        const key = Object.keys(localStorage).find((k) => k.startsWith("cityx-asset:") && upload.url && upload.url.endsWith(k.slice(12)));
+        const asset = key && localStorage.getItem(key);
+        if (asset) {
+          link.href = `/items/${asset}`;
+          link.hidden = false;
+          localStorage.removeItem(key);
+        }
+      },
+    });
+
+    const go = () => {
+      running = true;
+      item.classList.remove("failed");
+      pause.textContent = text.pause;
+      upload.start();
+    };
+    pause.addEventListener("click", () => {
+      if (running) {
+        running = false;
+        upload.abort();
+        pause.textContent = text.resume;
+        status.textContent = `${text.paused} · ${status.textContent}`;
+      } else {
+        go();
+      }
+    });
+    cancel.addEventListener("click", async () => {
+      if (!window.confirm(text.confirm_cancel)) return;
+      running = false;
+      await upload.abort(true).catch(() => {});
+      item.classList.add("failed");
+      status.textContent = text.cancelled;
+      pause.hidden = true;
+      cancel.hidden = true;
+    });
+
+    upload.findPreviousUploads().then((previous) => {
+      if (previous.length > 0) {
+        upload.resumeFromPreviousUpload(previous[0]);
+        item.querySelector("[data-resumed]").hidden = false;
+      }
+      go();
+    });
+  };
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const files = Array.from(document.getElementById("files").files);
+    for (const f of files) start(f);
+  });
+}
+
+// The item page follows processing until the item settles.
+const live = document.querySelector("[data-asset-live]");
+if (live) {
+  const id = live.dataset.assetLive;
+  const poll = async () => {
+    try {
+      const res = await fetch(`/api/v1/assets/${id}`, { credentials: "same-origin" });
+      if (res.ok) {
+        const asset = await res.json();
+        const signature = `${asset.status}|${asset.jobs.map((j) => `${j.state}${j.progress}`).join(",")}`;
+        if (signature !== live.dataset.signature) {
+          window.location.reload();
+          return;
+        }
+      }
+    } catch {
+      /* try again */
+    }
+    setTimeout(poll, 3000);
+  };
+  setTimeout(poll, 3000);
+}
