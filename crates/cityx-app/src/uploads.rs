@@ -191,6 +191,7 @@ impl App {
             md5: None,
             duplicate_of: None,
             failure: None,
+            technical: None,
             created_at: now,
             updated_at: now,
         };

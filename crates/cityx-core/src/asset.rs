@@ -96,6 +96,9 @@ pub struct Asset {
     pub duplicate_of: Option<AssetId>,
     /// Why processing failed or the item was rejected.
     pub failure: Option<String>,
+    /// What probing the master found: container, duration, streams.
+    #[schema(value_type = Option<Object>)]
+    pub technical: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

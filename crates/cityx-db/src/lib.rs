@@ -28,8 +28,8 @@ use time::OffsetDateTime;
 
 pub use error::{Error, Result};
 pub use model::{
-    AuditFilter, CompletedUpload, JobSummary, LoginFailures, NewJob, Page, PageRequest, SessionRow,
-    TokenFilter,
+    AuditFilter, ClaimedJob, CompletedUpload, JobOutcome, JobSummary, LoginFailures, NewJob, Page,
+    PageRequest, SessionRow, TokenFilter,
 };
 pub use sql::Backend;
 
@@ -64,7 +64,16 @@ pub fn redact_url(url: &str) -> String {
 
 /// Every capability of a database backend.
 pub trait Repo:
-    Admin + StationRepo + UserRepo + TokenRepo + SessionRepo + AuditRepo + IngestRepo + Send + Sync
+    Admin
+    + StationRepo
+    + UserRepo
+    + TokenRepo
+    + SessionRepo
+    + AuditRepo
+    + IngestRepo
+    + JobRepo
+    + Send
+    + Sync
 {
 }
 
@@ -76,6 +85,7 @@ impl<T> Repo for T where
         + SessionRepo
         + AuditRepo
         + IngestRepo
+        + JobRepo
         + Send
         + Sync
 {
@@ -160,6 +170,35 @@ pub trait IngestRepo {
     async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<JobSummary>>;
     /// Another asset with this SHA-256, anywhere in the exchange.
     async fn find_by_sha256(&self, sha256: &str, other_than: AssetId) -> Result<Option<AssetId>>;
+}
+
+#[async_trait]
+pub trait JobRepo {
+    /// Takes the next runnable job of these kinds (queued and due, or running with an
+    /// expired lease), preferring stations with the fewest running jobs. Every claim bumps
+    /// the fencing token and counts an attempt.
+    async fn claim_job(
+        &self,
+        kinds: &[&str],
+        owner: &str,
+        lease_until: time::OffsetDateTime,
+    ) -> Result<Option<ClaimedJob>>;
+    /// Extends a lease and records progress; false when the lease is no longer ours.
+    async fn heartbeat_job(
+        &self,
+        job: &ClaimedJob,
+        lease_until: time::OffsetDateTime,
+        progress: u32,
+    ) -> Result<bool>;
+    /// Records how an attempt ended; false when the lease is no longer ours.
+    async fn finish_job(&self, job: &ClaimedJob, outcome: &JobOutcome) -> Result<bool>;
+    async fn enqueue_job(&self, job: &NewJob) -> Result<()>;
+    /// Puts a dead job back in the queue with fresh attempts.
+    async fn requeue_job(&self, id: cityx_core::JobId) -> Result<()>;
+    /// Records a probe's findings on the asset.
+    async fn record_technical(&self, asset: AssetId, technical_json: &str) -> Result<()>;
+    /// Marks an asset failed with a reason its uploader will read.
+    async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()>;
 }
 
 #[async_trait]

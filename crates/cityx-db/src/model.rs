@@ -93,6 +93,35 @@ pub struct JobSummary {
     pub last_error: Option<String>,
 }
 
+/// A job a worker holds. `fence` proves the lease: every later write names it, and a worker
+/// whose lease passed to another is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimedJob {
+    pub id: cityx_core::JobId,
+    pub kind: String,
+    pub asset_id: Option<cityx_core::AssetId>,
+    pub station_id: Option<StationId>,
+    /// Including this one.
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub fence: u64,
+}
+
+/// How a job attempt ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobOutcome {
+    Succeeded,
+    /// Try again at `run_at`.
+    Retry {
+        error: String,
+        run_at: OffsetDateTime,
+    },
+    /// Give up; an operator may re-run it.
+    Dead {
+        error: String,
+    },
+}
+
 /// What a finished upload adds to its asset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompletedUpload {

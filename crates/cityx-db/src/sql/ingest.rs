@@ -12,6 +12,30 @@ use time::OffsetDateTime;
 const UPLOAD_COLS: &str = "id, asset_id, station_id, user_id, length, offset_bytes, metadata, \
                            state, expires_at, created_at";
 
+/// Enqueues a job on any executor (a transaction, to go with the change it follows).
+pub(crate) async fn insert_job<'e, E: sqlx::Executor<'e, Database = Any>>(
+    ex: E,
+    job: &NewJob,
+) -> Result<()> {
+    let now = ms(cityx_core::now());
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, asset_id, station_id, state, attempts, max_attempts, \
+         run_at, fence, progress, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,'queued',0,$5,$6,0,0,$7,$7)",
+    )
+    .bind(job.id.to_string())
+    .bind(job.kind)
+    .bind(job.asset_id.map(|a| a.to_string()))
+    .bind(job.station_id.map(|s| s.to_string()))
+    .bind(i64::from(job.max_attempts))
+    .bind(ms(job.run_at))
+    .bind(now)
+    .execute(ex)
+    .await
+    .map_err(|e| Error::from_sqlx("enqueue a job", "job", e))?;
+    Ok(())
+}
+
 /// Bytes a station holds or has reserved, read inside the caller's transaction. (The casts:
 /// PostgreSQL sums BIGINTs as NUMERIC.)
 async fn used_bytes(tx: &mut Transaction<'static, Any>, station: StationId) -> Result<u64> {
@@ -206,21 +230,7 @@ impl IngestRepo for SqlRepo {
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("update an asset", "asset", e))?;
-        sqlx::query(
-            "INSERT INTO jobs (id, kind, asset_id, station_id, state, attempts, max_attempts, \
-             run_at, fence, progress, created_at, updated_at) \
-             VALUES ($1,$2,$3,$4,'queued',0,$5,$6,0,0,$7,$7)",
-        )
-        .bind(job.id.to_string())
-        .bind(job.kind)
-        .bind(job.asset_id.map(|a| a.to_string()))
-        .bind(job.station_id.map(|s| s.to_string()))
-        .bind(i64::from(job.max_attempts))
-        .bind(ms(job.run_at))
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::from_sqlx("enqueue a job", "job", e))?;
+        insert_job(&mut *tx, job).await?;
         write_audit(&mut tx, audit).await?;
         commit(tx).await
     }
@@ -291,7 +301,7 @@ impl IngestRepo for SqlRepo {
     async fn get_asset(&self, scope: TenantScope, id: AssetId) -> Result<Asset> {
         let (all, own) = scope_args(scope);
         let row = sqlx::query(&format!(
-            "SELECT {ASSET_COLS} FROM assets WHERE id = $1 AND ($2 OR station_id = $3)"
+            "SELECT {ASSET_COLS}, technical FROM assets WHERE id = $1 AND ($2 OR station_id = $3)"
         ))
         .bind(id.to_string())
         .bind(all)

@@ -8,6 +8,7 @@
 //! byte, which for UUIDv7 text is by creation time).
 
 mod ingest;
+mod jobs;
 mod rows;
 
 use crate::model::{AuditFilter, LoginFailures, Page, PageRequest, SessionRow, TokenFilter};

@@ -184,6 +184,8 @@ pub fn asset_from(r: &AnyRow) -> Result<Asset> {
         md5: get(r, "md5")?,
         duplicate_of: parse_opt("asset id", get(r, "duplicate_of")?)?,
         failure: get(r, "failure")?,
+        technical: get::<Option<String>>(r, "technical")?
+            .and_then(|t| serde_json::from_str(&t).ok()),
         created_at: from_ms(get(r, "created_at")?),
         updated_at: from_ms(get(r, "updated_at")?),
     })

@@ -96,6 +96,8 @@ macro_rules! every_backend {
                 audit_listing_and_login_failures,
                 uploads_reserve_quota_and_finish_with_a_job,
                 ended_uploads_release_their_reservation,
+                jobs_are_claimed_once_and_fenced,
+                busy_stations_do_not_starve_others,
             );
         )*
     };

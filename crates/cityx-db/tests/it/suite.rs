@@ -642,6 +642,7 @@ fn asset_and_upload(
         md5: None,
         duplicate_of: None,
         failure: None,
+        technical: None,
         created_at: now,
         updated_at: now,
     };
@@ -881,4 +882,190 @@ pub async fn ended_uploads_release_their_reservation(repo: Arc<dyn Repo>) {
     repo.create_upload(&a2, &u2, &audit(AuditAction::UploadCreated, Some(st.id)))
         .await
         .expect("room again");
+}
+
+fn station_job(
+    kind: &'static str,
+    station: Option<StationId>,
+    run_at: time::OffsetDateTime,
+) -> cityx_db::NewJob {
+    cityx_db::NewJob {
+        id: cityx_core::JobId::new(),
+        kind,
+        asset_id: None,
+        station_id: station,
+        max_attempts: 3,
+        run_at,
+    }
+}
+
+pub async fn jobs_are_claimed_once_and_fenced(repo: Arc<dyn Repo>) {
+    let st = add_station(&repo, "jq").await;
+    let now = cityx_core::now();
+    repo.enqueue_job(&station_job("probe", Some(st.id), now))
+        .await
+        .expect("enqueue");
+    repo.enqueue_job(&station_job("other", Some(st.id), now))
+        .await
+        .expect("enqueue");
+    let lease = now + Duration::seconds(30);
+
+    let a = repo
+        .claim_job(&["probe"], "worker-a", lease)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!((a.kind.as_str(), a.attempts, a.fence), ("probe", 1, 1));
+    assert!(
+        repo.claim_job(&["probe"], "worker-b", lease)
+            .await
+            .expect("claim")
+            .is_none(),
+        "held by a"
+    );
+    assert!(repo.heartbeat_job(&a, lease, 40).await.expect("beat"));
+    assert_eq!(
+        repo.jobs_of_asset(cityx_core::AssetId::new())
+            .await
+            .expect("none")
+            .len(),
+        0
+    );
+
+    // a's lease runs out: b takes over with a new fence, and a can no longer write.
+    assert!(
+        repo.heartbeat_job(&a, now - Duration::seconds(1), 40)
+            .await
+            .expect("expire")
+    );
+    let b = repo
+        .claim_job(&["probe"], "worker-b", lease)
+        .await
+        .expect("claim")
+        .expect("reclaimed");
+    assert_eq!((b.id, b.attempts, b.fence), (a.id, 2, 2));
+    assert!(
+        !repo.heartbeat_job(&a, lease, 50).await.expect("beat"),
+        "a stale worker is refused"
+    );
+    assert!(
+        !repo
+            .finish_job(&a, &cityx_db::JobOutcome::Succeeded)
+            .await
+            .expect("finish"),
+        "and cannot finish"
+    );
+
+    // A retry waits until its time.
+    let later = now + Duration::hours(1);
+    assert!(
+        repo.finish_job(
+            &b,
+            &cityx_db::JobOutcome::Retry {
+                error: "busy".into(),
+                run_at: later
+            }
+        )
+        .await
+        .expect("retry")
+    );
+    assert!(
+        repo.claim_job(&["probe"], "worker-c", lease)
+            .await
+            .expect("claim")
+            .is_none(),
+        "not due yet"
+    );
+
+    // Dead jobs stay dead until requeued.
+    let o = repo
+        .claim_job(&["other"], "worker-c", lease)
+        .await
+        .expect("claim")
+        .expect("other");
+    assert!(
+        repo.finish_job(
+            &o,
+            &cityx_db::JobOutcome::Dead {
+                error: "unreadable".into()
+            }
+        )
+        .await
+        .expect("dead")
+    );
+    assert!(
+        repo.claim_job(&["other"], "worker-c", lease)
+            .await
+            .expect("claim")
+            .is_none()
+    );
+    repo.requeue_job(o.id).await.expect("requeue");
+    let again = repo
+        .claim_job(&["other"], "worker-c", lease)
+        .await
+        .expect("claim")
+        .expect("requeued");
+    assert_eq!((again.id, again.attempts), (o.id, 1), "fresh attempts");
+    assert!(
+        repo.finish_job(&again, &cityx_db::JobOutcome::Succeeded)
+            .await
+            .expect("done")
+    );
+    assert!(
+        !repo
+            .finish_job(&again, &cityx_db::JobOutcome::Succeeded)
+            .await
+            .expect("twice"),
+        "finishing twice changes nothing"
+    );
+    assert!(
+        repo.requeue_job(o.id)
+            .await
+            .expect_err("not dead")
+            .is_not_found()
+    );
+    assert!(
+        repo.claim_job(&[], "w", lease)
+            .await
+            .expect("no kinds")
+            .is_none()
+    );
+}
+
+pub async fn busy_stations_do_not_starve_others(repo: Arc<dyn Repo>) {
+    let busy = add_station(&repo, "busy").await;
+    let quiet = add_station(&repo, "quiet").await;
+    let now = cityx_core::now();
+    // The busy station queued first, many jobs; the quiet one a single job later.
+    for i in 0..4 {
+        repo.enqueue_job(&station_job(
+            "transcode",
+            Some(busy.id),
+            now - Duration::seconds(10 - i),
+        ))
+        .await
+        .expect("enqueue");
+    }
+    let quiet_job = station_job("transcode", Some(quiet.id), now);
+    repo.enqueue_job(&quiet_job).await.expect("enqueue");
+    let lease = now + Duration::seconds(60);
+    let first = repo
+        .claim_job(&["transcode"], "w1", lease)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(
+        first.station_id,
+        Some(busy.id),
+        "oldest first while nobody runs"
+    );
+    let second = repo
+        .claim_job(&["transcode"], "w2", lease)
+        .await
+        .expect("claim")
+        .expect("job");
+    assert_eq!(
+        second.id, quiet_job.id,
+        "then the station with nothing running, though its job is newer"
+    );
 }

@@ -1,0 +1,183 @@
+//! The jobs table as a queue: claims by compare-and-set with a fencing token, so that two
+//! workers never both own a job and a worker that lost its lease cannot write.
+
+use super::SqlRepo;
+use super::rows::ms;
+use crate::model::{ClaimedJob, JobOutcome};
+use crate::{Error, JobRepo, Result};
+use async_trait::async_trait;
+use cityx_core::{AssetId, JobId};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+#[async_trait]
+impl JobRepo for SqlRepo {
+    async fn claim_job(
+        &self,
+        kinds: &[&str],
+        owner: &str,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<ClaimedJob>> {
+        if kinds.is_empty() {
+            return Ok(None);
+        }
+        let now = ms(cityx_core::now());
+        let placeholders: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 2)).collect();
+        // Fair share: stations with fewer running jobs first, then the oldest due job.
+        let sql = format!(
+            "SELECT j.id FROM jobs j WHERE j.kind IN ({}) \
+             AND ((j.state = 'queued' AND j.run_at <= $1) OR (j.state = 'running' AND j.lease_until < $1)) \
+             ORDER BY (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' AND r.lease_until >= $1 \
+                       AND r.station_id = j.station_id), j.run_at, j.id \
+             LIMIT 8",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(now);
+        for k in kinds {
+            q = q.bind(*k);
+        }
+        let candidates = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| Error::from_sqlx("list runnable jobs", "job", e))?;
+        for id in candidates {
+            let row = sqlx::query(
+                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+                 fence = fence + 1, attempts = attempts + 1, updated_at = $3 \
+                 WHERE id = $4 AND ((state = 'queued' AND run_at <= $3) OR (state = 'running' AND lease_until < $3)) \
+                 RETURNING id, kind, asset_id, station_id, attempts, max_attempts, fence",
+            )
+            .bind(owner)
+            .bind(ms(lease_until))
+            .bind(now)
+            .bind(&id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| Error::from_sqlx("claim a job", "job", e))?;
+            // Another worker won this one: try the next.
+            let Some(r) = row else { continue };
+            let get_s = |c: &str| {
+                r.try_get::<Option<String>, _>(c).map_err(|e| Error::Query {
+                    context: "decode a job",
+                    source: e,
+                })
+            };
+            let get_i = |c: &str| {
+                r.try_get::<i64, _>(c).map_err(|e| Error::Query {
+                    context: "decode a job",
+                    source: e,
+                })
+            };
+            let parse_id = |s: Option<String>| -> Result<Option<uuid::Uuid>> {
+                s.map(|s| {
+                    uuid::Uuid::parse_str(&s).map_err(|_| Error::Corrupt {
+                        what: "job",
+                        value: s,
+                    })
+                })
+                .transpose()
+            };
+            return Ok(Some(ClaimedJob {
+                id: JobId(parse_id(get_s("id")?)?.ok_or(Error::Corrupt {
+                    what: "job id",
+                    value: String::new(),
+                })?),
+                kind: get_s("kind")?.unwrap_or_default(),
+                asset_id: parse_id(get_s("asset_id")?)?.map(AssetId),
+                station_id: parse_id(get_s("station_id")?)?.map(cityx_core::StationId),
+                attempts: u32::try_from(get_i("attempts")?).unwrap_or(u32::MAX),
+                max_attempts: u32::try_from(get_i("max_attempts")?).unwrap_or_default(),
+                fence: u64::try_from(get_i("fence")?).unwrap_or_default(),
+            }));
+        }
+        Ok(None)
+    }
+
+    async fn heartbeat_job(
+        &self,
+        job: &ClaimedJob,
+        lease_until: OffsetDateTime,
+        progress: u32,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = $1, progress = $2, updated_at = $3 \
+             WHERE id = $4 AND fence = $5 AND state = 'running'",
+        )
+        .bind(ms(lease_until))
+        .bind(i64::from(progress.min(100)))
+        .bind(ms(cityx_core::now()))
+        .bind(job.id.to_string())
+        .bind(i64::try_from(job.fence).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("renew a job lease", "job", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_job(&self, job: &ClaimedJob, outcome: &JobOutcome) -> Result<bool> {
+        let (state, run_at, error, progress) = match outcome {
+            JobOutcome::Succeeded => ("succeeded", None, None, Some(100)),
+            JobOutcome::Retry { error, run_at } => {
+                ("queued", Some(ms(*run_at)), Some(error.as_str()), None)
+            }
+            JobOutcome::Dead { error } => ("dead", None, Some(error.as_str()), None),
+        };
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, run_at = COALESCE($2, run_at), last_error = COALESCE($3, last_error), \
+             progress = COALESCE($4, progress), lease_owner = NULL, lease_until = NULL, updated_at = $5 \
+             WHERE id = $6 AND fence = $7 AND state = 'running'",
+        )
+        .bind(state)
+        .bind(run_at)
+        .bind(error)
+        .bind(progress)
+        .bind(ms(cityx_core::now()))
+        .bind(job.id.to_string())
+        .bind(i64::try_from(job.fence).unwrap_or(i64::MAX))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("finish a job", "job", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn enqueue_job(&self, job: &crate::NewJob) -> Result<()> {
+        super::ingest::insert_job(&self.pool, job).await
+    }
+
+    async fn requeue_job(&self, id: JobId) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
+             WHERE id = $2 AND state = 'dead'",
+        )
+        .bind(ms(cityx_core::now()))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("requeue a job", "job", e))?;
+        super::not_found_unless(done.rows_affected(), "job")
+    }
+
+    async fn record_technical(&self, asset: AssetId, technical_json: &str) -> Result<()> {
+        sqlx::query("UPDATE assets SET technical = $1, updated_at = $2 WHERE id = $3")
+            .bind(technical_json)
+            .bind(ms(cityx_core::now()))
+            .bind(asset.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| Error::from_sqlx("record technical metadata", "asset", e))?;
+        Ok(())
+    }
+
+    async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE assets SET status = 'failed', failure = $1, updated_at = $2 WHERE id = $3",
+        )
+        .bind(reason)
+        .bind(ms(cityx_core::now()))
+        .bind(asset.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("mark an asset failed", "asset", e))?;
+        Ok(())
+    }
+}
