@@ -497,6 +497,35 @@ impl App {
         Ok(AssetView { asset, jobs })
     }
 
+    /// A local file with the master's bytes: the stored object itself when storage is a local
+    /// directory, else a copy in `scratch`. For jobs.
+    pub async fn master_file(
+        &self,
+        asset: AssetId,
+        scratch: &std::path::Path,
+    ) -> Result<std::path::PathBuf> {
+        let key = StorageKey::master(asset);
+        if let Some(path) = self.storage.local_path(&key) {
+            return Ok(path);
+        }
+        let to = scratch.join("master");
+        self.storage
+            .download(&key, &to)
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        Ok(to)
+    }
+
+    /// Records what probing found. For jobs.
+    pub async fn record_technical(&self, asset: AssetId, technical_json: &str) -> Result<()> {
+        Ok(self.repo.record_technical(asset, technical_json).await?)
+    }
+
+    /// Marks an item failed with the reason its uploader will read. For jobs.
+    pub async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()> {
+        Ok(self.repo.fail_asset(asset, reason).await?)
+    }
+
     pub fn upload_options(&self) -> &UploadOptions {
         &self.uploads
     }

@@ -116,6 +116,20 @@ impl Storage {
         }
     }
 
+    /// The file behind an object when the store is a local directory (tools read it in
+    /// place); `None` for other stores.
+    pub fn local_path(&self, key: &StorageKey) -> Option<PathBuf> {
+        self.local_root.as_ref().map(|root| root.join(key.as_str()))
+    }
+
+    /// Copies an object into a local file (for tools, when the store is not local).
+    pub async fn download(&self, key: &StorageKey, to: &Path) -> Result<()> {
+        let bytes = self.get(key).await?;
+        tokio::fs::write(to, &bytes)
+            .await
+            .map_err(|e| Error::io("write", to, e))
+    }
+
     pub async fn put(&self, key: &StorageKey, bytes: Bytes) -> Result<()> {
         self.store
             .put(&key.path(), PutPayload::from_bytes(bytes))

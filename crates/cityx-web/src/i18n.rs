@@ -125,6 +125,8 @@ catalog! {
     "asset.embargo_until" => "解禁时间", "Embargoed until";
     "asset.copyright" => "版权", "Copyright";
     "asset.licence" => "授权条款", "Licence";
+    "asset.failed_because" => "处理失败：", "Processing failed: ";
+    "asset.technical" => "技术参数", "Technical";
     "asset.filename" => "文件名", "File name";
     "asset.size" => "大小", "Size";
     "asset.uploaded" => "上传时间", "Uploaded";

@@ -84,6 +84,8 @@ pub struct Running {
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
     janitor: JoinHandle<()>,
+    /// The job runner, when this process runs jobs.
+    runner: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
 /// Opens everything and starts listening; returns once the socket is bound.
@@ -122,6 +124,23 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
             .await
     });
     let janitor = tokio::spawn(janitor(app.clone()));
+    let runner = settings.jobs.enabled.then(|| {
+        let ctx = cityx_jobs::Context {
+            app: app.clone(),
+            tools: settings.media_tools(),
+            work_root: settings.data.dir.join("work"),
+        };
+        let runner = Arc::new(cityx_queue::Runner::new(
+            app.repo().clone(),
+            cityx_jobs::handlers(&ctx),
+            settings.runner_options(),
+        ));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(runner.run(async {
+            let _ = stopped.await;
+        }));
+        (stop, task)
+    });
     tracing::info!(%addr, "cityx listening");
     Ok(Running {
         addr,
@@ -130,6 +149,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         stop: Some(stop),
         server,
         janitor,
+        runner,
     })
 }
 
@@ -160,6 +180,11 @@ impl Running {
             let _ = stop.send(());
         }
         self.janitor.abort();
+        if let Some((stop, task)) = self.runner.take() {
+            // Running jobs stop; their leases lapse and they run again later.
+            let _ = stop.send(());
+            let _ = tokio::time::timeout(grace, task).await;
+        }
         match tokio::time::timeout(grace, &mut self.server).await {
             Ok(joined) => joined
                 .context("the server task failed")?

@@ -22,7 +22,52 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub auth: AuthSettings,
     pub uploads: UploadSettings,
+    pub jobs: JobSettings,
+    pub media: MediaSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// Run jobs in this process.
+    pub enabled: bool,
+    /// CPU-heavy jobs at once; 0 = one per core.
+    pub heavy_slots: usize,
+    /// Light jobs at once; 0 = two per core.
+    pub light_slots: usize,
+    pub lease_secs: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        JobSettings {
+            enabled: true,
+            heavy_slots: 0,
+            light_slots: 0,
+            lease_secs: 60,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSettings {
+    pub ffmpeg: String,
+    pub ffprobe: String,
+    pub probe_timeout_secs: u64,
+    pub stall_timeout_secs: u64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            ffmpeg: "ffmpeg".into(),
+            ffprobe: "ffprobe".into(),
+            probe_timeout_secs: 60,
+            stall_timeout_secs: 60,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -247,6 +292,15 @@ impl Settings {
         if a.api_token_default_days == 0 || a.api_token_default_days > a.api_token_max_days {
             bail!("auth.api_token_default_days must be between 1 and auth.api_token_max_days");
         }
+        for (key, v) in [
+            ("jobs.lease_secs", self.jobs.lease_secs),
+            ("media.probe_timeout_secs", self.media.probe_timeout_secs),
+            ("media.stall_timeout_secs", self.media.stall_timeout_secs),
+        ] {
+            if v < 3 {
+                bail!("{key} must be at least 3");
+            }
+        }
         let u = &self.uploads;
         for (key, v) in [
             ("uploads.max_size_bytes", u.max_size_bytes),
@@ -309,6 +363,33 @@ impl Settings {
             max_size: self.uploads.max_size_bytes,
             expiry: Duration::from_secs(self.uploads.expiry_hours * 3600),
             idle_timeout: Duration::from_secs(self.uploads.idle_timeout_secs),
+        }
+    }
+
+    pub fn media_tools(&self) -> cityx_media::Tools {
+        cityx_media::Tools {
+            ffmpeg: self.media.ffmpeg.clone().into(),
+            ffprobe: self.media.ffprobe.clone().into(),
+            probe_limit: Duration::from_secs(self.media.probe_timeout_secs),
+            stall: Duration::from_secs(self.media.stall_timeout_secs),
+        }
+    }
+
+    pub fn runner_options(&self) -> cityx_queue::RunnerOptions {
+        let d = cityx_queue::RunnerOptions::default();
+        cityx_queue::RunnerOptions {
+            lease: Duration::from_secs(self.jobs.lease_secs),
+            heavy_slots: if self.jobs.heavy_slots == 0 {
+                d.heavy_slots
+            } else {
+                self.jobs.heavy_slots
+            },
+            light_slots: if self.jobs.light_slots == 0 {
+                d.light_slots
+            } else {
+                self.jobs.light_slots
+            },
+            ..d
         }
     }
 

@@ -655,3 +655,98 @@ async fn terminated_and_expired_uploads_are_gone() {
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(2));
     app.stop().await;
 }
+
+/// Polls an item until its first job settles (or 60 s pass).
+async fn settled(tus: &Tus<'_>, asset: &str) -> Value {
+    for _ in 0..600 {
+        let (_, a) = tus.asset(asset).await;
+        let state = a["jobs"][0]["state"].as_str().unwrap_or("");
+        if state == "succeeded" || state == "dead" {
+            return a;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the probe job never settled: {:?}", tus.asset(asset).await);
+}
+
+#[tokio::test]
+async fn uploaded_media_is_probed_and_bad_files_fail_with_a_reason() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let tus = Tus {
+        app: &app,
+        token: w.user("editor@a").token.clone(),
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let clip = dir.path().join("clip.mp4");
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-nostdin",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=2",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg")
+        .success();
+    assert!(ok);
+    let data = std::fs::read(&clip).expect("clip");
+    let (path, asset) = tus.start(data.len() as u64).await;
+    assert_eq!(tus.patch(&path, 0, data, None).await.status(), 204);
+    let a = settled(&tus, &asset).await;
+    assert_eq!(a["jobs"][0]["state"], "succeeded", "{a}");
+    assert_eq!(a["status"], "processing", "more steps follow the probe");
+    let tech = &a["technical"];
+    assert_eq!(
+        (
+            tech["video"]["codec"].as_str(),
+            tech["video"]["width"].as_u64()
+        ),
+        (Some("h264"), Some(320))
+    );
+    assert_eq!(tech["audio"]["codec"], "aac");
+    assert!(
+        (tech["duration_s"].as_f64().unwrap_or(0.0) - 2.0).abs() < 0.2,
+        "{tech}"
+    );
+
+    // Not media: the item fails, and says why.
+    let text = "这不是视频。\n".repeat(200).into_bytes();
+    let (path, asset) = tus.start(text.len() as u64).await;
+    assert_eq!(tus.patch(&path, 0, text, None).await.status(), 204);
+    let a = settled(&tus, &asset).await;
+    assert_eq!(
+        (a["jobs"][0]["state"].as_str(), a["status"].as_str()),
+        (Some("dead"), Some("failed")),
+        "{a}"
+    );
+    assert_eq!(
+        a["jobs"][0]["attempts"], 1,
+        "a file that is not media is not retried"
+    );
+    let reason = a["failure"].as_str().unwrap_or("");
+    assert!(reason.contains("not a media file"), "{reason}");
+    assert!(
+        std::fs::read_dir(app.data_dir().join("work"))
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true),
+        "work directories are removed"
+    );
+    app.stop().await;
+}

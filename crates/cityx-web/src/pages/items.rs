@@ -101,6 +101,8 @@ struct AssetPage {
     embargo: String,
     keywords: String,
     duplicate: String,
+    /// One line: container, duration, picture, sound.
+    technical: String,
     jobs: Vec<JobRow>,
     /// Still changing: the page follows it.
     live: bool,
@@ -140,6 +142,7 @@ pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<Strin
         embargo: a.meta.embargo_until.map(fmt_time).unwrap_or_default(),
         keywords: a.meta.keywords.join("、"),
         duplicate: a.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
+        technical: a.technical.as_ref().map(technical_line).unwrap_or_default(),
         jobs: view
             .jobs
             .into_iter()
@@ -157,8 +160,58 @@ pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<Strin
     render(&page, t, StatusCode::OK)
 }
 
+/// `mp4 · 00:02.0 · h264 1920×1080 25 fps · aac 48 kHz 2 ch`.
+fn technical_line(t: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = t["container"].as_str() {
+        parts.push(c.split(',').next().unwrap_or(c).to_owned());
+    }
+    if let Some(d) = t["duration_s"].as_f64() {
+        parts.push(format!(
+            "{:02}:{:04.1}",
+            (d / 60.0).floor() as u64,
+            d % 60.0
+        ));
+    }
+    let v = &t["video"];
+    if let (Some(codec), Some(w), Some(h)) = (
+        v["codec"].as_str(),
+        v["display_width"].as_u64(),
+        v["display_height"].as_u64(),
+    ) {
+        let fps = v["fps"].as_f64().unwrap_or(0.0);
+        let mut s = format!("{codec} {w}×{h} {fps:.2} fps");
+        if v["interlaced"].as_bool() == Some(true) {
+            s.push_str(" i");
+        }
+        parts.push(s);
+    }
+    let a = &t["audio"];
+    if let Some(codec) = a["codec"].as_str() {
+        let khz = a["sample_rate"].as_f64().unwrap_or(0.0) / 1000.0;
+        parts.push(format!(
+            "{codec} {khz} kHz {} ch",
+            a["channels"].as_u64().unwrap_or(0)
+        ));
+    }
+    parts.join(" · ")
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn technical_lines() {
+        let t = serde_json::json!({
+            "container": "mov,mp4,m4a", "duration_s": 75.5,
+            "video": {"codec": "h264", "display_width": 1920, "display_height": 1080, "fps": 25.0, "interlaced": true},
+            "audio": {"codec": "aac", "sample_rate": 48000, "channels": 2}
+        });
+        assert_eq!(
+            super::technical_line(&t),
+            "mov · 01:15.5 · h264 1920×1080 25.00 fps i · aac 48 kHz 2 ch"
+        );
+    }
+
     #[test]
     fn sizes_read_well() {
         assert_eq!(super::human(512), "512 B");

@@ -1,0 +1,271 @@
+//! The job runner: claims jobs from the database, runs their handlers under a lease kept
+//! alive by heartbeats, and records the outcome with retries (exponential backoff with
+//! jitter), a dead state after the last attempt, and a hook to tell the item why.
+//!
+//! Depends on `cityx-db` (the jobs table) and `cityx-core`; knows nothing of what jobs do:
+//! handlers ([`Handler`]) live in `cityx-jobs`. CPU-heavy classes get as many slots as there
+//! are cores, light ones a few more; within the slots, the claim query prefers stations with
+//! the fewest running jobs, so one station's bulk upload cannot starve the others.
+
+use async_trait::async_trait;
+use cityx_db::{ClaimedJob, JobOutcome, Repo};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+/// How much of the machine a job needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// Probing, small writes: many at once.
+    Light,
+    /// Decoding and encoding: one per core.
+    Heavy,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobError {
+    /// Might work later (a stuck tool, a busy disk): retried with backoff.
+    Transient(String),
+    /// Will never work (an unreadable file): no retry.
+    Permanent(String),
+}
+
+/// Where a running job reports its percent done; heartbeats carry it to the database.
+#[derive(Clone)]
+pub struct Progress(watch::Sender<u32>);
+
+impl Progress {
+    pub fn set(&self, percent: u32) {
+        let _ = self.0.send(percent.min(100));
+    }
+}
+
+#[async_trait]
+pub trait Handler: Send + Sync {
+    /// The job kind, as stored (never rename one).
+    fn kind(&self) -> &'static str;
+    fn class(&self) -> Class {
+        Class::Light
+    }
+    async fn run(&self, job: &ClaimedJob, progress: &Progress) -> Result<(), JobError>;
+    /// Called once when the job goes dead, with the last error: tell the item why.
+    async fn on_dead(&self, _job: &ClaimedJob, _error: &str) {}
+}
+
+#[derive(Clone, Debug)]
+pub struct RunnerOptions {
+    /// This worker's name in leases.
+    pub owner: String,
+    pub lease: Duration,
+    /// How often to look for work when idle.
+    pub poll: Duration,
+    pub heavy_slots: usize,
+    pub light_slots: usize,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        RunnerOptions {
+            owner: format!("worker-{}", std::process::id()),
+            lease: Duration::from_secs(60),
+            poll: Duration::from_millis(250),
+            heavy_slots: cores,
+            light_slots: cores * 2,
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Delay before attempt `attempts + 1`: base × 2^(attempts−1), capped, plus up to 25 %
+/// jitter so that retries of many jobs spread out.
+pub fn backoff(opts: &RunnerOptions, attempts: u32, jitter_seed: u32) -> Duration {
+    let exp = opts
+        .backoff_base
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+    let capped = exp.min(opts.backoff_max);
+    let jitter = capped.mul_f64(f64::from(jitter_seed % 1000) / 4000.0);
+    capped + jitter
+}
+
+fn since_now(d: Duration) -> time::OffsetDateTime {
+    cityx_core::now() + time::Duration::try_from(d).unwrap_or(time::Duration::MINUTE)
+}
+
+pub struct Runner {
+    repo: Arc<dyn Repo>,
+    handlers: HashMap<&'static str, Arc<dyn Handler>>,
+    slots: HashMap<Class, Arc<Semaphore>>,
+    opts: RunnerOptions,
+}
+
+impl Runner {
+    pub fn new(repo: Arc<dyn Repo>, handlers: Vec<Arc<dyn Handler>>, opts: RunnerOptions) -> Self {
+        let slots = HashMap::from([
+            (
+                Class::Heavy,
+                Arc::new(Semaphore::new(opts.heavy_slots.max(1))),
+            ),
+            (
+                Class::Light,
+                Arc::new(Semaphore::new(opts.light_slots.max(1))),
+            ),
+        ]);
+        Runner {
+            repo,
+            handlers: handlers.into_iter().map(|h| (h.kind(), h)).collect(),
+            slots,
+            opts,
+        }
+    }
+
+    fn kinds(&self, class: Class) -> Vec<&'static str> {
+        self.handlers
+            .values()
+            .filter(|h| h.class() == class)
+            .map(|h| h.kind())
+            .collect()
+    }
+
+    /// Claims as many jobs as there are free slots and starts them; returns how many.
+    async fn fill(self: &Arc<Self>, running: &mut JoinSet<()>) -> usize {
+        let mut started = 0;
+        for class in [Class::Heavy, Class::Light] {
+            let kinds = self.kinds(class);
+            if kinds.is_empty() {
+                continue;
+            }
+            let sem = self.slots[&class].clone();
+            while let Ok(permit) = sem.clone().try_acquire_owned() {
+                let claimed = self
+                    .repo
+                    .claim_job(&kinds, &self.opts.owner, since_now(self.opts.lease))
+                    .await;
+                let job = match claimed {
+                    Ok(Some(job)) => job,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot claim jobs");
+                        break;
+                    }
+                };
+                let me = self.clone();
+                running.spawn(async move {
+                    me.execute(job).await;
+                    drop(permit);
+                });
+                started += 1;
+            }
+        }
+        started
+    }
+
+    /// Runs until `shutdown` resolves; running jobs are then cancelled (their leases lapse
+    /// and another worker takes them over).
+    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        let mut running = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            self.fill(&mut running).await;
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(self.opts.poll) => {},
+                Some(_) = running.join_next(), if !running.is_empty() => {},
+            }
+        }
+        running.shutdown().await;
+    }
+
+    async fn execute(&self, job: ClaimedJob) {
+        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let (tx, mut rx) = watch::channel(0u32);
+        let progress = Progress(tx);
+        let beat = self.opts.lease / 3;
+        let work = handler.run(&job, &progress);
+        tokio::pin!(work);
+        let result = loop {
+            tokio::select! {
+                r = &mut work => break Some(r),
+                _ = tokio::time::sleep(beat) => {
+                    let percent = *rx.borrow_and_update();
+                    match self.repo.heartbeat_job(&job, since_now(self.opts.lease), percent).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(job = %job.id, kind = %job.kind, "lease lost; stopping");
+                            break None;
+                        }
+                        Err(e) => tracing::warn!(job = %job.id, error = %e, "heartbeat failed"),
+                    }
+                }
+            }
+        };
+        let Some(result) = result else { return };
+        let outcome = match result {
+            Ok(()) => JobOutcome::Succeeded,
+            Err(JobError::Transient(e)) if job.attempts < job.max_attempts => {
+                let seed = started.elapsed().subsec_nanos();
+                JobOutcome::Retry {
+                    error: e,
+                    run_at: since_now(backoff(&self.opts, job.attempts, seed)),
+                }
+            }
+            Err(JobError::Transient(e)) | Err(JobError::Permanent(e)) => {
+                JobOutcome::Dead { error: e }
+            }
+        };
+        let label = match &outcome {
+            JobOutcome::Succeeded => "succeeded",
+            JobOutcome::Retry { .. } => "retry",
+            JobOutcome::Dead { .. } => "dead",
+        };
+        metrics::counter!("jobs_finished_total", "kind" => job.kind.clone(), "outcome" => label)
+            .increment(1);
+        metrics::histogram!("job_duration_seconds", "kind" => job.kind.clone())
+            .record(started.elapsed().as_secs_f64());
+        match self.repo.finish_job(&job, &outcome).await {
+            Ok(true) => {
+                if let JobOutcome::Dead { error } = &outcome {
+                    tracing::warn!(job = %job.id, kind = %job.kind, %error, "job is dead");
+                    handler.on_dead(&job, error).await;
+                }
+            }
+            Ok(false) => {
+                tracing::warn!(job = %job.id, "lease lost before the outcome was recorded")
+            }
+            Err(e) => tracing::error!(job = %job.id, error = %e, "cannot record a job's outcome"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters() {
+        let o = RunnerOptions {
+            backoff_base: Duration::from_secs(5),
+            backoff_max: Duration::from_secs(60),
+            ..Default::default()
+        };
+        assert_eq!(backoff(&o, 1, 0), Duration::from_secs(5));
+        assert_eq!(backoff(&o, 2, 0), Duration::from_secs(10));
+        assert_eq!(backoff(&o, 10, 0), Duration::from_secs(60));
+        let j = backoff(&o, 1, 999);
+        assert!(
+            j > Duration::from_secs(5) && j <= Duration::from_secs(5) + Duration::from_millis(1250),
+            "{j:?}"
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! The runner with scripted handlers on a real SQLite database.
+
+use async_trait::async_trait;
+use cityx_core::{
+    Actor, Asset, AssetMeta, AssetStatus, AuditAction, NewAudit, Region, Role, Station, StationId,
+    Upload, UploadState, User, UserId,
+};
+use cityx_db::{ClaimedJob, CompletedUpload, DbOptions, JobSummary, NewJob, Repo};
+use cityx_queue::{Handler, JobError, Progress, Runner, RunnerOptions};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+async fn repo(dir: &tempfile::TempDir) -> Arc<dyn Repo> {
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let repo = cityx_db::connect(&DbOptions {
+        url,
+        max_connections: 4,
+    })
+    .await
+    .expect("db");
+    repo.migrate().await.expect("migrate");
+    repo
+}
+
+/// A station, an editor and an uploaded asset with its queued `probe` job.
+async fn asset_with_job(
+    repo: &Arc<dyn Repo>,
+    max_attempts: u32,
+) -> (cityx_core::AssetId, cityx_core::JobId) {
+    let now = cityx_core::now();
+    let sys = Actor::system();
+    let a = |action| NewAudit::by(&sys, action, "test", "t", None);
+    let st = Station {
+        id: StationId::new(),
+        name: "台".into(),
+        code: format!("s{}", StationId::new().0.simple())
+            .chars()
+            .take(20)
+            .collect(),
+        city: "c".into(),
+        province: "p".into(),
+        region: Region::East,
+        contact_name: String::new(),
+        contact_phone: String::new(),
+        contact_email: String::new(),
+        created_at: now,
+        updated_at: now,
+    };
+    repo.insert_station(&st, &a(AuditAction::StationCreated))
+        .await
+        .expect("station");
+    let u = User {
+        id: UserId::new(),
+        email: format!("{}@x.cn", UserId::new()),
+        display_name: "x".into(),
+        role: Role::Editor,
+        station_id: Some(st.id),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+    };
+    repo.insert_user(&u, "h", &a(AuditAction::UserCreated))
+        .await
+        .expect("user");
+    let asset = Asset {
+        id: cityx_core::AssetId::new(),
+        station_id: st.id,
+        uploader_id: u.id,
+        status: AssetStatus::Uploading,
+        meta: AssetMeta {
+            filename: "a.mp4".into(),
+            title: "a".into(),
+            ..Default::default()
+        },
+        size_bytes: 1,
+        sha256: None,
+        md5: None,
+        duplicate_of: None,
+        failure: None,
+        technical: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let up = Upload {
+        id: cityx_core::UploadId::new(),
+        asset_id: asset.id,
+        station_id: st.id,
+        user_id: u.id,
+        length: 1,
+        offset: 0,
+        metadata: String::new(),
+        state: UploadState::Active,
+        expires_at: now + time::Duration::hours(1),
+        created_at: now,
+    };
+    repo.create_upload(&asset, &up, &a(AuditAction::UploadCreated))
+        .await
+        .expect("upload");
+    assert!(
+        repo.advance_upload(up.id, 0, 1, up.expires_at)
+            .await
+            .expect("advance")
+    );
+    let job = NewJob {
+        id: cityx_core::JobId::new(),
+        kind: "probe",
+        asset_id: Some(asset.id),
+        station_id: Some(st.id),
+        max_attempts,
+        run_at: now,
+    };
+    let done = CompletedUpload {
+        sha256: "0".repeat(64),
+        md5: "0".repeat(32),
+        duplicate_of: None,
+        completed_at: now,
+    };
+    repo.complete_upload(up.id, &done, &job, &a(AuditAction::UploadCompleted))
+        .await
+        .expect("complete");
+    (asset.id, job.id)
+}
+
+#[derive(Default)]
+struct Script {
+    /// Fail transiently this many times, then succeed.
+    transient_failures: u32,
+    /// Always fail permanently.
+    permanent: bool,
+    /// Run this long (to outlive a lease).
+    sleep: Duration,
+    calls: AtomicU32,
+    dead_calls: AtomicU32,
+    last_dead_error: std::sync::Mutex<String>,
+    cancelled: Arc<AtomicBool>,
+}
+
+struct Cancelled(Arc<AtomicBool>);
+impl Drop for Cancelled {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl Handler for Script {
+    fn kind(&self) -> &'static str {
+        "probe"
+    }
+
+    async fn run(&self, _job: &ClaimedJob, progress: &Progress) -> Result<(), JobError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        progress.set(50);
+        if !self.sleep.is_zero() {
+            let guard = Cancelled(self.cancelled.clone());
+            tokio::time::sleep(self.sleep).await;
+            std::mem::forget(guard);
+        }
+        if self.permanent {
+            return Err(JobError::Permanent("not media".into()));
+        }
+        if n <= self.transient_failures {
+            return Err(JobError::Transient(format!("busy, attempt {n}")));
+        }
+        Ok(())
+    }
+
+    async fn on_dead(&self, _job: &ClaimedJob, error: &str) {
+        self.dead_calls.fetch_add(1, Ordering::SeqCst);
+        *self.last_dead_error.lock().expect("lock") = error.to_owned();
+    }
+}
+
+fn fast() -> RunnerOptions {
+    RunnerOptions {
+        lease: Duration::from_millis(600),
+        poll: Duration::from_millis(10),
+        backoff_base: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(60),
+        ..Default::default()
+    }
+}
+
+async fn run_until(
+    repo: &Arc<dyn Repo>,
+    script: Arc<Script>,
+    opts: RunnerOptions,
+    asset: cityx_core::AssetId,
+    done: impl Fn(&JobSummary) -> bool,
+) -> JobSummary {
+    let runner = Arc::new(Runner::new(repo.clone(), vec![script], opts));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(runner.run(async {
+        let _ = stopped.await;
+    }));
+    let mut last = None;
+    for _ in 0..500 {
+        let jobs = repo.jobs_of_asset(asset).await.expect("jobs");
+        if let Some(j) = jobs.into_iter().next()
+            && done(&j)
+        {
+            last = Some(j);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    let _ = task.await;
+    last.expect("the job reached the expected state in time")
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_until_success() {
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = repo(&dir).await;
+    let (asset, _) = asset_with_job(&repo, 5).await;
+    let script = Arc::new(Script {
+        transient_failures: 2,
+        ..Default::default()
+    });
+    let j = run_until(&repo, script.clone(), fast(), asset, |j| {
+        j.state == "succeeded"
+    })
+    .await;
+    assert_eq!((j.attempts, j.progress), (3, 100));
+    assert_eq!(
+        j.last_error.as_deref(),
+        Some("busy, attempt 2"),
+        "the last failure stays visible"
+    );
+    assert_eq!(script.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(script.dead_calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn permanent_failures_are_not_retried() {
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = repo(&dir).await;
+    let (asset, _) = asset_with_job(&repo, 5).await;
+    let script = Arc::new(Script {
+        permanent: true,
+        ..Default::default()
+    });
+    let j = run_until(&repo, script.clone(), fast(), asset, |j| j.state == "dead").await;
+    assert_eq!(j.attempts, 1);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        script.dead_calls.load(Ordering::SeqCst),
+        1,
+        "the item is told once"
+    );
+    assert_eq!(*script.last_dead_error.lock().expect("lock"), "not media");
+}
+
+#[tokio::test]
+async fn jobs_die_after_their_last_attempt() {
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = repo(&dir).await;
+    let (asset, _) = asset_with_job(&repo, 3).await;
+    let script = Arc::new(Script {
+        transient_failures: u32::MAX,
+        ..Default::default()
+    });
+    let j = run_until(&repo, script.clone(), fast(), asset, |j| j.state == "dead").await;
+    assert_eq!(j.attempts, 3);
+    assert_eq!(script.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(
+        *script.last_dead_error.lock().expect("lock"),
+        "busy, attempt 3"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_loses_its_lease_stops_its_work() {
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = repo(&dir).await;
+    let (asset, job_id) = asset_with_job(&repo, 5).await;
+    let script = Arc::new(Script {
+        sleep: Duration::from_secs(30),
+        ..Default::default()
+    });
+    let runner = Arc::new(Runner::new(repo.clone(), vec![script.clone()], fast()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(runner.run(async {
+        let _ = stopped.await;
+    }));
+    for _ in 0..200 {
+        if script.calls.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        repo.jobs_of_asset(asset).await.expect("jobs")[0].state,
+        "running"
+    );
+    // As if the worker had stopped renewing: its lease (fence 1) lapses, and another worker
+    // claims the job (fence 2). The first worker's next heartbeat is refused.
+    let first = ClaimedJob {
+        id: job_id,
+        kind: "probe".into(),
+        asset_id: Some(asset),
+        station_id: None,
+        attempts: 1,
+        max_attempts: 5,
+        fence: 1,
+    };
+    let lease = cityx_core::now() + time::Duration::seconds(60);
+    let stolen = loop {
+        repo.heartbeat_job(&first, cityx_core::now() - time::Duration::seconds(1), 0)
+            .await
+            .expect("lapse");
+        if let Some(j) = repo
+            .claim_job(&["probe"], "usurper", lease)
+            .await
+            .expect("claim")
+        {
+            break j;
+        }
+    };
+    assert_eq!((stolen.id, stolen.fence), (job_id, 2));
+    for _ in 0..200 {
+        if script.cancelled.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        script.cancelled.load(Ordering::SeqCst),
+        "the old worker's work was cancelled at its next heartbeat"
+    );
+    assert!(
+        !repo
+            .finish_job(&first, &cityx_db::JobOutcome::Succeeded)
+            .await
+            .expect("finish"),
+        "and it cannot record an outcome"
+    );
+    let _ = stop.send(());
+    let _ = task.await;
+}
