@@ -233,13 +233,15 @@ impl Runner {
             .increment(1);
         metrics::histogram!("job_duration_seconds", "kind" => job.kind.clone())
             .record(started.elapsed().as_secs_f64());
+        // Tell the item before the job reads as dead, so that nobody sees a dead job on an
+        // item that still says it is processing. (If the lease was lost meanwhile, the next
+        // worker reaches the same verdict on the same file.)
+        if let JobOutcome::Dead { error } = &outcome {
+            tracing::warn!(job = %job.id, kind = %job.kind, %error, "job is dead");
+            handler.on_dead(&job, error).await;
+        }
         match self.repo.finish_job(&job, &outcome).await {
-            Ok(true) => {
-                if let JobOutcome::Dead { error } = &outcome {
-                    tracing::warn!(job = %job.id, kind = %job.kind, %error, "job is dead");
-                    handler.on_dead(&job, error).await;
-                }
-            }
+            Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job = %job.id, "lease lost before the outcome was recorded")
             }
