@@ -81,6 +81,12 @@ async fn observe(req: Request, next: Next, limit: Duration) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let api = route.starts_with("/api/");
+    // Upload bodies may take hours on a slow link; they end on their own idle timeout.
+    let limit = if route.starts_with("/api/v1/uploads") {
+        Duration::from_secs(u64::MAX / 4)
+    } else {
+        limit
+    };
     let mut res = match tokio::time::timeout(limit, next.run(req)).await {
         Ok(res) => res,
         Err(_) => {

@@ -281,7 +281,12 @@ async fn a_worker_that_loses_its_lease_stops_its_work() {
         sleep: Duration::from_secs(30),
         ..Default::default()
     });
-    let runner = Arc::new(Runner::new(repo.clone(), vec![script.clone()], fast()));
+    // One slot: the runner cannot claim the lapsed job itself while its first run holds it.
+    let opts = RunnerOptions {
+        light_slots: 1,
+        ..fast()
+    };
+    let runner = Arc::new(Runner::new(repo.clone(), vec![script.clone()], opts));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(runner.run(async {
         let _ = stopped.await;
@@ -308,18 +313,21 @@ async fn a_worker_that_loses_its_lease_stops_its_work() {
         fence: 1,
     };
     let lease = cityx_core::now() + time::Duration::seconds(60);
-    let stolen = loop {
+    let mut stolen = None;
+    for _ in 0..100 {
         repo.heartbeat_job(&first, cityx_core::now() - time::Duration::seconds(1), 0)
             .await
             .expect("lapse");
-        if let Some(j) = repo
+        stolen = repo
             .claim_job(&["probe"], "usurper", lease)
             .await
-            .expect("claim")
-        {
-            break j;
+            .expect("claim");
+        if stolen.is_some() {
+            break;
         }
-    };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stolen = stolen.expect("another worker took the job over");
     assert_eq!((stolen.id, stolen.fence), (job_id, 2));
     for _ in 0..200 {
         if script.cancelled.load(Ordering::SeqCst) {

@@ -750,3 +750,31 @@ async fn uploaded_media_is_probed_and_bad_files_fail_with_a_reason() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn slow_upload_bodies_outlast_the_request_time_limit() {
+    let app = TestApp::spawn_with(|s| s.server.request_timeout_secs = 1).await;
+    let w = World::seed(&app).await;
+    let token = w.user("editor@a").token.clone();
+    let tus = Tus {
+        app: &app,
+        token: token.clone(),
+    };
+    let data = bytes(30_000, 2);
+    let (path, asset) = tus.start(data.len() as u64).await;
+    // 3 s for the body, three times the request limit, but never idle for long.
+    let mut s = partial_patch(&app, &token, &path, 0, data.len(), &data[..10_000]).await;
+    for part in data[10_000..].chunks(10_000) {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        s.write_all(part).await.expect("write");
+    }
+    let mut answer = vec![0u8; 1024];
+    let n = s.read(&mut answer).await.expect("answer");
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+    assert_eq!(tus.asset(&asset).await.1["sha256"], sha256_hex(&data));
+    // Other routes keep the limit.
+    let (s, _) = app.get("/api/v1/me", &token).await;
+    assert_eq!(s, 200);
+    app.stop().await;
+}
