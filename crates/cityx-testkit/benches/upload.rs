@@ -1,0 +1,123 @@
+//! Upload benchmark: tus upload throughput on loopback against its references, measured side
+//! by side in one run on the same disk, printed as ratios (the machine is shared; absolute
+//! figures move, ratios hold).
+//!
+//!     cargo bench -p cityx-testkit --bench upload            # 1 GiB
+//!     CITYX_BENCH_MB=256 cargo bench -p cityx-testkit --bench upload
+//!
+//! References: `dd conv=fdatasync` writing the same number of bytes to the same directory
+//! (the disk's durable write rate), and SHA-256 and MD5 over the same bytes in memory (the
+//! hashing the upload does on the way).
+
+use cityx_testkit::{TestApp, World};
+use sha2::Digest;
+use std::time::{Duration, Instant};
+
+const CHUNK: usize = 64 * 1024 * 1024;
+
+fn mb_s(bytes: u64, d: Duration) -> f64 {
+    bytes as f64 / 1e6 / d.as_secs_f64()
+}
+
+fn dd(dir: &std::path::Path, mb: u64) -> Duration {
+    let out = dir.join("dd.bin");
+    let started = Instant::now();
+    let ok = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=1M", "conv=fdatasync", "status=none"])
+        .arg(format!("of={}", out.display()))
+        .arg(format!("count={mb}"))
+        .status()
+        .expect("dd")
+        .success();
+    assert!(ok, "dd failed");
+    let t = started.elapsed();
+    let _ = std::fs::remove_file(out);
+    t
+}
+
+fn hash_rates(data: &[u8]) -> (f64, f64) {
+    let t = Instant::now();
+    std::hint::black_box(sha2::Sha256::digest(data));
+    let sha = mb_s(data.len() as u64, t.elapsed());
+    let t = Instant::now();
+    std::hint::black_box(md5::Md5::digest(data));
+    (sha, mb_s(data.len() as u64, t.elapsed()))
+}
+
+fn main() {
+    let mb: u64 = std::env::var("CITYX_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        // Jobs off: measure the upload, not the probe that follows it.
+        let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+        let w = World::seed(&app).await;
+        let token = w.user("editor@a").token.clone();
+        let bytes = mb * 1024 * 1024;
+        let chunk: Vec<u8> = (0..CHUNK).map(|i| (i as u8).wrapping_mul(131)).collect();
+
+        let (sha, md5) = hash_rates(&chunk);
+        let dd_time = dd(&app.data_dir(), mb);
+
+        let res = app
+            .http
+            .post(app.url("/api/v1/uploads"))
+            .bearer_auth(&token)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", bytes.to_string())
+            .header("upload-metadata", "filename YmVuY2gubXA0")
+            .send()
+            .await
+            .expect("create");
+        assert_eq!(res.status(), 201);
+        let path = res.headers()["location"]
+            .to_str()
+            .expect("location")
+            .to_owned();
+        let started = Instant::now();
+        let mut offset = 0u64;
+        while offset < bytes {
+            let n = (bytes - offset).min(CHUNK as u64) as usize;
+            let res = app
+                .http
+                .patch(app.url(&path))
+                .bearer_auth(&token)
+                .header("tus-resumable", "1.0.0")
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", offset.to_string())
+                .body(chunk[..n].to_vec())
+                .send()
+                .await
+                .expect("patch");
+            assert_eq!(res.status(), 204, "{:?}", res.text().await);
+            offset += n as u64;
+        }
+        let upload_time = started.elapsed();
+
+        let dd_rate = mb_s(bytes, dd_time);
+        let up_rate = mb_s(bytes, upload_time);
+        println!(
+            "cityx upload benchmark: {mb} MiB in {} MiB PATCHes, loopback, data dir {}",
+            CHUNK >> 20,
+            app.data_dir().display()
+        );
+        println!("  dd conv=fdatasync (reference)  {dd_rate:8.1} MB/s");
+        println!(
+            "  tus upload (hashed, durable)   {up_rate:8.1} MB/s   ratio to dd: {:.2}x",
+            up_rate / dd_rate
+        );
+        println!("  SHA-256 in memory              {sha:8.1} MB/s");
+        println!("  MD5 in memory                  {md5:8.1} MB/s");
+        let hash_share = up_rate / sha + up_rate / md5;
+        println!(
+            "  hashing's share of upload time {:8.1} %   (both hashes at the measured rates)",
+            hash_share * 100.0
+        );
+        app.stop().await;
+    });
+}
