@@ -18,6 +18,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+/// Received buffers a hashing thread may lag behind the disk writes.
+const HASH_QUEUE: usize = 256;
+
 /// The first job of every new master.
 pub const PROBE_JOB: &str = "probe";
 
@@ -287,14 +290,36 @@ impl App {
         let before = running.clone();
         let mut chunk = ChunkHash::new(checksum.as_ref().map(|c| c.0));
         let body = idle_limited(body, self.uploads.idle_timeout);
+        // SHA-256 and MD5 run on threads of their own beside the disk writes, fed the
+        // received buffers without copies; a bounded queue holds the network back if they
+        // fall behind.
+        let (sha_tx, mut sha_rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+        let (md5_tx, mut md5_rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+        let (mut sha, mut md5) = (running.sha256.clone(), running.md5.clone());
+        let sha_task = tokio::task::spawn_blocking(move || {
+            while let Some(b) = sha_rx.blocking_recv() {
+                sha.update(&b);
+            }
+            sha
+        });
+        let md5_task = tokio::task::spawn_blocking(move || {
+            while let Some(b) = md5_rx.blocking_recv() {
+                md5.update(&b);
+            }
+            md5
+        });
         let appended = self
             .spool
-            .append(id, offset, upload.length, body, |b| {
-                running.update(b);
-                chunk.update(b);
+            .append(id, offset, upload.length, body, &[sha_tx, md5_tx], |b| {
+                chunk.update(b)
             })
             .await
             .map_err(|e| Error::Internal(Box::new(e)))?;
+        running = Running {
+            offset: appended.offset,
+            sha256: sha_task.await.map_err(|e| Error::Internal(Box::new(e)))?,
+            md5: md5_task.await.map_err(|e| Error::Internal(Box::new(e)))?,
+        };
         let checksum_failed = checksum
             .as_ref()
             .is_some_and(|(_, want)| chunk.finish() != *want);

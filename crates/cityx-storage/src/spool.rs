@@ -60,14 +60,16 @@ impl Spool {
     }
 
     /// Appends a request body at `offset` (the recorded durable offset), never past `limit`
-    /// (the upload's length), feeding every byte written to `observe` (hashes). Returns once
-    /// the bytes are on disk.
+    /// (the upload's length), feeding every byte written to `observe` and, without copying,
+    /// to each of `taps` (hashers on other threads, which may lag by the channel's bound).
+    /// Returns once the bytes are on disk.
     pub async fn append<S, E>(
         &self,
         id: UploadId,
         offset: u64,
         limit: u64,
         mut body: S,
+        taps: &[tokio::sync::mpsc::Sender<Bytes>],
         mut observe: impl FnMut(&[u8]),
     ) -> Result<Appended<E>>
     where
@@ -100,11 +102,15 @@ impl Spool {
             };
             let room = usize::try_from(limit.saturating_sub(at)).unwrap_or(usize::MAX);
             let take = chunk.len().min(room);
-            let data = &chunk[..take];
-            out.write_all(data)
+            let data = chunk.slice(..take);
+            for tap in taps {
+                // A tap that went away only loses its own view.
+                let _ = tap.send(data.clone()).await;
+            }
+            out.write_all(&data)
                 .await
                 .map_err(|e| Error::io("write", &path, e))?;
-            observe(data);
+            observe(&data);
             at += take as u64;
             if take < chunk.len() {
                 overflow = true;

@@ -113,11 +113,6 @@ fn main() {
         );
         println!("  SHA-256 in memory              {sha:8.1} MB/s");
         println!("  MD5 in memory                  {md5:8.1} MB/s");
-        let hash_share = up_rate / sha + up_rate / md5;
-        println!(
-            "  hashing's share of upload time {:8.1} %   (both hashes at the measured rates)",
-            hash_share * 100.0
-        );
         app.stop().await;
     });
 }

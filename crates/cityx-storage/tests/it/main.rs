@@ -65,9 +65,15 @@ async fn finished_uploads_move_into_storage_without_a_copy() {
     let id = UploadId::new();
     spool.create(id).await.expect("create");
     let body = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello "))]);
-    spool.append(id, 0, 11, body, |_| {}).await.expect("append");
+    spool
+        .append(id, 0, 11, body, &[], |_| {})
+        .await
+        .expect("append");
     let body = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"world"))]);
-    spool.append(id, 6, 11, body, |_| {}).await.expect("append");
+    spool
+        .append(id, 6, 11, body, &[], |_| {})
+        .await
+        .expect("append");
     let part = spool.path(id);
     use std::os::unix::fs::MetadataExt;
     let inode = std::fs::metadata(&part).expect("meta").ino();
@@ -101,6 +107,7 @@ async fn finished_uploads_move_into_storage_without_a_copy() {
             0,
             big.len() as u64,
             stream::iter(vec![Ok::<_, std::io::Error>(big.clone())]),
+            &[],
             |_| {},
         )
         .await
@@ -125,7 +132,7 @@ async fn appends_are_bounded_resumable_and_observed() {
         Err("client went away"),
     ]);
     let r = spool
-        .append(id, 0, 10, body, |b| seen.extend_from_slice(b))
+        .append(id, 0, 10, body, &[], |b| seen.extend_from_slice(b))
         .await
         .expect("append");
     assert_eq!(
@@ -136,7 +143,7 @@ async fn appends_are_bounded_resumable_and_observed() {
     std::fs::write(spool.path(id), b"abcGARBAGE").expect("simulate");
     let body = stream::iter(vec![Ok::<_, &str>(Bytes::from_static(b"defghijkXYZ"))]);
     let r = spool
-        .append(id, 3, 10, body, |b| seen.extend_from_slice(b))
+        .append(id, 3, 10, body, &[], |b| seen.extend_from_slice(b))
         .await
         .expect("append");
     assert_eq!(
