@@ -104,7 +104,7 @@ test("upload with progress, pause and resume; the item shows its SHA-256", async
   // follows processing by itself).
   const notice = page.getByRole("alert");
   await notice.getByText("处理失败：").waitFor({ timeout: 30_000 });
-  assert.match(await notice.textContent(), /not a media file/);
+  assert.match(await notice.textContent(), /无法识别为音视频文件.*\(Invalid data/);
   await shot(page, "14-item-page");
   assert.deepEqual(page.problems, [], "no console errors or CSP violations");
   await page.context().close();

@@ -101,6 +101,8 @@ struct AssetPage {
     embargo: String,
     keywords: String,
     duplicate: String,
+    /// Why the item failed, explained in the reader's language where we can.
+    failure: String,
     /// One line: container, duration, picture, sound.
     technical: String,
     jobs: Vec<JobRow>,
@@ -142,6 +144,11 @@ pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<Strin
         embargo: a.meta.embargo_until.map(fmt_time).unwrap_or_default(),
         keywords: a.meta.keywords.join("、"),
         duplicate: a.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
+        failure: a
+            .failure
+            .as_deref()
+            .map(|f| explain_failure(t, f))
+            .unwrap_or_default(),
         technical: a.technical.as_ref().map(technical_line).unwrap_or_default(),
         jobs: view
             .jobs
@@ -158,6 +165,14 @@ pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<Strin
         a,
     };
     render(&page, t, StatusCode::OK)
+}
+
+/// A failure the editor can act on: known causes in their language, the tool's words after.
+fn explain_failure(t: T, failure: &str) -> String {
+    match failure.strip_prefix("not a media file cityx can read: ") {
+        Some(detail) => format!("{} ({detail})", t.get("asset.not_media")),
+        None => failure.to_owned(),
+    }
 }
 
 /// `mp4 · 00:02.0 · h264 1920×1080 25 fps · aac 48 kHz 2 ch`.
@@ -210,6 +225,21 @@ mod tests {
             super::technical_line(&t),
             "mov · 01:15.5 · h264 1920×1080 25.00 fps i · aac 48 kHz 2 ch"
         );
+    }
+
+    #[test]
+    fn failures_are_explained() {
+        let zh = crate::i18n::T(crate::i18n::Lang::Zh);
+        let f = super::explain_failure(
+            zh,
+            "not a media file cityx can read: Invalid data found when processing input",
+        );
+        assert!(
+            f.starts_with("无法识别为音视频文件")
+                && f.ends_with("(Invalid data found when processing input)"),
+            "{f}"
+        );
+        assert_eq!(super::explain_failure(zh, "disk full"), "disk full");
     }
 
     #[test]
