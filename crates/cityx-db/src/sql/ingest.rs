@@ -1,7 +1,7 @@
 //! Assets, uploads and the jobs they start.
 
 use super::rows::{ASSET_COLS, asset_from, bytes_i64, ms, scope_args, upload_from};
-use super::{SqlRepo, commit, not_found_unless, write_audit};
+use super::{SqlRepo, commit, found, not_found_unless, write_audit};
 use crate::model::{CompletedUpload, NewJob};
 use crate::{Error, IngestRepo, Result};
 use async_trait::async_trait;
@@ -164,9 +164,7 @@ impl IngestRepo for SqlRepo {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("read an upload", "upload", e))?;
-        row.map(|r| upload_from(&r))
-            .transpose()?
-            .ok_or(Error::NotFound { entity: "upload" })
+        found(row, upload_from, "upload")
     }
 
     async fn advance_upload(
@@ -253,10 +251,7 @@ impl IngestRepo for SqlRepo {
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("read an upload", "upload", e))?;
-        let u = row
-            .map(|r| upload_from(&r))
-            .transpose()?
-            .ok_or(Error::NotFound { entity: "upload" })?;
+        let u = found(row, upload_from, "upload")?;
         if u.state != UploadState::Active {
             return Ok(u);
         }
@@ -309,9 +304,7 @@ impl IngestRepo for SqlRepo {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("read an asset", "asset", e))?;
-        row.map(|r| asset_from(&r))
-            .transpose()?
-            .ok_or(Error::NotFound { entity: "asset" })
+        found(row, asset_from, "asset")
     }
 
     async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<crate::JobSummary>> {

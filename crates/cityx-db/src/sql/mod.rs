@@ -90,6 +90,27 @@ impl SqlRepo {
         Ok(SqlRepo { pool, backend })
     }
 
+    /// The station whose `column` (`id` or `code`, never user input) equals `value`,
+    /// inside the scope.
+    async fn station_where(
+        &self,
+        column: &'static str,
+        value: &str,
+        scope: TenantScope,
+    ) -> Result<Station> {
+        let (all, own) = scope_args(scope);
+        let row = sqlx::query(&format!(
+            "SELECT * FROM stations WHERE {column} = $1 AND ($2 OR id = $3)"
+        ))
+        .bind(value)
+        .bind(all)
+        .bind(own)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("read a station", "station", e))?;
+        found(row, station_from, "station")
+    }
+
     pub(crate) async fn begin(&self) -> Result<Transaction<'static, Any>> {
         self.pool
             .begin()
@@ -124,6 +145,17 @@ pub(crate) async fn write_audit(tx: &mut Transaction<'static, Any>, a: &NewAudit
     .await
     .map_err(|e| Error::from_sqlx("write an audit entry", "audit entry", e))?;
     Ok(())
+}
+
+/// Decodes an optional row, or "not found".
+pub(crate) fn found<T>(
+    row: Option<sqlx::any::AnyRow>,
+    decode: fn(&sqlx::any::AnyRow) -> Result<T>,
+    entity: &'static str,
+) -> Result<T> {
+    row.map(|r| decode(&r))
+        .transpose()?
+        .ok_or(Error::NotFound { entity })
 }
 
 /// Builds a page from `limit + 1` fetched rows.
@@ -201,31 +233,11 @@ impl StationRepo for SqlRepo {
     }
 
     async fn get_station(&self, scope: TenantScope, id: StationId) -> Result<Station> {
-        let (all, own) = scope_args(scope);
-        let row = sqlx::query("SELECT * FROM stations WHERE id = $1 AND ($2 OR id = $3)")
-            .bind(id.to_string())
-            .bind(all)
-            .bind(own)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| Error::from_sqlx("read a station", "station", e))?;
-        row.map(|r| station_from(&r))
-            .transpose()?
-            .ok_or(Error::NotFound { entity: "station" })
+        self.station_where("id", &id.to_string(), scope).await
     }
 
     async fn find_station_by_code(&self, scope: TenantScope, code: &str) -> Result<Station> {
-        let (all, own) = scope_args(scope);
-        let row = sqlx::query("SELECT * FROM stations WHERE code = $1 AND ($2 OR id = $3)")
-            .bind(code)
-            .bind(all)
-            .bind(own)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| Error::from_sqlx("read a station", "station", e))?;
-        row.map(|r| station_from(&r))
-            .transpose()?
-            .ok_or(Error::NotFound { entity: "station" })
+        self.station_where("code", code, scope).await
     }
 
     async fn list_stations(&self, scope: TenantScope, req: &PageRequest) -> Result<Page<Station>> {
@@ -324,9 +336,7 @@ impl UserRepo for SqlRepo {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("read a user", "user", e))?;
-        row.map(|r| user_from(&r))
-            .transpose()?
-            .ok_or(Error::NotFound { entity: "user" })
+        found(row, user_from, "user")
     }
 
     async fn list_users(
@@ -522,9 +532,7 @@ impl TokenRepo for SqlRepo {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("read a token", "token", e))?;
-        row.map(|r| token_from(&r))
-            .transpose()?
-            .ok_or(Error::NotFound { entity: "token" })
+        found(row, token_from, "token")
     }
 
     async fn list_tokens(&self, f: &TokenFilter, req: &PageRequest) -> Result<Page<ApiToken>> {
