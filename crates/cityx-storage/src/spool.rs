@@ -9,7 +9,7 @@ use crate::{Error, Result};
 use bytes::Bytes;
 use cityx_core::UploadId;
 use futures_util::{Stream, StreamExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 /// Writes reach the disk in blocks of this size (fewer system calls than one per network
@@ -182,9 +182,5 @@ impl Spool {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io("remove", &path, e)),
         }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
