@@ -6,10 +6,17 @@
 //! media always gets the input options of [`hardened_input`]: a container whitelist, the
 //! `file` protocol only, and an allocation cap (DESIGN.md, security rules).
 //!
-//! Depends on no other cityx crate. Main types: [`Tools`], [`probe::MediaInfo`].
+//! Commands are planned in [`ladder`] (the fast remux and the single-decode pass), their
+//! HLS text handled in [`hls`], and the technical check (技审) read and judged in [`qc`].
+//!
+//! Depends on no other cityx crate. Main types: [`Tools`], [`probe::MediaInfo`],
+//! [`ladder::Plan`], [`qc::Report`].
 
+pub mod hls;
+pub mod ladder;
 pub mod probe;
 pub mod process;
+pub mod qc;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -48,6 +48,8 @@ pub struct Stream {
     pub width: Option<u32>,
     pub height: Option<u32>,
     pub pix_fmt: Option<String>,
+    /// `"64:45"` for anamorphic PAL; `"1:1"` or absent for square pixels.
+    pub sample_aspect_ratio: Option<String>,
     pub field_order: Option<String>,
     pub r_frame_rate: Option<String>,
     pub avg_frame_rate: Option<String>,
@@ -105,7 +107,7 @@ pub struct VideoInfo {
     /// As stored.
     pub width: u32,
     pub height: u32,
-    /// As shown, after rotation.
+    /// As shown: square pixels, after rotation.
     pub display_width: u32,
     pub display_height: u32,
     /// The display matrix's angle as ffprobe reports it, normalised: 0, 90, 180 or 270.
@@ -128,7 +130,12 @@ pub struct AudioInfo {
 
 /// `"30000/1001"` → 29.97.
 fn rate(s: Option<&str>) -> Option<f64> {
-    let (n, d) = s?.split_once('/')?;
+    ratio(s, '/')
+}
+
+/// `"64:45"` with `:` → 1.422…; `None` for zero or junk.
+fn ratio(s: Option<&str>, sep: char) -> Option<f64> {
+    let (n, d) = s?.split_once(sep)?;
     let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
     (d > 0.0 && n > 0.0).then(|| n / d)
 }
@@ -172,7 +179,12 @@ impl FfprobeOutput {
                 .unwrap_or(0.0);
             let rotation = ((degrees.round() as i64).rem_euclid(360) as u32 / 90) * 90;
             let (w, h) = (v.width.unwrap_or(0), v.height.unwrap_or(0));
-            let (display_width, display_height) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
+            // Anamorphic sources are shown wider (or narrower) than stored.
+            let shown_w = match ratio(v.sample_aspect_ratio.as_deref(), ':') {
+                Some(sar) if (sar - 1.0).abs() > 0.01 => ((f64::from(w) * sar / 2.0).round() as u32) * 2,
+                _ => w,
+            };
+            let (display_width, display_height) = if rotation % 180 == 90 { (h, shown_w) } else { (shown_w, h) };
             let nominal = rate(v.r_frame_rate.as_deref());
             let average = rate(v.avg_frame_rate.as_deref());
             let pix_fmt = v.pix_fmt.clone().unwrap_or_default();
@@ -334,6 +346,13 @@ mod tests {
             Some(2997.0)
         );
         assert_eq!(rate(Some("0/0")), None);
+        assert_eq!(ratio(Some("0:1"), ':'), None);
+        let mut pal = fixture("h264_aac.json");
+        pal.streams[0].width = Some(720);
+        pal.streams[0].height = Some(576);
+        pal.streams[0].sample_aspect_ratio = Some("64:45".into());
+        let v = pal.summary().expect("media").video.expect("video");
+        assert_eq!((v.display_width, v.display_height), (1024, 576));
         assert_eq!(
             last_line("junk\nfile:/tmp/x.mp4: Invalid data found when processing input\n"),
             "Invalid data found when processing input"

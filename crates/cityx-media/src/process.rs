@@ -2,7 +2,7 @@
 
 use crate::MediaError;
 use std::ffi::OsString;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +29,22 @@ pub struct Output {
 }
 
 const STDERR_TAIL: usize = 8 * 1024;
+/// The most stderr written to a log file; the rest is dropped (a runaway tool cannot fill the
+/// disk).
+const MAX_LOG: u64 = 64 * 1024 * 1024;
+
+/// Receives a tool's output line by line.
+pub type LineSink = Box<dyn FnMut(&str) + Send>;
+
+/// Optional ways to watch a run.
+#[derive(Default)]
+pub struct Hooks {
+    /// Also write all of stderr (up to 64 MiB) to this file: filters such as `blackdetect`
+    /// report there.
+    pub stderr_log: Option<PathBuf>,
+    /// Called with each line of stdout instead of keeping it (`-progress pipe:1`).
+    pub stdout_lines: Option<LineSink>,
+}
 
 /// Kills the whole process group when dropped: a cancelled job leaves nothing behind.
 struct GroupGuard(Option<i32>);
@@ -53,10 +69,55 @@ fn ms_since(start: Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Where a stream's bytes go besides the kept head or tail.
+enum Sink {
+    None,
+    Log(tokio::fs::File, u64),
+    Lines(LineSink, Vec<u8>),
+}
+
+impl Sink {
+    async fn take(&mut self, chunk: &[u8]) {
+        match self {
+            Sink::None => {}
+            Sink::Log(file, written) => {
+                use tokio::io::AsyncWriteExt;
+                if *written < MAX_LOG {
+                    let n = chunk
+                        .len()
+                        .min(usize::try_from(MAX_LOG - *written).unwrap_or(usize::MAX));
+                    if file.write_all(&chunk[..n]).await.is_ok() {
+                        *written += n as u64;
+                    }
+                }
+            }
+            Sink::Lines(f, pending) => {
+                pending.extend_from_slice(chunk);
+                while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                    f(String::from_utf8_lossy(&pending[..end]).trim_end());
+                    pending.drain(..=end);
+                }
+                // A line longer than this is not progress output: drop it.
+                if pending.len() > 64 * 1024 {
+                    pending.clear();
+                }
+            }
+        }
+    }
+
+    async fn finish(&mut self) {
+        if let Sink::Log(file, _) = self {
+            use tokio::io::AsyncWriteExt;
+            let _ = file.flush().await;
+        }
+    }
+}
+
 async fn pump<R: AsyncRead + Unpin>(
     mut r: R,
     keep_head: usize,
     keep_tail: usize,
+    mut sink: Sink,
     activity: Arc<AtomicU64>,
     start: Instant,
 ) -> (Vec<u8>, bool) {
@@ -70,6 +131,10 @@ async fn pump<R: AsyncRead + Unpin>(
             Ok(n) => {
                 activity.store(ms_since(start), Ordering::Relaxed);
                 let chunk = &buf[..n];
+                sink.take(chunk).await;
+                if matches!(sink, Sink::Lines(..)) {
+                    continue;
+                }
                 if keep_tail > 0 {
                     tail.extend_from_slice(chunk);
                     if tail.len() > keep_tail {
@@ -83,6 +148,7 @@ async fn pump<R: AsyncRead + Unpin>(
             }
         }
     }
+    sink.finish().await;
     (if keep_tail > 0 { tail } else { head }, overflow)
 }
 
@@ -93,7 +159,30 @@ pub async fn run(
     workdir: &Path,
     limits: &Limits,
 ) -> Result<Output, MediaError> {
+    run_with(program, args, workdir, limits, Hooks::default()).await
+}
+
+/// [`run`], with stderr logged to a file or stdout handed over line by line.
+pub async fn run_with(
+    program: &Path,
+    args: &[OsString],
+    workdir: &Path,
+    limits: &Limits,
+    hooks: Hooks,
+) -> Result<Output, MediaError> {
     let name = program.display().to_string();
+    let io_error = |e| MediaError::Io {
+        program: name.clone(),
+        source: e,
+    };
+    let err_sink = match &hooks.stderr_log {
+        Some(path) => Sink::Log(tokio::fs::File::create(path).await.map_err(io_error)?, 0),
+        None => Sink::None,
+    };
+    let out_sink = match hooks.stdout_lines {
+        Some(f) => Sink::Lines(f, Vec::new()),
+        None => Sink::None,
+    };
     let started = Instant::now();
     let mut child = tokio::process::Command::new(program)
         .args(args)
@@ -110,14 +199,20 @@ pub async fn run(
         })?;
     let mut group = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
     let activity = Arc::new(AtomicU64::new(0));
-    let stdout = child
-        .stdout
-        .take()
-        .map(|s| tokio::spawn(pump(s, limits.max_stdout, 0, activity.clone(), started)));
+    let stdout = child.stdout.take().map(|s| {
+        tokio::spawn(pump(
+            s,
+            limits.max_stdout,
+            0,
+            out_sink,
+            activity.clone(),
+            started,
+        ))
+    });
     let stderr = child
         .stderr
         .take()
-        .map(|s| tokio::spawn(pump(s, 0, STDERR_TAIL, activity.clone(), started)));
+        .map(|s| tokio::spawn(pump(s, 0, STDERR_TAIL, err_sink, activity.clone(), started)));
 
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let status = loop {

@@ -311,3 +311,316 @@ async fn runs_are_bounded_and_leave_nothing_behind() {
         .expect("run");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "done");
 }
+
+/// A news clip with known faults: black 4–6 s (which also counts as frozen), a frozen
+/// picture 14–16 s and silence 10–12 s, in `size` at 25 fps, 20 s long.
+fn faulty_clip(out: &Path, size: &str) {
+    let src = |d: &str| format!("testsrc2=size={size}:rate=25:duration={d}");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &src("14"),
+        "-f",
+        "lavfi",
+        "-i",
+        &src("0.04"),
+        "-f",
+        "lavfi",
+        "-i",
+        &src("4"),
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=20:sample_rate=48000",
+        "-filter_complex",
+        "[0:v]drawbox=enable='between(t,4,6)':x=0:y=0:w=iw:h=ih:color=black:t=fill[p1];\
+         [1:v]loop=loop=49:size=1:start=0,setpts=N/25/TB[p2];[p1][p2][2:v]concat=n=3:v=1:a=0[v];\
+         [3:a]volume=enable='between(t,10,12)':volume=0,aformat=channel_layouts=stereo[a]",
+        "-map",
+        "[v]",
+        "-map",
+        "[a]",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        out.to_str().expect("p"),
+    ]);
+}
+
+fn near(span: &cityx_media::qc::Span, start: f64, end: f64) -> bool {
+    (span.start - start).abs() < 0.3 && (span.end - end).abs() < 0.3
+}
+
+#[tokio::test]
+async fn one_pass_makes_the_ladder_the_images_and_the_qc_report() {
+    use cityx_media::hls::parse_media_playlist;
+    use cityx_media::ladder::{LOG, LadderOptions, execute, ladder_plan};
+    use cityx_media::qc::{Profile, Verdict, evaluate, parse_log};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let master = d.join("master.mp4");
+    faulty_clip(&master, "854x480");
+    let info = probe(&tools(), &master, d).await.expect("probe");
+    let plan = ladder_plan(
+        &info,
+        &master,
+        &LadderOptions::default(),
+        &Profile::default(),
+    );
+    let out = d.join("out");
+    std::fs::create_dir_all(&out).expect("dir");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    execute(&tools(), &plan, &out, move |p| {
+        sink.lock().expect("lock").push(p)
+    })
+    .await
+    .expect("transcode");
+
+    // Renditions: 480p and 360p (never above the source), 5 segments of 4 s each.
+    let names: Vec<&str> = plan.rungs.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["480p", "360p"]);
+    for rung in &names {
+        let text =
+            std::fs::read_to_string(out.join(format!("hls/{rung}/index.m3u8"))).expect("playlist");
+        let p = parse_media_playlist(&text);
+        assert!(p.ended, "{text}");
+        assert_eq!(p.segments.len(), 5, "{text}");
+        assert!(
+            p.segments.iter().all(|(_, d)| (d - 4.0).abs() < 0.05),
+            "aligned 4 s segments: {text}"
+        );
+        for (seg, _) in &p.segments {
+            assert!(
+                out.join(format!("hls/{rung}/{seg}"))
+                    .metadata()
+                    .expect("segment")
+                    .len()
+                    > 0
+            );
+        }
+    }
+    let proxy = probe(&tools(), &out.join("proxy.mp4"), d)
+        .await
+        .expect("proxy");
+    assert_eq!(
+        proxy
+            .video
+            .as_ref()
+            .map(|v| (v.codec.as_str(), v.display_height)),
+        Some(("h264", 480))
+    );
+    assert!(
+        (proxy.duration_s - 20.0).abs() < 0.2,
+        "{}",
+        proxy.duration_s
+    );
+    assert!(out.join("poster.jpg").metadata().expect("poster").len() > 1000);
+    let thumbs = std::fs::read_dir(out.join("thumbs"))
+        .expect("thumbs")
+        .count();
+    assert!((9..=10).contains(&thumbs), "{thumbs} thumbnails");
+    assert!(out.join("storyboard/sb_001.jpg").exists());
+
+    // Progress climbed and stayed below 100 (the job says when it is done).
+    let seen = seen.lock().expect("lock").clone();
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]) && seen.last().copied().unwrap_or(0) >= 90,
+        "{seen:?}"
+    );
+
+    // The QC findings land at the right time codes.
+    let log = std::fs::read_to_string(out.join(LOG)).expect("log");
+    let m = parse_log(&log, info.duration_s);
+    assert!(m.black.iter().any(|s| near(s, 4.0, 6.0)), "{:?}", m.black);
+    assert!(
+        m.frozen.iter().any(|s| near(s, 14.0, 16.0)),
+        "{:?}",
+        m.frozen
+    );
+    assert!(
+        m.silent.iter().any(|s| near(s, 10.0, 12.0)),
+        "{:?}",
+        m.silent
+    );
+    let lufs = m.loudness_lufs.expect("loudness");
+    assert!((-30.0..-10.0).contains(&lufs), "{lufs}");
+    let report = evaluate(&info, &m, &Profile::default());
+    assert_eq!(report.verdict, Verdict::Warn, "{report:?}");
+    let black = report
+        .findings
+        .iter()
+        .find(|f| f.check == "black")
+        .expect("black finding");
+    assert!((black.start.unwrap_or(0.0) - 4.0).abs() < 0.3);
+    assert!(report.findings.iter().any(|f| f.check == "resolution"));
+}
+
+#[tokio::test]
+async fn awkward_sources_come_out_playable() {
+    use cityx_media::ladder::{LadderOptions, can_remux, execute, ladder_plan, remux_plan};
+    use cityx_media::qc::Profile;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let p = |n: &str| d.join(n).to_str().expect("p").to_owned();
+    // Interlaced 10-bit, a portrait phone clip (rotated by its display matrix), variable frame
+    // rate, sound only, and a clip shorter than one segment.
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25:duration=3",
+        "-vf",
+        "tinterlace=interleave_top,setfield=tff",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p10le",
+        "-flags",
+        "+ildct+ilme",
+        &p("tv.mkv"),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30:duration=3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        &p("raw.mp4"),
+    ]);
+    ffmpeg(&[
+        "-i",
+        &p("raw.mp4"),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        &p("phone.mp4"),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=30:duration=3",
+        "-vf",
+        "select='lt(t\\,1)+not(mod(n\\,3))'",
+        "-fps_mode",
+        "vfr",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        &p("vfr.mp4"),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=3",
+        "-c:a",
+        "aac",
+        &p("radio.m4a"),
+    ]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25:duration=0.2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=0.2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-shortest",
+        &p("blink.mp4"),
+    ]);
+
+    for (name, first_rung, size) in [
+        ("tv.mkv", "360p", Some((640, 360))),
+        ("phone.mp4", "360p", Some((360, 640))),
+        ("vfr.mp4", "360p", Some((640, 360))),
+        ("radio.m4a", "audio", None),
+        ("blink.mp4", "360p", Some((640, 360))),
+    ] {
+        let master = d.join(name);
+        let info = probe(&tools(), &master, d).await.expect(name);
+        let plan = ladder_plan(
+            &info,
+            &master,
+            &LadderOptions::default(),
+            &Profile::default(),
+        );
+        assert_eq!(plan.rungs[0].name, first_rung, "{name}");
+        assert_eq!(plan.rungs[0].size, size, "{name}");
+        let out = d.join(format!("out-{name}"));
+        std::fs::create_dir_all(&out).expect("dir");
+        execute(&tools(), &plan, &out, |_| {})
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let playlist = out.join(format!("hls/{first_rung}/index.m3u8"));
+        let text = std::fs::read_to_string(&playlist).expect(name);
+        let parsed = cityx_media::hls::parse_media_playlist(&text);
+        assert!(
+            parsed.ended && !parsed.segments.is_empty(),
+            "{name}: {text}"
+        );
+        let seg = out.join(format!("hls/{first_rung}/{}", parsed.segments[0].0));
+        let m = probe(&tools(), &seg, d).await.expect("segment");
+        if let Some((w, h)) = size {
+            let v = m.video.expect("video");
+            assert_eq!(
+                (
+                    v.codec.as_str(),
+                    v.display_width,
+                    v.display_height,
+                    v.pix_fmt.as_str(),
+                    v.interlaced
+                ),
+                ("h264", w, h, "yuv420p", false),
+                "{name}"
+            );
+        } else {
+            assert!(m.video.is_none() && m.audio.is_some(), "{name}");
+        }
+        // Only the fast path's kind of master is copied as it is.
+        assert_eq!(
+            can_remux(&info),
+            matches!(name, "blink.mp4" | "vfr.mp4"),
+            "{name}"
+        );
+        if name == "vfr.mp4" {
+            assert!(info.video.as_ref().is_some_and(|v| v.variable_frame_rate));
+        }
+    }
+
+    // The fast path: a copy of the streams, cut into segments.
+    let master = d.join("blink.mp4");
+    let info = probe(&tools(), &master, d).await.expect("probe");
+    let plan = remux_plan(&info, &master, &LadderOptions::default());
+    let out = d.join("fast");
+    std::fs::create_dir_all(&out).expect("dir");
+    execute(&tools(), &plan, &out, |_| {}).await.expect("remux");
+    let text = std::fs::read_to_string(out.join("hls/fast/index.m3u8")).expect("playlist");
+    assert_eq!(
+        cityx_media::hls::parse_media_playlist(&text).segments.len(),
+        1,
+        "{text}"
+    );
+}

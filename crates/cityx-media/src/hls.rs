@@ -1,0 +1,193 @@
+//! HLS text: reading the segments a media playlist lists, writing the master playlist and the
+//! storyboard's WebVTT.
+
+use std::fmt::Write;
+
+/// A media playlist as far as cityx needs it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MediaPlaylist {
+    /// Segment URIs in order, each with its duration in seconds.
+    pub segments: Vec<(String, f64)>,
+    /// `#EXT-X-ENDLIST` seen: the rendition is complete.
+    pub ended: bool,
+}
+
+/// Parses a media playlist. Only whole lines count (a playlist caught mid-write lists fewer
+/// segments, never a half name); a URI must follow its `#EXTINF`.
+pub fn parse_media_playlist(text: &str) -> MediaPlaylist {
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    let mut out = MediaPlaylist::default();
+    let mut duration = None;
+    for line in complete.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            duration = rest.split(',').next().and_then(|d| d.trim().parse().ok());
+        } else if line == "#EXT-X-ENDLIST" {
+            out.ended = true;
+        } else if !line.is_empty()
+            && !line.starts_with('#')
+            && let Some(d) = duration.take()
+        {
+            out.segments.push((line.to_owned(), d));
+        }
+    }
+    out
+}
+
+/// The published form of a finished event playlist: the same segments as a VOD playlist.
+pub fn as_vod(text: &str) -> String {
+    text.replace("#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-PLAYLIST-TYPE:VOD")
+}
+
+/// One variant of the master playlist.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variant {
+    /// Relative URI of its media playlist, e.g. `720p/index.m3u8`.
+    pub uri: String,
+    /// Peak bits per second, audio included.
+    pub bandwidth: u64,
+    pub resolution: Option<(u32, u32)>,
+    /// RFC 6381 codecs, e.g. `avc1.640028,mp4a.40.2`.
+    pub codecs: String,
+}
+
+/// The master playlist, best variant first.
+pub fn master_playlist(variants: &[Variant]) -> String {
+    let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for v in variants {
+        let _ = write!(s, "#EXT-X-STREAM-INF:BANDWIDTH={}", v.bandwidth);
+        if let Some((w, h)) = v.resolution {
+            let _ = write!(s, ",RESOLUTION={w}x{h}");
+        }
+        let _ = writeln!(s, ",CODECS=\"{}\"\n{}", v.codecs, v.uri);
+    }
+    s
+}
+
+/// The storyboard's geometry: tiles of `width`×`height`, `columns`×`rows` to a sheet, one
+/// tile every `interval` seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Storyboard {
+    pub interval: f64,
+    pub width: u32,
+    pub height: u32,
+    pub columns: u32,
+    pub rows: u32,
+}
+
+impl Storyboard {
+    /// One tile every 2 s for short items, at most 400 tiles for long ones.
+    pub fn for_duration(duration_s: f64) -> Self {
+        Storyboard {
+            interval: (duration_s / 400.0).max(2.0).ceil(),
+            width: 160,
+            height: 90,
+            columns: 10,
+            rows: 10,
+        }
+    }
+
+    /// How many tiles a file of this duration gets.
+    pub fn tiles(&self, duration_s: f64) -> u32 {
+        ((duration_s / self.interval).ceil() as u32).max(1)
+    }
+
+    /// The sheet file name for sheet `n` (from 1), as ffmpeg's `sb_%03d.jpg` numbers them.
+    pub fn sheet_name(n: u32) -> String {
+        format!("sb_{n:03}.jpg")
+    }
+
+    /// WebVTT cues pointing into the sheets with media fragments (`#xywh=`), for a player's
+    /// seek-bar previews.
+    pub fn webvtt(&self, duration_s: f64) -> String {
+        let per_sheet = self.columns * self.rows;
+        let mut s = String::from("WEBVTT\n");
+        for i in 0..self.tiles(duration_s) {
+            let start = f64::from(i) * self.interval;
+            let end = (start + self.interval).min(duration_s.max(start + 0.001));
+            let sheet = i / per_sheet + 1;
+            let cell = i % per_sheet;
+            let (x, y) = (
+                (cell % self.columns) * self.width,
+                (cell / self.columns) * self.height,
+            );
+            let _ = write!(
+                s,
+                "\n{} --> {}\n{}#xywh={x},{y},{},{}\n",
+                vtt_time(start),
+                vtt_time(end),
+                Self::sheet_name(sheet),
+                self.width,
+                self.height
+            );
+        }
+        s
+    }
+}
+
+/// `83.5` → `00:01:23.500`.
+pub fn vtt_time(seconds: f64) -> String {
+    let ms = (seconds.max(0.0) * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playlists_parse_whole_lines_only() {
+        let text = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.000000,\nseg_00000.ts\n#EXTINF:3.5,\nseg_00001.ts\n#EXTINF:4.0,\nseg_000";
+        let p = parse_media_playlist(text);
+        assert_eq!(
+            p.segments,
+            vec![("seg_00000.ts".into(), 4.0), ("seg_00001.ts".into(), 3.5)]
+        );
+        assert!(!p.ended);
+        let done = parse_media_playlist(&format!("{text}02.ts\n#EXT-X-ENDLIST\n"));
+        assert_eq!(done.segments.len(), 3);
+        assert!(done.ended);
+        assert!(as_vod("#EXT-X-PLAYLIST-TYPE:EVENT\n").contains("VOD"));
+    }
+
+    #[test]
+    fn master_lists_variants() {
+        let m = master_playlist(&[Variant {
+            uri: "720p/index.m3u8".into(),
+            bandwidth: 3_000_000,
+            resolution: Some((1280, 720)),
+            codecs: "avc1.640028,mp4a.40.2".into(),
+        }]);
+        assert!(m.starts_with("#EXTM3U\n"));
+        assert!(m.contains(
+            "#EXT-X-STREAM-INF:BANDWIDTH=3000000,RESOLUTION=1280x720,CODECS=\"avc1.640028,mp4a.40.2\"\n720p/index.m3u8\n"
+        ));
+    }
+
+    #[test]
+    fn storyboard_cues_walk_the_sheets() {
+        let sb = Storyboard::for_duration(250.0);
+        assert_eq!(sb.interval, 2.0);
+        assert_eq!(sb.tiles(250.0), 125);
+        let vtt = sb.webvtt(250.0);
+        assert!(vtt.starts_with("WEBVTT\n"));
+        assert!(vtt.contains("00:00:00.000 --> 00:00:02.000\nsb_001.jpg#xywh=0,0,160,90\n"));
+        // Tile 11 is the second row of the first sheet; tile 101 starts the second sheet.
+        assert!(vtt.contains("00:00:22.000 --> 00:00:24.000\nsb_001.jpg#xywh=160,90,160,90\n"));
+        assert!(vtt.contains("00:03:20.000 --> 00:03:22.000\nsb_002.jpg#xywh=0,0,160,90\n"));
+        // The last cue ends at the end of the item.
+        assert!(vtt.ends_with("00:04:08.000 --> 00:04:10.000\nsb_002.jpg#xywh=640,180,160,90\n"));
+        // Long items get fewer, wider-spaced tiles.
+        let long = Storyboard::for_duration(7200.0);
+        assert_eq!((long.interval, long.tiles(7200.0)), (18.0, 400));
+        assert_eq!(vtt_time(3723.25), "01:02:03.250");
+    }
+}
