@@ -195,6 +195,9 @@ impl App {
             duplicate_of: None,
             failure: None,
             technical: None,
+            playback: None,
+            derived: None,
+            qc: None,
             created_at: now,
             updated_at: now,
         };

@@ -99,6 +99,15 @@ pub struct Asset {
     /// What probing the master found: container, duration, streams.
     #[schema(value_type = Option<Object>)]
     pub technical: Option<serde_json::Value>,
+    /// The playlist to play, relative to the item's files: `hls/fast/index.m3u8` while the
+    /// ladder is being made, then `hls/master.m3u8`. `None` until something plays.
+    pub playback: Option<String>,
+    /// What the pipeline made: renditions, proxy, poster, thumbnails, storyboard.
+    #[schema(value_type = Option<Object>)]
+    pub derived: Option<serde_json::Value>,
+    /// The technical check (技审): verdict, findings with time codes, measurements.
+    #[schema(value_type = Option<Object>)]
+    pub qc: Option<serde_json::Value>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

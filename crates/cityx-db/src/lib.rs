@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 pub use error::{Error, Result};
 pub use model::{
     AuditFilter, ClaimedJob, CompletedUpload, JobOutcome, JobSummary, LoginFailures, NewJob, Page,
-    PageRequest, SessionRow, TokenFilter,
+    PageRequest, Processed, SessionRow, TokenFilter,
 };
 pub use sql::Backend;
 
@@ -195,8 +195,26 @@ pub trait JobRepo {
     async fn enqueue_job(&self, job: &NewJob) -> Result<()>;
     /// Puts a dead job back in the queue with fresh attempts.
     async fn requeue_job(&self, id: cityx_core::JobId) -> Result<()>;
-    /// Records a probe's findings on the asset.
-    async fn record_technical(&self, asset: AssetId, technical_json: &str) -> Result<()>;
+    /// Records a probe's findings on the job's asset and enqueues the jobs that follow (a kind
+    /// the asset already has a job of is not enqueued again), in one transaction. Writes
+    /// from jobs are fenced: false, and nothing written, when the lease is no longer ours.
+    async fn record_technical(
+        &self,
+        job: &ClaimedJob,
+        technical_json: &str,
+        next: &[NewJob],
+    ) -> Result<bool>;
+    /// Sets the playlist to play; with `only_first`, only when none is set yet (the fast
+    /// path never replaces the ladder). Fenced.
+    async fn set_playback(
+        &self,
+        job: &ClaimedJob,
+        playback: &str,
+        only_first: bool,
+    ) -> Result<bool>;
+    /// Records what the pipeline made and ends processing: `ready`, or `rejected` with a
+    /// reason when the technical check failed. Fenced.
+    async fn finish_processing(&self, job: &ClaimedJob, done: &Processed) -> Result<bool>;
     /// Marks an asset failed with a reason its uploader will read.
     async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()>;
 }

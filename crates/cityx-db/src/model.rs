@@ -139,3 +139,15 @@ pub struct LoginFailures {
     /// The oldest failure counted, to tell when the window frees up.
     pub oldest: Option<OffsetDateTime>,
 }
+
+/// What processing made of an asset, to record when it ends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Processed {
+    pub playback: String,
+    pub derived_json: String,
+    pub qc_json: String,
+    /// `pass`, `warn` or `fail`.
+    pub qc_verdict: String,
+    /// `Some(reason)` rejects the asset.
+    pub rejection: Option<String>,
+}

@@ -296,7 +296,7 @@ impl IngestRepo for SqlRepo {
     async fn get_asset(&self, scope: TenantScope, id: AssetId) -> Result<Asset> {
         let (all, own) = scope_args(scope);
         let row = sqlx::query(&format!(
-            "SELECT {ASSET_COLS}, technical FROM assets WHERE id = $1 AND ($2 OR station_id = $3)"
+            "SELECT {ASSET_COLS}, technical, playback, derived, qc FROM assets WHERE id = $1 AND ($2 OR station_id = $3)"
         ))
         .bind(id.to_string())
         .bind(all)

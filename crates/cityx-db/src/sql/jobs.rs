@@ -3,12 +3,35 @@
 
 use super::SqlRepo;
 use super::rows::ms;
-use crate::model::{ClaimedJob, JobOutcome};
+use crate::model::{ClaimedJob, JobOutcome, NewJob, Processed};
 use crate::{Error, JobRepo, Result};
 use async_trait::async_trait;
 use cityx_core::{AssetId, JobId};
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
+
+/// Proves, inside `tx`, that `job` still holds its lease, and holds the job's row until the
+/// transaction ends (the update takes the row lock on PostgreSQL; SQLite writers are
+/// serialised anyway), so no other worker can claim it between the check and the writes.
+/// Returns the job's asset; `None` when the lease was lost.
+async fn fence(tx: &mut Transaction<'static, Any>, job: &ClaimedJob) -> Result<Option<AssetId>> {
+    let held = sqlx::query(
+        "UPDATE jobs SET updated_at = $1 WHERE id = $2 AND fence = $3 AND state = 'running'",
+    )
+    .bind(ms(cityx_core::now()))
+    .bind(job.id.to_string())
+    .bind(i64::try_from(job.fence).unwrap_or(i64::MAX))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| Error::from_sqlx("check a job's lease", "job", e))?;
+    if held.rows_affected() != 1 {
+        return Ok(None);
+    }
+    job.asset_id.map(Some).ok_or(Error::Corrupt {
+        what: "job without an asset",
+        value: job.id.to_string(),
+    })
+}
 
 #[async_trait]
 impl JobRepo for SqlRepo {
@@ -157,15 +180,90 @@ impl JobRepo for SqlRepo {
         super::not_found_unless(done.rows_affected(), "job")
     }
 
-    async fn record_technical(&self, asset: AssetId, technical_json: &str) -> Result<()> {
+    async fn record_technical(
+        &self,
+        job: &ClaimedJob,
+        technical_json: &str,
+        next: &[NewJob],
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let Some(asset) = fence(&mut tx, job).await? else {
+            return Ok(false);
+        };
         sqlx::query("UPDATE assets SET technical = $1, updated_at = $2 WHERE id = $3")
             .bind(technical_json)
             .bind(ms(cityx_core::now()))
             .bind(asset.to_string())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(|e| Error::from_sqlx("record technical metadata", "asset", e))?;
-        Ok(())
+        for n in next {
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM jobs WHERE asset_id = $1 AND kind = $2")
+                    .bind(asset.to_string())
+                    .bind(n.kind)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| Error::from_sqlx("look for a job", "job", e))?;
+            if exists.is_none() {
+                super::ingest::insert_job(&mut *tx, n).await?;
+            }
+        }
+        super::commit(tx).await.map(|()| true)
+    }
+
+    async fn set_playback(
+        &self,
+        job: &ClaimedJob,
+        playback: &str,
+        only_first: bool,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let Some(asset) = fence(&mut tx, job).await? else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE assets SET playback = $1, updated_at = $2 WHERE id = $3 \
+             AND (playback IS NULL OR NOT $4)",
+        )
+        .bind(playback)
+        .bind(ms(cityx_core::now()))
+        .bind(asset.to_string())
+        .bind(only_first)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("set the playlist to play", "asset", e))?;
+        super::commit(tx).await.map(|()| true)
+    }
+
+    async fn finish_processing(&self, job: &ClaimedJob, done: &Processed) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let Some(asset) = fence(&mut tx, job).await? else {
+            return Ok(false);
+        };
+        // Only an item still processing changes state: one withdrawn meanwhile stays so.
+        sqlx::query(
+            "UPDATE assets SET playback = $1, derived = $2, qc = $3, qc_verdict = $4, \
+             status = CASE WHEN status = 'processing' THEN $5 ELSE status END, \
+             failure = CASE WHEN status = 'processing' THEN $6 ELSE failure END, updated_at = $7 \
+             WHERE id = $8",
+        )
+        .bind(&done.playback)
+        .bind(&done.derived_json)
+        .bind(&done.qc_json)
+        .bind(&done.qc_verdict)
+        .bind(if done.rejection.is_some() {
+            "rejected"
+        } else {
+            "ready"
+        })
+        .bind(done.rejection.as_deref())
+        .bind(ms(cityx_core::now()))
+        .bind(asset.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("record what processing made", "asset", e))?;
+        super::commit(tx).await.map(|()| true)
     }
 
     async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()> {

@@ -184,11 +184,17 @@ pub fn asset_from(r: &AnyRow) -> Result<Asset> {
         md5: get(r, "md5")?,
         duplicate_of: parse_opt("asset id", get(r, "duplicate_of")?)?,
         failure: get(r, "failure")?,
-        technical: get::<Option<String>>(r, "technical")?
-            .and_then(|t| serde_json::from_str(&t).ok()),
+        technical: json(r, "technical")?,
+        playback: get(r, "playback")?,
+        derived: json(r, "derived")?,
+        qc: json(r, "qc")?,
         created_at: from_ms(get(r, "created_at")?),
         updated_at: from_ms(get(r, "updated_at")?),
     })
+}
+
+fn json(r: &AnyRow, col: &str) -> Result<Option<serde_json::Value>> {
+    Ok(get::<Option<String>>(r, col)?.and_then(|t| serde_json::from_str(&t).ok()))
 }
 
 pub fn upload_from(r: &AnyRow) -> Result<Upload> {

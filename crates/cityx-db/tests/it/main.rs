@@ -98,6 +98,7 @@ macro_rules! every_backend {
                 ended_uploads_release_their_reservation,
                 jobs_are_claimed_once_and_fenced,
                 busy_stations_do_not_starve_others,
+                pipeline_writes_are_fenced_and_enqueue_once,
             );
         )*
     };

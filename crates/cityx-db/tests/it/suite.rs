@@ -643,6 +643,9 @@ fn asset_and_upload(
         duplicate_of: None,
         failure: None,
         technical: None,
+        playback: None,
+        derived: None,
+        qc: None,
         created_at: now,
         updated_at: now,
     };
@@ -1068,4 +1071,149 @@ pub async fn busy_stations_do_not_starve_others(repo: Arc<dyn Repo>) {
         second.id, quiet_job.id,
         "then the station with nothing running, though its job is newer"
     );
+}
+
+/// An uploaded asset whose probe job `worker` holds.
+async fn processing_asset(
+    repo: &Arc<dyn Repo>,
+    code: &str,
+) -> (cityx_core::Asset, cityx_db::ClaimedJob) {
+    let st = add_station(repo, code).await;
+    let ed = add_user(repo, &format!("ed@{code}.cn"), Role::Editor, Some(st.id)).await;
+    let (a, u) = asset_and_upload(&st, &ed, 10);
+    repo.create_upload(&a, &u, &audit(AuditAction::UploadCreated, Some(st.id)))
+        .await
+        .expect("create");
+    assert!(
+        repo.advance_upload(u.id, 0, 10, cityx_core::now() + Duration::hours(1))
+            .await
+            .expect("bytes")
+    );
+    let done = cityx_db::CompletedUpload {
+        sha256: "ef".repeat(32),
+        md5: "01".repeat(16),
+        duplicate_of: None,
+        completed_at: cityx_core::now(),
+    };
+    repo.complete_upload(
+        u.id,
+        &done,
+        &probe_job(&a),
+        &audit(AuditAction::UploadCompleted, Some(st.id)),
+    )
+    .await
+    .expect("complete");
+    let job = repo
+        .claim_job(
+            &["probe"],
+            "worker",
+            cityx_core::now() + Duration::seconds(30),
+        )
+        .await
+        .expect("claim")
+        .expect("the probe job");
+    (a, job)
+}
+
+pub async fn pipeline_writes_are_fenced_and_enqueue_once(repo: Arc<dyn Repo>) {
+    let (a, probe) = processing_asset(&repo, "pl").await;
+    let transcode = cityx_db::NewJob {
+        kind: "transcode",
+        ..probe_job(&a)
+    };
+    assert!(
+        repo.record_technical(
+            &probe,
+            r#"{"duration_s": 2.0}"#,
+            std::slice::from_ref(&transcode)
+        )
+        .await
+        .expect("record")
+    );
+    // A retried probe records again but does not enqueue a second transcode.
+    let again = cityx_db::NewJob {
+        id: cityx_core::JobId::new(),
+        ..transcode.clone()
+    };
+    assert!(
+        repo.record_technical(&probe, r#"{"duration_s": 2.0}"#, &[again])
+            .await
+            .expect("record")
+    );
+    let kinds: Vec<String> = repo
+        .jobs_of_asset(a.id)
+        .await
+        .expect("jobs")
+        .into_iter()
+        .map(|j| j.kind)
+        .collect();
+    assert_eq!(kinds, ["probe", "transcode"]);
+
+    // The fast path sets the first playlist; it never replaces one.
+    assert!(
+        repo.set_playback(&probe, "hls/fast/index.m3u8", true)
+            .await
+            .expect("fast")
+    );
+    assert!(
+        repo.set_playback(&probe, "hls/other.m3u8", true)
+            .await
+            .expect("not first")
+    );
+    let got = repo.get_asset(TenantScope::All, a.id).await.expect("asset");
+    assert_eq!(got.playback.as_deref(), Some("hls/fast/index.m3u8"));
+    assert_eq!(got.technical, Some(serde_json::json!({"duration_s": 2.0})));
+
+    // A worker whose lease passed to another writes nothing.
+    assert!(
+        repo.heartbeat_job(&probe, cityx_core::now() - Duration::seconds(1), 10)
+            .await
+            .expect("expire")
+    );
+    let thief = repo
+        .claim_job(
+            &["probe"],
+            "other",
+            cityx_core::now() + Duration::seconds(30),
+        )
+        .await
+        .expect("claim")
+        .expect("taken over");
+    let done = cityx_db::Processed {
+        playback: "hls/master.m3u8".into(),
+        derived_json: r#"{"renditions": []}"#.into(),
+        qc_json: r#"{"verdict": "fail"}"#.into(),
+        qc_verdict: "fail".into(),
+        rejection: Some("响度不合格".into()),
+    };
+    assert!(
+        !repo
+            .set_playback(&probe, "hls/stale.m3u8", false)
+            .await
+            .expect("stale")
+    );
+    assert!(!repo.finish_processing(&probe, &done).await.expect("stale"));
+    assert!(
+        !repo
+            .record_technical(&probe, "{}", &[])
+            .await
+            .expect("stale")
+    );
+    let got = repo.get_asset(TenantScope::All, a.id).await.expect("asset");
+    assert_eq!(
+        (got.status, got.playback.as_deref()),
+        (
+            cityx_core::AssetStatus::Processing,
+            Some("hls/fast/index.m3u8")
+        )
+    );
+
+    // The holder finishes: a failed check rejects the item with the reason.
+    assert!(repo.finish_processing(&thief, &done).await.expect("finish"));
+    let got = repo.get_asset(TenantScope::All, a.id).await.expect("asset");
+    assert_eq!(got.status, cityx_core::AssetStatus::Rejected);
+    assert_eq!(got.failure.as_deref(), Some("响度不合格"));
+    assert_eq!(got.playback.as_deref(), Some("hls/master.m3u8"));
+    assert_eq!(got.qc, Some(serde_json::json!({"verdict": "fail"})));
+    assert_eq!(got.derived, Some(serde_json::json!({"renditions": []})));
 }

@@ -80,6 +80,9 @@ async fn asset_with_job(
         duplicate_of: None,
         failure: None,
         technical: None,
+        playback: None,
+        derived: None,
+        qc: None,
         created_at: now,
         updated_at: now,
     };
