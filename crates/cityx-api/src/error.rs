@@ -53,6 +53,8 @@ error_codes! {
     TokenNotFound => (StatusCode::NOT_FOUND, "token_not_found", "no such token, or not visible to the caller"),
     AssetNotFound => (StatusCode::NOT_FOUND, "asset_not_found", "no such item, or not visible to the caller"),
     UploadNotFound => (StatusCode::NOT_FOUND, "upload_not_found", "no such upload, or not visible to the caller"),
+    FileNotFound => (StatusCode::NOT_FOUND, "file_not_found", "the item has no such file, or not yet"),
+    RangeNotSatisfiable => (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", "the `Range` lies outside the file; its size is in `Content-Range`"),
     UploadGone => (StatusCode::GONE, "upload_gone", "the upload was terminated or has expired"),
     TusVersionUnsupported => (StatusCode::PRECONDITION_FAILED, "tus_version_unsupported", "send `Tus-Resumable: 1.0.0`"),
     InvalidUploadHeader => (StatusCode::BAD_REQUEST, "invalid_upload_header", "a tus header is missing or malformed"),
@@ -144,6 +146,7 @@ impl From<cityx_app::Error> for ApiError {
             E::NotFound("token") => ErrorCode::TokenNotFound,
             E::NotFound("asset") => ErrorCode::AssetNotFound,
             E::NotFound("upload") => ErrorCode::UploadNotFound,
+            E::NotFound("file") => ErrorCode::FileNotFound,
             E::NotFound(_) => ErrorCode::NotFound,
             E::Conflict {
                 entity: "station",

@@ -1,6 +1,7 @@
 //! The use cases of cityx, as plain functions on [`App`]: sign in, manage stations, users,
-//! tokens, read the audit log. The JSON API, the web UI, the CLI and (later) the jobs all call
-//! these, so every rule is applied the same way whatever the door.
+//! tokens, read the audit log, upload items, and what the media jobs record and serve. The
+//! JSON API, the web UI, the CLI and the jobs all call these, so every rule is applied the
+//! same way whatever the door.
 //!
 //! Depends on `cityx-core` (rules), `cityx-db` (persistence) and `cityx-storage` (objects and
 //! the upload spool) only. It must not know HTTP,
@@ -10,6 +11,7 @@
 mod audit;
 mod auth;
 mod error;
+mod pipeline;
 mod secrets;
 mod stations;
 mod tokens;
@@ -23,10 +25,11 @@ use std::time::Duration;
 pub use auth::{LoginToken, WebSession, csrf_matches};
 pub use cityx_db::{JobSummary, Page, PageRequest};
 pub use error::{Error, Result};
+pub use pipeline::{AssetFile, PROBE_JOB, TRANSCODE_JOB};
 pub use secrets::generate_password;
 pub use stations::StationPatch;
 pub use tokens::{NewToken, TokenSecret};
-pub use uploads::{AssetView, ChecksumAlg, PROBE_JOB, UploadOptions};
+pub use uploads::{AssetView, ChecksumAlg, UploadOptions};
 pub use users::{NewUser, UserPatch};
 
 /// Authentication and sign-in limits.
@@ -69,6 +72,8 @@ pub struct App {
     auth: AuthOptions,
     uploads: UploadOptions,
     writers: uploads::Writers,
+    /// Wakes an idle job runner when work arrives.
+    jobs_ready: Arc<tokio::sync::Notify>,
     /// A hash of a random password, verified against when an email is unknown so that a
     /// wrong email takes as long as a wrong password.
     dummy_hash: String,
@@ -90,6 +95,7 @@ impl App {
             auth,
             uploads,
             writers: Default::default(),
+            jobs_ready: Default::default(),
             dummy_hash,
         })
     }

@@ -6,10 +6,10 @@
 use crate::{App, Error, Result};
 use bytes::Bytes;
 use cityx_core::{
-    Actor, Asset, AssetId, AssetInput, AssetStatus, AuditAction, JobId, NewAudit, TenantScope,
-    Upload, UploadId, UploadState, policy,
+    Actor, Asset, AssetId, AssetInput, AssetStatus, AuditAction, NewAudit, TenantScope, Upload,
+    UploadId, UploadState, policy,
 };
-use cityx_db::{CompletedUpload, JobSummary, NewJob};
+use cityx_db::{CompletedUpload, JobSummary};
 use cityx_storage::StorageKey;
 use futures_util::Stream;
 use md5::Md5;
@@ -20,9 +20,6 @@ use std::time::Duration;
 
 /// Received buffers a hashing thread may lag behind the disk writes.
 const HASH_QUEUE: usize = 256;
-
-/// The first job of every new master.
-pub const PROBE_JOB: &str = "probe";
 
 /// A checksum algorithm of the tus checksum extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -417,14 +414,7 @@ impl App {
         )
         .detail("sha256", sha256.as_str())
         .detail("bytes", upload.length);
-        let job = NewJob {
-            id: JobId::new(),
-            kind: PROBE_JOB,
-            asset_id: Some(upload.asset_id),
-            station_id: Some(upload.station_id),
-            max_attempts: 5,
-            run_at: cityx_core::now(),
-        };
+        let job = crate::pipeline::asset_job(crate::PROBE_JOB, upload.asset_id, upload.station_id);
         let done = CompletedUpload {
             sha256,
             md5,
@@ -434,6 +424,7 @@ impl App {
         self.repo
             .complete_upload(upload.id, &done, &job, &audit)
             .await?;
+        self.jobs_ready.notify_one();
         Ok(())
     }
 
@@ -523,35 +514,6 @@ impl App {
         let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
         let jobs = self.repo.jobs_of_asset(id).await?;
         Ok(AssetView { asset, jobs })
-    }
-
-    /// A local file with the master's bytes: the stored object itself when storage is a local
-    /// directory, else a copy in `scratch`. For jobs.
-    pub async fn master_file(
-        &self,
-        asset: AssetId,
-        scratch: &std::path::Path,
-    ) -> Result<std::path::PathBuf> {
-        let key = StorageKey::master(asset);
-        if let Some(path) = self.storage.local_path(&key) {
-            return Ok(path);
-        }
-        let to = scratch.join("master");
-        self.storage
-            .download(&key, &to)
-            .await
-            .map_err(|e| Error::Internal(Box::new(e)))?;
-        Ok(to)
-    }
-
-    /// Records what probing found. For jobs.
-    pub async fn record_technical(&self, asset: AssetId, technical_json: &str) -> Result<()> {
-        Ok(self.repo.record_technical(asset, technical_json).await?)
-    }
-
-    /// Marks an item failed with the reason its uploader will read. For jobs.
-    pub async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()> {
-        Ok(self.repo.fail_asset(asset, reason).await?)
     }
 
     pub fn upload_options(&self) -> &UploadOptions {

@@ -36,9 +36,27 @@ pub fn parse_media_playlist(text: &str) -> MediaPlaylist {
     out
 }
 
-/// The published form of a finished event playlist: the same segments as a VOD playlist.
-pub fn as_vod(text: &str) -> String {
-    text.replace("#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-PLAYLIST-TYPE:VOD")
+/// A media playlist listing `segments`: an `EVENT` playlist that players reload while it
+/// grows, or, once `ended`, a `VOD` one.
+pub fn media_playlist(segments: &[(String, f64)], ended: bool) -> String {
+    let target = segments
+        .iter()
+        .map(|(_, d)| d.ceil() as u64)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut s = format!(
+        "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n\
+         #EXT-X-PLAYLIST-TYPE:{}\n#EXT-X-INDEPENDENT-SEGMENTS\n",
+        if ended { "VOD" } else { "EVENT" }
+    );
+    for (uri, d) in segments {
+        let _ = writeln!(s, "#EXTINF:{d:.6},\n{uri}");
+    }
+    if ended {
+        s.push_str("#EXT-X-ENDLIST\n");
+    }
+    s
 }
 
 /// One variant of the master playlist.
@@ -155,7 +173,16 @@ mod tests {
         let done = parse_media_playlist(&format!("{text}02.ts\n#EXT-X-ENDLIST\n"));
         assert_eq!(done.segments.len(), 3);
         assert!(done.ended);
-        assert!(as_vod("#EXT-X-PLAYLIST-TYPE:EVENT\n").contains("VOD"));
+        let growing = media_playlist(&p.segments, false);
+        assert!(growing.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n") && !growing.contains("ENDLIST"));
+        assert!(growing.contains("#EXT-X-TARGETDURATION:4\n"));
+        let vod = media_playlist(&done.segments, true);
+        assert!(vod.contains("#EXT-X-PLAYLIST-TYPE:VOD\n") && vod.ends_with("#EXT-X-ENDLIST\n"));
+        assert_eq!(
+            parse_media_playlist(&vod),
+            done,
+            "what is written reads back the same"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use cityx_db::{ClaimedJob, JobOutcome, Repo};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// How much of the machine a job needs.
@@ -105,6 +105,8 @@ pub struct Runner {
     handlers: HashMap<&'static str, Arc<dyn Handler>>,
     slots: HashMap<Class, Arc<Semaphore>>,
     opts: RunnerOptions,
+    /// Signalled when work is enqueued in this process: look at once, not at the next poll.
+    wake: Arc<Notify>,
 }
 
 impl Runner {
@@ -124,7 +126,14 @@ impl Runner {
             handlers: handlers.into_iter().map(|h| (h.kind(), h)).collect(),
             slots,
             opts,
+            wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Looks for work whenever `wake` is signalled, besides polling.
+    pub fn woken_by(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
+        self
     }
 
     fn kinds(&self, class: Class) -> Vec<&'static str> {
@@ -178,6 +187,7 @@ impl Runner {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(self.opts.poll) => {},
+                _ = self.wake.notified() => {},
                 Some(_) = running.join_next(), if !running.is_empty() => {},
             }
         }

@@ -122,12 +122,26 @@ impl Storage {
         self.local_root.as_ref().map(|root| root.join(key.as_str()))
     }
 
-    /// Copies an object into a local file (for tools, when the store is not local).
+    /// Copies an object into a local file (for tools, when the store is not local), in
+    /// constant memory.
     pub async fn download(&self, key: &StorageKey, to: &Path) -> Result<()> {
-        let bytes = self.get(key).await?;
-        tokio::fs::write(to, &bytes)
+        use tokio::io::AsyncWriteExt;
+        let size = self.head(key).await?.size;
+        let mut chunks = if size > 0 {
+            self.read(key, 0..size).await?
+        } else {
+            futures_util::stream::empty().boxed()
+        };
+        let mut file = tokio::fs::File::create(to)
             .await
-            .map_err(|e| Error::io("write", to, e))
+            .map_err(|e| Error::io("create", to, e))?;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| Error::io("read", to, e))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| Error::io("write", to, e))?;
+        }
+        file.sync_all().await.map_err(|e| Error::io("sync", to, e))
     }
 
     pub async fn put(&self, key: &StorageKey, bytes: Bytes) -> Result<()> {
@@ -149,6 +163,12 @@ impl Storage {
                     .await
                     .map_err(|e| Error::io("create", dir, e))?;
             }
+            // The bytes first, then the name: after a crash the object is whole or absent.
+            let f = tokio::fs::File::open(file)
+                .await
+                .map_err(|e| Error::io("open", file, e))?;
+            f.sync_all().await.map_err(|e| Error::io("sync", file, e))?;
+            drop(f);
             match tokio::fs::rename(file, &target).await {
                 Ok(()) => return sync_dir(target.parent()).await,
                 // Different file systems: fall through to a copy.
@@ -215,6 +235,65 @@ impl Storage {
             .get_range(&key.path(), range)
             .await
             .map_err(|e| Error::store("read", key, e))
+    }
+
+    /// Streams an object, or `range` of it (which the caller has checked against the size
+    /// from [`Storage::head`]), in constant memory. Local files are read in large chunks.
+    pub async fn read(
+        &self,
+        key: &StorageKey,
+        range: Range<u64>,
+    ) -> Result<futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>> {
+        const CHUNK: u64 = 256 * 1024;
+        if let Some(path) = self.local_path(key) {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Error::NotFound {
+                        key: key.to_string(),
+                    }
+                } else {
+                    Error::io("open", &path, e)
+                }
+            })?;
+            file.seek(std::io::SeekFrom::Start(range.start))
+                .await
+                .map_err(|e| Error::io("seek", &path, e))?;
+            let left = range.end.saturating_sub(range.start);
+            let stream =
+                futures_util::stream::try_unfold((file, left), |(mut file, left)| async move {
+                    if left == 0 {
+                        return Ok(None);
+                    }
+                    let want = usize::try_from(left.min(CHUNK)).unwrap_or(usize::MAX);
+                    let mut buf = bytes::BytesMut::zeroed(want);
+                    let mut got = 0;
+                    while got < want {
+                        let n = file.read(&mut buf[got..]).await?;
+                        if n == 0 {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "object shrank while read",
+                            ));
+                        }
+                        got += n;
+                    }
+                    Ok(Some((buf.freeze(), (file, left - want as u64))))
+                });
+            return Ok(stream.boxed());
+        }
+        let opts = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(range)),
+            ..Default::default()
+        };
+        let r = self
+            .store
+            .get_opts(&key.path(), opts)
+            .await
+            .map_err(|e| Error::store("read", key, e))?;
+        Ok(r.into_stream()
+            .map(|c| c.map_err(std::io::Error::other))
+            .boxed())
     }
 
     pub async fn head(&self, key: &StorageKey) -> Result<ObjectInfo> {

@@ -129,12 +129,17 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
             app: app.clone(),
             tools: settings.media_tools(),
             work_root: settings.data.dir.join("work"),
+            ladder: settings.ladder_options(),
+            qc: settings.qc.clone(),
         };
-        let runner = Arc::new(cityx_queue::Runner::new(
-            app.repo().clone(),
-            cityx_jobs::handlers(&ctx),
-            settings.runner_options(),
-        ));
+        let runner = Arc::new(
+            cityx_queue::Runner::new(
+                app.repo().clone(),
+                cityx_jobs::handlers(&ctx),
+                settings.runner_options(),
+            )
+            .woken_by(app.job_signal()),
+        );
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(runner.run(async {
             let _ = stopped.await;

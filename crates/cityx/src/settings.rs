@@ -24,6 +24,8 @@ pub struct Settings {
     pub uploads: UploadSettings,
     pub jobs: JobSettings,
     pub media: MediaSettings,
+    /// The delivery profile of the technical check (技审).
+    pub qc: cityx_media::qc::Profile,
     pub log: LogSettings,
 }
 
@@ -57,18 +59,42 @@ pub struct MediaSettings {
     pub ffprobe: String,
     pub probe_timeout_secs: u64,
     pub stall_timeout_secs: u64,
+    /// Rung heights of the HLS ladder (the shorter side for portrait video).
+    pub ladder_heights: Vec<u32>,
+    pub x264_preset: String,
+    pub segment_secs: u32,
+    pub audio_kbps: u32,
+    pub proxy_height: u32,
 }
 
 impl Default for MediaSettings {
     fn default() -> Self {
+        let l = cityx_media::ladder::LadderOptions::default();
         MediaSettings {
             ffmpeg: "ffmpeg".into(),
             ffprobe: "ffprobe".into(),
             probe_timeout_secs: 60,
             stall_timeout_secs: 60,
+            ladder_heights: l.heights,
+            x264_preset: l.preset,
+            segment_secs: l.segment_secs,
+            audio_kbps: l.audio_kbps,
+            proxy_height: l.proxy_height,
         }
     }
 }
+
+const X264_PRESETS: [&str; 9] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -277,6 +303,31 @@ impl Settings {
         if !self.storage_url().starts_with("file://") {
             bail!("storage.url must be file://PATH (S3 arrives with the scale-out release)");
         }
+        let m = &self.media;
+        if m.ladder_heights.is_empty() || m.ladder_heights.iter().any(|h| !(144..=2160).contains(h))
+        {
+            bail!(
+                "media.ladder_heights must list heights between 144 and 2160, e.g. [1080, 720, 480, 360]"
+            );
+        }
+        if !X264_PRESETS.contains(&m.x264_preset.as_str()) {
+            bail!(
+                "media.x264_preset must be one of {}",
+                X264_PRESETS.join(", ")
+            );
+        }
+        if !(2..=10).contains(&m.segment_secs) {
+            bail!(
+                "media.segment_secs must be between 2 and 10 (HLS segments of 4 to 6 s are usual)"
+            );
+        }
+        if !(32..=512).contains(&m.audio_kbps) {
+            bail!("media.audio_kbps must be between 32 and 512");
+        }
+        if !(144..=1080).contains(&m.proxy_height) {
+            bail!("media.proxy_height must be between 144 and 1080");
+        }
+        self.qc.validate().map_err(anyhow::Error::msg)?;
         let a = &self.auth;
         for (key, v) in [
             ("auth.session_ttl_hours", a.session_ttl_hours),
@@ -372,6 +423,19 @@ impl Settings {
             ffprobe: self.media.ffprobe.clone().into(),
             probe_limit: Duration::from_secs(self.media.probe_timeout_secs),
             stall: Duration::from_secs(self.media.stall_timeout_secs),
+        }
+    }
+
+    pub fn ladder_options(&self) -> cityx_media::ladder::LadderOptions {
+        let mut heights = self.media.ladder_heights.clone();
+        heights.sort_unstable_by(|a, b| b.cmp(a));
+        heights.dedup();
+        cityx_media::ladder::LadderOptions {
+            heights,
+            preset: self.media.x264_preset.clone(),
+            segment_secs: self.media.segment_secs,
+            audio_kbps: self.media.audio_kbps,
+            proxy_height: self.media.proxy_height,
         }
     }
 

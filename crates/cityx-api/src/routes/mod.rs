@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod files;
 pub mod stations;
 pub mod system;
 pub mod tokens;

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use cityx_core::{AssetId, UploadId};
 use cityx_storage::spool::Spool;
 use cityx_storage::{Storage, StorageKey};
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 
 async fn facade_round_trip(s: Storage) {
     let a = AssetId::new();
@@ -22,6 +22,31 @@ async fn facade_round_trip(s: Storage) {
         Bytes::from_static(b"0123")
     );
     assert_eq!(s.head(&key).await.expect("head").size, 18);
+    // Streamed reads, whole or ranged, across the local reader's chunk size.
+    let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let seg = StorageKey::derived(a, "hls/720p/seg_00000.ts").expect("key");
+    s.put(&seg, Bytes::from(big.clone())).await.expect("put");
+    for range in [0..700_000u64, 5..6, 262_140..524_300, 699_999..700_000] {
+        let chunks: Vec<Bytes> = s
+            .read(&seg, range.clone())
+            .await
+            .expect("read")
+            .map(|c| c.expect("chunk"))
+            .collect()
+            .await;
+        let got: Vec<u8> = chunks.concat();
+        let (lo, hi) = (range.start as usize, range.end as usize);
+        assert_eq!(got.len(), hi - lo, "{range:?}");
+        assert!(got == big[lo..hi], "{range:?}");
+    }
+    let missing = StorageKey::derived(a, "hls/none.ts").expect("key");
+    assert!(
+        s.read(&missing, 0..1)
+            .await
+            .err()
+            .expect("missing")
+            .is_not_found()
+    );
     s.put(&StorageKey::master(a), Bytes::from_static(b"master"))
         .await
         .expect("put");
@@ -29,7 +54,7 @@ async fn facade_round_trip(s: Storage) {
         s.delete_prefix(&StorageKey::asset_prefix(a))
             .await
             .expect("delete"),
-        2
+        3
     );
     assert!(s.head(&key).await.expect_err("gone").is_not_found());
     s.delete(&key)
