@@ -235,7 +235,14 @@ async fn an_upload_in_chunks_with_checksums_becomes_an_item() {
     assert_eq!(a["md5"].as_str().map(str::len), Some(32));
     assert_eq!(a["size_bytes"], data.len());
     assert_eq!(a["jobs"][0]["kind"], "probe");
-    assert_eq!(a["jobs"][0]["state"], "queued");
+    // Enqueued with the item, and started at once (the runner is woken, not polling).
+    assert!(
+        matches!(
+            a["jobs"][0]["state"].as_str(),
+            Some("queued" | "running" | "dead")
+        ),
+        "{a}"
+    );
     let master = app
         .data_dir()
         .join("objects/assets")
@@ -711,7 +718,11 @@ async fn uploaded_media_is_probed_and_bad_files_fail_with_a_reason() {
     assert_eq!(tus.patch(&path, 0, data, None).await.status(), 204);
     let a = settled(&tus, &asset).await;
     assert_eq!(a["jobs"][0]["state"], "succeeded", "{a}");
-    assert_eq!(a["status"], "processing", "more steps follow the probe");
+    assert_eq!(
+        a["jobs"][1]["kind"], "transcode",
+        "the probe enqueues the transcode: {a}"
+    );
+    let first = asset.clone();
     let tech = &a["technical"];
     assert_eq!(
         (
@@ -742,6 +753,7 @@ async fn uploaded_media_is_probed_and_bad_files_fail_with_a_reason() {
     );
     let reason = a["failure"].as_str().unwrap_or("");
     assert!(reason.contains("not a media file"), "{reason}");
+    processed(&tus, &first).await;
     assert!(
         std::fs::read_dir(app.data_dir().join("work"))
             .map(|mut d| d.next().is_none())
@@ -776,5 +788,265 @@ async fn slow_upload_bodies_outlast_the_request_time_limit() {
     // Other routes keep the limit.
     let (s, _) = app.get("/api/v1/me", &token).await;
     assert_eq!(s, 200);
+    app.stop().await;
+}
+
+/// Polls an item until processing ends (or 120 s pass).
+async fn processed(tus: &Tus<'_>, asset: &str) -> Value {
+    for _ in 0..1200 {
+        let (_, a) = tus.asset(asset).await;
+        if !matches!(a["status"].as_str(), Some("uploading" | "processing")) {
+            return a;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("processing never ended: {:?}", tus.asset(asset).await);
+}
+
+fn make_clip(path: &std::path::Path, size: &str, seconds: u32) {
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size={size}:rate=25:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=duration={seconds}:sample_rate=48000"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(path)
+        .status()
+        .expect("ffmpeg")
+        .success();
+    assert!(ok);
+}
+
+#[tokio::test]
+async fn items_become_playable_with_a_ladder_images_and_a_qc_report() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let tus = Tus {
+        app: &app,
+        token: w.user("editor@a").token.clone(),
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let clip = dir.path().join("clip.mp4");
+    make_clip(&clip, "640x360", 9);
+    let data = std::fs::read(&clip).expect("clip");
+    let (path, asset) = tus.start(data.len() as u64).await;
+    assert_eq!(tus.patch(&path, 0, data, None).await.status(), 204);
+    let a = processed(&tus, &asset).await;
+    assert_eq!(a["status"], "ready", "{a}");
+    let jobs: Vec<(&str, &str)> = a["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            (
+                j["kind"].as_str().unwrap_or(""),
+                j["state"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(jobs, [("probe", "succeeded"), ("transcode", "succeeded")]);
+    assert_eq!(a["playback"], "hls/master.m3u8");
+    assert_eq!(a["derived"]["renditions"][0]["name"], "360p", "{a}");
+    // A 360p clip warns (not HD) but passes on to the exchange.
+    assert_eq!(a["qc"]["verdict"], "warn", "{a}");
+    assert!(
+        a["qc"]["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["check"] == "resolution")
+    );
+    assert!(
+        a["qc"]["measurements"]["loudness_lufs"].as_f64().is_some(),
+        "{a}"
+    );
+
+    let file = |p: &str| {
+        app.http
+            .get(app.url(&format!("/api/v1/assets/{asset}/files/{p}")))
+            .bearer_auth(&tus.token)
+    };
+    let res = file("hls/master.m3u8").send().await.expect("master");
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/vnd.apple.mpegurl"
+    );
+    assert_eq!(res.headers()["cache-control"], "private, no-cache");
+    let master = res.text().await.expect("text");
+    assert!(
+        master.contains("RESOLUTION=640x360") && master.contains("360p/index.m3u8"),
+        "{master}"
+    );
+    let media = file("hls/360p/index.m3u8")
+        .send()
+        .await
+        .expect("media")
+        .text()
+        .await
+        .expect("text");
+    let listed = cityx_media::hls::parse_media_playlist(&media);
+    assert!(listed.ended && listed.segments.len() == 3, "{media}");
+    // The fast path's copy exists too (H.264 + AAC masters play before the ladder is made).
+    assert_eq!(
+        file("hls/fast/index.m3u8")
+            .send()
+            .await
+            .expect("fast")
+            .status(),
+        200
+    );
+
+    // Segments: immutable, validated, ranged.
+    let seg_path = format!("hls/360p/{}", listed.segments[0].0);
+    let res = file(&seg_path).send().await.expect("segment");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "video/mp2t");
+    assert!(
+        res.headers()["cache-control"]
+            .to_str()
+            .unwrap_or("")
+            .contains("immutable")
+    );
+    assert_eq!(res.headers()["accept-ranges"], "bytes");
+    let etag = res.headers()["etag"].to_str().expect("etag").to_owned();
+    let whole = res.bytes().await.expect("bytes");
+    assert!(
+        whole.len() > 1000 && whole[0] == 0x47,
+        "an MPEG-TS sync byte"
+    );
+    let res = file(&seg_path)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(res.status(), 206);
+    assert_eq!(
+        res.headers()["content-range"],
+        format!("bytes 100-199/{}", whole.len()).as_str()
+    );
+    assert_eq!(res.bytes().await.expect("part"), whole.slice(100..200));
+    let res = file(&seg_path)
+        .header("range", "bytes=-10")
+        .send()
+        .await
+        .expect("suffix");
+    assert_eq!(
+        res.bytes().await.expect("tail"),
+        whole.slice(whole.len() - 10..)
+    );
+    let res = file(&seg_path)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("304");
+    assert_eq!(res.status(), 304);
+    let res = file(&seg_path)
+        .header("range", "bytes=0-9")
+        .header("if-range", "\"stale\"")
+        .send()
+        .await
+        .expect("if-range");
+    assert_eq!(res.status(), 200, "a stale If-Range gets the whole file");
+    let res = file(&seg_path)
+        .header("range", format!("bytes={}-", whole.len()))
+        .send()
+        .await
+        .expect("416");
+    assert_eq!(res.status(), 416);
+    assert_eq!(
+        res.headers()["content-range"],
+        format!("bytes */{}", whole.len()).as_str()
+    );
+    assert_eq!(
+        status_and_code(res).await,
+        (416, "range_not_satisfiable".to_owned())
+    );
+    let res = app
+        .http
+        .head(app.url(&format!("/api/v1/assets/{asset}/files/{seg_path}")))
+        .bearer_auth(&tus.token)
+        .send()
+        .await
+        .expect("head");
+    assert_eq!(
+        (
+            res.status().as_u16(),
+            res.headers()["content-length"].to_str().ok()
+        ),
+        (200, Some(whole.len().to_string().as_str()))
+    );
+
+    // Images, proxy and the storyboard.
+    let res = file("poster.jpg").send().await.expect("poster");
+    assert_eq!(
+        (
+            res.status().as_u16(),
+            res.headers()["content-type"].to_str().ok()
+        ),
+        (200, Some("image/jpeg"))
+    );
+    let res = file("proxy.mp4")
+        .header("range", "bytes=0-7")
+        .send()
+        .await
+        .expect("proxy");
+    assert_eq!(res.status(), 206);
+    assert_eq!(&res.bytes().await.expect("head")[4..8], b"ftyp");
+    let vtt = file("storyboard/storyboard.vtt")
+        .send()
+        .await
+        .expect("vtt")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        vtt.starts_with("WEBVTT") && vtt.contains("sb_001.jpg#xywh=0,0,160,90"),
+        "{vtt}"
+    );
+    assert!(
+        a["derived"]["thumbnails"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{a}"
+    );
+
+    // The master is not a derived file; unknown files and other stations' items are not found.
+    assert_eq!(
+        status_and_code(file("master").send().await.expect("master")).await,
+        (404, "file_not_found".to_owned())
+    );
+    assert_eq!(
+        status_and_code(file("hls/360p/seg_99999.ts").send().await.expect("none")).await,
+        (404, "file_not_found".to_owned())
+    );
+    let other = app
+        .http
+        .get(app.url(&format!("/api/v1/assets/{asset}/files/hls/master.m3u8")))
+        .bearer_auth(&w.user("editor@b").token)
+        .send()
+        .await
+        .expect("other station");
+    assert_eq!(
+        status_and_code(other).await,
+        (404, "asset_not_found".to_owned())
+    );
+    assert_eq!(
+        app.http
+            .get(app.url(&format!("/api/v1/assets/{asset}/files/poster.jpg")))
+            .send()
+            .await
+            .expect("anonymous")
+            .status(),
+        401
+    );
     app.stop().await;
 }
