@@ -16,6 +16,7 @@ await esbuild.build({
     "app-style": "src/app.css",
     "api-docs": "src/api-docs.js",
     upload: "src/upload.js",
+    player: "src/player.js",
   },
   bundle: true,
   minify: true,

@@ -171,8 +171,15 @@ if (live) {
       const res = await fetch(`/api/v1/assets/${id}`, { credentials: "same-origin" });
       if (res.ok) {
         const asset = await res.json();
-        const signature = `${asset.status}|${asset.jobs.map((j) => `${j.state}${j.progress}`).join(",")}`;
-        if (signature !== live.dataset.signature) {
+        // Progress moves in place; a new state or something new to play reloads the page,
+        // but never under a viewer who is watching.
+        for (const job of asset.jobs) {
+          const bar = document.querySelector(`progress[data-job="${job.kind}"]`);
+          if (bar) bar.value = job.progress;
+        }
+        const signature = `${asset.status}|${asset.jobs.map((j) => j.state).join(",")}|${asset.playback ?? ""}`;
+        const player = document.getElementById("player");
+        if (signature !== live.dataset.signature && (!player || player.paused)) {
           window.location.reload();
           return;
         }

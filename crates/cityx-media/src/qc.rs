@@ -373,6 +373,14 @@ pub fn evaluate(info: &MediaInfo, m: &Measurements, p: &Profile) -> Report {
         ("silence", &m.silent, p.silence_secs),
     ] {
         for span in spans {
+            // A black picture is also a still one: report it once, as black.
+            let inside_black = check == "frozen"
+                && m.black
+                    .iter()
+                    .any(|b| span.start >= b.start - 0.2 && span.end <= b.end + 0.2);
+            if inside_black {
+                continue;
+            }
             if let Some(sev) = by_length(span.duration(), limits) {
                 f.push(Finding {
                     start: Some(span.start),
@@ -527,6 +535,11 @@ mod tests {
                     end: 10.5,
                 },
             ],
+            // Black is also still: reported once, as black.
+            frozen: vec![Span {
+                start: 4.0,
+                end: 6.04,
+            }],
             ..good.clone()
         };
         let r = evaluate(&hd(), &loud, &p);

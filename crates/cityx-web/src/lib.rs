@@ -23,9 +23,11 @@ use pages::{account, audit, home, items, login, stations, tokens, users};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Content Security Policy of every page: our own scripts only, no framing.
+/// `blob:` for media and workers: the HLS player feeds the video element through Media Source
+/// Extensions and demuxes in a worker.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-                   script-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'self'; \
-                   form-action 'self'";
+                   script-src 'self'; media-src 'self' blob:; worker-src 'self' blob:; \
+                   object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
 /// The pages and assets.
 pub fn router() -> Router<HttpState> {

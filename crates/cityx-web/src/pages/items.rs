@@ -83,6 +83,8 @@ pub async fn upload(State(st): State<HttpState>, u: WebUser) -> Response {
 }
 
 pub struct JobRow {
+    /// The stored kind, for the page's script.
+    pub code: String,
     pub kind: String,
     pub state: String,
     pub progress: u32,
@@ -109,6 +111,84 @@ struct AssetPage {
     /// Still changing: the page follows it.
     live: bool,
     signature: String,
+    /// The playlist to play; empty until something plays.
+    player_src: String,
+    poster_src: String,
+    /// Playing the fast path's copy while the ladder is made.
+    fast_preview: bool,
+    thumbs: Vec<String>,
+    qc: Option<QcView>,
+}
+
+/// The technical check as the page shows it.
+pub struct QcView {
+    pub verdict: String,
+    /// `pass`, `warn` or `fail`, for styling.
+    pub class: String,
+    pub findings: Vec<FindingRow>,
+    pub loudness: String,
+    pub true_peak: String,
+    pub lra: String,
+}
+
+pub struct FindingRow {
+    pub check: String,
+    pub severity: String,
+    pub class: String,
+    pub time: String,
+    pub value: String,
+    pub expected: String,
+}
+
+/// `83.25` → `00:01:23.3`.
+fn timecode(seconds: f64) -> String {
+    let tenths = (seconds.max(0.0) * 10.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}.{}",
+        tenths / 36_000,
+        tenths / 600 % 60,
+        tenths / 10 % 60,
+        tenths % 10
+    )
+}
+
+fn qc_view(t: T, qc: &serde_json::Value) -> Option<QcView> {
+    let verdict = qc["verdict"].as_str()?;
+    let m = &qc["measurements"];
+    let num = |v: &serde_json::Value, unit: &str| {
+        v.as_f64()
+            .map(|x| format!("{x:.1} {unit}"))
+            .unwrap_or_else(|| "—".into())
+    };
+    let findings = qc["findings"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .map(|f| {
+                    let sev = f["severity"].as_str().unwrap_or("warn");
+                    FindingRow {
+                        check: t.get2("qc.check.", f["check"].as_str().unwrap_or("")),
+                        severity: t.get2("qc.", sev),
+                        class: sev.to_owned(),
+                        time: match (f["start"].as_f64(), f["end"].as_f64()) {
+                            (Some(s), Some(e)) => format!("{} – {}", timecode(s), timecode(e)),
+                            _ => String::new(),
+                        },
+                        value: f["value"].as_str().unwrap_or("").to_owned(),
+                        expected: f["expected"].as_str().unwrap_or("").to_owned(),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(QcView {
+        verdict: t.get2("qc.", verdict),
+        class: verdict.to_owned(),
+        findings,
+        loudness: num(&m["loudness_lufs"], "LUFS"),
+        true_peak: num(&m["true_peak_dbtp"], "dBTP"),
+        lra: num(&m["loudness_range_lu"], "LU"),
+    })
 }
 
 pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<String>) -> Response {
@@ -126,15 +206,27 @@ pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<Strin
         a.status,
         cityx_core::AssetStatus::Uploading | cityx_core::AssetStatus::Processing
     );
+    // Progress moves in place; a change of state or of what plays reloads the page.
     let signature = format!(
-        "{}|{}",
+        "{}|{}|{}",
         a.status.as_str(),
         view.jobs
             .iter()
-            .map(|j| format!("{}{}", j.state, j.progress))
+            .map(|j| j.state.as_str())
             .collect::<Vec<_>>()
-            .join(",")
+            .join(","),
+        a.playback.as_deref().unwrap_or("")
     );
+    let file = |p: &str| format!("/api/v1/assets/{}/files/{p}", a.id);
+    let derived = a.derived.clone().unwrap_or_default();
+    let failure = if a.status == cityx_core::AssetStatus::Rejected && a.qc.is_some() {
+        t.get("asset.rejected_qc").to_owned()
+    } else {
+        a.failure
+            .as_deref()
+            .map(|f| explain_failure(t, f))
+            .unwrap_or_default()
+    };
     let page = AssetPage {
         t,
         c: Chrome::new(&u, "upload", None),
@@ -144,17 +236,25 @@ pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<Strin
         embargo: a.meta.embargo_until.map(fmt_time).unwrap_or_default(),
         keywords: a.meta.keywords.join("、"),
         duplicate: a.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
-        failure: a
-            .failure
+        failure,
+        player_src: a.playback.as_deref().map(file).unwrap_or_default(),
+        poster_src: derived["poster"].as_str().map(file).unwrap_or_default(),
+        fast_preview: a
+            .playback
             .as_deref()
-            .map(|f| explain_failure(t, f))
+            .is_some_and(|p| p.starts_with("hls/fast/")),
+        thumbs: derived["thumbnails"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|x| x.as_str()).map(file).collect())
             .unwrap_or_default(),
+        qc: a.qc.as_ref().and_then(|q| qc_view(t, q)),
         technical: a.technical.as_ref().map(technical_line).unwrap_or_default(),
         jobs: view
             .jobs
             .into_iter()
             .map(|j| JobRow {
                 kind: t.get2("job.", &j.kind),
+                code: j.kind,
                 state: t.get2("job.state.", &j.state),
                 progress: j.progress,
                 error: j.last_error.unwrap_or_default(),
@@ -240,6 +340,29 @@ mod tests {
             "{f}"
         );
         assert_eq!(super::explain_failure(zh, "disk full"), "disk full");
+    }
+
+    #[test]
+    fn qc_reports_read_in_the_readers_language() {
+        let zh = crate::i18n::T(crate::i18n::Lang::Zh);
+        let q = serde_json::json!({
+            "verdict": "fail",
+            "findings": [
+                {"check": "silence", "severity": "fail", "start": 10.0, "end": 22.25, "value": "12.3 s", "expected": "< 2 s"},
+                {"check": "loudness", "severity": "warn", "value": "-20.1 LUFS", "expected": "-24 ±2 LUFS"}
+            ],
+            "measurements": {"loudness_lufs": -20.08, "true_peak_dbtp": null}
+        });
+        let v = super::qc_view(zh, &q).expect("view");
+        assert_eq!((v.verdict.as_str(), v.class.as_str()), ("不通过", "fail"));
+        assert_eq!(v.findings[0].check, "静音");
+        assert_eq!(v.findings[0].time, "00:00:10.0 – 00:00:22.3");
+        assert_eq!(v.findings[1].time, "");
+        assert_eq!(
+            (v.loudness.as_str(), v.true_peak.as_str()),
+            ("-20.1 LUFS", "—")
+        );
+        assert_eq!(super::timecode(3723.25), "01:02:03.3");
     }
 
     #[test]
