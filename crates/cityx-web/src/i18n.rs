@@ -413,6 +413,8 @@ catalog! {
     "err.token_revoked" => "令牌已被吊销。", "The token was revoked.";
     "err.asset_not_found" => "找不到这条素材，或你无权查看。", "No such item, or you may not see it.";
     "err.upload_not_found" => "找不到这个上传任务。", "No such upload.";
+    "err.file_not_found" => "素材没有这个文件，或尚未生成。", "The item has no such file, or not yet.";
+    "err.range_not_satisfiable" => "请求的字节范围超出文件大小。", "The requested byte range lies outside the file.";
     "err.upload_gone" => "这个上传已取消或已过期，请重新上传。", "This upload was cancelled or has expired. Please upload again.";
     "err.tus_version_unsupported" => "上传客户端版本不受支持。", "The upload client's protocol version is not supported.";
     "err.invalid_upload_header" => "上传请求格式不正确。", "The upload request is malformed.";
