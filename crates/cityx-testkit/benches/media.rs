@@ -66,7 +66,8 @@ async fn bare(plan: &cityx_media::ladder::Plan, out: &Path) -> (Duration, Durati
         .map(|r| out.join(format!("hls/{}/index.m3u8", r.name)))
         .collect();
     let started = Instant::now();
-    let run = execute(&Tools::default(), plan, out, |_| {});
+    let tools = Tools::default();
+    let run = execute(&tools, plan, out, |_| {});
     tokio::pin!(run);
     let mut first = None;
     loop {
