@@ -131,6 +131,22 @@ impl App {
         self.storage.put(&key, bytes).await.map_err(storage_error)
     }
 
+    /// Jobs that gave up, newest first, with their last error. Operators only.
+    pub async fn dead_jobs(&self, actor: &Actor, limit: u32) -> Result<Vec<cityx_db::DeadJob>> {
+        policy::operate(actor)?;
+        Ok(self.repo.dead_jobs(limit.clamp(1, 500)).await?)
+    }
+
+    /// Runs a dead job again with fresh attempts (its failed item is processing again).
+    /// Operators only.
+    pub async fn rerun_job(&self, actor: &Actor, id: JobId) -> Result<()> {
+        policy::operate(actor)?;
+        self.repo.requeue_job(id).await?;
+        tracing::info!(job = %id, by = ?actor.user_id, "dead job re-run");
+        self.jobs_ready.notify_one();
+        Ok(())
+    }
+
     /// Finds one of an item's derived files for a caller who may see the item.
     pub async fn asset_file(
         &self,

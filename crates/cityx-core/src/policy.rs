@@ -51,6 +51,11 @@ pub fn read(actor: &Actor) -> Decision {
     require_scope(actor, Scope::Read)
 }
 
+/// Operating the platform (dead jobs, re-runs): hub admins only.
+pub fn operate(actor: &Actor) -> Decision {
+    manage_stations(actor)
+}
+
 /// Create or update stations.
 pub fn manage_stations(actor: &Actor) -> Decision {
     allow_if(actor.role == Role::HubAdmin)?;

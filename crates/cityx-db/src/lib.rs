@@ -28,8 +28,8 @@ use time::OffsetDateTime;
 
 pub use error::{Error, Result};
 pub use model::{
-    AuditFilter, ClaimedJob, CompletedUpload, JobOutcome, JobSummary, LoginFailures, NewJob, Page,
-    PageRequest, Processed, SessionRow, TokenFilter,
+    AuditFilter, ClaimedJob, CompletedUpload, DeadJob, JobOutcome, JobSummary, LoginFailures,
+    NewJob, Page, PageRequest, Processed, SessionRow, TokenFilter,
 };
 pub use sql::Backend;
 
@@ -193,8 +193,11 @@ pub trait JobRepo {
     /// Records how an attempt ended; false when the lease is no longer ours.
     async fn finish_job(&self, job: &ClaimedJob, outcome: &JobOutcome) -> Result<bool>;
     async fn enqueue_job(&self, job: &NewJob) -> Result<()>;
-    /// Puts a dead job back in the queue with fresh attempts.
+    /// Puts a dead job back in the queue with fresh attempts; a failed item it belongs to
+    /// is processing again.
     async fn requeue_job(&self, id: cityx_core::JobId) -> Result<()>;
+    /// The most recent dead jobs, newest first.
+    async fn dead_jobs(&self, limit: u32) -> Result<Vec<DeadJob>>;
     /// Records a probe's findings on the job's asset and enqueues the jobs that follow (a kind
     /// the asset already has a job of is not enqueued again), in one transaction. Writes
     /// from jobs are fenced: false, and nothing written, when the lease is no longer ours.

@@ -151,3 +151,15 @@ pub struct Processed {
     /// `Some(reason)` rejects the asset.
     pub rejection: Option<String>,
 }
+
+/// A job that gave up, as operators see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadJob {
+    pub id: cityx_core::JobId,
+    pub kind: String,
+    pub asset_id: Option<cityx_core::AssetId>,
+    pub station_id: Option<StationId>,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub updated_at: OffsetDateTime,
+}

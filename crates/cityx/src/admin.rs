@@ -1,12 +1,12 @@
 //! `cityx admin …`: the operator at the console acts as the system (a hub admin), through the
 //! same use cases as the API, so the same rules and audit entries apply.
 
-use crate::cli::{AdminCommand, StationCommand, TokenCommand, UserCommand};
+use crate::cli::{AdminCommand, JobCommand, StationCommand, TokenCommand, UserCommand};
 use crate::settings::Settings;
 use anyhow::{Context, anyhow};
 use cityx_app::{App, NewToken, NewUser, PageRequest, UserPatch};
 use cityx_core::validate::StationInput;
-use cityx_core::{Actor, ScopeSet, Station, TokenId};
+use cityx_core::{Actor, JobId, ScopeSet, Station, TokenId};
 use std::io::BufRead;
 
 pub async fn run(cmd: AdminCommand, settings: &Settings) -> anyhow::Result<()> {
@@ -278,6 +278,30 @@ async fn dispatch(app: &App, cmd: AdminCommand) -> anyhow::Result<()> {
                 .map_err(|_| anyhow!("--id: `{id}` is not a token id"))?;
             let t = app.revoke_token(&sys, id).await.map_err(fail)?;
             println!("token {} ({}) revoked", t.id, t.name);
+        }
+        AdminCommand::Job(JobCommand::Dead { limit }) => {
+            let jobs = app.dead_jobs(&sys, limit).await.map_err(fail)?;
+            println!(
+                "{:<38} {:<10} {:<38} {:<8} REASON",
+                "ID", "KIND", "ITEM", "TRIES"
+            );
+            for j in jobs {
+                println!(
+                    "{:<38} {:<10} {:<38} {:<8} {}",
+                    j.id.to_string(),
+                    j.kind,
+                    j.asset_id.map(|a| a.to_string()).unwrap_or_default(),
+                    j.attempts,
+                    j.last_error.unwrap_or_default().replace('\n', " ")
+                );
+            }
+        }
+        AdminCommand::Job(JobCommand::Rerun { id }) => {
+            let id: JobId = id
+                .parse()
+                .map_err(|_| anyhow!("--id: `{id}` is not a job id"))?;
+            app.rerun_job(&sys, id).await.map_err(fail)?;
+            println!("job {id} queued again; a running `cityx serve` picks it up");
         }
     }
     Ok(())

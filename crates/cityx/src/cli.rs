@@ -57,6 +57,22 @@ pub enum AdminCommand {
     User(UserCommand),
     #[command(subcommand)]
     Token(TokenCommand),
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// List dead jobs (newest first) with the reason they gave up.
+    Dead {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Run a dead job again with fresh attempts; its item is processing again.
+    Rerun {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

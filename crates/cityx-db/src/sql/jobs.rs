@@ -168,16 +168,70 @@ impl JobRepo for SqlRepo {
     }
 
     async fn requeue_job(&self, id: JobId) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let now = ms(cityx_core::now());
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
              WHERE id = $2 AND state = 'dead'",
         )
-        .bind(ms(cityx_core::now()))
+        .bind(now)
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("requeue a job", "job", e))?;
-        super::not_found_unless(done.rows_affected(), "job")
+        super::not_found_unless(done.rows_affected(), "job")?;
+        sqlx::query(
+            "UPDATE assets SET status = 'processing', failure = NULL, updated_at = $1 \
+             WHERE status = 'failed' AND id = (SELECT asset_id FROM jobs WHERE id = $2)",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("reopen a failed asset", "asset", e))?;
+        super::commit(tx).await
+    }
+
+    async fn dead_jobs(&self, limit: u32) -> Result<Vec<crate::DeadJob>> {
+        let rows: Vec<(
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            i64,
+            Option<String>,
+            i64,
+        )> = sqlx::query_as(
+            "SELECT id, kind, asset_id, station_id, attempts, last_error, updated_at FROM jobs \
+                 WHERE state = 'dead' ORDER BY updated_at DESC, id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("list dead jobs", "job", e))?;
+        let id = |s: &str| {
+            uuid::Uuid::parse_str(s).map_err(|_| Error::Corrupt {
+                what: "job",
+                value: s.to_owned(),
+            })
+        };
+        rows.into_iter()
+            .map(|(job, kind, asset, station, attempts, last_error, at)| {
+                Ok(crate::DeadJob {
+                    id: JobId(id(&job)?),
+                    kind,
+                    asset_id: asset.as_deref().map(id).transpose()?.map(AssetId),
+                    station_id: station
+                        .as_deref()
+                        .map(id)
+                        .transpose()?
+                        .map(cityx_core::StationId),
+                    attempts: u32::try_from(attempts).unwrap_or_default(),
+                    last_error,
+                    updated_at: super::rows::from_ms(at),
+                })
+            })
+            .collect()
     }
 
     async fn record_technical(

@@ -1216,4 +1216,40 @@ pub async fn pipeline_writes_are_fenced_and_enqueue_once(repo: Arc<dyn Repo>) {
     assert_eq!(got.playback.as_deref(), Some("hls/master.m3u8"));
     assert_eq!(got.qc, Some(serde_json::json!({"verdict": "fail"})));
     assert_eq!(got.derived, Some(serde_json::json!({"renditions": []})));
+
+    // A dead job, re-run by an operator, reopens its failed item.
+    let probe = repo
+        .claim_job(
+            &["transcode"],
+            "w",
+            cityx_core::now() + Duration::seconds(30),
+        )
+        .await
+        .expect("claim")
+        .expect("the transcode");
+    repo.fail_asset(a.id, "disk on fire").await.expect("fail");
+    assert!(
+        repo.finish_job(
+            &probe,
+            &cityx_db::JobOutcome::Dead {
+                error: "disk on fire".into()
+            }
+        )
+        .await
+        .expect("dead")
+    );
+    let dead = repo.dead_jobs(10).await.expect("dead jobs");
+    assert_eq!(
+        dead.iter()
+            .map(|j| (j.id, j.last_error.as_deref()))
+            .collect::<Vec<_>>(),
+        [(probe.id, Some("disk on fire"))]
+    );
+    repo.requeue_job(probe.id).await.expect("re-run");
+    let got = repo.get_asset(TenantScope::All, a.id).await.expect("asset");
+    assert_eq!(
+        (got.status, got.failure),
+        (cityx_core::AssetStatus::Processing, None)
+    );
+    assert!(repo.dead_jobs(10).await.expect("none").is_empty());
 }

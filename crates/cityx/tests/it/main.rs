@@ -256,6 +256,16 @@ fn admin_commands_manage_stations_users_and_tokens() {
 
     let (ok, out, _) = run(&["user", "reset-password", "--email", "ed@hztv.cn"]);
     assert!(ok && out.contains("password: "));
+    // Dead jobs: none yet; a re-run names a job that must exist and be dead.
+    let (ok, out, err) = run(&["job", "dead"]);
+    assert!(
+        ok && out.starts_with("ID") && out.lines().count() == 1,
+        "{out}{err}"
+    );
+    let (ok, _, err) = run(&["job", "rerun", "--id", "garbage"]);
+    assert!(!ok && err.contains("--id"), "{err}");
+    let (ok, _, err) = run(&["job", "rerun", "--id", &uuid::Uuid::now_v7().to_string()]);
+    assert!(!ok && err.contains("not found"), "{err}");
 }
 
 /// Reads stderr until the "running at" line and returns the address.
