@@ -148,16 +148,46 @@ impl Client<'_> {
         (id, Instant::now())
     }
 
-    /// Time from `since` until the item's playlist and the first segment it names are
-    /// fetchable.
-    async fn first_segment(&self, id: &str, since: Instant) -> Duration {
-        let playlist = loop {
-            if let Some(p) = self.asset(id).await["playback"].as_str() {
-                break p.to_owned();
+    /// Follows an item from `since` (its upload completing), polling every 10 ms, until its
+    /// transcode succeeds; fetches the playlist and first segment as soon as one plays.
+    async fn follow(&self, id: &str, since: Instant) -> Timeline {
+        let mut t = Timeline::default();
+        loop {
+            let a = self.asset(id).await;
+            let state = |kind: &str| {
+                a["jobs"]
+                    .as_array()
+                    .and_then(|j| j.iter().find(|j| j["kind"] == kind))
+                    .and_then(|j| j["state"].as_str())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            if t.queue_to_start.is_none() && !matches!(state("probe").as_str(), "" | "queued") {
+                t.queue_to_start = Some(since.elapsed());
+            }
+            if t.first_segment.is_none()
+                && let Some(playlist) = a["playback"].as_str()
+            {
+                self.fetch_first_segment(id, playlist).await;
+                t.first_segment = Some(since.elapsed());
+            }
+            match state("transcode").as_str() {
+                "running" if t.transcode_start.is_none() => {
+                    t.transcode_start = Some(since.elapsed())
+                }
+                "succeeded" => {
+                    t.transcode_end = Some(since.elapsed());
+                    return t;
+                }
+                "dead" => panic!("the transcode died: {a}"),
+                _ => {}
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        let mut text = String::from_utf8_lossy(&self.fetch(id, &playlist).await).into_owned();
+        }
+    }
+
+    async fn fetch_first_segment(&self, id: &str, playlist: &str) {
+        let mut text = String::from_utf8_lossy(&self.fetch(id, playlist).await).into_owned();
         let mut base = playlist
             .rsplit_once('/')
             .map(|(d, _)| d.to_owned())
@@ -179,34 +209,21 @@ impl Client<'_> {
                 .await
                 .is_empty()
         );
-        since.elapsed()
     }
+}
 
-    /// (queue-to-start of the first job, the transcode job's wall time), polled every 20 ms.
-    async fn job_times(&self, id: &str, since: Instant) -> (Duration, Duration) {
-        let (mut queue_to_start, mut started, mut wall) = (None, None, None);
-        while wall.is_none() {
-            let a = self.asset(id).await;
-            let state = |kind: &str| {
-                a["jobs"]
-                    .as_array()
-                    .and_then(|j| j.iter().find(|j| j["kind"] == kind))
-                    .and_then(|j| j["state"].as_str())
-                    .unwrap_or("")
-                    .to_owned()
-            };
-            if queue_to_start.is_none() && state("probe") != "queued" {
-                queue_to_start = Some(since.elapsed());
-            }
-            match state("transcode").as_str() {
-                "running" if started.is_none() => started = Some(Instant::now()),
-                "succeeded" => wall = started.map(|s| s.elapsed()),
-                "dead" => panic!("the transcode died: {a}"),
-                _ => {}
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        (queue_to_start.unwrap_or_default(), wall.unwrap_or_default())
+/// When things happened to an item, from its upload completing.
+#[derive(Default)]
+struct Timeline {
+    queue_to_start: Option<Duration>,
+    first_segment: Option<Duration>,
+    transcode_start: Option<Duration>,
+    transcode_end: Option<Duration>,
+}
+
+impl Timeline {
+    fn transcode_wall(&self) -> Duration {
+        self.transcode_end.unwrap_or_default() - self.transcode_start.unwrap_or_default()
     }
 }
 
@@ -256,7 +273,67 @@ fn per_rendition(master: &Path, plan: &cityx_media::ladder::Plan, out: &Path) ->
                 .expect("spawn")
         })
         .collect();
-    for mut c in children {
+    let extras = [
+        // Proxy.
+        vec![
+            "-vf",
+            "scale=960:540",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-c:a",
+            "aac",
+            "-ac",
+            "2",
+            "-movflags",
+            "+faststart",
+            "proxy.mp4",
+        ],
+        // Poster, thumbnails, storyboard.
+        vec![
+            "-filter_complex",
+            "[0:v]split=3[p][t][s];[p]select='isnan(prev_selected_t)*gte(t,3)',scale=1280:720[po];[t]fps=1/3,scale=320:180[th];[s]fps=1/2,scale=160:90,tile=10x10[sb]",
+            "-map",
+            "[po]",
+            "-frames:v",
+            "1",
+            "-update",
+            "1",
+            "poster.jpg",
+            "-map",
+            "[th]",
+            "thumb_%03d.jpg",
+            "-map",
+            "[sb]",
+            "sb_%03d.jpg",
+        ],
+        // The technical check.
+        vec![
+            "-vf",
+            "scale=320:180,blackdetect=d=1,freezedetect=d=2",
+            "-af",
+            "silencedetect=d=2,ebur128=peak=true:framelog=verbose",
+            "-f",
+            "null",
+            "-",
+        ],
+    ];
+    let extra_children: Vec<_> = extras
+        .iter()
+        .map(|args| {
+            Command::new("ffmpeg")
+                .current_dir(out)
+                .args(["-v", "error", "-nostdin", "-y", "-i"])
+                .arg(master)
+                .args(args)
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut c in children.into_iter().chain(extra_children) {
         assert!(c.wait().expect("wait").success());
     }
     started.elapsed()
@@ -298,19 +375,21 @@ fn main() {
         let w = World::seed(&app).await;
         let c = Client { app: &app, token: w.user("editor@a").token.clone() };
         let (id, done) = c.upload(&h264).await;
-        let fast = c.first_segment(&id, done).await;
-        // Let the fast clip's transcode finish before timing the next item.
-        c.job_times(&id, done).await;
+        // Following to the end also keeps the fast clip's transcode out of the next timing.
+        let fast_item = c.follow(&id, done).await;
+        let fast = fast_item.first_segment.unwrap_or_default();
         let (id, done) = c.upload(&mpeg2).await;
-        let encoded_first = c.first_segment(&id, done).await;
-        let (queue_to_start, job_wall) = c.job_times(&id, done).await;
+        let encoded = c.follow(&id, done).await;
+        let encoded_first = encoded.first_segment.unwrap_or_default();
+        let queue_to_start = fast_item.queue_to_start.max(encoded.queue_to_start).unwrap_or_default();
+        let job_wall = encoded.transcode_wall();
         app.stop().await;
 
         println!("  baseline: bare single-pass ladder encodes {:.1} source frames/s ({} rungs + proxy + images + QC)", frames / bare_total.as_secs_f64(), plan.rungs.len());
         println!("  fast path, upload complete → first segment fetchable: cityx {:7.0} ms   bare remux {:7.0} ms   (goal ≤ 1000 ms)", ms(fast), ms(bare_fast));
         println!("  encode path, → first segment fetchable:               cityx {:7.0} ms   bare ffmpeg {:6.0} ms   ratio {:.2}x (goal ≤ 1.2x)", ms(encoded_first), ms(bare_first), encoded_first.as_secs_f64() / bare_first.as_secs_f64());
         println!("  transcode job wall time:                              cityx {:7.0} ms   bare ffmpeg {:6.0} ms   ratio {:.2}x (goal ≤ 1.05x)", ms(job_wall), ms(bare_total), job_wall.as_secs_f64() / bare_total.as_secs_f64());
-        println!("  queue to start (upload complete → probe running):     {:7.0} ms (goal < 1000 ms)", ms(queue_to_start));
-        println!("  full ladder, single decode vs one process per rendition: {:7.0} ms vs {:7.0} ms   ratio {:.2}x (goal ≤ 0.8x)", ms(bare_total), ms(separate), bare_total.as_secs_f64() / separate.as_secs_f64());
+        println!("  queue to start (upload complete → probe running, worst of two): {:5.0} ms (goal < 1000 ms)", ms(queue_to_start));
+        println!("  everything, one decode vs one process per output (4 rungs, proxy, images, QC; in parallel): {:7.0} ms vs {:7.0} ms   ratio {:.2}x (goal ≤ 0.8x)", ms(bare_total), ms(separate), bare_total.as_secs_f64() / separate.as_secs_f64());
     });
 }
