@@ -28,6 +28,8 @@ export async function startServer() {
   let log = "";
   const base = await new Promise((ok, fail) => {
     const timer = setTimeout(() => fail(new Error(`cityx did not start:\n${log}`)), 60_000);
+    child.on("error", (e) => fail(new Error(`cannot run ${bin}: ${e.message}`)));
+    child.on("exit", (code) => fail(new Error(`cityx exited (${code}) before it was ready:\n${log}`)));
     child.stderr.on("data", (chunk) => {
       log += chunk;
       const m = log.match(/running at (http:\/\/[0-9.:]+)\//);
