@@ -22,19 +22,7 @@ impl App {
         policy::manage_stations(actor)?;
         let f = input.validate()?;
         let now = cityx_core::now();
-        let station = Station {
-            id: StationId::new(),
-            name: f.name,
-            code: f.code,
-            city: f.city,
-            province: f.province,
-            region: f.region,
-            contact_name: f.contact_name,
-            contact_phone: f.contact_phone,
-            contact_email: f.contact_email,
-            created_at: now,
-            updated_at: now,
-        };
+        let station = f.into_station(StationId::new(), now, now);
         let audit = NewAudit::by(
             actor,
             AuditAction::StationCreated,
@@ -100,19 +88,7 @@ impl App {
             contact_email: &contact_email,
         }
         .validate()?;
-        let station = Station {
-            id,
-            name: f.name,
-            code: f.code,
-            city: f.city,
-            province: f.province,
-            region: f.region,
-            contact_name: f.contact_name,
-            contact_phone: f.contact_phone,
-            contact_email: f.contact_email,
-            created_at: old.created_at,
-            updated_at: cityx_core::now(),
-        };
+        let station = f.into_station(id, old.created_at, cityx_core::now());
         let mut changed = serde_json::Map::new();
         for (key, before, after) in [
             ("name", &old.name, &station.name),

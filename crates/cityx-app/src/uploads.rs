@@ -6,8 +6,8 @@
 use crate::{App, Error, Result};
 use bytes::Bytes;
 use cityx_core::{
-    Actor, Asset, AssetId, AssetInput, AssetStatus, AuditAction, NewAudit, TenantScope, Upload,
-    UploadId, UploadState, policy,
+    Actor, Asset, AssetId, AssetInput, AuditAction, NewAudit, TenantScope, Upload, UploadId,
+    UploadState, policy,
 };
 use cityx_db::{CompletedUpload, JobSummary};
 use cityx_storage::StorageKey;
@@ -180,24 +180,7 @@ impl App {
         }
         let meta = input.validate()?;
         let now = cityx_core::now();
-        let asset = Asset {
-            id: AssetId::new(),
-            station_id,
-            uploader_id,
-            status: AssetStatus::Uploading,
-            meta,
-            size_bytes: length,
-            sha256: None,
-            md5: None,
-            duplicate_of: None,
-            failure: None,
-            technical: None,
-            playback: None,
-            derived: None,
-            qc: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let asset = Asset::uploading(station_id, uploader_id, meta, length, now);
         let upload = Upload {
             id: UploadId::new(),
             asset_id: asset.id,

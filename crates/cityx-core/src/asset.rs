@@ -114,6 +114,37 @@ pub struct Asset {
     pub updated_at: OffsetDateTime,
 }
 
+impl Asset {
+    /// A new asset whose master is about to be uploaded: nothing known of it yet but its
+    /// metadata and size.
+    pub fn uploading(
+        station_id: StationId,
+        uploader_id: UserId,
+        meta: AssetMeta,
+        size_bytes: u64,
+        now: OffsetDateTime,
+    ) -> Self {
+        Asset {
+            id: AssetId::new(),
+            station_id,
+            uploader_id,
+            status: AssetStatus::Uploading,
+            meta,
+            size_bytes,
+            sha256: None,
+            md5: None,
+            duplicate_of: None,
+            failure: None,
+            technical: None,
+            playback: None,
+            derived: None,
+            qc: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Where a resumable upload is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UploadState {

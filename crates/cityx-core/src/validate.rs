@@ -234,6 +234,30 @@ pub struct StationFields {
     pub contact_email: String,
 }
 
+impl StationFields {
+    /// The station these fields describe.
+    pub fn into_station(
+        self,
+        id: crate::StationId,
+        created_at: time::OffsetDateTime,
+        updated_at: time::OffsetDateTime,
+    ) -> crate::Station {
+        crate::Station {
+            id,
+            name: self.name,
+            code: self.code,
+            city: self.city,
+            province: self.province,
+            region: self.region,
+            contact_name: self.contact_name,
+            contact_phone: self.contact_phone,
+            contact_email: self.contact_email,
+            created_at,
+            updated_at,
+        }
+    }
+}
+
 /// Raw station input as typed by a person or sent by a script.
 #[derive(Clone, Debug, Default)]
 pub struct StationInput<'a> {

@@ -625,30 +625,14 @@ fn asset_and_upload(
     length: u64,
 ) -> (cityx_core::Asset, cityx_core::Upload) {
     let now = cityx_core::now();
-    let asset = cityx_core::Asset {
-        id: cityx_core::AssetId::new(),
-        station_id: station.id,
-        uploader_id: uploader.id,
-        status: cityx_core::AssetStatus::Uploading,
-        meta: cityx_core::AssetMeta {
-            filename: "暴雨.mp4".into(),
-            title: "杭州暴雨".into(),
-            keywords: vec!["暴雨".into(), "防汛".into()],
-            embargo_until: Some(now + Duration::hours(2)),
-            ..Default::default()
-        },
-        size_bytes: length,
-        sha256: None,
-        md5: None,
-        duplicate_of: None,
-        failure: None,
-        technical: None,
-        playback: None,
-        derived: None,
-        qc: None,
-        created_at: now,
-        updated_at: now,
+    let meta = cityx_core::AssetMeta {
+        filename: "暴雨.mp4".into(),
+        title: "杭州暴雨".into(),
+        keywords: vec!["暴雨".into(), "防汛".into()],
+        embargo_until: Some(now + Duration::hours(2)),
+        ..Default::default()
     };
+    let asset = cityx_core::Asset::uploading(station.id, uploader.id, meta, length, now);
     let upload = cityx_core::Upload {
         id: cityx_core::UploadId::new(),
         asset_id: asset.id,

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use cityx_core::{
-    Actor, Asset, AssetMeta, AssetStatus, AuditAction, NewAudit, Region, Role, Station, StationId,
-    Upload, UploadState, User, UserId,
+    Actor, Asset, AssetMeta, AuditAction, NewAudit, Region, Role, Station, StationId, Upload,
+    UploadState, User, UserId,
 };
 use cityx_db::{ClaimedJob, CompletedUpload, DbOptions, JobSummary, NewJob, Repo};
 use cityx_queue::{Handler, JobError, Progress, Runner, RunnerOptions};
@@ -64,28 +64,12 @@ async fn asset_with_job(
     repo.insert_user(&u, "h", &a(AuditAction::UserCreated))
         .await
         .expect("user");
-    let asset = Asset {
-        id: cityx_core::AssetId::new(),
-        station_id: st.id,
-        uploader_id: u.id,
-        status: AssetStatus::Uploading,
-        meta: AssetMeta {
-            filename: "a.mp4".into(),
-            title: "a".into(),
-            ..Default::default()
-        },
-        size_bytes: 1,
-        sha256: None,
-        md5: None,
-        duplicate_of: None,
-        failure: None,
-        technical: None,
-        playback: None,
-        derived: None,
-        qc: None,
-        created_at: now,
-        updated_at: now,
+    let meta = AssetMeta {
+        filename: "a.mp4".into(),
+        title: "a".into(),
+        ..Default::default()
     };
+    let asset = Asset::uploading(st.id, u.id, meta, 1, now);
     let up = Upload {
         id: cityx_core::UploadId::new(),
         asset_id: asset.id,
