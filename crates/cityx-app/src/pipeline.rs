@@ -94,6 +94,15 @@ impl App {
         Ok(done)
     }
 
+    /// What the probe recorded about an item's master. For jobs.
+    pub async fn technical_of(&self, asset: AssetId) -> Result<Option<serde_json::Value>> {
+        Ok(self
+            .repo
+            .get_asset(cityx_core::TenantScope::All, asset)
+            .await?
+            .technical)
+    }
+
     /// Points the item at a playlist that plays; with `only_first`, only if none does yet.
     /// For jobs.
     pub async fn set_playback(

@@ -17,6 +17,7 @@ use cityx_app::App;
 use cityx_db::{ClaimedJob, Processed};
 use cityx_media::hls::{Storyboard, Variant, master_playlist};
 use cityx_media::ladder::{self, LadderOptions, Plan};
+use cityx_media::probe::MediaInfo;
 use cityx_media::qc::{self, Profile, Report, Verdict};
 use cityx_media::{MediaError, Tools};
 use cityx_queue::{Class, Handler, JobError, Progress};
@@ -37,7 +38,31 @@ pub struct Context {
     pub qc: Profile,
 }
 
+/// What every media job starts from.
+struct Start {
+    asset: cityx_core::AssetId,
+    work: WorkDir,
+    /// The master as a local file.
+    master: PathBuf,
+}
+
 impl Context {
+    /// The job's item, a fresh working directory and the master as a file.
+    async fn start(&self, job: &ClaimedJob) -> Result<Start, JobError> {
+        let asset = asset_of(job)?;
+        let work = self.workdir(job).await?;
+        let master = self
+            .app
+            .master_file(asset, &work.0)
+            .await
+            .map_err(transient)?;
+        Ok(Start {
+            asset,
+            work,
+            master,
+        })
+    }
+
     /// A fresh, empty directory for one job; removed when the guard drops.
     async fn workdir(&self, job: &ClaimedJob) -> Result<WorkDir, JobError> {
         let dir = self.work_root.join(job.id.to_string());
@@ -119,13 +144,11 @@ impl Handler for ProbeJob {
 
     async fn run(&self, job: &ClaimedJob, progress: &Progress) -> Result<(), JobError> {
         let ctx = &self.0;
-        let asset = asset_of(job)?;
-        let work = ctx.workdir(job).await?;
-        let master = ctx
-            .app
-            .master_file(asset, &work.0)
-            .await
-            .map_err(transient)?;
+        let Start {
+            asset,
+            work,
+            master,
+        } = ctx.start(job).await?;
         progress.set(5);
         let info = cityx_media::probe::probe(&ctx.tools, &master, &work.0)
             .await
@@ -193,17 +216,19 @@ impl Handler for TranscodeJob {
 
     async fn run(&self, job: &ClaimedJob, progress: &Progress) -> Result<(), JobError> {
         let ctx = &self.0;
-        let asset = asset_of(job)?;
-        let work = ctx.workdir(job).await?;
-        let master = ctx
+        let Start {
+            asset,
+            work,
+            master,
+        } = ctx.start(job).await?;
+        // The probe recorded the master's streams in the transaction that enqueued this job.
+        let info: MediaInfo = ctx
             .app
-            .master_file(asset, &work.0)
+            .technical_of(asset)
             .await
-            .map_err(transient)?;
-        // Probing again (tens of milliseconds) reads the very file this job transcodes.
-        let info = cityx_media::probe::probe(&ctx.tools, &master, &work.0)
-            .await
-            .map_err(media_error)?;
+            .map_err(transient)?
+            .and_then(|t| serde_json::from_value(t).ok())
+            .ok_or_else(|| JobError::Permanent("the item has no technical record".into()))?;
         let plan = ladder::ladder_plan(&info, &master, &ctx.ladder, &ctx.qc);
         let out = work.0.join("out");
         let mut publisher = Publisher::new(ctx.app.clone(), asset, &out, &plan);

@@ -90,7 +90,7 @@ pub struct SideData {
 }
 
 /// What cityx keeps about a master.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MediaInfo {
     /// ffmpeg's container names, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
     pub container: String,
@@ -100,7 +100,7 @@ pub struct MediaInfo {
     pub audio: Option<AudioInfo>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VideoInfo {
     pub codec: String,
     pub profile: Option<String>,
@@ -120,7 +120,7 @@ pub struct VideoInfo {
     pub bit_depth: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AudioInfo {
     pub codec: String,
     pub sample_rate: u32,
@@ -286,6 +286,9 @@ mod tests {
     #[test]
     fn h264_aac() {
         let m = fixture("h264_aac.json").summary().expect("media");
+        // What the probe job records is what the transcode job reads back.
+        let stored = serde_json::to_value(&m).expect("json");
+        assert_eq!(serde_json::from_value::<MediaInfo>(stored).expect("back"), m);
         let v = m.video.expect("video");
         assert_eq!(
             (v.codec.as_str(), v.width, v.height, v.rotation),
