@@ -482,34 +482,9 @@ pub async fn execute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{AudioInfo, VideoInfo};
 
     fn info(w: u32, h: u32) -> MediaInfo {
-        MediaInfo {
-            container: "mov,mp4,m4a,3gp,3g2,mj2".into(),
-            duration_s: 60.0,
-            bit_rate: Some(8_000_000),
-            video: Some(VideoInfo {
-                codec: "h264".into(),
-                profile: Some("High".into()),
-                width: w,
-                height: h,
-                display_width: w,
-                display_height: h,
-                rotation: 0,
-                fps: 25.0,
-                variable_frame_rate: false,
-                interlaced: false,
-                pix_fmt: "yuv420p".into(),
-                bit_depth: 8,
-            }),
-            audio: Some(AudioInfo {
-                codec: "aac".into(),
-                sample_rate: 48000,
-                channels: 2,
-                layout: Some("stereo".into()),
-            }),
-        }
+        crate::probe::sample(w, h)
     }
 
     fn names(r: &[Rung]) -> Vec<(&str, Option<(u32, u32)>)> {

@@ -274,6 +274,36 @@ fn last_line(stderr: &str) -> String {
     }
 }
 
+/// A 60 s H.264/AAC master of `w`×`h` at 25 fps, for unit tests.
+#[cfg(test)]
+pub(crate) fn sample(w: u32, h: u32) -> MediaInfo {
+    MediaInfo {
+        container: "mov,mp4,m4a,3gp,3g2,mj2".into(),
+        duration_s: 60.0,
+        bit_rate: Some(8_000_000),
+        video: Some(VideoInfo {
+            codec: "h264".into(),
+            profile: Some("High".into()),
+            width: w,
+            height: h,
+            display_width: w,
+            display_height: h,
+            rotation: 0,
+            fps: 25.0,
+            variable_frame_rate: false,
+            interlaced: false,
+            pix_fmt: "yuv420p".into(),
+            bit_depth: 8,
+        }),
+        audio: Some(AudioInfo {
+            codec: "aac".into(),
+            sample_rate: 48000,
+            channels: 2,
+            layout: Some("stereo".into()),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,7 +318,10 @@ mod tests {
         let m = fixture("h264_aac.json").summary().expect("media");
         // What the probe job records is what the transcode job reads back.
         let stored = serde_json::to_value(&m).expect("json");
-        assert_eq!(serde_json::from_value::<MediaInfo>(stored).expect("back"), m);
+        assert_eq!(
+            serde_json::from_value::<MediaInfo>(stored).expect("back"),
+            m
+        );
         let v = m.video.expect("video");
         assert_eq!(
             (v.codec.as_str(), v.width, v.height, v.rotation),

@@ -405,7 +405,6 @@ pub fn evaluate(info: &MediaInfo, m: &Measurements, p: &Profile) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{AudioInfo, VideoInfo};
 
     const LOG: &str = "\
 [Parsed_ebur128_20 @ 0x1] Summary:
@@ -484,31 +483,7 @@ mod tests {
     }
 
     fn hd() -> MediaInfo {
-        MediaInfo {
-            container: "mov,mp4,m4a,3gp,3g2,mj2".into(),
-            duration_s: 20.0,
-            bit_rate: Some(8_000_000),
-            video: Some(VideoInfo {
-                codec: "h264".into(),
-                profile: Some("High".into()),
-                width: 1920,
-                height: 1080,
-                display_width: 1920,
-                display_height: 1080,
-                rotation: 0,
-                fps: 25.0,
-                variable_frame_rate: false,
-                interlaced: false,
-                pix_fmt: "yuv420p".into(),
-                bit_depth: 8,
-            }),
-            audio: Some(AudioInfo {
-                codec: "aac".into(),
-                sample_rate: 48000,
-                channels: 2,
-                layout: Some("stereo".into()),
-            }),
-        }
+        crate::probe::sample(1920, 1080)
     }
 
     #[test]

@@ -31,7 +31,15 @@ struct Tus<'a> {
     token: String,
 }
 
-impl Tus<'_> {
+impl<'a> Tus<'a> {
+    /// A tus client acting as one of the seeded users.
+    fn of(app: &'a TestApp, w: &World, who: &str) -> Self {
+        Tus {
+            app,
+            token: w.user(who).token.clone(),
+        }
+    }
+
     fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.app
             .http
@@ -151,10 +159,7 @@ async fn the_server_describes_itself() {
 async fn an_upload_in_chunks_with_checksums_becomes_an_item() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
-    let tus = Tus {
-        app: &app,
-        token: w.user("editor@a").token.clone(),
-    };
+    let tus = Tus::of(&app, &w, "editor@a");
     let data = bytes(3 * 1024 * 1024 + 17, 1);
     let (path, asset) = tus.start(data.len() as u64).await;
     assert_eq!(tus.offset(&path).await, (StatusCode::OK, Some(0)));
@@ -273,10 +278,7 @@ async fn an_upload_in_chunks_with_checksums_becomes_an_item() {
     );
 
     // Station B sees nothing of it.
-    let other = Tus {
-        app: &app,
-        token: w.user("editor@b").token.clone(),
-    };
+    let other = Tus::of(&app, &w, "editor@b");
     assert_eq!(other.offset(&path).await.0, StatusCode::NOT_FOUND);
     assert_eq!(other.asset(&asset).await.0, 404);
     app.stop().await;
@@ -291,10 +293,7 @@ fn sha1_digest(b: &[u8]) -> Vec<u8> {
 async fn bad_creations_are_refused_and_create_nothing() {
     let app = TestApp::spawn_with(|s| s.uploads.max_size_bytes = 1000).await;
     let w = World::seed(&app).await;
-    let tus = Tus {
-        app: &app,
-        token: w.user("editor@a").token.clone(),
-    };
+    let tus = Tus::of(&app, &w, "editor@a");
     let meta = format!("filename {}", b64("a.mp4"));
     let no_version = app
         .http
@@ -347,10 +346,7 @@ async fn bad_creations_are_refused_and_create_nothing() {
         (422, "validation_failed".into())
     );
     for who in ["viewer@a", "hub_admin", "hub_editor"] {
-        let t = Tus {
-            app: &app,
-            token: w.user(who).token.clone(),
-        };
+        let t = Tus::of(&app, &w, who);
         assert_eq!(
             status_and_code(t.create(10, &meta).await).await,
             (403, "forbidden".into()),
@@ -394,10 +390,7 @@ async fn bad_creations_are_refused_and_create_nothing() {
 async fn creation_with_upload_and_empty_files() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
-    let tus = Tus {
-        app: &app,
-        token: w.user("station_admin@a").token.clone(),
-    };
+    let tus = Tus::of(&app, &w, "station_admin@a");
     let data = bytes(5000, 9);
     let res = tus
         .req(Method::POST, "/api/v1/uploads")
@@ -532,10 +525,7 @@ async fn one_writer_at_a_time_and_broken_connections_keep_what_arrived() {
 async fn uploads_resume_after_a_restart() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
-    let tus = Tus {
-        app: &app,
-        token: w.user("editor@a").token.clone(),
-    };
+    let tus = Tus::of(&app, &w, "editor@a");
     let data = bytes(2_000_000, 5);
     let (path, asset) = tus.start(data.len() as u64).await;
     assert_eq!(
@@ -601,16 +591,10 @@ async fn uploads_resume_after_a_restart() {
 async fn terminated_and_expired_uploads_are_gone() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
-    let tus = Tus {
-        app: &app,
-        token: w.user("editor@a").token.clone(),
-    };
+    let tus = Tus::of(&app, &w, "editor@a");
     let (path, asset) = tus.start(1000).await;
     assert_eq!(tus.patch(&path, 0, bytes(100, 1), None).await.status(), 204);
-    let other = Tus {
-        app: &app,
-        token: w.user("editor@b").token.clone(),
-    };
+    let other = Tus::of(&app, &w, "editor@b");
     assert_eq!(
         other
             .req(Method::DELETE, &path)
@@ -680,39 +664,10 @@ async fn settled(tus: &Tus<'_>, asset: &str) -> Value {
 async fn uploaded_media_is_probed_and_bad_files_fail_with_a_reason() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
-    let tus = Tus {
-        app: &app,
-        token: w.user("editor@a").token.clone(),
-    };
+    let tus = Tus::of(&app, &w, "editor@a");
     let dir = tempfile::tempdir().expect("dir");
     let clip = dir.path().join("clip.mp4");
-    let ok = std::process::Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25:duration=2",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=2",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg")
-        .success();
-    assert!(ok);
+    make_clip(&clip, "320x240", 2);
     let data = std::fs::read(&clip).expect("clip");
     let (path, asset) = tus.start(data.len() as u64).await;
     assert_eq!(tus.patch(&path, 0, data, None).await.status(), 204);
@@ -829,10 +784,7 @@ fn make_clip(path: &std::path::Path, size: &str, seconds: u32) {
 async fn items_become_playable_with_a_ladder_images_and_a_qc_report() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
-    let tus = Tus {
-        app: &app,
-        token: w.user("editor@a").token.clone(),
-    };
+    let tus = Tus::of(&app, &w, "editor@a");
     let dir = tempfile::tempdir().expect("dir");
     let clip = dir.path().join("clip.mp4");
     make_clip(&clip, "640x360", 9);
