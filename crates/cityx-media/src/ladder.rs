@@ -141,16 +141,20 @@ pub struct Plan {
 impl Plan {
     /// Percent done from one `-progress` line, if it tells.
     pub fn progress(&self, line: &str) -> Option<u32> {
-        let (key, value) = line.split_once('=')?;
-        let done = match (key, self.expected_frames) {
-            ("frame", Some(total)) if total > 0 => value.parse::<f64>().ok()? / total as f64,
-            ("out_time_us", None) if self.duration_s > 0.0 => {
-                value.parse::<f64>().ok()? / 1e6 / self.duration_s
-            }
-            _ => return None,
-        };
-        Some((done * 100.0).clamp(0.0, 99.0) as u32)
+        percent(line, self.expected_frames, self.duration_s)
     }
+}
+
+/// Percent done from one `-progress` line: by frames of the first video output, or by
+/// output time for sound only. Never 100: the job says when it is done.
+fn percent(line: &str, expected_frames: Option<u64>, duration_s: f64) -> Option<u32> {
+    let (key, value) = line.split_once('=')?;
+    let done = match (key, expected_frames) {
+        ("frame", Some(total)) if total > 0 => value.parse::<f64>().ok()? / total as f64,
+        ("out_time_us", None) if duration_s > 0.0 => value.parse::<f64>().ok()? / 1e6 / duration_s,
+        _ => return None,
+    };
+    Some((done * 100.0).clamp(0.0, 99.0) as u32)
 }
 
 fn os<I: IntoIterator<Item = S>, S: Into<OsString>>(items: I) -> Vec<OsString> {
@@ -432,15 +436,6 @@ pub fn ladder_plan(info: &MediaInfo, master: &Path, opts: &LadderOptions, qc: &P
     }
 }
 
-/// Limits for running a plan with these tools.
-pub fn limits(plan: &Plan, tools: &Tools) -> crate::process::Limits {
-    crate::process::Limits {
-        wall: plan.wall,
-        stall: tools.stall,
-        max_stdout: 1024 * 1024,
-    }
-}
-
 /// The log file a run leaves in its working directory (the QC filters report there).
 pub const LOG: &str = "ffmpeg.log";
 
@@ -459,24 +454,23 @@ pub async fn execute(
                 source: e,
             })?;
     }
-    let watcher = plan.clone();
+    let (frames, duration) = (plan.expected_frames, plan.duration_s);
     let hooks = crate::process::Hooks {
         stderr_log: Some(workdir.join(LOG)),
         stdout_lines: Some(Box::new(move |line| {
-            if let Some(p) = watcher.progress(line) {
+            if let Some(p) = percent(line, frames, duration) {
                 progress(p);
             }
         })),
     };
-    crate::process::run_with(
-        &tools.ffmpeg,
-        &plan.args,
-        workdir,
-        &limits(plan, tools),
-        hooks,
-    )
-    .await
-    .map(|_| ())
+    let limits = crate::process::Limits {
+        wall: plan.wall,
+        stall: tools.stall,
+        max_stdout: 1024 * 1024,
+    };
+    crate::process::run_with(&tools.ffmpeg, &plan.args, workdir, &limits, hooks)
+        .await
+        .map(|_| ())
 }
 
 #[cfg(test)]

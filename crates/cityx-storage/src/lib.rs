@@ -230,13 +230,6 @@ impl Storage {
         r.bytes().await.map_err(|e| Error::store("read", key, e))
     }
 
-    pub async fn get_range(&self, key: &StorageKey, range: Range<u64>) -> Result<Bytes> {
-        self.store
-            .get_range(&key.path(), range)
-            .await
-            .map_err(|e| Error::store("read", key, e))
-    }
-
     /// Streams an object, or `range` of it (which the caller has checked against the size
     /// from [`Storage::head`]), in constant memory. Local files are read in large chunks.
     pub async fn read(
