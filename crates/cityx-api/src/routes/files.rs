@@ -85,7 +85,7 @@ fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn matches(list: Option<&HeaderValue>, etag: &str) -> bool {
+fn etag_matches(list: Option<&HeaderValue>, etag: &str) -> bool {
     list.and_then(|v| v.to_str().ok()).is_some_and(|v| {
         v.split(',')
             .map(str::trim)
@@ -126,7 +126,7 @@ pub async fn get_file(
         .header(header::ACCEPT_RANGES, "bytes");
     if let Some(tag) = &etag {
         res = res.header(header::ETAG, header_value(tag));
-        if matches(headers.get(header::IF_NONE_MATCH), tag) {
+        if etag_matches(headers.get(header::IF_NONE_MATCH), tag) {
             return Ok(res
                 .status(StatusCode::NOT_MODIFIED)
                 .body(Body::empty())
@@ -204,9 +204,9 @@ mod tests {
         assert_eq!(quoted("abc"), "\"abc\"");
         assert_eq!(quoted("\"abc\""), "\"abc\"");
         let v = HeaderValue::from_static("\"x\", \"abc\"");
-        assert!(matches(Some(&v), "\"abc\""));
-        assert!(!matches(Some(&v), "\"other\""));
-        assert!(matches(Some(&HeaderValue::from_static("*")), "\"a\""));
+        assert!(etag_matches(Some(&v), "\"abc\""));
+        assert!(!etag_matches(Some(&v), "\"other\""));
+        assert!(etag_matches(Some(&HeaderValue::from_static("*")), "\"a\""));
         assert_eq!(content_type("m3u8"), "application/vnd.apple.mpegurl");
         assert!(cache_control("ts").contains("immutable"));
     }
