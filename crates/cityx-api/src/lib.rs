@@ -14,7 +14,7 @@ pub mod routes;
 use axum::Router;
 use axum::routing::{get, post};
 use http::HttpState;
-use routes::{audit, auth, files, stations, system, tokens, uploads, users};
+use routes::{assets, audit, auth, files, stations, system, tokens, uploads, users};
 
 /// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
 /// for the merged API and web routers).
@@ -47,7 +47,11 @@ pub fn router() -> Router<HttpState> {
                 .patch(uploads::patch)
                 .delete(uploads::terminate),
         )
-        .route("/api/v1/assets/{id}", get(uploads::get_asset))
+        .route(
+            "/api/v1/assets/{id}",
+            get(assets::get_asset).delete(assets::delete_asset),
+        )
+        .route("/api/v1/assets/{id}/restore", post(assets::restore_asset))
         .route("/api/v1/assets/{id}/files/{*path}", get(files::get_file))
         .route("/api/v1/openapi.json", get(system::openapi))
         .route("/healthz", get(system::healthz))

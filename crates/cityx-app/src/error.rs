@@ -28,6 +28,8 @@ pub enum Error {
     NotFound(&'static str),
     #[error("a {entity} with this {field} already exists")]
     Conflict { entity: &'static str, field: String },
+    #[error("the {entity} is {state}, which does not allow this")]
+    WrongState { entity: &'static str, state: String },
     #[error("invalid input")]
     Validation(Vec<FieldError>),
     #[error("you cannot change your own role or disable your own account")]
@@ -71,6 +73,7 @@ impl From<cityx_db::Error> for Error {
         match e {
             cityx_db::Error::NotFound { entity } => Error::NotFound(entity),
             cityx_db::Error::Conflict { entity, field } => Error::Conflict { entity, field },
+            cityx_db::Error::WrongState { entity, state } => Error::WrongState { entity, state },
             cityx_db::Error::QuotaExceeded { quota, used, .. } => {
                 Error::QuotaExceeded { quota, used }
             }

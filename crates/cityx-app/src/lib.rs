@@ -8,6 +8,7 @@
 //! HTML or the command line: inputs and outputs are plain data, errors are [`Error`], which
 //! each boundary maps to its own representation.
 
+mod assets;
 mod audit;
 mod auth;
 mod error;
@@ -22,6 +23,7 @@ use cityx_db::Repo;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use assets::AssetView;
 pub use auth::{LoginToken, WebSession, csrf_matches};
 pub use cityx_db::{JobSummary, Page, PageRequest};
 pub use error::{Error, Result};
@@ -29,7 +31,7 @@ pub use pipeline::{AssetFile, PROBE_JOB, TRANSCODE_JOB};
 pub use secrets::generate_password;
 pub use stations::StationPatch;
 pub use tokens::{NewToken, TokenSecret};
-pub use uploads::{AssetView, ChecksumAlg, UploadOptions};
+pub use uploads::{ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, UploadOptions};
 pub use users::{NewUser, UserPatch};
 
 /// Authentication and sign-in limits.

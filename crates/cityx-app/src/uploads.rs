@@ -6,17 +6,20 @@
 use crate::{App, Error, Result};
 use bytes::Bytes;
 use cityx_core::{
-    Actor, Asset, AssetId, AssetInput, AuditAction, NewAudit, TenantScope, Upload, UploadId,
-    UploadState, policy,
+    Actor, Asset, AssetInput, AuditAction, NewAudit, TenantScope, Upload, UploadId, UploadState,
+    policy,
 };
-use cityx_db::{CompletedUpload, JobSummary};
+use cityx_db::{CompletedUpload, Rejection};
 use cityx_storage::StorageKey;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use md5::Md5;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// How a rejected duplicate's `failure` begins; the earlier item's id follows.
+pub const DUPLICATE_FAILURE: &str = "duplicate of ";
 
 /// Received buffers a hashing thread may lag behind the disk writes.
 const HASH_QUEUE: usize = 256;
@@ -123,7 +126,19 @@ impl Drop for WriteGuard<'_> {
     }
 }
 
-/// Upload limits.
+/// What happens to an upload whose SHA-256 matches a live item.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuplicatePolicy {
+    /// Process it, flagged with a link to the earlier item.
+    #[default]
+    Warn,
+    /// Reject it with that link, process nothing, and delete it (purged after the grace
+    /// period).
+    Reject,
+}
+
+/// Upload limits and what happens to items after they arrive.
 #[derive(Clone, Debug)]
 pub struct UploadOptions {
     /// Largest `Upload-Length` accepted (`Tus-Max-Size`).
@@ -132,6 +147,9 @@ pub struct UploadOptions {
     pub expiry: Duration,
     /// A PATCH whose body sends nothing for this long ends, keeping what arrived.
     pub idle_timeout: Duration,
+    pub duplicates: DuplicatePolicy,
+    /// A deleted item's files stay (and it can be restored) this long.
+    pub delete_grace: Duration,
 }
 
 impl Default for UploadOptions {
@@ -140,15 +158,10 @@ impl Default for UploadOptions {
             max_size: 50 * 1024 * 1024 * 1024,
             expiry: Duration::from_secs(24 * 3600),
             idle_timeout: Duration::from_secs(60),
+            duplicates: DuplicatePolicy::Warn,
+            delete_grace: Duration::from_secs(72 * 3600),
         }
     }
-}
-
-/// An asset as its page and the API show it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AssetView {
-    pub asset: Asset,
-    pub jobs: Vec<JobSummary>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -159,6 +172,11 @@ impl App {
     fn expiry_from_now(&self) -> time::OffsetDateTime {
         cityx_core::now()
             + time::Duration::try_from(self.uploads.expiry).unwrap_or(time::Duration::DAY)
+    }
+
+    pub(crate) fn purge_time_from_now(&self) -> time::OffsetDateTime {
+        cityx_core::now()
+            + time::Duration::try_from(self.uploads.delete_grace).unwrap_or(time::Duration::DAY)
     }
 
     /// Starts an upload: validates the metadata, reserves `length` bytes of the station's
@@ -398,11 +416,19 @@ impl App {
         .detail("sha256", sha256.as_str())
         .detail("bytes", upload.length);
         let job = crate::pipeline::asset_job(crate::PROBE_JOB, upload.asset_id, upload.station_id);
+        let rejected = match (duplicate_of, self.uploads.duplicates) {
+            (Some(earlier), DuplicatePolicy::Reject) => Some(Rejection {
+                failure: format!("{DUPLICATE_FAILURE}{earlier}"),
+                purge_after: self.purge_time_from_now(),
+            }),
+            _ => None,
+        };
         let done = CompletedUpload {
             sha256,
             md5,
             duplicate_of,
             completed_at: cityx_core::now(),
+            rejected,
         };
         self.repo
             .complete_upload(upload.id, &done, &job, &audit)
@@ -479,24 +505,19 @@ impl App {
                     .await
                     .map_err(|e| Error::Internal(Box::new(e)))?;
             } else {
-                let bytes = self
+                // Moved into storage before the crash: hash it from there, in chunks.
+                let mut chunks = self
                     .storage
-                    .get(&StorageKey::master(u.asset_id))
+                    .read(&StorageKey::master(u.asset_id), 0..u.length)
                     .await
                     .map_err(|e| Error::Internal(Box::new(e)))?;
-                r.update(&bytes);
+                while let Some(chunk) = chunks.next().await {
+                    r.update(&chunk.map_err(|e| Error::Internal(Box::new(e)))?);
+                }
             }
             self.finish_upload(u, r, None).await?;
         }
         Ok((expired.len(), unfinished.len()))
-    }
-
-    /// An asset the caller may see, with its jobs.
-    pub async fn get_asset(&self, actor: &Actor, id: AssetId) -> Result<AssetView> {
-        policy::read(actor)?;
-        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
-        let jobs = self.repo.jobs_of_asset(id).await?;
-        Ok(AssetView { asset, jobs })
     }
 
     pub fn upload_options(&self) -> &UploadOptions {
@@ -547,7 +568,6 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    use futures_util::StreamExt;
     Box::pin(futures_util::stream::unfold(
         Some(body),
         move |state| async move {

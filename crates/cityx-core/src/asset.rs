@@ -108,6 +108,12 @@ pub struct Asset {
     /// The technical check (技审): verdict, findings with time codes, measurements.
     #[schema(value_type = Option<Object>)]
     pub qc: Option<serde_json::Value>,
+    /// When the item was deleted; it can be restored until `purge_after`.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deleted_at: Option<OffsetDateTime>,
+    /// When a deleted item's files are removed for good and its quota released.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub purge_after: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -139,6 +145,8 @@ impl Asset {
             playback: None,
             derived: None,
             qc: None,
+            deleted_at: None,
+            purge_after: None,
             created_at: now,
             updated_at: now,
         }

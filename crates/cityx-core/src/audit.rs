@@ -24,6 +24,9 @@ pub enum AuditAction {
     UploadCreated,
     UploadCompleted,
     UploadTerminated,
+    AssetDeleted,
+    AssetRestored,
+    AssetPurged,
 }
 
 impl AuditAction {
@@ -46,6 +49,9 @@ impl AuditAction {
             AuditAction::UploadCreated => "upload_created",
             AuditAction::UploadCompleted => "upload_completed",
             AuditAction::UploadTerminated => "upload_terminated",
+            AuditAction::AssetDeleted => "asset_deleted",
+            AuditAction::AssetRestored => "asset_restored",
+            AuditAction::AssetPurged => "asset_purged",
         }
     }
 }

@@ -11,6 +11,8 @@
 //! | own tokens                     | yes       | yes        | yes                | yes             |
 //! | revoke others' tokens          | all       | no         | own station        | no              |
 //! | read the audit log             | all       | no         | own station        | no              |
+//! | upload items                   | no        | no         | own station        | editor: own station |
+//! | delete / restore items         | all       | no         | own station        | editor: own station |
 //!
 //! Token scopes narrow this further: `read` for reading, `admin` for anything in the
 //! "create / change" rows.
@@ -126,6 +128,16 @@ pub fn contribute(actor: &Actor) -> Decision {
     allow_if(
         matches!(actor.role, Role::StationAdmin | Role::Editor) && actor.station_id.is_some(),
     )?;
+    require_scope(actor, Scope::Write)
+}
+
+/// Delete or restore items: hub admins anywhere, station editors and admins in their own
+/// station (the repository keeps them there), with the `write` scope.
+pub fn manage_items(actor: &Actor) -> Decision {
+    allow_if(matches!(
+        actor.role,
+        Role::HubAdmin | Role::StationAdmin | Role::Editor
+    ))?;
     require_scope(actor, Scope::Write)
 }
 

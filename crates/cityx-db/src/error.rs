@@ -9,6 +9,9 @@ pub enum Error {
     NotFound { entity: &'static str },
     #[error("{entity} with this {field} already exists")]
     Conflict { entity: &'static str, field: String },
+    /// The row is in a state that does not allow the change (an asset still uploading).
+    #[error("the {entity} is {state}")]
+    WrongState { entity: &'static str, state: String },
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
     #[error("database error while trying to {context}")]

@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 pub use error::{Error, Result};
 pub use model::{
     AuditFilter, ClaimedJob, CompletedUpload, DeadJob, JobOutcome, JobSummary, LoginFailures,
-    NewJob, Page, PageRequest, Processed, SessionRow, TokenFilter,
+    NewJob, Page, PageRequest, Processed, Rejection, SessionRow, TokenFilter,
 };
 pub use sql::Backend;
 
@@ -144,7 +144,8 @@ pub trait IngestRepo {
         expires_at: time::OffsetDateTime,
     ) -> Result<bool>;
     /// Finishes an upload: the asset moves to `processing` with its hashes and the first job
-    /// is enqueued, in one transaction. Finishing a finished upload changes nothing.
+    /// is enqueued, in one transaction; or, with [`CompletedUpload::rejected`], it is
+    /// rejected and deleted with no job. Finishing a finished upload changes nothing.
     async fn complete_upload(
         &self,
         id: UploadId,
@@ -168,8 +169,38 @@ pub trait IngestRepo {
     async fn get_asset(&self, scope: TenantScope, id: AssetId) -> Result<Asset>;
     /// The jobs of an asset, oldest first.
     async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<JobSummary>>;
-    /// Another asset with this SHA-256, anywhere in the exchange.
+    /// Another live asset (processing or ready, not deleted) with this SHA-256, anywhere in
+    /// the exchange.
     async fn find_by_sha256(&self, sha256: &str, other_than: AssetId) -> Result<Option<AssetId>>;
+    /// Deletes an uploaded asset: it is marked deleted now and purged after `purge_after`.
+    /// Deleting a deleted asset changes nothing; an asset still uploading is a
+    /// [`Error::Conflict`] (terminate its upload instead). Returns the asset as it now is.
+    async fn delete_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        purge_after: time::OffsetDateTime,
+        audit: &NewAudit,
+    ) -> Result<Asset>;
+    /// Undoes a deletion that has not been purged yet.
+    async fn restore_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        audit: &NewAudit,
+    ) -> Result<Asset>;
+    /// Deleted assets whose grace period has passed and whose objects are still there.
+    async fn assets_to_purge(
+        &self,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<(AssetId, StationId)>>;
+    /// Readies a purge: the asset's waiting jobs (and running ones whose lease has passed)
+    /// end dead. False, and nothing changed, while a job still holds a live lease.
+    async fn prepare_purge(&self, id: AssetId, now: time::OffsetDateTime) -> Result<bool>;
+    /// Records that a deleted asset's objects are gone: it disappears and its bytes stop
+    /// counting against the station's quota.
+    async fn finish_purge(&self, id: AssetId, audit: &NewAudit) -> Result<()>;
 }
 
 #[async_trait]

@@ -129,6 +129,15 @@ pub struct CompletedUpload {
     pub md5: String,
     pub duplicate_of: Option<cityx_core::AssetId>,
     pub completed_at: OffsetDateTime,
+    /// Refuse the item instead of processing it (an exact duplicate under the reject policy).
+    pub rejected: Option<Rejection>,
+}
+
+/// Why a completed upload is refused, and when its deleted objects are purged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub failure: String,
+    pub purge_after: OffsetDateTime,
 }
 
 /// Failed sign-ins in a window.

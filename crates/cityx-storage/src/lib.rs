@@ -97,11 +97,14 @@ impl Storage {
             let root = root
                 .canonicalize()
                 .map_err(|e| Error::io("resolve", &root, e))?;
-            let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| Error::Store {
-                context: "open",
-                key: root.display().to_string(),
-                source: e,
-            })?;
+            // Deleting an item's objects leaves no empty directories behind.
+            let store = LocalFileSystem::new_with_prefix(&root)
+                .map_err(|e| Error::Store {
+                    context: "open",
+                    key: root.display().to_string(),
+                    source: e,
+                })?
+                .with_automatic_cleanup(true);
             Ok(Storage {
                 store: Arc::new(store),
                 local_root: Some(root),

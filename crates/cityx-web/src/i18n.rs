@@ -132,6 +132,11 @@ catalog! {
     "asset.size" => "大小", "Size";
     "asset.uploaded" => "上传时间", "Uploaded";
     "asset.duplicate" => "与已有素材完全相同：", "Exactly the same file as:";
+    "asset.rejected_duplicate" => "与已有素材完全相同，按本平台的重复素材规则已拒收。", "It is exactly the same file as an existing item, which this platform's duplicate rule refuses.";
+    "asset.deleted_until" => "此素材已删除，文件将于以下时间永久清除：", "This item was deleted. Its files are removed for good at ";
+    "asset.restore" => "恢复", "Restore";
+    "asset.delete" => "删除素材", "Delete item";
+    "asset.delete.confirm" => "删除后宽限期内仍可恢复，之后文件将被永久清除。确定删除？", "The item can be restored during the grace period; after that its files are removed for good. Delete it?";
     "asset.steps" => "处理进度", "Processing";
     "asset.step" => "步骤", "Step";
     "asset.step_state" => "状态", "State";
@@ -330,6 +335,9 @@ catalog! {
     "action.upload_created" => "开始上传", "Upload started";
     "action.upload_completed" => "上传完成", "Upload completed";
     "action.upload_terminated" => "取消上传", "Upload cancelled";
+    "action.asset_deleted" => "删除素材", "Item deleted";
+    "action.asset_restored" => "恢复素材", "Item restored";
+    "action.asset_purged" => "永久清除素材", "Item purged";
 
     "account.title" => "我的账号", "My account";
     "account.change_password" => "修改密码", "Change password";
@@ -351,6 +359,8 @@ catalog! {
     "done.user_created" => "用户已创建。", "User created.";
     "done.user_updated" => "用户已保存。", "User saved.";
     "done.token_revoked" => "令牌已吊销。", "Token revoked.";
+    "done.item_deleted" => "素材已删除，宽限期内可以恢复。", "Item deleted. It can be restored during the grace period.";
+    "done.item_restored" => "素材已恢复。", "Item restored.";
     "done.password_changed" => "密码已修改，请重新登录。", "Password changed. Please sign in again.";
     "done.signed_out" => "已退出登录。", "Signed out.";
 
@@ -398,6 +408,7 @@ catalog! {
     "err.station_code_taken" => "这个代码已被其他电视台使用。", "Another station already uses this code.";
     "err.email_taken" => "这个邮箱已被其他用户使用。", "Another user already uses this email.";
     "err.conflict" => "与现有数据冲突。", "This conflicts with existing data.";
+    "err.invalid_state" => "素材当前的状态不允许此操作（例如仍在上传中的素材不能删除）。", "The item's current state does not allow this (an item still uploading cannot be deleted, for example).";
     "err.cannot_change_self" => "不能更改自己的角色或停用自己的账号。", "You cannot change your own role or disable your own account.";
     "err.rate_limited" => "失败次数过多，请稍后再试。", "Too many failed attempts. Please try again later.";
     "err.validation_failed" => "输入有误。", "Some fields are invalid.";

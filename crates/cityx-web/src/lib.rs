@@ -51,6 +51,8 @@ pub fn router() -> Router<HttpState> {
         .route("/audit", get(audit::list))
         .route("/upload", get(items::upload))
         .route("/items/{id}", get(items::asset))
+        .route("/items/{id}/delete", post(items::delete))
+        .route("/items/{id}/restore", post(items::restore))
         .route("/account", get(account::show))
         .route("/account/password", post(account::change_password))
         .route("/api/docs", get(home::api_docs))

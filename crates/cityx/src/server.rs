@@ -158,7 +158,8 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
     })
 }
 
-/// Periodic clean-up: expired sessions and uploads, and uploads a crash left unfinished.
+/// Periodic clean-up: expired sessions and uploads, uploads a crash left unfinished, and
+/// deleted items whose grace period has passed.
 /// Runs once at start-up, then every minute.
 async fn janitor(app: Arc<App>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -173,6 +174,11 @@ async fn janitor(app: Arc<App>) {
             Ok((0, 0)) => {}
             Ok((expired, finished)) => tracing::info!(expired, finished, "uploads tidied"),
             Err(e) => tracing::warn!(error = %e, "failed to tidy uploads"),
+        }
+        match app.purge_deleted().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(items = n, "deleted items purged"),
+            Err(e) => tracing::warn!(error = %e, "failed to purge deleted items"),
         }
     }
 }

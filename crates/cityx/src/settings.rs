@@ -102,6 +102,8 @@ pub struct UploadSettings {
     pub max_size_bytes: u64,
     pub expiry_hours: u64,
     pub idle_timeout_secs: u64,
+    pub duplicates: cityx_app::DuplicatePolicy,
+    pub delete_grace_hours: u64,
 }
 
 impl Default for UploadSettings {
@@ -110,6 +112,8 @@ impl Default for UploadSettings {
             max_size_bytes: 50 * 1024 * 1024 * 1024,
             expiry_hours: 24,
             idle_timeout_secs: 60,
+            duplicates: cityx_app::DuplicatePolicy::Warn,
+            delete_grace_hours: 72,
         }
     }
 }
@@ -414,6 +418,8 @@ impl Settings {
             max_size: self.uploads.max_size_bytes,
             expiry: Duration::from_secs(self.uploads.expiry_hours * 3600),
             idle_timeout: Duration::from_secs(self.uploads.idle_timeout_secs),
+            duplicates: self.uploads.duplicates,
+            delete_grace: Duration::from_secs(self.uploads.delete_grace_hours * 3600),
         }
     }
 
@@ -560,6 +566,7 @@ mod tests {
                     "soon",
                     "request_timeout_secs",
                 ),
+                ("CITYX_UPLOADS__DUPLICATES", "ignore", "uploads.duplicates"),
             ] {
                 jail.clear_env();
                 jail.set_env(key, value);

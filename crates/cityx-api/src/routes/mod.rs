@@ -1,6 +1,7 @@
 //! `/api/v1` handlers. Each handler parses, calls one `cityx-app` use case and shapes the
 //! answer; none holds business rules.
 
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod files;

@@ -1,21 +1,17 @@
 //! tus 1.0.0 resumable uploads at `/api/v1/uploads` (core, creation, creation-with-upload,
-//! termination, checksum, expiration), and the items they create.
+//! termination, checksum, expiration).
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::http::{ApiPath, Caller, HttpState};
-use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use cityx_app::JobSummary;
-use cityx_app::{AssetView, ChecksumAlg};
-use cityx_core::{Asset, AssetId, AssetInput, UploadId};
-use serde::Serialize;
+use cityx_app::ChecksumAlg;
+use cityx_core::{AssetInput, UploadId};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
 
 const TUS_VERSION: &str = "1.0.0";
 const TUS_EXTENSIONS: &str = "creation,creation-with-upload,termination,checksum,expiration";
@@ -374,41 +370,6 @@ pub async fn terminate(
         }
         .await,
     )
-}
-
-/// An item with its processing steps.
-#[derive(Serialize, ToSchema)]
-pub struct AssetResponse {
-    #[serde(flatten)]
-    pub asset: Asset,
-    /// Processing steps, oldest first.
-    pub jobs: Vec<JobSummary>,
-}
-
-impl From<AssetView> for AssetResponse {
-    fn from(v: AssetView) -> Self {
-        AssetResponse {
-            asset: v.asset,
-            jobs: v.jobs,
-        }
-    }
-}
-
-/// One item: status, metadata, hashes and processing steps.
-#[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets",
-    params(("id" = AssetId, Path, description = "Asset id")),
-    responses(
-        (status = 200, description = "The item", body = AssetResponse),
-        (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Scope missing", body = ErrorBody),
-        (status = 404, description = "No such item visible to the caller", body = ErrorBody),
-    ))]
-pub async fn get_asset(
-    State(st): State<HttpState>,
-    Caller(actor): Caller,
-    ApiPath(id): ApiPath<AssetId>,
-) -> ApiResult<Json<AssetResponse>> {
-    Ok(Json(st.app.get_asset(&actor, id).await?.into()))
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ async fn used_bytes(tx: &mut Transaction<'static, Any>, station: StationId) -> R
            (SELECT CAST(COALESCE(SUM(length), 0) AS BIGINT) FROM uploads \
              WHERE station_id = $1 AND state = 'active'), \
            (SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM assets \
-             WHERE station_id = $1 AND status <> 'uploading')",
+             WHERE station_id = $1 AND status <> 'uploading' AND purged_at IS NULL)",
     )
     .bind(station.to_string())
     .fetch_one(&mut **tx)
@@ -215,20 +215,32 @@ impl IngestRepo for SqlRepo {
             .execute(&mut *tx)
             .await
             .map_err(|e| Error::from_sqlx("complete an upload", "upload", e))?;
+        let rejected = done.rejected.as_ref();
         sqlx::query(
-            "UPDATE assets SET status = 'processing', sha256 = $1, md5 = $2, duplicate_of = $3, \
-             size_bytes = $4, updated_at = $5 WHERE id = $6",
+            "UPDATE assets SET status = $1, sha256 = $2, md5 = $3, duplicate_of = $4, \
+             size_bytes = $5, failure = $6, deleted_at = $7, purge_after = $8, updated_at = $9 \
+             WHERE id = $10",
         )
+        .bind(if rejected.is_some() {
+            "rejected"
+        } else {
+            "processing"
+        })
         .bind(&done.sha256)
         .bind(&done.md5)
         .bind(done.duplicate_of.map(|d| d.to_string()))
         .bind(bytes_i64(u.length))
+        .bind(rejected.map(|r| r.failure.as_str()))
+        .bind(rejected.map(|_| at))
+        .bind(rejected.map(|r| ms(r.purge_after)))
         .bind(at)
         .bind(u.asset_id.to_string())
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("update an asset", "asset", e))?;
-        insert_job(&mut *tx, job).await?;
+        if rejected.is_none() {
+            insert_job(&mut *tx, job).await?;
+        }
         write_audit(&mut tx, audit).await?;
         commit(tx).await
     }
@@ -296,7 +308,8 @@ impl IngestRepo for SqlRepo {
     async fn get_asset(&self, scope: TenantScope, id: AssetId) -> Result<Asset> {
         let (all, own) = scope_args(scope);
         let row = sqlx::query(&format!(
-            "SELECT {ASSET_COLS}, technical, playback, derived, qc FROM assets WHERE id = $1 AND ($2 OR station_id = $3)"
+            "SELECT {ASSET_COLS}, technical, playback, derived, qc, deleted_at, purge_after \
+             FROM assets WHERE id = $1 AND ($2 OR station_id = $3) AND purged_at IS NULL"
         ))
         .bind(id.to_string())
         .bind(all)
@@ -331,8 +344,8 @@ impl IngestRepo for SqlRepo {
 
     async fn find_by_sha256(&self, sha256: &str, other_than: AssetId) -> Result<Option<AssetId>> {
         let id: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM assets WHERE sha256 = $1 AND id <> $2 AND status <> 'uploading' \
-             ORDER BY id LIMIT 1",
+            "SELECT id FROM assets WHERE sha256 = $1 AND id <> $2 \
+             AND status IN ('processing', 'ready') AND deleted_at IS NULL ORDER BY id LIMIT 1",
         )
         .bind(sha256)
         .bind(other_than.to_string())
@@ -346,5 +359,153 @@ impl IngestRepo for SqlRepo {
             })
         })
         .transpose()
+    }
+
+    async fn delete_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        purge_after: OffsetDateTime,
+        audit: &NewAudit,
+    ) -> Result<Asset> {
+        let (all, own) = scope_args(scope);
+        let mut tx = self.begin().await?;
+        let row: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT status, deleted_at FROM assets \
+             WHERE id = $1 AND ($2 OR station_id = $3) AND purged_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own.clone())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("read an asset", "asset", e))?;
+        let (status, deleted_at) = row.ok_or(Error::NotFound { entity: "asset" })?;
+        if status == "uploading" {
+            return Err(Error::WrongState {
+                entity: "asset",
+                state: status,
+            });
+        }
+        if deleted_at.is_none() {
+            let now = ms(cityx_core::now());
+            sqlx::query(
+                "UPDATE assets SET deleted_at = $1, purge_after = $2, updated_at = $1 WHERE id = $3",
+            )
+            .bind(now)
+            .bind(ms(purge_after))
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::from_sqlx("delete an asset", "asset", e))?;
+            write_audit(&mut tx, audit).await?;
+        }
+        commit(tx).await?;
+        self.get_asset(scope, id).await
+    }
+
+    async fn restore_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        audit: &NewAudit,
+    ) -> Result<Asset> {
+        let (all, own) = scope_args(scope);
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE assets SET deleted_at = NULL, purge_after = NULL, updated_at = $1 \
+             WHERE id = $2 AND ($3 OR station_id = $4) AND purged_at IS NULL \
+             AND deleted_at IS NOT NULL",
+        )
+        .bind(ms(cityx_core::now()))
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("restore an asset", "asset", e))?;
+        if done.rows_affected() == 1 {
+            write_audit(&mut tx, audit).await?;
+        }
+        commit(tx).await?;
+        // Not deleted, not visible, or purged: get_asset tells which.
+        self.get_asset(scope, id).await
+    }
+
+    async fn assets_to_purge(
+        &self,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<(AssetId, StationId)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, station_id FROM assets WHERE purged_at IS NULL AND purge_after <= $1 \
+             ORDER BY purge_after, id LIMIT $2",
+        )
+        .bind(ms(now))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("list assets to purge", "asset", e))?;
+        let corrupt = |value: String| Error::Corrupt {
+            what: "asset row",
+            value,
+        };
+        rows.into_iter()
+            .map(|(a, s)| {
+                Ok((
+                    a.parse().map_err(|_| corrupt(a))?,
+                    s.parse().map_err(|_| corrupt(s))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn prepare_purge(&self, id: AssetId, now: OffsetDateTime) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let now = ms(now);
+        sqlx::query(
+            "UPDATE jobs SET state = 'dead', last_error = 'the item was deleted', \
+             lease_owner = NULL, updated_at = $1 \
+             WHERE asset_id = $2 AND (state = 'queued' OR (state = 'running' AND lease_until < $1))",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("end a deleted asset's jobs", "job", e))?;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE asset_id = $1 AND state = 'running'",
+        )
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("count an asset's running jobs", "job", e))?;
+        if running > 0 {
+            // Keep the jobs as they were; the next round tries again.
+            tx.rollback()
+                .await
+                .map_err(|e| Error::from_sqlx("roll back", "job", e))?;
+            return Ok(false);
+        }
+        commit(tx).await?;
+        Ok(true)
+    }
+
+    async fn finish_purge(&self, id: AssetId, audit: &NewAudit) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let now = ms(cityx_core::now());
+        let done = sqlx::query(
+            "UPDATE assets SET purged_at = $1, playback = NULL, updated_at = $1 \
+             WHERE id = $2 AND purged_at IS NULL AND deleted_at IS NOT NULL",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("record a purge", "asset", e))?;
+        if done.rows_affected() == 1 {
+            write_audit(&mut tx, audit).await?;
+        }
+        commit(tx).await
     }
 }

@@ -170,6 +170,20 @@ impl JobRepo for SqlRepo {
     async fn requeue_job(&self, id: JobId) -> Result<()> {
         let mut tx = self.begin().await?;
         let now = ms(cityx_core::now());
+        let deleted: Option<i64> = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM assets \
+             WHERE deleted_at IS NOT NULL AND id = (SELECT asset_id FROM jobs WHERE id = $1)",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("read a job's asset", "job", e))?;
+        if deleted.unwrap_or(0) > 0 {
+            return Err(Error::WrongState {
+                entity: "asset",
+                state: "deleted".into(),
+            });
+        }
         let done = sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
              WHERE id = $2 AND state = 'dead'",

@@ -188,6 +188,8 @@ pub fn asset_from(r: &AnyRow) -> Result<Asset> {
         playback: get(r, "playback")?,
         derived: json(r, "derived")?,
         qc: json(r, "qc")?,
+        deleted_at: get::<Option<i64>>(r, "deleted_at")?.map(from_ms),
+        purge_after: get::<Option<i64>>(r, "purge_after")?.map(from_ms),
         created_at: from_ms(get(r, "created_at")?),
         updated_at: from_ms(get(r, "updated_at")?),
     })

@@ -99,6 +99,7 @@ macro_rules! every_backend {
                 jobs_are_claimed_once_and_fenced,
                 busy_stations_do_not_starve_others,
                 pipeline_writes_are_fenced_and_enqueue_once,
+                deleted_assets_wait_out_their_grace_then_release_quota,
             );
         )*
     };

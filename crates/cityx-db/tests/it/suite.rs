@@ -753,6 +753,7 @@ pub async fn uploads_reserve_quota_and_finish_with_a_job(repo: Arc<dyn Repo>) {
         md5: "cd".repeat(16),
         duplicate_of: None,
         completed_at: cityx_core::now(),
+        rejected: None,
     };
     let job = probe_job(&a1);
     repo.complete_upload(
@@ -1078,6 +1079,7 @@ async fn processing_asset(
         md5: "01".repeat(16),
         duplicate_of: None,
         completed_at: cityx_core::now(),
+        rejected: None,
     };
     repo.complete_upload(
         u.id,
@@ -1236,4 +1238,167 @@ pub async fn pipeline_writes_are_fenced_and_enqueue_once(repo: Arc<dyn Repo>) {
         (cityx_core::AssetStatus::Processing, None)
     );
     assert!(repo.dead_jobs(10).await.expect("none").is_empty());
+}
+
+pub async fn deleted_assets_wait_out_their_grace_then_release_quota(repo: Arc<dyn Repo>) {
+    let (a, probe) = processing_asset(&repo, "del").await;
+    let own = TenantScope::Station(a.station_id);
+    let other = add_station(&repo, "deo").await;
+    let del = |what| audit(AuditAction::AssetDeleted, Some(a.station_id)).detail("t", what);
+    let past = cityx_core::now() - Duration::seconds(1);
+    assert!(
+        repo.delete_asset(TenantScope::Station(other.id), a.id, past, &del("x"))
+            .await
+            .expect_err("another station's")
+            .is_not_found()
+    );
+    let before = audit_count(&repo).await;
+    let got = repo
+        .delete_asset(own, a.id, past, &del("first"))
+        .await
+        .expect("delete");
+    assert!(got.deleted_at.is_some() && got.purge_after.is_some());
+    let again = repo
+        .delete_asset(
+            own,
+            a.id,
+            cityx_core::now() + Duration::days(9),
+            &del("again"),
+        )
+        .await
+        .expect("again");
+    assert_eq!(
+        again.purge_after, got.purge_after,
+        "deleting twice keeps the first"
+    );
+    assert_eq!(audit_count(&repo).await, before + 1);
+    assert_eq!(repo.quota_used(a.station_id).await.expect("used"), 10);
+    assert_eq!(
+        repo.find_by_sha256(&"ef".repeat(32), cityx_core::AssetId::new())
+            .await
+            .expect("find"),
+        None,
+        "a deleted item is no duplicate"
+    );
+
+    // Restorable until purged.
+    let back = repo
+        .restore_asset(own, a.id, &audit(AuditAction::AssetRestored, None))
+        .await
+        .expect("restore");
+    assert_eq!((back.deleted_at, back.purge_after), (None, None));
+    assert!(
+        repo.assets_to_purge(cityx_core::now(), 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    repo.delete_asset(own, a.id, past, &del("third"))
+        .await
+        .expect("delete");
+    assert_eq!(
+        repo.assets_to_purge(cityx_core::now(), 10)
+            .await
+            .expect("list"),
+        [(a.id, a.station_id)]
+    );
+
+    // A job holding its lease holds the purge off; once the lease has passed, the job ends.
+    assert!(
+        !repo
+            .prepare_purge(a.id, cityx_core::now())
+            .await
+            .expect("prepare")
+    );
+    assert_eq!(
+        repo.jobs_of_asset(a.id).await.expect("jobs")[0].state,
+        "running"
+    );
+    let later = cityx_core::now() + Duration::minutes(5);
+    assert!(repo.prepare_purge(a.id, later).await.expect("prepare"));
+    let jobs = repo.jobs_of_asset(a.id).await.expect("jobs");
+    assert!(
+        jobs.iter()
+            .all(|j| j.state == "dead" && j.last_error.as_deref() == Some("the item was deleted")),
+        "{jobs:?}"
+    );
+    assert!(
+        matches!(
+            repo.requeue_job(probe.id).await,
+            Err(cityx_db::Error::WrongState { .. })
+        ),
+        "a deleted item's jobs are not re-run"
+    );
+    repo.finish_purge(a.id, &audit(AuditAction::AssetPurged, Some(a.station_id)))
+        .await
+        .expect("purge");
+    assert!(
+        repo.get_asset(TenantScope::All, a.id)
+            .await
+            .expect_err("gone")
+            .is_not_found()
+    );
+    assert!(
+        repo.restore_asset(own, a.id, &audit(AuditAction::AssetRestored, None))
+            .await
+            .expect_err("purged")
+            .is_not_found()
+    );
+    assert_eq!(
+        repo.quota_used(a.station_id).await.expect("used"),
+        0,
+        "quota released"
+    );
+    assert!(
+        repo.assets_to_purge(later, 10)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    // An upload still arriving cannot be deleted (its upload is terminated instead).
+    let ed = add_user(&repo, "ed2@del.cn", Role::Editor, Some(a.station_id)).await;
+    let st = repo
+        .get_station(TenantScope::All, a.station_id)
+        .await
+        .expect("station");
+    let (b, u) = asset_and_upload(&st, &ed, 5);
+    repo.create_upload(&b, &u, &audit(AuditAction::UploadCreated, Some(st.id)))
+        .await
+        .expect("create");
+    assert!(matches!(
+        repo.delete_asset(own, b.id, past, &del("uploading")).await,
+        Err(cityx_db::Error::WrongState { .. })
+    ));
+
+    // A rejected upload (a duplicate under the reject policy) gets no job and is deleted.
+    assert!(
+        repo.advance_upload(u.id, 0, 5, cityx_core::now() + Duration::hours(1))
+            .await
+            .expect("bytes")
+    );
+    let done = cityx_db::CompletedUpload {
+        sha256: "ef".repeat(32),
+        md5: "01".repeat(16),
+        duplicate_of: Some(a.id),
+        completed_at: cityx_core::now(),
+        rejected: Some(cityx_db::Rejection {
+            failure: format!("duplicate of {}", a.id),
+            purge_after: later,
+        }),
+    };
+    repo.complete_upload(
+        u.id,
+        &done,
+        &probe_job(&b),
+        &audit(AuditAction::UploadCompleted, None),
+    )
+    .await
+    .expect("complete");
+    let got = repo.get_asset(own, b.id).await.expect("rejected");
+    assert_eq!(got.status, cityx_core::AssetStatus::Rejected);
+    assert_eq!(got.failure, Some(format!("duplicate of {}", a.id)));
+    assert_eq!(got.purge_after, Some(later));
+    assert!(got.deleted_at.is_some());
+    assert!(repo.jobs_of_asset(b.id).await.expect("jobs").is_empty());
 }

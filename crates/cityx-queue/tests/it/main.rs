@@ -103,6 +103,7 @@ async fn asset_with_job(
         md5: "0".repeat(32),
         duplicate_of: None,
         completed_at: now,
+        rejected: None,
     };
     repo.complete_upload(up.id, &done, &job, &a(AuditAction::UploadCompleted))
         .await

@@ -73,6 +73,13 @@ async fn local_files() {
         Storage::from_url(&format!("file://{}", dir.path().display())).expect("open"),
     )
     .await;
+    let assets: Vec<_> = std::fs::read_dir(dir.path().join("assets"))
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(
+        assets.is_empty(),
+        "deleting leaves no empty directories: {assets:?}"
+    );
 }
 
 #[tokio::test]

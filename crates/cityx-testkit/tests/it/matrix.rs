@@ -51,6 +51,33 @@ async fn fresh_token(app: &TestApp, owner: &str) -> String {
     b["token"]["id"].as_str().expect("id").to_owned()
 }
 
+/// An item of `who`'s station (one byte, uploaded with the creation request), with a poster.
+async fn item_of(app: &TestApp, w: &World, who: &str, byte: u8) -> String {
+    let res = app
+        .http
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&w.user(who).token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "1")
+        // filename x.mp4
+        .header("upload-metadata", "filename eC5tcDQ=")
+        .header("content-type", "application/offset+octet-stream")
+        .body(vec![byte])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), 201);
+    let id = res.headers()["cityx-asset-id"]
+        .to_str()
+        .expect("asset id")
+        .to_owned();
+    app.app()
+        .store_bytes(id.parse().expect("id"), "poster.jpg", "jpeg".into())
+        .await
+        .expect("poster");
+    id
+}
+
 #[tokio::test]
 async fn every_endpoint_with_every_role() {
     let app = TestApp::spawn().await;
@@ -61,6 +88,8 @@ async fn every_endpoint_with_every_role() {
     let editor_a = w.user("editor@a").id.clone();
     let editor_b = w.user("editor@b").id.clone();
     let patch_station = || Some(json!({ "contact_name": "值班室" }));
+    let item_a = item_of(&app, &w, "editor@a", b'a').await;
+    let item_b = item_of(&app, &w, "editor@b", b'b').await;
 
     let mut failures = Vec::new();
     for (i, actor) in ACTORS.iter().enumerate() {
@@ -244,6 +273,62 @@ async fn every_endpoint_with_every_role() {
                 format!("/api/v1/tokens/{}", fresh_token(&app, &editor_b).await),
                 None,
                 [200, 404, 404, 404, 404],
+            ),
+            case(
+                "item of A",
+                "GET",
+                format!("/api/v1/assets/{item_a}"),
+                None,
+                [200, 200, 200, 200, 200],
+            ),
+            case(
+                "item of B",
+                "GET",
+                format!("/api/v1/assets/{item_b}"),
+                None,
+                [200, 200, 404, 404, 404],
+            ),
+            case(
+                "file of an item of A",
+                "GET",
+                format!("/api/v1/assets/{item_a}/files/poster.jpg"),
+                None,
+                [200, 200, 200, 200, 200],
+            ),
+            case(
+                "file of an item of B",
+                "GET",
+                format!("/api/v1/assets/{item_b}/files/poster.jpg"),
+                None,
+                [200, 200, 404, 404, 404],
+            ),
+            case(
+                "delete item of A",
+                "DELETE",
+                format!("/api/v1/assets/{item_a}"),
+                None,
+                [200, 403, 200, 200, 403],
+            ),
+            case(
+                "restore item of A",
+                "POST",
+                format!("/api/v1/assets/{item_a}/restore"),
+                None,
+                [200, 403, 200, 200, 403],
+            ),
+            case(
+                "delete item of B",
+                "DELETE",
+                format!("/api/v1/assets/{item_b}"),
+                None,
+                [200, 403, 404, 404, 403],
+            ),
+            case(
+                "restore item of B",
+                "POST",
+                format!("/api/v1/assets/{item_b}/restore"),
+                None,
+                [200, 403, 404, 404, 403],
             ),
             case(
                 "audit log",

@@ -1002,3 +1002,111 @@ async fn items_become_playable_with_a_ladder_images_and_a_qc_report() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn deleted_items_can_be_restored_until_purged_and_duplicates_can_be_rejected() {
+    let app = TestApp::spawn_with(|s| {
+        s.jobs.enabled = false;
+        s.uploads.duplicates = cityx_app::DuplicatePolicy::Reject;
+        s.uploads.delete_grace_hours = 0;
+    })
+    .await;
+    let w = World::seed(&app).await;
+    let tus = Tus::of(&app, &w, "editor@a");
+    let body = bytes(1000, 7);
+    let upload = |body: Vec<u8>| {
+        let tus = &tus;
+        async move {
+            let (path, asset) = tus.start(1000).await;
+            assert_eq!(tus.patch(&path, 0, body, None).await.status(), 204);
+            (path, asset)
+        }
+    };
+    let (_, first) = upload(body.clone()).await;
+    let (_, twin) = upload(body.clone()).await;
+    let (_, a) = tus.asset(&first).await;
+    assert_eq!(a["status"], "processing");
+    let (_, b) = tus.asset(&twin).await;
+    assert_eq!(b["status"], "rejected", "{b}");
+    assert_eq!(b["duplicate_of"], first.as_str());
+    assert_eq!(b["failure"], format!("duplicate of {first}"));
+    assert!(
+        b["deleted_at"].is_string() && b["purge_after"].is_string(),
+        "{b}"
+    );
+    assert_eq!(
+        b["jobs"],
+        serde_json::json!([]),
+        "a rejected duplicate is not processed"
+    );
+
+    let station: cityx_core::StationId = w.id_a().parse().expect("station");
+    let used = || async { app.app().repo().quota_used(station).await.expect("used") };
+    assert_eq!(used().await, 2000);
+    let path = format!("/api/v1/assets/{first}");
+    let delete = |who: &str| {
+        app.http
+            .delete(app.url(&path))
+            .bearer_auth(&w.user(who).token)
+            .send()
+    };
+    assert_eq!(
+        status_and_code(delete("viewer@a").await.expect("delete")).await,
+        (403, "forbidden".into())
+    );
+    assert_eq!(
+        status_and_code(delete("editor@b").await.expect("delete")).await,
+        (404, "asset_not_found".into())
+    );
+    let res = delete("editor@a").await.expect("delete");
+    assert_eq!(res.status(), 200);
+    let gone: Value = res.json().await.expect("json");
+    assert!(gone["deleted_at"].is_string(), "{gone}");
+    assert_eq!(
+        delete("station_admin@a").await.expect("again").status(),
+        200
+    );
+    let (s, back) = tus
+        .app
+        .post(&format!("{path}/restore"), &tus.token, Value::Null)
+        .await;
+    assert_eq!(s, 200, "{back}");
+    assert!(back["deleted_at"].is_null());
+    assert_eq!(delete("hub_admin").await.expect("delete").status(), 200);
+    assert_eq!(used().await, 2000, "bytes count until the purge");
+
+    // An item still arriving is terminated, not deleted.
+    let (_, arriving) = tus.start(1000).await;
+    let res = app
+        .http
+        .delete(app.url(&format!("/api/v1/assets/{arriving}")))
+        .bearer_auth(&tus.token)
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(status_and_code(res).await, (409, "invalid_state".into()));
+
+    // The grace period is over: files go, the quota is released, the items are gone.
+    let objects = |id: &str| app.data_dir().join("objects/assets").join(id);
+    assert!(objects(&first).join("master").exists());
+    assert_eq!(app.app().purge_deleted().await.expect("purge"), 2);
+    for id in [&first, &twin] {
+        assert!(!objects(id).exists(), "{id}'s files are removed");
+        assert_eq!(tus.asset(id).await.0, 404);
+    }
+    assert_eq!(used().await, 1000, "only the upload still arriving counts");
+    let (s, _) = tus
+        .app
+        .post(&format!("{path}/restore"), &tus.token, Value::Null)
+        .await;
+    assert_eq!(s, 404, "purged items cannot be restored");
+    let (_, audit) = app
+        .get("/api/v1/audit?action=asset_purged", &app.admin_token)
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(2), "{audit}");
+
+    // With the first copy gone, the same bytes are no longer a duplicate.
+    let (_, again) = upload(body).await;
+    assert_eq!(tus.asset(&again).await.1["status"], "processing");
+    app.stop().await;
+}

@@ -445,3 +445,70 @@ async fn only_contributors_get_the_upload_page() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn editors_delete_and_restore_items_from_their_page() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let res = app
+        .http
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&w.user("editor@a").token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "3")
+        .header("upload-metadata", "filename eC5tcDQ=")
+        .header("content-type", "application/offset+octet-stream")
+        .body("abc")
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(res.status(), 201);
+    let id = res.headers()["cityx-asset-id"]
+        .to_str()
+        .expect("id")
+        .to_owned();
+    let page = format!("/items/{id}");
+
+    let mut viewer = Browser::new(&app);
+    viewer.sign_in(&w.user("viewer@a").email, PASSWORD).await;
+    let seen = viewer.get(&page).await;
+    assert!(
+        !seen.body.contains("delete-item"),
+        "viewers get no delete button"
+    );
+    let csrf = seen.csrf();
+    let refused = viewer
+        .post(&format!("{page}/delete"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(refused.status, 403);
+
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("editor@a").email, PASSWORD).await;
+    let item = b.get(&page).await;
+    assert!(item.body.contains("id=\"delete-item\""), "{}", item.body);
+    let csrf = item.csrf();
+    let forged = b
+        .post(&format!("{page}/delete"), &[("_csrf", "0000")])
+        .await;
+    assert_eq!(forged.status, 403);
+    let done = b.post(&format!("{page}/delete"), &[("_csrf", &csrf)]).await;
+    assert_eq!(
+        (done.status, done.location.as_str()),
+        (303, format!("{page}?done=item_deleted").as_str())
+    );
+    let deleted = b.get(&done.location).await;
+    assert!(
+        deleted.body.contains("素材已删除，宽限期内可以恢复"),
+        "{}",
+        deleted.body
+    );
+    assert!(deleted.body.contains("id=\"deleted-notice\""));
+    assert!(!deleted.body.contains("id=\"delete-item\""));
+    let back = b
+        .post(&format!("{page}/restore"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(back.location, format!("{page}?done=item_restored"));
+    let restored = b.get(&page).await;
+    assert!(!restored.body.contains("deleted-notice"));
+    app.stop().await;
+}

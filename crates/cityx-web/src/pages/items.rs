@@ -1,11 +1,12 @@
-use super::{Chrome, fmt_time, parse_id};
+use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
+use crate::session::WebForm;
 use crate::session::WebUser;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
 use cityx_core::{Asset, AssetId};
@@ -118,6 +119,10 @@ struct AssetPage {
     fast_preview: bool,
     thumbs: Vec<String>,
     qc: Option<QcView>,
+    /// When a deleted item is purged; empty when it is not deleted.
+    purge_after: String,
+    /// The reader may delete or restore it.
+    may_manage: bool,
 }
 
 /// The technical check as the page shows it.
@@ -191,7 +196,12 @@ fn qc_view(t: T, qc: &serde_json::Value) -> Option<QcView> {
     })
 }
 
-pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<String>) -> Response {
+pub async fn asset(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
     let id = match parse_id::<AssetId>(&id, ErrorCode::AssetNotFound, u.t) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
@@ -229,7 +239,7 @@ pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<Strin
     };
     let page = AssetPage {
         t,
-        c: Chrome::new(&u, "upload", None),
+        c: Chrome::new(&u, "upload", q.done.as_deref()),
         status: t.get2("asset.status.", a.status.as_str()),
         size: human(a.size_bytes),
         created: fmt_time(a.created_at),
@@ -262,6 +272,9 @@ pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<Strin
             .collect(),
         live,
         signature,
+        purge_after: a.purge_after.map(fmt_time).unwrap_or_default(),
+        may_manage: cityx_core::policy::manage_items(&u.actor).is_ok()
+            && a.status != cityx_core::AssetStatus::Uploading,
         a,
     };
     render(&page, t, StatusCode::OK)
@@ -269,10 +282,48 @@ pub async fn asset(State(st): State<HttpState>, u: WebUser, Path(id): Path<Strin
 
 /// A failure the editor can act on: known causes in their language, the tool's words after.
 fn explain_failure(t: T, failure: &str) -> String {
-    match failure.strip_prefix("not a media file cityx can read: ") {
-        Some(detail) => format!("{} ({detail})", t.get("asset.not_media")),
-        None => failure.to_owned(),
+    if let Some(detail) = failure.strip_prefix("not a media file cityx can read: ") {
+        format!("{} ({detail})", t.get("asset.not_media"))
+    } else if failure.starts_with(cityx_app::DUPLICATE_FAILURE) {
+        t.get("asset.rejected_duplicate").to_owned()
+    } else {
+        failure.to_owned()
     }
+}
+
+/// Delete (`restore` false) or restore an item from its page.
+async fn manage(st: &HttpState, u: &WebUser, id: &str, f: &CsrfOnly, restore: bool) -> Response {
+    let id: AssetId = match form_target(u, &f.csrf, id, ErrorCode::AssetNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let (done, result) = if restore {
+        ("item_restored", st.app.restore_asset(&u.actor, id).await)
+    } else {
+        ("item_deleted", st.app.delete_asset(&u.actor, id).await)
+    };
+    match result {
+        Ok(_) => Redirect::to(&format!("/items/{id}?done={done}")).into_response(),
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+pub async fn delete(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Response {
+    manage(&st, &u, &id, &f, false).await
+}
+
+pub async fn restore(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Response {
+    manage(&st, &u, &id, &f, true).await
 }
 
 /// `mp4 · 00:02.0 · h264 1920×1080 25 fps · aac 48 kHz 2 ch`.

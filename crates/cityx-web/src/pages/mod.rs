@@ -117,6 +117,25 @@ impl FormErrors {
 }
 
 /// Parses an id from a page path; a malformed one is simply "not found".
+/// The start of every form that acts on one entity: the CSRF token must match and the id in
+/// the path must parse.
+pub fn form_target<I: std::str::FromStr>(
+    u: &WebUser,
+    csrf: &str,
+    raw_id: &str,
+    not_found: ErrorCode,
+) -> Result<I, WebError> {
+    u.check_csrf(csrf)?;
+    parse_id(raw_id, not_found, u.t)
+}
+
+/// A form that carries nothing but its CSRF token (a button).
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default, rename = "_csrf")]
+    pub csrf: String,
+}
+
 pub fn parse_id<I: std::str::FromStr>(
     raw: &str,
     not_found: ErrorCode,

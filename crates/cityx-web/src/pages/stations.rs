@@ -1,4 +1,4 @@
-use super::{Chrome, FormErrors, ListQuery, fmt_time, parse_id};
+use super::{Chrome, FormErrors, ListQuery, fmt_time, form_target, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{WebForm, WebUser};
@@ -234,10 +234,7 @@ pub async fn update(
     Path(id): Path<String>,
     WebForm(f): WebForm<StationForm>,
 ) -> Response {
-    if let Err(e) = u.check_csrf(&f.csrf) {
-        return e.into_response();
-    }
-    let id = match parse_id::<StationId>(&id, ErrorCode::StationNotFound, u.t) {
+    let id: StationId = match form_target(&u, &f.csrf, &id, ErrorCode::StationNotFound) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };

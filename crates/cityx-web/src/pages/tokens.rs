@@ -1,5 +1,5 @@
 use super::users::Opt;
-use super::{Chrome, FormErrors, ListQuery, fmt_opt_time, fmt_time, parse_id};
+use super::{Chrome, FormErrors, ListQuery, fmt_opt_time, fmt_time, form_target};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::WebUser;
@@ -285,10 +285,7 @@ pub async fn revoke(
     Path(id): Path<String>,
     f: FormList,
 ) -> Response {
-    if let Err(e) = u.check_csrf(f.get("_csrf")) {
-        return e.into_response();
-    }
-    let id = match parse_id::<TokenId>(&id, ErrorCode::TokenNotFound, u.t) {
+    let id: TokenId = match form_target(&u, f.get("_csrf"), &id, ErrorCode::TokenNotFound) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };

@@ -1,4 +1,4 @@
-use super::{Chrome, FormErrors, ListQuery, fmt_opt_time, parse_id};
+use super::{Chrome, CsrfOnly, FormErrors, ListQuery, fmt_opt_time, form_target, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{WebForm, WebUser};
@@ -372,10 +372,7 @@ pub async fn update(
     Path(id): Path<String>,
     WebForm(f): WebForm<EditForm>,
 ) -> Response {
-    if let Err(e) = u.check_csrf(&f.csrf) {
-        return e.into_response();
-    }
-    let id = match parse_id::<UserId>(&id, ErrorCode::UserNotFound, u.t) {
+    let id: UserId = match form_target(&u, &f.csrf, &id, ErrorCode::UserNotFound) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
@@ -401,10 +398,7 @@ pub async fn set_status(
     Path(id): Path<String>,
     WebForm(f): WebForm<StatusForm>,
 ) -> Response {
-    if let Err(e) = u.check_csrf(&f.csrf) {
-        return e.into_response();
-    }
-    let id = match parse_id::<UserId>(&id, ErrorCode::UserNotFound, u.t) {
+    let id: UserId = match form_target(&u, &f.csrf, &id, ErrorCode::UserNotFound) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
@@ -443,22 +437,13 @@ async fn apply(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
 pub async fn reset_password(
     State(st): State<HttpState>,
     u: WebUser,
     Path(id): Path<String>,
     WebForm(f): WebForm<CsrfOnly>,
 ) -> Response {
-    if let Err(e) = u.check_csrf(&f.csrf) {
-        return e.into_response();
-    }
-    let id = match parse_id::<UserId>(&id, ErrorCode::UserNotFound, u.t) {
+    let id: UserId = match form_target(&u, &f.csrf, &id, ErrorCode::UserNotFound) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };

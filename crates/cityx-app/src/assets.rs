@@ -1,0 +1,101 @@
+//! Items once uploaded: reading one, deleting it (it leaves the catalogue at once and can be
+//! restored during a grace period), and purging deleted items, which removes their objects
+//! and releases their quota.
+
+use crate::{App, Error, Result};
+use cityx_core::{Actor, Asset, AssetId, AuditAction, NewAudit, policy};
+use cityx_db::JobSummary;
+use cityx_storage::StorageKey;
+
+/// Deleted items purged per janitor round.
+const PURGE_BATCH: u32 = 100;
+
+/// An asset as its page and the API show it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AssetView {
+    pub asset: Asset,
+    pub jobs: Vec<JobSummary>,
+}
+
+impl App {
+    /// An asset the caller may see, with its jobs.
+    pub async fn get_asset(&self, actor: &Actor, id: AssetId) -> Result<AssetView> {
+        policy::read(actor)?;
+        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let jobs = self.repo.jobs_of_asset(id).await?;
+        Ok(AssetView { asset, jobs })
+    }
+
+    /// Deletes an item: hidden from the exchange now, its files removed and its quota
+    /// released after the grace period. Deleting it again changes nothing.
+    pub async fn delete_asset(&self, actor: &Actor, id: AssetId) -> Result<Asset> {
+        policy::manage_items(actor)?;
+        let audit = self
+            .item_audit(actor, AuditAction::AssetDeleted, id)
+            .await?;
+        let purge_after = self.purge_time_from_now();
+        let when = purge_after
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let audit = audit.detail("purge_after", when);
+        Ok(self
+            .repo
+            .delete_asset(actor.tenant_scope(), id, purge_after, &audit)
+            .await?)
+    }
+
+    /// Undoes a deletion within its grace period.
+    pub async fn restore_asset(&self, actor: &Actor, id: AssetId) -> Result<Asset> {
+        policy::manage_items(actor)?;
+        let audit = self
+            .item_audit(actor, AuditAction::AssetRestored, id)
+            .await?;
+        Ok(self
+            .repo
+            .restore_asset(actor.tenant_scope(), id, &audit)
+            .await?)
+    }
+
+    async fn item_audit(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        id: AssetId,
+    ) -> Result<NewAudit> {
+        let a = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        Ok(NewAudit::by(actor, action, "asset", id, Some(a.station_id)))
+    }
+
+    /// The janitor's round: removes the objects of deleted items whose grace period has
+    /// passed, then records them purged (which releases their quota). An item with a job
+    /// still holding its lease waits for the next round. Returns how many were purged.
+    pub async fn purge_deleted(&self) -> Result<usize> {
+        let mut purged = 0;
+        for (id, station) in self
+            .repo
+            .assets_to_purge(cityx_core::now(), PURGE_BATCH)
+            .await?
+        {
+            if !self.repo.prepare_purge(id, cityx_core::now()).await? {
+                continue;
+            }
+            // Objects first: a crash after this leaves the item to purge again, never
+            // objects nobody accounts for.
+            self.storage
+                .delete_prefix(&StorageKey::asset_prefix(id))
+                .await
+                .map_err(|e| Error::Internal(Box::new(e)))?;
+            let system = Actor::system();
+            let audit = NewAudit::by(
+                &system,
+                AuditAction::AssetPurged,
+                "asset",
+                id,
+                Some(station),
+            );
+            self.repo.finish_purge(id, &audit).await?;
+            purged += 1;
+        }
+        Ok(purged)
+    }
+}
