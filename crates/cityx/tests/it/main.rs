@@ -1,6 +1,8 @@
 //! The `cityx` binary as an operator uses it: configuration, migrations, `cityx admin`, and
 //! `cityx serve` started and stopped with a signal.
 
+mod crash;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
