@@ -171,7 +171,8 @@ impl From<cityx_app::Error> for ApiError {
             E::UploadOverflow => ErrorCode::UploadOverflow,
             E::QuotaExceeded { .. } => ErrorCode::QuotaExceeded,
             E::Unavailable(_) => ErrorCode::Unavailable,
-            E::Internal(_) => ErrorCode::Internal,
+            // Fetches run in jobs; a request never waits for one.
+            E::Fetch(_) | E::Internal(_) => ErrorCode::Internal,
         };
         let retry_after = match &e {
             E::RateLimited { retry_after_secs } => Some(*retry_after_secs),

@@ -14,7 +14,7 @@ pub mod routes;
 use axum::Router;
 use axum::routing::{get, post};
 use http::HttpState;
-use routes::{assets, audit, auth, files, stations, system, tokens, uploads, users};
+use routes::{assets, audit, auth, files, imports, stations, system, tokens, uploads, users};
 
 /// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
 /// for the merged API and web routers).
@@ -47,6 +47,7 @@ pub fn router() -> Router<HttpState> {
                 .patch(uploads::patch)
                 .delete(uploads::terminate),
         )
+        .route("/api/v1/imports", post(imports::create))
         .route(
             "/api/v1/assets/{id}",
             get(assets::get_asset).delete(assets::delete_asset),

@@ -1,6 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
-use crate::routes::{assets, audit, auth, files, stations, system, tokens, uploads, users};
+use crate::routes::{
+    assets, audit, auth, files, imports, stations, system, tokens, uploads, users,
+};
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -22,7 +24,7 @@ use utoipa::{Modify, OpenApi};
         tokens::list, tokens::create, tokens::revoke,
         audit::list,
         uploads::options, uploads::create, uploads::head, uploads::patch, uploads::terminate,
-        assets::get_asset, assets::delete_asset, assets::restore_asset, files::get_file,
+        imports::create, assets::get_asset, assets::delete_asset, assets::restore_asset, files::get_file,
         system::healthz, system::readyz, system::metrics, system::openapi,
     ),
     // Ids used only as path parameters are not pulled in by any body schema.

@@ -52,6 +52,9 @@ pub enum Error {
     UploadOverflow,
     #[error("the station's quota of {quota} bytes would be exceeded ({used} used)")]
     QuotaExceeded { quota: u64, used: u64 },
+    /// A fetch from a URL failed or was refused (imports).
+    #[error(transparent)]
+    Fetch(#[from] cityx_fetch::FetchError),
     #[error("a dependency is unavailable")]
     Unavailable(#[source] cityx_db::Error),
     #[error("internal error")]

@@ -12,6 +12,7 @@ mod assets;
 mod audit;
 mod auth;
 mod error;
+mod imports;
 mod pipeline;
 mod secrets;
 mod stations;
@@ -27,6 +28,7 @@ pub use assets::AssetView;
 pub use auth::{LoginToken, WebSession, csrf_matches};
 pub use cityx_db::{JobSummary, Page, PageRequest};
 pub use error::{Error, Result};
+pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
 pub use pipeline::{AssetFile, PROBE_JOB, TRANSCODE_JOB};
 pub use secrets::generate_password;
 pub use stations::StationPatch;
@@ -74,6 +76,8 @@ pub struct App {
     auth: AuthOptions,
     uploads: UploadOptions,
     writers: uploads::Writers,
+    /// Every fetch from a URL a user gave goes through this.
+    fetch: cityx_fetch::Guard,
     /// Wakes an idle job runner when work arrives.
     jobs_ready: Arc<tokio::sync::Notify>,
     /// A hash of a random password, verified against when an email is unknown so that a
@@ -97,9 +101,17 @@ impl App {
             auth,
             uploads,
             writers: Default::default(),
+            fetch: Default::default(),
             jobs_ready: Default::default(),
             dummy_hash,
         })
+    }
+
+    /// Sets the outbound-fetch guard's limits and allowed networks (default: public
+    /// addresses only).
+    pub fn with_fetch_guard(mut self, guard: cityx_fetch::Guard) -> Self {
+        self.fetch = guard;
+        self
     }
 
     pub fn repo(&self) -> &Arc<dyn Repo> {

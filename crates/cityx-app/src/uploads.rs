@@ -6,8 +6,8 @@
 use crate::{App, Error, Result};
 use bytes::Bytes;
 use cityx_core::{
-    Actor, Asset, AssetInput, AuditAction, NewAudit, TenantScope, Upload, UploadId, UploadState,
-    policy,
+    Actor, Asset, AssetId, AssetInput, AuditAction, NewAudit, TenantScope, Upload, UploadId,
+    UploadState, policy,
 };
 use cityx_db::{CompletedUpload, Rejection};
 use cityx_storage::StorageKey;
@@ -47,14 +47,14 @@ impl ChecksumAlg {
 
 /// The hashes of an upload so far, kept between PATCHes so each byte is hashed once.
 #[derive(Clone)]
-struct Running {
-    offset: u64,
+pub(crate) struct Running {
+    pub(crate) offset: u64,
     sha256: Sha256,
     md5: Md5,
 }
 
 impl Running {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Running {
             offset: 0,
             sha256: Sha256::new(),
@@ -62,10 +62,38 @@ impl Running {
         }
     }
 
-    fn update(&mut self, b: &[u8]) {
+    pub(crate) fn update(&mut self, b: &[u8]) {
         self.sha256.update(b);
         self.md5.update(b);
         self.offset += b.len() as u64;
+    }
+}
+
+impl App {
+    /// What a whole master's arrival records: its hashes, an earlier live item with the same
+    /// bytes, and, under the reject policy, the rejection that follows.
+    pub(crate) async fn arrival(
+        &self,
+        asset: AssetId,
+        running: Running,
+    ) -> Result<CompletedUpload> {
+        let sha256 = hex(&running.sha256.finalize());
+        let md5 = hex(&running.md5.finalize());
+        let duplicate_of = self.repo.find_by_sha256(&sha256, asset).await?;
+        let rejected = match (duplicate_of, self.uploads.duplicates) {
+            (Some(earlier), DuplicatePolicy::Reject) => Some(Rejection {
+                failure: format!("{DUPLICATE_FAILURE}{earlier}"),
+                purge_after: self.purge_time_from_now(),
+            }),
+            _ => None,
+        };
+        Ok(CompletedUpload {
+            sha256,
+            md5,
+            duplicate_of,
+            completed_at: cityx_core::now(),
+            rejected,
+        })
     }
 }
 
@@ -377,9 +405,7 @@ impl App {
         running: Running,
         actor: Option<&Actor>,
     ) -> Result<()> {
-        let sha256 = hex(&running.sha256.finalize());
-        let md5 = hex(&running.md5.finalize());
-        let duplicate_of = self.repo.find_by_sha256(&sha256, upload.asset_id).await?;
+        let done = self.arrival(upload.asset_id, running).await?;
         let key = StorageKey::master(upload.asset_id);
         let part = self.spool.path(upload.id);
         if tokio::fs::try_exists(&part).await.unwrap_or(false) {
@@ -413,23 +439,9 @@ impl App {
             upload.asset_id,
             Some(upload.station_id),
         )
-        .detail("sha256", sha256.as_str())
+        .detail("sha256", done.sha256.as_str())
         .detail("bytes", upload.length);
         let job = crate::pipeline::asset_job(crate::PROBE_JOB, upload.asset_id, upload.station_id);
-        let rejected = match (duplicate_of, self.uploads.duplicates) {
-            (Some(earlier), DuplicatePolicy::Reject) => Some(Rejection {
-                failure: format!("{DUPLICATE_FAILURE}{earlier}"),
-                purge_after: self.purge_time_from_now(),
-            }),
-            _ => None,
-        };
-        let done = CompletedUpload {
-            sha256,
-            md5,
-            duplicate_of,
-            completed_at: cityx_core::now(),
-            rejected,
-        };
         self.repo
             .complete_upload(upload.id, &done, &job, &audit)
             .await?;

@@ -96,6 +96,8 @@ pub struct Asset {
     pub duplicate_of: Option<AssetId>,
     /// Why processing failed or the item was rejected.
     pub failure: Option<String>,
+    /// The URL the master was imported from (imports only).
+    pub source_url: Option<String>,
     /// What probing the master found: container, duration, streams.
     #[schema(value_type = Option<Object>)]
     pub technical: Option<serde_json::Value>,
@@ -141,6 +143,7 @@ impl Asset {
             md5: None,
             duplicate_of: None,
             failure: None,
+            source_url: None,
             technical: None,
             playback: None,
             derived: None,

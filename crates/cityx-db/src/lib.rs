@@ -130,6 +130,8 @@ pub trait IngestRepo {
     ) -> Result<()>;
     /// Bytes a station holds or has reserved: stored masters plus announced uploads.
     async fn quota_used(&self, id: StationId) -> Result<u64>;
+    /// A station's quota in bytes; `None` when it has none.
+    async fn quota_of(&self, id: StationId) -> Result<Option<u64>>;
     /// Creates an asset (`uploading`) and its upload in one transaction, reserving the
     /// upload's length against the station's quota ([`Error::QuotaExceeded`]).
     async fn create_upload(&self, asset: &Asset, upload: &Upload, audit: &NewAudit) -> Result<()>;
@@ -153,6 +155,20 @@ pub trait IngestRepo {
         job: &NewJob,
         audit: &NewAudit,
     ) -> Result<()>;
+    /// Creates an asset (`uploading`) whose master is fetched from its `source_url` by
+    /// `job`, enqueued in the same transaction.
+    async fn create_import(&self, asset: &Asset, job: &NewJob, audit: &NewAudit) -> Result<()>;
+    /// Records a fetched master like a finished upload, after checking that the station's
+    /// quota takes `size` more bytes ([`Error::QuotaExceeded`]). Fenced by the import job's
+    /// lease: false, and nothing written, when the lease is no longer ours.
+    async fn complete_import(
+        &self,
+        job: &ClaimedJob,
+        done: &CompletedUpload,
+        size: u64,
+        next: &NewJob,
+        audit: &NewAudit,
+    ) -> Result<bool>;
     /// Ends an active upload (terminated or expired): its asset is removed and its
     /// reservation released. Returns the upload as it was.
     async fn end_upload(
@@ -172,9 +188,9 @@ pub trait IngestRepo {
     /// Another live asset (processing or ready, not deleted) with this SHA-256, anywhere in
     /// the exchange.
     async fn find_by_sha256(&self, sha256: &str, other_than: AssetId) -> Result<Option<AssetId>>;
-    /// Deletes an uploaded asset: it is marked deleted now and purged after `purge_after`.
-    /// Deleting a deleted asset changes nothing; an asset still uploading is a
-    /// [`Error::Conflict`] (terminate its upload instead). Returns the asset as it now is.
+    /// Deletes an asset: it is marked deleted now and purged after `purge_after`. Deleting a
+    /// deleted asset changes nothing; an asset still uploading (not an import) is
+    /// [`Error::WrongState`] (terminate its upload instead). Returns the asset as it now is.
     async fn delete_asset(
         &self,
         scope: TenantScope,

@@ -13,7 +13,8 @@ use bytes::Bytes;
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
-use url::{Host, Url};
+use url::Host;
+pub use url::Url;
 
 /// Longest URL accepted.
 const MAX_URL_LEN: usize = 2048;
@@ -303,7 +304,12 @@ mod tests {
             let ip: IpAddr = ip.parse().expect(ip);
             assert!(!is_public(ip), "{ip} must be refused");
         }
-        for ip in ["1.1.1.1", "114.114.114.114", "2400:3200::1", "2606:4700::1111"] {
+        for ip in [
+            "1.1.1.1",
+            "114.114.114.114",
+            "2400:3200::1",
+            "2606:4700::1111",
+        ] {
             let ip: IpAddr = ip.parse().expect(ip);
             assert!(is_public(ip), "{ip} is public");
         }
@@ -337,7 +343,10 @@ mod tests {
                 "{bad} must be refused"
             );
         }
-        assert!(g.parse(&format!("http://e.com/{}", "a".repeat(3000))).is_err());
+        assert!(
+            g.parse(&format!("http://e.com/{}", "a".repeat(3000)))
+                .is_err()
+        );
         assert!(g.parse(" https://cdn.example.com/新闻.mp4?sig=1 ").is_ok());
     }
 

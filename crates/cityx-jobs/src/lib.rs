@@ -5,7 +5,8 @@
 //! Depends on `cityx-app` (use cases), `cityx-media` (ffmpeg) and `cityx-queue` (the runner
 //! contract). HTTP and SQL are not known here.
 //!
-//! Handlers: [`ProbeJob`] (`probe`: technical data, then the fast remux so the item plays
+//! Handlers: [`ImportJob`] (`import`: fetches a master by URL through the outbound-fetch
+//! guard), [`ProbeJob`] (`probe`: technical data, then the fast remux so the item plays
 //! within seconds) and [`TranscodeJob`] (`transcode`: the single-decode pass making the
 //! ladder, proxy, images and the QC report). Both publish HLS segments to storage while
 //! ffmpeg is still writing them ([`publish`]).
@@ -113,6 +114,7 @@ fn asset_of(job: &ClaimedJob) -> Result<cityx_core::AssetId, JobError> {
 /// Every handler in the pipeline.
 pub fn handlers(ctx: &Context) -> Vec<Arc<dyn Handler>> {
     vec![
+        Arc::new(ImportJob(ctx.clone())),
         Arc::new(ProbeJob(ctx.clone())),
         Arc::new(TranscodeJob(ctx.clone())),
     ]
@@ -123,6 +125,47 @@ async fn fail_item(ctx: &Context, job: &ClaimedJob, error: &str) {
         && let Err(e) = ctx.app.fail_asset(asset, error).await
     {
         tracing::error!(%asset, error = %e, "cannot mark the item failed");
+    }
+}
+
+/// Fetches an imported item's master from its URL (through the guard), stores it and
+/// records its arrival, which enqueues the probe. Refusals (a private address, a 404, a file
+/// too large, a full quota) fail the item at once with the reason; network trouble and
+/// busy servers are retried with backoff.
+pub struct ImportJob(pub Context);
+
+#[async_trait]
+impl Handler for ImportJob {
+    fn kind(&self) -> &'static str {
+        cityx_app::IMPORT_JOB
+    }
+
+    fn class(&self) -> Class {
+        Class::Light
+    }
+
+    async fn run(&self, job: &ClaimedJob, progress: &Progress) -> Result<(), JobError> {
+        let ctx = &self.0;
+        let work = ctx.workdir(job).await?;
+        let result = ctx
+            .app
+            .run_import(job, &work.0, |p| progress.set(p.min(99)))
+            .await;
+        let reason = |e: &dyn std::fmt::Display| format!("{}{e}", cityx_app::IMPORT_FAILURE);
+        match result {
+            Ok(still_ours) => held(still_ours),
+            Err(cityx_app::Error::Fetch(e)) if e.is_transient() => {
+                Err(JobError::Transient(reason(&e)))
+            }
+            Err(e @ (cityx_app::Error::Fetch(_) | cityx_app::Error::QuotaExceeded { .. })) => {
+                Err(JobError::Permanent(reason(&e)))
+            }
+            Err(e) => Err(transient(e)),
+        }
+    }
+
+    async fn on_dead(&self, job: &ClaimedJob, error: &str) {
+        fail_item(&self.0, job, error).await;
     }
 }
 

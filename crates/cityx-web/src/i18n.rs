@@ -335,6 +335,7 @@ catalog! {
     "action.upload_created" => "开始上传", "Upload started";
     "action.upload_completed" => "上传完成", "Upload completed";
     "action.upload_terminated" => "取消上传", "Upload cancelled";
+    "action.import_created" => "从链接导入", "Import by URL";
     "action.asset_deleted" => "删除素材", "Item deleted";
     "action.asset_restored" => "恢复素材", "Item restored";
     "action.asset_purged" => "永久清除素材", "Item purged";

@@ -43,7 +43,8 @@ pub async fn open_app(settings: &Settings) -> anyhow::Result<Arc<App>> {
         settings.auth_options(),
         settings.upload_options(),
     )
-    .context("failed to start the application")?;
+    .context("failed to start the application")?
+    .with_fetch_guard(cityx_fetch::Guard::new(settings.fetch_options()?));
     Ok(Arc::new(app))
 }
 

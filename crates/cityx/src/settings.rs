@@ -24,6 +24,7 @@ pub struct Settings {
     pub uploads: UploadSettings,
     pub jobs: JobSettings,
     pub media: MediaSettings,
+    pub fetch: FetchSettings,
     /// The delivery profile of the technical check (技审).
     pub qc: cityx_media::qc::Profile,
     pub log: LogSettings,
@@ -95,6 +96,30 @@ const X264_PRESETS: [&str; 9] = [
     "slower",
     "veryslow",
 ];
+
+/// Outbound fetches (imports by URL): see `cityx-fetch`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchSettings {
+    pub allow_cidrs: Vec<String>,
+    pub timeout_secs: u64,
+    pub connect_timeout_secs: u64,
+    pub read_timeout_secs: u64,
+    pub max_redirects: u32,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        let d = cityx_fetch::Options::default();
+        FetchSettings {
+            allow_cidrs: Vec::new(),
+            timeout_secs: d.timeout.as_secs(),
+            connect_timeout_secs: d.connect_timeout.as_secs(),
+            read_timeout_secs: d.read_timeout.as_secs(),
+            max_redirects: d.max_redirects,
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -356,6 +381,19 @@ impl Settings {
                 bail!("{key} must be at least 3");
             }
         }
+        self.fetch_options()?;
+        for (key, v) in [
+            ("fetch.timeout_secs", self.fetch.timeout_secs),
+            (
+                "fetch.connect_timeout_secs",
+                self.fetch.connect_timeout_secs,
+            ),
+            ("fetch.read_timeout_secs", self.fetch.read_timeout_secs),
+        ] {
+            if v == 0 {
+                bail!("{key} must be at least 1");
+            }
+        }
         let u = &self.uploads;
         for (key, v) in [
             ("uploads.max_size_bytes", u.max_size_bytes),
@@ -421,6 +459,28 @@ impl Settings {
             duplicates: self.uploads.duplicates,
             delete_grace: Duration::from_secs(self.uploads.delete_grace_hours * 3600),
         }
+    }
+
+    /// The outbound-fetch guard's options; an allowed network that is no CIDR is an error
+    /// naming it.
+    pub fn fetch_options(&self) -> anyhow::Result<cityx_fetch::Options> {
+        let f = &self.fetch;
+        let allow = f
+            .allow_cidrs
+            .iter()
+            .map(|c| {
+                c.parse().map_err(|_| {
+                    anyhow::anyhow!("fetch.allow_cidrs: {c:?} is not a CIDR such as 10.8.0.0/16")
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(cityx_fetch::Options {
+            allow,
+            timeout: Duration::from_secs(f.timeout_secs),
+            connect_timeout: Duration::from_secs(f.connect_timeout_secs),
+            read_timeout: Duration::from_secs(f.read_timeout_secs),
+            max_redirects: f.max_redirects,
+        })
     }
 
     pub fn media_tools(&self) -> cityx_media::Tools {
@@ -567,6 +627,11 @@ mod tests {
                     "request_timeout_secs",
                 ),
                 ("CITYX_UPLOADS__DUPLICATES", "ignore", "uploads.duplicates"),
+                (
+                    "CITYX_FETCH__ALLOW_CIDRS",
+                    "[\"10.0.0.300/8\"]",
+                    "fetch.allow_cidrs",
+                ),
             ] {
                 jail.clear_env();
                 jail.set_env(key, value);

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod files;
+pub mod imports;
 pub mod stations;
 pub mod system;
 pub mod tokens;

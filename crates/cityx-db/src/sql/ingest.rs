@@ -2,7 +2,7 @@
 
 use super::rows::{ASSET_COLS, asset_from, bytes_i64, ms, scope_args, upload_from};
 use super::{SqlRepo, commit, found, not_found_unless, write_audit};
-use crate::model::{CompletedUpload, NewJob};
+use crate::model::{ClaimedJob, CompletedUpload, NewJob};
 use crate::{Error, IngestRepo, Result};
 use async_trait::async_trait;
 use cityx_core::{Asset, AssetId, NewAudit, StationId, TenantScope, Upload, UploadId, UploadState};
@@ -53,6 +53,107 @@ async fn used_bytes(tx: &mut Transaction<'static, Any>, station: StationId) -> R
     Ok(u64::try_from(reserved.max(0) + stored.max(0)).unwrap_or_default())
 }
 
+/// Checks that a station can take `more` bytes, holding its row (a row lock on PostgreSQL,
+/// the write lock on SQLite) so that concurrent reservations are serialised.
+async fn reserve(tx: &mut Transaction<'static, Any>, station: StationId, more: u64) -> Result<()> {
+    let done = sqlx::query("UPDATE stations SET updated_at = updated_at WHERE id = $1")
+        .bind(station.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| Error::from_sqlx("lock a station", "station", e))?;
+    not_found_unless(done.rows_affected(), "station")?;
+    let quota: Option<i64> = sqlx::query_scalar("SELECT quota_bytes FROM stations WHERE id = $1")
+        .bind(station.to_string())
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| Error::from_sqlx("read a quota", "station", e))?;
+    if let Some(quota) = quota.and_then(|q| u64::try_from(q).ok()) {
+        let used = used_bytes(tx, station).await?;
+        if used.saturating_add(more) > quota {
+            return Err(Error::QuotaExceeded {
+                quota,
+                used,
+                requested: more,
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn insert_asset(tx: &mut Transaction<'static, Any>, a: &Asset) -> Result<()> {
+    let m = &a.meta;
+    sqlx::query(&format!(
+        "INSERT INTO assets ({ASSET_COLS}) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
+    ))
+    .bind(a.id.to_string())
+    .bind(a.station_id.to_string())
+    .bind(a.uploader_id.to_string())
+    .bind(a.status.as_str())
+    .bind(&m.filename)
+    .bind(&m.title)
+    .bind(&m.summary)
+    .bind(&m.script)
+    .bind(m.keywords.join("\n"))
+    .bind(&m.category)
+    .bind(&m.city)
+    .bind(&m.shot_date)
+    .bind(&m.copyright)
+    .bind(&m.licence)
+    .bind(m.embargo_until.map(ms))
+    .bind(bytes_i64(a.size_bytes))
+    .bind(&a.sha256)
+    .bind(&a.md5)
+    .bind(a.duplicate_of.map(|d| d.to_string()))
+    .bind(&a.failure)
+    .bind(&a.source_url)
+    .bind(ms(a.created_at))
+    .bind(ms(a.updated_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| Error::from_sqlx("insert an asset", "asset", e))?;
+    Ok(())
+}
+
+/// A whole master has arrived (upload or import): the asset moves to `processing` with its
+/// hashes and size and its first job is enqueued; or it is rejected and deleted, with none.
+async fn record_arrival(
+    tx: &mut Transaction<'static, Any>,
+    asset: AssetId,
+    done: &CompletedUpload,
+    size: u64,
+    job: &NewJob,
+) -> Result<()> {
+    let at = ms(done.completed_at);
+    let rejected = done.rejected.as_ref();
+    sqlx::query(
+        "UPDATE assets SET status = $1, sha256 = $2, md5 = $3, duplicate_of = $4, \
+         size_bytes = $5, failure = $6, deleted_at = $7, purge_after = $8, updated_at = $9 \
+         WHERE id = $10",
+    )
+    .bind(if rejected.is_some() {
+        "rejected"
+    } else {
+        "processing"
+    })
+    .bind(&done.sha256)
+    .bind(&done.md5)
+    .bind(done.duplicate_of.map(|d| d.to_string()))
+    .bind(bytes_i64(size))
+    .bind(rejected.map(|r| r.failure.as_str()))
+    .bind(rejected.map(|_| at))
+    .bind(rejected.map(|r| ms(r.purge_after)))
+    .bind(at)
+    .bind(asset.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| Error::from_sqlx("update an asset", "asset", e))?;
+    if rejected.is_none() {
+        insert_job(&mut **tx, job).await?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl IngestRepo for SqlRepo {
     async fn set_quota(&self, id: StationId, quota: Option<u64>, audit: &NewAudit) -> Result<()> {
@@ -77,62 +178,21 @@ impl IngestRepo for SqlRepo {
         Ok(used)
     }
 
-    async fn create_upload(&self, a: &Asset, u: &Upload, audit: &NewAudit) -> Result<()> {
-        let mut tx = self.begin().await?;
-        // Writing the station row first serialises reservations per station on every
-        // backend (a row lock on PostgreSQL, the write lock on SQLite).
-        let done = sqlx::query("UPDATE stations SET updated_at = updated_at WHERE id = $1")
-            .bind(u.station_id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| Error::from_sqlx("lock a station", "station", e))?;
-        not_found_unless(done.rows_affected(), "station")?;
-        let quota: Option<i64> =
+    async fn quota_of(&self, id: StationId) -> Result<Option<u64>> {
+        let quota: Option<Option<i64>> =
             sqlx::query_scalar("SELECT quota_bytes FROM stations WHERE id = $1")
-                .bind(u.station_id.to_string())
-                .fetch_one(&mut *tx)
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
                 .await
                 .map_err(|e| Error::from_sqlx("read a quota", "station", e))?;
-        if let Some(quota) = quota.and_then(|q| u64::try_from(q).ok()) {
-            let used = used_bytes(&mut tx, u.station_id).await?;
-            if used.saturating_add(u.length) > quota {
-                return Err(Error::QuotaExceeded {
-                    quota,
-                    used,
-                    requested: u.length,
-                });
-            }
-        }
-        let m = &a.meta;
-        sqlx::query(&format!(
-            "INSERT INTO assets ({ASSET_COLS}) VALUES \
-             ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
-        ))
-        .bind(a.id.to_string())
-        .bind(a.station_id.to_string())
-        .bind(a.uploader_id.to_string())
-        .bind(a.status.as_str())
-        .bind(&m.filename)
-        .bind(&m.title)
-        .bind(&m.summary)
-        .bind(&m.script)
-        .bind(m.keywords.join("\n"))
-        .bind(&m.category)
-        .bind(&m.city)
-        .bind(&m.shot_date)
-        .bind(&m.copyright)
-        .bind(&m.licence)
-        .bind(m.embargo_until.map(ms))
-        .bind(bytes_i64(a.size_bytes))
-        .bind(&a.sha256)
-        .bind(&a.md5)
-        .bind(a.duplicate_of.map(|d| d.to_string()))
-        .bind(&a.failure)
-        .bind(ms(a.created_at))
-        .bind(ms(a.updated_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::from_sqlx("insert an asset", "asset", e))?;
+        let quota = quota.ok_or(Error::NotFound { entity: "station" })?;
+        Ok(quota.and_then(|q| u64::try_from(q).ok()))
+    }
+
+    async fn create_upload(&self, a: &Asset, u: &Upload, audit: &NewAudit) -> Result<()> {
+        let mut tx = self.begin().await?;
+        reserve(&mut tx, u.station_id, u.length).await?;
+        insert_asset(&mut tx, a).await?;
         sqlx::query(&format!(
             "INSERT INTO uploads ({UPLOAD_COLS}, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10)"
         ))
@@ -215,34 +275,54 @@ impl IngestRepo for SqlRepo {
             .execute(&mut *tx)
             .await
             .map_err(|e| Error::from_sqlx("complete an upload", "upload", e))?;
-        let rejected = done.rejected.as_ref();
-        sqlx::query(
-            "UPDATE assets SET status = $1, sha256 = $2, md5 = $3, duplicate_of = $4, \
-             size_bytes = $5, failure = $6, deleted_at = $7, purge_after = $8, updated_at = $9 \
-             WHERE id = $10",
-        )
-        .bind(if rejected.is_some() {
-            "rejected"
-        } else {
-            "processing"
-        })
-        .bind(&done.sha256)
-        .bind(&done.md5)
-        .bind(done.duplicate_of.map(|d| d.to_string()))
-        .bind(bytes_i64(u.length))
-        .bind(rejected.map(|r| r.failure.as_str()))
-        .bind(rejected.map(|_| at))
-        .bind(rejected.map(|r| ms(r.purge_after)))
-        .bind(at)
-        .bind(u.asset_id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::from_sqlx("update an asset", "asset", e))?;
-        if rejected.is_none() {
-            insert_job(&mut *tx, job).await?;
-        }
+        record_arrival(&mut tx, u.asset_id, done, u.length, job).await?;
         write_audit(&mut tx, audit).await?;
         commit(tx).await
+    }
+
+    async fn create_import(&self, asset: &Asset, job: &NewJob, audit: &NewAudit) -> Result<()> {
+        let mut tx = self.begin().await?;
+        insert_asset(&mut tx, asset).await?;
+        insert_job(&mut *tx, job).await?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn complete_import(
+        &self,
+        job: &ClaimedJob,
+        done: &CompletedUpload,
+        size: u64,
+        next: &NewJob,
+        audit: &NewAudit,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let Some(asset) = super::jobs::fence(&mut tx, job).await? else {
+            return Ok(false);
+        };
+        let station: Option<String> = sqlx::query_scalar(
+            "SELECT station_id FROM assets WHERE id = $1 AND status = 'uploading' \
+             AND deleted_at IS NULL",
+        )
+        .bind(asset.to_string())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("read an asset", "asset", e))?;
+        let Some(station) = station else {
+            // Recorded before (the lease passed on after the write), or deleted meanwhile:
+            // nothing more to do.
+            commit(tx).await?;
+            return Ok(true);
+        };
+        let station: StationId = station.parse().map_err(|_| Error::Corrupt {
+            what: "station id",
+            value: station,
+        })?;
+        reserve(&mut tx, station, size).await?;
+        record_arrival(&mut tx, asset, done, size, next).await?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await?;
+        Ok(true)
     }
 
     async fn end_upload(
@@ -370,8 +450,8 @@ impl IngestRepo for SqlRepo {
     ) -> Result<Asset> {
         let (all, own) = scope_args(scope);
         let mut tx = self.begin().await?;
-        let row: Option<(String, Option<i64>)> = sqlx::query_as(
-            "SELECT status, deleted_at FROM assets \
+        let row: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT status, deleted_at, source_url FROM assets \
              WHERE id = $1 AND ($2 OR station_id = $3) AND purged_at IS NULL",
         )
         .bind(id.to_string())
@@ -380,8 +460,9 @@ impl IngestRepo for SqlRepo {
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("read an asset", "asset", e))?;
-        let (status, deleted_at) = row.ok_or(Error::NotFound { entity: "asset" })?;
-        if status == "uploading" {
+        let (status, deleted_at, source) = row.ok_or(Error::NotFound { entity: "asset" })?;
+        // An upload is ended by terminating it; an import can be deleted while it runs.
+        if status == "uploading" && source.is_none() {
             return Err(Error::WrongState {
                 entity: "asset",
                 state: status,

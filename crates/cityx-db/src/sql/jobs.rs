@@ -14,7 +14,10 @@ use time::OffsetDateTime;
 /// transaction ends (the update takes the row lock on PostgreSQL; SQLite writers are
 /// serialised anyway), so no other worker can claim it between the check and the writes.
 /// Returns the job's asset; `None` when the lease was lost.
-async fn fence(tx: &mut Transaction<'static, Any>, job: &ClaimedJob) -> Result<Option<AssetId>> {
+pub(crate) async fn fence(
+    tx: &mut Transaction<'static, Any>,
+    job: &ClaimedJob,
+) -> Result<Option<AssetId>> {
     let held = sqlx::query(
         "UPDATE jobs SET updated_at = $1 WHERE id = $2 AND fence = $3 AND state = 'running'",
     )

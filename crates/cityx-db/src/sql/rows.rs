@@ -153,7 +153,7 @@ pub fn audit_from(r: &AnyRow) -> Result<AuditEntry> {
 /// Asset columns, in the order [`asset_from`] reads them.
 pub const ASSET_COLS: &str = "id, station_id, uploader_id, status, filename, title, summary, \
     script, keywords, category, city, shot_date, copyright, licence, embargo_until, size_bytes, \
-    sha256, md5, duplicate_of, failure, created_at, updated_at";
+    sha256, md5, duplicate_of, failure, source_url, created_at, updated_at";
 
 pub fn asset_from(r: &AnyRow) -> Result<Asset> {
     let keywords: String = get(r, "keywords")?;
@@ -184,6 +184,7 @@ pub fn asset_from(r: &AnyRow) -> Result<Asset> {
         md5: get(r, "md5")?,
         duplicate_of: parse_opt("asset id", get(r, "duplicate_of")?)?,
         failure: get(r, "failure")?,
+        source_url: get(r, "source_url")?,
         technical: json(r, "technical")?,
         playback: get(r, "playback")?,
         derived: json(r, "derived")?,

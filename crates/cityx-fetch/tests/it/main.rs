@@ -26,11 +26,9 @@ async fn server() -> u16 {
                 let answer: Vec<u8> = match path.as_str() {
                     "/clip.mp4" => {
                         let body = "新闻素材".repeat(1000);
-                        let mut a = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
-                            body.len()
-                        )
-                        .into_bytes();
+                        let mut a =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                                .into_bytes();
                         a.extend_from_slice(body.as_bytes());
                         a
                     }
@@ -86,7 +84,10 @@ async fn fetches_follow_checked_redirects_within_limits() {
     let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
     let g = guard();
     let want = "新闻素材".repeat(1000).into_bytes();
-    assert_eq!(body(&g, &url("/clip.mp4"), 1 << 20).await.expect("clip"), want);
+    assert_eq!(
+        body(&g, &url("/clip.mp4"), 1 << 20).await.expect("clip"),
+        want
+    );
     let d = g.get(&url("/hop"), 1 << 20).await.expect("redirect");
     assert_eq!(d.url.path(), "/clip.mp4");
     assert_eq!(d.length, Some(want.len() as u64));
@@ -94,7 +95,11 @@ async fn fetches_follow_checked_redirects_within_limits() {
     // The default guard allows nothing local, not even the test server.
     let strict = Guard::default();
     assert_eq!(
-        strict.get(&url("/clip.mp4"), 10).await.err().map(|e| e.code()),
+        strict
+            .get(&url("/clip.mp4"), 10)
+            .await
+            .err()
+            .map(|e| e.code()),
         Some("forbidden_address")
     );
 
@@ -110,10 +115,15 @@ async fn fetches_follow_checked_redirects_within_limits() {
         assert_eq!(err.code(), code, "{path}: {err}");
     }
     // No length announced: the cap holds while the body arrives.
-    let err = body(&g, &url("/big-chunked"), 10_000).await.expect_err("cap");
+    let err = body(&g, &url("/big-chunked"), 10_000)
+        .await
+        .expect_err("cap");
     assert!(matches!(err, FetchError::TooLarge { max: 10_000 }), "{err}");
     assert_eq!(
-        body(&g, &url("/big-chunked"), 1 << 20).await.expect("fits").len(),
+        body(&g, &url("/big-chunked"), 1 << 20)
+            .await
+            .expect("fits")
+            .len(),
         20 * 1024
     );
 }

@@ -1110,3 +1110,164 @@ async fn deleted_items_can_be_restored_until_purged_and_duplicates_can_be_reject
     assert_eq!(tus.asset(&again).await.1["status"], "processing");
     app.stop().await;
 }
+
+/// A file server on loopback for imports: the clip at `/新闻/clip.mp4`, a redirect to an
+/// address the guard refuses, and 404s.
+async fn file_server(clip: Vec<u8>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let clip = std::sync::Arc::new(clip);
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let clip = clip.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let n = s.read(&mut buf).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let mut answer = Vec::new();
+                if path == "/%E6%96%B0%E9%97%BB/clip.mp4" {
+                    answer.extend_from_slice(
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", clip.len())
+                            .as_bytes(),
+                    );
+                    answer.extend_from_slice(&clip);
+                } else if path == "/sneaky" {
+                    answer.extend_from_slice(
+                        format!(
+                            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2:{port}/%E6%96%B0%E9%97%BB/clip.mp4\r\nContent-Length: 0\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    );
+                } else {
+                    answer
+                        .extend_from_slice(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                }
+                let _ = s.write_all(&answer).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn items_are_imported_by_url_through_the_guard() {
+    let app = TestApp::spawn_with(|s| s.fetch.allow_cidrs = vec!["127.0.0.1/32".into()]).await;
+    let w = World::seed(&app).await;
+    let tus = Tus::of(&app, &w, "editor@a");
+    let dir = tempfile::tempdir().expect("dir");
+    let clip = dir.path().join("clip.mp4");
+    make_clip(&clip, "320x180", 3);
+    let data = std::fs::read(&clip).expect("clip");
+    let port = file_server(data.clone()).await;
+    let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
+    let import = |who: &str, body: Value| {
+        let token = w.user(who).token.clone();
+        let app = &app;
+        async move { app.post("/api/v1/imports", &token, body).await }
+    };
+
+    let (s, a) = import(
+        "editor@a",
+        serde_json::json!({ "url": url("/%E6%96%B0%E9%97%BB/clip.mp4"), "title": "导入的新闻" }),
+    )
+    .await;
+    assert_eq!(s, 202, "{a}");
+    assert_eq!(
+        (a["status"].as_str(), a["filename"].as_str()),
+        (Some("uploading"), Some("clip.mp4"))
+    );
+    assert_eq!(a["source_url"], url("/%E6%96%B0%E9%97%BB/clip.mp4"));
+    let id = a["id"].as_str().expect("id").to_owned();
+    let done = processed(&tus, &id).await;
+    assert_eq!(done["status"], "ready", "{done}");
+    assert_eq!(done["sha256"], sha256_hex(&data));
+    assert_eq!(done["size_bytes"], data.len());
+    let kinds: Vec<&str> = done["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["import", "probe", "transcode"]);
+
+    // Refused at once: no item is created.
+    for (body, code) in [
+        (
+            serde_json::json!({ "url": format!("http://127.0.0.2:{port}/x.mp4") }),
+            "forbidden_address",
+        ),
+        (
+            serde_json::json!({ "url": "ftp://127.0.0.1/x.mp4" }),
+            "bad_url",
+        ),
+        (
+            serde_json::json!({ "url": "http://user:pw@127.0.0.1/x.mp4" }),
+            "bad_url",
+        ),
+    ] {
+        let (s, b) = import("editor@a", body.clone()).await;
+        assert_eq!(s, 422, "{body}: {b}");
+        assert_eq!(b["error"]["fields"][0]["field"], "url", "{b}");
+        assert_eq!(b["error"]["fields"][0]["code"], code, "{b}");
+    }
+    let (s, _) = import("viewer@a", serde_json::json!({ "url": url("/x.mp4") })).await;
+    assert_eq!(s, 403);
+
+    // Refused while fetching: a redirect to a refused address, a missing file, a full quota.
+    let station: cityx_core::StationId = w.id_a().parse().expect("station");
+    for (path, reason) in [("/sneaky", "127.0.0.2"), ("/missing.mp4", "HTTP 404")] {
+        let (s, a) = import("editor@a", serde_json::json!({ "url": url(path) })).await;
+        assert_eq!(s, 202, "{a}");
+        let failed = processed(&tus, a["id"].as_str().expect("id")).await;
+        assert_eq!(failed["status"], "failed", "{failed}");
+        let why = failed["failure"].as_str().unwrap_or_default();
+        assert!(
+            why.starts_with("import failed: ") && why.contains(reason),
+            "{why}"
+        );
+        assert_eq!(
+            failed["jobs"][0]["state"], "dead",
+            "refusals are not retried"
+        );
+    }
+    let used = app.app().repo().quota_used(station).await.expect("used");
+    app.app()
+        .repo()
+        .set_quota(
+            station,
+            Some(used + 10),
+            &cityx_core::NewAudit::by(
+                &cityx_core::Actor::system(),
+                cityx_core::AuditAction::StationUpdated,
+                "station",
+                station,
+                Some(station),
+            ),
+        )
+        .await
+        .expect("quota");
+    let (_, a) = import(
+        "editor@a",
+        serde_json::json!({ "url": url("/%E6%96%B0%E9%97%BB/clip.mp4") }),
+    )
+    .await;
+    let failed = processed(&tus, a["id"].as_str().expect("id")).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("larger than"),
+        "the quota caps the download: {failed}"
+    );
+    assert_eq!(
+        app.app().repo().quota_used(station).await.expect("used"),
+        used
+    );
+    app.stop().await;
+}
