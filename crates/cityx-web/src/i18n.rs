@@ -102,6 +102,17 @@ catalog! {
     "upload.keywords.hint" => "用逗号或顿号分隔", "Separated by commas";
     "upload.start" => "开始上传", "Start upload";
     "upload.queue" => "上传列表", "Uploads";
+    "import.title" => "从链接导入", "Import from a link";
+    "import.intro" => "平台会从该链接下载文件，之后与上传的素材一样处理。只能使用公网上的 http 或 https 地址。", "cityx downloads the file from the link, then processes it like an upload. Only http or https addresses on the public Internet can be used.";
+    "import.start" => "开始导入", "Start import";
+    "done.import_started" => "已开始导入，下载进度见下方处理步骤。", "Import started; the download's progress is in the processing steps below.";
+    "field.url" => "链接", "Link";
+    "fe.bad_url" => "不是可用的 http 或 https 链接（也不能包含用户名或密码）", "is not a usable http or https link (nor may it contain a user name or password)";
+    "fe.forbidden_address" => "指向内网或本机地址，出于安全原因不能下载", "points to an internal or local address, which cannot be fetched for security reasons";
+    "fe.unresolvable_host" => "的域名无法解析", "has a host name that cannot be resolved";
+    "job.import" => "下载", "Download";
+    "asset.import_failed" => "导入失败：", "The import failed: ";
+    "asset.importing_from" => "导入来源", "Imported from";
     "upload.waiting" => "等待中…", "Waiting…";
     "upload.pause" => "暂停", "Pause";
     "upload.resume" => "继续", "Resume";

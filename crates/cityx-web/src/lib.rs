@@ -50,6 +50,7 @@ pub fn router() -> Router<HttpState> {
         .route("/tokens/{id}/revoke", post(tokens::revoke))
         .route("/audit", get(audit::list))
         .route("/upload", get(items::upload))
+        .route("/upload/import", post(items::import))
         .route("/items/{id}", get(items::asset))
         .route("/items/{id}/delete", post(items::delete))
         .route("/items/{id}/restore", post(items::restore))

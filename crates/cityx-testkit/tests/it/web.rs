@@ -512,3 +512,54 @@ async fn editors_delete_and_restore_items_from_their_page() {
     assert!(!restored.body.contains("deleted-notice"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_upload_page_imports_by_link_and_explains_refusals() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("editor@a").email, PASSWORD).await;
+    let page = b.get("/upload").await;
+    assert!(page.body.contains("id=\"import-form\""));
+    let csrf = page.csrf();
+    let refused = b
+        .post(
+            "/upload/import",
+            &[
+                ("_csrf", &csrf),
+                ("url", "http://10.1.2.3/新闻.mp4"),
+                ("title", "内网"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("链接：指向内网或本机地址"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("value=\"内网\""),
+        "the form keeps what was typed"
+    );
+    // A public address is accepted (the fetch itself runs as a job; jobs are off here).
+    let started = b
+        .post(
+            "/upload/import",
+            &[("_csrf", &csrf), ("url", "http://93.184.215.14/clip.mp4")],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    assert!(
+        started.location.ends_with("?done=import_started"),
+        "{}",
+        started.location
+    );
+    let item = b.get(&started.location).await;
+    assert!(
+        item.body.contains("http://93.184.215.14/clip.mp4"),
+        "the source shows"
+    );
+    assert!(item.body.contains("已开始导入"));
+    app.stop().await;
+}

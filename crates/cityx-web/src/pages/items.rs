@@ -1,4 +1,4 @@
-use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target, parse_id};
+use super::{Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::WebForm;
@@ -34,6 +34,19 @@ struct UploadPage {
     max_size_text: String,
     /// Texts for the script, as JSON.
     texts: String,
+    /// The import-by-URL form as sent, and what was wrong with it.
+    import: ImportForm,
+    errs: FormErrors,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub struct ImportForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    title: String,
 }
 
 fn human(bytes: u64) -> String {
@@ -52,6 +65,37 @@ fn human(bytes: u64) -> String {
 }
 
 pub async fn upload(State(st): State<HttpState>, u: WebUser) -> Response {
+    upload_page(&st, &u, ImportForm::default(), FormErrors::default()).await
+}
+
+/// Imports an item by URL from the upload page; its page follows the fetch.
+pub async fn import(
+    State(st): State<HttpState>,
+    u: WebUser,
+    WebForm(f): WebForm<ImportForm>,
+) -> Response {
+    if let Err(e) = u.check_csrf(&f.csrf) {
+        return e.into_response();
+    }
+    let input = cityx_core::AssetInput {
+        title: &f.title,
+        ..Default::default()
+    };
+    match st.app.create_import(&u.actor, &f.url, &input).await {
+        Ok(a) => Redirect::to(&format!("/items/{}?done=import_started", a.id)).into_response(),
+        Err(e) => match FormErrors::from_app(u.t, e) {
+            Ok(errs) => upload_page(&st, &u, f, errs).await,
+            Err(page) => page.into_response(),
+        },
+    }
+}
+
+async fn upload_page(
+    st: &HttpState,
+    u: &WebUser,
+    import: ImportForm,
+    errs: FormErrors,
+) -> Response {
     if let Err(e) = cityx_core::policy::contribute(&u.actor) {
         return WebError::app(e.into(), u.t).into_response();
     }
@@ -73,14 +117,21 @@ pub async fn upload(State(st): State<HttpState>, u: WebUser) -> Response {
         "errors": errors,
     });
     let max = st.app.upload_options().max_size;
+    let status = if errs.any() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     let page = UploadPage {
         t,
-        c: Chrome::new(&u, "upload", None),
+        c: Chrome::new(u, "upload", None),
         max_size: max,
         max_size_text: human(max),
         texts: texts.to_string().replace("</", "<\\/"),
+        import,
+        errs,
     };
-    render(&page, t, StatusCode::OK)
+    render(&page, t, status)
 }
 
 pub struct JobRow {
@@ -284,6 +335,8 @@ pub async fn asset(
 fn explain_failure(t: T, failure: &str) -> String {
     if let Some(detail) = failure.strip_prefix("not a media file cityx can read: ") {
         format!("{} ({detail})", t.get("asset.not_media"))
+    } else if let Some(reason) = failure.strip_prefix(cityx_app::IMPORT_FAILURE) {
+        format!("{}{reason}", t.get("asset.import_failed"))
     } else if failure.starts_with(cityx_app::DUPLICATE_FAILURE) {
         t.get("asset.rejected_duplicate").to_owned()
     } else {
@@ -391,6 +444,11 @@ mod tests {
             "{f}"
         );
         assert_eq!(super::explain_failure(zh, "disk full"), "disk full");
+        assert_eq!(
+            super::explain_failure(zh, "import failed: the server answered HTTP 404"),
+            "导入失败：the server answered HTTP 404"
+        );
+        assert!(super::explain_failure(zh, "duplicate of 0193").starts_with("与已有素材完全相同"));
     }
 
     #[test]

@@ -116,7 +116,6 @@ impl FormErrors {
     }
 }
 
-/// Parses an id from a page path; a malformed one is simply "not found".
 /// The start of every form that acts on one entity: the CSRF token must match and the id in
 /// the path must parse.
 pub fn form_target<I: std::str::FromStr>(
@@ -136,6 +135,7 @@ pub struct CsrfOnly {
     pub csrf: String,
 }
 
+/// Parses an id from a page path; a malformed one is simply "not found".
 pub fn parse_id<I: std::str::FromStr>(
     raw: &str,
     not_found: ErrorCode,
