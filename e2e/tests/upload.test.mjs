@@ -81,7 +81,7 @@ test("upload with progress, pause and resume; the item shows its SHA-256", async
   const sha256 = createHash("sha256").update(data).digest("hex");
   await throttle(page, 3 * 1024 * 1024);
   await page.getByLabel("文件").setInputFiles({ name: "暴雨现场.mp4", mimeType: "video/mp4", buffer: data });
-  await page.getByLabel("标题 （选填）").fill("杭州暴雨现场");
+  await page.locator("#upload-form").getByLabel("标题 （选填）").fill("杭州暴雨现场");
   await page.getByLabel("关键词 （选填）").fill("暴雨，防汛");
   await page.getByRole("button", { name: "开始上传" }).click();
 
@@ -157,7 +157,7 @@ test("a real clip plays in the browser, with its quality levels and technical ch
   await signIn(page);
   await page.goto(`${server.base}/upload`);
   await page.getByLabel("文件").setInputFiles(clip);
-  await page.getByLabel("标题 （选填）").fill("城市新闻联播");
+  await page.locator("#upload-form").getByLabel("标题 （选填）").fill("城市新闻联播");
   await page.getByRole("button", { name: "开始上传" }).click();
   const item = page.locator("#queue li").first();
   await item.getByText("上传完成").waitFor({ timeout: 60_000 });

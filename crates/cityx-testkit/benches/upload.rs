@@ -8,6 +8,10 @@
 //! References: `dd conv=fdatasync` writing the same number of bytes to the same directory
 //! (the disk's durable write rate), and SHA-256 and MD5 over the same bytes in memory (the
 //! hashing the upload does on the way).
+//!
+//! Then memory: 50 uploads at once (`CITYX_BENCH_CONCURRENT_MB` each, default 64, in 4 MiB
+//! PATCHes) and the process's peak resident set while they run. Server and client share the
+//! process here, so the figure is an upper bound of the server's.
 
 use cityx_testkit::{TestApp, World};
 use sha2::Digest;
@@ -42,6 +46,52 @@ fn hash_rates(data: &[u8]) -> (f64, f64) {
     let t = Instant::now();
     std::hint::black_box(md5::Md5::digest(data));
     (sha, mb_s(data.len() as u64, t.elapsed()))
+}
+
+/// A field of /proc/self/status, in KiB.
+fn rss_kib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// One whole upload in PATCHes of `piece` (shared, not copied).
+async fn upload(app: &TestApp, token: &str, bytes: u64, piece: &bytes::Bytes) {
+    let res = app
+        .http
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(token)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", bytes.to_string())
+        .header("upload-metadata", "filename YmVuY2gubXA0")
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(res.status(), 201);
+    let path = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let mut offset = 0u64;
+    while offset < bytes {
+        let n = (bytes - offset).min(piece.len() as u64) as usize;
+        let res = app
+            .http
+            .patch(app.url(&path))
+            .bearer_auth(token)
+            .header("tus-resumable", "1.0.0")
+            .header("content-type", "application/offset+octet-stream")
+            .header("upload-offset", offset.to_string())
+            .body(piece.slice(..n))
+            .send()
+            .await
+            .expect("patch");
+        assert_eq!(res.status(), 204, "{:?}", res.text().await);
+        offset += n as u64;
+    }
 }
 
 fn main() {
@@ -113,6 +163,30 @@ fn main() {
         );
         println!("  SHA-256 in memory              {sha:8.1} MB/s");
         println!("  MD5 in memory                  {md5:8.1} MB/s");
+
+        let each: u64 = std::env::var("CITYX_BENCH_CONCURRENT_MB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64);
+        let before = rss_kib("VmRSS");
+        // Forget the first phase's peak: from here, VmHWM is this phase's.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let piece = bytes::Bytes::from(chunk[..4 << 20].to_vec());
+        let started = Instant::now();
+        let uploads = (0..50).map(|_| {
+            let app = &app;
+            let token = token.clone();
+            let piece = piece.clone();
+            async move { upload(app, &token, each << 20, &piece).await }
+        });
+        futures_util::future::join_all(uploads).await;
+        let took = started.elapsed();
+        println!(
+            "  50 concurrent uploads of {each} MiB: {:.1} MB/s in all; peak RSS {:.0} MB (before: {:.0} MB; goal < 300 MB)",
+            mb_s(50 * (each << 20), took),
+            rss_kib("VmHWM") / 1024.0,
+            before / 1024.0
+        );
         app.stop().await;
     });
 }
