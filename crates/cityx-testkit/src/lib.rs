@@ -185,6 +185,29 @@ impl TestApp {
         self.call("POST", path, Some(token), Some(body)).await
     }
 
+    /// An item of the token owner's station, uploaded whole with its creation request
+    /// (tus creation-with-upload); returns its id.
+    pub async fn small_item(&self, token: &str, body: &'static [u8]) -> String {
+        let res = self
+            .http
+            .post(self.url("/api/v1/uploads"))
+            .bearer_auth(token)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", body.len().to_string())
+            // filename x.mp4
+            .header("upload-metadata", "filename eC5tcDQ=")
+            .header("content-type", "application/offset+octet-stream")
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.headers()["cityx-asset-id"]
+            .to_str()
+            .expect("asset id")
+            .to_owned()
+    }
+
     /// Stops the server gracefully and removes its data.
     pub async fn stop(self) {
         self.stop_keeping_data().await.cleanup().await;

@@ -51,26 +51,9 @@ async fn fresh_token(app: &TestApp, owner: &str) -> String {
     b["token"]["id"].as_str().expect("id").to_owned()
 }
 
-/// An item of `who`'s station (one byte, uploaded with the creation request), with a poster.
-async fn item_of(app: &TestApp, w: &World, who: &str, byte: u8) -> String {
-    let res = app
-        .http
-        .post(app.url("/api/v1/uploads"))
-        .bearer_auth(&w.user(who).token)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", "1")
-        // filename x.mp4
-        .header("upload-metadata", "filename eC5tcDQ=")
-        .header("content-type", "application/offset+octet-stream")
-        .body(vec![byte])
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(res.status(), 201);
-    let id = res.headers()["cityx-asset-id"]
-        .to_str()
-        .expect("asset id")
-        .to_owned();
+/// An item of `who`'s station, with a poster.
+async fn item_of(app: &TestApp, w: &World, who: &str, body: &'static [u8]) -> String {
+    let id = app.small_item(&w.user(who).token, body).await;
     app.app()
         .store_bytes(id.parse().expect("id"), "poster.jpg", "jpeg".into())
         .await
@@ -88,8 +71,8 @@ async fn every_endpoint_with_every_role() {
     let editor_a = w.user("editor@a").id.clone();
     let editor_b = w.user("editor@b").id.clone();
     let patch_station = || Some(json!({ "contact_name": "值班室" }));
-    let item_a = item_of(&app, &w, "editor@a", b'a').await;
-    let item_b = item_of(&app, &w, "editor@b", b'b').await;
+    let item_a = item_of(&app, &w, "editor@a", b"a").await;
+    let item_b = item_of(&app, &w, "editor@b", b"b").await;
 
     let mut failures = Vec::new();
     for (i, actor) in ACTORS.iter().enumerate() {

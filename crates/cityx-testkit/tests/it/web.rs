@@ -450,23 +450,7 @@ async fn only_contributors_get_the_upload_page() {
 async fn editors_delete_and_restore_items_from_their_page() {
     let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
     let w = World::seed(&app).await;
-    let res = app
-        .http
-        .post(app.url("/api/v1/uploads"))
-        .bearer_auth(&w.user("editor@a").token)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", "3")
-        .header("upload-metadata", "filename eC5tcDQ=")
-        .header("content-type", "application/offset+octet-stream")
-        .body("abc")
-        .send()
-        .await
-        .expect("upload");
-    assert_eq!(res.status(), 201);
-    let id = res.headers()["cityx-asset-id"]
-        .to_str()
-        .expect("id")
-        .to_owned();
+    let id = app.small_item(&w.user("editor@a").token, b"abc").await;
     let page = format!("/items/{id}");
 
     let mut viewer = Browser::new(&app);
