@@ -1,6 +1,8 @@
 //! Assets, uploads and the jobs they start.
 
-use super::rows::{ASSET_COLS, asset_from, bytes_i64, ms, scope_args, upload_from};
+use super::rows::{
+    ASSET_COLS, asset_from, bytes_i64, ms, parse, parse_opt, scope_args, upload_from,
+};
 use super::{SqlRepo, commit, found, not_found_unless, write_audit};
 use crate::model::{ClaimedJob, CompletedUpload, NewJob};
 use crate::{Error, IngestRepo, Result};
@@ -314,10 +316,7 @@ impl IngestRepo for SqlRepo {
             commit(tx).await?;
             return Ok(true);
         };
-        let station: StationId = station.parse().map_err(|_| Error::Corrupt {
-            what: "station id",
-            value: station,
-        })?;
+        let station: StationId = parse("station id", station)?;
         reserve(&mut tx, station, size).await?;
         record_arrival(&mut tx, asset, done, size, next).await?;
         write_audit(&mut tx, audit).await?;
@@ -432,13 +431,7 @@ impl IngestRepo for SqlRepo {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("look up a hash", "asset", e))?;
-        id.map(|s| {
-            s.parse().map_err(|_| Error::Corrupt {
-                what: "asset id",
-                value: s,
-            })
-        })
-        .transpose()
+        parse_opt("asset id", id)
     }
 
     async fn delete_asset(
@@ -527,17 +520,8 @@ impl IngestRepo for SqlRepo {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("list assets to purge", "asset", e))?;
-        let corrupt = |value: String| Error::Corrupt {
-            what: "asset row",
-            value,
-        };
         rows.into_iter()
-            .map(|(a, s)| {
-                Ok((
-                    a.parse().map_err(|_| corrupt(a))?,
-                    s.parse().map_err(|_| corrupt(s))?,
-                ))
-            })
+            .map(|(a, s)| Ok((parse("asset id", a)?, parse("station id", s)?)))
             .collect()
     }
 

@@ -2,7 +2,7 @@
 //! workers never both own a job and a worker that lost its lease cannot write.
 
 use super::SqlRepo;
-use super::rows::ms;
+use super::rows::{ms, parse, parse_opt};
 use crate::model::{ClaimedJob, JobOutcome, NewJob, Processed};
 use crate::{Error, JobRepo, Result};
 use async_trait::async_trait;
@@ -94,23 +94,11 @@ impl JobRepo for SqlRepo {
                     source: e,
                 })
             };
-            let parse_id = |s: Option<String>| -> Result<Option<uuid::Uuid>> {
-                s.map(|s| {
-                    uuid::Uuid::parse_str(&s).map_err(|_| Error::Corrupt {
-                        what: "job",
-                        value: s,
-                    })
-                })
-                .transpose()
-            };
             return Ok(Some(ClaimedJob {
-                id: JobId(parse_id(get_s("id")?)?.ok_or(Error::Corrupt {
-                    what: "job id",
-                    value: String::new(),
-                })?),
+                id: parse("job id", get_s("id")?.unwrap_or_default())?,
                 kind: get_s("kind")?.unwrap_or_default(),
-                asset_id: parse_id(get_s("asset_id")?)?.map(AssetId),
-                station_id: parse_id(get_s("station_id")?)?.map(cityx_core::StationId),
+                asset_id: parse_opt("asset id", get_s("asset_id")?)?,
+                station_id: parse_opt("station id", get_s("station_id")?)?,
                 attempts: u32::try_from(get_i("attempts")?).unwrap_or(u32::MAX),
                 max_attempts: u32::try_from(get_i("max_attempts")?).unwrap_or_default(),
                 fence: u64::try_from(get_i("fence")?).unwrap_or_default(),
@@ -226,23 +214,13 @@ impl JobRepo for SqlRepo {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("list dead jobs", "job", e))?;
-        let id = |s: &str| {
-            uuid::Uuid::parse_str(s).map_err(|_| Error::Corrupt {
-                what: "job",
-                value: s.to_owned(),
-            })
-        };
         rows.into_iter()
             .map(|(job, kind, asset, station, attempts, last_error, at)| {
                 Ok(crate::DeadJob {
-                    id: JobId(id(&job)?),
+                    id: parse("job id", job)?,
                     kind,
-                    asset_id: asset.as_deref().map(id).transpose()?.map(AssetId),
-                    station_id: station
-                        .as_deref()
-                        .map(id)
-                        .transpose()?
-                        .map(cityx_core::StationId),
+                    asset_id: parse_opt("asset id", asset)?,
+                    station_id: parse_opt("station id", station)?,
                     attempts: u32::try_from(attempts).unwrap_or_default(),
                     last_error,
                     updated_at: super::rows::from_ms(at),

@@ -51,11 +51,11 @@ where
     })
 }
 
-fn parse<T: FromStr>(what: &'static str, v: String) -> Result<T> {
+pub(crate) fn parse<T: FromStr>(what: &'static str, v: String) -> Result<T> {
     v.parse().map_err(|_| Error::Corrupt { what, value: v })
 }
 
-fn parse_opt<T: FromStr>(what: &'static str, v: Option<String>) -> Result<Option<T>> {
+pub(crate) fn parse_opt<T: FromStr>(what: &'static str, v: Option<String>) -> Result<Option<T>> {
     v.map(|v| parse(what, v)).transpose()
 }
 
