@@ -82,6 +82,13 @@ impl<'a> Tus<'a> {
         (loc, asset)
     }
 
+    /// Uploads `body` whole (one creation, one PATCH); returns the asset id.
+    async fn upload(&self, body: Vec<u8>) -> String {
+        let (path, asset) = self.start(body.len() as u64).await;
+        assert_eq!(self.patch(&path, 0, body, None).await.status(), 204);
+        asset
+    }
+
     async fn patch(
         &self,
         path: &str,
@@ -665,12 +672,7 @@ async fn uploaded_media_is_probed_and_bad_files_fail_with_a_reason() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
     let tus = Tus::of(&app, &w, "editor@a");
-    let dir = tempfile::tempdir().expect("dir");
-    let clip = dir.path().join("clip.mp4");
-    make_clip(&clip, "320x240", 2);
-    let data = std::fs::read(&clip).expect("clip");
-    let (path, asset) = tus.start(data.len() as u64).await;
-    assert_eq!(tus.patch(&path, 0, data, None).await.status(), 204);
+    let asset = tus.upload(clip("320x240", 2)).await;
     let a = settled(&tus, &asset).await;
     assert_eq!(a["jobs"][0]["state"], "succeeded", "{a}");
     assert_eq!(
@@ -758,7 +760,10 @@ async fn processed(tus: &Tus<'_>, asset: &str) -> Value {
     panic!("processing never ended: {:?}", tus.asset(asset).await);
 }
 
-fn make_clip(path: &std::path::Path, size: &str, seconds: u32) {
+/// An H.264/AAC test clip's bytes.
+fn clip(size: &str, seconds: u32) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("clip.mp4");
     let ok = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-nostdin", "-y", "-f", "lavfi", "-i"])
         .arg(format!("testsrc2=size={size}:rate=25:duration={seconds}"))
@@ -773,11 +778,12 @@ fn make_clip(path: &std::path::Path, size: &str, seconds: u32) {
             "aac",
             "-shortest",
         ])
-        .arg(path)
+        .arg(&path)
         .status()
         .expect("ffmpeg")
         .success();
     assert!(ok);
+    std::fs::read(&path).expect("clip")
 }
 
 #[tokio::test]
@@ -785,12 +791,7 @@ async fn items_become_playable_with_a_ladder_images_and_a_qc_report() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
     let tus = Tus::of(&app, &w, "editor@a");
-    let dir = tempfile::tempdir().expect("dir");
-    let clip = dir.path().join("clip.mp4");
-    make_clip(&clip, "640x360", 9);
-    let data = std::fs::read(&clip).expect("clip");
-    let (path, asset) = tus.start(data.len() as u64).await;
-    assert_eq!(tus.patch(&path, 0, data, None).await.status(), 204);
+    let asset = tus.upload(clip("640x360", 9)).await;
     let a = processed(&tus, &asset).await;
     assert_eq!(a["status"], "ready", "{a}");
     let jobs: Vec<(&str, &str)> = a["jobs"]
@@ -1014,16 +1015,8 @@ async fn deleted_items_can_be_restored_until_purged_and_duplicates_can_be_reject
     let w = World::seed(&app).await;
     let tus = Tus::of(&app, &w, "editor@a");
     let body = bytes(1000, 7);
-    let upload = |body: Vec<u8>| {
-        let tus = &tus;
-        async move {
-            let (path, asset) = tus.start(1000).await;
-            assert_eq!(tus.patch(&path, 0, body, None).await.status(), 204);
-            (path, asset)
-        }
-    };
-    let (_, first) = upload(body.clone()).await;
-    let (_, twin) = upload(body.clone()).await;
+    let first = tus.upload(body.clone()).await;
+    let twin = tus.upload(body.clone()).await;
     let (_, a) = tus.asset(&first).await;
     assert_eq!(a["status"], "processing");
     let (_, b) = tus.asset(&twin).await;
@@ -1106,7 +1099,7 @@ async fn deleted_items_can_be_restored_until_purged_and_duplicates_can_be_reject
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(2), "{audit}");
 
     // With the first copy gone, the same bytes are no longer a duplicate.
-    let (_, again) = upload(body).await;
+    let again = tus.upload(body).await;
     assert_eq!(tus.asset(&again).await.1["status"], "processing");
     app.stop().await;
 }
@@ -1159,10 +1152,7 @@ async fn items_are_imported_by_url_through_the_guard() {
     let app = TestApp::spawn_with(|s| s.fetch.allow_cidrs = vec!["127.0.0.1/32".into()]).await;
     let w = World::seed(&app).await;
     let tus = Tus::of(&app, &w, "editor@a");
-    let dir = tempfile::tempdir().expect("dir");
-    let clip = dir.path().join("clip.mp4");
-    make_clip(&clip, "320x180", 3);
-    let data = std::fs::read(&clip).expect("clip");
+    let data = clip("320x180", 3);
     let port = file_server(data.clone()).await;
     let url = |p: &str| format!("http://127.0.0.1:{port}{p}");
     let import = |who: &str, body: Value| {
