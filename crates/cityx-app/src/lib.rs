@@ -1,11 +1,12 @@
 //! The use cases of cityx, as plain functions on [`App`]: sign in, manage stations, users,
-//! tokens, read the audit log, upload items, and what the media jobs record and serve. The
+//! tokens, read the audit log, upload, import, delete and restore items, and what the media
+//! jobs record and serve. The
 //! JSON API, the web UI, the CLI and the jobs all call these, so every rule is applied the
 //! same way whatever the door.
 //!
-//! Depends on `cityx-core` (rules), `cityx-db` (persistence) and `cityx-storage` (objects and
-//! the upload spool) only. It must not know HTTP,
-//! HTML or the command line: inputs and outputs are plain data, errors are [`Error`], which
+//! Depends on `cityx-core` (rules), `cityx-db` (persistence), `cityx-storage` (objects and
+//! the upload spool) and `cityx-fetch` (the outbound-fetch guard) only. It must not know
+//! HTTP routing, HTML or the command line: inputs and outputs are plain data, errors are [`Error`], which
 //! each boundary maps to its own representation.
 
 mod assets;

@@ -224,15 +224,6 @@ impl Storage {
         Ok(())
     }
 
-    pub async fn get(&self, key: &StorageKey) -> Result<Bytes> {
-        let r = self
-            .store
-            .get(&key.path())
-            .await
-            .map_err(|e| Error::store("read", key, e))?;
-        r.bytes().await.map_err(|e| Error::store("read", key, e))
-    }
-
     /// Streams an object, or `range` of it (which the caller has checked against the size
     /// from [`Storage::head`]), in constant memory. Local files are read in large chunks.
     pub async fn read(
