@@ -34,7 +34,7 @@ pub use pipeline::{AssetFile, PROBE_JOB, TRANSCODE_JOB};
 pub use secrets::generate_password;
 pub use stations::StationPatch;
 pub use tokens::{NewToken, TokenSecret};
-pub use uploads::{ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, UploadOptions};
+pub use uploads::{ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, Hashers, UploadOptions};
 pub use users::{NewUser, UserPatch};
 
 /// Authentication and sign-in limits.

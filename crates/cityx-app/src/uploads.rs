@@ -192,6 +192,62 @@ impl Default for UploadOptions {
     }
 }
 
+/// SHA-256 and MD5 of an upload on threads of their own, beside the disk writes: the
+/// spool hands each received buffer to [`Hashers::taps`] without copying it, and a bounded
+/// queue holds the network back if a hash falls behind.
+pub struct Hashers {
+    pub taps: [tokio::sync::mpsc::Sender<Bytes>; 2],
+    sha256: tokio::task::JoinHandle<Sha256>,
+    md5: tokio::task::JoinHandle<Md5>,
+}
+
+impl Hashers {
+    /// Continues the hashes of `running` (a new upload's are empty).
+    pub(crate) fn start(running: &Running) -> Self {
+        fn thread<H: Digest + Send + 'static>(
+            mut hash: H,
+        ) -> (tokio::sync::mpsc::Sender<Bytes>, tokio::task::JoinHandle<H>) {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
+            let task = tokio::task::spawn_blocking(move || {
+                while let Some(b) = rx.blocking_recv() {
+                    hash.update(&b);
+                }
+                hash
+            });
+            (tx, task)
+        }
+        let (sha_tx, sha256) = thread(running.sha256.clone());
+        let (md5_tx, md5) = thread(running.md5.clone());
+        Hashers {
+            taps: [sha_tx, md5_tx],
+            sha256,
+            md5,
+        }
+    }
+
+    /// A new upload's hashers (for benchmarks of the write path).
+    pub fn fresh() -> Self {
+        Hashers::start(&Running::new())
+    }
+
+    /// Waits for the hashes of everything sent, which ends at `offset`.
+    pub(crate) async fn finish(self, offset: u64) -> Result<Running> {
+        let Hashers { taps, sha256, md5 } = self;
+        drop(taps);
+        Ok(Running {
+            offset,
+            sha256: sha256.await.map_err(|e| Error::Internal(Box::new(e)))?,
+            md5: md5.await.map_err(|e| Error::Internal(Box::new(e)))?,
+        })
+    }
+
+    /// The hex SHA-256 and MD5 of everything sent.
+    pub async fn hex_digests(self) -> Result<(String, String)> {
+        let r = self.finish(0).await?;
+        Ok((hex(&r.sha256.finalize()), hex(&r.md5.finalize())))
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -319,36 +375,15 @@ impl App {
         let before = running.clone();
         let mut chunk = ChunkHash::new(checksum.as_ref().map(|c| c.0));
         let body = idle_limited(body, self.uploads.idle_timeout);
-        // SHA-256 and MD5 run on threads of their own beside the disk writes, fed the
-        // received buffers without copies; a bounded queue holds the network back if they
-        // fall behind.
-        let (sha_tx, mut sha_rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
-        let (md5_tx, mut md5_rx) = tokio::sync::mpsc::channel::<Bytes>(HASH_QUEUE);
-        let (mut sha, mut md5) = (running.sha256.clone(), running.md5.clone());
-        let sha_task = tokio::task::spawn_blocking(move || {
-            while let Some(b) = sha_rx.blocking_recv() {
-                sha.update(&b);
-            }
-            sha
-        });
-        let md5_task = tokio::task::spawn_blocking(move || {
-            while let Some(b) = md5_rx.blocking_recv() {
-                md5.update(&b);
-            }
-            md5
-        });
+        let hashers = Hashers::start(&running);
         let appended = self
             .spool
-            .append(id, offset, upload.length, body, &[sha_tx, md5_tx], |b| {
+            .append(id, offset, upload.length, body, &hashers.taps, |b| {
                 chunk.update(b)
             })
             .await
             .map_err(|e| Error::Internal(Box::new(e)))?;
-        running = Running {
-            offset: appended.offset,
-            sha256: sha_task.await.map_err(|e| Error::Internal(Box::new(e)))?,
-            md5: md5_task.await.map_err(|e| Error::Internal(Box::new(e)))?,
-        };
+        running = hashers.finish(appended.offset).await?;
         let checksum_failed = checksum
             .as_ref()
             .is_some_and(|(_, want)| chunk.finish() != *want);

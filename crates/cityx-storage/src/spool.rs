@@ -4,17 +4,28 @@
 //! `fdatasync`ed, and only then may the caller record and acknowledge the new offset. After a
 //! crash the file may hold bytes beyond the recorded offset (written but never acknowledged);
 //! [`Spool::append`] truncates them away before writing, so the recorded offset is the truth.
+//!
+//! The disk works while the network does: a writer thread takes the received buffers from a
+//! bounded queue, and every [`KICK`] bytes a second thread starts an `fdatasync` of what is
+//! written so far, so the page cache drains during the request instead of all at its end,
+//! and the final sync only waits for the tail.
 
 use crate::{Error, Result};
 use bytes::Bytes;
 use cityx_core::UploadId;
 use futures_util::{Stream, StreamExt};
-use std::path::PathBuf;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
 
 /// Writes reach the disk in blocks of this size (fewer system calls than one per network
 /// chunk).
 const BLOCK: usize = 1024 * 1024;
+
+/// Received buffers the writer thread may lag behind the network.
+const WRITE_QUEUE: usize = 32;
+
+/// Bytes written between background syncs.
+pub const KICK: u64 = 8 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Spool {
@@ -76,19 +87,11 @@ impl Spool {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
     {
         let path = self.path(id);
-        let file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .await
-            .map_err(|e| Error::io("open", &path, e))?;
-        // Forget bytes written after the last acknowledged offset (a crash mid-PATCH).
-        file.set_len(offset)
-            .await
-            .map_err(|e| Error::io("truncate", &path, e))?;
-        let mut out = BufWriter::with_capacity(BLOCK, file);
-        out.seek(std::io::SeekFrom::Start(offset))
-            .await
-            .map_err(|e| Error::io("seek", &path, e))?;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let writer = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || write_durably(&path, offset, rx))
+        };
         let mut at = offset;
         let mut interrupted = None;
         let mut overflow = false;
@@ -107,23 +110,21 @@ impl Spool {
                 // A tap that went away only loses its own view.
                 let _ = tap.send(data.clone()).await;
             }
-            out.write_all(&data)
-                .await
-                .map_err(|e| Error::io("write", &path, e))?;
             observe(&data);
+            if tx.send(data).await.is_err() {
+                // The writer stopped on an error, which it returns below.
+                break;
+            }
             at += take as u64;
             if take < chunk.len() {
                 overflow = true;
                 break;
             }
         }
-        out.flush()
+        drop(tx);
+        writer
             .await
-            .map_err(|e| Error::io("write", &path, e))?;
-        let file = out.into_inner();
-        file.sync_data()
-            .await
-            .map_err(|e| Error::io("sync", &path, e))?;
+            .map_err(|e| Error::io("write", &path, std::io::Error::other(e)))??;
         Ok(Appended {
             offset: at,
             interrupted,
@@ -183,4 +184,55 @@ impl Spool {
             Err(e) => Err(Error::io("remove", &path, e)),
         }
     }
+}
+
+/// The writer thread of [`Spool::append`]: writes what arrives on `rx` at `offset` (after
+/// cutting the file back to it), with background syncs every [`KICK`] bytes, then syncs the
+/// rest. Returns once every byte is on disk.
+fn write_durably(
+    path: &Path,
+    offset: u64,
+    mut rx: tokio::sync::mpsc::Receiver<Bytes>,
+) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    // Forget bytes written after the last acknowledged offset (a crash mid-PATCH).
+    file.set_len(offset)
+        .map_err(|e| Error::io("truncate", path, e))?;
+    file.seek(std::io::SeekFrom::Start(offset))
+        .map_err(|e| Error::io("seek", path, e))?;
+    let file = &file;
+    std::thread::scope(|scope| {
+        // At most one sync waits; a kick while one runs is dropped (the next one covers it).
+        let (kick, kicks) = std::sync::mpsc::sync_channel::<()>(1);
+        let syncer = scope.spawn(move || {
+            while kicks.recv().is_ok() {
+                file.sync_data()?;
+            }
+            Ok::<_, std::io::Error>(())
+        });
+        let mut out = std::io::BufWriter::with_capacity(BLOCK, file);
+        let mut since_kick = 0u64;
+        let written = (|| {
+            while let Some(b) = rx.blocking_recv() {
+                out.write_all(&b)?;
+                since_kick += b.len() as u64;
+                if since_kick >= KICK {
+                    out.flush()?;
+                    let _ = kick.try_send(());
+                    since_kick = 0;
+                }
+            }
+            out.flush()
+        })();
+        drop(kick);
+        let synced = syncer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("sync thread panicked")));
+        written.map_err(|e| Error::io("write", path, e))?;
+        synced.map_err(|e| Error::io("sync", path, e))?;
+        file.sync_data().map_err(|e| Error::io("sync", path, e))
+    })
 }
