@@ -275,12 +275,7 @@ impl Handler for TranscodeJob {
         let plan = ladder::ladder_plan(&info, &master, &ctx.ladder, &ctx.qc);
         let out = work.0.join("out");
         let mut publisher = Publisher::new(ctx.app.clone(), asset, &out, &plan);
-        let master_text = master_playlist(&variants(
-            &plan,
-            &ctx.ladder,
-            info.video.is_some(),
-            info.audio.is_some(),
-        ));
+        let master_text = master_playlist(&variants(&plan, &ctx.ladder, info.audio.is_some()));
         let first = |app: Arc<App>| {
             let job = job.clone();
             let text = master_text.clone();
@@ -329,19 +324,14 @@ impl Handler for TranscodeJob {
 }
 
 /// The master playlist's variants, best first.
-fn variants(plan: &Plan, opts: &LadderOptions, video: bool, audio: bool) -> Vec<Variant> {
-    let codecs = match (video, audio) {
-        (true, true) => "avc1.640028,mp4a.40.2",
-        (true, false) => "avc1.640028",
-        _ => "mp4a.40.2",
-    };
+fn variants(plan: &Plan, opts: &LadderOptions, audio: bool) -> Vec<Variant> {
     plan.rungs
         .iter()
         .map(|r| Variant {
             uri: format!("{}/index.m3u8", r.name),
             bandwidth: r.bandwidth(if audio { opts.audio_kbps } else { 0 }),
             resolution: r.size,
-            codecs: codecs.into(),
+            codecs: r.codecs(audio),
         })
         .collect()
 }
@@ -353,7 +343,7 @@ async fn store_extras(
     out: &Path,
     plan: &Plan,
 ) -> Result<serde_json::Value, JobError> {
-    app.store_file(asset, "proxy.mp4", &out.join("proxy.mp4"))
+    app.store_file(asset, ladder::PROXY, &out.join(ladder::PROXY))
         .await
         .map_err(transient)?;
     let renditions: Vec<serde_json::Value> = plan
@@ -369,7 +359,7 @@ async fn store_extras(
             })
         })
         .collect();
-    let mut derived = json!({"renditions": renditions, "proxy": "proxy.mp4", "master_playlist": "hls/master.m3u8"});
+    let mut derived = json!({"renditions": renditions, "proxy": ladder::PROXY, "master_playlist": "hls/master.m3u8"});
     let Some(sb) = plan.storyboard else {
         return Ok(derived);
     };

@@ -2,11 +2,16 @@
 //!
 //! - [`remux_plan`]: the fast path. H.264 (with AAC or no audio) is copied into a first HLS
 //!   rendition, so that an item plays seconds after its upload completes.
-//! - [`ladder_plan`]: one process, one decode. The decoded picture is `split` into every
-//!   rung of the ABR ladder (aligned keyframes, fixed-length segments), the proxy MP4, the
-//!   poster, thumbnails, the storyboard sprite and the QC analysis (black, frozen, silence,
-//!   EBU R128). Deinterlacing, 10-bit to 8-bit, rotation (ffmpeg's autorotate), anamorphic
-//!   pixels and variable frame rates are handled on the way in.
+//! - [`ladder_plan`]: one process, one decode. The decoded picture feeds every rung of the
+//!   ABR ladder (aligned keyframes, fixed-length segments), the poster, thumbnails, the
+//!   storyboard sprite and the QC analysis (black, frozen, silence, EBU R128). Deinterlacing,
+//!   10-bit to 8-bit, rotation (ffmpeg's autorotate), anamorphic pixels and variable frame
+//!   rates are handled on the way in.
+//!
+//!   Two things make the one process cheaper than the sum of its outputs, not just one
+//!   decode cheaper: the rungs are scaled in a cascade (each from the rung above it, so only
+//!   the top rung reads full-size pictures), and the proxy MP4 is not a separate encode but
+//!   the proxy rung's encoded streams written a second time, through ffmpeg's `tee` muxer.
 //!
 //! Outputs go below the run's working directory, in the layout they are stored in:
 //! `hls/<rendition>/index.m3u8` and `seg_NNNNN.ts`, `proxy.mp4`, `poster.jpg`,
@@ -31,7 +36,8 @@ pub struct LadderOptions {
     pub preset: String,
     pub segment_secs: u32,
     pub audio_kbps: u32,
-    /// The proxy MP4's shorter side, at most.
+    /// The proxy MP4 shares the encode of the largest rung whose shorter side is at most
+    /// this (the smallest rung when none is).
     pub proxy_height: u32,
 }
 
@@ -42,7 +48,7 @@ impl Default for LadderOptions {
             preset: "veryfast".into(),
             segment_secs: 4,
             audio_kbps: 128,
-            proxy_height: 540,
+            proxy_height: 480,
         }
     }
 }
@@ -55,12 +61,53 @@ pub struct Rung {
     /// Output picture size; `None` for audio only.
     pub size: Option<(u32, u32)>,
     pub video_kbps: u32,
+    /// The H.264 level the encoder is told to signal (`level_idc`: 40 is 4.0).
+    pub level_idc: u8,
 }
 
 impl Rung {
     /// Peak bits per second for the master playlist (video at its maxrate plus audio).
     pub fn bandwidth(&self, audio_kbps: u32) -> u64 {
         (u64::from(maxrate(self.video_kbps)) + u64::from(audio_kbps)) * 1000
+    }
+
+    /// The master playlist's `CODECS` (RFC 6381): H.264 High at the rung's level, AAC-LC.
+    pub fn codecs(&self, audio: bool) -> String {
+        let video = self
+            .size
+            .map(|_| format!("avc1.6400{:02x}", self.level_idc));
+        let audio = audio.then(|| "mp4a.40.2".to_owned());
+        video.into_iter().chain(audio).collect::<Vec<_>>().join(",")
+    }
+}
+
+/// The lowest H.264 level (`level_idc`) whose frame size and macroblock rate hold a picture
+/// of `(w, h)` at `fps` (ITU-T H.264 table A-1; the ladder's bit rates are far below every
+/// level's limit from 3.0 up).
+fn h264_level((w, h): (u32, u32), fps: f64) -> u8 {
+    const LEVELS: [(u8, u64, f64); 8] = [
+        (30, 1620, 40_500.0),
+        (31, 3600, 108_000.0),
+        (32, 5120, 216_000.0),
+        (40, 8192, 245_760.0),
+        (42, 8704, 522_240.0),
+        (50, 22_080, 589_824.0),
+        (51, 36_864, 983_040.0),
+        (52, 36_864, 2_073_600.0),
+    ];
+    let frame = u64::from(w.div_ceil(16)) * u64::from(h.div_ceil(16));
+    LEVELS
+        .iter()
+        .find(|(_, fs, mbps)| frame <= *fs && frame as f64 * fps <= *mbps)
+        .map_or(52, |l| l.0)
+}
+
+/// The frame rate of the outputs: the source's, unless it varies or is out of range.
+fn output_fps(v: &crate::probe::VideoInfo) -> f64 {
+    if v.variable_frame_rate || v.fps > 60.0 || v.fps <= 0.0 {
+        v.fps.round().clamp(1.0, 60.0)
+    } else {
+        v.fps
     }
 }
 
@@ -96,6 +143,7 @@ pub fn rungs(info: &MediaInfo, opts: &LadderOptions) -> Vec<Rung> {
             name: "audio".into(),
             size: None,
             video_kbps: 0,
+            level_idc: 0,
         }];
     };
     let shown = (v.display_width, v.display_height);
@@ -117,6 +165,7 @@ pub fn rungs(info: &MediaInfo, opts: &LadderOptions) -> Vec<Rung> {
                 name: format!("{h}p"),
                 size: Some(size),
                 video_kbps: kbps_for(size),
+                level_idc: h264_level(size, output_fps(v)),
             }
         })
         .collect()
@@ -174,20 +223,56 @@ fn common_head(master: &Path) -> Vec<OsString> {
     args
 }
 
-fn hls_output(args: &mut Vec<OsString>, name: &str, segment_secs: u32) {
-    args.extend(os([
-        "-f".to_owned(),
-        "hls".into(),
-        "-hls_time".into(),
-        segment_secs.to_string(),
-        "-hls_playlist_type".into(),
-        "event".into(),
-        "-hls_flags".into(),
-        "independent_segments+temp_file".into(),
-        "-hls_segment_filename".into(),
-        format!("hls/{name}/seg_%05d.ts"),
+/// The HLS muxer's options for rendition `name`, and its playlist.
+fn hls_options(name: &str, segment_secs: u32) -> ([(&'static str, String); 4], String) {
+    (
+        [
+            ("hls_time", segment_secs.to_string()),
+            ("hls_playlist_type", "event".into()),
+            ("hls_flags", "independent_segments+temp_file".into()),
+            ("hls_segment_filename", format!("hls/{name}/seg_%05d.ts")),
+        ],
         format!("hls/{name}/index.m3u8"),
+    )
+}
+
+fn hls_output(args: &mut Vec<OsString>, name: &str, segment_secs: u32) {
+    let (options, playlist) = hls_options(name, segment_secs);
+    args.extend(os(["-f", "hls"]));
+    for (k, v) in options {
+        args.extend(os([format!("-{k}"), v]));
+    }
+    args.push(playlist.into());
+}
+
+/// Rendition `name` and, from the same encoded streams, the proxy MP4 (`tee` muxer). The
+/// names are ours (no `[`, `|`, `:` or `\\` to escape).
+fn hls_and_proxy_output(args: &mut Vec<OsString>, name: &str, segment_secs: u32) {
+    let (options, playlist) = hls_options(name, segment_secs);
+    let hls: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    args.extend(os([
+        // The MP4 muxer needs the codec headers up front; MPEG-TS repeats them in-band.
+        "-flags".to_owned(),
+        "+global_header".into(),
+        "-f".into(),
+        "tee".into(),
+        format!(
+            "[f=hls:{}]{playlist}|[f=mp4:movflags=+faststart]{PROXY}",
+            hls.join(":")
+        ),
     ]));
+}
+
+/// The proxy MP4, below the run's working directory.
+pub const PROXY: &str = "proxy.mp4";
+
+/// Which rung's encode the proxy MP4 shares: the largest whose shorter side is at most
+/// `proxy_height`, else the smallest (for audio only, the one rung).
+fn proxy_rung(rungs: &[Rung], proxy_height: u32) -> usize {
+    rungs
+        .iter()
+        .position(|r| r.size.is_none_or(|(w, h)| w.min(h) <= proxy_height))
+        .unwrap_or(rungs.len().saturating_sub(1))
 }
 
 /// How long a run on a file of this duration may take: generous, but bounded.
@@ -232,6 +317,9 @@ pub fn remux_plan(info: &MediaInfo, master: &Path, opts: &LadderOptions) -> Plan
             video_kbps: info
                 .bit_rate
                 .map_or(0, |b| u32::try_from(b / 1000).unwrap_or(u32::MAX)),
+            // A copy keeps the source's level, which the probe does not record; the fast
+            // rendition is played through its own playlist, never listed in a master one.
+            level_idc: 0,
         }],
         dirs: vec![format!("hls/{FAST}")],
         expected_frames: None,
@@ -252,39 +340,38 @@ pub fn ladder_plan(info: &MediaInfo, master: &Path, opts: &LadderOptions, qc: &P
 
     let video = info.video.as_ref();
     if let Some(v) = video {
-        // Video branches: rungs, proxy, QC, poster, thumbnails, storyboard.
-        let n = rungs.len() + 5;
+        // Four branches: the rung cascade (which ends in the QC analysis), poster,
+        // thumbnails, storyboard.
         let mut pre = String::from("[0:v:0]");
         if v.interlaced {
             pre.push_str("bwdif=mode=send_frame,");
         }
-        let fps = if v.variable_frame_rate || v.fps > 60.0 || v.fps <= 0.0 {
-            let fixed = v.fps.round().clamp(1.0, 60.0);
-            let _ = write!(pre, "fps={fixed},");
-            fixed
-        } else {
-            v.fps
-        };
-        expected_frames = Some((d * fps).round() as u64);
-        let _ = write!(pre, "format=yuv420p,split={n}");
-        graph.push_str(&pre);
-        for i in 0..rungs.len() {
-            let _ = write!(graph, "[vs{i}]");
+        let fps = output_fps(v);
+        if fps != v.fps {
+            let _ = write!(pre, "fps={fps},");
         }
-        graph.push_str("[vpx][vqc][vpo][vth][vsb];");
+        expected_frames = Some((d * fps).round() as u64);
+        let _ = write!(pre, "format=yuv420p,split=4[c0][vpo][vth][vsb];");
+        graph.push_str(&pre);
+        // Each rung is scaled from the one above it (largest first): only the top rung
+        // reads full-size pictures.
         for (i, r) in rungs.iter().enumerate() {
             let (w, h) = r.size.unwrap_or((2, 2));
-            let _ = write!(graph, "[vs{i}]scale={w}:{h},setsar=1[v{i}];");
+            let next = i + 1;
+            let _ = write!(
+                graph,
+                "[c{i}]scale={w}:{h},setsar=1,split=2[v{i}][c{next}];"
+            );
         }
         let shown = (v.display_width, v.display_height);
         let short = shown.0.min(shown.1);
-        let (pw, ph) = fit(shown, opts.proxy_height.min(short));
-        let _ = write!(graph, "[vpx]scale={pw}:{ph},setsar=1[vproxy];");
         let (qw, qh) = fit(shown, 180);
         let _ = write!(
             graph,
-            "[vqc]scale={qw}:{qh},blackdetect=d={}:pix_th=0.10,freezedetect=n=-60dB:d={},nullsink;",
-            qc.black_secs.0, qc.frozen_secs.0
+            "[c{}]scale={qw}:{qh},blackdetect=d={}:pix_th=0.10,freezedetect=n=-60dB:d={},nullsink;",
+            rungs.len(),
+            qc.black_secs.0,
+            qc.frozen_secs.0
         );
         let (cw, ch) = fit(shown, 720.min(short));
         let poster_at = (d * 0.1).min(10.0);
@@ -316,14 +403,14 @@ pub fn ladder_plan(info: &MediaInfo, master: &Path, opts: &LadderOptions, qc: &P
         if !graph.is_empty() {
             graph.push(';');
         }
-        let n = rungs.len() + 2;
+        let n = rungs.len() + 1;
         let _ = write!(graph, "[0:a:0]aresample=48000,asplit={n}");
         for i in 0..rungs.len() {
             let _ = write!(graph, "[a{i}]");
         }
         let _ = write!(
             graph,
-            "[aproxy][aqc];[aqc]silencedetect=n={}dB:d={},ebur128=peak=true:framelog=verbose,anullsink",
+            "[aqc];[aqc]silencedetect=n={}dB:d={},ebur128=peak=true:framelog=verbose,anullsink",
             qc.silence_db, qc.silence_secs.0
         );
     }
@@ -355,6 +442,7 @@ pub fn ladder_plan(info: &MediaInfo, master: &Path, opts: &LadderOptions, qc: &P
     } else {
         opts.segment_secs
     };
+    let proxy = proxy_rung(&rungs, opts.proxy_height);
     for (i, r) in rungs.iter().enumerate() {
         if video.is_some() {
             args.extend(os([
@@ -366,6 +454,8 @@ pub fn ladder_plan(info: &MediaInfo, master: &Path, opts: &LadderOptions, qc: &P
                 opts.preset.clone(),
                 "-profile:v".into(),
                 "high".into(),
+                "-level:v".into(),
+                format!("{}.{}", r.level_idc / 10, r.level_idc % 10),
                 "-b:v".into(),
                 format!("{}k", r.video_kbps),
                 "-maxrate".into(),
@@ -382,24 +472,12 @@ pub fn ladder_plan(info: &MediaInfo, master: &Path, opts: &LadderOptions, qc: &P
         if has_audio {
             audio_args(&mut args, &format!("a{i}"));
         }
-        hls_output(&mut args, &r.name, opts.segment_secs);
+        if i == proxy {
+            hls_and_proxy_output(&mut args, &r.name, opts.segment_secs);
+        } else {
+            hls_output(&mut args, &r.name, opts.segment_secs);
+        }
     }
-    if video.is_some() {
-        args.extend(os([
-            "-map",
-            "[vproxy]",
-            "-c:v",
-            "libx264",
-            "-preset",
-            &opts.preset,
-            "-crf",
-            "23",
-        ]));
-    }
-    if has_audio {
-        audio_args(&mut args, "aproxy");
-    }
-    args.extend(os(["-movflags", "+faststart", "proxy.mp4"]));
     if video.is_some() {
         args.extend(os([
             "-map",
@@ -512,6 +590,18 @@ mod tests {
         let r = &rungs(&info(1920, 1080), &opts)[0];
         assert_eq!(r.video_kbps, 5000);
         assert_eq!(r.bandwidth(128), 5_628_000);
+        assert_eq!(r.codecs(true), "avc1.640028,mp4a.40.2");
+        assert_eq!(rungs(&audio, &opts)[0].codecs(true), "mp4a.40.2");
+    }
+
+    #[test]
+    fn levels_follow_size_and_rate() {
+        assert_eq!(h264_level((1920, 1080), 25.0), 40);
+        assert_eq!(h264_level((1080, 1920), 30.0), 40);
+        assert_eq!(h264_level((1920, 1080), 50.0), 42);
+        assert_eq!(h264_level((1280, 720), 25.0), 31);
+        assert_eq!(h264_level((640, 360), 25.0), 30);
+        assert_eq!(h264_level((2560, 1080), 25.0), 50, "wider than 4.2 allows");
     }
 
     fn joined(p: &Plan) -> String {
@@ -533,12 +623,25 @@ mod tests {
         let cmd = joined(&p);
         assert_eq!(cmd.matches(" -i ").count(), 1, "{cmd}");
         assert!(cmd.contains("-format_whitelist"));
+        assert!(cmd.contains("split=4[c0][vpo][vth][vsb]"), "{cmd}");
+        // The cascade: each rung from the one above, the QC analysis from the smallest.
         assert!(
-            cmd.contains("split=9[vs0][vs1][vs2][vs3][vpx][vqc][vpo][vth][vsb]"),
+            cmd.contains("[c1]scale=1280:720,setsar=1,split=2[v1][c2];[c2]scale=854:480"),
             "{cmd}"
         );
-        assert!(cmd.contains("asplit=6"), "{cmd}");
-        assert_eq!(cmd.matches("-f hls").count(), 4);
+        assert!(cmd.contains("[c4]scale=320:180,blackdetect"), "{cmd}");
+        assert!(cmd.contains("asplit=5"), "{cmd}");
+        assert_eq!(cmd.matches("-f hls").count(), 3);
+        assert_eq!(
+            cmd.matches("libx264").count(),
+            4,
+            "no encode of its own for the proxy"
+        );
+        // The 480p rung is written twice: as HLS and as the proxy MP4.
+        assert!(
+            cmd.contains(" -f tee [f=hls:hls_time=4:hls_playlist_type=event:hls_flags=independent_segments+temp_file:hls_segment_filename=hls/480p/seg_%05d.ts]hls/480p/index.m3u8|[f=mp4:movflags=+faststart]proxy.mp4"),
+            "{cmd}"
+        );
         assert_eq!(cmd.matches("expr:gte(t,n_forced*2)").count(), 4);
         for out in [
             "proxy.mp4",
@@ -554,6 +657,27 @@ mod tests {
         assert_eq!(p.progress("frame=750"), Some(50));
         assert_eq!(p.progress("fps=25"), None);
         assert!(p.dirs.contains(&"hls/1080p".to_owned()));
+    }
+
+    #[test]
+    fn the_proxy_shares_a_rung() {
+        let opts = LadderOptions::default();
+        let at = |w, h| proxy_rung(&rungs(&info(w, h), &opts), opts.proxy_height);
+        assert_eq!(at(1920, 1080), 2, "480p");
+        assert_eq!(at(1080, 1920), 2, "portrait: 480 wide");
+        assert_eq!(at(320, 240), 0, "the only rung");
+        let mut audio = info(2, 2);
+        audio.video = None;
+        assert_eq!(proxy_rung(&rungs(&audio, &opts), 480), 0);
+        let tall = LadderOptions {
+            heights: vec![1080, 720],
+            ..LadderOptions::default()
+        };
+        assert_eq!(
+            proxy_rung(&rungs(&info(1920, 1080), &tall), 480),
+            1,
+            "none low enough: the smallest"
+        );
     }
 
     #[test]

@@ -421,6 +421,27 @@ async fn one_pass_makes_the_ladder_the_images_and_the_qc_report() {
         "{}",
         proxy.duration_s
     );
+    // The proxy is the 480p rung's encode written again: with its sound, index up front.
+    assert!(proxy.audio.is_some(), "the proxy has sound");
+    let head = std::fs::read(out.join("proxy.mp4")).expect("proxy");
+    let at = |tag: &[u8]| head.windows(4).position(|w| w == tag);
+    assert!(at(b"moov") < at(b"mdat"), "faststart: moov before mdat");
+    // Each rung signals the level its CODECS names.
+    for rung in &plan.rungs {
+        let level = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+            .args(["stream=level", "-of", "csv=p=0"])
+            .arg(out.join(format!("hls/{}/seg_00000.ts", rung.name)))
+            .output()
+            .expect("ffprobe");
+        assert_eq!(
+            // (MPEG-TS: once for the program, once for the stream.)
+            String::from_utf8_lossy(&level.stdout).lines().next().unwrap_or(""),
+            rung.level_idc.to_string(),
+            "{}",
+            rung.codecs(true)
+        );
+    }
     assert!(out.join("poster.jpg").metadata().expect("poster").len() > 1000);
     let thumbs = std::fs::read_dir(out.join("thumbs"))
         .expect("thumbs")
