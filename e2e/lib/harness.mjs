@@ -12,11 +12,15 @@ export const artifacts = join(root, "artifacts", "e2e");
 
 export const ADMIN = { email: "admin@hub.e2e", password: "e2e-admin-password" };
 
-/** Starts `cityx serve`; resolves once it prints where it listens. */
-export async function startServer() {
+/**
+ * Starts `cityx serve`; resolves once it prints where it listens. `restartOf` is a server
+ * that crashed: the new one takes over its data directory and address.
+ */
+export async function startServer({ restartOf } = {}) {
   const bin = process.env.CITYX_BIN || join(root, "target", "debug", "cityx");
-  const data = mkdtempSync(join(tmpdir(), "cityx-e2e-"));
-  const child = spawn(bin, ["serve", "--data", data, "--listen", "127.0.0.1:0"], {
+  const data = restartOf ? restartOf.data : mkdtempSync(join(tmpdir(), "cityx-e2e-"));
+  const listen = restartOf ? restartOf.base.replace("http://", "") : "127.0.0.1:0";
+  const child = spawn(bin, ["serve", "--data", data, "--listen", listen], {
     env: {
       ...process.env,
       CITYX_ADMIN_EMAIL: ADMIN.email,
@@ -42,6 +46,12 @@ export async function startServer() {
   });
   return {
     base,
+    data,
+    /** `kill -9`: no shutdown, the data directory stays for a restart. */
+    async crash() {
+      child.kill("SIGKILL");
+      await new Promise((ok) => child.once("exit", ok));
+    },
     async stop() {
       child.kill("SIGTERM");
       await new Promise((ok) => child.once("exit", ok));

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { createReadStream, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -191,5 +191,71 @@ test("a real clip plays in the browser, with its quality levels and technical ch
   await page.evaluate(() => document.getElementById("player").pause());
   await shot(page, "16-item-playing");
   assert.deepEqual(page.problems, [], "no console errors or CSP violations");
+  await page.context().close();
+});
+
+test("the server is killed during an upload; it resumes after the restart and the item plays with its check", async () => {
+  // A 1080p H.264/AAC clip, looped (stream copy) to CITYX_E2E_WALK_MB (default 40; the
+  // manual walk of docs/testing.md uses a few GB).
+  const mb = Number(process.env.CITYX_E2E_WALK_MB || 40);
+  const dir = mkdtempSync(join(tmpdir(), "cityx-e2e-"));
+  const piece = join(dir, "piece.mp4");
+  execFileSync("ffmpeg", [
+    "-v", "error", "-nostdin", "-y",
+    "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=8",
+    "-f", "lavfi", "-i", "sine=frequency=440:duration=8:sample_rate=48000",
+    "-af", "aformat=channel_layouts=stereo",
+    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "8", "-c:a", "aac", "-shortest", piece,
+  ]);
+  const loops = Math.max(0, Math.ceil((mb * 1024 * 1024) / statSync(piece).size) - 1);
+  const clip = join(dir, "防汛直击.mp4");
+  execFileSync("ffmpeg", ["-v", "error", "-nostdin", "-y", "-stream_loop", String(loops), "-i", piece, "-c", "copy", clip]);
+  const size = statSync(clip).size;
+
+  const page = await newPage(browser);
+  // Reconnection attempts fail while the server is down; those are expected here.
+  const expected = (p) => /ERR_CONNECTION_REFUSED|ERR_EMPTY_RESPONSE|Failed to load resource/.test(p);
+  await signIn(page);
+  await page.goto(`${server.base}/upload`);
+  // About 20 s for the whole file, so that there is a moment to crash the server.
+  await throttle(page, Math.max(2 * 1024 * 1024, Math.floor(size / 20)));
+  await page.getByLabel("文件").setInputFiles(clip);
+  await page.locator("#upload-form").getByLabel("标题 （选填）").fill("防汛直击");
+  await page.getByRole("button", { name: "开始上传" }).click();
+  const item = page.locator("#queue li").first();
+  await waitForProgress(item, 0.3);
+
+  await server.crash();
+  await item.getByText("正在重新连接").waitFor({ timeout: 30_000 });
+  await shot(page, "17-upload-reconnecting");
+  const before = await progressOf(item);
+  server = await startServer({ restartOf: server });
+  // tus-js-client retries by itself, asks the server for the durable offset and goes on.
+  await item.getByText("上传完成").waitFor({ timeout: 120_000 + size / 50_000 });
+  assert.ok(before >= 0.3 && before < 1, `progress when the server died: ${before}`);
+
+  await item.getByRole("link", { name: "查看素材" }).click();
+  await page.getByRole("heading", { name: "防汛直击" }).waitFor();
+  const sha256 = await new Promise((ok, fail) => {
+    const h = createHash("sha256");
+    createReadStream(clip).on("data", (b) => h.update(b)).on("end", () => ok(h.digest("hex"))).on("error", fail);
+  });
+  assert.equal((await page.locator("#sha256").textContent()).trim(), sha256);
+  await page.locator(".page-head .badge", { hasText: "可用" }).waitFor({ timeout: 300_000 + size / 5_000 });
+  assert.match((await page.locator("#qc-verdict").textContent()).trim(), /^(通过|警告|不通过)$/);
+  await page.waitForFunction(() => document.getElementById("player")?.src, null, { timeout: 10_000 });
+  const played = await page.evaluate(async () => {
+    const v = document.getElementById("player");
+    v.muted = true;
+    await v.play();
+    const start = performance.now();
+    while (v.currentTime < 1.5 && performance.now() - start < 20_000) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { time: v.currentTime, width: v.videoWidth };
+  });
+  assert.ok(played.time >= 1.5 && played.width > 0, `the video did not play: ${JSON.stringify(played)}`);
+  await shot(page, "18-item-after-crash");
+  assert.deepEqual(page.problems.filter((p) => !expected(p)), [], "no other console errors");
   await page.context().close();
 });

@@ -96,6 +96,14 @@ if (form) {
         const percent = total ? Math.floor((sent / total) * 100) : 100;
         status.textContent = `${percent}% · ${human(sent)} / ${human(total)}${item.dataset.speed ? ` · ${item.dataset.speed}/s` : ""}`;
       },
+      // tus-js-client's own rule (not 4xx, but 409 and 423), with the user told that it retries.
+      onShouldRetry(err, attempt) {
+        const res = err && err.originalResponse;
+        const code = res ? res.getStatus() : 0;
+        const retry = !(code >= 400 && code < 500) || code === 409 || code === 423;
+        if (retry) status.textContent = text.reconnecting.replace("{n}", String(attempt + 1));
+        return retry;
+      },
       onError(err) {
         running = false;
         item.classList.add("failed");

@@ -124,6 +124,7 @@ catalog! {
     "upload.done" => "上传完成，正在处理。", "Uploaded; processing has started.";
     "upload.failed" => "上传失败", "Upload failed";
     "upload.network" => "网络中断，请检查网络后点击“重试”。", "The network failed. Check it and press Retry.";
+    "upload.reconnecting" => "连接中断，正在重新连接（第 {n} 次）…已上传的部分不会丢失。", "Connection lost; reconnecting (attempt {n})… Nothing sent so far is lost.";
     "upload.resumed" => "继续上次的上传", "Resuming an earlier upload";
     "upload.open" => "查看素材", "Open the item";
     "asset.title" => "标题", "Title";

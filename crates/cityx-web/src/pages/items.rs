@@ -112,6 +112,7 @@ async fn upload_page(
         "done": t.get("upload.done"),
         "failed": t.get("upload.failed"),
         "network": t.get("upload.network"),
+        "reconnecting": t.get("upload.reconnecting"),
         "cancelled": t.get("upload.cancelled"),
         "confirm_cancel": t.get("upload.confirm_cancel"),
         "errors": errors,
