@@ -9,10 +9,17 @@
 //! (the disk's durable write rate), and SHA-256 and MD5 over the same bytes in memory (the
 //! hashing the upload does on the way).
 //!
+//! Hashing on vs off: the PATCH's write path without HTTP (the spool appending the same
+//! bytes in 64 MiB appends of 256 KiB buffers), once with the SHA-256 and MD5 threads as its
+//! taps and once without, alternately, best of two each.
+//!
 //! Then memory: 50 uploads at once (`CITYX_BENCH_CONCURRENT_MB` each, default 64, in 4 MiB
 //! PATCHes) and the process's peak resident set while they run. Server and client share the
 //! process here, so the figure is an upper bound of the server's.
 
+use cityx_app::Hashers;
+use cityx_core::UploadId;
+use cityx_storage::spool::Spool;
 use cityx_testkit::{TestApp, World};
 use sha2::Digest;
 use std::time::{Duration, Instant};
@@ -94,6 +101,41 @@ async fn upload(app: &TestApp, token: &str, bytes: u64, piece: &bytes::Bytes) {
     }
 }
 
+/// MB/s of the spool appending `bytes` from `chunk`, with or without the hash threads.
+async fn spool_rate(spool: &Spool, bytes: u64, chunk: &bytes::Bytes, hashed: bool) -> f64 {
+    const PIECE: usize = 256 * 1024;
+    let id = UploadId::new();
+    spool.create(id).await.expect("create");
+    let started = Instant::now();
+    let mut offset = 0u64;
+    while offset < bytes {
+        let n = (bytes - offset).min(chunk.len() as u64) as usize;
+        let pieces = (0..n)
+            .step_by(PIECE)
+            .map(|at| Ok::<_, std::convert::Infallible>(chunk.slice(at..(at + PIECE).min(n))));
+        let hashers = hashed.then(Hashers::fresh);
+        let taps = hashers.as_ref().map_or(&[][..], |h| &h.taps[..]);
+        let done = spool
+            .append(
+                id,
+                offset,
+                bytes,
+                futures_util::stream::iter(pieces),
+                taps,
+                |_| {},
+            )
+            .await
+            .expect("append");
+        if let Some(h) = hashers {
+            std::hint::black_box(h.hex_digests().await.expect("hashes"));
+        }
+        offset = done.offset;
+    }
+    let rate = mb_s(bytes, started.elapsed());
+    spool.remove(id).await.expect("remove");
+    rate
+}
+
 fn main() {
     let mb: u64 = std::env::var("CITYX_BENCH_MB")
         .ok()
@@ -134,6 +176,18 @@ fn main() {
         );
         println!("  SHA-256 in memory              {sha:8.1} MB/s");
         println!("  MD5 in memory                  {md5:8.1} MB/s");
+
+        let spool = Spool::open(app.data_dir().join("bench-spool")).expect("spool");
+        let (mut off, mut on) = (0f64, 0f64);
+        for _ in 0..2 {
+            off = off.max(spool_rate(&spool, bytes, &chunk, false).await);
+            on = on.max(spool_rate(&spool, bytes, &chunk, true).await);
+        }
+        println!("  write path, hashes off         {off:8.1} MB/s");
+        println!(
+            "  write path, SHA-256 + MD5 on   {on:8.1} MB/s   ratio on/off: {:.2}x (goal ≥ 0.95x)",
+            on / off
+        );
 
         let each: u64 = std::env::var("CITYX_BENCH_CONCURRENT_MB")
             .ok()
