@@ -529,6 +529,34 @@ async fn one_writer_at_a_time_and_broken_connections_keep_what_arrived() {
 }
 
 #[tokio::test]
+async fn many_uploads_at_once_all_complete() {
+    // Jobs off: the uploads' own transactions are what contend for the database.
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let tus = Tus::of(&app, &w, "editor@a");
+    let one = |i: u8| {
+        let tus = &tus;
+        async move {
+            let data = bytes(400_000, i);
+            let (path, asset) = tus.start(data.len() as u64).await;
+            for (n, piece) in data.chunks(100_000).enumerate() {
+                let res = tus
+                    .patch(&path, (n * 100_000) as u64, piece.to_vec(), None)
+                    .await;
+                assert_eq!(res.status(), 204, "{:?}", res.text().await);
+            }
+            (asset, sha256_hex(&data))
+        }
+    };
+    let done = futures_util::future::join_all((0..40).map(one)).await;
+    for (asset, sha) in done {
+        let (status, a) = tus.asset(&asset).await;
+        assert_eq!(status, 200);
+        assert_eq!(a["sha256"], sha.as_str());
+    }
+}
+
+#[tokio::test]
 async fn uploads_resume_after_a_restart() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
