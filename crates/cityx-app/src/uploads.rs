@@ -22,7 +22,7 @@ use std::time::Duration;
 pub const DUPLICATE_FAILURE: &str = "duplicate of ";
 
 /// Received buffers a hashing thread may lag behind the disk writes.
-const HASH_QUEUE: usize = 256;
+const HASH_QUEUE: usize = 32;
 
 /// A checksum algorithm of the tus checksum extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

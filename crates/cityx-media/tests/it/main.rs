@@ -436,7 +436,10 @@ async fn one_pass_makes_the_ladder_the_images_and_the_qc_report() {
             .expect("ffprobe");
         assert_eq!(
             // (MPEG-TS: once for the program, once for the stream.)
-            String::from_utf8_lossy(&level.stdout).lines().next().unwrap_or(""),
+            String::from_utf8_lossy(&level.stdout)
+                .lines()
+                .next()
+                .unwrap_or(""),
             rung.level_idc.to_string(),
             "{}",
             rung.codecs(true)
