@@ -241,7 +241,7 @@ test("the server is killed during an upload; it resumes after the restart and th
     createReadStream(clip).on("data", (b) => h.update(b)).on("end", () => ok(h.digest("hex"))).on("error", fail);
   });
   assert.equal((await page.locator("#sha256").textContent()).trim(), sha256);
-  await page.locator(".page-head .badge", { hasText: "可用" }).waitFor({ timeout: 300_000 + size / 5_000 });
+  await page.locator(".page-head .badge", { hasText: "可用" }).waitFor({ timeout: 300_000 + size / 2_000 });
   assert.match((await page.locator("#qc-verdict").textContent()).trim(), /^(通过|警告|不通过)$/);
   await page.waitForFunction(() => document.getElementById("player")?.src, null, { timeout: 10_000 });
   const played = await page.evaluate(async () => {
