@@ -70,6 +70,23 @@ async function waitForProgress(item, atLeast) {
   assert.fail(`progress never reached ${atLeast}`);
 }
 
+/** The item page's player plays: time moves past 1.5 s and a picture is decoded. */
+async function assertPlays(page) {
+  await page.waitForFunction(() => document.getElementById("player")?.src, null, { timeout: 10_000 });
+  const played = await page.evaluate(async () => {
+    const v = document.getElementById("player");
+    v.muted = true;
+    await v.play();
+    const start = performance.now();
+    while (v.currentTime < 1.5 && performance.now() - start < 20_000) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { time: v.currentTime, width: v.videoWidth, error: v.error && v.error.message };
+  });
+  assert.ok(played.time >= 1.5, `the video did not play: ${JSON.stringify(played)}`);
+  assert.ok(played.width > 0, "a picture was decoded");
+}
+
 test("upload with progress, pause and resume; the item shows its SHA-256", async () => {
   const page = await newPage(browser);
   await signIn(page);
@@ -173,19 +190,7 @@ test("a real clip plays in the browser, with its quality levels and technical ch
   assert.match(await findings.textContent(), /00:00:02\.0 – 00:00:04\.0/);
 
   // It plays: time moves, and every rung of the ladder is offered.
-  await page.waitForFunction(() => document.getElementById("player")?.src, null, { timeout: 10_000 });
-  const played = await page.evaluate(async () => {
-    const v = document.getElementById("player");
-    v.muted = true;
-    await v.play();
-    const start = performance.now();
-    while (v.currentTime < 1.5 && performance.now() - start < 20_000) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return { time: v.currentTime, width: v.videoWidth, error: v.error && v.error.message };
-  });
-  assert.ok(played.time >= 1.5, `the video did not play: ${JSON.stringify(played)}`);
-  assert.ok(played.width > 0, "a picture was decoded");
+  await assertPlays(page);
   const levels = await page.locator("#quality option").allTextContents();
   assert.deepEqual(levels, ["自动", "720p", "480p", "360p"]);
   await page.evaluate(() => document.getElementById("player").pause());
@@ -196,7 +201,7 @@ test("a real clip plays in the browser, with its quality levels and technical ch
 
 test("the server is killed during an upload; it resumes after the restart and the item plays with its check", async () => {
   // A 1080p H.264/AAC clip, looped (stream copy) to CITYX_E2E_WALK_MB (default 40; the
-  // manual walk of docs/testing.md uses a few GB).
+  // big-file walk in CONTRIBUTING.md uses a few GB).
   const mb = Number(process.env.CITYX_E2E_WALK_MB || 40);
   const dir = mkdtempSync(join(tmpdir(), "cityx-e2e-"));
   const piece = join(dir, "piece.mp4");
@@ -243,18 +248,7 @@ test("the server is killed during an upload; it resumes after the restart and th
   assert.equal((await page.locator("#sha256").textContent()).trim(), sha256);
   await page.locator(".page-head .badge", { hasText: "可用" }).waitFor({ timeout: 300_000 + size / 2_000 });
   assert.match((await page.locator("#qc-verdict").textContent()).trim(), /^(通过|警告|不通过)$/);
-  await page.waitForFunction(() => document.getElementById("player")?.src, null, { timeout: 10_000 });
-  const played = await page.evaluate(async () => {
-    const v = document.getElementById("player");
-    v.muted = true;
-    await v.play();
-    const start = performance.now();
-    while (v.currentTime < 1.5 && performance.now() - start < 20_000) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return { time: v.currentTime, width: v.videoWidth };
-  });
-  assert.ok(played.time >= 1.5 && played.width > 0, `the video did not play: ${JSON.stringify(played)}`);
+  await assertPlays(page);
   await shot(page, "18-item-after-crash");
   assert.deepEqual(page.problems.filter((p) => !expected(p)), [], "no other console errors");
   await page.context().close();
