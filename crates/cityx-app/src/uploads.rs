@@ -651,6 +651,22 @@ mod tests {
         assert!(prior.is_none());
     }
 
+    #[tokio::test]
+    async fn hashers_see_every_buffer_in_order() {
+        let h = Hashers::fresh();
+        for part in [&b"ab"[..], b"", b"c"] {
+            for tap in &h.taps {
+                tap.send(Bytes::copy_from_slice(part)).await.expect("send");
+            }
+        }
+        let (sha, md5) = h.hex_digests().await.expect("digests");
+        assert_eq!(
+            sha,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(md5, "900150983cd24fb0d6963f7d28e17f72");
+    }
+
     #[test]
     fn checksum_algorithms() {
         assert_eq!(ChecksumAlg::parse("sha256"), Some(ChecksumAlg::Sha256));

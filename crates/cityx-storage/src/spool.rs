@@ -6,7 +6,7 @@
 //! [`Spool::append`] truncates them away before writing, so the recorded offset is the truth.
 //!
 //! The disk works while the network does: a writer thread takes the received buffers from a
-//! bounded queue, and every [`KICK`] bytes a second thread starts an `fdatasync` of what is
+//! bounded queue, and every 8 MiB ([`KICK`]) a second thread starts an `fdatasync` of what is
 //! written so far, so the page cache drains during the request instead of all at its end,
 //! and the final sync only waits for the tail.
 
@@ -25,7 +25,7 @@ const BLOCK: usize = 1024 * 1024;
 const WRITE_QUEUE: usize = 32;
 
 /// Bytes written between background syncs.
-pub const KICK: u64 = 8 * 1024 * 1024;
+const KICK: u64 = 8 * 1024 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct Spool {
