@@ -347,7 +347,7 @@ pub fn ladder_plan(info: &MediaInfo, master: &Path, opts: &LadderOptions, qc: &P
             pre.push_str("bwdif=mode=send_frame,");
         }
         let fps = output_fps(v);
-        if fps != v.fps {
+        if v.variable_frame_rate || fps != v.fps {
             let _ = write!(pre, "fps={fps},");
         }
         expected_frames = Some((d * fps).round() as u64);
@@ -698,6 +698,20 @@ mod tests {
             cmd.contains("[0:v:0]bwdif=mode=send_frame,fps=30,format=yuv420p,split="),
             "{cmd}"
         );
+
+        // Variable at a whole nominal rate: still made constant.
+        let mut phone = info(1920, 1080);
+        if let Some(x) = phone.video.as_mut() {
+            x.variable_frame_rate = true;
+            x.fps = 30.0;
+        }
+        let cmd = joined(&ladder_plan(
+            &phone,
+            Path::new("m"),
+            &LadderOptions::default(),
+            &Profile::default(),
+        ));
+        assert!(cmd.contains("[0:v:0]fps=30,format=yuv420p"), "{cmd}");
 
         let mut silent_film = info(640, 360);
         silent_film.audio = None;
