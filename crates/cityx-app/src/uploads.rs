@@ -230,21 +230,21 @@ impl Hashers {
         Hashers::start(&Running::new())
     }
 
-    /// Waits for the hashes of everything sent, which ends at `offset`.
-    pub(crate) async fn finish(self, offset: u64) -> Result<Running> {
+    /// Waits for the hash states of everything sent.
+    async fn join(self) -> Result<(Sha256, Md5)> {
         let Hashers { taps, sha256, md5 } = self;
         drop(taps);
-        Ok(Running {
-            offset,
-            sha256: sha256.await.map_err(|e| Error::Internal(Box::new(e)))?,
-            md5: md5.await.map_err(|e| Error::Internal(Box::new(e)))?,
-        })
+        let internal = |e: tokio::task::JoinError| Error::Internal(Box::new(e));
+        Ok((
+            sha256.await.map_err(internal)?,
+            md5.await.map_err(internal)?,
+        ))
     }
 
     /// The hex SHA-256 and MD5 of everything sent.
     pub async fn hex_digests(self) -> Result<(String, String)> {
-        let r = self.finish(0).await?;
-        Ok((hex(&r.sha256.finalize()), hex(&r.md5.finalize())))
+        let (sha256, md5) = self.join().await?;
+        Ok((hex(&sha256.finalize()), hex(&md5.finalize())))
     }
 }
 
@@ -383,7 +383,12 @@ impl App {
             })
             .await
             .map_err(|e| Error::Internal(Box::new(e)))?;
-        running = hashers.finish(appended.offset).await?;
+        let (sha256, md5) = hashers.join().await?;
+        running = Running {
+            offset: appended.offset,
+            sha256,
+            md5,
+        };
         let checksum_failed = checksum
             .as_ref()
             .is_some_and(|(_, want)| chunk.finish() != *want);

@@ -123,6 +123,22 @@ impl<'a> Tus<'a> {
     }
 }
 
+/// Sets a station's quota directly (as the system).
+async fn set_quota(app: &TestApp, station: cityx_core::StationId, bytes: u64) {
+    let audit = cityx_core::NewAudit::by(
+        &cityx_core::Actor::system(),
+        cityx_core::AuditAction::StationUpdated,
+        "station",
+        station,
+        Some(station),
+    );
+    app.app()
+        .repo()
+        .set_quota(station, Some(bytes), &audit)
+        .await
+        .expect("quota");
+}
+
 fn code(v: &str) -> String {
     serde_json::from_str::<Value>(v)
         .map(|b| b["error"]["code"].as_str().unwrap_or("").to_owned())
@@ -370,21 +386,7 @@ async fn bad_creations_are_refused_and_create_nothing() {
 
     // Quotas are reserved at creation.
     let station = w.id_a().parse().expect("id");
-    app.app()
-        .repo()
-        .set_quota(
-            station,
-            Some(1500),
-            &cityx_core::NewAudit::by(
-                &cityx_core::Actor::system(),
-                cityx_core::AuditAction::StationUpdated,
-                "station",
-                station,
-                Some(station),
-            ),
-        )
-        .await
-        .expect("quota");
+    set_quota(&app, station, 1500).await;
     assert_eq!(tus.create(1000, &meta).await.status(), 201);
     assert_eq!(
         status_and_code(tus.create(600, &meta).await).await,
@@ -1254,21 +1256,7 @@ async fn items_are_imported_by_url_through_the_guard() {
         );
     }
     let used = app.app().repo().quota_used(station).await.expect("used");
-    app.app()
-        .repo()
-        .set_quota(
-            station,
-            Some(used + 10),
-            &cityx_core::NewAudit::by(
-                &cityx_core::Actor::system(),
-                cityx_core::AuditAction::StationUpdated,
-                "station",
-                station,
-                Some(station),
-            ),
-        )
-        .await
-        .expect("quota");
+    set_quota(&app, station, used + 10).await;
     let (_, a) = import(
         "editor@a",
         serde_json::json!({ "url": url("/%E6%96%B0%E9%97%BB/clip.mp4") }),
