@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
 import { ADMIN, newPage, shot, startBrowser, startServer } from "../lib/harness.mjs";
 
@@ -68,6 +68,20 @@ async function waitForProgress(item, atLeast) {
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.fail(`progress never reached ${atLeast}`);
+}
+
+/** A test clip in a new directory: H.264/AAC test pattern and tone, `extra` before the codecs. */
+function makeClip(name, size, seconds, extra = []) {
+  const clip = join(mkdtempSync(join(tmpdir(), "cityx-e2e-")), name);
+  execFileSync("ffmpeg", [
+    "-v", "error", "-nostdin", "-y",
+    "-f", "lavfi", "-i", `testsrc2=size=${size}:rate=25:duration=${seconds}`,
+    "-f", "lavfi", "-i", `sine=frequency=440:duration=${seconds}:sample_rate=48000`,
+    "-af", "aformat=channel_layouts=stereo",
+    ...extra,
+    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", clip,
+  ]);
+  return clip;
 }
 
 /** The item page's player plays: time moves past 1.5 s and a picture is decoded. */
@@ -160,15 +174,8 @@ test("an upload interrupted by closing the page continues from where it stopped"
 
 test("a real clip plays in the browser, with its quality levels and technical check", async () => {
   // A 720p news clip with two seconds of black at 2–4 s: the check warns, with the time code.
-  const dir = mkdtempSync(join(tmpdir(), "cityx-e2e-"));
-  const clip = join(dir, "城市新闻.mp4");
-  execFileSync("ffmpeg", [
-    "-v", "error", "-nostdin", "-y",
-    "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=10",
-    "-f", "lavfi", "-i", "sine=frequency=440:duration=10:sample_rate=48000",
+  const clip = makeClip("城市新闻.mp4", "1280x720", 10, [
     "-vf", "drawbox=enable='between(t,2,4)':x=0:y=0:w=iw:h=ih:color=black:t=fill",
-    "-af", "aformat=channel_layouts=stereo",
-    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", clip,
   ]);
   const page = await newPage(browser);
   await signIn(page);
@@ -203,17 +210,9 @@ test("the server is killed during an upload; it resumes after the restart and th
   // A 1080p H.264/AAC clip, looped (stream copy) to CITYX_E2E_WALK_MB (default 40; the
   // big-file walk in CONTRIBUTING.md uses a few GB).
   const mb = Number(process.env.CITYX_E2E_WALK_MB || 40);
-  const dir = mkdtempSync(join(tmpdir(), "cityx-e2e-"));
-  const piece = join(dir, "piece.mp4");
-  execFileSync("ffmpeg", [
-    "-v", "error", "-nostdin", "-y",
-    "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=25:duration=8",
-    "-f", "lavfi", "-i", "sine=frequency=440:duration=8:sample_rate=48000",
-    "-af", "aformat=channel_layouts=stereo",
-    "-c:v", "libx264", "-preset", "ultrafast", "-qp", "8", "-c:a", "aac", "-shortest", piece,
-  ]);
+  const piece = makeClip("piece.mp4", "1920x1080", 8, ["-qp", "8"]);
   const loops = Math.max(0, Math.ceil((mb * 1024 * 1024) / statSync(piece).size) - 1);
-  const clip = join(dir, "防汛直击.mp4");
+  const clip = join(dirname(piece), "防汛直击.mp4");
   execFileSync("ffmpeg", ["-v", "error", "-nostdin", "-y", "-stream_loop", String(loops), "-i", piece, "-c", "copy", clip]);
   const size = statSync(clip).size;
 
