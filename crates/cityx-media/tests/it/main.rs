@@ -19,6 +19,28 @@ fn ffmpeg(args: &[&str]) {
     assert!(ok, "ffmpeg {args:?}");
 }
 
+/// A 640x360 H.264/AAC clip of `seconds` (test pattern and tone).
+fn news_clip(out: &Path, seconds: &str) {
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("testsrc2=size=640x360:rate=25:duration={seconds}"),
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("sine=duration={seconds}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-c:a",
+        "aac",
+        "-shortest",
+        out.to_str().expect("path"),
+    ]);
+}
+
 fn tools() -> Tools {
     Tools {
         probe_limit: Duration::from_secs(30),
@@ -35,24 +57,7 @@ async fn probes_real_clips() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
     let clip = d.join("news.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25:duration=2",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=duration=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        "-shortest",
-        clip.to_str().expect("path"),
-    ]);
+    news_clip(&clip, "2");
     let m = probe(&tools(), &clip, d).await.expect("probe");
     let v = m.video.expect("video");
     assert_eq!(
@@ -557,24 +562,7 @@ async fn awkward_sources_come_out_playable() {
         "aac",
         &p("radio.m4a"),
     ]);
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=size=640x360:rate=25:duration=0.2",
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=duration=0.2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-c:a",
-        "aac",
-        "-shortest",
-        &p("blink.mp4"),
-    ]);
+    news_clip(Path::new(&p("blink.mp4")), "0.2");
 
     for (name, first_rung, size) in [
         ("tv.mkv", "360p", Some((640, 360))),
