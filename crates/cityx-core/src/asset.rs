@@ -1,5 +1,6 @@
 //! Items of the exchange (assets) and the resumable uploads that bring them in.
 
+use crate::exchange::Visibility;
 use crate::ids::{AssetId, StationId, UploadId, UserId};
 use crate::model::UnknownName;
 use crate::validate::{Checker, FieldError, Validated};
@@ -116,6 +117,15 @@ pub struct Asset {
     /// When a deleted item's files are removed for good and its quota released.
     #[serde(with = "time::serde::rfc3339::option")]
     pub purge_after: Option<OffsetDateTime>,
+    /// Who besides its own station and the hub may see the item.
+    pub visibility: Visibility,
+    /// The stations that may see it when `visibility` is `stations` (read with the item
+    /// itself; empty in lists).
+    pub shared_with: Vec<StationId>,
+    /// During the embargo the item is hidden from others, not only undownloadable.
+    pub embargo_hides: bool,
+    /// How many times other stations adopted it.
+    pub adoption_count: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -150,6 +160,10 @@ impl Asset {
             qc: None,
             deleted_at: None,
             purge_after: None,
+            visibility: Visibility::default(),
+            shared_with: Vec::new(),
+            embargo_hides: false,
+            adoption_count: 0,
             created_at: now,
             updated_at: now,
         }

@@ -28,6 +28,8 @@ pub enum AuditAction {
     AssetDeleted,
     AssetRestored,
     AssetPurged,
+    RightsChanged,
+    AssetAdopted,
 }
 
 impl AuditAction {
@@ -54,6 +56,8 @@ impl AuditAction {
             AuditAction::AssetDeleted => "asset_deleted",
             AuditAction::AssetRestored => "asset_restored",
             AuditAction::AssetPurged => "asset_purged",
+            AuditAction::RightsChanged => "rights_changed",
+            AuditAction::AssetAdopted => "asset_adopted",
         }
     }
 }

@@ -82,6 +82,10 @@ typed_id!(
     /// A unit of background work.
     JobId
 );
+typed_id!(
+    /// One adoption of an item by a station.
+    AdoptionId
+);
 
 #[cfg(test)]
 mod tests {

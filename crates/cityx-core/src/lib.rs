@@ -11,6 +11,7 @@
 
 pub mod asset;
 pub mod audit;
+pub mod exchange;
 pub mod ids;
 pub mod model;
 pub mod policy;
@@ -18,7 +19,8 @@ pub mod validate;
 
 pub use asset::{Asset, AssetInput, AssetMeta, AssetStatus, Upload, UploadState};
 pub use audit::{AuditAction, NewAudit};
-pub use ids::{AssetId, AuditId, JobId, StationId, TokenId, UploadId, UserId};
+pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
+pub use ids::{AdoptionId, AssetId, AuditId, JobId, StationId, TokenId, UploadId, UserId};
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,
     User,

@@ -28,8 +28,9 @@ use time::OffsetDateTime;
 
 pub use error::{Error, Result};
 pub use model::{
-    AuditFilter, ClaimedJob, CompletedUpload, DeadJob, JobOutcome, JobSummary, LoginFailures,
-    NewJob, Page, PageRequest, Processed, Rejection, SessionRow, TokenFilter,
+    AdoptionFilter, AuditFilter, CatalogueRow, ClaimedJob, CompletedUpload, DeadJob, JobOutcome,
+    JobSummary, LoginFailures, NewJob, Page, PageRequest, Processed, Rejection, SessionRow,
+    TokenFilter,
 };
 pub use sql::Backend;
 
@@ -71,6 +72,7 @@ pub trait Repo:
     + SessionRepo
     + AuditRepo
     + IngestRepo
+    + ExchangeRepo
     + JobRepo
     + Send
     + Sync
@@ -85,10 +87,55 @@ impl<T> Repo for T where
         + SessionRepo
         + AuditRepo
         + IngestRepo
+        + ExchangeRepo
         + JobRepo
         + Send
         + Sync
 {
+}
+
+/// The exchange: items as other stations see them, rights, adoptions, and the change feed of
+/// the search index. Visibility and embargo are in the SQL of every read (the rule of
+/// `cityx_core::exchange::can_see`).
+#[async_trait]
+pub trait ExchangeRepo {
+    /// An item the caller may see at `now`: its own station's in any state (deleted ones
+    /// too, until purged), others' when ready and their rights allow. With `shared_with`.
+    async fn get_visible_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        now: OffsetDateTime,
+    ) -> Result<Asset>;
+    /// Replaces an item's rights (visibility, shares, embargo, licence). An unknown station
+    /// in `shared_with` is `NotFound { entity: "station" }` and changes nothing.
+    async fn set_rights(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        rights: &cityx_core::Rights,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Records an adoption and counts it on the item.
+    async fn insert_adoption(
+        &self,
+        adoption: &cityx_core::Adoption,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Adoptions made by or credited to the caller's station (all for the hub), newest first.
+    async fn list_adoptions(
+        &self,
+        scope: TenantScope,
+        filter: &AdoptionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<cityx_core::Adoption>>;
+    /// Every item changed after `since` (update time, then id), purged ones included, oldest
+    /// change first: what the search index follows.
+    async fn changed_assets(
+        &self,
+        since: (OffsetDateTime, Option<AssetId>),
+        limit: u32,
+    ) -> Result<Vec<CatalogueRow>>;
 }
 
 /// Lifecycle and health.

@@ -172,3 +172,25 @@ pub struct DeadJob {
     pub last_error: Option<String>,
     pub updated_at: OffsetDateTime,
 }
+
+/// Which adoptions to list (within the caller's scope: adoptions by or of its station).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdoptionFilter {
+    /// Adoptions credited to this station (its items adopted by others).
+    pub contributor: Option<cityx_core::StationId>,
+    /// Adoptions made by this station.
+    pub station: Option<cityx_core::StationId>,
+    pub asset: Option<cityx_core::AssetId>,
+}
+
+/// An item with what the catalogue shows of its station, as the search index takes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CatalogueRow {
+    /// With `shared_with` filled in.
+    pub asset: cityx_core::Asset,
+    pub station_name: String,
+    pub station_city: String,
+    pub province: String,
+    /// The item's files are gone; it stays only as a tombstone.
+    pub purged: bool,
+}

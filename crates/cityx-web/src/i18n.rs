@@ -349,6 +349,8 @@ catalog! {
     "action.upload_terminated" => "取消上传", "Upload cancelled";
     "action.import_created" => "从链接导入", "Import by URL";
     "action.asset_deleted" => "删除素材", "Item deleted";
+    "action.rights_changed" => "修改权限", "Rights changed";
+    "action.asset_adopted" => "采用素材", "Item adopted";
     "action.asset_restored" => "恢复素材", "Item restored";
     "action.asset_purged" => "永久清除素材", "Item purged";
 

@@ -1,7 +1,7 @@
 //! Assets, uploads and the jobs they start.
 
 use super::rows::{
-    ASSET_COLS, asset_from, bytes_i64, ms, parse, parse_opt, scope_args, upload_from,
+    ASSET_COLS, ASSET_SELECT, asset_from, bytes_i64, ms, parse, parse_opt, scope_args, upload_from,
 };
 use super::{SqlRepo, commit, found, not_found_unless, write_audit};
 use crate::model::{ClaimedJob, CompletedUpload, NewJob};
@@ -387,7 +387,7 @@ impl IngestRepo for SqlRepo {
     async fn get_asset(&self, scope: TenantScope, id: AssetId) -> Result<Asset> {
         let (all, own) = scope_args(scope);
         let row = sqlx::query(&format!(
-            "SELECT {ASSET_COLS}, technical, playback, derived, qc, deleted_at, purge_after \
+            "SELECT {ASSET_SELECT} \
              FROM assets WHERE id = $1 AND ($2 OR station_id = $3) AND purged_at IS NULL"
         ))
         .bind(id.to_string())

@@ -7,6 +7,7 @@
 //! PostgreSQL keeps its ids in `COLLATE "C"` columns so that they sort like SQLite's (by
 //! byte, which for UUIDv7 text is by creation time).
 
+mod exchange;
 mod ingest;
 mod jobs;
 mod rows;

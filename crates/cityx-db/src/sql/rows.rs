@@ -41,7 +41,7 @@ pub fn scope_args(scope: TenantScope) -> (bool, Option<String>) {
     }
 }
 
-fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
@@ -155,6 +155,13 @@ pub const ASSET_COLS: &str = "id, station_id, uploader_id, status, filename, tit
     script, keywords, category, city, shot_date, copyright, licence, embargo_until, size_bytes, \
     sha256, md5, duplicate_of, failure, source_url, created_at, updated_at";
 
+/// Every column [`asset_from`] reads: [`ASSET_COLS`] and what the pipeline and the exchange
+/// add.
+pub const ASSET_SELECT: &str = "id, station_id, uploader_id, status, filename, title, summary, \
+    script, keywords, category, city, shot_date, copyright, licence, embargo_until, size_bytes, \
+    sha256, md5, duplicate_of, failure, source_url, created_at, updated_at, technical, \
+    playback, derived, qc, deleted_at, purge_after, visibility, embargo_hides, adoption_count";
+
 pub fn asset_from(r: &AnyRow) -> Result<Asset> {
     let keywords: String = get(r, "keywords")?;
     Ok(Asset {
@@ -191,6 +198,10 @@ pub fn asset_from(r: &AnyRow) -> Result<Asset> {
         qc: json(r, "qc")?,
         deleted_at: get::<Option<i64>>(r, "deleted_at")?.map(from_ms),
         purge_after: get::<Option<i64>>(r, "purge_after")?.map(from_ms),
+        visibility: parse("visibility", get(r, "visibility")?)?,
+        shared_with: Vec::new(),
+        embargo_hides: get::<i64>(r, "embargo_hides")? != 0,
+        adoption_count: u64::try_from(get::<i64>(r, "adoption_count")?).unwrap_or_default(),
         created_at: from_ms(get(r, "created_at")?),
         updated_at: from_ms(get(r, "updated_at")?),
     })

@@ -1,0 +1,885 @@
+//! The exchange's search index: tantivy with Chinese word segmentation (jieba), traditional and
+//! simplified characters folded together, boosts over title, keywords, city, summary and
+//! script, filters, facets, sorting, highlighted snippets and suggestions as the user types.
+//!
+//! The index is a cache of the database: [`Doc`]s go in, and it can be rebuilt from scratch at
+//! any time. Visibility and embargo are part of every query ([`Viewer`]), with the same rule as
+//! `cityx_core::exchange::can_see`. Depends on `cityx-core` for ids and on no other cityx
+//! crate: it knows no SQL, HTTP or storage.
+
+pub mod text;
+
+use cityx_core::{AssetId, StationId, Visibility};
+use serde::Serialize;
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+};
+use tantivy::schema::{
+    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::snippet::SnippetGenerator;
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    Term,
+};
+use text::{ChineseTokenizer, Mode};
+
+/// Bumped when the schema or the analysis changes; an index of another version is rebuilt.
+pub const SCHEMA_VERSION: u32 = 1;
+const TOKENIZER: &str = "cityx_zh";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("search index directory: {0}")]
+    Directory(String),
+    #[error("search index files: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An item as the index takes it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Doc {
+    pub id: AssetId,
+    pub station_id: StationId,
+    pub station_name: String,
+    pub title: String,
+    pub summary: String,
+    pub script: String,
+    pub keywords: Vec<String>,
+    pub city: String,
+    pub province: String,
+    pub category: String,
+    /// `ready`, `processing` …: other stations only ever find `ready` items.
+    pub status: String,
+    pub visibility: Visibility,
+    pub shared_with: Vec<StationId>,
+    /// Epoch ms until which others may not see the item (embargo that hides), else 0.
+    pub hidden_until: i64,
+    /// Epoch ms until which others may not download it, else 0.
+    pub embargo_until: i64,
+    /// Epoch ms of contribution.
+    pub created: i64,
+    pub duration_s: f64,
+    /// Picture height (the shorter side), 0 if unknown.
+    pub height: u64,
+    /// `pass`, `warn`, `fail` or empty.
+    pub qc: String,
+    pub adoptions: u64,
+    pub has_poster: bool,
+}
+
+/// Resolution classes for filtering and facets.
+pub fn resolution_class(height: u64) -> &'static str {
+    match height {
+        0 => "unknown",
+        h if h >= 2160 => "2160p",
+        h if h >= 1080 => "1080p",
+        h if h >= 720 => "720p",
+        _ => "sd",
+    }
+}
+
+/// Who is searching: the hub sees everything, a station its own items and what others let
+/// it see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    All,
+    Station(StationId),
+    /// Neither: only what every member may see.
+    Nobody,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Best match first (newest first when there is no query text).
+    #[default]
+    Relevance,
+    Newest,
+    Adoptions,
+}
+
+/// Narrowing a search; every field is optional.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filters {
+    pub station: Option<StationId>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub category: Option<String>,
+    /// Epoch ms, inclusive.
+    pub from: Option<i64>,
+    /// Epoch ms, exclusive.
+    pub to: Option<i64>,
+    pub min_duration: Option<f64>,
+    pub max_duration: Option<f64>,
+    /// A [`resolution_class`].
+    pub resolution: Option<String>,
+    pub qc: Option<String>,
+    pub status: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Request {
+    pub q: String,
+    pub filters: Filters,
+    pub sort: Sort,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Hit {
+    pub id: AssetId,
+    pub title: String,
+    /// The title with matches in `<mark>`, HTML-escaped.
+    pub title_html: String,
+    /// A passage of the summary or script with matches in `<mark>`, HTML-escaped.
+    pub snippet_html: String,
+    pub station_id: StationId,
+    pub station_name: String,
+    pub city: String,
+    pub province: String,
+    pub category: String,
+    pub created: i64,
+    pub duration_s: f64,
+    pub resolution: String,
+    pub qc: String,
+    pub status: String,
+    pub adoptions: u64,
+    pub has_poster: bool,
+    /// Epoch ms until which it may not be downloaded, else 0.
+    pub embargo_until: i64,
+}
+
+/// One value of a facet and how many matching items carry it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FacetCount {
+    pub value: String,
+    /// What to show: the station's name for station facets, else the value.
+    pub label: String,
+    pub count: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Facets {
+    pub station: Vec<FacetCount>,
+    pub province: Vec<FacetCount>,
+    pub city: Vec<FacetCount>,
+    pub category: Vec<FacetCount>,
+    pub resolution: Vec<FacetCount>,
+    pub qc: Vec<FacetCount>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Results {
+    pub total: usize,
+    pub hits: Vec<Hit>,
+    pub facets: Facets,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    station: Field,
+    station_name: Field,
+    title: Field,
+    summary: Field,
+    script: Field,
+    keywords: Field,
+    city: Field,
+    city_text: Field,
+    province: Field,
+    category: Field,
+    status: Field,
+    visibility: Field,
+    shared: Field,
+    hidden_until: Field,
+    embargo_until: Field,
+    created: Field,
+    duration: Field,
+    resolution: Field,
+    qc: Field,
+    adoptions: Field,
+    poster: Field,
+    facets: Field,
+}
+
+/// Text fields searched, with their boosts.
+const BOOSTS: [(&str, f32); 6] = [
+    ("title", 3.0),
+    ("keywords", 2.5),
+    ("city_text", 2.0),
+    ("station_name", 1.5),
+    ("summary", 1.5),
+    ("script", 1.0),
+];
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = |stored: bool| {
+        let o = TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqs),
+        );
+        if stored { o.set_stored() } else { o }
+    };
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        station: b.add_text_field("station", STRING | STORED),
+        station_name: b.add_text_field("station_name", text(true)),
+        title: b.add_text_field("title", text(true)),
+        summary: b.add_text_field("summary", text(true)),
+        script: b.add_text_field("script", text(false)),
+        keywords: b.add_text_field("keywords", text(false)),
+        city: b.add_text_field("city", STRING | STORED),
+        city_text: b.add_text_field("city_text", text(false)),
+        province: b.add_text_field("province", STRING | STORED),
+        category: b.add_text_field("category", STRING | STORED),
+        status: b.add_text_field("status", STRING | STORED),
+        visibility: b.add_text_field("visibility", STRING),
+        shared: b.add_text_field("shared", STRING),
+        hidden_until: b.add_i64_field("hidden_until", INDEXED | FAST),
+        embargo_until: b.add_i64_field("embargo_until", STORED),
+        created: b.add_i64_field("created", INDEXED | FAST | STORED),
+        duration: b.add_f64_field("duration", INDEXED | FAST | STORED),
+        resolution: b.add_text_field("resolution", STRING | STORED),
+        qc: b.add_text_field("qc", STRING | STORED),
+        adoptions: b.add_u64_field("adoptions", FAST | STORED),
+        poster: b.add_u64_field("poster", STORED),
+        facets: b.add_facet_field("facets", FacetOptions::default()),
+    };
+    (b.build(), fields)
+}
+
+/// Facet dimensions, in the order of [`Facets`].
+const DIMENSIONS: [&str; 6] = [
+    "station",
+    "province",
+    "city",
+    "category",
+    "resolution",
+    "qc",
+];
+
+fn facet(dimension: &str, value: &str) -> Facet {
+    Facet::from_path([dimension, value])
+}
+
+/// The index: one writer, many concurrent searches.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    f: Fields,
+}
+
+/// Memory for the writer's buffers.
+const WRITER_BYTES: usize = 64 << 20;
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it, or recreating it empty when it was made by
+    /// another [`SCHEMA_VERSION`]. Returns whether it starts empty (then fill it from the
+    /// database).
+    pub fn open(dir: &Path) -> Result<(SearchIndex, bool)> {
+        let version_file = dir.join("cityx-schema-version");
+        let current = std::fs::read_to_string(&version_file)
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        if current != Some(SCHEMA_VERSION) && dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+        std::fs::create_dir_all(dir)?;
+        let (schema, f) = schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir)
+            .map_err(|e| Error::Directory(e.to_string()))?;
+        let index = Index::open_or_create(directory, schema)?;
+        std::fs::write(&version_file, SCHEMA_VERSION.to_string())?;
+        let fresh = index.searchable_segment_ids()?.is_empty();
+        Ok((Self::from_index(index, f)?, fresh))
+    }
+
+    /// An index in memory, for tests and benchmarks.
+    pub fn in_memory() -> Result<SearchIndex> {
+        let (schema, f) = schema();
+        Self::from_index(Index::create_in_ram(schema), f)
+    }
+
+    fn from_index(index: Index, f: Fields) -> Result<SearchIndex> {
+        index
+            .tokenizers()
+            .register(TOKENIZER, ChineseTokenizer(Mode::Index));
+        let writer = index.writer_with_num_threads(1, WRITER_BYTES)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        Ok(SearchIndex {
+            index,
+            reader,
+            writer: Mutex::new(writer),
+            f,
+        })
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds or replaces items (not visible to searches until [`commit`](Self::commit)).
+    pub fn upsert(&self, docs: &[Doc]) -> Result<()> {
+        let w = self.writer();
+        for d in docs {
+            w.delete_term(Term::from_field_text(self.f.id, &d.id.to_string()));
+            w.add_document(self.document(d))?;
+        }
+        Ok(())
+    }
+
+    /// Removes items (deleted or purged).
+    pub fn remove(&self, ids: &[AssetId]) {
+        let w = self.writer();
+        for id in ids {
+            w.delete_term(Term::from_field_text(self.f.id, &id.to_string()));
+        }
+    }
+
+    /// Removes everything (before a rebuild).
+    pub fn clear(&self) -> Result<()> {
+        self.writer().delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Makes the changes durable and visible, recording `mark` (how far the database has
+    /// been followed) with them.
+    pub fn commit(&self, mark: &str) -> Result<()> {
+        {
+            let mut w = self.writer();
+            let mut prepared = w.prepare_commit()?;
+            prepared.set_payload(mark);
+            prepared.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The `mark` of the last commit, if any.
+    pub fn mark(&self) -> Option<String> {
+        self.index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .filter(|p| !p.is_empty())
+    }
+
+    /// How many items are indexed.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn document(&self, d: &Doc) -> TantivyDocument {
+        let f = &self.f;
+        let mut doc = TantivyDocument::default();
+        doc.add_text(f.id, d.id.to_string());
+        doc.add_text(f.station, d.station_id.to_string());
+        doc.add_text(f.station_name, &d.station_name);
+        doc.add_text(f.title, &d.title);
+        doc.add_text(f.summary, &d.summary);
+        doc.add_text(f.script, &d.script);
+        for k in &d.keywords {
+            doc.add_text(f.keywords, k);
+        }
+        doc.add_text(f.city, &d.city);
+        doc.add_text(f.city_text, format!("{} {}", d.city, d.province));
+        doc.add_text(f.province, &d.province);
+        doc.add_text(f.category, &d.category);
+        doc.add_text(f.status, &d.status);
+        doc.add_text(f.visibility, d.visibility.as_str());
+        for s in &d.shared_with {
+            doc.add_text(f.shared, s.to_string());
+        }
+        doc.add_i64(f.hidden_until, d.hidden_until);
+        doc.add_i64(f.embargo_until, d.embargo_until);
+        doc.add_i64(f.created, d.created);
+        doc.add_f64(f.duration, d.duration_s);
+        let resolution = resolution_class(d.height);
+        doc.add_text(f.resolution, resolution);
+        doc.add_text(f.qc, &d.qc);
+        doc.add_u64(f.adoptions, d.adoptions);
+        doc.add_u64(f.poster, u64::from(d.has_poster));
+        let station_facet = format!("{} {}", d.station_id, d.station_name);
+        for (dim, value) in DIMENSIONS.into_iter().zip([
+            station_facet.as_str(),
+            &d.province,
+            &d.city,
+            &d.category,
+            resolution,
+            &d.qc,
+        ]) {
+            if !value.is_empty() {
+                doc.add_facet(f.facets, facet(dim, value));
+            }
+        }
+        doc
+    }
+
+    fn term(&self, field: Field, value: &str) -> Box<dyn Query> {
+        Box::new(TermQuery::new(
+            Term::from_field_text(field, value),
+            IndexRecordOption::Basic,
+        ))
+    }
+
+    /// What `viewer` may see at `now` (epoch ms): the rule of `can_see`.
+    fn visibility(&self, viewer: Viewer, now: i64) -> Option<Box<dyn Query>> {
+        let own = match viewer {
+            Viewer::All => return None,
+            Viewer::Station(s) => Some(s.to_string()),
+            Viewer::Nobody => None,
+        };
+        let f = &self.f;
+        let mut listed = vec![
+            (Occur::Should, self.term(f.visibility, "exchange")),
+            (Occur::Should, self.term(f.visibility, "public")),
+        ];
+        if let Some(own) = &own {
+            listed.push((Occur::Should, self.term(f.shared, own)));
+        }
+        let others: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+            (Occur::Must, self.term(f.status, "ready")),
+            (Occur::Must, Box::new(BooleanQuery::new(listed))),
+            (
+                Occur::Must,
+                Box::new(RangeQuery::new(
+                    Bound::Unbounded,
+                    Bound::Included(Term::from_field_i64(f.hidden_until, now)),
+                )),
+            ),
+        ]));
+        let mut either = vec![(Occur::Should, others)];
+        if let Some(own) = &own {
+            either.push((Occur::Should, self.term(f.station, own)));
+        }
+        Some(Box::new(BooleanQuery::new(either)))
+    }
+
+    fn filter_clauses(&self, filters: &Filters) -> Vec<(Occur, Box<dyn Query>)> {
+        let f = &self.f;
+        let mut out: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        let station = filters.station.map(|s| s.to_string());
+        for (field, value) in [
+            (f.station, station.as_deref()),
+            (f.city, filters.city.as_deref()),
+            (f.province, filters.province.as_deref()),
+            (f.category, filters.category.as_deref()),
+            (f.resolution, filters.resolution.as_deref()),
+            (f.qc, filters.qc.as_deref()),
+            (f.status, filters.status.as_deref()),
+        ] {
+            if let Some(v) = value {
+                out.push((Occur::Must, self.term(field, v)));
+            }
+        }
+        if filters.from.is_some() || filters.to.is_some() {
+            let lower = filters.from.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_i64(f.created, v))
+            });
+            let upper = filters.to.map_or(Bound::Unbounded, |v| {
+                Bound::Excluded(Term::from_field_i64(f.created, v))
+            });
+            out.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        if filters.min_duration.is_some() || filters.max_duration.is_some() {
+            let lower = filters.min_duration.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_f64(f.duration, v))
+            });
+            let upper = filters.max_duration.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_f64(f.duration, v))
+            });
+            out.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        out
+    }
+
+    fn text_fields(&self) -> Vec<(Field, f32)> {
+        BOOSTS
+            .iter()
+            .filter_map(|(name, boost)| {
+                self.index
+                    .schema()
+                    .get_field(name)
+                    .ok()
+                    .map(|f| (f, *boost))
+            })
+            .collect()
+    }
+
+    /// One query word over every text field, boosted. A long word also matches when the
+    /// item's text was cut into its parts.
+    fn word_query(&self, word: &str, fields: &[(Field, f32)]) -> Box<dyn Query> {
+        let over_fields = |w: &str| -> Box<dyn Query> {
+            Box::new(BooleanQuery::new(
+                fields
+                    .iter()
+                    .map(|(field, boost)| {
+                        let q: Box<dyn Query> = Box::new(BoostQuery::new(
+                            Box::new(TermQuery::new(
+                                Term::from_field_text(*field, w),
+                                IndexRecordOption::WithFreqs,
+                            )),
+                            *boost,
+                        ));
+                        (Occur::Should, q)
+                    })
+                    .collect(),
+            ))
+        };
+        let whole = over_fields(word);
+        if word.chars().count() < 3 {
+            return whole;
+        }
+        let parts: Vec<String> = text::words(word, Mode::Index)
+            .into_iter()
+            .map(|w| w.text)
+            .filter(|w| w != word)
+            .collect();
+        if parts.is_empty() {
+            return whole;
+        }
+        let all_parts = BooleanQuery::new(
+            parts
+                .iter()
+                .map(|p| (Occur::Must, over_fields(p)))
+                .collect(),
+        );
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Should, whole),
+            (
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(all_parts), 0.5)),
+            ),
+        ]))
+    }
+
+    /// The query for the user's text: every word must match (any word, if that finds
+    /// nothing). Text is never parsed as syntax. `None` when it has no words.
+    fn text_query(&self, q: &str, any: bool) -> Option<Box<dyn Query>> {
+        let mut seen: Vec<String> = Vec::new();
+        for w in text::words(q, Mode::Query) {
+            if !seen.contains(&w.text) {
+                seen.push(w.text);
+            }
+        }
+        seen.truncate(16);
+        if seen.is_empty() {
+            return None;
+        }
+        let fields = self.text_fields();
+        let occur = if any { Occur::Should } else { Occur::Must };
+        Some(Box::new(BooleanQuery::new(
+            seen.iter()
+                .map(|w| (occur, self.word_query(w, &fields)))
+                .collect(),
+        )))
+    }
+
+    fn full_query(
+        &self,
+        text: Option<Box<dyn Query>>,
+        filters: &Filters,
+        viewer: Viewer,
+        now: i64,
+    ) -> Box<dyn Query> {
+        let mut clauses = self.filter_clauses(filters);
+        if let Some(v) = self.visibility(viewer, now) {
+            clauses.push((Occur::Must, v));
+        }
+        let has_text = text.is_some();
+        clauses.push((Occur::Must, text.unwrap_or_else(|| Box::new(AllQuery))));
+        if !has_text && clauses.len() == 1 {
+            return Box::new(AllQuery);
+        }
+        // Filters do not score: only the text's clause carries weight.
+        Box::new(BooleanQuery::new(clauses))
+    }
+
+    /// Searches as `viewer` at `now` (epoch ms).
+    pub fn search(&self, req: &Request, viewer: Viewer, now: i64) -> Result<Results> {
+        let searcher = self.reader.searcher();
+        let mut res = self.run(&searcher, req, viewer, now, false)?;
+        if res.total == 0 && text::words(&req.q, Mode::Query).len() > 1 {
+            res = self.run(&searcher, req, viewer, now, true)?;
+        }
+        Ok(res)
+    }
+
+    fn run(
+        &self,
+        searcher: &Searcher,
+        req: &Request,
+        viewer: Viewer,
+        now: i64,
+        any: bool,
+    ) -> Result<Results> {
+        let text = self.text_query(&req.q, any);
+        let has_text = text.is_some();
+        let query = self.full_query(text, &req.filters, viewer, now);
+        let limit = req.limit.clamp(1, 100);
+        let top = TopDocs::with_limit(limit).and_offset(req.offset.min(10_000));
+        let mut facets = FacetCollector::for_field("facets");
+        for dim in DIMENSIONS {
+            facets.add_facet(Facet::from_path([dim]));
+        }
+        let sort = match req.sort {
+            Sort::Relevance if !has_text => Sort::Newest,
+            s => s,
+        };
+        let (addresses, total, facet_counts): (Vec<DocAddress>, usize, _) = match sort {
+            Sort::Relevance => {
+                let (hits, total, fc) =
+                    searcher.search(&query, &(top.order_by_score(), Count, facets))?;
+                (hits.into_iter().map(|(_, a)| a).collect(), total, fc)
+            }
+            Sort::Newest => {
+                let (hits, total, fc) = searcher.search(
+                    &query,
+                    &(
+                        top.order_by_fast_field::<i64>("created", Order::Desc),
+                        Count,
+                        facets,
+                    ),
+                )?;
+                (hits.into_iter().map(|(_, a)| a).collect(), total, fc)
+            }
+            Sort::Adoptions => {
+                let (hits, total, fc) = searcher.search(
+                    &query,
+                    &(
+                        top.order_by_fast_field::<u64>("adoptions", Order::Desc),
+                        Count,
+                        facets,
+                    ),
+                )?;
+                (hits.into_iter().map(|(_, a)| a).collect(), total, fc)
+            }
+        };
+        let highlight = match self.text_query(&req.q, true) {
+            Some(q) => Some((
+                self.snippets(searcher, &*q, self.f.title, 200)?,
+                self.snippets(searcher, &*q, self.f.summary, 120)?,
+            )),
+            None => None,
+        };
+        let mut hits = Vec::with_capacity(addresses.len());
+        for a in addresses {
+            let doc: TantivyDocument = searcher.doc(a)?;
+            hits.push(self.hit(&doc, highlight.as_ref()));
+        }
+        let mut out = Facets::default();
+        for (dim, slot) in DIMENSIONS.into_iter().zip([
+            &mut out.station,
+            &mut out.province,
+            &mut out.city,
+            &mut out.category,
+            &mut out.resolution,
+            &mut out.qc,
+        ]) {
+            *slot = facet_counts
+                .top_k(Facet::from_path([dim]), 20)
+                .into_iter()
+                .map(|(facet, count)| {
+                    let value = facet
+                        .to_path()
+                        .last()
+                        .map(|s| s.to_string())
+                        .unwrap_or_default();
+                    let (value, label) = if dim == "station" {
+                        match value.split_once(' ') {
+                            Some((id, name)) => (id.to_owned(), name.to_owned()),
+                            None => (value.clone(), value),
+                        }
+                    } else {
+                        (value.clone(), value)
+                    };
+                    FacetCount {
+                        value,
+                        label,
+                        count,
+                    }
+                })
+                .collect();
+        }
+        Ok(Results {
+            total,
+            hits,
+            facets: out,
+        })
+    }
+
+    fn snippets(
+        &self,
+        searcher: &Searcher,
+        query: &dyn Query,
+        field: Field,
+        chars: usize,
+    ) -> Result<SnippetGenerator> {
+        let mut g = SnippetGenerator::create(searcher, query, field)?;
+        g.set_max_num_chars(chars);
+        Ok(g)
+    }
+
+    fn hit(
+        &self,
+        doc: &TantivyDocument,
+        highlight: Option<&(SnippetGenerator, SnippetGenerator)>,
+    ) -> Hit {
+        let f = &self.f;
+        let text = |field: Field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let int = |field: Field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_i64())
+                .unwrap_or_default()
+        };
+        let title = text(f.title);
+        let summary = text(f.summary);
+        let (title_html, snippet_html) = match highlight {
+            Some((t, s)) => {
+                let marked = |g: &SnippetGenerator, text: &str| {
+                    let mut snippet = g.snippet(text);
+                    snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
+                    snippet.to_html()
+                };
+                let (th, sh) = (marked(t, &title), marked(s, &summary));
+                (
+                    if th.is_empty() { escape(&title) } else { th },
+                    if sh.is_empty() {
+                        escape(&first_chars(&summary, 120))
+                    } else {
+                        sh
+                    },
+                )
+            }
+            None => (escape(&title), escape(&first_chars(&summary, 120))),
+        };
+        Hit {
+            id: text(f.id).parse().unwrap_or_default(),
+            title,
+            title_html,
+            snippet_html,
+            station_id: text(f.station).parse().unwrap_or_default(),
+            station_name: text(f.station_name),
+            city: text(f.city),
+            province: text(f.province),
+            category: text(f.category),
+            created: int(f.created),
+            duration_s: doc
+                .get_first(f.duration)
+                .and_then(|v| v.as_f64())
+                .unwrap_or_default(),
+            resolution: text(f.resolution),
+            qc: text(f.qc),
+            status: text(f.status),
+            adoptions: doc
+                .get_first(f.adoptions)
+                .and_then(|v| v.as_u64())
+                .unwrap_or_default(),
+            has_poster: doc
+                .get_first(f.poster)
+                .and_then(|v| v.as_u64())
+                .unwrap_or_default()
+                == 1,
+            embargo_until: int(f.embargo_until),
+        }
+    }
+
+    /// Titles for a search box as the user types: the words so far, the last one taken as
+    /// the beginning of a word.
+    pub fn suggest(&self, q: &str, viewer: Viewer, now: i64, max: usize) -> Result<Vec<String>> {
+        let words = text::words(q, Mode::Query);
+        let Some((last, rest)) = words.split_last() else {
+            return Ok(Vec::new());
+        };
+        let fields = self.text_fields();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = rest
+            .iter()
+            .map(|w| (Occur::Must, self.word_query(&w.text, &fields)))
+            .collect();
+        let prefix: Vec<(Occur, Box<dyn Query>)> = [self.f.title, self.f.keywords]
+            .into_iter()
+            .map(|field| {
+                let q: Box<dyn Query> = Box::new(FuzzyTermQuery::new_prefix(
+                    Term::from_field_text(field, &last.text),
+                    0,
+                    true,
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        clauses.push((Occur::Must, Box::new(BooleanQuery::new(prefix))));
+        let query = self.full_query(
+            Some(Box::new(BooleanQuery::new(clauses))),
+            &Filters::default(),
+            viewer,
+            now,
+        );
+        let searcher = self.reader.searcher();
+        let top = searcher.search(
+            &query,
+            &TopDocs::with_limit(max.clamp(1, 20) * 2).order_by_score(),
+        )?;
+        let mut out: Vec<String> = Vec::new();
+        for (_, a) in top {
+            let doc: TantivyDocument = searcher.doc(a)?;
+            if let Some(t) = doc.get_first(self.f.title).and_then(|v| v.as_str())
+                && !out.iter().any(|x| x == t)
+            {
+                out.push(t.to_owned());
+            }
+            if out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn first_chars(s: &str, n: usize) -> String {
+    let mut out: String = s.chars().take(n).collect();
+    if s.chars().nth(n).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
