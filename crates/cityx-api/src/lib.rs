@@ -14,7 +14,9 @@ pub mod routes;
 use axum::Router;
 use axum::routing::{get, post};
 use http::HttpState;
-use routes::{assets, audit, auth, files, imports, stations, system, tokens, uploads, users};
+use routes::{
+    assets, audit, auth, exchange, files, imports, stations, system, tokens, uploads, users,
+};
 
 /// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
 /// for the merged API and web routers).
@@ -54,6 +56,22 @@ pub fn router() -> Router<HttpState> {
         )
         .route("/api/v1/assets/{id}/restore", post(assets::restore_asset))
         .route("/api/v1/assets/{id}/files/{*path}", get(files::get_file))
+        .route(
+            "/api/v1/assets/{id}/rights",
+            axum::routing::put(exchange::set_rights),
+        )
+        .route("/api/v1/assets/{id}/adoptions", post(exchange::adopt))
+        .route(
+            "/api/v1/assets/{id}/download-link",
+            post(exchange::download_link),
+        )
+        .route("/api/v1/adoptions", get(exchange::list_adoptions))
+        .route(
+            "/api/v1/downloads/{id}/{rendition}",
+            get(exchange::signed_download),
+        )
+        .route("/api/v1/search", get(exchange::search))
+        .route("/api/v1/search/suggest", get(exchange::suggest))
         .route("/api/v1/openapi.json", get(system::openapi))
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))

@@ -21,8 +21,16 @@ impl App {
     /// An asset the caller may see, with its jobs.
     pub async fn get_asset(&self, actor: &Actor, id: AssetId) -> Result<AssetView> {
         policy::read(actor)?;
-        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
-        let jobs = self.repo.jobs_of_asset(id).await?;
+        let asset = self
+            .repo
+            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
+            .await?;
+        // Jobs are the contributor's and the hub's business.
+        let jobs = if actor.tenant_scope().admits(Some(asset.station_id)) {
+            self.repo.jobs_of_asset(id).await?
+        } else {
+            Vec::new()
+        };
         Ok(AssetView { asset, jobs })
     }
 

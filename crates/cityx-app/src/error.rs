@@ -55,6 +55,14 @@ pub enum Error {
     /// A fetch from a URL failed or was refused (imports).
     #[error(transparent)]
     Fetch(#[from] cityx_fetch::FetchError),
+    #[error("the item is under embargo until {until}")]
+    Embargoed { until: time::OffsetDateTime },
+    #[error("the item was withdrawn by its contributor")]
+    Withdrawn,
+    #[error("a station does not adopt its own items")]
+    OwnItem,
+    #[error("the download link was changed or has expired; ask for a new one")]
+    BadLink,
     #[error("a dependency is unavailable")]
     Unavailable(#[source] cityx_db::Error),
     #[error("internal error")]

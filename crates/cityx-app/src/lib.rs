@@ -13,6 +13,7 @@ mod assets;
 mod audit;
 mod auth;
 mod error;
+mod exchange;
 mod imports;
 mod pipeline;
 mod secrets;
@@ -27,8 +28,12 @@ use std::time::Duration;
 
 pub use assets::AssetView;
 pub use auth::{LoginToken, WebSession, csrf_matches};
-pub use cityx_db::{JobSummary, Page, PageRequest};
+pub use cityx_db::{AdoptionFilter, JobSummary, Page, PageRequest};
+pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Results as SearchResults};
 pub use error::{Error, Result};
+pub use exchange::{
+    Adopted, DownloadLink, IndexFollower, LINK_TTL, MAX_PER_PAGE, SearchInput, index_doc,
+};
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
 pub use pipeline::{AssetFile, PROBE_JOB, TRANSCODE_JOB};
 pub use secrets::generate_password;
@@ -79,6 +84,8 @@ pub struct App {
     writers: uploads::Writers,
     /// Every fetch from a URL a user gave goes through this.
     fetch: cityx_fetch::Guard,
+    /// The catalogue's search index (`None` until opened: searches fail).
+    search: std::sync::OnceLock<Arc<cityx_search::SearchIndex>>,
     /// Wakes an idle job runner when work arrives.
     jobs_ready: Arc<tokio::sync::Notify>,
     /// A hash of a random password, verified against when an email is unknown so that a
@@ -103,6 +110,7 @@ impl App {
             uploads,
             writers: Default::default(),
             fetch: Default::default(),
+            search: Default::default(),
             jobs_ready: Default::default(),
             dummy_hash,
         })

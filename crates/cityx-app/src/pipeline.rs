@@ -36,7 +36,7 @@ pub(crate) fn asset_job(
 /// A stored file of an item, checked and ready to stream.
 #[derive(Clone, Debug)]
 pub struct AssetFile {
-    key: StorageKey,
+    pub(crate) key: StorageKey,
     pub info: ObjectInfo,
     /// The file name's extension, for the media type.
     pub extension: String,
@@ -51,7 +51,7 @@ fn servable(relative: &str) -> bool {
         || matches!(relative, "proxy.mp4" | "poster.jpg")
 }
 
-fn storage_error(e: cityx_storage::Error) -> Error {
+pub(crate) fn storage_error(e: cityx_storage::Error) -> Error {
     if e.is_not_found() {
         Error::NotFound("file")
     } else {
@@ -165,7 +165,9 @@ impl App {
     ) -> Result<AssetFile> {
         policy::read(actor)?;
         // The item first: a caller who may not see it learns nothing about its files.
-        self.repo.get_asset(actor.tenant_scope(), id).await?;
+        self.repo
+            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
+            .await?;
         if !servable(relative) {
             return Err(Error::NotFound("file"));
         }

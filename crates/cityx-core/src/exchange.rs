@@ -225,41 +225,29 @@ pub fn may_adopt(
     Ok(())
 }
 
-/// What an adopting station takes: the master, the proxy, or one HLS rung by name
-/// (`1080p`, `720p` …), or nothing (adds the item to its library).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+/// What an adopting station takes: the master, the proxy MP4, or nothing (it adds the item
+/// to its library and downloads later).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Take {
     Master,
     Proxy,
-    Rendition(String),
     Library,
 }
 
 impl Take {
-    pub fn as_str(&self) -> &str {
+    pub const ALL: [Take; 3] = [Take::Master, Take::Proxy, Take::Library];
+
+    pub fn as_str(self) -> &'static str {
         match self {
             Take::Master => "master",
             Take::Proxy => "proxy",
             Take::Library => "library",
-            Take::Rendition(r) => r,
         }
     }
 
-    /// Parses `master`, `proxy`, `library` or a rung name such as `720p`.
     pub fn parse(s: &str) -> Option<Take> {
-        match s {
-            "master" => Some(Take::Master),
-            "proxy" => Some(Take::Proxy),
-            "library" => Some(Take::Library),
-            r if r.len() <= 6
-                && r.ends_with('p')
-                && r[..r.len() - 1].parse::<u16>().is_ok_and(|h| h > 0) =>
-            {
-                Some(Take::Rendition(r.to_owned()))
-            }
-            _ => None,
-        }
+        Take::ALL.into_iter().find(|t| t.as_str() == s)
     }
 }
 
@@ -277,7 +265,7 @@ pub struct Adoption {
     pub station_id: StationId,
     pub station_name: String,
     pub user_id: UserId,
-    /// `master`, `proxy`, a rung such as `720p`, or `library`.
+    /// `master`, `proxy` or `library`.
     pub rendition: String,
     /// What the station means to do with it (free text, e.g. 晚间新闻).
     pub purpose: String,
@@ -376,9 +364,10 @@ mod tests {
 
     #[test]
     fn takes_parse() {
-        assert_eq!(Take::parse("720p"), Some(Take::Rendition("720p".into())));
-        assert_eq!(Take::parse("master"), Some(Take::Master));
-        for bad in ["", "p", "0p", "720", "../x", "12345678p"] {
+        for t in Take::ALL {
+            assert_eq!(Take::parse(t.as_str()), Some(t));
+        }
+        for bad in ["", "720p", "../x", "Master"] {
             assert_eq!(Take::parse(bad), None, "{bad}");
         }
     }

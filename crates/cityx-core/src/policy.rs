@@ -12,7 +12,9 @@
 //! | revoke others' tokens          | all       | no         | own station        | no              |
 //! | read the audit log             | all       | no         | own station        | no              |
 //! | upload items                   | no        | no         | own station        | editor: own station |
-//! | delete / restore items         | all       | no         | own station        | editor: own station |
+//! | delete / restore items, rights | all       | no         | own station        | editor: own station |
+//! | search, preview items          | all       | all        | visible to station | visible to station |
+//! | adopt items                    | no        | no         | others' visible    | editor: others' visible |
 //!
 //! Token scopes narrow this further: `read` for reading, `admin` for anything in the
 //! "create / change" rows.
@@ -139,6 +141,12 @@ pub fn manage_items(actor: &Actor) -> Decision {
         Role::HubAdmin | Role::StationAdmin | Role::Editor
     ))?;
     require_scope(actor, Scope::Write)
+}
+
+/// Adopt other stations' items for one's own station: station editors and admins, with the
+/// `write` scope. Viewers look; the hub has no station to adopt for.
+pub fn adopt(actor: &Actor) -> Decision {
+    contribute(actor)
 }
 
 /// Read the audit log; returns the part the actor may see.

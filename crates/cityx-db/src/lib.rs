@@ -149,6 +149,8 @@ pub trait Admin {
     async fn ping(&self) -> Result<()>;
     /// Waits for open connections to finish and closes them.
     async fn close(&self);
+    /// The secret called `name`, shared by every node: `candidate` if none was kept yet.
+    async fn server_secret(&self, name: &str, candidate: &str) -> Result<String>;
 }
 
 #[async_trait]

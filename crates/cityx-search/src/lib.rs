@@ -28,6 +28,7 @@ use tantivy::{
     Term,
 };
 use text::{ChineseTokenizer, Mode};
+use utoipa::ToSchema;
 
 /// Bumped when the schema or the analysis changes; an index of another version is rebuilt.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -136,14 +137,16 @@ pub struct Request {
     pub limit: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct Hit {
+    #[schema(value_type = String)]
     pub id: AssetId,
     pub title: String,
     /// The title with matches in `<mark>`, HTML-escaped.
     pub title_html: String,
     /// A passage of the summary or script with matches in `<mark>`, HTML-escaped.
     pub snippet_html: String,
+    #[schema(value_type = String)]
     pub station_id: StationId,
     pub station_name: String,
     pub city: String,
@@ -161,7 +164,7 @@ pub struct Hit {
 }
 
 /// One value of a facet and how many matching items carry it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct FacetCount {
     pub value: String,
     /// What to show: the station's name for station facets, else the value.
@@ -169,7 +172,7 @@ pub struct FacetCount {
     pub count: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Facets {
     pub station: Vec<FacetCount>,
     pub province: Vec<FacetCount>,
@@ -179,7 +182,7 @@ pub struct Facets {
     pub qc: Vec<FacetCount>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema)]
 pub struct Results {
     pub total: usize,
     pub hits: Vec<Hit>,

@@ -208,6 +208,100 @@ impl TestApp {
             .to_owned()
     }
 
+    /// An item of the token owner's station with the given metadata (`title`, `summary`,
+    /// `city` … as `Upload-Metadata` keys), uploaded whole; its bytes are unique. Returns
+    /// its id. With jobs off it stays `processing` until [`TestApp::finish_pending`].
+    pub async fn item_with(&self, token: &str, meta: &[(&str, &str)]) -> String {
+        use base64::Engine as _;
+        let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+        let mut header = format!("filename {}", b64("clip.mp4"));
+        for (k, v) in meta {
+            header.push_str(&format!(",{k} {}", b64(v)));
+        }
+        let body = format!("{}:{}", uuid::Uuid::now_v7(), header).into_bytes();
+        let res = self
+            .http
+            .post(self.url("/api/v1/uploads"))
+            .bearer_auth(token)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", body.len().to_string())
+            .header("upload-metadata", header)
+            .header("content-type", "application/offset+octet-stream")
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        res.headers()["cityx-asset-id"]
+            .to_str()
+            .expect("asset id")
+            .to_owned()
+    }
+
+    /// Finishes every queued probe job as if the pipeline had made the item (a playlist, a
+    /// poster and a proxy MP4 whose bytes are `proxy:<id>`) and passed its check: the items
+    /// become `ready` through the same repository call as real processing. For servers
+    /// started with jobs off.
+    pub async fn finish_pending(&self) -> usize {
+        let repo = self.app().repo();
+        let mut n = 0;
+        loop {
+            let lease = cityx_core::now() + time::Duration::minutes(5);
+            let Some(job) = repo
+                .claim_job(&["probe"], "testkit", lease)
+                .await
+                .expect("claim")
+            else {
+                return n;
+            };
+            let asset = job.asset_id.expect("item job");
+            self.app()
+                .store_bytes(
+                    asset,
+                    "proxy.mp4",
+                    format!("proxy:{asset}").into_bytes().into(),
+                )
+                .await
+                .expect("proxy");
+            let done = cityx_db::Processed {
+                playback: "hls/master.m3u8".into(),
+                derived_json: serde_json::json!({"proxy": "proxy.mp4", "poster": "poster.jpg"})
+                    .to_string(),
+                qc_json: serde_json::json!({"verdict": "pass"}).to_string(),
+                qc_verdict: "pass".into(),
+                rejection: None,
+            };
+            assert!(repo.finish_processing(&job, &done).await.expect("finish"));
+            repo.finish_job(&job, &cityx_db::JobOutcome::Succeeded)
+                .await
+                .expect("job done");
+            n += 1;
+        }
+    }
+
+    /// Searches as `token` until `ready` accepts the answer (the index follows the database
+    /// within about a second); returns that answer, or panics after 15 s.
+    pub async fn search_until(
+        &self,
+        token: &str,
+        query: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (s, body) = self.get(&format!("/api/v1/search?{query}"), token).await;
+            assert_eq!(s, StatusCode::OK, "{body}");
+            if ready(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "search {query} never gave the expected answer; last: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Stops the server gracefully and removes its data.
     pub async fn stop(self) {
         self.stop_keeping_data().await.cleanup().await;

@@ -437,6 +437,11 @@ catalog! {
     "err.token_invalid" => "令牌无效。", "The token is invalid.";
     "err.token_expired" => "令牌已过期。", "The token has expired.";
     "err.token_revoked" => "令牌已被吊销。", "The token was revoked.";
+    "err.embargoed" => "这条素材尚在禁发期内，禁发期结束后才能采用。", "This item is under embargo and can be adopted once it ends.";
+    "err.asset_withdrawn" => "这条素材已被供稿台撤回。", "The contributing station has withdrawn this item.";
+    "err.own_item" => "本台的素材无需采用，已在本台素材库中。", "Your station's own items are already in its library.";
+    "err.download_link_invalid" => "下载链接已失效，请在采用记录中重新获取。", "The download link has expired or was altered. Get a new one from the adoption record.";
+    "err.adoption_not_found" => "本台尚未以这种形式采用这条素材。", "Your station has not adopted this item in this form.";
     "err.asset_not_found" => "找不到这条素材，或你无权查看。", "No such item, or you may not see it.";
     "err.upload_not_found" => "找不到这个上传任务。", "No such upload.";
     "err.file_not_found" => "素材没有这个文件，或尚未生成。", "The item has no such file, or not yet.";

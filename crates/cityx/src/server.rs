@@ -85,6 +85,8 @@ pub struct Running {
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
     janitor: JoinHandle<()>,
+    /// Keeps the search index in step with the database.
+    indexer: JoinHandle<()>,
     /// The job runner, when this process runs jobs.
     runner: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
@@ -99,6 +101,13 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         )
         .await
         .map_err(|e| anyhow::anyhow!("failed to create the first admin: {e}"))?;
+    let (index, _) = cityx_search::SearchIndex::open(&settings.search_dir()).with_context(|| {
+        format!(
+            "failed to open the search index in {}: is another cityx using this data directory?",
+            settings.search_dir().display()
+        )
+    })?;
+    app.attach_search(Arc::new(index))?;
 
     let state = HttpState {
         app: app.clone(),
@@ -125,6 +134,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
             .await
     });
     let janitor = tokio::spawn(janitor(app.clone()));
+    let indexer = tokio::spawn(app.clone().follow_index());
     let runner = settings.jobs.enabled.then(|| {
         let ctx = cityx_jobs::Context {
             app: app.clone(),
@@ -155,6 +165,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         stop: Some(stop),
         server,
         janitor,
+        indexer,
         runner,
     })
 }
@@ -192,6 +203,8 @@ impl Running {
             let _ = stop.send(());
         }
         self.janitor.abort();
+        // Each round commits atomically; stopping between rounds loses nothing.
+        self.indexer.abort();
         if let Some((stop, task)) = self.runner.take() {
             // Running jobs stop; their leases lapse and they run again later.
             let _ = stop.send(());

@@ -525,6 +525,11 @@ impl Settings {
 
     /// Where partial uploads wait: beside the local object store, so that a finished upload
     /// becomes an object by a rename.
+    /// The search index: a cache of the database, rebuilt when missing.
+    pub fn search_dir(&self) -> std::path::PathBuf {
+        self.data.dir.join("search")
+    }
+
     pub fn spool_dir(&self) -> std::path::PathBuf {
         self.data.dir.join("spool")
     }

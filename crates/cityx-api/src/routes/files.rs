@@ -118,12 +118,48 @@ pub async fn get_file(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let file = st.app.asset_file(&actor, id, &path).await?;
+    serve(&st, &file, &headers, None).await
+}
+
+/// `Content-Disposition` for saving a file under `name` (RFC 6266, with an ASCII fallback).
+fn attachment(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || ".-_ ".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // RFC 5987 attr-char: letters, digits and these marks go as they are.
+    const ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'.')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'~');
+    let encoded = percent_encoding::utf8_percent_encode(name, ENCODE);
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// Answers with a stored file: validators, one `Range`, and `Content-Disposition` when it is
+/// a download to save under `save_as`.
+pub(crate) async fn serve(
+    st: &HttpState,
+    file: &cityx_app::AssetFile,
+    headers: &HeaderMap,
+    save_as: Option<&str>,
+) -> ApiResult<Response> {
     let size = file.info.size;
     let etag = file.info.etag.as_deref().map(quoted);
     let mut res = Response::builder()
         .header(header::CONTENT_TYPE, content_type(&file.extension))
         .header(header::CACHE_CONTROL, cache_control(&file.extension))
         .header(header::ACCEPT_RANGES, "bytes");
+    if let Some(name) = save_as {
+        res = res.header(header::CONTENT_DISPOSITION, header_value(&attachment(name)));
+    }
     if let Some(tag) = &etag {
         res = res.header(header::ETAG, header_value(tag));
         if etag_matches(headers.get(header::IF_NONE_MATCH), tag) {
@@ -165,7 +201,7 @@ pub async fn get_file(
     let body = if span.is_empty() {
         Body::empty()
     } else {
-        Body::from_stream(st.app.read_asset_file(&file, span.clone()).await?)
+        Body::from_stream(st.app.read_asset_file(file, span.clone()).await?)
     };
     Ok(res
         .status(status)
@@ -197,6 +233,13 @@ mod tests {
         ] {
             assert_eq!(wanted(Some(ignored), 100), Wanted::Whole, "{ignored}");
         }
+    }
+
+    #[test]
+    fn attachments_keep_chinese_names() {
+        let a = attachment("暴雨 现场.mp4");
+        assert!(a.starts_with("attachment; filename=\"__ __.mp4\""), "{a}");
+        assert!(a.ends_with("filename*=UTF-8''%E6%9A%B4%E9%9B%A8%20%E7%8E%B0%E5%9C%BA.mp4"), "{a}");
     }
 
     #[test]

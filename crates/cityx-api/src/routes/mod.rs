@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod exchange;
 pub mod files;
 pub mod imports;
 pub mod stations;
@@ -52,3 +53,4 @@ list_type!(StationList, cityx_core::Station);
 list_type!(UserList, cityx_core::User);
 list_type!(TokenList, cityx_core::ApiToken);
 list_type!(AuditList, cityx_core::AuditEntry);
+list_type!(AdoptionList, cityx_core::Adoption);

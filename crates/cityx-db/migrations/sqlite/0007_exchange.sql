@@ -33,3 +33,10 @@ CREATE TABLE adoptions (
 CREATE INDEX adoptions_by_contributor ON adoptions (contributor_id, id);
 CREATE INDEX adoptions_by_station ON adoptions (station_id, id);
 CREATE INDEX adoptions_by_asset ON adoptions (asset_id, id);
+
+-- Server secrets shared by every node (the key that signs download links), made on first use.
+CREATE TABLE server_secrets (
+    name       TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);

@@ -209,6 +209,24 @@ impl Admin for SqlRepo {
     async fn close(&self) {
         self.pool.close().await;
     }
+
+    async fn server_secret(&self, name: &str, candidate: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(ms(cityx_core::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("keep a server secret", "secret", e))?;
+        sqlx::query_scalar("SELECT value FROM server_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| Error::from_sqlx("read a server secret", "secret", e))
+    }
 }
 
 #[async_trait]

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod exchange;
 mod matrix;
 mod system;
 mod uploads;

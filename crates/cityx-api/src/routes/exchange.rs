@@ -1,0 +1,352 @@
+//! The exchange: search, suggestions, an item's rights, adoptions and signed downloads.
+
+use super::AdoptionList;
+use crate::error::{ApiResult, ErrorBody};
+use crate::http::{ApiJson, ApiPath, ApiQuery, Caller, HttpState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use cityx_app::AdoptionFilter;
+use cityx_core::{Adoption, Asset, AssetId, RightsInput, StationId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+/// Search parameters. Text is never syntax: quotes, colons and operators are just text.
+/// An unknown parameter is a 400 `invalid_query`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// Words in Chinese (simplified or traditional) or other languages.
+    pub q: Option<String>,
+    /// A station id.
+    pub station: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub category: Option<String>,
+    /// Contributed on or after this day (`YYYY-MM-DD`, China Standard Time).
+    pub from: Option<String>,
+    /// Contributed on or before this day.
+    pub to: Option<String>,
+    /// Seconds.
+    pub min_duration: Option<f64>,
+    pub max_duration: Option<f64>,
+    /// `2160p`, `1080p`, `720p` or `sd`.
+    pub resolution: Option<String>,
+    /// Technical check verdict: `pass`, `warn` or `fail`.
+    pub qc: Option<String>,
+    /// Only meaningful for one's own items: `processing`, `ready`, `failed`, `rejected`, `withdrawn`.
+    pub status: Option<String>,
+    /// `relevance` (default), `newest` or `adoptions`.
+    pub sort: Option<String>,
+    /// 1-based (at most 100).
+    pub page: Option<u32>,
+    /// 1–100, default 20.
+    pub per_page: Option<u32>,
+}
+
+impl SearchParams {
+    pub fn input(&self) -> cityx_app::SearchInput<'_> {
+        fn s(v: &Option<String>) -> &str {
+            v.as_deref().unwrap_or_default()
+        }
+        cityx_app::SearchInput {
+            q: s(&self.q),
+            station: s(&self.station),
+            city: s(&self.city),
+            province: s(&self.province),
+            category: s(&self.category),
+            from: s(&self.from),
+            to: s(&self.to),
+            min_duration: self.min_duration,
+            max_duration: self.max_duration,
+            resolution: s(&self.resolution),
+            qc: s(&self.qc),
+            status: s(&self.status),
+            sort: s(&self.sort),
+            page: self.page,
+            per_page: self.per_page,
+        }
+    }
+}
+
+/// Searches the items the caller may see: the hub sees all; a station its own and what other
+/// stations let it see (visibility, embargo). Facets count the matching items.
+#[utoipa::path(get, path = "/api/v1/search", tag = "exchange",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "Matching items, best first, with facets", body = cityx_app::SearchResults),
+        (status = 400, description = "An unknown parameter", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "A malformed filter value", body = ErrorBody),
+    ))]
+pub async fn search(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<SearchParams>,
+) -> ApiResult<Json<cityx_app::SearchResults>> {
+    Ok(Json(st.app.search(&actor, &q.input()).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestParams {
+    /// What the user has typed so far.
+    pub q: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Suggestions {
+    /// Titles of visible items that complete the text.
+    pub suggestions: Vec<String>,
+}
+
+/// Titles that complete what the user is typing.
+#[utoipa::path(get, path = "/api/v1/search/suggest", tag = "exchange",
+    params(SuggestParams),
+    responses(
+        (status = 200, description = "Up to 8 titles", body = Suggestions),
+        (status = 400, description = "`q` missing or an unknown parameter", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+pub async fn suggest(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<SuggestParams>,
+) -> ApiResult<Json<Suggestions>> {
+    Ok(Json(Suggestions {
+        suggestions: st.app.suggest(&actor, &q.q).await?,
+    }))
+}
+
+/// An item's rights.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RightsBody {
+    /// `private`, `exchange`, `stations` or `public`.
+    pub visibility: String,
+    /// Station ids, when `visibility` is `stations`.
+    #[serde(default)]
+    pub shared_with: Vec<String>,
+    /// RFC 3339; absent or null for no embargo.
+    #[serde(default)]
+    pub embargo_until: Option<String>,
+    /// Hide the item from other stations during the embargo (else it is visible but cannot
+    /// be adopted).
+    #[serde(default)]
+    pub embargo_hides: bool,
+    #[serde(default)]
+    pub licence: String,
+}
+
+/// Sets who may see and adopt an item: its station's editors and admins.
+#[utoipa::path(put, path = "/api/v1/assets/{id}/rights", tag = "exchange",
+    params(("id" = AssetId, Path, description = "Asset id")),
+    request_body = RightsBody,
+    responses(
+        (status = 200, description = "The item with its new rights", body = Asset),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Role or scope does not allow it", body = ErrorBody),
+        (status = 404, description = "No such item of the caller's station", body = ErrorBody),
+        (status = 422, description = "Invalid rights", body = ErrorBody),
+    ))]
+pub async fn set_rights(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<AssetId>,
+    ApiJson(body): ApiJson<RightsBody>,
+) -> ApiResult<Json<Asset>> {
+    let input = RightsInput {
+        visibility: &body.visibility,
+        shared_with: body.shared_with.iter().map(String::as_str).collect(),
+        embargo_until: body.embargo_until.as_deref().unwrap_or_default(),
+        embargo_hides: body.embargo_hides,
+        licence: &body.licence,
+    };
+    Ok(Json(st.app.set_rights(&actor, id, &input).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptBody {
+    /// `master`, `proxy` (the browser MP4) or `library` (no download now).
+    pub rendition: String,
+    /// What the station means to do with it, e.g. 晚间新闻.
+    #[serde(default)]
+    pub purpose: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DownloadResponse {
+    /// A signed link, relative to this server; it needs no credentials, supports `Range`,
+    /// and can be started until `expires_at`.
+    pub url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdoptResponse {
+    pub adoption: Adoption,
+    /// Absent for `library`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download: Option<DownloadResponse>,
+}
+
+fn download(d: cityx_app::DownloadLink) -> DownloadResponse {
+    DownloadResponse {
+        url: d.url,
+        expires_at: d.expires_at,
+    }
+}
+
+/// Adopts another station's item for the caller's station: recorded in the ledger and
+/// credited to the contributor. Embargoed, withdrawn or own items are refused and nothing is
+/// recorded.
+#[utoipa::path(post, path = "/api/v1/assets/{id}/adoptions", tag = "exchange",
+    params(("id" = AssetId, Path, description = "Asset id")),
+    request_body = AdoptBody,
+    responses(
+        (status = 201, description = "Adopted", body = AdoptResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Role or scope does not allow it, or the item is under embargo (`embargoed`)", body = ErrorBody),
+        (status = 404, description = "No such item visible to the caller, or it has no proxy", body = ErrorBody),
+        (status = 409, description = "Withdrawn (`asset_withdrawn`), not ready, or the station's own item (`own_item`)", body = ErrorBody),
+        (status = 422, description = "Invalid rendition or purpose", body = ErrorBody),
+    ))]
+pub async fn adopt(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<AssetId>,
+    ApiJson(body): ApiJson<AdoptBody>,
+) -> ApiResult<(StatusCode, Json<AdoptResponse>)> {
+    let a = st
+        .app
+        .adopt(&actor, id, &body.rendition, &body.purpose)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AdoptResponse {
+            adoption: a.adoption,
+            download: a.download.map(download),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    /// `master` or `proxy`, as adopted before.
+    pub rendition: String,
+}
+
+/// A fresh download link for an item the station has adopted (to resume a download after
+/// the first link expired). Records no new adoption.
+#[utoipa::path(post, path = "/api/v1/assets/{id}/download-link", tag = "exchange",
+    params(("id" = AssetId, Path, description = "Asset id")),
+    request_body = LinkBody,
+    responses(
+        (status = 200, description = "A new link", body = DownloadResponse),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Role does not allow it, or under embargo", body = ErrorBody),
+        (status = 404, description = "Not adopted in this form, or no such item", body = ErrorBody),
+        (status = 409, description = "Withdrawn since", body = ErrorBody),
+    ))]
+pub async fn download_link(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<AssetId>,
+    ApiJson(body): ApiJson<LinkBody>,
+) -> ApiResult<Json<DownloadResponse>> {
+    Ok(Json(download(
+        st.app.renew_download(&actor, id, &body.rendition).await?,
+    )))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AdoptionParams {
+    /// `credited` (the caller's station's items adopted by others), `made` (what the
+    /// station adopted) or absent (both; the hub: all).
+    pub direction: Option<String>,
+    /// Only adoptions of this item.
+    pub asset_id: Option<AssetId>,
+    /// Hub only: adoptions credited to or made by this station.
+    pub station_id: Option<StationId>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// The ledger: who adopted what and when, newest first.
+#[utoipa::path(get, path = "/api/v1/adoptions", tag = "exchange",
+    params(AdoptionParams),
+    responses(
+        (status = 200, description = "One page of adoptions", body = AdoptionList),
+        (status = 400, description = "An unknown parameter or direction", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+pub async fn list_adoptions(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<AdoptionParams>,
+) -> ApiResult<Json<AdoptionList>> {
+    let page = cityx_app::page_request(q.limit, q.cursor.as_deref())?;
+    let own = actor.station_id.or(q.station_id);
+    let mut filter = AdoptionFilter {
+        asset: q.asset_id,
+        ..Default::default()
+    };
+    match q.direction.as_deref() {
+        None | Some("") => {}
+        Some("credited") => filter.contributor = own,
+        Some("made") => filter.station = own,
+        Some(_) => {
+            return Err(crate::error::ApiError::from_code(
+                crate::error::ErrorCode::InvalidQuery,
+            ));
+        }
+    }
+    Ok(Json(
+        st.app.list_adoptions(&actor, &filter, &page).await?.into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SignedParams {
+    /// Expiry, Unix seconds.
+    pub exp: i64,
+    /// The link's signature.
+    pub sig: String,
+}
+
+/// Downloads an adopted master or proxy through a signed link (no credentials), with
+/// `Range` and `If-Range` for resuming. A CDN or the object store can serve the same link.
+#[utoipa::path(get, path = "/api/v1/downloads/{id}/{rendition}", tag = "exchange",
+    security(()),
+    params(
+        ("id" = AssetId, Path, description = "Asset id"),
+        ("rendition" = String, Path, description = "`master` or `proxy`"),
+        SignedParams,
+    ),
+    responses(
+        (status = 200, description = "The file", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream"),
+        (status = 403, description = "The link was changed or has expired (`download_link_invalid`)", body = ErrorBody),
+        (status = 409, description = "The item was withdrawn since", body = ErrorBody),
+        (status = 416, description = "The range lies outside the file", body = ErrorBody),
+    ))]
+pub async fn signed_download(
+    State(st): State<HttpState>,
+    ApiPath((id, rendition)): ApiPath<(AssetId, String)>,
+    ApiQuery(q): ApiQuery<SignedParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (file, name) = st
+        .app
+        .signed_download(id, &rendition, q.exp, &q.sig)
+        .await?;
+    super::files::serve(&st, &file, &headers, Some(&name)).await
+}

@@ -1,0 +1,680 @@
+//! The exchange: searching the catalogue, an item's rights, adopting items (the ledger and
+//! signed download links), and keeping the search index in step with the database.
+
+use crate::{App, AssetFile, Error, Result, secrets};
+use cityx_core::exchange::{self, AdoptRefusal};
+use cityx_core::{
+    Actor, Adoption, AdoptionId, Asset, AssetId, AssetStatus, AuditAction, FieldError, NewAudit,
+    RightsInput, StationId, Take, TenantScope, policy,
+};
+use cityx_db::{AdoptionFilter, CatalogueRow, Page, PageRequest};
+use cityx_search::{Doc, Filters, Request, Results, SearchIndex, Sort, Viewer};
+use cityx_storage::StorageKey;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// How long a signed download link may be started. A download that stops can be resumed
+/// with a new link from the adoption (the ledger keeps one entry).
+pub const LINK_TTL: Duration = Duration::from_secs(6 * 3600);
+/// How far back each round of the indexer looks again, for changes committed after later
+/// ones (a transaction takes its time from before its commit).
+const OVERLAP_MS: i64 = 10_000;
+/// Rows read per round of the indexer.
+const INDEX_BATCH: u32 = 500;
+
+/// A search as the API and the web UI take it: text as typed, every filter optional.
+#[derive(Clone, Debug, Default)]
+pub struct SearchInput<'a> {
+    pub q: &'a str,
+    pub station: &'a str,
+    pub city: &'a str,
+    pub province: &'a str,
+    pub category: &'a str,
+    /// `YYYY-MM-DD`, inclusive (China Standard Time).
+    pub from: &'a str,
+    /// `YYYY-MM-DD`, inclusive.
+    pub to: &'a str,
+    pub min_duration: Option<f64>,
+    pub max_duration: Option<f64>,
+    pub resolution: &'a str,
+    pub qc: &'a str,
+    pub status: &'a str,
+    /// `relevance`, `newest` or `adoptions`.
+    pub sort: &'a str,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+/// Results per page at most.
+pub const MAX_PER_PAGE: u32 = 100;
+
+fn day_start_ms(field: &'static str, day: &str, errs: &mut Vec<FieldError>) -> Option<i64> {
+    if day.is_empty() {
+        return None;
+    }
+    match time::Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    ) {
+        // Days are China Standard Time, as the editors read them.
+        Ok(d) => Some(
+            (d.midnight()
+                .assume_offset(time::macros::offset!(+8))
+                .unix_timestamp())
+                * 1000,
+        ),
+        Err(_) => {
+            errs.push(FieldError::new(
+                field,
+                "bad_format",
+                format!("{field} must be YYYY-MM-DD"),
+            ));
+            None
+        }
+    }
+}
+
+fn one_of(
+    field: &'static str,
+    value: &str,
+    allowed: &[&str],
+    errs: &mut Vec<FieldError>,
+) -> Option<String> {
+    match value.trim() {
+        "" => None,
+        v if allowed.contains(&v) => Some(v.to_owned()),
+        _ => {
+            errs.push(FieldError::new(
+                field,
+                "bad_value",
+                format!("{field} must be one of {}", allowed.join(", ")),
+            ));
+            None
+        }
+    }
+}
+
+fn short_text(value: &str) -> Option<String> {
+    let v = value.trim();
+    (!v.is_empty()).then(|| v.chars().take(50).collect())
+}
+
+impl SearchInput<'_> {
+    pub fn validate(&self) -> Result<Request> {
+        let mut errs = Vec::new();
+        let station = match self.station.trim() {
+            "" => None,
+            s => match s.parse::<StationId>() {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    errs.push(FieldError::new(
+                        "station",
+                        "bad_format",
+                        "station must be a station id",
+                    ));
+                    None
+                }
+            },
+        };
+        let from = day_start_ms("from", self.from.trim(), &mut errs);
+        let to = day_start_ms("to", self.to.trim(), &mut errs).map(|t| t + 86_400_000);
+        let sort = match self.sort.trim() {
+            "" | "relevance" => Sort::Relevance,
+            "newest" => Sort::Newest,
+            "adoptions" => Sort::Adoptions,
+            _ => {
+                errs.push(FieldError::new(
+                    "sort",
+                    "bad_value",
+                    "sort must be relevance, newest or adoptions",
+                ));
+                Sort::Relevance
+            }
+        };
+        for (field, v) in [
+            ("min_duration", self.min_duration),
+            ("max_duration", self.max_duration),
+        ] {
+            if v.is_some_and(|d| !d.is_finite() || d < 0.0) {
+                errs.push(FieldError::new(
+                    field,
+                    "bad_value",
+                    format!("{field} must be seconds, 0 or more"),
+                ));
+            }
+        }
+        if self.q.chars().count() > 200 {
+            errs.push(FieldError::new(
+                "q",
+                "too_long",
+                "q must be at most 200 characters",
+            ));
+        }
+        let per_page = self.per_page.unwrap_or(20).clamp(1, MAX_PER_PAGE);
+        let page = self.page.unwrap_or(1).clamp(1, 100);
+        let filters = Filters {
+            station,
+            city: short_text(self.city),
+            province: short_text(self.province),
+            category: short_text(self.category),
+            from,
+            to,
+            min_duration: self.min_duration,
+            max_duration: self.max_duration,
+            resolution: one_of(
+                "resolution",
+                self.resolution,
+                &["2160p", "1080p", "720p", "sd"],
+                &mut errs,
+            ),
+            qc: one_of("qc", self.qc, &["pass", "warn", "fail"], &mut errs),
+            status: one_of(
+                "status",
+                self.status,
+                &["processing", "ready", "failed", "rejected", "withdrawn"],
+                &mut errs,
+            ),
+        };
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        Ok(Request {
+            q: self.q.trim().to_owned(),
+            filters,
+            sort,
+            offset: ((page - 1) * per_page) as usize,
+            limit: per_page as usize,
+        })
+    }
+}
+
+/// What the search index sees of a caller.
+fn viewer(actor: &Actor) -> Viewer {
+    match actor.tenant_scope() {
+        TenantScope::All => Viewer::All,
+        TenantScope::Station(s) => Viewer::Station(s),
+        TenantScope::Nothing => Viewer::Nobody,
+    }
+}
+
+fn ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// An item as the index takes it, or `None` when it must leave the index.
+pub fn index_doc(row: &CatalogueRow) -> Option<Doc> {
+    let a = &row.asset;
+    if row.purged || a.deleted_at.is_some() || a.status == AssetStatus::Uploading {
+        return None;
+    }
+    let technical = a.technical.as_ref();
+    let duration_s = technical
+        .and_then(|t| t["duration_s"].as_f64())
+        .unwrap_or_default();
+    let height = technical
+        .and_then(|t| {
+            let v = &t["video"];
+            Some(
+                v["display_width"]
+                    .as_u64()?
+                    .min(v["display_height"].as_u64()?),
+            )
+        })
+        .unwrap_or_default();
+    let embargo_until = a.meta.embargo_until.map(ms).unwrap_or_default();
+    Some(Doc {
+        id: a.id,
+        station_id: a.station_id,
+        station_name: row.station_name.clone(),
+        title: a.meta.title.clone(),
+        summary: a.meta.summary.clone(),
+        script: a.meta.script.clone(),
+        keywords: a.meta.keywords.clone(),
+        city: if a.meta.city.is_empty() {
+            row.station_city.clone()
+        } else {
+            a.meta.city.clone()
+        },
+        province: row.province.clone(),
+        category: a.meta.category.clone(),
+        status: a.status.as_str().to_owned(),
+        visibility: a.visibility,
+        shared_with: a.shared_with.clone(),
+        hidden_until: if a.embargo_hides { embargo_until } else { 0 },
+        embargo_until,
+        created: ms(a.created_at),
+        duration_s,
+        height,
+        qc: a
+            .qc
+            .as_ref()
+            .and_then(|q| q["verdict"].as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        adoptions: a.adoption_count,
+        has_poster: a.derived.as_ref().is_some_and(|d| d["poster"].is_string()),
+    })
+}
+
+/// Where the indexer is: the last change it took, and what it took in the overlap window
+/// (so that a change is indexed once, however often it is read again).
+#[derive(Default)]
+pub struct IndexFollower {
+    mark: Option<(OffsetDateTime, Option<AssetId>)>,
+    recent: HashMap<AssetId, OffsetDateTime>,
+}
+
+fn parse_mark(mark: &str) -> Option<(OffsetDateTime, Option<AssetId>)> {
+    let (t, id) = mark.split_once(':')?;
+    let t =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(t.parse::<i64>().ok()?) * 1_000_000)
+            .ok()?;
+    Some((t, id.parse().ok()))
+}
+
+/// A signed link's parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadLink {
+    /// Path and query, relative to the server: `/api/v1/downloads/{id}/{take}?exp=…&sig=…`.
+    pub url: String,
+    pub expires_at: OffsetDateTime,
+}
+
+/// An adoption and, unless the item was only added to the library, where to download it.
+#[derive(Clone, Debug)]
+pub struct Adopted {
+    pub adoption: Adoption,
+    pub download: Option<DownloadLink>,
+}
+
+fn refusal(r: AdoptRefusal, asset: &Asset) -> Error {
+    match r {
+        AdoptRefusal::Embargoed => Error::Embargoed {
+            until: asset.meta.embargo_until.unwrap_or_else(cityx_core::now),
+        },
+        AdoptRefusal::Withdrawn => Error::Withdrawn,
+        AdoptRefusal::NotReady => Error::WrongState {
+            entity: "asset",
+            state: asset.status.as_str().to_owned(),
+        },
+        AdoptRefusal::OwnItem => Error::OwnItem,
+    }
+}
+
+impl App {
+    /// Uses `index` for searches; [`App::follow_index`] keeps it current. Once only.
+    pub fn attach_search(&self, index: Arc<SearchIndex>) -> Result<()> {
+        self.search
+            .set(index)
+            .map_err(|_| Error::Internal("a search index is already attached".into()))
+    }
+
+    fn index(&self) -> Result<&Arc<SearchIndex>> {
+        self.search
+            .get()
+            .ok_or_else(|| Error::Internal("the search index is not open".into()))
+    }
+
+    /// Searches the catalogue as the caller: visibility and embargo apply.
+    pub async fn search(&self, actor: &Actor, input: &SearchInput<'_>) -> Result<Results> {
+        policy::read(actor)?;
+        let req = input.validate()?;
+        let index = self.index()?.clone();
+        let viewer = viewer(actor);
+        let now = ms(cityx_core::now());
+        tokio::task::spawn_blocking(move || index.search(&req, viewer, now))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+            .map_err(|e| Error::Internal(e.into()))
+    }
+
+    /// Titles that complete what the caller is typing.
+    pub async fn suggest(&self, actor: &Actor, q: &str) -> Result<Vec<String>> {
+        policy::read(actor)?;
+        if q.chars().count() > 100 {
+            return Ok(Vec::new());
+        }
+        let index = self.index()?.clone();
+        let (viewer, now, q) = (viewer(actor), ms(cityx_core::now()), q.to_owned());
+        tokio::task::spawn_blocking(move || index.suggest(&q, viewer, now, 8))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+            .map_err(|e| Error::Internal(e.into()))
+    }
+
+    /// Sets an item's rights: its own station's editors and admins (and the hub admin).
+    pub async fn set_rights(
+        &self,
+        actor: &Actor,
+        id: AssetId,
+        input: &RightsInput<'_>,
+    ) -> Result<Asset> {
+        policy::manage_items(actor)?;
+        let rights = input.validate().map_err(Error::Validation)?;
+        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::RightsChanged,
+            "asset",
+            id,
+            Some(asset.station_id),
+        )
+        .detail("visibility", rights.visibility.as_str())
+        .detail("embargo_hides", rights.embargo_hides.to_string());
+        match self
+            .repo
+            .set_rights(actor.tenant_scope(), id, &rights, &audit)
+            .await
+        {
+            Err(e) if matches!(e, cityx_db::Error::NotFound { entity: "station" }) => {
+                return Err(Error::Validation(vec![FieldError::new(
+                    "shared_with",
+                    "unknown_station",
+                    "shared_with names a station that does not exist",
+                )]));
+            }
+            r => r?,
+        }
+        Ok(self
+            .repo
+            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
+            .await?)
+    }
+
+    /// Adopts an item for the caller's station: records it (credited to the contributor)
+    /// and, for the master or the proxy, returns a signed download link.
+    pub async fn adopt(
+        &self,
+        actor: &Actor,
+        id: AssetId,
+        take: &str,
+        purpose: &str,
+    ) -> Result<Adopted> {
+        policy::adopt(actor)?;
+        let station = actor.station_id.ok_or(Error::Forbidden)?;
+        let take = Take::parse(take).ok_or_else(|| {
+            Error::Validation(vec![FieldError::new(
+                "rendition",
+                "bad_value",
+                "rendition must be master, proxy or library",
+            )])
+        })?;
+        let purpose =
+            exchange::adoption_purpose(purpose).map_err(|e| Error::Validation(vec![e]))?;
+        let now = cityx_core::now();
+        let asset = self
+            .repo
+            .get_visible_asset(actor.tenant_scope(), id, now)
+            .await?;
+        exchange::may_adopt(&asset, station, now).map_err(|r| refusal(r, &asset))?;
+        if take == Take::Proxy && proxy_of(&asset).is_none() {
+            return Err(Error::NotFound("file"));
+        }
+        let name = |s| async move {
+            Ok::<_, Error>(self.repo.get_station(TenantScope::All, s).await?.name)
+        };
+        let adoption = Adoption {
+            id: AdoptionId::new(),
+            asset_id: id,
+            asset_title: asset.meta.title.clone(),
+            contributor_id: asset.station_id,
+            contributor_name: name(asset.station_id).await?,
+            station_id: station,
+            station_name: name(station).await?,
+            user_id: actor.user_id.ok_or(Error::Forbidden)?,
+            rendition: take.as_str().to_owned(),
+            purpose,
+            at: now,
+        };
+        let audit = NewAudit::by(actor, AuditAction::AssetAdopted, "asset", id, Some(station))
+            .detail("rendition", take.as_str())
+            .detail("contributor", asset.station_id.to_string());
+        self.repo.insert_adoption(&adoption, &audit).await?;
+        let download = match take {
+            Take::Library => None,
+            t => Some(self.download_link(id, t, now).await?),
+        };
+        tracing::info!(asset = %id, station = %station, rendition = take.as_str(), "item adopted");
+        Ok(Adopted { adoption, download })
+    }
+
+    /// A new download link for an item the station adopted before (the first one expired or
+    /// the download was interrupted). Not a new adoption.
+    pub async fn renew_download(
+        &self,
+        actor: &Actor,
+        id: AssetId,
+        take: &str,
+    ) -> Result<DownloadLink> {
+        policy::adopt(actor)?;
+        let station = actor.station_id.ok_or(Error::Forbidden)?;
+        let take = Take::parse(take)
+            .filter(|t| *t != Take::Library)
+            .ok_or(Error::NotFound("adoption"))?;
+        let now = cityx_core::now();
+        let asset = self
+            .repo
+            .get_visible_asset(actor.tenant_scope(), id, now)
+            .await?;
+        exchange::may_adopt(&asset, station, now).map_err(|r| refusal(r, &asset))?;
+        let filter = AdoptionFilter {
+            station: Some(station),
+            asset: Some(id),
+            ..Default::default()
+        };
+        let page = self
+            .repo
+            .list_adoptions(actor.tenant_scope(), &filter, &PageRequest::first(100))
+            .await?;
+        if !page.items.iter().any(|a| a.rendition == take.as_str()) {
+            return Err(Error::NotFound("adoption"));
+        }
+        self.download_link(id, take, now).await
+    }
+
+    /// Adoptions by or of the caller's station (all for the hub), newest first.
+    pub async fn list_adoptions(
+        &self,
+        actor: &Actor,
+        filter: &AdoptionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Adoption>> {
+        policy::read(actor)?;
+        Ok(self
+            .repo
+            .list_adoptions(actor.tenant_scope(), filter, page)
+            .await?)
+    }
+
+    async fn link_key(&self) -> Result<Vec<u8>> {
+        let candidate = secrets::random_secret()?;
+        let key = self
+            .repo
+            .server_secret("download_links", &candidate)
+            .await?;
+        Ok(key.into_bytes())
+    }
+
+    fn signature(key: &[u8], id: AssetId, take: &str, expires: i64) -> Result<Hmac<Sha256>> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key)
+            .map_err(|e| Error::Internal(e.to_string().into()))?;
+        mac.update(format!("{id}/{take}/{expires}").as_bytes());
+        Ok(mac)
+    }
+
+    async fn download_link(
+        &self,
+        id: AssetId,
+        take: Take,
+        now: OffsetDateTime,
+    ) -> Result<DownloadLink> {
+        let expires_at = now + LINK_TTL;
+        let exp = expires_at.unix_timestamp();
+        let mac = Self::signature(&self.link_key().await?, id, take.as_str(), exp)?;
+        let sig = secrets::hex(&mac.finalize().into_bytes());
+        Ok(DownloadLink {
+            url: format!(
+                "/api/v1/downloads/{id}/{}?exp={exp}&sig={sig}",
+                take.as_str()
+            ),
+            expires_at,
+        })
+    }
+
+    /// The file a signed link names, with the name to save it under. A link that was
+    /// changed or has expired is refused; so is one for an item withdrawn or deleted since.
+    pub async fn signed_download(
+        &self,
+        id: AssetId,
+        take: &str,
+        exp: i64,
+        sig: &str,
+    ) -> Result<(AssetFile, String)> {
+        let take = Take::parse(take)
+            .filter(|t| *t != Take::Library)
+            .ok_or(Error::BadLink)?;
+        let mac = Self::signature(&self.link_key().await?, id, take.as_str(), exp)?;
+        let sig = secrets::unhex(sig).ok_or(Error::BadLink)?;
+        mac.verify_slice(&sig).map_err(|_| Error::BadLink)?;
+        if exp < cityx_core::now().unix_timestamp() {
+            return Err(Error::BadLink);
+        }
+        let asset = self.repo.get_asset(TenantScope::All, id).await?;
+        if asset.deleted_at.is_some() || asset.status == AssetStatus::Withdrawn {
+            return Err(Error::Withdrawn);
+        }
+        let (key, name, extension) = match take {
+            Take::Master => {
+                let ext = asset
+                    .meta
+                    .filename
+                    .rsplit_once('.')
+                    .map(|(_, e)| e.to_ascii_lowercase())
+                    .unwrap_or_default();
+                (StorageKey::master(id), asset.meta.filename.clone(), ext)
+            }
+            _ => {
+                let proxy = proxy_of(&asset).ok_or(Error::NotFound("file"))?;
+                let stem = asset.meta.title.chars().take(80).collect::<String>();
+                (
+                    StorageKey::derived(id, &proxy).ok_or(Error::NotFound("file"))?,
+                    format!("{stem}.mp4"),
+                    "mp4".to_owned(),
+                )
+            }
+        };
+        let info = self
+            .storage
+            .head(&key)
+            .await
+            .map_err(crate::pipeline::storage_error)?;
+        Ok((
+            AssetFile {
+                key,
+                info,
+                extension,
+            },
+            name,
+        ))
+    }
+
+    /// One round of following the database into the search index: takes the changes since
+    /// the last round, and commits them with the new position. Returns how many items
+    /// changed in the index.
+    pub async fn index_round(&self, follower: &mut IndexFollower) -> Result<usize> {
+        let index = self.index()?.clone();
+        if follower.mark.is_none() {
+            follower.mark = Some(
+                index
+                    .mark()
+                    .as_deref()
+                    .and_then(parse_mark)
+                    .unwrap_or((OffsetDateTime::UNIX_EPOCH, None)),
+            );
+        }
+        let (mark_t, _) = follower.mark.unwrap_or((OffsetDateTime::UNIX_EPOCH, None));
+        let mut from = (mark_t - time::Duration::milliseconds(OVERLAP_MS), None);
+        let mut changed = 0;
+        loop {
+            let rows = self.repo.changed_assets(from, INDEX_BATCH).await?;
+            let Some(last) = rows.last() else { break };
+            from = (last.asset.updated_at, Some(last.asset.id));
+            let fresh: Vec<&CatalogueRow> = rows
+                .iter()
+                .filter(|r| follower.recent.get(&r.asset.id) != Some(&r.asset.updated_at))
+                .collect();
+            let full = rows.len() == INDEX_BATCH as usize;
+            if !fresh.is_empty() {
+                let docs: Vec<Doc> = fresh.iter().filter_map(|r| index_doc(r)).collect();
+                let gone: Vec<AssetId> = fresh
+                    .iter()
+                    .filter(|r| index_doc(r).is_none())
+                    .map(|r| r.asset.id)
+                    .collect();
+                let mark = format!("{}:{}", ms(from.0), last.asset.id);
+                let index = index.clone();
+                let n = docs.len() + gone.len();
+                tokio::task::spawn_blocking(move || -> cityx_search::Result<()> {
+                    index.upsert(&docs)?;
+                    index.remove(&gone);
+                    index.commit(&mark)
+                })
+                .await
+                .map_err(|e| Error::Internal(e.into()))?
+                .map_err(|e| Error::Internal(e.into()))?;
+                changed += n;
+                for r in fresh {
+                    follower.recent.insert(r.asset.id, r.asset.updated_at);
+                }
+            }
+            if follower.mark.is_none_or(|m| from.0 > m.0) {
+                follower.mark = Some(from);
+            }
+            if !full {
+                break;
+            }
+        }
+        // Forget what fell out of the overlap window.
+        if let Some((t, _)) = follower.mark {
+            let horizon = t - time::Duration::milliseconds(OVERLAP_MS * 2);
+            follower.recent.retain(|_, at| *at >= horizon);
+        }
+        Ok(changed)
+    }
+
+    /// Rebuilds the search index from the database (`cityx admin reindex`).
+    pub async fn reindex(&self) -> Result<usize> {
+        let index = self.index()?.clone();
+        tokio::task::spawn_blocking(move || -> cityx_search::Result<()> {
+            index.clear()?;
+            index.commit("")
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))?
+        .map_err(|e| Error::Internal(e.into()))?;
+        self.index_round(&mut IndexFollower::default()).await
+    }
+
+    /// Keeps the search index within about a second of the database, for ever (abort the
+    /// task to stop it).
+    pub async fn follow_index(self: Arc<Self>) {
+        let mut follower = IndexFollower::default();
+        loop {
+            match self.index_round(&mut follower).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(items = n, "search index updated"),
+                Err(e) => tracing::warn!(error = %e, "search index update failed; retrying"),
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+/// The proxy MP4's name among an item's derived files, once made.
+fn proxy_of(asset: &Asset) -> Option<String> {
+    asset.derived.as_ref()?["proxy"].as_str().map(str::to_owned)
+}
