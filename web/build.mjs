@@ -17,6 +17,7 @@ await esbuild.build({
     "api-docs": "src/api-docs.js",
     upload: "src/upload.js",
     player: "src/player.js",
+    search: "src/search.js",
   },
   bundle: true,
   minify: true,

@@ -370,7 +370,7 @@ impl App {
             .set_rights(actor.tenant_scope(), id, &rights, &audit)
             .await
         {
-            Err(e) if matches!(e, cityx_db::Error::NotFound { entity: "station" }) => {
+            Err(cityx_db::Error::NotFound { entity: "station" }) => {
                 return Err(Error::Validation(vec![FieldError::new(
                     "shared_with",
                     "unknown_station",

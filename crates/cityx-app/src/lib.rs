@@ -37,7 +37,7 @@ pub use exchange::{
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
 pub use pipeline::{AssetFile, PROBE_JOB, TRANSCODE_JOB};
 pub use secrets::generate_password;
-pub use stations::StationPatch;
+pub use stations::{StationEntry, StationPatch};
 pub use tokens::{NewToken, TokenSecret};
 pub use uploads::{ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, Hashers, UploadOptions};
 pub use users::{NewUser, UserPatch};

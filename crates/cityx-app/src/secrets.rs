@@ -18,7 +18,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// A fresh 256-bit secret as 64 hex characters.
 /// Bytes from lower-case or upper-case hex.
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())

@@ -54,6 +54,29 @@ impl App {
         Ok(self.repo.list_stations(actor.tenant_scope(), page).await?)
     }
 
+    /// Every member station's id, code and name (no contacts): what editors need to share
+    /// items with one another.
+    pub async fn station_directory(&self, actor: &Actor) -> Result<Vec<StationEntry>> {
+        policy::read(actor)?;
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
+        loop {
+            let p = self
+                .repo
+                .list_stations(cityx_core::TenantScope::All, &page)
+                .await?;
+            out.extend(p.items.into_iter().map(|s| StationEntry {
+                id: s.id,
+                code: s.code,
+                name: s.name,
+            }));
+            match p.next {
+                Some(next) => page.after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
     pub async fn update_station(
         &self,
         actor: &Actor,
@@ -119,4 +142,12 @@ impl App {
             .await?;
         Ok(station)
     }
+}
+
+/// A station as other members see it in the directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StationEntry {
+    pub id: cityx_core::StationId,
+    pub code: String,
+    pub name: String,
 }

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cityx_api::error::{ApiError, ErrorCode};
 use cityx_api::http::HttpState;
-use pages::{account, audit, home, items, login, stations, tokens, users};
+use pages::{account, audit, exchange, home, items, login, stations, tokens, users};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Content Security Policy of every page: our own scripts only, no framing.
@@ -33,7 +33,11 @@ const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self' 'u
 pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/", get(home::home))
-        .route("/exchange", get(home::exchange))
+        .route("/exchange", get(exchange::exchange))
+        .route("/adoptions", get(exchange::adoptions))
+        .route("/items/{id}/adopt", post(exchange::adopt))
+        .route("/items/{id}/download", post(exchange::download))
+        .route("/items/{id}/rights", post(exchange::rights))
         .route("/zones", get(home::zones))
         .route("/live", get(home::live))
         .route("/analytics", get(home::analytics))

@@ -239,7 +239,10 @@ mod tests {
     fn attachments_keep_chinese_names() {
         let a = attachment("暴雨 现场.mp4");
         assert!(a.starts_with("attachment; filename=\"__ __.mp4\""), "{a}");
-        assert!(a.ends_with("filename*=UTF-8''%E6%9A%B4%E9%9B%A8%20%E7%8E%B0%E5%9C%BA.mp4"), "{a}");
+        assert!(
+            a.ends_with("filename*=UTF-8''%E6%9A%B4%E9%9B%A8%20%E7%8E%B0%E5%9C%BA.mp4"),
+            "{a}"
+        );
     }
 
     #[test]

@@ -52,9 +52,7 @@ fn corpus() -> Corpus {
         let cols: Vec<&str> = line.split('\t').collect();
         assert_eq!(cols.len(), 5, "line {}: {line}", n + 1);
         let (key, city, category, title, summary) = (cols[0], cols[1], cols[2], cols[3], cols[4]);
-        let station = *by_city
-            .entry(city.to_owned())
-            .or_insert_with(StationId::new);
+        let station = *by_city.entry(city.to_owned()).or_default();
         let id = AssetId::new();
         ids.insert(key.to_owned(), id);
         docs.push(Doc {

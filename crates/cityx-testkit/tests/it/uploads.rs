@@ -1015,15 +1015,25 @@ async fn items_become_playable_with_a_ladder_images_and_a_qc_report() {
         status_and_code(file("hls/360p/seg_99999.ts").send().await.expect("none")).await,
         (404, "file_not_found".to_owned())
     );
-    let other = app
-        .http
-        .get(app.url(&format!("/api/v1/assets/{asset}/files/hls/master.m3u8")))
-        .bearer_auth(&w.user("editor@b").token)
-        .send()
-        .await
-        .expect("other station");
+    // Another station plays what the exchange shows it, and nothing of a private item.
+    let other = || {
+        app.http
+            .get(app.url(&format!("/api/v1/assets/{asset}/files/hls/master.m3u8")))
+            .bearer_auth(&w.user("editor@b").token)
+            .send()
+    };
+    assert_eq!(other().await.expect("other station").status(), 200);
+    let (s, _) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/assets/{asset}/rights"),
+            Some(&tus.token),
+            Some(serde_json::json!({"visibility": "private"})),
+        )
+        .await;
+    assert_eq!(s, 200);
     assert_eq!(
-        status_and_code(other).await,
+        status_and_code(other().await.expect("other station")).await,
         (404, "asset_not_found".to_owned())
     );
     assert_eq!(

@@ -175,6 +175,137 @@ struct AssetPage {
     purge_after: String,
     /// The reader may delete or restore it.
     may_manage: bool,
+    /// The exchange's side of the item.
+    x: ExchangeBox,
+}
+
+/// What the item page shows of the exchange: adopting and downloading for other stations,
+/// rights and credits for the contributor.
+#[derive(Default)]
+pub struct ExchangeBox {
+    pub contributor: String,
+    /// The reader's station may adopt it (another station's item, a role that adopts).
+    pub may_adopt: bool,
+    pub embargoed: bool,
+    pub has_proxy: bool,
+    /// What the reader's station has adopted of it: `master`, `proxy`, `library`.
+    pub adopted: Vec<String>,
+    /// The contributor (or the hub) may set its rights.
+    pub may_set_rights: bool,
+    /// Every visibility, and whether it is the item's.
+    pub visibility_options: Vec<(&'static str, bool)>,
+    /// Station codes it is shared with.
+    pub shared_codes: String,
+    /// `YYYY-MM-DDTHH:MM`, China Standard Time, for a datetime-local input.
+    pub embargo_local: String,
+    pub embargo_hides: bool,
+    /// The stations one can name: `甲电视台 (sta)、…`.
+    pub stations_hint: String,
+    /// Who adopted it (for the contributor): station, form, purpose, when.
+    pub credits: Vec<(String, String, String, String)>,
+}
+
+async fn exchange_box(
+    st: &HttpState,
+    u: &WebUser,
+    a: &Asset,
+) -> Result<ExchangeBox, cityx_app::Error> {
+    let t = u.t;
+    let directory = st.app.station_directory(&u.actor).await?;
+    let name_of = |id: cityx_core::StationId| {
+        directory
+            .iter()
+            .find(|d| d.id == id)
+            .map(|d| d.name.clone())
+            .unwrap_or_default()
+    };
+    let own = u.actor.station_id == Some(a.station_id);
+    let mine = u.actor.tenant_scope().admits(Some(a.station_id));
+    let mut x = ExchangeBox {
+        contributor: name_of(a.station_id),
+        may_adopt: !own && cityx_core::policy::adopt(&u.actor).is_ok(),
+        embargoed: cityx_core::exchange::embargoed(a, cityx_core::now()),
+        has_proxy: a.derived.as_ref().is_some_and(|d| d["proxy"].is_string()),
+        may_set_rights: mine && cityx_core::policy::manage_items(&u.actor).is_ok(),
+        visibility_options: [
+            cityx_core::Visibility::Exchange,
+            cityx_core::Visibility::Stations,
+            cityx_core::Visibility::Private,
+            cityx_core::Visibility::Public,
+        ]
+        .into_iter()
+        .map(|v| (v.as_str(), v == a.visibility))
+        .collect(),
+        shared_codes: a
+            .shared_with
+            .iter()
+            .filter_map(|s| {
+                directory
+                    .iter()
+                    .find(|d| d.id == *s)
+                    .map(|d| d.code.clone())
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        embargo_local: a
+            .meta
+            .embargo_until
+            .map(|e| {
+                let cst = e.to_offset(time::macros::offset!(+8));
+                format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}",
+                    cst.year(),
+                    u8::from(cst.month()),
+                    cst.day(),
+                    cst.hour(),
+                    cst.minute()
+                )
+            })
+            .unwrap_or_default(),
+        embargo_hides: a.embargo_hides,
+        stations_hint: directory
+            .iter()
+            .filter(|d| d.id != a.station_id)
+            .map(|d| format!("{} ({})", d.name, d.code))
+            .collect::<Vec<_>>()
+            .join("、"),
+        ..Default::default()
+    };
+    let page = cityx_app::PageRequest::first(100);
+    if x.may_adopt {
+        let f = cityx_app::AdoptionFilter {
+            station: u.actor.station_id,
+            asset: Some(a.id),
+            ..Default::default()
+        };
+        for ad in st.app.list_adoptions(&u.actor, &f, &page).await?.items {
+            if !x.adopted.contains(&ad.rendition) {
+                x.adopted.push(ad.rendition);
+            }
+        }
+    }
+    if mine {
+        let f = cityx_app::AdoptionFilter {
+            asset: Some(a.id),
+            ..Default::default()
+        };
+        x.credits = st
+            .app
+            .list_adoptions(&u.actor, &f, &page)
+            .await?
+            .items
+            .into_iter()
+            .map(|ad| {
+                (
+                    ad.station_name,
+                    t.get2("adopt.take.", &ad.rendition),
+                    ad.purpose,
+                    fmt_time(ad.at),
+                )
+            })
+            .collect();
+    }
+    Ok(x)
 }
 
 /// The technical check as the page shows it.
@@ -264,6 +395,10 @@ pub async fn asset(
     };
     let a = view.asset;
     let t = u.t;
+    let x = match exchange_box(&st, &u, &a).await {
+        Ok(x) => x,
+        Err(e) => return WebError::app(e, t).into_response(),
+    };
     let live = matches!(
         a.status,
         cityx_core::AssetStatus::Uploading | cityx_core::AssetStatus::Processing
@@ -326,7 +461,9 @@ pub async fn asset(
         signature,
         purge_after: a.purge_after.map(fmt_time).unwrap_or_default(),
         may_manage: cityx_core::policy::manage_items(&u.actor).is_ok()
+            && u.actor.tenant_scope().admits(Some(a.station_id))
             && a.status != cityx_core::AssetStatus::Uploading,
+        x,
         a,
     };
     render(&page, t, StatusCode::OK)

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod audit;
+pub mod exchange;
 pub mod home;
 pub mod items;
 pub mod login;
