@@ -547,3 +547,88 @@ async fn the_upload_page_imports_by_link_and_explains_refusals() {
     assert!(item.body.contains("已开始导入"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn stations_find_adopt_and_credit_items_in_the_browser() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let id = app
+        .item_with(
+            &w.user("editor@a").token,
+            &[("title", "暴雨致城区内涝 消防转移群众"), ("summary", "杭州多个城区出现内涝")],
+        )
+        .await;
+    app.finish_pending().await;
+    app.search_until(&w.user("editor@b").token, "q=%E5%86%85%E6%B6%9D", |b| {
+        b["total"] == 1
+    })
+    .await;
+
+    // Station B searches in Chinese, narrows by a facet, and opens the item.
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("editor@b").email, PASSWORD).await;
+    let found = b.get("/exchange?q=%E5%86%85%E6%B6%9D").await;
+    assert_eq!(found.status, 200);
+    assert!(found.body.contains("<mark>内涝</mark>"), "{}", found.body);
+    assert!(found.body.contains(&format!("href=\"/items/{id}\"")));
+    assert!(found.body.contains("甲电视台"), "the contributor is named");
+    let empty = b.get("/exchange?q=%E5%86%85%E6%B6%9D&qc=fail").await;
+    assert!(empty.body.contains("没有找到符合条件的素材"));
+    let bad = b.get("/exchange?from=yesterday").await;
+    assert!(bad.body.contains("起始日期：格式不正确"), "{}", bad.body);
+
+    let page = format!("/items/{id}");
+    let item = b.get(&page).await;
+    assert!(item.body.contains("id=\"adopt-button\""));
+    assert!(!item.body.contains("id=\"save-rights\""), "not B's rights to set");
+    assert!(!item.body.contains("id=\"delete-item\""), "not B's to delete");
+    let csrf = item.csrf();
+    let adopted = b
+        .post(
+            &format!("{page}/adopt"),
+            &[("_csrf", &csrf), ("rendition", "master"), ("purpose", "午间新闻")],
+        )
+        .await;
+    assert_eq!(adopted.location, format!("{page}?done=adopted#adopt"));
+    let after = b.get(&format!("{page}?done=adopted")).await;
+    assert!(after.body.contains("data-download=\"master\""));
+    let dl = b
+        .post(&format!("{page}/download"), &[("_csrf", &csrf), ("rendition", "master")])
+        .await;
+    assert_eq!(dl.status, 303);
+    assert!(dl.location.starts_with(&format!("/api/v1/downloads/{id}/master?exp=")));
+    let file = app.http.get(app.url(&dl.location)).send().await.expect("download");
+    assert_eq!(file.status(), 200);
+
+    // Station A sees the credit on the item and in its ledger, and sets rights.
+    let mut a = Browser::new(&app);
+    a.sign_in(&w.user("editor@a").email, PASSWORD).await;
+    let own = a.get(&page).await;
+    assert!(own.body.contains("id=\"save-rights\""));
+    assert!(!own.body.contains("id=\"adopt-button\""));
+    assert!(own.body.contains("午间新闻") && own.body.contains("乙电视台"), "credits");
+    let ledger = a.get("/adoptions").await;
+    assert!(ledger.body.contains("暴雨致城区内涝") && ledger.body.contains("乙电视台"));
+    let csrf = own.csrf();
+    let saved = a
+        .post(
+            &format!("{page}/rights"),
+            &[
+                ("_csrf", &csrf),
+                ("visibility", "stations"),
+                ("shared_with", "stb"),
+                ("embargo_until", "2099-01-01T08:00"),
+                ("licence", "仅限新闻节目使用"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location, format!("{page}?done=rights_saved#rights"));
+    let (_, json) = app.get(&format!("/api/v1/assets/{id}"), &w.user("editor@a").token).await;
+    assert_eq!(json["visibility"], "stations");
+    assert_eq!(json["shared_with"], serde_json::json!([w.id_b()]));
+    assert_eq!(json["embargo_until"], "2099-01-01T00:00:00Z");
+    // Under embargo, B may preview but the page says it cannot adopt.
+    let later = b.get(&page).await;
+    assert!(later.body.contains("尚在禁发期内"), "{}", later.body);
+    app.stop().await;
+}
