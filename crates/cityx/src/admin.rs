@@ -11,7 +11,7 @@ use std::io::BufRead;
 
 pub async fn run(cmd: AdminCommand, settings: &Settings) -> anyhow::Result<()> {
     let app = crate::server::open_app(settings).await?;
-    let result = dispatch(&app, cmd).await;
+    let result = dispatch(&app, cmd, settings).await;
     app.repo().close().await;
     result
 }
@@ -68,7 +68,25 @@ async fn station_by_code(app: &App, code: &str) -> anyhow::Result<Station> {
         })
 }
 
-async fn dispatch(app: &App, cmd: AdminCommand) -> anyhow::Result<()> {
+async fn reindex(app: &App, settings: &Settings) -> anyhow::Result<()> {
+    let dir = settings.search_dir();
+    let (index, _) = cityx_search::SearchIndex::open(&dir).with_context(|| {
+        format!(
+            "failed to open the search index in {}: stop `cityx serve` on this data directory first",
+            dir.display()
+        )
+    })?;
+    app.attach_search(std::sync::Arc::new(index)).map_err(fail)?;
+    let started = std::time::Instant::now();
+    let n = app.reindex().await.map_err(fail)?;
+    println!(
+        "search index rebuilt: {n} items in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::Result<()> {
     let sys = Actor::system();
     match cmd {
         AdminCommand::Station(StationCommand::Create(a)) => {
@@ -279,6 +297,7 @@ async fn dispatch(app: &App, cmd: AdminCommand) -> anyhow::Result<()> {
             let t = app.revoke_token(&sys, id).await.map_err(fail)?;
             println!("token {} ({}) revoked", t.id, t.name);
         }
+        AdminCommand::Reindex => reindex(app, settings).await?,
         AdminCommand::Job(JobCommand::Dead { limit }) => {
             let jobs = app.dead_jobs(&sys, limit).await.map_err(fail)?;
             println!(

@@ -59,6 +59,9 @@ pub enum AdminCommand {
     Token(TokenCommand),
     #[command(subcommand)]
     Job(JobCommand),
+    /// Rebuild the search index from the database. Stop `cityx serve` on this data
+    /// directory first: the index has one writer.
+    Reindex,
 }
 
 #[derive(Debug, Subcommand)]

@@ -94,6 +94,19 @@ fn migrate_creates_the_database() {
 }
 
 #[test]
+fn reindex_rebuilds_the_search_index() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = cityx(dir.path(), &["admin", "reindex", "--data", "d"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("search index rebuilt: 0 items"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(dir.path().join("d/search/meta.json").is_file());
+}
+
+#[test]
 fn admin_commands_manage_stations_users_and_tokens() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
