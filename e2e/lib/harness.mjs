@@ -1,6 +1,7 @@
 // Starts a real cityx server on a temporary data directory and a free loopback port, and
 // a headless Debian Chromium to drive it. Screenshots go to artifacts/e2e/.
-import { spawn } from "node:child_process";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -93,4 +94,47 @@ export async function newPage(browser, options = {}) {
 
 export async function shot(page, name) {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+}
+
+/** One JSON call to the API of `server`; fails the test on an error status. */
+export async function api(server, method, path, token, body) {
+  const res = await fetch(`${server.base}${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json().catch(() => null);
+  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** A test clip in a new directory: H.264/AAC test pattern and tone, `extra` before the codecs. */
+export function makeClip(name, size, seconds, extra = []) {
+  const clip = join(mkdtempSync(join(tmpdir(), "cityx-e2e-")), name);
+  execFileSync("ffmpeg", [
+    "-v", "error", "-nostdin", "-y",
+    "-f", "lavfi", "-i", `testsrc2=size=${size}:rate=25:duration=${seconds}`,
+    "-f", "lavfi", "-i", `sine=frequency=440:duration=${seconds}:sample_rate=48000`,
+    "-af", "aformat=channel_layouts=stereo",
+    ...extra,
+    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", clip,
+  ]);
+  return clip;
+}
+
+/** The item page's player plays: time moves past 1.5 s and a picture is decoded. */
+export async function assertPlays(page) {
+  await page.waitForFunction(() => document.getElementById("player")?.src, null, { timeout: 10_000 });
+  const played = await page.evaluate(async () => {
+    const v = document.getElementById("player");
+    v.muted = true;
+    await v.play();
+    const start = performance.now();
+    while (v.currentTime < 1.5 && performance.now() - start < 20_000) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { time: v.currentTime, width: v.videoWidth, error: v.error && v.error.message };
+  });
+  assert.ok(played.time >= 1.5, `the video did not play: ${JSON.stringify(played)}`);
+  assert.ok(played.width > 0, "a picture was decoded");
 }

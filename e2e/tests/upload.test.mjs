@@ -7,31 +7,20 @@ import { createReadStream, mkdtempSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, test } from "node:test";
-import { ADMIN, newPage, shot, startBrowser, startServer } from "../lib/harness.mjs";
+import { ADMIN, api, assertPlays, makeClip, newPage, shot, startBrowser, startServer } from "../lib/harness.mjs";
 
 let server;
 let browser;
 const EDITOR = { email: "editor@hztv.e2e", password: "editor-password-1" };
 
-async function api(method, path, token, body) {
-  const res = await fetch(`${server.base}${path}`, {
-    method,
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const json = await res.json().catch(() => null);
-  assert.ok(res.ok, `${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
 before(async () => {
   server = await startServer();
   browser = await startBrowser();
-  const { token } = await api("POST", "/api/v1/auth/token", null, ADMIN);
-  const station = await api("POST", "/api/v1/stations", token, {
+  const { token } = await api(server, "POST", "/api/v1/auth/token", null, ADMIN);
+  const station = await api(server, "POST", "/api/v1/stations", token, {
     name: "杭州电视台", code: "hztv", city: "杭州", province: "浙江", region: "east",
   });
-  await api("POST", "/api/v1/users", token, {
+  await api(server, "POST", "/api/v1/users", token, {
     email: EDITOR.email, display_name: "李编辑", role: "editor", station_id: station.id, password: EDITOR.password,
   });
 });
@@ -68,37 +57,6 @@ async function waitForProgress(item, atLeast) {
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.fail(`progress never reached ${atLeast}`);
-}
-
-/** A test clip in a new directory: H.264/AAC test pattern and tone, `extra` before the codecs. */
-function makeClip(name, size, seconds, extra = []) {
-  const clip = join(mkdtempSync(join(tmpdir(), "cityx-e2e-")), name);
-  execFileSync("ffmpeg", [
-    "-v", "error", "-nostdin", "-y",
-    "-f", "lavfi", "-i", `testsrc2=size=${size}:rate=25:duration=${seconds}`,
-    "-f", "lavfi", "-i", `sine=frequency=440:duration=${seconds}:sample_rate=48000`,
-    "-af", "aformat=channel_layouts=stereo",
-    ...extra,
-    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", clip,
-  ]);
-  return clip;
-}
-
-/** The item page's player plays: time moves past 1.5 s and a picture is decoded. */
-async function assertPlays(page) {
-  await page.waitForFunction(() => document.getElementById("player")?.src, null, { timeout: 10_000 });
-  const played = await page.evaluate(async () => {
-    const v = document.getElementById("player");
-    v.muted = true;
-    await v.play();
-    const start = performance.now();
-    while (v.currentTime < 1.5 && performance.now() - start < 20_000) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    return { time: v.currentTime, width: v.videoWidth, error: v.error && v.error.message };
-  });
-  assert.ok(played.time >= 1.5, `the video did not play: ${JSON.stringify(played)}`);
-  assert.ok(played.width > 0, "a picture was decoded");
 }
 
 test("upload with progress, pause and resume; the item shows its SHA-256", async () => {

@@ -1,0 +1,118 @@
+// The exchange in the browser: station B finds station A's item with a Chinese query (in
+// traditional characters), plays it and adopts it; station A sees the credit.
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { after, before, test } from "node:test";
+import { ADMIN, api, assertPlays, makeClip, newPage, shot, startBrowser, startServer } from "../lib/harness.mjs";
+
+let server;
+let browser;
+const A = { email: "editor@fztv.e2e", password: "editor-password-a" };
+const B = { email: "editor@xmtv.e2e", password: "editor-password-b" };
+const b64 = (s) => Buffer.from(s).toString("base64");
+
+/** Uploads a file whole with tus creation-with-upload; returns the new item's id. */
+async function upload(token, file, meta) {
+  const body = readFileSync(file);
+  const metadata = Object.entries({ filename: "typhoon.mp4", ...meta })
+    .map(([k, v]) => `${k} ${b64(v)}`)
+    .join(",");
+  const res = await fetch(`${server.base}/api/v1/uploads`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "tus-resumable": "1.0.0",
+      "upload-length": String(body.length),
+      "upload-metadata": metadata,
+      "content-type": "application/offset+octet-stream",
+    },
+    body,
+  });
+  assert.equal(res.status, 201, await res.text());
+  return res.headers.get("cityx-asset-id");
+}
+
+before(async () => {
+  server = await startServer();
+  browser = await startBrowser();
+  const { token } = await api(server, "POST", "/api/v1/auth/token", null, ADMIN);
+  for (const [who, name, code, city] of [[A, "福州电视台", "fztv", "福州"], [B, "厦门电视台", "xmtv", "厦门"]]) {
+    const station = await api(server, "POST", "/api/v1/stations", token, {
+      name, code, city, province: "福建", region: "east",
+    });
+    await api(server, "POST", "/api/v1/users", token, {
+      email: who.email, display_name: `${city}编辑`, role: "editor", station_id: station.id, password: who.password,
+    });
+  }
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function signIn(page, who) {
+  await page.goto(`${server.base}/login`);
+  await page.getByLabel("邮箱").fill(who.email);
+  await page.getByLabel("密码").fill(who.password);
+  await page.getByRole("button", { name: "登录" }).click();
+  await page.getByRole("heading", { name: "欢迎" }).waitFor();
+}
+
+test("station B finds A's item in Chinese, plays it and adopts it; A sees the credit", async () => {
+  const { token } = await api(server, "POST", "/api/v1/auth/token", null, A);
+  const clip = makeClip("台风.mp4", "640x360", 6);
+  const id = await upload(token, clip, {
+    title: "台风“杜苏芮”登陆福建 渔船回港避风",
+    summary: "今年第5号台风在晋江沿海登陆，福州、厦门等地渔船全部回港。",
+    keywords: "台风,防汛",
+    category: "灾害",
+  });
+  for (let i = 0; i < 240; i += 1) {
+    const item = await api(server, "GET", `/api/v1/assets/${id}`, token);
+    if (item.status === "ready") break;
+    assert.notEqual(item.status, "failed", JSON.stringify(item));
+    await new Promise((r) => setTimeout(r, 500));
+  }
+
+  const page = await newPage(browser);
+  await signIn(page, B);
+  await page.getByRole("navigation").getByRole("link", { name: "交换", exact: true }).click();
+  await page.getByRole("heading", { name: "交换库" }).waitFor();
+  // Traditional characters find the simplified title; the match is highlighted.
+  await page.locator("#q").fill("颱風 登陸");
+  await page.getByRole("button", { name: "搜索" }).click();
+  const hit = page.locator(".hit").first();
+  await hit.locator("mark", { hasText: "台风" }).first().waitFor({ timeout: 10_000 });
+  assert.match(await hit.textContent(), /福州电视台/);
+  await page.locator(".facets").getByRole("link", { name: "福州", exact: true }).waitFor();
+  await shot(page, "20-exchange-search");
+
+  await hit.getByRole("link", { name: /渔船回港避风/ }).click();
+  await page.getByRole("heading", { name: /渔船回港避风/ }).waitFor();
+  assert.equal((await page.locator("#contributor").textContent()).trim(), "福州电视台");
+  await assertPlays(page);
+  await page.evaluate(() => document.getElementById("player").pause());
+
+  await page.getByLabel("浏览版 MP4").check();
+  await page.getByLabel("用途").fill("晚间新闻");
+  await page.getByRole("button", { name: "采用", exact: true }).click();
+  await page.getByText("已采用，并已记入采用记录").waitFor();
+  const download = page.waitForEvent("download");
+  await page.locator("button[data-download=proxy]").click();
+  const file = await download;
+  assert.match(file.suggestedFilename(), /\.mp4$/);
+  await shot(page, "21-item-adopted");
+  assert.deepEqual(page.problems, [], "no console errors");
+  await page.context().close();
+
+  const own = await newPage(browser);
+  await signIn(own, A);
+  await own.getByRole("link", { name: "采用记录" }).click();
+  const row = own.locator("#adoptions tbody tr").first();
+  await row.getByText("厦门电视台").waitFor();
+  assert.match(await row.textContent(), /晚间新闻/);
+  assert.match(await row.textContent(), /浏览版 MP4/);
+  await shot(own, "22-adoptions-credited");
+  await own.context().close();
+});
