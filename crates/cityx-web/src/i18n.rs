@@ -365,6 +365,8 @@ catalog! {
     "list.prev" => "上一页", "Previous page";
     "search.title" => "交换库", "Exchange";
     "search.page" => "页码", "Page";
+    "search.res.sd" => "标清", "SD";
+    "search.res.unknown" => "未知", "Unknown";
     "search.q" => "搜索", "Search";
     "search.placeholder" => "输入关键词，如：台风 登陆（简繁体均可）", "Words to find, e.g. 台风 登陆 (simplified or traditional)";
     "search.go" => "搜索", "Search";

@@ -135,6 +135,10 @@ fn facet_groups(t: T, p: &SearchParams, r: &SearchResults) -> Vec<FacetGroup> {
     };
     let plain = |s: &str| s.to_owned();
     let qc = |s: &str| t.get2("qc.", s);
+    let resolution = |s: &str| match s {
+        "sd" | "unknown" => t.get2("search.res.", s),
+        hd => hd.to_owned(),
+    };
     vec![
         group("province", "search.province", &r.facets.province, &plain),
         group("city", "search.city", &r.facets.city, &plain),
