@@ -30,7 +30,14 @@ fn corpus() -> Vec<(String, String, String, String)> {
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
             let c: Vec<&str> = l.split('\t').collect();
-            (c.len() == 5).then(|| (c[1].to_owned(), c[2].to_owned(), c[3].to_owned(), c[4].to_owned()))
+            (c.len() == 5).then(|| {
+                (
+                    c[1].to_owned(),
+                    c[2].to_owned(),
+                    c[3].to_owned(),
+                    c[4].to_owned(),
+                )
+            })
         })
         .collect()
 }
@@ -55,13 +62,20 @@ fn run(n: usize) {
             id: AssetId::new(),
             station_id: station,
             station_name: format!("{city}广播电视台"),
-            title: format!("{title} {}", other_title.split_whitespace().next().unwrap_or("")),
+            title: format!(
+                "{title} {}",
+                other_title.split_whitespace().next().unwrap_or("")
+            ),
             summary: format!("{summary}{other_summary}"),
             city,
             province: String::new(),
             category,
             status: "ready".into(),
-            visibility: if i % 10 == 0 { Visibility::Private } else { Visibility::Exchange },
+            visibility: if i % 10 == 0 {
+                Visibility::Private
+            } else {
+                Visibility::Exchange
+            },
             created: 1_700_000_000_000 + i as i64 * 1000,
             duration_s: (rng.next() % 600) as f64,
             height: *rng.pick(&[360, 720, 1080]),
@@ -85,22 +99,52 @@ fn run(n: usize) {
     );
 
     let queries = [
-        "台风", "台风登陆", "亚运会 游泳", "春运 高铁", "高考", "人工智能", "大熊猫", "暴雨 内涝",
-        "马拉松", "新能源汽车", "颱風", "老旧小区 加装电梯", "消防 演练", "进博会", "候鸟",
+        "台风",
+        "台风登陆",
+        "亚运会 游泳",
+        "春运 高铁",
+        "高考",
+        "人工智能",
+        "大熊猫",
+        "暴雨 内涝",
+        "马拉松",
+        "新能源汽车",
+        "颱風",
+        "老旧小区 加装电梯",
+        "消防 演练",
+        "进博会",
+        "候鸟",
     ];
     let viewer = Viewer::Station(stations[0]);
     let mut times = Vec::with_capacity(2000);
     for i in 0..2000 {
         let q = queries[i % queries.len()];
-        let mut req = Request { q: q.into(), limit: 20, ..Default::default() };
+        let mut req = Request {
+            q: q.into(),
+            limit: 20,
+            ..Default::default()
+        };
         match i % 4 {
-            1 => req.filters = Filters { resolution: Some("1080p".into()), ..Default::default() },
+            1 => {
+                req.filters = Filters {
+                    resolution: Some("1080p".into()),
+                    ..Default::default()
+                }
+            }
             2 => req.sort = Sort::Newest,
-            3 => req.filters = Filters { min_duration: Some(60.0), qc: Some("pass".into()), ..Default::default() },
+            3 => {
+                req.filters = Filters {
+                    min_duration: Some(60.0),
+                    qc: Some("pass".into()),
+                    ..Default::default()
+                }
+            }
             _ => {}
         }
         let t = Instant::now();
-        let r = index.search(&req, viewer, 1_800_000_000_000).expect("search");
+        let r = index
+            .search(&req, viewer, 1_800_000_000_000)
+            .expect("search");
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(r.total > 0, "{q} finds something");
     }
@@ -118,7 +162,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    for n in if sizes.is_empty() { vec![100_000] } else { sizes } {
+    for n in if sizes.is_empty() {
+        vec![100_000]
+    } else {
+        sizes
+    } {
         run(n);
     }
 }

@@ -188,24 +188,9 @@ impl TestApp {
     /// An item of the token owner's station, uploaded whole with its creation request
     /// (tus creation-with-upload); returns its id.
     pub async fn small_item(&self, token: &str, body: &'static [u8]) -> String {
-        let res = self
-            .http
-            .post(self.url("/api/v1/uploads"))
-            .bearer_auth(token)
-            .header("tus-resumable", "1.0.0")
-            .header("upload-length", body.len().to_string())
-            // filename x.mp4
-            .header("upload-metadata", "filename eC5tcDQ=")
-            .header("content-type", "application/offset+octet-stream")
-            .body(body)
-            .send()
+        // filename x.mp4
+        self.upload_whole(token, "filename eC5tcDQ=".into(), body.to_vec())
             .await
-            .expect("upload");
-        assert_eq!(res.status(), StatusCode::CREATED);
-        res.headers()["cityx-asset-id"]
-            .to_str()
-            .expect("asset id")
-            .to_owned()
     }
 
     /// An item of the token owner's station with the given metadata (`title`, `summary`,
@@ -219,13 +204,18 @@ impl TestApp {
             header.push_str(&format!(",{k} {}", b64(v)));
         }
         let body = format!("{}:{}", uuid::Uuid::now_v7(), header).into_bytes();
+        self.upload_whole(token, header, body).await
+    }
+
+    /// tus creation-with-upload of the whole body; returns the new item's id.
+    async fn upload_whole(&self, token: &str, metadata: String, body: Vec<u8>) -> String {
         let res = self
             .http
             .post(self.url("/api/v1/uploads"))
             .bearer_auth(token)
             .header("tus-resumable", "1.0.0")
             .header("upload-length", body.len().to_string())
-            .header("upload-metadata", header)
+            .header("upload-metadata", metadata)
             .header("content-type", "application/offset+octet-stream")
             .body(body)
             .send()

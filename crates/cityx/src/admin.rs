@@ -76,7 +76,8 @@ async fn reindex(app: &App, settings: &Settings) -> anyhow::Result<()> {
             dir.display()
         )
     })?;
-    app.attach_search(std::sync::Arc::new(index)).map_err(fail)?;
+    app.attach_search(std::sync::Arc::new(index))
+        .map_err(fail)?;
     let started = std::time::Instant::now();
     let n = app.reindex().await.map_err(fail)?;
     println!(

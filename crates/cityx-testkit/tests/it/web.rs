@@ -555,7 +555,10 @@ async fn stations_find_adopt_and_credit_items_in_the_browser() {
     let id = app
         .item_with(
             &w.user("editor@a").token,
-            &[("title", "暴雨致城区内涝 消防转移群众"), ("summary", "杭州多个城区出现内涝")],
+            &[
+                ("title", "暴雨致城区内涝 消防转移群众"),
+                ("summary", "杭州多个城区出现内涝"),
+            ],
         )
         .await;
     app.finish_pending().await;
@@ -580,24 +583,45 @@ async fn stations_find_adopt_and_credit_items_in_the_browser() {
     let page = format!("/items/{id}");
     let item = b.get(&page).await;
     assert!(item.body.contains("id=\"adopt-button\""));
-    assert!(!item.body.contains("id=\"save-rights\""), "not B's rights to set");
-    assert!(!item.body.contains("id=\"delete-item\""), "not B's to delete");
+    assert!(
+        !item.body.contains("id=\"save-rights\""),
+        "not B's rights to set"
+    );
+    assert!(
+        !item.body.contains("id=\"delete-item\""),
+        "not B's to delete"
+    );
     let csrf = item.csrf();
     let adopted = b
         .post(
             &format!("{page}/adopt"),
-            &[("_csrf", &csrf), ("rendition", "master"), ("purpose", "午间新闻")],
+            &[
+                ("_csrf", &csrf),
+                ("rendition", "master"),
+                ("purpose", "午间新闻"),
+            ],
         )
         .await;
     assert_eq!(adopted.location, format!("{page}?done=adopted#adopt"));
     let after = b.get(&format!("{page}?done=adopted")).await;
     assert!(after.body.contains("data-download=\"master\""));
     let dl = b
-        .post(&format!("{page}/download"), &[("_csrf", &csrf), ("rendition", "master")])
+        .post(
+            &format!("{page}/download"),
+            &[("_csrf", &csrf), ("rendition", "master")],
+        )
         .await;
     assert_eq!(dl.status, 303);
-    assert!(dl.location.starts_with(&format!("/api/v1/downloads/{id}/master?exp=")));
-    let file = app.http.get(app.url(&dl.location)).send().await.expect("download");
+    assert!(
+        dl.location
+            .starts_with(&format!("/api/v1/downloads/{id}/master?exp="))
+    );
+    let file = app
+        .http
+        .get(app.url(&dl.location))
+        .send()
+        .await
+        .expect("download");
     assert_eq!(file.status(), 200);
 
     // Station A sees the credit on the item and in its ledger, and sets rights.
@@ -606,7 +630,10 @@ async fn stations_find_adopt_and_credit_items_in_the_browser() {
     let own = a.get(&page).await;
     assert!(own.body.contains("id=\"save-rights\""));
     assert!(!own.body.contains("id=\"adopt-button\""));
-    assert!(own.body.contains("午间新闻") && own.body.contains("乙电视台"), "credits");
+    assert!(
+        own.body.contains("午间新闻") && own.body.contains("乙电视台"),
+        "credits"
+    );
     let ledger = a.get("/adoptions").await;
     assert!(ledger.body.contains("暴雨致城区内涝") && ledger.body.contains("乙电视台"));
     let csrf = own.csrf();
@@ -623,7 +650,9 @@ async fn stations_find_adopt_and_credit_items_in_the_browser() {
         )
         .await;
     assert_eq!(saved.location, format!("{page}?done=rights_saved#rights"));
-    let (_, json) = app.get(&format!("/api/v1/assets/{id}"), &w.user("editor@a").token).await;
+    let (_, json) = app
+        .get(&format!("/api/v1/assets/{id}"), &w.user("editor@a").token)
+        .await;
     assert_eq!(json["visibility"], "stations");
     assert_eq!(json["shared_with"], serde_json::json!([w.id_b()]));
     assert_eq!(json["embargo_until"], "2099-01-01T00:00:00Z");
