@@ -192,6 +192,31 @@ impl SearchInput<'_> {
     }
 }
 
+/// Keywords suggested from the title, summary and script when the contributor gave none.
+const SUGGESTED_KEYWORDS: usize = 8;
+
+/// The metadata with suggested keywords (jieba TF-IDF and TextRank) when it has none, so that
+/// every item can be found by its subjects and followed by keyword.
+pub async fn with_keywords(mut meta: cityx_core::AssetMeta) -> cityx_core::AssetMeta {
+    if !meta.keywords.is_empty() || (meta.summary.is_empty() && meta.script.is_empty()) {
+        return meta;
+    }
+    let (title, summary, script) = (
+        meta.title.clone(),
+        meta.summary.clone(),
+        meta.script.clone(),
+    );
+    match tokio::task::spawn_blocking(move || {
+        cityx_search::text::suggest_keywords(&title, &summary, &script, SUGGESTED_KEYWORDS)
+    })
+    .await
+    {
+        Ok(k) => meta.keywords = k,
+        Err(e) => tracing::warn!(error = %e, "keyword suggestion failed"),
+    }
+    meta
+}
+
 /// What the search index sees of a caller.
 fn viewer(actor: &Actor) -> Viewer {
     match actor.tenant_scope() {

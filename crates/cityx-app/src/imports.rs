@@ -62,7 +62,7 @@ impl App {
             },
             ..input.clone()
         };
-        let meta = input.validate()?;
+        let meta = crate::exchange::with_keywords(input.validate()?).await;
         self.fetch.admit(&parsed).await.map_err(url_refused)?;
         let mut asset = Asset::uploading(station_id, uploader_id, meta, 0, cityx_core::now());
         asset.source_url = Some(parsed.to_string());

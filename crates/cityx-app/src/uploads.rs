@@ -280,7 +280,7 @@ impl App {
                 max: self.uploads.max_size,
             });
         }
-        let meta = input.validate()?;
+        let meta = crate::exchange::with_keywords(input.validate()?).await;
         let now = cityx_core::now();
         let asset = Asset::uploading(station_id, uploader_id, meta, length, now);
         let upload = Upload {

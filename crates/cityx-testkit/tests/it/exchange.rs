@@ -140,6 +140,16 @@ async fn search_and_adoption_respect_rights_and_embargo() {
     let (s, item) = app.get(&format!("/api/v1/assets/{public}"), &eb).await;
     assert_eq!(s, 200);
     assert_eq!(item["jobs"], json!([]));
+    let keywords: Vec<&str> = item["keywords"]
+        .as_array()
+        .expect("keywords")
+        .iter()
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert!(
+        keywords.contains(&"台风") && keywords.contains(&"登陆"),
+        "suggested at ingest: {keywords:?}"
+    );
     for id in [&private, &hidden] {
         let (s, _) = app.get(&format!("/api/v1/assets/{id}"), &eb).await;
         assert_eq!(s, 404, "{id}");
