@@ -148,7 +148,7 @@ fn facet_groups(t: T, p: &SearchParams, r: &SearchResults) -> Vec<FacetGroup> {
             "resolution",
             "search.resolution",
             &r.facets.resolution,
-            &plain,
+            &resolution,
         ),
         group("qc", "search.qc", &r.facets.qc, &qc),
     ]
