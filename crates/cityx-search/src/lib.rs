@@ -23,6 +23,7 @@ use tantivy::schema::{
     TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::snippet::SnippetGenerator;
+use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
     Term,
@@ -739,9 +740,30 @@ impl SearchIndex {
         field: Field,
         chars: usize,
     ) -> Result<SnippetGenerator> {
-        let mut g = SnippetGenerator::create(searcher, query, field)?;
-        g.set_max_num_chars(chars);
-        Ok(g)
+        // The field's own (index) tokenizer gives overlapping words, which tantivy's
+        // fragments cannot take; highlight with the query tokenizer's words, which follow one
+        // another.
+        let mut terms = std::collections::BTreeSet::new();
+        query.query_terms(&mut |term, _| {
+            if term.field() == field {
+                terms.insert(term.clone());
+            }
+        });
+        let mut weights = std::collections::BTreeMap::new();
+        for term in terms {
+            if let Some(text) = term.value().as_str() {
+                let freq = searcher.doc_freq(&term)?;
+                if freq > 0 {
+                    weights.insert(text.to_owned(), 1.0 / (1.0 + freq as f32));
+                }
+            }
+        }
+        Ok(SnippetGenerator::new(
+            weights,
+            TextAnalyzer::from(ChineseTokenizer(Mode::Query)),
+            field,
+            chars,
+        ))
     }
 
     fn hit(

@@ -322,3 +322,48 @@ fn visibility_and_embargo_apply_to_every_search() {
     assert!(titles(Viewer::Station(other), now).is_empty());
     assert_eq!(index.mark().as_deref(), Some("t2"));
 }
+
+#[test]
+fn snippets_of_long_texts_with_nested_words() {
+    // Words inside words (人工智能 holds 人工 and 智能) across fragment boundaries once made
+    // tantivy's snippet slice out of bounds.
+    let index = SearchIndex::in_memory().expect("index");
+    let summary = "香港科學園新引進多家人工智能及生物科技企業，推動創新科技發展。".repeat(12)
+        + "中华人民共和国成立七十五周年，人工智能大模型企业发布新产品。";
+    index
+        .upsert(&[Doc {
+            id: AssetId::new(),
+            station_id: StationId::new(),
+            title: "人工智能企业发布新产品".into(),
+            summary: summary.clone(),
+            status: "ready".into(),
+            ..Default::default()
+        }])
+        .expect("upsert");
+    index.commit("t").expect("commit");
+    for q in [
+        "人工智能",
+        "人工 智能 科技",
+        "中华人民共和国",
+        "人民 共和国 成立",
+        "創新科技",
+    ] {
+        let res = index
+            .search(
+                &Request {
+                    q: q.into(),
+                    limit: 5,
+                    ..Default::default()
+                },
+                Viewer::All,
+                0,
+            )
+            .expect("search");
+        assert_eq!(res.total, 1, "{q}");
+        assert!(
+            res.hits[0].snippet_html.contains("<mark>"),
+            "{q}: {}",
+            res.hits[0].snippet_html
+        );
+    }
+}
