@@ -146,6 +146,8 @@ pub struct RightsBody {
     request_body = RightsBody,
     responses(
         (status = 200, description = "The item with its new rights", body = Asset),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Role or scope does not allow it", body = ErrorBody),
         (status = 404, description = "No such item of the caller's station", body = ErrorBody),
@@ -209,6 +211,8 @@ fn download(d: cityx_app::DownloadLink) -> DownloadResponse {
     request_body = AdoptBody,
     responses(
         (status = 201, description = "Adopted", body = AdoptResponse),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Role or scope does not allow it, or the item is under embargo (`embargoed`)", body = ErrorBody),
         (status = 404, description = "No such item visible to the caller, or it has no proxy", body = ErrorBody),
@@ -248,6 +252,8 @@ pub struct LinkBody {
     request_body = LinkBody,
     responses(
         (status = 200, description = "A new link", body = DownloadResponse),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Role does not allow it, or under embargo", body = ErrorBody),
         (status = 404, description = "Not adopted in this form, or no such item", body = ErrorBody),
@@ -334,7 +340,9 @@ pub struct SignedParams {
     responses(
         (status = 200, description = "The file", content_type = "application/octet-stream"),
         (status = 206, description = "The requested range", content_type = "application/octet-stream"),
+        (status = 400, description = "`exp` or `sig` missing or malformed", body = ErrorBody),
         (status = 403, description = "The link was changed or has expired (`download_link_invalid`)", body = ErrorBody),
+        (status = 404, description = "No such item, or not a path of this API", body = ErrorBody),
         (status = 409, description = "The item was withdrawn since", body = ErrorBody),
         (status = 416, description = "The range lies outside the file", body = ErrorBody),
     ))]
