@@ -578,23 +578,17 @@ impl SearchIndex {
         ]))
     }
 
-    /// The query for the user's text: every word must match (any word, if that finds
-    /// nothing). Text is never parsed as syntax. `None` when it has no words.
-    fn text_query(&self, q: &str, any: bool) -> Option<Box<dyn Query>> {
-        let mut seen: Vec<String> = Vec::new();
-        for w in text::words(q, Mode::Query) {
-            if !seen.contains(&w.text) {
-                seen.push(w.text);
-            }
-        }
-        seen.truncate(16);
-        if seen.is_empty() {
+    /// The query for the user's words: every word must match (any word, if `any`). Text is
+    /// never parsed as syntax. `None` when there are no words.
+    fn text_query(&self, words: &[String], any: bool) -> Option<Box<dyn Query>> {
+        if words.is_empty() {
             return None;
         }
         let fields = self.text_fields();
         let occur = if any { Occur::Should } else { Occur::Must };
         Some(Box::new(BooleanQuery::new(
-            seen.iter()
+            words
+                .iter()
                 .map(|w| (occur, self.word_query(w, &fields)))
                 .collect(),
         )))
@@ -623,9 +617,10 @@ impl SearchIndex {
     /// Searches as `viewer` at `now` (epoch ms).
     pub fn search(&self, req: &Request, viewer: Viewer, now: i64) -> Result<Results> {
         let searcher = self.reader.searcher();
-        let mut res = self.run(&searcher, req, viewer, now, false)?;
-        if res.total == 0 && text::words(&req.q, Mode::Query).len() > 1 {
-            res = self.run(&searcher, req, viewer, now, true)?;
+        let words = query_words(&req.q);
+        let mut res = self.run(&searcher, req, &words, viewer, now, false)?;
+        if res.total == 0 && words.len() > 1 {
+            res = self.run(&searcher, req, &words, viewer, now, true)?;
         }
         Ok(res)
     }
@@ -634,58 +629,39 @@ impl SearchIndex {
         &self,
         searcher: &Searcher,
         req: &Request,
+        words: &[String],
         viewer: Viewer,
         now: i64,
         any: bool,
     ) -> Result<Results> {
-        let text = self.text_query(&req.q, any);
-        let has_text = text.is_some();
+        let text = self.text_query(words, any);
+        // Snippets mark the text query's own terms.
+        let highlight = match &text {
+            Some(q) => Some((
+                self.snippets(searcher, &**q, self.f.title, 200)?,
+                self.snippets(searcher, &**q, self.f.summary, 120)?,
+            )),
+            None => None,
+        };
+        let sort = match req.sort {
+            Sort::Relevance if text.is_none() => Sort::Newest,
+            s => s,
+        };
         let query = self.full_query(text, &req.filters, viewer, now);
         let limit = req.limit.clamp(1, 100);
         let top = TopDocs::with_limit(limit).and_offset(req.offset.min(10_000));
-        let mut facets = FacetCollector::for_field("facets");
-        for dim in DIMENSIONS {
-            facets.add_facet(Facet::from_path([dim]));
-        }
-        let sort = match req.sort {
-            Sort::Relevance if !has_text => Sort::Newest,
-            s => s,
-        };
-        let (addresses, total, facet_counts): (Vec<DocAddress>, usize, _) = match sort {
-            Sort::Relevance => {
-                let (hits, total, fc) =
-                    searcher.search(&query, &(top.order_by_score(), Count, facets))?;
-                (hits.into_iter().map(|(_, a)| a).collect(), total, fc)
-            }
-            Sort::Newest => {
-                let (hits, total, fc) = searcher.search(
-                    &query,
-                    &(
-                        top.order_by_fast_field::<i64>("created", Order::Desc),
-                        Count,
-                        facets,
-                    ),
-                )?;
-                (hits.into_iter().map(|(_, a)| a).collect(), total, fc)
-            }
-            Sort::Adoptions => {
-                let (hits, total, fc) = searcher.search(
-                    &query,
-                    &(
-                        top.order_by_fast_field::<u64>("adoptions", Order::Desc),
-                        Count,
-                        facets,
-                    ),
-                )?;
-                (hits.into_iter().map(|(_, a)| a).collect(), total, fc)
-            }
-        };
-        let highlight = match self.text_query(&req.q, true) {
-            Some(q) => Some((
-                self.snippets(searcher, &*q, self.f.title, 200)?,
-                self.snippets(searcher, &*q, self.f.summary, 120)?,
-            )),
-            None => None,
+        let (addresses, total, facet_counts) = match sort {
+            Sort::Relevance => top_of(searcher, &*query, top.order_by_score())?,
+            Sort::Newest => top_of(
+                searcher,
+                &*query,
+                top.order_by_fast_field::<i64>("created", Order::Desc),
+            )?,
+            Sort::Adoptions => top_of(
+                searcher,
+                &*query,
+                top.order_by_fast_field::<u64>("adoptions", Order::Desc),
+            )?,
         };
         let mut hits = Vec::with_capacity(addresses.len());
         for a in addresses {
@@ -884,6 +860,36 @@ impl SearchIndex {
         }
         Ok(out)
     }
+}
+
+/// The distinct words of the user's text, at most 16.
+fn query_words(q: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    for w in text::words(q, Mode::Query) {
+        if !words.contains(&w.text) {
+            words.push(w.text);
+        }
+    }
+    words.truncate(16);
+    words
+}
+
+/// The addresses of one page of matches in `top`'s order, how many match in all, and the
+/// facet counts over every match.
+fn top_of<K, C>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    top: C,
+) -> Result<(Vec<DocAddress>, usize, tantivy::collector::FacetCounts)>
+where
+    C: tantivy::collector::Collector<Fruit = Vec<(K, DocAddress)>>,
+{
+    let mut facets = FacetCollector::for_field("facets");
+    for dim in DIMENSIONS {
+        facets.add_facet(Facet::from_path([dim]));
+    }
+    let (hits, total, counts) = searcher.search(query, &(top, Count, facets))?;
+    Ok((hits.into_iter().map(|(_, a)| a).collect(), total, counts))
 }
 
 fn first_chars(s: &str, n: usize) -> String {
