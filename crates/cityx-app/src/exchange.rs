@@ -226,10 +226,6 @@ fn viewer(actor: &Actor) -> Viewer {
     }
 }
 
-fn ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 /// An item as the index takes it, or `None` when it must leave the index.
 pub fn index_doc(row: &CatalogueRow) -> Option<Doc> {
     let a = &row.asset;
@@ -250,7 +246,11 @@ pub fn index_doc(row: &CatalogueRow) -> Option<Doc> {
             )
         })
         .unwrap_or_default();
-    let embargo_until = a.meta.embargo_until.map(ms).unwrap_or_default();
+    let embargo_until = a
+        .meta
+        .embargo_until
+        .map(cityx_core::epoch_ms)
+        .unwrap_or_default();
     Some(Doc {
         id: a.id,
         station_id: a.station_id,
@@ -271,7 +271,7 @@ pub fn index_doc(row: &CatalogueRow) -> Option<Doc> {
         shared_with: a.shared_with.clone(),
         hidden_until: if a.embargo_hides { embargo_until } else { 0 },
         embargo_until,
-        created: ms(a.created_at),
+        created: cityx_core::epoch_ms(a.created_at),
         duration_s,
         height,
         qc: a
@@ -344,17 +344,25 @@ impl App {
             .ok_or_else(|| Error::Internal("the search index is not open".into()))
     }
 
+    /// Runs `f` on the index on a blocking thread: tantivy's calls block.
+    async fn on_index<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SearchIndex) -> cityx_search::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let index = self.index()?.clone();
+        tokio::task::spawn_blocking(move || f(&index))
+            .await
+            .map_err(|e| Error::Internal(e.into()))?
+            .map_err(|e| Error::Internal(e.into()))
+    }
+
     /// Searches the catalogue as the caller: visibility and embargo apply.
     pub async fn search(&self, actor: &Actor, input: &SearchInput<'_>) -> Result<Results> {
         policy::read(actor)?;
         let req = input.validate()?;
-        let index = self.index()?.clone();
-        let viewer = viewer(actor);
-        let now = ms(cityx_core::now());
-        tokio::task::spawn_blocking(move || index.search(&req, viewer, now))
+        let (viewer, now) = (viewer(actor), cityx_core::epoch_ms(cityx_core::now()));
+        self.on_index(move |index| index.search(&req, viewer, now))
             .await
-            .map_err(|e| Error::Internal(e.into()))?
-            .map_err(|e| Error::Internal(e.into()))
     }
 
     /// Titles that complete what the caller is typing.
@@ -363,12 +371,13 @@ impl App {
         if q.chars().count() > 100 {
             return Ok(Vec::new());
         }
-        let index = self.index()?.clone();
-        let (viewer, now, q) = (viewer(actor), ms(cityx_core::now()), q.to_owned());
-        tokio::task::spawn_blocking(move || index.suggest(&q, viewer, now, 8))
+        let (viewer, now, q) = (
+            viewer(actor),
+            cityx_core::epoch_ms(cityx_core::now()),
+            q.to_owned(),
+        );
+        self.on_index(move |index| index.suggest(&q, viewer, now, 8))
             .await
-            .map_err(|e| Error::Internal(e.into()))?
-            .map_err(|e| Error::Internal(e.into()))
     }
 
     /// Sets an item's rights: its own station's editors and admins (and the hub admin).
@@ -431,11 +440,7 @@ impl App {
         let purpose =
             exchange::adoption_purpose(purpose).map_err(|e| Error::Validation(vec![e]))?;
         let now = cityx_core::now();
-        let asset = self
-            .repo
-            .get_visible_asset(actor.tenant_scope(), id, now)
-            .await?;
-        exchange::may_adopt(&asset, station, now).map_err(|r| refusal(r, &asset))?;
+        let asset = self.adoptable(actor, station, id, now).await?;
         if take == Take::Proxy && proxy_of(&asset).is_none() {
             return Err(Error::NotFound("file"));
         }
@@ -467,6 +472,22 @@ impl App {
         Ok(Adopted { adoption, download })
     }
 
+    /// An item the caller sees and `station` may adopt at `now`, or why not.
+    async fn adoptable(
+        &self,
+        actor: &Actor,
+        station: StationId,
+        id: AssetId,
+        now: OffsetDateTime,
+    ) -> Result<Asset> {
+        let asset = self
+            .repo
+            .get_visible_asset(actor.tenant_scope(), id, now)
+            .await?;
+        exchange::may_adopt(&asset, station, now).map_err(|r| refusal(r, &asset))?;
+        Ok(asset)
+    }
+
     /// A new download link for an item the station adopted before (the first one expired or
     /// the download was interrupted). Not a new adoption.
     pub async fn renew_download(
@@ -481,11 +502,7 @@ impl App {
             .filter(|t| *t != Take::Library)
             .ok_or(Error::NotFound("adoption"))?;
         let now = cityx_core::now();
-        let asset = self
-            .repo
-            .get_visible_asset(actor.tenant_scope(), id, now)
-            .await?;
-        exchange::may_adopt(&asset, station, now).map_err(|r| refusal(r, &asset))?;
+        self.adoptable(actor, station, id, now).await?;
         let filter = AdoptionFilter {
             station: Some(station),
             asset: Some(id),
@@ -515,13 +532,21 @@ impl App {
             .await?)
     }
 
-    async fn link_key(&self) -> Result<Vec<u8>> {
-        let candidate = secrets::random_secret()?;
+    /// The key that signs download links: the database's, so every node signs alike; read
+    /// once per process.
+    async fn link_key(&self) -> Result<&[u8]> {
         let key = self
-            .repo
-            .server_secret("download_links", &candidate)
+            .link_key
+            .get_or_try_init(|| async {
+                let candidate = secrets::random_secret()?;
+                let key = self
+                    .repo
+                    .server_secret("download_links", &candidate)
+                    .await?;
+                Ok::<_, Error>(key.into_bytes())
+            })
             .await?;
-        Ok(key.into_bytes())
+        Ok(key)
     }
 
     fn signature(key: &[u8], id: AssetId, take: &str, expires: i64) -> Result<Hmac<Sha256>> {
@@ -539,7 +564,7 @@ impl App {
     ) -> Result<DownloadLink> {
         let expires_at = now + LINK_TTL;
         let exp = expires_at.unix_timestamp();
-        let mac = Self::signature(&self.link_key().await?, id, take.as_str(), exp)?;
+        let mac = Self::signature(self.link_key().await?, id, take.as_str(), exp)?;
         let sig = secrets::hex(&mac.finalize().into_bytes());
         Ok(DownloadLink {
             url: format!(
@@ -562,7 +587,7 @@ impl App {
         let take = Take::parse(take)
             .filter(|t| *t != Take::Library)
             .ok_or(Error::BadLink)?;
-        let mac = Self::signature(&self.link_key().await?, id, take.as_str(), exp)?;
+        let mac = Self::signature(self.link_key().await?, id, take.as_str(), exp)?;
         let sig = secrets::unhex(sig).ok_or(Error::BadLink)?;
         mac.verify_slice(&sig).map_err(|_| Error::BadLink)?;
         if exp < cityx_core::now().unix_timestamp() {
@@ -573,15 +598,11 @@ impl App {
             return Err(Error::Withdrawn);
         }
         let (key, name, extension) = match take {
-            Take::Master => {
-                let ext = asset
-                    .meta
-                    .filename
-                    .rsplit_once('.')
-                    .map(|(_, e)| e.to_ascii_lowercase())
-                    .unwrap_or_default();
-                (StorageKey::master(id), asset.meta.filename.clone(), ext)
-            }
+            Take::Master => (
+                StorageKey::master(id),
+                asset.meta.filename.clone(),
+                crate::pipeline::extension_of(&asset.meta.filename),
+            ),
             _ => {
                 let proxy = proxy_of(&asset).ok_or(Error::NotFound("file"))?;
                 let stem = asset.meta.title.chars().take(80).collect::<String>();
@@ -611,76 +632,67 @@ impl App {
     /// the last round, and commits them with the new position. Returns how many items
     /// changed in the index.
     pub async fn index_round(&self, follower: &mut IndexFollower) -> Result<usize> {
-        let index = self.index()?.clone();
-        if follower.mark.is_none() {
-            follower.mark = Some(
-                index
-                    .mark()
-                    .as_deref()
-                    .and_then(parse_mark)
-                    .unwrap_or((OffsetDateTime::UNIX_EPOCH, None)),
-            );
-        }
-        let (mark_t, _) = follower.mark.unwrap_or((OffsetDateTime::UNIX_EPOCH, None));
-        let mut from = (mark_t - time::Duration::milliseconds(OVERLAP_MS), None);
+        let mark = match follower.mark {
+            Some(m) => m,
+            None => self
+                .index()?
+                .mark()
+                .as_deref()
+                .and_then(parse_mark)
+                .unwrap_or((OffsetDateTime::UNIX_EPOCH, None)),
+        };
+        let mut from = (mark.0 - time::Duration::milliseconds(OVERLAP_MS), None);
+        let mut newest = mark;
         let mut changed = 0;
         loop {
             let rows = self.repo.changed_assets(from, INDEX_BATCH).await?;
             let Some(last) = rows.last() else { break };
             from = (last.asset.updated_at, Some(last.asset.id));
+            let full = rows.len() == INDEX_BATCH as usize;
             let fresh: Vec<&CatalogueRow> = rows
                 .iter()
                 .filter(|r| follower.recent.get(&r.asset.id) != Some(&r.asset.updated_at))
                 .collect();
-            let full = rows.len() == INDEX_BATCH as usize;
             if !fresh.is_empty() {
-                let docs: Vec<Doc> = fresh.iter().filter_map(|r| index_doc(r)).collect();
-                let gone: Vec<AssetId> = fresh
-                    .iter()
-                    .filter(|r| index_doc(r).is_none())
-                    .map(|r| r.asset.id)
-                    .collect();
-                let mark = format!("{}:{}", ms(from.0), last.asset.id);
-                let index = index.clone();
-                let n = docs.len() + gone.len();
-                tokio::task::spawn_blocking(move || -> cityx_search::Result<()> {
+                let (mut docs, mut gone) = (Vec::new(), Vec::new());
+                for r in &fresh {
+                    match index_doc(r) {
+                        Some(d) => docs.push(d),
+                        None => gone.push(r.asset.id),
+                    }
+                }
+                let position = format!("{}:{}", cityx_core::epoch_ms(from.0), last.asset.id);
+                self.on_index(move |index| {
                     index.upsert(&docs)?;
                     index.remove(&gone);
-                    index.commit(&mark)
+                    index.commit(&position)
                 })
-                .await
-                .map_err(|e| Error::Internal(e.into()))?
-                .map_err(|e| Error::Internal(e.into()))?;
-                changed += n;
+                .await?;
+                changed += fresh.len();
+                // Taken only once committed: a failed round is read again.
                 for r in fresh {
                     follower.recent.insert(r.asset.id, r.asset.updated_at);
                 }
             }
-            if follower.mark.is_none_or(|m| from.0 > m.0) {
-                follower.mark = Some(from);
-            }
+            newest = newest.max(from);
             if !full {
                 break;
             }
         }
+        follower.mark = Some(newest);
         // Forget what fell out of the overlap window.
-        if let Some((t, _)) = follower.mark {
-            let horizon = t - time::Duration::milliseconds(OVERLAP_MS * 2);
-            follower.recent.retain(|_, at| *at >= horizon);
-        }
+        let horizon = newest.0 - time::Duration::milliseconds(OVERLAP_MS * 2);
+        follower.recent.retain(|_, at| *at >= horizon);
         Ok(changed)
     }
 
     /// Rebuilds the search index from the database (`cityx admin reindex`).
     pub async fn reindex(&self) -> Result<usize> {
-        let index = self.index()?.clone();
-        tokio::task::spawn_blocking(move || -> cityx_search::Result<()> {
+        self.on_index(|index| {
             index.clear()?;
             index.commit("")
         })
-        .await
-        .map_err(|e| Error::Internal(e.into()))?
-        .map_err(|e| Error::Internal(e.into()))?;
+        .await?;
         self.index_round(&mut IndexFollower::default()).await
     }
 

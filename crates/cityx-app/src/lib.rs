@@ -86,6 +86,8 @@ pub struct App {
     fetch: cityx_fetch::Guard,
     /// The catalogue's search index (`None` until opened: searches fail).
     search: std::sync::OnceLock<Arc<cityx_search::SearchIndex>>,
+    /// The key that signs download links, read (or made) once from the database.
+    link_key: tokio::sync::OnceCell<Vec<u8>>,
     /// Wakes an idle job runner when work arrives.
     jobs_ready: Arc<tokio::sync::Notify>,
     /// A hash of a random password, verified against when an email is unknown so that a
@@ -111,6 +113,7 @@ impl App {
             writers: Default::default(),
             fetch: Default::default(),
             search: Default::default(),
+            link_key: Default::default(),
             jobs_ready: Default::default(),
             dummy_hash,
         })

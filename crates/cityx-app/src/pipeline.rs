@@ -173,14 +173,10 @@ impl App {
         }
         let key = StorageKey::derived(id, relative).ok_or(Error::NotFound("file"))?;
         let info = self.storage.head(&key).await.map_err(storage_error)?;
-        let extension = relative
-            .rsplit_once('.')
-            .map(|(_, e)| e.to_ascii_lowercase())
-            .unwrap_or_default();
         Ok(AssetFile {
             key,
             info,
-            extension,
+            extension: extension_of(relative),
         })
     }
 
@@ -195,6 +191,13 @@ impl App {
             .await
             .map_err(storage_error)
     }
+}
+
+/// A file name's extension in lower case, for its media type; empty without one.
+pub(crate) fn extension_of(name: &str) -> String {
+    name.rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 fn derived_key(asset: AssetId, relative: &str) -> Result<StorageKey> {

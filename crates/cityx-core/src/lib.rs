@@ -27,6 +27,11 @@ pub use model::{
 };
 pub use validate::{FieldError, Validated};
 
+/// Milliseconds since the Unix epoch: how times are stored and indexed.
+pub fn epoch_ms(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// Current time in UTC, truncated to milliseconds (the precision every backend stores).
 pub fn now() -> time::OffsetDateTime {
     let t = time::OffsetDateTime::now_utc();

@@ -20,7 +20,7 @@ pub const USER_COLS_PREFIXED: &str = "u.id AS u_id, u.station_id AS u_station_id
     u.last_login_at AS u_last_login_at";
 
 pub fn ms(t: OffsetDateTime) -> i64 {
-    (t.unix_timestamp_nanos() / 1_000_000) as i64
+    cityx_core::epoch_ms(t)
 }
 
 pub fn opt_ms(t: Option<OffsetDateTime>) -> Option<i64> {

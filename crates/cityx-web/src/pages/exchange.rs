@@ -175,7 +175,7 @@ pub async fn exchange(
     let page = p.page.unwrap_or(1).max(1);
     let per_page = p.per_page.unwrap_or(20).clamp(1, cityx_app::MAX_PER_PAGE);
     let page_link = |n: u32| format!("{}&page={n}", with(&p, "page", ""));
-    let now = (cityx_core::now().unix_timestamp_nanos() / 1_000_000) as i64;
+    let now = cityx_core::epoch_ms(cityx_core::now());
     let view = ExchangePage {
         t,
         c: Chrome::new(&u, "exchange", None),
