@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 /// How long a signed download link may be started. A download that stops can be resumed
 /// with a new link from the adoption (the ledger keeps one entry).
-pub const LINK_TTL: Duration = Duration::from_secs(6 * 3600);
+const LINK_TTL: Duration = Duration::from_secs(6 * 3600);
 /// How far back each round of the indexer looks again, for changes committed after later
 /// ones (a transaction takes its time from before its commit).
 const OVERLAP_MS: i64 = 10_000;
@@ -227,7 +227,7 @@ fn viewer(actor: &Actor) -> Viewer {
 }
 
 /// An item as the index takes it, or `None` when it must leave the index.
-pub fn index_doc(row: &CatalogueRow) -> Option<Doc> {
+fn index_doc(row: &CatalogueRow) -> Option<Doc> {
     let a = &row.asset;
     if row.purged || a.deleted_at.is_some() || a.status == AssetStatus::Uploading {
         return None;
@@ -288,7 +288,7 @@ pub fn index_doc(row: &CatalogueRow) -> Option<Doc> {
 /// Where the indexer is: the last change it took, and what it took in the overlap window
 /// (so that a change is indexed once, however often it is read again).
 #[derive(Default)]
-pub struct IndexFollower {
+struct IndexFollower {
     mark: Option<(OffsetDateTime, Option<AssetId>)>,
     recent: HashMap<AssetId, OffsetDateTime>,
 }
@@ -631,7 +631,7 @@ impl App {
     /// One round of following the database into the search index: takes the changes since
     /// the last round, and commits them with the new position. Returns how many items
     /// changed in the index.
-    pub async fn index_round(&self, follower: &mut IndexFollower) -> Result<usize> {
+    async fn index_round(&self, follower: &mut IndexFollower) -> Result<usize> {
         let mark = match follower.mark {
             Some(m) => m,
             None => self

@@ -31,9 +31,7 @@ pub use auth::{LoginToken, WebSession, csrf_matches};
 pub use cityx_db::{AdoptionFilter, JobSummary, Page, PageRequest};
 pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Results as SearchResults};
 pub use error::{Error, Result};
-pub use exchange::{
-    Adopted, DownloadLink, IndexFollower, LINK_TTL, MAX_PER_PAGE, SearchInput, index_doc,
-};
+pub use exchange::{Adopted, DownloadLink, MAX_PER_PAGE, SearchInput};
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
 pub use pipeline::{AssetFile, PROBE_JOB, TRANSCODE_JOB};
 pub use secrets::generate_password;

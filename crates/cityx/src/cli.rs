@@ -33,7 +33,7 @@ pub enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Operator commands: stations, users, tokens.
+    /// Operator commands: stations, users, tokens, dead jobs, rebuilding the search index.
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Show configuration.
