@@ -229,6 +229,7 @@ impl Running {
 
 /// `cityx serve`: runs until SIGINT or SIGTERM.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let stop = shutdown_signal()?;
     let running = start(&settings, &FirstAdmin::from_env()).await?;
     if let Some((email, generated)) = &running.created_admin {
         match generated {
@@ -245,7 +246,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         "  cityx is running at http://{}/  (Ctrl-C to stop)",
         running.addr
     );
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     running
         .shutdown(Duration::from_secs(settings.server.shutdown_grace_secs))
@@ -254,29 +255,25 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when it is first
+/// awaited: a signal sent as soon as the server says it is running must stop it gracefully,
+/// not kill it.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
