@@ -30,6 +30,9 @@ pub enum AuditAction {
     AssetPurged,
     RightsChanged,
     AssetAdopted,
+    AssetCorrected,
+    AssetWithdrawn,
+    NoticeAcknowledged,
 }
 
 impl AuditAction {
@@ -58,6 +61,9 @@ impl AuditAction {
             AuditAction::AssetPurged => "asset_purged",
             AuditAction::RightsChanged => "rights_changed",
             AuditAction::AssetAdopted => "asset_adopted",
+            AuditAction::AssetCorrected => "asset_corrected",
+            AuditAction::AssetWithdrawn => "asset_withdrawn",
+            AuditAction::NoticeAcknowledged => "notice_acknowledged",
         }
     }
 }

@@ -86,6 +86,10 @@ typed_id!(
     /// One adoption of an item by a station.
     AdoptionId
 );
+typed_id!(
+    /// A correction or withdrawal notice to one adopting station.
+    NoticeId
+);
 
 #[cfg(test)]
 mod tests {

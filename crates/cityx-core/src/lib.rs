@@ -14,17 +14,21 @@ pub mod audit;
 pub mod exchange;
 pub mod ids;
 pub mod model;
+pub mod notice;
 pub mod policy;
 pub mod validate;
 
 pub use asset::{Asset, AssetInput, AssetMeta, AssetStatus, Upload, UploadState};
 pub use audit::{AuditAction, NewAudit};
 pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
-pub use ids::{AdoptionId, AssetId, AuditId, JobId, StationId, TokenId, UploadId, UserId};
+pub use ids::{
+    AdoptionId, AssetId, AuditId, JobId, NoticeId, StationId, TokenId, UploadId, UserId,
+};
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,
     User,
 };
+pub use notice::{Event, EventKind, NewEvent, Notice, NoticeKind};
 pub use validate::{FieldError, Validated};
 
 /// Milliseconds since the Unix epoch: how times are stored and indexed.

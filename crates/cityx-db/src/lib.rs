@@ -28,9 +28,9 @@ use time::OffsetDateTime;
 
 pub use error::{Error, Result};
 pub use model::{
-    AdoptionFilter, AuditFilter, CatalogueRow, ClaimedJob, CompletedUpload, DeadJob, JobOutcome,
-    JobSummary, LoginFailures, NewJob, Page, PageRequest, Processed, Rejection, SessionRow,
-    TokenFilter,
+    AdoptionFilter, AuditFilter, CatalogueRow, ClaimedJob, CompletedUpload, DayStats, DeadJob,
+    JobOutcome, JobSummary, LoginFailures, NewJob, NoticeFilter, Page, PageRequest, Processed,
+    Rejection, SessionRow, StationStats, TokenFilter, TopItem,
 };
 pub use sql::Backend;
 
@@ -73,6 +73,7 @@ pub trait Repo:
     + AuditRepo
     + IngestRepo
     + ExchangeRepo
+    + NoticeRepo
     + JobRepo
     + Send
     + Sync
@@ -88,6 +89,7 @@ impl<T> Repo for T where
         + AuditRepo
         + IngestRepo
         + ExchangeRepo
+        + NoticeRepo
         + JobRepo
         + Send
         + Sync
@@ -136,6 +138,67 @@ pub trait ExchangeRepo {
         since: (OffsetDateTime, Option<AssetId>),
         limit: u32,
     ) -> Result<Vec<CatalogueRow>>;
+}
+
+/// After an item is out: corrections and withdrawals with notices to every station that
+/// adopted it, the event log (numbered in commit order) that the member feed reads, and the
+/// statistics that events keep.
+#[async_trait]
+pub trait NoticeRepo {
+    /// Replaces an item's editable metadata; when it is ready, notifies its adopters. Not for
+    /// withdrawn or deleted items (`WrongState`).
+    async fn correct_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        meta: &cityx_core::AssetMeta,
+        note: &str,
+        audit: &NewAudit,
+    ) -> Result<Vec<cityx_core::Notice>>;
+    /// Withdraws a ready or processing item and notifies its adopters.
+    async fn withdraw_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        reason: &str,
+        audit: &NewAudit,
+    ) -> Result<Vec<cityx_core::Notice>>;
+    /// Notices to or from the caller's station (all for the hub), newest first.
+    async fn list_notices(
+        &self,
+        scope: TenantScope,
+        filter: &NoticeFilter,
+        page: &PageRequest,
+    ) -> Result<Page<cityx_core::Notice>>;
+    /// Acknowledges a notice sent to `station`; a second time changes nothing.
+    async fn acknowledge_notice(
+        &self,
+        station: StationId,
+        id: cityx_core::NoticeId,
+        user: UserId,
+        audit: &NewAudit,
+    ) -> Result<cityx_core::Notice>;
+    /// Events after `after` that the caller may see at `now`, in order.
+    async fn feed(
+        &self,
+        scope: TenantScope,
+        after: i64,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<cityx_core::Event>>;
+    /// The number of the last event.
+    async fn event_head(&self) -> Result<i64>;
+    /// Every station's figures over Beijing days `days` (inclusive).
+    async fn station_stats(&self, days: (i64, i64)) -> Result<Vec<StationStats>>;
+    /// The network's figures per Beijing day, days with none left out.
+    async fn daily_stats(&self, days: (i64, i64)) -> Result<Vec<DayStats>>;
+    /// The most adopted items of `[from, to)`.
+    async fn top_items(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<TopItem>>;
 }
 
 /// Lifecycle and health.

@@ -194,3 +194,50 @@ pub struct CatalogueRow {
     /// The item's files are gone; it stays only as a tombstone.
     pub purged: bool,
 }
+
+/// Which notices to list (within the caller's scope: notices to or from its station).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NoticeFilter {
+    /// Notices to this (adopting) station.
+    pub station: Option<cityx_core::StationId>,
+    /// Notices about this station's items.
+    pub contributor: Option<cityx_core::StationId>,
+    pub asset: Option<cityx_core::AssetId>,
+    /// Only those not yet acknowledged.
+    pub open_only: bool,
+}
+
+/// A station's figures over a period.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct StationStats {
+    pub station_id: StationId,
+    pub name: String,
+    pub code: String,
+    pub city: String,
+    pub province: String,
+    /// Items it published.
+    pub contributions: i64,
+    /// Others' items it adopted.
+    pub adoptions_made: i64,
+    /// Adoptions of its items by others (its credits).
+    pub adoptions_received: i64,
+}
+
+/// The network's figures of one Beijing day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayStats {
+    /// Days since 1970-01-01, Beijing time.
+    pub day: i64,
+    pub contributions: i64,
+    pub adoptions: i64,
+}
+
+/// An item ranked by its adoptions in a period.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct TopItem {
+    pub asset_id: cityx_core::AssetId,
+    pub title: String,
+    /// The contributing station.
+    pub station_name: String,
+    pub adoptions: i64,
+}

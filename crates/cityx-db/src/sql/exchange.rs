@@ -1,12 +1,15 @@
 //! The exchange: items as other stations see them (visibility and embargo in the SQL), rights,
 //! the adoption ledger, and the change feed that the search index follows.
 
+use super::notices::record_event;
 use super::rows::{ASSET_SELECT, asset_from, from_ms, get, ms, parse, scope_args};
 use super::{SqlRepo, commit, found, page, write_audit};
 use crate::model::{AdoptionFilter, CatalogueRow, Page, PageRequest};
 use crate::{Error, ExchangeRepo, Result};
 use async_trait::async_trait;
-use cityx_core::{Adoption, Asset, AssetId, NewAudit, Rights, StationId, TenantScope};
+use cityx_core::{
+    Adoption, Asset, AssetId, EventKind, NewAudit, NewEvent, Rights, StationId, TenantScope,
+};
 use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -16,9 +19,18 @@ use time::OffsetDateTime;
 pub(crate) fn visible_sql(all: u8, own: u8, now: u8) -> String {
     format!(
         "(${all} OR a.station_id = ${own} OR (a.status = 'ready' AND a.deleted_at IS NULL \
-         AND (a.visibility IN ('exchange', 'public') OR (a.visibility = 'stations' AND EXISTS \
+         AND {}))",
+        rights_sql(own, now)
+    )
+}
+
+/// The rights part of that rule (visibility, shares, a hiding embargo), whatever the item's
+/// state: whom the feed tells about an item's corrections and withdrawal.
+pub(crate) fn rights_sql(own: u8, now: u8) -> String {
+    format!(
+        "(a.visibility IN ('exchange', 'public') OR (a.visibility = 'stations' AND EXISTS \
          (SELECT 1 FROM asset_shares s WHERE s.asset_id = a.id AND s.station_id = ${own}))) \
-         AND NOT (a.embargo_hides = 1 AND a.embargo_until > ${now})))"
+         AND NOT (a.embargo_hides = 1 AND a.embargo_until > ${now})"
     )
 }
 
@@ -153,6 +165,25 @@ impl ExchangeRepo for SqlRepo {
 
     async fn insert_adoption(&self, a: &Adoption, audit: &NewAudit) -> Result<()> {
         let mut tx = self.begin().await?;
+        // Counting first takes the item's row lock: a withdrawal running at the same time
+        // either waits for this adoption (and then tells its station) or wins (and this
+        // refuses).
+        let counted = sqlx::query(
+            "UPDATE assets SET adoption_count = adoption_count + 1, updated_at = $1 \
+             WHERE id = $2 AND status = 'ready' AND deleted_at IS NULL",
+        )
+        .bind(ms(a.at))
+        .bind(a.asset_id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("count an adoption", "asset", e))?
+        .rows_affected();
+        if counted == 0 {
+            return Err(Error::WrongState {
+                entity: "asset",
+                state: "withdrawn".to_owned(),
+            });
+        }
         sqlx::query(
             "INSERT INTO adoptions (id, asset_id, asset_title, contributor_id, station_id, \
              user_id, rendition, purpose, at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
@@ -169,15 +200,22 @@ impl ExchangeRepo for SqlRepo {
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("record an adoption", "adoption", e))?;
-        sqlx::query(
-            "UPDATE assets SET adoption_count = adoption_count + 1, updated_at = $1 WHERE id = $2",
-        )
-        .bind(ms(a.at))
-        .bind(a.asset_id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::from_sqlx("count an adoption", "asset", e))?;
         write_audit(&mut tx, audit).await?;
+        record_event(
+            &mut tx,
+            &NewEvent {
+                kind: EventKind::AdoptionCreated,
+                asset_id: Some(a.asset_id),
+                station_id: a.station_id,
+                audience: Some(a.contributor_id),
+                data: serde_json::json!({
+                    "adoption_id": a.id, "title": a.asset_title, "rendition": a.rendition,
+                    "station_name": a.station_name,
+                }),
+                at: a.at,
+            },
+        )
+        .await?;
         commit(tx).await
     }
 

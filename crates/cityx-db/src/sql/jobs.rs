@@ -290,6 +290,13 @@ impl JobRepo for SqlRepo {
         let Some(asset) = fence(&mut tx, job).await? else {
             return Ok(false);
         };
+        let (status, station, title): (String, String, String) =
+            sqlx::query_as("SELECT status, station_id, title FROM assets WHERE id = $1")
+                .bind(asset.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| Error::from_sqlx("read an item", "asset", e))?;
+        let published = status == "processing" && done.rejection.is_none();
         // Only an item still processing changes state: one withdrawn meanwhile stays so.
         sqlx::query(
             "UPDATE assets SET playback = $1, derived = $2, qc = $3, qc_verdict = $4, \
@@ -312,6 +319,20 @@ impl JobRepo for SqlRepo {
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("record what processing made", "asset", e))?;
+        if published {
+            super::notices::record_event(
+                &mut tx,
+                &cityx_core::NewEvent {
+                    kind: cityx_core::EventKind::ItemPublished,
+                    asset_id: Some(asset),
+                    station_id: parse("station id", station)?,
+                    audience: None,
+                    data: serde_json::json!({ "title": title }),
+                    at: cityx_core::now(),
+                },
+            )
+            .await?;
+        }
         super::commit(tx).await.map(|()| true)
     }
 

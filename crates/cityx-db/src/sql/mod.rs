@@ -10,6 +10,7 @@
 mod exchange;
 mod ingest;
 mod jobs;
+mod notices;
 mod rows;
 
 use crate::model::{AuditFilter, LoginFailures, Page, PageRequest, SessionRow, TokenFilter};

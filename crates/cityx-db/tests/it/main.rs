@@ -100,6 +100,7 @@ macro_rules! every_backend {
                 busy_stations_do_not_starve_others,
                 pipeline_writes_are_fenced_and_enqueue_once,
                 deleted_assets_wait_out_their_grace_then_release_quota,
+                events_commit_in_order_and_notices_reach_adopters,
             );
         )*
     };

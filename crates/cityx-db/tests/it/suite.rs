@@ -1402,3 +1402,220 @@ pub async fn deleted_assets_wait_out_their_grace_then_release_quota(repo: Arc<dy
     assert!(got.deleted_at.is_some());
     assert!(repo.jobs_of_asset(b.id).await.expect("jobs").is_empty());
 }
+
+fn adoption_of(
+    a: &cityx_core::Asset,
+    by: &Station,
+    user: &User,
+) -> (cityx_core::Adoption, NewAudit) {
+    let adoption = cityx_core::Adoption {
+        id: cityx_core::AdoptionId::new(),
+        asset_id: a.id,
+        asset_title: a.meta.title.clone(),
+        contributor_id: a.station_id,
+        contributor_name: String::new(),
+        station_id: by.id,
+        station_name: by.name.clone(),
+        user_id: user.id,
+        rendition: "proxy".into(),
+        purpose: String::new(),
+        at: cityx_core::now(),
+    };
+    (adoption, audit(AuditAction::AssetAdopted, Some(by.id)))
+}
+
+pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Repo>) {
+    use cityx_core::{EventKind, NoticeKind};
+    let (a, job) = processing_asset(&repo, "ev").await;
+    let done = cityx_db::Processed {
+        playback: "hls/index.m3u8".into(),
+        derived_json: "{}".into(),
+        qc_json: "{}".into(),
+        qc_verdict: "pass".into(),
+        rejection: None,
+    };
+    let head0 = repo.event_head().await.expect("head");
+    assert!(repo.finish_processing(&job, &done).await.expect("finish"));
+    let (b, c) = (
+        add_station(&repo, "evb").await,
+        add_station(&repo, "evc").await,
+    );
+    let eb = add_user(&repo, "ed@evb.cn", Role::Editor, Some(b.id)).await;
+    let now = cityx_core::now();
+    let seen_by = |s: &Station| {
+        let repo = repo.clone();
+        let scope = TenantScope::Station(s.id);
+        async move {
+            repo.feed(scope, head0, 100, cityx_core::now())
+                .await
+                .expect("feed")
+                .into_iter()
+                .map(|e| e.kind)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(seen_by(&c).await, [EventKind::ItemPublished]);
+
+    // Adoptions from many tasks at once while a reader follows the feed: the reader sees
+    // every number once, in order, with none skipped.
+    let writers: Vec<_> = (0..6)
+        .map(|_| {
+            let (repo, a, b, eb) = (repo.clone(), a.clone(), b.clone(), eb.clone());
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    let (ad, au) = adoption_of(&a, &b, &eb);
+                    repo.insert_adoption(&ad, &au).await.expect("adopt");
+                }
+            })
+        })
+        .collect();
+    let total = head0 + 1 + 30;
+    let (mut cursor, mut seqs) = (head0, Vec::new());
+    while cursor < total {
+        for e in repo
+            .feed(TenantScope::All, cursor, 7, cityx_core::now())
+            .await
+            .expect("feed")
+        {
+            seqs.push(e.seq);
+            cursor = e.seq;
+        }
+        tokio::task::yield_now().await;
+    }
+    for w in writers {
+        w.await.expect("writer");
+    }
+    assert_eq!(seqs, ((head0 + 1)..=total).collect::<Vec<_>>());
+    assert_eq!(repo.event_head().await.expect("head"), total);
+    let of_b = seen_by(&b).await;
+    assert_eq!(of_b.len(), 31);
+    assert_eq!(of_b[0], EventKind::ItemPublished);
+    assert_eq!(
+        seen_by(&c).await,
+        [EventKind::ItemPublished],
+        "C sees no adoption it was not part of"
+    );
+
+    // The statistics counted the events, by Beijing day.
+    let day = cityx_core::notice::beijing_day(now);
+    let stats = repo.station_stats((day - 1, day + 1)).await.expect("stats");
+    let of = |id| stats.iter().find(|s| s.station_id == id).expect("listed");
+    assert_eq!(
+        (
+            of(a.station_id).contributions,
+            of(a.station_id).adoptions_received
+        ),
+        (1, 30)
+    );
+    assert_eq!((of(b.id).adoptions_made, of(c.id).adoptions_made), (30, 0));
+    let days = repo.daily_stats((day - 1, day + 1)).await.expect("daily");
+    assert_eq!(days.len(), 1);
+    assert_eq!((days[0].contributions, days[0].adoptions), (1, 30));
+    let top = repo
+        .top_items(now - Duration::hours(1), now + Duration::hours(1), 5)
+        .await
+        .expect("top");
+    assert_eq!((top.len(), top[0].adoptions), (1, 30));
+
+    // Another station cannot withdraw it; its own station can, once, and B is told once.
+    let own = TenantScope::Station(a.station_id);
+    let withdraw = audit(AuditAction::AssetWithdrawn, Some(a.station_id));
+    let err = repo
+        .withdraw_asset(TenantScope::Station(b.id), a.id, "x", &withdraw)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+    let notices = repo
+        .withdraw_asset(own, a.id, "版权争议", &withdraw)
+        .await
+        .expect("withdraw");
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        (notices[0].station_id, notices[0].kind),
+        (b.id, NoticeKind::Withdrawal)
+    );
+    let again = repo
+        .withdraw_asset(own, a.id, "x", &withdraw)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, cityx_db::Error::WrongState { .. }),
+        "{again:?}"
+    );
+    let (late, au) = adoption_of(&a, &b, &eb);
+    let refused = repo.insert_adoption(&late, &au).await.unwrap_err();
+    assert!(matches!(refused, cityx_db::Error::WrongState { .. }));
+    let meta = a.meta.clone();
+    let fix = repo
+        .correct_asset(
+            own,
+            a.id,
+            &meta,
+            "x",
+            &audit(AuditAction::AssetCorrected, None),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(fix, cityx_db::Error::WrongState { .. }));
+    let tail = seen_by(&b).await;
+    assert_eq!(
+        tail[31..],
+        [EventKind::ItemWithdrawn, EventKind::NoticeCreated]
+    );
+    assert_eq!(
+        seen_by(&c).await,
+        [EventKind::ItemPublished, EventKind::ItemWithdrawn],
+        "C may see the item, so it learns of the withdrawal, but gets no notice"
+    );
+
+    // B acknowledges; C cannot; the contributor sees who has.
+    let open = cityx_db::NoticeFilter {
+        station: Some(b.id),
+        open_only: true,
+        ..Default::default()
+    };
+    let listed = repo
+        .list_notices(TenantScope::Station(b.id), &open, &PageRequest::first(10))
+        .await
+        .expect("list");
+    assert_eq!(listed.items.len(), 1);
+    let ack = audit(AuditAction::NoticeAcknowledged, Some(b.id));
+    let nid = notices[0].id;
+    assert!(
+        repo.acknowledge_notice(c.id, nid, eb.id, &ack)
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    let before = audit_count(&repo).await;
+    let n = repo
+        .acknowledge_notice(b.id, nid, eb.id, &ack)
+        .await
+        .expect("ack");
+    assert_eq!(n.acknowledged_by, Some(eb.id));
+    let twice = repo
+        .acknowledge_notice(b.id, nid, eb.id, &ack)
+        .await
+        .expect("ack again");
+    assert_eq!(twice.acknowledged_at, n.acknowledged_at);
+    assert_eq!(audit_count(&repo).await, before + 1);
+    let issued = repo
+        .list_notices(
+            own,
+            &cityx_db::NoticeFilter {
+                contributor: Some(a.station_id),
+                ..Default::default()
+            },
+            &PageRequest::first(10),
+        )
+        .await
+        .expect("issued");
+    assert!(issued.items[0].acknowledged_at.is_some());
+    assert!(
+        repo.list_notices(TenantScope::Station(b.id), &open, &PageRequest::first(10))
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+}
