@@ -80,6 +80,7 @@ error_codes! {
     OwnItem => (StatusCode::CONFLICT, "own_item", "a station does not adopt its own items"),
     DownloadLinkInvalid => (StatusCode::FORBIDDEN, "download_link_invalid", "the download link was changed or has expired; ask for a new one"),
     AdoptionNotFound => (StatusCode::NOT_FOUND, "adoption_not_found", "the station has not adopted this item in this form"),
+    NoticeNotFound => (StatusCode::NOT_FOUND, "notice_not_found", "no such notice to the caller's station"),
     Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "a server fault; the request id is in the logs"),
     Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is down; retry after `Retry-After` seconds"),
     Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took longer than the server allows"),
@@ -154,6 +155,7 @@ impl From<cityx_app::Error> for ApiError {
             E::NotFound("upload") => ErrorCode::UploadNotFound,
             E::NotFound("file") => ErrorCode::FileNotFound,
             E::NotFound("adoption") => ErrorCode::AdoptionNotFound,
+            E::NotFound("notice") => ErrorCode::NoticeNotFound,
             E::NotFound(_) => ErrorCode::NotFound,
             E::Conflict {
                 entity: "station",

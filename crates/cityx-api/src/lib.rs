@@ -15,7 +15,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use http::HttpState;
 use routes::{
-    assets, audit, auth, exchange, files, imports, stations, system, tokens, uploads, users,
+    assets, audit, auth, exchange, files, imports, notices, stations, system, tokens, uploads,
+    users,
 };
 
 /// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
@@ -66,6 +67,16 @@ pub fn router() -> Router<HttpState> {
             post(exchange::download_link),
         )
         .route("/api/v1/adoptions", get(exchange::list_adoptions))
+        .route("/api/v1/assets/{id}/corrections", post(notices::correct))
+        .route("/api/v1/assets/{id}/withdrawal", post(notices::withdraw))
+        .route("/api/v1/notices", get(notices::list))
+        .route(
+            "/api/v1/notices/{id}/acknowledgement",
+            post(notices::acknowledge),
+        )
+        .route("/api/v1/feed", get(notices::feed))
+        .route("/api/v1/statistics", get(notices::statistics))
+        .route("/api/v1/statistics/export", get(notices::export))
         .route(
             "/api/v1/downloads/{id}/{rendition}",
             get(exchange::signed_download),

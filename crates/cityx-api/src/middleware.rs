@@ -84,6 +84,9 @@ async fn observe(req: Request, next: Next, limit: Duration) -> Response {
     // Upload bodies may take hours on a slow link; they end on their own idle timeout.
     let limit = if route.starts_with("/api/v1/uploads") {
         Duration::from_secs(u64::MAX / 4)
+    } else if route == "/api/v1/feed" {
+        // A long poll waits for news on purpose.
+        limit + cityx_app::MAX_FEED_WAIT
     } else {
         limit
     };

@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::routes::{
-    assets, audit, auth, exchange, files, imports, stations, system, tokens, uploads, users,
+    assets, audit, auth, exchange, files, imports, notices, stations, system, tokens, uploads,
+    users,
 };
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -27,6 +28,8 @@ use utoipa::{Modify, OpenApi};
         imports::create, assets::get_asset, assets::delete_asset, assets::restore_asset, files::get_file,
         exchange::search, exchange::suggest, exchange::set_rights, exchange::adopt,
         exchange::download_link, exchange::list_adoptions, exchange::signed_download,
+        notices::correct, notices::withdraw, notices::list, notices::acknowledge, notices::feed,
+        notices::statistics, notices::export,
         system::healthz, system::readyz, system::metrics, system::openapi,
     ),
     // Ids used only as path parameters are not pulled in by any body schema.
@@ -42,6 +45,7 @@ use utoipa::{Modify, OpenApi};
         (name = "uploads", description = "Resumable uploads (tus 1.0.0)"),
         (name = "assets", description = "Items of the exchange"),
         (name = "exchange", description = "Search, rights, adoption and downloads"),
+        (name = "notices", description = "Corrections, withdrawals and their notices, the member feed, statistics"),
         (name = "system", description = "Health, readiness, metrics"),
     )
 )]

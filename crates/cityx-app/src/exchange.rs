@@ -463,7 +463,11 @@ impl App {
         let audit = NewAudit::by(actor, AuditAction::AssetAdopted, "asset", id, Some(station))
             .detail("rendition", take.as_str())
             .detail("contributor", asset.station_id.to_string());
-        self.repo.insert_adoption(&adoption, &audit).await?;
+        match self.repo.insert_adoption(&adoption, &audit).await {
+            // Withdrawn between the check and the record.
+            Err(cityx_db::Error::WrongState { .. }) => return Err(Error::Withdrawn),
+            r => r?,
+        }
         let download = match take {
             Take::Library => None,
             t => Some(self.download_link(id, t, now).await?),
@@ -534,7 +538,7 @@ impl App {
 
     /// The key that signs download links: the database's, so every node signs alike; read
     /// once per process.
-    async fn link_key(&self) -> Result<&[u8]> {
+    pub(crate) async fn link_key(&self) -> Result<&[u8]> {
         let key = self
             .link_key
             .get_or_try_init(|| async {

@@ -1,6 +1,7 @@
 //! The use cases of cityx, as plain functions on [`App`]: sign in, manage stations, users,
-//! tokens, read the audit log, upload, import, delete and restore items, and what the media
-//! jobs record and serve. The
+//! tokens, read the audit log, upload, import, delete and restore items, search and adopt
+//! them, correct and withdraw them (with notices to adopters), follow the member feed, read
+//! the network's statistics, and what the media jobs record and serve. The
 //! JSON API, the web UI, the CLI and the jobs all call these, so every rule is applied the
 //! same way whatever the door.
 //!
@@ -15,6 +16,7 @@ mod auth;
 mod error;
 mod exchange;
 mod imports;
+mod notices;
 mod pipeline;
 mod secrets;
 mod stations;
@@ -28,11 +30,14 @@ use std::time::Duration;
 
 pub use assets::AssetView;
 pub use auth::{LoginToken, WebSession, csrf_matches};
-pub use cityx_db::{AdoptionFilter, JobSummary, Page, PageRequest};
+pub use cityx_db::{AdoptionFilter, JobSummary, Page, PageRequest, StationStats, TopItem};
 pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Results as SearchResults};
 pub use error::{Error, Result};
 pub use exchange::{Adopted, DownloadLink, MAX_PER_PAGE, SearchInput};
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
+pub use notices::{
+    AreaStats, DayPoint, FeedPage, MAX_FEED_LIMIT, MAX_FEED_WAIT, NoticeDirection, Statistics, Told,
+};
 pub use pipeline::{AssetFile, PROBE_JOB, TRANSCODE_JOB};
 pub use secrets::generate_password;
 pub use stations::{StationEntry, StationPatch};

@@ -15,6 +15,10 @@
 //! | delete / restore items, rights | all       | no         | own station        | editor: own station |
 //! | search, preview items          | all       | all        | visible to station | visible to station |
 //! | adopt items                    | no        | no         | others' visible    | editor: others' visible |
+//! | correct / withdraw items       | all       | no         | own station        | editor: own station |
+//! | acknowledge notices            | no        | no         | own station's      | editor: own station's |
+//! | member feed                    | all       | all        | visible to station | visible to station |
+//! | network statistics             | yes       | yes        | no                 | no              |
 //!
 //! Token scopes narrow this further: `read` for reading, `admin` for anything in the
 //! "create / change" rows.
@@ -147,6 +151,17 @@ pub fn manage_items(actor: &Actor) -> Decision {
 /// `write` scope. Viewers look; the hub has no station to adopt for.
 pub fn adopt(actor: &Actor) -> Decision {
     contribute(actor)
+}
+
+/// Acknowledge a correction or withdrawal notice for one's station: whoever may adopt.
+pub fn acknowledge(actor: &Actor) -> Decision {
+    adopt(actor)
+}
+
+/// The network's statistics (league tables, charts): the hub's roles.
+pub fn read_statistics(actor: &Actor) -> Decision {
+    allow_if(matches!(actor.role, Role::HubAdmin | Role::HubEditor))?;
+    read(actor)
 }
 
 /// Read the audit log; returns the part the actor may see.

@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cityx_api::error::{ApiError, ErrorCode};
 use cityx_api::http::HttpState;
-use pages::{account, audit, exchange, home, items, login, stations, tokens, users};
+use pages::{account, audit, exchange, home, items, login, notices, stations, tokens, users};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Content Security Policy of every page: our own scripts only, no framing.
@@ -40,7 +40,12 @@ pub fn router() -> Router<HttpState> {
         .route("/items/{id}/rights", post(exchange::rights))
         .route("/zones", get(home::zones))
         .route("/live", get(home::live))
-        .route("/analytics", get(home::analytics))
+        .route("/analytics", get(notices::analytics))
+        .route("/analytics/export", get(notices::export))
+        .route("/notices", get(notices::notices))
+        .route("/notices/{id}/ack", post(notices::acknowledge))
+        .route("/items/{id}/correct", post(notices::correct))
+        .route("/items/{id}/withdraw", post(notices::withdraw))
         .route("/login", get(login::show).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/lang/{code}", get(login::switch))

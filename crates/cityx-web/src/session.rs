@@ -27,6 +27,8 @@ pub struct WebUser {
     pub t: T,
     /// The path requested, for the language switch.
     pub path: String,
+    /// Notices to the user's station not yet acknowledged (shown in the navigation).
+    pub open_notices: usize,
 }
 
 impl WebUser {
@@ -108,11 +110,16 @@ impl FromRequestParts<HttpState> for WebUser {
         match state.app.authenticate_session(secret).await {
             Ok((actor, csrf)) => {
                 let ip = cityx_api::http::client_info(parts, state.http.trust_forwarded).ip;
+                let open_notices = match state.app.open_notice_count(&actor).await {
+                    Ok(n) => n,
+                    Err(e) => return Err(Rejection::Error(WebError::app(e, t))),
+                };
                 Ok(WebUser {
                     actor: actor.from_ip(ip),
                     csrf,
                     t,
                     path,
+                    open_notices,
                 })
             }
             Err(cityx_app::Error::Unauthenticated | cityx_app::Error::AccountDisabled) => {

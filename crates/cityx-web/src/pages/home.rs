@@ -44,9 +44,6 @@ pub async fn zones(u: WebUser) -> Response {
 pub async fn live(u: WebUser) -> Response {
     soon(u, "live").await
 }
-pub async fn analytics(u: WebUser) -> Response {
-    soon(u, "analytics").await
-}
 
 #[derive(Template)]
 #[template(path = "api_docs.html")]

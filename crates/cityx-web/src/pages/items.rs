@@ -203,6 +203,12 @@ pub struct ExchangeBox {
     pub stations_hint: String,
     /// Who adopted it (for the contributor): station, form, purpose, when.
     pub credits: Vec<(String, String, String, String)>,
+    /// The contributor may correct it (not withdrawn or deleted).
+    pub may_correct: bool,
+    /// The contributor may withdraw it (ready or processing).
+    pub may_withdraw: bool,
+    /// Notices sent about it, with who has acknowledged (for the contributor).
+    pub notices: Vec<super::notices::NoticeRow>,
 }
 
 async fn exchange_box(
@@ -227,6 +233,14 @@ async fn exchange_box(
         embargoed: cityx_core::exchange::embargoed(a, cityx_core::now()),
         has_proxy: a.derived.as_ref().is_some_and(|d| d["proxy"].is_string()),
         may_set_rights: mine && cityx_core::policy::manage_items(&u.actor).is_ok(),
+        may_correct: mine
+            && a.deleted_at.is_none()
+            && cityx_core::notice::may_correct(a.status)
+            && cityx_core::policy::manage_items(&u.actor).is_ok(),
+        may_withdraw: mine
+            && a.deleted_at.is_none()
+            && cityx_core::notice::may_withdraw(a.status)
+            && cityx_core::policy::manage_items(&u.actor).is_ok(),
         visibility_options: [
             cityx_core::Visibility::Exchange,
             cityx_core::Visibility::Stations,
@@ -303,6 +317,20 @@ async fn exchange_box(
                     fmt_time(ad.at),
                 )
             })
+            .collect();
+        x.notices = st
+            .app
+            .list_notices(
+                &u.actor,
+                cityx_app::NoticeDirection::Issued,
+                Some(a.id),
+                false,
+                &page,
+            )
+            .await?
+            .items
+            .into_iter()
+            .map(|n| super::notices::notice_row(t, n))
             .collect();
     }
     Ok(x)

@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod home;
 pub mod items;
 pub mod login;
+pub mod notices;
 pub mod stations;
 pub mod tokens;
 pub mod users;
@@ -33,6 +34,10 @@ pub struct Chrome {
     pub audit: bool,
     /// May contribute items.
     pub contribute: bool,
+    /// Open notices to the user's station.
+    pub open_notices: usize,
+    /// May read the network's statistics.
+    pub statistics: bool,
     /// A translated "done" message after a redirect.
     pub done: String,
 }
@@ -49,6 +54,8 @@ impl Chrome {
             list_users: u.can_list_users(),
             audit: u.can_read_audit(),
             contribute: cityx_core::policy::contribute(&u.actor).is_ok(),
+            open_notices: u.open_notices,
+            statistics: cityx_core::policy::read_statistics(&u.actor).is_ok(),
             done: done
                 .map(|d| {
                     let key = format!("done.{d}");

@@ -1,0 +1,498 @@
+//! After an item is out: corrections and withdrawals, notices and their acknowledgement, the
+//! member feed, and the network's statistics (JSON and CSV).
+
+use super::NoticeList;
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::http::{ApiJson, ApiPath, ApiQuery, Caller, HttpState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use cityx_app::{AreaStats, NoticeDirection, StationStats, Statistics, TopItem};
+use cityx_core::notice::CorrectionInput;
+use cityx_core::{Asset, AssetId, Event, Notice, NoticeId};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+
+/// A correction: the fields to change (absent fields stay as they are) and a note for the
+/// stations that adopted the item.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionBody {
+    /// What was corrected and why, told to every adopting station (required).
+    pub note: String,
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub script: Option<String>,
+    /// Comma-separated.
+    pub keywords: Option<String>,
+    pub category: Option<String>,
+    pub city: Option<String>,
+    /// `YYYY-MM-DD` or empty.
+    pub shot_date: Option<String>,
+    pub copyright: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawalBody {
+    /// Why the item is withdrawn, told to every adopting station.
+    pub reason: String,
+}
+
+/// The item after the change, and the notices sent to the stations that adopted it.
+#[derive(Serialize, ToSchema)]
+pub struct ToldResponse {
+    pub asset: Asset,
+    pub notices: Vec<Notice>,
+}
+
+impl From<cityx_app::Told> for ToldResponse {
+    fn from(t: cityx_app::Told) -> Self {
+        ToldResponse {
+            asset: t.asset,
+            notices: t.notices,
+        }
+    }
+}
+
+/// Corrects an item's metadata. Every station that adopted it gets a notice to acknowledge.
+#[utoipa::path(post, path = "/api/v1/assets/{id}/corrections", tag = "notices",
+    params(("id" = AssetId, Path, description = "Asset id")),
+    request_body = CorrectionBody,
+    responses(
+        (status = 200, description = "Corrected; the notices sent", body = ToldResponse),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Role or scope does not allow it", body = ErrorBody),
+        (status = 404, description = "No such item of the caller's station", body = ErrorBody),
+        (status = 409, description = "Withdrawn or deleted (`invalid_state`)", body = ErrorBody),
+        (status = 422, description = "No note, an invalid field, or nothing changed", body = ErrorBody),
+    ))]
+pub async fn correct(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<AssetId>,
+    ApiJson(b): ApiJson<CorrectionBody>,
+) -> ApiResult<Json<ToldResponse>> {
+    let input = CorrectionInput {
+        note: &b.note,
+        title: b.title.as_deref(),
+        summary: b.summary.as_deref(),
+        script: b.script.as_deref(),
+        keywords: b.keywords.as_deref(),
+        category: b.category.as_deref(),
+        city: b.city.as_deref(),
+        shot_date: b.shot_date.as_deref(),
+        copyright: b.copyright.as_deref(),
+    };
+    Ok(Json(st.app.correct_asset(&actor, id, &input).await?.into()))
+}
+
+/// Withdraws an item for good: it leaves the exchange, its download links stop working, and
+/// every station that adopted it gets a notice to acknowledge.
+#[utoipa::path(post, path = "/api/v1/assets/{id}/withdrawal", tag = "notices",
+    params(("id" = AssetId, Path, description = "Asset id")),
+    request_body = WithdrawalBody,
+    responses(
+        (status = 200, description = "Withdrawn; the notices sent", body = ToldResponse),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Role or scope does not allow it", body = ErrorBody),
+        (status = 404, description = "No such item of the caller's station", body = ErrorBody),
+        (status = 409, description = "Already withdrawn, deleted, or not yet uploaded (`invalid_state`)", body = ErrorBody),
+        (status = 422, description = "No reason", body = ErrorBody),
+    ))]
+pub async fn withdraw(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<AssetId>,
+    ApiJson(b): ApiJson<WithdrawalBody>,
+) -> ApiResult<Json<ToldResponse>> {
+    Ok(Json(
+        st.app.withdraw_asset(&actor, id, &b.reason).await?.into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NoticeParams {
+    /// `received` (default: notices to the caller's station; the hub: all) or `issued`
+    /// (about the caller's station's items).
+    pub direction: Option<String>,
+    /// Only notices not yet acknowledged.
+    pub open: Option<bool>,
+    pub asset_id: Option<AssetId>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Correction and withdrawal notices, newest first, with who acknowledged them and when.
+#[utoipa::path(get, path = "/api/v1/notices", tag = "notices",
+    params(NoticeParams),
+    responses(
+        (status = 200, description = "One page of notices", body = NoticeList),
+        (status = 400, description = "An unknown parameter or direction", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<NoticeParams>,
+) -> ApiResult<Json<NoticeList>> {
+    let page = cityx_app::page_request(q.limit, q.cursor.as_deref())?;
+    let direction = match q.direction.as_deref() {
+        None | Some("") | Some("received") => NoticeDirection::Received,
+        Some("issued") => NoticeDirection::Issued,
+        Some(_) => return Err(ApiError::from_code(ErrorCode::InvalidQuery)),
+    };
+    let notices = st
+        .app
+        .list_notices(
+            &actor,
+            direction,
+            q.asset_id,
+            q.open.unwrap_or(false),
+            &page,
+        )
+        .await?;
+    Ok(Json(notices.into()))
+}
+
+/// Acknowledges a notice sent to the caller's station. A second time changes nothing.
+#[utoipa::path(post, path = "/api/v1/notices/{id}/acknowledgement", tag = "notices",
+    params(("id" = NoticeId, Path, description = "Notice id")),
+    responses(
+        (status = 200, description = "Acknowledged", body = Notice),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Role or scope does not allow it", body = ErrorBody),
+        (status = 404, description = "No such notice to the caller's station", body = ErrorBody),
+    ))]
+pub async fn acknowledge(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<NoticeId>,
+) -> ApiResult<Json<Notice>> {
+    Ok(Json(st.app.acknowledge_notice(&actor, id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FeedParams {
+    /// The `cursor` of the previous answer; absent to start from the first event.
+    pub cursor: Option<String>,
+    /// Seconds to wait when there is nothing new (0–30, default 0).
+    #[param(minimum = 0, maximum = 30)]
+    pub wait: Option<u64>,
+    /// Events per answer (1–500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FeedResponse {
+    /// Oldest first. Kinds: `item.published`, `item.corrected`, `item.withdrawn`,
+    /// `adoption.created`, `notice.created`.
+    pub events: Vec<Event>,
+    /// Pass as `cursor` next time, also after an empty answer. Opaque and signed.
+    pub cursor: String,
+}
+
+/// The member feed: what happened in the exchange that the caller may see, in order. With
+/// `wait`, an answer with nothing new waits for news (long polling). Following the cursors
+/// never skips or repeats an event.
+#[utoipa::path(get, path = "/api/v1/feed", tag = "notices",
+    params(FeedParams),
+    responses(
+        (status = 200, description = "Events and the next cursor", body = FeedResponse),
+        (status = 400, description = "A changed or foreign cursor (`invalid_cursor`), or an unknown parameter", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+pub async fn feed(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<FeedParams>,
+) -> ApiResult<Json<FeedResponse>> {
+    let wait = Duration::from_secs(q.wait.unwrap_or(0));
+    let page = st
+        .app
+        .feed(&actor, q.cursor.as_deref(), wait, q.limit.unwrap_or(100))
+        .await?;
+    Ok(Json(FeedResponse {
+        events: page.events,
+        cursor: page.cursor,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StatisticsParams {
+    /// First day, `YYYY-MM-DD` Beijing time (default: 29 days before `to`).
+    pub from: Option<String>,
+    /// Last day, inclusive (default: today).
+    pub to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DayFigures {
+    /// `YYYY-MM-DD`, Beijing time.
+    pub date: String,
+    pub contributions: i64,
+    pub adoptions: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AreaFigures {
+    pub name: String,
+    pub stations: i64,
+    pub contributions: i64,
+    pub adoptions_made: i64,
+    pub adoptions_received: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatisticsResponse {
+    pub from: String,
+    pub to: String,
+    /// The league table: every station, most credited first.
+    pub stations: Vec<StationStats>,
+    /// Every day of the period.
+    pub days: Vec<DayFigures>,
+    /// The most adopted items of the period.
+    pub top_items: Vec<TopItem>,
+    pub provinces: Vec<AreaFigures>,
+    pub cities: Vec<AreaFigures>,
+}
+
+fn area(a: AreaStats) -> AreaFigures {
+    AreaFigures {
+        name: a.name,
+        stations: a.stations,
+        contributions: a.contributions,
+        adoptions_made: a.adoptions_made,
+        adoptions_received: a.adoptions_received,
+    }
+}
+
+impl From<Statistics> for StatisticsResponse {
+    fn from(s: Statistics) -> Self {
+        StatisticsResponse {
+            from: s.from,
+            to: s.to,
+            stations: s.stations,
+            days: s
+                .days
+                .into_iter()
+                .map(|d| DayFigures {
+                    date: d.date,
+                    contributions: d.contributions,
+                    adoptions: d.adoptions,
+                })
+                .collect(),
+            top_items: s.top_items,
+            provinces: s.provinces.into_iter().map(area).collect(),
+            cities: s.cities.into_iter().map(area).collect(),
+        }
+    }
+}
+
+/// The network's statistics over a period: league table by station, daily figures, top
+/// items, and figures by province and city. The hub's roles only.
+#[utoipa::path(get, path = "/api/v1/statistics", tag = "notices",
+    params(StatisticsParams),
+    responses(
+        (status = 200, description = "Figures of the period", body = StatisticsResponse),
+        (status = 400, description = "An unknown parameter", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a hub role", body = ErrorBody),
+        (status = 422, description = "A malformed day, or a period over 366 days", body = ErrorBody),
+    ))]
+pub async fn statistics(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<StatisticsParams>,
+) -> ApiResult<Json<StatisticsResponse>> {
+    let s = st
+        .app
+        .statistics(
+            &actor,
+            q.from.as_deref().unwrap_or_default(),
+            q.to.as_deref().unwrap_or_default(),
+        )
+        .await?;
+    Ok(Json(s.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportParams {
+    /// `stations`, `days`, `items`, `provinces` or `cities`.
+    pub table: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// One cell of a CSV file: quoted when needed, and never read as a formula by a spreadsheet.
+fn cell(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_owned()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
+/// A table of the statistics as CSV rows (header first), or `None` for an unknown table.
+pub fn csv_rows(s: &Statistics, table: &str) -> Option<Vec<Vec<String>>> {
+    let n = |v: i64| v.to_string();
+    let areas = |list: &[AreaStats]| {
+        let mut rows = vec![vec![
+            "name".to_owned(),
+            "stations".into(),
+            "contributions".into(),
+            "adoptions_made".into(),
+            "adoptions_received".into(),
+        ]];
+        rows.extend(list.iter().map(|a| {
+            vec![
+                a.name.clone(),
+                n(a.stations),
+                n(a.contributions),
+                n(a.adoptions_made),
+                n(a.adoptions_received),
+            ]
+        }));
+        rows
+    };
+    Some(match table {
+        "stations" => {
+            let mut rows = vec![
+                [
+                    "code",
+                    "name",
+                    "city",
+                    "province",
+                    "contributions",
+                    "adoptions_made",
+                    "adoptions_received",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ];
+            rows.extend(s.stations.iter().map(|x| {
+                vec![
+                    x.code.clone(),
+                    x.name.clone(),
+                    x.city.clone(),
+                    x.province.clone(),
+                    n(x.contributions),
+                    n(x.adoptions_made),
+                    n(x.adoptions_received),
+                ]
+            }));
+            rows
+        }
+        "days" => {
+            let mut rows = vec![
+                ["date", "contributions", "adoptions"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ];
+            rows.extend(
+                s.days
+                    .iter()
+                    .map(|d| vec![d.date.clone(), n(d.contributions), n(d.adoptions)]),
+            );
+            rows
+        }
+        "items" => {
+            let mut rows = vec![
+                ["asset_id", "title", "station", "adoptions"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ];
+            rows.extend(s.top_items.iter().map(|t| {
+                vec![
+                    t.asset_id.to_string(),
+                    t.title.clone(),
+                    t.station_name.clone(),
+                    n(t.adoptions),
+                ]
+            }));
+            rows
+        }
+        "provinces" => areas(&s.provinces),
+        "cities" => areas(&s.cities),
+        _ => return None,
+    })
+}
+
+/// A CSV download of statistics rows, with a BOM so that spreadsheet programs read the
+/// Chinese as UTF-8.
+pub fn csv_response(rows: &[Vec<String>], filename: &str) -> Response {
+    let mut body = String::from("\u{feff}");
+    for r in rows {
+        body.push_str(&r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
+        body.push_str("\r\n");
+    }
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
+/// One table of the statistics as CSV (UTF-8 with a BOM, for spreadsheets).
+#[utoipa::path(get, path = "/api/v1/statistics/export", tag = "notices",
+    params(ExportParams),
+    responses(
+        (status = 200, description = "The table", content_type = "text/csv"),
+        (status = 400, description = "An unknown table or parameter", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a hub role", body = ErrorBody),
+        (status = 422, description = "A malformed day, or a period over 366 days", body = ErrorBody),
+    ))]
+pub async fn export(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiQuery(q): ApiQuery<ExportParams>,
+) -> ApiResult<Response> {
+    let s = st
+        .app
+        .statistics(
+            &actor,
+            q.from.as_deref().unwrap_or_default(),
+            q.to.as_deref().unwrap_or_default(),
+        )
+        .await?;
+    let rows =
+        csv_rows(&s, &q.table).ok_or_else(|| ApiError::from_code(ErrorCode::InvalidQuery))?;
+    let name = format!("cityx-{}-{}-{}.csv", q.table, s.from, s.to);
+    Ok(csv_response(&rows, &name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_quote_and_defuse_formulas() {
+        assert_eq!(cell("杭州台"), "杭州台");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+    }
+}

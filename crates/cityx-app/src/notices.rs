@@ -1,0 +1,396 @@
+//! After an item is out: corrections and withdrawals with notices that every adopting station
+//! must acknowledge, the member feed (a signed cursor over the event log, with long polling),
+//! and the network's statistics.
+
+use crate::{App, Error, Result, secrets};
+use cityx_core::notice::{CorrectionInput, beijing_day, beijing_day_start, withdrawal_reason};
+use cityx_core::{
+    Actor, AssetId, AuditAction, Event, NewAudit, Notice, NoticeId, TenantScope, policy,
+};
+use cityx_db::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopItem};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::time::Duration;
+
+/// The longest a feed request waits for news.
+pub const MAX_FEED_WAIT: Duration = Duration::from_secs(30);
+/// Events per feed answer at most.
+pub const MAX_FEED_LIMIT: u32 = 500;
+/// How often a waiting feed request looks for news.
+const FEED_POLL: Duration = Duration::from_millis(250);
+/// The longest period statistics cover, in days.
+const MAX_STATS_DAYS: i64 = 366;
+
+/// Which notices a station lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeDirection {
+    /// Sent to the caller's station, which adopted the item (the hub: every notice).
+    Received,
+    /// About the caller's station's items.
+    Issued,
+}
+
+/// A correction or withdrawal and the notices it sent.
+#[derive(Clone, Debug)]
+pub struct Told {
+    pub asset: cityx_core::Asset,
+    pub notices: Vec<Notice>,
+}
+
+/// One answer of the member feed.
+#[derive(Clone, Debug)]
+pub struct FeedPage {
+    pub events: Vec<Event>,
+    /// Where the next request continues; opaque and signed.
+    pub cursor: String,
+}
+
+/// One day of the network's figures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayPoint {
+    /// `YYYY-MM-DD`, Beijing time.
+    pub date: String,
+    pub contributions: i64,
+    pub adoptions: i64,
+}
+
+/// Figures of a province or city.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AreaStats {
+    pub name: String,
+    pub stations: i64,
+    pub contributions: i64,
+    pub adoptions_made: i64,
+    pub adoptions_received: i64,
+}
+
+/// The network's statistics over a period.
+#[derive(Clone, Debug)]
+pub struct Statistics {
+    /// `YYYY-MM-DD`, inclusive, Beijing time.
+    pub from: String,
+    pub to: String,
+    /// Every station, most credited first.
+    pub stations: Vec<StationStats>,
+    /// Every day of the period, days without events as zeros.
+    pub days: Vec<DayPoint>,
+    pub top_items: Vec<TopItem>,
+    pub provinces: Vec<AreaStats>,
+    pub cities: Vec<AreaStats>,
+}
+
+fn date_of_day(day: i64) -> String {
+    let d = (beijing_day_start(day) + time::Duration::hours(8)).date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+fn parse_day(field: &'static str, s: &str) -> std::result::Result<Option<i64>, Error> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+        .map_err(|_| Error::field(field, "bad_format", format!("{field} must be YYYY-MM-DD")))?;
+    Ok(Some(beijing_day(
+        d.midnight().assume_offset(time::macros::offset!(+8)),
+    )))
+}
+
+/// Sums station figures by province or city.
+fn by_area(stations: &[StationStats], key: fn(&StationStats) -> &str) -> Vec<AreaStats> {
+    let mut areas: Vec<AreaStats> = Vec::new();
+    for s in stations {
+        let name = key(s);
+        let i = match areas.iter().position(|a| a.name == name) {
+            Some(i) => i,
+            None => {
+                areas.push(AreaStats {
+                    name: name.to_owned(),
+                    stations: 0,
+                    contributions: 0,
+                    adoptions_made: 0,
+                    adoptions_received: 0,
+                });
+                areas.len() - 1
+            }
+        };
+        let a = &mut areas[i];
+        a.stations += 1;
+        a.contributions += s.contributions;
+        a.adoptions_made += s.adoptions_made;
+        a.adoptions_received += s.adoptions_received;
+    }
+    areas.sort_by(|a, b| {
+        (b.contributions + b.adoptions_received)
+            .cmp(&(a.contributions + a.adoptions_received))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    areas
+}
+
+impl App {
+    /// Corrects an item's metadata: its own station's editors and admins (and the hub
+    /// admin). Every station that adopted it is told, with the note.
+    pub async fn correct_asset(
+        &self,
+        actor: &Actor,
+        id: AssetId,
+        input: &CorrectionInput<'_>,
+    ) -> Result<Told> {
+        policy::manage_items(actor)?;
+        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let (meta, note) = input.apply(&asset.meta)?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::AssetCorrected,
+            "asset",
+            id,
+            Some(asset.station_id),
+        )
+        .detail("note", note.clone());
+        let notices = self
+            .repo
+            .correct_asset(actor.tenant_scope(), id, &meta, &note, &audit)
+            .await?;
+        tracing::info!(asset = %id, told = notices.len(), "item corrected");
+        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        Ok(Told { asset, notices })
+    }
+
+    /// Withdraws an item from the exchange for good: it can no longer be found or adopted,
+    /// its download links stop working, and every station that adopted it is told.
+    pub async fn withdraw_asset(&self, actor: &Actor, id: AssetId, reason: &str) -> Result<Told> {
+        policy::manage_items(actor)?;
+        let reason = withdrawal_reason(reason)?;
+        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::AssetWithdrawn,
+            "asset",
+            id,
+            Some(asset.station_id),
+        )
+        .detail("reason", reason.clone());
+        let notices = self
+            .repo
+            .withdraw_asset(actor.tenant_scope(), id, &reason, &audit)
+            .await?;
+        tracing::info!(asset = %id, told = notices.len(), "item withdrawn");
+        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        Ok(Told { asset, notices })
+    }
+
+    /// Notices to the caller's station or about its items, newest first; the hub reads all.
+    pub async fn list_notices(
+        &self,
+        actor: &Actor,
+        direction: NoticeDirection,
+        asset: Option<AssetId>,
+        open_only: bool,
+        page: &PageRequest,
+    ) -> Result<Page<Notice>> {
+        policy::read(actor)?;
+        let own = actor.station_id;
+        let filter = NoticeFilter {
+            station: own.filter(|_| direction == NoticeDirection::Received),
+            contributor: own.filter(|_| direction == NoticeDirection::Issued),
+            asset,
+            open_only,
+        };
+        Ok(self
+            .repo
+            .list_notices(actor.tenant_scope(), &filter, page)
+            .await?)
+    }
+
+    /// Acknowledges a notice sent to the caller's station. Acknowledging again is harmless.
+    pub async fn acknowledge_notice(&self, actor: &Actor, id: NoticeId) -> Result<Notice> {
+        policy::acknowledge(actor)?;
+        let station = actor.station_id.ok_or(Error::Forbidden)?;
+        let user = actor.user_id.ok_or(Error::Forbidden)?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::NoticeAcknowledged,
+            "notice",
+            id,
+            Some(station),
+        );
+        Ok(self
+            .repo
+            .acknowledge_notice(station, id, user, &audit)
+            .await?)
+    }
+
+    /// Open notices of the caller's station: what the navigation shows as a count.
+    pub async fn open_notice_count(&self, actor: &Actor) -> Result<usize> {
+        let Some(station) = actor.station_id else {
+            return Ok(0);
+        };
+        let filter = NoticeFilter {
+            station: Some(station),
+            open_only: true,
+            ..Default::default()
+        };
+        let page = self
+            .repo
+            .list_notices(actor.tenant_scope(), &filter, &PageRequest::first(100))
+            .await?;
+        Ok(page.items.len())
+    }
+
+    fn cursor_mac(key: &[u8], scope: TenantScope, seq: i64) -> Result<Hmac<Sha256>> {
+        let who = match scope {
+            TenantScope::All => "hub".to_owned(),
+            TenantScope::Station(s) => s.to_string(),
+            TenantScope::Nothing => "none".to_owned(),
+        };
+        let mut mac = Hmac::<Sha256>::new_from_slice(key)
+            .map_err(|e| Error::Internal(e.to_string().into()))?;
+        mac.update(format!("feed/{who}/{seq}").as_bytes());
+        Ok(mac)
+    }
+
+    async fn encode_cursor(&self, scope: TenantScope, seq: i64) -> Result<String> {
+        let mac = Self::cursor_mac(self.link_key().await?, scope, seq)?;
+        let sig = mac.finalize().into_bytes();
+        Ok(format!("{seq}.{}", secrets::hex(&sig[..16])))
+    }
+
+    /// The position a cursor names; a cursor changed or issued to another caller is refused.
+    async fn decode_cursor(&self, scope: TenantScope, cursor: &str) -> Result<i64> {
+        let (seq, sig) = cursor.split_once('.').ok_or(Error::InvalidCursor)?;
+        let seq: i64 = seq.parse().map_err(|_| Error::InvalidCursor)?;
+        let sig = secrets::unhex(sig)
+            .filter(|s| s.len() == 16)
+            .ok_or(Error::InvalidCursor)?;
+        Self::cursor_mac(self.link_key().await?, scope, seq)?
+            .verify_truncated_left(&sig)
+            .map_err(|_| Error::InvalidCursor)?;
+        Ok(seq)
+    }
+
+    /// The member feed: events the caller may see after `cursor` (from the beginning
+    /// without one), oldest first. With nothing new it waits up to `wait` for news. Events
+    /// are numbered in commit order, so following the returned cursors never skips or
+    /// repeats one.
+    pub async fn feed(
+        &self,
+        actor: &Actor,
+        cursor: Option<&str>,
+        wait: Duration,
+        limit: u32,
+    ) -> Result<FeedPage> {
+        policy::read(actor)?;
+        let scope = actor.tenant_scope();
+        let mut after = match cursor.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) => self.decode_cursor(scope, c).await?,
+            None => 0,
+        };
+        let limit = limit.clamp(1, MAX_FEED_LIMIT);
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_FEED_WAIT);
+        loop {
+            // Every event up to the head had committed when the head was read, so what the
+            // caller may not see up to there can be passed over for good.
+            let head = self.repo.event_head().await?;
+            let events = self
+                .repo
+                .feed(scope, after, limit, cityx_core::now())
+                .await?;
+            if let Some(last) = events.last() {
+                let next = if events.len() < limit as usize {
+                    last.seq.max(head)
+                } else {
+                    last.seq
+                };
+                let cursor = self.encode_cursor(scope, next).await?;
+                return Ok(FeedPage { events, cursor });
+            }
+            after = after.max(head);
+            loop {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
+                    let cursor = self.encode_cursor(scope, after).await?;
+                    return Ok(FeedPage {
+                        events: Vec::new(),
+                        cursor,
+                    });
+                }
+                tokio::time::sleep(FEED_POLL.min(deadline - now)).await;
+                if self.repo.event_head().await? > after {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// The network's figures over `[from, to]` (`YYYY-MM-DD`, Beijing days; default: the
+    /// last 30 days): the hub's league tables and charts.
+    pub async fn statistics(&self, actor: &Actor, from: &str, to: &str) -> Result<Statistics> {
+        policy::read_statistics(actor)?;
+        let today = beijing_day(cityx_core::now());
+        let to = parse_day("to", to)?.unwrap_or(today);
+        let from = parse_day("from", from)?.unwrap_or(to - 29);
+        if from > to {
+            return Err(Error::field(
+                "from",
+                "after_to",
+                "from must not be after to",
+            ));
+        }
+        if to - from >= MAX_STATS_DAYS {
+            return Err(Error::field(
+                "from",
+                "too_long",
+                format!("a period is at most {MAX_STATS_DAYS} days"),
+            ));
+        }
+        let stations = self.repo.station_stats((from, to)).await?;
+        let counted = self.repo.daily_stats((from, to)).await?;
+        let days = (from..=to)
+            .map(|day| {
+                let hit = counted.iter().find(|d| d.day == day);
+                let DayStats {
+                    contributions,
+                    adoptions,
+                    ..
+                } = hit.cloned().unwrap_or(DayStats {
+                    day,
+                    contributions: 0,
+                    adoptions: 0,
+                });
+                DayPoint {
+                    date: date_of_day(day),
+                    contributions,
+                    adoptions,
+                }
+            })
+            .collect();
+        let top_items = self
+            .repo
+            .top_items(beijing_day_start(from), beijing_day_start(to + 1), 10)
+            .await?;
+        Ok(Statistics {
+            from: date_of_day(from),
+            to: date_of_day(to),
+            provinces: by_area(&stations, |s| &s.province),
+            cities: by_area(&stations, |s| &s.city),
+            stations,
+            days,
+            top_items,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_print_in_beijing_time() {
+        let day = parse_day("from", "2026-11-21").unwrap().unwrap();
+        assert_eq!(date_of_day(day), "2026-11-21");
+        assert_eq!(date_of_day(day + 10), "2026-12-01");
+        assert!(parse_day("from", "2026-11-31").is_err());
+        assert_eq!(parse_day("from", " ").unwrap(), None);
+    }
+}
