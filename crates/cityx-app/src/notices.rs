@@ -161,8 +161,8 @@ impl App {
     /// its download links stop working, and every station that adopted it is told.
     pub async fn withdraw_asset(&self, actor: &Actor, id: AssetId, reason: &str) -> Result<Told> {
         policy::manage_items(actor)?;
-        let reason = withdrawal_reason(reason)?;
         let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let reason = withdrawal_reason(reason)?;
         let audit = NewAudit::by(
             actor,
             AuditAction::AssetWithdrawn,

@@ -1,10 +1,12 @@
 //! Tests of the assembled application over HTTP: the permission matrix, bad input, sign-in
-//! and tokens, the web UI's sessions and CSRF, and the system endpoints.
+//! and tokens, the exchange, notices, the feed and statistics, the web UI's sessions and CSRF,
+//! and the system endpoints.
 
 mod auth;
 mod bad_input;
 mod exchange;
 mod matrix;
+mod notices;
 mod system;
 mod uploads;
 mod web;

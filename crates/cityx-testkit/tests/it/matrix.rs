@@ -327,6 +327,63 @@ async fn every_endpoint_with_every_role() {
                 None,
                 [200, 403, 200, 403, 403],
             ),
+            case(
+                "correct item of A",
+                "POST",
+                format!("/api/v1/assets/{item_a}/corrections"),
+                Some(json!({ "note": "标题更正", "title": format!("更正-{uniq}") })),
+                [200, 403, 200, 200, 403],
+            ),
+            case(
+                "correct item of B",
+                "POST",
+                format!("/api/v1/assets/{item_b}/corrections"),
+                Some(json!({ "note": "标题更正", "title": format!("更正-{uniq}") })),
+                [200, 403, 404, 404, 403],
+            ),
+            // Without a reason, so that nothing is withdrawn whoever may.
+            case(
+                "withdraw item of B",
+                "POST",
+                format!("/api/v1/assets/{item_b}/withdrawal"),
+                Some(json!({ "reason": "" })),
+                [422, 403, 404, 404, 403],
+            ),
+            case(
+                "notices",
+                "GET",
+                "/api/v1/notices".into(),
+                None,
+                [200, 200, 200, 200, 200],
+            ),
+            case(
+                "acknowledge a notice of another station",
+                "POST",
+                format!("/api/v1/notices/{}/acknowledgement", uuid::Uuid::now_v7()),
+                None,
+                [403, 403, 404, 404, 403],
+            ),
+            case(
+                "feed",
+                "GET",
+                "/api/v1/feed".into(),
+                None,
+                [200, 200, 200, 200, 200],
+            ),
+            case(
+                "statistics",
+                "GET",
+                "/api/v1/statistics".into(),
+                None,
+                [200, 200, 403, 403, 403],
+            ),
+            case(
+                "statistics as CSV",
+                "GET",
+                "/api/v1/statistics/export?table=stations".into(),
+                None,
+                [200, 200, 403, 403, 403],
+            ),
         ];
         for c in cases {
             let (status, body) = app

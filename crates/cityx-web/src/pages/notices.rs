@@ -241,7 +241,12 @@ fn daily_chart(t: T, s: &Statistics) -> DailyChart {
             x,
             y: y_of(d.contributions),
             h: d.contributions * CHART_H / max,
-            title: format!("{} {} {}", d.date, t.get("stats.contributions"), d.contributions),
+            title: format!(
+                "{} {} {}",
+                d.date,
+                t.get("stats.contributions"),
+                d.contributions
+            ),
         });
         let cx = x + c.bar_width / 2;
         points.push(format!("{cx},{}", y_of(d.adoptions)));
