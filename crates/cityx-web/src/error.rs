@@ -11,6 +11,8 @@ pub struct WebError {
     pub code: ErrorCode,
     pub t: T,
     pub retry_after: Option<u64>,
+    /// What was wrong with each field of a refused form, translated.
+    pub details: Vec<String>,
 }
 
 #[derive(Template)]
@@ -20,6 +22,7 @@ struct ErrorPage<'a> {
     status: u16,
     message: &'a str,
     code: &'a str,
+    details: &'a [String],
 }
 
 impl WebError {
@@ -28,15 +31,18 @@ impl WebError {
             code,
             t,
             retry_after: None,
+            details: Vec::new(),
         }
     }
 
     pub fn app(e: cityx_app::Error, t: T) -> Self {
         let api = ApiError::from(e);
+        let details = crate::pages::FormErrors::from_fields(t, &api.fields).messages;
         WebError {
             code: api.code,
             t,
             retry_after: api.retry_after,
+            details,
         }
     }
 
@@ -55,6 +61,7 @@ impl IntoResponse for WebError {
             status: status.as_u16(),
             message: &message,
             code: self.code.as_str(),
+            details: &self.details,
         };
         let body = page.render().unwrap_or_else(|_| message.clone());
         let mut res = (status, Html(body)).into_response();

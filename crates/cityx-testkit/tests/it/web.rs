@@ -661,3 +661,122 @@ async fn stations_find_adopt_and_credit_items_in_the_browser() {
     assert!(later.body.contains("尚在禁发期内"), "{}", later.body);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn contributors_withdraw_adopters_acknowledge_and_the_hub_sees_it_in_pages() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let id = app
+        .item_with(&w.user("editor@a").token, &[("title", "大桥合龙仪式")])
+        .await;
+    app.finish_pending().await;
+    let page = format!("/items/{id}");
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("editor@b").email, PASSWORD).await;
+    let item = b.get(&page).await;
+    assert!(
+        !item.body.contains("id=\"withdraw-form\""),
+        "not B's to withdraw"
+    );
+    let csrf = item.csrf();
+    b.post(
+        &format!("{page}/adopt"),
+        &[("_csrf", &csrf), ("rendition", "library")],
+    )
+    .await;
+
+    // A corrects (a bad form shows the reason in Chinese), then withdraws.
+    let mut a = Browser::new(&app);
+    a.sign_in(&w.user("editor@a").email, PASSWORD).await;
+    let own = a.get(&page).await;
+    assert!(own.body.contains("id=\"correct-form\"") && own.body.contains("id=\"withdraw-form\""));
+    let csrf_a = own.csrf();
+    let refused = a
+        .post(
+            &format!("{page}/correct"),
+            &[("_csrf", &csrf_a), ("title", "大桥合龙"), ("note", "")],
+        )
+        .await;
+    assert!(refused.body.contains("更正说明：必填"), "{}", refused.body);
+    let fixed = a
+        .post(
+            &format!("{page}/correct"),
+            &[
+                ("_csrf", &csrf_a),
+                ("title", "跨江大桥合龙仪式"),
+                ("note", "桥名更正"),
+            ],
+        )
+        .await;
+    assert_eq!(fixed.location, format!("{page}?done=corrected#manage"));
+    let gone = a
+        .post(
+            &format!("{page}/withdraw"),
+            &[("_csrf", &csrf_a), ("reason", "版权争议")],
+        )
+        .await;
+    assert_eq!(gone.location, format!("{page}?done=withdrawn#manage"));
+    let after = a.get(&page).await;
+    assert!(!after.body.contains("id=\"withdraw-form\""));
+    assert!(after.body.contains("乙电视台") && after.body.contains("未确认"));
+
+    // B's navigation counts two open notices; B acknowledges them on the notices page.
+    let home = b.get("/").await;
+    assert!(
+        home.body.contains("title=\"待确认的通知\">2</span>"),
+        "{}",
+        home.body
+    );
+    let notices = b.get("/notices").await;
+    assert!(notices.body.contains("版权争议") && notices.body.contains("桥名更正"));
+    let ids: Vec<String> = notices
+        .body
+        .split("data-ack=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let csrf_b = notices.csrf();
+    for n in &ids {
+        let done = b
+            .post(&format!("/notices/{n}/ack"), &[("_csrf", &csrf_b)])
+            .await;
+        assert_eq!(done.location, "/notices?done=acknowledged");
+    }
+    let home = b.get("/").await;
+    assert!(!home.body.contains("class=\"count\""));
+    let after = a.get(&page).await;
+    assert!(!after.body.contains("未确认"), "A sees both acknowledged");
+
+    // The hub sees every notice and the statistics, with a chart, a map and CSV links;
+    // a station does not get the statistics.
+    let mut hub = Browser::new(&app);
+    hub.sign_in(cityx_testkit::ADMIN_EMAIL, cityx_testkit::ADMIN_PASSWORD)
+        .await;
+    let all = hub.get("/notices").await;
+    assert_eq!(all.body.matches("data-notice=").count(), 2);
+    let stats = hub.get("/analytics").await;
+    assert_eq!(stats.status, 200);
+    for part in [
+        "id=\"daily-chart\"",
+        "id=\"province-map\"",
+        "id=\"league\"",
+        "甲电视台",
+        "table=stations",
+    ] {
+        assert!(stats.body.contains(part), "{part}");
+    }
+    assert!(
+        stats
+            .body
+            .contains("<p class=\"figure\" id=\"total-adoptions\">1</p>")
+    );
+    let csv = hub.get("/analytics/export?table=cities").await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.body.starts_with("\u{feff}name,stations,"));
+    let bad = hub.get("/analytics?from=2026-02-30").await;
+    assert!(bad.body.contains("起始日期：格式不正确"), "{}", bad.body);
+    let denied = b.get("/analytics").await;
+    assert_eq!(denied.status, 403);
+    app.stop().await;
+}

@@ -16,26 +16,20 @@ use cityx_app::{AreaStats, NoticeDirection, Statistics};
 use cityx_core::notice::CorrectionInput;
 use cityx_core::{AssetId, Notice, NoticeId};
 
+/// The correction form; a field left out stays as it is.
 #[derive(serde::Deserialize)]
 pub struct CorrectionForm {
     #[serde(default, rename = "_csrf")]
     csrf: String,
     #[serde(default)]
     note: String,
-    #[serde(default)]
-    title: String,
-    #[serde(default)]
-    summary: String,
-    #[serde(default)]
-    script: String,
-    #[serde(default)]
-    keywords: String,
-    #[serde(default)]
-    category: String,
-    #[serde(default)]
-    city: String,
-    #[serde(default)]
-    shot_date: String,
+    title: Option<String>,
+    summary: Option<String>,
+    script: Option<String>,
+    keywords: Option<String>,
+    category: Option<String>,
+    city: Option<String>,
+    shot_date: Option<String>,
 }
 
 /// `POST /items/{id}/correct`: the contributor corrects the item; adopters are told.
@@ -51,13 +45,13 @@ pub async fn correct(
     };
     let input = CorrectionInput {
         note: &f.note,
-        title: Some(&f.title),
-        summary: Some(&f.summary),
-        script: Some(&f.script),
-        keywords: Some(&f.keywords),
-        category: Some(&f.category),
-        city: Some(&f.city),
-        shot_date: Some(&f.shot_date),
+        title: f.title.as_deref(),
+        summary: f.summary.as_deref(),
+        script: f.script.as_deref(),
+        keywords: f.keywords.as_deref(),
+        category: f.category.as_deref(),
+        city: f.city.as_deref(),
+        shot_date: f.shot_date.as_deref(),
         copyright: None,
     };
     match st.app.correct_asset(&u.actor, id, &input).await {
