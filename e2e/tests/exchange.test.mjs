@@ -1,5 +1,6 @@
 // The exchange in the browser: station B finds station A's item with a Chinese query (in
-// traditional characters), plays it and adopts it; station A sees the credit.
+// traditional characters), plays it and adopts it; station A sees the credit. Then A withdraws
+// the item, B is told and acknowledges, and the hub's statistics show it all.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
@@ -7,6 +8,8 @@ import { ADMIN, api, assertPlays, makeClip, newPage, shot, startBrowser, startSe
 
 let server;
 let browser;
+/** The item station A contributes and B adopts. */
+let itemId;
 const A = { email: "editor@fztv.e2e", password: "editor-password-a" };
 const B = { email: "editor@xmtv.e2e", password: "editor-password-b" };
 const b64 = (s) => Buffer.from(s).toString("base64");
@@ -68,6 +71,7 @@ test("station B finds A's item in Chinese, plays it and adopts it; A sees the cr
     keywords: "台风,防汛",
     category: "灾害",
   });
+  itemId = id;
   for (let i = 0; i < 240; i += 1) {
     const item = await api(server, "GET", `/api/v1/assets/${id}`, token);
     if (item.status === "ready") break;
@@ -115,4 +119,54 @@ test("station B finds A's item in Chinese, plays it and adopts it; A sees the cr
   assert.match(await row.textContent(), /浏览版 MP4/);
   await shot(own, "22-adoptions-credited");
   await own.context().close();
+});
+
+test("A withdraws the item; B is told and acknowledges; the hub's statistics show it", async () => {
+  assert.ok(itemId, "the first test made the item");
+  const own = await newPage(browser);
+  await signIn(own, A);
+  await own.goto(`${server.base}/items/${itemId}`);
+  await own.getByText("撤回素材", { exact: true }).click();
+  await own.getByLabel("撤回原因").fill("画面涉及未授权肖像");
+  await own.getByRole("button", { name: "撤回并通知采用台" }).click();
+  await own.getByText("素材已撤回，已通知所有采用台。").waitFor();
+  const sent = own.locator("#item-notices tbody tr").first();
+  assert.match(await sent.textContent(), /厦门电视台/);
+  assert.match(await sent.textContent(), /未确认/);
+
+  const b = await newPage(browser);
+  await signIn(b, B);
+  const nav = b.locator("#nav-notices");
+  assert.equal((await nav.locator(".count").textContent()).trim(), "1");
+  await nav.click();
+  const row = b.locator("#notices tbody tr").first();
+  assert.match(await row.textContent(), /画面涉及未授权肖像/);
+  assert.match(await row.textContent(), /撤回/);
+  await shot(b, "23-notice-received");
+  await row.getByRole("button", { name: "确认收到" }).click();
+  await b.getByText("已确认收到通知。").waitFor();
+  assert.equal(await b.locator("#nav-notices .count").count(), 0);
+  assert.deepEqual(b.problems, [], "no console errors");
+  await b.context().close();
+
+  await own.reload();
+  assert.match(await own.locator("#item-notices tbody tr").first().textContent(), /已确认/);
+  await own.context().close();
+
+  const hub = await newPage(browser);
+  await signIn(hub, ADMIN);
+  await hub.getByRole("navigation").getByRole("link", { name: "统计" }).click();
+  await hub.getByRole("heading", { name: "统计报表" }).waitFor();
+  assert.equal((await hub.locator("#total-contributions").textContent()).trim(), "1");
+  assert.equal((await hub.locator("#total-adoptions").textContent()).trim(), "1");
+  const league = hub.locator("#league tbody tr").first();
+  assert.match(await league.textContent(), /福州电视台/);
+  assert.equal(await hub.locator("#daily-chart rect.bar").count(), 30);
+  assert.equal(await hub.locator("#province-map rect.active").count(), 1);
+  await shot(hub, "24-analytics");
+  const csv = hub.waitForEvent("download");
+  await hub.locator("a.csv[href*='table=stations']").click();
+  assert.match((await csv).suggestedFilename(), /^cityx-stations-.*\.csv$/);
+  assert.deepEqual(hub.problems, [], "no console errors");
+  await hub.context().close();
 });
