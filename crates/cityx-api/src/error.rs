@@ -81,6 +81,8 @@ error_codes! {
     DownloadLinkInvalid => (StatusCode::FORBIDDEN, "download_link_invalid", "the download link was changed or has expired; ask for a new one"),
     AdoptionNotFound => (StatusCode::NOT_FOUND, "adoption_not_found", "the station has not adopted this item in this form"),
     NoticeNotFound => (StatusCode::NOT_FOUND, "notice_not_found", "no such notice to the caller's station"),
+    ZoneNotFound => (StatusCode::NOT_FOUND, "zone_not_found", "no such topic zone"),
+    ZoneClosed => (StatusCode::CONFLICT, "zone_closed", "the zone takes contributions only during its window"),
     Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "a server fault; the request id is in the logs"),
     Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is down; retry after `Retry-After` seconds"),
     Timeout => (StatusCode::SERVICE_UNAVAILABLE, "timeout", "the request took longer than the server allows"),
@@ -156,6 +158,7 @@ impl From<cityx_app::Error> for ApiError {
             E::NotFound("file") => ErrorCode::FileNotFound,
             E::NotFound("adoption") => ErrorCode::AdoptionNotFound,
             E::NotFound("notice") => ErrorCode::NoticeNotFound,
+            E::NotFound("zone") => ErrorCode::ZoneNotFound,
             E::NotFound(_) => ErrorCode::NotFound,
             E::Conflict {
                 entity: "station",
@@ -181,6 +184,7 @@ impl From<cityx_app::Error> for ApiError {
             E::Embargoed { .. } => ErrorCode::Embargoed,
             E::Withdrawn => ErrorCode::AssetWithdrawn,
             E::OwnItem => ErrorCode::OwnItem,
+            E::ZoneClosed => ErrorCode::ZoneClosed,
             E::BadLink => ErrorCode::DownloadLinkInvalid,
             E::Unavailable(_) => ErrorCode::Unavailable,
             // Fetches run in jobs; a request never waits for one.

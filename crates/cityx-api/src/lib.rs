@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use http::HttpState;
 use routes::{
     assets, audit, auth, exchange, files, imports, notices, stations, system, tokens, uploads,
-    users,
+    users, zones,
 };
 
 /// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
@@ -75,6 +75,13 @@ pub fn router() -> Router<HttpState> {
             post(notices::acknowledge),
         )
         .route("/api/v1/feed", get(notices::feed))
+        .route("/api/v1/zones", get(zones::list).post(zones::create))
+        .route("/api/v1/zones/{id}", get(zones::get).put(zones::update))
+        .route("/api/v1/zones/{id}/items", post(zones::contribute))
+        .route(
+            "/api/v1/zones/{id}/items/{asset_id}",
+            axum::routing::delete(zones::remove),
+        )
         .route("/api/v1/statistics", get(notices::statistics))
         .route("/api/v1/statistics/export", get(notices::export))
         .route(

@@ -2,7 +2,7 @@
 
 use crate::routes::{
     assets, audit, auth, exchange, files, imports, notices, stations, system, tokens, uploads,
-    users,
+    users, zones,
 };
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         exchange::download_link, exchange::list_adoptions, exchange::signed_download,
         notices::correct, notices::withdraw, notices::list, notices::acknowledge, notices::feed,
         notices::statistics, notices::export,
+        zones::list, zones::create, zones::get, zones::update, zones::contribute, zones::remove,
         system::healthz, system::readyz, system::metrics, system::openapi,
     ),
     // Ids used only as path parameters are not pulled in by any body schema.
@@ -46,6 +47,7 @@ use utoipa::{Modify, OpenApi};
         (name = "assets", description = "Items of the exchange"),
         (name = "exchange", description = "Search, rights, adoption and downloads"),
         (name = "notices", description = "Corrections, withdrawals and their notices, the member feed, statistics"),
+        (name = "zones", description = "Topic zones (专区): campaigns stations contribute to"),
         (name = "system", description = "Health, readiness, metrics"),
     )
 )]

@@ -59,6 +59,8 @@ pub enum Error {
     Embargoed { until: time::OffsetDateTime },
     #[error("the item was withdrawn by its contributor")]
     Withdrawn,
+    #[error("the zone takes contributions only during its window")]
+    ZoneClosed,
     #[error("a station does not adopt its own items")]
     OwnItem,
     #[error("the download link was changed or has expired; ask for a new one")]

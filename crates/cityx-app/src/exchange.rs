@@ -43,6 +43,8 @@ pub struct SearchInput<'a> {
     pub resolution: &'a str,
     pub qc: &'a str,
     pub status: &'a str,
+    /// A topic zone id.
+    pub zone: &'a str,
     /// `relevance`, `newest` or `adoptions`.
     pub sort: &'a str,
     pub page: Option<u32>,
@@ -120,6 +122,20 @@ impl SearchInput<'_> {
                 }
             },
         };
+        let zone = match self.zone.trim() {
+            "" => None,
+            z => match z.parse::<cityx_core::ZoneId>() {
+                Ok(id) => Some(id.to_string()),
+                Err(_) => {
+                    errs.push(FieldError::new(
+                        "zone",
+                        "bad_format",
+                        "zone must be a zone id",
+                    ));
+                    None
+                }
+            },
+        };
         let from = day_start_ms("from", self.from.trim(), &mut errs);
         let to = day_start_ms("to", self.to.trim(), &mut errs).map(|t| t + 86_400_000);
         let sort = match self.sort.trim() {
@@ -178,6 +194,7 @@ impl SearchInput<'_> {
                 &["processing", "ready", "failed", "rejected", "withdrawn"],
                 &mut errs,
             ),
+            zone,
         };
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
@@ -282,6 +299,7 @@ fn index_doc(row: &CatalogueRow) -> Option<Doc> {
             .to_owned(),
         adoptions: a.adoption_count,
         has_poster: a.derived.as_ref().is_some_and(|d| d["poster"].is_string()),
+        zones: row.zones.iter().map(|z| z.to_string()).collect(),
     })
 }
 

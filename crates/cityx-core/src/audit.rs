@@ -33,6 +33,10 @@ pub enum AuditAction {
     AssetCorrected,
     AssetWithdrawn,
     NoticeAcknowledged,
+    ZoneCreated,
+    ZoneUpdated,
+    ZoneContributed,
+    ZoneItemRemoved,
 }
 
 impl AuditAction {
@@ -64,6 +68,10 @@ impl AuditAction {
             AuditAction::AssetCorrected => "asset_corrected",
             AuditAction::AssetWithdrawn => "asset_withdrawn",
             AuditAction::NoticeAcknowledged => "notice_acknowledged",
+            AuditAction::ZoneCreated => "zone_created",
+            AuditAction::ZoneUpdated => "zone_updated",
+            AuditAction::ZoneContributed => "zone_contributed",
+            AuditAction::ZoneItemRemoved => "zone_item_removed",
         }
     }
 }

@@ -90,6 +90,10 @@ typed_id!(
     /// A correction or withdrawal notice to one adopting station.
     NoticeId
 );
+typed_id!(
+    /// A topic zone (专区).
+    ZoneId
+);
 
 #[cfg(test)]
 mod tests {

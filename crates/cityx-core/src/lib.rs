@@ -1,5 +1,6 @@
 //! Domain types and rules of cityx: ids, stations, users, roles, token scopes, the audit
-//! vocabulary, input validation and the permission policy.
+//! vocabulary, input validation and the permission policy; the exchange's rules (rights,
+//! adoption, notices, topic zones).
 //!
 //! Everything here is pure: no I/O crate (no SQL, no HTTP, no filesystem, no processes) may
 //! become a dependency of this crate. The database, API, web and CLI layers all decide
@@ -17,12 +18,13 @@ pub mod model;
 pub mod notice;
 pub mod policy;
 pub mod validate;
+pub mod zone;
 
 pub use asset::{Asset, AssetInput, AssetMeta, AssetStatus, Upload, UploadState};
 pub use audit::{AuditAction, NewAudit};
 pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
 pub use ids::{
-    AdoptionId, AssetId, AuditId, JobId, NoticeId, StationId, TokenId, UploadId, UserId,
+    AdoptionId, AssetId, AuditId, JobId, NoticeId, StationId, TokenId, UploadId, UserId, ZoneId,
 };
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,
@@ -30,6 +32,7 @@ pub use model::{
 };
 pub use notice::{Event, EventKind, NewEvent, Notice, NoticeKind};
 pub use validate::{FieldError, Validated};
+pub use zone::{Zone, ZoneInput, ZoneInvite, ZoneItem};
 
 /// Milliseconds since the Unix epoch: how times are stored and indexed.
 pub fn epoch_ms(t: time::OffsetDateTime) -> i64 {

@@ -19,6 +19,8 @@
 //! | acknowledge notices            | no        | no         | own station's      | editor: own station's |
 //! | member feed                    | all       | all        | visible to station | visible to station |
 //! | network statistics             | yes       | yes        | no                 | no              |
+//! | create / change topic zones    | yes       | yes        | no                 | no              |
+//! | contribute to zones            | no        | no         | own items          | editor: own items |
 //!
 //! Token scopes narrow this further: `read` for reading, `admin` for anything in the
 //! "create / change" rows.
@@ -151,6 +153,12 @@ pub fn manage_items(actor: &Actor) -> Decision {
 /// `write` scope. Viewers look; the hub has no station to adopt for.
 pub fn adopt(actor: &Actor) -> Decision {
     contribute(actor)
+}
+
+/// Create and change topic zones: the hub's roles, with the `write` scope.
+pub fn manage_zones(actor: &Actor) -> Decision {
+    allow_if(matches!(actor.role, Role::HubAdmin | Role::HubEditor))?;
+    require_scope(actor, Scope::Write)
 }
 
 /// Acknowledge a correction or withdrawal notice for one's station: whoever may adopt.

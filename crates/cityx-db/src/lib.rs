@@ -74,6 +74,7 @@ pub trait Repo:
     + IngestRepo
     + ExchangeRepo
     + NoticeRepo
+    + ZoneRepo
     + JobRepo
     + Send
     + Sync
@@ -90,6 +91,7 @@ impl<T> Repo for T where
         + IngestRepo
         + ExchangeRepo
         + NoticeRepo
+        + ZoneRepo
         + JobRepo
         + Send
         + Sync
@@ -199,6 +201,57 @@ pub trait NoticeRepo {
         to: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<TopItem>>;
+}
+
+/// Topic zones (专区): the hub's campaigns, invited stations with targets, and the items
+/// stations contribute (listed under each item's rights).
+#[async_trait]
+pub trait ZoneRepo {
+    /// An unknown invited station is `NotFound { entity: "station" }` and changes nothing.
+    async fn insert_zone(
+        &self,
+        id: cityx_core::ZoneId,
+        zone: &cityx_core::zone::ZoneFields,
+        by: UserId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Replaces a zone's fields and invitations.
+    async fn update_zone(
+        &self,
+        id: cityx_core::ZoneId,
+        zone: &cityx_core::zone::ZoneFields,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// A zone with its invitations and counts.
+    async fn get_zone(&self, id: cityx_core::ZoneId) -> Result<cityx_core::Zone>;
+    /// Zones, latest window first.
+    async fn list_zones(&self, limit: u32) -> Result<Vec<cityx_core::Zone>>;
+    /// A zone's items that the caller may see at `now`, latest first.
+    async fn zone_items(
+        &self,
+        scope: TenantScope,
+        zone: cityx_core::ZoneId,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<cityx_core::ZoneItem>>;
+    /// Contributes `station`'s own item to an open zone; `false` if it was there already.
+    /// A closed zone or an item not ready or processing is `WrongState`.
+    async fn add_zone_item(
+        &self,
+        station: StationId,
+        zone: cityx_core::ZoneId,
+        asset: AssetId,
+        by: UserId,
+        audit: &NewAudit,
+    ) -> Result<bool>;
+    /// Takes an item out of a zone (its station's, or any for the hub).
+    async fn remove_zone_item(
+        &self,
+        scope: TenantScope,
+        zone: cityx_core::ZoneId,
+        asset: AssetId,
+        audit: &NewAudit,
+    ) -> Result<()>;
 }
 
 /// Lifecycle and health.

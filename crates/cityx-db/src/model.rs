@@ -193,6 +193,8 @@ pub struct CatalogueRow {
     pub province: String,
     /// The item's files are gone; it stays only as a tombstone.
     pub purged: bool,
+    /// The topic zones it was contributed to.
+    pub zones: Vec<cityx_core::ZoneId>,
 }
 
 /// Which notices to list (within the caller's scope: notices to or from its station).

@@ -32,7 +32,7 @@ use text::{ChineseTokenizer, Mode};
 use utoipa::ToSchema;
 
 /// Bumped when the schema or the analysis changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 const TOKENIZER: &str = "cityx_zh";
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,8 @@ pub struct Doc {
     pub qc: String,
     pub adoptions: u64,
     pub has_poster: bool,
+    /// The topic zones (ids) it was contributed to.
+    pub zones: Vec<String>,
 }
 
 /// Resolution classes for filtering and facets.
@@ -127,6 +129,8 @@ pub struct Filters {
     pub resolution: Option<String>,
     pub qc: Option<String>,
     pub status: Option<String>,
+    /// A topic zone id.
+    pub zone: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -214,6 +218,7 @@ struct Fields {
     qc: Field,
     adoptions: Field,
     poster: Field,
+    zone: Field,
     facets: Field,
 }
 
@@ -260,6 +265,7 @@ fn schema() -> (Schema, Fields) {
         qc: b.add_text_field("qc", STRING | STORED),
         adoptions: b.add_u64_field("adoptions", FAST | STORED),
         poster: b.add_u64_field("poster", STORED),
+        zone: b.add_text_field("zone", STRING),
         facets: b.add_facet_field("facets", FacetOptions::default()),
     };
     (b.build(), fields)
@@ -424,6 +430,9 @@ impl SearchIndex {
         doc.add_text(f.qc, &d.qc);
         doc.add_u64(f.adoptions, d.adoptions);
         doc.add_u64(f.poster, u64::from(d.has_poster));
+        for z in &d.zones {
+            doc.add_text(f.zone, z);
+        }
         let station_facet = format!("{} {}", d.station_id, d.station_name);
         for (dim, value) in DIMENSIONS.into_iter().zip([
             station_facet.as_str(),
@@ -492,6 +501,7 @@ impl SearchIndex {
             (f.resolution, filters.resolution.as_deref()),
             (f.qc, filters.qc.as_deref()),
             (f.status, filters.status.as_deref()),
+            (f.zone, filters.zone.as_deref()),
         ] {
             if let Some(v) = value {
                 out.push((Occur::Must, self.term(field, v)));

@@ -19,7 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cityx_api::error::{ApiError, ErrorCode};
 use cityx_api::http::HttpState;
-use pages::{account, audit, exchange, home, items, login, notices, stations, tokens, users};
+use pages::{
+    account, audit, exchange, home, items, login, notices, stations, tokens, users, zones,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// Content Security Policy of every page: our own scripts only, no framing.
@@ -38,7 +40,10 @@ pub fn router() -> Router<HttpState> {
         .route("/items/{id}/adopt", post(exchange::adopt))
         .route("/items/{id}/download", post(exchange::download))
         .route("/items/{id}/rights", post(exchange::rights))
-        .route("/zones", get(home::zones))
+        .route("/zones", get(zones::list).post(zones::create))
+        .route("/zones/{id}", get(zones::show))
+        .route("/zones/{id}/contribute", post(zones::contribute))
+        .route("/zones/{id}/items/{asset}/remove", post(zones::remove))
         .route("/live", get(home::live))
         .route("/analytics", get(notices::analytics))
         .route("/analytics/export", get(notices::export))

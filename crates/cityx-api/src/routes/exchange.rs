@@ -38,6 +38,8 @@ pub struct SearchParams {
     pub qc: Option<String>,
     /// Only meaningful for one's own items: `processing`, `ready`, `failed`, `rejected`, `withdrawn`.
     pub status: Option<String>,
+    /// Only items contributed to this topic zone (a zone id).
+    pub zone: Option<String>,
     /// `relevance` (default), `newest` or `adoptions`.
     pub sort: Option<String>,
     /// 1-based (at most 100).
@@ -64,6 +66,7 @@ impl SearchParams {
             resolution: s(&self.resolution),
             qc: s(&self.qc),
             status: s(&self.status),
+            zone: s(&self.zone),
             sort: s(&self.sort),
             page: self.page,
             per_page: self.per_page,

@@ -279,6 +279,7 @@ impl ExchangeRepo for SqlRepo {
                     station_city: get(r, "station_city")?,
                     province: get(r, "station_province")?,
                     purged: get::<Option<i64>>(r, "purged_at")?.is_some(),
+                    zones: Vec::new(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -293,6 +294,12 @@ impl ExchangeRepo for SqlRepo {
                 if let Some(s) = shares.remove(&r.asset.id.to_string()) {
                     r.asset.shared_with = s;
                 }
+            }
+        }
+        let ids: Vec<AssetId> = out.iter().map(|r| r.asset.id).collect();
+        for (asset, zone) in self.zones_of(&ids).await? {
+            if let Some(r) = out.iter_mut().find(|r| r.asset.id == asset) {
+                r.zones.push(zone);
             }
         }
         Ok(out)

@@ -61,6 +61,14 @@ async fn item_of(app: &TestApp, w: &World, who: &str, body: &'static [u8]) -> St
     id
 }
 
+/// A Beijing day relative to today, `YYYY-MM-DD`.
+fn day(offset: i64) -> String {
+    let d =
+        (time::OffsetDateTime::now_utc() + time::Duration::hours(8) + time::Duration::days(offset))
+            .date();
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
 #[tokio::test]
 async fn every_endpoint_with_every_role() {
     let app = TestApp::spawn().await;
@@ -73,6 +81,14 @@ async fn every_endpoint_with_every_role() {
     let patch_station = || Some(json!({ "contact_name": "值班室" }));
     let item_a = item_of(&app, &w, "editor@a", b"a").await;
     let item_b = item_of(&app, &w, "editor@b", b"b").await;
+    let (_, z) = app
+        .post(
+            "/api/v1/zones",
+            &app.admin_token,
+            json!({ "title": "矩阵专区", "starts_on": day(-1), "ends_on": day(300) }),
+        )
+        .await;
+    let zone = z["id"].as_str().expect("zone").to_owned();
 
     let mut failures = Vec::new();
     for (i, actor) in ACTORS.iter().enumerate() {
@@ -376,6 +392,52 @@ async fn every_endpoint_with_every_role() {
                 "/api/v1/statistics".into(),
                 None,
                 [200, 200, 403, 403, 403],
+            ),
+            case(
+                "list zones",
+                "GET",
+                "/api/v1/zones".into(),
+                None,
+                [200, 200, 200, 200, 200],
+            ),
+            case(
+                "create a zone",
+                "POST",
+                "/api/v1/zones".into(),
+                Some(
+                    json!({ "title": format!("专区-{uniq}"), "starts_on": day(-1), "ends_on": day(300) }),
+                ),
+                [201, 201, 403, 403, 403],
+            ),
+            case(
+                "change a zone",
+                "PUT",
+                format!("/api/v1/zones/{zone}"),
+                Some(
+                    json!({ "title": format!("专区-{uniq}"), "starts_on": day(-1), "ends_on": day(300) }),
+                ),
+                [200, 200, 403, 403, 403],
+            ),
+            case(
+                "read a zone",
+                "GET",
+                format!("/api/v1/zones/{zone}"),
+                None,
+                [200, 200, 200, 200, 200],
+            ),
+            case(
+                "contribute B's item to a zone",
+                "POST",
+                format!("/api/v1/zones/{zone}/items"),
+                Some(json!({ "asset_id": item_b })),
+                [403, 403, 404, 404, 403],
+            ),
+            case(
+                "take B's item out of a zone",
+                "DELETE",
+                format!("/api/v1/zones/{zone}/items/{item_b}"),
+                None,
+                [404, 404, 404, 404, 403],
             ),
             case(
                 "statistics as CSV",

@@ -38,9 +38,6 @@ async fn soon(u: WebUser, area: &'static str) -> Response {
     render(&page, u.t, StatusCode::OK)
 }
 
-pub async fn zones(u: WebUser) -> Response {
-    soon(u, "zones").await
-}
 pub async fn live(u: WebUser) -> Response {
     soon(u, "live").await
 }

@@ -12,6 +12,7 @@ pub mod notices;
 pub mod stations;
 pub mod tokens;
 pub mod users;
+pub mod zones;
 
 use crate::error::WebError;
 use crate::i18n::T;

@@ -1,0 +1,151 @@
+//! Topic zones (专区): the hub creates and changes them; stations contribute their own items
+//! while a zone is open; everyone reads them, each item under its rights.
+
+use crate::{App, Error, Result};
+use cityx_core::zone::ZoneFields;
+use cityx_core::{
+    Actor, AssetId, AuditAction, NewAudit, TenantScope, Zone, ZoneId, ZoneInput, ZoneItem, policy,
+};
+
+/// Items a zone page lists at most.
+const ZONE_PAGE_ITEMS: u32 = 200;
+
+/// A zone and the items of it the reader may see.
+#[derive(Clone, Debug)]
+pub struct ZoneView {
+    pub zone: Zone,
+    pub items: Vec<ZoneItem>,
+}
+
+impl App {
+    /// Checks a zone's fields against the database: the cover item and invited stations
+    /// exist.
+    async fn zone_fields(&self, input: &ZoneInput<'_>) -> Result<ZoneFields> {
+        let fields = input.validate()?;
+        if let Some(cover) = fields.cover_asset_id {
+            match self.repo.get_asset(TenantScope::All, cover).await {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {
+                    return Err(Error::field(
+                        "cover_asset_id",
+                        "not_found",
+                        "the cover item does not exist",
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(fields)
+    }
+
+    fn unknown_station(e: cityx_db::Error) -> Error {
+        match e {
+            cityx_db::Error::NotFound { entity: "station" } => Error::field(
+                "invited",
+                "unknown_station",
+                "invited names a station that does not exist",
+            ),
+            e => e.into(),
+        }
+    }
+
+    /// Creates a zone: the hub's roles.
+    pub async fn create_zone(&self, actor: &Actor, input: &ZoneInput<'_>) -> Result<Zone> {
+        policy::manage_zones(actor)?;
+        let fields = self.zone_fields(input).await?;
+        let id = ZoneId::new();
+        let by = actor.user_id.ok_or(Error::Forbidden)?;
+        let audit = NewAudit::by(actor, AuditAction::ZoneCreated, "zone", id, None)
+            .detail("title", fields.title.clone());
+        self.repo
+            .insert_zone(id, &fields, by, &audit)
+            .await
+            .map_err(Self::unknown_station)?;
+        tracing::info!(zone = %id, "zone created");
+        Ok(self.repo.get_zone(id).await?)
+    }
+
+    /// Changes a zone's fields and invitations: the hub's roles.
+    pub async fn update_zone(
+        &self,
+        actor: &Actor,
+        id: ZoneId,
+        input: &ZoneInput<'_>,
+    ) -> Result<Zone> {
+        policy::manage_zones(actor)?;
+        let fields = self.zone_fields(input).await?;
+        let audit = NewAudit::by(actor, AuditAction::ZoneUpdated, "zone", id, None);
+        self.repo
+            .update_zone(id, &fields, &audit)
+            .await
+            .map_err(Self::unknown_station)?;
+        Ok(self.repo.get_zone(id).await?)
+    }
+
+    /// Every zone, latest window first: anyone signed in.
+    pub async fn list_zones(&self, actor: &Actor) -> Result<Vec<Zone>> {
+        policy::read(actor)?;
+        Ok(self.repo.list_zones(200).await?)
+    }
+
+    /// A zone with the items of it the caller may see.
+    pub async fn get_zone(&self, actor: &Actor, id: ZoneId) -> Result<ZoneView> {
+        policy::read(actor)?;
+        let zone = self.repo.get_zone(id).await?;
+        let items = self
+            .repo
+            .zone_items(actor.tenant_scope(), id, cityx_core::now(), ZONE_PAGE_ITEMS)
+            .await?;
+        Ok(ZoneView { zone, items })
+    }
+
+    /// Contributes one of the caller's station's items to an open zone. Contributing it
+    /// again changes nothing (`false`).
+    pub async fn contribute_to_zone(
+        &self,
+        actor: &Actor,
+        zone: ZoneId,
+        asset: AssetId,
+    ) -> Result<bool> {
+        policy::contribute(actor)?;
+        let station = actor.station_id.ok_or(Error::Forbidden)?;
+        let by = actor.user_id.ok_or(Error::Forbidden)?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::ZoneContributed,
+            "zone",
+            zone,
+            Some(station),
+        )
+        .detail("asset", asset.to_string());
+        match self
+            .repo
+            .add_zone_item(station, zone, asset, by, &audit)
+            .await
+        {
+            Err(cityx_db::Error::WrongState { entity: "zone", .. }) => Err(Error::ZoneClosed),
+            r => Ok(r?),
+        }
+    }
+
+    /// Takes an item out of a zone: its station's contributors, or the hub's roles for any.
+    pub async fn remove_from_zone(
+        &self,
+        actor: &Actor,
+        zone: ZoneId,
+        asset: AssetId,
+    ) -> Result<()> {
+        let scope = if policy::manage_zones(actor).is_ok() {
+            TenantScope::All
+        } else {
+            policy::contribute(actor)?;
+            actor.tenant_scope()
+        };
+        let audit = NewAudit::by(actor, AuditAction::ZoneItemRemoved, "zone", zone, None)
+            .detail("asset", asset.to_string());
+        Ok(self
+            .repo
+            .remove_zone_item(scope, zone, asset, &audit)
+            .await?)
+    }
+}

@@ -1,0 +1,38 @@
+-- Topic zones (专区): contribution campaigns run by the hub. Keep in step with the other
+-- backend's 0009_zones.sql.
+
+CREATE TABLE zones (
+    id             TEXT PRIMARY KEY,
+    title          TEXT NOT NULL,
+    brief          TEXT NOT NULL DEFAULT '',
+    -- An item whose poster is the zone's cover.
+    cover_asset_id TEXT REFERENCES assets (id),
+    -- The window in which stations contribute, epoch ms [starts_at, ends_at).
+    starts_at      INTEGER NOT NULL,
+    ends_at        INTEGER NOT NULL,
+    created_by     TEXT NOT NULL REFERENCES users (id),
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    CHECK (ends_at > starts_at)
+);
+CREATE INDEX zones_by_end ON zones (ends_at, id);
+
+-- The stations invited to a zone, each with its contribution target (items).
+CREATE TABLE zone_stations (
+    zone_id    TEXT NOT NULL REFERENCES zones (id),
+    station_id TEXT NOT NULL REFERENCES stations (id),
+    target     INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (zone_id, station_id)
+);
+
+-- Items contributed to a zone.
+CREATE TABLE zone_items (
+    zone_id    TEXT NOT NULL REFERENCES zones (id),
+    asset_id   TEXT NOT NULL REFERENCES assets (id),
+    station_id TEXT NOT NULL REFERENCES stations (id),
+    added_by   TEXT NOT NULL REFERENCES users (id),
+    added_at   INTEGER NOT NULL,
+    PRIMARY KEY (zone_id, asset_id)
+);
+CREATE INDEX zone_items_by_asset ON zone_items (asset_id, zone_id);
+CREATE INDEX zone_items_by_station ON zone_items (zone_id, station_id);

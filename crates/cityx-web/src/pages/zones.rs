@@ -1,0 +1,309 @@
+//! Topic zones (专区): the list with the hub's form to create one, and a zone's page with its
+//! brief, the invited stations' progress, its items, and the form stations contribute with.
+
+use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target, parse_id};
+use crate::error::{WebError, render};
+use crate::i18n::T;
+use crate::session::{WebForm, WebUser};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use cityx_api::error::ErrorCode;
+use cityx_api::http::HttpState;
+use cityx_core::{AssetId, Zone, ZoneId, ZoneInput, policy};
+use std::collections::HashMap;
+
+/// The zone's window in Beijing days, and whether it is open, upcoming or over.
+pub struct ZoneCard {
+    pub id: String,
+    pub title: String,
+    pub brief: String,
+    pub window: String,
+    /// `open`, `upcoming` or `over`.
+    pub state: &'static str,
+    pub items: i64,
+    pub adoptions: i64,
+    pub invited: usize,
+    /// Invited stations that reached their target.
+    pub reached: usize,
+}
+
+fn day_of(t: time::OffsetDateTime) -> String {
+    fmt_time(t).chars().take(10).collect()
+}
+
+fn card(z: &Zone) -> ZoneCard {
+    let now = cityx_core::now();
+    ZoneCard {
+        id: z.id.to_string(),
+        title: z.title.clone(),
+        brief: z.brief.clone(),
+        window: format!(
+            "{} – {}",
+            day_of(z.starts_at),
+            day_of(z.ends_at - time::Duration::milliseconds(1))
+        ),
+        state: if z.is_open(now) {
+            "open"
+        } else if now < z.starts_at {
+            "upcoming"
+        } else {
+            "over"
+        },
+        items: z.items,
+        adoptions: z.adoptions,
+        invited: z.invited.len(),
+        reached: z
+            .invited
+            .iter()
+            .filter(|i| i.contributed >= i.target)
+            .count(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "zones.html")]
+struct ZonesPage {
+    t: T,
+    c: Chrome,
+    zones: Vec<ZoneCard>,
+    may_create: bool,
+    /// Every station, for the invitation list: id, name, code.
+    stations: Vec<(String, String, String)>,
+    today: String,
+}
+
+/// `/zones`: every zone; the hub's roles also get the form to create one.
+pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQuery>) -> Response {
+    let t = u.t;
+    let zones = match st.app.list_zones(&u.actor).await {
+        Ok(z) => z,
+        Err(e) => return WebError::app(e, t).into_response(),
+    };
+    let may_create = policy::manage_zones(&u.actor).is_ok();
+    let stations = if may_create {
+        match st.app.station_directory(&u.actor).await {
+            Ok(d) => d
+                .into_iter()
+                .map(|s| (s.id.to_string(), s.name, s.code))
+                .collect(),
+            Err(e) => return WebError::app(e, t).into_response(),
+        }
+    } else {
+        Vec::new()
+    };
+    let view = ZonesPage {
+        t,
+        c: Chrome::new(&u, "zones", q.done.as_deref()),
+        zones: zones.iter().map(card).collect(),
+        may_create,
+        stations,
+        today: day_of(cityx_core::now()),
+    };
+    render(&view, t, StatusCode::OK)
+}
+
+/// `POST /zones`: the hub creates a zone. Stations are invited by ticking `invite_<id>`, with
+/// their target in `target_<id>`.
+pub async fn create(
+    State(st): State<HttpState>,
+    u: WebUser,
+    WebForm(f): WebForm<HashMap<String, String>>,
+) -> Response {
+    let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
+    if let Err(e) = u.check_csrf(field("_csrf")) {
+        return e.into_response();
+    }
+    let invited: Vec<(&str, i64)> = f
+        .keys()
+        .filter_map(|k| k.strip_prefix("invite_"))
+        .map(|id| {
+            let target = field(&format!("target_{id}")).trim().parse().unwrap_or(1);
+            (id, target)
+        })
+        .collect();
+    let input = ZoneInput {
+        title: field("title"),
+        brief: field("brief"),
+        cover_asset_id: "",
+        starts_on: field("starts_on"),
+        ends_on: field("ends_on"),
+        invited,
+    };
+    match st.app.create_zone(&u.actor, &input).await {
+        Ok(z) => Redirect::to(&format!("/zones/{}?done=zone_created", z.id)).into_response(),
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+pub struct ItemCard {
+    pub id: String,
+    pub title: String,
+    pub station: String,
+    pub adoptions: i64,
+    pub poster: String,
+    pub added: String,
+    /// The reader may take it out of the zone.
+    pub removable: bool,
+}
+
+pub struct Progress {
+    pub station: String,
+    pub target: i64,
+    pub contributed: i64,
+    pub reached: bool,
+}
+
+#[derive(Template)]
+#[template(path = "zone.html")]
+struct ZonePage {
+    t: T,
+    c: Chrome,
+    z: ZoneCard,
+    cover: String,
+    progress: Vec<Progress>,
+    items: Vec<ItemCard>,
+    /// The station's own items it may contribute: id and title.
+    own_items: Vec<(String, String)>,
+    may_contribute: bool,
+}
+
+/// `/zones/{id}`: a zone's brief, progress and items; stations contribute here.
+pub async fn show(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let t = u.t;
+    let id: ZoneId = match parse_id(&id, ErrorCode::ZoneNotFound, t) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let v = match st.app.get_zone(&u.actor, id).await {
+        Ok(v) => v,
+        Err(e) => return WebError::app(e, t).into_response(),
+    };
+    let z = card(&v.zone);
+    let may_contribute = z.state == "open" && policy::contribute(&u.actor).is_ok();
+    let mut own_items = Vec::new();
+    if may_contribute && let Some(station) = u.actor.station_id {
+        let station = station.to_string();
+        let search = cityx_app::SearchInput {
+            station: &station,
+            sort: "newest",
+            per_page: Some(cityx_app::MAX_PER_PAGE),
+            ..Default::default()
+        };
+        match st.app.search(&u.actor, &search).await {
+            Ok(r) => {
+                own_items = r
+                    .hits
+                    .into_iter()
+                    .filter(|h| matches!(h.status.as_str(), "ready" | "processing"))
+                    .filter(|h| !v.items.iter().any(|i| i.asset_id == h.id))
+                    .map(|h| (h.id.to_string(), h.title))
+                    .collect();
+            }
+            Err(e) => return WebError::app(e, t).into_response(),
+        }
+    }
+    let hub = policy::manage_zones(&u.actor).is_ok();
+    let file = |a: AssetId| format!("/api/v1/assets/{a}/files/poster.jpg");
+    let view = ZonePage {
+        t,
+        c: Chrome::new(&u, "zones", q.done.as_deref()),
+        cover: v
+            .zone
+            .cover_asset_id
+            .filter(|c| v.items.iter().any(|i| i.asset_id == *c && i.has_poster))
+            .or_else(|| v.items.iter().find(|i| i.has_poster).map(|i| i.asset_id))
+            .map(file)
+            .unwrap_or_default(),
+        progress: v
+            .zone
+            .invited
+            .iter()
+            .map(|i| Progress {
+                station: i.station_name.clone(),
+                target: i.target,
+                contributed: i.contributed,
+                reached: i.contributed >= i.target,
+            })
+            .collect(),
+        items: v
+            .items
+            .iter()
+            .map(|i| ItemCard {
+                id: i.asset_id.to_string(),
+                title: i.title.clone(),
+                station: i.station_name.clone(),
+                adoptions: i.adoptions,
+                poster: if i.has_poster {
+                    file(i.asset_id)
+                } else {
+                    String::new()
+                },
+                added: fmt_time(i.added_at),
+                removable: hub
+                    || (u.actor.station_id == Some(i.station_id)
+                        && policy::contribute(&u.actor).is_ok()),
+            })
+            .collect(),
+        own_items,
+        may_contribute,
+        z,
+    };
+    render(&view, t, StatusCode::OK)
+}
+
+#[derive(serde::Deserialize)]
+pub struct ContributeForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    asset_id: String,
+}
+
+/// `POST /zones/{id}/contribute`: a station contributes one of its items.
+pub async fn contribute(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<ContributeForm>,
+) -> Response {
+    let zone: ZoneId = match form_target(&u, &f.csrf, &id, ErrorCode::ZoneNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let asset: AssetId = match parse_id(&f.asset_id, ErrorCode::AssetNotFound, u.t) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    match st.app.contribute_to_zone(&u.actor, zone, asset).await {
+        Ok(_) => Redirect::to(&format!("/zones/{zone}?done=contributed")).into_response(),
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+/// `POST /zones/{id}/items/{asset}/remove`: takes an item out of the zone.
+pub async fn remove(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path((id, asset)): Path<(String, String)>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Response {
+    let zone: ZoneId = match form_target(&u, &f.csrf, &id, ErrorCode::ZoneNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let asset: AssetId = match parse_id(&asset, ErrorCode::AssetNotFound, u.t) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    match st.app.remove_from_zone(&u.actor, zone, asset).await {
+        Ok(()) => Redirect::to(&format!("/zones/{zone}?done=zone_item_removed")).into_response(),
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
