@@ -1,6 +1,7 @@
 // The exchange in the browser: station B finds station A's item with a Chinese query (in
 // traditional characters), plays it and adopts it; station A sees the credit. Then A withdraws
-// the item, B is told and acknowledges, and the hub's statistics show it all.
+// the item, B is told and acknowledges, and the hub's statistics show it all. Last, the hub
+// runs a topic zone that A contributes to.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
@@ -62,6 +63,17 @@ async function signIn(page, who) {
   await page.getByRole("heading", { name: "欢迎" }).waitFor();
 }
 
+/** Waits until an item is ready. */
+async function ready(token, id) {
+  for (let i = 0; i < 240; i += 1) {
+    const item = await api(server, "GET", `/api/v1/assets/${id}`, token);
+    if (item.status === "ready") return;
+    assert.notEqual(item.status, "failed", JSON.stringify(item));
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.fail(`item ${id} never became ready`);
+}
+
 test("station B finds A's item in Chinese, plays it and adopts it; A sees the credit", async () => {
   const { token } = await api(server, "POST", "/api/v1/auth/token", null, A);
   const clip = makeClip("台风.mp4", "640x360", 6);
@@ -72,12 +84,7 @@ test("station B finds A's item in Chinese, plays it and adopts it; A sees the cr
     category: "灾害",
   });
   itemId = id;
-  for (let i = 0; i < 240; i += 1) {
-    const item = await api(server, "GET", `/api/v1/assets/${id}`, token);
-    if (item.status === "ready") break;
-    assert.notEqual(item.status, "failed", JSON.stringify(item));
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  await ready(token, id);
 
   const page = await newPage(browser);
   await signIn(page, B);
@@ -169,4 +176,58 @@ test("A withdraws the item; B is told and acknowledges; the hub's statistics sho
   assert.match((await csv).suggestedFilename(), /^cityx-stations-.*\.csv$/);
   assert.deepEqual(hub.problems, [], "no console errors");
   await hub.context().close();
+});
+
+test("the hub creates a zone, A contributes to it, and the zone shows who has", async () => {
+  const { token } = await api(server, "POST", "/api/v1/auth/token", null, A);
+  const id = await upload(token, makeClip("马拉松.mp4", "640x360", 4), {
+    title: "福州马拉松鸣枪开跑 三万名选手参赛",
+    summary: "福州马拉松今晨开跑。",
+    category: "体育",
+  });
+  await ready(token, id);
+
+  const hub = await newPage(browser);
+  await signIn(hub, ADMIN);
+  await hub.getByRole("navigation").getByRole("link", { name: "专区" }).click();
+  await hub.getByRole("heading", { name: "新建专区" }).waitFor();
+  const form = hub.locator("#new-zone");
+  await form.getByLabel("标题").fill("全民健身专区");
+  await form.getByLabel("简介").fill("各台报道全民健身赛事");
+  const end = new Date(Date.now() + 8 * 3600e3 + 7 * 86400e3).toISOString().slice(0, 10);
+  await form.getByLabel("结束日期").fill(end);
+  await form.locator("input[data-code=fztv]").check();
+  await form.locator("input[data-code=xmtv]").check();
+  await hub.getByRole("button", { name: "创建专区" }).click();
+  await hub.getByText("专区已创建。").waitFor();
+  const zoneUrl = hub.url().split("?")[0];
+  await hub.context().close();
+
+  const a = await newPage(browser);
+  await signIn(a, A);
+  await a.goto(zoneUrl);
+  await a.locator("#contribute-item").selectOption({ label: "福州马拉松鸣枪开跑 三万名选手参赛" });
+  await a.getByRole("button", { name: "投入专区" }).click();
+  await a.getByText("已投入专区。").waitFor();
+  const rows = a.locator("#progress tbody tr");
+  assert.match(await rows.filter({ hasText: "福州电视台" }).textContent(), /已完成/);
+  assert.match(await rows.filter({ hasText: "厦门电视台" }).textContent(), /未供稿/);
+  await a.locator("#zone-items .hit", { hasText: "福州马拉松" }).waitFor();
+  await a.locator(".zone-cover").waitFor();
+  await shot(a, "25-zone");
+  assert.deepEqual(a.problems, [], "no console errors");
+  await a.context().close();
+
+  // B finds the zone's item through the zone filter of search (the index follows within
+  // about a second).
+  const tokenB = (await api(server, "POST", "/api/v1/auth/token", null, B)).token;
+  const zoneId = zoneUrl.split("/").pop();
+  let res;
+  for (let i = 0; i < 50; i += 1) {
+    res = await api(server, "GET", `/api/v1/search?zone=${zoneId}`, tokenB);
+    if (res.total === 1) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(res.total, 1);
+  assert.equal(res.hits[0].id, id);
 });
