@@ -387,10 +387,12 @@ mod tests {
 
     #[test]
     fn days_print_in_beijing_time() {
-        let day = parse_day("from", "2026-11-21").unwrap().unwrap();
+        let day = parse_day("from", "2026-11-21")
+            .expect("valid")
+            .expect("valid");
         assert_eq!(date_of_day(day), "2026-11-21");
         assert_eq!(date_of_day(day + 10), "2026-12-01");
         assert!(parse_day("from", "2026-11-31").is_err());
-        assert_eq!(parse_day("from", " ").unwrap(), None);
+        assert_eq!(parse_day("from", " ").expect("valid"), None);
     }
 }

@@ -255,7 +255,7 @@ mod tests {
             ..Default::default()
         }
         .validate()
-        .unwrap()
+        .expect("valid")
     }
 
     #[test]
@@ -267,7 +267,7 @@ mod tests {
             ..Default::default()
         }
         .apply(&m)
-        .unwrap();
+        .expect("valid");
         assert_eq!(fixed.title, "台风“海葵”登陆");
         assert_eq!(fixed.keywords, m.keywords);
         assert_eq!(note, "标题错字");
@@ -277,7 +277,7 @@ mod tests {
             ..Default::default()
         }
         .apply(&m)
-        .unwrap_err();
+        .expect_err("refused");
         let codes: Vec<_> = errors.iter().map(|e| (e.field, e.code)).collect();
         assert!(codes.contains(&("note", "required")), "{codes:?}");
         let unchanged = CorrectionInput {
@@ -286,7 +286,7 @@ mod tests {
             ..Default::default()
         }
         .apply(&m)
-        .unwrap_err();
+        .expect_err("refused");
         assert_eq!(unchanged[0].code, "unchanged");
         let bad = CorrectionInput {
             note: "x",
@@ -294,16 +294,19 @@ mod tests {
             ..Default::default()
         }
         .apply(&m)
-        .unwrap_err();
+        .expect_err("refused");
         assert_eq!(bad[0].field, "shot_date");
     }
 
     #[test]
     fn withdrawal_needs_a_reason_and_a_live_item() {
-        assert_eq!(withdrawal_reason("  版权争议 ").unwrap(), "版权争议");
-        assert_eq!(withdrawal_reason(" ").unwrap_err()[0].code, "required");
+        assert_eq!(withdrawal_reason("  版权争议 ").expect("valid"), "版权争议");
         assert_eq!(
-            withdrawal_reason(&"长".repeat(501)).unwrap_err()[0].code,
+            withdrawal_reason(" ").expect_err("refused")[0].code,
+            "required"
+        );
+        assert_eq!(
+            withdrawal_reason(&"长".repeat(501)).expect_err("refused")[0].code,
             "too_long"
         );
         assert!(may_withdraw(AssetStatus::Ready));

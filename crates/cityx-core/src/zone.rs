@@ -209,7 +209,7 @@ mod tests {
             ..Default::default()
         }
         .validate()
-        .unwrap();
+        .expect("valid");
         assert_eq!(z.title, "两会专区");
         assert_eq!(z.starts_at, time::macros::datetime!(2026-02-28 16:00 UTC));
         assert_eq!(z.ends_at, time::macros::datetime!(2026-03-15 16:00 UTC));
@@ -227,7 +227,7 @@ mod tests {
             ..Default::default()
         }
         .validate()
-        .unwrap_err();
+        .expect_err("refused");
         let got: Vec<_> = errs.iter().map(|e| (e.field, e.code)).collect();
         assert_eq!(
             got,
@@ -243,7 +243,7 @@ mod tests {
             ..Default::default()
         }
         .validate()
-        .unwrap_err();
+        .expect_err("refused");
         assert_eq!(missing[0].field, "starts_on");
     }
 }

@@ -228,6 +228,19 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Sets an item's rights (`PUT …/rights`) as `token`, which must be allowed to.
+    pub async fn set_rights(&self, token: &str, id: &str, rights: Value) {
+        let (s, b) = self
+            .call(
+                "PUT",
+                &format!("/api/v1/assets/{id}/rights"),
+                Some(token),
+                Some(rights),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+
     /// Finishes every queued probe job as if the pipeline had made the item (a playlist, a
     /// poster and a proxy MP4 whose bytes are `proxy:<id>`) and passed its check: the items
     /// become `ready` through the same repository call as real processing. For servers

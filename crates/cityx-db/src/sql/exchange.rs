@@ -55,29 +55,41 @@ fn adoption_from(r: &AnyRow) -> Result<Adoption> {
 }
 
 impl SqlRepo {
-    async fn shares_of(&self, ids: &[String]) -> Result<HashMap<String, Vec<StationId>>> {
-        let mut out: HashMap<String, Vec<StationId>> = HashMap::new();
-        // Bounded IN lists: the feed reads in batches of at most a few hundred.
+    /// The `(asset_id, other)` rows of `table` for the given items, in bounded IN lists (the
+    /// index follower reads in batches of at most a few hundred).
+    pub(crate) async fn per_asset(
+        &self,
+        table: &'static str,
+        other: &'static str,
+        ids: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
         for chunk in ids.chunks(200) {
             let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT asset_id, station_id FROM asset_shares WHERE asset_id IN ({}) \
-                 ORDER BY asset_id, station_id",
+                "SELECT asset_id, {other} FROM {table} WHERE asset_id IN ({}) \
+                 ORDER BY asset_id, {other}",
                 marks.join(",")
             );
             let mut q = sqlx::query_as::<_, (String, String)>(&sql);
             for id in chunk {
                 q = q.bind(id);
             }
-            let rows = q
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| Error::from_sqlx("read an item's shares", "asset", e))?;
-            for (asset, station) in rows {
-                out.entry(asset)
-                    .or_default()
-                    .push(parse("station id", station)?);
-            }
+            out.extend(
+                q.fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| Error::from_sqlx("read items' links", table, e))?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn shares_of(&self, ids: &[String]) -> Result<HashMap<String, Vec<StationId>>> {
+        let mut out: HashMap<String, Vec<StationId>> = HashMap::new();
+        for (asset, station) in self.per_asset("asset_shares", "station_id", ids).await? {
+            out.entry(asset)
+                .or_default()
+                .push(parse("station id", station)?);
         }
         Ok(out)
     }
@@ -296,10 +308,15 @@ impl ExchangeRepo for SqlRepo {
                 }
             }
         }
-        let ids: Vec<AssetId> = out.iter().map(|r| r.asset.id).collect();
-        for (asset, zone) in self.zones_of(&ids).await? {
-            if let Some(r) = out.iter_mut().find(|r| r.asset.id == asset) {
-                r.zones.push(zone);
+        let ids: Vec<String> = out.iter().map(|r| r.asset.id.to_string()).collect();
+        let at: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        for (asset, zone) in self.per_asset("zone_items", "zone_id", &ids).await? {
+            if let Some(&i) = at.get(asset.as_str()) {
+                out[i].zones.push(parse("zone id", zone)?);
             }
         }
         Ok(out)

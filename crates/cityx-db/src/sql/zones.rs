@@ -78,31 +78,6 @@ async fn touch(tx: &mut Transaction<'static, Any>, asset: AssetId) -> Result<()>
 }
 
 impl SqlRepo {
-    /// The zones of the given items, for the search index.
-    pub(crate) async fn zones_of(&self, assets: &[AssetId]) -> Result<Vec<(AssetId, ZoneId)>> {
-        let mut out = Vec::new();
-        for chunk in assets.chunks(200) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT asset_id, zone_id FROM zone_items WHERE asset_id IN ({}) \
-                 ORDER BY asset_id, zone_id",
-                marks.join(",")
-            );
-            let mut q = sqlx::query_as::<_, (String, String)>(&sql);
-            for id in chunk {
-                q = q.bind(id.to_string());
-            }
-            for (a, z) in q
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| Error::from_sqlx("read items' zones", "zone", e))?
-            {
-                out.push((parse("asset id", a)?, parse("zone id", z)?));
-            }
-        }
-        Ok(out)
-    }
-
     async fn invites_of(&self, zone: ZoneId) -> Result<Vec<ZoneInvite>> {
         let rows = sqlx::query(
             "SELECT zs.station_id, s.name, zs.target, \

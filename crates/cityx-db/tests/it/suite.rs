@@ -1523,7 +1523,7 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
     let err = repo
         .withdraw_asset(TenantScope::Station(b.id), a.id, "x", &withdraw)
         .await
-        .unwrap_err();
+        .expect_err("refused");
     assert!(err.is_not_found(), "{err:?}");
     let notices = repo
         .withdraw_asset(own, a.id, "版权争议", &withdraw)
@@ -1537,13 +1537,13 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
     let again = repo
         .withdraw_asset(own, a.id, "x", &withdraw)
         .await
-        .unwrap_err();
+        .expect_err("refused");
     assert!(
         matches!(again, cityx_db::Error::WrongState { .. }),
         "{again:?}"
     );
     let (late, au) = adoption_of(&a, &b, &eb);
-    let refused = repo.insert_adoption(&late, &au).await.unwrap_err();
+    let refused = repo.insert_adoption(&late, &au).await.expect_err("refused");
     assert!(matches!(refused, cityx_db::Error::WrongState { .. }));
     let meta = a.meta.clone();
     let fix = repo
@@ -1555,7 +1555,7 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
             &audit(AuditAction::AssetCorrected, None),
         )
         .await
-        .unwrap_err();
+        .expect_err("refused");
     assert!(matches!(fix, cityx_db::Error::WrongState { .. }));
     let tail = seen_by(&b).await;
     assert_eq!(
@@ -1584,7 +1584,7 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
     assert!(
         repo.acknowledge_notice(c.id, nid, eb.id, &ack)
             .await
-            .unwrap_err()
+            .expect_err("refused")
             .is_not_found()
     );
     let before = audit_count(&repo).await;

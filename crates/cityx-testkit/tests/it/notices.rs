@@ -264,15 +264,8 @@ async fn the_feed_waits_for_news_and_never_skips_or_repeats() {
     let first = app.item_with(&ea, &[("title", "第一条")]).await;
     let private = app.item_with(&ea, &[("title", "内部素材")]).await;
     app.finish_pending().await;
-    let (s, b) = app
-        .call(
-            "PUT",
-            &format!("/api/v1/assets/{private}/rights"),
-            Some(&ea),
-            Some(json!({"visibility": "private"})),
-        )
+    app.set_rights(&ea, &private, json!({"visibility": "private"}))
         .await;
-    assert_eq!(s, 200, "{b}");
 
     // B sees A's published item, not the private one.
     let (s, feed) = app.get("/api/v1/feed", &eb).await;

@@ -32,15 +32,8 @@ async fn stations_contribute_to_a_zone_and_it_shows_their_progress() {
     let private = app.item_with(&ea, &[("title", "进博会内部采访")]).await;
     let theirs = app.item_with(&eb, &[("title", "乙台的无关素材")]).await;
     assert_eq!(app.finish_pending().await, 4);
-    let (s, _) = app
-        .call(
-            "PUT",
-            &format!("/api/v1/assets/{private}/rights"),
-            Some(&ea),
-            Some(json!({"visibility": "private"})),
-        )
+    app.set_rights(&ea, &private, json!({"visibility": "private"}))
         .await;
-    assert_eq!(s, 200);
 
     // Only the hub creates zones; bad zones are refused field by field.
     let body = json!({

@@ -436,7 +436,7 @@ mod tests {
             adoptions_received: 6,
         }];
         let tiles = province_map(T::default(), &areas);
-        let zj = tiles.iter().find(|t| t.name == "浙江").unwrap();
+        let zj = tiles.iter().find(|t| t.name == "浙江").expect("valid");
         assert_eq!(zj.level, 100);
         assert!(tiles.iter().filter(|t| t.level > 0).count() == 1);
     }
