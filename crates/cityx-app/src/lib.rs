@@ -31,7 +31,9 @@ use std::time::Duration;
 
 pub use assets::AssetView;
 pub use auth::{LoginToken, WebSession, csrf_matches};
-pub use cityx_db::{AdoptionFilter, JobSummary, Page, PageRequest, StationStats, TopItem};
+pub use cityx_db::{
+    AdoptionFilter, JobSummary, Page, PageRequest, StationStats, TopItem, ZoneStats,
+};
 pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Results as SearchResults};
 pub use error::{Error, Result};
 pub use exchange::{Adopted, DownloadLink, MAX_PER_PAGE, SearchInput};

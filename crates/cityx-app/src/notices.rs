@@ -7,7 +7,7 @@ use cityx_core::notice::{CorrectionInput, beijing_day, beijing_day_start, withdr
 use cityx_core::{
     Actor, AssetId, AuditAction, Event, NewAudit, Notice, NoticeId, TenantScope, policy,
 };
-use cityx_db::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopItem};
+use cityx_db::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopItem, ZoneStats};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::Duration;
@@ -75,6 +75,8 @@ pub struct Statistics {
     /// Every day of the period, days without events as zeros.
     pub days: Vec<DayPoint>,
     pub top_items: Vec<TopItem>,
+    /// Zones running in the period, most adopted first.
+    pub zones: Vec<ZoneStats>,
     pub provinces: Vec<AreaStats>,
     pub cities: Vec<AreaStats>,
 }
@@ -365,10 +367,9 @@ impl App {
                 }
             })
             .collect();
-        let top_items = self
-            .repo
-            .top_items(beijing_day_start(from), beijing_day_start(to + 1), 10)
-            .await?;
+        let (start, end) = (beijing_day_start(from), beijing_day_start(to + 1));
+        let top_items = self.repo.top_items(start, end, 10).await?;
+        let zones = self.repo.zone_stats(start, end).await?;
         Ok(Statistics {
             from: date_of_day(from),
             to: date_of_day(to),
@@ -377,6 +378,7 @@ impl App {
             stations,
             days,
             top_items,
+            zones,
         })
     }
 }

@@ -30,7 +30,7 @@ pub use error::{Error, Result};
 pub use model::{
     AdoptionFilter, AuditFilter, CatalogueRow, ClaimedJob, CompletedUpload, DayStats, DeadJob,
     JobOutcome, JobSummary, LoginFailures, NewJob, NoticeFilter, Page, PageRequest, Processed,
-    Rejection, SessionRow, StationStats, TokenFilter, TopItem,
+    Rejection, SessionRow, StationStats, TokenFilter, TopItem, ZoneStats,
 };
 pub use sql::Backend;
 
@@ -194,6 +194,9 @@ pub trait NoticeRepo {
     async fn station_stats(&self, days: (i64, i64)) -> Result<Vec<StationStats>>;
     /// The network's figures per Beijing day, days with none left out.
     async fn daily_stats(&self, days: (i64, i64)) -> Result<Vec<DayStats>>;
+    /// Zones whose window meets `[from, to)`, with their contributions and adoptions in it,
+    /// most adopted first.
+    async fn zone_stats(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<ZoneStats>>;
     /// The most adopted items of `[from, to)`.
     async fn top_items(
         &self,

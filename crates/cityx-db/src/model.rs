@@ -234,6 +234,17 @@ pub struct DayStats {
     pub adoptions: i64,
 }
 
+/// A topic zone's figures over a period.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct ZoneStats {
+    pub zone_id: cityx_core::ZoneId,
+    pub title: String,
+    /// Items contributed to it in the period.
+    pub items: i64,
+    /// Adoptions of its items in the period.
+    pub adoptions: i64,
+}
+
 /// An item ranked by its adoptions in a period.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct TopItem {

@@ -290,6 +290,7 @@ catalog! {
     "stats.top_items" => "采用最多的素材", "Most adopted items";
     "stats.map" => "各省分布", "By province";
     "stats.cities" => "各城市", "By city";
+    "stats.zones" => "专区排行", "Zones";
     "nav.stations" => "电视台", "Stations";
     "nav.users" => "用户", "Users";
     "nav.tokens" => "API 令牌", "API tokens";

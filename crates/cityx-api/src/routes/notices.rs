@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use cityx_app::{AreaStats, NoticeDirection, StationStats, Statistics, TopItem};
+use cityx_app::{AreaStats, NoticeDirection, StationStats, Statistics, TopItem, ZoneStats};
 use cityx_core::notice::CorrectionInput;
 use cityx_core::{Asset, AssetId, Event, Notice, NoticeId};
 use serde::{Deserialize, Serialize};
@@ -264,6 +264,8 @@ pub struct StatisticsResponse {
     pub days: Vec<DayFigures>,
     /// The most adopted items of the period.
     pub top_items: Vec<TopItem>,
+    /// Topic zones running in the period, with their contributions and adoptions in it.
+    pub zones: Vec<ZoneStats>,
     pub provinces: Vec<AreaFigures>,
     pub cities: Vec<AreaFigures>,
 }
@@ -294,6 +296,7 @@ impl From<Statistics> for StatisticsResponse {
                 })
                 .collect(),
             top_items: s.top_items,
+            zones: s.zones,
             provinces: s.provinces.into_iter().map(area).collect(),
             cities: s.cities.into_iter().map(area).collect(),
         }
@@ -330,7 +333,7 @@ pub async fn statistics(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ExportParams {
-    /// `stations`, `days`, `items`, `provinces` or `cities`.
+    /// `stations`, `days`, `items`, `zones`, `provinces` or `cities`.
     pub table: String,
     pub from: Option<String>,
     pub to: Option<String>,
@@ -425,6 +428,22 @@ pub fn csv_rows(s: &Statistics, table: &str) -> Option<Vec<Vec<String>>> {
                     t.title.clone(),
                     t.station_name.clone(),
                     n(t.adoptions),
+                ]
+            }));
+            rows
+        }
+        "zones" => {
+            let mut rows = vec![
+                ["zone_id", "title", "items", "adoptions"]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ];
+            rows.extend(s.zones.iter().map(|z| {
+                vec![
+                    z.zone_id.to_string(),
+                    z.title.clone(),
+                    n(z.items),
+                    n(z.adoptions),
                 ]
             }));
             rows

@@ -4,7 +4,7 @@
 use super::exchange::rights_sql;
 use super::rows::{from_ms, get, ms, parse, parse_opt, scope_args};
 use super::{SqlRepo, commit, page, write_audit};
-use crate::model::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopItem};
+use crate::model::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopItem, ZoneStats};
 use crate::{Error, NoticeRepo, Result};
 use async_trait::async_trait;
 use cityx_core::notice::beijing_day;
@@ -463,6 +463,33 @@ impl NoticeRepo for SqlRepo {
                 adoptions,
             })
             .collect())
+    }
+
+    async fn zone_stats(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<ZoneStats>> {
+        let rows = sqlx::query(
+            "SELECT z.id, z.title, \
+             (SELECT COUNT(*) FROM zone_items zi WHERE zi.zone_id = z.id \
+              AND zi.added_at >= $1 AND zi.added_at < $2) AS items, \
+             (SELECT COUNT(*) FROM adoptions d JOIN zone_items zi ON zi.asset_id = d.asset_id \
+              WHERE zi.zone_id = z.id AND d.at >= $1 AND d.at < $2) AS adoptions \
+             FROM zones z WHERE z.starts_at < $2 AND z.ends_at > $1 \
+             ORDER BY adoptions DESC, items DESC, z.id LIMIT 100",
+        )
+        .bind(ms(from))
+        .bind(ms(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("sum statistics by zone", "statistics", e))?;
+        rows.iter()
+            .map(|r| {
+                Ok(ZoneStats {
+                    zone_id: parse("zone id", get(r, "id")?)?,
+                    title: get(r, "title")?,
+                    items: get(r, "items")?,
+                    adoptions: get(r, "adoptions")?,
+                })
+            })
+            .collect()
     }
 
     async fn top_items(

@@ -136,6 +136,25 @@ async fn stations_contribute_to_a_zone_and_it_shows_their_progress() {
     let (s, b) = app.get("/api/v1/search?zone=nonsense", &eb).await;
     assert_eq!((s.as_u16(), code(&b)), (422, Some("validation_failed")));
 
+    // The hub's statistics rank the zone by its contributions and adoptions in the period.
+    let (s, b) = app
+        .post(
+            &format!("/api/v1/assets/{one}/adoptions"),
+            &eb,
+            json!({"rendition": "library"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let (_, st) = app.get("/api/v1/statistics", &hub).await;
+    assert_eq!(st["zones"][0]["zone_id"], zid.as_str());
+    assert_eq!(
+        (
+            st["zones"][0]["items"].as_i64(),
+            st["zones"][0]["adoptions"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
+
     // Taking out: not another station's item; the hub may.
     let (s, _) = app
         .call("DELETE", &format!("{items}/{one}"), Some(&eb), None)
