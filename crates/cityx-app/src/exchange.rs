@@ -54,22 +54,14 @@ pub struct SearchInput<'a> {
 /// Results per page at most.
 pub const MAX_PER_PAGE: u32 = 100;
 
+/// The first instant (epoch ms) of a `YYYY-MM-DD` Beijing day, as the editors read dates.
 fn day_start_ms(field: &'static str, day: &str, errs: &mut Vec<FieldError>) -> Option<i64> {
     if day.is_empty() {
         return None;
     }
-    match time::Date::parse(
-        day,
-        time::macros::format_description!("[year]-[month]-[day]"),
-    ) {
-        // Days are China Standard Time, as the editors read them.
-        Ok(d) => Some(
-            (d.midnight()
-                .assume_offset(time::macros::offset!(+8))
-                .unix_timestamp())
-                * 1000,
-        ),
-        Err(_) => {
+    match cityx_core::day::parse(day) {
+        Some(d) => Some(cityx_core::epoch_ms(cityx_core::day::start(d))),
+        None => {
             errs.push(FieldError::new(
                 field,
                 "bad_format",

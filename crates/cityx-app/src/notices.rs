@@ -3,11 +3,12 @@
 //! and the network's statistics.
 
 use crate::{App, Error, Result, secrets};
-use cityx_core::notice::{CorrectionInput, beijing_day, beijing_day_start, withdrawal_reason};
+use cityx_core::day;
+use cityx_core::notice::{CorrectionInput, withdrawal_reason};
 use cityx_core::{
     Actor, AssetId, AuditAction, Event, NewAudit, Notice, NoticeId, TenantScope, policy,
 };
-use cityx_db::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopItem, ZoneStats};
+use cityx_db::{NoticeFilter, Page, PageRequest, StationStats, TopItem, ZoneStats};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::time::Duration;
@@ -81,21 +82,14 @@ pub struct Statistics {
     pub cities: Vec<AreaStats>,
 }
 
-fn date_of_day(day: i64) -> String {
-    let d = (beijing_day_start(day) + time::Duration::hours(8)).date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
+/// An optional `YYYY-MM-DD` field as a Beijing day.
 fn parse_day(field: &'static str, s: &str) -> std::result::Result<Option<i64>, Error> {
-    let s = s.trim();
-    if s.is_empty() {
+    if s.trim().is_empty() {
         return Ok(None);
     }
-    let d = time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|_| Error::field(field, "bad_format", format!("{field} must be YYYY-MM-DD")))?;
-    Ok(Some(beijing_day(
-        d.midnight().assume_offset(time::macros::offset!(+8)),
-    )))
+    day::parse(s)
+        .map(Some)
+        .ok_or_else(|| Error::field(field, "bad_format", format!("{field} must be YYYY-MM-DD")))
 }
 
 /// Sums station figures by province or city.
@@ -329,7 +323,7 @@ impl App {
     /// last 30 days): the hub's league tables and charts.
     pub async fn statistics(&self, actor: &Actor, from: &str, to: &str) -> Result<Statistics> {
         policy::read_statistics(actor)?;
-        let today = beijing_day(cityx_core::now());
+        let today = day::of(cityx_core::now());
         let to = parse_day("to", to)?.unwrap_or(today);
         let from = parse_day("from", from)?.unwrap_or(to - 29);
         if from > to {
@@ -349,30 +343,21 @@ impl App {
         let stations = self.repo.station_stats((from, to)).await?;
         let counted = self.repo.daily_stats((from, to)).await?;
         let days = (from..=to)
-            .map(|day| {
-                let hit = counted.iter().find(|d| d.day == day);
-                let DayStats {
-                    contributions,
-                    adoptions,
-                    ..
-                } = hit.cloned().unwrap_or(DayStats {
-                    day,
-                    contributions: 0,
-                    adoptions: 0,
-                });
+            .map(|d| {
+                let hit = counted.iter().find(|c| c.day == d);
                 DayPoint {
-                    date: date_of_day(day),
-                    contributions,
-                    adoptions,
+                    date: day::format(d),
+                    contributions: hit.map_or(0, |c| c.contributions),
+                    adoptions: hit.map_or(0, |c| c.adoptions),
                 }
             })
             .collect();
-        let (start, end) = (beijing_day_start(from), beijing_day_start(to + 1));
+        let (start, end) = (day::start(from), day::start(to + 1));
         let top_items = self.repo.top_items(start, end, 10).await?;
         let zones = self.repo.zone_stats(start, end).await?;
         Ok(Statistics {
-            from: date_of_day(from),
-            to: date_of_day(to),
+            from: day::format(from),
+            to: day::format(to),
             provinces: by_area(&stations, |s| &s.province),
             cities: by_area(&stations, |s| &s.city),
             stations,
@@ -380,21 +365,5 @@ impl App {
             top_items,
             zones,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn days_print_in_beijing_time() {
-        let day = parse_day("from", "2026-11-21")
-            .expect("valid")
-            .expect("valid");
-        assert_eq!(date_of_day(day), "2026-11-21");
-        assert_eq!(date_of_day(day + 10), "2026-12-01");
-        assert!(parse_day("from", "2026-11-31").is_err());
-        assert_eq!(parse_day("from", " ").expect("valid"), None);
     }
 }

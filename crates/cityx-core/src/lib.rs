@@ -12,6 +12,7 @@
 
 pub mod asset;
 pub mod audit;
+pub mod day;
 pub mod exchange;
 pub mod ids;
 pub mod model;

@@ -233,16 +233,6 @@ pub fn may_correct(status: AssetStatus) -> bool {
     !matches!(status, AssetStatus::Withdrawn | AssetStatus::Uploading)
 }
 
-/// The Beijing day (days since 1970-01-01 at UTC+8) of `t`: how statistics are bucketed.
-pub fn beijing_day(t: OffsetDateTime) -> i64 {
-    (crate::epoch_ms(t) + 8 * 3_600_000).div_euclid(86_400_000)
-}
-
-/// The first instant of Beijing day `day`.
-pub fn beijing_day_start(day: i64) -> OffsetDateTime {
-    OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(day * 86_400_000 - 8 * 3_600_000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,11 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn beijing_days_turn_at_16_utc() {
-        let t = time::macros::datetime!(2026-11-20 15:59:59 UTC);
-        let u = time::macros::datetime!(2026-11-20 16:00:00 UTC);
-        assert_eq!(beijing_day(u), beijing_day(t) + 1);
-        assert_eq!(beijing_day_start(beijing_day(u)), u);
+    fn event_kinds_read_back() {
         for k in EventKind::ALL {
             assert_eq!(k.as_str().parse::<EventKind>(), Ok(k));
         }

@@ -2,8 +2,8 @@
 //! time window, invited stations with contribution targets, and the items stations
 //! contributed to it.
 
+use crate::day;
 use crate::ids::{AssetId, StationId, UserId, ZoneId};
-use crate::notice::{beijing_day, beijing_day_start};
 use crate::validate::{Checker, FieldError, Validated};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -91,15 +91,10 @@ pub struct ZoneInput<'a> {
     pub invited: Vec<(&'a str, i64)>,
 }
 
-fn day(c: &mut Checker, field: &'static str, v: &str) -> Option<i64> {
-    match time::Date::parse(
-        v.trim(),
-        time::macros::format_description!("[year]-[month]-[day]"),
-    ) {
-        Ok(d) => Some(beijing_day(
-            d.midnight().assume_offset(time::macros::offset!(+8)),
-        )),
-        Err(_) => {
+fn checked_day(c: &mut Checker, field: &'static str, v: &str) -> Option<i64> {
+    match day::parse(v) {
+        Some(d) => Some(d),
+        None => {
             c.push(FieldError::new(
                 field,
                 if v.trim().is_empty() {
@@ -133,8 +128,8 @@ impl ZoneInput<'_> {
                 }
             },
         };
-        let starts = day(&mut c, "starts_on", self.starts_on);
-        let ends = day(&mut c, "ends_on", self.ends_on);
+        let starts = checked_day(&mut c, "starts_on", self.starts_on);
+        let ends = checked_day(&mut c, "ends_on", self.ends_on);
         if let (Some(s), Some(e)) = (starts, ends) {
             if e < s {
                 c.push(FieldError::new(
@@ -179,7 +174,7 @@ impl ZoneInput<'_> {
             ));
         }
         let (starts_at, ends_at) = match (starts, ends) {
-            (Some(s), Some(e)) => (beijing_day_start(s), beijing_day_start(e + 1)),
+            (Some(s), Some(e)) => (day::start(s), day::start(e + 1)),
             _ => (OffsetDateTime::UNIX_EPOCH, OffsetDateTime::UNIX_EPOCH),
         };
         c.finish(ZoneFields {

@@ -322,6 +322,11 @@ impl TestApp {
     }
 }
 
+/// The Beijing day `offset` days from today, `YYYY-MM-DD`, as forms and the API take dates.
+pub fn date_in(offset: i64) -> String {
+    cityx_core::day::format(cityx_core::day::of(cityx_core::now()) + offset)
+}
+
 /// A seeded network: stations A and B, one user of every station role in each, two hub
 /// users, and a full-scope token for each user.
 pub struct World {

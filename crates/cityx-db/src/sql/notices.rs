@@ -7,7 +7,6 @@ use super::{SqlRepo, commit, page, write_audit};
 use crate::model::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopItem, ZoneStats};
 use crate::{Error, NoticeRepo, Result};
 use async_trait::async_trait;
-use cityx_core::notice::beijing_day;
 use cityx_core::{
     AssetId, AssetMeta, Event, EventKind, NewAudit, NewEvent, Notice, NoticeId, NoticeKind,
     StationId, TenantScope, UserId,
@@ -20,7 +19,7 @@ use time::OffsetDateTime;
 /// tells. Call it last: the event number's row lock is held until the commit, which is what
 /// keeps numbers in commit order.
 pub(crate) async fn record_event(tx: &mut Transaction<'static, Any>, e: &NewEvent) -> Result<i64> {
-    let day = beijing_day(e.at);
+    let day = cityx_core::day::of(e.at);
     match e.kind {
         EventKind::ItemPublished => bump(tx, day, e.station_id, "contributions").await?,
         EventKind::AdoptionCreated => {

@@ -1497,7 +1497,7 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
     );
 
     // The statistics counted the events, by Beijing day.
-    let day = cityx_core::notice::beijing_day(now);
+    let day = cityx_core::day::of(now);
     let stats = repo.station_stats((day - 1, day + 1)).await.expect("stats");
     let of = |id| stats.iter().find(|s| s.station_id == id).expect("listed");
     assert_eq!(

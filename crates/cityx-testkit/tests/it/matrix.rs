@@ -1,6 +1,6 @@
 //! Every endpoint with every role: allowed or denied, and nothing of another station leaks.
 
-use cityx_testkit::{TestApp, World};
+use cityx_testkit::{TestApp, World, date_in};
 use serde_json::{Value, json};
 
 /// The roles that act; station roles belong to station A. Station B is the "other" station.
@@ -61,14 +61,6 @@ async fn item_of(app: &TestApp, w: &World, who: &str, body: &'static [u8]) -> St
     id
 }
 
-/// A Beijing day relative to today, `YYYY-MM-DD`.
-fn day(offset: i64) -> String {
-    let d =
-        (time::OffsetDateTime::now_utc() + time::Duration::hours(8) + time::Duration::days(offset))
-            .date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
 #[tokio::test]
 async fn every_endpoint_with_every_role() {
     let app = TestApp::spawn().await;
@@ -85,7 +77,7 @@ async fn every_endpoint_with_every_role() {
         .post(
             "/api/v1/zones",
             &app.admin_token,
-            json!({ "title": "矩阵专区", "starts_on": day(-1), "ends_on": day(300) }),
+            json!({ "title": "矩阵专区", "starts_on": date_in(-1), "ends_on": date_in(300) }),
         )
         .await;
     let zone = z["id"].as_str().expect("zone").to_owned();
@@ -405,7 +397,7 @@ async fn every_endpoint_with_every_role() {
                 "POST",
                 "/api/v1/zones".into(),
                 Some(
-                    json!({ "title": format!("专区-{uniq}"), "starts_on": day(-1), "ends_on": day(300) }),
+                    json!({ "title": format!("专区-{uniq}"), "starts_on": date_in(-1), "ends_on": date_in(300) }),
                 ),
                 [201, 201, 403, 403, 403],
             ),
@@ -414,7 +406,7 @@ async fn every_endpoint_with_every_role() {
                 "PUT",
                 format!("/api/v1/zones/{zone}"),
                 Some(
-                    json!({ "title": format!("专区-{uniq}"), "starts_on": day(-1), "ends_on": day(300) }),
+                    json!({ "title": format!("专区-{uniq}"), "starts_on": date_in(-1), "ends_on": date_in(300) }),
                 ),
                 [200, 200, 403, 403, 403],
             ),

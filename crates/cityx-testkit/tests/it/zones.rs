@@ -1,15 +1,8 @@
 //! Topic zones over HTTP: the hub creates one, stations contribute in its window, the zone
 //! shows who has and has not, its items follow their rights, and search filters by zone.
 
-use cityx_testkit::{TestApp, World};
+use cityx_testkit::{TestApp, World, date_in};
 use serde_json::{Value, json};
-
-fn day(offset: i64) -> String {
-    let d =
-        (time::OffsetDateTime::now_utc() + time::Duration::hours(8) + time::Duration::days(offset))
-            .date();
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
 
 fn code(b: &Value) -> Option<&str> {
     b["error"]["code"].as_str()
@@ -38,31 +31,31 @@ async fn stations_contribute_to_a_zone_and_it_shows_their_progress() {
     // Only the hub creates zones; bad zones are refused field by field.
     let body = json!({
         "title": "进博会专区", "brief": "各台围绕进博会供稿", "cover_asset_id": one,
-        "starts_on": day(-1), "ends_on": day(7),
+        "starts_on": date_in(-1), "ends_on": date_in(7),
         "invited": [{"station_id": w.id_a(), "target": 2}, {"station_id": w.id_b(), "target": 1}],
     });
     let (s, b) = app.post("/api/v1/zones", &ea, body.clone()).await;
     assert_eq!((s.as_u16(), code(&b)), (403, Some("forbidden")));
     for (bad, field) in [
         (
-            json!({"title": "", "starts_on": day(0), "ends_on": day(1)}),
+            json!({"title": "", "starts_on": date_in(0), "ends_on": date_in(1)}),
             "title",
         ),
         (
-            json!({"title": "x", "starts_on": day(3), "ends_on": day(1)}),
+            json!({"title": "x", "starts_on": date_in(3), "ends_on": date_in(1)}),
             "ends_on",
         ),
         (
-            json!({"title": "x", "starts_on": "明天", "ends_on": day(1)}),
+            json!({"title": "x", "starts_on": "明天", "ends_on": date_in(1)}),
             "starts_on",
         ),
         (
-            json!({"title": "x", "starts_on": day(0), "ends_on": day(1),
+            json!({"title": "x", "starts_on": date_in(0), "ends_on": date_in(1),
                    "invited": [{"station_id": uuid::Uuid::now_v7(), "target": 1}]}),
             "invited",
         ),
         (
-            json!({"title": "x", "starts_on": day(0), "ends_on": day(1),
+            json!({"title": "x", "starts_on": date_in(0), "ends_on": date_in(1),
                    "cover_asset_id": uuid::Uuid::now_v7()}),
             "cover_asset_id",
         ),
@@ -183,7 +176,7 @@ async fn stations_contribute_to_a_zone_and_it_shows_their_progress() {
             &format!("/api/v1/zones/{zid}"),
             Some(&hub),
             Some(
-                json!({"title": "进博会专区（已结束）", "starts_on": day(-9), "ends_on": day(-2)}),
+                json!({"title": "进博会专区（已结束）", "starts_on": date_in(-9), "ends_on": date_in(-2)}),
             ),
         )
         .await;

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
-use cityx_core::{AssetId, Zone, ZoneId, ZoneInput, policy};
+use cityx_core::{AssetId, Zone, ZoneId, ZoneInput, day, policy};
 use std::collections::HashMap;
 
 /// The zone's window in Beijing days, and whether it is open, upcoming or over.
@@ -29,10 +29,6 @@ pub struct ZoneCard {
     pub reached: usize,
 }
 
-fn day_of(t: time::OffsetDateTime) -> String {
-    fmt_time(t).chars().take(10).collect()
-}
-
 fn card(z: &Zone) -> ZoneCard {
     let now = cityx_core::now();
     ZoneCard {
@@ -41,8 +37,9 @@ fn card(z: &Zone) -> ZoneCard {
         brief: z.brief.clone(),
         window: format!(
             "{} – {}",
-            day_of(z.starts_at),
-            day_of(z.ends_at - time::Duration::milliseconds(1))
+            day::format(day::of(z.starts_at)),
+            // The window ends at the start of the day after its last.
+            day::format(day::of(z.ends_at) - 1)
         ),
         state: if z.is_open(now) {
             "open"
@@ -99,7 +96,7 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
         zones: zones.iter().map(card).collect(),
         may_create,
         stations,
-        today: day_of(cityx_core::now()),
+        today: day::format(day::of(cityx_core::now())),
     };
     render(&view, t, StatusCode::OK)
 }
