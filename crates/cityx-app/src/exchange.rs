@@ -311,18 +311,22 @@ fn parse_mark(mark: &str) -> Option<(OffsetDateTime, Option<AssetId>)> {
     Some((t, id.parse().ok()))
 }
 
-/// A signed link's parts.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A signed download link.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct DownloadLink {
     /// Path and query, relative to the server: `/api/v1/downloads/{id}/{take}?exp=…&sig=…`.
+    /// It needs no credentials, supports `Range`, and can be started until `expires_at`.
     pub url: String,
+    #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
 /// An adoption and, unless the item was only added to the library, where to download it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Adopted {
     pub adoption: Adoption,
+    /// Absent for `library`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub download: Option<DownloadLink>,
 }
 

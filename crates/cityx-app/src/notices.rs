@@ -10,8 +10,10 @@ use cityx_core::{
 };
 use cityx_db::{NoticeFilter, Page, PageRequest, StationStats, TopItem, ZoneStats};
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use sha2::Sha256;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// The longest a feed request waits for news.
 pub const MAX_FEED_WAIT: Duration = Duration::from_secs(30);
@@ -31,23 +33,26 @@ pub enum NoticeDirection {
     Issued,
 }
 
-/// A correction or withdrawal and the notices it sent.
-#[derive(Clone, Debug)]
+/// A correction or withdrawal: the item after it, and the notices sent to the stations that
+/// adopted it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Told {
     pub asset: cityx_core::Asset,
     pub notices: Vec<Notice>,
 }
 
 /// One answer of the member feed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct FeedPage {
+    /// Oldest first. Kinds: `item.published`, `item.corrected`, `item.withdrawn`,
+    /// `adoption.created`, `notice.created`.
     pub events: Vec<Event>,
-    /// Where the next request continues; opaque and signed.
+    /// Pass as `cursor` next time, also after an empty answer. Opaque and signed.
     pub cursor: String,
 }
 
 /// One day of the network's figures.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DayPoint {
     /// `YYYY-MM-DD`, Beijing time.
     pub date: String,
@@ -56,7 +61,7 @@ pub struct DayPoint {
 }
 
 /// Figures of a province or city.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
 pub struct AreaStats {
     pub name: String,
     pub stations: i64,
@@ -66,12 +71,12 @@ pub struct AreaStats {
 }
 
 /// The network's statistics over a period.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Statistics {
     /// `YYYY-MM-DD`, inclusive, Beijing time.
     pub from: String,
     pub to: String,
-    /// Every station, most credited first.
+    /// The league table: every station, most credited first.
     pub stations: Vec<StationStats>,
     /// Every day of the period, days without events as zeros.
     pub days: Vec<DayPoint>,

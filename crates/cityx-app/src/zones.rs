@@ -11,9 +11,10 @@ use cityx_core::{
 const ZONE_PAGE_ITEMS: u32 = 200;
 
 /// A zone and the items of it the reader may see.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ZoneView {
     pub zone: Zone,
+    /// The zone's items the caller may see, latest first.
     pub items: Vec<ZoneItem>,
 }
 

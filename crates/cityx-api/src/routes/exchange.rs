@@ -8,9 +8,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use cityx_app::AdoptionFilter;
-use cityx_core::{Adoption, Asset, AssetId, RightsInput, StationId};
+use cityx_core::{Asset, AssetId, RightsInput, StationId};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 /// Search parameters. Text is never syntax: quotes, colons and operators are just text.
@@ -182,30 +181,6 @@ pub struct AdoptBody {
     pub purpose: String,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct DownloadResponse {
-    /// A signed link, relative to this server; it needs no credentials, supports `Range`,
-    /// and can be started until `expires_at`.
-    pub url: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub expires_at: OffsetDateTime,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AdoptResponse {
-    pub adoption: Adoption,
-    /// Absent for `library`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub download: Option<DownloadResponse>,
-}
-
-fn download(d: cityx_app::DownloadLink) -> DownloadResponse {
-    DownloadResponse {
-        url: d.url,
-        expires_at: d.expires_at,
-    }
-}
-
 /// Adopts another station's item for the caller's station: recorded in the ledger and
 /// credited to the contributor. Embargoed, withdrawn or own items are refused and nothing is
 /// recorded.
@@ -213,7 +188,7 @@ fn download(d: cityx_app::DownloadLink) -> DownloadResponse {
     params(("id" = AssetId, Path, description = "Asset id")),
     request_body = AdoptBody,
     responses(
-        (status = 201, description = "Adopted", body = AdoptResponse),
+        (status = 201, description = "Adopted", body = cityx_app::Adopted),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -227,18 +202,12 @@ pub async fn adopt(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<AssetId>,
     ApiJson(body): ApiJson<AdoptBody>,
-) -> ApiResult<(StatusCode, Json<AdoptResponse>)> {
-    let a = st
+) -> ApiResult<(StatusCode, Json<cityx_app::Adopted>)> {
+    let adopted = st
         .app
         .adopt(&actor, id, &body.rendition, &body.purpose)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(AdoptResponse {
-            adoption: a.adoption,
-            download: a.download.map(download),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(adopted)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -254,7 +223,7 @@ pub struct LinkBody {
     params(("id" = AssetId, Path, description = "Asset id")),
     request_body = LinkBody,
     responses(
-        (status = 200, description = "A new link", body = DownloadResponse),
+        (status = 200, description = "A new link", body = cityx_app::DownloadLink),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -267,10 +236,10 @@ pub async fn download_link(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<AssetId>,
     ApiJson(body): ApiJson<LinkBody>,
-) -> ApiResult<Json<DownloadResponse>> {
-    Ok(Json(download(
+) -> ApiResult<Json<cityx_app::DownloadLink>> {
+    Ok(Json(
         st.app.renew_download(&actor, id, &body.rendition).await?,
-    )))
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

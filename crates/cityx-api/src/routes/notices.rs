@@ -8,10 +8,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use cityx_app::{AreaStats, NoticeDirection, StationStats, Statistics, TopItem, ZoneStats};
+use cityx_app::{AreaStats, NoticeDirection, Statistics};
 use cityx_core::notice::CorrectionInput;
-use cityx_core::{Asset, AssetId, Event, Notice, NoticeId};
-use serde::{Deserialize, Serialize};
+use cityx_core::{AssetId, Notice, NoticeId};
+use serde::Deserialize;
 use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
@@ -41,28 +41,12 @@ pub struct WithdrawalBody {
     pub reason: String,
 }
 
-/// The item after the change, and the notices sent to the stations that adopted it.
-#[derive(Serialize, ToSchema)]
-pub struct ToldResponse {
-    pub asset: Asset,
-    pub notices: Vec<Notice>,
-}
-
-impl From<cityx_app::Told> for ToldResponse {
-    fn from(t: cityx_app::Told) -> Self {
-        ToldResponse {
-            asset: t.asset,
-            notices: t.notices,
-        }
-    }
-}
-
 /// Corrects an item's metadata. Every station that adopted it gets a notice to acknowledge.
 #[utoipa::path(post, path = "/api/v1/assets/{id}/corrections", tag = "notices",
     params(("id" = AssetId, Path, description = "Asset id")),
     request_body = CorrectionBody,
     responses(
-        (status = 200, description = "Corrected; the notices sent", body = ToldResponse),
+        (status = 200, description = "Corrected; the notices sent", body = cityx_app::Told),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -76,7 +60,7 @@ pub async fn correct(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<AssetId>,
     ApiJson(b): ApiJson<CorrectionBody>,
-) -> ApiResult<Json<ToldResponse>> {
+) -> ApiResult<Json<cityx_app::Told>> {
     let input = CorrectionInput {
         note: &b.note,
         title: b.title.as_deref(),
@@ -88,7 +72,7 @@ pub async fn correct(
         shot_date: b.shot_date.as_deref(),
         copyright: b.copyright.as_deref(),
     };
-    Ok(Json(st.app.correct_asset(&actor, id, &input).await?.into()))
+    Ok(Json(st.app.correct_asset(&actor, id, &input).await?))
 }
 
 /// Withdraws an item for good: it leaves the exchange, its download links stop working, and
@@ -97,7 +81,7 @@ pub async fn correct(
     params(("id" = AssetId, Path, description = "Asset id")),
     request_body = WithdrawalBody,
     responses(
-        (status = 200, description = "Withdrawn; the notices sent", body = ToldResponse),
+        (status = 200, description = "Withdrawn; the notices sent", body = cityx_app::Told),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
@@ -111,10 +95,8 @@ pub async fn withdraw(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<AssetId>,
     ApiJson(b): ApiJson<WithdrawalBody>,
-) -> ApiResult<Json<ToldResponse>> {
-    Ok(Json(
-        st.app.withdraw_asset(&actor, id, &b.reason).await?.into(),
-    ))
+) -> ApiResult<Json<cityx_app::Told>> {
+    Ok(Json(st.app.withdraw_asset(&actor, id, &b.reason).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -193,22 +175,13 @@ pub struct FeedParams {
     pub limit: Option<u32>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct FeedResponse {
-    /// Oldest first. Kinds: `item.published`, `item.corrected`, `item.withdrawn`,
-    /// `adoption.created`, `notice.created`.
-    pub events: Vec<Event>,
-    /// Pass as `cursor` next time, also after an empty answer. Opaque and signed.
-    pub cursor: String,
-}
-
 /// The member feed: what happened in the exchange that the caller may see, in order. With
 /// `wait`, an answer with nothing new waits for news (long polling). Following the cursors
 /// never skips or repeats an event.
 #[utoipa::path(get, path = "/api/v1/feed", tag = "notices",
     params(FeedParams),
     responses(
-        (status = 200, description = "Events and the next cursor", body = FeedResponse),
+        (status = 200, description = "Events and the next cursor", body = cityx_app::FeedPage),
         (status = 400, description = "A changed or foreign cursor (`invalid_cursor`), or an unknown parameter", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
     ))]
@@ -216,16 +189,13 @@ pub async fn feed(
     State(st): State<HttpState>,
     Caller(actor): Caller,
     ApiQuery(q): ApiQuery<FeedParams>,
-) -> ApiResult<Json<FeedResponse>> {
+) -> ApiResult<Json<cityx_app::FeedPage>> {
     let wait = Duration::from_secs(q.wait.unwrap_or(0));
-    let page = st
-        .app
-        .feed(&actor, q.cursor.as_deref(), wait, q.limit.unwrap_or(100))
-        .await?;
-    Ok(Json(FeedResponse {
-        events: page.events,
-        cursor: page.cursor,
-    }))
+    Ok(Json(
+        st.app
+            .feed(&actor, q.cursor.as_deref(), wait, q.limit.unwrap_or(100))
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -237,78 +207,12 @@ pub struct StatisticsParams {
     pub to: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct DayFigures {
-    /// `YYYY-MM-DD`, Beijing time.
-    pub date: String,
-    pub contributions: i64,
-    pub adoptions: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct AreaFigures {
-    pub name: String,
-    pub stations: i64,
-    pub contributions: i64,
-    pub adoptions_made: i64,
-    pub adoptions_received: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct StatisticsResponse {
-    pub from: String,
-    pub to: String,
-    /// The league table: every station, most credited first.
-    pub stations: Vec<StationStats>,
-    /// Every day of the period.
-    pub days: Vec<DayFigures>,
-    /// The most adopted items of the period.
-    pub top_items: Vec<TopItem>,
-    /// Topic zones running in the period, with their contributions and adoptions in it.
-    pub zones: Vec<ZoneStats>,
-    pub provinces: Vec<AreaFigures>,
-    pub cities: Vec<AreaFigures>,
-}
-
-fn area(a: AreaStats) -> AreaFigures {
-    AreaFigures {
-        name: a.name,
-        stations: a.stations,
-        contributions: a.contributions,
-        adoptions_made: a.adoptions_made,
-        adoptions_received: a.adoptions_received,
-    }
-}
-
-impl From<Statistics> for StatisticsResponse {
-    fn from(s: Statistics) -> Self {
-        StatisticsResponse {
-            from: s.from,
-            to: s.to,
-            stations: s.stations,
-            days: s
-                .days
-                .into_iter()
-                .map(|d| DayFigures {
-                    date: d.date,
-                    contributions: d.contributions,
-                    adoptions: d.adoptions,
-                })
-                .collect(),
-            top_items: s.top_items,
-            zones: s.zones,
-            provinces: s.provinces.into_iter().map(area).collect(),
-            cities: s.cities.into_iter().map(area).collect(),
-        }
-    }
-}
-
 /// The network's statistics over a period: league table by station, daily figures, top
 /// items, and figures by province and city. The hub's roles only.
 #[utoipa::path(get, path = "/api/v1/statistics", tag = "notices",
     params(StatisticsParams),
     responses(
-        (status = 200, description = "Figures of the period", body = StatisticsResponse),
+        (status = 200, description = "Figures of the period", body = Statistics),
         (status = 400, description = "An unknown parameter", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not a hub role", body = ErrorBody),
@@ -318,16 +222,16 @@ pub async fn statistics(
     State(st): State<HttpState>,
     Caller(actor): Caller,
     ApiQuery(q): ApiQuery<StatisticsParams>,
-) -> ApiResult<Json<StatisticsResponse>> {
-    let s = st
-        .app
-        .statistics(
-            &actor,
-            q.from.as_deref().unwrap_or_default(),
-            q.to.as_deref().unwrap_or_default(),
-        )
-        .await?;
-    Ok(Json(s.into()))
+) -> ApiResult<Json<Statistics>> {
+    Ok(Json(
+        st.app
+            .statistics(
+                &actor,
+                q.from.as_deref().unwrap_or_default(),
+                q.to.as_deref().unwrap_or_default(),
+            )
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -353,44 +257,50 @@ fn cell(v: &str) -> String {
     }
 }
 
+/// A header and one row per record.
+fn table<T>(header: &[&str], records: &[T], row: impl Fn(&T) -> Vec<String>) -> Vec<Vec<String>> {
+    let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    rows.extend(records.iter().map(row));
+    rows
+}
+
 /// A table of the statistics as CSV rows (header first), or `None` for an unknown table.
-pub fn csv_rows(s: &Statistics, table: &str) -> Option<Vec<Vec<String>>> {
+pub fn csv_rows(s: &Statistics, table_name: &str) -> Option<Vec<Vec<String>>> {
     let n = |v: i64| v.to_string();
     let areas = |list: &[AreaStats]| {
-        let mut rows = vec![vec![
-            "name".to_owned(),
-            "stations".into(),
-            "contributions".into(),
-            "adoptions_made".into(),
-            "adoptions_received".into(),
-        ]];
-        rows.extend(list.iter().map(|a| {
-            vec![
-                a.name.clone(),
-                n(a.stations),
-                n(a.contributions),
-                n(a.adoptions_made),
-                n(a.adoptions_received),
-            ]
-        }));
-        rows
-    };
-    Some(match table {
-        "stations" => {
-            let mut rows = vec![
-                [
-                    "code",
-                    "name",
-                    "city",
-                    "province",
-                    "contributions",
-                    "adoptions_made",
-                    "adoptions_received",
+        table(
+            &[
+                "name",
+                "stations",
+                "contributions",
+                "adoptions_made",
+                "adoptions_received",
+            ],
+            list,
+            |a| {
+                vec![
+                    a.name.clone(),
+                    n(a.stations),
+                    n(a.contributions),
+                    n(a.adoptions_made),
+                    n(a.adoptions_received),
                 ]
-                .map(str::to_owned)
-                .to_vec(),
-            ];
-            rows.extend(s.stations.iter().map(|x| {
+            },
+        )
+    };
+    Some(match table_name {
+        "stations" => table(
+            &[
+                "code",
+                "name",
+                "city",
+                "province",
+                "contributions",
+                "adoptions_made",
+                "adoptions_received",
+            ],
+            &s.stations,
+            |x| {
                 vec![
                     x.code.clone(),
                     x.name.clone(),
@@ -400,54 +310,31 @@ pub fn csv_rows(s: &Statistics, table: &str) -> Option<Vec<Vec<String>>> {
                     n(x.adoptions_made),
                     n(x.adoptions_received),
                 ]
-            }));
-            rows
-        }
-        "days" => {
-            let mut rows = vec![
-                ["date", "contributions", "adoptions"]
-                    .map(str::to_owned)
-                    .to_vec(),
-            ];
-            rows.extend(
-                s.days
-                    .iter()
-                    .map(|d| vec![d.date.clone(), n(d.contributions), n(d.adoptions)]),
-            );
-            rows
-        }
-        "items" => {
-            let mut rows = vec![
-                ["asset_id", "title", "station", "adoptions"]
-                    .map(str::to_owned)
-                    .to_vec(),
-            ];
-            rows.extend(s.top_items.iter().map(|t| {
+            },
+        ),
+        "days" => table(&["date", "contributions", "adoptions"], &s.days, |d| {
+            vec![d.date.clone(), n(d.contributions), n(d.adoptions)]
+        }),
+        "items" => table(
+            &["asset_id", "title", "station", "adoptions"],
+            &s.top_items,
+            |t| {
                 vec![
                     t.asset_id.to_string(),
                     t.title.clone(),
                     t.station_name.clone(),
                     n(t.adoptions),
                 ]
-            }));
-            rows
-        }
-        "zones" => {
-            let mut rows = vec![
-                ["zone_id", "title", "items", "adoptions"]
-                    .map(str::to_owned)
-                    .to_vec(),
-            ];
-            rows.extend(s.zones.iter().map(|z| {
-                vec![
-                    z.zone_id.to_string(),
-                    z.title.clone(),
-                    n(z.items),
-                    n(z.adoptions),
-                ]
-            }));
-            rows
-        }
+            },
+        ),
+        "zones" => table(&["zone_id", "title", "items", "adoptions"], &s.zones, |z| {
+            vec![
+                z.zone_id.to_string(),
+                z.title.clone(),
+                n(z.items),
+                n(z.adoptions),
+            ]
+        }),
         "provinces" => areas(&s.provinces),
         "cities" => areas(&s.cities),
         _ => return None,

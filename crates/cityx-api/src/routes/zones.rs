@@ -5,7 +5,7 @@ use crate::http::{ApiJson, ApiPath, Caller, HttpState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use cityx_core::{AssetId, StationId, Zone, ZoneId, ZoneInput, ZoneItem};
+use cityx_core::{AssetId, StationId, Zone, ZoneId, ZoneInput};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -135,18 +135,11 @@ pub async fn list(State(st): State<HttpState>, Caller(actor): Caller) -> ApiResu
     }))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ZoneResponse {
-    pub zone: Zone,
-    /// The zone's items the caller may see, latest first.
-    pub items: Vec<ZoneItem>,
-}
-
 /// A zone, its stations' progress, and its items the caller may see.
 #[utoipa::path(get, path = "/api/v1/zones/{id}", tag = "zones",
     params(("id" = ZoneId, Path, description = "Zone id")),
     responses(
-        (status = 200, description = "The zone", body = ZoneResponse),
+        (status = 200, description = "The zone", body = cityx_app::ZoneView),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 404, description = "No such zone", body = ErrorBody),
     ))]
@@ -154,12 +147,8 @@ pub async fn get(
     State(st): State<HttpState>,
     Caller(actor): Caller,
     ApiPath(id): ApiPath<ZoneId>,
-) -> ApiResult<Json<ZoneResponse>> {
-    let v = st.app.get_zone(&actor, id).await?;
-    Ok(Json(ZoneResponse {
-        zone: v.zone,
-        items: v.items,
-    }))
+) -> ApiResult<Json<cityx_app::ZoneView>> {
+    Ok(Json(st.app.get_zone(&actor, id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
