@@ -65,11 +65,10 @@ impl SqlRepo {
     ) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         for chunk in ids.chunks(200) {
-            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT asset_id, {other} FROM {table} WHERE asset_id IN ({}) \
                  ORDER BY asset_id, {other}",
-                marks.join(",")
+                super::placeholders(chunk.len())
             );
             let mut q = sqlx::query_as::<_, (String, String)>(&sql);
             for id in chunk {

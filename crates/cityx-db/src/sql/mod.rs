@@ -174,6 +174,14 @@ fn page<T>(mut items: Vec<T>, req: &PageRequest, id: impl Fn(&T) -> uuid::Uuid) 
     Page { items, next }
 }
 
+/// `$1,$2,…,$n`: the placeholders of an IN list of `n` values (callers keep `n` bounded).
+pub(crate) fn placeholders(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub(crate) fn not_found_unless(affected: u64, entity: &'static str) -> Result<()> {
     if affected == 0 {
         Err(Error::NotFound { entity })

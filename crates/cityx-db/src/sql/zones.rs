@@ -78,28 +78,40 @@ async fn touch(tx: &mut Transaction<'static, Any>, asset: AssetId) -> Result<()>
 }
 
 impl SqlRepo {
-    async fn invites_of(&self, zone: ZoneId) -> Result<Vec<ZoneInvite>> {
-        let rows = sqlx::query(
-            "SELECT zs.station_id, s.name, zs.target, \
-             (SELECT COUNT(*) FROM zone_items zi WHERE zi.zone_id = zs.zone_id \
-              AND zi.station_id = zs.station_id) AS contributed \
-             FROM zone_stations zs JOIN stations s ON s.id = zs.station_id \
-             WHERE zs.zone_id = $1 ORDER BY s.code",
-        )
-        .bind(zone.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| Error::from_sqlx("read a zone's stations", "zone", e))?;
-        rows.iter()
-            .map(|r| {
-                Ok(ZoneInvite {
+    /// Fills in the invitations of `zones` (with each station's contributions), in one query.
+    async fn with_invites(&self, mut zones: Vec<Zone>) -> Result<Vec<Zone>> {
+        let ids: Vec<String> = zones.iter().map(|z| z.id.to_string()).collect();
+        for chunk in ids.chunks(200) {
+            let sql = format!(
+                "SELECT zs.zone_id, zs.station_id, s.name, zs.target, \
+                 (SELECT COUNT(*) FROM zone_items zi WHERE zi.zone_id = zs.zone_id \
+                  AND zi.station_id = zs.station_id) AS contributed \
+                 FROM zone_stations zs JOIN stations s ON s.id = zs.station_id \
+                 WHERE zs.zone_id IN ({}) ORDER BY zs.zone_id, s.code",
+                super::placeholders(chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            let rows = q
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| Error::from_sqlx("read zones' stations", "zone", e))?;
+            for r in &rows {
+                let zone: ZoneId = parse("zone id", get(r, "zone_id")?)?;
+                let invite = ZoneInvite {
                     station_id: parse("station id", get(r, "station_id")?)?,
                     station_name: get(r, "name")?,
                     target: get(r, "target")?,
                     contributed: get(r, "contributed")?,
-                })
-            })
-            .collect()
+                };
+                if let Some(z) = zones.iter_mut().find(|z| z.id == zone) {
+                    z.invited.push(invite);
+                }
+            }
+        }
+        Ok(zones)
     }
 }
 
@@ -163,9 +175,9 @@ impl ZoneRepo for SqlRepo {
             .fetch_optional(&self.pool)
             .await
             .map_err(|e| Error::from_sqlx("read a zone", "zone", e))?;
-        let mut zone = super::found(row, zone_from, "zone")?;
-        zone.invited = self.invites_of(id).await?;
-        Ok(zone)
+        let zone = super::found(row, zone_from, "zone")?;
+        let mut one = self.with_invites(vec![zone]).await?;
+        one.pop().ok_or(Error::NotFound { entity: "zone" })
     }
 
     async fn list_zones(&self, limit: u32) -> Result<Vec<Zone>> {
@@ -176,11 +188,8 @@ impl ZoneRepo for SqlRepo {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("list zones", "zone", e))?;
-        let mut zones = rows.iter().map(zone_from).collect::<Result<Vec<_>>>()?;
-        for z in &mut zones {
-            z.invited = self.invites_of(z.id).await?;
-        }
-        Ok(zones)
+        let zones = rows.iter().map(zone_from).collect::<Result<Vec<_>>>()?;
+        self.with_invites(zones).await
     }
 
     async fn zone_items(
