@@ -227,16 +227,7 @@ impl App {
         let Some(station) = actor.station_id else {
             return Ok(0);
         };
-        let filter = NoticeFilter {
-            station: Some(station),
-            open_only: true,
-            ..Default::default()
-        };
-        let page = self
-            .repo
-            .list_notices(actor.tenant_scope(), &filter, &PageRequest::first(100))
-            .await?;
-        Ok(page.items.len())
+        Ok(self.repo.count_open_notices(station).await?)
     }
 
     fn cursor_mac(key: &[u8], scope: TenantScope, seq: i64) -> Result<Hmac<Sha256>> {

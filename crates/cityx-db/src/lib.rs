@@ -172,6 +172,9 @@ pub trait NoticeRepo {
         filter: &NoticeFilter,
         page: &PageRequest,
     ) -> Result<Page<cityx_core::Notice>>;
+    /// How many notices to `station` wait for its acknowledgement (the navigation's badge:
+    /// read on every page, so a count, not a list).
+    async fn count_open_notices(&self, station: StationId) -> Result<usize>;
     /// Acknowledges a notice sent to `station`; a second time changes nothing.
     async fn acknowledge_notice(
         &self,

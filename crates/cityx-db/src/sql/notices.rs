@@ -348,6 +348,17 @@ impl NoticeRepo for SqlRepo {
         Ok(page(items, req, |n| n.id.0))
     }
 
+    async fn count_open_notices(&self, station: StationId) -> Result<usize> {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM notices WHERE station_id = $1 AND acknowledged_at IS NULL",
+        )
+        .bind(station.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("count open notices", "notice", e))?;
+        Ok(usize::try_from(n).unwrap_or_default())
+    }
+
     async fn acknowledge_notice(
         &self,
         station: StationId,

@@ -1579,6 +1579,7 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
         .await
         .expect("list");
     assert_eq!(listed.items.len(), 1);
+    assert_eq!(repo.count_open_notices(b.id).await.expect("count"), 1);
     let ack = audit(AuditAction::NoticeAcknowledged, Some(b.id));
     let nid = notices[0].id;
     assert!(
@@ -1599,6 +1600,7 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
         .expect("ack again");
     assert_eq!(twice.acknowledged_at, n.acknowledged_at);
     assert_eq!(audit_count(&repo).await, before + 1);
+    assert_eq!(repo.count_open_notices(b.id).await.expect("count"), 0);
     let issued = repo
         .list_notices(
             own,
