@@ -82,6 +82,8 @@ error_codes! {
     AdoptionNotFound => (StatusCode::NOT_FOUND, "adoption_not_found", "the station has not adopted this item in this form"),
     NoticeNotFound => (StatusCode::NOT_FOUND, "notice_not_found", "no such notice to the caller's station"),
     ZoneNotFound => (StatusCode::NOT_FOUND, "zone_not_found", "no such topic zone"),
+    WebhookNotFound => (StatusCode::NOT_FOUND, "webhook_not_found", "no such webhook of the caller's station"),
+    DeliveryNotFound => (StatusCode::NOT_FOUND, "delivery_not_found", "no such delivery of this webhook"),
     ZoneClosed => (StatusCode::CONFLICT, "zone_closed", "the zone takes contributions only during its window"),
     Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "a server fault; the request id is in the logs"),
     Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is down; retry after `Retry-After` seconds"),
@@ -159,6 +161,8 @@ impl From<cityx_app::Error> for ApiError {
             E::NotFound("adoption") => ErrorCode::AdoptionNotFound,
             E::NotFound("notice") => ErrorCode::NoticeNotFound,
             E::NotFound("zone") => ErrorCode::ZoneNotFound,
+            E::NotFound("webhook") => ErrorCode::WebhookNotFound,
+            E::NotFound("delivery") => ErrorCode::DeliveryNotFound,
             E::NotFound(_) => ErrorCode::NotFound,
             E::Conflict {
                 entity: "station",

@@ -16,7 +16,7 @@ use axum::routing::{get, post};
 use http::HttpState;
 use routes::{
     assets, audit, auth, exchange, files, imports, notices, stations, system, tokens, uploads,
-    users, zones,
+    users, webhooks, zones,
 };
 
 /// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
@@ -81,6 +81,18 @@ pub fn router() -> Router<HttpState> {
         .route(
             "/api/v1/zones/{id}/items/{asset_id}",
             axum::routing::delete(zones::remove),
+        )
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::get).delete(webhooks::delete),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
         )
         .route("/api/v1/statistics", get(notices::statistics))
         .route("/api/v1/statistics/export", get(notices::export))

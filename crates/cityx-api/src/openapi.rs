@@ -2,7 +2,7 @@
 
 use crate::routes::{
     assets, audit, auth, exchange, files, imports, notices, stations, system, tokens, uploads,
-    users, zones,
+    users, webhooks, zones,
 };
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         notices::correct, notices::withdraw, notices::list, notices::acknowledge, notices::feed,
         notices::statistics, notices::export,
         zones::list, zones::create, zones::get, zones::update, zones::contribute, zones::remove,
+        webhooks::list, webhooks::create, webhooks::get, webhooks::delete, webhooks::retry,
         system::healthz, system::readyz, system::metrics, system::openapi,
     ),
     // Ids used only as path parameters are not pulled in by any body schema.
@@ -48,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         (name = "exchange", description = "Search, rights, adoption and downloads"),
         (name = "notices", description = "Corrections, withdrawals and their notices, the member feed, statistics"),
         (name = "zones", description = "Topic zones (专区): campaigns stations contribute to"),
+        (name = "webhooks", description = "Signed POSTs of the feed's events to a station's systems"),
         (name = "system", description = "Health, readiness, metrics"),
     )
 )]

@@ -21,7 +21,7 @@ pub const IMPORT_JOB: &str = "import";
 pub const IMPORT_FAILURE: &str = "import failed: ";
 
 /// A URL that cannot be imported, as the field error the form and the API show.
-fn url_refused(e: FetchError) -> Error {
+pub(crate) fn url_refused(e: FetchError) -> Error {
     Error::field("url", e.code(), e.to_string())
 }
 

@@ -1,7 +1,7 @@
 //! The use cases of cityx, as plain functions on [`App`]: sign in, manage stations, users,
 //! tokens, read the audit log, upload, import, delete and restore items, search and adopt
 //! them, correct and withdraw them (with notices to adopters), follow the member feed, read
-//! the network's statistics, run topic zones, and what the media jobs record and serve. The
+//! the network's statistics, run topic zones and webhooks, and what the media jobs record and serve. The
 //! JSON API, the web UI, the CLI and the jobs all call these, so every rule is applied the
 //! same way whatever the door.
 //!
@@ -23,6 +23,7 @@ mod stations;
 mod tokens;
 mod uploads;
 mod users;
+mod webhooks;
 mod zones;
 
 use cityx_db::Repo;
@@ -47,6 +48,7 @@ pub use stations::{StationEntry, StationPatch};
 pub use tokens::{NewToken, TokenSecret};
 pub use uploads::{ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, Hashers, UploadOptions};
 pub use users::{NewUser, UserPatch};
+pub use webhooks::{CreatedWebhook, WebhookView, signed_headers};
 pub use zones::ZoneView;
 
 /// Authentication and sign-in limits.

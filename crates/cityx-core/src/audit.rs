@@ -37,6 +37,9 @@ pub enum AuditAction {
     ZoneUpdated,
     ZoneContributed,
     ZoneItemRemoved,
+    WebhookCreated,
+    WebhookDeleted,
+    DeliveryRetried,
 }
 
 impl AuditAction {
@@ -72,6 +75,9 @@ impl AuditAction {
             AuditAction::ZoneUpdated => "zone_updated",
             AuditAction::ZoneContributed => "zone_contributed",
             AuditAction::ZoneItemRemoved => "zone_item_removed",
+            AuditAction::WebhookCreated => "webhook_created",
+            AuditAction::WebhookDeleted => "webhook_deleted",
+            AuditAction::DeliveryRetried => "delivery_retried",
         }
     }
 }

@@ -94,6 +94,14 @@ typed_id!(
     /// A topic zone (专区).
     ZoneId
 );
+typed_id!(
+    /// A station's webhook.
+    WebhookId
+);
+typed_id!(
+    /// Something an editor follows: a zone, a keyword or a station.
+    FollowId
+);
 
 #[cfg(test)]
 mod tests {

@@ -19,13 +19,15 @@ pub mod model;
 pub mod notice;
 pub mod policy;
 pub mod validate;
+pub mod webhook;
 pub mod zone;
 
 pub use asset::{Asset, AssetInput, AssetMeta, AssetStatus, Upload, UploadState};
 pub use audit::{AuditAction, NewAudit};
 pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
 pub use ids::{
-    AdoptionId, AssetId, AuditId, JobId, NoticeId, StationId, TokenId, UploadId, UserId, ZoneId,
+    AdoptionId, AssetId, AuditId, FollowId, JobId, NoticeId, StationId, TokenId, UploadId, UserId,
+    WebhookId, ZoneId,
 };
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,
@@ -33,6 +35,7 @@ pub use model::{
 };
 pub use notice::{Event, EventKind, NewEvent, Notice, NoticeKind};
 pub use validate::{FieldError, Validated};
+pub use webhook::{Delivery, DeliveryState, Webhook, WebhookInput};
 pub use zone::{Zone, ZoneInput, ZoneInvite, ZoneItem};
 
 /// Milliseconds since the Unix epoch: how times are stored and indexed.

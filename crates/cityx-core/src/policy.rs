@@ -21,6 +21,7 @@
 //! | network statistics             | yes       | yes        | no                 | no              |
 //! | create / change topic zones    | yes       | yes        | no                 | no              |
 //! | contribute to zones            | no        | no         | own items          | editor: own items |
+//! | webhooks                       | read, delete all | no  | own station        | no              |
 //!
 //! Token scopes narrow this further: `read` for reading, `admin` for anything in the
 //! "create / change" rows.
@@ -159,6 +160,22 @@ pub fn adopt(actor: &Actor) -> Decision {
 pub fn manage_zones(actor: &Actor) -> Decision {
     allow_if(matches!(actor.role, Role::HubAdmin | Role::HubEditor))?;
     require_scope(actor, Scope::Write)
+}
+
+/// Read and delete webhooks and retry their deliveries: station admins for their station,
+/// hub admins for any (creating one needs a station: [`create_webhook`]), with `admin`.
+pub fn manage_webhooks(actor: &Actor) -> Decision {
+    allow_if(matches!(actor.role, Role::HubAdmin | Role::StationAdmin))?;
+    require_scope(actor, Scope::Admin)
+}
+
+/// Create a webhook: station admins, for their own station.
+pub fn create_webhook(actor: &Actor) -> Result<StationId, Denied> {
+    manage_webhooks(actor)?;
+    match (actor.role, actor.station_id) {
+        (Role::StationAdmin, Some(s)) => Ok(s),
+        _ => Err(Denied::NotPermitted),
+    }
 }
 
 /// Acknowledge a correction or withdrawal notice for one's station: whoever may adopt.

@@ -75,6 +75,7 @@ pub trait Repo:
     + ExchangeRepo
     + NoticeRepo
     + ZoneRepo
+    + WebhookRepo
     + JobRepo
     + Send
     + Sync
@@ -92,6 +93,7 @@ impl<T> Repo for T where
         + ExchangeRepo
         + NoticeRepo
         + ZoneRepo
+        + WebhookRepo
         + JobRepo
         + Send
         + Sync
@@ -207,6 +209,65 @@ pub trait NoticeRepo {
         to: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<TopItem>>;
+}
+
+/// Webhooks and their deliveries (enqueued by the events' own transactions).
+#[async_trait]
+pub trait WebhookRepo {
+    /// Adds a webhook to `station`. More than `MAX_PER_STATION` live ones is
+    /// `WrongState { state: "too_many" }`.
+    async fn insert_webhook(
+        &self,
+        id: cityx_core::WebhookId,
+        station: StationId,
+        fields: &cityx_core::webhook::WebhookFields,
+        secret: &str,
+        by: UserId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Live webhooks of the caller's station (all for the hub).
+    async fn list_webhooks(&self, scope: TenantScope) -> Result<Vec<cityx_core::Webhook>>;
+    async fn get_webhook(
+        &self,
+        scope: TenantScope,
+        id: cityx_core::WebhookId,
+    ) -> Result<cityx_core::Webhook>;
+    /// Retires a webhook: it gets no new deliveries, and pending ones are skipped.
+    async fn delete_webhook(
+        &self,
+        scope: TenantScope,
+        id: cityx_core::WebhookId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// A webhook's latest deliveries.
+    async fn list_deliveries(
+        &self,
+        scope: TenantScope,
+        webhook: cityx_core::WebhookId,
+        limit: u32,
+    ) -> Result<Vec<cityx_core::Delivery>>;
+    /// Sends a failed delivery again (its job back in the queue). Not failed: `WrongState`.
+    async fn retry_delivery(
+        &self,
+        scope: TenantScope,
+        webhook: cityx_core::WebhookId,
+        delivery: cityx_core::JobId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// What the webhook job `job` is to send, with the event only if the webhook's station may
+    /// still see it at `now`; `None` for an unknown job.
+    async fn delivery_work(
+        &self,
+        job: cityx_core::JobId,
+        now: OffsetDateTime,
+    ) -> Result<Option<model::DeliveryWork>>;
+    /// Records an attempt; `last` turns a failure into the final state.
+    async fn record_attempt(
+        &self,
+        job: cityx_core::JobId,
+        attempt: &cityx_core::webhook::Attempt,
+        last: bool,
+    ) -> Result<()>;
 }
 
 /// Topic zones (专区): the hub's campaigns, invited stations with targets, and the items

@@ -254,3 +254,15 @@ pub struct TopItem {
     pub station_name: String,
     pub adoptions: i64,
 }
+
+/// What a webhook job is to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeliveryWork {
+    pub delivery: cityx_core::Delivery,
+    pub url: String,
+    pub secret: String,
+    /// The webhook's station.
+    pub station_id: StationId,
+    /// The event, when the station may still see it and the webhook is still there.
+    pub event: Option<cityx_core::Event>,
+}

@@ -1,5 +1,5 @@
 //! The outbound-fetch guard. Every request cityx makes to an address that a user or a
-//! partner gave (URL imports today; crawlers, webhooks and stream pulls later) goes through
+//! partner gave (URL imports and webhooks today; crawlers and stream pulls later) goes through
 //! [`Guard`]: it resolves the host once, refuses loopback, private, link-local, multicast and
 //! every other non-public address (IPv4-mapped, NAT64 and 6to4 forms included) unless the
 //! operator allowed its CIDR, connects only to the addresses it checked (so a second DNS
@@ -213,23 +213,62 @@ impl Guard {
         Ok(addrs)
     }
 
+    /// A client that connects only to the checked addresses of `url`'s host, follows no
+    /// redirect and ignores proxy variables.
+    async fn client_for(
+        &self,
+        url: &Url,
+        timeout: Duration,
+    ) -> Result<reqwest::Client, FetchError> {
+        let addrs = self.admit(url).await?;
+        let host = url.host_str().ok_or(FetchError::BadUrl)?;
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .resolve_to_addrs(host, &addrs)
+            .connect_timeout(self.opts.connect_timeout)
+            .read_timeout(self.opts.read_timeout)
+            .timeout(timeout)
+            .user_agent(concat!("cityx/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(network)
+    }
+
+    /// POSTs `body` to a URL (webhooks) within `timeout`, and returns the 2xx status. A
+    /// redirect is not followed: it counts as a failed answer, like any other non-2xx status.
+    /// The answer's body is not read.
+    pub async fn post(
+        &self,
+        raw: &str,
+        headers: &[(&str, String)],
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<u16, FetchError> {
+        let url = self.parse(raw)?;
+        let client = self
+            .client_for(&url, timeout.min(self.opts.timeout))
+            .await?;
+        let mut request = client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let response = request.body(body).send().await.map_err(network)?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(status.as_u16())
+        } else {
+            Err(FetchError::Status(status.as_u16()))
+        }
+    }
+
     /// GETs a URL, following up to the allowed number of redirects, each checked like the
     /// first. Refuses a body announced or found to be larger than `max_bytes`.
     pub async fn get(&self, raw: &str, max_bytes: u64) -> Result<Download, FetchError> {
         let mut url = self.parse(raw)?;
         for _ in 0..=self.opts.max_redirects {
-            let addrs = self.admit(&url).await?;
-            let host = url.host_str().ok_or(FetchError::BadUrl)?.to_owned();
-            let client = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .resolve_to_addrs(&host, &addrs)
-                .connect_timeout(self.opts.connect_timeout)
-                .read_timeout(self.opts.read_timeout)
-                .timeout(self.opts.timeout)
-                .user_agent(concat!("cityx/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(network)?;
+            let client = self.client_for(&url, self.opts.timeout).await?;
             let response = client.get(url.clone()).send().await.map_err(network)?;
             let status = response.status();
             if status.is_redirection() {
@@ -365,6 +404,11 @@ mod tests {
         ] {
             let err = g.get(url, 10).await.err().expect(url);
             assert_eq!(err.code(), "forbidden_address", "{url}: {err}");
+            let err = g
+                .post(url, &[], b"{}".to_vec(), Duration::from_secs(1))
+                .await
+                .expect_err(url);
+            assert_eq!(err.code(), "forbidden_address", "post {url}: {err}");
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The job handlers of the media pipeline. Each is a [`cityx_queue::Handler`]; each works in
+//! The job handlers: the media pipeline's and webhook deliveries. Each is a [`cityx_queue::Handler`]; each works in
 //! a directory of its own under the work root, removed afterwards, and talks to the rest of
 //! cityx through `cityx-app`.
 //!
@@ -7,8 +7,9 @@
 //!
 //! Handlers: [`ImportJob`] (`import`: fetches a master by URL through the outbound-fetch
 //! guard), [`ProbeJob`] (`probe`: technical data, then the fast remux so the item plays
-//! within seconds) and [`TranscodeJob`] (`transcode`: the single-decode pass making the
-//! ladder, proxy, images and the QC report). Both publish HLS segments to storage while
+//! within seconds), [`TranscodeJob`] (`transcode`: the single-decode pass making the
+//! ladder, proxy, images and the QC report) and [`WebhookJob`] (`webhook`: one signed
+//! delivery of an event). Probe and transcode publish HLS segments to storage while
 //! ffmpeg is still writing them ([`publish`]).
 
 mod publish;
@@ -117,7 +118,39 @@ pub fn handlers(ctx: &Context) -> Vec<Arc<dyn Handler>> {
         Arc::new(ImportJob(ctx.clone())),
         Arc::new(ProbeJob(ctx.clone())),
         Arc::new(TranscodeJob(ctx.clone())),
+        Arc::new(WebhookJob(ctx.clone())),
     ]
+}
+
+/// `webhook`: one signed POST of one event to one station's webhook (the job's id is the
+/// delivery's). Failures are retried with the queue's backoff; a refused address is not.
+pub struct WebhookJob(pub Context);
+
+#[async_trait]
+impl Handler for WebhookJob {
+    fn kind(&self) -> &'static str {
+        cityx_core::webhook::WEBHOOK_JOB
+    }
+
+    async fn run(&self, job: &ClaimedJob, _progress: &Progress) -> Result<(), JobError> {
+        use cityx_core::webhook::Attempt;
+        let attempt = self.0.app.send_delivery(job).await;
+        let outcome = match &attempt {
+            Ok(Attempt::Delivered { .. }) => "delivered",
+            Ok(Attempt::Skipped { .. }) => "skipped",
+            Ok(Attempt::Failed { .. }) => "failed",
+            Ok(Attempt::Refused { .. }) => "refused",
+            Err(_) => "error",
+        };
+        metrics::counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
+        match attempt {
+            Ok(Attempt::Delivered { .. } | Attempt::Skipped { .. }) => Ok(()),
+            Ok(Attempt::Failed { error, .. }) => Err(JobError::Transient(error)),
+            Ok(Attempt::Refused { error }) => Err(JobError::Permanent(error)),
+            Err(e) if e.is_not_found() => Err(JobError::Permanent(e.to_string())),
+            Err(e) => Err(transient(e)),
+        }
+    }
 }
 
 async fn fail_item(ctx: &Context, job: &ClaimedJob, error: &str) {

@@ -13,6 +13,7 @@ pub mod system;
 pub mod tokens;
 pub mod uploads;
 pub mod users;
+pub mod webhooks;
 pub mod zones;
 
 use serde::{Deserialize, Serialize};

@@ -20,17 +20,18 @@ pub(crate) fn visible_sql(all: u8, own: u8, now: u8) -> String {
     format!(
         "(${all} OR a.station_id = ${own} OR (a.status = 'ready' AND a.deleted_at IS NULL \
          AND {}))",
-        rights_sql(own, now)
+        rights_of(&format!("${own}"), &format!("${now}"))
     )
 }
 
 /// The rights part of that rule (visibility, shares, a hiding embargo), whatever the item's
-/// state: whom the feed tells about an item's corrections and withdrawal.
-pub(crate) fn rights_sql(own: u8, now: u8) -> String {
+/// state: whom the feed tells about an item's corrections and withdrawal. `own` and `now` are
+/// SQL expressions (a parameter such as `$3`, or a column).
+pub(crate) fn rights_of(own: &str, now: &str) -> String {
     format!(
         "(a.visibility IN ('exchange', 'public') OR (a.visibility = 'stations' AND EXISTS \
-         (SELECT 1 FROM asset_shares s WHERE s.asset_id = a.id AND s.station_id = ${own}))) \
-         AND NOT (a.embargo_hides = 1 AND a.embargo_until > ${now})"
+         (SELECT 1 FROM asset_shares s WHERE s.asset_id = a.id AND s.station_id = {own}))) \
+         AND NOT (a.embargo_hides = 1 AND a.embargo_until > {now})"
     )
 }
 

@@ -12,6 +12,7 @@ mod ingest;
 mod jobs;
 mod notices;
 mod rows;
+mod webhooks;
 mod zones;
 
 use crate::model::{AuditFilter, LoginFailures, Page, PageRequest, SessionRow, TokenFilter};

@@ -1,7 +1,7 @@
 //! After an item is out: corrections and withdrawals with their notices to adopters, the event
 //! log that the member feed reads, and the daily statistics that events keep.
 
-use super::exchange::rights_sql;
+use super::exchange::rights_of;
 use super::rows::{from_ms, get, ms, parse, parse_opt, scope_args};
 use super::{SqlRepo, commit, page, write_audit};
 use crate::model::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopItem, ZoneStats};
@@ -49,7 +49,21 @@ pub(crate) async fn record_event(tx: &mut Transaction<'static, Any>, e: &NewEven
     .execute(&mut **tx)
     .await
     .map_err(|err| Error::from_sqlx("record an event", "event", err))?;
+    super::webhooks::enqueue_deliveries(tx, seq, e).await?;
     Ok(seq)
+}
+
+pub(crate) const EVENT_COLS: &str = "e.seq, e.kind, e.asset_id, e.station_id, e.data, e.at";
+
+/// Whether the station `own` (an SQL expression) is told of the event `e` at `now`: events
+/// about it or addressed to it, and item events of items it may see (the item joined as
+/// `a`). The feed and webhooks both use this rule.
+pub(crate) fn audience_sql(own: &str, now: &str) -> String {
+    format!(
+        "(e.station_id = {own} OR e.audience = {own} \
+         OR (e.audience IS NULL AND a.id IS NOT NULL AND {}))",
+        rights_of(own, now)
+    )
 }
 
 /// Adds one to a station's count of the day. `column` is one of the fixed names above.
@@ -95,7 +109,7 @@ fn notice_from(r: &AnyRow) -> Result<Notice> {
     })
 }
 
-fn event_from(r: &AnyRow) -> Result<Event> {
+pub(crate) fn event_from(r: &AnyRow) -> Result<Event> {
     let data: String = get(r, "data")?;
     Ok(Event {
         seq: get(r, "seq")?,
@@ -405,11 +419,9 @@ impl NoticeRepo for SqlRepo {
     ) -> Result<Vec<Event>> {
         let (all, own) = scope_args(scope);
         let rows = sqlx::query(&format!(
-            "SELECT e.seq, e.kind, e.asset_id, e.station_id, e.data, e.at FROM events e \
-             LEFT JOIN assets a ON a.id = e.asset_id \
-             WHERE e.seq > $1 AND ($2 OR e.station_id = $3 OR e.audience = $3 \
-             OR (e.audience IS NULL AND a.id IS NOT NULL AND {})) ORDER BY e.seq LIMIT $5",
-            rights_sql(3, 4)
+            "SELECT {EVENT_COLS} FROM events e LEFT JOIN assets a ON a.id = e.asset_id \
+             WHERE e.seq > $1 AND ($2 OR {}) ORDER BY e.seq LIMIT $5",
+            audience_sql("$3", "$4")
         ))
         .bind(after)
         .bind(all)

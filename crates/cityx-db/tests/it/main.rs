@@ -101,6 +101,7 @@ macro_rules! every_backend {
                 pipeline_writes_are_fenced_and_enqueue_once,
                 deleted_assets_wait_out_their_grace_then_release_quota,
                 events_commit_in_order_and_notices_reach_adopters,
+                webhooks_get_what_the_feed_shows_and_retry_through_the_queue,
             );
         )*
     };

@@ -1621,3 +1621,231 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
             .is_empty()
     );
 }
+
+pub async fn webhooks_get_what_the_feed_shows_and_retry_through_the_queue(repo: Arc<dyn Repo>) {
+    use cityx_core::webhook::{Attempt, MAX_PER_STATION, WEBHOOK_JOB, WebhookFields};
+    use cityx_core::{DeliveryState, EventKind, WebhookId};
+    let (a, job) = processing_asset(&repo, "wha").await;
+    let (b, c) = (
+        add_station(&repo, "whb").await,
+        add_station(&repo, "whc").await,
+    );
+    let admin_a = add_user(
+        &repo,
+        "admin@wha.cn",
+        Role::StationAdmin,
+        Some(a.station_id),
+    )
+    .await;
+    let admin_b = add_user(&repo, "admin@whb.cn", Role::StationAdmin, Some(b.id)).await;
+    let admin_c = add_user(&repo, "admin@whc.cn", Role::StationAdmin, Some(c.id)).await;
+    let hook = |station: StationId, by: UserId, kinds: Vec<EventKind>| {
+        let repo = repo.clone();
+        async move {
+            let id = WebhookId::new();
+            let fields = WebhookFields {
+                url: format!("https://hooks.example.cn/{id}"),
+                kinds,
+            };
+            repo.insert_webhook(
+                id,
+                station,
+                &fields,
+                "whsec_test",
+                by,
+                &audit(AuditAction::WebhookCreated, Some(station)),
+            )
+            .await
+            .map(|()| id)
+        }
+    };
+    let on_a = hook(a.station_id, admin_a.id, vec![EventKind::AdoptionCreated])
+        .await
+        .expect("a");
+    let on_b = hook(b.id, admin_b.id, vec![]).await.expect("b");
+    let on_c = hook(c.id, admin_c.id, vec![EventKind::NoticeCreated])
+        .await
+        .expect("c");
+    for _ in 1..MAX_PER_STATION {
+        hook(c.id, admin_c.id, vec![EventKind::NoticeCreated])
+            .await
+            .expect("up to the limit");
+    }
+    let over = hook(c.id, admin_c.id, vec![]).await.expect_err("over");
+    assert!(
+        matches!(over, cityx_db::Error::WrongState { .. }),
+        "{over:?}"
+    );
+    assert_eq!(
+        repo.list_webhooks(TenantScope::Station(b.id))
+            .await
+            .expect("list")
+            .iter()
+            .map(|w| w.id)
+            .collect::<Vec<_>>(),
+        [on_b]
+    );
+    assert!(
+        repo.get_webhook(TenantScope::Station(b.id), on_c)
+            .await
+            .expect_err("another station's")
+            .is_not_found()
+    );
+
+    // Publishing: B (every kind, may see the item) gets a delivery; C wants only notices; A
+    // wants only adoptions.
+    let done = cityx_db::Processed {
+        playback: "hls/index.m3u8".into(),
+        derived_json: "{}".into(),
+        qc_json: "{}".into(),
+        qc_verdict: "pass".into(),
+        rejection: None,
+    };
+    assert!(repo.finish_processing(&job, &done).await.expect("finish"));
+    let deliveries = |hook: WebhookId| {
+        let repo = repo.clone();
+        async move {
+            repo.list_deliveries(TenantScope::All, hook, 50)
+                .await
+                .expect("deliveries")
+        }
+    };
+    let to_b = deliveries(on_b).await;
+    assert_eq!(to_b.len(), 1);
+    assert_eq!(
+        (to_b[0].event_kind, to_b[0].state, to_b[0].attempts),
+        (EventKind::ItemPublished, DeliveryState::Pending, 0)
+    );
+    assert!(deliveries(on_a).await.is_empty());
+    assert!(deliveries(on_c).await.is_empty());
+
+    // The delivery's job is in the queue under the same id; its work carries the event.
+    let claimed = repo
+        .claim_job(
+            &[WEBHOOK_JOB],
+            "worker",
+            cityx_core::now() + Duration::seconds(30),
+        )
+        .await
+        .expect("claim")
+        .expect("the delivery's job");
+    assert_eq!((claimed.id, claimed.station_id), (to_b[0].id, Some(b.id)));
+    let work = repo
+        .delivery_work(claimed.id, cityx_core::now())
+        .await
+        .expect("work")
+        .expect("known");
+    assert_eq!(work.secret, "whsec_test");
+    assert_eq!(work.station_id, b.id);
+    let event = work.event.expect("B may see it");
+    assert_eq!(
+        (event.kind, event.asset_id),
+        (EventKind::ItemPublished, Some(a.id))
+    );
+
+    // Attempts: a failure that is not the last stays pending; the last one fails it.
+    let failed = Attempt::Failed {
+        status: Some(503),
+        error: "the server answered HTTP 503".into(),
+    };
+    repo.record_attempt(claimed.id, &failed, false)
+        .await
+        .expect("attempt");
+    let d = &deliveries(on_b).await[0];
+    assert_eq!(
+        (d.state, d.attempts, d.response_status),
+        (DeliveryState::Pending, 1, Some(503))
+    );
+    let scope_b = TenantScope::Station(b.id);
+    let retry = audit(AuditAction::DeliveryRetried, Some(b.id));
+    let early = repo
+        .retry_delivery(scope_b, on_b, claimed.id, &retry)
+        .await
+        .expect_err("not failed yet");
+    assert!(matches!(early, cityx_db::Error::WrongState { .. }));
+    repo.record_attempt(claimed.id, &failed, true)
+        .await
+        .expect("attempt");
+    assert!(
+        repo.finish_job(
+            &claimed,
+            &cityx_db::JobOutcome::Dead {
+                error: "503".into()
+            }
+        )
+        .await
+        .expect("dead")
+    );
+    assert_eq!(deliveries(on_b).await[0].state, DeliveryState::Failed);
+    assert!(
+        repo.retry_delivery(TenantScope::Station(c.id), on_b, claimed.id, &retry)
+            .await
+            .expect_err("another station's")
+            .is_not_found()
+    );
+    repo.retry_delivery(scope_b, on_b, claimed.id, &retry)
+        .await
+        .expect("retry");
+    assert_eq!(deliveries(on_b).await[0].state, DeliveryState::Pending);
+    let again = repo
+        .claim_job(
+            &[WEBHOOK_JOB],
+            "worker",
+            cityx_core::now() + Duration::seconds(30),
+        )
+        .await
+        .expect("claim")
+        .expect("queued again");
+    assert_eq!(again.id, claimed.id);
+    repo.record_attempt(again.id, &Attempt::Delivered { status: 204 }, false)
+        .await
+        .expect("attempt");
+    let d = &deliveries(on_b).await[0];
+    assert_eq!(
+        (d.state, d.attempts, d.response_status, d.error.as_deref()),
+        (DeliveryState::Delivered, 3, Some(204), None)
+    );
+
+    // An adoption by B: the contributor's webhook (adoptions only) and B's both hear of it;
+    // C's (notices only) does not.
+    let eb = add_user(&repo, "ed@whb.cn", Role::Editor, Some(b.id)).await;
+    let (ad, au) = adoption_of(&a, &b, &eb);
+    repo.insert_adoption(&ad, &au).await.expect("adopt");
+    assert_eq!(
+        deliveries(on_a)
+            .await
+            .iter()
+            .map(|d| d.event_kind)
+            .collect::<Vec<_>>(),
+        [EventKind::AdoptionCreated]
+    );
+    assert_eq!(deliveries(on_b).await.len(), 2);
+    assert!(deliveries(on_c).await.is_empty());
+
+    // A deleted webhook gets nothing new, and what was waiting carries no event.
+    let waiting = deliveries(on_b).await[0].clone();
+    repo.delete_webhook(
+        scope_b,
+        on_b,
+        &audit(AuditAction::WebhookDeleted, Some(b.id)),
+    )
+    .await
+    .expect("delete");
+    let work = repo
+        .delivery_work(waiting.id, cityx_core::now())
+        .await
+        .expect("work")
+        .expect("known");
+    assert!(work.event.is_none());
+    assert!(repo.list_webhooks(scope_b).await.expect("list").is_empty());
+    assert!(
+        repo.delete_webhook(
+            scope_b,
+            on_b,
+            &audit(AuditAction::WebhookDeleted, Some(b.id))
+        )
+        .await
+        .expect_err("gone")
+        .is_not_found()
+    );
+}
