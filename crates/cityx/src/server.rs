@@ -146,7 +146,13 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         let runner = Arc::new(
             cityx_queue::Runner::new(
                 app.repo().clone(),
-                cityx_jobs::handlers(&ctx),
+                cityx_jobs::handlers(&ctx)
+                    .into_iter()
+                    .filter(|h| {
+                        let only = &settings.jobs.only_kinds;
+                        only.is_empty() || only.iter().any(|k| k == h.kind())
+                    })
+                    .collect(),
                 settings.runner_options(),
             )
             .woken_by(app.job_signal()),

@@ -30,6 +30,14 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
+/// Every job kind there is (what `jobs.only_kinds` may name).
+pub const JOB_KINDS: [&str; 4] = [
+    cityx_app::IMPORT_JOB,
+    cityx_app::PROBE_JOB,
+    cityx_app::TRANSCODE_JOB,
+    cityx_core::webhook::WEBHOOK_JOB,
+];
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobSettings {
@@ -40,6 +48,12 @@ pub struct JobSettings {
     /// Light jobs at once; 0 = two per core.
     pub light_slots: usize,
     pub lease_secs: u64,
+    /// The job kinds this process runs; empty: all.
+    pub only_kinds: Vec<String>,
+    /// The first retry of a failed job waits this long; each next one twice as long.
+    pub retry_base_secs: u64,
+    /// The longest wait between retries.
+    pub retry_max_secs: u64,
 }
 
 impl Default for JobSettings {
@@ -49,6 +63,9 @@ impl Default for JobSettings {
             heavy_slots: 0,
             light_slots: 0,
             lease_secs: 60,
+            only_kinds: Vec::new(),
+            retry_base_secs: 5,
+            retry_max_secs: 600,
         }
     }
 }
@@ -381,6 +398,20 @@ impl Settings {
                 bail!("{key} must be at least 3");
             }
         }
+        let j = &self.jobs;
+        if j.retry_base_secs == 0 || j.retry_max_secs < j.retry_base_secs {
+            bail!("jobs.retry_base_secs must be at least 1, and jobs.retry_max_secs at least that");
+        }
+        if let Some(k) = j
+            .only_kinds
+            .iter()
+            .find(|k| !JOB_KINDS.contains(&k.as_str()))
+        {
+            bail!(
+                "jobs.only_kinds: {k:?} is not a job kind; kinds are {}",
+                JOB_KINDS.join(", ")
+            );
+        }
         self.fetch_options()?;
         for (key, v) in [
             ("fetch.timeout_secs", self.fetch.timeout_secs),
@@ -509,6 +540,8 @@ impl Settings {
         let d = cityx_queue::RunnerOptions::default();
         cityx_queue::RunnerOptions {
             lease: Duration::from_secs(self.jobs.lease_secs),
+            backoff_base: Duration::from_secs(self.jobs.retry_base_secs),
+            backoff_max: Duration::from_secs(self.jobs.retry_max_secs),
             heavy_slots: if self.jobs.heavy_slots == 0 {
                 d.heavy_slots
             } else {

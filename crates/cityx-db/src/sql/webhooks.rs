@@ -259,17 +259,13 @@ impl WebhookRepo for SqlRepo {
         delivery: JobId,
         audit: &NewAudit,
     ) -> Result<()> {
-        let (all, own) = scope_args(scope);
+        self.get_webhook(scope, webhook).await?;
         let mut tx = self.begin().await?;
         let state: Option<(String,)> = sqlx::query_as(
-            "SELECT d.state FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
-             WHERE d.id = $1 AND d.webhook_id = $2 AND w.deleted_at IS NULL \
-             AND ($3 OR w.station_id = $4)",
+            "SELECT state FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2",
         )
         .bind(delivery.to_string())
         .bind(webhook.to_string())
-        .bind(all)
-        .bind(own)
         .fetch_optional(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("read a delivery", "delivery", e))?;

@@ -1,6 +1,6 @@
 //! Tests of the assembled application over HTTP: the permission matrix, bad input, sign-in
 //! and tokens, the exchange, notices, the feed and statistics, topic zones, the web UI's
-//! sessions and CSRF, and the system endpoints.
+//! sessions and CSRF, webhooks, and the system endpoints.
 
 mod auth;
 mod bad_input;
@@ -10,4 +10,5 @@ mod notices;
 mod system;
 mod uploads;
 mod web;
+mod webhooks;
 mod zones;

@@ -63,7 +63,8 @@ async fn item_of(app: &TestApp, w: &World, who: &str, body: &'static [u8]) -> St
 
 #[tokio::test]
 async fn every_endpoint_with_every_role() {
-    let app = TestApp::spawn().await;
+    // Webhook addresses are on loopback (port 9, where nothing listens).
+    let app = TestApp::spawn_with(|s| s.fetch.allow_cidrs = vec!["127.0.0.1/32".into()]).await;
     let w = World::seed(&app).await;
     let (a, b) = (w.id_a().to_owned(), w.id_b().to_owned());
     let viewer_a = w.user("viewer@a").id.clone();
@@ -81,6 +82,16 @@ async fn every_endpoint_with_every_role() {
         )
         .await;
     let zone = z["id"].as_str().expect("zone").to_owned();
+    let (s, h) = app
+        .post(
+            "/api/v1/webhooks",
+            &w.user("station_admin@b").token,
+            json!({ "url": "http://127.0.0.1:9/b" }),
+        )
+        .await;
+    assert_eq!(s, 201, "{h}");
+    let hook_b = h["webhook"]["id"].as_str().expect("hook").to_owned();
+    let no_delivery = uuid::Uuid::now_v7();
 
     let mut failures = Vec::new();
     for (i, actor) in ACTORS.iter().enumerate() {
@@ -430,6 +441,41 @@ async fn every_endpoint_with_every_role() {
                 format!("/api/v1/zones/{zone}/items/{item_b}"),
                 None,
                 [404, 404, 404, 404, 403],
+            ),
+            case(
+                "create a webhook",
+                "POST",
+                "/api/v1/webhooks".into(),
+                Some(json!({ "url": format!("http://127.0.0.1:9/{uniq}") })),
+                [403, 403, 201, 403, 403],
+            ),
+            case(
+                "list webhooks",
+                "GET",
+                "/api/v1/webhooks".into(),
+                None,
+                [200, 403, 200, 403, 403],
+            ),
+            case(
+                "read B's webhook",
+                "GET",
+                format!("/api/v1/webhooks/{hook_b}"),
+                None,
+                [200, 403, 404, 403, 403],
+            ),
+            case(
+                "retry a delivery of B's webhook",
+                "POST",
+                format!("/api/v1/webhooks/{hook_b}/deliveries/{no_delivery}/retry"),
+                None,
+                [404, 403, 404, 403, 403],
+            ),
+            case(
+                "delete B's webhook",
+                "DELETE",
+                format!("/api/v1/webhooks/{hook_b}"),
+                None,
+                [204, 403, 404, 403, 403],
             ),
             case(
                 "statistics as CSV",
