@@ -65,7 +65,8 @@ impl WebhookInput<'_> {
         let mut c = Checker::new();
         let url = c.text("url", self.url, MAX_URL_LEN);
         let lower = url.to_ascii_lowercase();
-        if !url.is_empty() && !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        let http = lower.starts_with("https://") || lower.starts_with("http://");
+        if !url.is_empty() && !http {
             c.push(FieldError::new(
                 "url",
                 "bad_format",

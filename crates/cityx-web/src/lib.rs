@@ -20,7 +20,7 @@ use axum::routing::{get, post};
 use cityx_api::error::{ApiError, ErrorCode};
 use cityx_api::http::HttpState;
 use pages::{
-    account, audit, exchange, home, items, login, notices, stations, tokens, users, zones,
+    account, audit, exchange, home, items, login, notices, stations, tokens, users, webhooks, zones,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -40,6 +40,13 @@ pub fn router() -> Router<HttpState> {
         .route("/items/{id}/adopt", post(exchange::adopt))
         .route("/items/{id}/download", post(exchange::download))
         .route("/items/{id}/rights", post(exchange::rights))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", get(webhooks::show))
+        .route("/webhooks/{id}/delete", post(webhooks::delete))
+        .route(
+            "/webhooks/{id}/deliveries/{delivery}/retry",
+            post(webhooks::retry),
+        )
         .route("/zones", get(zones::list).post(zones::create))
         .route("/zones/{id}", get(zones::show))
         .route("/zones/{id}/contribute", post(zones::contribute))

@@ -780,3 +780,98 @@ async fn contributors_withdraw_adopters_acknowledge_and_the_hub_sees_it_in_pages
     assert_eq!(denied.status, 403);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn station_admins_add_webhooks_and_read_their_deliveries_in_pages() {
+    let app = TestApp::spawn_with(|s| {
+        s.jobs.enabled = false;
+        s.fetch.allow_cidrs = vec!["127.0.0.1/32".into()];
+    })
+    .await;
+    let w = World::seed(&app).await;
+    let mut editor = Browser::new(&app);
+    editor.sign_in(&w.user("editor@b").email, PASSWORD).await;
+    assert!(!editor.get("/").await.body.contains("href=\"/webhooks\""));
+    assert_eq!(editor.get("/webhooks").await.status, 403);
+
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("station_admin@b").email, PASSWORD).await;
+    let list = b.get("/webhooks").await;
+    assert!(list.body.contains("href=\"/webhooks\"") && list.body.contains("还没有登记推送地址"));
+    let csrf = list.csrf();
+    // A private address is refused with the reason in Chinese, and the form keeps its input.
+    let refused = b
+        .post(
+            "/webhooks",
+            &[
+                ("_csrf", &csrf),
+                ("url", "http://192.168.1.20/hook"),
+                ("kinds", "notice.created"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("链接：指向内网或本机地址"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"http://192.168.1.20/hook\""));
+    let made = b
+        .post(
+            "/webhooks",
+            &[
+                ("_csrf", &csrf),
+                ("url", "http://127.0.0.1:9/乙台"),
+                ("kinds", "item.published"),
+                ("kinds", "notice.created"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let marker = "id=\"new-secret\">";
+    let start = made.body.find(marker).expect("secret shown") + marker.len();
+    let secret = made.body[start..]
+        .split('<')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert!(made.body.contains("新素材发布 · 更正/撤回通知"));
+    let again = b.get("/webhooks").await;
+    assert!(!again.body.contains(&secret), "the secret is shown once");
+
+    // A publishes; B's log shows the waiting delivery.
+    app.item_with(&w.user("editor@a").token, &[("title", "城市马拉松开跑")])
+        .await;
+    app.finish_pending().await;
+    let (_, hooks) = app
+        .get("/api/v1/webhooks", &w.user("station_admin@b").token)
+        .await;
+    let hook = hooks["items"][0]["id"].as_str().expect("id").to_owned();
+    let log = b.get(&format!("/webhooks/{hook}")).await;
+    assert_eq!(log.status, 200);
+    assert!(
+        log.body.contains("新素材发布") && log.body.contains("待发送"),
+        "{}",
+        log.body
+    );
+
+    // Another station's admin gets "not found"; B deletes it.
+    let mut a = Browser::new(&app);
+    a.sign_in(&w.user("station_admin@a").email, PASSWORD).await;
+    let foreign = a.get(&format!("/webhooks/{hook}")).await;
+    assert_eq!(foreign.status, 404);
+    assert!(foreign.body.contains("找不到这个推送地址"));
+    let gone = b
+        .post(&format!("/webhooks/{hook}/delete"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(gone.location, "/webhooks?done=webhook_deleted");
+    assert!(
+        b.get("/webhooks?done=webhook_deleted")
+            .await
+            .body
+            .contains("推送地址已删除")
+    );
+    app.stop().await;
+}

@@ -12,6 +12,7 @@ pub mod notices;
 pub mod stations;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 pub mod zones;
 
 use crate::error::WebError;
@@ -39,6 +40,8 @@ pub struct Chrome {
     pub open_notices: usize,
     /// May read the network's statistics.
     pub statistics: bool,
+    /// May manage webhooks.
+    pub webhooks: bool,
     /// A translated "done" message after a redirect.
     pub done: String,
 }
@@ -57,6 +60,7 @@ impl Chrome {
             contribute: cityx_core::policy::contribute(&u.actor).is_ok(),
             open_notices: u.open_notices,
             statistics: cityx_core::policy::read_statistics(&u.actor).is_ok(),
+            webhooks: cityx_core::policy::manage_webhooks(&u.actor).is_ok(),
             done: done
                 .map(|d| {
                     let key = format!("done.{d}");

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 
 /// Form bodies with repeated keys (`scopes=read&scopes=write`), which `axum::Form` cannot
 /// express as a struct.
-mod axum_extra_form {
+pub(crate) mod axum_extra_form {
     use axum::extract::{FromRequest, Request};
 
     pub struct FormList(pub Vec<(String, String)>);
