@@ -82,6 +82,7 @@ error_codes! {
     AdoptionNotFound => (StatusCode::NOT_FOUND, "adoption_not_found", "the station has not adopted this item in this form"),
     NoticeNotFound => (StatusCode::NOT_FOUND, "notice_not_found", "no such notice to the caller's station"),
     ZoneNotFound => (StatusCode::NOT_FOUND, "zone_not_found", "no such topic zone"),
+    FollowNotFound => (StatusCode::NOT_FOUND, "follow_not_found", "not one of the caller's follows"),
     WebhookNotFound => (StatusCode::NOT_FOUND, "webhook_not_found", "no such webhook of the caller's station"),
     DeliveryNotFound => (StatusCode::NOT_FOUND, "delivery_not_found", "no such delivery of this webhook"),
     ZoneClosed => (StatusCode::CONFLICT, "zone_closed", "the zone takes contributions only during its window"),
@@ -162,6 +163,7 @@ impl From<cityx_app::Error> for ApiError {
             E::NotFound("notice") => ErrorCode::NoticeNotFound,
             E::NotFound("zone") => ErrorCode::ZoneNotFound,
             E::NotFound("webhook") => ErrorCode::WebhookNotFound,
+            E::NotFound("follow") => ErrorCode::FollowNotFound,
             E::NotFound("delivery") => ErrorCode::DeliveryNotFound,
             E::NotFound(_) => ErrorCode::NotFound,
             E::Conflict {

@@ -15,8 +15,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use http::HttpState;
 use routes::{
-    assets, audit, auth, exchange, files, imports, notices, stations, system, tokens, uploads,
-    users, webhooks, zones,
+    assets, audit, auth, exchange, files, follows, imports, notices, stations, system, tokens,
+    uploads, users, webhooks, zones,
 };
 
 /// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
@@ -82,6 +82,12 @@ pub fn router() -> Router<HttpState> {
             "/api/v1/zones/{id}/items/{asset_id}",
             axum::routing::delete(zones::remove),
         )
+        .route("/api/v1/follows", get(follows::list).post(follows::create))
+        .route(
+            "/api/v1/follows/{id}",
+            axum::routing::delete(follows::delete),
+        )
+        .route("/api/v1/follows/{id}/seen", post(follows::seen))
         .route(
             "/api/v1/webhooks",
             get(webhooks::list).post(webhooks::create),

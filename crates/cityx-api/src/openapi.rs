@@ -1,8 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::routes::{
-    assets, audit, auth, exchange, files, imports, notices, stations, system, tokens, uploads,
-    users, webhooks, zones,
+    assets, audit, auth, exchange, files, follows, imports, notices, stations, system, tokens,
+    uploads, users, webhooks, zones,
 };
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         notices::correct, notices::withdraw, notices::list, notices::acknowledge, notices::feed,
         notices::statistics, notices::export,
         zones::list, zones::create, zones::get, zones::update, zones::contribute, zones::remove,
+        follows::list, follows::create, follows::seen, follows::delete,
         webhooks::list, webhooks::create, webhooks::get, webhooks::delete, webhooks::retry,
         system::healthz, system::readyz, system::metrics, system::openapi,
     ),
@@ -49,6 +50,7 @@ use utoipa::{Modify, OpenApi};
         (name = "exchange", description = "Search, rights, adoption and downloads"),
         (name = "notices", description = "Corrections, withdrawals and their notices, the member feed, statistics"),
         (name = "zones", description = "Topic zones (专区): campaigns stations contribute to"),
+        (name = "follows", description = "Zones, keywords and stations a person follows, with what is new"),
         (name = "webhooks", description = "Signed POSTs of the feed's events to a station's systems"),
         (name = "system", description = "Health, readiness, metrics"),
     )

@@ -373,7 +373,11 @@ impl App {
     /// Searches the catalogue as the caller: visibility and embargo apply.
     pub async fn search(&self, actor: &Actor, input: &SearchInput<'_>) -> Result<Results> {
         policy::read(actor)?;
-        let req = input.validate()?;
+        self.search_as(actor, input.validate()?).await
+    }
+
+    /// Runs a checked search request under the caller's visibility, now.
+    pub(crate) async fn search_as(&self, actor: &Actor, req: Request) -> Result<Results> {
         let (viewer, now) = (viewer(actor), cityx_core::epoch_ms(cityx_core::now()));
         self.on_index(move |index| index.search(&req, viewer, now))
             .await

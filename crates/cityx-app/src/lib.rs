@@ -1,7 +1,7 @@
 //! The use cases of cityx, as plain functions on [`App`]: sign in, manage stations, users,
 //! tokens, read the audit log, upload, import, delete and restore items, search and adopt
 //! them, correct and withdraw them (with notices to adopters), follow the member feed, read
-//! the network's statistics, run topic zones and webhooks, and what the media jobs record and serve. The
+//! the network's statistics, run topic zones, webhooks and follows, and what the media jobs record and serve. The
 //! JSON API, the web UI, the CLI and the jobs all call these, so every rule is applied the
 //! same way whatever the door.
 //!
@@ -15,6 +15,7 @@ mod audit;
 mod auth;
 mod error;
 mod exchange;
+mod follows;
 mod imports;
 mod notices;
 mod pipeline;
@@ -38,6 +39,7 @@ pub use cityx_db::{
 pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Results as SearchResults};
 pub use error::{Error, Result};
 pub use exchange::{Adopted, DownloadLink, MAX_PER_PAGE, SearchInput};
+pub use follows::{FollowNews, follow_request};
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
 pub use notices::{
     AreaStats, DayPoint, FeedPage, MAX_FEED_LIMIT, MAX_FEED_WAIT, NoticeDirection, Statistics, Told,

@@ -14,6 +14,7 @@ pub mod asset;
 pub mod audit;
 pub mod day;
 pub mod exchange;
+pub mod follow;
 pub mod ids;
 pub mod model;
 pub mod notice;
@@ -25,6 +26,7 @@ pub mod zone;
 pub use asset::{Asset, AssetInput, AssetMeta, AssetStatus, Upload, UploadState};
 pub use audit::{AuditAction, NewAudit};
 pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
+pub use follow::{Follow, FollowKind, FollowTarget};
 pub use ids::{
     AdoptionId, AssetId, AuditId, FollowId, JobId, NoticeId, StationId, TokenId, UploadId, UserId,
     WebhookId, ZoneId,

@@ -76,6 +76,7 @@ pub trait Repo:
     + NoticeRepo
     + ZoneRepo
     + WebhookRepo
+    + FollowRepo
     + JobRepo
     + Send
     + Sync
@@ -94,6 +95,7 @@ impl<T> Repo for T where
         + NoticeRepo
         + ZoneRepo
         + WebhookRepo
+        + FollowRepo
         + JobRepo
         + Send
         + Sync
@@ -209,6 +211,34 @@ pub trait NoticeRepo {
         to: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<TopItem>>;
+}
+
+/// Follows: one person's own list; nobody else reads it.
+#[async_trait]
+pub trait FollowRepo {
+    /// A second follow of the same thing is `Conflict`; more than `MAX_PER_USER` is
+    /// `WrongState { state: "too_many" }`. The last look starts now.
+    async fn insert_follow(
+        &self,
+        id: cityx_core::FollowId,
+        user: UserId,
+        target: &cityx_core::FollowTarget,
+        label: &str,
+    ) -> Result<cityx_core::Follow>;
+    async fn list_follows(&self, user: UserId) -> Result<Vec<cityx_core::Follow>>;
+    async fn get_follow(
+        &self,
+        user: UserId,
+        id: cityx_core::FollowId,
+    ) -> Result<cityx_core::Follow>;
+    /// Records a look at `at`.
+    async fn mark_follow_seen(
+        &self,
+        user: UserId,
+        id: cityx_core::FollowId,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    async fn delete_follow(&self, user: UserId, id: cityx_core::FollowId) -> Result<()>;
 }
 
 /// Webhooks and their deliveries (enqueued by the events' own transactions).

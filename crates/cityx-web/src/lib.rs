@@ -20,7 +20,8 @@ use axum::routing::{get, post};
 use cityx_api::error::{ApiError, ErrorCode};
 use cityx_api::http::HttpState;
 use pages::{
-    account, audit, exchange, home, items, login, notices, stations, tokens, users, webhooks, zones,
+    account, audit, exchange, follows, home, items, login, notices, stations, tokens, users,
+    webhooks, zones,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -40,6 +41,9 @@ pub fn router() -> Router<HttpState> {
         .route("/items/{id}/adopt", post(exchange::adopt))
         .route("/items/{id}/download", post(exchange::download))
         .route("/items/{id}/rights", post(exchange::rights))
+        .route("/follows", get(follows::list).post(follows::create))
+        .route("/follows/{id}/open", post(follows::open))
+        .route("/follows/{id}/delete", post(follows::delete))
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/{id}", get(webhooks::show))
         .route("/webhooks/{id}/delete", post(webhooks::delete))

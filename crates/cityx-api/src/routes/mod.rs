@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod exchange;
 pub mod files;
+pub mod follows;
 pub mod imports;
 pub mod notices;
 pub mod stations;

@@ -8,6 +8,7 @@
 //! byte, which for UUIDv7 text is by creation time).
 
 mod exchange;
+mod follows;
 mod ingest;
 mod jobs;
 mod notices;

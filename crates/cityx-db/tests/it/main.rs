@@ -102,6 +102,7 @@ macro_rules! every_backend {
                 deleted_assets_wait_out_their_grace_then_release_quota,
                 events_commit_in_order_and_notices_reach_adopters,
                 webhooks_get_what_the_feed_shows_and_retry_through_the_queue,
+                follows_are_personal_unique_and_remember_the_last_look,
             );
         )*
     };

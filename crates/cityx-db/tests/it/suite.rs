@@ -1849,3 +1849,67 @@ pub async fn webhooks_get_what_the_feed_shows_and_retry_through_the_queue(repo: 
         .is_not_found()
     );
 }
+
+pub async fn follows_are_personal_unique_and_remember_the_last_look(repo: Arc<dyn Repo>) {
+    use cityx_core::{FollowId, FollowTarget};
+    let st = add_station(&repo, "fol").await;
+    let me = add_user(&repo, "ed@fol.cn", Role::Editor, Some(st.id)).await;
+    let other = add_user(&repo, "ed2@fol.cn", Role::Editor, Some(st.id)).await;
+    let kw = FollowTarget::parse("keyword", "台风").expect("keyword");
+    let f = repo
+        .insert_follow(FollowId::new(), me.id, &kw, "台风")
+        .await
+        .expect("follow");
+    assert_eq!(f.seen_at, f.created_at);
+    let twice = repo
+        .insert_follow(FollowId::new(), me.id, &kw, "台风")
+        .await
+        .expect_err("twice");
+    assert!(twice.is_conflict(), "{twice:?}");
+    repo.insert_follow(FollowId::new(), other.id, &kw, "台风")
+        .await
+        .expect("someone else may follow the same");
+    assert!(
+        repo.get_follow(other.id, f.id)
+            .await
+            .expect_err("not theirs")
+            .is_not_found()
+    );
+    let later = f.seen_at + Duration::minutes(5);
+    repo.mark_follow_seen(me.id, f.id, later)
+        .await
+        .expect("seen");
+    assert_eq!(
+        repo.get_follow(me.id, f.id).await.expect("get").seen_at,
+        later
+    );
+    assert!(
+        repo.mark_follow_seen(other.id, f.id, later)
+            .await
+            .expect_err("not theirs")
+            .is_not_found()
+    );
+    for i in 1..cityx_core::follow::MAX_PER_USER {
+        let t = FollowTarget::parse("keyword", &format!("词{i}")).expect("keyword");
+        repo.insert_follow(FollowId::new(), me.id, &t, "x")
+            .await
+            .expect("up to the limit");
+    }
+    let t = FollowTarget::parse("keyword", "再多一个").expect("keyword");
+    assert!(matches!(
+        repo.insert_follow(FollowId::new(), me.id, &t, "x").await,
+        Err(cityx_db::Error::WrongState { .. })
+    ));
+    assert_eq!(
+        repo.list_follows(me.id).await.expect("list").len(),
+        cityx_core::follow::MAX_PER_USER
+    );
+    repo.delete_follow(me.id, f.id).await.expect("unfollow");
+    assert!(
+        repo.delete_follow(me.id, f.id)
+            .await
+            .expect_err("gone")
+            .is_not_found()
+    );
+    assert_eq!(repo.list_follows(other.id).await.expect("list").len(), 1);
+}

@@ -443,6 +443,27 @@ async fn every_endpoint_with_every_role() {
                 [404, 404, 404, 404, 403],
             ),
             case(
+                "follow a keyword",
+                "POST",
+                "/api/v1/follows".into(),
+                Some(json!({ "kind": "keyword", "target": format!("关注-{uniq}") })),
+                [201, 201, 201, 201, 201],
+            ),
+            case(
+                "list follows",
+                "GET",
+                "/api/v1/follows".into(),
+                None,
+                [200, 200, 200, 200, 200],
+            ),
+            case(
+                "look at someone else's follow",
+                "POST",
+                format!("/api/v1/follows/{no_delivery}/seen"),
+                None,
+                [404, 404, 404, 404, 404],
+            ),
+            case(
                 "create a webhook",
                 "POST",
                 "/api/v1/webhooks".into(),

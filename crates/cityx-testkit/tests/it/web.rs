@@ -875,3 +875,98 @@ async fn station_admins_add_webhooks_and_read_their_deliveries_in_pages() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn editors_follow_from_pages_and_open_what_is_new() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let (_, z) = app
+        .post(
+            "/api/v1/zones",
+            &app.admin_token,
+            serde_json::json!({ "title": "春运专区", "starts_on": cityx_testkit::date_in(-1), "ends_on": cityx_testkit::date_in(30) }),
+        )
+        .await;
+    let zone = z["id"].as_str().expect("zone").to_owned();
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("editor@b").email, PASSWORD).await;
+    let page = b.get("/follows").await;
+    assert!(page.body.contains("还没有关注任何内容"));
+    let csrf = page.csrf();
+    let done = b
+        .post(
+            "/follows",
+            &[("_csrf", &csrf), ("kind", "keyword"), ("target", "春运")],
+        )
+        .await;
+    assert_eq!(done.location, "/follows?done=followed");
+    let refused = b
+        .post(
+            "/follows",
+            &[("_csrf", &csrf), ("kind", "keyword"), ("target", "春运")],
+        )
+        .await;
+    assert!(
+        refused.body.contains("关注对象：已经关注过了"),
+        "{}",
+        refused.body
+    );
+    let zp = b.get(&format!("/zones/{zone}")).await;
+    assert!(zp.body.contains("关注此专区"));
+    let back = b
+        .post(
+            "/follows",
+            &[
+                ("_csrf", &csrf),
+                ("kind", "zone"),
+                ("target", &zone),
+                ("back", &format!("/zones/{zone}")),
+            ],
+        )
+        .await;
+    assert_eq!(back.location, format!("/zones/{zone}?done=followed"));
+
+    let id = app
+        .item_with(&w.user("editor@a").token, &[("title", "春运首日 车站客流")])
+        .await;
+    app.finish_pending().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let page = loop {
+        let p = b.get("/follows").await;
+        if p.body.contains(&format!("/items/{id}")) {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", p.body);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(page.body.contains("春运首日 车站客流") && page.body.contains("春运专区"));
+    assert!(
+        page.body.contains("title=\"条新素材\">1</span>"),
+        "{}",
+        page.body
+    );
+    let (_, follows) = app.get("/api/v1/follows", &w.user("editor@b").token).await;
+    let kw = follows["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|f| f["follow"]["kind"] == "keyword")
+        .expect("keyword")["follow"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let opened = b
+        .post(&format!("/follows/{kw}/open"), &[("_csrf", &csrf)])
+        .await;
+    assert_eq!(
+        opened.location,
+        "/exchange?q=%E6%98%A5%E8%BF%90&sort=newest"
+    );
+    let after = b.get("/follows").await;
+    assert_eq!(
+        after.body.matches("title=\"条新素材\"").count(),
+        0,
+        "the keyword was seen; the zone has no items"
+    );
+    app.stop().await;
+}

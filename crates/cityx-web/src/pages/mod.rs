@@ -5,6 +5,7 @@
 pub mod account;
 pub mod audit;
 pub mod exchange;
+pub mod follows;
 pub mod home;
 pub mod items;
 pub mod login;
