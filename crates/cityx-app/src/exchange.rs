@@ -49,6 +49,8 @@ pub struct SearchInput<'a> {
     pub sort: &'a str,
     pub page: Option<u32>,
     pub per_page: Option<u32>,
+    /// Leave out the facet counts (faster, for lists that show none).
+    pub skip_facets: bool,
 }
 
 /// Results per page at most.
@@ -197,6 +199,7 @@ impl SearchInput<'_> {
             sort,
             offset: ((page - 1) * per_page) as usize,
             limit: per_page as usize,
+            skip_facets: self.skip_facets,
         })
     }
 }

@@ -38,6 +38,7 @@ pub fn follow_request(f: &Follow, since: Option<i64>, limit: usize) -> Request {
         sort: Sort::Newest,
         offset: 0,
         limit,
+        skip_facets: true,
     }
 }
 

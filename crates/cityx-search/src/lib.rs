@@ -140,6 +140,9 @@ pub struct Request {
     pub sort: Sort,
     pub offset: usize,
     pub limit: usize,
+    /// Leave the facet counts out (they cost a pass over every match): for callers that
+    /// only list hits.
+    pub skip_facets: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -660,17 +663,20 @@ impl SearchIndex {
         let query = self.full_query(text, &req.filters, viewer, now);
         let limit = req.limit.clamp(1, 100);
         let top = TopDocs::with_limit(limit).and_offset(req.offset.min(10_000));
+        let facets = !req.skip_facets;
         let (addresses, total, facet_counts) = match sort {
-            Sort::Relevance => top_of(searcher, &*query, top.order_by_score())?,
+            Sort::Relevance => top_of(searcher, &*query, top.order_by_score(), facets)?,
             Sort::Newest => top_of(
                 searcher,
                 &*query,
                 top.order_by_fast_field::<i64>("created", Order::Desc),
+                facets,
             )?,
             Sort::Adoptions => top_of(
                 searcher,
                 &*query,
                 top.order_by_fast_field::<u64>("adoptions", Order::Desc),
+                facets,
             )?,
         };
         let mut hits = Vec::with_capacity(addresses.len());
@@ -679,6 +685,13 @@ impl SearchIndex {
             hits.push(self.hit(&doc, highlight.as_ref()));
         }
         let mut out = Facets::default();
+        let Some(facet_counts) = facet_counts else {
+            return Ok(Results {
+                total,
+                hits,
+                facets: out,
+            });
+        };
         for (dim, slot) in DIMENSIONS.into_iter().zip([
             &mut out.station,
             &mut out.province,
@@ -884,20 +897,28 @@ fn query_words(q: &str) -> Vec<String> {
     words
 }
 
-/// The addresses of one page of matches in `top`'s order, how many match in all, and the
-/// facet counts over every match.
+/// The addresses of one page of matches in `top`'s order, how many match in all, and, when
+/// asked, the facet counts over every match.
 fn top_of<K, C>(
     searcher: &Searcher,
     query: &dyn Query,
     top: C,
-) -> Result<(Vec<DocAddress>, usize, tantivy::collector::FacetCounts)>
+    with_facets: bool,
+) -> Result<(
+    Vec<DocAddress>,
+    usize,
+    Option<tantivy::collector::FacetCounts>,
+)>
 where
     C: tantivy::collector::Collector<Fruit = Vec<(K, DocAddress)>>,
 {
-    let mut facets = FacetCollector::for_field("facets");
-    for dim in DIMENSIONS {
-        facets.add_facet(Facet::from_path([dim]));
-    }
+    let facets = with_facets.then(|| {
+        let mut f = FacetCollector::for_field("facets");
+        for dim in DIMENSIONS {
+            f.add_facet(Facet::from_path([dim]));
+        }
+        f
+    });
     let (hits, total, counts) = searcher.search(query, &(top, Count, facets))?;
     Ok((hits.into_iter().map(|(_, a)| a).collect(), total, counts))
 }

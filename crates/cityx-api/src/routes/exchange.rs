@@ -45,6 +45,8 @@ pub struct SearchParams {
     pub page: Option<u32>,
     /// 1–100, default 20.
     pub per_page: Option<u32>,
+    /// `false` leaves out the facet counts, which makes broad searches faster. Default `true`.
+    pub facets: Option<bool>,
 }
 
 impl SearchParams {
@@ -69,6 +71,7 @@ impl SearchParams {
             sort: s(&self.sort),
             page: self.page,
             per_page: self.per_page,
+            skip_facets: self.facets == Some(false),
         }
     }
 }

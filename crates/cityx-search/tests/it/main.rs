@@ -196,6 +196,26 @@ fn filters_facets_sorting_and_snippets() {
             now,
         )
         .expect("search");
+    let bare = c
+        .index
+        .search(
+            &Request {
+                q: "马拉松".into(),
+                limit: 10,
+                skip_facets: true,
+                ..Default::default()
+            },
+            Viewer::Nobody,
+            now,
+        )
+        .expect("search");
+    assert_eq!(
+        (bare.total, bare.hits.len()),
+        (all.total, all.hits.len()),
+        "the same matches without facets"
+    );
+    assert!(bare.facets.city.is_empty() && bare.facets.station.is_empty());
+    assert!(!all.facets.city.is_empty());
     let cities: Vec<&str> = all.facets.city.iter().map(|f| f.value.as_str()).collect();
     assert!(
         cities.contains(&"北京") && cities.contains(&"厦门"),

@@ -191,6 +191,7 @@ pub async fn show(
             station: &station,
             sort: "newest",
             per_page: Some(cityx_app::MAX_PER_PAGE),
+            skip_facets: true,
             ..Default::default()
         };
         match st.app.search(&u.actor, &search).await {
