@@ -148,7 +148,12 @@ async fn editors_follow_keywords_stations_and_zones_and_see_what_is_new() {
         .post(&format!("/api/v1/follows/{kw_id}/seen"), &eb, json!({}))
         .await;
     assert_eq!(s, 200, "{seen}");
-    assert!(seen["seen_at"].as_str() > kw["seen_at"].as_str());
+    let at = |v: &Value| {
+        let s = v["seen_at"].as_str().expect("seen_at");
+        time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .expect("rfc3339")
+    };
+    assert!(at(&seen) > at(&kw), "{seen} after {kw}");
     let items = follows_until(&app, &eb, |_| true).await;
     assert_eq!(news(&items, "台风")["new_items"], 0);
     assert_eq!(news(&items, "甲电视台")["new_items"], 2);
