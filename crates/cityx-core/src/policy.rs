@@ -21,7 +21,8 @@
 //! | network statistics             | yes       | yes        | no                 | no              |
 //! | create / change topic zones    | yes       | yes        | no                 | no              |
 //! | contribute to zones            | no        | no         | own items          | editor: own items |
-//! | webhooks                       | read, delete all | no  | own station        | no              |
+//! | webhooks (create: station admins) | all, not create | no   | own station        | no              |
+//! | follow zones, keywords, stations | own          | own        | own                | own             |
 //!
 //! Token scopes narrow this further: `read` for reading, `admin` for anything in the
 //! "create / change" rows.
