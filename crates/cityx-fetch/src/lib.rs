@@ -50,7 +50,7 @@ impl Default for Options {
 pub enum FetchError {
     #[error("only http and https URLs with a host and without a user name can be fetched")]
     BadUrl,
-    #[error("{host} is {addr}, which is not a public address")]
+    #[error("{}", forbidden_message(host, addr))]
     Forbidden { host: String, addr: IpAddr },
     #[error("the host {0} cannot be resolved")]
     Resolve(String),
@@ -62,6 +62,16 @@ pub enum FetchError {
     Status(u16),
     #[error("the transfer failed: {0}")]
     Network(String),
+}
+
+/// "`host` is `addr`, …", or just the address when the URL named it.
+fn forbidden_message(host: &str, addr: &IpAddr) -> String {
+    let literal = host.trim_start_matches('[').trim_end_matches(']');
+    if literal == addr.to_string() {
+        format!("{addr} is not a public address")
+    } else {
+        format!("{host} is {addr}, which is not a public address")
+    }
 }
 
 impl FetchError {
@@ -389,6 +399,24 @@ mod tests {
         assert!(g.parse(" https://cdn.example.com/新闻.mp4?sig=1 ").is_ok());
     }
 
+    #[test]
+    fn refusals_name_the_host_only_when_it_is_a_name() {
+        let addr: IpAddr = "127.0.0.1".parse().expect("ip");
+        let by_name = FetchError::Forbidden {
+            host: "localhost".into(),
+            addr,
+        };
+        assert_eq!(
+            by_name.to_string(),
+            "localhost is 127.0.0.1, which is not a public address"
+        );
+        let literal = FetchError::Forbidden {
+            host: "127.0.0.1".into(),
+            addr,
+        };
+        assert_eq!(literal.to_string(), "127.0.0.1 is not a public address");
+    }
+
     #[tokio::test]
     async fn local_names_and_literals_are_refused_before_any_connection() {
         let g = Guard::default();
@@ -404,6 +432,10 @@ mod tests {
         ] {
             let err = g.get(url, 10).await.err().expect(url);
             assert_eq!(err.code(), "forbidden_address", "{url}: {err}");
+            assert!(
+                err.to_string().ends_with("is not a public address"),
+                "{err}"
+            );
             let err = g
                 .post(url, &[], b"{}".to_vec(), Duration::from_secs(1))
                 .await
