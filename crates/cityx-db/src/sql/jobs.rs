@@ -36,6 +36,22 @@ pub(crate) async fn fence(
     })
 }
 
+/// Puts a dead job back in the queue with a fresh round of attempts, due now; returns 1, or 0
+/// when the job is not dead.
+pub(crate) async fn requeue_dead(tx: &mut Transaction<'static, Any>, id: JobId) -> Result<u64> {
+    let now = ms(cityx_core::now());
+    let done = sqlx::query(
+        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
+         WHERE id = $2 AND state = 'dead'",
+    )
+    .bind(now)
+    .bind(id.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| Error::from_sqlx("requeue a job", "job", e))?;
+    Ok(done.rows_affected())
+}
+
 #[async_trait]
 impl JobRepo for SqlRepo {
     async fn claim_job(
@@ -175,16 +191,7 @@ impl JobRepo for SqlRepo {
                 state: "deleted".into(),
             });
         }
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
-             WHERE id = $2 AND state = 'dead'",
-        )
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::from_sqlx("requeue a job", "job", e))?;
-        super::not_found_unless(done.rows_affected(), "job")?;
+        super::not_found_unless(requeue_dead(&mut tx, id).await?, "job")?;
         sqlx::query(
             "UPDATE assets SET status = 'processing', failure = NULL, updated_at = $1 \
              WHERE status = 'failed' AND id = (SELECT asset_id FROM jobs WHERE id = $2)",

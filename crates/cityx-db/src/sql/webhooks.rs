@@ -276,17 +276,7 @@ impl WebhookRepo for SqlRepo {
                 state,
             });
         }
-        let now = ms(cityx_core::now());
-        let requeued = sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
-             WHERE id = $2 AND state = 'dead'",
-        )
-        .bind(now)
-        .bind(delivery.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::from_sqlx("requeue a delivery", "delivery", e))?;
-        if requeued.rows_affected() != 1 {
+        if super::jobs::requeue_dead(&mut tx, delivery).await? != 1 {
             return Err(Error::WrongState {
                 entity: "delivery",
                 state: "running".into(),
