@@ -163,6 +163,40 @@ impl<F: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<
     }
 }
 
+/// A form body with repeated keys (`scopes=read&scopes=write`, ticked checkboxes), which
+/// `axum::Form` cannot express as a struct.
+pub struct FormList(pub Vec<(String, String)>);
+
+impl FormList {
+    /// The first value of `key`, or "".
+    pub fn get(&self, key: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// Every value of `key`, in order.
+    pub fn all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for FormList {
+    type Rejection = WebError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        WebForm::<Vec<(String, String)>>::from_request(req, state)
+            .await
+            .map(|f| FormList(f.0))
+    }
+}
+
 /// Percent-encodes a URL query component.
 pub fn encode_component(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -90,12 +90,16 @@ fn duration(s: f64) -> String {
     format!("{:02}:{:02}", s / 60, s % 60)
 }
 
-fn hit_view(t: T, h: SearchHit, now_ms: i64) -> HitView {
-    let date = time::OffsetDateTime::from_unix_timestamp(h.created / 1000)
+/// When a hit was made, as pages show times.
+pub fn hit_date(h: &SearchHit) -> String {
+    time::OffsetDateTime::from_unix_timestamp(h.created / 1000)
         .map(fmt_time)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn hit_view(t: T, h: SearchHit, now_ms: i64) -> HitView {
     HitView {
-        date,
+        date: hit_date(&h),
         duration: duration(h.duration_s),
         qc: if h.qc.is_empty() {
             String::new()

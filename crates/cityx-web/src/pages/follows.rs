@@ -62,11 +62,7 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
                 .latest
                 .into_iter()
                 .map(|h| {
-                    let at = time::OffsetDateTime::from_unix_timestamp_nanos(
-                        i128::from(h.created) * 1_000_000,
-                    )
-                    .map(fmt_time)
-                    .unwrap_or_default();
+                    let at = super::exchange::hit_date(&h);
                     (h.id.to_string(), h.title, h.station_name, at)
                 })
                 .collect(),

@@ -2,53 +2,16 @@ use super::users::Opt;
 use super::{Chrome, FormErrors, ListQuery, fmt_opt_time, fmt_time, form_target};
 use crate::error::{WebError, render};
 use crate::i18n::T;
-use crate::session::WebUser;
+use crate::session::{FormList, WebUser};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra_form::FormList;
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
 use cityx_app::{NewToken, PageRequest};
 use cityx_core::{ApiToken, ScopeSet, TokenId, UserId};
 use std::collections::HashMap;
-
-/// Form bodies with repeated keys (`scopes=read&scopes=write`), which `axum::Form` cannot
-/// express as a struct.
-pub(crate) mod axum_extra_form {
-    use axum::extract::{FromRequest, Request};
-
-    pub struct FormList(pub Vec<(String, String)>);
-
-    impl FormList {
-        pub fn get(&self, key: &str) -> &str {
-            self.0
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-                .unwrap_or("")
-        }
-
-        pub fn all(&self, key: &str) -> Vec<&str> {
-            self.0
-                .iter()
-                .filter(|(k, _)| k == key)
-                .map(|(_, v)| v.as_str())
-                .collect()
-        }
-    }
-
-    impl<S: Send + Sync> FromRequest<S> for FormList {
-        type Rejection = crate::error::WebError;
-
-        async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-            crate::session::WebForm::<Vec<(String, String)>>::from_request(req, state)
-                .await
-                .map(|f| FormList(f.0))
-        }
-    }
-}
 
 pub struct TokenRow {
     pub tk: ApiToken,

@@ -1,11 +1,10 @@
 //! Webhooks (接口推送): a station admin registers addresses, sees each one's deliveries, and
 //! retries a failed one; the hub admin sees and deletes every station's.
 
-use super::tokens::axum_extra_form::FormList;
 use super::{Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
-use crate::session::{WebForm, WebUser};
+use crate::session::{FormList, WebForm, WebUser};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
