@@ -20,7 +20,7 @@ pub struct FollowNews {
 }
 
 /// The search that finds a follow's items (made at or after `since`, epoch ms, when given).
-pub fn follow_request(f: &Follow, since: Option<i64>, limit: usize) -> Request {
+fn follow_request(f: &Follow, since: Option<i64>, limit: usize) -> Request {
     let mut filters = Filters {
         status: Some("ready".into()),
         from: since,

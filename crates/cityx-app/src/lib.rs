@@ -39,7 +39,7 @@ pub use cityx_db::{
 pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Results as SearchResults};
 pub use error::{Error, Result};
 pub use exchange::{Adopted, DownloadLink, MAX_PER_PAGE, SearchInput};
-pub use follows::{FollowNews, follow_request};
+pub use follows::FollowNews;
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
 pub use notices::{
     AreaStats, DayPoint, FeedPage, MAX_FEED_LIMIT, MAX_FEED_WAIT, NoticeDirection, Statistics, Told,
@@ -50,7 +50,7 @@ pub use stations::{StationEntry, StationPatch};
 pub use tokens::{NewToken, TokenSecret};
 pub use uploads::{ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, Hashers, UploadOptions};
 pub use users::{NewUser, UserPatch};
-pub use webhooks::{CreatedWebhook, WebhookView, signed_headers};
+pub use webhooks::{CreatedWebhook, WebhookView};
 pub use zones::ZoneView;
 
 /// Authentication and sign-in limits.

@@ -37,7 +37,7 @@ pub struct WebhookView {
 }
 
 /// The headers of one attempt, signature included.
-pub fn signed_headers(
+fn signed_headers(
     secret: &str,
     delivery: JobId,
     kind: &str,
