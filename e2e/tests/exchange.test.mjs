@@ -84,7 +84,10 @@ test("station B finds A's item in Chinese, plays it and adopts it; A sees the cr
     category: "灾害",
   });
   itemId = id;
+  // The same master again, contributed under another title: B sees it as the same file.
+  const copy = await upload(token, clip, { title: "渔船回港避风 再次播发", category: "灾害" });
   await ready(token, id);
+  await ready(token, copy);
 
   const page = await newPage(browser);
   await signIn(page, B);
@@ -100,10 +103,26 @@ test("station B finds A's item in Chinese, plays it and adopts it; A sees the cr
   await shot(page, "20-exchange-search");
 
   await hit.getByRole("link", { name: /渔船回港避风/ }).click();
-  await page.getByRole("heading", { name: /渔船回港避风/ }).waitFor();
+  await page.getByRole("heading", { level: 1, name: /渔船回港避风/ }).waitFor();
   assert.equal((await page.locator("#contributor").textContent()).trim(), "福州电视台");
   await assertPlays(page);
   await page.evaluate(() => document.getElementById("player").pause());
+  // The seek bar previews the storyboard's picture under the pointer and seeks on click.
+  const bar = page.locator("#scrubber");
+  await page.waitForFunction(() => Number(document.getElementById("scrubber").dataset.cues) > 0);
+  await bar.scrollIntoViewIfNeeded();
+  const box = await bar.boundingBox();
+  const spot = { x: box.width * 0.6, y: box.height / 2 };
+  await bar.hover({ position: spot });
+  await page.locator(".scrubber-picture").waitFor({ state: "visible" });
+  const sheet = await bar.getAttribute("data-preview-url");
+  assert.match(sheet, /^http.*\/api\/v1\/media\/[^/]+\/storyboard\/sb_001\.jpg$/);
+  assert.equal(await page.evaluate((u) => fetch(u).then((r) => r.headers.get("content-type")), sheet), "image/jpeg");
+  assert.match(await page.locator(".scrubber-time").textContent(), /^00:0[2-4]$/);
+  await bar.click({ position: spot });
+  await page.waitForFunction(() => document.getElementById("player").currentTime > 2);
+  await shot(page, "20b-seek-preview");
+  await page.locator("#same-file").getByRole("link", { name: "渔船回港避风 再次播发" }).waitFor();
 
   await page.getByLabel("浏览版 MP4").check();
   await page.getByLabel("用途").fill("晚间新闻");
@@ -164,7 +183,7 @@ test("A withdraws the item; B is told and acknowledges; the hub's statistics sho
   await signIn(hub, ADMIN);
   await hub.getByRole("navigation").getByRole("link", { name: "统计" }).click();
   await hub.getByRole("heading", { name: "统计报表" }).waitFor();
-  assert.equal((await hub.locator("#total-contributions").textContent()).trim(), "1");
+  assert.equal((await hub.locator("#total-contributions").textContent()).trim(), "2", "the item and its copy");
   assert.equal((await hub.locator("#total-adoptions").textContent()).trim(), "1");
   const league = hub.locator("#league tbody tr").first();
   assert.match(await league.textContent(), /福州电视台/);

@@ -79,6 +79,7 @@ error_codes! {
     AssetWithdrawn => (StatusCode::CONFLICT, "asset_withdrawn", "the item was withdrawn or deleted by its contributor"),
     OwnItem => (StatusCode::CONFLICT, "own_item", "a station does not adopt its own items"),
     DownloadLinkInvalid => (StatusCode::FORBIDDEN, "download_link_invalid", "the download link was changed or has expired; ask for a new one"),
+    MediaLinkInvalid => (StatusCode::FORBIDDEN, "media_link_invalid", "the media link was changed or has expired; reload the page"),
     AdoptionNotFound => (StatusCode::NOT_FOUND, "adoption_not_found", "the station has not adopted this item in this form"),
     NoticeNotFound => (StatusCode::NOT_FOUND, "notice_not_found", "no such notice to the caller's station"),
     ZoneNotFound => (StatusCode::NOT_FOUND, "zone_not_found", "no such topic zone"),
@@ -192,6 +193,7 @@ impl From<cityx_app::Error> for ApiError {
             E::OwnItem => ErrorCode::OwnItem,
             E::ZoneClosed => ErrorCode::ZoneClosed,
             E::BadLink => ErrorCode::DownloadLinkInvalid,
+            E::BadMediaLink => ErrorCode::MediaLinkInvalid,
             E::Unavailable(_) => ErrorCode::Unavailable,
             // Fetches run in jobs; a request never waits for one.
             E::Fetch(_) | E::Internal(_) => ErrorCode::Internal,

@@ -106,6 +106,9 @@ pub fn router() -> Router<HttpState> {
             "/api/v1/downloads/{id}/{rendition}",
             get(exchange::signed_download),
         )
+        .route("/api/v1/assets/{id}/related", get(exchange::related))
+        .route("/api/v1/assets/{id}/media", get(files::media_link))
+        .route("/api/v1/media/{grant}/{*path}", get(files::media_file))
         .route("/api/v1/search", get(exchange::search))
         .route("/api/v1/search/suggest", get(exchange::suggest))
         .route("/api/v1/openapi.json", get(system::openapi))

@@ -65,6 +65,8 @@ pub enum Error {
     OwnItem,
     #[error("the download link was changed or has expired; ask for a new one")]
     BadLink,
+    #[error("the media link was changed or has expired; reload the page")]
+    BadMediaLink,
     #[error("a dependency is unavailable")]
     Unavailable(#[source] cityx_db::Error),
     #[error("internal error")]

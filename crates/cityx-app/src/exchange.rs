@@ -8,7 +8,7 @@ use cityx_core::{
     RightsInput, StationId, Take, TenantScope, policy,
 };
 use cityx_db::{AdoptionFilter, CatalogueRow, Page, PageRequest};
-use cityx_search::{Doc, Filters, Request, Results, SearchIndex, Sort, Viewer};
+use cityx_search::{Doc, Filters, Related, RelatedTo, Request, Results, SearchIndex, Sort, Viewer};
 use cityx_storage::StorageKey;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -25,6 +25,8 @@ const LINK_TTL: Duration = Duration::from_secs(6 * 3600);
 const OVERLAP_MS: i64 = 10_000;
 /// Rows read per round of the indexer.
 const INDEX_BATCH: u32 = 500;
+/// Items in each list beside an item ([`App::related`]).
+const RELATED_PER_LIST: usize = 6;
 
 /// A search as the API and the web UI take it: text as typed, every filter optional.
 #[derive(Clone, Debug, Default)]
@@ -295,6 +297,7 @@ fn index_doc(row: &CatalogueRow) -> Option<Doc> {
         adoptions: a.adoption_count,
         has_poster: a.derived.as_ref().is_some_and(|d| d["poster"].is_string()),
         zones: row.zones.iter().map(|z| z.to_string()).collect(),
+        sha256: a.sha256.clone().unwrap_or_default(),
     })
 }
 
@@ -383,6 +386,32 @@ impl App {
     pub(crate) async fn search_as(&self, actor: &Actor, req: Request) -> Result<Results> {
         let (viewer, now) = (viewer(actor), cityx_core::epoch_ms(cityx_core::now()));
         self.on_index(move |index| index.search(&req, viewer, now))
+            .await
+    }
+
+    /// What an item page lists beside an item the caller may see: other items of the same
+    /// master file, and similar items, under the caller's rights.
+    pub async fn related(&self, actor: &Actor, id: AssetId) -> Result<Related> {
+        policy::read(actor)?;
+        let asset = self
+            .repo
+            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
+            .await?;
+        self.related_of(actor, &asset).await
+    }
+
+    /// [`App::related`] of an item already read (the item page has it): what is listed is
+    /// filtered by the caller's rights whatever the item.
+    pub async fn related_of(&self, actor: &Actor, asset: &cityx_core::Asset) -> Result<Related> {
+        policy::read(actor)?;
+        let of = RelatedTo {
+            id: asset.id,
+            sha256: asset.sha256.clone().unwrap_or_default(),
+            title: asset.meta.title.clone(),
+            keywords: asset.meta.keywords.clone(),
+        };
+        let (viewer, now) = (viewer(actor), cityx_core::epoch_ms(cityx_core::now()));
+        self.on_index(move |index| index.related(&of, viewer, now, RELATED_PER_LIST))
             .await
     }
 
@@ -648,6 +677,7 @@ impl App {
                 key,
                 info,
                 extension,
+                body: None,
             },
             name,
         ))

@@ -17,6 +17,7 @@ mod error;
 mod exchange;
 mod follows;
 mod imports;
+mod media;
 mod notices;
 mod pipeline;
 mod secrets;
@@ -36,11 +37,12 @@ pub use auth::{LoginToken, WebSession, csrf_matches};
 pub use cityx_db::{
     AdoptionFilter, JobSummary, Page, PageRequest, StationStats, TopItem, ZoneStats,
 };
-pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Results as SearchResults};
+pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Related, Results as SearchResults};
 pub use error::{Error, Result};
 pub use exchange::{Adopted, DownloadLink, MAX_PER_PAGE, SearchInput};
 pub use follows::FollowNews;
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
+pub use media::{MediaLink, SMALL_FILE};
 pub use notices::{
     AreaStats, DayPoint, FeedPage, MAX_FEED_LIMIT, MAX_FEED_WAIT, NoticeDirection, Statistics, Told,
 };
@@ -85,6 +87,9 @@ impl Default for AuthOptions {
     }
 }
 
+/// Memory for small media files unless set ([`App::with_media_cache`]).
+pub const DEFAULT_MEDIA_CACHE: u64 = 256 << 20;
+
 /// The application: what every door into cityx shares.
 pub struct App {
     repo: Arc<dyn Repo>,
@@ -97,8 +102,10 @@ pub struct App {
     fetch: cityx_fetch::Guard,
     /// The catalogue's search index (`None` until opened: searches fail).
     search: std::sync::OnceLock<Arc<cityx_search::SearchIndex>>,
-    /// The key that signs download links, read (or made) once from the database.
+    /// The key that signs download and media links, read (or made) once from the database.
     link_key: tokio::sync::OnceCell<Vec<u8>>,
+    /// Rights decisions and small files behind media links.
+    media: media::MediaCache,
     /// Wakes an idle job runner when work arrives.
     jobs_ready: Arc<tokio::sync::Notify>,
     /// A hash of a random password, verified against when an email is unknown so that a
@@ -125,6 +132,7 @@ impl App {
             fetch: Default::default(),
             search: Default::default(),
             link_key: Default::default(),
+            media: media::MediaCache::new(DEFAULT_MEDIA_CACHE),
             jobs_ready: Default::default(),
             dummy_hash,
         })
@@ -134,6 +142,12 @@ impl App {
     /// addresses only).
     pub fn with_fetch_guard(mut self, guard: cityx_fetch::Guard) -> Self {
         self.fetch = guard;
+        self
+    }
+
+    /// Sets the memory for small media files served under media links (bytes; 0 for none).
+    pub fn with_media_cache(mut self, bytes: u64) -> Self {
+        self.media = media::MediaCache::new(bytes);
         self
     }
 

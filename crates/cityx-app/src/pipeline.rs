@@ -40,11 +40,21 @@ pub struct AssetFile {
     pub info: ObjectInfo,
     /// The file name's extension, for the media type.
     pub extension: String,
+    /// The whole file, when it is small enough to be served from memory.
+    pub(crate) body: Option<Bytes>,
+}
+
+impl AssetFile {
+    /// The whole file in memory, for serving without another read; `None` when it is
+    /// streamed ([`App::read_asset_file`]).
+    pub fn in_memory(&self) -> Option<&Bytes> {
+        self.body.as_ref()
+    }
 }
 
 /// Whether a caller may fetch this path of an item: only what the pipeline derives (the
 /// master is an adoption, with its own rules).
-fn servable(relative: &str) -> bool {
+pub(crate) fn servable(relative: &str) -> bool {
     ["hls/", "thumbs/", "storyboard/"]
         .iter()
         .any(|p| relative.starts_with(p))
@@ -165,19 +175,17 @@ impl App {
     ) -> Result<AssetFile> {
         policy::read(actor)?;
         // The item first: a caller who may not see it learns nothing about its files.
-        self.repo
+        let asset = self
+            .repo
             .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
             .await?;
-        if !servable(relative) {
-            return Err(Error::NotFound("file"));
-        }
-        let key = StorageKey::derived(id, relative).ok_or(Error::NotFound("file"))?;
-        let info = self.storage.head(&key).await.map_err(storage_error)?;
-        Ok(AssetFile {
-            key,
-            info,
-            extension: extension_of(relative),
-        })
+        let settled = asset.status == cityx_core::AssetStatus::Ready;
+        self.load_file(
+            id,
+            settled.then(|| cityx_core::epoch_ms(asset.updated_at)),
+            relative,
+        )
+        .await
     }
 
     /// Streams a file found by [`App::asset_file`]; `range` lies within its size.

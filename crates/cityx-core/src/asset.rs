@@ -47,15 +47,7 @@ impl AssetStatus {
     }
 }
 
-impl FromStr for AssetStatus {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AssetStatus::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
+from_name!(AssetStatus);
 
 /// What a contributor says about an item.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]

@@ -3,10 +3,9 @@
 
 use crate::asset::{Asset, AssetStatus};
 use crate::ids::{AdoptionId, AssetId, StationId, UserId};
-use crate::model::{TenantScope, UnknownName};
+use crate::model::TenantScope;
 use crate::validate::{Checker, FieldError, Validated};
 use serde::Serialize;
-use std::str::FromStr;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -43,15 +42,7 @@ impl Visibility {
     }
 }
 
-impl FromStr for Visibility {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Visibility::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
+from_name!(Visibility);
 
 /// An item's rights as its contributor sets them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]

@@ -2,7 +2,6 @@
 //! there since the last look.
 
 use crate::ids::{FollowId, StationId, UserId, ZoneId};
-use crate::model::UnknownName;
 use crate::validate::{Checker, FieldError, Validated};
 use serde::Serialize;
 use std::str::FromStr;
@@ -35,15 +34,7 @@ impl FollowKind {
     }
 }
 
-impl FromStr for FollowKind {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        FollowKind::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
+from_name!(FollowKind);
 
 /// One thing a person follows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]

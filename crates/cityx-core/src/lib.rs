@@ -10,6 +10,22 @@
 //! Main types: [`Station`], [`User`], [`Role`], [`Scope`], [`Actor`] (the authenticated
 //! caller) and [`TenantScope`] (the rows a caller may see).
 
+/// `FromStr` for an enumeration stored and sent by name: the value in `ALL` whose `as_str`
+/// is the text, else `UnknownName`.
+macro_rules! from_name {
+    ($t:ty) => {
+        impl std::str::FromStr for $t {
+            type Err = $crate::model::UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                <$t>::ALL
+                    .into_iter()
+                    .find(|x| x.as_str() == s)
+                    .ok_or_else(|| $crate::model::UnknownName(s.to_owned()))
+            }
+        }
+    };
+}
+
 pub mod asset;
 pub mod audit;
 pub mod day;

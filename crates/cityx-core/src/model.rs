@@ -64,15 +64,7 @@ impl fmt::Display for Role {
     }
 }
 
-impl FromStr for Role {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
+from_name!(Role);
 
 /// A name that is not one of an enumeration's values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,15 +103,7 @@ impl Scope {
     }
 }
 
-impl FromStr for Scope {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Scope::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
+from_name!(Scope);
 
 /// A set of scopes, stored as space-separated names (`"read write"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -222,15 +206,7 @@ impl Region {
     }
 }
 
-impl FromStr for Region {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Region::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
+from_name!(Region);
 
 /// A member station: a tenant of the platform.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]

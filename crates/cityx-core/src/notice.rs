@@ -3,10 +3,8 @@
 
 use crate::asset::{AssetInput, AssetMeta, AssetStatus};
 use crate::ids::{AssetId, NoticeId, StationId, UserId};
-use crate::model::UnknownName;
 use crate::validate::{Checker, FieldError, Validated};
 use serde::Serialize;
-use std::str::FromStr;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -50,15 +48,7 @@ impl EventKind {
     }
 }
 
-impl FromStr for EventKind {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EventKind::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
+from_name!(EventKind);
 
 /// One event of the feed. `seq` numbers are handed out in commit order.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -107,15 +97,7 @@ impl NoticeKind {
     }
 }
 
-impl FromStr for NoticeKind {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        NoticeKind::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
+from_name!(NoticeKind);
 
 /// A correction or withdrawal, told to one station that adopted the item.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]

@@ -3,11 +3,9 @@
 //! queue. Each delivery is one event to one webhook; its id is the id of the job that sends it.
 
 use crate::ids::{JobId, StationId, UserId, WebhookId};
-use crate::model::UnknownName;
 use crate::notice::EventKind;
 use crate::validate::{Checker, FieldError, Validated};
 use serde::Serialize;
-use std::str::FromStr;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -119,15 +117,7 @@ impl DeliveryState {
     }
 }
 
-impl FromStr for DeliveryState {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DeliveryState::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
-    }
-}
+from_name!(DeliveryState);
 
 /// One event sent (or to be sent) to one webhook.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]

@@ -32,7 +32,7 @@ use text::{ChineseTokenizer, Mode};
 use utoipa::ToSchema;
 
 /// Bumped when the schema or the analysis changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 const TOKENIZER: &str = "cityx_zh";
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +79,8 @@ pub struct Doc {
     pub has_poster: bool,
     /// The topic zones (ids) it was contributed to.
     pub zones: Vec<String>,
+    /// Hex SHA-256 of the master, empty until uploaded: finds exact duplicates.
+    pub sha256: String,
 }
 
 /// Resolution classes for filtering and facets.
@@ -190,6 +192,28 @@ pub struct Facets {
     pub qc: Vec<FacetCount>,
 }
 
+/// What an item page lists beside the item: other items of the very same master file, and
+/// items about the same things.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema)]
+pub struct Related {
+    /// Other items whose master has the same SHA-256, oldest first.
+    pub same_file: Vec<Hit>,
+    /// Items sharing the most words of the title and keywords, best first; the same file's
+    /// items are not repeated here.
+    pub similar: Vec<Hit>,
+}
+
+/// The item whose neighbours [`SearchIndex::related`] looks for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RelatedTo {
+    pub id: AssetId,
+    /// Hex SHA-256 of its master, or empty.
+    pub sha256: String,
+    pub title: String,
+    /// Its keywords: they weigh twice a title word.
+    pub keywords: Vec<String>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema)]
 pub struct Results {
     pub total: usize,
@@ -222,6 +246,7 @@ struct Fields {
     adoptions: Field,
     poster: Field,
     zone: Field,
+    sha256: Field,
     facets: Field,
 }
 
@@ -269,6 +294,7 @@ fn schema() -> (Schema, Fields) {
         adoptions: b.add_u64_field("adoptions", FAST | STORED),
         poster: b.add_u64_field("poster", STORED),
         zone: b.add_text_field("zone", STRING),
+        sha256: b.add_text_field("sha256", STRING),
         facets: b.add_facet_field("facets", FacetOptions::default()),
     };
     (b.build(), fields)
@@ -436,6 +462,9 @@ impl SearchIndex {
         for z in &d.zones {
             doc.add_text(f.zone, z);
         }
+        if !d.sha256.is_empty() {
+            doc.add_text(f.sha256, &d.sha256);
+        }
         let station_facet = format!("{} {}", d.station_id, d.station_name);
         for (dim, value) in DIMENSIONS.into_iter().zip([
             station_facet.as_str(),
@@ -589,6 +618,40 @@ impl SearchIndex {
                 Box::new(BoostQuery::new(Box::new(all_parts), 0.5)),
             ),
         ]))
+    }
+
+    /// Any of the words of `title` and `keywords`, each weighing how often it occurs there
+    /// (a keyword twice); at most 16 words, the heaviest.
+    fn weighted_words_query(&self, title: &str, keywords: &[String]) -> Option<Box<dyn Query>> {
+        let mut weights: Vec<(String, f32)> = Vec::new();
+        let mut add = |text: &str, weight: f32| {
+            for w in text::words(text, Mode::Query) {
+                match weights.iter_mut().find(|(x, _)| *x == w.text) {
+                    Some((_, sum)) => *sum += weight,
+                    None => weights.push((w.text, weight)),
+                }
+            }
+        };
+        add(title, 1.0);
+        for k in keywords {
+            add(k, 2.0);
+        }
+        if weights.is_empty() {
+            return None;
+        }
+        weights.sort_by(|a, b| b.1.total_cmp(&a.1));
+        weights.truncate(16);
+        let fields = self.text_fields();
+        Some(Box::new(BooleanQuery::new(
+            weights
+                .iter()
+                .map(|(w, weight)| {
+                    let q: Box<dyn Query> =
+                        Box::new(BoostQuery::new(self.word_query(w, &fields), *weight));
+                    (Occur::Should, q)
+                })
+                .collect(),
+        )))
     }
 
     /// The query for the user's words: every word must match (any word, if `any`). Text is
@@ -832,6 +895,46 @@ impl SearchIndex {
                 == 1,
             embargo_until: int(f.embargo_until),
         }
+    }
+
+    /// The neighbours of an item as `viewer` may see them at `now`: at most `max` of each
+    /// kind. Any of the item's words is enough to be similar; more shared words, and words
+    /// that are both in the title and a keyword, rank higher.
+    pub fn related(&self, of: &RelatedTo, viewer: Viewer, now: i64, max: usize) -> Result<Related> {
+        let searcher = self.reader.searcher();
+        let max = max.clamp(1, 50);
+        let visible = |q: Box<dyn Query>, not: Vec<Box<dyn Query>>| -> Box<dyn Query> {
+            let mut clauses = vec![(Occur::Must, q)];
+            clauses.extend(self.visibility(viewer, now).map(|v| (Occur::Must, v)));
+            clauses.extend(not.into_iter().map(|q| (Occur::MustNot, q)));
+            Box::new(BooleanQuery::new(clauses))
+        };
+        let id = self.term(self.f.id, &of.id.to_string());
+        let mut same_file = Vec::new();
+        if !of.sha256.is_empty() {
+            let q = visible(self.term(self.f.sha256, &of.sha256), vec![id.box_clone()]);
+            let top = TopDocs::with_limit(max).order_by_fast_field::<i64>("created", Order::Asc);
+            same_file = self.plain_hits(&searcher, searcher.search(&*q, &top)?)?;
+        }
+        let mut similar = Vec::new();
+        if let Some(text) = self.weighted_words_query(&of.title, &of.keywords) {
+            let mut not = vec![id];
+            if !of.sha256.is_empty() {
+                not.push(self.term(self.f.sha256, &of.sha256));
+            }
+            let q = visible(text, not);
+            let top = TopDocs::with_limit(max).order_by_score();
+            similar = self.plain_hits(&searcher, searcher.search(&*q, &top)?)?;
+        }
+        Ok(Related { same_file, similar })
+    }
+
+    /// Hits without highlighting, in the order found.
+    fn plain_hits<K>(&self, searcher: &Searcher, found: Vec<(K, DocAddress)>) -> Result<Vec<Hit>> {
+        found
+            .into_iter()
+            .map(|(_, a)| Ok(self.hit(&searcher.doc::<TantivyDocument>(a)?, None)))
+            .collect()
     }
 
     /// Titles for a search box as the user types: the words so far, the last one taken as

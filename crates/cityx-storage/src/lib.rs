@@ -283,6 +283,40 @@ impl Storage {
             .boxed())
     }
 
+    /// An object read whole into memory, when it is at most `max` bytes (`None` when it is
+    /// larger): what is served from memory. A local file takes one trip to a blocking thread
+    /// (open, stat, read), where streaming takes one per step; its validator is the one
+    /// [`Storage::head`] gives.
+    pub async fn read_small(
+        &self,
+        key: &StorageKey,
+        max: u64,
+    ) -> Result<Option<(ObjectInfo, Bytes)>> {
+        if let Some(path) = self.local_path(key) {
+            let name = key.to_string();
+            return tokio::task::spawn_blocking(move || read_small_file(&path, max, name))
+                .await
+                .map_err(|e| Error::Io {
+                    context: "read",
+                    path: key.to_string(),
+                    source: std::io::Error::other(e),
+                })?;
+        }
+        let info = self.head(key).await?;
+        if info.size > max {
+            return Ok(None);
+        }
+        let bytes = self
+            .store
+            .get(&key.path())
+            .await
+            .map_err(|e| Error::store("read", key, e))?
+            .bytes()
+            .await
+            .map_err(|e| Error::store("read", key, e))?;
+        Ok(Some((info, bytes)))
+    }
+
     pub async fn head(&self, key: &StorageKey) -> Result<ObjectInfo> {
         let m = self
             .store
@@ -325,4 +359,39 @@ async fn sync_dir(dir: Option<&Path>) -> Result<()> {
         .await
         .map_err(|e| Error::io("sync", dir, std::io::Error::other(e)))?
         .map_err(|e| Error::io("sync", dir, e))
+}
+
+/// [`Storage::read_small`] of a local file, on a blocking thread.
+fn read_small_file(path: &Path, max: u64, key: String) -> Result<Option<(ObjectInfo, Bytes)>> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let mut file = std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NotFound { key }
+        } else {
+            Error::io("open", path, e)
+        }
+    })?;
+    let meta = file.metadata().map_err(|e| Error::io("inspect", path, e))?;
+    if meta.len() > max {
+        return Ok(None);
+    }
+    let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut buf)
+        .map_err(|e| Error::io("read", path, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::SystemTime::UNIX_EPOCH).ok())
+        .unwrap_or_default()
+        .as_micros();
+    // The validator `object_store` gives local files, so that both reads agree.
+    let etag = format!("{:x}-{mtime:x}-{:x}", meta.ino(), meta.len());
+    Ok(Some((
+        ObjectInfo {
+            size: buf.len() as u64,
+            etag: Some(etag),
+        },
+        Bytes::from(buf),
+    )))
 }

@@ -20,10 +20,14 @@
 //! The disk of a shared machine moves a lot from one minute to the next, so dd and the tus
 //! upload run alternately, twice each, and the best of each is compared.
 
+#[path = "common/server.rs"]
+mod server;
+
 use cityx_app::Hashers;
 use cityx_core::UploadId;
 use cityx_storage::spool::Spool;
 use cityx_testkit::{TestApp, World};
+use server::{Server, status_kib};
 use sha2::Digest;
 use std::time::{Duration, Instant};
 
@@ -56,16 +60,6 @@ fn hash_rates(data: &[u8]) -> (f64, f64) {
     let t = Instant::now();
     std::hint::black_box(md5::Md5::digest(data));
     (sha, mb_s(data.len() as u64, t.elapsed()))
-}
-
-/// A field of /proc/<pid>/status, in KiB.
-fn status_kib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// One whole upload in PATCHes of `piece` (shared, not copied) to the server at `base`.
@@ -137,112 +131,6 @@ async fn spool_rate(spool: &Spool, bytes: u64, chunk: &bytes::Bytes, hashed: boo
     rate
 }
 
-/// The release `cityx serve` in a process of its own, with jobs off and a station editor.
-struct Server {
-    child: std::process::Child,
-    base: String,
-    token: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    async fn start(http: &reqwest::Client) -> Server {
-        use std::io::BufRead;
-        // This bench runs from target/release/deps; the binary goes to target/release.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = std::process::Command::new(cargo)
-            .args(["build", "--release", "--quiet", "-p", "cityx"])
-            .status()
-            .expect("cargo build");
-        assert!(built.success(), "cargo build --release -p cityx");
-        let exe = std::env::current_exe().expect("exe");
-        let bin = exe
-            .parent()
-            .and_then(|d| d.parent())
-            .expect("target dir")
-            .join("cityx");
-        let dir = tempfile::tempdir().expect("dir");
-        let (email, password) = ("admin@bench.local", "bench-admin-password");
-        let mut child = std::process::Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(dir.path())
-            .env("CITYX_ADMIN_EMAIL", email)
-            .env("CITYX_ADMIN_PASSWORD", password)
-            .env("CITYX_JOBS__ENABLED", "false")
-            .env("RUST_LOG", "warn")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("cityx serve");
-        let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let base = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                Some(
-                    l.split("running at ")
-                        .nth(1)?
-                        .split('/')
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                )
-            })
-            .expect("cityx serve says where it runs");
-        std::thread::spawn(move || lines.for_each(drop));
-        let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
-            let mut req = http.post(format!("{base}{path}")).json(&body);
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            async move {
-                let res = req.send().await.expect("request");
-                assert!(res.status().is_success(), "{}", res.status());
-                res.json::<serde_json::Value>().await.expect("json")
-            }
-        };
-        let token = |email: &'static str, password: &'static str| {
-            post(
-                "/api/v1/auth/token",
-                None,
-                serde_json::json!({"email": email, "password": password}),
-            )
-        };
-        let admin = token(email, password).await["token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
-        let station = post("/api/v1/stations", Some(&admin), serde_json::json!({
-            "name": "压测台", "code": "bench", "city": "杭州", "province": "浙江", "region": "east"
-        })).await;
-        post(
-            "/api/v1/users",
-            Some(&admin),
-            serde_json::json!({
-                "email": "editor@bench.local", "display_name": "压测", "role": "editor",
-                "station_id": station["id"], "password": "bench-editor-password"
-            }),
-        )
-        .await;
-        let token = token("editor@bench.local", "bench-editor-password").await["token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
-        Server {
-            child,
-            base,
-            token,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn main() {
     let mb: u64 = std::env::var("CITYX_BENCH_MB")
         .ok()
@@ -300,7 +188,7 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(64);
         app.stop().await;
-        let server = Server::start(&reqwest::Client::new()).await;
+        let server = Server::start(&reqwest::Client::new(), &[]).await;
         let pid = server.child.id();
         let before = status_kib(pid, "VmRSS");
         let piece = chunk.slice(..4 << 20);

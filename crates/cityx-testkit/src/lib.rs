@@ -197,13 +197,19 @@ impl TestApp {
     /// `city` … as `Upload-Metadata` keys), uploaded whole; its bytes are unique. Returns
     /// its id. With jobs off it stays `processing` until [`TestApp::finish_pending`].
     pub async fn item_with(&self, token: &str, meta: &[(&str, &str)]) -> String {
+        let body = format!("{}:{meta:?}", uuid::Uuid::now_v7()).into_bytes();
+        self.item_of_bytes(token, meta, body).await
+    }
+
+    /// Like [`TestApp::item_with`], with the master's bytes given: the same bytes twice make
+    /// two items of the same file.
+    pub async fn item_of_bytes(&self, token: &str, meta: &[(&str, &str)], body: Vec<u8>) -> String {
         use base64::Engine as _;
         let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
         let mut header = format!("filename {}", b64("clip.mp4"));
         for (k, v) in meta {
             header.push_str(&format!(",{k} {}", b64(v)));
         }
-        let body = format!("{}:{}", uuid::Uuid::now_v7(), header).into_bytes();
         self.upload_whole(token, header, body).await
     }
 
@@ -226,6 +232,18 @@ impl TestApp {
             .to_str()
             .expect("asset id")
             .to_owned()
+    }
+
+    /// The Prometheus text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
     }
 
     /// Sets an item's rights (`PUT …/rights`) as `token`, which must be allowed to.
@@ -290,16 +308,28 @@ impl TestApp {
         query: &str,
         ready: impl Fn(&Value) -> bool,
     ) -> Value {
+        self.get_until(&format!("/api/v1/search?{query}"), token, ready)
+            .await
+    }
+
+    /// GETs `path` until the answer is 200 and `ready` (the search index follows the
+    /// database within a second); fails after 15 s.
+    pub async fn get_until(
+        &self,
+        path: &str,
+        token: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = std::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let (s, body) = self.get(&format!("/api/v1/search?{query}"), token).await;
+            let (s, body) = self.get(path, token).await;
             assert_eq!(s, StatusCode::OK, "{body}");
             if ready(&body) {
                 return body;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "search {query} never gave the expected answer; last: {body}"
+                "{path} never gave the expected answer; last: {body}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -168,6 +168,10 @@ catalog! {
     "asset.quality" => "清晰度", "Quality";
     "asset.quality_auto" => "自动", "Auto";
     "asset.thumbnails" => "缩略图", "Thumbnails";
+    "asset.same_file" => "相同文件", "The same file";
+    "asset.same_file_hint" => "这些素材的母版与本条逐字节相同（SHA-256 一致）。", "These items' masters are byte for byte the same as this one's (same SHA-256).";
+    "asset.related" => "相关素材", "Related items";
+    "asset.seek" => "进度条（悬停预览画面）", "Seek bar (hover to preview)";
     "asset.qc" => "技审报告", "Technical check";
     "asset.rejected_qc" => "技审未通过，原因见下方技审报告。", "The technical check failed; the report below says why.";
     "asset.qc_none" => "未发现问题。", "No problems found.";
@@ -699,6 +703,7 @@ catalog! {
     "err.embargoed" => "这条素材尚在禁发期内，禁发期结束后才能采用。", "This item is under embargo and can be adopted once it ends.";
     "err.asset_withdrawn" => "这条素材已被供稿台撤回。", "The contributing station has withdrawn this item.";
     "err.own_item" => "本台的素材无需采用，已在本台素材库中。", "Your station's own items are already in its library.";
+    "err.media_link_invalid" => "播放链接已失效，请刷新页面。", "The playback link has expired or was altered. Reload the page.";
     "err.download_link_invalid" => "下载链接已失效，请在采用记录中重新获取。", "The download link has expired or was altered. Get a new one from the adoption record.";
     "err.adoption_not_found" => "本台尚未以这种形式采用这条素材。", "Your station has not adopted this item in this form.";
     "err.notice_not_found" => "找不到这条通知，或它不是发给本台的。", "No such notice, or it was not sent to your station.";

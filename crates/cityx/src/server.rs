@@ -44,7 +44,8 @@ pub async fn open_app(settings: &Settings) -> anyhow::Result<Arc<App>> {
         settings.upload_options(),
     )
     .context("failed to start the application")?
-    .with_fetch_guard(cityx_fetch::Guard::new(settings.fetch_options()?));
+    .with_fetch_guard(cityx_fetch::Guard::new(settings.fetch_options()?))
+    .with_media_cache(settings.media.cache_mb.saturating_mul(1 << 20));
     Ok(Arc::new(app))
 }
 

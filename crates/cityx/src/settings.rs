@@ -83,6 +83,9 @@ pub struct MediaSettings {
     pub segment_secs: u32,
     pub audio_kbps: u32,
     pub proxy_height: u32,
+    /// Memory for small files (playlists, segments, pictures) of ready items served under
+    /// media links, in MiB; 0 for none.
+    pub cache_mb: u64,
 }
 
 impl Default for MediaSettings {
@@ -98,6 +101,7 @@ impl Default for MediaSettings {
             segment_secs: l.segment_secs,
             audio_kbps: l.audio_kbps,
             proxy_height: l.proxy_height,
+            cache_mb: cityx_app::DEFAULT_MEDIA_CACHE >> 20,
         }
     }
 }
@@ -372,6 +376,9 @@ impl Settings {
         }
         if !(144..=1080).contains(&m.proxy_height) {
             bail!("media.proxy_height must be between 144 and 1080");
+        }
+        if m.cache_mb > 65_536 {
+            bail!("media.cache_mb must be at most 65536 (64 GiB); 0 turns the cache off");
         }
         self.qc.validate().map_err(anyhow::Error::msg)?;
         let a = &self.auth;
@@ -665,6 +672,7 @@ mod tests {
                     "request_timeout_secs",
                 ),
                 ("CITYX_UPLOADS__DUPLICATES", "ignore", "uploads.duplicates"),
+                ("CITYX_MEDIA__CACHE_MB", "100000", "media.cache_mb"),
                 (
                     "CITYX_FETCH__ALLOW_CIDRS",
                     "[\"10.0.0.300/8\"]",

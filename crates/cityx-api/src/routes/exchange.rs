@@ -125,6 +125,23 @@ pub async fn suggest(
     }))
 }
 
+/// Beside an item: other items of the same master file, and similar items, as the caller
+/// may see them.
+#[utoipa::path(get, path = "/api/v1/assets/{id}/related", tag = "exchange",
+    params(("id" = AssetId, Path, description = "Asset id")),
+    responses(
+        (status = 200, description = "Up to 6 of each", body = cityx_app::Related),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such item visible to the caller", body = ErrorBody),
+    ))]
+pub async fn related(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<AssetId>,
+) -> ApiResult<Json<cityx_app::Related>> {
+    Ok(Json(st.app.related(&actor, id).await?))
+}
+
 /// An item's rights.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

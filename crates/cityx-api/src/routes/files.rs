@@ -121,6 +121,50 @@ pub async fn get_file(
     serve(&st, &file, &headers, None).await
 }
 
+/// Where the caller may play an item from: an expiring signed prefix carrying the caller's
+/// rights, under which the item's files are served without a session (for players, and for
+/// a CDN in front).
+#[utoipa::path(get, path = "/api/v1/assets/{id}/media", tag = "assets",
+    params(("id" = AssetId, Path, description = "Asset id")),
+    responses(
+        (status = 200, description = "The signed prefix and the playlist under it", body = cityx_app::MediaLink),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Scope missing", body = ErrorBody),
+        (status = 404, description = "No such item visible to the caller", body = ErrorBody),
+    ))]
+pub async fn media_link(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<AssetId>,
+) -> ApiResult<axum::Json<cityx_app::MediaLink>> {
+    Ok(axum::Json(st.app.media_link(&actor, id).await?))
+}
+
+/// One of an item's files under a media link (`base` of `GET /api/v1/assets/{id}/media`),
+/// with the same ranges, validators and media types as the files route. No session: the
+/// link is the credential, and the item's rights of the moment still apply.
+#[utoipa::path(get, path = "/api/v1/media/{grant}/{path}", tag = "assets", security(()),
+    params(
+        ("grant" = String, Path, description = "The signed part of the link"),
+        ("path" = String, Path, description = "The file, e.g. `hls/master.m3u8`"),
+    ),
+    responses(
+        (status = 200, description = "The whole file", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream"),
+        (status = 304, description = "Unchanged since the `If-None-Match` validator"),
+        (status = 403, description = "The link was changed or has expired", body = ErrorBody),
+        (status = 404, description = "The item is no longer visible under the link, or no such file", body = ErrorBody),
+        (status = 416, description = "The range lies outside the file", body = ErrorBody),
+    ))]
+pub async fn media_file(
+    State(st): State<HttpState>,
+    ApiPath((grant, path)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let file = st.app.media_file(&grant, &path).await?;
+    serve(&st, &file, &headers, None).await
+}
+
 /// `Content-Disposition` for saving a file under `name` (RFC 6266, with an ASCII fallback).
 fn attachment(name: &str) -> String {
     let ascii: String = name
@@ -200,6 +244,13 @@ pub(crate) async fn serve(
     };
     let body = if span.is_empty() {
         Body::empty()
+    } else if let Some(whole) = file.in_memory() {
+        // A slice of shared memory: no copy, no read.
+        let (start, end) = (
+            usize::try_from(span.start).unwrap_or(usize::MAX),
+            usize::try_from(span.end).unwrap_or(usize::MAX),
+        );
+        Body::from(whole.slice(start.min(whole.len())..end.min(whole.len())))
     } else {
         Body::from_stream(st.app.read_asset_file(file, span.clone()).await?)
     };

@@ -2,7 +2,7 @@
 //! queries whose right answers are known in `corpus/queries.tsv`), and the visibility rule.
 
 use cityx_core::{AssetId, StationId, Visibility};
-use cityx_search::{Doc, Filters, Request, SearchIndex, Sort, Viewer};
+use cityx_search::{Doc, Filters, RelatedTo, Request, SearchIndex, Sort, Viewer};
 use std::collections::HashMap;
 
 struct Corpus {
@@ -386,4 +386,86 @@ fn snippets_of_long_texts_with_nested_words() {
             res.hits[0].snippet_html
         );
     }
+}
+
+#[test]
+fn related_items_share_words_and_the_same_file_is_listed_apart() {
+    let c = corpus();
+    let now = 1_800_000_000_000;
+    let back: HashMap<AssetId, &String> = c.ids.iter().map(|(k, v)| (*v, k)).collect();
+    let ty01 = c.ids["ty01"];
+    let of = RelatedTo {
+        id: ty01,
+        sha256: String::new(),
+        title: "台风“杜苏芮”在福建晋江沿海登陆".into(),
+        keywords: vec!["台风".into(), "杜苏芮".into(), "登陆".into()],
+    };
+    let related = c
+        .index
+        .related(&of, Viewer::Nobody, now, 6)
+        .expect("related");
+    let keys: Vec<&str> = related
+        .similar
+        .iter()
+        .map(|h| back[&h.id].as_str())
+        .collect();
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    assert!(!keys.contains(&"ty01"), "never the item itself: {keys:?}");
+    assert!(
+        keys.iter().take(5).all(|k| k.starts_with("ty")),
+        "typhoon news is most related to typhoon news: {keys:?}"
+    );
+    assert!(related.same_file.is_empty(), "no hash, no duplicates");
+
+    // Three copies of one master: one private to another station, one visible, one the
+    // item itself.
+    let index = SearchIndex::in_memory().expect("index");
+    let (a, b, other) = (StationId::new(), StationId::new(), StationId::new());
+    let copy = |station: StationId, title: &str, vis: Visibility, created: i64| Doc {
+        id: AssetId::new(),
+        station_id: station,
+        station_name: "台".into(),
+        title: title.into(),
+        status: "ready".into(),
+        visibility: vis,
+        sha256: "ab".repeat(32),
+        created,
+        ..Default::default()
+    };
+    let docs = vec![
+        copy(a, "暴雨 城区内涝", Visibility::Exchange, 1),
+        copy(b, "暴雨 转载", Visibility::Exchange, 2),
+        copy(b, "暴雨 私有副本", Visibility::Private, 3),
+        Doc {
+            sha256: "cd".repeat(32),
+            ..copy(b, "暴雨 另一条", Visibility::Exchange, 4)
+        },
+    ];
+    index.upsert(&docs).expect("upsert");
+    index.commit("t").expect("commit");
+    let of = RelatedTo {
+        id: docs[0].id,
+        sha256: "ab".repeat(32),
+        title: "暴雨 城区内涝".into(),
+        keywords: Vec::new(),
+    };
+    let titles =
+        |hits: &[cityx_search::Hit]| hits.iter().map(|h| h.title.clone()).collect::<Vec<_>>();
+    let seen_by_other = index
+        .related(&of, Viewer::Station(other), now, 6)
+        .expect("related");
+    assert_eq!(titles(&seen_by_other.same_file), ["暴雨 转载"]);
+    assert_eq!(
+        titles(&seen_by_other.similar),
+        ["暴雨 另一条"],
+        "the same file is not repeated as similar"
+    );
+    let seen_by_b = index
+        .related(&of, Viewer::Station(b), now, 6)
+        .expect("related");
+    assert_eq!(
+        titles(&seen_by_b.same_file),
+        ["暴雨 转载", "暴雨 私有副本"],
+        "its own private copy, oldest first"
+    );
 }

@@ -55,7 +55,23 @@ async fn facade_round_trip(s: Storage) {
         assert_eq!(got.len(), hi - lo, "{range:?}");
         assert!(got == big[lo..hi], "{range:?}");
     }
+    // Small objects come whole, with the validator of `head`; larger ones are left to
+    // streaming.
+    let (info, bytes) = s
+        .read_small(&seg, 700_000)
+        .await
+        .expect("read")
+        .expect("small enough");
+    assert!(bytes == big, "the whole object");
+    assert_eq!(info, s.head(&seg).await.expect("head"));
+    assert!(s.read_small(&seg, 699_999).await.expect("read").is_none());
     let missing = StorageKey::derived(a, "hls/none.ts").expect("key");
+    assert!(
+        s.read_small(&missing, 10)
+            .await
+            .expect_err("missing")
+            .is_not_found()
+    );
     assert!(
         s.read(&missing, 0..1)
             .await

@@ -344,3 +344,85 @@ async fn bad_search_input_gets_codes() {
     assert_eq!(s, 401);
     app.stop().await;
 }
+
+/// The titles of one list of `/related`, sorted.
+fn titles(body: &Value, list: &str) -> Vec<String> {
+    let mut v: Vec<String> = body[list]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|h| h["title"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn related_items_and_copies_of_the_same_file_follow_the_rights() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let (ea, eb) = (
+        w.user("editor@a").token.clone(),
+        w.user("editor@b").token.clone(),
+    );
+    let same = b"the very same master bytes".to_vec();
+    let item = app
+        .item_of_bytes(
+            &ea,
+            &[("title", "暴雨来袭 城区内涝"), ("keywords", "暴雨,内涝")],
+            same.clone(),
+        )
+        .await;
+    let own_copy = app
+        .item_of_bytes(&ea, &[("title", "暴雨 内部副本")], same.clone())
+        .await;
+    let b_copy = app
+        .item_of_bytes(&eb, &[("title", "暴雨 乙台转载")], same)
+        .await;
+    app.item_with(&ea, &[("title", "暴雨过后 排涝抢险")]).await;
+    let private = app.item_with(&ea, &[("title", "暴雨 内部素材")]).await;
+    app.item_with(&ea, &[("title", "秋茶开采")]).await;
+    assert_eq!(app.finish_pending().await, 6);
+    for id in [&own_copy, &private] {
+        app.set_rights(&ea, id, json!({"visibility": "private"}))
+            .await;
+    }
+    let path = format!("/api/v1/assets/{item}/related");
+    // Another station: its own copy, and the visible similar item.
+    let seen = app
+        .get_until(&path, &eb, |b| !titles(b, "similar").is_empty())
+        .await;
+    assert_eq!(titles(&seen, "same_file"), ["暴雨 乙台转载"], "{seen}");
+    assert_eq!(titles(&seen, "similar"), ["暴雨过后 排涝抢险"], "{seen}");
+    // The contributor also sees its private items.
+    let seen = app
+        .get_until(&path, &ea, |b| titles(b, "similar").len() == 2)
+        .await;
+    assert_eq!(
+        titles(&seen, "same_file"),
+        ["暴雨 乙台转载", "暴雨 内部副本"],
+        "{seen}"
+    );
+    assert_eq!(
+        titles(&seen, "similar"),
+        ["暴雨 内部素材", "暴雨过后 排涝抢险"],
+        "no unrelated item, never the item itself: {seen}"
+    );
+    assert_eq!(
+        seen["same_file"][0]["id"],
+        own_copy.as_str(),
+        "oldest first: {seen}"
+    );
+    assert_eq!(seen["same_file"][1]["id"], b_copy.as_str(), "{seen}");
+    // An item the caller may not see has no neighbours to show.
+    let (s, body) = app
+        .get(&format!("/api/v1/assets/{private}/related"), &eb)
+        .await;
+    assert_eq!(
+        (s.as_u16(), body["error"]["code"].as_str()),
+        (404, Some("asset_not_found"))
+    );
+    app.stop().await;
+}

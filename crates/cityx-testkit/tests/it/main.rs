@@ -7,6 +7,7 @@ mod bad_input;
 mod exchange;
 mod follows;
 mod matrix;
+mod media;
 mod notices;
 mod system;
 mod uploads;

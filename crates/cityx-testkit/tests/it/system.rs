@@ -9,15 +9,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!((s.as_u16(), b["status"].as_str()), (200, Some("ok")));
     assert_eq!(app.call("GET", "/readyz", None, None).await.0, 200);
     app.get("/api/v1/stations", &app.admin_token).await;
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(metrics.contains("http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/api/v1/stations\""), "{metrics}");
     assert!(

@@ -1,14 +1,14 @@
 //! The exchange in the browser: searching with filters and facets, adopting an item and
 //! downloading it, an item's rights, and the adoption ledger.
 
-use super::{Chrome, ListQuery, fmt_time, form_target};
+use super::{Chrome, ListQuery, fmt_time, form_target, redirect_or_error};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{WebForm, WebUser, encode_component};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
 use cityx_api::routes::exchange::SearchParams;
@@ -97,7 +97,7 @@ pub fn hit_date(h: &SearchHit) -> String {
         .unwrap_or_default()
 }
 
-fn hit_view(t: T, h: SearchHit, now_ms: i64) -> HitView {
+pub(crate) fn hit_view(t: T, h: SearchHit, now_ms: i64) -> HitView {
     HitView {
         date: hit_date(&h),
         duration: duration(h.duration_s),
@@ -243,10 +243,11 @@ pub async fn adopt(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.adopt(&u.actor, id, &f.rendition, &f.purpose).await {
-        Ok(_) => Redirect::to(&format!("/items/{id}?done=adopted#adopt")).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.adopt(&u.actor, id, &f.rendition, &f.purpose).await,
+        u.t,
+        |_| format!("/items/{id}?done=adopted#adopt"),
+    )
 }
 
 /// Starts a download of an adopted item: a fresh signed link, followed at once.
@@ -260,10 +261,11 @@ pub async fn download(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.renew_download(&u.actor, id, &f.rendition).await {
-        Ok(link) => Redirect::to(&link.url).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.renew_download(&u.actor, id, &f.rendition).await,
+        u.t,
+        |link| link.url,
+    )
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -334,10 +336,9 @@ pub async fn rights(
         embargo_hides: f.embargo_hides.is_some(),
         licence: &f.licence,
     };
-    match st.app.set_rights(&u.actor, id, &input).await {
-        Ok(_) => Redirect::to(&format!("/items/{id}?done=rights_saved#rights")).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(st.app.set_rights(&u.actor, id, &input).await, u.t, |_| {
+        format!("/items/{id}?done=rights_saved#rights")
+    })
 }
 
 pub struct AdoptionRow {

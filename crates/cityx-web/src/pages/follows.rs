@@ -2,7 +2,7 @@
 //! newest items, and forms to follow a keyword or a station (zones are followed from their
 //! page).
 
-use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target};
+use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target, redirect_or_error};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{WebForm, WebUser, encode_component, safe_next};
@@ -133,10 +133,9 @@ pub async fn open(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.look_at_follow(&u.actor, id).await {
-        Ok(follow) => Redirect::to(&search_link(&follow)).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(st.app.look_at_follow(&u.actor, id).await, u.t, |follow| {
+        search_link(&follow)
+    })
 }
 
 /// `POST /follows/{id}/delete`.
@@ -150,8 +149,9 @@ pub async fn delete(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.unfollow(&u.actor, id).await {
-        Ok(()) => Redirect::to("/follows?done=unfollowed").into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.unfollow(&u.actor, id).await,
+        u.t,
+        |()| "/follows?done=unfollowed",
+    )
 }

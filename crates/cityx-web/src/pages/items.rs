@@ -1,4 +1,7 @@
-use super::{Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id};
+use super::exchange::{HitView, hit_view};
+use super::{
+    Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id, redirect_or_error,
+};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::WebForm;
@@ -9,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
+use cityx_app::SearchHit;
 use cityx_core::{Asset, AssetId};
 
 /// The error codes an upload can meet, for the page's script.
@@ -167,9 +171,14 @@ struct AssetPage {
     /// The playlist to play; empty until something plays.
     player_src: String,
     poster_src: String,
+    /// The storyboard's WebVTT, for the seek bar's previews; empty without one.
+    storyboard_src: String,
     /// Playing the fast path's copy while the ladder is made.
     fast_preview: bool,
     thumbs: Vec<String>,
+    /// Other items of the same master file, and similar items, as the reader may see them.
+    same_file: Vec<HitView>,
+    similar: Vec<HitView>,
     qc: Option<QcView>,
     /// When a deleted item is purged; empty when it is not deleted.
     purge_after: String,
@@ -427,6 +436,13 @@ pub async fn asset(
         Ok(x) => x,
         Err(e) => return WebError::app(e, t).into_response(),
     };
+    // The neighbours come from the search index; the page stands without them.
+    let related = st.app.related_of(&u.actor, &a).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "related items of an item page");
+        Default::default()
+    });
+    let now_ms = cityx_core::epoch_ms(cityx_core::now());
+    let hits = |h: Vec<SearchHit>| h.into_iter().map(|h| hit_view(t, h, now_ms)).collect();
     let live = matches!(
         a.status,
         cityx_core::AssetStatus::Uploading | cityx_core::AssetStatus::Processing
@@ -443,6 +459,13 @@ pub async fn asset(
         a.playback.as_deref().unwrap_or("")
     );
     let file = |p: &str| format!("/api/v1/assets/{}/files/{p}", a.id);
+    // The player reads under a media link: no cookie per segment, no database read per
+    // request, and small files from memory.
+    let media = match st.app.media_link_of(&u.actor, &a).await {
+        Ok(link) => link.base,
+        Err(e) => return WebError::app(e, t).into_response(),
+    };
+    let played = |p: &str| format!("{media}{p}");
     let derived = a.derived.clone().unwrap_or_default();
     let failure = if a.status == cityx_core::AssetStatus::Rejected && a.qc.is_some() {
         t.get("asset.rejected_qc").to_owned()
@@ -462,8 +485,12 @@ pub async fn asset(
         keywords: a.meta.keywords.join("、"),
         duplicate: a.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
         failure,
-        player_src: a.playback.as_deref().map(file).unwrap_or_default(),
+        player_src: a.playback.as_deref().map(played).unwrap_or_default(),
         poster_src: derived["poster"].as_str().map(file).unwrap_or_default(),
+        storyboard_src: derived["storyboard"]["vtt"]
+            .as_str()
+            .map(played)
+            .unwrap_or_default(),
         fast_preview: a
             .playback
             .as_deref()
@@ -472,6 +499,8 @@ pub async fn asset(
             .as_array()
             .map(|t| t.iter().filter_map(|x| x.as_str()).map(file).collect())
             .unwrap_or_default(),
+        same_file: hits(related.same_file),
+        similar: hits(related.similar),
         qc: a.qc.as_ref().and_then(|q| qc_view(t, q)),
         technical: a.technical.as_ref().map(technical_line).unwrap_or_default(),
         jobs: view
@@ -521,10 +550,7 @@ async fn manage(st: &HttpState, u: &WebUser, id: &str, f: &CsrfOnly, restore: bo
     } else {
         ("item_deleted", st.app.delete_asset(&u.actor, id).await)
     };
-    match result {
-        Ok(_) => Redirect::to(&format!("/items/{id}?done={done}")).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(result, u.t, |_| format!("/items/{id}?done={done}"))
 }
 
 pub async fn delete(

@@ -142,6 +142,20 @@ pub fn form_target<I: std::str::FromStr>(
     parse_id(raw_id, not_found, u.t)
 }
 
+/// How a form's change ends: a redirect to `to(value)` when it worked, the error page in the
+/// reader's language when it did not.
+pub fn redirect_or_error<V, S: AsRef<str>>(
+    result: Result<V, cityx_app::Error>,
+    t: T,
+    to: impl FnOnce(V) -> S,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match result {
+        Ok(v) => axum::response::Redirect::to(to(v).as_ref()).into_response(),
+        Err(e) => WebError::app(e, t).into_response(),
+    }
+}
+
 /// A form that carries nothing but its CSRF token (a button).
 #[derive(serde::Deserialize)]
 pub struct CsrfOnly {

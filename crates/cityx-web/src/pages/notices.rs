@@ -2,14 +2,14 @@
 //! page where adopting stations acknowledge, and the hub's statistics with charts, a map and
 //! CSV exports.
 
-use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target};
+use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target, redirect_or_error};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{WebForm, WebUser};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
 use cityx_app::{AreaStats, NoticeDirection, Statistics};
@@ -54,10 +54,11 @@ pub async fn correct(
         shot_date: f.shot_date.as_deref(),
         copyright: None,
     };
-    match st.app.correct_asset(&u.actor, id, &input).await {
-        Ok(_) => Redirect::to(&format!("/items/{id}?done=corrected#manage")).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.correct_asset(&u.actor, id, &input).await,
+        u.t,
+        |_| format!("/items/{id}?done=corrected#manage"),
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -79,10 +80,11 @@ pub async fn withdraw(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.withdraw_asset(&u.actor, id, &f.reason).await {
-        Ok(_) => Redirect::to(&format!("/items/{id}?done=withdrawn#manage")).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.withdraw_asset(&u.actor, id, &f.reason).await,
+        u.t,
+        |_| format!("/items/{id}?done=withdrawn#manage"),
+    )
 }
 
 /// A notice as a table row.
@@ -172,10 +174,11 @@ pub async fn acknowledge(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.acknowledge_notice(&u.actor, id).await {
-        Ok(_) => Redirect::to("/notices?done=acknowledged").into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.acknowledge_notice(&u.actor, id).await,
+        u.t,
+        |_| "/notices?done=acknowledged",
+    )
 }
 
 /// A bar of the daily chart, in SVG units.

@@ -1,12 +1,14 @@
 use super::users::Opt;
-use super::{Chrome, FormErrors, ListQuery, fmt_opt_time, fmt_time, form_target};
+use super::{
+    Chrome, FormErrors, ListQuery, fmt_opt_time, fmt_time, form_target, redirect_or_error,
+};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{FormList, WebUser};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
 use cityx_app::{NewToken, PageRequest};
@@ -252,8 +254,9 @@ pub async fn revoke(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.revoke_token(&u.actor, id).await {
-        Ok(_) => Redirect::to("/tokens?done=token_revoked").into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.revoke_token(&u.actor, id).await,
+        u.t,
+        |_| "/tokens?done=token_revoked",
+    )
 }

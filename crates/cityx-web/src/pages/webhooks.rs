@@ -1,14 +1,16 @@
 //! Webhooks (接口推送): a station admin registers addresses, sees each one's deliveries, and
 //! retries a failed one; the hub admin sees and deletes every station's.
 
-use super::{Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id};
+use super::{
+    Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id, redirect_or_error,
+};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{FormList, WebForm, WebUser};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
 use cityx_core::{EventKind, JobId, Webhook, WebhookId, WebhookInput, policy};
@@ -247,10 +249,11 @@ pub async fn delete(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.delete_webhook(&u.actor, id).await {
-        Ok(()) => Redirect::to("/webhooks?done=webhook_deleted").into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.delete_webhook(&u.actor, id).await,
+        u.t,
+        |()| "/webhooks?done=webhook_deleted",
+    )
 }
 
 /// `POST /webhooks/{id}/deliveries/{delivery}/retry`.
@@ -268,8 +271,9 @@ pub async fn retry(
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    match st.app.retry_delivery(&u.actor, id, delivery).await {
-        Ok(()) => Redirect::to(&format!("/webhooks/{id}?done=delivery_retried")).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.retry_delivery(&u.actor, id, delivery).await,
+        u.t,
+        |()| format!("/webhooks/{id}?done=delivery_retried"),
+    )
 }

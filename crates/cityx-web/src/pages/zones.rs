@@ -1,14 +1,14 @@
 //! Topic zones (专区): the list with the hub's form to create one, and a zone's page with its
 //! brief, the invited stations' progress, its items, and the form stations contribute with.
 
-use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target, parse_id};
+use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target, parse_id, redirect_or_error};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{WebForm, WebUser};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
 use cityx_core::{AssetId, Zone, ZoneId, ZoneInput, day, policy};
@@ -128,10 +128,9 @@ pub async fn create(
         ends_on: field("ends_on"),
         invited,
     };
-    match st.app.create_zone(&u.actor, &input).await {
-        Ok(z) => Redirect::to(&format!("/zones/{}?done=zone_created", z.id)).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(st.app.create_zone(&u.actor, &input).await, u.t, |z| {
+        format!("/zones/{}?done=zone_created", z.id)
+    })
 }
 
 pub struct ItemCard {
@@ -279,10 +278,11 @@ pub async fn contribute(
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    match st.app.contribute_to_zone(&u.actor, zone, asset).await {
-        Ok(_) => Redirect::to(&format!("/zones/{zone}?done=contributed")).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.contribute_to_zone(&u.actor, zone, asset).await,
+        u.t,
+        |_| format!("/zones/{zone}?done=contributed"),
+    )
 }
 
 /// `POST /zones/{id}/items/{asset}/remove`: takes an item out of the zone.
@@ -300,8 +300,9 @@ pub async fn remove(
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    match st.app.remove_from_zone(&u.actor, zone, asset).await {
-        Ok(()) => Redirect::to(&format!("/zones/{zone}?done=zone_item_removed")).into_response(),
-        Err(e) => WebError::app(e, u.t).into_response(),
-    }
+    redirect_or_error(
+        st.app.remove_from_zone(&u.actor, zone, asset).await,
+        u.t,
+        |()| format!("/zones/{zone}?done=zone_item_removed"),
+    )
 }

@@ -1,0 +1,418 @@
+//! Playback by signed address: a caller who may see an item gets a media link, an expiring
+//! HMAC-signed path prefix under which the item's playable files (HLS playlists and
+//! segments, storyboard, thumbnails, poster, proxy) are served without a session or a
+//! database read per request. A CDN can cache under it, and a player needs no cookie.
+//!
+//! Every request still answers to the item's rights of the moment: whether the link's holder
+//! may see the item is read from the database at most once per [`RIGHTS_TTL`] per item and
+//! viewer, so a withdrawal, a deletion or narrowed rights stop playback within seconds.
+//!
+//! Small files ([`SMALL_FILE`] or less: playlists, segments, pictures) are read whole in one
+//! trip to a blocking thread and, once the item is ready (its files no longer change), kept
+//! in a memory cache of a fixed budget, evicting the least recently used.
+
+use crate::pipeline::{AssetFile, extension_of, servable, storage_error};
+use crate::{App, Error, Result, secrets};
+use cityx_core::{Actor, AssetId, AssetStatus, StationId, TenantScope, policy};
+use cityx_storage::StorageKey;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// Files up to this size are read whole (and cached when the item is ready); larger ones
+/// (a long proxy MP4) are streamed.
+pub const SMALL_FILE: u64 = 4 << 20;
+/// How long a media link plays.
+const LINK_TTL: Duration = Duration::from_secs(6 * 3600);
+/// How long a rights decision is reused.
+const RIGHTS_TTL: Duration = Duration::from_secs(2);
+/// Rights decisions kept before the expired ones are swept.
+const RIGHTS_SWEEP: usize = 10_000;
+
+/// Where an item plays from, for one viewer, until `expires_at`.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MediaLink {
+    /// The signed prefix: append a file's path (`hls/master.m3u8`, `poster.jpg` …).
+    pub base: String,
+    /// The playlist to play under `base`, once something plays.
+    pub hls: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+}
+
+/// Whose rights a link carries: the hub's, a station's, or only what everyone may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Viewer {
+    All,
+    Station(StationId),
+    Nobody,
+}
+
+impl Viewer {
+    fn of(scope: TenantScope) -> Self {
+        match scope {
+            TenantScope::All => Viewer::All,
+            TenantScope::Station(s) => Viewer::Station(s),
+            TenantScope::Nothing => Viewer::Nobody,
+        }
+    }
+
+    fn scope(self) -> TenantScope {
+        match self {
+            Viewer::All => TenantScope::All,
+            Viewer::Station(s) => TenantScope::Station(s),
+            Viewer::Nobody => TenantScope::Nothing,
+        }
+    }
+
+    fn code(self) -> String {
+        match self {
+            Viewer::All => "all".into(),
+            Viewer::Station(s) => s.to_string(),
+            Viewer::Nobody => "none".into(),
+        }
+    }
+
+    fn parse(code: &str) -> Option<Self> {
+        match code {
+            "all" => Some(Viewer::All),
+            "none" => Some(Viewer::Nobody),
+            s => s.parse().ok().map(Viewer::Station),
+        }
+    }
+}
+
+/// What a viewer may play of an item: `None` when it may not see it; else whether its files
+/// are final, and their version (the item's last change).
+type Playable = Option<(bool, i64)>;
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct FileKey {
+    asset: AssetId,
+    version: i64,
+    path: String,
+}
+
+struct Cached {
+    file: AssetFile,
+    last_used: u64,
+}
+
+#[derive(Default)]
+struct Files {
+    map: HashMap<FileKey, Cached>,
+    bytes: u64,
+    clock: u64,
+}
+
+/// The memory behind media links: rights decisions and small files.
+pub(crate) struct MediaCache {
+    budget: u64,
+    rights: Mutex<HashMap<(AssetId, Viewer), (Instant, Playable)>>,
+    files: Mutex<Files>,
+}
+
+impl MediaCache {
+    /// A cache holding at most `budget` bytes of files (0: none).
+    pub(crate) fn new(budget: u64) -> Self {
+        MediaCache {
+            budget,
+            rights: Default::default(),
+            files: Default::default(),
+        }
+    }
+
+    fn rights(&self, key: (AssetId, Viewer)) -> Option<Playable> {
+        let map = self.rights.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&key)
+            .filter(|(at, _)| at.elapsed() < RIGHTS_TTL)
+            .map(|(_, p)| *p)
+    }
+
+    fn remember_rights(&self, key: (AssetId, Viewer), playable: Playable) {
+        let mut map = self.rights.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= RIGHTS_SWEEP {
+            map.retain(|_, (at, _)| at.elapsed() < RIGHTS_TTL);
+        }
+        map.insert(key, (Instant::now(), playable));
+    }
+
+    fn file(&self, key: &FileKey) -> Option<AssetFile> {
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.clock += 1;
+        let now = files.clock;
+        files.map.get_mut(key).map(|c| {
+            c.last_used = now;
+            c.file.clone()
+        })
+    }
+
+    fn keep(&self, key: FileKey, file: &AssetFile) {
+        let size = file.info.size;
+        if size > self.budget / 8 {
+            return;
+        }
+        let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+        files.clock += 1;
+        let now = files.clock;
+        if let Some(old) = files.map.insert(
+            key,
+            Cached {
+                file: file.clone(),
+                last_used: now,
+            },
+        ) {
+            files.bytes -= old.file.info.size;
+        }
+        files.bytes += size;
+        if files.bytes > self.budget {
+            // Down to three quarters of the budget, least recently used first: sorting is
+            // paid once per quarter of the budget, not on every insert.
+            let mut by_age: Vec<(u64, FileKey)> = files
+                .map
+                .iter()
+                .map(|(k, c)| (c.last_used, k.clone()))
+                .collect();
+            by_age.sort_unstable_by_key(|(used, _)| *used);
+            for (_, k) in by_age {
+                if files.bytes <= self.budget / 4 * 3 {
+                    break;
+                }
+                if let Some(c) = files.map.remove(&k) {
+                    files.bytes -= c.file.info.size;
+                }
+            }
+        }
+    }
+
+    /// Bytes of files held now.
+    pub(crate) fn held(&self) -> u64 {
+        self.files.lock().unwrap_or_else(|e| e.into_inner()).bytes
+    }
+}
+
+fn mac(key: &[u8], message: &str) -> Result<Hmac<Sha256>> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key).map_err(|e| Error::Internal(e.to_string().into()))?;
+    mac.update(message.as_bytes());
+    Ok(mac)
+}
+
+fn signed_part(asset: AssetId, viewer: Viewer, expires: i64) -> String {
+    format!("{asset}.{}.{expires}", viewer.code())
+}
+
+impl App {
+    /// A media link to an item the caller may see, carrying the caller's rights.
+    pub async fn media_link(&self, actor: &Actor, id: AssetId) -> Result<MediaLink> {
+        policy::read(actor)?;
+        let asset = self
+            .repo
+            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
+            .await?;
+        self.media_link_of(actor, &asset).await
+    }
+
+    /// [`App::media_link`] for an item already read (the item page has it). The link
+    /// carries the caller's rights, which every request under it checks again.
+    pub async fn media_link_of(
+        &self,
+        actor: &Actor,
+        asset: &cityx_core::Asset,
+    ) -> Result<MediaLink> {
+        policy::read(actor)?;
+        let expires_at = cityx_core::now() + LINK_TTL;
+        let part = signed_part(
+            asset.id,
+            Viewer::of(actor.tenant_scope()),
+            expires_at.unix_timestamp(),
+        );
+        let sig = mac(self.link_key().await?, &format!("media/{part}"))?.finalize();
+        // Half the MAC (128 bits) keeps the address short.
+        let grant = format!("{part}.{}", secrets::hex(&sig.into_bytes()[..16]));
+        Ok(MediaLink {
+            base: format!("/api/v1/media/{grant}/"),
+            hls: asset.playback.clone(),
+            expires_at,
+        })
+    }
+
+    /// A file under a media link: the link must be intact and unexpired, and its viewer
+    /// still allowed to see the item.
+    pub async fn media_file(&self, grant: &str, relative: &str) -> Result<AssetFile> {
+        let mut parts = grant.split('.');
+        let (Some(asset), Some(viewer), Some(exp), Some(sig), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(Error::BadMediaLink);
+        };
+        let (Ok(asset), Some(viewer), Ok(exp), Some(sig)) = (
+            asset.parse::<AssetId>(),
+            Viewer::parse(viewer),
+            exp.parse::<i64>(),
+            secrets::unhex(sig),
+        ) else {
+            return Err(Error::BadMediaLink);
+        };
+        let expected = mac(
+            self.link_key().await?,
+            &format!("media/{}", signed_part(asset, viewer, exp)),
+        )?;
+        if sig.len() != 16 || expected.verify_truncated_left(&sig).is_err() {
+            return Err(Error::BadMediaLink);
+        }
+        if exp < cityx_core::now().unix_timestamp() {
+            return Err(Error::BadMediaLink);
+        }
+        let Some((settled, version)) = self.playable(asset, viewer).await? else {
+            return Err(Error::NotFound("asset"));
+        };
+        self.load_file(asset, settled.then_some(version), relative)
+            .await
+    }
+
+    async fn playable(&self, asset: AssetId, viewer: Viewer) -> Result<Playable> {
+        if let Some(p) = self.media.rights((asset, viewer)) {
+            return Ok(p);
+        }
+        let playable = match self
+            .repo
+            .get_visible_asset(viewer.scope(), asset, cityx_core::now())
+            .await
+        {
+            Ok(a) if a.deleted_at.is_none() && a.status != AssetStatus::Withdrawn => Some((
+                a.status == AssetStatus::Ready,
+                cityx_core::epoch_ms(a.updated_at),
+            )),
+            Ok(_) | Err(cityx_db::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        self.media.remember_rights((asset, viewer), playable);
+        Ok(playable)
+    }
+
+    /// One of an item's derived files. `version` is the item's last change when its files
+    /// are final: then small files come from (and go into) the memory cache.
+    pub(crate) async fn load_file(
+        &self,
+        asset: AssetId,
+        version: Option<i64>,
+        relative: &str,
+    ) -> Result<AssetFile> {
+        if !servable(relative) {
+            return Err(Error::NotFound("file"));
+        }
+        let key = StorageKey::derived(asset, relative).ok_or(Error::NotFound("file"))?;
+        let cache_key = version.map(|version| FileKey {
+            asset,
+            version,
+            path: relative.to_owned(),
+        });
+        if let Some(hit) = cache_key.as_ref().and_then(|k| self.media.file(k)) {
+            return Ok(hit);
+        }
+        let extension = extension_of(relative);
+        let file = match self
+            .storage
+            .read_small(&key, SMALL_FILE)
+            .await
+            .map_err(storage_error)?
+        {
+            Some((info, bytes)) => AssetFile {
+                key,
+                info,
+                extension,
+                body: Some(bytes),
+            },
+            None => AssetFile {
+                info: self.storage.head(&key).await.map_err(storage_error)?,
+                key,
+                extension,
+                body: None,
+            },
+        };
+        if let Some(k) = cache_key
+            && file.body.is_some()
+        {
+            self.media.keep(k, &file);
+        }
+        Ok(file)
+    }
+
+    /// Bytes of media files held in memory, for the metrics.
+    pub fn media_cache_bytes(&self) -> u64 {
+        self.media.held()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use cityx_storage::ObjectInfo;
+
+    fn file(size: u64) -> AssetFile {
+        AssetFile {
+            key: StorageKey::master(AssetId::new()),
+            info: ObjectInfo { size, etag: None },
+            extension: "ts".into(),
+            body: Some(Bytes::from(vec![0; size as usize])),
+        }
+    }
+
+    fn key(n: i64) -> FileKey {
+        static ASSET: std::sync::OnceLock<AssetId> = std::sync::OnceLock::new();
+        FileKey {
+            asset: *ASSET.get_or_init(AssetId::new),
+            version: n,
+            path: "hls/x.ts".into(),
+        }
+    }
+
+    #[test]
+    fn the_cache_keeps_its_budget_and_the_recently_used() {
+        let cache = MediaCache::new(1000);
+        for n in 0..8 {
+            cache.keep(key(n), &file(100));
+        }
+        assert_eq!(cache.held(), 800);
+        // Using the oldest keeps it when the budget overflows.
+        assert!(cache.file(&key(0)).is_some());
+        for n in 8..12 {
+            cache.keep(key(n), &file(100));
+        }
+        assert!(cache.held() <= 1000, "{}", cache.held());
+        assert!(cache.file(&key(0)).is_some(), "recently used stays");
+        assert!(cache.file(&key(1)).is_none(), "least recently used goes");
+        assert!(cache.file(&key(11)).is_some());
+        // Too big for the cache: not kept at all.
+        cache.keep(key(99), &file(200));
+        assert!(cache.file(&key(99)).is_none());
+        // Replacing an entry does not count it twice.
+        let before = cache.held();
+        cache.keep(key(11), &file(100));
+        assert_eq!(cache.held(), before);
+    }
+
+    #[test]
+    fn viewers_round_trip_through_their_codes() {
+        for v in [
+            Viewer::All,
+            Viewer::Nobody,
+            Viewer::Station(StationId::new()),
+        ] {
+            assert_eq!(Viewer::parse(&v.code()), Some(v));
+            assert_eq!(Viewer::of(v.scope()), v);
+        }
+        assert_eq!(Viewer::parse("hub"), None);
+    }
+}

@@ -1,0 +1,174 @@
+//! API benchmark: the JSON API of the release `cityx serve` on embedded SQLite, under load
+//! from a second process (wrk, Debian's) and from an open-loop generator at a fixed rate.
+//!
+//!     scripts/bench api              # installs wrk if missing
+//!     cargo bench -p cityx-testkit --bench api
+//!
+//! 1. Item JSON by id (`GET /api/v1/assets/{id}` with a bearer token): the most requests per
+//!    second wrk reaches, then latency at half of that rate, measured open-loop (requests
+//!    are sent on a fixed schedule and timed from when they were due, so a slow answer
+//!    delays the next one's clock: no coordinated omission).
+//! 2. Search (`GET /api/v1/search?q=…`, rotating 15 Chinese queries, as a station sees them,
+//!    with facet counts and snippets) over `CITYX_BENCH_ITEMS` generated items (default
+//!    100,000) indexed before the server starts, with wrk.
+//!
+//! `CITYX_BENCH_SECS` sets each run's length (default 5).
+
+#[path = "common/server.rs"]
+mod server;
+
+#[path = "../../cityx-search/benches/support/generated.rs"]
+mod generated;
+
+use server::Server;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Runs wrk with `-t1 -c{connections}`; returns its requests per second and its output.
+fn wrk(url: &str, token: &str, secs: u64, connections: u32, script: Option<&str>) -> (f64, String) {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t1",
+        &format!("-c{connections}"),
+        &format!("-d{secs}s"),
+        "--latency",
+    ])
+    .args(["-H", &format!("Authorization: Bearer {token}")]);
+    if let Some(s) = script {
+        cmd.args(["-s", s]);
+    }
+    let out = cmd.arg(url).output().expect("wrk");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !text.contains("Non-2xx"),
+        "every answer must succeed: {text}"
+    );
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    (rps, text)
+}
+
+/// wrk's latency line for a percentile (`99%`), as printed.
+fn wrk_latency(text: &str, p: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(p))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Sends GETs to `url` at `rate` per second for `secs` over `connections` connections, each
+/// on its own fixed schedule; returns the latencies in ms, each measured from when its
+/// request was due.
+async fn open_loop(url: &str, token: &str, rate: f64, secs: u64, connections: usize) -> Vec<f64> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .expect("client");
+    let per_connection = Duration::from_secs_f64(connections as f64 / rate);
+    let count = (rate * secs as f64 / connections as f64) as u32;
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let (http, url, token) = (http.clone(), url.to_owned(), token.to_owned());
+        // Spread the connections' schedules across one interval.
+        let offset = per_connection.mul_f64(c as f64 / connections as f64);
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::with_capacity(count as usize);
+            for i in 0..count {
+                let due = start + offset + per_connection * i;
+                tokio::time::sleep_until(due).await;
+                let res = http
+                    .get(&url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .expect("get");
+                assert!(res.status().is_success(), "{}", res.status());
+                let _ = res.bytes().await.expect("body");
+                times.push(due.elapsed().as_secs_f64() * 1000.0);
+            }
+            times
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("task"));
+    }
+    all.sort_by(f64::total_cmp);
+    all
+}
+
+fn main() {
+    server::require(&["wrk"], "api");
+    let secs: u64 = server::env_or("CITYX_BENCH_SECS", 5);
+    let items: usize = server::env_or("CITYX_BENCH_ITEMS", 100_000);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    // The index is built before the server starts, in the data directory it will open.
+    let data = tempfile::tempdir().expect("dir");
+    let started = Instant::now();
+    drop(generated::index(&data.path().join("search"), items));
+    println!(
+        "{items} generated items indexed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let http = reqwest::Client::new();
+    let server = rt.block_on(Server::start_in(&http, &[], data));
+    let (base, token) = (server.base.clone(), server.token.clone());
+    let id = rt.block_on(server.upload(&http, "压测", b"bytes".to_vec()));
+    let item = format!("{base}/api/v1/assets/{id}");
+
+    wrk(&item, &token, 1, 8, None);
+    let (max, text) = wrk(&item, &token, secs, 32, None);
+    println!(
+        "item JSON, wrk -t1 -c32: {max:.0} requests/s at most (p50 {}, p99 {})",
+        wrk_latency(&text, "50%"),
+        wrk_latency(&text, "99%")
+    );
+    let half = max / 2.0;
+    let times = rt.block_on(open_loop(&item, &token, half, secs, 32));
+    println!(
+        "item JSON at half of that ({half:.0} requests/s, open loop, {} requests): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        times.len(),
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times[times.len() - 1]
+    );
+
+    let script = server.dir.path().join("queries.lua");
+    let paths: Vec<String> = generated::QUERIES
+        .iter()
+        .map(|q| {
+            format!(
+                "\"/api/v1/search?q={}\"",
+                percent_encoding::utf8_percent_encode(q, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect();
+    std::fs::write(
+        &script,
+        format!(
+            "local paths = {{{}}}\nlocal n = 0\nrequest = function()\n  n = n + 1\n  \
+             return wrk.format(\"GET\", paths[(n % #paths) + 1])\nend\n",
+            paths.join(", ")
+        ),
+    )
+    .expect("script");
+    let script = script.to_string_lossy().into_owned();
+    let search = format!("{base}/api/v1/search");
+    wrk(&search, &token, 1, 8, Some(&script));
+    for connections in [8, 32] {
+        let (rps, text) = wrk(&search, &token, secs, connections, Some(&script));
+        println!(
+            "search over {items} items, wrk -t1 -c{connections}: {rps:.0} requests/s (p50 {}, p99 {})",
+            wrk_latency(&text, "50%"),
+            wrk_latency(&text, "99%")
+        );
+    }
+}

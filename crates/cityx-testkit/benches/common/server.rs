@@ -1,0 +1,182 @@
+//! What the benchmarks that run the release binary share.
+
+// Each bench uses part of it.
+#![allow(dead_code)]
+
+/// The release `cityx serve` in a process of its own, with a station editor.
+pub struct Server {
+    pub child: std::process::Child,
+    pub base: String,
+    /// The station editor's token.
+    pub token: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Builds and starts it; `env` adds settings (`CITYX_JOBS__ENABLED` is `false` unless
+    /// given).
+    pub async fn start(http: &reqwest::Client, env: &[(&str, &str)]) -> Server {
+        Self::start_in(http, env, tempfile::tempdir().expect("dir")).await
+    }
+
+    /// Like [`Server::start`], on a data directory prepared beforehand.
+    pub async fn start_in(
+        http: &reqwest::Client,
+        env: &[(&str, &str)],
+        dir: tempfile::TempDir,
+    ) -> Server {
+        use std::io::BufRead;
+        // This bench runs from target/release/deps; the binary goes to target/release.
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = std::process::Command::new(cargo)
+            .args(["build", "--release", "--quiet", "-p", "cityx"])
+            .status()
+            .expect("cargo build");
+        assert!(built.success(), "cargo build --release -p cityx");
+        let exe = std::env::current_exe().expect("exe");
+        let bin = exe
+            .parent()
+            .and_then(|d| d.parent())
+            .expect("target dir")
+            .join("cityx");
+        let (email, password) = ("admin@bench.local", "bench-admin-password");
+        let mut child = std::process::Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path())
+            .env("CITYX_ADMIN_EMAIL", email)
+            .env("CITYX_ADMIN_PASSWORD", password)
+            .env("CITYX_JOBS__ENABLED", "false")
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cityx serve");
+        let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let base = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                Some(
+                    l.split("running at ")
+                        .nth(1)?
+                        .split('/')
+                        .take(3)
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                )
+            })
+            .expect("cityx serve says where it runs");
+        std::thread::spawn(move || lines.for_each(drop));
+        let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+            let mut req = http.post(format!("{base}{path}")).json(&body);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            async move {
+                let res = req.send().await.expect("request");
+                assert!(res.status().is_success(), "{}", res.status());
+                res.json::<serde_json::Value>().await.expect("json")
+            }
+        };
+        let token = |email: &'static str, password: &'static str| {
+            post(
+                "/api/v1/auth/token",
+                None,
+                serde_json::json!({"email": email, "password": password}),
+            )
+        };
+        let admin = token(email, password).await["token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let station = post("/api/v1/stations", Some(&admin), serde_json::json!({
+            "name": "压测台", "code": "bench", "city": "杭州", "province": "浙江", "region": "east"
+        })).await;
+        post(
+            "/api/v1/users",
+            Some(&admin),
+            serde_json::json!({
+                "email": "editor@bench.local", "display_name": "压测", "role": "editor",
+                "station_id": station["id"], "password": "bench-editor-password"
+            }),
+        )
+        .await;
+        let token = token("editor@bench.local", "bench-editor-password").await["token"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        Server {
+            child,
+            base,
+            token,
+            dir,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// One whole upload (tus creation-with-upload) as the station editor; returns the new
+    /// item's id.
+    pub async fn upload(&self, http: &reqwest::Client, title: &str, body: Vec<u8>) -> String {
+        use base64::Engine as _;
+        let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+        let res = http
+            .post(format!("{}/api/v1/uploads", self.base))
+            .bearer_auth(&self.token)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", body.len().to_string())
+            .header(
+                "upload-metadata",
+                format!("filename {},title {}", b64("clip.mp4"), b64(title)),
+            )
+            .header("content-type", "application/offset+octet-stream")
+            .body(body)
+            .send()
+            .await
+            .expect("upload");
+        assert_eq!(res.status().as_u16(), 201);
+        res.headers()["cityx-asset-id"]
+            .to_str()
+            .expect("id")
+            .to_owned()
+    }
+}
+
+/// A field of /proc/<pid>/status, in KiB.
+pub fn status_kib(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Exits with a hint when one of `tools` is not on PATH (`scripts/bench NAME` installs them).
+pub fn require(tools: &[&str], bench: &str) {
+    for tool in tools {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            eprintln!("{tool} is missing: run scripts/bench {bench}, which installs it");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// A setting of the bench from the environment, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
