@@ -21,16 +21,28 @@ impl App {
     /// An asset the caller may see, with its jobs.
     pub async fn get_asset(&self, actor: &Actor, id: AssetId) -> Result<AssetView> {
         policy::read(actor)?;
-        let asset = self
+        let scope = actor.tenant_scope();
+        let mut asset = self
             .repo
-            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
+            .get_visible_asset(scope, id, cityx_core::now())
             .await?;
         // Jobs are the contributor's and the hub's business.
-        let jobs = if actor.tenant_scope().admits(Some(asset.station_id)) {
-            self.repo.jobs_of_asset(id).await?
-        } else {
-            Vec::new()
-        };
+        if !scope.admits(Some(asset.station_id)) {
+            return Ok(AssetView {
+                asset,
+                jobs: Vec::new(),
+            });
+        }
+        let jobs = self.repo.jobs_of_asset(id).await?;
+        // A job that ends marks its item first and records its own outcome second. Read in
+        // the other order, the item may still say `processing` beside a job that has just
+        // gone dead; a second look after the jobs shows the item's word on it.
+        if asset.status == cityx_core::AssetStatus::Processing {
+            asset = self
+                .repo
+                .get_visible_asset(scope, id, cityx_core::now())
+                .await?;
+        }
         Ok(AssetView { asset, jobs })
     }
 
