@@ -25,6 +25,52 @@ pub struct WebSession {
 /// How long a token's `last_used_at` may lag behind; saves a write per request.
 const TOUCH_INTERVAL: Duration = Duration::minutes(1);
 
+/// Tokens remembered at most; past it the memory starts again empty.
+const TOKENS_REMEMBERED: usize = 10_000;
+
+/// Bearer tokens looked up lately (by hash), with their users and when they were read, so
+/// that a script's requests in a burst cost one lookup. Entries are used for
+/// [`AuthOptions::token_cache`](crate::AuthOptions) at most; any change to users, tokens or
+/// stations made through this node forgets them all at once.
+#[derive(Default)]
+pub(crate) struct TokenCache(std::sync::Mutex<std::collections::HashMap<String, Seen>>);
+
+struct Seen {
+    read: std::time::Instant,
+    token: ApiToken,
+    user: User,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &str, ttl: std::time::Duration) -> Option<(ApiToken, User)> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash)
+            .filter(|s| s.read.elapsed() < ttl)
+            .map(|s| (s.token.clone(), s.user.clone()))
+    }
+
+    fn put(&self, hash: String, token: ApiToken, user: User) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= TOKENS_REMEMBERED {
+            map.clear();
+        }
+        let read = std::time::Instant::now();
+        map.insert(hash, Seen { read, token, user });
+    }
+
+    /// Records a touch, so that a remembered token is not touched again on every request.
+    fn touched(&self, hash: &str, at: OffsetDateTime) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = map.get_mut(hash) {
+            s.token.last_used_at = Some(at);
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
 fn dur(d: std::time::Duration) -> Duration {
     Duration::try_from(d).unwrap_or(Duration::MAX)
 }
@@ -144,11 +190,23 @@ impl App {
         if !TokenSecret::looks_valid(secret) {
             return Err(Error::TokenInvalid);
         }
-        let (token, user) = self
-            .repo
-            .find_token(&hash_secret(secret))
-            .await?
-            .ok_or(Error::TokenInvalid)?;
+        let hash = hash_secret(secret);
+        let ttl = self.auth.token_cache;
+        let (token, user) = match self.tokens_seen.get(&hash, ttl) {
+            Some(seen) => seen,
+            None => {
+                let found = self
+                    .repo
+                    .find_token(&hash)
+                    .await?
+                    .ok_or(Error::TokenInvalid)?;
+                if !ttl.is_zero() {
+                    self.tokens_seen
+                        .put(hash.clone(), found.0.clone(), found.1.clone());
+                }
+                found
+            }
+        };
         let now = cityx_core::now();
         if token.revoked_at.is_some() {
             return Err(Error::TokenRevoked);
@@ -161,8 +219,15 @@ impl App {
         }
         if token.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
             self.repo.touch_token(token.id, now).await?;
+            self.tokens_seen.touched(&hash, now);
         }
         Ok(Actor::for_user(&user, Some(token.id), token.scopes))
+    }
+
+    /// Forgets the remembered tokens: called after every change to users, tokens or
+    /// stations, so that this node applies it at once.
+    pub(crate) fn forget_tokens(&self) {
+        self.tokens_seen.clear();
     }
 
     /// Opens a web session for a user who just signed in.

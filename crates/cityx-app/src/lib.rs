@@ -71,6 +71,8 @@ pub struct AuthOptions {
     /// Failed sign-ins from one address within the window before sign-in is refused.
     pub max_failures_per_ip: u64,
     pub failure_window: Duration,
+    /// How long a bearer token's lookup is remembered (zero: never).
+    pub token_cache: Duration,
 }
 
 impl Default for AuthOptions {
@@ -83,6 +85,7 @@ impl Default for AuthOptions {
             max_failures_per_email: 5,
             max_failures_per_ip: 30,
             failure_window: Duration::from_secs(15 * 60),
+            token_cache: Duration::from_secs(2),
         }
     }
 }
@@ -106,6 +109,8 @@ pub struct App {
     link_key: tokio::sync::OnceCell<Vec<u8>>,
     /// Rights decisions and small files behind media links.
     media: media::MediaCache,
+    /// Bearer tokens looked up lately, with their users.
+    tokens_seen: auth::TokenCache,
     /// Wakes an idle job runner when work arrives.
     jobs_ready: Arc<tokio::sync::Notify>,
     /// A hash of a random password, verified against when an email is unknown so that a
@@ -134,6 +139,7 @@ impl App {
             link_key: Default::default(),
             media: media::MediaCache::new(DEFAULT_MEDIA_CACHE),
             jobs_ready: Default::default(),
+            tokens_seen: Default::default(),
             dummy_hash,
         })
     }

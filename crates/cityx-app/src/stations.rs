@@ -140,6 +140,7 @@ impl App {
         self.repo
             .update_station(actor.tenant_scope(), &station, &audit)
             .await?;
+        self.forget_tokens();
         Ok(station)
     }
 }

@@ -190,6 +190,7 @@ impl App {
         self.repo
             .revoke_token(scope, id, cityx_core::now(), &audit)
             .await?;
+        self.forget_tokens();
         Ok(self.repo.get_token(scope, id).await?)
     }
 }

@@ -192,6 +192,7 @@ impl App {
         self.repo
             .update_user(scope, &user, end_sessions, &audits)
             .await?;
+        self.forget_tokens();
         Ok(user)
     }
 
@@ -229,6 +230,7 @@ impl App {
         self.repo
             .set_password(actor.tenant_scope(), id, &hash, &audit)
             .await?;
+        self.forget_tokens();
         Ok(generated)
     }
 
@@ -262,6 +264,7 @@ impl App {
         self.repo
             .set_password(TenantScope::All, id, &hash, &audit)
             .await?;
+        self.forget_tokens();
         Ok(())
     }
 

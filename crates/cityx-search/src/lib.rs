@@ -7,6 +7,7 @@
 //! `cityx_core::exchange::can_see`. Depends on `cityx-core` for ids and on no other cityx
 //! crate: it knows no SQL, HTTP or storage.
 
+mod facets;
 pub mod text;
 
 use cityx_core::{AssetId, StationId, Visibility};
@@ -14,13 +15,14 @@ use serde::Serialize;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Mutex;
-use tantivy::collector::{Count, FacetCollector, TopDocs};
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, FuzzyTermQuery, Occur, Query, RangeQuery,
+    TermQuery,
 };
 use tantivy::schema::{
-    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
-    TextFieldIndexing, TextOptions, Value,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
 };
 use tantivy::snippet::SnippetGenerator;
 use tantivy::tokenizer::TextAnalyzer;
@@ -32,7 +34,7 @@ use text::{ChineseTokenizer, Mode};
 use utoipa::ToSchema;
 
 /// Bumped when the schema or the analysis changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 const TOKENIZER: &str = "cityx_zh";
 
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +249,8 @@ struct Fields {
     poster: Field,
     zone: Field,
     sha256: Field,
-    facets: Field,
+    /// One fast (columnar) field per facet dimension, in the order of [`DIMENSIONS`].
+    facets: [Field; 6],
 }
 
 /// Text fields searched, with their boosts.
@@ -295,7 +298,7 @@ fn schema() -> (Schema, Fields) {
         poster: b.add_u64_field("poster", STORED),
         zone: b.add_text_field("zone", STRING),
         sha256: b.add_text_field("sha256", STRING),
-        facets: b.add_facet_field("facets", FacetOptions::default()),
+        facets: FACET_FIELDS.map(|name| b.add_text_field(name, FAST)),
     };
     (b.build(), fields)
 }
@@ -310,9 +313,15 @@ const DIMENSIONS: [&str; 6] = [
     "qc",
 ];
 
-fn facet(dimension: &str, value: &str) -> Facet {
-    Facet::from_path([dimension, value])
-}
+/// The fast fields that hold each dimension's value (the station's as `"{id} {name}"`).
+const FACET_FIELDS: [&str; 6] = [
+    "facet_station",
+    "facet_province",
+    "facet_city",
+    "facet_category",
+    "facet_resolution",
+    "facet_qc",
+];
 
 /// The index: one writer, many concurrent searches.
 pub struct SearchIndex {
@@ -466,7 +475,7 @@ impl SearchIndex {
             doc.add_text(f.sha256, &d.sha256);
         }
         let station_facet = format!("{} {}", d.station_id, d.station_name);
-        for (dim, value) in DIMENSIONS.into_iter().zip([
+        for (field, value) in f.facets.into_iter().zip([
             station_facet.as_str(),
             &d.province,
             &d.city,
@@ -475,7 +484,7 @@ impl SearchIndex {
             &d.qc,
         ]) {
             if !value.is_empty() {
-                doc.add_facet(f.facets, facet(dim, value));
+                doc.add_text(field, value);
             }
         }
         doc
@@ -518,7 +527,7 @@ impl SearchIndex {
         if let Some(own) = &own {
             either.push((Occur::Should, self.term(f.station, own)));
         }
-        Some(Box::new(BooleanQuery::new(either)))
+        Some(unscored(BooleanQuery::new(either)))
     }
 
     fn filter_clauses(&self, filters: &Filters) -> Vec<(Occur, Box<dyn Query>)> {
@@ -536,7 +545,7 @@ impl SearchIndex {
             (f.zone, filters.zone.as_deref()),
         ] {
             if let Some(v) = value {
-                out.push((Occur::Must, self.term(field, v)));
+                out.push((Occur::Must, unscored(self.term(field, v))));
             }
         }
         if filters.from.is_some() || filters.to.is_some() {
@@ -546,7 +555,7 @@ impl SearchIndex {
             let upper = filters.to.map_or(Bound::Unbounded, |v| {
                 Bound::Excluded(Term::from_field_i64(f.created, v))
             });
-            out.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+            out.push((Occur::Must, unscored(RangeQuery::new(lower, upper))));
         }
         if filters.min_duration.is_some() || filters.max_duration.is_some() {
             let lower = filters.min_duration.map_or(Bound::Unbounded, |v| {
@@ -555,7 +564,7 @@ impl SearchIndex {
             let upper = filters.max_duration.map_or(Bound::Unbounded, |v| {
                 Bound::Included(Term::from_field_f64(f.duration, v))
             });
-            out.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+            out.push((Occur::Must, unscored(RangeQuery::new(lower, upper))));
         }
         out
     }
@@ -686,7 +695,6 @@ impl SearchIndex {
         if !has_text && clauses.len() == 1 {
             return Box::new(AllQuery);
         }
-        // Filters do not score: only the text's clause carries weight.
         Box::new(BooleanQuery::new(clauses))
     }
 
@@ -755,7 +763,7 @@ impl SearchIndex {
                 facets: out,
             });
         };
-        for (dim, slot) in DIMENSIONS.into_iter().zip([
+        for ((dim, counts), slot) in DIMENSIONS.into_iter().zip(&facet_counts).zip([
             &mut out.station,
             &mut out.province,
             &mut out.city,
@@ -763,26 +771,16 @@ impl SearchIndex {
             &mut out.resolution,
             &mut out.qc,
         ]) {
-            *slot = facet_counts
-                .top_k(Facet::from_path([dim]), 20)
+            *slot = facets::top(counts, 20)
                 .into_iter()
-                .map(|(facet, count)| {
-                    let value = facet
-                        .to_path()
-                        .last()
-                        .map(|s| s.to_string())
-                        .unwrap_or_default();
-                    let (value, label) = if dim == "station" {
-                        match value.split_once(' ') {
-                            Some((id, name)) => (id.to_owned(), name.to_owned()),
-                            None => (value.clone(), value),
-                        }
-                    } else {
-                        (value.clone(), value)
+                .map(|(value, count)| {
+                    let (value, label) = match value.split_once(' ') {
+                        Some((id, name)) if dim == "station" => (id, name),
+                        _ => (value, value),
                     };
                     FacetCount {
-                        value,
-                        label,
+                        value: value.to_owned(),
+                        label: label.to_owned(),
                         count,
                     }
                 })
@@ -988,6 +986,13 @@ impl SearchIndex {
     }
 }
 
+/// A clause that selects without scoring: only the text's clauses rank. (Scored, the
+/// visibility clause alone cost a fifth of a broad search, and lifted a station's own items
+/// above others.)
+fn unscored(q: impl Query) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(Box::new(q), 0.0))
+}
+
 /// The distinct words of the user's text, at most 16.
 fn query_words(q: &str) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
@@ -1007,20 +1012,12 @@ fn top_of<K, C>(
     query: &dyn Query,
     top: C,
     with_facets: bool,
-) -> Result<(
-    Vec<DocAddress>,
-    usize,
-    Option<tantivy::collector::FacetCounts>,
-)>
+) -> Result<(Vec<DocAddress>, usize, Option<facets::Counts>)>
 where
     C: tantivy::collector::Collector<Fruit = Vec<(K, DocAddress)>>,
 {
-    let facets = with_facets.then(|| {
-        let mut f = FacetCollector::for_field("facets");
-        for dim in DIMENSIONS {
-            f.add_facet(Facet::from_path([dim]));
-        }
-        f
+    let facets = with_facets.then_some(facets::FacetCounter {
+        fields: &FACET_FIELDS,
     });
     let (hits, total, counts) = searcher.search(query, &(top, Count, facets))?;
     Ok((hits.into_iter().map(|(_, a)| a).collect(), total, counts))

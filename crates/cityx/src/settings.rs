@@ -244,6 +244,10 @@ pub struct AuthSettings {
     pub max_failures_per_email: u64,
     pub max_failures_per_ip: u64,
     pub failure_window_secs: u64,
+    /// How long a node may answer for a bearer token from memory (0: ask the database every
+    /// time). A token revoked or a user disabled through another node stops working after
+    /// at most this long; on the node that made the change, at once.
+    pub token_cache_secs: u64,
 }
 
 impl Default for AuthSettings {
@@ -256,6 +260,7 @@ impl Default for AuthSettings {
             max_failures_per_email: 5,
             max_failures_per_ip: 30,
             failure_window_secs: 900,
+            token_cache_secs: 2,
         }
     }
 }
@@ -393,6 +398,9 @@ impl Settings {
                 bail!("{key} must be at least 1");
             }
         }
+        if a.token_cache_secs > 60 {
+            bail!("auth.token_cache_secs must be at most 60; 0 turns the cache off");
+        }
         if a.api_token_default_days == 0 || a.api_token_default_days > a.api_token_max_days {
             bail!("auth.api_token_default_days must be between 1 and auth.api_token_max_days");
         }
@@ -486,6 +494,7 @@ impl Settings {
             max_failures_per_email: a.max_failures_per_email,
             max_failures_per_ip: a.max_failures_per_ip,
             failure_window: Duration::from_secs(a.failure_window_secs),
+            token_cache: Duration::from_secs(a.token_cache_secs),
         }
     }
 
@@ -673,6 +682,11 @@ mod tests {
                 ),
                 ("CITYX_UPLOADS__DUPLICATES", "ignore", "uploads.duplicates"),
                 ("CITYX_MEDIA__CACHE_MB", "100000", "media.cache_mb"),
+                (
+                    "CITYX_AUTH__TOKEN_CACHE_SECS",
+                    "61",
+                    "auth.token_cache_secs",
+                ),
                 (
                     "CITYX_FETCH__ALLOW_CIDRS",
                     "[\"10.0.0.300/8\"]",

@@ -117,6 +117,10 @@ impl ExchangeRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("read an item", "asset", e))?;
         let mut asset = found(row, asset_from, "asset")?;
+        // Only items for selected stations have shares worth a read.
+        if asset.visibility != cityx_core::Visibility::Stations {
+            return Ok(asset);
+        }
         let key = asset.id.to_string();
         asset.shared_with = self
             .shares_of(std::slice::from_ref(&key))

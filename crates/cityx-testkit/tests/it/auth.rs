@@ -1,6 +1,8 @@
 //! Signing in, tokens and their lifecycle, and the audit trail they leave.
 
-use cityx_core::{ApiToken, ScopeSet, TokenId, TokenKind, UserId};
+use cityx_core::{
+    ApiToken, AuditAction, NewAudit, ScopeSet, TenantScope, TokenId, TokenKind, UserId,
+};
 use cityx_testkit::{ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, TestApp, World};
 use serde_json::{Value, json};
 // The token hash is SHA-256; the test computes it independently of the app's code.
@@ -159,6 +161,47 @@ async fn unknown_expired_and_revoked_tokens_are_refused_with_their_own_codes() {
         .0,
         200
     );
+
+    // Revoked through another node (straight in the database): this node answers for the
+    // token from memory for at most `auth.token_cache_secs`, then refuses it too.
+    let (_, created) = app
+        .post(
+            "/api/v1/tokens",
+            &app.admin_token,
+            json!({ "name": "elsewhere", "scopes": ["read"] }),
+        )
+        .await;
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    let id: TokenId = created["token"]["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    assert_eq!(app.get("/api/v1/me", &secret).await.0, 200);
+    let audit = NewAudit {
+        actor_user_id: None,
+        actor_label: "another node".into(),
+        station_id: None,
+        action: AuditAction::TokenRevoked,
+        target_type: "token",
+        target_id: id.to_string(),
+        ok: true,
+        ip: None,
+        detail: json!({}),
+    };
+    app.app()
+        .repo()
+        .revoke_token(TenantScope::All, id, cityx_core::now(), &audit)
+        .await
+        .expect("revoke");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let refused = loop {
+        let (s, b) = app.get("/api/v1/me", &secret).await;
+        if s != 200 || std::time::Instant::now() > deadline {
+            break (s.as_u16(), code(&b));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(refused, (401, "token_revoked".into()));
 
     // Expired: written straight into the database, a day old.
     let (_, me) = app.get("/api/v1/me", &app.admin_token).await;
