@@ -22,26 +22,32 @@ impl App {
     pub async fn get_asset(&self, actor: &Actor, id: AssetId) -> Result<AssetView> {
         policy::read(actor)?;
         let scope = actor.tenant_scope();
-        let mut asset = self
-            .repo
-            .get_visible_asset(scope, id, cityx_core::now())
-            .await?;
+        let read = || self.repo.get_visible_asset(scope, id, cityx_core::now());
+        let mut asset = read().await?;
         // Jobs are the contributor's and the hub's business.
-        if !scope.admits(Some(asset.station_id)) {
-            return Ok(AssetView {
-                asset,
-                jobs: Vec::new(),
-            });
+        let mut jobs = Vec::new();
+        if scope.admits(Some(asset.station_id)) {
+            jobs = self.repo.jobs_of_asset(id).await?;
+            // A job that ends marks its item first and records its own outcome second. Read
+            // in the other order, the item may still say `processing` beside a job that has
+            // just gone dead; a second look after the jobs shows the item's word on it.
+            if asset.status == cityx_core::AssetStatus::Processing {
+                asset = read().await?;
+            }
         }
-        let jobs = self.repo.jobs_of_asset(id).await?;
-        // A job that ends marks its item first and records its own outcome second. Read in
-        // the other order, the item may still say `processing` beside a job that has just
-        // gone dead; a second look after the jobs shows the item's word on it.
-        if asset.status == cityx_core::AssetStatus::Processing {
-            asset = self
+        // The earlier copy found at upload may be another station's private item: it is
+        // named only to those who may see it (`/related` lists the copies each reader may
+        // see).
+        if let Some(earlier) = asset.duplicate_of {
+            let seen = self
                 .repo
-                .get_visible_asset(scope, id, cityx_core::now())
-                .await?;
+                .get_visible_asset(scope, earlier, cityx_core::now())
+                .await;
+            match seen {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => asset.duplicate_of = None,
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(AssetView { asset, jobs })
     }

@@ -231,13 +231,15 @@ pub async fn with_keywords(mut meta: cityx_core::AssetMeta) -> cityx_core::Asset
     meta
 }
 
-/// What the search index sees of a caller.
-fn viewer(actor: &Actor) -> Viewer {
-    match actor.tenant_scope() {
+/// What the search index sees of a caller, and the moment (epoch ms) its rights are read
+/// at.
+fn viewer_now(actor: &Actor) -> (Viewer, i64) {
+    let viewer = match actor.tenant_scope() {
         TenantScope::All => Viewer::All,
         TenantScope::Station(s) => Viewer::Station(s),
         TenantScope::Nothing => Viewer::Nobody,
-    }
+    };
+    (viewer, cityx_core::epoch_ms(cityx_core::now()))
 }
 
 /// An item as the index takes it, or `None` when it must leave the index.
@@ -384,7 +386,7 @@ impl App {
 
     /// Runs a checked search request under the caller's visibility, now.
     pub(crate) async fn search_as(&self, actor: &Actor, req: Request) -> Result<Results> {
-        let (viewer, now) = (viewer(actor), cityx_core::epoch_ms(cityx_core::now()));
+        let (viewer, now) = viewer_now(actor);
         self.on_index(move |index| index.search(&req, viewer, now))
             .await
     }
@@ -410,7 +412,7 @@ impl App {
             title: asset.meta.title.clone(),
             keywords: asset.meta.keywords.clone(),
         };
-        let (viewer, now) = (viewer(actor), cityx_core::epoch_ms(cityx_core::now()));
+        let (viewer, now) = viewer_now(actor);
         self.on_index(move |index| index.related(&of, viewer, now, RELATED_PER_LIST))
             .await
     }
@@ -421,11 +423,7 @@ impl App {
         if q.chars().count() > 100 {
             return Ok(Vec::new());
         }
-        let (viewer, now, q) = (
-            viewer(actor),
-            cityx_core::epoch_ms(cityx_core::now()),
-            q.to_owned(),
-        );
+        let ((viewer, now), q) = (viewer_now(actor), q.to_owned());
         self.on_index(move |index| index.suggest(&q, viewer, now, 8))
             .await
     }

@@ -424,5 +424,20 @@ async fn related_items_and_copies_of_the_same_file_follow_the_rights() {
         (s.as_u16(), body["error"]["code"].as_str()),
         (404, Some("asset_not_found"))
     );
+    // The earlier copy found at upload is named only to those who may see it.
+    let duplicate_of = |id: String, token: String| {
+        let app = &app;
+        async move {
+            let (s, b) = app.get(&format!("/api/v1/assets/{id}"), &token).await;
+            assert_eq!(s, 200, "{b}");
+            b["duplicate_of"].as_str().map(str::to_owned)
+        }
+    };
+    let first = Some(item.clone());
+    assert_eq!(duplicate_of(b_copy.clone(), eb.clone()).await, first);
+    app.set_rights(&ea, &item, json!({"visibility": "private"}))
+        .await;
+    assert_eq!(duplicate_of(b_copy.clone(), eb.clone()).await, None);
+    assert_eq!(duplicate_of(own_copy.clone(), ea.clone()).await, first);
     app.stop().await;
 }
