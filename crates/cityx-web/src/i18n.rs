@@ -220,6 +220,8 @@ catalog! {
     "zones.invited" => "受邀电视台", "Invited station";
     "zones.target" => "目标（条）", "Target (items)";
     "zones.create" => "创建专区", "Create the zone";
+    "zones.edit" => "编辑专区", "Edit the zone";
+    "zones.save" => "保存修改", "Save the changes";
     "zones.contribute" => "向专区供稿", "Contribute to this zone";
     "zones.pick" => "本台素材", "Our item";
     "zones.contribute_button" => "投入专区", "Contribute";
@@ -234,6 +236,7 @@ catalog! {
     "zones.no_items" => "专区里还没有素材。", "No items in this zone yet.";
     "zones.remove" => "移出专区", "Take out";
     "done.zone_created" => "专区已创建。", "Zone created.";
+    "done.zone_updated" => "专区已更新。", "Zone updated.";
     "done.contributed" => "已投入专区。", "Contributed to the zone.";
     "done.zone_item_removed" => "已移出专区。", "Taken out of the zone.";
     "field.brief" => "简介", "Brief";
@@ -535,6 +538,7 @@ catalog! {
     "follow.station" => "电视台", "Station";
     "follow.button" => "关注", "Follow";
     "follow.zone" => "关注此专区", "Follow this zone";
+    "follow.this_search" => "关注关键词", "Follow the keyword";
     "follow.zones_hint" => "要关注专区，请在专区页面点击“关注此专区”。", "To follow a zone, use \"Follow this zone\" on its page.";
     "follow.kind.zone" => "专区", "Zone";
     "follow.kind.keyword" => "关键词", "Keyword";

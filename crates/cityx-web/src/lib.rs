@@ -53,6 +53,7 @@ pub fn router() -> Router<HttpState> {
         )
         .route("/zones", get(zones::list).post(zones::create))
         .route("/zones/{id}", get(zones::show))
+        .route("/zones/{id}/edit", post(zones::edit))
         .route("/zones/{id}/contribute", post(zones::contribute))
         .route("/zones/{id}/items/{asset}/remove", post(zones::remove))
         .route("/live", get(home::live))

@@ -892,6 +892,15 @@ async fn editors_follow_from_pages_and_open_what_is_new() {
     b.sign_in(&w.user("editor@b").email, PASSWORD).await;
     let page = b.get("/follows").await;
     assert!(page.body.contains("还没有关注任何内容"));
+    // A search offers to follow its words.
+    let search = b.get("/exchange?q=%E6%98%A5%E8%BF%90").await;
+    assert!(
+        search.body.contains(r#"id="follow-search""#)
+            && search.body.contains(r#"name="target" value="春运""#),
+        "{}",
+        search.body
+    );
+    assert!(!b.get("/exchange").await.body.contains("follow-search"));
     let csrf = page.csrf();
     let done = b
         .post(
@@ -969,4 +978,114 @@ async fn editors_follow_from_pages_and_open_what_is_new() {
         "the keyword was seen; the zone has no items"
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn the_hub_edits_a_zone_on_its_page() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let (_, z) = app
+        .post(
+            "/api/v1/zones",
+            &app.admin_token,
+            serde_json::json!({ "title": "春运专区", "starts_on": cityx_testkit::date_in(-1),
+                "ends_on": cityx_testkit::date_in(30),
+                "invited": [{"station_id": w.id_a(), "target": 2}] }),
+        )
+        .await;
+    let zone = z["id"].as_str().expect("zone").to_owned();
+    let path = format!("/zones/{zone}");
+    let mut hub = Browser::new(&app);
+    hub.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = hub.get(&path).await;
+    assert!(page.body.contains(r#"id="edit-zone""#), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            r#"name="invite_{}" value="1" data-code="#,
+            w.id_a()
+        )) && page.body.contains(" checked>"),
+        "the form starts from the zone: {}",
+        page.body
+    );
+    let csrf = page.csrf();
+    let (a, b) = (w.id_a().to_string(), w.id_b().to_string());
+    let (starts, ends) = (cityx_testkit::date_in(-1), cityx_testkit::date_in(10));
+    let form = |title: &'static str, ends_on: String| {
+        vec![
+            ("_csrf".to_owned(), csrf.clone()),
+            ("title".to_owned(), title.to_owned()),
+            ("brief".to_owned(), "返乡路上的故事".to_owned()),
+            ("cover_asset_id".to_owned(), String::new()),
+            ("starts_on".to_owned(), starts.clone()),
+            ("ends_on".to_owned(), ends_on),
+            (format!("invite_{b}"), "1".to_owned()),
+            (format!("target_{b}"), "3".to_owned()),
+            (format!("target_{a}"), "2".to_owned()),
+        ]
+    };
+    // A window that ends before it starts: an error in Chinese, nothing changed.
+    let bad = form("春运专区 改", cityx_testkit::date_in(-5));
+    let refused = hub.post(&format!("{path}/edit"), &pairs(&bad)).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("结束日期：早于开始日期"),
+        "{}",
+        refused.body
+    );
+    let (_, still) = app
+        .get(&format!("/api/v1/zones/{zone}"), &app.admin_token)
+        .await;
+    assert_eq!(still["zone"]["title"], "春运专区", "{still}");
+    let good = form("春运专区（更新）", ends);
+    let done = hub.post(&format!("{path}/edit"), &pairs(&good)).await;
+    assert_eq!(
+        done.location,
+        format!("{path}?done=zone_updated"),
+        "{}",
+        done.body
+    );
+    let (_, changed) = app
+        .get(&format!("/api/v1/zones/{zone}"), &app.admin_token)
+        .await;
+    assert_eq!(changed["zone"]["title"], "春运专区（更新）", "{changed}");
+    assert_eq!(changed["zone"]["brief"], "返乡路上的故事");
+    let invited: Vec<(String, i64)> = changed["zone"]["invited"]
+        .as_array()
+        .expect("invited")
+        .iter()
+        .map(|i| {
+            (
+                i["station_id"].as_str().unwrap_or_default().to_owned(),
+                i["target"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(invited, [(b.clone(), 3)], "unticked A left, B came");
+    assert!(
+        hub.get(&format!("{path}?done=zone_updated"))
+            .await
+            .body
+            .contains("专区已更新")
+    );
+
+    // A station sees no form, and its post is refused.
+    let mut editor = Browser::new(&app);
+    editor.sign_in(&w.user("editor@b").email, PASSWORD).await;
+    let page = editor.get(&path).await;
+    assert!(!page.body.contains("edit-zone"));
+    let mut theirs = form("乙台改的", cityx_testkit::date_in(10));
+    theirs[0].1 = page.csrf();
+    assert_eq!(
+        editor
+            .post(&format!("{path}/edit"), &pairs(&theirs))
+            .await
+            .status,
+        403
+    );
+    app.stop().await;
+}
+
+/// A form's owned pairs as the browser's post takes them.
+fn pairs(f: &[(String, String)]) -> Vec<(&str, &str)> {
+    f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }

@@ -59,16 +59,96 @@ fn card(z: &Zone) -> ZoneCard {
     }
 }
 
+/// A zone's form, empty or with a zone's fields (`zone_fields` in `_macros.html`).
+pub struct ZoneForm {
+    pub title: String,
+    pub brief: String,
+    pub cover: String,
+    pub starts_on: String,
+    pub ends_on: String,
+    /// Every station, invited or not.
+    pub stations: Vec<InviteRow>,
+}
+
+pub struct InviteRow {
+    pub id: String,
+    pub name: String,
+    pub code: String,
+    pub invited: bool,
+    pub target: i64,
+}
+
+/// The form for `zone` (a new zone's when `None`), with every station of the directory.
+async fn zone_form(st: &HttpState, u: &WebUser, zone: Option<&Zone>) -> Result<ZoneForm, WebError> {
+    let directory = st
+        .app
+        .station_directory(&u.actor)
+        .await
+        .map_err(|e| WebError::app(e, u.t))?;
+    let invite = |id: cityx_core::StationId| {
+        zone.and_then(|z| z.invited.iter().find(|i| i.station_id == id))
+    };
+    let stations = directory
+        .into_iter()
+        .map(|s| InviteRow {
+            invited: invite(s.id).is_some(),
+            target: invite(s.id).map_or(1, |i| i.target),
+            id: s.id.to_string(),
+            name: s.name,
+            code: s.code,
+        })
+        .collect();
+    Ok(match zone {
+        Some(z) => ZoneForm {
+            title: z.title.clone(),
+            brief: z.brief.clone(),
+            cover: z.cover_asset_id.map(|c| c.to_string()).unwrap_or_default(),
+            starts_on: day::format(day::of(z.starts_at)),
+            // The window ends at the start of the day after its last.
+            ends_on: day::format(day::of(z.ends_at) - 1),
+            stations,
+        },
+        None => ZoneForm {
+            title: String::new(),
+            brief: String::new(),
+            cover: String::new(),
+            starts_on: day::format(day::of(cityx_core::now())),
+            ends_on: String::new(),
+            stations,
+        },
+    })
+}
+
+/// A submitted zone form. Stations are invited by ticking `invite_<id>`, with their target
+/// in `target_<id>`.
+fn zone_input(f: &HashMap<String, String>) -> ZoneInput<'_> {
+    let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
+    let invited: Vec<(&str, i64)> = f
+        .keys()
+        .filter_map(|k| k.strip_prefix("invite_"))
+        .map(|id| {
+            let target = field(&format!("target_{id}")).trim().parse().unwrap_or(1);
+            (id, target)
+        })
+        .collect();
+    ZoneInput {
+        title: field("title"),
+        brief: field("brief"),
+        cover_asset_id: field("cover_asset_id"),
+        starts_on: field("starts_on"),
+        ends_on: field("ends_on"),
+        invited,
+    }
+}
+
 #[derive(Template)]
 #[template(path = "zones.html")]
 struct ZonesPage {
     t: T,
     c: Chrome,
     zones: Vec<ZoneCard>,
-    may_create: bool,
-    /// Every station, for the invitation list: id, name, code.
-    stations: Vec<(String, String, String)>,
-    today: String,
+    /// The hub's form to create a zone.
+    form: Option<ZoneForm>,
 }
 
 /// `/zones`: every zone; the hub's roles also get the form to create one.
@@ -78,59 +158,56 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
         Ok(z) => z,
         Err(e) => return WebError::app(e, t).into_response(),
     };
-    let may_create = policy::manage_zones(&u.actor).is_ok();
-    let stations = if may_create {
-        match st.app.station_directory(&u.actor).await {
-            Ok(d) => d
-                .into_iter()
-                .map(|s| (s.id.to_string(), s.name, s.code))
-                .collect(),
-            Err(e) => return WebError::app(e, t).into_response(),
+    let form = if policy::manage_zones(&u.actor).is_ok() {
+        match zone_form(&st, &u, None).await {
+            Ok(f) => Some(f),
+            Err(e) => return e.into_response(),
         }
     } else {
-        Vec::new()
+        None
     };
     let view = ZonesPage {
         t,
         c: Chrome::new(&u, "zones", q.done.as_deref()),
         zones: zones.iter().map(card).collect(),
-        may_create,
-        stations,
-        today: day::format(day::of(cityx_core::now())),
+        form,
     };
     render(&view, t, StatusCode::OK)
 }
 
-/// `POST /zones`: the hub creates a zone. Stations are invited by ticking `invite_<id>`, with
-/// their target in `target_<id>`.
+/// `POST /zones`: the hub creates a zone.
 pub async fn create(
     State(st): State<HttpState>,
     u: WebUser,
     WebForm(f): WebForm<HashMap<String, String>>,
 ) -> Response {
-    let field = |k: &str| f.get(k).map(String::as_str).unwrap_or_default();
-    if let Err(e) = u.check_csrf(field("_csrf")) {
+    if let Err(e) = u.check_csrf(f.get("_csrf").map(String::as_str).unwrap_or_default()) {
         return e.into_response();
     }
-    let invited: Vec<(&str, i64)> = f
-        .keys()
-        .filter_map(|k| k.strip_prefix("invite_"))
-        .map(|id| {
-            let target = field(&format!("target_{id}")).trim().parse().unwrap_or(1);
-            (id, target)
-        })
-        .collect();
-    let input = ZoneInput {
-        title: field("title"),
-        brief: field("brief"),
-        cover_asset_id: "",
-        starts_on: field("starts_on"),
-        ends_on: field("ends_on"),
-        invited,
+    redirect_or_error(
+        st.app.create_zone(&u.actor, &zone_input(&f)).await,
+        u.t,
+        |z| format!("/zones/{}?done=zone_created", z.id),
+    )
+}
+
+/// `POST /zones/{id}/edit`: the hub changes a zone's fields and invitations.
+pub async fn edit(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<HashMap<String, String>>,
+) -> Response {
+    let csrf = f.get("_csrf").map(String::as_str).unwrap_or_default();
+    let zone: ZoneId = match form_target(&u, csrf, &id, ErrorCode::ZoneNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
     };
-    redirect_or_error(st.app.create_zone(&u.actor, &input).await, u.t, |z| {
-        format!("/zones/{}?done=zone_created", z.id)
-    })
+    redirect_or_error(
+        st.app.update_zone(&u.actor, zone, &zone_input(&f)).await,
+        u.t,
+        |_| format!("/zones/{zone}?done=zone_updated"),
+    )
 }
 
 pub struct ItemCard {
@@ -163,6 +240,8 @@ struct ZonePage {
     /// The station's own items it may contribute: id and title.
     own_items: Vec<(String, String)>,
     may_contribute: bool,
+    /// The hub's form to change the zone.
+    edit: Option<ZoneForm>,
 }
 
 /// `/zones/{id}`: a zone's brief, progress and items; stations contribute here.
@@ -207,6 +286,14 @@ pub async fn show(
         }
     }
     let hub = policy::manage_zones(&u.actor).is_ok();
+    let edit = if hub {
+        match zone_form(&st, &u, Some(&v.zone)).await {
+            Ok(f) => Some(f),
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        None
+    };
     let file = |a: AssetId| format!("/api/v1/assets/{a}/files/poster.jpg");
     let view = ZonePage {
         t,
@@ -250,6 +337,7 @@ pub async fn show(
             .collect(),
         own_items,
         may_contribute,
+        edit,
         z,
     };
     render(&view, t, StatusCode::OK)
