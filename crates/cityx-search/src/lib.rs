@@ -249,7 +249,7 @@ struct Fields {
     poster: Field,
     zone: Field,
     sha256: Field,
-    /// One fast (columnar) field per facet dimension, in the order of [`DIMENSIONS`].
+    /// One fast (columnar) field per facet dimension, in the order of [`FACET_FIELDS`].
     facets: [Field; 6],
 }
 
@@ -303,17 +303,8 @@ fn schema() -> (Schema, Fields) {
     (b.build(), fields)
 }
 
-/// Facet dimensions, in the order of [`Facets`].
-const DIMENSIONS: [&str; 6] = [
-    "station",
-    "province",
-    "city",
-    "category",
-    "resolution",
-    "qc",
-];
-
-/// The fast fields that hold each dimension's value (the station's as `"{id} {name}"`).
+/// The fast fields that hold each facet dimension's value, in the order of [`Facets`] (the
+/// station's as `"{id} {name}"`).
 const FACET_FIELDS: [&str; 6] = [
     "facet_station",
     "facet_province",
@@ -763,7 +754,7 @@ impl SearchIndex {
                 facets: out,
             });
         };
-        for ((dim, counts), slot) in DIMENSIONS.into_iter().zip(&facet_counts).zip([
+        for ((field, counts), slot) in FACET_FIELDS.into_iter().zip(&facet_counts).zip([
             &mut out.station,
             &mut out.province,
             &mut out.city,
@@ -775,7 +766,7 @@ impl SearchIndex {
                 .into_iter()
                 .map(|(value, count)| {
                     let (value, label) = match value.split_once(' ') {
-                        Some((id, name)) if dim == "station" => (id, name),
+                        Some((id, name)) if field == "facet_station" => (id, name),
                         _ => (value, value),
                     };
                     FacetCount {
