@@ -50,6 +50,20 @@ impl Zone {
     pub fn is_open(&self, now: OffsetDateTime) -> bool {
         self.starts_at <= now && now < self.ends_at
     }
+
+    /// The first and the last day of the window, `YYYY-MM-DD` in Beijing time: what
+    /// [`ZoneInput`] took.
+    pub fn days(&self) -> (String, String) {
+        window_days(self.starts_at, self.ends_at)
+    }
+}
+
+/// A window's first and last day: it ends at the start of the day after its last.
+fn window_days(starts_at: OffsetDateTime, ends_at: OffsetDateTime) -> (String, String) {
+    (
+        day::format(day::of(starts_at)),
+        day::format(day::of(ends_at) - 1),
+    )
 }
 
 /// An item of a zone as its page lists it.
@@ -208,6 +222,11 @@ mod tests {
         assert_eq!(z.title, "两会专区");
         assert_eq!(z.starts_at, time::macros::datetime!(2026-02-28 16:00 UTC));
         assert_eq!(z.ends_at, time::macros::datetime!(2026-03-15 16:00 UTC));
+        assert_eq!(
+            window_days(z.starts_at, z.ends_at),
+            ("2026-03-01".into(), "2026-03-15".into()),
+            "the days read back as they were given"
+        );
         assert_eq!(z.invited, vec![(s, 3)], "a station is invited once");
     }
 

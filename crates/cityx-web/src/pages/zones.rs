@@ -31,16 +31,12 @@ pub struct ZoneCard {
 
 fn card(z: &Zone) -> ZoneCard {
     let now = cityx_core::now();
+    let (first, last) = z.days();
     ZoneCard {
         id: z.id.to_string(),
         title: z.title.clone(),
         brief: z.brief.clone(),
-        window: format!(
-            "{} – {}",
-            day::format(day::of(z.starts_at)),
-            // The window ends at the start of the day after its last.
-            day::format(day::of(z.ends_at) - 1)
-        ),
+        window: format!("{first} – {last}"),
         state: if z.is_open(now) {
             "open"
         } else if now < z.starts_at {
@@ -99,15 +95,17 @@ async fn zone_form(st: &HttpState, u: &WebUser, zone: Option<&Zone>) -> Result<Z
         })
         .collect();
     Ok(match zone {
-        Some(z) => ZoneForm {
-            title: z.title.clone(),
-            brief: z.brief.clone(),
-            cover: z.cover_asset_id.map(|c| c.to_string()).unwrap_or_default(),
-            starts_on: day::format(day::of(z.starts_at)),
-            // The window ends at the start of the day after its last.
-            ends_on: day::format(day::of(z.ends_at) - 1),
-            stations,
-        },
+        Some(z) => {
+            let (starts_on, ends_on) = z.days();
+            ZoneForm {
+                title: z.title.clone(),
+                brief: z.brief.clone(),
+                cover: z.cover_asset_id.map(|c| c.to_string()).unwrap_or_default(),
+                starts_on,
+                ends_on,
+                stations,
+            }
+        }
         None => ZoneForm {
             title: String::new(),
             brief: String::new(),
