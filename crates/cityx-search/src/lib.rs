@@ -7,6 +7,7 @@
 //! `cityx_core::exchange::can_see`. Depends on `cityx-core` for ids and on no other cityx
 //! crate: it knows no SQL, HTTP or storage.
 
+mod answers;
 mod facets;
 pub mod text;
 
@@ -320,6 +321,7 @@ pub struct SearchIndex {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     f: Fields,
+    answers: answers::Answers,
 }
 
 /// Memory for the writer's buffers.
@@ -367,6 +369,7 @@ impl SearchIndex {
             reader,
             writer: Mutex::new(writer),
             f,
+            answers: answers::Answers::default(),
         })
     }
 
@@ -689,15 +692,41 @@ impl SearchIndex {
         Box::new(BooleanQuery::new(clauses))
     }
 
-    /// Searches as `viewer` at `now` (epoch ms).
+    /// Searches as `viewer` at `now` (epoch ms). The same question is answered from memory
+    /// until a commit or a `hidden_until` could change its answer (see `answers`).
     pub fn search(&self, req: &Request, viewer: Viewer, now: i64) -> Result<Results> {
         let searcher = self.reader.searcher();
+        let generation = searcher.generation().generation_id();
+        let key = answers::key(req, viewer);
+        if let Some(res) = self.answers.get(generation, now, &key) {
+            return Ok(res);
+        }
         let words = query_words(&req.q);
         let mut res = self.run(&searcher, req, &words, viewer, now, false)?;
         if res.total == 0 && words.len() > 1 {
             res = self.run(&searcher, req, &words, viewer, now, true)?;
         }
+        self.answers.put(generation, now, key, &res, |from| {
+            self.next_unhiding(&searcher, from)
+        });
         Ok(res)
+    }
+
+    /// The first `hidden_until` after `from`: when an item next comes out of hiding.
+    /// `i64::MAX` when none will (or the index cannot tell, which only ends the window).
+    fn next_unhiding(&self, searcher: &Searcher, from: i64) -> i64 {
+        let later = RangeQuery::new(
+            Bound::Excluded(Term::from_field_i64(self.f.hidden_until, from)),
+            Bound::Unbounded,
+        );
+        let first = TopDocs::with_limit(1).order_by_fast_field::<i64>("hidden_until", Order::Asc);
+        match searcher.search(&later, &first) {
+            Ok(found) => found.first().and_then(|(at, _)| *at).unwrap_or(i64::MAX),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not find the next hidden_until");
+                from.saturating_add(1)
+            }
+        }
     }
 
     fn run(

@@ -323,6 +323,9 @@ fn visibility_and_embargo_apply_to_every_search() {
         t
     };
     assert_eq!(titles(Viewer::Station(other), now), ["公开台风"]);
+    // Asked again (answered from memory) a moment before the embargo ends, and at its end:
+    // the remembered answer must not outlive it.
+    assert_eq!(titles(Viewer::Station(other), now), ["公开台风"]);
     assert_eq!(
         titles(Viewer::Station(friend), now),
         ["公开台风", "共享台风"]
@@ -337,9 +340,15 @@ fn visibility_and_embargo_apply_to_every_search() {
         .suggest("台", Viewer::Station(other), now, 8)
         .expect("suggest");
     assert_eq!(suggestions, ["公开台风"]);
+    assert_eq!(
+        titles(Viewer::Station(other), now + 10),
+        ["公开台风", "禁发台风"]
+    );
+    // A commit changes answers already given.
     index.remove(&[docs[0].id]);
     index.commit("t2").expect("commit");
     assert!(titles(Viewer::Station(other), now).is_empty());
+    assert_eq!(titles(Viewer::Station(other), now + 10), ["禁发台风"]);
     assert_eq!(index.mark().as_deref(), Some("t2"));
 }
 
