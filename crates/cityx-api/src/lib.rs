@@ -19,8 +19,9 @@ use routes::{
     uploads, users, webhooks, zones,
 };
 
-/// The API routes (no middleware, see [`middleware::wrap`]; no fallback: the binary sets one
-/// for the merged API and web routers).
+/// The API routes but the media files ([`media_router`]), without middleware (see
+/// [`middleware::wrap`]) and without a fallback: the binary sets one for the merged API and
+/// web routers.
 pub fn router() -> Router<HttpState> {
     Router::new()
         .route("/api/v1/auth/token", post(auth::token))
@@ -108,13 +109,20 @@ pub fn router() -> Router<HttpState> {
         )
         .route("/api/v1/assets/{id}/related", get(exchange::related))
         .route("/api/v1/assets/{id}/media", get(files::media_link))
-        .route("/api/v1/media/{grant}/{*path}", get(files::media_file))
         .route("/api/v1/search", get(exchange::search))
         .route("/api/v1/search/suggest", get(exchange::suggest))
         .route("/api/v1/openapi.json", get(system::openapi))
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The files under media links, which go in their own lean layers
+/// ([`middleware::wrap_media`]).
+pub fn media_router() -> Router<HttpState> {
+    Router::new()
+        .route(middleware::MEDIA_ROUTE, get(files::media_file))
         .method_not_allowed_fallback(method_not_allowed)
 }
 

@@ -1,13 +1,15 @@
 //! The layers around every route: request ids, tracing, metrics, a time limit, panic
-//! catching, body limits and security headers.
+//! catching, body limits and security headers; and the lean layers of the media routes,
+//! which players and CDNs ask many times a second.
 
 use crate::error::{ApiError, ErrorCode};
 use crate::http::HttpOptions;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use metrics::{Label, SharedString};
 use std::time::{Duration, Instant};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -50,10 +52,7 @@ pub fn wrap(router: Router, http: &HttpOptions) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
         )
         .layer(PropagateRequestIdLayer::new(x_request_id))
-        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("handler panicked");
-            ApiError::from_code(ErrorCode::Internal).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -71,10 +70,96 @@ pub fn wrap(router: Router, http: &HttpOptions) -> Router {
     router.layer(layers)
 }
 
+fn panicked(_: Box<dyn std::any::Any + Send>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::from_code(ErrorCode::Internal).into_response()
+}
+
+/// Wraps the media routes (files under a media link: a player asks for a playlist or a
+/// segment every few seconds, a CDN in front of many players more often) in lean layers.
+/// They keep the time limit, panic catching, the security headers and the metrics (with
+/// fixed labels, counted without allocating), and leave out the request id, the span and
+/// the log line per request: the answers are files, and what fails is counted and logged by
+/// the handler.
+pub fn wrap_media(router: Router, http: &HttpOptions) -> Router {
+    let limit = http.request_timeout;
+    let layers = ServiceBuilder::new()
+        .layer(CatchPanicLayer::custom(panicked))
+        .layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| observe_media(req, next, limit),
+        ));
+    router.layer(layers)
+}
+
+/// [`observe`] for the media routes, plus the security headers.
+async fn observe_media(req: Request, next: Next, limit: Duration) -> Response {
+    let started = Instant::now();
+    let method = if req.method() == Method::HEAD {
+        "HEAD"
+    } else {
+        "GET"
+    };
+    let mut res = within(limit, next.run(req)).await;
+    let headers = res.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    record(method, MEDIA_ROUTE.into(), res.status(), started);
+    res
+}
+
+/// The route label of every media file.
+pub const MEDIA_ROUTE: &str = "/api/v1/media/{grant}/{*path}";
+
+/// A request's answer, or `timeout` when it takes longer than `limit`.
+async fn within(limit: Duration, answer: impl Future<Output = Response>) -> Response {
+    match tokio::time::timeout(limit, answer).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(?limit, "request timed out");
+            let mut e = ApiError::from_code(ErrorCode::Timeout);
+            e.retry_after = Some(5);
+            e.into_response()
+        }
+    }
+}
+
+/// Counts and times one request.
+fn record(method: &'static str, route: SharedString, status: StatusCode, started: Instant) {
+    let status: SharedString = match status.as_u16() {
+        200 => "200".into(),
+        206 => "206".into(),
+        304 => "304".into(),
+        404 => "404".into(),
+        other => other.to_string().into(),
+    };
+    let labels = [
+        Label::from_static_parts("method", method),
+        Label::new("route", route),
+        Label::new("status", status),
+    ];
+    metrics::counter!("http_requests_total", labels.iter()).increment(1);
+    metrics::histogram!("http_request_duration_seconds", labels.iter())
+        .record(started.elapsed().as_secs_f64());
+}
+
 /// Counts and times every request by route, and bounds how long it may take.
 async fn observe(req: Request, next: Next, limit: Duration) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = match *req.method() {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -90,23 +175,11 @@ async fn observe(req: Request, next: Next, limit: Duration) -> Response {
     } else {
         limit
     };
-    let mut res = match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(res) => res,
-        Err(_) => {
-            tracing::warn!(?limit, "request timed out");
-            let mut e = ApiError::from_code(ErrorCode::Timeout);
-            e.retry_after = Some(5);
-            e.into_response()
-        }
-    };
+    let mut res = within(limit, next.run(req)).await;
     if api && !res.headers().contains_key(header::CACHE_CONTROL) {
         res.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    let status = res.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    record(method, route.into(), res.status(), started);
     res
 }

@@ -49,14 +49,17 @@ pub async fn open_app(settings: &Settings) -> anyhow::Result<Arc<App>> {
     Ok(Arc::new(app))
 }
 
-/// The whole HTTP surface: API and web UI, wrapped in the common layers.
+/// The whole HTTP surface: API and web UI, wrapped in the common layers, and the media
+/// files in their lean ones.
 pub fn router(state: HttpState) -> Router {
     let http = state.http.clone();
+    let media = cityx_api::media_router().with_state(state.clone());
     let routes = cityx_api::router()
         .merge(cityx_web::router())
         .fallback(cityx_web::not_found)
         .with_state(state);
-    cityx_api::middleware::wrap(routes, &http)
+    cityx_api::middleware::wrap_media(media, &http)
+        .merge(cityx_api::middleware::wrap(routes, &http))
 }
 
 /// Who the first hub admin is, on an empty database.
@@ -121,6 +124,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         .with_context(|| format!("failed to listen on {addr}: is another server running there?"))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let state_metrics = state.metrics.clone();
     let make_service = router(state).into_make_service_with_connect_info::<SocketAddr>();
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
@@ -134,7 +138,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
             })
             .await
     });
-    let janitor = tokio::spawn(janitor(app.clone()));
+    let janitor = tokio::spawn(janitor(app.clone(), state_metrics));
     let indexer = tokio::spawn(app.clone().follow_index());
     let runner = settings.jobs.enabled.then(|| {
         let ctx = cityx_jobs::Context {
@@ -178,27 +182,35 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
 }
 
 /// Periodic clean-up: expired sessions and uploads, uploads a crash left unfinished, and
-/// deleted items whose grace period has passed.
-/// Runs once at start-up, then every minute.
-async fn janitor(app: Arc<App>) {
+/// deleted items whose grace period has passed, once at start-up, then every minute; and
+/// every 5 s the metrics' upkeep, which folds the recorded durations into their histograms
+/// (without it they would pile up in memory between scrapes of `/metrics`).
+async fn janitor(app: Arc<App>, metrics: metrics_exporter_prometheus::PrometheusHandle) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut upkeep = tokio::time::interval(Duration::from_secs(5));
     loop {
-        tick.tick().await;
-        match app.purge_expired_sessions().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
-            Err(e) => tracing::warn!(error = %e, "failed to remove expired sessions"),
+        tokio::select! {
+            _ = tick.tick() => tidy(&app).await,
+            _ = upkeep.tick() => metrics.run_upkeep(),
         }
-        match app.tidy_uploads().await {
-            Ok((0, 0)) => {}
-            Ok((expired, finished)) => tracing::info!(expired, finished, "uploads tidied"),
-            Err(e) => tracing::warn!(error = %e, "failed to tidy uploads"),
-        }
-        match app.purge_deleted().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(items = n, "deleted items purged"),
-            Err(e) => tracing::warn!(error = %e, "failed to purge deleted items"),
-        }
+    }
+}
+
+async fn tidy(app: &App) {
+    match app.purge_expired_sessions().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
+        Err(e) => tracing::warn!(error = %e, "failed to remove expired sessions"),
+    }
+    match app.tidy_uploads().await {
+        Ok((0, 0)) => {}
+        Ok((expired, finished)) => tracing::info!(expired, finished, "uploads tidied"),
+        Err(e) => tracing::warn!(error = %e, "failed to tidy uploads"),
+    }
+    match app.purge_deleted().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(items = n, "deleted items purged"),
+        Err(e) => tracing::warn!(error = %e, "failed to purge deleted items"),
     }
 }
 

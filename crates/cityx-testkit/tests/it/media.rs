@@ -60,8 +60,19 @@ async fn items_play_under_signed_links_until_their_rights_say_no() {
         res.headers()["content-type"],
         "application/vnd.apple.mpegurl"
     );
+    // Media files go through lean layers (no request id), which keep the security headers.
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert!(!res.headers().contains_key("x-request-id"));
     let etag = res.headers()["etag"].to_str().expect("etag").to_owned();
     assert_eq!(res.text().await.expect("body"), playlist);
+    let posted = app
+        .http
+        .post(app.url(&format!("{base}hls/master.m3u8")))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(code(posted).await, (405, "method_not_allowed".to_owned()));
     let res = fetch(
         &app,
         &format!("{base}hls/master.m3u8"),
@@ -86,6 +97,13 @@ async fn items_play_under_signed_links_until_their_rights_say_no() {
         .and_then(|v| v.trim().parse().ok())
         .expect("the cache's gauge");
     assert!(held >= 200_000.0, "{held}");
+    // …and are counted under one route label.
+    assert!(
+        metrics.contains(
+            r#"http_requests_total{method="GET",route="/api/v1/media/{grant}/{*path}",status="206"}"#
+        ),
+        "{metrics}"
+    );
 
     // Only what the pipeline derives, and never outside the item.
     for path in ["master", "../../x", "hls/none.ts"] {
