@@ -18,8 +18,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How a rejected duplicate's `failure` begins; the earlier item's id follows.
+/// How a rejected duplicate's `failure` begins; the earlier item's id follows, or
+/// [`ANOTHER_STATIONS_ITEM`] when the contributor may not see that item.
 pub const DUPLICATE_FAILURE: &str = "duplicate of ";
+
+/// Names an earlier item the contributor may not see.
+const ANOTHER_STATIONS_ITEM: &str = "an item of another station";
 
 /// Received buffers a hashing thread may lag behind the disk writes.
 const HASH_QUEUE: usize = 32;
@@ -82,7 +86,10 @@ impl App {
         let duplicate_of = self.repo.find_by_sha256(&sha256, asset).await?;
         let rejected = match (duplicate_of, self.uploads.duplicates) {
             (Some(earlier), DuplicatePolicy::Reject) => Some(Rejection {
-                failure: format!("{DUPLICATE_FAILURE}{earlier}"),
+                failure: format!(
+                    "{DUPLICATE_FAILURE}{}",
+                    self.earlier_as_seen_by_contributor(asset, earlier).await?
+                ),
                 purge_after: self.purge_time_from_now(),
             }),
             _ => None,
@@ -94,6 +101,31 @@ impl App {
             completed_at: cityx_core::now(),
             rejected,
         })
+    }
+}
+
+impl App {
+    /// The earlier item's id, when the new item's station may see it (another station's
+    /// private item is not revealed to it); else words that say whose it is.
+    async fn earlier_as_seen_by_contributor(
+        &self,
+        asset: AssetId,
+        earlier: AssetId,
+    ) -> Result<String> {
+        let station = self
+            .repo
+            .get_asset(TenantScope::All, asset)
+            .await?
+            .station_id;
+        let seen = self
+            .repo
+            .get_visible_asset(TenantScope::Station(station), earlier, cityx_core::now())
+            .await;
+        match seen {
+            Ok(_) => Ok(earlier.to_string()),
+            Err(e) if e.is_not_found() => Ok(ANOTHER_STATIONS_ITEM.to_owned()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -105,7 +105,11 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGQUIT: the master stops its workers too (SIGKILL would leave them running,
+        // holding the port and the bench's stdout).
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }

@@ -1049,6 +1049,30 @@ async fn items_become_playable_with_a_ladder_images_and_a_qc_report() {
 }
 
 #[tokio::test]
+async fn a_rejected_duplicate_names_the_earlier_item_only_to_those_who_may_see_it() {
+    let app = TestApp::spawn_with(|s| {
+        s.jobs.enabled = false;
+        s.uploads.duplicates = cityx_app::DuplicatePolicy::Reject;
+    })
+    .await;
+    let w = World::seed(&app).await;
+    let body = bytes(1000, 9);
+    let first = Tus::of(&app, &w, "editor@a").upload(body.clone()).await;
+    // Station B sends the same bytes: refused, without naming A's item (still processing,
+    // so no other station may see it).
+    let b = Tus::of(&app, &w, "editor@b");
+    let copy = b.upload(body).await;
+    let (_, c) = b.asset(&copy).await;
+    assert_eq!(c["status"], "rejected", "{c}");
+    assert_eq!(
+        c["failure"], "duplicate of an item of another station",
+        "{c}"
+    );
+    assert!(c["duplicate_of"].is_null(), "{c}");
+    assert!(!c.to_string().contains(first.as_str()), "{c}");
+}
+
+#[tokio::test]
 async fn deleted_items_can_be_restored_until_purged_and_duplicates_can_be_rejected() {
     let app = TestApp::spawn_with(|s| {
         s.jobs.enabled = false;
