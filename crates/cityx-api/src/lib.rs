@@ -112,6 +112,13 @@ pub fn router() -> Router<HttpState> {
         .route("/api/v1/search", get(exchange::search))
         .route("/api/v1/search/suggest", get(exchange::suggest))
         .route("/api/v1/openapi.json", get(system::openapi))
+        .merge(system_router())
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// Liveness, readiness and metrics: every process serves them, a worker nothing else.
+pub fn system_router() -> Router<HttpState> {
+    Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
         .route("/metrics", get(system::metrics))

@@ -335,6 +335,19 @@ impl TestApp {
         }
     }
 
+    /// Starts a second node on this one's database and storage that runs only the jobs
+    /// (`--role worker`), as a worker machine would.
+    pub async fn start_worker(&self) -> Running {
+        let mut settings = self.kept.settings.clone();
+        settings.server.role = cityx::settings::Role::Worker;
+        settings.server.listen = "127.0.0.1:0".into();
+        settings.jobs.enabled = true;
+        settings.validate().expect("worker settings are valid");
+        cityx::server::start(&settings, &FirstAdmin::default())
+            .await
+            .expect("worker starts")
+    }
+
     /// Stops the server gracefully and removes its data.
     pub async fn stop(self) {
         self.stop_keeping_data().await.cleanup().await;

@@ -29,8 +29,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the API, the web UI and the workers on one machine.
-    Serve,
+    /// Run the API, the web UI and the workers (or one of them, with --role).
+    Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
     /// Operator commands: stations, users, tokens, dead jobs, rebuilding the search index.
@@ -39,6 +39,13 @@ pub enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// What this process runs: all, api or worker (overrides server.role).
+    #[arg(long, value_enum)]
+    pub role: Option<crate::settings::Role>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +198,10 @@ pub enum TokenCommand {
 impl Cli {
     pub fn overrides(&self) -> Overrides {
         Overrides {
+            role: match &self.command {
+                Command::Serve(args) => args.role,
+                _ => None,
+            },
             data: self.data.clone(),
             listen: self.listen.clone(),
             log_format: self.log_format.clone(),
@@ -205,7 +216,7 @@ impl Cli {
 /// Runs a command. Logging is set up by the caller.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve => crate::server::serve(settings).await,
+        Command::Serve(_) => crate::server::serve(settings).await,
         Command::Migrate => {
             let app = crate::server::open_app(&settings).await?;
             app.repo().close().await;

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     } else {
         cityx::settings::Settings::default()
     };
-    if matches!(cli.command, cityx::cli::Command::Serve) {
+    if matches!(cli.command, cityx::cli::Command::Serve(_)) {
         cityx::init_logging(&settings);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -1,7 +1,7 @@
 //! Start-up and shutdown: open the data directory and database, create the first admin,
 //! assemble the routers, listen, and stop gracefully.
 
-use crate::settings::Settings;
+use crate::settings::{Role, Settings};
 use anyhow::Context;
 use axum::Router;
 use cityx_api::http::HttpState;
@@ -50,9 +50,15 @@ pub async fn open_app(settings: &Settings) -> anyhow::Result<Arc<App>> {
 }
 
 /// The whole HTTP surface: API and web UI, wrapped in the common layers, and the media
-/// files in their lean ones.
-pub fn router(state: HttpState) -> Router {
+/// files in their lean ones; a worker's is only health, readiness and metrics.
+pub fn router(state: HttpState, role: Role) -> Router {
     let http = state.http.clone();
+    if !role.serves_api() {
+        let system = cityx_api::system_router()
+            .fallback(cityx_web::not_found)
+            .with_state(state);
+        return cityx_api::middleware::wrap(system, &http);
+    }
     let media = cityx_api::media_router().with_state(state.clone());
     let routes = cityx_api::router()
         .merge(cityx_web::router())
@@ -89,29 +95,35 @@ pub struct Running {
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
     janitor: JoinHandle<()>,
-    /// Keeps the search index in step with the database.
-    indexer: JoinHandle<()>,
+    /// Keeps the search index in step with the database, on API nodes.
+    indexer: Option<JoinHandle<()>>,
     /// The job runner, when this process runs jobs.
     runner: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
-/// Opens everything and starts listening; returns once the socket is bound.
+/// Opens everything this process's role needs and starts listening; returns once the
+/// socket is bound.
 pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Result<Running> {
+    let role = settings.server.role;
     let app = open_app(settings).await?;
-    let created_admin = app
-        .ensure_first_admin(
-            first_admin.email.as_deref(),
-            first_admin.password.as_deref(),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("failed to create the first admin: {e}"))?;
-    let (index, _) = cityx_search::SearchIndex::open(&settings.search_dir()).with_context(|| {
-        format!(
-            "failed to open the search index in {}: is another cityx using this data directory?",
-            settings.search_dir().display()
-        )
-    })?;
-    app.attach_search(Arc::new(index))?;
+    let mut created_admin = None;
+    if role.serves_api() {
+        created_admin = app
+            .ensure_first_admin(
+                first_admin.email.as_deref(),
+                first_admin.password.as_deref(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("failed to create the first admin: {e}"))?;
+        let dir = settings.search_dir();
+        let (index, _) = cityx_search::SearchIndex::open(&dir).with_context(|| {
+            format!(
+                "failed to open the search index in {}: is another cityx using this data directory?",
+                dir.display()
+            )
+        })?;
+        app.attach_search(Arc::new(index))?;
+    }
 
     let state = HttpState {
         app: app.clone(),
@@ -125,7 +137,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let state_metrics = state.metrics.clone();
-    let make_service = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let make_service = router(state, role).into_make_service_with_connect_info::<SocketAddr>();
     use axum::serve::ListenerExt;
     let listener = listener.tap_io(|tcp| {
         // Small JSON answers must not wait for Nagle's algorithm.
@@ -138,9 +150,14 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
             })
             .await
     });
-    let janitor = tokio::spawn(janitor(app.clone(), state_metrics));
-    let indexer = tokio::spawn(app.clone().follow_index());
-    let runner = settings.jobs.enabled.then(|| {
+    let janitor = tokio::spawn(janitor(
+        role.serves_api().then(|| app.clone()),
+        state_metrics,
+    ));
+    let indexer = role
+        .serves_api()
+        .then(|| tokio::spawn(app.clone().follow_index()));
+    let runner = (role.runs_jobs() && settings.jobs.enabled).then(|| {
         let ctx = cityx_jobs::Context {
             app: app.clone(),
             tools: settings.media_tools(),
@@ -168,7 +185,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         }));
         (stop, task)
     });
-    tracing::info!(%addr, "cityx listening");
+    tracing::info!(%addr, ?role, "cityx listening");
     Ok(Running {
         addr,
         app,
@@ -181,16 +198,16 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
     })
 }
 
-/// Periodic clean-up: expired sessions and uploads, uploads a crash left unfinished, and
-/// deleted items whose grace period has passed, once at start-up, then every minute; and
-/// every 5 s the metrics' upkeep, which folds the recorded durations into their histograms
-/// (without it they would pile up in memory between scrapes of `/metrics`).
-async fn janitor(app: Arc<App>, metrics: metrics_exporter_prometheus::PrometheusHandle) {
+/// Periodic clean-up on API nodes (`app`): expired sessions and uploads, uploads a crash
+/// left unfinished, and deleted items whose grace period has passed, once at start-up, then
+/// every minute; and every 5 s the metrics' upkeep, which folds the recorded durations into
+/// their histograms (without it they would pile up in memory between scrapes of `/metrics`).
+async fn janitor(app: Option<Arc<App>>, metrics: metrics_exporter_prometheus::PrometheusHandle) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     let mut upkeep = tokio::time::interval(Duration::from_secs(5));
     loop {
         tokio::select! {
-            _ = tick.tick() => tidy(&app).await,
+            _ = tick.tick() => if let Some(app) = &app { tidy(app).await },
             _ = upkeep.tick() => metrics.run_upkeep(),
         }
     }
@@ -223,7 +240,9 @@ impl Running {
         }
         self.janitor.abort();
         // Each round commits atomically; stopping between rounds loses nothing.
-        self.indexer.abort();
+        if let Some(indexer) = &self.indexer {
+            indexer.abort();
+        }
         if let Some((stop, task)) = self.runner.take() {
             // Running jobs stop; their leases lapse and they run again later.
             let _ = stop.send(());
@@ -261,10 +280,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             ),
         }
     }
-    eprintln!(
-        "  cityx is running at http://{}/  (Ctrl-C to stop)",
-        running.addr
-    );
+    match settings.server.role {
+        Role::Worker => eprintln!(
+            "  cityx worker is running at http://{}/  (jobs; health, readiness and metrics only; \
+             Ctrl-C to stop)",
+            running.addr
+        ),
+        _ => eprintln!(
+            "  cityx is running at http://{}/  (Ctrl-C to stop)",
+            running.addr
+        ),
+    }
     stop.await;
     tracing::info!("shutting down");
     running

@@ -164,9 +164,34 @@ impl Default for UploadSettings {
     }
 }
 
+/// What a `cityx serve` process does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The API, the web UI and the jobs: one machine.
+    #[default]
+    All,
+    /// The API and the web UI, with the search index and the clean-up; no jobs.
+    Api,
+    /// The jobs only; its HTTP answers `/healthz`, `/readyz` and `/metrics`.
+    Worker,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        self != Role::Worker
+    }
+
+    pub fn runs_jobs(self) -> bool {
+        self != Role::Api
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerSettings {
+    /// What this process does (`--role`).
+    pub role: Role,
     pub listen: String,
     pub public_url: String,
     pub trust_forwarded: bool,
@@ -178,6 +203,7 @@ pub struct ServerSettings {
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
+            role: Role::All,
             listen: "127.0.0.1:8080".into(),
             public_url: String::new(),
             trust_forwarded: false,
@@ -284,6 +310,7 @@ impl Default for LogSettings {
 /// Values given as command-line flags, the top layer.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
+    pub role: Option<Role>,
     pub data: Option<PathBuf>,
     pub listen: Option<String>,
     pub log_format: Option<String>,
@@ -315,6 +342,9 @@ impl Settings {
         if let Some(d) = &flags.data {
             fig = fig.merge(Serialized::default("data.dir", d));
         }
+        if let Some(r) = flags.role {
+            fig = fig.merge(Serialized::default("server.role", r));
+        }
         if let Some(l) = &flags.listen {
             fig = fig.merge(Serialized::default("server.listen", l));
         }
@@ -338,6 +368,9 @@ impl Settings {
             || self.server.public_url.starts_with("https://"))
         {
             bail!("server.public_url must start with http:// or https://");
+        }
+        if self.server.role == Role::Worker && !self.jobs.enabled {
+            bail!("server.role = worker runs jobs only, so it needs jobs.enabled = true");
         }
         if self.server.request_timeout_secs == 0 {
             bail!("server.request_timeout_secs must be at least 1");
@@ -625,13 +658,23 @@ mod tests {
             let s = Settings::load(None, &Overrides::default()).expect("load");
             assert_eq!(s.server.request_timeout_secs, 7, "env beats file");
             assert_eq!(s.server.listen, "127.0.0.1:9001");
+            jail.set_env("CITYX_SERVER__ROLE", "worker");
+            assert_eq!(
+                Settings::load(None, &Overrides::default())
+                    .expect("load")
+                    .server
+                    .role,
+                Role::Worker
+            );
             let flags = Overrides {
+                role: Some(Role::Api),
                 listen: Some("127.0.0.1:9002".into()),
                 data: Some("/srv/cityx".into()),
                 log_format: None,
             };
             let s = Settings::load(None, &flags).expect("load");
             assert_eq!(s.server.listen, "127.0.0.1:9002", "flags beat env");
+            assert_eq!(s.server.role, Role::Api, "flags beat env");
             assert_eq!(s.database_url(), "sqlite:///srv/cityx/cityx.db");
             assert_eq!(s.storage_url(), "file:///srv/cityx/objects");
             Ok(())
@@ -681,6 +724,7 @@ mod tests {
                     "request_timeout_secs",
                 ),
                 ("CITYX_UPLOADS__DUPLICATES", "ignore", "uploads.duplicates"),
+                ("CITYX_SERVER__ROLE", "indexer", "server.role"),
                 ("CITYX_MEDIA__CACHE_MB", "100000", "media.cache_mb"),
                 (
                     "CITYX_AUTH__TOKEN_CACHE_SECS",
@@ -704,6 +748,19 @@ mod tests {
                     "the password must not be printed: {err}"
                 );
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_worker_without_jobs_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("CITYX_SERVER__ROLE", "worker");
+            jail.set_env("CITYX_JOBS__ENABLED", "false");
+            let err = Settings::load(None, &Overrides::default())
+                .expect_err("a worker that runs nothing")
+                .to_string();
+            assert!(err.contains("jobs.enabled"), "{err}");
             Ok(())
         });
     }

@@ -794,6 +794,52 @@ async fn processed(tus: &Tus<'_>, asset: &str) -> Value {
     panic!("processing never ended: {:?}", tus.asset(asset).await);
 }
 
+#[tokio::test]
+async fn an_api_node_leaves_the_jobs_to_a_worker_node() {
+    let app = TestApp::spawn_with(|s| s.server.role = cityx::settings::Role::Api).await;
+    let w = World::seed(&app).await;
+    let tus = Tus::of(&app, &w, "editor@a");
+    let id = tus.upload(clip("320x240", 2)).await;
+    // The API node enqueues the probe and runs nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let (_, a) = tus.asset(&id).await;
+    assert_eq!(a["status"], "processing", "{a}");
+    assert_eq!(a["jobs"][0]["state"], "queued", "{a}");
+
+    let worker = app.start_worker().await;
+    let at = |path: &str| format!("http://{}{path}", worker.addr);
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let res = app.http.get(at(path)).send().await.expect("get");
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    // A worker serves no API and no pages.
+    let res = app
+        .http
+        .get(at("/api/v1/stations"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "not_found");
+
+    let done = processed(&tus, &id).await;
+    assert_eq!(done["status"], "ready", "{done}");
+    let kinds: Vec<&str> = done["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .filter_map(|j| j["state"].as_str())
+        .collect();
+    assert!(kinds.iter().all(|s| *s == "succeeded"), "{done}");
+    worker
+        .shutdown(std::time::Duration::from_secs(5))
+        .await
+        .expect("worker stops");
+    app.stop().await;
+}
+
 /// An H.264/AAC test clip's bytes.
 fn clip(size: &str, seconds: u32) -> Vec<u8> {
     let dir = tempfile::tempdir().expect("dir");

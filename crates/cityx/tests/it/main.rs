@@ -314,6 +314,59 @@ fn http_get(addr: &str, path: &str) -> String {
 }
 
 #[test]
+fn serve_as_a_worker_runs_jobs_and_answers_only_health() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = cityx(dir.path(), &["serve", "--role", "indexer"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--role"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cityx"))
+        .current_dir(dir.path())
+        .args([
+            "serve",
+            "--role",
+            "worker",
+            "--data",
+            "data",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env_remove("CITYX_ADMIN_EMAIL")
+        .env_remove("CITYX_ADMIN_PASSWORD")
+        .env_remove("CITYX_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (addr, seen) = wait_for_address(&mut stderr);
+    assert!(seen.contains("cityx worker is running"), "{seen}");
+    assert!(
+        !seen.contains("First hub admin"),
+        "the API nodes create it: {seen}"
+    );
+    assert!(http_get(&addr, "/healthz").contains("\"status\":\"ok\""));
+    assert!(http_get(&addr, "/readyz").starts_with("HTTP/1.1 200"));
+    let api = http_get(&addr, "/api/v1/stations");
+    assert!(
+        api.starts_with("HTTP/1.1 404") && api.contains("\"not_found\""),
+        "{api}"
+    );
+    assert!(
+        !dir.path().join("data/search").exists(),
+        "a worker keeps no search index"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().expect("wait").success(), "graceful exit");
+}
+
+#[test]
 fn serve_creates_the_first_admin_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("dir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_cityx"))
