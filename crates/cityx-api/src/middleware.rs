@@ -94,11 +94,7 @@ pub fn wrap_media(router: Router, http: &HttpOptions) -> Router {
 /// [`observe`] for the media routes, plus the security headers.
 async fn observe_media(req: Request, next: Next, limit: Duration) -> Response {
     let started = Instant::now();
-    let method = if req.method() == Method::HEAD {
-        "HEAD"
-    } else {
-        "GET"
-    };
+    let method = method_label(req.method());
     let mut res = within(limit, next.run(req)).await;
     let headers = res.headers_mut();
     for (name, value) in [
@@ -128,6 +124,20 @@ async fn within(limit: Duration, answer: impl Future<Output = Response>) -> Resp
     }
 }
 
+/// A method as a metric label, without allocating.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Counts and times one request.
 fn record(method: &'static str, route: SharedString, status: StatusCode, started: Instant) {
     let status: SharedString = match status.as_u16() {
@@ -150,16 +160,7 @@ fn record(method: &'static str, route: SharedString, status: StatusCode, started
 /// Counts and times every request by route, and bounds how long it may take.
 async fn observe(req: Request, next: Next, limit: Duration) -> Response {
     let started = Instant::now();
-    let method = match *req.method() {
-        Method::GET => "GET",
-        Method::HEAD => "HEAD",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::PATCH => "PATCH",
-        Method::DELETE => "DELETE",
-        Method::OPTIONS => "OPTIONS",
-        _ => "other",
-    };
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()

@@ -52,6 +52,16 @@ impl App {
         Ok(AssetView { asset, jobs })
     }
 
+    /// An item the caller may read and see now (its own station's, or what its rights show
+    /// the caller's station).
+    pub(crate) async fn readable_asset(&self, actor: &Actor, id: AssetId) -> Result<Asset> {
+        policy::read(actor)?;
+        Ok(self
+            .repo
+            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
+            .await?)
+    }
+
     /// Deletes an item: hidden from the exchange now, its files removed and its quota
     /// released after the grace period. Deleting it again changes nothing.
     pub async fn delete_asset(&self, actor: &Actor, id: AssetId) -> Result<Asset> {

@@ -394,11 +394,7 @@ impl App {
     /// What an item page lists beside an item the caller may see: other items of the same
     /// master file, and similar items, under the caller's rights.
     pub async fn related(&self, actor: &Actor, id: AssetId) -> Result<Related> {
-        policy::read(actor)?;
-        let asset = self
-            .repo
-            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
-            .await?;
+        let asset = self.readable_asset(actor, id).await?;
         self.related_of(actor, &asset).await
     }
 
@@ -602,10 +598,7 @@ impl App {
     }
 
     fn signature(key: &[u8], id: AssetId, take: &str, expires: i64) -> Result<Hmac<Sha256>> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(key)
-            .map_err(|e| Error::Internal(e.to_string().into()))?;
-        mac.update(format!("{id}/{take}/{expires}").as_bytes());
-        Ok(mac)
+        secrets::mac(key, &format!("{id}/{take}/{expires}"))
     }
 
     async fn download_link(

@@ -128,7 +128,7 @@ impl App {
             .await
             .map_err(|e| Error::Internal(Box::new(e)))?;
         let size = running.offset;
-        let done = self.arrival(id, running).await?;
+        let done = self.arrival(id, asset.station_id, running).await?;
         let audit = NewAudit::by(
             &Actor::system(),
             AuditAction::UploadCompleted,

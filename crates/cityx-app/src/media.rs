@@ -15,9 +15,8 @@ use crate::pipeline::{AssetFile, extension_of, servable, storage_error};
 use crate::{App, Error, Result, secrets};
 use cityx_core::{Actor, AssetId, AssetStatus, StationId, TenantScope, policy};
 use cityx_storage::StorageKey;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::Serialize;
-use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -196,13 +195,6 @@ impl MediaCache {
     }
 }
 
-fn mac(key: &[u8], message: &str) -> Result<Hmac<Sha256>> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(key).map_err(|e| Error::Internal(e.to_string().into()))?;
-    mac.update(message.as_bytes());
-    Ok(mac)
-}
-
 fn signed_part(asset: AssetId, viewer: Viewer, expires: i64) -> String {
     format!("{asset}.{}.{expires}", viewer.code())
 }
@@ -210,11 +202,7 @@ fn signed_part(asset: AssetId, viewer: Viewer, expires: i64) -> String {
 impl App {
     /// A media link to an item the caller may see, carrying the caller's rights.
     pub async fn media_link(&self, actor: &Actor, id: AssetId) -> Result<MediaLink> {
-        policy::read(actor)?;
-        let asset = self
-            .repo
-            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
-            .await?;
+        let asset = self.readable_asset(actor, id).await?;
         self.media_link_of(actor, &asset).await
     }
 
@@ -232,7 +220,7 @@ impl App {
             Viewer::of(actor.tenant_scope()),
             expires_at.unix_timestamp(),
         );
-        let sig = mac(self.link_key().await?, &format!("media/{part}"))?.finalize();
+        let sig = secrets::mac(self.link_key().await?, &format!("media/{part}"))?.finalize();
         // Half the MAC (128 bits) keeps the address short.
         let grant = format!("{part}.{}", secrets::hex(&sig.into_bytes()[..16]));
         Ok(MediaLink {
@@ -263,7 +251,7 @@ impl App {
         ) else {
             return Err(Error::BadMediaLink);
         };
-        let expected = mac(
+        let expected = secrets::mac(
             self.link_key().await?,
             &format!("media/{}", signed_part(asset, viewer, exp)),
         )?;

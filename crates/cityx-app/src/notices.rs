@@ -236,10 +236,7 @@ impl App {
             TenantScope::Station(s) => s.to_string(),
             TenantScope::Nothing => "none".to_owned(),
         };
-        let mut mac = Hmac::<Sha256>::new_from_slice(key)
-            .map_err(|e| Error::Internal(e.to_string().into()))?;
-        mac.update(format!("feed/{who}/{seq}").as_bytes());
-        Ok(mac)
+        secrets::mac(key, &format!("feed/{who}/{seq}"))
     }
 
     async fn encode_cursor(&self, scope: TenantScope, seq: i64) -> Result<String> {

@@ -173,12 +173,8 @@ impl App {
         id: AssetId,
         relative: &str,
     ) -> Result<AssetFile> {
-        policy::read(actor)?;
         // The item first: a caller who may not see it learns nothing about its files.
-        let asset = self
-            .repo
-            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
-            .await?;
+        let asset = self.readable_asset(actor, id).await?;
         let settled = asset.status == cityx_core::AssetStatus::Ready;
         self.load_file(
             id,

@@ -11,6 +11,15 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     Ok(buf)
 }
 
+/// HMAC-SHA256 of `message` under `key`: the signature of links and cursors.
+pub(crate) fn mac(key: &[u8], message: &str) -> Result<hmac::Hmac<Sha256>> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key)
+        .map_err(|e| Error::Internal(e.to_string().into()))?;
+    mac.update(message.as_bytes());
+    Ok(mac)
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -6,8 +6,8 @@
 use crate::{App, Error, Result};
 use bytes::Bytes;
 use cityx_core::{
-    Actor, Asset, AssetId, AssetInput, AuditAction, NewAudit, TenantScope, Upload, UploadId,
-    UploadState, policy,
+    Actor, Asset, AssetId, AssetInput, AuditAction, NewAudit, StationId, TenantScope, Upload,
+    UploadId, UploadState, policy,
 };
 use cityx_db::{CompletedUpload, Rejection};
 use cityx_storage::StorageKey;
@@ -79,6 +79,7 @@ impl App {
     pub(crate) async fn arrival(
         &self,
         asset: AssetId,
+        station: StationId,
         running: Running,
     ) -> Result<CompletedUpload> {
         let sha256 = hex(&running.sha256.finalize());
@@ -88,7 +89,7 @@ impl App {
             (Some(earlier), DuplicatePolicy::Reject) => Some(Rejection {
                 failure: format!(
                     "{DUPLICATE_FAILURE}{}",
-                    self.earlier_as_seen_by_contributor(asset, earlier).await?
+                    self.earlier_as_seen_by(station, earlier).await?
                 ),
                 purge_after: self.purge_time_from_now(),
             }),
@@ -105,18 +106,9 @@ impl App {
 }
 
 impl App {
-    /// The earlier item's id, when the new item's station may see it (another station's
+    /// The earlier item's id, when the contributing `station` may see it (another station's
     /// private item is not revealed to it); else words that say whose it is.
-    async fn earlier_as_seen_by_contributor(
-        &self,
-        asset: AssetId,
-        earlier: AssetId,
-    ) -> Result<String> {
-        let station = self
-            .repo
-            .get_asset(TenantScope::All, asset)
-            .await?
-            .station_id;
+    async fn earlier_as_seen_by(&self, station: StationId, earlier: AssetId) -> Result<String> {
         let seen = self
             .repo
             .get_visible_asset(TenantScope::Station(station), earlier, cityx_core::now())
@@ -477,7 +469,9 @@ impl App {
         running: Running,
         actor: Option<&Actor>,
     ) -> Result<()> {
-        let done = self.arrival(upload.asset_id, running).await?;
+        let done = self
+            .arrival(upload.asset_id, upload.station_id, running)
+            .await?;
         let key = StorageKey::master(upload.asset_id);
         let part = self.spool.path(upload.id);
         if tokio::fs::try_exists(&part).await.unwrap_or(false) {

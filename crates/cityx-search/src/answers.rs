@@ -26,6 +26,12 @@ struct Window {
     answers: HashMap<String, Results>,
 }
 
+impl Window {
+    fn covers(&self, generation: u64, now: i64) -> bool {
+        self.generation == generation && self.start <= now && now < self.end
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct Answers {
     window: Mutex<Option<Window>>,
@@ -40,13 +46,8 @@ impl Answers {
     /// The answer made for `key` in this generation and window, if any.
     pub(crate) fn get(&self, generation: u64, now: i64, key: &str) -> Option<Results> {
         let window = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        let w = window.as_ref()?;
-        let current = w.generation == generation && w.start <= now && now < w.end;
-        if current {
-            w.answers.get(key).cloned()
-        } else {
-            None
-        }
+        let w = window.as_ref().filter(|w| w.covers(generation, now))?;
+        w.answers.get(key).cloned()
     }
 
     /// Remembers an answer made at `now`. `next_change` finds the first `hidden_until` after
@@ -60,10 +61,7 @@ impl Answers {
         next_change: impl FnOnce(i64) -> i64,
     ) {
         let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
-        let current = window
-            .as_ref()
-            .is_some_and(|w| w.generation == generation && w.start <= now && now < w.end);
-        if !current {
+        if !window.as_ref().is_some_and(|w| w.covers(generation, now)) {
             *window = Some(Window {
                 generation,
                 start: now,

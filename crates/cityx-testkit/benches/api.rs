@@ -105,27 +105,26 @@ async fn open_loop(url: &str, token: &str, rate: f64, secs: u64, connections: us
                 };
                 conn.write_all(request.as_bytes()).await.expect("send");
                 buf.clear();
-                let (head, length) = loop {
+                // Read until the head is in, then until the whole body (Content-Length) is.
+                let mut whole: Option<usize> = None;
+                while whole.is_none_or(|length| buf.len() < length) {
                     let mut chunk = [0u8; 16 << 10];
                     let n = conn.read(&mut chunk).await.expect("read");
                     assert!(n > 0, "the server closed the connection");
                     buf.extend_from_slice(&chunk[..n]);
+                    if whole.is_some() {
+                        continue;
+                    }
                     if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        assert!(head.starts_with("http/1.1 200"), "{head}");
                         let length: usize = head
                             .lines()
                             .find_map(|l| l.strip_prefix("content-length:"))
                             .and_then(|v| v.trim().parse().ok())
                             .expect("content-length");
-                        break (head, end + 4 + length);
+                        whole = Some(end + 4 + length);
                     }
-                };
-                assert!(head.starts_with("http/1.1 200"), "{head}");
-                while buf.len() < length {
-                    let mut chunk = [0u8; 16 << 10];
-                    let n = conn.read(&mut chunk).await.expect("read");
-                    assert!(n > 0, "the server closed the connection");
-                    buf.extend_from_slice(&chunk[..n]);
                 }
                 previous_done = tokio::time::Instant::now();
                 times.push((previous_done - from).as_secs_f64() * 1000.0);

@@ -6,7 +6,7 @@ mod crash;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn cityx(dir: &Path, args: &[&str]) -> Output {
@@ -301,6 +301,26 @@ fn wait_for_address(stderr: &mut impl BufRead) -> (String, String) {
     panic!("the server never said where it listens:\n{seen}");
 }
 
+/// Starts `cityx serve --data data --listen 127.0.0.1:0 EXTRA…` in `dir`, with no first
+/// admin or config from the environment; returns it, its stderr, its address and what it
+/// said until then.
+fn serve(dir: &Path, extra: &[&str]) -> (Child, BufReader<ChildStderr>, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cityx"))
+        .current_dir(dir)
+        .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env_remove("CITYX_ADMIN_EMAIL")
+        .env_remove("CITYX_ADMIN_PASSWORD")
+        .env_remove("CITYX_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (addr, seen) = wait_for_address(&mut stderr);
+    (child, stderr, addr, seen)
+}
+
 fn http_get(addr: &str, path: &str) -> String {
     let mut s = TcpStream::connect(addr).expect("connect");
     write!(
@@ -324,26 +344,7 @@ fn serve_as_a_worker_runs_jobs_and_answers_only_health() {
         text(&out.stderr)
     );
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cityx"))
-        .current_dir(dir.path())
-        .args([
-            "serve",
-            "--role",
-            "worker",
-            "--data",
-            "data",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env_remove("CITYX_ADMIN_EMAIL")
-        .env_remove("CITYX_ADMIN_PASSWORD")
-        .env_remove("CITYX_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (addr, seen) = wait_for_address(&mut stderr);
+    let (mut child, _stderr, addr, seen) = serve(dir.path(), &["--role", "worker"]);
     assert!(seen.contains("cityx worker is running"), "{seen}");
     assert!(
         !seen.contains("First hub admin"),
@@ -369,26 +370,7 @@ fn serve_as_a_worker_runs_jobs_and_answers_only_health() {
 #[test]
 fn serve_creates_the_first_admin_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cityx"))
-        .current_dir(dir.path())
-        .args([
-            "serve",
-            "--data",
-            "data",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .env_remove("CITYX_ADMIN_EMAIL")
-        .env_remove("CITYX_ADMIN_PASSWORD")
-        .env_remove("CITYX_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (addr, seen) = wait_for_address(&mut stderr);
+    let (mut child, mut stderr, addr, seen) = serve(dir.path(), &["--log-format", "json"]);
     assert!(
         seen.contains("First hub admin created") && seen.contains("admin@cityx.local"),
         "{seen}"
@@ -428,16 +410,7 @@ fn serve_creates_the_first_admin_and_stops_on_sigterm() {
     );
 
     // A second start on the same data creates no admin and prints no password.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cityx"))
-        .current_dir(dir.path())
-        .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
-        .env_remove("CITYX_ADMIN_EMAIL")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (_, seen) = wait_for_address(&mut stderr);
+    let (mut child, _stderr, _, seen) = serve(dir.path(), &[]);
     assert!(!seen.contains("First hub admin"), "{seen}");
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
