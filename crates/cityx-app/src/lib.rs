@@ -100,7 +100,6 @@ pub struct App {
     spool: cityx_storage::spool::Spool,
     auth: AuthOptions,
     uploads: UploadOptions,
-    writers: uploads::Writers,
     /// Every fetch from a URL a user gave goes through this.
     fetch: cityx_fetch::Guard,
     /// The catalogue's search index (`None` until opened: searches fail).
@@ -133,7 +132,6 @@ impl App {
             spool,
             auth,
             uploads,
-            writers: Default::default(),
             fetch: Default::default(),
             search: Default::default(),
             link_key: Default::default(),

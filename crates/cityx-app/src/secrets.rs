@@ -13,7 +13,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 
 /// HMAC-SHA256 of `message` under `key`: the signature of links and cursors.
 pub(crate) fn mac(key: &[u8], message: &str) -> Result<hmac::Hmac<Sha256>> {
-    use hmac::Mac;
+    use hmac::{KeyInit, Mac};
     let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key)
         .map_err(|e| Error::Internal(e.to_string().into()))?;
     mac.update(message.as_bytes());

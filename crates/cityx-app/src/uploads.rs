@@ -9,13 +9,14 @@ use cityx_core::{
     Actor, Asset, AssetId, AssetInput, AuditAction, NewAudit, StationId, TenantScope, Upload,
     UploadId, UploadState, policy,
 };
-use cityx_db::{CompletedUpload, Rejection};
+use cityx_db::{CompletedUpload, Rejection, Repo, UploadProgress};
 use cityx_storage::StorageKey;
+use cityx_storage::spool::SpoolState;
 use futures_util::{Stream, StreamExt};
 use md5::Md5;
+use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a rejected duplicate's `failure` begins; the earlier item's id follows, or
@@ -71,6 +72,37 @@ impl Running {
         self.md5.update(b);
         self.offset += b.len() as u64;
     }
+
+    /// The saved form of the hash states (saved with the offset, so that the next request
+    /// continues them on any node): SHA-256's and MD5's, in hex, with a dot between.
+    fn save(&self) -> String {
+        format!(
+            "{}.{}",
+            hex(&self.sha256.serialize()),
+            hex(&self.md5.serialize())
+        )
+    }
+
+    /// The hashes of the first `offset` bytes, from their saved form.
+    fn restore(offset: u64, saved: &str) -> Option<Running> {
+        let (sha256, md5) = saved.split_once('.')?;
+        let (sha256, md5) = (unhex(sha256)?, unhex(md5)?);
+        Some(Running {
+            offset,
+            sha256: Sha256::deserialize(sha256.as_slice().try_into().ok()?).ok()?,
+            md5: Md5::deserialize(md5.as_slice().try_into().ok()?).ok()?,
+        })
+    }
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl App {
@@ -121,60 +153,114 @@ impl App {
     }
 }
 
-enum Slot {
-    /// A request is writing; others get `UploadLocked`.
-    Busy,
-    Idle(Box<Running>),
+/// An upload's write lease, held while a request writes to it: taken in the database so
+/// that it holds across nodes, renewed while the request runs, and given back when it ends.
+/// If the node dies, it runs out ([`UploadOptions::lease`]) and the upload goes on elsewhere.
+struct Lease {
+    repo: Arc<dyn Repo>,
+    upload: UploadId,
+    writer: String,
+    renewer: tokio::task::JoinHandle<()>,
+    released: bool,
 }
 
-/// One writer per upload in this process, and the running hashes between requests.
-#[derive(Default)]
-pub(crate) struct Writers(Mutex<HashMap<UploadId, Slot>>);
-
-/// Holds an upload's write lock; dropping it (a cancelled request) frees the lock and
-/// forgets the hashes, which the next request rebuilds from the spool.
-struct WriteGuard<'a> {
-    writers: &'a Writers,
-    id: UploadId,
-    keep: Option<Running>,
-}
-
-impl Writers {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UploadId, Slot>> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn acquire(&self, id: UploadId) -> Result<(WriteGuard<'_>, Option<Running>)> {
-        let mut map = self.lock();
-        let prior = match map.remove(&id) {
-            Some(Slot::Busy) => {
-                map.insert(id, Slot::Busy);
-                return Err(Error::UploadLocked);
-            }
-            Some(Slot::Idle(r)) => Some(*r),
-            None => None,
-        };
-        map.insert(id, Slot::Busy);
-        Ok((
-            WriteGuard {
-                writers: self,
-                id,
-                keep: None,
-            },
-            prior,
-        ))
+impl Lease {
+    async fn release(mut self) -> Result<()> {
+        self.released = true;
+        self.renewer.abort();
+        self.repo
+            .release_upload_lease(self.upload, &self.writer)
+            .await?;
+        Ok(())
     }
 }
 
-impl Drop for WriteGuard<'_> {
+impl Drop for Lease {
     fn drop(&mut self) {
-        let mut map = self.writers.lock();
-        match self.keep.take() {
-            Some(r) => map.insert(self.id, Slot::Idle(Box::new(r))),
-            None => map.remove(&self.id),
+        self.renewer.abort();
+        if !self.released {
+            // A request that ended early (an error, or a client that went away): give the
+            // lease back without waiting for it.
+            let (repo, id, writer) = (
+                self.repo.clone(),
+                self.upload,
+                std::mem::take(&mut self.writer),
+            );
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = repo.release_upload_lease(id, &writer).await {
+                        tracing::warn!(upload = %id, error = %e, "failed to release an upload lease; it will run out");
+                    }
+                });
+            }
+        }
+    }
+}
+
+impl App {
+    /// Takes an upload's lease: its offset and saved progress as this writer finds them,
+    /// or `UploadLocked` while another request, on any node, writes to it.
+    async fn lease(&self, id: UploadId) -> Result<(Lease, u64, UploadProgress)> {
+        let writer = uuid::Uuid::now_v7().to_string();
+        let term = self.uploads.lease;
+        let now = cityx_core::now();
+        let Some((offset, progress)) = self.repo.lease_upload(id, &writer, now, now + term).await?
+        else {
+            return Err(Error::UploadLocked);
         };
+        let renewer = tokio::spawn({
+            let (repo, writer) = (self.repo.clone(), writer.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(term / 3).await;
+                    match repo
+                        .renew_upload_lease(id, &writer, cityx_core::now() + term)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => {
+                            tracing::warn!(upload = %id, error = %e, "failed to renew an upload lease")
+                        }
+                    }
+                }
+            }
+        });
+        let lease = Lease {
+            repo: self.repo.clone(),
+            upload: id,
+            writer,
+            renewer,
+            released: false,
+        };
+        Ok((lease, offset, progress))
+    }
+
+    /// The running hashes of an upload's first `len` bytes: saved, or (for an upload from
+    /// before hashes were saved) read back from the spool or the stored master.
+    async fn running(&self, u: &Upload, len: u64, saved: Option<&str>) -> Result<Running> {
+        if let Some(r) = saved.and_then(|h| Running::restore(len, h)) {
+            return Ok(r);
+        }
+        let internal = |e: cityx_storage::Error| Error::Internal(Box::new(e));
+        let mut r = Running::new();
+        if self.spool.holds(u.id).await {
+            self.spool
+                .replay(u.id, len, |b| r.update(b))
+                .await
+                .map_err(internal)?;
+        } else if len > 0 {
+            // Moved into storage before a crash: hash it from there, in chunks.
+            let mut chunks = self
+                .storage
+                .read(&StorageKey::master(u.asset_id), 0..len)
+                .await
+                .map_err(internal)?;
+            while let Some(chunk) = chunks.next().await {
+                r.update(&chunk.map_err(|e| Error::Internal(Box::new(e)))?);
+            }
+        }
+        Ok(r)
     }
 }
 
@@ -202,6 +288,8 @@ pub struct UploadOptions {
     pub duplicates: DuplicatePolicy,
     /// A deleted item's files stay (and it can be restored) this long.
     pub delete_grace: Duration,
+    /// A writing request's hold on an upload, renewed while it runs.
+    pub lease: Duration,
 }
 
 impl Default for UploadOptions {
@@ -212,6 +300,7 @@ impl Default for UploadOptions {
             idle_timeout: Duration::from_secs(60),
             duplicates: DuplicatePolicy::Warn,
             delete_grace: Duration::from_secs(72 * 3600),
+            lease: Duration::from_secs(30),
         }
     }
 }
@@ -288,7 +377,7 @@ impl App {
     }
 
     /// Starts an upload: validates the metadata, reserves `length` bytes of the station's
-    /// quota, creates the asset (`uploading`) and an empty spool file.
+    /// quota, creates the asset (`uploading`) and the upload's place in the spool.
     pub async fn create_upload(
         &self,
         actor: &Actor,
@@ -319,10 +408,16 @@ impl App {
             expires_at: self.expiry_from_now(),
             created_at: now,
         };
-        self.spool
-            .create(upload.id)
+        let master = StorageKey::master(asset.id);
+        let spooled = self
+            .spool
+            .create(upload.id, &master)
             .await
             .map_err(|e| Error::Internal(Box::new(e)))?;
+        let progress = UploadProgress {
+            hashes: Some(Running::new().save()),
+            spool: spooled.encode(),
+        };
         let audit = NewAudit::by(
             actor,
             AuditAction::UploadCreated,
@@ -332,16 +427,22 @@ impl App {
         )
         .detail("filename", asset.meta.filename.as_str())
         .detail("length", length);
-        if let Err(e) = self.repo.create_upload(&asset, &upload, &audit).await {
-            let _ = self.spool.remove(upload.id).await;
+        if let Err(e) = self
+            .repo
+            .create_upload(&asset, &upload, &progress, &audit)
+            .await
+        {
+            let _ = self.spool.remove(upload.id, &master, &spooled).await;
             return Err(e.into());
         }
         let mut upload = upload;
         if length == 0 {
             // Nothing to wait for: an empty file is complete at once (processing will tell
             // the contributor what is wrong with it).
-            self.finish_upload(&upload, Running::new(), Some(actor))
+            let (lease, _, _) = self.lease(upload.id).await?;
+            self.finish_upload(&upload, Running::new(), &spooled, Some(actor))
                 .await?;
+            lease.release().await?;
             upload.state = UploadState::Completed;
         }
         Ok((upload, asset))
@@ -357,9 +458,10 @@ impl App {
         }
     }
 
-    /// Appends a request body at `offset`. The new offset is durable when this returns; a
-    /// body that breaks off keeps what arrived. With a checksum, a chunk that does not match
-    /// is discarded whole.
+    /// Appends a request body at `offset`. The new offset is durable when this returns,
+    /// and saved with the running hashes and the spool's state, so the next request may
+    /// reach any node. A body that breaks off keeps what arrived. With a checksum, a chunk
+    /// that does not match is discarded whole.
     pub async fn append_upload<S, E>(
         &self,
         actor: &Actor,
@@ -383,32 +485,37 @@ impl App {
             // Complete: not one more byte.
             return Err(Error::UploadOverflow);
         }
-        let (mut guard, prior) = self.writers.acquire(id)?;
-        let mut running = match prior {
-            Some(r) if r.offset == offset => r,
-            _ => {
-                // After a restart or a cancelled request: hash what is already there.
-                let mut r = Running::new();
-                self.spool
-                    .replay(id, offset, |b| r.update(b))
-                    .await
-                    .map_err(|e| Error::Internal(Box::new(e)))?;
-                r
-            }
-        };
-        let before = running.clone();
+        let (lease, at, saved) = self.lease(id).await?;
+        if at != offset {
+            // Another request moved it between the read and the lease.
+            lease.release().await?;
+            return Err(Error::OffsetMismatch { expected: at });
+        }
+        let internal = |e: cityx_storage::Error| Error::Internal(Box::new(e));
+        let spooled = SpoolState::decode(saved.spool.as_deref()).map_err(internal)?;
+        let running = self
+            .running(&upload, offset, saved.hashes.as_deref())
+            .await?;
+        let master = StorageKey::master(upload.asset_id);
         let mut chunk = ChunkHash::new(checksum.as_ref().map(|c| c.0));
         let body = idle_limited(body, self.uploads.idle_timeout);
         let hashers = Hashers::start(&running);
         let appended = self
             .spool
-            .append(id, offset, upload.length, body, &hashers.taps, |b| {
-                chunk.update(b)
-            })
+            .append(
+                id,
+                &master,
+                &spooled,
+                offset,
+                upload.length,
+                body,
+                &hashers.taps,
+                |b| chunk.update(b),
+            )
             .await
-            .map_err(|e| Error::Internal(Box::new(e)))?;
+            .map_err(internal)?;
         let (sha256, md5) = hashers.join().await?;
-        running = Running {
+        let running = Running {
             offset: appended.offset,
             sha256,
             md5,
@@ -416,12 +523,14 @@ impl App {
         let checksum_failed = checksum
             .as_ref()
             .is_some_and(|(_, want)| chunk.finish() != *want);
-        if appended.overflow || (checksum_failed && appended.interrupted.is_none()) {
+        // A partial chunk cannot be verified: keep nothing of it.
+        let partial_chunk = checksum.is_some() && appended.interrupted.is_some();
+        if appended.overflow || checksum_failed || partial_chunk {
             self.spool
-                .truncate(id, offset)
+                .rewind(id, offset, appended.offset)
                 .await
-                .map_err(|e| Error::Internal(Box::new(e)))?;
-            guard.keep = Some(before);
+                .map_err(internal)?;
+            lease.release().await?;
             return Err(if appended.overflow {
                 Error::UploadOverflow
             } else {
@@ -430,72 +539,67 @@ impl App {
         }
         if let Some(e) = &appended.interrupted {
             tracing::info!(upload = %id, offset = appended.offset, error = %e, "upload body broke off; keeping what arrived");
-            if checksum.is_some() {
-                // A partial chunk cannot be verified: keep nothing of it.
-                self.spool
-                    .truncate(id, offset)
-                    .await
-                    .map_err(|e| Error::Internal(Box::new(e)))?;
-                guard.keep = Some(before);
-                return Err(Error::ChecksumMismatch);
-            }
         }
         let new_offset = appended.offset;
-        if new_offset != offset
-            && !self
+        if new_offset != offset {
+            let progress = UploadProgress {
+                hashes: Some(running.save()),
+                spool: appended.state.encode(),
+            };
+            let recorded = self
                 .repo
-                .advance_upload(id, offset, new_offset, self.expiry_from_now())
-                .await?
-        {
-            return Err(Error::OffsetMismatch { expected: offset });
+                .advance_upload(
+                    id,
+                    &lease.writer,
+                    offset,
+                    new_offset,
+                    self.expiry_from_now(),
+                    &progress,
+                )
+                .await?;
+            if !recorded {
+                // The lease ran out and another request took over: what this one wrote
+                // is not recorded, and the other owns the spool now.
+                return Err(Error::OffsetMismatch { expected: offset });
+            }
+            if let Err(e) = self.spool.recorded(id, offset, new_offset).await {
+                // Left for the upload's end, which removes everything it kept.
+                tracing::warn!(upload = %id, error = %e, "failed to remove a superseded upload tail");
+            }
         }
         let mut upload = upload;
         upload.offset = new_offset;
         if new_offset == upload.length {
-            drop(guard);
-            self.finish_upload(&upload, running, Some(actor)).await?;
+            self.finish_upload(&upload, running, &appended.state, Some(actor))
+                .await?;
             upload.state = UploadState::Completed;
-        } else {
-            guard.keep = Some(running);
         }
+        lease.release().await?;
         Ok(upload)
     }
 
-    /// Moves a complete upload's file into storage and records the asset as uploaded, with
-    /// its hashes, any exact duplicate, and its first job. Safe to repeat after a crash.
+    /// Makes a complete upload's bytes the asset's master in storage and records the asset
+    /// as uploaded, with its hashes, any exact duplicate, and its first job. The caller
+    /// holds the upload's lease. Safe to repeat after a crash.
     async fn finish_upload(
         &self,
         upload: &Upload,
         running: Running,
+        spooled: &SpoolState,
         actor: Option<&Actor>,
     ) -> Result<()> {
         let done = self
             .arrival(upload.asset_id, upload.station_id, running)
             .await?;
-        let key = StorageKey::master(upload.asset_id);
-        let part = self.spool.path(upload.id);
-        if tokio::fs::try_exists(&part).await.unwrap_or(false) {
-            self.storage
-                .put_file(&key, &part)
-                .await
-                .map_err(|e| Error::Internal(Box::new(e)))?;
-        } else {
-            // Moved before a crash: it must be there, whole.
-            let info = self
-                .storage
-                .head(&key)
-                .await
-                .map_err(|e| Error::Internal(Box::new(e)))?;
-            if info.size != upload.length {
-                return Err(Error::Internal(
-                    format!(
-                        "master of {} has {} of {} bytes",
-                        upload.asset_id, info.size, upload.length
-                    )
-                    .into(),
-                ));
-            }
-        }
+        self.spool
+            .finish(
+                upload.id,
+                &StorageKey::master(upload.asset_id),
+                spooled,
+                upload.length,
+            )
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
         let system = Actor::system();
         let actor = actor.unwrap_or(&system);
         let audit = NewAudit::by(
@@ -515,6 +619,32 @@ impl App {
         Ok(())
     }
 
+    /// Ends an active upload (terminated by its client or expired) under its lease, and
+    /// removes what the spool kept of it.
+    async fn end_upload(
+        &self,
+        scope: TenantScope,
+        u: &Upload,
+        state: UploadState,
+        audit: NewAudit,
+    ) -> Result<()> {
+        let (lease, _, saved) = self.lease(u.id).await?;
+        self.repo.end_upload(scope, u.id, state, &audit).await?;
+        let spooled = SpoolState::decode(saved.spool.as_deref());
+        let removed = match spooled {
+            Ok(spooled) => {
+                self.spool
+                    .remove(u.id, &StorageKey::master(u.asset_id), &spooled)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = removed {
+            tracing::warn!(upload = %u.id, error = %e, "failed to remove an ended upload's bytes");
+        }
+        lease.release().await
+    }
+
     /// Ends an upload at the client's request (tus termination); its reservation is released.
     pub async fn terminate_upload(&self, actor: &Actor, id: UploadId) -> Result<()> {
         policy::contribute(actor)?;
@@ -525,7 +655,6 @@ impl App {
                 field: "state".into(),
             });
         }
-        let (_guard, _) = self.writers.acquire(id)?;
         let audit = NewAudit::by(
             actor,
             AuditAction::UploadTerminated,
@@ -533,25 +662,17 @@ impl App {
             u.asset_id,
             Some(u.station_id),
         );
-        self.repo
-            .end_upload(actor.tenant_scope(), id, UploadState::Terminated, &audit)
-            .await?;
-        self.spool
-            .remove(id)
+        self.end_upload(actor.tenant_scope(), &u, UploadState::Terminated, audit)
             .await
-            .map_err(|e| Error::Internal(Box::new(e)))?;
-        Ok(())
     }
 
     /// The janitor's round: expires abandoned uploads and finishes uploads that received
-    /// every byte but were cut off before finishing. Returns (expired, finished).
+    /// every byte but were cut off before finishing. Uploads a request is writing to are
+    /// left for the next round. Returns (expired, finished).
     pub async fn tidy_uploads(&self) -> Result<(usize, usize)> {
         let system = Actor::system();
         let expired = self.repo.expired_uploads(cityx_core::now()).await?;
         for u in &expired {
-            let Ok((_guard, _)) = self.writers.acquire(u.id) else {
-                continue;
-            };
             let audit = NewAudit::by(
                 &system,
                 AuditAction::UploadTerminated,
@@ -560,40 +681,24 @@ impl App {
                 Some(u.station_id),
             )
             .detail("reason", "expired");
-            self.repo
-                .end_upload(TenantScope::All, u.id, UploadState::Expired, &audit)
-                .await?;
-            self.spool
-                .remove(u.id)
+            match self
+                .end_upload(TenantScope::All, u, UploadState::Expired, audit)
                 .await
-                .map_err(|e| Error::Internal(Box::new(e)))?;
+            {
+                Ok(()) | Err(Error::UploadLocked) => {}
+                Err(e) => return Err(e),
+            }
         }
         let unfinished = self.repo.unfinished_uploads().await?;
         for u in &unfinished {
-            let Ok((_guard, _)) = self.writers.acquire(u.id) else {
+            let Ok((lease, _, saved)) = self.lease(u.id).await else {
                 continue;
             };
-            let mut r = Running::new();
-            if tokio::fs::try_exists(self.spool.path(u.id))
-                .await
-                .unwrap_or(false)
-            {
-                self.spool
-                    .replay(u.id, u.length, |b| r.update(b))
-                    .await
-                    .map_err(|e| Error::Internal(Box::new(e)))?;
-            } else {
-                // Moved into storage before the crash: hash it from there, in chunks.
-                let mut chunks = self
-                    .storage
-                    .read(&StorageKey::master(u.asset_id), 0..u.length)
-                    .await
-                    .map_err(|e| Error::Internal(Box::new(e)))?;
-                while let Some(chunk) = chunks.next().await {
-                    r.update(&chunk.map_err(|e| Error::Internal(Box::new(e)))?);
-                }
-            }
-            self.finish_upload(u, r, None).await?;
+            let spooled = SpoolState::decode(saved.spool.as_deref())
+                .map_err(|e| Error::Internal(Box::new(e)))?;
+            let running = self.running(u, u.length, saved.hashes.as_deref()).await?;
+            self.finish_upload(u, running, &spooled, None).await?;
+            lease.release().await?;
         }
         Ok((expired.len(), unfinished.len()))
     }
@@ -665,21 +770,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_writer_at_a_time_and_hashes_survive_between_requests() {
-        let w = Writers::default();
-        let id = UploadId::new();
-        let (mut g, prior) = w.acquire(id).expect("first");
-        assert!(prior.is_none());
-        assert!(matches!(w.acquire(id), Err(Error::UploadLocked)));
+    fn running_hashes_are_saved_and_restored() {
         let mut r = Running::new();
-        r.update(b"abc");
-        g.keep = Some(r);
-        drop(g);
-        let (g, prior) = w.acquire(id).expect("again");
-        assert_eq!(prior.map(|r| r.offset), Some(3));
-        drop(g); // a cancelled request: nothing kept
-        let (_g, prior) = w.acquire(id).expect("again");
-        assert!(prior.is_none());
+        r.update(b"ab");
+        let saved = r.save();
+        let mut back = Running::restore(2, &saved).expect("restore");
+        assert_eq!(back.offset, 2);
+        back.update(b"c");
+        assert_eq!(
+            hex(&back.sha256.finalize()),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            hex(&back.md5.finalize()),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+        for bad in ["", "ab", "zz.zz", &saved[1..], "00.00"] {
+            assert!(Running::restore(0, bad).is_none(), "{bad:?}");
+        }
     }
 
     #[tokio::test]

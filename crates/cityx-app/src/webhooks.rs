@@ -11,7 +11,7 @@ use cityx_core::{
     Actor, AuditAction, Delivery, JobId, NewAudit, Webhook, WebhookId, WebhookInput, policy,
 };
 use cityx_db::ClaimedJob;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::time::Duration;
 

@@ -30,7 +30,7 @@ pub use error::{Error, Result};
 pub use model::{
     AdoptionFilter, AuditFilter, CatalogueRow, ClaimedJob, CompletedUpload, DayStats, DeadJob,
     JobOutcome, JobSummary, LoginFailures, NewJob, NoticeFilter, Page, PageRequest, Processed,
-    Rejection, SessionRow, StationStats, TokenFilter, TopItem, ZoneStats,
+    Rejection, SessionRow, StationStats, TokenFilter, TopItem, UploadProgress, ZoneStats,
 };
 pub use sql::Backend;
 
@@ -396,16 +396,43 @@ pub trait IngestRepo {
     async fn quota_of(&self, id: StationId) -> Result<Option<u64>>;
     /// Creates an asset (`uploading`) and its upload in one transaction, reserving the
     /// upload's length against the station's quota ([`Error::QuotaExceeded`]).
-    async fn create_upload(&self, asset: &Asset, upload: &Upload, audit: &NewAudit) -> Result<()>;
+    async fn create_upload(
+        &self,
+        asset: &Asset,
+        upload: &Upload,
+        progress: &UploadProgress,
+        audit: &NewAudit,
+    ) -> Result<()>;
     async fn get_upload(&self, scope: TenantScope, id: UploadId) -> Result<Upload>;
-    /// Records a new durable offset if the stored one is still `from`; false if another
-    /// writer moved it.
+    /// Gives an active upload's write lease to `writer` until `until`, unless another
+    /// writer's lease still runs at `now`; returns the upload's offset and saved progress,
+    /// or `None` when the upload is locked (or no longer active).
+    async fn lease_upload(
+        &self,
+        id: UploadId,
+        writer: &str,
+        now: time::OffsetDateTime,
+        until: time::OffsetDateTime,
+    ) -> Result<Option<(u64, UploadProgress)>>;
+    /// Extends `writer`'s lease; false when it is no longer theirs.
+    async fn renew_upload_lease(
+        &self,
+        id: UploadId,
+        writer: &str,
+        until: time::OffsetDateTime,
+    ) -> Result<bool>;
+    /// Ends `writer`'s lease (nothing happens when it is not theirs).
+    async fn release_upload_lease(&self, id: UploadId, writer: &str) -> Result<()>;
+    /// Records a new durable offset and the progress saved with it, if the stored offset
+    /// is still `from` and `writer` still holds the lease; false otherwise.
     async fn advance_upload(
         &self,
         id: UploadId,
+        writer: &str,
         from: u64,
         to: u64,
         expires_at: time::OffsetDateTime,
+        progress: &UploadProgress,
     ) -> Result<bool>;
     /// Finishes an upload: the asset moves to `processing` with its hashes and the first job
     /// is enqueued, in one transaction; or, with [`CompletedUpload::rejected`], it is

@@ -122,6 +122,14 @@ pub enum JobOutcome {
     },
 }
 
+/// What an unfinished upload saves beside its offset, so that the next request may land on
+/// any node: the running hashes and the spool's state, each in the form its owner gives.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UploadProgress {
+    pub hashes: Option<String>,
+    pub spool: Option<String>,
+}
+
 /// What a finished upload adds to its asset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompletedUpload {

@@ -1,7 +1,7 @@
 //! Where things are stored. Every object key is built here, from ids and fixed names, so no
 //! user input ever becomes part of a path.
 
-use cityx_core::AssetId;
+use cityx_core::{AssetId, UploadId};
 use std::fmt;
 
 /// A validated object key, e.g. `assets/<id>/master`.
@@ -33,12 +33,30 @@ impl StorageKey {
         ok.then(|| StorageKey(format!("assets/{asset}/{relative}")))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The received bytes of an unfinished upload that do not yet fill a part of a
+    /// multipart upload, named by the offset they end at (so that a new tail never
+    /// overwrites the one the database still names).
+    pub fn upload_tail(upload: UploadId, end: u64) -> Self {
+        StorageKey(format!("uploads/{upload}/tail-{end}"))
     }
 
-    pub(crate) fn path(&self) -> object_store::path::Path {
-        object_store::path::Path::from(self.0.as_str())
+    /// Everything kept for every unfinished upload.
+    pub fn all_uploads() -> Self {
+        StorageKey("uploads".into())
+    }
+
+    /// Everything kept for an unfinished upload (for removal).
+    pub fn upload_prefix(upload: UploadId) -> Self {
+        StorageKey(format!("uploads/{upload}"))
+    }
+
+    /// A name never written, read to learn whether the store answers.
+    pub(crate) fn probe() -> Self {
+        StorageKey("readiness-probe".into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

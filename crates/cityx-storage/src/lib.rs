@@ -1,7 +1,7 @@
 //! Object storage for cityx: a facade over `object_store` with typed keys ([`StorageKey`]),
-//! chosen by URL (`file://PATH` now, `memory://` for tests, S3 with the scale-out release),
-//! and the upload [`spool`]: durable, append-only files where resumable uploads land before
-//! they become objects.
+//! chosen by URL (`file://PATH`, `s3://BUCKET/PREFIX` for any S3-compatible store, `memory://`
+//! for tests), and the upload [`spool`], where resumable uploads land before they become
+//! objects: durable append-only files beside a local store, multipart uploads in S3.
 //!
 //! This is the only crate that knows `object_store` and the layout of stored objects. It
 //! depends on `cityx-core` for ids and on nothing above it. Callers never build object paths
@@ -9,11 +9,13 @@
 
 pub mod key;
 pub mod spool;
+pub mod testing;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
+use object_store::multipart::MultipartStore;
 use object_store::{ObjectStore, PutPayload};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -25,8 +27,12 @@ pub use key::StorageKey;
 pub enum Error {
     #[error("object {key} not found")]
     NotFound { key: String },
-    #[error("storage url `{0}` is not supported: use file://PATH or memory://")]
+    #[error(
+        "storage url `{0}` is not supported: use file://PATH, s3://BUCKET[/PREFIX] or memory://"
+    )]
     UnsupportedUrl(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error("storage failed to {context} {key}")]
     Store {
         context: &'static str,
@@ -48,7 +54,7 @@ impl Error {
         matches!(self, Error::NotFound { .. })
     }
 
-    fn store(context: &'static str, key: &StorageKey, e: object_store::Error) -> Self {
+    pub(crate) fn store(context: &'static str, key: &StorageKey, e: object_store::Error) -> Self {
         match e {
             object_store::Error::NotFound { .. } => Error::NotFound {
                 key: key.to_string(),
@@ -80,17 +86,131 @@ pub struct ObjectInfo {
     pub etag: Option<String>,
 }
 
+/// How to reach an S3-compatible store (`s3://BUCKET/PREFIX`). What is left empty comes
+/// from the usual `AWS_*` environment variables (`AWS_ENDPOINT`, `AWS_REGION`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), else the defaults of AWS itself.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// `https://HOST[:PORT]` of a store other than AWS (MinIO, Ceph RGW, SeaweedFS, the S3
+    /// endpoints of Chinese clouds); `http://` is allowed for a store on a private network.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// `BUCKET.HOST/KEY` addresses instead of `HOST/BUCKET/KEY` (some clouds require them).
+    pub virtual_hosted: bool,
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &if self.secret_access_key.is_empty() {
+                    ""
+                } else {
+                    "[redacted]"
+                },
+            )
+            .field("virtual_hosted", &self.virtual_hosted)
+            .finish()
+    }
+}
+
+/// Whether a bucket name or key prefix of an `s3://` URL is acceptable: path segments of
+/// ASCII letters, digits, `.`, `_` or `-`.
+fn plain_segments(s: &str) -> bool {
+    s.split('/').all(|seg| {
+        !seg.is_empty()
+            && !seg.starts_with('.')
+            && seg
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    })
+}
+
 /// The object store of one installation.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// The same store's multipart uploads, when it has them (S3, memory), for uploads that
+    /// resume on any node.
+    multipart: Option<Arc<dyn MultipartStore>>,
+    /// Put before every key (`s3://BUCKET/PREFIX`); empty for none.
+    prefix: String,
     /// The directory behind a `file://` store, for zero-copy moves from the spool.
     local_root: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("store", &self.store)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Storage {
     /// Opens the store a URL names, creating a local directory if needed.
     pub fn from_url(url: &str) -> Result<Storage> {
+        Storage::open(url, &S3Options::default())
+    }
+
+    /// Opens the store a URL names, with how to reach it if it is S3.
+    pub fn open(url: &str, s3: &S3Options) -> Result<Storage> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let prefix = prefix.trim_end_matches('/');
+            if bucket.is_empty() || !plain_segments(bucket) || bucket.contains('/') {
+                return Err(Error::Invalid(format!(
+                    "storage url `{url}` needs a bucket name: s3://BUCKET[/PREFIX]"
+                )));
+            }
+            if !prefix.is_empty() && !plain_segments(prefix) {
+                return Err(Error::Invalid(format!(
+                    "the prefix of storage url `{url}` may hold only ASCII letters, digits, `.`, `_`, `-` and `/`"
+                )));
+            }
+            let mut b = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_virtual_hosted_style_request(s3.virtual_hosted)
+                .with_retry(object_store::RetryConfig {
+                    max_retries: 4,
+                    retry_timeout: std::time::Duration::from_secs(30),
+                    ..Default::default()
+                });
+            if !s3.endpoint.is_empty() {
+                if !(s3.endpoint.starts_with("https://") || s3.endpoint.starts_with("http://")) {
+                    return Err(Error::Invalid(format!(
+                        "storage.endpoint `{}` must start with https:// or http://",
+                        s3.endpoint
+                    )));
+                }
+                b = b
+                    .with_endpoint(s3.endpoint.trim_end_matches('/'))
+                    .with_allow_http(s3.endpoint.starts_with("http://"));
+            }
+            if !s3.region.is_empty() {
+                b = b.with_region(&s3.region);
+            }
+            if !s3.access_key_id.is_empty() {
+                b = b.with_access_key_id(&s3.access_key_id);
+            }
+            if !s3.secret_access_key.is_empty() {
+                b = b.with_secret_access_key(&s3.secret_access_key);
+            }
+            let store = Arc::new(b.build().map_err(|e| Error::Invalid(e.to_string()))?);
+            return Ok(Storage {
+                store: store.clone(),
+                multipart: Some(store),
+                prefix: prefix.to_owned(),
+                local_root: None,
+            });
+        }
         if let Some(path) = url.strip_prefix("file://") {
             let root = PathBuf::from(path);
             std::fs::create_dir_all(&root).map_err(|e| Error::io("create", &root, e))?;
@@ -107,15 +227,44 @@ impl Storage {
                 .with_automatic_cleanup(true);
             Ok(Storage {
                 store: Arc::new(store),
+                multipart: None,
+                prefix: String::new(),
                 local_root: Some(root),
             })
         } else if url == "memory://" {
+            let store = Arc::new(InMemory::new());
             Ok(Storage {
-                store: Arc::new(InMemory::new()),
+                store: store.clone(),
+                multipart: Some(store),
+                prefix: String::new(),
                 local_root: None,
             })
         } else {
             Err(Error::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    /// Whether objects are files in a local directory (else a remote store).
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
+    /// Where a key lives in the store, under the prefix.
+    pub(crate) fn path(&self, key: &StorageKey) -> object_store::path::Path {
+        if self.prefix.is_empty() {
+            object_store::path::Path::from(key.as_str())
+        } else {
+            object_store::path::Path::from(format!("{}/{}", self.prefix, key.as_str()))
+        }
+    }
+
+    /// Whether the store answers (for readiness): a read of a key that is never written
+    /// must say "not found", not fail.
+    pub async fn ping(&self) -> Result<()> {
+        match self.head(&StorageKey::probe()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -149,7 +298,7 @@ impl Storage {
 
     pub async fn put(&self, key: &StorageKey, bytes: Bytes) -> Result<()> {
         self.store
-            .put(&key.path(), PutPayload::from_bytes(bytes))
+            .put(&self.path(key), PutPayload::from_bytes(bytes))
             .await
             .map_err(|e| Error::store("write", key, e))?;
         Ok(())
@@ -181,7 +330,7 @@ impl Storage {
         }
         let mut upload = self
             .store
-            .put_multipart(&key.path())
+            .put_multipart(&self.path(key))
             .await
             .map_err(|e| Error::store("start writing", key, e))?;
         let mut f = tokio::fs::File::open(file)
@@ -275,7 +424,7 @@ impl Storage {
         };
         let r = self
             .store
-            .get_opts(&key.path(), opts)
+            .get_opts(&self.path(key), opts)
             .await
             .map_err(|e| Error::store("read", key, e))?;
         Ok(r.into_stream()
@@ -308,7 +457,7 @@ impl Storage {
         }
         let bytes = self
             .store
-            .get(&key.path())
+            .get(&self.path(key))
             .await
             .map_err(|e| Error::store("read", key, e))?
             .bytes()
@@ -320,7 +469,7 @@ impl Storage {
     pub async fn head(&self, key: &StorageKey) -> Result<ObjectInfo> {
         let m = self
             .store
-            .head(&key.path())
+            .head(&self.path(key))
             .await
             .map_err(|e| Error::store("inspect", key, e))?;
         Ok(ObjectInfo {
@@ -330,15 +479,26 @@ impl Storage {
     }
 
     pub async fn delete(&self, key: &StorageKey) -> Result<()> {
-        match self.store.delete(&key.path()).await {
+        match self.store.delete(&self.path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::store("delete", key, e)),
         }
     }
 
+    /// How many objects there are under a prefix.
+    pub async fn count(&self, prefix: &StorageKey) -> Result<u64> {
+        let mut listed = self.store.list(Some(&self.path(prefix)));
+        let mut n = 0;
+        while let Some(meta) = listed.next().await {
+            meta.map_err(|e| Error::store("list", prefix, e))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Deletes every object under a prefix; returns how many.
     pub async fn delete_prefix(&self, prefix: &StorageKey) -> Result<u64> {
-        let mut listed = self.store.list(Some(&prefix.path()));
+        let mut listed = self.store.list(Some(&self.path(prefix)));
         let mut n = 0;
         while let Some(meta) = listed.next().await {
             let meta = meta.map_err(|e| Error::store("list", prefix, e))?;

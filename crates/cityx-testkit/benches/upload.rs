@@ -24,8 +24,9 @@
 mod server;
 
 use cityx_app::Hashers;
-use cityx_core::UploadId;
+use cityx_core::{AssetId, UploadId};
 use cityx_storage::spool::Spool;
+use cityx_storage::{Storage, StorageKey};
 use cityx_testkit::{TestApp, World};
 use server::{Server, status_kib};
 use sha2::Digest;
@@ -100,7 +101,8 @@ async fn upload(http: &reqwest::Client, base: &str, token: &str, bytes: u64, pie
 async fn spool_rate(spool: &Spool, bytes: u64, chunk: &bytes::Bytes, hashed: bool) -> f64 {
     const PIECE: usize = 256 * 1024;
     let id = UploadId::new();
-    spool.create(id).await.expect("create");
+    let master = StorageKey::master(AssetId::new());
+    let state = spool.create(id, &master).await.expect("create");
     let started = Instant::now();
     let mut offset = 0u64;
     while offset < bytes {
@@ -113,6 +115,8 @@ async fn spool_rate(spool: &Spool, bytes: u64, chunk: &bytes::Bytes, hashed: boo
         let done = spool
             .append(
                 id,
+                &master,
+                &state,
                 offset,
                 bytes,
                 futures_util::stream::iter(pieces),
@@ -127,7 +131,7 @@ async fn spool_rate(spool: &Spool, bytes: u64, chunk: &bytes::Bytes, hashed: boo
         offset = done.offset;
     }
     let rate = mb_s(bytes, started.elapsed());
-    spool.remove(id).await.expect("remove");
+    spool.remove(id, &master, &state).await.expect("remove");
     rate
 }
 
@@ -171,7 +175,9 @@ fn main() {
         println!("  SHA-256 in memory              {sha:8.1} MB/s");
         println!("  MD5 in memory                  {md5:8.1} MB/s");
 
-        let spool = Spool::open(app.data_dir().join("bench-spool")).expect("spool");
+        let objects = app.data_dir().join("bench-objects");
+        let storage = Storage::from_url(&format!("file://{}", objects.display())).expect("storage");
+        let spool = Spool::open(app.data_dir().join("bench-spool"), storage).expect("spool");
         let (mut off, mut on) = (0f64, 0f64);
         for _ in 0..2 {
             off = off.max(spool_rate(&spool, bytes, &chunk, false).await);

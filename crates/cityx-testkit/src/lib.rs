@@ -6,7 +6,8 @@
 //! application; nothing in the product depends on this crate. Tests are silent unless
 //! `TEST_LOG=1` is set. With `CITYX_TEST_APP_DATABASE=postgres` (and
 //! `CITYX_TEST_POSTGRES_URL`), every server runs on a scratch PostgreSQL database instead of
-//! SQLite; `scripts/test` runs the suite both ways.
+//! SQLite; `scripts/test` runs the suite both ways. With `CITYX_TEST_APP_STORAGE=s3` (and
+//! the `CITYX_TEST_S3_*` variables), objects go to a fresh prefix of the S3 test store.
 
 use cityx::server::{FirstAdmin, Running};
 use cityx::settings::Settings;
@@ -88,6 +89,18 @@ impl TestApp {
         let scratch = scratch_database().await;
         if let Some(s) = &scratch {
             settings.database.url = s.url.clone();
+        }
+        if std::env::var("CITYX_TEST_APP_STORAGE").is_ok_and(|v| v == "s3") {
+            let (url, s3) = cityx_storage::testing::s3_store()
+                .expect("CITYX_TEST_APP_STORAGE=s3 needs CITYX_TEST_S3_URL");
+            settings.storage = cityx::settings::StorageSettings {
+                url,
+                endpoint: s3.endpoint,
+                region: s3.region,
+                access_key_id: s3.access_key_id,
+                secret_access_key: s3.secret_access_key,
+                virtual_hosted: s3.virtual_hosted,
+            };
         }
         adjust(&mut settings);
         settings.validate().expect("test settings are valid");
@@ -338,14 +351,76 @@ impl TestApp {
     /// Starts a second node on this one's database and storage that runs only the jobs
     /// (`--role worker`), as a worker machine would.
     pub async fn start_worker(&self) -> Running {
+        self.start_node(cityx::settings::Role::Worker).await
+    }
+
+    /// Starts another node with `role` on this one's database, storage, upload spool and
+    /// settings, with a data directory of its own (its search index, its job folders).
+    pub async fn start_node(&self, role: cityx::settings::Role) -> Running {
         let mut settings = self.kept.settings.clone();
-        settings.server.role = cityx::settings::Role::Worker;
+        settings.database.url = settings.database_url();
+        settings.storage.url = settings.storage_url();
+        settings.uploads.spool_dir = settings.spool_dir();
+        settings.data.dir = self
+            .kept
+            .dir
+            .path()
+            .join(format!("node-{}", uuid::Uuid::now_v7()));
+        settings.server.role = role;
         settings.server.listen = "127.0.0.1:0".into();
-        settings.jobs.enabled = true;
-        settings.validate().expect("worker settings are valid");
+        if role == cityx::settings::Role::Worker {
+            settings.jobs.enabled = true;
+        }
+        settings.validate().expect("node settings are valid");
         cityx::server::start(&settings, &FirstAdmin::default())
             .await
-            .expect("worker starts")
+            .expect("node starts")
+    }
+
+    /// The object store the server writes to (a directory, or the S3 test store).
+    pub fn storage(&self) -> cityx_storage::Storage {
+        let s = &self.kept.settings;
+        cityx_storage::Storage::open(&s.storage_url(), &s.storage.s3_options())
+            .expect("open the object store")
+    }
+
+    /// The bytes of an item's master as stored; `None` when there is none.
+    pub async fn master(&self, asset: &str) -> Option<Vec<u8>> {
+        let key = cityx_storage::StorageKey::master(asset.parse().expect("asset id"));
+        let storage = self.storage();
+        let size = match storage.head(&key).await {
+            Ok(info) => info.size,
+            Err(e) if e.is_not_found() => return None,
+            Err(e) => panic!("read {key}: {e}"),
+        };
+        let mut out = Vec::new();
+        if size > 0 {
+            use futures_util::StreamExt;
+            let mut chunks = storage.read(&key, 0..size).await.expect("read");
+            while let Some(c) = chunks.next().await {
+                out.extend_from_slice(&c.expect("chunk"));
+            }
+        }
+        Some(out)
+    }
+
+    /// How many objects an item has in storage.
+    pub async fn objects_of(&self, asset: &str) -> u64 {
+        let key = cityx_storage::StorageKey::asset_prefix(asset.parse().expect("asset id"));
+        self.storage().count(&key).await.expect("count")
+    }
+
+    /// Whether nothing of an unfinished upload is left: no spool file, no upload tail.
+    pub async fn spool_is_empty(&self) -> bool {
+        let files = std::fs::read_dir(self.kept.settings.spool_dir())
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true);
+        let tails = self
+            .storage()
+            .count(&cityx_storage::StorageKey::all_uploads())
+            .await
+            .expect("count");
+        files && tails == 0
     }
 
     /// Stops the server gracefully and removes its data.

@@ -32,9 +32,10 @@ pub async fn open_app(settings: &Settings) -> anyhow::Result<Arc<App>> {
     repo.migrate()
         .await
         .context("failed to migrate the database")?;
-    let storage = cityx_storage::Storage::from_url(&settings.storage_url())
-        .context("failed to open object storage")?;
-    let spool = cityx_storage::spool::Spool::open(settings.spool_dir())
+    let storage =
+        cityx_storage::Storage::open(&settings.storage_url(), &settings.storage.s3_options())
+            .context("failed to open object storage")?;
+    let spool = cityx_storage::spool::Spool::open(settings.spool_dir(), storage.clone())
         .context("failed to open the upload spool")?;
     let app = App::new(
         repo,

@@ -150,6 +150,12 @@ pub struct UploadSettings {
     pub idle_timeout_secs: u64,
     pub duplicates: cityx_app::DuplicatePolicy,
     pub delete_grace_hours: u64,
+    /// A request writing to an upload holds it this long, renewed while it runs; after a
+    /// node dies, its uploads resume on another once this has passed.
+    pub lease_secs: u64,
+    /// Where unfinished uploads wait with file:// storage; empty: `<data.dir>/spool`. API
+    /// nodes sharing a mounted store share this too (with S3 the store keeps them).
+    pub spool_dir: PathBuf,
 }
 
 impl Default for UploadSettings {
@@ -160,6 +166,8 @@ impl Default for UploadSettings {
             idle_timeout_secs: 60,
             duplicates: cityx_app::DuplicatePolicy::Warn,
             delete_grace_hours: 72,
+            lease_secs: 30,
+            spool_dir: PathBuf::new(),
         }
     }
 }
@@ -254,10 +262,38 @@ impl fmt::Debug for DatabaseSettings {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
     pub url: String,
+    /// For `s3://` URLs: the store's address when it is not AWS.
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// `BUCKET.HOST` addresses instead of `HOST/BUCKET`.
+    pub virtual_hosted: bool,
+}
+
+impl fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageSettings")
+            .field("url", &self.url)
+            .field("s3", &self.s3_options())
+            .finish()
+    }
+}
+
+impl StorageSettings {
+    pub fn s3_options(&self) -> cityx_storage::S3Options {
+        cityx_storage::S3Options {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            virtual_hosted: self.virtual_hosted,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -388,8 +424,23 @@ impl Settings {
         if self.database.max_connections == 0 {
             bail!("database.max_connections must be at least 1");
         }
-        if !self.storage_url().starts_with("file://") {
-            bail!("storage.url must be file://PATH (S3 arrives with the scale-out release)");
+        let storage = self.storage_url();
+        if let Some(path) = storage.strip_prefix("file://") {
+            if path.is_empty() {
+                bail!("storage.url file:// needs a path, e.g. file:///srv/cityx/objects");
+            }
+        } else if storage.starts_with("s3://") {
+            // Opening builds the client without a request: the URL and options are checked.
+            cityx_storage::Storage::open(&storage, &self.storage.s3_options())
+                .map_err(|e| anyhow::anyhow!("storage: {e}"))?;
+            if self.uploads.max_size_bytes > cityx_storage::spool::MAX_REMOTE_SIZE {
+                bail!(
+                    "uploads.max_size_bytes must be at most {} with S3 storage (10,000 parts of 8 MiB)",
+                    cityx_storage::spool::MAX_REMOTE_SIZE
+                );
+            }
+        } else {
+            bail!("storage.url must be file://PATH or s3://BUCKET[/PREFIX]");
         }
         let m = &self.media;
         if m.ladder_heights.is_empty() || m.ladder_heights.iter().any(|h| !(144..=2160).contains(h))
@@ -478,6 +529,7 @@ impl Settings {
             ("uploads.max_size_bytes", u.max_size_bytes),
             ("uploads.expiry_hours", u.expiry_hours),
             ("uploads.idle_timeout_secs", u.idle_timeout_secs),
+            ("uploads.lease_secs", u.lease_secs),
         ] {
             if v == 0 {
                 bail!("{key} must be at least 1");
@@ -538,6 +590,7 @@ impl Settings {
             idle_timeout: Duration::from_secs(self.uploads.idle_timeout_secs),
             duplicates: self.uploads.duplicates,
             delete_grace: Duration::from_secs(self.uploads.delete_grace_hours * 3600),
+            lease: Duration::from_secs(self.uploads.lease_secs),
         }
     }
 
@@ -613,7 +666,11 @@ impl Settings {
     }
 
     pub fn spool_dir(&self) -> std::path::PathBuf {
-        self.data.dir.join("spool")
+        if self.uploads.spool_dir.as_os_str().is_empty() {
+            self.data.dir.join("spool")
+        } else {
+            self.uploads.spool_dir.clone()
+        }
     }
 
     pub fn http_options(&self) -> cityx_api::http::HttpOptions {

@@ -4,7 +4,7 @@ use super::rows::{
     ASSET_COLS, ASSET_SELECT, asset_from, bytes_i64, ms, parse, parse_opt, scope_args, upload_from,
 };
 use super::{SqlRepo, commit, found, not_found_unless, write_audit};
-use crate::model::{ClaimedJob, CompletedUpload, NewJob};
+use crate::model::{ClaimedJob, CompletedUpload, NewJob, UploadProgress};
 use crate::{Error, IngestRepo, Result};
 use async_trait::async_trait;
 use cityx_core::{Asset, AssetId, NewAudit, StationId, TenantScope, Upload, UploadId, UploadState};
@@ -191,12 +191,19 @@ impl IngestRepo for SqlRepo {
         Ok(quota.and_then(|q| u64::try_from(q).ok()))
     }
 
-    async fn create_upload(&self, a: &Asset, u: &Upload, audit: &NewAudit) -> Result<()> {
+    async fn create_upload(
+        &self,
+        a: &Asset,
+        u: &Upload,
+        progress: &UploadProgress,
+        audit: &NewAudit,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         reserve(&mut tx, u.station_id, u.length).await?;
         insert_asset(&mut tx, a).await?;
         sqlx::query(&format!(
-            "INSERT INTO uploads ({UPLOAD_COLS}, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10)"
+            "INSERT INTO uploads ({UPLOAD_COLS}, updated_at, hashes, spool) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10,$11,$12)"
         ))
         .bind(u.id.to_string())
         .bind(u.asset_id.to_string())
@@ -208,6 +215,8 @@ impl IngestRepo for SqlRepo {
         .bind(u.state.as_str())
         .bind(ms(u.expires_at))
         .bind(ms(u.created_at))
+        .bind(progress.hashes.as_deref())
+        .bind(progress.spool.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("insert an upload", "upload", e))?;
@@ -229,22 +238,89 @@ impl IngestRepo for SqlRepo {
         found(row, upload_from, "upload")
     }
 
+    async fn lease_upload(
+        &self,
+        id: UploadId,
+        writer: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Option<(u64, UploadProgress)>> {
+        let row = sqlx::query(
+            "UPDATE uploads SET writer = $1, writer_until = $2 \
+             WHERE id = $3 AND state = 'active' AND (writer_until IS NULL OR writer_until <= $4) \
+             RETURNING offset_bytes, hashes, spool",
+        )
+        .bind(writer)
+        .bind(ms(until))
+        .bind(id.to_string())
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("lease an upload", "upload", e))?;
+        row.map(|r| {
+            use sqlx::Row;
+            let read = |e| Error::from_sqlx("read an upload", "upload", e);
+            let offset: i64 = r.try_get("offset_bytes").map_err(read)?;
+            let progress = UploadProgress {
+                hashes: r.try_get("hashes").map_err(read)?,
+                spool: r.try_get("spool").map_err(read)?,
+            };
+            Ok((u64::try_from(offset).unwrap_or(0), progress))
+        })
+        .transpose()
+    }
+
+    async fn renew_upload_lease(
+        &self,
+        id: UploadId,
+        writer: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE uploads SET writer_until = $1 WHERE id = $2 AND writer = $3")
+                .bind(ms(until))
+                .bind(id.to_string())
+                .bind(writer)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| Error::from_sqlx("renew an upload lease", "upload", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_upload_lease(&self, id: UploadId, writer: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE uploads SET writer = NULL, writer_until = NULL WHERE id = $1 AND writer = $2",
+        )
+        .bind(id.to_string())
+        .bind(writer)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("release an upload lease", "upload", e))?;
+        Ok(())
+    }
+
     async fn advance_upload(
         &self,
         id: UploadId,
+        writer: &str,
         from: u64,
         to: u64,
         expires_at: OffsetDateTime,
+        progress: &UploadProgress,
     ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE uploads SET offset_bytes = $1, expires_at = $2, updated_at = $3 \
-             WHERE id = $4 AND offset_bytes = $5 AND state = 'active'",
+            "UPDATE uploads SET offset_bytes = $1, expires_at = $2, updated_at = $3, \
+             hashes = $4, spool = $5 \
+             WHERE id = $6 AND offset_bytes = $7 AND state = 'active' AND writer = $8",
         )
         .bind(bytes_i64(to))
         .bind(ms(expires_at))
         .bind(ms(cityx_core::now()))
+        .bind(progress.hashes.as_deref())
+        .bind(progress.spool.as_deref())
         .bind(id.to_string())
         .bind(bytes_i64(from))
+        .bind(writer)
         .execute(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("record an upload offset", "upload", e))?;

@@ -2,7 +2,7 @@ use cityx_core::{
     Actor, ApiToken, AuditAction, NewAudit, Region, Role, Scope, ScopeSet, Station, StationId,
     TenantScope, TokenId, TokenKind, User, UserId,
 };
-use cityx_db::{AuditFilter, PageRequest, Repo, SessionRow, TokenFilter};
+use cityx_db::{AuditFilter, PageRequest, Repo, SessionRow, TokenFilter, UploadProgress};
 use std::sync::Arc;
 use time::Duration;
 
@@ -619,6 +619,31 @@ pub async fn audit_listing_and_login_failures(repo: Arc<dyn Repo>) {
     );
 }
 
+/// Records every byte of a new upload, as one writer holding the lease.
+async fn write_all(repo: &dyn Repo, id: cityx_core::UploadId, length: u64) {
+    let now = cityx_core::now();
+    let lease = repo
+        .lease_upload(id, "writer", now, now + Duration::seconds(30))
+        .await
+        .expect("lease");
+    assert!(lease.is_some(), "the lease is free");
+    assert!(
+        repo.advance_upload(
+            id,
+            "writer",
+            0,
+            length,
+            now + Duration::hours(1),
+            &UploadProgress::default()
+        )
+        .await
+        .expect("bytes")
+    );
+    repo.release_upload_lease(id, "writer")
+        .await
+        .expect("release");
+}
+
 fn asset_and_upload(
     station: &Station,
     uploader: &User,
@@ -672,13 +697,23 @@ pub async fn uploads_reserve_quota_and_finish_with_a_job(repo: Arc<dyn Repo>) {
     .expect("quota");
 
     let (a1, u1) = asset_and_upload(&st, &ed, 60);
-    repo.create_upload(&a1, &u1, &audit(AuditAction::UploadCreated, Some(st.id)))
-        .await
-        .expect("first");
+    repo.create_upload(
+        &a1,
+        &u1,
+        &UploadProgress::default(),
+        &audit(AuditAction::UploadCreated, Some(st.id)),
+    )
+    .await
+    .expect("first");
     assert_eq!(repo.quota_used(st.id).await.expect("used"), 60);
     let (a2, u2) = asset_and_upload(&st, &ed, 50);
     let err = repo
-        .create_upload(&a2, &u2, &audit(AuditAction::UploadCreated, Some(st.id)))
+        .create_upload(
+            &a2,
+            &u2,
+            &UploadProgress::default(),
+            &audit(AuditAction::UploadCreated, Some(st.id)),
+        )
         .await
         .expect_err("over quota");
     assert!(
@@ -727,25 +762,61 @@ pub async fn uploads_reserve_quota_and_finish_with_a_job(repo: Arc<dyn Repo>) {
             .is_not_found()
     );
 
-    // One writer: an offset moves only from where it is.
-    let later = cityx_core::now() + Duration::hours(24);
+    // One writer at a time on any node (a lease), and an offset moves only from where it is.
+    let now = cityx_core::now();
+    let later = now + Duration::hours(24);
+    let soon = now + Duration::seconds(30);
+    let saved = UploadProgress {
+        hashes: Some("h".into()),
+        spool: Some("s".into()),
+    };
+    let lease = |w: &'static str, at: time::OffsetDateTime, until: time::OffsetDateTime| {
+        let repo = &repo;
+        async move { repo.lease_upload(u1.id, w, at, until).await.expect("lease") }
+    };
+    assert_eq!(
+        lease("w1", now, soon).await,
+        Some((0, UploadProgress::default()))
+    );
+    assert_eq!(lease("w2", now, soon).await, None, "locked");
+    let advance = |w: &'static str, from: u64, to: u64| {
+        let (repo, saved) = (&repo, &saved);
+        async move {
+            repo.advance_upload(u1.id, w, from, to, later, saved)
+                .await
+                .expect("advance")
+        }
+    };
+    assert!(!advance("w2", 0, 40).await, "not the writer");
+    assert!(advance("w1", 0, 40).await);
+    assert!(!advance("w1", 0, 20).await, "a stale offset");
     assert!(
-        repo.advance_upload(u1.id, 0, 40, later)
+        repo.renew_upload_lease(u1.id, "w1", soon)
             .await
-            .expect("advance")
+            .expect("renew")
     );
     assert!(
         !repo
-            .advance_upload(u1.id, 0, 20, later)
+            .renew_upload_lease(u1.id, "w2", soon)
             .await
-            .expect("stale writer")
+            .expect("renew")
     );
+    repo.release_upload_lease(u1.id, "w2")
+        .await
+        .expect("not theirs");
+    assert_eq!(lease("w3", now, soon).await, None, "still w1's");
+    repo.release_upload_lease(u1.id, "w1")
+        .await
+        .expect("release");
+    // A lease that runs out passes on (its node died), with the progress saved.
+    assert_eq!(lease("w3", now, now).await, Some((40, saved.clone())));
+    assert_eq!(
+        lease("w4", now + Duration::milliseconds(1), soon).await,
+        Some((40, saved.clone()))
+    );
+    assert!(!advance("w3", 40, 60).await, "w3's lease passed on");
     assert!(repo.unfinished_uploads().await.expect("list").is_empty());
-    assert!(
-        repo.advance_upload(u1.id, 40, 60, later)
-            .await
-            .expect("advance")
-    );
+    assert!(advance("w4", 40, 60).await);
     assert_eq!(repo.unfinished_uploads().await.expect("list").len(), 1);
 
     let done = cityx_db::CompletedUpload {
@@ -817,9 +888,14 @@ pub async fn ended_uploads_release_their_reservation(repo: Arc<dyn Repo>) {
     .expect("quota");
     let (a1, mut u1) = asset_and_upload(&st, &ed, 80);
     u1.expires_at = cityx_core::now() - Duration::seconds(1);
-    repo.create_upload(&a1, &u1, &audit(AuditAction::UploadCreated, Some(st.id)))
-        .await
-        .expect("create");
+    repo.create_upload(
+        &a1,
+        &u1,
+        &UploadProgress::default(),
+        &audit(AuditAction::UploadCreated, Some(st.id)),
+    )
+    .await
+    .expect("create");
     let expired = repo
         .expired_uploads(cityx_core::now())
         .await
@@ -867,9 +943,14 @@ pub async fn ended_uploads_release_their_reservation(repo: Arc<dyn Repo>) {
             .is_empty()
     );
     let (a2, u2) = asset_and_upload(&st, &ed, 100);
-    repo.create_upload(&a2, &u2, &audit(AuditAction::UploadCreated, Some(st.id)))
-        .await
-        .expect("room again");
+    repo.create_upload(
+        &a2,
+        &u2,
+        &UploadProgress::default(),
+        &audit(AuditAction::UploadCreated, Some(st.id)),
+    )
+    .await
+    .expect("room again");
 }
 
 fn station_job(
@@ -1066,14 +1147,15 @@ async fn processing_asset(
     let st = add_station(repo, code).await;
     let ed = add_user(repo, &format!("ed@{code}.cn"), Role::Editor, Some(st.id)).await;
     let (a, u) = asset_and_upload(&st, &ed, 10);
-    repo.create_upload(&a, &u, &audit(AuditAction::UploadCreated, Some(st.id)))
-        .await
-        .expect("create");
-    assert!(
-        repo.advance_upload(u.id, 0, 10, cityx_core::now() + Duration::hours(1))
-            .await
-            .expect("bytes")
-    );
+    repo.create_upload(
+        &a,
+        &u,
+        &UploadProgress::default(),
+        &audit(AuditAction::UploadCreated, Some(st.id)),
+    )
+    .await
+    .expect("create");
+    write_all(&**repo, u.id, 10).await;
     let done = cityx_db::CompletedUpload {
         sha256: "ef".repeat(32),
         md5: "01".repeat(16),
@@ -1363,20 +1445,21 @@ pub async fn deleted_assets_wait_out_their_grace_then_release_quota(repo: Arc<dy
         .await
         .expect("station");
     let (b, u) = asset_and_upload(&st, &ed, 5);
-    repo.create_upload(&b, &u, &audit(AuditAction::UploadCreated, Some(st.id)))
-        .await
-        .expect("create");
+    repo.create_upload(
+        &b,
+        &u,
+        &UploadProgress::default(),
+        &audit(AuditAction::UploadCreated, Some(st.id)),
+    )
+    .await
+    .expect("create");
     assert!(matches!(
         repo.delete_asset(own, b.id, past, &del("uploading")).await,
         Err(cityx_db::Error::WrongState { .. })
     ));
 
     // A rejected upload (a duplicate under the reject policy) gets no job and is deleted.
-    assert!(
-        repo.advance_upload(u.id, 0, 5, cityx_core::now() + Duration::hours(1))
-            .await
-            .expect("bytes")
-    );
+    write_all(&*repo, u.id, 5).await;
     let done = cityx_db::CompletedUpload {
         sha256: "ef".repeat(32),
         md5: "01".repeat(16),

@@ -82,11 +82,17 @@ async fn asset_with_job(
         expires_at: now + time::Duration::hours(1),
         created_at: now,
     };
-    repo.create_upload(&asset, &up, &a(AuditAction::UploadCreated))
+    let progress = cityx_db::UploadProgress::default();
+    repo.create_upload(&asset, &up, &progress, &a(AuditAction::UploadCreated))
         .await
         .expect("upload");
+    let leased = repo
+        .lease_upload(up.id, "w", now, up.expires_at)
+        .await
+        .expect("lease");
+    assert!(leased.is_some());
     assert!(
-        repo.advance_upload(up.id, 0, 1, up.expires_at)
+        repo.advance_upload(up.id, "w", 0, 1, up.expires_at, &progress)
             .await
             .expect("advance")
     );

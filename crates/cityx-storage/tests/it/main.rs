@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 use cityx_core::{AssetId, UploadId};
-use cityx_storage::spool::Spool;
-use cityx_storage::{Storage, StorageKey};
+use cityx_storage::spool::{PART, Spool, SpoolState};
+use cityx_storage::{S3Options, Storage, StorageKey};
 use futures_util::{StreamExt, stream};
 
 /// A whole object, read the way callers do (size, then a streamed range).
@@ -118,85 +118,142 @@ async fn memory() {
 #[tokio::test]
 async fn unsupported_urls_are_refused() {
     assert!(Storage::from_url("ftp://x").is_err());
+    for bad in [
+        "s3://",
+        "s3:///prefix",
+        "s3://b/../x",
+        "s3://b/a//c",
+        "s3://b/中文",
+    ] {
+        assert!(
+            matches!(
+                Storage::from_url(bad),
+                Err(cityx_storage::Error::Invalid(_))
+            ),
+            "{bad}"
+        );
+    }
+    let odd = S3Options {
+        endpoint: "ftp://127.0.0.1:1".into(),
+        ..Default::default()
+    };
+    assert!(Storage::open("s3://bucket", &odd).is_err());
+    let secret = S3Options {
+        secret_access_key: "very-secret".into(),
+        ..Default::default()
+    };
+    assert!(!format!("{secret:?}").contains("very-secret"));
+}
+
+/// The S3 store the test scripts start, under a prefix of its own; `None` (with a notice)
+/// when none runs.
+fn s3(test: &str) -> Option<Storage> {
+    let Some((url, options)) = cityx_storage::testing::s3_store() else {
+        eprintln!("skipped: {test} on S3 (set CITYX_TEST_S3_URL, as .ci/run does, to run it)");
+        return None;
+    };
+    Some(Storage::open(&url, &options).expect("open the S3 store"))
+}
+
+#[tokio::test]
+async fn s3_objects() {
+    if let Some(s) = s3("s3_objects") {
+        s.ping().await.expect("the store answers");
+        facade_round_trip(s).await;
+    }
+}
+
+fn body(
+    parts: Vec<Result<Bytes, &'static str>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, &'static str>> + Unpin {
+    stream::iter(parts)
 }
 
 #[tokio::test]
 async fn finished_uploads_move_into_storage_without_a_copy() {
     let dir = tempfile::tempdir().expect("dir");
-    let spool = Spool::open(dir.path().join("spool")).expect("spool");
     let s = Storage::from_url(&format!("file://{}", dir.path().join("objects").display()))
         .expect("open");
+    let spool = Spool::open(dir.path().join("spool"), s.clone()).expect("spool");
+    assert!(!spool.is_remote());
     let id = UploadId::new();
-    spool.create(id).await.expect("create");
-    let body = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"hello "))]);
-    spool
-        .append(id, 0, 11, body, &[], |_| {})
-        .await
-        .expect("append");
-    let body = stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from_static(b"world"))]);
-    spool
-        .append(id, 6, 11, body, &[], |_| {})
-        .await
-        .expect("append");
+    let a = AssetId::new();
+    let master = StorageKey::master(a);
+    let state = spool.create(id, &master).await.expect("create");
+    assert_eq!(state.encode(), None, "a file needs no saved state");
+    for (at, piece) in [(0, &b"hello "[..]), (6, b"world")] {
+        spool
+            .append(
+                id,
+                &master,
+                &state,
+                at,
+                11,
+                body(vec![Ok(Bytes::from_static(piece))]),
+                &[],
+                |_| {},
+            )
+            .await
+            .expect("append");
+    }
+    assert!(spool.holds(id).await);
     let part = spool.path(id);
     use std::os::unix::fs::MetadataExt;
     let inode = std::fs::metadata(&part).expect("meta").ino();
-    let a = AssetId::new();
-    s.put_file(&StorageKey::master(a), &part)
-        .await
-        .expect("move");
+    spool.finish(id, &master, &state, 11).await.expect("finish");
     assert!(!part.exists());
     assert_eq!(
-        whole(&s, &StorageKey::master(a)).await.expect("get"),
+        whole(&s, &master).await.expect("get"),
         Bytes::from_static(b"hello world")
     );
-    let stored = dir
-        .path()
-        .join("objects")
-        .join(StorageKey::master(a).as_str());
+    let stored = dir.path().join("objects").join(master.as_str());
     assert_eq!(
         std::fs::metadata(stored).expect("meta").ino(),
         inode,
         "renamed, not copied"
     );
+    // Finishing again (a crash after the move) finds the object whole.
+    spool.finish(id, &master, &state, 11).await.expect("again");
+    assert!(
+        spool.finish(id, &master, &state, 12).await.is_err(),
+        "not whole"
+    );
 
-    // Into a store that is not a local directory, the file is streamed and removed.
+    // Into a store that is not a local directory, a file is streamed and removed.
     let m = Storage::from_url("memory://").expect("memory");
-    let id = UploadId::new();
-    spool.create(id).await.expect("create");
+    let file = dir.path().join("big");
     let big = Bytes::from(vec![7u8; 9 * 1024 * 1024]);
-    spool
-        .append(
-            id,
-            0,
-            big.len() as u64,
-            stream::iter(vec![Ok::<_, std::io::Error>(big.clone())]),
-            &[],
-            |_| {},
-        )
-        .await
-        .expect("append");
-    m.put_file(&StorageKey::master(a), &spool.path(id))
-        .await
-        .expect("upload");
-    assert_eq!(whole(&m, &StorageKey::master(a)).await.expect("get"), big);
-    assert!(!spool.path(id).exists());
+    std::fs::write(&file, &big).expect("write");
+    m.put_file(&master, &file).await.expect("upload");
+    assert_eq!(whole(&m, &master).await.expect("get"), big);
+    assert!(!file.exists());
 }
 
 #[tokio::test]
 async fn appends_are_bounded_resumable_and_observed() {
     let dir = tempfile::tempdir().expect("dir");
-    let spool = Spool::open(dir.path()).expect("spool");
+    let s = Storage::from_url(&format!("file://{}", dir.path().join("objects").display()))
+        .expect("open");
+    let spool = Spool::open(dir.path().join("spool"), s).expect("spool");
     let id = UploadId::new();
-    spool.create(id).await.expect("create");
+    let master = StorageKey::master(AssetId::new());
+    let state = spool.create(id, &master).await.expect("create");
     let mut seen = Vec::new();
     // A body that fails part way keeps what arrived before.
-    let body = stream::iter(vec![
-        Ok(Bytes::from_static(b"abc")),
-        Err("client went away"),
-    ]);
     let r = spool
-        .append(id, 0, 10, body, &[], |b| seen.extend_from_slice(b))
+        .append(
+            id,
+            &master,
+            &state,
+            0,
+            10,
+            body(vec![
+                Ok(Bytes::from_static(b"abc")),
+                Err("client went away"),
+            ]),
+            &[],
+            |b| seen.extend_from_slice(b),
+        )
         .await
         .expect("append");
     assert_eq!(
@@ -205,9 +262,17 @@ async fn appends_are_bounded_resumable_and_observed() {
     );
     // Bytes beyond the recorded offset (an unacknowledged write before a crash) are dropped.
     std::fs::write(spool.path(id), b"abcGARBAGE").expect("simulate");
-    let body = stream::iter(vec![Ok::<_, &str>(Bytes::from_static(b"defghijkXYZ"))]);
     let r = spool
-        .append(id, 3, 10, body, &[], |b| seen.extend_from_slice(b))
+        .append(
+            id,
+            &master,
+            &state,
+            3,
+            10,
+            body(vec![Ok(Bytes::from_static(b"defghijkXYZ"))]),
+            &[],
+            |b| seen.extend_from_slice(b),
+        )
         .await
         .expect("append");
     assert_eq!(
@@ -223,8 +288,169 @@ async fn appends_are_bounded_resumable_and_observed() {
         .await
         .expect("replay");
     assert_eq!(replayed, b"abcdef");
-    spool.truncate(id, 4).await.expect("truncate");
+    spool.rewind(id, 4, 10).await.expect("rewind");
     assert_eq!(std::fs::read(spool.path(id)).expect("read"), b"abcd");
-    spool.remove(id).await.expect("remove");
-    spool.remove(id).await.expect("removing twice is fine");
+    spool.remove(id, &master, &state).await.expect("remove");
+    spool
+        .remove(id, &master, &state)
+        .await
+        .expect("removing twice is fine");
+}
+
+/// One upload into a remote store, through two nodes in turn (each its own spool, sharing
+/// only the store and the saved state, as nodes share a database): pieces that do not line
+/// up with parts, one rejected, one broken off; then finished into the master.
+async fn remote_upload_through_two_nodes(nodes: [Spool; 2], store: Storage) {
+    const MIB: usize = 1024 * 1024;
+    assert!(nodes.iter().all(Spool::is_remote));
+    let len = 2 * PART + 3 * MIB + 5;
+    let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+    let data = Bytes::from(data);
+    let id = UploadId::new();
+    let master = StorageKey::master(AssetId::new());
+    let mut saved = nodes[0].create(id, &master).await.expect("create").encode();
+    assert!(saved.is_some(), "a multipart upload is saved");
+    let mut offset = 0u64;
+    let mut hashed = Vec::new();
+    // (piece length, keep it, break off after it)
+    let pieces = [
+        (5 * MIB, true, false),
+        (6 * MIB, true, false),
+        (2 * MIB, false, false),
+        (4 * MIB, true, true),
+        (len, true, false),
+    ];
+    for (turn, (size, keep, break_off)) in pieces.into_iter().enumerate() {
+        let node = &nodes[turn % 2];
+        let state = SpoolState::decode(saved.as_deref()).expect("decode");
+        let from = offset as usize;
+        let to = (from + size).min(len);
+        let mut chunks: Vec<Result<Bytes, &str>> = data
+            .slice(from..to)
+            .chunks(300_000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        if break_off {
+            chunks.push(Err("client went away"));
+        }
+        let mut seen = 0;
+        let r = node
+            .append(
+                id,
+                &master,
+                &state,
+                offset,
+                len as u64,
+                body(chunks),
+                &[],
+                |b| seen += b.len(),
+            )
+            .await
+            .expect("append");
+        assert_eq!(r.offset, to as u64);
+        assert_eq!(seen, to - from);
+        if keep {
+            saved = r.state.encode();
+            node.recorded(id, offset, r.offset).await.expect("recorded");
+            hashed.extend_from_slice(&data[from..to]);
+            offset = r.offset;
+        } else {
+            // A chunk that failed its checksum: nothing of it is recorded.
+            node.rewind(id, offset, r.offset).await.expect("rewind");
+        }
+    }
+    assert_eq!(offset, len as u64);
+    assert!(hashed == data, "every byte observed once, in order");
+    let state = SpoolState::decode(saved.as_deref()).expect("decode");
+    nodes[1]
+        .finish(id, &master, &state, len as u64)
+        .await
+        .expect("finish");
+    assert!(whole(&store, &master).await.expect("master") == data);
+    assert_eq!(
+        store
+            .delete_prefix(&StorageKey::upload_prefix(id))
+            .await
+            .expect("list"),
+        0
+    );
+    // Finishing again (a crash before the database heard of it) finds the master whole.
+    nodes[0]
+        .finish(id, &master, &state, len as u64)
+        .await
+        .expect("again");
+
+    // An upload given up leaves nothing behind.
+    let id = UploadId::new();
+    let master = StorageKey::master(AssetId::new());
+    let state = nodes[0].create(id, &master).await.expect("create");
+    let r = nodes[0]
+        .append(
+            id,
+            &master,
+            &state,
+            0,
+            100,
+            body(vec![Ok(data.slice(0..40))]),
+            &[],
+            |_| {},
+        )
+        .await
+        .expect("append");
+    assert_eq!(r.offset, 40);
+    nodes[1]
+        .remove(id, &master, &r.state)
+        .await
+        .expect("remove");
+    nodes[1].remove(id, &master, &r.state).await.expect("twice");
+    assert!(
+        store
+            .head(&master)
+            .await
+            .expect_err("no master")
+            .is_not_found()
+    );
+    assert_eq!(
+        store
+            .delete_prefix(&StorageKey::upload_prefix(id))
+            .await
+            .expect("list"),
+        0,
+        "no tail is left"
+    );
+}
+
+#[tokio::test]
+async fn remote_uploads_resume_on_another_node_in_memory() {
+    let store = Storage::from_url("memory://").expect("memory");
+    let dir = tempfile::tempdir().expect("dir");
+    let node = || Spool::open(dir.path().join("unused"), store.clone()).expect("spool");
+    remote_upload_through_two_nodes([node(), node()], store.clone()).await;
+    assert!(
+        !dir.path().join("unused").exists(),
+        "a remote spool keeps no files"
+    );
+}
+
+#[tokio::test]
+async fn remote_uploads_resume_on_another_node_on_s3() {
+    let Some(store) = s3("remote_uploads_resume_on_another_node_on_s3") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let node = || Spool::open(dir.path(), store.clone()).expect("spool");
+    remote_upload_through_two_nodes([node(), node()], store.clone()).await;
+}
+
+#[test]
+fn saved_spool_states_are_checked() {
+    assert_eq!(
+        SpoolState::decode(None).expect("none"),
+        SpoolState::default()
+    );
+    for bad in ["", "s3mp", "s3mp\n", "other\nid"] {
+        assert!(SpoolState::decode(Some(bad)).is_err(), "{bad:?}");
+    }
+    let s = SpoolState::decode(Some("s3mp\nid-1\np1\np2")).expect("decode");
+    assert_eq!(s.encode().as_deref(), Some("s3mp\nid-1\np1\np2"));
 }

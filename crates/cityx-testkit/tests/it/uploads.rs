@@ -29,6 +29,8 @@ fn sha256_hex(b: &[u8]) -> String {
 struct Tus<'a> {
     app: &'a TestApp,
     token: String,
+    /// Another node's address to talk to instead of the app's.
+    node: Option<String>,
 }
 
 impl<'a> Tus<'a> {
@@ -37,13 +39,27 @@ impl<'a> Tus<'a> {
         Tus {
             app,
             token: w.user(who).token.clone(),
+            node: None,
+        }
+    }
+
+    /// The same client, talking to the node at `addr`.
+    fn via(&self, addr: std::net::SocketAddr) -> Tus<'a> {
+        Tus {
+            app: self.app,
+            token: self.token.clone(),
+            node: Some(format!("http://{addr}")),
         }
     }
 
     fn req(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let url = match &self.node {
+            Some(base) => format!("{base}{path}"),
+            None => self.app.url(path),
+        };
         self.app
             .http
-            .request(method, self.app.url(path))
+            .request(method, url)
             .bearer_auth(&self.token)
             .header("tus-resumable", "1.0.0")
     }
@@ -273,19 +289,11 @@ async fn an_upload_in_chunks_with_checksums_becomes_an_item() {
         ),
         "{a}"
     );
-    let master = app
-        .data_dir()
-        .join("objects/assets")
-        .join(&asset)
-        .join("master");
-    assert_eq!(std::fs::read(master).expect("master stored"), data);
     assert!(
-        std::fs::read_dir(app.data_dir().join("spool"))
-            .expect("spool")
-            .next()
-            .is_none(),
-        "spool emptied"
+        app.master(&asset).await.expect("master stored") == data,
+        "the master holds the bytes sent"
     );
+    assert!(app.spool_is_empty().await, "spool emptied");
     // Completed: further bytes are refused.
     assert_eq!(
         tus.patch(&path, data.len() as u64, b"x".to_vec(), None)
@@ -378,13 +386,7 @@ async fn bad_creations_are_refused_and_create_nothing() {
             "{who}"
         );
     }
-    assert!(
-        std::fs::read_dir(app.data_dir().join("spool"))
-            .expect("spool")
-            .next()
-            .is_none(),
-        "no spool files left"
-    );
+    assert!(app.spool_is_empty().await, "no spool files left");
 
     // Quotas are reserved at creation.
     let station = w.id_a().parse().expect("id");
@@ -485,6 +487,7 @@ async fn one_writer_at_a_time_and_broken_connections_keep_what_arrived() {
     let tus = Tus {
         app: &app,
         token: token.clone(),
+        node: None,
     };
     let data = bytes(400_000, 3);
     let (path, asset) = tus.start(data.len() as u64).await;
@@ -665,22 +668,23 @@ async fn terminated_and_expired_uploads_are_gone() {
     assert_eq!(tus.patch(&path, 0, bytes(10, 1), None).await.status(), 204);
     let id: cityx_core::UploadId = path.rsplit('/').next().expect("id").parse().expect("uuid");
     let past = cityx_core::now() - time::Duration::minutes(1);
+    let repo = app.app().repo();
+    let now = cityx_core::now();
+    // A lease that has already run out, to write the expiry under.
+    let (at, saved) = repo
+        .lease_upload(id, "test", now, now)
+        .await
+        .expect("lease")
+        .expect("free");
     assert!(
-        app.app()
-            .repo()
-            .advance_upload(id, 10, 10, past)
+        repo.advance_upload(id, "test", at, at, past, &saved)
             .await
             .expect("age it")
     );
     assert_eq!(app.app().tidy_uploads().await.expect("tidy"), (1, 0));
     assert_eq!(tus.offset(&path).await.0, StatusCode::GONE);
     assert_eq!(tus.asset(&asset).await.0, 404);
-    assert!(
-        std::fs::read_dir(app.data_dir().join("spool"))
-            .expect("spool")
-            .next()
-            .is_none()
-    );
+    assert!(app.spool_is_empty().await);
     let (_, audit) = app
         .get("/api/v1/audit?action=upload_terminated", &app.admin_token)
         .await;
@@ -762,6 +766,7 @@ async fn slow_upload_bodies_outlast_the_request_time_limit() {
     let tus = Tus {
         app: &app,
         token: token.clone(),
+        node: None,
     };
     let data = bytes(30_000, 2);
     let (path, asset) = tus.start(data.len() as u64).await;
@@ -841,6 +846,123 @@ async fn an_api_node_leaves_the_jobs_to_a_worker_node() {
         .shutdown(std::time::Duration::from_secs(5))
         .await
         .expect("worker stops");
+    app.stop().await;
+}
+
+/// Two API nodes on one database and one store (S3 in CI's second run): the PATCHes of
+/// one upload go to either node in turn, one writer at a time across both, and a writer
+/// that vanished with its node holds the upload only until its lease runs out.
+#[tokio::test]
+async fn a_resumed_upload_may_land_on_any_node() {
+    let app = TestApp::spawn_with(|s| {
+        s.jobs.enabled = false;
+        s.uploads.lease_secs = 1;
+    })
+    .await;
+    let other = app.start_node(cityx::settings::Role::Api).await;
+    let w = World::seed(&app).await;
+    let token = w.user("editor@a").token.clone();
+    let nodes = [
+        Tus::of(&app, &w, "editor@a"),
+        Tus::of(&app, &w, "editor@a").via(other.addr),
+    ];
+    const MIB: usize = 1 << 20;
+    // More than two parts of a multipart upload, with pieces that do not line up with them.
+    let data = bytes(19 * MIB + 7, 5);
+    let (path, asset) = nodes[0].start(data.len() as u64).await;
+    // (node, from, to, the checksum matches)
+    let pieces = [
+        (1, 0, 5 * MIB, true),
+        (0, 5 * MIB, 12 * MIB, true),
+        (1, 12 * MIB, 14 * MIB, false),
+        (1, 12 * MIB, 15 * MIB, true),
+        (0, 15 * MIB, data.len(), true),
+    ];
+    for (node, from, to, good) in pieces {
+        let piece = &data[from..to];
+        let sum = Sha256::digest(if good { piece } else { b"other bytes" });
+        let res = nodes[node]
+            .patch(
+                &path,
+                from as u64,
+                piece.to_vec(),
+                Some(format!("sha256 {}", B64.encode(sum))),
+            )
+            .await;
+        let expected = if good { to } else { from };
+        if good {
+            assert_eq!(res.status(), 204, "{from}..{to}");
+        } else {
+            assert_eq!(
+                status_and_code(res).await,
+                (460, "checksum_mismatch".into())
+            );
+        }
+        for tus in &nodes {
+            assert_eq!(
+                tus.offset(&path).await.1,
+                Some(expected as u64),
+                "both nodes agree"
+            );
+        }
+    }
+    let (_, a) = nodes[1].asset(&asset).await;
+    assert_eq!(a["sha256"], sha256_hex(&data), "{a}");
+    assert_eq!(a["status"], "processing", "{a}");
+
+    // A slow PATCH through one node holds the upload against the other.
+    let small = bytes(300_000, 9);
+    let (path, small_asset) = nodes[0].start(small.len() as u64).await;
+    let mut slow = partial_patch(&app, &token, &path, 0, 100_000, &small[..60_000]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        status_and_code(nodes[1].patch(&path, 0, small[..10].to_vec(), None).await).await,
+        (423, "upload_locked".into())
+    );
+    slow.write_all(&small[60_000..100_000]).await.expect("rest");
+    let mut answer = vec![0u8; 1024];
+    let n = slow.read(&mut answer).await.expect("answer");
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 204"));
+    assert_eq!(nodes[1].offset(&path).await.1, Some(100_000));
+
+    // A node dies while it writes: its lease keeps the others out until it runs out.
+    let id: cityx_core::UploadId = path.rsplit('/').next().expect("id").parse().expect("uuid");
+    let now = cityx_core::now();
+    let held = app
+        .app()
+        .repo()
+        .lease_upload(
+            id,
+            "a node that died",
+            now,
+            now + time::Duration::seconds(1),
+        )
+        .await
+        .expect("lease");
+    assert!(held.is_some());
+    assert_eq!(
+        status_and_code(
+            nodes[1]
+                .patch(&path, 100_000, small[100_000..].to_vec(), None)
+                .await
+        )
+        .await,
+        (423, "upload_locked".into())
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        nodes[1]
+            .patch(&path, 100_000, small[100_000..].to_vec(), None)
+            .await
+            .status(),
+        204
+    );
+    let (_, a) = nodes[0].asset(&small_asset).await;
+    assert_eq!(a["sha256"], sha256_hex(&small), "{a}");
+    other
+        .shutdown(std::time::Duration::from_secs(5))
+        .await
+        .expect("the other node stops");
     app.stop().await;
 }
 
@@ -1198,11 +1320,10 @@ async fn deleted_items_can_be_restored_until_purged_and_duplicates_can_be_reject
     assert_eq!(status_and_code(res).await, (409, "invalid_state".into()));
 
     // The grace period is over: files go, the quota is released, the items are gone.
-    let objects = |id: &str| app.data_dir().join("objects/assets").join(id);
-    assert!(objects(&first).join("master").exists());
+    assert!(app.master(&first).await.is_some());
     assert_eq!(app.app().purge_deleted().await.expect("purge"), 2);
     for id in [&first, &twin] {
-        assert!(!objects(id).exists(), "{id}'s files are removed");
+        assert_eq!(app.objects_of(id).await, 0, "{id}'s files are removed");
         assert_eq!(tus.asset(id).await.0, 404);
     }
     assert_eq!(used().await, 1000, "only the upload still arriving counts");

@@ -3,7 +3,7 @@
 //! failed delivery.
 
 use cityx_testkit::{TestApp, World};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::collections::HashMap;
