@@ -163,9 +163,18 @@ impl App {
         &self.auth
     }
 
-    /// Whether the database answers, for readiness probes.
+    /// Whether the database and the object store answer (each within 2 s), for readiness
+    /// probes.
     pub async fn ready(&self) -> Result<()> {
-        self.repo.ping().await.map_err(Error::from)
+        const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+        let slow = |what: &str| Error::Internal(format!("{what} did not answer in 2 s").into());
+        tokio::time::timeout(WAIT, self.repo.ping())
+            .await
+            .map_err(|_| slow("the database"))??;
+        tokio::time::timeout(WAIT, self.storage.ping())
+            .await
+            .map_err(|_| slow("the object store"))?
+            .map_err(|e| Error::Internal(Box::new(e)))
     }
 }
 

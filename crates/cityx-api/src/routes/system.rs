@@ -33,7 +33,10 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(st): State<HttpState>) -> Result<Json<Health>, ApiError> {
     st.app.ready().await.map_err(|e| {
         tracing::warn!(error = %e, "not ready");
-        let mut err = ApiError::new(ErrorCode::Unavailable, "the database does not answer");
+        let mut err = ApiError::new(
+            ErrorCode::Unavailable,
+            "the database or the object store does not answer",
+        );
         err.retry_after = Some(5);
         err
     })?;

@@ -30,6 +30,29 @@ async fn health_readiness_and_metrics() {
     app.stop().await;
 }
 
+/// An S3 store that does not answer (nothing listens on its port): readiness says 503 with
+/// Retry-After (the check waits 2 s at most; the client would time out on a hang), and the
+/// rest of the API still answers.
+#[tokio::test]
+async fn readiness_says_503_while_the_object_store_is_down() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let app = TestApp::spawn_with(|s| {
+        s.storage.url = "s3://nowhere".into();
+        s.storage.endpoint = format!("http://127.0.0.1:{port}");
+        s.storage.access_key_id = "key".into();
+        s.storage.secret_access_key = "secret".into();
+    })
+    .await;
+    let res = app.send("GET", "/readyz", None, None).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    let (s, _) = app.get("/api/v1/stations", &app.admin_token).await;
+    assert_eq!(s.as_u16(), 200);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn openapi_document_is_3_1_and_lists_every_route() {
     let app = TestApp::spawn().await;
