@@ -510,6 +510,10 @@ pub trait IngestRepo {
 
 #[async_trait]
 pub trait JobRepo {
+    /// Signals `wake` whenever a job becomes runnable anywhere (PostgreSQL's `LISTEN` on the
+    /// channel a trigger notifies), reconnecting after errors; runs until dropped. Returns
+    /// at once on SQLite, where the runner's poll covers other processes.
+    async fn relay_job_wakeups(&self, wake: std::sync::Arc<tokio::sync::Notify>);
     /// Takes the next runnable job of these kinds (queued and due, or running with an
     /// expired lease), preferring stations with the fewest running jobs. Every claim bumps
     /// the fencing token and counts an attempt.

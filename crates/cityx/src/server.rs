@@ -180,10 +180,20 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
             )
             .woken_by(app.job_signal()),
         );
+        // Jobs enqueued through other nodes wake this runner too (PostgreSQL).
+        let relay = tokio::spawn({
+            let (repo, wake) = (app.repo().clone(), app.job_signal());
+            async move { repo.relay_job_wakeups(wake).await }
+        });
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(runner.run(async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(async move {
+            runner
+                .run(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            relay.abort();
+        });
         (stop, task)
     });
     tracing::info!(%addr, ?role, "cityx listening");

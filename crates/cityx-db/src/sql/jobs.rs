@@ -1,8 +1,8 @@
 //! The jobs table as a queue: claims by compare-and-set with a fencing token, so that two
 //! workers never both own a job and a worker that lost its lease cannot write.
 
-use super::SqlRepo;
 use super::rows::{ms, parse, parse_opt};
+use super::{Backend, SqlRepo, commit};
 use crate::model::{ClaimedJob, JobOutcome, NewJob, Processed};
 use crate::{Error, JobRepo, Result};
 use async_trait::async_trait;
@@ -54,6 +54,31 @@ pub(crate) async fn requeue_dead(tx: &mut Transaction<'static, Any>, id: JobId) 
 
 #[async_trait]
 impl JobRepo for SqlRepo {
+    async fn relay_job_wakeups(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        loop {
+            match sqlx::postgres::PgListener::connect(&self.url).await {
+                Ok(mut listener) => match listener.listen("cityx_jobs").await {
+                    // `recv` reconnects by itself after a lost connection.
+                    Ok(()) => loop {
+                        match listener.recv().await {
+                            Ok(_) => wake.notify_one(),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "job wake-ups stopped; polling meanwhile");
+                                break;
+                            }
+                        }
+                    },
+                    Err(e) => tracing::warn!(error = %e, "cannot listen for job wake-ups"),
+                },
+                Err(e) => tracing::warn!(error = %e, "cannot connect for job wake-ups"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    }
+
     async fn claim_job(
         &self,
         kinds: &[&str],
@@ -66,59 +91,45 @@ impl JobRepo for SqlRepo {
         let now = ms(cityx_core::now());
         let placeholders: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 2)).collect();
         // Fair share: stations with fewer running jobs first, then the oldest due job.
+        // PostgreSQL passes over rows that another worker is claiming (`SKIP LOCKED`), so
+        // workers on many nodes do not queue on one row; SQLite has one writer anyway and
+        // tries a few candidates without a transaction. Either way the claim itself is a
+        // compare-and-set.
+        let (limit, lock) = match self.backend {
+            Backend::Postgres => (1, " FOR UPDATE OF j SKIP LOCKED"),
+            Backend::Sqlite => (8, ""),
+        };
         let sql = format!(
             "SELECT j.id FROM jobs j WHERE j.kind IN ({}) \
              AND ((j.state = 'queued' AND j.run_at <= $1) OR (j.state = 'running' AND j.lease_until < $1)) \
              ORDER BY (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' AND r.lease_until >= $1 \
                        AND r.station_id = j.station_id), j.run_at, j.id \
-             LIMIT 8",
+             LIMIT {limit}{lock}",
             placeholders.join(", ")
         );
-        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(now);
-        for k in kinds {
-            q = q.bind(*k);
+        let runnable = || {
+            let mut q = sqlx::query_scalar::<_, String>(&sql).bind(now);
+            for k in kinds {
+                q = q.bind(*k);
+            }
+            q
+        };
+        let list = |e| Error::from_sqlx("list runnable jobs", "job", e);
+        if self.backend == Backend::Postgres {
+            let mut tx = self.begin().await?;
+            let ids = runnable().fetch_all(&mut *tx).await.map_err(list)?;
+            let claimed = match ids.first() {
+                Some(id) => claim(&mut *tx, id, owner, lease_until, now).await?,
+                None => None,
+            };
+            commit(tx).await?;
+            return Ok(claimed);
         }
-        let candidates = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| Error::from_sqlx("list runnable jobs", "job", e))?;
-        for id in candidates {
-            let row = sqlx::query(
-                "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
-                 fence = fence + 1, attempts = attempts + 1, updated_at = $3 \
-                 WHERE id = $4 AND ((state = 'queued' AND run_at <= $3) OR (state = 'running' AND lease_until < $3)) \
-                 RETURNING id, kind, asset_id, station_id, attempts, max_attempts, fence",
-            )
-            .bind(owner)
-            .bind(ms(lease_until))
-            .bind(now)
-            .bind(&id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| Error::from_sqlx("claim a job", "job", e))?;
-            // Another worker won this one: try the next.
-            let Some(r) = row else { continue };
-            let get_s = |c: &str| {
-                r.try_get::<Option<String>, _>(c).map_err(|e| Error::Query {
-                    context: "decode a job",
-                    source: e,
-                })
-            };
-            let get_i = |c: &str| {
-                r.try_get::<i64, _>(c).map_err(|e| Error::Query {
-                    context: "decode a job",
-                    source: e,
-                })
-            };
-            return Ok(Some(ClaimedJob {
-                id: parse("job id", get_s("id")?.unwrap_or_default())?,
-                kind: get_s("kind")?.unwrap_or_default(),
-                asset_id: parse_opt("asset id", get_s("asset_id")?)?,
-                station_id: parse_opt("station id", get_s("station_id")?)?,
-                attempts: u32::try_from(get_i("attempts")?).unwrap_or(u32::MAX),
-                max_attempts: u32::try_from(get_i("max_attempts")?).unwrap_or_default(),
-                fence: u64::try_from(get_i("fence")?).unwrap_or_default(),
-            }));
+        for id in runnable().fetch_all(&self.pool).await.map_err(list)? {
+            // Another worker may win one: then try the next.
+            if let Some(job) = claim(&self.pool, &id, owner, lease_until, now).await? {
+                return Ok(Some(job));
+            }
         }
         Ok(None)
     }
@@ -355,4 +366,49 @@ impl JobRepo for SqlRepo {
         .map_err(|e| Error::from_sqlx("mark an asset failed", "asset", e))?;
         Ok(())
     }
+}
+
+/// Claims job `id` for `owner` if it is still runnable at `now` (compare-and-set).
+async fn claim<'e, E: sqlx::Executor<'e, Database = Any>>(
+    ex: E,
+    id: &str,
+    owner: &str,
+    lease_until: OffsetDateTime,
+    now: i64,
+) -> Result<Option<ClaimedJob>> {
+    let row = sqlx::query(
+        "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
+         fence = fence + 1, attempts = attempts + 1, updated_at = $3 \
+         WHERE id = $4 AND ((state = 'queued' AND run_at <= $3) OR (state = 'running' AND lease_until < $3)) \
+         RETURNING id, kind, asset_id, station_id, attempts, max_attempts, fence",
+    )
+    .bind(owner)
+    .bind(ms(lease_until))
+    .bind(now)
+    .bind(id)
+    .fetch_optional(ex)
+    .await
+    .map_err(|e| Error::from_sqlx("claim a job", "job", e))?;
+    let Some(r) = row else { return Ok(None) };
+    let get_s = |c: &str| {
+        r.try_get::<Option<String>, _>(c).map_err(|e| Error::Query {
+            context: "decode a job",
+            source: e,
+        })
+    };
+    let get_i = |c: &str| {
+        r.try_get::<i64, _>(c).map_err(|e| Error::Query {
+            context: "decode a job",
+            source: e,
+        })
+    };
+    Ok(Some(ClaimedJob {
+        id: parse("job id", get_s("id")?.unwrap_or_default())?,
+        kind: get_s("kind")?.unwrap_or_default(),
+        asset_id: parse_opt("asset id", get_s("asset_id")?)?,
+        station_id: parse_opt("station id", get_s("station_id")?)?,
+        attempts: u32::try_from(get_i("attempts")?).unwrap_or(u32::MAX),
+        max_attempts: u32::try_from(get_i("max_attempts")?).unwrap_or_default(),
+        fence: u64::try_from(get_i("fence")?).unwrap_or_default(),
+    }))
 }

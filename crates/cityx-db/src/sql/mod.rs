@@ -64,6 +64,8 @@ const TOKEN_COLS: &str = "t.id, t.user_id, u.station_id, t.name, t.kind, t.prefi
 pub struct SqlRepo {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// Where the database is, for the PostgreSQL listener of job wake-ups.
+    url: String,
 }
 
 impl SqlRepo {
@@ -92,7 +94,11 @@ impl SqlRepo {
             });
         }
         let pool = pool.connect(&url).await.map_err(Error::Unavailable)?;
-        Ok(SqlRepo { pool, backend })
+        Ok(SqlRepo {
+            pool,
+            backend,
+            url: opts.url.clone(),
+        })
     }
 
     /// The station whose `column` (`id` or `code`, never user input) equals `value`,

@@ -98,6 +98,8 @@ macro_rules! every_backend {
                 ended_uploads_release_their_reservation,
                 jobs_are_claimed_once_and_fenced,
                 busy_stations_do_not_starve_others,
+                concurrent_claims_take_each_job_once,
+                runnable_jobs_wake_listening_workers,
                 pipeline_writes_are_fenced_and_enqueue_once,
                 deleted_assets_wait_out_their_grace_then_release_quota,
                 events_commit_in_order_and_notices_reach_adopters,

@@ -1101,6 +1101,74 @@ pub async fn jobs_are_claimed_once_and_fenced(repo: Arc<dyn Repo>) {
     );
 }
 
+/// Many workers claiming at once (as on several nodes) take every job exactly once.
+pub async fn concurrent_claims_take_each_job_once(repo: Arc<dyn Repo>) {
+    let st = add_station(&repo, "cc").await;
+    let now = cityx_core::now();
+    let mut queued = std::collections::BTreeSet::new();
+    for _ in 0..24 {
+        let job = station_job("probe", Some(st.id), now);
+        repo.enqueue_job(&job).await.expect("enqueue");
+        queued.insert(job.id);
+    }
+    let lease = now + Duration::seconds(60);
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while let Some(job) = repo
+                    .claim_job(&["probe"], &format!("worker-{w}"), lease)
+                    .await
+                    .expect("claim")
+                {
+                    assert_eq!(job.fence, 1, "claimed before");
+                    mine.push(job.id);
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for w in workers {
+        claimed.extend(w.await.expect("worker"));
+    }
+    let distinct: std::collections::BTreeSet<_> = claimed.iter().copied().collect();
+    assert_eq!(claimed.len(), 24, "no job claimed twice");
+    assert_eq!(distinct, queued, "every job claimed");
+}
+
+/// A job enqueued through any connection wakes the workers that listen (PostgreSQL); on
+/// SQLite the relay has nothing to do and returns.
+pub async fn runnable_jobs_wake_listening_workers(repo: Arc<dyn Repo>) {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let relay = tokio::spawn({
+        let (repo, wake) = (repo.clone(), wake.clone());
+        async move { repo.relay_job_wakeups(wake).await }
+    });
+    if repo.backend() == "sqlite" {
+        relay.await.expect("returns at once on SQLite");
+        return;
+    }
+    let st = add_station(&repo, "wk").await;
+    // The listener connects in the background: enqueue until one wake-up arrives.
+    let mut woken = false;
+    for _ in 0..20 {
+        repo.enqueue_job(&station_job("probe", Some(st.id), cityx_core::now()))
+            .await
+            .expect("enqueue");
+        if tokio::time::timeout(std::time::Duration::from_millis(500), wake.notified())
+            .await
+            .is_ok()
+        {
+            woken = true;
+            break;
+        }
+    }
+    relay.abort();
+    assert!(woken, "a NOTIFY reached the listener");
+}
+
 pub async fn busy_stations_do_not_starve_others(repo: Arc<dyn Repo>) {
     let busy = add_station(&repo, "busy").await;
     let quiet = add_station(&repo, "quiet").await;
