@@ -619,6 +619,17 @@ pub async fn audit_listing_and_login_failures(repo: Arc<dyn Repo>) {
     );
 }
 
+/// Creates an upload (and its asset) with nothing saved yet, as the upload's station.
+async fn create_upload(
+    repo: &Arc<dyn Repo>,
+    a: &cityx_core::Asset,
+    u: &cityx_core::Upload,
+) -> cityx_db::Result<()> {
+    let created = audit(AuditAction::UploadCreated, Some(u.station_id));
+    repo.create_upload(a, u, &UploadProgress::default(), &created)
+        .await
+}
+
 /// Records every byte of a new upload, as one writer holding the lease.
 async fn write_all(repo: &dyn Repo, id: cityx_core::UploadId, length: u64) {
     let now = cityx_core::now();
@@ -697,23 +708,10 @@ pub async fn uploads_reserve_quota_and_finish_with_a_job(repo: Arc<dyn Repo>) {
     .expect("quota");
 
     let (a1, u1) = asset_and_upload(&st, &ed, 60);
-    repo.create_upload(
-        &a1,
-        &u1,
-        &UploadProgress::default(),
-        &audit(AuditAction::UploadCreated, Some(st.id)),
-    )
-    .await
-    .expect("first");
+    create_upload(&repo, &a1, &u1).await.expect("first");
     assert_eq!(repo.quota_used(st.id).await.expect("used"), 60);
     let (a2, u2) = asset_and_upload(&st, &ed, 50);
-    let err = repo
-        .create_upload(
-            &a2,
-            &u2,
-            &UploadProgress::default(),
-            &audit(AuditAction::UploadCreated, Some(st.id)),
-        )
+    let err = create_upload(&repo, &a2, &u2)
         .await
         .expect_err("over quota");
     assert!(
@@ -888,14 +886,7 @@ pub async fn ended_uploads_release_their_reservation(repo: Arc<dyn Repo>) {
     .expect("quota");
     let (a1, mut u1) = asset_and_upload(&st, &ed, 80);
     u1.expires_at = cityx_core::now() - Duration::seconds(1);
-    repo.create_upload(
-        &a1,
-        &u1,
-        &UploadProgress::default(),
-        &audit(AuditAction::UploadCreated, Some(st.id)),
-    )
-    .await
-    .expect("create");
+    create_upload(&repo, &a1, &u1).await.expect("create");
     let expired = repo
         .expired_uploads(cityx_core::now())
         .await
@@ -943,14 +934,7 @@ pub async fn ended_uploads_release_their_reservation(repo: Arc<dyn Repo>) {
             .is_empty()
     );
     let (a2, u2) = asset_and_upload(&st, &ed, 100);
-    repo.create_upload(
-        &a2,
-        &u2,
-        &UploadProgress::default(),
-        &audit(AuditAction::UploadCreated, Some(st.id)),
-    )
-    .await
-    .expect("room again");
+    create_upload(&repo, &a2, &u2).await.expect("room again");
 }
 
 fn station_job(
@@ -1215,14 +1199,7 @@ async fn processing_asset(
     let st = add_station(repo, code).await;
     let ed = add_user(repo, &format!("ed@{code}.cn"), Role::Editor, Some(st.id)).await;
     let (a, u) = asset_and_upload(&st, &ed, 10);
-    repo.create_upload(
-        &a,
-        &u,
-        &UploadProgress::default(),
-        &audit(AuditAction::UploadCreated, Some(st.id)),
-    )
-    .await
-    .expect("create");
+    create_upload(repo, &a, &u).await.expect("create");
     write_all(&**repo, u.id, 10).await;
     let done = cityx_db::CompletedUpload {
         sha256: "ef".repeat(32),
@@ -1513,14 +1490,7 @@ pub async fn deleted_assets_wait_out_their_grace_then_release_quota(repo: Arc<dy
         .await
         .expect("station");
     let (b, u) = asset_and_upload(&st, &ed, 5);
-    repo.create_upload(
-        &b,
-        &u,
-        &UploadProgress::default(),
-        &audit(AuditAction::UploadCreated, Some(st.id)),
-    )
-    .await
-    .expect("create");
+    create_upload(&repo, &b, &u).await.expect("create");
     assert!(matches!(
         repo.delete_asset(own, b.id, past, &del("uploading")).await,
         Err(cityx_db::Error::WrongState { .. })
