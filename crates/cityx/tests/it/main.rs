@@ -79,6 +79,44 @@ fn unknown_config_keys_stop_the_program_with_the_key_and_source() {
 }
 
 #[test]
+fn s3_storage_is_checked_and_its_secret_never_printed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("cityx.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nurl = \"s3://media/prod\"\nendpoint = \"http://127.0.0.1:9000\"\n\
+         access_key_id = \"cityx\"\nsecret_access_key = \"very-secret-key\"\n",
+    )
+    .expect("write");
+    let out = cityx(dir.path(), &["config", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("s3://media/prod") && shown.contains("[redacted]"),
+        "{shown}"
+    );
+    assert!(!shown.contains("very-secret-key"), "{shown}");
+    for (bad, says) in [
+        ("url = \"s3://\"", "needs a bucket name"),
+        ("url = \"s3://media/../x\"", "prefix"),
+        (
+            "url = \"s3://media\"\nendpoint = \"ftp://x\"",
+            "must start with https://",
+        ),
+        ("url = \"gs://media\"", "file://PATH or s3://BUCKET"),
+    ] {
+        std::fs::write(&config, format!("[storage]\n{bad}\n")).expect("write");
+        let out = cityx(dir.path(), &["config", "check"]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn migrate_creates_the_database() {
     let dir = tempfile::tempdir().expect("dir");
     let out = cityx(dir.path(), &["migrate", "--data", "d"]);
