@@ -211,6 +211,7 @@ impl Spool {
         let writer = if self.remote {
             tokio::spawn(write_parts(
                 self.storage.clone(),
+                self.multipart()?.clone(),
                 id,
                 master.clone(),
                 state.clone(),
@@ -420,6 +421,7 @@ impl Spool {
 /// save.
 async fn write_parts(
     storage: Storage,
+    mp: std::sync::Arc<dyn object_store::multipart::MultipartStore>,
     id: UploadId,
     master: StorageKey,
     mut state: SpoolState,
@@ -427,10 +429,6 @@ async fn write_parts(
     mut rx: tokio::sync::mpsc::Receiver<Bytes>,
 ) -> Result<SpoolState> {
     let in_parts = state.in_parts();
-    let mp = storage
-        .multipart
-        .clone()
-        .ok_or_else(|| Error::Invalid("this store has no multipart uploads".into()))?;
     let path = storage.path(&master);
     let Some(m) = state.multipart.as_mut() else {
         return Err(Error::Invalid(

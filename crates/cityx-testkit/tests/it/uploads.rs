@@ -469,6 +469,13 @@ async fn partial_patch(
     s
 }
 
+/// The start of the answer to a request sent by hand (its status line and headers).
+async fn answer_of(s: &mut tokio::net::TcpStream) -> String {
+    let mut answer = vec![0u8; 1024];
+    let n = s.read(&mut answer).await.expect("answer");
+    String::from_utf8_lossy(&answer[..n]).into_owned()
+}
+
 async fn wait_for_offset(tus: &Tus<'_>, path: &str, want: u64) {
     for _ in 0..200 {
         if tus.offset(path).await.1 == Some(want) {
@@ -500,9 +507,7 @@ async fn one_writer_at_a_time_and_broken_connections_keep_what_arrived() {
         (423, "upload_locked".into())
     );
     slow.write_all(&data[50_000..100_000]).await.expect("rest");
-    let mut answer = vec![0u8; 1024];
-    let n = slow.read(&mut answer).await.expect("answer");
-    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    let answer = answer_of(&mut slow).await;
     assert!(
         answer.starts_with("HTTP/1.1 204")
             && answer.to_lowercase().contains("upload-offset: 100000"),
@@ -622,7 +627,7 @@ async fn uploads_resume_after_a_restart() {
     assert_eq!(
         a["sha256"],
         sha256_hex(&data),
-        "hashes rebuilt from the spool after the restart"
+        "hashes continued from what was saved before the restart"
     );
     running
         .shutdown(std::time::Duration::from_secs(5))
@@ -776,9 +781,7 @@ async fn slow_upload_bodies_outlast_the_request_time_limit() {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
         s.write_all(part).await.expect("write");
     }
-    let mut answer = vec![0u8; 1024];
-    let n = s.read(&mut answer).await.expect("answer");
-    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    let answer = answer_of(&mut s).await;
     assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
     assert_eq!(tus.asset(&asset).await.1["sha256"], sha256_hex(&data));
     // Other routes keep the limit.
@@ -920,9 +923,8 @@ async fn a_resumed_upload_may_land_on_any_node() {
         (423, "upload_locked".into())
     );
     slow.write_all(&small[60_000..100_000]).await.expect("rest");
-    let mut answer = vec![0u8; 1024];
-    let n = slow.read(&mut answer).await.expect("answer");
-    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 204"));
+    let answer = answer_of(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
     assert_eq!(nodes[1].offset(&path).await.1, Some(100_000));
 
     // A node dies while it writes: its lease keeps the others out until it runs out.
