@@ -115,7 +115,12 @@ pub struct App {
     /// A hash of a random password, verified against when an email is unknown so that a
     /// wrong email takes as long as a wrong password.
     dummy_hash: String,
+    /// Another dependency readiness asks about (the message bus), by name.
+    also_ready: Option<(&'static str, ReadyCheck)>,
 }
+
+/// Whether a dependency is reachable now, without waiting.
+pub type ReadyCheck = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl App {
     pub fn new(
@@ -139,6 +144,7 @@ impl App {
             jobs_ready: Default::default(),
             tokens_seen: Default::default(),
             dummy_hash,
+            also_ready: None,
         })
     }
 
@@ -155,6 +161,11 @@ impl App {
         self
     }
 
+    /// Makes readiness depend on `check` too, reported as `what`.
+    pub fn set_ready_check(&mut self, what: &'static str, check: ReadyCheck) {
+        self.also_ready = Some((what, check));
+    }
+
     pub fn repo(&self) -> &Arc<dyn Repo> {
         &self.repo
     }
@@ -163,8 +174,8 @@ impl App {
         &self.auth
     }
 
-    /// Whether the database and the object store answer (each within 2 s), for readiness
-    /// probes.
+    /// Whether the database and the object store answer (each within 2 s) and the message
+    /// bus, if any, is connected, for readiness probes.
     pub async fn ready(&self) -> Result<()> {
         const WAIT: std::time::Duration = std::time::Duration::from_secs(2);
         let slow = |what: &str| Error::Internal(format!("{what} did not answer in 2 s").into());
@@ -174,7 +185,13 @@ impl App {
         tokio::time::timeout(WAIT, self.storage.ping())
             .await
             .map_err(|_| slow("the object store"))?
-            .map_err(|e| Error::Internal(Box::new(e)))
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        match &self.also_ready {
+            Some((what, check)) if !check() => {
+                Err(Error::Internal(format!("{what} is not connected").into()))
+            }
+            _ => Ok(()),
+        }
     }
 }
 

@@ -29,8 +29,9 @@ use time::OffsetDateTime;
 pub use error::{Error, Result};
 pub use model::{
     AdoptionFilter, AuditFilter, CatalogueRow, ClaimedJob, CompletedUpload, DayStats, DeadJob,
-    JobOutcome, JobSummary, LoginFailures, NewJob, NoticeFilter, Page, PageRequest, Processed,
-    Rejection, SessionRow, StationStats, TokenFilter, TopItem, UploadProgress, ZoneStats,
+    JobClaim, JobMessage, JobOutcome, JobSummary, LoginFailures, NewJob, NoticeFilter, Page,
+    PageRequest, Processed, Rejection, SessionRow, StationStats, TokenFilter, TopItem,
+    UploadProgress, ZoneStats,
 };
 pub use sql::Backend;
 
@@ -78,6 +79,7 @@ pub trait Repo:
     + WebhookRepo
     + FollowRepo
     + JobRepo
+    + OutboxRepo
     + Send
     + Sync
 {
@@ -97,6 +99,7 @@ impl<T> Repo for T where
         + WebhookRepo
         + FollowRepo
         + JobRepo
+        + OutboxRepo
         + Send
         + Sync
 {
@@ -523,6 +526,14 @@ pub trait JobRepo {
         owner: &str,
         lease_until: time::OffsetDateTime,
     ) -> Result<Option<ClaimedJob>>;
+    /// Takes job `id` if it is runnable (queued and due, or running with an expired lease),
+    /// as [`JobRepo::claim_job`] would; else says why not.
+    async fn claim_job_by_id(
+        &self,
+        id: cityx_core::JobId,
+        owner: &str,
+        lease_until: time::OffsetDateTime,
+    ) -> Result<JobClaim>;
     /// Extends a lease and records progress; false when the lease is no longer ours.
     async fn heartbeat_job(
         &self,
@@ -560,6 +571,25 @@ pub trait JobRepo {
     async fn finish_processing(&self, job: &ClaimedJob, done: &Processed) -> Result<bool>;
     /// Marks an asset failed with a reason its uploader will read.
     async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()>;
+}
+
+/// The outbox of the message bus: what committed and has not been published yet.
+#[async_trait]
+pub trait OutboxRepo {
+    /// Jobs to publish now, in the claim's fair order: runnable jobs whose attempt has no
+    /// message yet, while fewer than `window` messages of their kind wait unclaimed; and
+    /// jobs whose message seems lost (sent, or their lease ended, before `resend_before`).
+    async fn jobs_to_send(
+        &self,
+        window: u32,
+        resend_before: time::OffsetDateTime,
+    ) -> Result<Vec<JobMessage>>;
+    /// Records that `message` was published at `at`.
+    async fn mark_job_sent(&self, message: &JobMessage, at: time::OffsetDateTime) -> Result<()>;
+    /// How far the relay `name` has published (0 before its first message).
+    async fn outbox_cursor(&self, name: &str) -> Result<i64>;
+    /// Moves the relay's mark forward to `seq` (never back).
+    async fn set_outbox_cursor(&self, name: &str, seq: i64) -> Result<()>;
 }
 
 #[async_trait]

@@ -107,6 +107,31 @@ pub struct ClaimedJob {
     pub fence: u64,
 }
 
+/// What a worker's attempt to take one named job found (the bus names jobs; the database
+/// decides).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobClaim {
+    Claimed(ClaimedJob),
+    /// Another worker holds it until then; if that worker dies, it may be taken after.
+    Running {
+        until: OffsetDateTime,
+    },
+    /// Queued for a later attempt, due then.
+    NotDue {
+        at: OffsetDateTime,
+    },
+    /// Succeeded, dead or gone: nothing to do.
+    Finished,
+}
+
+/// A job the bus should carry: the attempt it is for makes the message's id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobMessage {
+    pub id: cityx_core::JobId,
+    pub kind: String,
+    pub attempt: u32,
+}
+
 /// How a job attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobOutcome {

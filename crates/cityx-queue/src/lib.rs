@@ -6,13 +6,21 @@
 //! handlers ([`Handler`]) live in `cityx-jobs`. CPU-heavy classes get as many slots as there
 //! are cores, light ones a few more; within the slots, the claim query prefers stations with
 //! the fewest running jobs, so one station's bulk upload cannot starve the others.
+//!
+//! Jobs reach the runner one of two ways: by claiming from the jobs table (polled, and woken
+//! by the database's notifications), or, with a [`bus::Bus`], as messages of NATS JetStream
+//! that name the job to claim (see [`bus`]). Either way the claim in the database decides.
 
+pub mod bus;
+
+use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use async_trait::async_trait;
-use cityx_db::{ClaimedJob, JobOutcome, Repo};
+use cityx_db::{ClaimedJob, JobClaim, JobOutcome, Repo};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Mutex, Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// How much of the machine a job needs.
@@ -107,6 +115,15 @@ pub struct Runner {
     opts: RunnerOptions,
     /// Signalled when work is enqueued in this process: look at once, not at the next poll.
     wake: Arc<Notify>,
+    /// Where jobs come from when not claimed straight from the table.
+    bus: Option<BusSource>,
+}
+
+/// The bus as the runner uses it: its consumers by kind, and whose turn it is.
+struct BusSource {
+    bus: bus::Bus,
+    consumers: Mutex<HashMap<&'static str, PullConsumer>>,
+    turn: AtomicUsize,
 }
 
 impl Runner {
@@ -127,7 +144,18 @@ impl Runner {
             slots,
             opts,
             wake: Arc::new(Notify::new()),
+            bus: None,
         }
+    }
+
+    /// Takes jobs as the bus's messages instead of claiming from the table.
+    pub fn with_bus(mut self, bus: bus::Bus) -> Self {
+        self.bus = Some(BusSource {
+            bus,
+            consumers: Mutex::new(HashMap::new()),
+            turn: AtomicUsize::new(0),
+        });
+        self
     }
 
     /// Looks for work whenever `wake` is signalled, besides polling.
@@ -154,12 +182,17 @@ impl Runner {
             }
             let sem = self.slots[&class].clone();
             while let Ok(permit) = sem.clone().try_acquire_owned() {
-                let claimed = self
-                    .repo
-                    .claim_job(&kinds, &self.opts.owner, since_now(self.opts.lease))
-                    .await;
-                let job = match claimed {
-                    Ok(Some(job)) => job,
+                let claimed = match &self.bus {
+                    Some(bus) => self.claim_from_bus(bus, &kinds).await,
+                    None => self
+                        .repo
+                        .claim_job(&kinds, &self.opts.owner, since_now(self.opts.lease))
+                        .await
+                        .map(|job| job.map(|job| (job, None)))
+                        .map_err(anyhow::Error::from),
+                };
+                let (job, message) = match claimed {
+                    Ok(Some(claimed)) => claimed,
                     Ok(None) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot claim jobs");
@@ -168,13 +201,69 @@ impl Runner {
                 };
                 let me = self.clone();
                 running.spawn(async move {
-                    me.execute(job).await;
+                    me.execute(job, message).await;
                     drop(permit);
                 });
                 started += 1;
             }
         }
         started
+    }
+
+    /// Takes messages of these kinds, in turn, until one names a job this worker can claim.
+    /// A message whose job another worker holds, or that is not due, comes back when it may
+    /// be; one whose job is over is acknowledged and so dropped.
+    async fn claim_from_bus(
+        &self,
+        bus: &BusSource,
+        kinds: &[&'static str],
+    ) -> anyhow::Result<Option<(ClaimedJob, Option<jetstream::Message>)>> {
+        let start = bus.turn.fetch_add(1, Ordering::Relaxed);
+        for i in 0..kinds.len() {
+            let kind = kinds[(start + i) % kinds.len()];
+            let consumer = {
+                let mut consumers = bus.consumers.lock().await;
+                match consumers.get(kind) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = bus.bus.job_consumer(kind).await?;
+                        consumers.insert(kind, c.clone());
+                        c
+                    }
+                }
+            };
+            while let Some(message) = bus.bus.take(&consumer).await? {
+                let answer = match std::str::from_utf8(&message.payload)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                {
+                    Some(id) => {
+                        let until = since_now(self.opts.lease);
+                        match self.repo.claim_job_by_id(id, &self.opts.owner, until).await {
+                            Ok(JobClaim::Claimed(job)) => return Ok(Some((job, Some(message)))),
+                            Ok(JobClaim::Running { until: at }) | Ok(JobClaim::NotDue { at }) => {
+                                AckKind::Nak(Some(until_then(at)))
+                            }
+                            Ok(JobClaim::Finished) => AckKind::Ack,
+                            Err(e) => {
+                                let _ = message
+                                    .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                                    .await;
+                                return Err(e.into());
+                            }
+                        }
+                    }
+                    None => {
+                        tracing::warn!(subject = %message.subject, "a job message without a job id; dropped");
+                        AckKind::Term
+                    }
+                };
+                if let Err(e) = message.ack_with(answer).await {
+                    tracing::warn!(error = %e, "cannot answer a job message");
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Runs until `shutdown` resolves; running jobs are then cancelled (their leases lapse
@@ -194,7 +283,7 @@ impl Runner {
         running.shutdown().await;
     }
 
-    async fn execute(&self, job: ClaimedJob) {
+    async fn execute(&self, job: ClaimedJob, message: Option<jetstream::Message>) {
         let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
             return;
         };
@@ -210,7 +299,13 @@ impl Runner {
                 _ = tokio::time::sleep(beat) => {
                     let percent = *rx.borrow_and_update();
                     match self.repo.heartbeat_job(&job, since_now(self.opts.lease), percent).await {
-                        Ok(true) => {}
+                        Ok(true) => {
+                            if let Some(m) = &message
+                                && let Err(e) = m.ack_with(AckKind::Progress).await
+                            {
+                                tracing::warn!(job = %job.id, error = %e, "cannot extend a job message");
+                            }
+                        }
                         Ok(false) => {
                             tracing::warn!(job = %job.id, kind = %job.kind, "lease lost; stopping");
                             break None;
@@ -251,13 +346,26 @@ impl Runner {
             handler.on_dead(&job, error).await;
         }
         match self.repo.finish_job(&job, &outcome).await {
-            Ok(true) => {}
+            Ok(true) => {
+                // Recorded: the message has done its work (a retry gets a new one when due).
+                if let Some(m) = &message
+                    && let Err(e) = m.ack().await
+                {
+                    tracing::warn!(job = %job.id, error = %e, "cannot acknowledge a job message");
+                }
+            }
             Ok(false) => {
                 tracing::warn!(job = %job.id, "lease lost before the outcome was recorded")
             }
             Err(e) => tracing::error!(job = %job.id, error = %e, "cannot record a job's outcome"),
         }
     }
+}
+
+/// From now until `at`, and a little more (at least a second).
+fn until_then(at: time::OffsetDateTime) -> Duration {
+    let left = Duration::try_from(at - cityx_core::now()).unwrap_or_default();
+    (left + Duration::from_millis(500)).max(Duration::from_secs(1))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! `TEST_LOG=1` is set. With `CITYX_TEST_APP_DATABASE=postgres` (and
 //! `CITYX_TEST_POSTGRES_URL`), every server runs on a scratch PostgreSQL database instead of
 //! SQLite; `scripts/test` runs the suite both ways. With `CITYX_TEST_APP_STORAGE=s3` (and
-//! the `CITYX_TEST_S3_*` variables), objects go to a fresh prefix of the S3 test store.
+//! the `CITYX_TEST_S3_*` variables), objects go to a fresh prefix of the S3 test store. With
+//! `CITYX_TEST_APP_QUEUE=nats` (and `CITYX_TEST_NATS_URL`), jobs travel through NATS
+//! JetStream, on streams of the test's own.
 
 use cityx::server::{FirstAdmin, Running};
 use cityx::settings::Settings;
@@ -44,6 +46,12 @@ impl Kept {
     pub async fn cleanup(self) {
         if let Some(s) = self.scratch {
             s.drop_now().await;
+        }
+        if let Some(opts) = self.settings.bus_options()
+            && let Ok(bus) = cityx_queue::bus::Bus::connect(opts).await
+            && let Err(e) = bus.delete_streams().await
+        {
+            eprintln!("could not remove a test's streams: {e}");
         }
     }
 }
@@ -101,6 +109,13 @@ impl TestApp {
                 secret_access_key: s3.secret_access_key,
                 virtual_hosted: s3.virtual_hosted,
             };
+        }
+        if std::env::var("CITYX_TEST_APP_QUEUE").is_ok_and(|v| v == "nats") {
+            settings.queue.url = std::env::var("CITYX_TEST_NATS_URL")
+                .expect("CITYX_TEST_APP_QUEUE=nats needs CITYX_TEST_NATS_URL");
+            // Streams of their own: tests share the server.
+            let id = uuid::Uuid::now_v7().simple().to_string();
+            settings.queue.prefix = format!("t{}", &id[12..]);
         }
         adjust(&mut settings);
         settings.validate().expect("test settings are valid");

@@ -106,7 +106,27 @@ pub struct Running {
 /// socket is bound.
 pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Result<Running> {
     let role = settings.server.role;
-    let app = open_app(settings).await?;
+    let runs_jobs = role.runs_jobs() && settings.jobs.enabled;
+    // The bus carries jobs to workers; API nodes only write the outbox it is fed from.
+    let bus = match settings.bus_options().filter(|_| runs_jobs) {
+        Some(opts) => Some(
+            cityx_queue::bus::Bus::connect(opts)
+                .await
+                .with_context(|| {
+                    format!(
+                        "failed to open the message bus {}",
+                        crate::settings::redact_credentials(&settings.queue.url)
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let mut app = open_app(settings).await?;
+    if let Some(bus) = &bus {
+        let bus = bus.clone();
+        let app = Arc::get_mut(&mut app).context("the application is shared too early")?;
+        app.set_ready_check("the message bus", Arc::new(move || bus.connected()));
+    }
     let mut created_admin = None;
     if role.serves_api() {
         created_admin = app
@@ -158,7 +178,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
     let indexer = role
         .serves_api()
         .then(|| tokio::spawn(app.clone().follow_index()));
-    let runner = (role.runs_jobs() && settings.jobs.enabled).then(|| {
+    let runner = runs_jobs.then(|| {
         let ctx = cityx_jobs::Context {
             app: app.clone(),
             tools: settings.media_tools(),
@@ -166,25 +186,43 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
             ladder: settings.ladder_options(),
             qc: settings.qc.clone(),
         };
-        let runner = Arc::new(
-            cityx_queue::Runner::new(
-                app.repo().clone(),
-                cityx_jobs::handlers(&ctx)
-                    .into_iter()
-                    .filter(|h| {
-                        let only = &settings.jobs.only_kinds;
-                        only.is_empty() || only.iter().any(|k| k == h.kind())
-                    })
-                    .collect(),
-                settings.runner_options(),
-            )
-            .woken_by(app.job_signal()),
+        let mut runner = cityx_queue::Runner::new(
+            app.repo().clone(),
+            cityx_jobs::handlers(&ctx)
+                .into_iter()
+                .filter(|h| {
+                    let only = &settings.jobs.only_kinds;
+                    only.is_empty() || only.iter().any(|k| k == h.kind())
+                })
+                .collect(),
+            settings.runner_options(),
         );
-        // Jobs enqueued through other nodes wake this runner too (PostgreSQL).
-        let relay = tokio::spawn({
-            let (repo, wake) = (app.repo().clone(), app.job_signal());
+        // Work enqueued on this node signals `job_signal`, and so (on PostgreSQL) does work
+        // enqueued on any node. Without a bus that wakes the runner; with one, the outbox
+        // relay, whose messages then wake the runners of every node.
+        let enqueued = app.job_signal();
+        let mut helpers = vec![tokio::spawn({
+            let (repo, wake) = (app.repo().clone(), enqueued.clone());
             async move { repo.relay_job_wakeups(wake).await }
-        });
+        })];
+        match bus {
+            Some(bus) => {
+                helpers.push(tokio::spawn(cityx_queue::bus::relay(
+                    app.repo().clone(),
+                    bus.clone(),
+                    enqueued,
+                    Duration::from_millis(250),
+                )));
+                let published = Arc::new(tokio::sync::Notify::new());
+                helpers.push(tokio::spawn({
+                    let (bus, wake) = (bus.clone(), published.clone());
+                    async move { bus.relay_wakeups(wake).await }
+                }));
+                runner = runner.with_bus(bus).woken_by(published);
+            }
+            None => runner = runner.woken_by(enqueued),
+        }
+        let runner = Arc::new(runner);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             runner
@@ -192,7 +230,9 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
                     let _ = stopped.await;
                 })
                 .await;
-            relay.abort();
+            for helper in helpers {
+                helper.abort();
+            }
         });
         (stop, task)
     });

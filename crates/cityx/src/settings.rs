@@ -23,6 +23,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub uploads: UploadSettings,
     pub jobs: JobSettings,
+    pub queue: QueueSettings,
     pub media: MediaSettings,
     pub fetch: FetchSettings,
     /// The delivery profile of the technical check (技审).
@@ -68,6 +69,51 @@ impl Default for JobSettings {
             retry_max_secs: 600,
         }
     }
+}
+
+/// The message bus that carries jobs and events between nodes.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueSettings {
+    /// Empty: workers claim jobs from the database. `nats://HOST:PORT` (comma-separated for
+    /// a cluster): NATS JetStream carries them, and the events.
+    pub url: String,
+    /// Names this installation's streams and subjects on a shared NATS.
+    pub prefix: String,
+    /// Messages of one job kind that may wait unclaimed in the stream.
+    pub window: u32,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            url: String::new(),
+            prefix: "cityx".into(),
+            window: 16,
+        }
+    }
+}
+
+/// NATS URLs may carry a user and password or a token: never print them.
+impl fmt::Debug for QueueSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueSettings")
+            .field("url", &redact_credentials(&self.url))
+            .field("prefix", &self.prefix)
+            .field("window", &self.window)
+            .finish()
+    }
+}
+
+/// `nats://user:secret@host,…` as `nats://***@host,…`.
+pub fn redact_credentials(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| match (url.find("://"), url.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}***{}", &url[..s + 3], &url[at..]),
+            _ => url.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -442,6 +488,24 @@ impl Settings {
         } else {
             bail!("storage.url must be file://PATH or s3://BUCKET[/PREFIX]");
         }
+        let q = &self.queue;
+        if !q.url.is_empty()
+            && !q
+                .url
+                .split(',')
+                .all(|u| u.trim().starts_with("nats://") || u.trim().starts_with("tls://"))
+        {
+            bail!(
+                "queue.url `{}` must be empty (jobs from the database) or nats://HOST:PORT (comma-separated for a cluster)",
+                redact_credentials(&q.url)
+            );
+        }
+        if !cityx_queue::bus::valid_prefix(&q.prefix) {
+            bail!("queue.prefix must be a lower-case letter, then up to 31 of a-z, 0-9 and _");
+        }
+        if !(1..=10_000).contains(&q.window) {
+            bail!("queue.window must be between 1 and 10000");
+        }
         let m = &self.media;
         if m.ladder_heights.is_empty() || m.ladder_heights.iter().any(|h| !(144..=2160).contains(h))
         {
@@ -636,6 +700,16 @@ impl Settings {
             audio_kbps: self.media.audio_kbps,
             proxy_height: self.media.proxy_height,
         }
+    }
+
+    /// The message bus, when `queue.url` names one.
+    pub fn bus_options(&self) -> Option<cityx_queue::bus::BusOptions> {
+        (!self.queue.url.is_empty()).then(|| cityx_queue::bus::BusOptions {
+            url: self.queue.url.clone(),
+            prefix: self.queue.prefix.clone(),
+            ack_wait: Duration::from_secs(self.jobs.lease_secs),
+            window: self.queue.window,
+        })
     }
 
     pub fn runner_options(&self) -> cityx_queue::RunnerOptions {

@@ -24,7 +24,8 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: the database answers.
+/// Readiness: the database and the object store answer, and a worker's message bus is
+/// connected.
 #[utoipa::path(get, path = "/readyz", tag = "system", security(()),
     responses(
         (status = 200, description = "Ready", body = Health),
@@ -35,7 +36,7 @@ pub async fn readyz(State(st): State<HttpState>) -> Result<Json<Health>, ApiErro
         tracing::warn!(error = %e, "not ready");
         let mut err = ApiError::new(
             ErrorCode::Unavailable,
-            "the database or the object store does not answer",
+            "a dependency does not answer: the database, the object store or the message bus",
         );
         err.retry_after = Some(5);
         err

@@ -3,7 +3,7 @@
 
 use super::rows::{ms, parse, parse_opt};
 use super::{Backend, SqlRepo, commit};
-use crate::model::{ClaimedJob, JobOutcome, NewJob, Processed};
+use crate::model::{ClaimedJob, JobClaim, JobOutcome, NewJob, Processed};
 use crate::{Error, JobRepo, Result};
 use async_trait::async_trait;
 use cityx_core::{AssetId, JobId};
@@ -41,8 +41,8 @@ pub(crate) async fn fence(
 pub(crate) async fn requeue_dead(tx: &mut Transaction<'static, Any>, id: JobId) -> Result<u64> {
     let now = ms(cityx_core::now());
     let done = sqlx::query(
-        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, updated_at = $1 \
-         WHERE id = $2 AND state = 'dead'",
+        "UPDATE jobs SET state = 'queued', attempts = 0, sent_attempt = 0, run_at = $1, \
+         updated_at = $1 WHERE id = $2 AND state = 'dead'",
     )
     .bind(now)
     .bind(id.to_string())
@@ -51,6 +51,11 @@ pub(crate) async fn requeue_dead(tx: &mut Transaction<'static, Any>, id: JobId) 
     .map_err(|e| Error::from_sqlx("requeue a job", "job", e))?;
     Ok(done.rows_affected())
 }
+
+/// Fair share, for a query over `jobs j` with the time in `$1`: stations with fewer running
+/// jobs first, then the oldest due job.
+pub(crate) const FAIR_ORDER: &str = "(SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' \
+     AND r.lease_until >= $1 AND r.station_id = j.station_id), j.run_at, j.id";
 
 #[async_trait]
 impl JobRepo for SqlRepo {
@@ -102,9 +107,7 @@ impl JobRepo for SqlRepo {
         let sql = format!(
             "SELECT j.id FROM jobs j WHERE j.kind IN ({}) \
              AND ((j.state = 'queued' AND j.run_at <= $1) OR (j.state = 'running' AND j.lease_until < $1)) \
-             ORDER BY (SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' AND r.lease_until >= $1 \
-                       AND r.station_id = j.station_id), j.run_at, j.id \
-             LIMIT {limit}{lock}",
+             ORDER BY {FAIR_ORDER} LIMIT {limit}{lock}",
             placeholders.join(", ")
         );
         let runnable = || {
@@ -132,6 +135,33 @@ impl JobRepo for SqlRepo {
             }
         }
         Ok(None)
+    }
+
+    async fn claim_job_by_id(
+        &self,
+        id: JobId,
+        owner: &str,
+        lease_until: OffsetDateTime,
+    ) -> Result<JobClaim> {
+        let now = ms(cityx_core::now());
+        if let Some(job) = claim(&self.pool, &id.to_string(), owner, lease_until, now).await? {
+            return Ok(JobClaim::Claimed(job));
+        }
+        let row: Option<(String, i64, Option<i64>)> =
+            sqlx::query_as("SELECT state, run_at, lease_until FROM jobs WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| Error::from_sqlx("read a job", "job", e))?;
+        Ok(match row {
+            Some((state, _, Some(until))) if state == "running" => JobClaim::Running {
+                until: super::rows::from_ms(until),
+            },
+            Some((state, at, _)) if state == "queued" => JobClaim::NotDue {
+                at: super::rows::from_ms(at),
+            },
+            _ => JobClaim::Finished,
+        })
     }
 
     async fn heartbeat_job(

@@ -12,6 +12,7 @@ mod follows;
 mod ingest;
 mod jobs;
 mod notices;
+mod outbox;
 mod rows;
 mod webhooks;
 mod zones;

@@ -99,6 +99,7 @@ macro_rules! every_backend {
                 jobs_are_claimed_once_and_fenced,
                 busy_stations_do_not_starve_others,
                 concurrent_claims_take_each_job_once,
+                the_outbox_sends_each_attempt_once_within_a_window,
                 runnable_jobs_wake_listening_workers,
                 pipeline_writes_are_fenced_and_enqueue_once,
                 deleted_assets_wait_out_their_grace_then_release_quota,

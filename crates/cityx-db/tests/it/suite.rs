@@ -1085,6 +1085,139 @@ pub async fn jobs_are_claimed_once_and_fenced(repo: Arc<dyn Repo>) {
     );
 }
 
+/// The bus's outbox: each job attempt gets one message, kinds wait for room in their window
+/// in the claim's fair order, lost messages are sent again, and a job named by a message is
+/// claimed only when it may be.
+pub async fn the_outbox_sends_each_attempt_once_within_a_window(repo: Arc<dyn Repo>) {
+    use cityx_db::{JobClaim, JobMessage};
+    let (st1, st2) = (
+        add_station(&repo, "ob1").await,
+        add_station(&repo, "ob2").await,
+    );
+    let now = cityx_core::now();
+    let lease = now + Duration::seconds(60);
+    let long_ago = now - Duration::minutes(10);
+    let enqueue = |kind, st: &Station, at| {
+        let job = station_job(kind, Some(st.id), at);
+        let repo = repo.clone();
+        async move {
+            repo.enqueue_job(&job).await.expect("enqueue");
+            job.id
+        }
+    };
+    let a1 = enqueue("probe", &st1, now - Duration::seconds(4)).await;
+    let a2 = enqueue("probe", &st1, now - Duration::seconds(3)).await;
+    let a3 = enqueue("probe", &st1, now - Duration::seconds(2)).await;
+    let b1 = enqueue("probe", &st2, now - Duration::seconds(1)).await;
+    let o1 = enqueue("other", &st1, now).await;
+    let later = enqueue("probe", &st1, now + Duration::hours(1)).await;
+    let claim = |id| {
+        let repo = repo.clone();
+        async move { repo.claim_job_by_id(id, "w", lease).await.expect("claim") }
+    };
+    let JobClaim::Claimed(held) = claim(a1).await else {
+        panic!("a1 is due")
+    };
+    let to_send = |window, before| {
+        let repo = repo.clone();
+        async move { repo.jobs_to_send(window, before).await.expect("outbox") }
+    };
+    let msg = |id, kind: &str, attempt| JobMessage {
+        id,
+        kind: kind.into(),
+        attempt,
+    };
+
+    // Station 1 has a job running, so station 2's comes first; two probes fit the window.
+    let first = to_send(2, long_ago).await;
+    assert_eq!(
+        first,
+        vec![
+            msg(b1, "probe", 1),
+            msg(a2, "probe", 1),
+            msg(o1, "other", 1)
+        ]
+    );
+    for m in &first {
+        repo.mark_job_sent(m, now).await.expect("sent");
+    }
+    assert_eq!(
+        to_send(2, long_ago).await,
+        vec![],
+        "sent, and the window is full"
+    );
+    assert!(matches!(claim(b1).await, JobClaim::Claimed(_)));
+    assert_eq!(
+        to_send(2, long_ago).await,
+        vec![msg(a3, "probe", 1)],
+        "a claim makes room"
+    );
+    // A message whose time has passed is sent again, window or not.
+    assert_eq!(
+        to_send(2, now + Duration::seconds(1)).await,
+        vec![
+            msg(a2, "probe", 1),
+            msg(a3, "probe", 1),
+            msg(o1, "other", 1)
+        ]
+    );
+
+    // What a message's job says when it cannot be claimed.
+    assert!(
+        matches!(claim(later).await, JobClaim::NotDue { at } if at > now + Duration::minutes(59))
+    );
+    assert!(matches!(claim(a1).await, JobClaim::Running { until } if until == lease));
+    assert!(
+        repo.finish_job(&held, &cityx_db::JobOutcome::Succeeded)
+            .await
+            .expect("done")
+    );
+    assert_eq!(claim(a1).await, JobClaim::Finished);
+    assert_eq!(claim(cityx_core::JobId::new()).await, JobClaim::Finished);
+
+    // A retry is a new attempt, so a new message.
+    let JobClaim::Claimed(o) = claim(o1).await else {
+        panic!("o1 is due")
+    };
+    let retry = cityx_db::JobOutcome::Retry {
+        error: "busy".into(),
+        run_at: now - Duration::seconds(1),
+    };
+    assert!(repo.finish_job(&o, &retry).await.expect("retry"));
+    assert_eq!(
+        to_send(2, long_ago).await,
+        vec![msg(a3, "probe", 1), msg(o1, "other", 2)]
+    );
+    // A mark for an attempt the job is not waiting for changes nothing.
+    repo.mark_job_sent(&msg(o1, "other", 7), now)
+        .await
+        .expect("stale mark");
+    assert!(to_send(2, long_ago).await.contains(&msg(o1, "other", 2)));
+
+    // A worker that died: its lease ended long enough ago, so its job is sent again.
+    let JobClaim::Claimed(_) = repo
+        .claim_job_by_id(a2, "dead-worker", now - Duration::seconds(1))
+        .await
+        .expect("claim")
+    else {
+        panic!("a2 is due")
+    };
+    assert!(!to_send(2, long_ago).await.iter().any(|m| m.id == a2));
+    assert!(
+        to_send(2, now + Duration::seconds(1))
+            .await
+            .contains(&msg(a2, "probe", 2))
+    );
+
+    // The event relay's mark only moves forward.
+    assert_eq!(repo.outbox_cursor("events").await.expect("mark"), 0);
+    for (set, expect) in [(5, 5), (3, 5), (9, 9)] {
+        repo.set_outbox_cursor("events", set).await.expect("move");
+        assert_eq!(repo.outbox_cursor("events").await.expect("mark"), expect);
+    }
+    assert_eq!(repo.outbox_cursor("other").await.expect("mark"), 0);
+}
+
 /// Many workers claiming at once (as on several nodes) take every job exactly once.
 pub async fn concurrent_claims_take_each_job_once(repo: Arc<dyn Repo>) {
     let st = add_station(&repo, "cc").await;

@@ -6,6 +6,7 @@ use cityx_core::{
     UploadState, User, UserId,
 };
 use cityx_db::{ClaimedJob, CompletedUpload, DbOptions, JobSummary, NewJob, Repo};
+use cityx_queue::bus::{Bus, BusOptions};
 use cityx_queue::{Handler, JobError, Progress, Runner, RunnerOptions};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -129,6 +130,8 @@ struct Script {
     dead_calls: AtomicU32,
     last_dead_error: std::sync::Mutex<String>,
     cancelled: Arc<AtomicBool>,
+    /// Record the item as processed (publishing it, which makes an event) through this.
+    publish: Option<Arc<dyn Repo>>,
 }
 
 struct Cancelled(Arc<AtomicBool>);
@@ -144,8 +147,19 @@ impl Handler for Script {
         "probe"
     }
 
-    async fn run(&self, _job: &ClaimedJob, progress: &Progress) -> Result<(), JobError> {
+    async fn run(&self, job: &ClaimedJob, progress: &Progress) -> Result<(), JobError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(repo) = &self.publish {
+            let done = cityx_db::Processed {
+                playback: "hls/master.m3u8".into(),
+                derived_json: "{}".into(),
+                qc_json: "{}".into(),
+                qc_verdict: "pass".into(),
+                rejection: None,
+            };
+            let fenced = repo.finish_processing(job, &done).await;
+            assert!(fenced.expect("record"), "the lease is ours");
+        }
         progress.set(50);
         if !self.sleep.is_zero() {
             let guard = Cancelled(self.cancelled.clone());
@@ -177,6 +191,34 @@ fn fast() -> RunnerOptions {
     }
 }
 
+/// Streams of the test's own on the NATS server of `CITYX_TEST_NATS_URL`, or `None` (skip).
+async fn test_bus(ack_wait: Duration) -> Option<Bus> {
+    let Ok(url) = std::env::var("CITYX_TEST_NATS_URL") else {
+        eprintln!("skipped: set CITYX_TEST_NATS_URL to run the NATS JetStream tests");
+        return None;
+    };
+    let opts = BusOptions {
+        url,
+        prefix: format!("q{}", cityx_core::JobId::new().0.simple())
+            .chars()
+            .take(32)
+            .collect(),
+        ack_wait,
+        window: 4,
+    };
+    Some(Bus::connect(opts).await.expect("connect to NATS"))
+}
+
+fn spawn_relay(repo: &Arc<dyn Repo>, bus: &Bus) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(cityx_queue::bus::relay(
+        repo.clone(),
+        bus.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+        Duration::from_millis(20),
+    ))
+}
+
+/// Runs a runner until the asset's job satisfies `done`.
 async fn run_until(
     repo: &Arc<dyn Repo>,
     script: Arc<Script>,
@@ -184,7 +226,25 @@ async fn run_until(
     asset: cityx_core::AssetId,
     done: impl Fn(&JobSummary) -> bool,
 ) -> JobSummary {
-    let runner = Arc::new(Runner::new(repo.clone(), vec![script], opts));
+    run_until_with(repo, script, opts, asset, done, None).await
+}
+
+/// The same, taking jobs from `bus` when given (with the outbox relay beside the runner).
+async fn run_until_with(
+    repo: &Arc<dyn Repo>,
+    script: Arc<Script>,
+    opts: RunnerOptions,
+    asset: cityx_core::AssetId,
+    done: impl Fn(&JobSummary) -> bool,
+    bus: Option<&Bus>,
+) -> JobSummary {
+    let mut runner = Runner::new(repo.clone(), vec![script], opts);
+    let mut relay = None;
+    if let Some(bus) = bus {
+        runner = runner.with_bus(bus.clone());
+        relay = Some(spawn_relay(repo, bus));
+    }
+    let runner = Arc::new(runner);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(runner.run(async {
         let _ = stopped.await;
@@ -202,6 +262,9 @@ async fn run_until(
     }
     let _ = stop.send(());
     let _ = task.await;
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     last.expect("the job reached the expected state in time")
 }
 
@@ -342,4 +405,177 @@ async fn a_worker_that_loses_its_lease_stops_its_work() {
     );
     let _ = stop.send(());
     let _ = task.await;
+}
+
+#[tokio::test]
+async fn through_the_bus_retries_run_until_success_or_death() {
+    let Some(bus) = test_bus(Duration::from_secs(5)).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = repo(&dir).await;
+    let (asset, _) = asset_with_job(&repo, 5).await;
+    let script = Arc::new(Script {
+        transient_failures: 2,
+        ..Default::default()
+    });
+    let done = |j: &JobSummary| j.state == "succeeded";
+    let j = run_until_with(&repo, script.clone(), fast(), asset, done, Some(&bus)).await;
+    assert_eq!((j.attempts, j.progress), (3, 100));
+    assert_eq!(
+        script.calls.load(Ordering::SeqCst),
+        3,
+        "one run per attempt: each retry was one new message"
+    );
+
+    let (asset, _) = asset_with_job(&repo, 3).await;
+    let script = Arc::new(Script {
+        transient_failures: u32::MAX,
+        ..Default::default()
+    });
+    let dead = |j: &JobSummary| j.state == "dead";
+    let j = run_until_with(&repo, script.clone(), fast(), asset, dead, Some(&bus)).await;
+    assert_eq!(j.attempts, 3);
+    assert_eq!(script.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(script.dead_calls.load(Ordering::SeqCst), 1);
+    bus.delete_streams().await.expect("clean up");
+}
+
+/// A worker killed in the middle of a job stops acking its message; the stream gives it to
+/// another worker once `ack_wait` passes, which claims the job when the lease has run out.
+#[tokio::test]
+async fn through_the_bus_a_dead_workers_job_goes_to_another() {
+    let lease = Duration::from_millis(900);
+    let Some(bus) = test_bus(lease).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = repo(&dir).await;
+    let (asset, _) = asset_with_job(&repo, 5).await;
+    let opts = RunnerOptions { lease, ..fast() };
+    let stuck = Arc::new(Script {
+        sleep: Duration::from_secs(60),
+        ..Default::default()
+    });
+    let relay = spawn_relay(&repo, &bus);
+    let doomed = Arc::new(
+        Runner::new(repo.clone(), vec![stuck.clone()], opts.clone()).with_bus(bus.clone()),
+    );
+    let killed = tokio::spawn(doomed.run(std::future::pending()));
+    for _ in 0..500 {
+        if stuck.calls.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        stuck.calls.load(Ordering::SeqCst),
+        1,
+        "the first worker took it"
+    );
+    // As `kill -9` would: no ack, no heartbeat, nothing recorded.
+    killed.abort();
+    let _ = killed.await;
+    relay.abort();
+
+    let fresh = Arc::new(Script::default());
+    let j = run_until_with(
+        &repo,
+        fresh.clone(),
+        opts,
+        asset,
+        |j| j.state == "succeeded",
+        Some(&bus),
+    )
+    .await;
+    assert_eq!(j.attempts, 2, "the second attempt ran it");
+    assert_eq!(fresh.calls.load(Ordering::SeqCst), 1);
+    bus.delete_streams().await.expect("clean up");
+}
+
+/// Events reach their stream once each, in order, with their number as the message id, and
+/// a repeated publish is dropped by the stream.
+#[tokio::test]
+async fn through_the_bus_events_are_published_once_each() {
+    use futures_util::StreamExt;
+    let Some(bus) = test_bus(Duration::from_secs(5)).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = repo(&dir).await;
+    let mut assets = Vec::new();
+    for _ in 0..3 {
+        let (asset, _) = asset_with_job(&repo, 5).await;
+        let script = Arc::new(Script {
+            publish: Some(repo.clone()),
+            ..Default::default()
+        });
+        let done = |j: &JobSummary| j.state == "succeeded";
+        run_until_with(&repo, script, fast(), asset, done, Some(&bus)).await;
+        assets.push(asset);
+    }
+    // Everything is sent (the runs above published their events as they went).
+    cityx_queue::bus::relay_round(&*repo, &bus)
+        .await
+        .expect("relay");
+    assert_eq!(
+        cityx_queue::bus::relay_round(&*repo, &bus)
+            .await
+            .expect("relay"),
+        0,
+        "nothing is sent twice"
+    );
+    let feed = repo
+        .feed(cityx_core::TenantScope::All, 0, 10, cityx_core::now())
+        .await
+        .expect("feed");
+    assert_eq!(feed.len(), 3);
+    bus.publish_event(&feed[0]).await.expect("a repeat");
+
+    let url = std::env::var("CITYX_TEST_NATS_URL").expect("url");
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.expect("connect"));
+    let stream = format!("{}_EVENTS", bus.options().prefix.to_uppercase());
+    let consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_stream(&stream)
+        .await
+        .expect("events stream")
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .expect("consumer");
+    let mut got = Vec::new();
+    let mut batch = consumer
+        .fetch()
+        .max_messages(10)
+        .messages()
+        .await
+        .expect("fetch");
+    while let Some(m) = batch.next().await {
+        let m = m.expect("message");
+        let id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string());
+        let body: serde_json::Value = serde_json::from_slice(&m.payload).expect("json");
+        got.push((
+            m.subject.to_string(),
+            id,
+            body["seq"].as_i64(),
+            body["asset_id"].clone(),
+        ));
+    }
+    let expected: Vec<_> = feed
+        .iter()
+        .zip(&assets)
+        .map(|(e, a)| {
+            (
+                format!("{}.events.item.published", bus.options().prefix),
+                Some(format!("event-{}", e.seq)),
+                Some(e.seq),
+                serde_json::json!(a.to_string()),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    bus.delete_streams().await.expect("clean up");
 }
