@@ -124,12 +124,14 @@ pub enum JobClaim {
     Finished,
 }
 
-/// A job the bus should carry: the attempt it is for makes the message's id.
+/// A job the bus should carry. The attempt it is for and the time it was due make the
+/// message's id: the same for a relay that sends it twice, new for a retry or a re-run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobMessage {
     pub id: cityx_core::JobId,
     pub kind: String,
     pub attempt: u32,
+    pub due: OffsetDateTime,
 }
 
 /// How a job attempt ended.

@@ -146,12 +146,17 @@ impl Bus {
         Ok(())
     }
 
-    /// Publishes a job's message: the payload is the job's id, the message id names the
-    /// attempt too (a job retried later needs a new message).
+    /// Publishes a job's message: the payload is the job's id; the message id names the
+    /// attempt and when it was due too, so that a retry or a re-run is a new message.
     pub async fn publish_job(&self, m: &JobMessage) -> Result<(), BusError> {
         self.publish(
             format!("{}.jobs.{}", self.opts.prefix, m.kind),
-            format!("job-{}-{}", m.id, m.attempt),
+            format!(
+                "job-{}-{}-{}",
+                m.id,
+                m.attempt,
+                m.due.unix_timestamp_nanos() / 1_000_000
+            ),
             m.id.to_string().into_bytes(),
         )
         .await

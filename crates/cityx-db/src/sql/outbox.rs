@@ -4,7 +4,7 @@
 
 use super::SqlRepo;
 use super::jobs::FAIR_ORDER;
-use super::rows::{ms, parse};
+use super::rows::{from_ms, ms, parse};
 use crate::model::JobMessage;
 use crate::{Error, OutboxRepo, Result};
 use async_trait::async_trait;
@@ -37,13 +37,13 @@ impl OutboxRepo for SqlRepo {
         // or the one it has seems lost. A running job's lease that ended long ago means its
         // worker died and the bus did not give the message to another.
         let sql = format!(
-            "SELECT j.id, j.kind, j.attempts, j.sent_attempt FROM jobs j \
+            "SELECT j.id, j.kind, j.attempts, j.sent_attempt, j.run_at FROM jobs j \
              WHERE ((j.state = 'queued' AND j.run_at <= $1) \
                     OR (j.state = 'running' AND j.lease_until < $2)) \
                AND (j.sent_attempt <= j.attempts OR j.sent_at < $2) \
              ORDER BY {FAIR_ORDER} LIMIT $3"
         );
-        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(&sql)
+        let rows: Vec<(String, String, i64, i64, i64)> = sqlx::query_as(&sql)
             .bind(now)
             .bind(ms(resend_before))
             .bind(BATCH)
@@ -51,7 +51,7 @@ impl OutboxRepo for SqlRepo {
             .await
             .map_err(|e| Error::from_sqlx("list jobs to send", "job", e))?;
         let mut out = Vec::new();
-        for (id, kind, attempts, sent) in rows {
+        for (id, kind, attempts, sent, due) in rows {
             // A first message waits for room in its kind's window; a resend never does.
             if sent <= attempts {
                 let left = room.entry(kind.clone()).or_insert(i64::from(window));
@@ -64,6 +64,7 @@ impl OutboxRepo for SqlRepo {
                 id: parse("job id", id)?,
                 kind,
                 attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
+                due: from_ms(due),
             });
         }
         Ok(out)

@@ -1118,26 +1118,33 @@ pub async fn the_outbox_sends_each_attempt_once_within_a_window(repo: Arc<dyn Re
     let JobClaim::Claimed(held) = claim(a1).await else {
         panic!("a1 is due")
     };
-    let to_send = |window, before| {
+    let messages = |window, before| {
         let repo = repo.clone();
         async move { repo.jobs_to_send(window, before).await.expect("outbox") }
     };
-    let msg = |id, kind: &str, attempt| JobMessage {
-        id,
-        kind: kind.into(),
-        attempt,
+    // Which job, which attempt.
+    let to_send = |window, before| {
+        let messages = messages(window, before);
+        async move {
+            let list = messages.await;
+            list.into_iter()
+                .map(|m| (m.id, m.kind, m.attempt))
+                .collect::<Vec<_>>()
+        }
     };
+    let msg = |id, kind: &str, attempt| (id, kind.to_owned(), attempt);
 
     // Station 1 has a job running, so station 2's comes first; two probes fit the window.
-    let first = to_send(2, long_ago).await;
+    let first = messages(2, long_ago).await;
     assert_eq!(
-        first,
+        first.iter().map(|m| (m.id, m.due)).collect::<Vec<_>>(),
         vec![
-            msg(b1, "probe", 1),
-            msg(a2, "probe", 1),
-            msg(o1, "other", 1)
+            (b1, now - Duration::seconds(1)),
+            (a2, now - Duration::seconds(3)),
+            (o1, now)
         ]
     );
+    assert!(first.iter().all(|m| m.attempt == 1));
     for m in &first {
         repo.mark_job_sent(m, now).await.expect("sent");
     }
@@ -1189,9 +1196,13 @@ pub async fn the_outbox_sends_each_attempt_once_within_a_window(repo: Arc<dyn Re
         vec![msg(a3, "probe", 1), msg(o1, "other", 2)]
     );
     // A mark for an attempt the job is not waiting for changes nothing.
-    repo.mark_job_sent(&msg(o1, "other", 7), now)
-        .await
-        .expect("stale mark");
+    let stale = JobMessage {
+        id: o1,
+        kind: "other".into(),
+        attempt: 7,
+        due: now,
+    };
+    repo.mark_job_sent(&stale, now).await.expect("stale mark");
     assert!(to_send(2, long_ago).await.contains(&msg(o1, "other", 2)));
 
     // A worker that died: its lease ended long enough ago, so its job is sent again.
@@ -1202,7 +1213,7 @@ pub async fn the_outbox_sends_each_attempt_once_within_a_window(repo: Arc<dyn Re
     else {
         panic!("a2 is due")
     };
-    assert!(!to_send(2, long_ago).await.iter().any(|m| m.id == a2));
+    assert!(!to_send(2, long_ago).await.iter().any(|m| m.0 == a2));
     assert!(
         to_send(2, now + Duration::seconds(1))
             .await

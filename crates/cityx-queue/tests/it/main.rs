@@ -428,7 +428,7 @@ async fn through_the_bus_retries_run_until_success_or_death() {
         "one run per attempt: each retry was one new message"
     );
 
-    let (asset, _) = asset_with_job(&repo, 3).await;
+    let (asset, job) = asset_with_job(&repo, 3).await;
     let script = Arc::new(Script {
         transient_failures: u32::MAX,
         ..Default::default()
@@ -438,6 +438,12 @@ async fn through_the_bus_retries_run_until_success_or_death() {
     assert_eq!(j.attempts, 3);
     assert_eq!(script.calls.load(Ordering::SeqCst), 3);
     assert_eq!(script.dead_calls.load(Ordering::SeqCst), 1);
+
+    // Re-run at once: its first attempt again, yet a new message (not dropped as a repeat).
+    repo.requeue_job(job).await.expect("re-run");
+    let again = Arc::new(Script::default());
+    let j = run_until_with(&repo, again.clone(), fast(), asset, done, Some(&bus)).await;
+    assert_eq!((j.attempts, again.calls.load(Ordering::SeqCst)), (1, 1));
     bus.delete_streams().await.expect("clean up");
 }
 
