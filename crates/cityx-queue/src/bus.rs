@@ -89,7 +89,8 @@ impl Bus {
             .request_timeout(Some(Duration::from_secs(5)))
             .connect(opts.url.as_str())
             .await
-            .map_err(|e| BusError(format!("cannot connect to {}: {e}", opts.url)))?;
+            // Not the URL: it may carry a password (the caller names the server, redacted).
+            .map_err(|e| BusError(format!("cannot connect: {e}")))?;
         let js = jetstream::new(client.clone());
         let bus = Bus { client, js, opts };
         bus.js

@@ -235,6 +235,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let mut shown = settings.clone();
             shown.database.url = cityx_db::redact_url(&settings.database_url());
             shown.storage.url = settings.storage_url();
+            shown.queue.url = crate::settings::redact_credentials(&settings.queue.url);
             if !shown.storage.secret_access_key.is_empty() {
                 shown.storage.secret_access_key = "[redacted]".into();
             }

@@ -117,6 +117,60 @@ fn s3_storage_is_checked_and_its_secret_never_printed() {
 }
 
 #[test]
+fn the_bus_is_checked_and_its_credentials_never_printed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("cityx.toml");
+    std::fs::write(
+        &config,
+        "[queue]\nurl = \"nats://cityx:nats-password@10.0.0.5:4222,nats://s3cr3t-token@10.0.0.6:4222\"\n\
+         prefix = \"city_a\"\n",
+    )
+    .expect("write");
+    let out = cityx(dir.path(), &["config", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("nats://***@10.0.0.5:4222,nats://***@10.0.0.6:4222")
+            && shown.contains("city_a"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("nats-password") && !shown.contains("s3cr3t-token"),
+        "{shown}"
+    );
+    // A worker that cannot reach its bus does not start, and says so without the secret.
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\n[queue]\nurl = \"nats://user:pw-123@127.0.0.1:1\"\n",
+    )
+    .expect("write");
+    let out = cityx(dir.path(), &["serve", "--role", "worker"]);
+    let said = text(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("failed to open the message bus nats://***@127.0.0.1:1"),
+        "{said}"
+    );
+    assert!(!said.contains("pw-123"), "{said}");
+    for (bad, says) in [
+        ("url = \"redis://127.0.0.1\"", "must be empty"),
+        ("url = \"nats://a:4222,amqp://b\"", "must be empty"),
+        ("prefix = \"City.X\"", "queue.prefix"),
+        ("prefix = \"\"", "queue.prefix"),
+        ("window = 0", "queue.window"),
+    ] {
+        std::fs::write(&config, format!("[queue]\n{bad}\n")).expect("write");
+        let out = cityx(dir.path(), &["config", "check"]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
 fn migrate_creates_the_database() {
     let dir = tempfile::tempdir().expect("dir");
     let out = cityx(dir.path(), &["migrate", "--data", "d"]);
