@@ -78,6 +78,21 @@ fn unknown_config_keys_stop_the_program_with_the_key_and_source() {
     assert!(text(&out.stdout).contains("sqlite:///srv/cityx/cityx.db"));
 }
 
+/// `config check` refuses each `(setting, why)` of `section`: exit code 2, and the message
+/// says why.
+fn refused(dir: &Path, section: &str, cases: &[(&str, &str)]) {
+    for (bad, says) in cases {
+        std::fs::write(dir.join("cityx.toml"), format!("[{section}]\n{bad}\n")).expect("write");
+        let out = cityx(dir, &["config", "check"]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
 #[test]
 fn s3_storage_is_checked_and_its_secret_never_printed() {
     let dir = tempfile::tempdir().expect("dir");
@@ -96,7 +111,7 @@ fn s3_storage_is_checked_and_its_secret_never_printed() {
         "{shown}"
     );
     assert!(!shown.contains("very-secret-key"), "{shown}");
-    for (bad, says) in [
+    let cases = [
         ("url = \"s3://\"", "needs a bucket name"),
         ("url = \"s3://media/../x\"", "prefix"),
         (
@@ -104,16 +119,8 @@ fn s3_storage_is_checked_and_its_secret_never_printed() {
             "must start with https://",
         ),
         ("url = \"gs://media\"", "file://PATH or s3://BUCKET"),
-    ] {
-        std::fs::write(&config, format!("[storage]\n{bad}\n")).expect("write");
-        let out = cityx(dir.path(), &["config", "check"]);
-        assert_eq!(out.status.code(), Some(2), "{bad}");
-        assert!(
-            text(&out.stderr).contains(says),
-            "{bad}: {}",
-            text(&out.stderr)
-        );
-    }
+    ];
+    refused(dir.path(), "storage", &cases);
 }
 
 #[test]
@@ -152,22 +159,14 @@ fn the_bus_is_checked_and_its_credentials_never_printed() {
         "{said}"
     );
     assert!(!said.contains("pw-123"), "{said}");
-    for (bad, says) in [
+    let cases = [
         ("url = \"redis://127.0.0.1\"", "must be empty"),
         ("url = \"nats://a:4222,amqp://b\"", "must be empty"),
         ("prefix = \"City.X\"", "queue.prefix"),
         ("prefix = \"\"", "queue.prefix"),
         ("window = 0", "queue.window"),
-    ] {
-        std::fs::write(&config, format!("[queue]\n{bad}\n")).expect("write");
-        let out = cityx(dir.path(), &["config", "check"]);
-        assert_eq!(out.status.code(), Some(2), "{bad}");
-        assert!(
-            text(&out.stderr).contains(says),
-            "{bad}: {}",
-            text(&out.stderr)
-        );
-    }
+    ];
+    refused(dir.path(), "queue", &cases);
 }
 
 #[test]
