@@ -33,8 +33,8 @@ const EVENTS_CURSOR: &str = "nats-events";
 #[error("NATS: {0}")]
 pub struct BusError(String);
 
-fn bus_error(what: &str) -> impl FnOnce(async_nats::Error) -> BusError + '_ {
-    move |e| BusError(format!("{what}: {e}"))
+fn bus_error(what: &str, e: impl std::fmt::Display) -> BusError {
+    BusError(format!("{what}: {e}"))
 }
 
 /// Where the bus is and how it is named.
@@ -93,30 +93,45 @@ impl Bus {
             .map_err(|e| BusError(format!("cannot connect: {e}")))?;
         let js = jetstream::new(client.clone());
         let bus = Bus { client, js, opts };
-        bus.js
-            .get_or_create_stream(stream::Config {
-                name: bus.stream("JOBS"),
-                subjects: vec![format!("{}.jobs.>", bus.opts.prefix)],
-                retention: stream::RetentionPolicy::WorkQueue,
-                storage: stream::StorageType::File,
-                duplicate_window: DUPLICATE_WINDOW,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BusError(format!("cannot create the jobs stream: {e}")))?;
-        bus.js
-            .get_or_create_stream(stream::Config {
-                name: bus.stream("EVENTS"),
-                subjects: vec![format!("{}.events.>", bus.opts.prefix)],
-                retention: stream::RetentionPolicy::Limits,
-                storage: stream::StorageType::File,
-                duplicate_window: DUPLICATE_WINDOW,
-                max_age: EVENTS_KEPT,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BusError(format!("cannot create the events stream: {e}")))?;
+        bus.ensure_stream("JOBS", "jobs", stream::RetentionPolicy::WorkQueue, None)
+            .await?;
+        bus.ensure_stream(
+            "EVENTS",
+            "events",
+            stream::RetentionPolicy::Limits,
+            Some(EVENTS_KEPT),
+        )
+        .await?;
         Ok(bus)
+    }
+
+    /// Creates the stream `<PREFIX>_<name>` of subjects `<prefix>.<subjects>.>` when missing
+    /// (file storage, the repeat window; kept for `max_age`, or for ever).
+    async fn ensure_stream(
+        &self,
+        name: &str,
+        subjects: &str,
+        retention: stream::RetentionPolicy,
+        max_age: Option<Duration>,
+    ) -> Result<(), BusError> {
+        self.js
+            .get_or_create_stream(stream::Config {
+                name: self.stream(name),
+                subjects: vec![format!("{}.{subjects}.>", self.opts.prefix)],
+                retention,
+                storage: stream::StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                max_age: max_age.unwrap_or_default(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                bus_error(
+                    &format!("cannot create the stream {}", self.stream(name)),
+                    e,
+                )
+            })?;
+        Ok(())
     }
 
     pub fn options(&self) -> &BusOptions {
@@ -142,8 +157,8 @@ impl Bus {
                     .payload(payload.into()),
             )
             .await
-            .map_err(|e| bus_error("publish")(e.into()))?;
-        ack.await.map_err(|e| bus_error("publish")(e.into()))?;
+            .map_err(|e| bus_error("publish", e))?;
+        ack.await.map_err(|e| bus_error("publish", e))?;
         Ok(())
     }
 
@@ -181,7 +196,7 @@ impl Bus {
             .js
             .get_stream(self.stream("JOBS"))
             .await
-            .map_err(|e| bus_error("find the jobs stream")(e.into()))?;
+            .map_err(|e| bus_error("find the jobs stream", e))?;
         stream
             .get_or_create_consumer(
                 &name,
@@ -196,7 +211,7 @@ impl Bus {
                 },
             )
             .await
-            .map_err(|e| bus_error("create a consumer")(e.into()))
+            .map_err(|e| bus_error("create a consumer", e))
     }
 
     /// Takes the next message of `consumer`, if one waits (no waiting).
@@ -209,10 +224,10 @@ impl Bus {
             .max_messages(1)
             .messages()
             .await
-            .map_err(|e| bus_error("fetch")(e.into()))?;
+            .map_err(|e| bus_error("fetch", e))?;
         match batch.next().await {
             Some(Ok(m)) => Ok(Some(m)),
-            Some(Err(e)) => Err(bus_error("fetch")(e)),
+            Some(Err(e)) => Err(bus_error("fetch", e)),
             None => Ok(None),
         }
     }
@@ -243,7 +258,7 @@ impl Bus {
             self.js
                 .delete_stream(self.stream(what))
                 .await
-                .map_err(|e| bus_error("delete a stream")(e.into()))?;
+                .map_err(|e| bus_error("delete a stream", e))?;
         }
         Ok(())
     }
