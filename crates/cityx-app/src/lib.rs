@@ -1,7 +1,8 @@
 //! The use cases of cityx, as plain functions on [`App`]: sign in, manage stations, users,
 //! tokens, read the audit log, upload, import, delete and restore items, search and adopt
 //! them, correct and withdraw them (with notices to adopters), follow the member feed, read
-//! the network's statistics, run topic zones, webhooks and follows, and what the media jobs record and serve. The
+//! the network's statistics, run topic zones, webhooks and follows, what the media jobs record
+//! and serve, and check or move the stored objects. The
 //! JSON API, the web UI, the CLI and the jobs all call these, so every rule is applied the
 //! same way whatever the door.
 //!
@@ -17,6 +18,7 @@ mod error;
 mod exchange;
 mod follows;
 mod imports;
+mod integrity;
 mod media;
 mod notices;
 mod pipeline;
@@ -42,6 +44,7 @@ pub use error::{Error, Result};
 pub use exchange::{Adopted, DownloadLink, MAX_PER_PAGE, SearchInput};
 pub use follows::FollowNews;
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
+pub use integrity::{Finding, FsckOptions, FsckReport, Problem};
 pub use media::{MediaLink, SMALL_FILE};
 pub use notices::{
     AreaStats, DayPoint, FeedPage, MAX_FEED_LIMIT, MAX_FEED_WAIT, NoticeDirection, Statistics, Told,

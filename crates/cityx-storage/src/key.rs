@@ -50,6 +50,30 @@ impl StorageKey {
         StorageKey(format!("uploads/{upload}"))
     }
 
+    /// Everything stored for every item.
+    pub fn all_assets() -> Self {
+        StorageKey("assets".into())
+    }
+
+    /// A key as a store listed it.
+    pub(crate) fn listed(key: &str) -> Self {
+        StorageKey(key.to_owned())
+    }
+
+    /// The item a key belongs to, and the key's name within the item's files (`master`,
+    /// `hls/720p/seg_00001.ts`), when it is an item's.
+    pub fn asset_part(&self) -> Option<(AssetId, &str)> {
+        let rest = self.0.strip_prefix("assets/")?;
+        let (id, name) = rest.split_once('/')?;
+        Some((id.parse().ok()?, name))
+    }
+
+    /// The unfinished upload a key belongs to, when it is one's.
+    pub fn upload_part(&self) -> Option<UploadId> {
+        let rest = self.0.strip_prefix("uploads/")?;
+        rest.split_once('/')?.0.parse().ok()
+    }
+
     /// A name never written, read to learn whether the store answers.
     pub(crate) fn probe() -> Self {
         StorageKey("readiness-probe".into())

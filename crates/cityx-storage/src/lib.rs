@@ -8,6 +8,7 @@
 //! by hand: every key comes from a [`StorageKey`] constructor.
 
 pub mod key;
+pub mod migrate;
 pub mod spool;
 pub mod testing;
 
@@ -77,6 +78,13 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An object found by listing a store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub key: StorageKey,
+    pub size: u64,
+}
 
 /// Size and version of a stored object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -328,49 +336,103 @@ impl Storage {
                 Err(e) => return Err(Error::io("move", file, e)),
             }
         }
-        let mut upload = self
-            .store
-            .put_multipart(&self.path(key))
-            .await
-            .map_err(|e| Error::store("start writing", key, e))?;
-        let mut f = tokio::fs::File::open(file)
+        let f = tokio::fs::File::open(file)
             .await
             .map_err(|e| Error::io("open", file, e))?;
-        const PART: usize = 8 * 1024 * 1024;
-        loop {
-            let mut buf = vec![0u8; PART];
-            let mut filled = 0;
-            while filled < PART {
-                use tokio::io::AsyncReadExt;
-                let n = f
-                    .read(&mut buf[filled..])
-                    .await
-                    .map_err(|e| Error::io("read", file, e))?;
-                if n == 0 {
-                    break;
-                }
-                filled += n;
-            }
-            if filled == 0 {
-                break;
-            }
-            buf.truncate(filled);
-            upload
-                .put_part(PutPayload::from(buf))
-                .await
-                .map_err(|e| Error::store("write", key, e))?;
-            if filled < PART {
-                break;
-            }
-        }
-        upload
-            .complete()
-            .await
-            .map_err(|e| Error::store("finish writing", key, e))?;
+        let chunks = futures_util::stream::try_unfold(f, |mut f| async move {
+            use tokio::io::AsyncReadExt;
+            let mut buf = bytes::BytesMut::with_capacity(1024 * 1024);
+            let n = f.read_buf(&mut buf).await?;
+            Ok((n > 0).then(|| (buf.freeze(), f)))
+        });
+        self.put_stream(key, chunks.boxed()).await?;
         tokio::fs::remove_file(file)
             .await
             .map_err(|e| Error::io("remove", file, e))?;
         Ok(())
+    }
+
+    /// Writes an object from a stream of chunks, in constant memory: one write when it is
+    /// small, else a multipart upload of [`spool::PART`]-sized parts. Nothing is visible
+    /// under `key` unless every chunk arrived.
+    pub async fn put_stream(
+        &self,
+        key: &StorageKey,
+        mut chunks: futures_util::stream::BoxStream<'_, std::io::Result<Bytes>>,
+    ) -> Result<()> {
+        let read_failed = |e| Error::Io {
+            context: "read what is written to",
+            path: key.to_string(),
+            source: e,
+        };
+        let mut buf = bytes::BytesMut::new();
+        let mut upload = None;
+        loop {
+            let next = chunks.next().await.transpose().map_err(read_failed)?;
+            let end = next.is_none();
+            if let Some(chunk) = next {
+                buf.extend_from_slice(&chunk);
+            }
+            while buf.len() >= spool::PART || (end && upload.is_some() && !buf.is_empty()) {
+                let part = buf.split_to(buf.len().min(spool::PART)).freeze();
+                let up = match &mut upload {
+                    Some(up) => up,
+                    None => upload.insert(
+                        self.store
+                            .put_multipart(&self.path(key))
+                            .await
+                            .map_err(|e| Error::store("start writing", key, e))?,
+                    ),
+                };
+                if let Err(e) = up.put_part(PutPayload::from(part)).await {
+                    let _ = up.abort().await;
+                    return Err(Error::store("write", key, e));
+                }
+            }
+            if end {
+                break;
+            }
+        }
+        match upload {
+            Some(mut up) => {
+                up.complete()
+                    .await
+                    .map_err(|e| Error::store("finish writing", key, e))?;
+                Ok(())
+            }
+            None => self.put(key, buf.freeze()).await,
+        }
+    }
+
+    /// The size and hex SHA-256 of an object, read whole in constant memory.
+    pub async fn sha256(&self, key: &StorageKey) -> Result<(u64, String)> {
+        use sha2::Digest;
+        let size = self.head(key).await?.size;
+        let mut hasher = sha2::Sha256::new();
+        let mut read = 0u64;
+        if size > 0 {
+            let mut chunks = self.read(key, 0..size).await?;
+            while let Some(chunk) = chunks.next().await {
+                let chunk = chunk.map_err(|e| Error::Io {
+                    context: "read",
+                    path: key.to_string(),
+                    source: e,
+                })?;
+                read += chunk.len() as u64;
+                hasher.update(&chunk);
+            }
+        }
+        if read != size {
+            return Err(Error::Io {
+                context: "read",
+                path: key.to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{read} bytes read of {size}"),
+                ),
+            });
+        }
+        Ok((size, hex(&hasher.finalize())))
     }
 
     /// Streams an object, or `range` of it (which the caller has checked against the size
@@ -485,6 +547,29 @@ impl Storage {
         }
     }
 
+    /// Every object under a prefix, in no particular order.
+    pub fn list(
+        &self,
+        prefix: &StorageKey,
+    ) -> futures_util::stream::BoxStream<'static, Result<Listed>> {
+        let skip = if self.prefix.is_empty() {
+            0
+        } else {
+            self.prefix.len() + 1
+        };
+        let prefix = prefix.clone();
+        self.store
+            .list(Some(&self.path(&prefix)))
+            .map(move |meta| {
+                let meta = meta.map_err(|e| Error::store("list", &prefix, e))?;
+                Ok(Listed {
+                    key: StorageKey::listed(meta.location.as_ref().get(skip..).unwrap_or("")),
+                    size: meta.size,
+                })
+            })
+            .boxed()
+    }
+
     /// How many objects there are under a prefix.
     pub async fn count(&self, prefix: &StorageKey) -> Result<u64> {
         let mut listed = self.store.list(Some(&self.path(prefix)));
@@ -509,6 +594,15 @@ impl Storage {
         }
         Ok(n)
     }
+}
+
+/// Lowercase hexadecimal.
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 /// Makes a rename durable: fsync the directory that now holds the entry.

@@ -381,6 +381,15 @@ impl TestApp {
     /// Starts another node with `role` on this one's database, storage, upload spool and
     /// settings, with a data directory of its own (its search index, its job folders).
     pub async fn start_node(&self, role: cityx::settings::Role) -> Running {
+        self.start_node_with(role, |_| {}).await
+    }
+
+    /// [`TestApp::start_node`], after letting the test adjust the node's settings.
+    pub async fn start_node_with(
+        &self,
+        role: cityx::settings::Role,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> Running {
         let mut settings = self.kept.settings.clone();
         settings.database.url = settings.database_url();
         settings.storage.url = settings.storage_url();
@@ -395,6 +404,7 @@ impl TestApp {
         if role == cityx::settings::Role::Worker {
             settings.jobs.enabled = true;
         }
+        adjust(&mut settings);
         settings.validate().expect("node settings are valid");
         cityx::server::start(&settings, &FirstAdmin::default())
             .await

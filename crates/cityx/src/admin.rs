@@ -1,7 +1,9 @@
 //! `cityx admin …`: the operator at the console acts as the system (a hub admin), through the
 //! same use cases as the API, so the same rules and audit entries apply.
 
-use crate::cli::{AdminCommand, JobCommand, StationCommand, TokenCommand, UserCommand};
+use crate::cli::{
+    AdminCommand, JobCommand, StationCommand, StorageCommand, TokenCommand, UserCommand,
+};
 use crate::settings::Settings;
 use anyhow::{Context, anyhow};
 use cityx_app::{App, NewToken, NewUser, PageRequest, UserPatch};
@@ -299,6 +301,13 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
             println!("token {} ({}) revoked", t.id, t.name);
         }
         AdminCommand::Reindex => reindex(app, settings).await?,
+        AdminCommand::Fsck { quick } => fsck(app, quick).await?,
+        AdminCommand::Storage(StorageCommand::Migrate {
+            to,
+            to_config,
+            journal,
+            recheck,
+        }) => migrate_storage(app, settings, to, to_config, journal, recheck).await?,
         AdminCommand::Job(JobCommand::Dead { limit }) => {
             let jobs = app.dead_jobs(&sys, limit).await.map_err(fail)?;
             println!(
@@ -325,6 +334,176 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// Calls `report` at most every two seconds, for progress on standard error.
+fn every_two_seconds<T>(report: impl Fn(&T)) -> impl FnMut(&T) {
+    let mut last = std::time::Instant::now();
+    move |t| {
+        if last.elapsed() >= std::time::Duration::from_secs(2) {
+            last = std::time::Instant::now();
+            report(t);
+        }
+    }
+}
+
+/// A count with its noun: `1 object`, `2 objects`.
+fn n(count: impl Into<u64>, noun: &str) -> String {
+    match count.into() {
+        1 => format!("1 {noun}"),
+        c => format!("{c} {noun}s"),
+    }
+}
+
+/// A size for people: `1.5 GB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+async fn fsck(app: &App, quick: bool) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let report = app
+        .fsck(
+            cityx_app::FsckOptions { hashes: !quick },
+            every_two_seconds(|r: &cityx_app::FsckReport| {
+                eprintln!(
+                    "checked {}, {}, {} hashed",
+                    n(r.items, "item"),
+                    n(r.objects, "object"),
+                    size(r.bytes_hashed)
+                );
+            }),
+        )
+        .await
+        .map_err(anyhow::Error::new)?;
+    for f in &report.findings {
+        println!("{}: {}", f.key, f.problem);
+    }
+    let problems = n(report.findings.len() as u64, "problem");
+    println!(
+        "fsck: {}, {} checked{} in {:.1} s: {}",
+        n(report.items, "item"),
+        n(report.objects, "object"),
+        if quick {
+            " (sizes only)".to_owned()
+        } else {
+            format!(", {} hashed", size(report.bytes_hashed))
+        },
+        started.elapsed().as_secs_f64(),
+        if report.findings.is_empty() {
+            "no problems"
+        } else {
+            &problems
+        }
+    );
+    if report.findings.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!("{problems} found"))
+    }
+}
+
+/// Names a store for the migration journal and for refusing a move onto itself: its URL,
+/// with a local directory resolved and an S3 endpoint added.
+fn store_name(url: &str, endpoint: &str) -> String {
+    if let Some(path) = url.strip_prefix("file://") {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.into());
+        format!("file://{}", path.display())
+    } else if url.starts_with("s3://") && !endpoint.is_empty() {
+        format!("{url} at {}", endpoint.trim_end_matches('/'))
+    } else {
+        url.to_owned()
+    }
+}
+
+async fn migrate_storage(
+    app: &App,
+    settings: &Settings,
+    to: Option<String>,
+    to_config: Option<std::path::PathBuf>,
+    journal: Option<std::path::PathBuf>,
+    recheck: bool,
+) -> anyhow::Result<()> {
+    let (url, s3) = match (to, to_config) {
+        (Some(url), _) => (url, cityx_storage::S3Options::default()),
+        (None, Some(file)) => {
+            let dest = Settings::load(Some(&file), &Default::default())?;
+            (dest.storage_url(), dest.storage.s3_options())
+        }
+        (None, None) => return Err(anyhow!("name the destination with --to or --to-config")),
+    };
+    let to = cityx_storage::Storage::open(&url, &s3)
+        .with_context(|| format!("failed to open the destination store {url}"))?;
+    let destination = store_name(&url, &s3.endpoint);
+    let source = store_name(&settings.storage_url(), &settings.storage.endpoint);
+    if destination == source {
+        return Err(anyhow!(
+            "the destination is the store in use ({source}): name another"
+        ));
+    }
+    to.ping()
+        .await
+        .with_context(|| format!("the destination store {destination} does not answer"))?;
+    let journal = journal.unwrap_or_else(|| settings.data.dir.join("storage-migrate.journal"));
+    let started = std::time::Instant::now();
+    let (report, unfinished) = app
+        .migrate_storage(
+            &to,
+            &journal,
+            &cityx_storage::migrate::Options {
+                destination: destination.clone(),
+                recheck,
+            },
+            every_two_seconds(|r: &cityx_storage::migrate::Report| {
+                eprintln!(
+                    "copied {} ({}), {} already there, {} failed",
+                    n(r.copied, "object"),
+                    size(r.copied_bytes),
+                    r.present,
+                    r.failed.len()
+                );
+            }),
+        )
+        .await
+        .map_err(anyhow::Error::new)?;
+    for (key, why) in &report.failed {
+        println!("{key}: {why}");
+    }
+    println!(
+        "storage migrate to {destination}: {} copied ({}) and verified by SHA-256, {} already there ({}), {} gone meanwhile, {} failed, in {:.1} s",
+        n(report.copied, "object"),
+        size(report.copied_bytes),
+        report.present,
+        size(report.present_bytes),
+        report.gone,
+        report.failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("journal: {}", journal.display());
+    if unfinished > 0 {
+        println!(
+            "unfinished uploads: {unfinished}; their bytes stay where they are. Let them finish, then run this again before switching storage.url."
+        );
+    }
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "{} not migrated; run again to retry",
+            n(report.failed.len() as u64, "object")
+        ))
+    }
 }
 
 async fn set_disabled(app: &App, email: &str, disabled: bool) -> anyhow::Result<()> {

@@ -33,7 +33,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate,
-    /// Operator commands: stations, users, tokens, dead jobs, rebuilding the search index.
+    /// Operator commands: stations, users, tokens, dead jobs, the search index, checking
+    /// and moving stored objects.
     #[command(subcommand)]
     Admin(AdminCommand),
     /// Show configuration.
@@ -69,6 +70,39 @@ pub enum AdminCommand {
     /// Rebuild the search index from the database. Stop `cityx serve` on this data
     /// directory first: the index has one writer.
     Reindex,
+    /// Check every stored object against the database: masters present with the recorded
+    /// size and SHA-256, every derived file and playlist segment present, no strays.
+    /// Read-only; exits with status 1 when anything is wrong.
+    Fsck {
+        /// Compare sizes only, without reading every master whole.
+        #[arg(long)]
+        quick: bool,
+    },
+    #[command(subcommand)]
+    Storage(StorageCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Copy every item's objects to another store (内容迁移), each verified by SHA-256 read
+    /// back from the destination. Resumable: a second run copies only what is new. Then
+    /// point storage.url at the destination.
+    #[command(group(clap::ArgGroup::new("destination").required(true).args(["to", "to_config"])))]
+    Migrate {
+        /// The destination's URL (file://PATH, or s3://BUCKET[/PREFIX] reached through the
+        /// AWS_* environment variables).
+        #[arg(long, value_name = "URL")]
+        to: Option<String>,
+        /// A configuration file whose [storage] section is the destination.
+        #[arg(long, value_name = "FILE")]
+        to_config: Option<PathBuf>,
+        /// Where verified objects are recorded (default: DATA/storage-migrate.journal).
+        #[arg(long, value_name = "FILE")]
+        journal: Option<PathBuf>,
+        /// Hash both sides of everything the destination already holds, ignoring the journal.
+        #[arg(long)]
+        recheck: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

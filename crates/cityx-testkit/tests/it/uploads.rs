@@ -1488,3 +1488,142 @@ async fn items_are_imported_by_url_through_the_guard() {
     );
     app.stop().await;
 }
+
+async fn fsck(app: &cityx_app::App, hashes: bool) -> cityx_app::FsckReport {
+    app.fsck(cityx_app::FsckOptions { hashes }, |_| {})
+        .await
+        .expect("fsck")
+}
+
+/// `admin fsck` finds a processed item whole, then every kind of damage; `admin storage
+/// migrate` moves its objects to another store, verified, and a node on that store finds
+/// them whole.
+#[tokio::test]
+async fn stored_objects_are_checked_and_move_to_another_store() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let tus = Tus::of(&app, &w, "editor@a");
+    let body = clip("320x240", 3);
+    let id = tus.upload(body.clone()).await;
+    let item = processed(&tus, &id).await;
+    assert_eq!(item["status"], "ready", "{item}");
+    let asset: cityx_core::AssetId = id.parse().expect("id");
+    let store = app.storage();
+    let stored = store
+        .count(&cityx_storage::StorageKey::all_assets())
+        .await
+        .expect("count");
+
+    let r = fsck(app.app(), true).await;
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert_eq!(r.items, 1);
+    assert_eq!(r.bytes_hashed, body.len() as u64);
+    // The master, playlists, segments, proxy, pictures; the first fast playlist's files
+    // are left over from before the ladder and not counted.
+    assert!(
+        r.objects >= 6 && r.objects <= stored,
+        "{} of {stored}",
+        r.objects
+    );
+
+    // Moving to another store, twice: the second run copies nothing.
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("file://{}", dir.path().join("moved").display());
+    let to = cityx_storage::Storage::from_url(&url).expect("destination");
+    let journal = dir.path().join("journal");
+    let options = cityx_storage::migrate::Options {
+        destination: url.clone(),
+        recheck: false,
+    };
+    let (m, unfinished) = app
+        .app()
+        .migrate_storage(&to, &journal, &options, |_| {})
+        .await
+        .expect("migrate");
+    assert_eq!((m.copied, m.present, unfinished), (stored, 0, 0), "{m:?}");
+    assert!(m.failed.is_empty(), "{m:?}");
+    let (m, _) = app
+        .app()
+        .migrate_storage(&to, &journal, &options, |_| {})
+        .await
+        .expect("migrate again");
+    assert_eq!((m.copied, m.present), (0, stored), "{m:?}");
+    let node = app
+        .start_node_with(cityx::settings::Role::Api, |s| {
+            s.storage = cityx::settings::StorageSettings {
+                url: url.clone(),
+                ..Default::default()
+            };
+        })
+        .await;
+    let moved = fsck(&node.app, true).await;
+    assert!(moved.findings.is_empty(), "{:?}", moved.findings);
+    assert_eq!(moved.objects, r.objects);
+    node.shutdown(std::time::Duration::from_secs(5))
+        .await
+        .expect("node stops");
+
+    // Damage: a segment lost, the master's bytes changed at the same size, a stray item.
+    let playlist = item["derived"]["renditions"][0]["playlist"]
+        .as_str()
+        .expect("playlist");
+    let key = cityx_storage::StorageKey::derived(asset, playlist).expect("key");
+    let (_, text) = store
+        .read_small(&key, 1 << 20)
+        .await
+        .expect("read")
+        .expect("small");
+    let segment = String::from_utf8_lossy(&text)
+        .lines()
+        .find(|l| l.ends_with(".ts"))
+        .expect("a segment")
+        .to_owned();
+    let dir_of = playlist.rsplit_once('/').expect("a directory").0;
+    let lost =
+        cityx_storage::StorageKey::derived(asset, &format!("{dir_of}/{segment}")).expect("key");
+    store.delete(&lost).await.expect("delete");
+    let mut changed = body.clone();
+    changed[1000] ^= 0xff;
+    let master = cityx_storage::StorageKey::master(asset);
+    store
+        .put(&master, changed.clone().into())
+        .await
+        .expect("put");
+    let stranger = cityx_core::AssetId::new();
+    store
+        .put(&cityx_storage::StorageKey::master(stranger), "x".into())
+        .await
+        .expect("put");
+
+    let stray = cityx_storage::StorageKey::asset_prefix(stranger).to_string();
+    let found: Vec<(String, cityx_app::Problem)> = fsck(app.app(), true)
+        .await
+        .findings
+        .into_iter()
+        .map(|f| (f.key, f.problem))
+        .collect();
+    let mut want = vec![
+        (lost.to_string(), cityx_app::Problem::Missing),
+        (
+            master.to_string(),
+            cityx_app::Problem::WrongHash {
+                expected: sha256_hex(&body),
+                found: sha256_hex(&changed),
+            },
+        ),
+        (
+            stray.clone(),
+            cityx_app::Problem::Stray {
+                objects: 1,
+                why: "no such item",
+            },
+        ),
+    ];
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(found, want);
+    // Sizes only: the changed bytes go unseen.
+    let quick = fsck(app.app(), false).await;
+    assert_eq!(quick.bytes_hashed, 0);
+    assert_eq!(quick.findings.len(), 2, "{:?}", quick.findings);
+    app.stop().await;
+}

@@ -198,6 +198,108 @@ fn reindex_rebuilds_the_search_index() {
 }
 
 #[test]
+fn fsck_and_storage_migrate_from_the_console() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let stray = "assets/0190a6f4-8c3e-7b6a-9d2e-1f2a3b4c5d6e/master";
+    let object = d.join("d/objects").join(stray);
+    std::fs::create_dir_all(object.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&object, "不属于任何条目").expect("write");
+
+    // An object no item owns is a problem: listed, and the exit status says so.
+    let out = cityx(d, &["admin", "fsck", "--data", "d"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout
+            .contains("assets/0190a6f4-8c3e-7b6a-9d2e-1f2a3b4c5d6e: 1 stray object: no such item"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("0 items, 0 objects checked"), "{stdout}");
+    assert!(text(&out.stderr).contains("1 problem found"));
+
+    // Every object moves, verified; a second run finds it there.
+    let moved = format!("file://{}", d.join("moved").display());
+    let out = cityx(
+        d,
+        &["admin", "storage", "migrate", "--data", "d", "--to", &moved],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("1 object copied (21 B) and verified by SHA-256"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("moved").join(stray)).expect("moved"),
+        "不属于任何条目"
+    );
+    assert!(d.join("d/storage-migrate.journal").is_file());
+    let out = cityx(
+        d,
+        &["admin", "storage", "migrate", "--data", "d", "--to", &moved],
+    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("0 objects copied (0 B)"), "{stdout}");
+    assert!(stdout.contains("1 already there (21 B)"), "{stdout}");
+
+    // A destination from a configuration file, with a journal of its own.
+    std::fs::write(
+        d.join("new.toml"),
+        format!(
+            "[storage]\nurl = \"file://{}\"\n",
+            d.join("moved2").display()
+        ),
+    )
+    .expect("write");
+    let out = cityx(
+        d,
+        &[
+            "admin",
+            "storage",
+            "migrate",
+            "--data",
+            "d",
+            "--to-config",
+            "new.toml",
+            "--journal",
+            "j2",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(d.join("moved2").join(stray).is_file());
+    assert!(d.join("j2").is_file());
+
+    // Refused, with the reason: the store in use, a journal of another destination, an
+    // unknown kind of store, no destination at all.
+    let here = format!("file://{}", d.join("d/objects").display());
+    for (args, why) in [
+        (
+            vec!["--to", here.as_str()],
+            "the destination is the store in use",
+        ),
+        (
+            vec!["--to", moved.as_str(), "--journal", "j2"],
+            "belongs to another migration",
+        ),
+        (vec!["--to", "ftp://example.invalid/x"], "is not supported"),
+    ] {
+        let mut all = vec!["admin", "storage", "migrate", "--data", "d"];
+        all.extend(args);
+        let out = cityx(d, &all);
+        assert_eq!(out.status.code(), Some(1), "{all:?}");
+        assert!(
+            text(&out.stderr).contains(why),
+            "{all:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = cityx(d, &["admin", "storage", "migrate", "--data", "d"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--to"), "{}", text(&out.stderr));
+}
+
+#[test]
 fn admin_commands_manage_stations_users_and_tokens() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
