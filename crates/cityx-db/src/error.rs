@@ -77,6 +77,15 @@ impl Error {
             sqlx::Error::Database(db) if db.message().contains("database is locked") => {
                 Error::Unavailable(e)
             }
+            // PostgreSQL going down under a query (`57P01` admin shutdown, `57P02` crash
+            // shutdown, `57P03` cannot connect now) or a broken connection (class `08`).
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+            {
+                Error::Unavailable(e)
+            }
             _ => Error::Query { context, source: e },
         }
     }

@@ -433,11 +433,19 @@ impl Settings {
         if let Some(f) = &flags.log_format {
             fig = fig.merge(Serialized::default("log.format", f));
         }
-        let settings: Settings = fig.extract().map_err(|e| {
+        let mut settings: Settings = fig.extract().map_err(|e| {
             // figment names the key and where it came from (file, environment, flag).
             let all: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
             anyhow::anyhow!("invalid configuration: {}", all.join("; "))
         })?;
+        // Relative directories are the working directory's, also for the tools that jobs
+        // run in directories of their own.
+        for dir in [&mut settings.data.dir, &mut settings.uploads.spool_dir] {
+            if !dir.as_os_str().is_empty() {
+                *dir = std::path::absolute(&*dir)
+                    .with_context(|| format!("cannot resolve the directory {}", dir.display()))?;
+            }
+        }
         settings.validate()?;
         Ok(settings)
     }

@@ -15,49 +15,79 @@ const PASSWORD: &str = "crash-test-pass-1";
 const ROUNDS: usize = 12;
 
 /// A small deterministic generator, seeded from the clock; the seed is printed to replay.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// Seeded from the clock, with the seed printed.
+    pub(crate) fn from_clock(test: &str) -> Rng {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64 | 1)
+            .unwrap_or(1);
+        eprintln!("{test} seed {seed}");
+        Rng(seed)
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
     }
 
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+    pub(crate) fn between(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next() % (hi - lo)
     }
 }
 
-fn sha256_hex(b: &[u8]) -> String {
+pub(crate) fn sha256_hex(b: &[u8]) -> String {
     Sha256::digest(b)
         .iter()
         .map(|x| format!("{x:02x}"))
         .collect()
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
+
+/// Quick takeover of jobs whose worker was killed and of uploads whose node was; a small,
+/// fast ladder.
+pub(crate) const QUICK: [(&str, &str); 5] = [
+    ("CITYX_JOBS__LEASE_SECS", "3"),
+    ("CITYX_UPLOADS__LEASE_SECS", "2"),
+    ("CITYX_MEDIA__LADDER_HEIGHTS", "[240, 144]"),
+    ("CITYX_MEDIA__X264_PRESET", "ultrafast"),
+    ("CITYX_MEDIA__PROXY_HEIGHT", "144"),
+];
 
 impl Server {
     /// Starts `cityx serve` on `dir` and waits for its address (from its log file).
     fn start(dir: &Path, round: usize) -> Server {
-        let log = dir.join(format!("server-{round}.log"));
+        Server::spawn(
+            dir,
+            &format!("server-{round}.log"),
+            &["serve", "--data", "data", "--listen", "127.0.0.1:0"],
+            &[
+                ("CITYX_ADMIN_EMAIL", EMAIL),
+                ("CITYX_ADMIN_PASSWORD", PASSWORD),
+            ],
+        )
+    }
+
+    /// Runs `cityx ARGS` in `dir` with the [`QUICK`] settings and `env`, logging to `log`,
+    /// and waits for the address it serves.
+    pub(crate) fn spawn(dir: &Path, log: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let log = dir.join(log);
         let child = Command::new(env!("CARGO_BIN_EXE_cityx"))
             .current_dir(dir)
-            .args(["serve", "--data", "data", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env_remove("CITYX_CONFIG")
-            .env("CITYX_ADMIN_EMAIL", EMAIL)
-            .env("CITYX_ADMIN_PASSWORD", PASSWORD)
-            // Quick takeover of jobs whose worker was killed; a small, fast ladder.
-            .env("CITYX_JOBS__LEASE_SECS", "3")
-            .env("CITYX_UPLOADS__LEASE_SECS", "2")
-            .env("CITYX_MEDIA__LADDER_HEIGHTS", "[240, 144]")
-            .env("CITYX_MEDIA__X264_PRESET", "ultrafast")
-            .env("CITYX_MEDIA__PROXY_HEIGHT", "144")
+            .env_remove("CITYX_ADMIN_EMAIL")
+            .env_remove("CITYX_ADMIN_PASSWORD")
+            .envs(QUICK)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
@@ -70,7 +100,7 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(rest) = text.split("running at http://").nth(1) {
+            if let Some(rest) = text.split(" running at http://").nth(1) {
                 let addr = rest.split('/').next().unwrap_or_default();
                 server.base = format!("http://{addr}");
                 return server;
@@ -84,7 +114,7 @@ impl Server {
     }
 
     /// `kill -9`: no shutdown, no flushing, no goodbye.
-    fn kill9(self) {
+    pub(crate) fn kill9(self) {
         drop(self);
     }
 }
@@ -97,18 +127,31 @@ impl Drop for Server {
 }
 
 /// One file on its way up: what the server has acknowledged so far.
-struct Upload {
-    source: PathBuf,
-    bytes: Vec<u8>,
+pub(crate) struct Upload {
+    pub(crate) source: PathBuf,
+    pub(crate) bytes: Vec<u8>,
     location: Option<String>,
-    asset: Option<String>,
-    acked: u64,
-    done: bool,
+    pub(crate) asset: Option<String>,
+    pub(crate) acked: u64,
+    pub(crate) done: bool,
 }
 
-struct Client {
-    http: reqwest::Client,
-    token: String,
+impl Upload {
+    pub(crate) fn of(source: PathBuf) -> Upload {
+        Upload {
+            bytes: std::fs::read(&source).expect("read"),
+            source,
+            location: None,
+            asset: None,
+            acked: 0,
+            done: false,
+        }
+    }
+}
+
+pub(crate) struct Client {
+    pub(crate) http: reqwest::Client,
+    pub(crate) token: String,
 }
 
 impl Client {
@@ -120,14 +163,20 @@ impl Client {
             .timeout(Duration::from_secs(30))
     }
 
-    /// Sends chunks until the upload is complete or the server goes away.
-    async fn push(&self, base: &str, u: &mut Upload, chunk: usize) {
+    /// Sends chunks until the upload is complete or the server goes away. Each request
+    /// goes to the next of `bases` in turn (API nodes sharing one database and store).
+    pub(crate) async fn push(&self, bases: &[String], u: &mut Upload, chunk: usize) {
+        let mut turn = 0;
+        let mut next = || {
+            turn += 1;
+            bases[turn % bases.len()].as_str()
+        };
         let len = u.bytes.len() as u64;
         if u.location.is_none() {
             let name = u.source.file_name().and_then(|n| n.to_str()).unwrap_or("x");
             let meta = format!("filename {}", base64(name));
             let Ok(res) = self
-                .tus(reqwest::Method::POST, &format!("{base}/api/v1/uploads"))
+                .tus(reqwest::Method::POST, &format!("{}/api/v1/uploads", next()))
                 .header("upload-length", len.to_string())
                 .header("upload-metadata", meta)
                 .send()
@@ -144,8 +193,9 @@ impl Client {
                     .to_owned(),
             );
         }
-        let url = format!("{base}{}", u.location.as_deref().unwrap_or_default());
+        let path = u.location.clone().unwrap_or_default();
         // Resume from the offset the server reports; it never forgets an acknowledged one.
+        let url = format!("{}{path}", next());
         let Ok(head) = self.tus(reqwest::Method::HEAD, &url).send().await else {
             return;
         };
@@ -166,7 +216,7 @@ impl Client {
             let end = (offset + chunk as u64).min(len);
             let body = u.bytes[offset as usize..end as usize].to_vec();
             let Ok(res) = self
-                .tus(reqwest::Method::PATCH, &url)
+                .tus(reqwest::Method::PATCH, &format!("{}{path}", next()))
                 .header("upload-offset", offset.to_string())
                 .header("content-type", "application/offset+octet-stream")
                 .body(body)
@@ -190,7 +240,7 @@ impl Client {
     }
 }
 
-fn base64(s: &str) -> String {
+pub(crate) fn base64(s: &str) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let b = s.as_bytes();
     let mut out = String::new();
@@ -209,9 +259,9 @@ fn base64(s: &str) -> String {
     out
 }
 
-/// H.264/AAC clips of a few seconds (each different), and large files that are not media
-/// (large, so that kills land in the middle of uploads).
-fn sources(dir: &Path) -> Vec<PathBuf> {
+/// H.264/AAC clips of a few seconds (each different), and large files of `noise` bytes that
+/// are not media (large, so that kills land in the middle of uploads).
+pub(crate) fn sources(dir: &Path, noise: usize) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for (i, pattern) in ["testsrc2", "smptebars", "rgbtestsrc"].iter().enumerate() {
         let out = dir.join(format!("clip{i}.mp4"));
@@ -239,20 +289,20 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for i in 0..3 {
-        let noise = dir.join(format!("noise{i}.bin"));
-        let bytes: Vec<u8> = (0..40_000_000).map(|_| rng.next() as u8).collect();
-        std::fs::write(&noise, bytes).expect("noise");
-        files.push(noise);
+        let path = dir.join(format!("noise{i}.bin"));
+        let bytes: Vec<u8> = (0..noise).map(|_| rng.next() as u8).collect();
+        std::fs::write(&path, bytes).expect("noise");
+        files.push(path);
     }
     files
 }
 
-async fn json_of(res: reqwest::Response) -> Value {
+pub(crate) async fn json_of(res: reqwest::Response) -> Value {
     res.json().await.expect("json")
 }
 
 /// Signs in as the admin and sets up a station with a contributor; returns its token.
-async fn contributor(http: &reqwest::Client, base: &str) -> String {
+pub(crate) async fn contributor(http: &reqwest::Client, base: &str) -> String {
     let login = |email: &'static str, password: &'static str| {
         http.post(format!("{base}/api/v1/auth/token"))
             .json(&json!({ "email": email, "password": password }))
@@ -284,7 +334,7 @@ async fn contributor(http: &reqwest::Client, base: &str) -> String {
     ed["token"].as_str().expect("token").to_owned()
 }
 
-async fn asset(c: &Client, base: &str, id: &str) -> Option<Value> {
+pub(crate) async fn asset(c: &Client, base: &str, id: &str) -> Option<Value> {
     let res = c
         .http
         .get(format!("{base}/api/v1/assets/{id}"))
@@ -295,7 +345,7 @@ async fn asset(c: &Client, base: &str, id: &str) -> Option<Value> {
     Some(res.json().await.expect("json"))
 }
 
-fn settled(a: &Value) -> bool {
+pub(crate) fn settled(a: &Value) -> bool {
     let status = a["status"].as_str().unwrap_or("");
     let jobs = a["jobs"].as_array().cloned().unwrap_or_default();
     status != "uploading"
@@ -307,23 +357,12 @@ fn settled(a: &Value) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_uploads_and_transcodes_loses_nothing() {
+    let _heavy = super::HEAVY.lock().await;
     let dir = tempfile::tempdir().expect("dir");
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64 | 1)
-        .unwrap_or(1);
-    eprintln!("crash test seed {seed}");
-    let mut rng = Rng(seed);
-    let mut uploads: Vec<Upload> = sources(dir.path())
+    let mut rng = Rng::from_clock("crash test");
+    let mut uploads: Vec<Upload> = sources(dir.path(), 40_000_000)
         .into_iter()
-        .map(|source| Upload {
-            bytes: std::fs::read(&source).expect("read"),
-            source,
-            location: None,
-            asset: None,
-            acked: 0,
-            done: false,
-        })
+        .map(Upload::of)
         .collect();
     let http = reqwest::Client::new();
     let mut server = Server::start(dir.path(), 0);
@@ -343,10 +382,10 @@ async fn kill_9_during_uploads_and_transcodes_loses_nothing() {
             rng.between(300, 3000)
         });
         let chunk = rng.between(64, 1024) as usize * 1024;
-        let base = server.base.clone();
+        let bases = [server.base.clone()];
         let pushing = async {
             for u in uploads.iter_mut().filter(|u| !u.done) {
-                client.push(&base, u, chunk).await;
+                client.push(&bases, u, chunk).await;
             }
             std::future::pending::<()>().await;
         };
@@ -371,7 +410,9 @@ async fn kill_9_during_uploads_and_transcodes_loses_nothing() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !uploads.iter().all(|u| u.done) && Instant::now() < deadline {
         for u in uploads.iter_mut().filter(|u| !u.done) {
-            client.push(&server.base, u, 1 << 20).await;
+            client
+                .push(std::slice::from_ref(&server.base), u, 1 << 20)
+                .await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

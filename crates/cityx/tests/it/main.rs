@@ -1,7 +1,12 @@
 //! The `cityx` binary as an operator uses it: configuration, migrations, `cityx admin`, and
 //! `cityx serve` started and stopped with a signal.
 
+mod cluster;
 mod crash;
+
+/// Held by the tests that run many processes and transcodes, one at a time on a small
+/// machine.
+pub(crate) static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
