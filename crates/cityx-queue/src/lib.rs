@@ -23,6 +23,9 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+/// The longest wait between claims while they fail.
+const FAILING_POLL: Duration = Duration::from_secs(5);
+
 /// How much of the machine a job needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Class {
@@ -172,8 +175,9 @@ impl Runner {
             .collect()
     }
 
-    /// Claims as many jobs as there are free slots and starts them; returns how many.
-    async fn fill(self: &Arc<Self>, running: &mut JoinSet<()>) -> usize {
+    /// Claims as many jobs as there are free slots and starts them; returns how many, or
+    /// why claiming failed (the database or the bus is down).
+    async fn fill(self: &Arc<Self>, running: &mut JoinSet<()>) -> anyhow::Result<usize> {
         let mut started = 0;
         for class in [Class::Heavy, Class::Light] {
             let kinds = self.kinds(class);
@@ -191,13 +195,9 @@ impl Runner {
                         .map(|job| job.map(|job| (job, None)))
                         .map_err(anyhow::Error::from),
                 };
-                let (job, message) = match claimed {
-                    Ok(Some(claimed)) => claimed,
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot claim jobs");
-                        break;
-                    }
+                let (job, message) = match claimed? {
+                    Some(claimed) => claimed,
+                    None => break,
                 };
                 let me = self.clone();
                 running.spawn(async move {
@@ -207,7 +207,7 @@ impl Runner {
                 started += 1;
             }
         }
-        started
+        Ok(started)
     }
 
     /// Takes messages of these kinds, in turn, until one names a job this worker can claim.
@@ -271,11 +271,31 @@ impl Runner {
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         let mut running = JoinSet::new();
         tokio::pin!(shutdown);
+        // Claims failed in a row: while a dependency is down, wait longer (up to 5 s) and
+        // say so about once a minute, not at every poll.
+        let mut failures = 0u32;
         loop {
-            self.fill(&mut running).await;
+            match self.fill(&mut running).await {
+                Ok(_) if failures > 0 => {
+                    tracing::info!(failures, "claiming jobs again");
+                    failures = 0;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if failures == 0 || failures.is_multiple_of(12) {
+                        tracing::warn!(error = %e, failures, "cannot claim jobs");
+                    }
+                    failures += 1;
+                }
+            }
+            let wait = if failures == 0 {
+                self.opts.poll
+            } else {
+                (self.opts.poll * 2u32.saturating_pow(failures.min(8))).min(FAILING_POLL)
+            };
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = tokio::time::sleep(self.opts.poll) => {},
+                _ = tokio::time::sleep(wait) => {},
                 _ = self.wake.notified() => {},
                 Some(_) = running.join_next(), if !running.is_empty() => {},
             }
