@@ -357,13 +357,7 @@ async fn two_api_nodes_and_two_workers_lose_nothing_when_nodes_are_killed() {
         let chunk = rng.between(64, 1024) as usize * 1024;
         let pause = Duration::from_millis(rng.between(200, 1500));
         let bases = api_bases(&nodes);
-        let pushing = async {
-            for u in uploads.iter_mut().filter(|u| !u.done) {
-                client.push(&bases, u, chunk).await;
-            }
-            std::future::pending::<()>().await;
-        };
-        let _ = tokio::time::timeout(pause, pushing).await;
+        client.push_for(pause, &bases, &mut uploads, chunk).await;
         eprintln!("round {round}: kill {}", nodes[victim].name);
         if nodes[victim].role == "api" {
             uploads_cut += usize::from(uploads.iter().any(|u| !u.done));
@@ -386,14 +380,9 @@ async fn two_api_nodes_and_two_workers_lose_nothing_when_nodes_are_killed() {
         nodes[victim].kill9();
         // The others carry on without it for a while (an upload its node was writing is
         // locked until the lease runs out: 423, and the client asks again).
-        let bases = api_bases(&nodes);
-        let pushing = async {
-            for u in uploads.iter_mut().filter(|u| !u.done) {
-                client.push(&bases, u, chunk).await;
-            }
-            std::future::pending::<()>().await;
-        };
-        let _ = tokio::time::timeout(pause, pushing).await;
+        client
+            .push_for(pause, &api_bases(&nodes), &mut uploads, chunk)
+            .await;
         nodes[victim].start(d, false);
     }
     eprintln!(

@@ -163,6 +163,23 @@ impl Client {
             .timeout(Duration::from_secs(30))
     }
 
+    /// Pushes the unfinished uploads, one after the other, for `time`.
+    pub(crate) async fn push_for(
+        &self,
+        time: Duration,
+        bases: &[String],
+        uploads: &mut [Upload],
+        chunk: usize,
+    ) {
+        let pushing = async {
+            for u in uploads.iter_mut().filter(|u| !u.done) {
+                self.push(bases, u, chunk).await;
+            }
+            std::future::pending::<()>().await;
+        };
+        let _ = tokio::time::timeout(time, pushing).await;
+    }
+
     /// Sends chunks until the upload is complete or the server goes away. Each request
     /// goes to the next of `bases` in turn (API nodes sharing one database and store).
     pub(crate) async fn push(&self, bases: &[String], u: &mut Upload, chunk: usize) {
@@ -382,14 +399,9 @@ async fn kill_9_during_uploads_and_transcodes_loses_nothing() {
             rng.between(300, 3000)
         });
         let chunk = rng.between(64, 1024) as usize * 1024;
-        let bases = [server.base.clone()];
-        let pushing = async {
-            for u in uploads.iter_mut().filter(|u| !u.done) {
-                client.push(&bases, u, chunk).await;
-            }
-            std::future::pending::<()>().await;
-        };
-        let _ = tokio::time::timeout(kill_after, pushing).await;
+        client
+            .push_for(kill_after, &[server.base.clone()], &mut uploads, chunk)
+            .await;
         uploads_cut += usize::from(uploads.iter().any(|u| !u.done));
         for u in &uploads {
             let Some(id) = &u.asset else { continue };
