@@ -291,6 +291,19 @@ fn fsck_finds_nothing_wrong(dir: &Path) {
     assert!(stdout.contains(": no problems"), "{stdout}");
 }
 
+/// Whether one of the uploads' items has a job running now.
+async fn job_running(client: &Client, base: &str, uploads: &[Upload]) -> bool {
+    for u in uploads {
+        let Some(id) = &u.asset else { continue };
+        if let Some(a) = asset(client, base, id).await
+            && a["jobs"].to_string().contains("\"running\"")
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// Removes the cluster's streams and database.
 async fn clean_up(dir: &Path, scratch: Option<cityx_db::scratch::ScratchDb>) {
     let settings =
@@ -325,7 +338,12 @@ async fn two_api_nodes_and_two_workers_lose_nothing_when_nodes_are_killed() {
     write_config(d, &scratch.url, &s3, &nats);
     let store = cityx_storage::Storage::open(&s3.0, &s3.1).expect("the store");
     let mut rng = Rng::from_clock("cluster test");
-    let mut uploads: Vec<Upload> = sources(d, 16_000_000).into_iter().map(Upload::of).collect();
+    // Noise first, clips last: the clips' transcodes run while workers are being killed.
+    let mut uploads: Vec<Upload> = sources(d, 16_000_000)
+        .into_iter()
+        .rev()
+        .map(Upload::of)
+        .collect();
 
     let mut nodes = [
         Node::new("api1", "api"),
@@ -349,34 +367,29 @@ async fn two_api_nodes_and_two_workers_lose_nothing_when_nodes_are_killed() {
     let (mut uploads_cut, mut jobs_cut) = (0, 0);
     for round in 0..24 {
         let uploading = uploads.iter().any(|u| !u.done);
+        let bases = api_bases(&nodes);
         if round >= 8 && !uploading && jobs_cut >= 2 {
             break;
         }
-        // Even rounds kill an API node, odd rounds a worker; which one is random.
-        let victim = (round % 2) * 2 + (rng.next() >> 40) as usize % 2;
         let chunk = rng.between(64, 1024) as usize * 1024;
         let pause = Duration::from_millis(rng.between(200, 1500));
-        let bases = api_bases(&nodes);
         client.push_for(pause, &bases, &mut uploads, chunk).await;
-        eprintln!("round {round}: kill {}", nodes[victim].name);
-        if nodes[victim].role == "api" {
-            uploads_cut += usize::from(uploads.iter().any(|u| !u.done));
-        } else {
-            // A worker dies while a job runs, if one runs within a few seconds.
-            let until = Instant::now() + Duration::from_secs(4);
-            'wait: while Instant::now() < until {
-                for u in &uploads {
-                    let Some(id) = &u.asset else { continue };
-                    if let Some(a) = asset(&client, &bases[0], id).await
-                        && a["jobs"].to_string().contains("\"running\"")
-                    {
-                        jobs_cut += 1;
-                        break 'wait;
-                    }
-                }
+        // While uploads are on their way, API nodes and workers die in turn; then workers
+        // only. A worker dies while a job runs (one is waited for). Which node is random.
+        let uploading = uploads.iter().any(|u| !u.done);
+        let mut running = job_running(&client, &bases[0], &uploads).await;
+        let worker = !uploading || round % 2 == 1;
+        if worker && !running {
+            let until = Instant::now() + Duration::from_secs(15);
+            while !running && Instant::now() < until {
                 tokio::time::sleep(Duration::from_millis(150)).await;
+                running = job_running(&client, &bases[0], &uploads).await;
             }
         }
+        let victim = usize::from(worker) * 2 + (rng.next() >> 40) as usize % 2;
+        eprintln!("round {round}: kill {}", nodes[victim].name);
+        uploads_cut += usize::from(!worker && uploading);
+        jobs_cut += usize::from(worker && running);
         nodes[victim].kill9();
         // The others carry on without it for a while (an upload its node was writing is
         // locked until the lease runs out: 423, and the client asks again).
