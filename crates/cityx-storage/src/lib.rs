@@ -366,9 +366,17 @@ impl Storage {
             source: e,
         };
         let mut buf = bytes::BytesMut::new();
-        let mut upload = None;
+        let mut upload: Option<Box<dyn object_store::MultipartUpload>> = None;
         loop {
-            let next = chunks.next().await.transpose().map_err(read_failed)?;
+            let next = match chunks.next().await.transpose() {
+                Ok(next) => next,
+                Err(e) => {
+                    if let Some(mut up) = upload {
+                        let _ = up.abort().await;
+                    }
+                    return Err(read_failed(e));
+                }
+            };
             let end = next.is_none();
             if let Some(chunk) = next {
                 buf.extend_from_slice(&chunk);
