@@ -219,7 +219,7 @@ impl App {
                 } else {
                     format!("{dir}/{uri}")
                 };
-                if StorageKey::derived(id, &name).is_none() || uri.contains("..") {
+                if StorageKey::derived(id, &name).is_none() {
                     find(key.to_string(), Problem::BadReference(uri.to_owned()));
                 } else if expected.insert(name.clone()) && name.ends_with(".m3u8") {
                     playlists.push(name);

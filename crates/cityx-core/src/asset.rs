@@ -336,6 +336,22 @@ fn long_text(c: &mut Checker, field: &'static str, value: &str, max: usize) -> S
     v.to_owned()
 }
 
+/// A size for people, in binary units: `512 B`, `3.0 MB`, `50.0 GB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ pub mod validate;
 pub mod webhook;
 pub mod zone;
 
-pub use asset::{Asset, AssetInput, AssetMeta, AssetStatus, Upload, UploadState};
+pub use asset::{Asset, AssetInput, AssetMeta, AssetStatus, Upload, UploadState, human_size};
 pub use audit::{AuditAction, NewAudit};
 pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
 pub use follow::{Follow, FollowKind, FollowTarget};

@@ -157,7 +157,7 @@ async fn move_one(
             _ => {}
         }
     }
-    match copy(from, to, key).await {
+    match copy(from, to, listed).await {
         Ok((size, sha256)) => match to.sha256(key).await {
             Ok((s, h)) if s == size && h == sha256 => Outcome::Copied { size, sha256 },
             Ok((s, h)) => Outcome::Failed(format!(
@@ -170,9 +170,9 @@ async fn move_one(
     }
 }
 
-/// Streams an object from one store to the other, hashing what passes.
-async fn copy(from: &Storage, to: &Storage, key: &StorageKey) -> Result<(u64, String)> {
-    let size = from.head(key).await?.size;
+/// Streams a listed object from one store to the other, hashing what passes.
+async fn copy(from: &Storage, to: &Storage, listed: &Listed) -> Result<(u64, String)> {
+    let (key, size) = (&listed.key, listed.size);
     let mut hasher = sha2::Sha256::new();
     let mut passed = 0u64;
     let chunks = if size > 0 {

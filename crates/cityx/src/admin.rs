@@ -8,7 +8,7 @@ use crate::settings::Settings;
 use anyhow::{Context, anyhow};
 use cityx_app::{App, NewToken, NewUser, PageRequest, UserPatch};
 use cityx_core::validate::StationInput;
-use cityx_core::{Actor, JobId, ScopeSet, Station, TokenId};
+use cityx_core::{Actor, JobId, ScopeSet, Station, TokenId, human_size};
 use std::io::BufRead;
 
 pub async fn run(cmd: AdminCommand, settings: &Settings) -> anyhow::Result<()> {
@@ -355,22 +355,6 @@ fn n(count: impl Into<u64>, noun: &str) -> String {
     }
 }
 
-/// A size for people: `1.5 GB`.
-fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
 async fn fsck(app: &App, quick: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let report = app
@@ -381,7 +365,7 @@ async fn fsck(app: &App, quick: bool) -> anyhow::Result<()> {
                     "checked {}, {}, {} hashed",
                     n(r.items, "item"),
                     n(r.objects, "object"),
-                    size(r.bytes_hashed)
+                    human_size(r.bytes_hashed)
                 );
             }),
         )
@@ -398,7 +382,7 @@ async fn fsck(app: &App, quick: bool) -> anyhow::Result<()> {
         if quick {
             " (sizes only)".to_owned()
         } else {
-            format!(", {} hashed", size(report.bytes_hashed))
+            format!(", {} hashed", human_size(report.bytes_hashed))
         },
         started.elapsed().as_secs_f64(),
         if report.findings.is_empty() {
@@ -469,7 +453,7 @@ async fn migrate_storage(
                 eprintln!(
                     "copied {} ({}), {} already there, {} failed",
                     n(r.copied, "object"),
-                    size(r.copied_bytes),
+                    human_size(r.copied_bytes),
                     r.present,
                     r.failed.len()
                 );
@@ -483,9 +467,9 @@ async fn migrate_storage(
     println!(
         "storage migrate to {destination}: {} copied ({}) and verified by SHA-256, {} already there ({}), {} gone meanwhile, {} failed, in {:.1} s",
         n(report.copied, "object"),
-        size(report.copied_bytes),
+        human_size(report.copied_bytes),
         report.present,
-        size(report.present_bytes),
+        human_size(report.present_bytes),
         report.gone,
         report.failed.len(),
         started.elapsed().as_secs_f64()

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use cityx_api::error::ErrorCode;
 use cityx_api::http::HttpState;
 use cityx_app::SearchHit;
+use cityx_core::human_size as human;
 use cityx_core::{Asset, AssetId};
 
 /// The error codes an upload can meet, for the page's script.
@@ -51,21 +52,6 @@ pub struct ImportForm {
     url: String,
     #[serde(default)]
     title: String,
-}
-
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
 }
 
 pub async fn upload(State(st): State<HttpState>, u: WebUser) -> Response {

@@ -83,6 +83,14 @@ fn unknown_config_keys_stop_the_program_with_the_key_and_source() {
     assert!(text(&out.stdout).contains("sqlite:///srv/cityx/cityx.db"));
 }
 
+/// Writes `toml` as the configuration; `config check` accepts it and prints what it shows.
+fn checked(dir: &Path, toml: &str) -> String {
+    std::fs::write(dir.join("cityx.toml"), toml).expect("write");
+    let out = cityx(dir, &["config", "check"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
 /// `config check` refuses each `(setting, why)` of `section`: exit code 2, and the message
 /// says why.
 fn refused(dir: &Path, section: &str, cases: &[(&str, &str)]) {
@@ -101,16 +109,11 @@ fn refused(dir: &Path, section: &str, cases: &[(&str, &str)]) {
 #[test]
 fn s3_storage_is_checked_and_its_secret_never_printed() {
     let dir = tempfile::tempdir().expect("dir");
-    let config = dir.path().join("cityx.toml");
-    std::fs::write(
-        &config,
+    let shown = checked(
+        dir.path(),
         "[storage]\nurl = \"s3://media/prod\"\nendpoint = \"http://127.0.0.1:9000\"\n\
          access_key_id = \"cityx\"\nsecret_access_key = \"very-secret-key\"\n",
-    )
-    .expect("write");
-    let out = cityx(dir.path(), &["config", "check"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let shown = text(&out.stdout);
+    );
     assert!(
         shown.contains("s3://media/prod") && shown.contains("[redacted]"),
         "{shown}"
@@ -132,15 +135,11 @@ fn s3_storage_is_checked_and_its_secret_never_printed() {
 fn the_bus_is_checked_and_its_credentials_never_printed() {
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("cityx.toml");
-    std::fs::write(
-        &config,
+    let shown = checked(
+        dir.path(),
         "[queue]\nurl = \"nats://cityx:nats-password@10.0.0.5:4222,nats://s3cr3t-token@10.0.0.6:4222\"\n\
          prefix = \"city_a\"\n",
-    )
-    .expect("write");
-    let out = cityx(dir.path(), &["config", "check"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let shown = text(&out.stdout);
+    );
     assert!(
         shown.contains("nats://***@10.0.0.5:4222,nats://***@10.0.0.6:4222")
             && shown.contains("city_a"),
