@@ -1,4 +1,4 @@
-# Shared by scripts/run and scripts/test: install what is missing, build the front-end.
+# Shared by scripts/run, scripts/test and scripts/bench: install what is missing, build the front-end.
 # Sourced, not executed.
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -52,4 +52,24 @@ build_web() {
   need_cmd npm npm
   npm_ci web
   (cd web && npm run --silent build)
+}
+
+# Installs the Python test tools (schemathesis, SeaweedFS) into .venv when they changed.
+python_tools() {
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_apt python3-venv; fi
+  if [ ! -x .venv/bin/schemathesis ] || ! cmp -s requirements-test.txt .venv/requirements-test.txt; then
+    say "installing the Python test tools into .venv (schemathesis, SeaweedFS)"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check -r requirements-test.txt
+    cp requirements-test.txt .venv/requirements-test.txt
+  fi
+}
+
+# Starts the S3 test store (SeaweedFS, on loopback, from .venv), exports its CITYX_TEST_S3_*
+# variables and stops it, with its data, when the calling script exits.
+start_s3_test_store() {
+  say "starting the S3 test store (SeaweedFS)"
+  s3dir=$(mktemp -d)
+  trap 'kill -9 "$(cat "$s3dir/pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$s3dir"' EXIT
+  eval "$(scripts/s3-test-server "$s3dir")"
 }

@@ -22,44 +22,8 @@ mod server;
 #[path = "../../cityx-search/benches/support/generated.rs"]
 mod generated;
 
-use server::Server;
-use std::process::Command;
+use server::{Server, wrk, wrk_latency};
 use std::time::{Duration, Instant};
-
-/// Runs wrk with `-t1 -c{connections}`; returns its requests per second and its output.
-fn wrk(url: &str, token: &str, secs: u64, connections: u32, script: Option<&str>) -> (f64, String) {
-    let mut cmd = Command::new("wrk");
-    cmd.args([
-        "-t1",
-        &format!("-c{connections}"),
-        &format!("-d{secs}s"),
-        "--latency",
-    ])
-    .args(["-H", &format!("Authorization: Bearer {token}")]);
-    if let Some(s) = script {
-        cmd.args(["-s", s]);
-    }
-    let out = cmd.arg(url).output().expect("wrk");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        !text.contains("Non-2xx"),
-        "every answer must succeed: {text}"
-    );
-    let rps = text
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0);
-    (rps, text)
-}
-
-/// wrk's latency line for a percentile (`99%`), as printed.
-fn wrk_latency(text: &str, p: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(p))
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_default()
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]

@@ -25,86 +25,8 @@ impl Server {
         env: &[(&str, &str)],
         dir: tempfile::TempDir,
     ) -> Server {
-        use std::io::BufRead;
-        // This bench runs from target/release/deps; the binary goes to target/release.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = std::process::Command::new(cargo)
-            .args(["build", "--release", "--quiet", "-p", "cityx"])
-            .status()
-            .expect("cargo build");
-        assert!(built.success(), "cargo build --release -p cityx");
-        let exe = std::env::current_exe().expect("exe");
-        let bin = exe
-            .parent()
-            .and_then(|d| d.parent())
-            .expect("target dir")
-            .join("cityx");
-        let (email, password) = ("admin@bench.local", "bench-admin-password");
-        let mut child = std::process::Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(dir.path())
-            .env("CITYX_ADMIN_EMAIL", email)
-            .env("CITYX_ADMIN_PASSWORD", password)
-            .env("CITYX_JOBS__ENABLED", "false")
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("cityx serve");
-        let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let base = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                Some(
-                    l.split("running at ")
-                        .nth(1)?
-                        .split('/')
-                        .take(3)
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                )
-            })
-            .expect("cityx serve says where it runs");
-        std::thread::spawn(move || lines.for_each(drop));
-        let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
-            let mut req = http.post(format!("{base}{path}")).json(&body);
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            async move {
-                let res = req.send().await.expect("request");
-                assert!(res.status().is_success(), "{}", res.status());
-                res.json::<serde_json::Value>().await.expect("json")
-            }
-        };
-        let token = |email: &'static str, password: &'static str| {
-            post(
-                "/api/v1/auth/token",
-                None,
-                serde_json::json!({"email": email, "password": password}),
-            )
-        };
-        let admin = token(email, password).await["token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
-        let station = post("/api/v1/stations", Some(&admin), serde_json::json!({
-            "name": "压测台", "code": "bench", "city": "杭州", "province": "浙江", "region": "east"
-        })).await;
-        post(
-            "/api/v1/users",
-            Some(&admin),
-            serde_json::json!({
-                "email": "editor@bench.local", "display_name": "压测", "role": "editor",
-                "station_id": station["id"], "password": "bench-editor-password"
-            }),
-        )
-        .await;
-        let token = token("editor@bench.local", "bench-editor-password").await["token"]
-            .as_str()
-            .expect("token")
-            .to_owned();
+        let (child, base) = spawn(dir.path(), &[], env, None);
+        let token = seed(http, &base).await;
         Server {
             child,
             base,
@@ -112,6 +34,125 @@ impl Server {
             dir,
         }
     }
+}
+
+const ADMIN: (&str, &str) = ("admin@bench.local", "bench-admin-password");
+
+/// Builds the release binary (once per bench run; cargo has nothing to do after that) and
+/// returns where it is.
+pub fn binary() -> std::path::PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = std::process::Command::new(cargo)
+            .args(["build", "--release", "--quiet", "-p", "cityx"])
+            .status()
+            .expect("cargo build");
+        assert!(built.success(), "cargo build --release -p cityx");
+    });
+    // This bench runs from target/release/deps; the binary goes to target/release.
+    let exe = std::env::current_exe().expect("exe");
+    exe.parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .join("cityx")
+}
+
+/// Starts the release `cityx serve` on `data` with `args` after it and `env` (settings;
+/// `CITYX_JOBS__ENABLED` is `false` unless given; the bench admin is created if there is no
+/// admin yet), on CPU `cpu` alone when given; returns the process and its base URL.
+pub fn spawn(
+    data: &std::path::Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    cpu: Option<usize>,
+) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let bin = binary();
+    let mut cmd = match cpu {
+        Some(cpu) => {
+            let mut c = std::process::Command::new("taskset");
+            c.args(["--cpu-list", &cpu.to_string()]).arg(bin);
+            c
+        }
+        None => std::process::Command::new(bin),
+    };
+    let mut child = cmd
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(args)
+        .env("CITYX_ADMIN_EMAIL", ADMIN.0)
+        .env("CITYX_ADMIN_PASSWORD", ADMIN.1)
+        .env("CITYX_JOBS__ENABLED", "false")
+        .envs(env.iter().copied())
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cityx serve");
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut said = Vec::new();
+    let base = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            let base = l
+                .split("running at ")
+                .nth(1)
+                .map(|rest| rest.split('/').take(3).collect::<Vec<_>>().join("/"));
+            said.push(l);
+            base
+        })
+        .unwrap_or_else(|| panic!("cityx serve did not start:\n{}", said.join("\n")));
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, base)
+}
+
+/// Signs in as the bench admin at `base` and sets up a station with an editor; returns the
+/// editor's token.
+pub async fn seed(http: &reqwest::Client, base: &str) -> String {
+    let post = |path: &str, token: Option<&str>, body: serde_json::Value| {
+        let mut req = http.post(format!("{base}{path}")).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let res = req.send().await.expect("request");
+            assert!(res.status().is_success(), "{}", res.status());
+            res.json::<serde_json::Value>().await.expect("json")
+        }
+    };
+    let token = |email: &'static str, password: &'static str| {
+        post(
+            "/api/v1/auth/token",
+            None,
+            serde_json::json!({"email": email, "password": password}),
+        )
+    };
+    let admin = token(ADMIN.0, ADMIN.1).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let station = post(
+        "/api/v1/stations",
+        Some(&admin),
+        serde_json::json!({
+            "name": "压测台", "code": "bench", "city": "杭州", "province": "浙江", "region": "east"
+        }),
+    )
+    .await;
+    post(
+        "/api/v1/users",
+        Some(&admin),
+        serde_json::json!({
+            "email": "editor@bench.local", "display_name": "压测", "role": "editor",
+            "station_id": station["id"], "password": "bench-editor-password"
+        }),
+    )
+    .await;
+    token("editor@bench.local", "bench-editor-password").await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
 }
 
 impl Drop for Server {
@@ -179,4 +220,45 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Runs wrk with `-t1 -c{connections}`; returns its requests per second and its output.
+pub fn wrk(
+    url: &str,
+    token: &str,
+    secs: u64,
+    connections: u32,
+    script: Option<&str>,
+) -> (f64, String) {
+    let mut cmd = std::process::Command::new("wrk");
+    cmd.args([
+        "-t1",
+        &format!("-c{connections}"),
+        &format!("-d{secs}s"),
+        "--latency",
+    ])
+    .args(["-H", &format!("Authorization: Bearer {token}")]);
+    if let Some(s) = script {
+        cmd.args(["-s", s]);
+    }
+    let out = cmd.arg(url).output().expect("wrk");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        !text.contains("Non-2xx"),
+        "every answer must succeed: {text}"
+    );
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    (rps, text)
+}
+
+/// wrk's latency line for a percentile (`99%`), as printed.
+pub fn wrk_latency(text: &str, p: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(p))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default()
 }
