@@ -52,6 +52,32 @@ impl AssetFile {
     }
 }
 
+/// The longest a presigned URL of the store lives: a client follows it at once, and a
+/// download resumed later comes back through the cityx link for a new one.
+const PRESIGNED_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+impl App {
+    /// Where the client may fetch `file` straight from the object store (with
+    /// `storage.presign_downloads` on S3), answered with this `Content-Disposition` and
+    /// `Content-Type`, valid until the link it came through expires (`until`, Unix seconds)
+    /// but at most 15 minutes; `None` when this node serves it itself.
+    pub fn presigned_download(
+        &self,
+        file: &AssetFile,
+        until: i64,
+        (disposition, content_type): (&str, &str),
+    ) -> Option<String> {
+        let headers = cityx_storage::ResponseHeaders {
+            content_disposition: Some(disposition),
+            content_type: Some(content_type),
+        };
+        let left = until.saturating_sub(cityx_core::now().unix_timestamp());
+        let ttl = std::time::Duration::from_secs(u64::try_from(left).unwrap_or(0).max(1))
+            .min(PRESIGNED_TTL);
+        self.storage.presigned_get(&file.key, ttl, &headers)
+    }
+}
+
 /// Whether a caller may fetch this path of an item: only what the pipeline derives (the
 /// master is an adoption, with its own rules).
 pub(crate) fn servable(relative: &str) -> bool {

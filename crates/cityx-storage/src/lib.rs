@@ -9,6 +9,7 @@
 
 pub mod key;
 pub mod migrate;
+pub mod presign;
 pub mod spool;
 pub mod testing;
 
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use key::StorageKey;
+pub use presign::ResponseHeaders;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -107,6 +109,12 @@ pub struct S3Options {
     pub secret_access_key: String,
     /// `BUCKET.HOST/KEY` addresses instead of `HOST/BUCKET/KEY` (some clouds require them).
     pub virtual_hosted: bool,
+    /// Send clients to the store itself for downloads, with presigned URLs (needs static
+    /// credentials).
+    pub presign_downloads: bool,
+    /// Where clients reach the store, for presigned URLs, when not at `endpoint` (a public
+    /// name, a reverse proxy); empty: `endpoint`.
+    pub public_endpoint: String,
 }
 
 impl std::fmt::Debug for S3Options {
@@ -124,6 +132,8 @@ impl std::fmt::Debug for S3Options {
                 },
             )
             .field("virtual_hosted", &self.virtual_hosted)
+            .field("presign_downloads", &self.presign_downloads)
+            .field("public_endpoint", &self.public_endpoint)
             .finish()
     }
 }
@@ -151,6 +161,9 @@ pub struct Storage {
     prefix: String,
     /// The directory behind a `file://` store, for zero-copy moves from the spool.
     local_root: Option<PathBuf>,
+    /// Signs URLs that clients fetch objects with straight from the store (S3 with static
+    /// credentials).
+    presigner: Option<Arc<presign::Presigner>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -211,12 +224,17 @@ impl Storage {
             if !s3.secret_access_key.is_empty() {
                 b = b.with_secret_access_key(&s3.secret_access_key);
             }
+            let presigner = match s3.presign_downloads {
+                true => Some(presigner_of(&b, bucket, &s3.public_endpoint)?),
+                false => None,
+            };
             let store = Arc::new(b.build().map_err(|e| Error::Invalid(e.to_string()))?);
             return Ok(Storage {
                 store: store.clone(),
                 multipart: Some(store),
                 prefix: prefix.to_owned(),
                 local_root: None,
+                presigner,
             });
         }
         if let Some(path) = url.strip_prefix("file://") {
@@ -238,6 +256,7 @@ impl Storage {
                 multipart: None,
                 prefix: String::new(),
                 local_root: Some(root),
+                presigner: None,
             })
         } else if url == "memory://" {
             let store = Arc::new(InMemory::new());
@@ -246,10 +265,36 @@ impl Storage {
                 multipart: Some(store),
                 prefix: String::new(),
                 local_root: None,
+                presigner: None,
             })
         } else {
             Err(Error::UnsupportedUrl(url.to_owned()))
         }
+    }
+
+    /// Whether clients can be sent to the store itself for an object
+    /// ([`Storage::presigned_get`]).
+    pub fn can_presign(&self) -> bool {
+        self.presigner.is_some()
+    }
+
+    /// A URL that fetches `key` straight from the store, valid for `expires_in` from now
+    /// and answered with `headers`; `None` unless the store is S3 with
+    /// `presign_downloads`.
+    pub fn presigned_get(
+        &self,
+        key: &StorageKey,
+        expires_in: std::time::Duration,
+        headers: &ResponseHeaders<'_>,
+    ) -> Option<String> {
+        let presigner = self.presigner.as_ref()?;
+        let object = self.path(key);
+        Some(presigner.get_url(
+            object.as_ref(),
+            std::time::SystemTime::now(),
+            expires_in,
+            headers,
+        ))
     }
 
     /// Whether objects are files in a local directory (else a remote store).
@@ -656,4 +701,41 @@ fn read_small_file(path: &Path, max: u64, key: String) -> Result<Option<(ObjectI
         },
         Bytes::from(buf),
     )))
+}
+
+/// What presigned URLs of an S3 store need, read back from its settled configuration (so the
+/// `AWS_*` environment counts too). Static credentials are required.
+fn presigner_of(
+    b: &object_store::aws::AmazonS3Builder,
+    bucket: &str,
+    public_endpoint: &str,
+) -> Result<Arc<presign::Presigner>> {
+    use object_store::aws::AmazonS3ConfigKey as Key;
+    let get = |k| b.get_config_value(&k).filter(|v| !v.is_empty());
+    let (Some(access_key_id), Some(secret_access_key)) =
+        (get(Key::AccessKeyId), get(Key::SecretAccessKey))
+    else {
+        return Err(Error::Invalid(
+            "storage.presign_downloads needs static credentials: storage.access_key_id and storage.secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".into(),
+        ));
+    };
+    let region = get(Key::Region).unwrap_or_else(|| "us-east-1".into());
+    let endpoint = match public_endpoint {
+        "" => get(Key::Endpoint).unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com")),
+        e if e.starts_with("https://") || e.starts_with("http://") => e.to_owned(),
+        e => {
+            return Err(Error::Invalid(format!(
+                "storage.public_endpoint `{e}` must start with https:// or http://"
+            )));
+        }
+    };
+    Ok(Arc::new(presign::Presigner {
+        endpoint,
+        bucket: bucket.to_owned(),
+        virtual_hosted: get(Key::VirtualHostedStyleRequest).is_some_and(|v| v == "true"),
+        region,
+        access_key_id,
+        secret_access_key,
+        session_token: get(Key::Token),
+    }))
 }

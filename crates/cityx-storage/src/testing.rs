@@ -22,6 +22,8 @@ pub fn s3_store() -> Option<(String, S3Options)> {
             access_key_id: var("CITYX_TEST_S3_ACCESS_KEY_ID"),
             secret_access_key: var("CITYX_TEST_S3_SECRET_ACCESS_KEY"),
             virtual_hosted: false,
+            presign_downloads: false,
+            public_endpoint: String::new(),
         },
     ))
 }

@@ -108,6 +108,7 @@ impl TestApp {
                 access_key_id: s3.access_key_id,
                 secret_access_key: s3.secret_access_key,
                 virtual_hosted: s3.virtual_hosted,
+                ..Default::default()
             };
         }
         if std::env::var("CITYX_TEST_APP_QUEUE").is_ok_and(|v| v == "nats") {

@@ -319,6 +319,11 @@ pub struct StorageSettings {
     pub secret_access_key: String,
     /// `BUCKET.HOST` addresses instead of `HOST/BUCKET`.
     pub virtual_hosted: bool,
+    /// For `s3://` URLs: downloads answer with a redirect to a presigned URL of the store,
+    /// which then serves the bytes instead of an API node.
+    pub presign_downloads: bool,
+    /// Where clients reach the store for presigned URLs, when not at `endpoint`.
+    pub public_endpoint: String,
 }
 
 impl fmt::Debug for StorageSettings {
@@ -338,6 +343,8 @@ impl StorageSettings {
             access_key_id: self.access_key_id.clone(),
             secret_access_key: self.secret_access_key.clone(),
             virtual_hosted: self.virtual_hosted,
+            presign_downloads: self.presign_downloads,
+            public_endpoint: self.public_endpoint.clone(),
         }
     }
 }
@@ -482,6 +489,11 @@ impl Settings {
         if let Some(path) = storage.strip_prefix("file://") {
             if path.is_empty() {
                 bail!("storage.url file:// needs a path, e.g. file:///srv/cityx/objects");
+            }
+            if self.storage.presign_downloads {
+                bail!(
+                    "storage.presign_downloads needs an s3:// store: a file:// store is served by cityx itself"
+                );
             }
         } else if storage.starts_with("s3://") {
             // Opening builds the client without a request: the URL and options are checked.
@@ -874,6 +886,12 @@ mod tests {
                     "CITYX_FETCH__ALLOW_CIDRS",
                     "[\"10.0.0.300/8\"]",
                     "fetch.allow_cidrs",
+                ),
+                // The default store is a directory, which cannot presign.
+                (
+                    "CITYX_STORAGE__PRESIGN_DOWNLOADS",
+                    "true",
+                    "storage.presign_downloads",
                 ),
             ] {
                 jail.clear_env();

@@ -4,8 +4,9 @@ use super::AdoptionList;
 use crate::error::{ApiResult, ErrorBody};
 use crate::http::{ApiJson, ApiPath, ApiQuery, Caller, HttpState};
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use cityx_app::AdoptionFilter;
 use cityx_core::{Asset, AssetId, RightsInput, StationId};
@@ -321,7 +322,9 @@ pub struct SignedParams {
 }
 
 /// Downloads an adopted master or proxy through a signed link (no credentials), with
-/// `Range` and `If-Range` for resuming. A CDN or the object store can serve the same link.
+/// `Range` and `If-Range` for resuming. With `storage.presign_downloads` (S3), the answer is
+/// a redirect to a presigned URL of the object store, which serves the bytes (and the
+/// ranges) with the same headers.
 #[utoipa::path(get, path = "/api/v1/downloads/{id}/{rendition}", tag = "exchange",
     security(()),
     params(
@@ -332,6 +335,7 @@ pub struct SignedParams {
     responses(
         (status = 200, description = "The file", content_type = "application/octet-stream"),
         (status = 206, description = "The requested range", content_type = "application/octet-stream"),
+        (status = 307, description = "With `storage.presign_downloads`: the file is fetched from the object store, at the presigned URL in `Location` (valid for at most 15 minutes; the link here gives a new one)"),
         (status = 400, description = "`exp` or `sig` missing or malformed", body = ErrorBody),
         (status = 403, description = "The link was changed or has expired (`download_link_invalid`)", body = ErrorBody),
         (status = 404, description = "No such item, or not a path of this API", body = ErrorBody),
@@ -348,5 +352,20 @@ pub async fn signed_download(
         .app
         .signed_download(id, &rendition, q.exp, &q.sig)
         .await?;
+    let headers_there = (
+        super::files::attachment(&name),
+        super::files::content_type(&file.extension),
+    );
+    if let Some(url) = st
+        .app
+        .presigned_download(&file, q.exp, (&headers_there.0, headers_there.1))
+    {
+        return Ok(Response::builder()
+            .status(StatusCode::TEMPORARY_REDIRECT)
+            .header(header::LOCATION, url)
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(Body::empty())
+            .unwrap_or_default());
+    }
     super::files::serve(&st, &file, &headers, Some(&name)).await
 }

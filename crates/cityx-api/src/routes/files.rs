@@ -52,7 +52,7 @@ pub fn wanted(range: Option<&str>, size: u64) -> Wanted {
     }
 }
 
-fn content_type(extension: &str) -> &'static str {
+pub(crate) fn content_type(extension: &str) -> &'static str {
     match extension {
         "m3u8" => "application/vnd.apple.mpegurl",
         "ts" => "video/mp2t",
@@ -166,7 +166,7 @@ pub async fn media_file(
 }
 
 /// `Content-Disposition` for saving a file under `name` (RFC 6266, with an ASCII fallback).
-fn attachment(name: &str) -> String {
+pub(crate) fn attachment(name: &str) -> String {
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -148,6 +148,87 @@ async fn unsupported_urls_are_refused() {
     assert!(!format!("{secret:?}").contains("very-secret"));
 }
 
+#[tokio::test]
+async fn presigned_urls_need_s3_with_static_credentials() {
+    let key = StorageKey::master(AssetId::new());
+    let dir = tempfile::tempdir().expect("dir");
+    let local = Storage::from_url(&format!("file://{}", dir.path().display())).expect("open");
+    assert!(!local.can_presign());
+    assert!(
+        local
+            .presigned_get(
+                &key,
+                std::time::Duration::from_secs(60),
+                &Default::default()
+            )
+            .is_none()
+    );
+    let keyed = S3Options {
+        endpoint: "http://127.0.0.1:9".into(),
+        region: "cn-east-1".into(),
+        access_key_id: "key".into(),
+        secret_access_key: "secret".into(),
+        presign_downloads: true,
+        ..Default::default()
+    };
+    let store = Storage::open("s3://media/prod", &keyed).expect("open");
+    let url = store
+        .presigned_get(
+            &key,
+            std::time::Duration::from_secs(60),
+            &Default::default(),
+        )
+        .expect("a presigned URL");
+    assert!(
+        url.starts_with(&format!("http://127.0.0.1:9/media/prod/{key}?")),
+        "{url}"
+    );
+    assert!(url.contains("X-Amz-Credential=key%2F"), "{url}");
+    // Without the setting there is none.
+    let off = S3Options {
+        presign_downloads: false,
+        ..keyed.clone()
+    };
+    assert!(
+        !Storage::open("s3://media/prod", &off)
+            .expect("open")
+            .can_presign()
+    );
+    // Clients may reach the store at another address.
+    let public = S3Options {
+        public_endpoint: "https://media.example.cn".into(),
+        ..keyed.clone()
+    };
+    let url = Storage::open("s3://media/prod", &public)
+        .expect("open")
+        .presigned_get(
+            &key,
+            std::time::Duration::from_secs(60),
+            &Default::default(),
+        )
+        .expect("a presigned URL");
+    assert!(
+        url.starts_with("https://media.example.cn/media/prod/"),
+        "{url}"
+    );
+    let bad = S3Options {
+        public_endpoint: "media.example.cn".into(),
+        ..keyed.clone()
+    };
+    let err = Storage::open("s3://media/prod", &bad).expect_err("no scheme");
+    assert!(err.to_string().contains("storage.public_endpoint"), "{err}");
+    // Without static credentials (unless the environment has them) it is refused.
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        let anonymous = S3Options {
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            ..keyed
+        };
+        let err = Storage::open("s3://media/prod", &anonymous).expect_err("no credentials");
+        assert!(err.to_string().contains("static credentials"), "{err}");
+    }
+}
+
 /// The S3 store the test scripts start, under a prefix of its own; `None` (with a notice)
 /// when none runs.
 fn s3(test: &str) -> Option<Storage> {

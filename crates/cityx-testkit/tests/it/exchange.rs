@@ -444,3 +444,108 @@ async fn related_items_and_copies_of_the_same_file_follow_the_rights() {
     assert_eq!(duplicate_of(own_copy.clone(), ea.clone()).await, first);
     app.stop().await;
 }
+
+/// With `storage.presign_downloads`, a signed download link answers 307 to a presigned URL
+/// of the object store, which serves the master (whole and in ranges) and the proxy under
+/// its Chinese name; the store refuses a presigned URL that was changed.
+#[tokio::test]
+async fn presigned_downloads_come_straight_from_the_store() {
+    if std::env::var("CITYX_TEST_APP_STORAGE").ok().as_deref() != Some("s3") {
+        eprintln!(
+            "skipped: presigned downloads (they need the S3 test store: scripts/test runs them in its PostgreSQL + S3 pass)"
+        );
+        return;
+    }
+    let app = TestApp::spawn_with(|s| {
+        s.jobs.enabled = false;
+        s.storage.presign_downloads = true;
+    })
+    .await;
+    let w = World::seed(&app).await;
+    let (ea, eb) = (
+        w.user("editor@a").token.clone(),
+        w.user("editor@b").token.clone(),
+    );
+    let id = app.item_with(&ea, &[("title", "台风登陆福建")]).await;
+    assert_eq!(app.finish_pending().await, 1);
+    let (_, item) = app.get(&format!("/api/v1/assets/{id}"), &ea).await;
+    let adoptions = format!("/api/v1/assets/{id}/adoptions");
+    let adopt = |rendition: &str| {
+        app.post(
+            &adoptions,
+            &eb,
+            json!({"rendition": rendition, "purpose": "晚间新闻"}),
+        )
+    };
+    let (s, master) = adopt("master").await;
+    assert_eq!(s, 201, "{master}");
+    let url = app.url(master["download"]["url"].as_str().expect("url"));
+
+    // This node answers with where the store serves it, not with the bytes.
+    let res = app.http.get(&url).send().await.expect("link");
+    assert_eq!(res.status(), 307);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let endpoint = std::env::var("CITYX_TEST_S3_ENDPOINT").expect("endpoint");
+    assert!(
+        location.starts_with(endpoint.trim_end_matches('/'))
+            && location.contains("X-Amz-Signature="),
+        "{location}"
+    );
+
+    // A client that follows it gets the master from the store, resumable.
+    let follows = reqwest::Client::new();
+    let whole = follows.get(&url).send().await.expect("download");
+    assert_eq!(whole.status(), 200);
+    assert!(
+        whole.headers()["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .contains("filename*=UTF-8''clip.mp4")
+    );
+    let bytes = whole.bytes().await.expect("bytes");
+    use sha2::Digest as _;
+    let digest: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(item["sha256"].as_str(), Some(digest.as_str()));
+    let part = follows
+        .get(&url)
+        .header("range", "bytes=10-")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.expect("bytes"), bytes.slice(10..));
+
+    // The proxy is saved under the item's Chinese title.
+    let (s, proxy) = adopt("proxy").await;
+    assert_eq!(s, 201, "{proxy}");
+    let res = follows
+        .get(app.url(proxy["download"]["url"].as_str().expect("url")))
+        .send()
+        .await
+        .expect("proxy");
+    assert_eq!(res.status(), 200);
+    let disposition = res.headers()["content-disposition"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        disposition.contains(
+            "filename*=UTF-8''%E5%8F%B0%E9%A3%8E%E7%99%BB%E9%99%86%E7%A6%8F%E5%BB%BA.mp4"
+        ),
+        "{disposition}"
+    );
+    assert_eq!(res.headers()["content-type"], "video/mp4");
+    assert_eq!(res.text().await.expect("text"), format!("proxy:{id}"));
+
+    // The store checks the signature: a changed URL is refused there.
+    let changed = location.replace("X-Amz-Expires=", "X-Amz-Expires=1");
+    let res = follows.get(&changed).send().await.expect("changed");
+    assert_eq!(res.status(), 403, "{:?}", res.text().await);
+}
