@@ -272,12 +272,6 @@ impl Storage {
         }
     }
 
-    /// Whether clients can be sent to the store itself for an object
-    /// ([`Storage::presigned_get`]).
-    pub fn can_presign(&self) -> bool {
-        self.presigner.is_some()
-    }
-
     /// A URL that fetches `key` straight from the store, valid for `expires_in` from now
     /// and answered with `headers`; `None` unless the store is S3 with
     /// `presign_downloads`.

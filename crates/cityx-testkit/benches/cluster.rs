@@ -31,6 +31,7 @@
 mod server;
 
 use serde_json::Value;
+use server::{Spread, upload};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -192,66 +193,6 @@ fn wrk_on(bases: &[String], path: &str, token: &str, secs: u64, connections: u32
     })
 }
 
-/// How each PATCH of an upload picks its node.
-#[derive(Clone, Copy)]
-enum Spread {
-    /// Every request of upload `i` goes to node `i % n`.
-    PerUpload,
-    /// Each request goes to the node after the one before.
-    PerPatch,
-}
-
-/// One whole upload of `bytes` in PATCHes of [`PIECE`]; `i` is its number.
-async fn upload(
-    http: &reqwest::Client,
-    bases: &[String],
-    token: &str,
-    (i, bytes): (usize, u64),
-    spread: Spread,
-    piece: &bytes::Bytes,
-) -> String {
-    let node = |request: usize| match spread {
-        Spread::PerUpload => &bases[i % bases.len()],
-        Spread::PerPatch => &bases[(i + request) % bases.len()],
-    };
-    let res = http
-        .post(format!("{}/api/v1/uploads", node(0)))
-        .bearer_auth(token)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", bytes.to_string())
-        .header("upload-metadata", "filename Y2xpcC5tcDQ=,title 5Y6L5rWL")
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(res.status(), 201, "{:?}", res.text().await);
-    let id = res.headers()["cityx-asset-id"]
-        .to_str()
-        .expect("id")
-        .to_owned();
-    let path = res.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let (mut offset, mut request) = (0u64, 1);
-    while offset < bytes {
-        let n = (bytes - offset).min(piece.len() as u64) as usize;
-        let res = http
-            .patch(format!("{}{path}", node(request)))
-            .bearer_auth(token)
-            .header("tus-resumable", "1.0.0")
-            .header("content-type", "application/offset+octet-stream")
-            .header("upload-offset", offset.to_string())
-            .body(piece.slice(..n))
-            .send()
-            .await
-            .expect("patch");
-        assert_eq!(res.status(), 204, "{:?}", res.text().await);
-        offset += n as u64;
-        request += 1;
-    }
-    id
-}
-
 /// `count` uploads of `bytes` each at once, spread over `bases`, in PATCHes of `piece` (the
 /// same bytes again and again when `bytes` is longer); returns their item ids.
 async fn upload_many(
@@ -261,7 +202,7 @@ async fn upload_many(
     (count, bytes): (usize, u64),
     piece: &bytes::Bytes,
 ) -> Vec<String> {
-    let uploads = (0..count).map(|i| upload(http, bases, token, (i, bytes), spread, piece));
+    let uploads = (0..count).map(|i| upload(http, (bases, spread), token, (i, bytes), piece));
     futures_util::future::join_all(uploads).await
 }
 

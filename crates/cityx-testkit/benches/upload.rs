@@ -28,7 +28,7 @@ use cityx_core::{AssetId, UploadId};
 use cityx_storage::spool::Spool;
 use cityx_storage::{Storage, StorageKey};
 use cityx_testkit::{TestApp, World};
-use server::{Server, status_kib};
+use server::{Server, Spread, status_kib};
 use sha2::Digest;
 use std::time::{Duration, Instant};
 
@@ -61,40 +61,6 @@ fn hash_rates(data: &[u8]) -> (f64, f64) {
     let t = Instant::now();
     std::hint::black_box(md5::Md5::digest(data));
     (sha, mb_s(data.len() as u64, t.elapsed()))
-}
-
-/// One whole upload in PATCHes of `piece` (shared, not copied) to the server at `base`.
-async fn upload(http: &reqwest::Client, base: &str, token: &str, bytes: u64, piece: &bytes::Bytes) {
-    let res = http
-        .post(format!("{base}/api/v1/uploads"))
-        .bearer_auth(token)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", bytes.to_string())
-        .header("upload-metadata", "filename YmVuY2gubXA0")
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(res.status(), 201);
-    let path = res.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_owned();
-    let mut offset = 0u64;
-    while offset < bytes {
-        let n = (bytes - offset).min(piece.len() as u64) as usize;
-        let res = http
-            .patch(format!("{base}{path}"))
-            .bearer_auth(token)
-            .header("tus-resumable", "1.0.0")
-            .header("content-type", "application/offset+octet-stream")
-            .header("upload-offset", offset.to_string())
-            .body(piece.slice(..n))
-            .send()
-            .await
-            .expect("patch");
-        assert_eq!(res.status(), 204, "{:?}", res.text().await);
-        offset += n as u64;
-    }
 }
 
 /// MB/s of the spool appending `bytes` from `chunk`, with or without the hash threads.
@@ -159,7 +125,8 @@ fn main() {
         for _ in 0..2 {
             dd_rate = dd_rate.max(mb_s(bytes, dd(&app.data_dir(), mb)));
             let started = Instant::now();
-            upload(&app.http, &app.url(""), &token, bytes, &chunk).await;
+            let base = [app.url("")];
+            server::upload(&app.http, (&base, Spread::PerUpload), &token, (0, bytes), &chunk).await;
             up_rate = up_rate.max(mb_s(bytes, started.elapsed()));
         }
         println!(
@@ -204,7 +171,9 @@ fn main() {
             async move {
                 // A client each, as 50 stations would have.
                 let http = reqwest::Client::new();
-                upload(&http, &server.base, &server.token, each << 20, &piece).await
+                let bases = std::slice::from_ref(&server.base);
+                let spread = (bases, Spread::PerUpload);
+                server::upload(&http, spread, &server.token, (0, each << 20), &piece).await
             }
         });
         futures_util::future::join_all(uploads).await;

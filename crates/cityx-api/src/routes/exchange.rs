@@ -352,13 +352,11 @@ pub async fn signed_download(
         .app
         .signed_download(id, &rendition, q.exp, &q.sig)
         .await?;
-    let headers_there = (
-        super::files::attachment(&name),
-        super::files::content_type(&file.extension),
-    );
+    let disposition = super::files::attachment(&name);
+    let media_type = super::files::content_type(&file.extension);
     if let Some(url) = st
         .app
-        .presigned_download(&file, q.exp, (&headers_there.0, headers_there.1))
+        .presigned_download(&file, q.exp, (&disposition, media_type))
     {
         return Ok(Response::builder()
             .status(StatusCode::TEMPORARY_REDIRECT)
