@@ -3,6 +3,7 @@
 //! moves the master into storage and enqueues its first job in the same transaction as the
 //! asset's new state.
 
+use crate::secrets::{hex, unhex};
 use crate::{App, Error, Result};
 use bytes::Bytes;
 use cityx_core::{
@@ -93,16 +94,6 @@ impl Running {
             md5: Md5::deserialize(md5.as_slice().try_into().ok()?).ok()?,
         })
     }
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 impl App {
@@ -359,10 +350,6 @@ impl Hashers {
         let (sha256, md5) = self.join().await?;
         Ok((hex(&sha256.finalize()), hex(&md5.finalize())))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl App {

@@ -326,11 +326,7 @@ impl Storage {
     pub async fn download(&self, key: &StorageKey, to: &Path) -> Result<()> {
         use tokio::io::AsyncWriteExt;
         let size = self.head(key).await?.size;
-        let mut chunks = if size > 0 {
-            self.read(key, 0..size).await?
-        } else {
-            futures_util::stream::empty().boxed()
-        };
+        let mut chunks = self.read_whole(key, size).await?;
         let mut file = tokio::fs::File::create(to)
             .await
             .map_err(|e| Error::io("create", to, e))?;
@@ -457,17 +453,15 @@ impl Storage {
         let size = self.head(key).await?.size;
         let mut hasher = sha2::Sha256::new();
         let mut read = 0u64;
-        if size > 0 {
-            let mut chunks = self.read(key, 0..size).await?;
-            while let Some(chunk) = chunks.next().await {
-                let chunk = chunk.map_err(|e| Error::Io {
-                    context: "read",
-                    path: key.to_string(),
-                    source: e,
-                })?;
-                read += chunk.len() as u64;
-                hasher.update(&chunk);
-            }
+        let mut chunks = self.read_whole(key, size).await?;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| Error::Io {
+                context: "read",
+                path: key.to_string(),
+                source: e,
+            })?;
+            read += chunk.len() as u64;
+            hasher.update(&chunk);
         }
         if read != size {
             return Err(Error::Io {
@@ -480,6 +474,19 @@ impl Storage {
             });
         }
         Ok((size, hex(&hasher.finalize())))
+    }
+
+    /// Streams a whole object of `size` bytes (as [`Storage::head`] or a listing gave it);
+    /// nothing for an empty one, which has no range to read.
+    pub async fn read_whole(
+        &self,
+        key: &StorageKey,
+        size: u64,
+    ) -> Result<futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>> {
+        if size == 0 {
+            return Ok(futures_util::stream::empty().boxed());
+        }
+        self.read(key, 0..size).await
     }
 
     /// Streams an object, or `range` of it (which the caller has checked against the size

@@ -175,12 +175,7 @@ async fn copy(from: &Storage, to: &Storage, listed: &Listed) -> Result<(u64, Str
     let (key, size) = (&listed.key, listed.size);
     let mut hasher = sha2::Sha256::new();
     let mut passed = 0u64;
-    let chunks = if size > 0 {
-        from.read(key, 0..size).await?
-    } else {
-        futures_util::stream::empty().boxed()
-    };
-    let hashed = chunks.map(|chunk| {
+    let hashed = from.read_whole(key, size).await?.map(|chunk| {
         if let Ok(bytes) = &chunk {
             hasher.update(bytes);
             passed += bytes.len() as u64;

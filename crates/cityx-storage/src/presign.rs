@@ -4,7 +4,9 @@
 //! response headers (`response-content-disposition`, with an item's Chinese name) must be
 //! part of what is signed, and `object_store`'s signer signs the path alone.
 
+use crate::hex;
 use hmac::{Hmac, KeyInit, Mac};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, SystemTime};
 
@@ -40,19 +42,15 @@ pub struct ResponseHeaders<'a> {
     pub content_type: Option<&'a str>,
 }
 
-/// Percent-encodes everything but the unreserved characters (and `/` when `slash`), as
-/// Signature Version 4 wants it: upper-case hex, UTF-8 bytes.
-fn uri_encode(s: &str, slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+/// Everything but the unreserved characters is percent-encoded, as Signature Version 4
+/// wants it (UTF-8 bytes, upper-case hex).
+const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// The same, keeping the path's `/`.
+const RESERVED_IN_PATH: &AsciiSet = &RESERVED.remove(b'/');
 
 fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     // HMAC takes keys of any length.
@@ -61,33 +59,11 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// `(YYYYMMDD, YYYYMMDDTHHMMSSZ)` of a moment, in UTC.
 fn stamps(at: SystemTime) -> (String, String) {
-    let secs = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let date = format!("{year:04}{month:02}{day:02}");
-    let time = format!(
-        "{date}T{:02}{:02}{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    );
+    let t = time::OffsetDateTime::from(at);
+    let date = format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day());
+    let time = format!("{date}T{:02}{:02}{:02}Z", t.hour(), t.minute(), t.second());
     (date, time)
 }
 
@@ -115,7 +91,7 @@ impl Presigner {
         } else {
             (host.to_owned(), format!("/{}/{object}", self.bucket))
         };
-        let path = uri_encode(&path, true);
+        let path = utf8_percent_encode(&path, RESERVED_IN_PATH).to_string();
         let (date, time) = stamps(now);
         let scope = format!("{date}/{}/s3/aws4_request", self.region);
         let expires = expires_in.as_secs().clamp(1, 7 * 24 * 3600).to_string();
@@ -138,7 +114,10 @@ impl Presigner {
         }
         let mut query: Vec<(String, String)> = query
             .into_iter()
-            .map(|(k, v)| (uri_encode(k, false), uri_encode(v, false)))
+            .map(|(k, v)| {
+                let encode = |s| utf8_percent_encode(s, RESERVED).to_string();
+                (encode(k), encode(v))
+            })
             .collect();
         query.sort();
         let query = query

@@ -429,12 +429,10 @@ impl TestApp {
             Err(e) => panic!("read {key}: {e}"),
         };
         let mut out = Vec::new();
-        if size > 0 {
-            use futures_util::StreamExt;
-            let mut chunks = storage.read(&key, 0..size).await.expect("read");
-            while let Some(c) = chunks.next().await {
-                out.extend_from_slice(&c.expect("chunk"));
-            }
+        use futures_util::StreamExt;
+        let mut chunks = storage.read_whole(&key, size).await.expect("read");
+        while let Some(c) = chunks.next().await {
+            out.extend_from_slice(&c.expect("chunk"));
         }
         Some(out)
     }

@@ -44,6 +44,29 @@ async fn station_c(app: &TestApp) -> String {
     app.login("editor.c@test.cn", cityx_testkit::PASSWORD).await
 }
 
+/// Downloads the master behind a signed link whole, saved as `clip.mp4`, then resumes it
+/// from byte 10 and gets the same bytes; returns them.
+async fn download_and_resume(client: &reqwest::Client, url: &str) -> bytes::Bytes {
+    let whole = client.get(url).send().await.expect("download");
+    assert_eq!(whole.status(), 200);
+    assert!(
+        whole.headers()["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .contains("filename*=UTF-8''clip.mp4")
+    );
+    let bytes = whole.bytes().await.expect("bytes");
+    let part = client
+        .get(url)
+        .header("range", "bytes=10-")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.expect("bytes"), bytes.slice(10..));
+    bytes
+}
+
 #[tokio::test]
 async fn search_and_adoption_respect_rights_and_embargo() {
     let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
@@ -196,24 +219,7 @@ async fn search_and_adoption_respect_rights_and_embargo() {
     assert_eq!(adopted["adoption"]["contributor_name"], "甲电视台");
     assert_eq!(adopted["adoption"]["station_name"], "乙电视台");
     let url = adopted["download"]["url"].as_str().expect("url").to_owned();
-    let whole = app.http.get(app.url(&url)).send().await.expect("download");
-    assert_eq!(whole.status(), 200);
-    assert!(
-        whole.headers()["content-disposition"]
-            .to_str()
-            .expect("ascii")
-            .contains("filename*=UTF-8''clip.mp4")
-    );
-    let bytes = whole.bytes().await.expect("bytes");
-    let part = app
-        .http
-        .get(app.url(&url))
-        .header("range", "bytes=10-")
-        .send()
-        .await
-        .expect("range");
-    assert_eq!(part.status(), 206);
-    assert_eq!(part.bytes().await.expect("bytes"), bytes.slice(10..));
+    download_and_resume(&app.http, &app.url(&url)).await;
     let tampered = url.replace("/master?", "/proxy?");
     let (s, b) = app.call("GET", &tampered, None, None).await;
     assert_eq!(
@@ -498,29 +504,9 @@ async fn presigned_downloads_come_straight_from_the_store() {
 
     // A client that follows it gets the master from the store, resumable.
     let follows = reqwest::Client::new();
-    let whole = follows.get(&url).send().await.expect("download");
-    assert_eq!(whole.status(), 200);
-    assert!(
-        whole.headers()["content-disposition"]
-            .to_str()
-            .expect("ascii")
-            .contains("filename*=UTF-8''clip.mp4")
-    );
-    let bytes = whole.bytes().await.expect("bytes");
-    use sha2::Digest as _;
-    let digest: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let bytes = download_and_resume(&follows, &url).await;
+    let digest = super::uploads::sha256_hex(&bytes);
     assert_eq!(item["sha256"].as_str(), Some(digest.as_str()));
-    let part = follows
-        .get(&url)
-        .header("range", "bytes=10-")
-        .send()
-        .await
-        .expect("range");
-    assert_eq!(part.status(), 206);
-    assert_eq!(part.bytes().await.expect("bytes"), bytes.slice(10..));
 
     // The proxy is saved under the item's Chinese title.
     let (s, proxy) = adopt("proxy").await;
