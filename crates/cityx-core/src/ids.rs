@@ -102,6 +102,10 @@ typed_id!(
     /// Something an editor follows: a zone, a keyword or a station.
     FollowId
 );
+typed_id!(
+    /// A supervised long-running process (an ingest, a relay, a recording, a playout).
+    ProcessId
+);
 
 #[cfg(test)]
 mod tests {

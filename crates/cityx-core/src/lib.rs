@@ -35,6 +35,8 @@ pub mod ids;
 pub mod model;
 pub mod notice;
 pub mod policy;
+pub mod process;
+pub mod schedule;
 pub mod validate;
 pub mod webhook;
 pub mod zone;
@@ -44,8 +46,8 @@ pub use audit::{AuditAction, NewAudit};
 pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
 pub use follow::{Follow, FollowKind, FollowTarget};
 pub use ids::{
-    AdoptionId, AssetId, AuditId, FollowId, JobId, NoticeId, StationId, TokenId, UploadId, UserId,
-    WebhookId, ZoneId,
+    AdoptionId, AssetId, AuditId, FollowId, JobId, NoticeId, ProcessId, StationId, TokenId,
+    UploadId, UserId, WebhookId, ZoneId,
 };
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,

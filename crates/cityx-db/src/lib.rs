@@ -34,6 +34,8 @@ pub use model::{
     UploadProgress, ZoneStats,
 };
 pub use sql::Backend;
+pub use sql::processes::{ClaimedProcess, NewProcess, ProcessRepo, ProcessReport};
+pub use sql::schedules::{ScheduleDef, ScheduleRepo, ScheduleRow};
 
 /// Connection settings shared by every backend.
 #[derive(Clone, Debug)]
@@ -64,46 +66,35 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Every capability of a database backend.
-pub trait Repo:
-    Admin
-    + StationRepo
-    + UserRepo
-    + TokenRepo
-    + SessionRepo
-    + AuditRepo
-    + IngestRepo
-    + ExchangeRepo
-    + NoticeRepo
-    + ZoneRepo
-    + WebhookRepo
-    + FollowRepo
-    + JobRepo
-    + OutboxRepo
-    + Send
-    + Sync
-{
+/// Declares [`Repo`], the union of every capability trait, and its blanket impl from one
+/// list.
+macro_rules! repo_union {
+    ($($t:path),+ $(,)?) => {
+        /// Every capability of a database backend. Consumers should take the narrow trait
+        /// they need (`Arc<dyn ProcessRepo>`, …) rather than this union.
+        pub trait Repo: $($t +)+ Send + Sync {}
+        impl<T> Repo for T where T: $($t +)+ Send + Sync {}
+    };
 }
 
-impl<T> Repo for T where
-    T: Admin
-        + StationRepo
-        + UserRepo
-        + TokenRepo
-        + SessionRepo
-        + AuditRepo
-        + IngestRepo
-        + ExchangeRepo
-        + NoticeRepo
-        + ZoneRepo
-        + WebhookRepo
-        + FollowRepo
-        + JobRepo
-        + OutboxRepo
-        + Send
-        + Sync
-{
-}
+repo_union!(
+    Admin,
+    StationRepo,
+    UserRepo,
+    TokenRepo,
+    SessionRepo,
+    AuditRepo,
+    IngestRepo,
+    ExchangeRepo,
+    NoticeRepo,
+    ZoneRepo,
+    WebhookRepo,
+    FollowRepo,
+    JobRepo,
+    OutboxRepo,
+    ProcessRepo,
+    ScheduleRepo,
+);
 
 /// The exchange: items as other stations see them, rights, adoptions, and the change feed of
 /// the search index. Visibility and embargo are in the SQL of every read (the rule of

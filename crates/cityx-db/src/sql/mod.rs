@@ -13,7 +13,9 @@ mod ingest;
 mod jobs;
 mod notices;
 mod outbox;
+pub(crate) mod processes;
 mod rows;
+pub(crate) mod schedules;
 mod webhooks;
 mod zones;
 

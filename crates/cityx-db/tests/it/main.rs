@@ -2,6 +2,7 @@
 //! PostgreSQL when `CITYX_TEST_POSTGRES_URL` names a server where the suite may create
 //! databases (`.ci/run` sets it); without it those cases print a notice and pass.
 
+mod spine;
 mod suite;
 
 use cityx_db::{DbOptions, Repo};
@@ -106,6 +107,8 @@ macro_rules! every_backend {
                 events_commit_in_order_and_notices_reach_adopters,
                 webhooks_get_what_the_feed_shows_and_retry_through_the_queue,
                 follows_are_personal_unique_and_remember_the_last_look,
+                processes_are_held_by_one_node_at_a_time,
+                periodic_tasks_fire_once_per_due_time,
             );
         )*
     };

@@ -42,7 +42,7 @@ fn audit(action: AuditAction, station: Option<StationId>) -> NewAudit {
     NewAudit::by(&Actor::system(), action, "test", "t", station)
 }
 
-async fn add_station(repo: &Arc<dyn Repo>, code: &str) -> Station {
+pub(crate) async fn add_station(repo: &Arc<dyn Repo>, code: &str) -> Station {
     let s = station(code);
     repo.insert_station(&s, &audit(AuditAction::StationCreated, Some(s.id)))
         .await
@@ -2178,3 +2178,7 @@ pub async fn follows_are_personal_unique_and_remember_the_last_look(repo: Arc<dy
     );
     assert_eq!(repo.list_follows(other.id).await.expect("list").len(), 1);
 }
+
+pub use crate::spine::{
+    periodic_tasks_fire_once_per_due_time, processes_are_held_by_one_node_at_a_time,
+};

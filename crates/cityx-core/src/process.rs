@@ -1,0 +1,160 @@
+//! Supervised long-running processes: work that runs for hours (a channel's ingest, a pull
+//! relay, a recording, a restream, a playout channel, a programme mixer). Each is a durable
+//! row saying what should run (`desired`); nodes reconcile it: one node at a time holds it
+//! under a lease, runs it, restarts it with backoff when it dies, and reports its state,
+//! restarts and last log lines here. When its node dies, the lease runs out and another node
+//! takes it over.
+
+use crate::ids::{ProcessId, StationId};
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// Log lines a process keeps for people to read.
+pub const LOG_LINES: usize = 20;
+/// The longest log line kept (longer ones are cut, on a character boundary).
+pub const LOG_LINE_LEN: usize = 400;
+
+/// Whether a process should run: what operators and subsystems set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Desired {
+    Running,
+    Stopped,
+}
+
+impl Desired {
+    pub const ALL: [Desired; 2] = [Desired::Running, Desired::Stopped];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Desired::Running => "running",
+            Desired::Stopped => "stopped",
+        }
+    }
+}
+
+from_name!(Desired);
+
+/// What a process is doing, as its node last reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessState {
+    /// Waiting for a node to take it.
+    Pending,
+    /// Running on a node.
+    Running,
+    /// Died; waiting to be started again.
+    Backoff,
+    /// Stopped because it was asked to.
+    Stopped,
+    /// Ended by itself, its work done (a recording that reached its end); not restarted.
+    Finished,
+}
+
+impl ProcessState {
+    pub const ALL: [ProcessState; 5] = [
+        ProcessState::Pending,
+        ProcessState::Running,
+        ProcessState::Backoff,
+        ProcessState::Stopped,
+        ProcessState::Finished,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessState::Pending => "pending",
+            ProcessState::Running => "running",
+            ProcessState::Backoff => "backoff",
+            ProcessState::Stopped => "stopped",
+            ProcessState::Finished => "finished",
+        }
+    }
+}
+
+from_name!(ProcessState);
+
+/// What a process is about: the thing it serves, named by type and id (`channel`, `…`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Subject {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+/// A supervised process as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct Process {
+    pub id: ProcessId,
+    /// The registered kind that runs it (stored data: never renamed).
+    pub kind: String,
+    pub subject: Subject,
+    /// The station it belongs to; none for the network's own.
+    pub station_id: Option<StationId>,
+    /// What the kind needs to run it (addresses, options), as the subsystem wrote it.
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+    pub desired: Desired,
+    pub state: ProcessState,
+    /// The node that holds it, while one does.
+    pub node: Option<String>,
+    /// The operating-system process id of its child, while one runs.
+    pub pid: Option<u32>,
+    /// Times it was started again after dying.
+    pub restarts: u32,
+    /// Why it last died.
+    pub last_error: Option<String>,
+    /// Its last log lines, oldest first.
+    pub log: Vec<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// Keeps the last [`LOG_LINES`] lines, each cut to [`LOG_LINE_LEN`] bytes.
+pub fn push_log(log: &mut std::collections::VecDeque<String>, line: &str) {
+    let line = line.trim_end();
+    if line.is_empty() {
+        return;
+    }
+    let mut end = line.len().min(LOG_LINE_LEN);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    if log.len() == LOG_LINES {
+        log.pop_front();
+    }
+    log.push_back(line[..end].to_owned());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in ProcessState::ALL {
+            assert_eq!(s.as_str().parse::<ProcessState>().ok(), Some(s));
+        }
+        for d in Desired::ALL {
+            assert_eq!(d.as_str().parse::<Desired>().ok(), Some(d));
+        }
+        assert!("sleeping".parse::<ProcessState>().is_err());
+    }
+
+    #[test]
+    fn the_log_keeps_the_last_lines_cut_on_characters() {
+        let mut log = Default::default();
+        for i in 0..30 {
+            push_log(&mut log, &format!("line {i}\n"));
+        }
+        push_log(&mut log, "   ");
+        assert_eq!(log.len(), LOG_LINES);
+        assert_eq!(log.front().map(String::as_str), Some("line 10"));
+        assert_eq!(log.back().map(String::as_str), Some("line 29"));
+        push_log(&mut log, &"频".repeat(300));
+        let last = log.back().expect("a line");
+        assert!(last.len() <= LOG_LINE_LEN && last.chars().all(|c| c == '频'));
+    }
+}

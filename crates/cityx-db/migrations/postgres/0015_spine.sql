@@ -1,0 +1,47 @@
+-- The spine's durable state besides jobs: supervised long-running processes and the
+-- scheduler's periodic tasks. Keep in step with the other backend's 0015_spine.sql.
+
+-- What should run for hours (an ingest, a relay, a recording, a playout channel), and
+-- which node runs it. A node claims a row whose lease has run out by compare-and-set on
+-- `fence`; every later write names the fence, so a node that lost its lease writes nothing.
+CREATE TABLE processes (
+    id           TEXT COLLATE "C" PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    subject_type TEXT NOT NULL,
+    subject_id   TEXT COLLATE "C" NOT NULL,
+    station_id   TEXT COLLATE "C" REFERENCES stations (id),
+    spec         TEXT NOT NULL DEFAULT '{}',
+    desired      TEXT NOT NULL CHECK (desired IN ('running','stopped')),
+    state        TEXT NOT NULL CHECK (state IN ('pending','running','backoff','stopped','finished')),
+    owner        TEXT,
+    lease_until  BIGINT,
+    fence        BIGINT NOT NULL DEFAULT 0,
+    pid          BIGINT,
+    restarts     BIGINT NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    -- The last log lines, as a JSON array of strings.
+    log          TEXT NOT NULL DEFAULT '[]',
+    started_at   BIGINT,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    UNIQUE (kind, subject_type, subject_id)
+);
+CREATE INDEX processes_to_claim ON processes (desired, lease_until);
+CREATE INDEX processes_by_station ON processes (station_id);
+
+-- Periodic tasks. Each due time fires once across the cluster: the node that moves
+-- `next_due` on by compare-and-set enqueues the task's job in the same transaction.
+CREATE TABLE schedules (
+    name       TEXT COLLATE "C" PRIMARY KEY,
+    every      TEXT NOT NULL,
+    misfire    TEXT NOT NULL CHECK (misfire IN ('run_once','skip')),
+    job_kind   TEXT NOT NULL,
+    next_due   BIGINT NOT NULL,
+    last_due   BIGINT,
+    -- The job of the last run (none while it never ran, or when it was skipped).
+    last_job   TEXT COLLATE "C",
+    runs       BIGINT NOT NULL DEFAULT 0,
+    skipped    BIGINT NOT NULL DEFAULT 0,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
