@@ -36,6 +36,7 @@ pub use model::{
 pub use sql::Backend;
 pub use sql::processes::{ClaimedProcess, NewProcess, ProcessRepo, ProcessReport};
 pub use sql::schedules::{ScheduleDef, ScheduleRepo, ScheduleRow};
+pub use sql::subscribers::{HeldSubscriber, SubscriberRepo, SubscriberRow};
 
 /// Connection settings shared by every backend.
 #[derive(Clone, Debug)]
@@ -94,6 +95,7 @@ repo_union!(
     OutboxRepo,
     ProcessRepo,
     ScheduleRepo,
+    SubscriberRepo,
 );
 
 /// The exchange: items as other stations see them, rights, adoptions, and the change feed of
@@ -534,6 +536,8 @@ pub trait JobRepo {
     ) -> Result<bool>;
     /// Records how an attempt ended; false when the lease is no longer ours.
     async fn finish_job(&self, job: &ClaimedJob, outcome: &JobOutcome) -> Result<bool>;
+    /// A job's kind, state and attempts; `None` for an unknown id.
+    async fn get_job(&self, id: cityx_core::JobId) -> Result<Option<JobSummary>>;
     async fn enqueue_job(&self, job: &NewJob) -> Result<()>;
     /// Puts a dead job back in the queue with fresh attempts; a failed item it belongs to
     /// is processing again.

@@ -1,5 +1,5 @@
--- The spine's durable state besides jobs: supervised long-running processes and the
--- scheduler's periodic tasks. Keep in step with the other backend's 0015_spine.sql.
+-- The spine's durable state besides jobs: supervised long-running processes, the
+-- scheduler's periodic tasks and the event log's subscribers. Keep in step with the other backend's 0015_spine.sql.
 
 -- What should run for hours (an ingest, a relay, a recording, a playout channel), and
 -- which node runs it. A node claims a row whose lease has run out by compare-and-set on
@@ -44,4 +44,16 @@ CREATE TABLE schedules (
     skipped    BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
+);
+
+-- Consumers of the event log (webhook deliveries, notices, distribution rules, alerts), each
+-- with its own durable cursor: the last event it handled. One node at a time feeds a
+-- consumer, under a lease fenced like a job's, so events reach it in order.
+CREATE TABLE event_subscribers (
+    name        TEXT COLLATE "C" PRIMARY KEY,
+    seq         BIGINT NOT NULL,
+    owner       TEXT,
+    lease_until BIGINT,
+    fence       BIGINT NOT NULL DEFAULT 0,
+    updated_at  BIGINT NOT NULL
 );

@@ -476,25 +476,15 @@ impl IngestRepo for SqlRepo {
     }
 
     async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<crate::JobSummary>> {
-        let rows: Vec<(String, String, i64, i64, Option<String>)> = sqlx::query_as(
-            "SELECT kind, state, attempts, progress, last_error FROM jobs WHERE asset_id = $1 ORDER BY id",
-        )
+        let rows: Vec<super::jobs::SummaryRow> = sqlx::query_as(&format!(
+            "SELECT {} FROM jobs WHERE asset_id = $1 ORDER BY id",
+            super::jobs::SUMMARY_COLS
+        ))
         .bind(id.to_string())
         .fetch_all(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("list an asset's jobs", "job", e))?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(kind, state, attempts, progress, last_error)| crate::JobSummary {
-                    kind,
-                    state,
-                    attempts: u32::try_from(attempts).unwrap_or_default(),
-                    progress: u32::try_from(progress.clamp(0, 100)).unwrap_or_default(),
-                    last_error,
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(super::jobs::summary).collect())
     }
 
     async fn find_by_sha256(&self, sha256: &str, other_than: AssetId) -> Result<Option<AssetId>> {

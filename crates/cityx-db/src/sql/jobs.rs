@@ -52,6 +52,22 @@ pub(crate) async fn requeue_dead(tx: &mut Transaction<'static, Any>, id: JobId) 
     Ok(done.rows_affected())
 }
 
+/// The columns of a [`crate::JobSummary`], as [`SummaryRow`] reads them.
+pub(crate) const SUMMARY_COLS: &str = "kind, state, attempts, progress, last_error";
+pub(crate) type SummaryRow = (String, String, i64, i64, Option<String>);
+
+pub(crate) fn summary(
+    (kind, state, attempts, progress, last_error): SummaryRow,
+) -> crate::JobSummary {
+    crate::JobSummary {
+        kind,
+        state,
+        attempts: u32::try_from(attempts).unwrap_or_default(),
+        progress: u32::try_from(progress.clamp(0, 100)).unwrap_or_default(),
+        last_error,
+    }
+}
+
 /// Fair share, for a query over `jobs j` with the time in `$1`: stations with fewer running
 /// jobs first, then the oldest due job.
 pub(crate) const FAIR_ORDER: &str = "(SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' \
@@ -209,6 +225,16 @@ impl JobRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("finish a job", "job", e))?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn get_job(&self, id: JobId) -> Result<Option<crate::JobSummary>> {
+        let row: Option<SummaryRow> =
+            sqlx::query_as(&format!("SELECT {SUMMARY_COLS} FROM jobs WHERE id = $1"))
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| Error::from_sqlx("read a job", "job", e))?;
+        Ok(row.map(summary))
     }
 
     async fn enqueue_job(&self, job: &crate::NewJob) -> Result<()> {

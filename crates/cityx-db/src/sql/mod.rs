@@ -16,6 +16,7 @@ mod outbox;
 pub(crate) mod processes;
 mod rows;
 pub(crate) mod schedules;
+pub(crate) mod subscribers;
 mod webhooks;
 mod zones;
 
