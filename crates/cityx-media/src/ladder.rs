@@ -540,6 +540,7 @@ pub async fn execute(
                 progress(p);
             }
         })),
+        ..Default::default()
     };
     let limits = crate::process::Limits {
         wall: plan.wall,

@@ -44,7 +44,21 @@ pub struct Hooks {
     pub stderr_log: Option<PathBuf>,
     /// Called with each line of stdout instead of keeping it (`-progress pipe:1`).
     pub stdout_lines: Option<LineSink>,
+    /// Called with each line of stderr (its tail is kept for messages as well); not with
+    /// `stderr_log`.
+    pub stderr_lines: Option<LineSink>,
+    /// Called with the child's process id once it runs (supervised processes show it).
+    pub on_spawn: Option<Box<dyn FnOnce(u32) + Send>>,
+    /// Have the kernel kill the child when this process dies, even by `kill -9` (through
+    /// util-linux's `setpriv --pdeathsig KILL`, which Debian always has): a long-running
+    /// child in a process group of its own would otherwise outlive its node. The signal
+    /// comes when the thread that spawned the child ends, so spawn from a runtime's worker
+    /// thread, not a blocking one.
+    pub die_with_parent: bool,
 }
+
+/// What runs a child that must die with this process.
+const SETPRIV: &str = "setpriv";
 
 /// Kills the whole process group when dropped: a cancelled job leaves nothing behind.
 struct GroupGuard(Option<i32>);
@@ -132,7 +146,7 @@ async fn pump<R: AsyncRead + Unpin>(
                 activity.store(ms_since(start), Ordering::Relaxed);
                 let chunk = &buf[..n];
                 sink.take(chunk).await;
-                if matches!(sink, Sink::Lines(..)) {
+                if matches!(sink, Sink::Lines(..)) && keep_tail == 0 {
                     continue;
                 }
                 if keep_tail > 0 {
@@ -175,16 +189,24 @@ pub async fn run_with(
         program: name.clone(),
         source: e,
     };
-    let err_sink = match &hooks.stderr_log {
-        Some(path) => Sink::Log(tokio::fs::File::create(path).await.map_err(io_error)?, 0),
-        None => Sink::None,
+    let err_sink = match (&hooks.stderr_log, hooks.stderr_lines) {
+        (Some(path), _) => Sink::Log(tokio::fs::File::create(path).await.map_err(io_error)?, 0),
+        (None, Some(f)) => Sink::Lines(f, Vec::new()),
+        (None, None) => Sink::None,
     };
     let out_sink = match hooks.stdout_lines {
         Some(f) => Sink::Lines(f, Vec::new()),
         None => Sink::None,
     };
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(program)
+    let mut command = if hooks.die_with_parent {
+        let mut c = tokio::process::Command::new(SETPRIV);
+        c.args(["--pdeathsig", "KILL", "--"]).arg(program);
+        c
+    } else {
+        tokio::process::Command::new(program)
+    };
+    let mut child = command
         .args(args)
         .current_dir(workdir)
         .stdin(Stdio::null())
@@ -198,6 +220,9 @@ pub async fn run_with(
             source: e,
         })?;
     let mut group = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
+    if let (Some(f), Some(pid)) = (hooks.on_spawn, child.id()) {
+        f(pid);
+    }
     let activity = Arc::new(AtomicU64::new(0));
     let stdout = child.stdout.take().map(|s| {
         tokio::spawn(pump(

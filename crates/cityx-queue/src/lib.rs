@@ -12,6 +12,9 @@
 //! that name the job to claim (see [`bus`]). Either way the claim in the database decides.
 
 pub mod bus;
+pub mod schedule;
+pub mod subscribe;
+pub mod supervise;
 
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use async_trait::async_trait;
@@ -85,7 +88,7 @@ impl Default for RunnerOptions {
             .map(|n| n.get())
             .unwrap_or(2);
         RunnerOptions {
-            owner: format!("worker-{}", std::process::id()),
+            owner: node_name(),
             lease: Duration::from_secs(60),
             poll: Duration::from_millis(250),
             heavy_slots: cores,
@@ -96,13 +99,96 @@ impl Default for RunnerOptions {
     }
 }
 
+/// This process's name in leases and in what operators see: the host name and the process
+/// id (`edge-3-4711`), so that nodes on different machines never share one.
+pub fn node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    let host = if host.is_empty() { "node" } else { host };
+    format!("{host}-{}", std::process::id())
+}
+
+/// What a subsystem registers with the spine, in one place each: its job kinds (handlers),
+/// its supervised process kinds, its periodic tasks and its event subscribers. The binary builds one registry from
+/// every subsystem's `register` function and hands it to the runner, the supervisor and the
+/// scheduler.
+#[derive(Default)]
+pub struct Registry {
+    pub handlers: Vec<Arc<dyn Handler>>,
+    pub services: Vec<Arc<dyn supervise::Service>>,
+    pub tasks: Vec<schedule::Task>,
+    pub subscribers: Vec<Arc<dyn subscribe::Subscriber>>,
+}
+
+impl Registry {
+    /// Registers a job kind by its handler.
+    pub fn job(&mut self, handler: Arc<dyn Handler>) -> &mut Self {
+        self.handlers.push(handler);
+        self
+    }
+
+    /// Registers a kind of supervised process.
+    pub fn process(&mut self, service: Arc<dyn supervise::Service>) -> &mut Self {
+        self.services.push(service);
+        self
+    }
+
+    /// Registers a periodic task (its job kind must be registered too).
+    pub fn schedule(&mut self, task: schedule::Task) -> &mut Self {
+        self.tasks.push(task);
+        self
+    }
+
+    /// Registers a consumer of the event log.
+    pub fn subscribe(&mut self, subscriber: Arc<dyn subscribe::Subscriber>) -> &mut Self {
+        self.subscribers.push(subscriber);
+        self
+    }
+
+    /// Kinds registered twice, or tasks whose job kind has no handler: wiring mistakes, found
+    /// at start-up rather than when the first job of the kind waits forever.
+    pub fn check(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for kind in self.handlers.iter().map(|h| h.kind()) {
+            if !seen.insert(kind) {
+                return Err(format!("job kind {kind:?} is registered twice"));
+            }
+        }
+        let mut processes = std::collections::HashSet::new();
+        for kind in self.services.iter().map(|s| s.kind()) {
+            if !processes.insert(kind) {
+                return Err(format!("process kind {kind:?} is registered twice"));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for name in self.subscribers.iter().map(|s| s.name()) {
+            if !names.insert(name) {
+                return Err(format!("event subscriber {name:?} is registered twice"));
+            }
+        }
+        for t in &self.tasks {
+            if !seen.contains(t.job) {
+                return Err(format!(
+                    "periodic task {:?} runs job kind {:?}, which has no handler",
+                    t.name, t.job
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Delay before attempt `attempts + 1`: base × 2^(attempts−1), capped, plus up to 25 %
 /// jitter so that retries of many jobs spread out.
 pub fn backoff(opts: &RunnerOptions, attempts: u32, jitter_seed: u32) -> Duration {
-    let exp = opts
-        .backoff_base
-        .saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
-    let capped = exp.min(opts.backoff_max);
+    backoff_delay(opts.backoff_base, opts.backoff_max, attempts, jitter_seed)
+}
+
+/// `base` × 2^(attempts−1), at most `max`, plus up to 25 % jitter (from `jitter_seed`): the
+/// wait before a job's next attempt or a process's next start.
+pub fn backoff_delay(base: Duration, max: Duration, attempts: u32, jitter_seed: u32) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20));
+    let capped = exp.min(max);
     let jitter = capped.mul_f64(f64::from(jitter_seed % 1000) / 4000.0);
     capped + jitter
 }

@@ -1,5 +1,9 @@
 //! The runner with scripted handlers on a real SQLite database.
 
+mod schedule;
+mod subscribe;
+mod supervise;
+
 use async_trait::async_trait;
 use cityx_core::{
     Actor, Asset, AssetMeta, AuditAction, NewAudit, Region, Role, Station, StationId, Upload,
