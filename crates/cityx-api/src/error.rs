@@ -86,6 +86,7 @@ error_codes! {
     FollowNotFound => (StatusCode::NOT_FOUND, "follow_not_found", "not one of the caller's follows"),
     WebhookNotFound => (StatusCode::NOT_FOUND, "webhook_not_found", "no such webhook of the caller's station"),
     DeliveryNotFound => (StatusCode::NOT_FOUND, "delivery_not_found", "no such delivery of this webhook"),
+    ProcessNotFound => (StatusCode::NOT_FOUND, "process_not_found", "no such supervised process, or not visible to the caller"),
     ZoneClosed => (StatusCode::CONFLICT, "zone_closed", "the zone takes contributions only during its window"),
     Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "a server fault; the request id is in the logs"),
     Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is down; retry after `Retry-After` seconds"),
@@ -166,6 +167,7 @@ impl From<cityx_app::Error> for ApiError {
             E::NotFound("webhook") => ErrorCode::WebhookNotFound,
             E::NotFound("follow") => ErrorCode::FollowNotFound,
             E::NotFound("delivery") => ErrorCode::DeliveryNotFound,
+            E::NotFound("process") => ErrorCode::ProcessNotFound,
             E::NotFound(_) => ErrorCode::NotFound,
             E::Conflict {
                 entity: "station",

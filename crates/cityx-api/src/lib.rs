@@ -15,8 +15,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use http::HttpState;
 use routes::{
-    assets, audit, auth, exchange, files, follows, imports, notices, stations, system, tokens,
-    uploads, users, webhooks, zones,
+    assets, audit, auth, exchange, files, follows, imports, notices, processes, stations, system,
+    tokens, uploads, users, webhooks, zones,
 };
 
 /// The API routes but the media files ([`media_router`]), without middleware (see
@@ -89,6 +89,11 @@ pub fn router() -> Router<HttpState> {
             axum::routing::delete(follows::delete),
         )
         .route("/api/v1/follows/{id}/seen", post(follows::seen))
+        .route("/api/v1/processes", get(processes::list))
+        .route("/api/v1/processes/{id}", get(processes::get))
+        .route("/api/v1/processes/{id}/stop", post(processes::stop))
+        .route("/api/v1/processes/{id}/start", post(processes::start))
+        .route("/api/v1/schedules", get(processes::schedules))
         .route(
             "/api/v1/webhooks",
             get(webhooks::list).post(webhooks::create),

@@ -22,6 +22,7 @@ mod integrity;
 mod media;
 mod notices;
 mod pipeline;
+pub mod processes;
 mod secrets;
 mod stations;
 mod tokens;
@@ -37,7 +38,7 @@ use std::time::Duration;
 pub use assets::AssetView;
 pub use auth::{LoginToken, WebSession, csrf_matches};
 pub use cityx_db::{
-    AdoptionFilter, JobSummary, Page, PageRequest, StationStats, TopItem, ZoneStats,
+    AdoptionFilter, JobSummary, Page, PageRequest, ScheduleRow, StationStats, TopItem, ZoneStats,
 };
 pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Related, Results as SearchResults};
 pub use error::{Error, Result};

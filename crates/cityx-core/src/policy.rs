@@ -23,6 +23,8 @@
 //! | contribute to zones            | no        | no         | own items          | editor: own items |
 //! | webhooks (create: station admins) | all, not create | no   | own station        | no              |
 //! | follow zones, keywords, stations | own          | own        | own                | own             |
+//! | see, stop, start processes     | all       | no         | own station        | no              |
+//! | periodic tasks, dead jobs      | yes       | no         | no                 | no              |
 //!
 //! Token scopes narrow this further: `read` for reading, `admin` for anything in the
 //! "create / change" rows.
@@ -177,6 +179,19 @@ pub fn create_webhook(actor: &Actor) -> Result<StationId, Denied> {
         (Role::StationAdmin, Some(s)) => Ok(s),
         _ => Err(Denied::NotPermitted),
     }
+}
+
+/// See supervised processes (their state and log): station admins their station's, hub
+/// admins all.
+pub fn watch_processes(actor: &Actor) -> Decision {
+    allow_if(matches!(actor.role, Role::HubAdmin | Role::StationAdmin))?;
+    read(actor)
+}
+
+/// Stop and start supervised processes: as [`watch_processes`], with the `admin` scope.
+pub fn steer_processes(actor: &Actor) -> Decision {
+    watch_processes(actor)?;
+    require_scope(actor, Scope::Admin)
 }
 
 /// Acknowledge a correction or withdrawal notice for one's station: whoever may adopt.

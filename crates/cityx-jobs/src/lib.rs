@@ -9,10 +9,14 @@
 //! guard), [`ProbeJob`] (`probe`: technical data, then the fast remux so the item plays
 //! within seconds), [`TranscodeJob`] (`transcode`: the single-decode pass making the
 //! ladder, proxy, images and the QC report) and [`WebhookJob`] (`webhook`: one signed
-//! delivery of an event). Probe and transcode publish HLS segments to storage while
+//! delivery of an event) and [`TidyJob`](tidy::TidyJob) (`tidy`: the periodic clean-up, scheduled by
+//! [`register`]). Probe and transcode publish HLS segments to storage while
 //! ffmpeg is still writing them ([`publish`]).
 
 mod publish;
+mod tidy;
+
+pub use tidy::TIDY;
 
 use async_trait::async_trait;
 use cityx_app::App;
@@ -113,13 +117,14 @@ fn asset_of(job: &ClaimedJob) -> Result<cityx_core::AssetId, JobError> {
 }
 
 /// Every handler in the pipeline.
-pub fn handlers(ctx: &Context) -> Vec<Arc<dyn Handler>> {
-    vec![
-        Arc::new(ImportJob(ctx.clone())),
-        Arc::new(ProbeJob(ctx.clone())),
-        Arc::new(TranscodeJob(ctx.clone())),
-        Arc::new(WebhookJob(ctx.clone())),
-    ]
+/// Registers the exchange's job kinds and its periodic clean-up with the spine.
+pub fn register(reg: &mut cityx_queue::Registry, ctx: &Context) {
+    reg.job(Arc::new(ImportJob(ctx.clone())))
+        .job(Arc::new(ProbeJob(ctx.clone())))
+        .job(Arc::new(TranscodeJob(ctx.clone())))
+        .job(Arc::new(WebhookJob(ctx.clone())))
+        .job(Arc::new(tidy::TidyJob(ctx.clone())))
+        .schedule(tidy::task());
 }
 
 /// `webhook`: one signed POST of one event to one station's webhook (the job's id is the

@@ -3,7 +3,7 @@
 //! A [`Task`] names a job kind and when it falls due (`cityx_core::schedule::Every`: an
 //! interval, or a cron expression in Beijing time) with a misfire policy. Every node that
 //! runs jobs registers its tasks at start (a known task keeps its next due time, so restarts
-//! neither repeat nor lose a run) and looks every second for tasks due. For each, it decides
+//! neither repeat nor lose a run, unless the task asks to be due at every start) and looks every second for tasks due. For each, it decides
 //! with the task's policy (run, or skip what is too late) and moves the due time on by
 //! compare-and-set, enqueuing the task's job in the same transaction; the node that loses
 //! the race writes nothing. The run itself is then an ordinary job: retried with backoff,
@@ -27,6 +27,9 @@ pub struct Task {
     /// The kind of job each run enqueues (its handler must be registered too).
     pub job: &'static str,
     pub max_attempts: u32,
+    /// Also due whenever a node starts (the clean-up after a crash): the next due time is
+    /// pulled forward to the start. Several nodes starting together still run it once.
+    pub at_start: bool,
 }
 
 impl Task {
@@ -39,11 +42,12 @@ impl Task {
         }
     }
 
-    /// When a task seen for the first time is first due: interval tasks at once, cron
-    /// tasks at their next minute.
+    /// When a task seen for the first time (or one due at start) is first due: interval
+    /// tasks and tasks due at start at once, cron tasks at their next minute.
     fn first_due(&self, now: OffsetDateTime) -> OffsetDateTime {
         match &self.every {
             Every::Interval(_) => now,
+            _ if self.at_start => now,
             cron => cron.next_after(now).unwrap_or(now),
         }
     }
@@ -77,7 +81,7 @@ impl Scheduler {
     pub async fn register(&self, now: OffsetDateTime) -> cityx_db::Result<()> {
         for t in &self.tasks {
             self.repo
-                .register_schedule(&t.def(), t.first_due(now))
+                .register_schedule(&t.def(), t.first_due(now), t.at_start)
                 .await?;
         }
         Ok(())

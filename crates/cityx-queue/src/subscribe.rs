@@ -24,7 +24,7 @@ pub trait Subscriber: Send + Sync {
     /// Its name, which keys its cursor. Stored data: never renamed.
     fn name(&self) -> &'static str;
     /// Whether a new subscriber starts with the first event ever (else with the next one).
-    fn from_start(&self) -> bool {
+    fn replays_history(&self) -> bool {
         false
     }
     /// Takes a batch of events, in order; an error hands the same batch over again later.
@@ -146,7 +146,7 @@ impl Feeder {
     ) -> Result<bool, String> {
         if !*registered {
             self.repo
-                .register_subscriber(s.name(), s.from_start())
+                .register_subscriber(s.name(), s.replays_history())
                 .await
                 .map_err(|e| e.to_string())?;
             *registered = true;

@@ -95,10 +95,11 @@ pub struct Running {
     pub created_admin: Option<(String, Option<String>)>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
-    janitor: JoinHandle<()>,
+    /// The metrics' upkeep.
+    upkeep: JoinHandle<()>,
     /// Keeps the search index in step with the database, on API nodes.
     indexer: Option<JoinHandle<()>>,
-    /// The job runner, when this process runs jobs.
+    /// The spine (job runner, process supervisor, scheduler), when this process runs jobs.
     runner: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -171,71 +172,15 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
             })
             .await
     });
-    let janitor = tokio::spawn(janitor(
-        role.serves_api().then(|| app.clone()),
-        state_metrics,
-    ));
+    let upkeep = tokio::spawn(upkeep(state_metrics));
     let indexer = role
         .serves_api()
         .then(|| tokio::spawn(app.clone().follow_index()));
-    let runner = runs_jobs.then(|| {
-        let ctx = cityx_jobs::Context {
-            app: app.clone(),
-            tools: settings.media_tools(),
-            work_root: settings.data.dir.join("work"),
-            ladder: settings.ladder_options(),
-            qc: settings.qc.clone(),
-        };
-        let mut runner = cityx_queue::Runner::new(
-            app.repo().clone(),
-            cityx_jobs::handlers(&ctx)
-                .into_iter()
-                .filter(|h| {
-                    let only = &settings.jobs.only_kinds;
-                    only.is_empty() || only.iter().any(|k| k == h.kind())
-                })
-                .collect(),
-            settings.runner_options(),
-        );
-        // Work enqueued on this node signals `job_signal`, and so (on PostgreSQL) does work
-        // enqueued on any node. Without a bus that wakes the runner; with one, the outbox
-        // relay, whose messages then wake the runners of every node.
-        let enqueued = app.job_signal();
-        let mut helpers = vec![tokio::spawn({
-            let (repo, wake) = (app.repo().clone(), enqueued.clone());
-            async move { repo.relay_job_wakeups(wake).await }
-        })];
-        match bus {
-            Some(bus) => {
-                helpers.push(tokio::spawn(cityx_queue::bus::relay(
-                    app.repo().clone(),
-                    bus.clone(),
-                    enqueued,
-                    Duration::from_millis(250),
-                )));
-                let published = Arc::new(tokio::sync::Notify::new());
-                helpers.push(tokio::spawn({
-                    let (bus, wake) = (bus.clone(), published.clone());
-                    async move { bus.relay_wakeups(wake).await }
-                }));
-                runner = runner.with_bus(bus).woken_by(published);
-            }
-            None => runner = runner.woken_by(enqueued),
-        }
-        let runner = Arc::new(runner);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            runner
-                .run(async {
-                    let _ = stopped.await;
-                })
-                .await;
-            for helper in helpers {
-                helper.abort();
-            }
-        });
-        (stop, task)
-    });
+    let runner = if runs_jobs {
+        Some(start_spine(settings, &app, bus)?)
+    } else {
+        None
+    };
     tracing::info!(%addr, ?role, "cityx listening");
     Ok(Running {
         addr,
@@ -243,43 +188,128 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         created_admin,
         stop: Some(stop),
         server,
-        janitor,
+        upkeep,
         indexer,
         runner,
     })
 }
 
-/// Periodic clean-up on API nodes (`app`): expired sessions and uploads, uploads a crash
-/// left unfinished, and deleted items whose grace period has passed, once at start-up, then
-/// every minute; and every 5 s the metrics' upkeep, which folds the recorded durations into
-/// their histograms (without it they would pile up in memory between scrapes of `/metrics`).
-async fn janitor(app: Option<Arc<App>>, metrics: metrics_exporter_prometheus::PrometheusHandle) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
-    let mut upkeep = tokio::time::interval(Duration::from_secs(5));
+/// Every 5 s, the metrics' upkeep, which folds the recorded durations into their histograms
+/// (without it they would pile up in memory between scrapes of `/metrics`). The cluster's
+/// periodic clean-up is a task of the scheduler (`tidy`).
+async fn upkeep(metrics: metrics_exporter_prometheus::PrometheusHandle) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
-        tokio::select! {
-            _ = tick.tick() => if let Some(app) = &app { tidy(app).await },
-            _ = upkeep.tick() => metrics.run_upkeep(),
-        }
+        tick.tick().await;
+        metrics.run_upkeep();
     }
 }
 
-async fn tidy(app: &App) {
-    match app.purge_expired_sessions().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
-        Err(e) => tracing::warn!(error = %e, "failed to remove expired sessions"),
+/// What every subsystem registers with the spine: job kinds, process kinds, periodic tasks,
+/// event subscribers.
+/// A new subsystem adds its one `register` line here.
+fn registry(settings: &Settings, app: &Arc<App>) -> anyhow::Result<cityx_queue::Registry> {
+    let mut reg = cityx_queue::Registry::default();
+    let media = cityx_jobs::Context {
+        app: app.clone(),
+        tools: settings.media_tools(),
+        work_root: settings.data.dir.join("work"),
+        ladder: settings.ladder_options(),
+        qc: settings.qc.clone(),
+    };
+    cityx_jobs::register(&mut reg, &media);
+    reg.check().map_err(anyhow::Error::msg)?;
+    Ok(reg)
+}
+
+/// Starts the job runner (with the bus's relays when there is one), the process supervisor,
+/// the scheduler and the event subscribers' feeder; returns their stop signal and the task that ends when all have
+/// stopped.
+fn start_spine(
+    settings: &Settings,
+    app: &Arc<App>,
+    bus: Option<cityx_queue::bus::Bus>,
+) -> anyhow::Result<(oneshot::Sender<()>, JoinHandle<()>)> {
+    let reg = registry(settings, app)?;
+    let only = &settings.jobs.only_kinds;
+    let handlers = reg
+        .handlers
+        .into_iter()
+        .filter(|h| only.is_empty() || only.iter().any(|k| k == h.kind()))
+        .collect();
+    let mut runner =
+        cityx_queue::Runner::new(app.repo().clone(), handlers, settings.runner_options());
+    // Work enqueued on this node signals `job_signal`, and so (on PostgreSQL) does work
+    // enqueued on any node. Without a bus that wakes the runner; with one, the outbox
+    // relay, whose messages then wake the runners of every node.
+    let enqueued = app.job_signal();
+    let mut helpers = vec![tokio::spawn({
+        let (repo, wake) = (app.repo().clone(), enqueued.clone());
+        async move { repo.relay_job_wakeups(wake).await }
+    })];
+    match bus {
+        Some(bus) => {
+            helpers.push(tokio::spawn(cityx_queue::bus::relay(
+                app.repo().clone(),
+                bus.clone(),
+                enqueued.clone(),
+                Duration::from_millis(250),
+            )));
+            let published = Arc::new(tokio::sync::Notify::new());
+            helpers.push(tokio::spawn({
+                let (bus, wake) = (bus.clone(), published.clone());
+                async move { bus.relay_wakeups(wake).await }
+            }));
+            runner = runner.with_bus(bus).woken_by(published);
+        }
+        None => runner = runner.woken_by(enqueued.clone()),
     }
-    match app.tidy_uploads().await {
-        Ok((0, 0)) => {}
-        Ok((expired, finished)) => tracing::info!(expired, finished, "uploads tidied"),
-        Err(e) => tracing::warn!(error = %e, "failed to tidy uploads"),
-    }
-    match app.purge_deleted().await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(items = n, "deleted items purged"),
-        Err(e) => tracing::warn!(error = %e, "failed to purge deleted items"),
-    }
+    let runner = Arc::new(runner);
+    let supervisor = Arc::new(cityx_queue::supervise::Supervisor::new(
+        app.repo().clone(),
+        reg.services,
+        cityx_queue::supervise::SupervisorOptions::default(),
+    ));
+    let scheduler = Arc::new(cityx_queue::schedule::Scheduler::new(
+        app.repo().clone(),
+        reg.tasks,
+        enqueued,
+    ));
+    let feeder = Arc::new(cityx_queue::subscribe::Feeder::new(
+        app.repo().clone(),
+        reg.subscribers,
+        cityx_queue::subscribe::FeederOptions::default(),
+    ));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let (all_stop, _) = tokio::sync::broadcast::channel::<()>(1);
+        let signal = |tx: &tokio::sync::broadcast::Sender<()>| {
+            let mut rx = tx.subscribe();
+            async move {
+                let _ = rx.recv().await;
+            }
+        };
+        let parts = async {
+            tokio::join!(
+                runner.run(signal(&all_stop)),
+                supervisor.run(signal(&all_stop)),
+                scheduler.run(signal(&all_stop)),
+                feeder.run(signal(&all_stop)),
+            )
+        };
+        tokio::pin!(parts);
+        tokio::select! {
+            _ = &mut parts => {},
+            _ = stopped => {
+                let _ = all_stop.send(());
+                parts.await;
+            }
+        }
+        for helper in helpers {
+            helper.abort();
+        }
+    });
+    Ok((stop, task))
 }
 
 impl Running {
@@ -289,13 +319,14 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.janitor.abort();
+        self.upkeep.abort();
         // Each round commits atomically; stopping between rounds loses nothing.
         if let Some(indexer) = &self.indexer {
             indexer.abort();
         }
         if let Some((stop, task)) = self.runner.take() {
-            // Running jobs stop; their leases lapse and they run again later.
+            // Running jobs stop (their leases lapse and they run again later); supervised
+            // processes end and are released for another node.
             let _ = stop.send(());
             let _ = tokio::time::timeout(grace, task).await;
         }

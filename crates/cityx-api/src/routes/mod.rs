@@ -9,6 +9,7 @@ pub mod files;
 pub mod follows;
 pub mod imports;
 pub mod notices;
+pub mod processes;
 pub mod stations;
 pub mod system;
 pub mod tokens;

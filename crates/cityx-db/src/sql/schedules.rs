@@ -46,8 +46,14 @@ pub struct ScheduleRow {
 #[async_trait]
 pub trait ScheduleRepo: Send + Sync {
     /// Adds a task due first at `first_due`, or updates a known one; a changed period takes
-    /// `first_due` as its next due time, an unchanged one keeps its own.
-    async fn register_schedule(&self, def: &ScheduleDef, first_due: OffsetDateTime) -> Result<()>;
+    /// `first_due` as its next due time, an unchanged one keeps its own (or, with
+    /// `pull_forward`, the earlier of its own and `first_due`).
+    async fn register_schedule(
+        &self,
+        def: &ScheduleDef,
+        first_due: OffsetDateTime,
+        pull_forward: bool,
+    ) -> Result<()>;
     /// Tasks due at `now`.
     async fn due_schedules(&self, now: OffsetDateTime) -> Result<Vec<ScheduleRow>>;
     /// Moves task `name` from the due time `due` to `next`, enqueuing `job` (a run) or not (a
@@ -82,12 +88,18 @@ fn schedule_from(r: &AnyRow) -> Result<ScheduleRow> {
 
 #[async_trait]
 impl ScheduleRepo for SqlRepo {
-    async fn register_schedule(&self, def: &ScheduleDef, first_due: OffsetDateTime) -> Result<()> {
+    async fn register_schedule(
+        &self,
+        def: &ScheduleDef,
+        first_due: OffsetDateTime,
+        pull_forward: bool,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO schedules (name, every, misfire, job_kind, next_due, created_at, updated_at) \
              VALUES ($1,$2,$3,$4,$5,$6,$6) ON CONFLICT (name) DO UPDATE SET \
-             next_due = CASE WHEN schedules.every = excluded.every THEN schedules.next_due \
-             ELSE excluded.next_due END, every = excluded.every, misfire = excluded.misfire, \
+             next_due = CASE WHEN schedules.every <> excluded.every THEN excluded.next_due \
+             WHEN $7 AND excluded.next_due < schedules.next_due THEN excluded.next_due \
+             ELSE schedules.next_due END, every = excluded.every, misfire = excluded.misfire, \
              job_kind = excluded.job_kind, updated_at = excluded.updated_at",
         )
         .bind(&def.name)
@@ -96,6 +108,7 @@ impl ScheduleRepo for SqlRepo {
         .bind(&def.job_kind)
         .bind(ms(first_due))
         .bind(ms(cityx_core::now()))
+        .bind(pull_forward)
         .execute(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("register a periodic task", "schedule", e))?;

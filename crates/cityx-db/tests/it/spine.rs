@@ -240,7 +240,7 @@ fn job() -> NewJob {
 
 pub async fn periodic_tasks_fire_once_per_due_time(repo: Arc<dyn Repo>) {
     let t0 = cityx_core::now();
-    repo.register_schedule(&def("tidy", "every 60s", "run_once"), t0)
+    repo.register_schedule(&def("tidy", "every 60s", "run_once"), t0, false)
         .await
         .expect("register");
     assert_eq!(
@@ -284,15 +284,27 @@ pub async fn periodic_tasks_fire_once_per_due_time(repo: Arc<dyn Repo>) {
     );
 
     // A restart registers it again: the due time is kept. A changed period resets it.
-    repo.register_schedule(
-        &def("tidy", "every 60s", "run_once"),
-        t0 + time::Duration::HOUR,
-    )
-    .await
-    .expect("again");
+    let again = def("tidy", "every 60s", "run_once");
+    let late = t0 + time::Duration::HOUR;
+    repo.register_schedule(&again, late, false)
+        .await
+        .expect("again");
     assert_eq!(repo.list_schedules().await.expect("list")[0].next_due, next);
+    // Pulled forward (a task also due when a node starts): the earlier time wins.
+    repo.register_schedule(&again, late, true)
+        .await
+        .expect("later");
+    assert_eq!(repo.list_schedules().await.expect("list")[0].next_due, next);
+    let sooner = next - time::Duration::seconds(30);
+    repo.register_schedule(&again, sooner, true)
+        .await
+        .expect("sooner");
+    assert_eq!(
+        repo.list_schedules().await.expect("list")[0].next_due,
+        sooner
+    );
     let reset = t0 + time::Duration::seconds(5);
-    repo.register_schedule(&def("tidy", "every 30s", "skip"), reset)
+    repo.register_schedule(&def("tidy", "every 30s", "skip"), reset, false)
         .await
         .expect("changed");
     let row = &repo.list_schedules().await.expect("list")[0];

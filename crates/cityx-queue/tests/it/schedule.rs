@@ -14,6 +14,7 @@ fn task(misfire: Misfire) -> Task {
         misfire,
         job: "tidy",
         max_attempts: 3,
+        at_start: false,
     }
 }
 
@@ -113,4 +114,34 @@ async fn due_times_missed_while_down_run_once_or_are_skipped() {
             "{misfire:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_task_due_at_start_runs_once_when_nodes_start() {
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = crate::repo(&dir).await;
+    let t0 = cityx_core::now() - Duration::HOUR;
+    let at_start = |repo: &Arc<dyn Repo>| {
+        let t = Task {
+            at_start: true,
+            ..task(Misfire::RunOnce)
+        };
+        Scheduler::new(repo.clone(), vec![t], Default::default())
+    };
+    let first = at_start(&repo);
+    first.register(t0).await.expect("register");
+    assert_eq!(first.tick(t0).await.expect("tick"), 1);
+    // Two nodes start 20 s later: the task is due again at once, and runs once.
+    let (a, b) = (at_start(&repo), at_start(&repo));
+    let start = t0 + Duration::seconds(20);
+    a.register(start).await.expect("register a");
+    b.register(start + Duration::milliseconds(5))
+        .await
+        .expect("register b");
+    let now = start + Duration::milliseconds(10);
+    let (x, y) = tokio::join!(a.tick(now), b.tick(now));
+    assert_eq!(x.expect("a") + y.expect("b"), 1);
+    assert_eq!(drain(&repo, "tidy").await, 2);
+    let row = &repo.list_schedules().await.expect("list")[0];
+    assert_eq!(row.next_due, start + Duration::MINUTE);
 }

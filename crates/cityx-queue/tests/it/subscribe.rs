@@ -21,7 +21,7 @@ impl Subscriber for Recorder {
     fn name(&self) -> &'static str {
         "test-recorder"
     }
-    fn from_start(&self) -> bool {
+    fn replays_history(&self) -> bool {
         true
     }
     async fn handle(&self, events: &[Event]) -> Result<(), String> {

@@ -9,6 +9,7 @@ mod follows;
 mod matrix;
 mod media;
 mod notices;
+mod processes;
 mod system;
 mod uploads;
 mod web;

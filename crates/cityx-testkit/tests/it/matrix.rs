@@ -92,6 +92,22 @@ async fn every_endpoint_with_every_role() {
     assert_eq!(s, 201, "{h}");
     let hook_b = h["webhook"]["id"].as_str().expect("hook").to_owned();
     let no_delivery = uuid::Uuid::now_v7();
+    // A supervised process of station B (subsystems create them; none does over HTTP yet).
+    let process_b = cityx_core::ProcessId::new();
+    app.app()
+        .repo()
+        .insert_process(&cityx_db::NewProcess {
+            id: process_b,
+            kind: "relay".into(),
+            subject: cityx_core::process::Subject {
+                kind: "channel".into(),
+                id: "b-1".into(),
+            },
+            station_id: Some(b.parse().expect("station id")),
+            spec: json!({}),
+        })
+        .await
+        .expect("process of B");
 
     let mut failures = Vec::new();
     for (i, actor) in ACTORS.iter().enumerate() {
@@ -525,6 +541,41 @@ async fn every_endpoint_with_every_role() {
                 format!("/api/v1/webhooks/{hook_b}"),
                 None,
                 [204, 403, 404, 403, 403],
+            ),
+            case(
+                "list processes",
+                "GET",
+                "/api/v1/processes".into(),
+                None,
+                [200, 403, 200, 403, 403],
+            ),
+            case(
+                "read B's process",
+                "GET",
+                format!("/api/v1/processes/{process_b}"),
+                None,
+                [200, 403, 404, 403, 403],
+            ),
+            case(
+                "stop B's process",
+                "POST",
+                format!("/api/v1/processes/{process_b}/stop"),
+                None,
+                [200, 403, 404, 403, 403],
+            ),
+            case(
+                "start B's process",
+                "POST",
+                format!("/api/v1/processes/{process_b}/start"),
+                None,
+                [200, 403, 404, 403, 403],
+            ),
+            case(
+                "periodic tasks",
+                "GET",
+                "/api/v1/schedules".into(),
+                None,
+                [200, 403, 403, 403, 403],
             ),
             case(
                 "statistics as CSV",
