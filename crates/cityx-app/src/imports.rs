@@ -89,7 +89,7 @@ impl App {
         work: &Path,
         progress: impl Fn(u32),
     ) -> Result<bool> {
-        let id = job.asset_id.ok_or(Error::NotFound("asset"))?;
+        let id = job.asset_id().ok_or(Error::NotFound("asset"))?;
         let asset = self.repo.get_asset(TenantScope::All, id).await?;
         if asset.status != AssetStatus::Uploading || asset.deleted_at.is_some() {
             return Ok(true);

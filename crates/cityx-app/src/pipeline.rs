@@ -4,6 +4,7 @@
 
 use crate::{App, Error, Result};
 use bytes::Bytes;
+use cityx_core::subject::Subject;
 use cityx_core::{Actor, AssetId, JobId, policy};
 use cityx_db::{ClaimedJob, NewJob, Processed};
 use cityx_storage::{ObjectInfo, StorageKey};
@@ -23,14 +24,7 @@ pub(crate) fn asset_job(
     asset: AssetId,
     station: cityx_core::StationId,
 ) -> NewJob {
-    NewJob {
-        id: JobId::new(),
-        kind,
-        asset_id: Some(asset),
-        station_id: Some(station),
-        max_attempts: MAX_ATTEMPTS,
-        run_at: cityx_core::now(),
-    }
+    NewJob::about(kind, Subject::asset(asset), Some(station), MAX_ATTEMPTS)
 }
 
 /// A stored file of an item, checked and ready to stream.
@@ -236,7 +230,7 @@ fn derived_key(asset: AssetId, relative: &str) -> Result<StorageKey> {
 }
 
 fn job_asset(job: &ClaimedJob) -> Result<(AssetId, cityx_core::StationId)> {
-    match (job.asset_id, job.station_id) {
+    match (job.asset_id(), job.station_id) {
         (Some(a), Some(s)) => Ok((a, s)),
         _ => Err(Error::Internal(
             format!("job {} has no item", job.id).into(),

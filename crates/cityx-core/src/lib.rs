@@ -37,6 +37,7 @@ pub mod notice;
 pub mod policy;
 pub mod process;
 pub mod schedule;
+pub mod subject;
 pub mod validate;
 pub mod webhook;
 pub mod zone;

@@ -6,6 +6,7 @@
 //! takes it over.
 
 use crate::ids::{ProcessId, StationId};
+pub use crate::subject::Subject;
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -71,14 +72,6 @@ impl ProcessState {
 }
 
 from_name!(ProcessState);
-
-/// What a process is about: the thing it serves, named by type and id (`channel`, `…`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub struct Subject {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub id: String,
-}
 
 /// A supervised process as the API shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]

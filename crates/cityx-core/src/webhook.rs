@@ -11,6 +11,8 @@ use utoipa::ToSchema;
 
 /// The kind of the job that sends a delivery. Stored data: never renamed.
 pub const WEBHOOK_JOB: &str = "webhook";
+/// The subject type of a delivery's job (its id is the delivery's).
+pub const DELIVERY_SUBJECT: &str = "webhook_delivery";
 /// Longest webhook address.
 pub const MAX_URL_LEN: usize = 2048;
 /// Webhooks one station may have.

@@ -91,7 +91,8 @@ repo_union!(
     ZoneRepo,
     WebhookRepo,
     FollowRepo,
-    JobRepo,
+    QueueRepo,
+    PipelineRepo,
     OutboxRepo,
     ProcessRepo,
     ScheduleRepo,
@@ -504,8 +505,11 @@ pub trait IngestRepo {
     async fn finish_purge(&self, id: AssetId, audit: &NewAudit) -> Result<()>;
 }
 
+/// The generic job queue: enqueue, claim (compare-and-set with a fencing token), lease,
+/// retry, dead. It knows nothing of what jobs do; their writes are fenced by the same token
+/// (see [`PipelineRepo`]).
 #[async_trait]
-pub trait JobRepo {
+pub trait QueueRepo: Send + Sync {
     /// Signals `wake` whenever a job becomes runnable anywhere (PostgreSQL's `LISTEN` on the
     /// channel a trigger notifies), reconnecting after errors; runs until dropped. Returns
     /// at once on SQLite, where the runner's poll covers other processes.
@@ -544,6 +548,12 @@ pub trait JobRepo {
     async fn requeue_job(&self, id: cityx_core::JobId) -> Result<()>;
     /// The most recent dead jobs, newest first.
     async fn dead_jobs(&self, limit: u32) -> Result<Vec<DeadJob>>;
+}
+
+/// The media pipeline's writes: each fenced by the job's lease, so that a worker whose lease
+/// passed to another writes nothing.
+#[async_trait]
+pub trait PipelineRepo: Send + Sync {
     /// Records a probe's findings on the job's asset and enqueues the jobs that follow (a kind
     /// the asset already has a job of is not enqueued again), in one transaction. Writes
     /// from jobs are fenced: false, and nothing written, when the lease is no longer ours.

@@ -1,5 +1,6 @@
 //! Records that exist only at the database boundary.
 
+use cityx_core::subject::Subject;
 use cityx_core::{StationId, TenantScope, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -74,10 +75,34 @@ pub struct AuditFilter {
 pub struct NewJob {
     pub id: cityx_core::JobId,
     pub kind: &'static str,
-    pub asset_id: Option<cityx_core::AssetId>,
+    /// What it is about (an item, a webhook delivery …); none for periodic work.
+    pub subject: Option<Subject>,
+    /// The station whose turn it takes in the fair order.
     pub station_id: Option<StationId>,
+    /// What the handler needs besides the subject.
+    pub payload: serde_json::Value,
     pub max_attempts: u32,
     pub run_at: OffsetDateTime,
+}
+
+impl NewJob {
+    /// A job about `subject` for `station`, due now, without a payload.
+    pub fn about(
+        kind: &'static str,
+        subject: Subject,
+        station: Option<StationId>,
+        max_attempts: u32,
+    ) -> Self {
+        NewJob {
+            id: cityx_core::JobId::new(),
+            kind,
+            subject: Some(subject),
+            station_id: station,
+            payload: serde_json::Value::Object(Default::default()),
+            max_attempts,
+            run_at: cityx_core::now(),
+        }
+    }
 }
 
 /// A job as its asset's page shows it.
@@ -99,12 +124,20 @@ pub struct JobSummary {
 pub struct ClaimedJob {
     pub id: cityx_core::JobId,
     pub kind: String,
-    pub asset_id: Option<cityx_core::AssetId>,
+    pub subject: Option<Subject>,
     pub station_id: Option<StationId>,
+    pub payload: serde_json::Value,
     /// Including this one.
     pub attempts: u32,
     pub max_attempts: u32,
     pub fence: u64,
+}
+
+impl ClaimedJob {
+    /// The item the job is about, if it is about one.
+    pub fn asset_id(&self) -> Option<cityx_core::AssetId> {
+        self.subject.as_ref().and_then(Subject::as_asset)
+    }
 }
 
 /// What a worker's attempt to take one named job found (the bus names jobs; the database
@@ -201,7 +234,7 @@ pub struct Processed {
 pub struct DeadJob {
     pub id: cityx_core::JobId,
     pub kind: String,
-    pub asset_id: Option<cityx_core::AssetId>,
+    pub subject: Option<Subject>,
     pub station_id: Option<StationId>,
     pub attempts: u32,
     pub last_error: Option<String>,

@@ -112,7 +112,7 @@ fn held(still_ours: bool) -> Result<(), JobError> {
 }
 
 fn asset_of(job: &ClaimedJob) -> Result<cityx_core::AssetId, JobError> {
-    job.asset_id
+    job.asset_id()
         .ok_or_else(|| JobError::Permanent("a media job needs an item".into()))
 }
 
@@ -159,7 +159,7 @@ impl Handler for WebhookJob {
 }
 
 async fn fail_item(ctx: &Context, job: &ClaimedJob, error: &str) {
-    if let Some(asset) = job.asset_id
+    if let Some(asset) = job.asset_id()
         && let Err(e) = ctx.app.fail_asset(asset, error).await
     {
         tracing::error!(%asset, error = %e, "cannot mark the item failed");

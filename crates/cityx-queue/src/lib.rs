@@ -18,7 +18,7 @@ pub mod supervise;
 
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer};
 use async_trait::async_trait;
-use cityx_db::{ClaimedJob, JobClaim, JobOutcome, Repo};
+use cityx_db::{ClaimedJob, JobClaim, JobOutcome, QueueRepo};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -198,7 +198,7 @@ fn since_now(d: Duration) -> time::OffsetDateTime {
 }
 
 pub struct Runner {
-    repo: Arc<dyn Repo>,
+    repo: Arc<dyn QueueRepo>,
     handlers: HashMap<&'static str, Arc<dyn Handler>>,
     slots: HashMap<Class, Arc<Semaphore>>,
     opts: RunnerOptions,
@@ -216,7 +216,11 @@ struct BusSource {
 }
 
 impl Runner {
-    pub fn new(repo: Arc<dyn Repo>, handlers: Vec<Arc<dyn Handler>>, opts: RunnerOptions) -> Self {
+    pub fn new(
+        repo: Arc<dyn QueueRepo>,
+        handlers: Vec<Arc<dyn Handler>>,
+        opts: RunnerOptions,
+    ) -> Self {
         let slots = HashMap::from([
             (
                 Class::Heavy,

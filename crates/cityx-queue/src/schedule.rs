@@ -105,8 +105,9 @@ impl Scheduler {
             let job = decision.run.then(|| NewJob {
                 id: cityx_core::JobId::new(),
                 kind: task.job,
-                asset_id: None,
+                subject: None,
                 station_id: None,
+                payload: serde_json::json!({ "due": row.next_due.unix_timestamp() }),
                 max_attempts: task.max_attempts,
                 run_at: now,
             });

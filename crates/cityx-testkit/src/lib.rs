@@ -313,7 +313,7 @@ impl TestApp {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            let asset = job.asset_id.expect("item job");
+            let asset = job.asset_id().expect("item job");
             self.app()
                 .store_bytes(
                     asset,

@@ -311,15 +311,17 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
         AdminCommand::Job(JobCommand::Dead { limit }) => {
             let jobs = app.dead_jobs(&sys, limit).await.map_err(fail)?;
             println!(
-                "{:<38} {:<10} {:<38} {:<8} REASON",
-                "ID", "KIND", "ITEM", "TRIES"
+                "{:<38} {:<10} {:<55} {:<8} REASON",
+                "ID", "KIND", "SUBJECT", "TRIES"
             );
             for j in jobs {
                 println!(
-                    "{:<38} {:<10} {:<38} {:<8} {}",
+                    "{:<38} {:<10} {:<55} {:<8} {}",
                     j.id.to_string(),
                     j.kind,
-                    j.asset_id.map(|a| a.to_string()).unwrap_or_default(),
+                    j.subject
+                        .map(|s| format!("{}:{}", s.kind, s.id))
+                        .unwrap_or_default(),
                     j.attempts,
                     j.last_error.unwrap_or_default().replace('\n', " ")
                 );

@@ -21,14 +21,16 @@ pub(crate) async fn insert_job<'e, E: sqlx::Executor<'e, Database = Any>>(
 ) -> Result<()> {
     let now = ms(cityx_core::now());
     sqlx::query(
-        "INSERT INTO jobs (id, kind, asset_id, station_id, state, attempts, max_attempts, \
-         run_at, fence, progress, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,'queued',0,$5,$6,0,0,$7,$7)",
+        "INSERT INTO jobs (id, kind, subject_type, subject_id, station_id, payload, state, \
+         attempts, max_attempts, run_at, fence, progress, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,'queued',0,$7,$8,0,0,$9,$9)",
     )
     .bind(job.id.to_string())
     .bind(job.kind)
-    .bind(job.asset_id.map(|a| a.to_string()))
+    .bind(job.subject.as_ref().map_or("", |s| s.kind.as_str()))
+    .bind(job.subject.as_ref().map(|s| s.id.as_str()))
     .bind(job.station_id.map(|s| s.to_string()))
+    .bind(job.payload.to_string())
     .bind(i64::from(job.max_attempts))
     .bind(ms(job.run_at))
     .bind(now)
@@ -477,7 +479,7 @@ impl IngestRepo for SqlRepo {
 
     async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<crate::JobSummary>> {
         let rows: Vec<super::jobs::SummaryRow> = sqlx::query_as(&format!(
-            "SELECT {} FROM jobs WHERE asset_id = $1 ORDER BY id",
+            "SELECT {} FROM jobs WHERE subject_type = 'asset' AND subject_id = $1 ORDER BY id",
             super::jobs::SUMMARY_COLS
         ))
         .bind(id.to_string())
@@ -597,7 +599,8 @@ impl IngestRepo for SqlRepo {
         sqlx::query(
             "UPDATE jobs SET state = 'dead', last_error = 'the item was deleted', \
              lease_owner = NULL, updated_at = $1 \
-             WHERE asset_id = $2 AND (state = 'queued' OR (state = 'running' AND lease_until < $1))",
+             WHERE subject_type = 'asset' AND subject_id = $2 \
+             AND (state = 'queued' OR (state = 'running' AND lease_until < $1))",
         )
         .bind(now)
         .bind(id.to_string())
@@ -605,7 +608,8 @@ impl IngestRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("end a deleted asset's jobs", "job", e))?;
         let running: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM jobs WHERE asset_id = $1 AND state = 'running'",
+            "SELECT COUNT(*) FROM jobs WHERE subject_type = 'asset' AND subject_id = $1 \
+             AND state = 'running'",
         )
         .bind(id.to_string())
         .fetch_one(&mut *tx)

@@ -3,8 +3,8 @@
 
 use super::rows::{ms, parse, parse_opt};
 use super::{Backend, SqlRepo, commit};
-use crate::model::{ClaimedJob, JobClaim, JobOutcome, NewJob, Processed};
-use crate::{Error, JobRepo, Result};
+use crate::model::{ClaimedJob, JobClaim, JobOutcome};
+use crate::{Error, QueueRepo, Result};
 use async_trait::async_trait;
 use cityx_core::{AssetId, JobId};
 use sqlx::{Any, Row, Transaction};
@@ -30,7 +30,7 @@ pub(crate) async fn fence(
     if held.rows_affected() != 1 {
         return Ok(None);
     }
-    job.asset_id.map(Some).ok_or(Error::Corrupt {
+    job.asset_id().map(Some).ok_or(Error::Corrupt {
         what: "job without an asset",
         value: job.id.to_string(),
     })
@@ -68,13 +68,23 @@ pub(crate) fn summary(
     }
 }
 
+/// A job's subject from its two columns: none when the type is empty.
+fn subject(kind: Option<String>, id: Option<String>) -> Option<cityx_core::subject::Subject> {
+    match (kind, id) {
+        (Some(kind), Some(id)) if !kind.is_empty() => {
+            Some(cityx_core::subject::Subject { kind, id })
+        }
+        _ => None,
+    }
+}
+
 /// Fair share, for a query over `jobs j` with the time in `$1`: stations with fewer running
 /// jobs first, then the oldest due job.
 pub(crate) const FAIR_ORDER: &str = "(SELECT COUNT(*) FROM jobs r WHERE r.state = 'running' \
      AND r.lease_until >= $1 AND r.station_id = j.station_id), j.run_at, j.id";
 
 #[async_trait]
-impl JobRepo for SqlRepo {
+impl QueueRepo for SqlRepo {
     async fn relay_job_wakeups(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
         if self.backend != Backend::Postgres {
             return;
@@ -246,7 +256,8 @@ impl JobRepo for SqlRepo {
         let now = ms(cityx_core::now());
         let deleted: Option<i64> = sqlx::query_scalar(
             "SELECT COUNT(*) FROM assets \
-             WHERE deleted_at IS NOT NULL AND id = (SELECT asset_id FROM jobs WHERE id = $1)",
+             WHERE deleted_at IS NOT NULL AND id = (SELECT subject_id FROM jobs \
+             WHERE id = $1 AND subject_type = 'asset')",
         )
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
@@ -261,7 +272,8 @@ impl JobRepo for SqlRepo {
         super::not_found_unless(requeue_dead(&mut tx, id).await?, "job")?;
         sqlx::query(
             "UPDATE assets SET status = 'processing', failure = NULL, updated_at = $1 \
-             WHERE status = 'failed' AND id = (SELECT asset_id FROM jobs WHERE id = $2)",
+             WHERE status = 'failed' AND id = (SELECT subject_id FROM jobs \
+             WHERE id = $2 AND subject_type = 'asset')",
         )
         .bind(now)
         .bind(id.to_string())
@@ -272,7 +284,8 @@ impl JobRepo for SqlRepo {
     }
 
     async fn dead_jobs(&self, limit: u32) -> Result<Vec<crate::DeadJob>> {
-        let rows: Vec<(
+        type Row = (
+            String,
             String,
             String,
             Option<String>,
@@ -280,8 +293,9 @@ impl JobRepo for SqlRepo {
             i64,
             Option<String>,
             i64,
-        )> = sqlx::query_as(
-            "SELECT id, kind, asset_id, station_id, attempts, last_error, updated_at FROM jobs \
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, kind, subject_type, subject_id, station_id, attempts, last_error, updated_at FROM jobs \
                  WHERE state = 'dead' ORDER BY updated_at DESC, id LIMIT $1",
         )
         .bind(i64::from(limit))
@@ -289,138 +303,20 @@ impl JobRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("list dead jobs", "job", e))?;
         rows.into_iter()
-            .map(|(job, kind, asset, station, attempts, last_error, at)| {
-                Ok(crate::DeadJob {
-                    id: parse("job id", job)?,
-                    kind,
-                    asset_id: parse_opt("asset id", asset)?,
-                    station_id: parse_opt("station id", station)?,
-                    attempts: u32::try_from(attempts).unwrap_or_default(),
-                    last_error,
-                    updated_at: super::rows::from_ms(at),
-                })
-            })
-            .collect()
-    }
-
-    async fn record_technical(
-        &self,
-        job: &ClaimedJob,
-        technical_json: &str,
-        next: &[NewJob],
-    ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let Some(asset) = fence(&mut tx, job).await? else {
-            return Ok(false);
-        };
-        sqlx::query("UPDATE assets SET technical = $1, updated_at = $2 WHERE id = $3")
-            .bind(technical_json)
-            .bind(ms(cityx_core::now()))
-            .bind(asset.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| Error::from_sqlx("record technical metadata", "asset", e))?;
-        for n in next {
-            let exists: Option<String> =
-                sqlx::query_scalar("SELECT id FROM jobs WHERE asset_id = $1 AND kind = $2")
-                    .bind(asset.to_string())
-                    .bind(n.kind)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| Error::from_sqlx("look for a job", "job", e))?;
-            if exists.is_none() {
-                super::ingest::insert_job(&mut *tx, n).await?;
-            }
-        }
-        super::commit(tx).await.map(|()| true)
-    }
-
-    async fn set_playback(
-        &self,
-        job: &ClaimedJob,
-        playback: &str,
-        only_first: bool,
-    ) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let Some(asset) = fence(&mut tx, job).await? else {
-            return Ok(false);
-        };
-        sqlx::query(
-            "UPDATE assets SET playback = $1, updated_at = $2 WHERE id = $3 \
-             AND (playback IS NULL OR NOT $4)",
-        )
-        .bind(playback)
-        .bind(ms(cityx_core::now()))
-        .bind(asset.to_string())
-        .bind(only_first)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::from_sqlx("set the playlist to play", "asset", e))?;
-        super::commit(tx).await.map(|()| true)
-    }
-
-    async fn finish_processing(&self, job: &ClaimedJob, done: &Processed) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let Some(asset) = fence(&mut tx, job).await? else {
-            return Ok(false);
-        };
-        let (status, station, title): (String, String, String) =
-            sqlx::query_as("SELECT status, station_id, title FROM assets WHERE id = $1")
-                .bind(asset.to_string())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| Error::from_sqlx("read an item", "asset", e))?;
-        let published = status == "processing" && done.rejection.is_none();
-        // Only an item still processing changes state: one withdrawn meanwhile stays so.
-        sqlx::query(
-            "UPDATE assets SET playback = $1, derived = $2, qc = $3, qc_verdict = $4, \
-             status = CASE WHEN status = 'processing' THEN $5 ELSE status END, \
-             failure = CASE WHEN status = 'processing' THEN $6 ELSE failure END, updated_at = $7 \
-             WHERE id = $8",
-        )
-        .bind(&done.playback)
-        .bind(&done.derived_json)
-        .bind(&done.qc_json)
-        .bind(&done.qc_verdict)
-        .bind(if done.rejection.is_some() {
-            "rejected"
-        } else {
-            "ready"
-        })
-        .bind(done.rejection.as_deref())
-        .bind(ms(cityx_core::now()))
-        .bind(asset.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::from_sqlx("record what processing made", "asset", e))?;
-        if published {
-            super::notices::record_event(
-                &mut tx,
-                &cityx_core::NewEvent {
-                    kind: cityx_core::EventKind::ItemPublished,
-                    asset_id: Some(asset),
-                    station_id: parse("station id", station)?,
-                    audience: None,
-                    data: serde_json::json!({ "title": title }),
-                    at: cityx_core::now(),
+            .map(
+                |(job, kind, subject_type, subject_id, station, attempts, last_error, at)| {
+                    Ok(crate::DeadJob {
+                        id: parse("job id", job)?,
+                        kind,
+                        subject: subject(Some(subject_type), subject_id),
+                        station_id: parse_opt("station id", station)?,
+                        attempts: u32::try_from(attempts).unwrap_or_default(),
+                        last_error,
+                        updated_at: super::rows::from_ms(at),
+                    })
                 },
             )
-            .await?;
-        }
-        super::commit(tx).await.map(|()| true)
-    }
-
-    async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE assets SET status = 'failed', failure = $1, updated_at = $2 WHERE id = $3",
-        )
-        .bind(reason)
-        .bind(ms(cityx_core::now()))
-        .bind(asset.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| Error::from_sqlx("mark an asset failed", "asset", e))?;
-        Ok(())
+            .collect()
     }
 }
 
@@ -436,7 +332,7 @@ async fn claim<'e, E: sqlx::Executor<'e, Database = Any>>(
         "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
          fence = fence + 1, attempts = attempts + 1, updated_at = $3 \
          WHERE id = $4 AND ((state = 'queued' AND run_at <= $3) OR (state = 'running' AND lease_until < $3)) \
-         RETURNING id, kind, asset_id, station_id, attempts, max_attempts, fence",
+         RETURNING id, kind, subject_type, subject_id, station_id, payload, attempts, max_attempts, fence",
     )
     .bind(owner)
     .bind(ms(lease_until))
@@ -461,7 +357,14 @@ async fn claim<'e, E: sqlx::Executor<'e, Database = Any>>(
     Ok(Some(ClaimedJob {
         id: parse("job id", get_s("id")?.unwrap_or_default())?,
         kind: get_s("kind")?.unwrap_or_default(),
-        asset_id: parse_opt("asset id", get_s("asset_id")?)?,
+        subject: subject(get_s("subject_type")?, get_s("subject_id")?),
+        payload: {
+            let p = get_s("payload")?.unwrap_or_default();
+            serde_json::from_str(&p).map_err(|_| Error::Corrupt {
+                what: "job payload",
+                value: p,
+            })?
+        },
         station_id: parse_opt("station id", get_s("station_id")?)?,
         attempts: u32::try_from(get_i("attempts")?).unwrap_or(u32::MAX),
         max_attempts: u32::try_from(get_i("max_attempts")?).unwrap_or_default(),

@@ -13,6 +13,7 @@ mod ingest;
 mod jobs;
 mod notices;
 mod outbox;
+mod pipeline;
 pub(crate) mod processes;
 mod rows;
 pub(crate) mod schedules;

@@ -9,8 +9,9 @@ use super::{SqlRepo, commit, not_found_unless, write_audit};
 use crate::model::{DeliveryWork, NewJob};
 use crate::{Error, Result, WebhookRepo};
 use async_trait::async_trait;
+use cityx_core::subject::Subject;
 use cityx_core::webhook::{
-    Attempt, DELIVERY_ATTEMPTS, MAX_PER_STATION, WEBHOOK_JOB, WebhookFields,
+    Attempt, DELIVERY_ATTEMPTS, DELIVERY_SUBJECT, MAX_PER_STATION, WEBHOOK_JOB, WebhookFields,
 };
 use cityx_core::{
     Delivery, JobId, NewAudit, NewEvent, StationId, TenantScope, UserId, Webhook, WebhookId,
@@ -40,19 +41,19 @@ pub(crate) async fn enqueue_deliveries(
     .map_err(|err| Error::from_sqlx("find an event's webhooks", "webhook", err))?;
     let now = ms(cityx_core::now());
     for (hook, station) in hooks {
+        // A delivery's id is its job's.
         let id = JobId::new();
-        super::ingest::insert_job(
-            &mut **tx,
-            &NewJob {
-                id,
-                kind: WEBHOOK_JOB,
-                asset_id: None,
-                station_id: Some(parse("station id", station)?),
-                max_attempts: DELIVERY_ATTEMPTS,
-                run_at: e.at,
-            },
-        )
-        .await?;
+        let job = NewJob {
+            id,
+            run_at: e.at,
+            ..NewJob::about(
+                WEBHOOK_JOB,
+                Subject::new(DELIVERY_SUBJECT, id),
+                Some(parse("station id", station)?),
+                DELIVERY_ATTEMPTS,
+            )
+        };
+        super::ingest::insert_job(&mut **tx, &job).await?;
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, webhook_id, event_seq, event_kind, state, \
              attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",

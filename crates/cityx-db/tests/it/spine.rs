@@ -231,8 +231,9 @@ fn job() -> NewJob {
     NewJob {
         id: cityx_core::JobId::new(),
         kind: "tidy",
-        asset_id: None,
+        subject: None,
         station_id: None,
+        payload: serde_json::json!({}),
         max_attempts: 3,
         run_at: cityx_core::now(),
     }

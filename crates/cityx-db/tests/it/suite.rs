@@ -685,14 +685,12 @@ fn asset_and_upload(
 }
 
 fn probe_job(asset: &cityx_core::Asset) -> cityx_db::NewJob {
-    cityx_db::NewJob {
-        id: cityx_core::JobId::new(),
-        kind: "probe",
-        asset_id: Some(asset.id),
-        station_id: Some(asset.station_id),
-        max_attempts: 5,
-        run_at: cityx_core::now(),
-    }
+    cityx_db::NewJob::about(
+        "probe",
+        cityx_core::subject::Subject::asset(asset.id),
+        Some(asset.station_id),
+        5,
+    )
 }
 
 pub async fn uploads_reserve_quota_and_finish_with_a_job(repo: Arc<dyn Repo>) {
@@ -945,8 +943,9 @@ fn station_job(
     cityx_db::NewJob {
         id: cityx_core::JobId::new(),
         kind,
-        asset_id: None,
+        subject: None,
         station_id: station,
+        payload: serde_json::json!({ "n": 1 }),
         max_attempts: 3,
         run_at,
     }
@@ -969,6 +968,22 @@ pub async fn jobs_are_claimed_once_and_fenced(repo: Arc<dyn Repo>) {
         .expect("claim")
         .expect("a job");
     assert_eq!((a.kind.as_str(), a.attempts, a.fence), ("probe", 1, 1));
+    // The payload and the (absent) subject come back as enqueued.
+    assert_eq!(
+        (&a.subject, &a.payload),
+        (&None, &serde_json::json!({ "n": 1 }))
+    );
+    let summary = repo.get_job(a.id).await.expect("get").expect("the job");
+    assert_eq!(
+        (summary.kind.as_str(), summary.state.as_str()),
+        ("probe", "running")
+    );
+    assert!(
+        repo.get_job(cityx_core::JobId::new())
+            .await
+            .expect("get")
+            .is_none()
+    );
     assert!(
         repo.claim_job(&["probe"], "worker-b", lease)
             .await
@@ -1374,6 +1389,7 @@ async fn processing_asset(
 
 pub async fn pipeline_writes_are_fenced_and_enqueue_once(repo: Arc<dyn Repo>) {
     let (a, probe) = processing_asset(&repo, "pl").await;
+    assert_eq!(probe.asset_id(), Some(a.id), "an item's job names the item");
     let transcode = cityx_db::NewJob {
         kind: "transcode",
         ..probe_job(&a)

@@ -101,14 +101,12 @@ async fn asset_with_job(
             .await
             .expect("advance")
     );
-    let job = NewJob {
-        id: cityx_core::JobId::new(),
-        kind: "probe",
-        asset_id: Some(asset.id),
-        station_id: Some(st.id),
+    let job = NewJob::about(
+        "probe",
+        cityx_core::subject::Subject::asset(asset.id),
+        Some(st.id),
         max_attempts,
-        run_at: now,
-    };
+    );
     let done = CompletedUpload {
         sha256: "0".repeat(64),
         md5: "0".repeat(32),
@@ -367,8 +365,9 @@ async fn a_worker_that_loses_its_lease_stops_its_work() {
     let first = ClaimedJob {
         id: job_id,
         kind: "probe".into(),
-        asset_id: Some(asset),
+        subject: Some(cityx_core::subject::Subject::asset(asset)),
         station_id: None,
+        payload: serde_json::json!({}),
         attempts: 1,
         max_attempts: 5,
         fence: 1,

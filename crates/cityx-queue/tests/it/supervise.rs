@@ -55,8 +55,10 @@ impl Service for Mute {
     fn kind(&self) -> &'static str {
         "mute"
     }
+    // Longer than a lease renewal (1 s), so that the child's pid is reported before the
+    // watchdog ends it.
     fn liveness(&self) -> Duration {
-        Duration::from_secs(1)
+        Duration::from_millis(2500)
     }
     async fn run(&self, _p: &ClaimedProcess, ctl: &Control) -> Result<Exit, String> {
         child(ctl, "sleep", &["3600"]).await
