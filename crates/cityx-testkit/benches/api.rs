@@ -15,13 +15,19 @@
 //!    never asked before on every request (always searched).
 //!
 //! `CITYX_BENCH_SECS` sets each run's length (default 5).
+//!
+//! Ends with a table of ratios: the figures against their goals (this bench runs no bare
+//! reference), and new questions against repeated ones.
 
+#[path = "common/ratios.rs"]
+mod ratios;
 #[path = "common/server.rs"]
 mod server;
 
 #[path = "../../cityx-search/benches/support/generated.rs"]
 mod generated;
 
+use ratios::{Goal, Ratios};
 use server::{Server, wrk, wrk_latency};
 use std::time::{Duration, Instant};
 
@@ -132,11 +138,12 @@ fn main() {
     );
     let half = max / 2.0;
     let times = rt.block_on(open_loop(&item, &token, half, secs, 32));
+    let half_p99 = percentile(&times, 0.99);
     println!(
         "item JSON at half of that ({half:.0} requests/s, open loop, {} requests): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         times.len(),
         percentile(&times, 0.5),
-        percentile(&times, 0.99),
+        half_p99,
         times[times.len() - 1]
     );
 
@@ -170,12 +177,16 @@ fn main() {
     let fresh = script("fresh.lua", " .. \"&max_duration=\" .. (100000 + n)");
     let search = format!("{base}/api/v1/search");
     wrk(&search, &token, 1, 8, Some(&repeated));
-    for (how, script) in [
+    // Requests/s: [repeated, fresh] × [-c8, -c32].
+    let mut search_rps = [[0f64; 2]; 2];
+    let ways = [
         ("15 questions again and again", &repeated),
         ("a new question each time", &fresh),
-    ] {
-        for connections in [8, 32] {
+    ];
+    for ((how, script), rates) in ways.into_iter().zip(&mut search_rps) {
+        for (connections, rate) in [8, 32].into_iter().zip(rates.iter_mut()) {
             let (rps, text) = wrk(&search, &token, secs, connections, Some(script));
+            *rate = rps;
             println!(
                 "search over {items} items, {how}, wrk -t1 -c{connections}: {rps:.0} requests/s (p50 {}, p99 {})",
                 wrk_latency(&text, "50%"),
@@ -183,4 +194,41 @@ fn main() {
             );
         }
     }
+
+    let [[repeated8, repeated32], [fresh8, fresh32]] = search_rps;
+    let mut table = Ratios::new(
+        "api: ratios (no bare reference runs here: figures against the goals, and new questions against repeated ones)",
+    );
+    table
+        .add(
+            "item JSON, most requests/s (wrk -c32) / the goal",
+            (max, 10_000.0),
+            "/s",
+            Goal::AtLeast(1.0),
+        )
+        .add(
+            "item JSON at half that rate, open-loop p99 / the goal",
+            (half_p99, 5.0),
+            "ms",
+            Goal::AtMost(1.0),
+        )
+        .add(
+            "search, a new question each time (wrk -c8) / the goal",
+            (fresh8, 2_000.0),
+            "/s",
+            Goal::AtLeast(1.0),
+        )
+        .add(
+            "search, a new question each time / the 15 questions again (wrk -c8)",
+            (fresh8, repeated8),
+            "/s",
+            Goal::None,
+        )
+        .add(
+            "search, a new question each time / the 15 questions again (wrk -c32)",
+            (fresh32, repeated32),
+            "/s",
+            Goal::None,
+        );
+    table.print();
 }

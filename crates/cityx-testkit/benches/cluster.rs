@@ -26,10 +26,15 @@
 //! `CITYX_BENCH_SECS` sets each API run's length (default 5). `CITYX_TEST_POSTGRES_URL`
 //! names the PostgreSQL server (default `postgres://postgres@127.0.0.1:5432/postgres`);
 //! scratch databases are created on it and dropped.
+//!
+//! Ends with a table of the ratios.
 
+#[path = "common/ratios.rs"]
+mod ratios;
 #[path = "common/server.rs"]
 mod server;
 
+use ratios::{Goal, Ratios};
 use serde_json::Value;
 use server::{Spread, upload};
 use std::path::{Path, PathBuf};
@@ -328,6 +333,13 @@ async fn main() {
         );
     }
     println!("    two nodes / one: {}", ratio(best[1].0, best[0].0));
+    let mut table = Ratios::new("cluster: ratios (two nodes or workers / one, in the same run)");
+    table.add(
+        "API, item JSON: two nodes / one node",
+        (best[1].0, best[0].0),
+        "/s",
+        Goal::None,
+    );
 
     let piece = bytes::Bytes::from(
         (0..PIECE)
@@ -366,6 +378,14 @@ async fn main() {
             "    {label:<30}  {rate:7.1} MB/s   nodes' CPU {ms:.2} ms/MB   machine {:.0}% busy   ratio to one node: {}",
             busy * 100.0,
             ratio(rate, best[0].0)
+        );
+    }
+    for ((label, _, _), (rate, _, _)) in cases.iter().zip(best).skip(1) {
+        table.add(
+            format!("uploads, {label} / one node"),
+            (rate, best[0].0),
+            "MB/s",
+            Goal::None,
         );
     }
     cluster.remove().await;
@@ -409,4 +429,12 @@ async fn main() {
         "    two workers / one: {}",
         ratio(took[0].as_secs_f64(), took[1].as_secs_f64())
     );
+    let per_minute = |t: &Duration| clips as f64 * 60.0 / t.as_secs_f64();
+    table.add(
+        "jobs: two workers / one worker",
+        (per_minute(&took[1]), per_minute(&took[0])),
+        "items/min",
+        Goal::None,
+    );
+    table.print();
 }

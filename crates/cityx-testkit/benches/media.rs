@@ -14,11 +14,18 @@
 //!    platforms do; on the MPEG-2 source and on an H.264 one (the usual station master).
 //!
 //! Baselines printed in the same run: x264 speed (bare frames per second).
+//!
+//! Ends with a table of the ratios, and of the two figures whose goals are in milliseconds
+//! against those goals.
+
+#[path = "common/ratios.rs"]
+mod ratios;
 
 use cityx_media::ladder::{LadderOptions, execute, ladder_plan, remux_plan};
 use cityx_media::qc::Profile;
 use cityx_media::{Tools, probe::probe};
 use cityx_testkit::{TestApp, World};
+use ratios::{Goal, Ratios};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -399,5 +406,16 @@ fn main() {
         for (source, one, many) in [("MPEG-2", bare_total, separate), ("H.264", bare_h264, separate_h264)] {
             println!("  everything from the {source:6} source, one process vs one per output (4 rungs, proxy, images, QC; in parallel): {:7.0} ms vs {:7.0} ms   ratio {:.2}x (goal ≤ 0.8x)", ms(one), ms(many), one.as_secs_f64() / many.as_secs_f64());
         }
+
+        let mut table = Ratios::new("media: ratios (references from the same run; the last two rows against goals)");
+        table
+            .add("fast path, upload complete → first segment: cityx / bare remux", (ms(fast), ms(bare_fast)), "ms", Goal::None)
+            .add("encode path, → first segment of every rung: cityx / identical ffmpeg", (ms(encoded_first), ms(bare_first)), "ms", Goal::AtMost(1.2))
+            .add("transcode job wall time: cityx / identical bare ffmpeg", (ms(job_wall), ms(bare_total)), "ms", Goal::AtMost(1.05))
+            .add("MPEG-2 source: one process / one per output", (ms(bare_total), ms(separate)), "ms", Goal::AtMost(0.8))
+            .add("H.264 source: one process / one per output", (ms(bare_h264), ms(separate_h264)), "ms", Goal::AtMost(0.8))
+            .add("fast path, upload complete → first segment / the goal", (ms(fast), 1000.0), "ms", Goal::AtMost(1.0))
+            .add("queue to start / the goal", (ms(queue_to_start), 1000.0), "ms", Goal::AtMost(1.0));
+        table.print();
     });
 }

@@ -13,10 +13,15 @@
 //! and the best of each is compared. `CITYX_BENCH_SECS` sets each wrk run's length (default
 //! 4), `CITYX_BENCH_CONNECTIONS` its connections (default 16). The server's resident memory
 //! is read before and after, for flatness.
+//!
+//! Ends with a table of the ratios.
 
+#[path = "common/ratios.rs"]
+mod ratios;
 #[path = "common/server.rs"]
 mod server;
 
+use ratios::{Goal, Ratios};
 use serde_json::Value;
 use server::{Server, status_kib};
 use std::path::Path;
@@ -266,6 +271,8 @@ fn main() {
         "{:<34} {:>12} {:>12} {:>7}   {:>11} {:>11} {:>7}",
         "object", "cityx req/s", "nginx req/s", "ratio", "cityx MB/s", "nginx MB/s", "ratio"
     );
+    let mut table = Ratios::new("serving: ratios (nginx serving the same files in the same run)");
+    let mut segment_rps = 0.0;
     for (name, path, headers) in &objects {
         let (mut ours, mut theirs) = (Load::default(), Load::default());
         for _ in 0..2 {
@@ -288,6 +295,15 @@ fn main() {
             mb(theirs),
             mb(ours) / mb(theirs).max(1e-9)
         );
+        table.add(
+            format!("{name}: requests/s, cityx / nginx"),
+            (ours.rps, theirs.rps),
+            "/s",
+            Goal::AtLeast(0.8),
+        );
+        if *path == segment_path {
+            segment_rps = ours.rps;
+        }
     }
     // For reference: the same segment through the authenticated files route (a token and
     // the item's rights read per request).
@@ -308,4 +324,11 @@ fn main() {
         status_kib(pid, "VmRSS") / 1024.0,
         status_kib(pid, "VmHWM") / 1024.0
     );
+    table.add(
+        "segment: requests/s, /files/ with a bearer token / media link",
+        (files.rps, segment_rps),
+        "/s",
+        Goal::None,
+    );
+    table.print();
 }

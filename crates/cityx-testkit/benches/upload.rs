@@ -19,7 +19,11 @@
 //!
 //! The disk of a shared machine moves a lot from one minute to the next, so dd and the tus
 //! upload run alternately, twice each, and the best of each is compared.
+//!
+//! Ends with a table of the ratios.
 
+#[path = "common/ratios.rs"]
+mod ratios;
 #[path = "common/server.rs"]
 mod server;
 
@@ -28,6 +32,7 @@ use cityx_core::{AssetId, UploadId};
 use cityx_storage::spool::Spool;
 use cityx_storage::{Storage, StorageKey};
 use cityx_testkit::{TestApp, World};
+use ratios::{Goal, Ratios};
 use server::{Server, Spread, status_kib};
 use sha2::Digest;
 use std::time::{Duration, Instant};
@@ -178,11 +183,39 @@ fn main() {
         });
         futures_util::future::join_all(uploads).await;
         let took = started.elapsed();
+        let peak = status_kib(pid, "VmHWM") / 1024.0;
         println!(
-            "  50 concurrent uploads of {each} MiB into `cityx serve`: {:.1} MB/s in all; server peak RSS {:.0} MB (idle before: {:.0} MB; goal < 300 MB)",
+            "  50 concurrent uploads of {each} MiB into `cityx serve`: {:.1} MB/s in all; server peak RSS {peak:.0} MB (idle before: {:.0} MB; goal < 300 MB)",
             mb_s(50 * (each << 20), took),
-            status_kib(pid, "VmHWM") / 1024.0,
             before / 1024.0
         );
+
+        let mut table = Ratios::new("upload: ratios (references from the same run)");
+        table
+            .add(
+                "tus upload / dd conv=fdatasync, same bytes, same directory",
+                (up_rate, dd_rate),
+                "MB/s",
+                Goal::AtLeast(0.8),
+            )
+            .add(
+                "write path, SHA-256 + MD5 on / off",
+                (on, off),
+                "MB/s",
+                Goal::AtLeast(0.95),
+            )
+            .add(
+                "tus upload / MD5 in memory (one core)",
+                (up_rate, md5),
+                "MB/s",
+                Goal::None,
+            )
+            .add(
+                "50 uploads at once, server peak RSS / the goal",
+                (peak, 300.0),
+                "MB",
+                Goal::AtMost(1.0),
+            );
+        table.print();
     });
 }
