@@ -1,11 +1,18 @@
-//! The job runner: claims jobs from the database, runs their handlers under a lease kept
-//! alive by heartbeats, and records the outcome with retries (exponential backoff with
-//! jitter), a dead state after the last attempt, and a hook to tell the item why.
+//! The spine: everything cityx runs besides answering requests. The job runner (this
+//! module) claims jobs from the database, runs their handlers under a lease kept alive by
+//! heartbeats, and records the outcome with retries (exponential backoff with jitter), a
+//! dead state after the last attempt, and a hook to tell the subject why. [`supervise`] runs
+//! long-running processes under leases with a liveness watchdog; [`schedule`] fires periodic
+//! tasks once per due time across the cluster; [`subscribe`] feeds the event log to
+//! registered consumers with durable cursors. A subsystem lists what it brings in a
+//! [`Registry`].
 //!
-//! Depends on `cityx-db` (the jobs table) and `cityx-core`; knows nothing of what jobs do:
-//! handlers ([`Handler`]) live in `cityx-jobs`. CPU-heavy classes get as many slots as there
-//! are cores, light ones a few more; within the slots, the claim query prefers stations with
-//! the fewest running jobs, so one station's bulk upload cannot starve the others.
+//! Depends on `cityx-db` (the jobs, processes, schedules and subscribers tables) and
+//! `cityx-core`; knows nothing of what jobs, processes or subscribers do: handlers live in
+//! the subsystems (`cityx-jobs` for the exchange). CPU-heavy classes get as many slots as
+//! there are cores, light ones a few more; within the slots, the claim query prefers
+//! stations with the fewest running jobs, so one station's bulk upload cannot starve the
+//! others.
 //!
 //! Jobs reach the runner one of two ways: by claiming from the jobs table (polled, and woken
 //! by the database's notifications), or, with a [`bus::Bus`], as messages of NATS JetStream
@@ -30,7 +37,8 @@ use tokio::task::JoinSet;
 const FAILING_POLL: Duration = Duration::from_secs(5);
 
 /// How much of the machine a job needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Class {
     /// Probing, small writes: many at once.
     Light,
@@ -69,6 +77,16 @@ pub trait Handler: Send + Sync {
     async fn on_dead(&self, _job: &ClaimedJob, _error: &str) {}
 }
 
+/// An operator's say over one job kind (`[jobs.kinds.<kind>]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KindOptions {
+    /// Its class instead of the one its handler says (`heavy` or `light`).
+    pub class: Option<Class>,
+    /// The most jobs of this kind at once in this process (0: only its class limits it).
+    pub slots: usize,
+}
+
 #[derive(Clone, Debug)]
 pub struct RunnerOptions {
     /// This worker's name in leases.
@@ -80,6 +98,8 @@ pub struct RunnerOptions {
     pub light_slots: usize,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Per job kind: class and slots.
+    pub kinds: HashMap<String, KindOptions>,
 }
 
 impl Default for RunnerOptions {
@@ -95,6 +115,7 @@ impl Default for RunnerOptions {
             light_slots: cores * 2,
             backoff_base: Duration::from_secs(5),
             backoff_max: Duration::from_secs(600),
+            kinds: HashMap::new(),
         }
     }
 }
@@ -201,6 +222,8 @@ pub struct Runner {
     repo: Arc<dyn QueueRepo>,
     handlers: HashMap<&'static str, Arc<dyn Handler>>,
     slots: HashMap<Class, Arc<Semaphore>>,
+    /// Kinds with slots of their own, besides their class's.
+    kind_slots: HashMap<&'static str, Arc<Semaphore>>,
     opts: RunnerOptions,
     /// Signalled when work is enqueued in this process: look at once, not at the next poll.
     wake: Arc<Notify>,
@@ -231,10 +254,18 @@ impl Runner {
                 Arc::new(Semaphore::new(opts.light_slots.max(1))),
             ),
         ]);
+        let kind_slots = handlers
+            .iter()
+            .filter_map(|h| {
+                let n = opts.kinds.get(h.kind()).map_or(0, |k| k.slots);
+                (n > 0).then(|| (h.kind(), Arc::new(Semaphore::new(n))))
+            })
+            .collect();
         Runner {
             repo,
             handlers: handlers.into_iter().map(|h| (h.kind(), h)).collect(),
             slots,
+            kind_slots,
             opts,
             wake: Arc::new(Notify::new()),
             bus: None,
@@ -257,11 +288,26 @@ impl Runner {
         self
     }
 
+    /// A kind's class: the operator's choice, else its handler's.
+    fn class_of(&self, h: &dyn Handler) -> Class {
+        self.opts
+            .kinds
+            .get(h.kind())
+            .and_then(|k| k.class)
+            .unwrap_or_else(|| h.class())
+    }
+
+    /// The kinds of `class` that have a free slot of their own (or need none).
     fn kinds(&self, class: Class) -> Vec<&'static str> {
         self.handlers
             .values()
-            .filter(|h| h.class() == class)
+            .filter(|h| self.class_of(&***h) == class)
             .map(|h| h.kind())
+            .filter(|k| {
+                self.kind_slots
+                    .get(k)
+                    .is_none_or(|s| s.available_permits() > 0)
+            })
             .collect()
     }
 
@@ -270,12 +316,13 @@ impl Runner {
     async fn fill(self: &Arc<Self>, running: &mut JoinSet<()>) -> anyhow::Result<usize> {
         let mut started = 0;
         for class in [Class::Heavy, Class::Light] {
-            let kinds = self.kinds(class);
-            if kinds.is_empty() {
-                continue;
-            }
             let sem = self.slots[&class].clone();
             while let Ok(permit) = sem.clone().try_acquire_owned() {
+                // Looked at again for every claim: a kind whose own slots are full sits out.
+                let kinds = self.kinds(class);
+                if kinds.is_empty() {
+                    break;
+                }
                 let claimed = match &self.bus {
                     Some(bus) => self.claim_from_bus(bus, &kinds).await,
                     None => self
@@ -289,10 +336,15 @@ impl Runner {
                     Some(claimed) => claimed,
                     None => break,
                 };
+                // Only this loop takes kind permits, and the kind had a free one.
+                let kind_permit = self
+                    .kind_slots
+                    .get(job.kind.as_str())
+                    .and_then(|s| s.clone().try_acquire_owned().ok());
                 let me = self.clone();
                 running.spawn(async move {
                     me.execute(job, message).await;
-                    drop(permit);
+                    drop((permit, kind_permit));
                 });
                 started += 1;
             }

@@ -404,3 +404,23 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
         let _ = tokio::signal::ctrl_c().await;
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// `jobs.only_kinds` and `jobs.kinds` are checked against a list in the settings; it must
+    /// be exactly what the subsystems register.
+    #[tokio::test]
+    async fn the_settings_know_every_registered_job_kind() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut settings = crate::settings::Settings::default();
+        settings.data.dir = dir.path().to_path_buf();
+        let app = super::open_app(&settings).await.expect("app");
+        let reg = super::registry(&settings, &app).expect("registry");
+        let mut registered: Vec<&str> = reg.handlers.iter().map(|h| h.kind()).collect();
+        let mut known = crate::settings::JOB_KINDS.to_vec();
+        registered.sort_unstable();
+        known.sort_unstable();
+        assert_eq!(registered, known);
+        app.repo().close().await;
+    }
+}

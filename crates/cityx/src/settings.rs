@@ -31,12 +31,14 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-/// Every job kind there is (what `jobs.only_kinds` may name).
-pub const JOB_KINDS: [&str; 4] = [
+/// Every job kind there is (what `jobs.only_kinds` and `jobs.kinds` may name). A test
+/// checks it against the kinds the subsystems register (`server::registry`).
+pub const JOB_KINDS: [&str; 5] = [
     cityx_app::IMPORT_JOB,
     cityx_app::PROBE_JOB,
     cityx_app::TRANSCODE_JOB,
     cityx_core::webhook::WEBHOOK_JOB,
+    cityx_jobs::TIDY,
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +57,8 @@ pub struct JobSettings {
     pub retry_base_secs: u64,
     /// The longest wait between retries.
     pub retry_max_secs: u64,
+    /// Per job kind: its class and its own slots.
+    pub kinds: std::collections::BTreeMap<String, cityx_queue::KindOptions>,
 }
 
 impl Default for JobSettings {
@@ -67,6 +71,7 @@ impl Default for JobSettings {
             only_kinds: Vec::new(),
             retry_base_secs: 5,
             retry_max_secs: 600,
+            kinds: Default::default(),
         }
     }
 }
@@ -585,15 +590,16 @@ impl Settings {
         if j.retry_base_secs == 0 || j.retry_max_secs < j.retry_base_secs {
             bail!("jobs.retry_base_secs must be at least 1, and jobs.retry_max_secs at least that");
         }
-        if let Some(k) = j
-            .only_kinds
-            .iter()
-            .find(|k| !JOB_KINDS.contains(&k.as_str()))
-        {
-            bail!(
-                "jobs.only_kinds: {k:?} is not a job kind; kinds are {}",
-                JOB_KINDS.join(", ")
-            );
+        for (key, names) in [
+            ("jobs.only_kinds", j.only_kinds.iter().collect::<Vec<_>>()),
+            ("jobs.kinds", j.kinds.keys().collect()),
+        ] {
+            if let Some(k) = names.iter().find(|k| !JOB_KINDS.contains(&k.as_str())) {
+                bail!(
+                    "{key}: {k:?} is not a job kind; kinds are {}",
+                    JOB_KINDS.join(", ")
+                );
+            }
         }
         self.fetch_options()?;
         for (key, v) in [
@@ -738,6 +744,7 @@ impl Settings {
             lease: Duration::from_secs(self.jobs.lease_secs),
             backoff_base: Duration::from_secs(self.jobs.retry_base_secs),
             backoff_max: Duration::from_secs(self.jobs.retry_max_secs),
+            kinds: self.jobs.kinds.clone().into_iter().collect(),
             heavy_slots: if self.jobs.heavy_slots == 0 {
                 d.heavy_slots
             } else {
@@ -904,6 +911,42 @@ mod tests {
                     !err.contains(":pw@"),
                     "the password must not be printed: {err}"
                 );
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn job_kinds_take_a_class_and_slots_and_unknown_ones_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "cityx.toml",
+                "[jobs.kinds.webhook]\nslots = 2\n[jobs.kinds.probe]\nclass = \"heavy\"\n",
+            )?;
+            let s = Settings::load(
+                Some(std::path::Path::new("cityx.toml")),
+                &Overrides::default(),
+            )
+            .expect("valid");
+            let opts = s.runner_options();
+            assert_eq!(opts.kinds["webhook"].slots, 2);
+            assert_eq!(opts.kinds["probe"].class, Some(cityx_queue::Class::Heavy));
+            for (toml, needle) in [
+                (
+                    "[jobs.kinds.teleport]\nslots = 1\n",
+                    "jobs.kinds: \"teleport\" is not a job kind",
+                ),
+                ("[jobs.kinds.probe]\nclass = \"medium\"\n", "medium"),
+                ("[jobs.kinds.probe]\nthreads = 2\n", "threads"),
+            ] {
+                jail.create_file("cityx.toml", toml)?;
+                let err = Settings::load(
+                    Some(std::path::Path::new("cityx.toml")),
+                    &Overrides::default(),
+                )
+                .expect_err(toml)
+                .to_string();
+                assert!(err.contains(needle), "{toml}: {err}");
             }
             Ok(())
         });

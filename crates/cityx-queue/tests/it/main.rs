@@ -588,3 +588,93 @@ async fn through_the_bus_events_are_published_once_each() {
     assert_eq!(got, expected);
     bus.delete_streams().await.expect("clean up");
 }
+
+/// Counts how many of its jobs run at once.
+#[derive(Default)]
+struct Concurrency {
+    now: AtomicU32,
+    most: AtomicU32,
+    done: AtomicU32,
+}
+
+struct Counting(&'static str, Arc<Concurrency>);
+
+#[async_trait]
+impl Handler for Counting {
+    fn kind(&self) -> &'static str {
+        self.0
+    }
+
+    async fn run(&self, _job: &ClaimedJob, _progress: &Progress) -> Result<(), JobError> {
+        let c = &self.1;
+        let n = c.now.fetch_add(1, Ordering::SeqCst) + 1;
+        c.most.fetch_max(n, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        c.now.fetch_sub(1, Ordering::SeqCst);
+        c.done.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn kinds_take_the_class_and_slots_operators_give_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let repo = repo(&dir).await;
+    for kind in ["one_at_a_time", "made_heavy", "free"] {
+        for _ in 0..4 {
+            let job = NewJob {
+                subject: None,
+                ..NewJob::about(kind, cityx_core::subject::Subject::new("t", 1), None, 3)
+            };
+            repo.enqueue_job(&job).await.expect("enqueue");
+        }
+    }
+    let counts: Vec<Arc<Concurrency>> = (0..3).map(|_| Arc::default()).collect();
+    let mut opts = fast();
+    opts.light_slots = 4;
+    opts.heavy_slots = 1;
+    opts.kinds.insert(
+        "one_at_a_time".into(),
+        cityx_queue::KindOptions {
+            class: None,
+            slots: 1,
+        },
+    );
+    opts.kinds.insert(
+        "made_heavy".into(),
+        cityx_queue::KindOptions {
+            class: Some(cityx_queue::Class::Heavy),
+            slots: 0,
+        },
+    );
+    let handlers: Vec<Arc<dyn Handler>> = vec![
+        Arc::new(Counting("one_at_a_time", counts[0].clone())),
+        Arc::new(Counting("made_heavy", counts[1].clone())),
+        Arc::new(Counting("free", counts[2].clone())),
+    ];
+    let runner = Arc::new(Runner::new(repo.clone(), handlers, opts));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(runner.run(async {
+        let _ = stopped.await;
+    }));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while counts.iter().any(|c| c.done.load(Ordering::SeqCst) < 4) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the jobs never all ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop.send(());
+    task.await.expect("runner ends");
+    let most: Vec<u32> = counts
+        .iter()
+        .map(|c| c.most.load(Ordering::SeqCst))
+        .collect();
+    assert_eq!(most[0], 1, "a kind with one slot runs one at a time");
+    assert_eq!(most[1], 1, "a kind made heavy shares the one heavy slot");
+    assert!(
+        most[2] >= 2,
+        "a light kind without slots of its own runs several: {most:?}"
+    );
+}
