@@ -31,7 +31,7 @@ pub(crate) fn rights_of(own: &str, now: &str) -> String {
     format!(
         "(a.visibility IN ('exchange', 'public') OR (a.visibility = 'stations' AND EXISTS \
          (SELECT 1 FROM asset_shares s WHERE s.asset_id = a.id AND s.station_id = {own}))) \
-         AND NOT (a.embargo_hides = 1 AND a.embargo_until > {now})"
+         AND NOT (a.embargo_hides = 1 AND COALESCE(a.embargo_until, 0) > {now})"
     )
 }
 

@@ -12,6 +12,7 @@ mod notices;
 mod processes;
 mod system;
 mod uploads;
+mod visibility;
 mod web;
 mod webhooks;
 mod zones;
