@@ -133,6 +133,17 @@ impl App {
         Ok(())
     }
 
+    /// Turns events into deliveries to the webhooks that want them (the webhooks' event
+    /// subscriber calls this with each batch, in order); wakes the runner when some were
+    /// made. Handing the same events over again makes nothing twice.
+    pub async fn fan_out_webhooks(&self, events: &[cityx_core::Event]) -> Result<usize> {
+        let made = self.repo.enqueue_deliveries(events).await?;
+        if made > 0 {
+            self.jobs_ready.notify_one();
+        }
+        Ok(made)
+    }
+
     /// Sends a failed delivery again.
     pub async fn retry_delivery(
         &self,

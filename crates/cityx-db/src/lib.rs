@@ -238,9 +238,13 @@ pub trait FollowRepo {
     async fn delete_follow(&self, user: UserId, id: cityx_core::FollowId) -> Result<()>;
 }
 
-/// Webhooks and their deliveries (enqueued by the events' own transactions).
+/// Webhooks and their deliveries (enqueued by the webhooks' event subscriber).
 #[async_trait]
 pub trait WebhookRepo {
+    /// Enqueues, for each event, a delivery (with its job) to every live webhook that wants
+    /// its kind and whose station the feed would tell of it; one per webhook and event
+    /// however often the event comes. Returns how many deliveries were new.
+    async fn enqueue_deliveries(&self, events: &[cityx_core::Event]) -> Result<usize>;
     /// Adds a webhook to `station`. More than `MAX_PER_STATION` live ones is
     /// `WrongState { state: "too_many" }`.
     async fn insert_webhook(

@@ -124,7 +124,28 @@ pub fn register(reg: &mut cityx_queue::Registry, ctx: &Context) {
         .job(Arc::new(TranscodeJob(ctx.clone())))
         .job(Arc::new(WebhookJob(ctx.clone())))
         .job(Arc::new(tidy::TidyJob(ctx.clone())))
-        .schedule(tidy::task());
+        .schedule(tidy::task())
+        .subscribe(Arc::new(WebhookFanout(ctx.clone())));
+}
+
+/// `webhook_deliveries`: the event subscriber that turns each event into deliveries to the
+/// webhooks that want it, whose jobs ([`WebhookJob`]) then send them.
+pub struct WebhookFanout(pub Context);
+
+#[async_trait]
+impl cityx_queue::subscribe::Subscriber for WebhookFanout {
+    fn name(&self) -> &'static str {
+        "webhook_deliveries"
+    }
+
+    async fn handle(&self, events: &[cityx_core::Event]) -> Result<(), String> {
+        self.0
+            .app
+            .fan_out_webhooks(events)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// `webhook`: one signed POST of one event to one station's webhook (the job's id is the

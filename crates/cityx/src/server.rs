@@ -99,7 +99,8 @@ pub struct Running {
     upkeep: JoinHandle<()>,
     /// Keeps the search index in step with the database, on API nodes.
     indexer: Option<JoinHandle<()>>,
-    /// The spine (job runner, process supervisor, scheduler), when this process runs jobs.
+    /// The spine: the event feeder always; the job runner, process supervisor and scheduler
+    /// when this process runs jobs.
     runner: Option<(oneshot::Sender<()>, JoinHandle<()>)>,
 }
 
@@ -176,11 +177,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
     let indexer = role
         .serves_api()
         .then(|| tokio::spawn(app.clone().follow_index()));
-    let runner = if runs_jobs {
-        Some(start_spine(settings, &app, bus)?)
-    } else {
-        None
-    };
+    let runner = Some(start_spine(settings, &app, bus, runs_jobs)?);
     tracing::info!(%addr, ?role, "cityx listening");
     Ok(Running {
         addr,
@@ -222,15 +219,28 @@ fn registry(settings: &Settings, app: &Arc<App>) -> anyhow::Result<cityx_queue::
     Ok(reg)
 }
 
-/// Starts the job runner (with the bus's relays when there is one), the process supervisor,
-/// the scheduler and the event subscribers' feeder; returns their stop signal and the task that ends when all have
-/// stopped.
+/// Starts the event subscribers' feeder on every node, and where jobs run (`runs_jobs`) the
+/// job runner (with the bus's relays when there is one), the process supervisor and the
+/// scheduler; returns their stop signal and the task that ends when all have stopped.
 fn start_spine(
     settings: &Settings,
     app: &Arc<App>,
     bus: Option<cityx_queue::bus::Bus>,
+    runs_jobs: bool,
 ) -> anyhow::Result<(oneshot::Sender<()>, JoinHandle<()>)> {
     let reg = registry(settings, app)?;
+    let feeder = Arc::new(cityx_queue::subscribe::Feeder::new(
+        app.repo().clone(),
+        reg.subscribers,
+        cityx_queue::subscribe::FeederOptions::default(),
+    ));
+    if !runs_jobs {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(feeder.run(async {
+            let _ = stopped.await;
+        }));
+        return Ok((stop, task));
+    }
     let only = &settings.jobs.only_kinds;
     let handlers = reg
         .handlers
@@ -274,11 +284,6 @@ fn start_spine(
         app.repo().clone(),
         reg.tasks,
         enqueued,
-    ));
-    let feeder = Arc::new(cityx_queue::subscribe::Feeder::new(
-        app.repo().clone(),
-        reg.subscribers,
-        cityx_queue::subscribe::FeederOptions::default(),
     ));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

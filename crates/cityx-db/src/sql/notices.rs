@@ -49,7 +49,6 @@ pub(crate) async fn record_event(tx: &mut Transaction<'static, Any>, e: &NewEven
     .execute(&mut **tx)
     .await
     .map_err(|err| Error::from_sqlx("record an event", "event", err))?;
-    super::webhooks::enqueue_deliveries(tx, seq, e).await?;
     Ok(seq)
 }
 

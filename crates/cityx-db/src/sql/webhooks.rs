@@ -1,7 +1,8 @@
-//! Webhooks and their deliveries. A delivery is enqueued, with the job that sends it, in the
-//! transaction of the event it carries, for every webhook whose station the feed would tell
-//! (the same audience rule), so an event is never sent without being committed, nor
-//! committed without being sent.
+//! Webhooks and their deliveries. The webhooks' event subscriber hands every committed event
+//! to [`WebhookRepo::enqueue_deliveries`], which enqueues a delivery, with the job that sends
+//! it, for every webhook whose station the feed would tell (the same audience rule). An
+//! event is never sent without being committed; a delivery is made once per webhook and
+//! event however often the event is handed over.
 
 use super::notices::{EVENT_COLS, audience_sql, event_from};
 use super::rows::{from_ms, get, ms, parse, scope_args};
@@ -14,18 +15,20 @@ use cityx_core::webhook::{
     Attempt, DELIVERY_ATTEMPTS, DELIVERY_SUBJECT, MAX_PER_STATION, WEBHOOK_JOB, WebhookFields,
 };
 use cityx_core::{
-    Delivery, JobId, NewAudit, NewEvent, StationId, TenantScope, UserId, Webhook, WebhookId,
+    Delivery, Event, EventKind, JobId, NewAudit, StationId, TenantScope, UserId, Webhook, WebhookId,
 };
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
-/// Enqueues the deliveries of event `seq` (just recorded in `tx`).
-pub(crate) async fn enqueue_deliveries(
+/// Enqueues the deliveries of event `seq` of `kind`, recorded `at`; returns how many were
+/// new.
+async fn deliveries_of(
     tx: &mut Transaction<'static, Any>,
     seq: i64,
-    e: &NewEvent,
-) -> Result<()> {
+    kind: EventKind,
+    at: OffsetDateTime,
+) -> Result<usize> {
     let hooks: Vec<(String, String)> = sqlx::query_as(&format!(
         "SELECT w.id, w.station_id FROM events e JOIN webhooks w ON w.deleted_at IS NULL \
          LEFT JOIN assets a ON a.id = e.asset_id \
@@ -34,18 +37,36 @@ pub(crate) async fn enqueue_deliveries(
         audience_sql("w.station_id", "$3")
     ))
     .bind(seq)
-    .bind(format!("% {} %", e.kind.as_str()))
-    .bind(ms(e.at))
+    .bind(format!("% {} %", kind.as_str()))
+    .bind(ms(at))
     .fetch_all(&mut **tx)
     .await
     .map_err(|err| Error::from_sqlx("find an event's webhooks", "webhook", err))?;
     let now = ms(cityx_core::now());
+    let mut made = 0;
     for (hook, station) in hooks {
-        // A delivery's id is its job's.
+        // A delivery's id is its job's; a delivery made before (the event handed over
+        // again) keeps its own, and no second job is enqueued.
         let id = JobId::new();
+        let new = sqlx::query(
+            "INSERT INTO webhook_deliveries (id, webhook_id, event_seq, event_kind, state, \
+             attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5) \
+             ON CONFLICT (webhook_id, event_seq) DO NOTHING",
+        )
+        .bind(id.to_string())
+        .bind(hook)
+        .bind(seq)
+        .bind(kind.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(|err| Error::from_sqlx("enqueue a delivery", "delivery", err))?;
+        if new.rows_affected() == 0 {
+            continue;
+        }
         let job = NewJob {
             id,
-            run_at: e.at,
+            run_at: at,
             ..NewJob::about(
                 WEBHOOK_JOB,
                 Subject::new(DELIVERY_SUBJECT, id),
@@ -54,20 +75,9 @@ pub(crate) async fn enqueue_deliveries(
             )
         };
         super::ingest::insert_job(&mut **tx, &job).await?;
-        sqlx::query(
-            "INSERT INTO webhook_deliveries (id, webhook_id, event_seq, event_kind, state, \
-             attempts, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",
-        )
-        .bind(id.to_string())
-        .bind(hook)
-        .bind(seq)
-        .bind(e.kind.as_str())
-        .bind(now)
-        .execute(&mut **tx)
-        .await
-        .map_err(|err| Error::from_sqlx("enqueue a delivery", "delivery", err))?;
+        made += 1;
     }
-    Ok(())
+    Ok(made)
 }
 
 const WEBHOOK_COLS: &str = "w.id, w.station_id, w.url, w.kinds, w.created_by, w.created_at, \
@@ -139,6 +149,16 @@ async fn set_delivery<'e, E: sqlx::Executor<'e, Database = Any>>(
 
 #[async_trait]
 impl WebhookRepo for SqlRepo {
+    async fn enqueue_deliveries(&self, events: &[Event]) -> Result<usize> {
+        let mut tx = self.begin().await?;
+        let mut made = 0;
+        for e in events {
+            made += deliveries_of(&mut tx, e.seq, e.kind, e.at).await?;
+        }
+        commit(tx).await?;
+        Ok(made)
+    }
+
     async fn insert_webhook(
         &self,
         id: WebhookId,

@@ -1983,6 +1983,22 @@ pub async fn webhooks_get_what_the_feed_shows_and_retry_through_the_queue(repo: 
         rejection: None,
     };
     assert!(repo.finish_processing(&job, &done).await.expect("finish"));
+    // The webhooks' event subscriber hands the events over; handed over again, they make
+    // nothing twice.
+    let fan_out = |after: i64| {
+        let repo = repo.clone();
+        async move {
+            let events = repo.events_after(after, 100).await.expect("events");
+            let last = events.last().map_or(after, |e| e.seq);
+            (
+                repo.enqueue_deliveries(&events).await.expect("fan out"),
+                last,
+            )
+        }
+    };
+    let (made, seen) = fan_out(0).await;
+    assert_eq!(made, 1);
+    assert_eq!(fan_out(0).await, (0, seen));
     let deliveries = |hook: WebhookId| {
         let repo = repo.clone();
         async move {
@@ -2092,6 +2108,7 @@ pub async fn webhooks_get_what_the_feed_shows_and_retry_through_the_queue(repo: 
     let eb = add_user(&repo, "ed@whb.cn", Role::Editor, Some(b.id)).await;
     let (ad, au) = adoption_of(&a, &b, &eb);
     repo.insert_adoption(&ad, &au).await.expect("adopt");
+    assert_eq!(fan_out(seen).await.0, 2);
     assert_eq!(
         deliveries(on_a)
             .await

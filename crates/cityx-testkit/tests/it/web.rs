@@ -849,7 +849,15 @@ async fn station_admins_add_webhooks_and_read_their_deliveries_in_pages() {
         .get("/api/v1/webhooks", &w.user("station_admin@b").token)
         .await;
     let hook = hooks["items"][0]["id"].as_str().expect("id").to_owned();
-    let log = b.get(&format!("/webhooks/{hook}")).await;
+    // The webhooks' event subscriber makes the delivery within a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let log = loop {
+        let log = b.get(&format!("/webhooks/{hook}")).await;
+        if log.body.contains("待发送") || std::time::Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
     assert_eq!(log.status, 200);
     assert!(
         log.body.contains("新素材发布") && log.body.contains("待发送"),
