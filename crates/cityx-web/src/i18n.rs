@@ -601,6 +601,7 @@ catalog! {
     "fe.unknown_kind" => "包含未知的事件类型", "names an unknown event kind";
     "err.webhook_not_found" => "找不到这个推送地址。", "No such webhook.";
     "err.delivery_not_found" => "找不到这条推送记录。", "No such delivery.";
+    "err.process_not_found" => "找不到这个后台进程。", "No such supervised process.";
     "common.edit" => "编辑", "Edit";
     "common.back" => "返回", "Back";
     "common.optional" => "（选填）", "(optional)";
