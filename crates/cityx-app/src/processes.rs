@@ -4,7 +4,7 @@
 
 use crate::{App, Result};
 use cityx_core::process::{Desired, Process};
-use cityx_core::{Actor, ProcessId, policy};
+use cityx_core::{Actor, AuditAction, NewAudit, ProcessId, policy};
 use cityx_db::{ProcessRepo, ScheduleRepo, ScheduleRow};
 
 /// The most processes one list shows.
@@ -51,8 +51,14 @@ impl Processes<'_> {
     ) -> Result<Process> {
         policy::steer_processes(actor)?;
         let scope = actor.tenant_scope();
+        let action = match desired {
+            Desired::Running => AuditAction::ProcessStarted,
+            Desired::Stopped => AuditAction::ProcessStopped,
+        };
+        let station = self.processes.get_process(scope, id).await?.station_id;
+        let audit = NewAudit::by(actor, action, "process", id, station);
         self.processes
-            .set_process_desired(scope, id, desired)
+            .set_process_desired(scope, id, desired, &audit)
             .await?;
         Ok(self.processes.get_process(scope, id).await?)
     }

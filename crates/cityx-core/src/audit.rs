@@ -40,6 +40,8 @@ pub enum AuditAction {
     WebhookCreated,
     WebhookDeleted,
     DeliveryRetried,
+    ProcessStopped,
+    ProcessStarted,
 }
 
 impl AuditAction {
@@ -78,6 +80,8 @@ impl AuditAction {
             AuditAction::WebhookCreated => "webhook_created",
             AuditAction::WebhookDeleted => "webhook_deleted",
             AuditAction::DeliveryRetried => "delivery_retried",
+            AuditAction::ProcessStopped => "process_stopped",
+            AuditAction::ProcessStarted => "process_started",
         }
     }
 }

@@ -105,9 +105,70 @@ pub struct Process {
     pub updated_at: OffsetDateTime,
 }
 
-/// Keeps the last [`LOG_LINES`] lines, each cut to [`LOG_LINE_LEN`] bytes.
+/// Query parameters whose values are secrets (stream keys, SRT passphrases, tokens).
+const SECRET_PARAMS: [&str; 8] = [
+    "key",
+    "token",
+    "passphrase",
+    "password",
+    "secret",
+    "streamid",
+    "auth",
+    "sign",
+];
+
+/// A line with the secrets of the addresses in it masked: `user:password@` and the values of
+/// query parameters such as `key`, `token`, `passphrase` or `streamid` become `***`. Tools
+/// print their input and output addresses, and log lines are shown through the API.
+pub fn redact_secrets(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    // user:password@ after a scheme.
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == '/' || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                rest = &tail[at..];
+            }
+            None => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    // name=value pairs of secret names, in query strings and options.
+    let mut masked = String::with_capacity(out.len());
+    let mut chars = out.as_str();
+    while let Some(eq) = chars.find('=') {
+        let before = &chars[..eq];
+        let name_start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(0, |i| i + 1);
+        let name = before[name_start..].to_ascii_lowercase();
+        masked.push_str(&chars[..=eq]);
+        chars = &chars[eq + 1..];
+        if SECRET_PARAMS.iter().any(|p| name.ends_with(p)) {
+            let end = chars
+                .find(|c: char| c.is_whitespace() || c == '&' || c == '\'' || c == '"')
+                .unwrap_or(chars.len());
+            if end > 0 {
+                masked.push_str("***");
+            }
+            chars = &chars[end..];
+        }
+    }
+    masked.push_str(chars);
+    masked
+}
+
+/// Keeps the last [`LOG_LINES`] lines, each cut to [`LOG_LINE_LEN`] bytes, secrets masked
+/// ([`redact_secrets`]).
 pub fn push_log(log: &mut std::collections::VecDeque<String>, line: &str) {
-    let line = line.trim_end();
+    let line = redact_secrets(line.trim_end());
+    let line = line.as_str();
     if line.is_empty() {
         return;
     }
@@ -134,6 +195,40 @@ mod tests {
             assert_eq!(d.as_str().parse::<Desired>().ok(), Some(d));
         }
         assert!("sleeping".parse::<ProcessState>().is_err());
+    }
+
+    #[test]
+    fn secrets_in_addresses_are_masked() {
+        for (line, want) in [
+            (
+                "Output #0, flv, to 'rtmp://live.example.cn/app/stream?key=abc123&x=1':",
+                "Output #0, flv, to 'rtmp://live.example.cn/app/stream?key=***&x=1':",
+            ),
+            (
+                "Opening srt://10.0.0.5:9000?streamid=#!::r=live,u=cityx&passphrase=hunter22222 for reading",
+                "Opening srt://10.0.0.5:9000?streamid=***&passphrase=*** for reading",
+            ),
+            (
+                "rtmps://user:pa55@push.example.cn/live token=xyz",
+                "rtmps://***@push.example.cn/live token=***",
+            ),
+            (
+                "frame=  250 fps= 25 q=28.0 size=1024kB",
+                "frame=  250 fps= 25 q=28.0 size=1024kB",
+            ),
+            (
+                "an email a@b.cn is not an address",
+                "an email a@b.cn is not an address",
+            ),
+        ] {
+            assert_eq!(redact_secrets(line), want, "{line}");
+        }
+        let mut log = Default::default();
+        push_log(&mut log, "to rtmp://u:p@h/app?key=k");
+        assert_eq!(
+            log.back().map(String::as_str),
+            Some("to rtmp://***@h/app?key=***")
+        );
     }
 
     #[test]

@@ -179,8 +179,9 @@ impl FromStr for Cron {
             days: u32::try_from(field(dom, 1, 31)?).unwrap_or_default(),
             months: u16::try_from(field(mon, 1, 12)?).unwrap_or_default(),
             weekdays: u8::try_from(weekdays & 0x7f).unwrap_or_default(),
-            any_day: dom == "*",
-            any_weekday: dow == "*",
+            // As in Vixie cron, a field starting with `*` (`*/2` too) counts as unrestricted.
+            any_day: dom.starts_with('*'),
+            any_weekday: dow.starts_with('*'),
         })
     }
 }
@@ -210,7 +211,10 @@ fn bits(text: &str, lo: u32, hi: u32) -> Option<u64> {
         let mut v = from;
         while v <= to {
             out |= 1 << v;
-            v += step;
+            match v.checked_add(step) {
+                Some(next) => v = next,
+                None => break,
+            }
         }
     }
     Some(out)
@@ -305,6 +309,10 @@ mod tests {
         ] {
             assert!(good.parse::<Cron>().is_ok(), "{good}");
         }
+        assert!(
+            "*/4294967295 * * * *".parse::<Cron>().is_ok(),
+            "a huge step names the first value"
+        );
         for bad in [
             "* * * *",
             "60 * * * *",

@@ -199,6 +199,12 @@ pub async fn run_with(
         None => Sink::None,
     };
     let started = Instant::now();
+    // When `setpriv` is what cannot start, say so rather than blame the tool.
+    let spawned_by = if hooks.die_with_parent {
+        format!("{SETPRIV} (util-linux, to start {name})")
+    } else {
+        name.clone()
+    };
     let mut command = if hooks.die_with_parent {
         let mut c = tokio::process::Command::new(SETPRIV);
         c.args(["--pdeathsig", "KILL", "--"]).arg(program);
@@ -216,7 +222,7 @@ pub async fn run_with(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| MediaError::Spawn {
-            program: name.clone(),
+            program: spawned_by,
             source: e,
         })?;
     let mut group = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));

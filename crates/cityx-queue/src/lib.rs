@@ -120,13 +120,15 @@ impl Default for RunnerOptions {
     }
 }
 
-/// This process's name in leases and in what operators see: the host name and the process
-/// id (`edge-3-4711`), so that nodes on different machines never share one.
+/// This process's name in leases and in what operators see: the host name, the process id
+/// and a random tag (`edge-3-4711-9f2c1a`), so that no two nodes share one, not even
+/// containers with one host name that all run as process 1.
 pub fn node_name() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let host = host.trim();
     let host = if host.is_empty() { "node" } else { host };
-    format!("{host}-{}", std::process::id())
+    let tag = cityx_core::ProcessId::new().0.simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &tag[tag.len() - 6..])
 }
 
 /// What a subsystem registers with the spine, in one place each: its job kinds (handlers),
@@ -166,6 +168,19 @@ impl Registry {
         self
     }
 
+    /// What a node that runs only the job kinds `only` (all when empty) takes on: those
+    /// handlers, and the periodic tasks whose jobs they run (a node that cannot run a task's
+    /// job does not fire it, so a worker of transcodes alone does not queue clean-ups).
+    pub fn only(mut self, only: &[String]) -> Registry {
+        if only.is_empty() {
+            return self;
+        }
+        self.handlers.retain(|h| only.iter().any(|k| k == h.kind()));
+        let kinds: Vec<&str> = self.handlers.iter().map(|h| h.kind()).collect();
+        self.tasks.retain(|t| kinds.contains(&t.job));
+        self
+    }
+
     /// Kinds registered twice, or tasks whose job kind has no handler: wiring mistakes, found
     /// at start-up rather than when the first job of the kind waits forever.
     pub fn check(&self) -> Result<(), String> {
@@ -188,6 +203,12 @@ impl Registry {
             }
         }
         for t in &self.tasks {
+            if t.every.next_after(cityx_core::now()).is_none() {
+                return Err(format!(
+                    "periodic task {:?} never falls due ({})",
+                    t.name, t.every
+                ));
+            }
             if !seen.contains(t.job) {
                 return Err(format!(
                     "periodic task {:?} runs job kind {:?}, which has no handler",
@@ -533,6 +554,66 @@ fn until_then(at: time::OffsetDateTime) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Named(&'static str);
+
+    #[async_trait]
+    impl Handler for Named {
+        fn kind(&self) -> &'static str {
+            self.0
+        }
+        async fn run(&self, _job: &ClaimedJob, _progress: &Progress) -> Result<(), JobError> {
+            Ok(())
+        }
+    }
+
+    fn task(name: &'static str, job: &'static str, every: &str) -> schedule::Task {
+        schedule::Task {
+            name,
+            every: every.parse().expect("every"),
+            misfire: cityx_core::schedule::Misfire::RunOnce,
+            job,
+            max_attempts: 1,
+            at_start: false,
+        }
+    }
+
+    #[test]
+    fn a_node_takes_only_its_kinds_and_their_tasks_and_wiring_mistakes_are_found() {
+        let mut reg = Registry::default();
+        reg.job(Arc::new(Named("tidy")))
+            .job(Arc::new(Named("transcode")))
+            .schedule(task("tidy", "tidy", "every 60s"));
+        assert_eq!(reg.check(), Ok(()));
+        let only = reg.only(&["transcode".into()]);
+        assert_eq!(only.handlers.len(), 1);
+        assert!(
+            only.tasks.is_empty(),
+            "a transcode worker fires no clean-up"
+        );
+
+        let mut twice = Registry::default();
+        twice.job(Arc::new(Named("a"))).job(Arc::new(Named("a")));
+        assert!(twice.check().is_err());
+        let mut orphan = Registry::default();
+        orphan.schedule(task("t", "nobody", "every 60s"));
+        assert!(
+            orphan
+                .check()
+                .expect_err("no handler")
+                .contains("no handler")
+        );
+        let mut never = Registry::default();
+        never
+            .job(Arc::new(Named("t")))
+            .schedule(task("t", "t", "cron 0 0 31 2 *"));
+        assert!(
+            never
+                .check()
+                .expect_err("never due")
+                .contains("never falls due")
+        );
+    }
 
     #[test]
     fn backoff_grows_caps_and_jitters() {

@@ -111,22 +111,22 @@ impl Scheduler {
                 max_attempts: task.max_attempts,
                 run_at: now,
             });
-            if self
+            let fired = self
                 .repo
                 .fire_schedule(&row.name, row.next_due, decision.next, job.as_ref())
-                .await?
-            {
-                match &job {
-                    Some(job) => {
-                        enqueued += 1;
-                        tracing::debug!(task = task.name, job = %job.id, "periodic task due");
-                    }
-                    None => tracing::info!(
-                        task = task.name,
-                        due = %row.next_due,
-                        "periodic task skipped: it fell due while no node ran"
-                    ),
+                .await?;
+            match (fired, &job) {
+                (Some(true), Some(job)) => {
+                    enqueued += 1;
+                    tracing::debug!(task = task.name, job = %job.id, "periodic task due");
                 }
+                (Some(_), _) => tracing::info!(
+                    task = task.name,
+                    due = %row.next_due,
+                    "periodic task skipped: it fell due while no node ran, or its last run is not over"
+                ),
+                // Another node took this due time.
+                (None, _) => {}
             }
         }
         if enqueued > 0 {

@@ -103,9 +103,10 @@ impl Feeder {
         let mut failures = 0u32;
         loop {
             let wait = match self.step(s, &mut registered, &mut held).await {
+                // More may wait: look again at once, unless asked to stop.
                 Ok(true) => {
                     failures = 0;
-                    continue;
+                    Duration::ZERO
                 }
                 Ok(false) => {
                     failures = 0;
@@ -125,6 +126,7 @@ impl Feeder {
                 }
             };
             tokio::select! {
+                biased;
                 _ = &mut stop => break,
                 _ = tokio::time::sleep(wait) => {},
             }
@@ -154,7 +156,7 @@ impl Feeder {
         // Take or renew the lease; the cursor comes with it.
         *held = self
             .repo
-            .hold_subscriber(s.name(), &self.opts.owner, self.until())
+            .hold_subscriber(s.name(), &self.opts.owner, held.as_ref(), self.until())
             .await
             .map_err(|e| e.to_string())?;
         let Some(h) = held.as_ref() else {

@@ -29,6 +29,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// Processes one node takes per look (every `poll`) at most.
+const CLAIMS_PER_LOOK: usize = 4;
+
 /// How a service's run ended by itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
@@ -148,6 +151,13 @@ pub struct Supervisor {
     opts: SupervisorOptions,
 }
 
+/// What one holding of a process keeps: the shutdown signal, and when the lease was last
+/// renewed.
+struct Hold {
+    stop: watch::Receiver<bool>,
+    renewed: Instant,
+}
+
 /// Why one holding of a process ended.
 enum Ending {
     /// Shut down: hand it to another node.
@@ -188,9 +198,10 @@ impl Supervisor {
         let mut held = JoinSet::new();
         tokio::pin!(shutdown);
         let mut failing = false;
+        let mut claimed = 0;
         loop {
-            // One claim per look, so that nodes starting together share the processes.
-            if held.len() < self.opts.max_processes {
+            // A few claims per look, so that nodes starting together share the processes.
+            if held.len() < self.opts.max_processes && claimed < CLAIMS_PER_LOOK {
                 match self
                     .repo
                     .claim_process(&kinds, &self.opts.owner, self.until())
@@ -202,6 +213,7 @@ impl Supervisor {
                         let me = self.clone();
                         let stop = stop_rx.clone();
                         held.spawn(async move { me.keep(p, stop).await });
+                        claimed += 1;
                         continue;
                     }
                     Ok(None) => failing = false,
@@ -213,6 +225,7 @@ impl Supervisor {
                     }
                 }
             }
+            claimed = 0;
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = tokio::time::sleep(self.opts.poll) => {},
@@ -224,7 +237,7 @@ impl Supervisor {
     }
 
     /// Holds one process until it stops, finishes, is handed over or is lost.
-    async fn keep(&self, p: ClaimedProcess, mut stop: watch::Receiver<bool>) {
+    async fn keep(&self, p: ClaimedProcess, stop: watch::Receiver<bool>) {
         let Some(service) = self.services.get(p.kind.as_str()).cloned() else {
             return;
         };
@@ -233,6 +246,10 @@ impl Supervisor {
             ..Default::default()
         };
         let mut failures = 0u32;
+        let mut hold = Hold {
+            stop,
+            renewed: Instant::now(),
+        };
         let ending = loop {
             let ctl = Control::new();
             ctl.alive();
@@ -241,7 +258,7 @@ impl Supervisor {
             report.pid = None;
             let started = Instant::now();
             let (died, ending) = self
-                .run_once(&p, &*service, &ctl, &mut report, &mut stop)
+                .run_once(&p, &*service, &ctl, &mut report, &mut hold)
                 .await;
             report.log = ctl.lines();
             report.pid = None;
@@ -249,7 +266,7 @@ impl Supervisor {
                 break ending;
             }
             // It died: count it, wait, start it again.
-            let reason = died.unwrap_or_default();
+            let reason = cityx_core::process::redact_secrets(&died.unwrap_or_default());
             tracing::warn!(process = %p.id, kind = %p.kind, error = %reason, "process died; restarting");
             report.last_error = Some(reason);
             report.restarts += 1;
@@ -265,7 +282,7 @@ impl Supervisor {
                 failures,
                 started.elapsed().subsec_nanos(),
             );
-            if let Some(ending) = self.wait(&p, &mut report, wait, &mut stop).await {
+            if let Some(ending) = self.wait(&p, &mut report, wait, &mut hold).await {
                 break ending;
             }
         };
@@ -284,18 +301,34 @@ impl Supervisor {
         }
     }
 
-    /// Renews the lease with `report`; `Some(ending)` when the process must not go on.
-    async fn renew(&self, p: &ClaimedProcess, report: &ProcessReport) -> Option<Ending> {
-        match self.repo.renew_process(p, self.until(), report).await {
-            Ok(Some(Desired::Running)) => None,
-            Ok(Some(Desired::Stopped)) => Some(Ending::Stopped),
-            Ok(None) => Some(Ending::LeaseLost),
-            Err(e) => {
-                // The database may be back before the lease runs out; keep going meanwhile.
-                tracing::warn!(process = %p.id, error = %e, "cannot renew a process's lease");
-                None
+    /// Renews the lease with `report` (waiting at most a third of the lease); `Some(ending)`
+    /// when the process must not go on. `renewed` is when the lease was last renewed: a
+    /// node that cannot reach the database keeps its process only while another node
+    /// could not yet have taken it, and ends it a third of a lease before that.
+    async fn renew(
+        &self,
+        p: &ClaimedProcess,
+        report: &ProcessReport,
+        renewed: &mut Instant,
+    ) -> Option<Ending> {
+        let third = self.opts.lease / 3;
+        let answer = tokio::time::timeout(third, self.repo.renew_process(p, self.until(), report));
+        let failed = match answer.await {
+            Ok(Ok(Some(desired))) => {
+                *renewed = Instant::now();
+                return (desired == Desired::Stopped).then_some(Ending::Stopped);
             }
+            Ok(Ok(None)) => return Some(Ending::LeaseLost),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer in {} ms", third.as_millis()),
+        };
+        if renewed.elapsed() >= self.opts.lease - third {
+            tracing::warn!(process = %p.id, error = %failed, "cannot renew a process's lease; ending it before another node takes it");
+            return Some(Ending::LeaseLost);
         }
+        // The database may be back before the lease runs out; keep going meanwhile.
+        tracing::warn!(process = %p.id, error = %failed, "cannot renew a process's lease");
+        None
     }
 
     /// One run of the service: returns why it died, or how the holding ends.
@@ -305,9 +338,9 @@ impl Supervisor {
         service: &dyn Service,
         ctl: &Control,
         report: &mut ProcessReport,
-        stop: &mut watch::Receiver<bool>,
+        hold: &mut Hold,
     ) -> (Option<String>, Option<Ending>) {
-        if let Some(ending) = self.renew(p, report).await {
+        if let Some(ending) = self.renew(p, report, &mut hold.renewed).await {
             return (None, Some(ending));
         }
         let liveness = service.liveness();
@@ -322,7 +355,7 @@ impl Supervisor {
                     Ok(Exit::Finished) => (None, Some(Ending::Finished)),
                     Err(e) => (Some(e), None),
                 },
-                _ = stop.changed() => return (None, Some(Ending::Shutdown)),
+                _ = hold.stop.changed() => return (None, Some(Ending::Shutdown)),
                 _ = dog.tick() => {
                     if ctl.quiet() > liveness {
                         return (Some(format!("no sign of life for {} s; ended by the watchdog", liveness.as_secs())), None);
@@ -331,7 +364,7 @@ impl Supervisor {
                 _ = beat.tick() => {
                     report.pid = ctl.pid();
                     report.log = ctl.lines();
-                    if let Some(ending) = self.renew(p, report).await {
+                    if let Some(ending) = self.renew(p, report, &mut hold.renewed).await {
                         return (None, Some(ending));
                     }
                 }
@@ -345,16 +378,16 @@ impl Supervisor {
         p: &ClaimedProcess,
         report: &mut ProcessReport,
         wait: Duration,
-        stop: &mut watch::Receiver<bool>,
+        hold: &mut Hold,
     ) -> Option<Ending> {
         let end = tokio::time::Instant::now() + wait;
         loop {
-            if let Some(ending) = self.renew(p, report).await {
+            if let Some(ending) = self.renew(p, report, &mut hold.renewed).await {
                 return Some(ending);
             }
             let next = (tokio::time::Instant::now() + self.opts.lease / 3).min(end);
             tokio::select! {
-                _ = stop.changed() => return Some(Ending::Shutdown),
+                _ = hold.stop.changed() => return Some(Ending::Shutdown),
                 _ = tokio::time::sleep_until(next) => {},
             }
             if tokio::time::Instant::now() >= end {

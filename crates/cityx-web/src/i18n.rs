@@ -597,6 +597,8 @@ catalog! {
     "action.webhook_created" => "登记推送地址", "Webhook added";
     "action.webhook_deleted" => "删除推送地址", "Webhook deleted";
     "action.delivery_retried" => "重新推送", "Delivery retried";
+    "action.process_stopped" => "停止后台进程", "Process stopped";
+    "action.process_started" => "启动后台进程", "Process started";
     "fe.too_many" => "数量已达上限", "has reached its limit";
     "fe.unknown_kind" => "包含未知的事件类型", "names an unknown event kind";
     "err.webhook_not_found" => "找不到这个推送地址。", "No such webhook.";

@@ -228,10 +228,10 @@ fn start_spine(
     bus: Option<cityx_queue::bus::Bus>,
     runs_jobs: bool,
 ) -> anyhow::Result<(oneshot::Sender<()>, JoinHandle<()>)> {
-    let reg = registry(settings, app)?;
+    let mut reg = registry(settings, app)?;
     let feeder = Arc::new(cityx_queue::subscribe::Feeder::new(
         app.repo().clone(),
-        reg.subscribers,
+        std::mem::take(&mut reg.subscribers),
         cityx_queue::subscribe::FeederOptions::default(),
     ));
     if !runs_jobs {
@@ -241,14 +241,9 @@ fn start_spine(
         }));
         return Ok((stop, task));
     }
-    let only = &settings.jobs.only_kinds;
-    let handlers = reg
-        .handlers
-        .into_iter()
-        .filter(|h| only.is_empty() || only.iter().any(|k| k == h.kind()))
-        .collect();
+    let reg = reg.only(&settings.jobs.only_kinds);
     let mut runner =
-        cityx_queue::Runner::new(app.repo().clone(), handlers, settings.runner_options());
+        cityx_queue::Runner::new(app.repo().clone(), reg.handlers, settings.runner_options());
     // Work enqueued on this node signals `job_signal`, and so (on PostgreSQL) does work
     // enqueued on any node. Without a bus that wakes the runner; with one, the outbox
     // relay, whose messages then wake the runners of every node.

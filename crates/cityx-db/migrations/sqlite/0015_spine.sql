@@ -57,3 +57,9 @@ CREATE TABLE event_subscribers (
     fence       INTEGER NOT NULL DEFAULT 0,
     updated_at  INTEGER NOT NULL
 );
+
+-- Webhook deliveries follow the event log through a subscriber from here on (until now each
+-- event made its own in its transaction): it starts after the last event, so nothing is
+-- missed or sent twice while nodes of both versions run.
+INSERT INTO event_subscribers (name, seq, updated_at)
+    SELECT 'webhook_deliveries', seq, 0 FROM event_head WHERE id = 1;

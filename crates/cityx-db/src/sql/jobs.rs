@@ -358,12 +358,14 @@ async fn claim<'e, E: sqlx::Executor<'e, Database = Any>>(
         id: parse("job id", get_s("id")?.unwrap_or_default())?,
         kind: get_s("kind")?.unwrap_or_default(),
         subject: subject(get_s("subject_type")?, get_s("subject_id")?),
+        // A payload that does not parse must not stop every claim after it: the job is
+        // handed over with none, and its handler refuses it.
         payload: {
             let p = get_s("payload")?.unwrap_or_default();
-            serde_json::from_str(&p).map_err(|_| Error::Corrupt {
-                what: "job payload",
-                value: p,
-            })?
+            serde_json::from_str(&p).unwrap_or_else(|_| {
+                tracing::warn!(job = %id, "a job's payload is not JSON; handed over without it");
+                serde_json::Value::Null
+            })
         },
         station_id: parse_opt("station id", get_s("station_id")?)?,
         attempts: u32::try_from(get_i("attempts")?).unwrap_or(u32::MAX),

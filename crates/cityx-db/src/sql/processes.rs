@@ -3,11 +3,11 @@
 //! SQL and its row mapping live here together.
 
 use super::rows::{from_ms, get, ms, parse, parse_opt, scope_args};
-use super::{SqlRepo, found, not_found_unless};
+use super::{SqlRepo, commit, found, not_found_unless, write_audit};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::process::{Desired, Process, ProcessState, Subject};
-use cityx_core::{ProcessId, StationId, TenantScope};
+use cityx_core::{NewAudit, ProcessId, StationId, TenantScope};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
@@ -52,13 +52,15 @@ pub trait ProcessRepo: Send + Sync {
     /// Adds a process that should run. One process per kind and subject: a second is
     /// `Conflict { field: "subject" }`.
     async fn insert_process(&self, process: &NewProcess) -> Result<()>;
-    /// Says whether a process should run. Asking a stopped (or finished) process to run
-    /// makes it pending again with its restarts counted from zero.
+    /// Says whether a process should run, with its audit entry. Asking a stopped (or
+    /// finished) process to run makes it pending again with its restarts counted from zero;
+    /// stopping one that no node holds makes it stopped at once.
     async fn set_process_desired(
         &self,
         scope: TenantScope,
         id: ProcessId,
         desired: Desired,
+        audit: &NewAudit,
     ) -> Result<()>;
     async fn get_process(&self, scope: TenantScope, id: ProcessId) -> Result<Process>;
     /// The caller's station's processes (all for the hub), of one kind or all, oldest first.
@@ -177,12 +179,16 @@ impl ProcessRepo for SqlRepo {
         scope: TenantScope,
         id: ProcessId,
         desired: Desired,
+        audit: &NewAudit,
     ) -> Result<()> {
         let (all, own) = scope_args(scope);
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE processes SET desired = $1, updated_at = $2, \
              restarts = CASE WHEN desired = 'stopped' AND $1 = 'running' THEN 0 ELSE restarts END, \
-             state = CASE WHEN $1 = 'running' AND state IN ('stopped','finished') THEN 'pending' ELSE state END \
+             state = CASE WHEN $1 = 'running' AND state IN ('stopped','finished') THEN 'pending' \
+             WHEN $1 = 'stopped' AND (lease_until IS NULL OR lease_until < $2) THEN 'stopped' \
+             ELSE state END \
              WHERE id = $3 AND ($4 OR station_id = $5)",
         )
         .bind(desired.as_str())
@@ -190,10 +196,12 @@ impl ProcessRepo for SqlRepo {
         .bind(id.to_string())
         .bind(all)
         .bind(own)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("set a process's desired state", "process", e))?;
-        not_found_unless(done.rows_affected(), "process")
+        not_found_unless(done.rows_affected(), "process")?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
     }
 
     async fn get_process(&self, scope: TenantScope, id: ProcessId) -> Result<Process> {

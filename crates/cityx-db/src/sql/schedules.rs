@@ -57,15 +57,17 @@ pub trait ScheduleRepo: Send + Sync {
     /// Tasks due at `now`.
     async fn due_schedules(&self, now: OffsetDateTime) -> Result<Vec<ScheduleRow>>;
     /// Moves task `name` from the due time `due` to `next`, enqueuing `job` (a run) or not (a
-    /// skip), in one transaction. False, and nothing written, when another node moved it
-    /// first.
+    /// skip), in one transaction. A run whose previous run's job is still queued or running
+    /// is skipped too: runs never pile up behind a stuck one. `Some(true)` when `job` was
+    /// enqueued, `Some(false)` when skipped, `None` (nothing written) when another node
+    /// moved the task first.
     async fn fire_schedule(
         &self,
         name: &str,
         due: OffsetDateTime,
         next: OffsetDateTime,
         job: Option<&NewJob>,
-    ) -> Result<bool>;
+    ) -> Result<Option<bool>>;
     /// Every task, by name.
     async fn list_schedules(&self) -> Result<Vec<ScheduleRow>>;
 }
@@ -132,8 +134,17 @@ impl ScheduleRepo for SqlRepo {
         due: OffsetDateTime,
         next: OffsetDateTime,
         job: Option<&NewJob>,
-    ) -> Result<bool> {
+    ) -> Result<Option<bool>> {
         let mut tx = self.begin().await?;
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM schedules s JOIN jobs j ON j.id = s.last_job \
+             WHERE s.name = $1 AND j.state IN ('queued', 'running')",
+        )
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("look at a task's last run", "schedule", e))?;
+        let job = job.filter(|_| busy == 0);
         let moved = sqlx::query(
             "UPDATE schedules SET next_due = $1, last_due = $2, \
              last_job = COALESCE($3, last_job), runs = runs + $4, skipped = skipped + $5, \
@@ -150,12 +161,12 @@ impl ScheduleRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("move a task on", "schedule", e))?;
         if moved.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(None);
         }
         if let Some(job) = job {
             super::ingest::insert_job(&mut *tx, job).await?;
         }
-        commit(tx).await.map(|()| true)
+        commit(tx).await.map(|()| Some(job.is_some()))
     }
 
     async fn list_schedules(&self) -> Result<Vec<ScheduleRow>> {

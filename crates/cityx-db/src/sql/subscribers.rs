@@ -33,12 +33,13 @@ pub trait SubscriberRepo: Send + Sync {
     /// Adds a subscriber whose first event is the next one recorded (`from_start`: the
     /// first event ever); a known one keeps its cursor.
     async fn register_subscriber(&self, name: &str, from_start: bool) -> Result<()>;
-    /// Takes (or keeps) the subscriber's lease for `owner` unless another node's still
-    /// runs; `None` then.
+    /// Takes the subscriber's lease for `owner` when nobody's runs (or keeps `held`, the
+    /// lease this node took last, by its fence); `None` while another node's runs.
     async fn hold_subscriber(
         &self,
         name: &str,
         owner: &str,
+        held: Option<&HeldSubscriber>,
         until: OffsetDateTime,
     ) -> Result<Option<HeldSubscriber>>;
     /// Every event after `seq`, oldest first, at most `limit`; unscoped (subscribers apply
@@ -82,19 +83,21 @@ impl SubscriberRepo for SqlRepo {
         &self,
         name: &str,
         owner: &str,
+        held: Option<&HeldSubscriber>,
         until: OffsetDateTime,
     ) -> Result<Option<HeldSubscriber>> {
         let now = ms(cityx_core::now());
         let row: Option<(i64, i64)> = sqlx::query_as(
             "UPDATE event_subscribers SET owner = $1, lease_until = $2, fence = fence + 1, \
              updated_at = $3 WHERE name = $4 \
-             AND (owner IS NULL OR owner = $1 OR lease_until IS NULL OR lease_until < $3) \
+             AND (fence = $5 OR owner IS NULL OR lease_until IS NULL OR lease_until < $3) \
              RETURNING seq, fence",
         )
         .bind(owner)
         .bind(ms(until))
         .bind(now)
         .bind(name)
+        .bind(held.map_or(-1, fence_i64))
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("take an event subscriber", "subscriber", e))?;

@@ -32,7 +32,8 @@ async fn deliveries_of(
     let hooks: Vec<(String, String)> = sqlx::query_as(&format!(
         "SELECT w.id, w.station_id FROM events e JOIN webhooks w ON w.deleted_at IS NULL \
          LEFT JOIN assets a ON a.id = e.asset_id \
-         WHERE e.seq = $1 AND (w.kinds = '' OR ' ' || w.kinds || ' ' LIKE $2) AND {} \
+         WHERE e.seq = $1 AND w.created_at <= $3 \
+         AND (w.kinds = '' OR ' ' || w.kinds || ' ' LIKE $2) AND {} \
          ORDER BY w.id",
         audience_sql("w.station_id", "$3")
     ))

@@ -120,9 +120,14 @@ pub async fn processes_are_held_by_one_node_at_a_time(repo: Arc<dyn Repo>) {
     );
 
     // Asked to stop: the renewal says so; the release records it, and it stays stopped.
-    repo.set_process_desired(TenantScope::Station(st.id), p.id, Desired::Stopped)
-        .await
-        .expect("stop");
+    repo.set_process_desired(
+        TenantScope::Station(st.id),
+        p.id,
+        Desired::Stopped,
+        &steer(),
+    )
+    .await
+    .expect("stop");
     assert_eq!(
         repo.renew_process(&held, later(6), &report)
             .await
@@ -147,7 +152,7 @@ pub async fn processes_are_held_by_one_node_at_a_time(repo: Arc<dyn Repo>) {
     );
 
     // Started again: pending, restarts from zero, and the next holder's fence is higher.
-    repo.set_process_desired(TenantScope::All, p.id, Desired::Running)
+    repo.set_process_desired(TenantScope::All, p.id, Desired::Running, &steer())
         .await
         .expect("start");
     let again = repo.get_process(TenantScope::All, p.id).await.expect("get");
@@ -262,7 +267,11 @@ pub async fn periodic_tasks_fire_once_per_due_time(repo: Arc<dyn Repo>) {
         repo.fire_schedule("tidy", t0, next, Some(&j1)),
         repo.fire_schedule("tidy", t0, next, Some(&j2)),
     );
-    assert!(a.expect("a") != b.expect("b"), "exactly one node fires it");
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    assert!(
+        matches!((a, b), (Some(true), None) | (None, Some(true))),
+        "exactly one node fires it: {a:?} {b:?}"
+    );
     let row = &repo.list_schedules().await.expect("list")[0];
     assert_eq!(
         (row.runs, row.skipped, row.next_due, row.last_due),
@@ -315,10 +324,11 @@ pub async fn periodic_tasks_fire_once_per_due_time(repo: Arc<dyn Repo>) {
     );
 
     // A skip moves the due time on and enqueues nothing.
-    assert!(
+    assert_eq!(
         repo.fire_schedule("tidy", reset, reset + time::Duration::seconds(30), None)
             .await
-            .expect("skip")
+            .expect("skip"),
+        Some(false)
     );
     let row = &repo.list_schedules().await.expect("list")[0];
     assert_eq!(
@@ -332,10 +342,49 @@ pub async fn periodic_tasks_fire_once_per_due_time(repo: Arc<dyn Repo>) {
             .is_none()
     );
     // A stale due time changes nothing.
-    assert!(
-        !repo
-            .fire_schedule("tidy", t0, next, Some(&job()))
+    assert_eq!(
+        repo.fire_schedule("tidy", t0, next, Some(&job()))
             .await
-            .expect("stale")
+            .expect("stale"),
+        None
     );
+    // While the last run's job is still running, a due run is skipped, not piled up; once
+    // it is over, the next runs.
+    let due = reset + time::Duration::seconds(30);
+    assert_eq!(
+        repo.fire_schedule("tidy", due, due + time::Duration::seconds(30), Some(&job()))
+            .await
+            .expect("busy"),
+        Some(false)
+    );
+    repo.finish_job(&claimed, &cityx_db::JobOutcome::Succeeded)
+        .await
+        .expect("finish");
+    let due = due + time::Duration::seconds(30);
+    let next_run = job();
+    assert_eq!(
+        repo.fire_schedule(
+            "tidy",
+            due,
+            due + time::Duration::seconds(30),
+            Some(&next_run)
+        )
+        .await
+        .expect("free"),
+        Some(true)
+    );
+    let row = &repo.list_schedules().await.expect("list")[0];
+    assert_eq!((row.runs, row.skipped), (2, 2));
+    assert_eq!(row.last_job, Some(next_run.id.to_string()));
+}
+
+/// The audit entry of a test's stop or start.
+fn steer() -> cityx_core::NewAudit {
+    cityx_core::NewAudit::by(
+        &cityx_core::Actor::system(),
+        cityx_core::AuditAction::ProcessStopped,
+        "process",
+        "p",
+        None,
+    )
 }

@@ -208,7 +208,7 @@ async fn a_killed_child_is_restarted_and_a_stopped_process_stays_stopped() {
 
     // Stopped: the child goes, the process stays stopped across the supervisor's looks.
     let pid = second.pid.expect("pid");
-    repo.set_process_desired(TenantScope::All, id, Desired::Stopped)
+    repo.set_process_desired(TenantScope::All, id, Desired::Stopped, &steer())
         .await
         .expect("stop");
     until(&repo, id, 20, "the tone stops", |p| {
@@ -224,7 +224,7 @@ async fn a_killed_child_is_restarted_and_a_stopped_process_stays_stopped() {
     );
 
     // Started again, then the node shuts down: released for another node at once.
-    repo.set_process_desired(TenantScope::All, id, Desired::Running)
+    repo.set_process_desired(TenantScope::All, id, Desired::Running, &steer())
         .await
         .expect("start");
     let third = until(&repo, id, 20, "the tone runs once more", |p| {
@@ -394,4 +394,15 @@ async fn a_dead_nodes_process_is_taken_over() {
     if let Some(s) = scratch {
         s.drop_now().await;
     }
+}
+
+/// The audit entry of a test's stop or start.
+fn steer() -> cityx_core::NewAudit {
+    cityx_core::NewAudit::by(
+        &cityx_core::Actor::system(),
+        cityx_core::AuditAction::ProcessStopped,
+        "process",
+        "p",
+        None,
+    )
 }

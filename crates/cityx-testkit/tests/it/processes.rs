@@ -48,7 +48,13 @@ async fn processes_are_shown_stopped_and_started() {
         .post(&format!("/api/v1/processes/{id}/stop"), token, json!({}))
         .await;
     assert_eq!(s, 200, "{stopped}");
-    assert_eq!(stopped["desired"], "stopped");
+    // No node holds it, so it is stopped at once; the audit log says who stopped it.
+    assert_eq!(
+        (stopped["desired"].as_str(), stopped["state"].as_str()),
+        (Some("stopped"), Some("stopped"))
+    );
+    let (_, audit) = app.get("/api/v1/audit?action=process_stopped", token).await;
+    assert_eq!(audit["items"][0]["target_id"], id.to_string(), "{audit}");
     let (s, started) = app
         .post(&format!("/api/v1/processes/{id}/start"), token, json!({}))
         .await;
