@@ -7,7 +7,7 @@ use cityx_core::{Actor, Asset, AssetId, AuditAction, NewAudit, policy};
 use cityx_db::JobSummary;
 use cityx_storage::StorageKey;
 
-/// Deleted items purged per janitor round.
+/// Deleted items purged per round of the `tidy` task.
 const PURGE_BATCH: u32 = 100;
 
 /// An asset as its page and the API show it.
@@ -102,7 +102,7 @@ impl App {
         Ok(NewAudit::by(actor, action, "asset", id, Some(a.station_id)))
     }
 
-    /// The janitor's round: removes the objects of deleted items whose grace period has
+    /// A round of the `tidy` task: removes the objects of deleted items whose grace period has
     /// passed, then records them purged (which releases their quota). An item with a job
     /// still holding its lease waits for the next round. Returns how many were purged.
     pub async fn purge_deleted(&self) -> Result<usize> {

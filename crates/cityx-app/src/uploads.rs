@@ -653,7 +653,7 @@ impl App {
             .await
     }
 
-    /// The janitor's round: expires abandoned uploads and finishes uploads that received
+    /// A round of the `tidy` task: expires abandoned uploads and finishes uploads that received
     /// every byte but were cut off before finishing. Uploads a request is writing to are
     /// left for the next round. Returns (expired, finished).
     pub async fn tidy_uploads(&self) -> Result<(usize, usize)> {

@@ -28,7 +28,8 @@ pub struct Task {
     pub job: &'static str,
     pub max_attempts: u32,
     /// Also due whenever a node starts (the clean-up after a crash): the next due time is
-    /// pulled forward to the start. Several nodes starting together still run it once.
+    /// pulled forward to the start. Nodes that start together (before either has run it)
+    /// run it once; nodes that start apart each bring it forward again.
     pub at_start: bool,
 }
 

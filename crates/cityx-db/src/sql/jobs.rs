@@ -23,7 +23,7 @@ pub(crate) async fn fence(
     )
     .bind(ms(cityx_core::now()))
     .bind(job.id.to_string())
-    .bind(i64::try_from(job.fence).unwrap_or(i64::MAX))
+    .bind(super::rows::fence(job.fence))
     .execute(&mut **tx)
     .await
     .map_err(|e| Error::from_sqlx("check a job's lease", "job", e))?;
@@ -204,7 +204,7 @@ impl QueueRepo for SqlRepo {
         .bind(i64::from(progress.min(100)))
         .bind(ms(cityx_core::now()))
         .bind(job.id.to_string())
-        .bind(i64::try_from(job.fence).unwrap_or(i64::MAX))
+        .bind(super::rows::fence(job.fence))
         .execute(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("renew a job lease", "job", e))?;
@@ -230,7 +230,7 @@ impl QueueRepo for SqlRepo {
         .bind(progress)
         .bind(ms(cityx_core::now()))
         .bind(job.id.to_string())
-        .bind(i64::try_from(job.fence).unwrap_or(i64::MAX))
+        .bind(super::rows::fence(job.fence))
         .execute(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("finish a job", "job", e))?;

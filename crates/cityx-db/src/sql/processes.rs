@@ -139,10 +139,6 @@ fn process_from(r: &AnyRow) -> Result<Process> {
     })
 }
 
-fn fence_i64(p: &ClaimedProcess) -> i64 {
-    i64::try_from(p.fence).unwrap_or(i64::MAX)
-}
-
 fn log_json(report: &ProcessReport) -> String {
     serde_json::to_string(&report.log).unwrap_or_else(|_| "[]".into())
 }
@@ -344,7 +340,7 @@ impl ProcessRepo for SqlRepo {
         .bind(report.started_at.map(ms))
         .bind(ms(cityx_core::now()))
         .bind(p.id.to_string())
-        .bind(fence_i64(p))
+        .bind(super::rows::fence(p.fence))
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("renew a process's lease", "process", e))?;
@@ -369,7 +365,7 @@ impl ProcessRepo for SqlRepo {
         .bind(log_json(report))
         .bind(ms(cityx_core::now()))
         .bind(p.id.to_string())
-        .bind(fence_i64(p))
+        .bind(super::rows::fence(p.fence))
         .execute(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("release a process", "process", e))?;

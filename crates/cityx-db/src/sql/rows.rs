@@ -23,6 +23,11 @@ pub fn ms(t: OffsetDateTime) -> i64 {
     cityx_core::epoch_ms(t)
 }
 
+/// A fencing token as stored (an integer column).
+pub fn fence(token: u64) -> i64 {
+    i64::try_from(token).unwrap_or(i64::MAX)
+}
+
 pub fn opt_ms(t: Option<OffsetDateTime>) -> Option<i64> {
     t.map(ms)
 }

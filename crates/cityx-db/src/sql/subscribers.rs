@@ -58,10 +58,6 @@ pub trait SubscriberRepo: Send + Sync {
     async fn list_subscribers(&self) -> Result<Vec<SubscriberRow>>;
 }
 
-fn fence_i64(h: &HeldSubscriber) -> i64 {
-    i64::try_from(h.fence).unwrap_or(i64::MAX)
-}
-
 #[async_trait]
 impl SubscriberRepo for SqlRepo {
     async fn register_subscriber(&self, name: &str, from_start: bool) -> Result<()> {
@@ -97,7 +93,7 @@ impl SubscriberRepo for SqlRepo {
         .bind(ms(until))
         .bind(now)
         .bind(name)
-        .bind(held.map_or(-1, fence_i64))
+        .bind(held.map_or(-1, |h| super::rows::fence(h.fence)))
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("take an event subscriber", "subscriber", e))?;
@@ -134,7 +130,7 @@ impl SubscriberRepo for SqlRepo {
         .bind(ms(until))
         .bind(ms(cityx_core::now()))
         .bind(&held.name)
-        .bind(fence_i64(held))
+        .bind(super::rows::fence(held.fence))
         .execute(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("move a subscriber's cursor", "subscriber", e))?;
@@ -147,7 +143,7 @@ impl SubscriberRepo for SqlRepo {
              WHERE name = $1 AND fence = $2",
         )
         .bind(&held.name)
-        .bind(fence_i64(held))
+        .bind(super::rows::fence(held.fence))
         .execute(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("release an event subscriber", "subscriber", e))?;

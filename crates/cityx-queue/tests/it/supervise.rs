@@ -363,7 +363,7 @@ async fn a_dead_nodes_process_is_taken_over() {
     })
     .await;
     let mut b = spawn_node(&url, "node-b");
-    // Node b is up and looking (it finds nothing to take while a holds the lease).
+    // While node a renews, node b (starting, then looking every 0.2 s) takes nothing.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         repo.get_process(TenantScope::All, id)

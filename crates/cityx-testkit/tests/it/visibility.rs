@@ -74,6 +74,29 @@ async fn station(repo: &Arc<dyn Repo>, n: usize) -> (Station, User) {
     (st, user)
 }
 
+/// What the generator chose for one item, to check what was stored against.
+struct Chosen {
+    seed: u64,
+    i: usize,
+    id: cityx_core::AssetId,
+    made: Made,
+    rights: Rights,
+    deleted: bool,
+}
+
+impl Made {
+    fn status(self) -> AssetStatus {
+        match self {
+            Made::Uploading => AssetStatus::Uploading,
+            Made::Processing => AssetStatus::Processing,
+            Made::Ready => AssetStatus::Ready,
+            Made::Rejected => AssetStatus::Rejected,
+            Made::Failed => AssetStatus::Failed,
+            Made::Withdrawn => AssetStatus::Withdrawn,
+        }
+    }
+}
+
 /// The states an item is generated in.
 #[derive(Clone, Copy, Debug)]
 enum Made {
@@ -282,7 +305,8 @@ async fn sql_and_search_see_what_can_see_says() {
             if let Err(e) = set {
                 failures.push(format!("seed {seed:x} item {i}: rights refused: {e}"));
             }
-            if !matches!(made, Made::Uploading) && rng.chance(20) {
+            let deleted = !matches!(made, Made::Uploading) && rng.chance(20);
+            if deleted {
                 let purge = cityx_core::now() + Duration::hours(1);
                 repo.delete_asset(
                     TenantScope::All,
@@ -293,21 +317,59 @@ async fn sql_and_search_see_what_can_see_says() {
                 .await
                 .expect("delete");
             }
-            items.push((seed, i, asset.id, made));
+            items.push(Chosen {
+                seed,
+                i,
+                id: asset.id,
+                made,
+                rights,
+                deleted,
+            });
         }
     }
     app.app().reindex().await.expect("reindex");
 
     let now = cityx_core::now();
-    let mut seen_by_someone_else = 0;
+    let (mut seen_by_someone_else, mut hidden_from_someone_else) = (0, 0);
     for (label, actor) in &viewers {
         let scope = actor.tenant_scope();
         let in_index = found(&app, actor).await;
-        for (seed, i, id, made) in &items {
+        for c in &items {
+            let (seed, i, id, made) = (c.seed, c.i, &c.id, c.made);
             let asset = repo
                 .get_visible_asset(TenantScope::All, *id, now)
                 .await
                 .expect("the hub sees every item");
+            // The reference judges what the generator chose: the item must be stored so.
+            let mut shared = asset.shared_with.clone();
+            // Shares are kept only while the item is shared with named stations.
+            let mut chosen = match c.rights.visibility {
+                Visibility::Stations => c.rights.shared_with.clone(),
+                _ => Vec::new(),
+            };
+            shared.sort();
+            chosen.sort();
+            let stored = (
+                asset.status,
+                asset.deleted_at.is_some(),
+                asset.visibility,
+                shared,
+                asset.meta.embargo_until.map(cityx_core::epoch_ms),
+                asset.embargo_hides,
+            );
+            let wanted = (
+                made.status(),
+                c.deleted,
+                c.rights.visibility,
+                chosen,
+                c.rights.embargo_until.map(cityx_core::epoch_ms),
+                c.rights.embargo_hides,
+            );
+            if stored != wanted {
+                failures.push(format!(
+                    "seed {seed:x} item {i}: stored {stored:?}, chosen {wanted:?}"
+                ));
+            }
             let reference = can_see(&asset, &asset.shared_with, scope, now);
             let sql = match repo.get_visible_asset(scope, *id, now).await {
                 Ok(_) => true,
@@ -328,11 +390,12 @@ async fn sql_and_search_see_what_can_see_says() {
                     asset.deleted_at.is_some(),
                 ));
             }
-            if reference
-                && !matches!(scope, TenantScope::All)
-                && Some(asset.station_id) != actor.station_id
-            {
-                seen_by_someone_else += 1;
+            if !matches!(scope, TenantScope::All) && Some(asset.station_id) != actor.station_id {
+                if reference {
+                    seen_by_someone_else += 1;
+                } else {
+                    hidden_from_someone_else += 1;
+                }
             }
         }
     }
@@ -343,6 +406,9 @@ async fn sql_and_search_see_what_can_see_says() {
         failures.join("\n")
     );
     // The generator reached both answers for other stations' items.
-    assert!(seen_by_someone_else > 10, "{seen_by_someone_else}");
+    assert!(
+        seen_by_someone_else > 10 && hidden_from_someone_else > 10,
+        "{seen_by_someone_else} seen, {hidden_from_someone_else} hidden"
+    );
     app.stop().await;
 }
