@@ -10,6 +10,9 @@ mod matrix;
 mod media;
 mod notices;
 mod processes;
+// The benches' ratio tables: bench targets have no test harness, so their unit tests run here.
+#[path = "../../benches/common/ratios.rs"]
+mod ratios;
 mod system;
 mod uploads;
 mod visibility;
