@@ -56,7 +56,7 @@ pub use stations::{StationEntry, StationPatch};
 pub use tokens::{NewToken, TokenSecret};
 pub use uploads::{ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, Hashers, UploadOptions};
 pub use users::{NewUser, UserPatch};
-pub use webhooks::{CreatedWebhook, WebhookView};
+pub use webhooks::{CreatedWebhook, WebhookView, Webhooks};
 pub use zones::ZoneView;
 
 /// Authentication and sign-in limits.

@@ -58,14 +58,30 @@ fn signed_headers(
     ])
 }
 
+/// Webhooks and their deliveries, as a context of its own: it holds only the webhooks'
+/// repository, the outbound guard and the runner's wake-up. See [`App::webhooks`].
+pub struct Webhooks<'a> {
+    repo: &'a dyn cityx_db::WebhookRepo,
+    fetch: &'a cityx_fetch::Guard,
+    jobs_ready: &'a tokio::sync::Notify,
+}
+
 impl App {
+    /// Webhooks: registration, the delivery log, one signed attempt per job, and the event
+    /// subscriber's fan-out.
+    pub fn webhooks(&self) -> Webhooks<'_> {
+        Webhooks {
+            repo: &*self.repo,
+            fetch: &self.fetch,
+            jobs_ready: &self.jobs_ready,
+        }
+    }
+}
+
+impl Webhooks<'_> {
     /// Registers a webhook for the caller's station (station admins). The address must pass
     /// the outbound guard now, and is checked again at every attempt.
-    pub async fn create_webhook(
-        &self,
-        actor: &Actor,
-        input: &WebhookInput<'_>,
-    ) -> Result<CreatedWebhook> {
+    pub async fn create(&self, actor: &Actor, input: &WebhookInput<'_>) -> Result<CreatedWebhook> {
         let station = policy::create_webhook(actor)?;
         let fields = input.validate()?;
         let url = self.fetch.parse(&fields.url).map_err(url_refused)?;
@@ -105,13 +121,13 @@ impl App {
     }
 
     /// The caller's station's webhooks (every station's for hub admins).
-    pub async fn list_webhooks(&self, actor: &Actor) -> Result<Vec<Webhook>> {
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<Webhook>> {
         policy::manage_webhooks(actor)?;
         Ok(self.repo.list_webhooks(actor.tenant_scope()).await?)
     }
 
     /// A webhook with its latest deliveries.
-    pub async fn webhook(&self, actor: &Actor, id: WebhookId) -> Result<WebhookView> {
+    pub async fn get(&self, actor: &Actor, id: WebhookId) -> Result<WebhookView> {
         policy::manage_webhooks(actor)?;
         let scope = actor.tenant_scope();
         Ok(WebhookView {
@@ -124,7 +140,7 @@ impl App {
     }
 
     /// Retires a webhook; deliveries still waiting are skipped.
-    pub async fn delete_webhook(&self, actor: &Actor, id: WebhookId) -> Result<()> {
+    pub async fn delete(&self, actor: &Actor, id: WebhookId) -> Result<()> {
         policy::manage_webhooks(actor)?;
         let audit = NewAudit::by(actor, AuditAction::WebhookDeleted, "webhook", id, None);
         self.repo
@@ -136,7 +152,7 @@ impl App {
     /// Turns events into deliveries to the webhooks that want them (the webhooks' event
     /// subscriber calls this with each batch, in order); wakes the runner when some were
     /// made. Handing the same events over again makes nothing twice.
-    pub async fn fan_out_webhooks(&self, events: &[cityx_core::Event]) -> Result<usize> {
+    pub async fn fan_out(&self, events: &[cityx_core::Event]) -> Result<usize> {
         let made = self.repo.enqueue_deliveries(events).await?;
         if made > 0 {
             self.jobs_ready.notify_one();

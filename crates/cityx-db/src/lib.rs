@@ -240,7 +240,7 @@ pub trait FollowRepo {
 
 /// Webhooks and their deliveries (enqueued by the webhooks' event subscriber).
 #[async_trait]
-pub trait WebhookRepo {
+pub trait WebhookRepo: Send + Sync {
     /// Enqueues, for each event, a delivery (with its job) to every live webhook that wants
     /// its kind and whose station the feed would tell of it; one per webhook and event
     /// however often the event comes. Returns how many deliveries were new.

@@ -141,7 +141,8 @@ impl cityx_queue::subscribe::Subscriber for WebhookFanout {
     async fn handle(&self, events: &[cityx_core::Event]) -> Result<(), String> {
         self.0
             .app
-            .fan_out_webhooks(events)
+            .webhooks()
+            .fan_out(events)
             .await
             .map(drop)
             .map_err(|e| e.to_string())
@@ -160,7 +161,7 @@ impl Handler for WebhookJob {
 
     async fn run(&self, job: &ClaimedJob, _progress: &Progress) -> Result<(), JobError> {
         use cityx_core::webhook::Attempt;
-        let attempt = self.0.app.send_delivery(job).await;
+        let attempt = self.0.app.webhooks().send_delivery(job).await;
         let outcome = match &attempt {
             Ok(Attempt::Delivered { .. }) => "delivered",
             Ok(Attempt::Skipped { .. }) => "skipped",

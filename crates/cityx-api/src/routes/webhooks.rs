@@ -44,7 +44,7 @@ pub async fn create(
     };
     Ok((
         StatusCode::CREATED,
-        Json(st.app.create_webhook(&actor, &input).await?),
+        Json(st.app.webhooks().create(&actor, &input).await?),
     ))
 }
 
@@ -65,7 +65,7 @@ pub async fn list(
     Caller(actor): Caller,
 ) -> ApiResult<Json<WebhookList>> {
     Ok(Json(WebhookList {
-        items: st.app.list_webhooks(&actor).await?,
+        items: st.app.webhooks().list(&actor).await?,
     }))
 }
 
@@ -83,7 +83,7 @@ pub async fn get(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<WebhookId>,
 ) -> ApiResult<Json<WebhookView>> {
-    Ok(Json(st.app.webhook(&actor, id).await?))
+    Ok(Json(st.app.webhooks().get(&actor, id).await?))
 }
 
 /// Deletes a webhook; deliveries still waiting are skipped.
@@ -100,7 +100,7 @@ pub async fn delete(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<WebhookId>,
 ) -> ApiResult<StatusCode> {
-    st.app.delete_webhook(&actor, id).await?;
+    st.app.webhooks().delete(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -122,6 +122,9 @@ pub async fn retry(
     Caller(actor): Caller,
     ApiPath((id, delivery)): ApiPath<(WebhookId, JobId)>,
 ) -> ApiResult<StatusCode> {
-    st.app.retry_delivery(&actor, id, delivery).await?;
+    st.app
+        .webhooks()
+        .retry_delivery(&actor, id, delivery)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }

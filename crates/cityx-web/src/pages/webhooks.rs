@@ -82,7 +82,7 @@ impl Typed {
 
 async fn page(st: &HttpState, u: &WebUser, done: Option<&str>, typed: Typed) -> Response {
     let t = u.t;
-    let hooks = match st.app.list_webhooks(&u.actor).await {
+    let hooks = match st.app.webhooks().list(&u.actor).await {
         Ok(h) => h,
         Err(e) => return WebError::app(e, t).into_response(),
     };
@@ -148,7 +148,7 @@ pub async fn create(State(st): State<HttpState>, u: WebUser, f: FormList) -> Res
         url: f.get("url"),
         kinds: kinds.clone(),
     };
-    match st.app.create_webhook(&u.actor, &input).await {
+    match st.app.webhooks().create(&u.actor, &input).await {
         Ok(made) => {
             let fresh = Typed {
                 secret: made.secret,
@@ -208,7 +208,7 @@ pub async fn show(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    let view = match st.app.webhook(&u.actor, id).await {
+    let view = match st.app.webhooks().get(&u.actor, id).await {
         Ok(v) => v,
         Err(e) => return WebError::app(e, t).into_response(),
     };
@@ -250,7 +250,7 @@ pub async fn delete(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.delete_webhook(&u.actor, id).await,
+        st.app.webhooks().delete(&u.actor, id).await,
         u.t,
         |()| "/webhooks?done=webhook_deleted",
     )
@@ -272,7 +272,10 @@ pub async fn retry(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.retry_delivery(&u.actor, id, delivery).await,
+        st.app
+            .webhooks()
+            .retry_delivery(&u.actor, id, delivery)
+            .await,
         u.t,
         |()| format!("/webhooks/{id}?done=delivery_retried"),
     )
