@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use cityx_core::Event;
 use cityx_db::{HeldSubscriber, SubscriberRepo};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Events handed over at once, at most.
 const BATCH: u32 = 100;
@@ -99,18 +99,23 @@ impl Feeder {
         tokio::pin!(stop);
         let name = s.name();
         let mut registered = false;
-        let mut held: Option<HeldSubscriber> = None;
+        let mut held: Option<(HeldSubscriber, Instant)> = None;
         let mut failures = 0u32;
         loop {
             let wait = match self.step(s, &mut registered, &mut held).await {
                 // More may wait: look again at once, unless asked to stop.
-                Ok(true) => {
+                Ok(Step::Handled) => {
                     failures = 0;
                     Duration::ZERO
                 }
-                Ok(false) => {
+                Ok(Step::Idle) => {
                     failures = 0;
                     self.opts.poll
+                }
+                // Another node feeds it: its lease cannot pass sooner than this.
+                Ok(Step::Elsewhere) => {
+                    failures = 0;
+                    self.opts.poll.max(self.opts.lease / 3)
                 }
                 Err(e) => {
                     failures += 1;
@@ -131,21 +136,21 @@ impl Feeder {
                 _ = tokio::time::sleep(wait) => {},
             }
         }
-        if let Some(h) = held
+        if let Some((h, _)) = held
             && let Err(e) = self.repo.release_subscriber(&h).await
         {
             tracing::warn!(subscriber = name, error = %e, "cannot release an event subscriber");
         }
     }
 
-    /// One round: hold the lease, hand over the next batch. True when a batch was handled
-    /// (look again at once); false when there was nothing to do or another node feeds it.
+    /// One round: hold the lease (renewed every third of it, not at every look), hand over
+    /// the next batch.
     async fn step(
         &self,
         s: &dyn Subscriber,
         registered: &mut bool,
-        held: &mut Option<HeldSubscriber>,
-    ) -> Result<bool, String> {
+        held: &mut Option<(HeldSubscriber, Instant)>,
+    ) -> Result<Step, String> {
         if !*registered {
             self.repo
                 .register_subscriber(s.name(), s.replays_history())
@@ -153,14 +158,21 @@ impl Feeder {
                 .map_err(|e| e.to_string())?;
             *registered = true;
         }
-        // Take or renew the lease; the cursor comes with it.
-        *held = self
-            .repo
-            .hold_subscriber(s.name(), &self.opts.owner, held.as_ref(), self.until())
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(h) = held.as_ref() else {
-            return Ok(false);
+        // Take or renew the lease when it is due; the cursor comes with it.
+        let fresh = held
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() < self.opts.lease / 3);
+        if !fresh {
+            let mine = held.as_ref().map(|(h, _)| h);
+            *held = self
+                .repo
+                .hold_subscriber(s.name(), &self.opts.owner, mine, self.until())
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|h| (h, Instant::now()));
+        }
+        let Some((h, _)) = held.as_ref() else {
+            return Ok(Step::Elsewhere);
         };
         let events = self
             .repo
@@ -168,7 +180,7 @@ impl Feeder {
             .await
             .map_err(|e| e.to_string())?;
         let Some(last) = events.last().map(|e| e.seq) else {
-            return Ok(false);
+            return Ok(Step::Idle);
         };
         s.handle(&events).await?;
         if !self
@@ -177,8 +189,24 @@ impl Feeder {
             .await
             .map_err(|e| e.to_string())?
         {
+            *held = None;
             return Err("lost the subscriber's lease before moving its cursor".into());
         }
-        Ok(true)
+        // Moving the cursor extended the lease too.
+        if let Some((h, at)) = held.as_mut() {
+            h.seq = last;
+            *at = Instant::now();
+        }
+        Ok(Step::Handled)
     }
+}
+
+/// How a round of feeding a subscriber went.
+enum Step {
+    /// A batch was handed over: more may wait.
+    Handled,
+    /// Nothing new.
+    Idle,
+    /// Another node feeds this subscriber.
+    Elsewhere,
 }
