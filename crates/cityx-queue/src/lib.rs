@@ -33,6 +33,9 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+/// The longest wait for the bus to answer a fetch.
+const FETCH_WAIT: Duration = Duration::from_secs(5);
+
 /// The longest wait between claims while they fail.
 const FAILING_POLL: Duration = Duration::from_secs(5);
 
@@ -395,7 +398,21 @@ impl Runner {
                     }
                 }
             };
-            while let Some(message) = bus.bus.take(&consumer).await? {
+            loop {
+                // A fetch in flight when the server dies may never be answered: give up on it
+                // after a while, and take a fresh consumer next time.
+                let taken = match tokio::time::timeout(FETCH_WAIT, bus.bus.take(&consumer)).await {
+                    Ok(Ok(taken)) => taken,
+                    Ok(Err(e)) => {
+                        bus.consumers.lock().await.remove(kind);
+                        return Err(e.into());
+                    }
+                    Err(_) => {
+                        bus.consumers.lock().await.remove(kind);
+                        anyhow::bail!("no answer to a fetch of {kind} jobs in {FETCH_WAIT:?}");
+                    }
+                };
+                let Some(message) = taken else { break };
                 let answer = match std::str::from_utf8(&message.payload)
                     .ok()
                     .and_then(|s| s.parse().ok())
