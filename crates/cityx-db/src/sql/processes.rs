@@ -102,8 +102,16 @@ pub trait ProcessRepo: Send + Sync {
 const COLS: &str = "id, kind, subject_type, subject_id, station_id, spec, desired, state, owner, \
                     lease_until, pid, restarts, last_error, log, started_at, created_at, updated_at";
 
-fn process_from(r: &AnyRow) -> Result<Process> {
+/// A row's `spec` column.
+fn spec_from(r: &AnyRow) -> Result<serde_json::Value> {
     let spec: String = get(r, "spec")?;
+    serde_json::from_str(&spec).map_err(|_| Error::Corrupt {
+        what: "process spec",
+        value: spec,
+    })
+}
+
+fn process_from(r: &AnyRow) -> Result<Process> {
     let log: String = get(r, "log")?;
     let now = cityx_core::now();
     // A lease that ran out means no node holds it, whatever the row still says.
@@ -120,10 +128,7 @@ fn process_from(r: &AnyRow) -> Result<Process> {
             id: get(r, "subject_id")?,
         },
         station_id: parse_opt("station id", get(r, "station_id")?)?,
-        spec: serde_json::from_str(&spec).map_err(|_| Error::Corrupt {
-            what: "process spec",
-            value: spec,
-        })?,
+        spec: spec_from(r)?,
         desired: parse("desired state", get(r, "desired")?)?,
         state,
         node: get::<Option<String>>(r, "owner")?.filter(|_| held),
@@ -300,7 +305,6 @@ impl ProcessRepo for SqlRepo {
             .await
             .map_err(|e| Error::from_sqlx("claim a process", "process", e))?;
             let Some(r) = row else { continue };
-            let spec: String = get(&r, "spec")?;
             return Ok(Some(ClaimedProcess {
                 id: parse("process id", get(&r, "id")?)?,
                 kind: get(&r, "kind")?,
@@ -309,10 +313,7 @@ impl ProcessRepo for SqlRepo {
                     id: get(&r, "subject_id")?,
                 },
                 station_id: parse_opt("station id", get(&r, "station_id")?)?,
-                spec: serde_json::from_str(&spec).map_err(|_| Error::Corrupt {
-                    what: "process spec",
-                    value: spec,
-                })?,
+                spec: spec_from(&r)?,
                 restarts: u32::try_from(get::<i64>(&r, "restarts")?).unwrap_or_default(),
                 fence: u64::try_from(get::<i64>(&r, "fence")?).unwrap_or_default(),
             }));
