@@ -1,11 +1,12 @@
 //! The exchange: items as other stations see them (visibility and embargo in the SQL), rights,
 //! the adoption ledger, and the change feed that the search index follows.
 
-use super::notices::record_event;
+use super::events::record_event;
 use super::rows::{ASSET_SELECT, asset_from, from_ms, get, ms, parse, scope_args};
+use super::visibility::visible_sql;
 use super::{SqlRepo, commit, found, page, write_audit};
 use crate::model::{AdoptionFilter, CatalogueRow, Page, PageRequest};
-use crate::{Error, ExchangeRepo, Result};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::{
     Adoption, Asset, AssetId, EventKind, NewAudit, NewEvent, Rights, StationId, TenantScope,
@@ -14,25 +15,48 @@ use sqlx::any::AnyRow;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-/// The rule of `cityx_core::exchange::can_see` for the table alias `a`, with `$all` (bool),
-/// `$own` (the caller's station id, or NULL) and `$now` (epoch ms) at the given positions.
-pub(crate) fn visible_sql(all: u8, own: u8, now: u8) -> String {
-    format!(
-        "(${all} OR a.station_id = ${own} OR (a.status = 'ready' AND a.deleted_at IS NULL \
-         AND {}))",
-        rights_of(&format!("${own}"), &format!("${now}"))
-    )
-}
-
-/// The rights part of that rule (visibility, shares, a hiding embargo), whatever the item's
-/// state: whom the feed tells about an item's corrections and withdrawal. `own` and `now` are
-/// SQL expressions (a parameter such as `$3`, or a column).
-pub(crate) fn rights_of(own: &str, now: &str) -> String {
-    format!(
-        "(a.visibility IN ('exchange', 'public') OR (a.visibility = 'stations' AND EXISTS \
-         (SELECT 1 FROM asset_shares s WHERE s.asset_id = a.id AND s.station_id = {own}))) \
-         AND NOT (a.embargo_hides = 1 AND COALESCE(a.embargo_until, 0) > {now})"
-    )
+/// The exchange: items as other stations see them, rights, adoptions, and the change feed of
+/// the search index. Visibility and embargo are in the SQL of every read (the rule of
+/// `cityx_core::exchange::can_see`).
+#[async_trait]
+pub trait ExchangeRepo {
+    /// An item the caller may see at `now`: its own station's in any state (deleted ones
+    /// too, until purged), others' when ready and their rights allow. With `shared_with`.
+    async fn get_visible_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        now: OffsetDateTime,
+    ) -> Result<Asset>;
+    /// Replaces an item's rights (visibility, shares, embargo, licence). An unknown station
+    /// in `shared_with` is `NotFound { entity: "station" }` and changes nothing.
+    async fn set_rights(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        rights: &cityx_core::Rights,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Records an adoption and counts it on the item.
+    async fn insert_adoption(
+        &self,
+        adoption: &cityx_core::Adoption,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Adoptions made by or credited to the caller's station (all for the hub), newest first.
+    async fn list_adoptions(
+        &self,
+        scope: TenantScope,
+        filter: &AdoptionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<cityx_core::Adoption>>;
+    /// Every item changed after `since` (update time, then id), purged ones included, oldest
+    /// change first: what the search index follows.
+    async fn changed_assets(
+        &self,
+        since: (OffsetDateTime, Option<AssetId>),
+        limit: u32,
+    ) -> Result<Vec<CatalogueRow>>;
 }
 
 const ADOPTION_COLS: &str = "d.id, d.asset_id, d.asset_title, d.contributor_id, \

@@ -2,12 +2,40 @@
 
 use super::rows::{from_ms, get, ms, parse};
 use super::{SqlRepo, not_found_unless};
-use crate::{Error, FollowRepo, Result};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::follow::MAX_PER_USER;
 use cityx_core::{Follow, FollowId, FollowTarget, UserId};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
+
+/// Follows: one person's own list; nobody else reads it.
+#[async_trait]
+pub trait FollowRepo {
+    /// A second follow of the same thing is `Conflict`; more than `MAX_PER_USER` is
+    /// `WrongState { state: "too_many" }`. The last look starts now.
+    async fn insert_follow(
+        &self,
+        id: cityx_core::FollowId,
+        user: UserId,
+        target: &cityx_core::FollowTarget,
+        label: &str,
+    ) -> Result<cityx_core::Follow>;
+    async fn list_follows(&self, user: UserId) -> Result<Vec<cityx_core::Follow>>;
+    async fn get_follow(
+        &self,
+        user: UserId,
+        id: cityx_core::FollowId,
+    ) -> Result<cityx_core::Follow>;
+    /// Records a look at `at`.
+    async fn mark_follow_seen(
+        &self,
+        user: UserId,
+        id: cityx_core::FollowId,
+        at: OffsetDateTime,
+    ) -> Result<()>;
+    async fn delete_follow(&self, user: UserId, id: cityx_core::FollowId) -> Result<()>;
+}
 
 const COLS: &str = "id, user_id, kind, target, label, created_at, seen_at";
 

@@ -1,44 +1,146 @@
 //! Assets, uploads and the jobs they start.
 
+use super::jobs::insert_job;
 use super::rows::{
     ASSET_COLS, ASSET_SELECT, asset_from, bytes_i64, ms, parse, parse_opt, scope_args, upload_from,
 };
 use super::{SqlRepo, commit, found, not_found_unless, write_audit};
-use crate::model::{ClaimedJob, CompletedUpload, NewJob, UploadProgress};
-use crate::{Error, IngestRepo, Result};
+use crate::model::{ClaimedJob, CompletedUpload, JobSummary, NewJob, UploadProgress};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::{Asset, AssetId, NewAudit, StationId, TenantScope, Upload, UploadId, UploadState};
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
+#[async_trait]
+pub trait IngestRepo {
+    /// Sets a station's quota in bytes (`None`: unlimited).
+    async fn set_quota(
+        &self,
+        id: StationId,
+        quota_bytes: Option<u64>,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Bytes a station holds or has reserved: stored masters plus announced uploads.
+    async fn quota_used(&self, id: StationId) -> Result<u64>;
+    /// A station's quota in bytes; `None` when it has none.
+    async fn quota_of(&self, id: StationId) -> Result<Option<u64>>;
+    /// Creates an asset (`uploading`) and its upload in one transaction, reserving the
+    /// upload's length against the station's quota ([`Error::QuotaExceeded`]).
+    async fn create_upload(
+        &self,
+        asset: &Asset,
+        upload: &Upload,
+        progress: &UploadProgress,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    async fn get_upload(&self, scope: TenantScope, id: UploadId) -> Result<Upload>;
+    /// Gives an active upload's write lease to `writer` until `until`, unless another
+    /// writer's lease still runs at `now`; returns the upload's offset and saved progress,
+    /// or `None` when the upload is locked (or no longer active).
+    async fn lease_upload(
+        &self,
+        id: UploadId,
+        writer: &str,
+        now: time::OffsetDateTime,
+        until: time::OffsetDateTime,
+    ) -> Result<Option<(u64, UploadProgress)>>;
+    /// Extends `writer`'s lease; false when it is no longer theirs.
+    async fn renew_upload_lease(
+        &self,
+        id: UploadId,
+        writer: &str,
+        until: time::OffsetDateTime,
+    ) -> Result<bool>;
+    /// Ends `writer`'s lease (nothing happens when it is not theirs).
+    async fn release_upload_lease(&self, id: UploadId, writer: &str) -> Result<()>;
+    /// Records a new durable offset and the progress saved with it, if the stored offset
+    /// is still `from` and `writer` still holds the lease; false otherwise.
+    async fn advance_upload(
+        &self,
+        id: UploadId,
+        writer: &str,
+        from: u64,
+        to: u64,
+        expires_at: time::OffsetDateTime,
+        progress: &UploadProgress,
+    ) -> Result<bool>;
+    /// Finishes an upload: the asset moves to `processing` with its hashes and the first job
+    /// is enqueued, in one transaction; or, with [`CompletedUpload::rejected`], it is
+    /// rejected and deleted with no job. Finishing a finished upload changes nothing.
+    async fn complete_upload(
+        &self,
+        id: UploadId,
+        done: &CompletedUpload,
+        job: &NewJob,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Creates an asset (`uploading`) whose master is fetched from its `source_url` by
+    /// `job`, enqueued in the same transaction.
+    async fn create_import(&self, asset: &Asset, job: &NewJob, audit: &NewAudit) -> Result<()>;
+    /// Records a fetched master like a finished upload, after checking that the station's
+    /// quota takes `size` more bytes ([`Error::QuotaExceeded`]). Fenced by the import job's
+    /// lease: false, and nothing written, when the lease is no longer ours.
+    async fn complete_import(
+        &self,
+        job: &ClaimedJob,
+        done: &CompletedUpload,
+        size: u64,
+        next: &NewJob,
+        audit: &NewAudit,
+    ) -> Result<bool>;
+    /// Ends an active upload (terminated or expired): its asset is removed and its
+    /// reservation released. Returns the upload as it was.
+    async fn end_upload(
+        &self,
+        scope: TenantScope,
+        id: UploadId,
+        state: UploadState,
+        audit: &NewAudit,
+    ) -> Result<Upload>;
+    /// Active uploads whose expiry has passed.
+    async fn expired_uploads(&self, now: time::OffsetDateTime) -> Result<Vec<Upload>>;
+    /// Active uploads that received every byte but were not finished (a crash in between).
+    async fn unfinished_uploads(&self) -> Result<Vec<Upload>>;
+    async fn get_asset(&self, scope: TenantScope, id: AssetId) -> Result<Asset>;
+    /// The jobs of an asset, oldest first.
+    async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<JobSummary>>;
+    /// Another live asset (processing or ready, not deleted) with this SHA-256, anywhere in
+    /// the exchange.
+    async fn find_by_sha256(&self, sha256: &str, other_than: AssetId) -> Result<Option<AssetId>>;
+    /// Deletes an asset: it is marked deleted now and purged after `purge_after`. Deleting a
+    /// deleted asset changes nothing; an asset still uploading (not an import) is
+    /// [`Error::WrongState`] (terminate its upload instead). Returns the asset as it now is.
+    async fn delete_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        purge_after: time::OffsetDateTime,
+        audit: &NewAudit,
+    ) -> Result<Asset>;
+    /// Undoes a deletion that has not been purged yet.
+    async fn restore_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        audit: &NewAudit,
+    ) -> Result<Asset>;
+    /// Deleted assets whose grace period has passed and whose objects are still there.
+    async fn assets_to_purge(
+        &self,
+        now: time::OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<(AssetId, StationId)>>;
+    /// Readies a purge: the asset's waiting jobs (and running ones whose lease has passed)
+    /// end dead. False, and nothing changed, while a job still holds a live lease.
+    async fn prepare_purge(&self, id: AssetId, now: time::OffsetDateTime) -> Result<bool>;
+    /// Records that a deleted asset's objects are gone: it disappears and its bytes stop
+    /// counting against the station's quota.
+    async fn finish_purge(&self, id: AssetId, audit: &NewAudit) -> Result<()>;
+}
+
 const UPLOAD_COLS: &str = "id, asset_id, station_id, user_id, length, offset_bytes, metadata, \
                            state, expires_at, created_at";
-
-/// Enqueues a job on any executor (a transaction, to go with the change it follows).
-pub(crate) async fn insert_job<'e, E: sqlx::Executor<'e, Database = Any>>(
-    ex: E,
-    job: &NewJob,
-) -> Result<()> {
-    let now = ms(cityx_core::now());
-    sqlx::query(
-        "INSERT INTO jobs (id, kind, subject_type, subject_id, station_id, payload, state, \
-         attempts, max_attempts, run_at, fence, progress, created_at, updated_at) \
-         VALUES ($1,$2,$3,$4,$5,$6,'queued',0,$7,$8,0,0,$9,$9)",
-    )
-    .bind(job.id.to_string())
-    .bind(job.kind)
-    .bind(job.subject.as_ref().map_or("", |s| s.kind.as_str()))
-    .bind(job.subject.as_ref().map(|s| s.id.as_str()))
-    .bind(job.station_id.map(|s| s.to_string()))
-    .bind(job.payload.to_string())
-    .bind(i64::from(job.max_attempts))
-    .bind(ms(job.run_at))
-    .bind(now)
-    .execute(ex)
-    .await
-    .map_err(|e| Error::from_sqlx("enqueue a job", "job", e))?;
-    Ok(())
-}
 
 /// Bytes a station holds or has reserved, read inside the caller's transaction. (The casts:
 /// PostgreSQL sums BIGINTs as NUMERIC.)

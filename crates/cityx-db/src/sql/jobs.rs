@@ -3,12 +3,83 @@
 
 use super::rows::{ms, parse, parse_opt};
 use super::{Backend, SqlRepo, commit};
-use crate::model::{ClaimedJob, JobClaim, JobOutcome};
-use crate::{Error, QueueRepo, Result};
+use crate::model::{ClaimedJob, DeadJob, JobClaim, JobOutcome, JobSummary, NewJob};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::{AssetId, JobId};
 use sqlx::{Any, Row, Transaction};
 use time::OffsetDateTime;
+
+/// The generic job queue: enqueue, claim (compare-and-set with a fencing token), lease,
+/// retry, dead. It knows nothing of what jobs do; their writes are fenced by the same token
+/// (see [`PipelineRepo`]).
+#[async_trait]
+pub trait QueueRepo: Send + Sync {
+    /// Signals `wake` whenever a job becomes runnable anywhere (PostgreSQL's `LISTEN` on the
+    /// channel a trigger notifies), reconnecting after errors; runs until dropped. Returns
+    /// at once on SQLite, where the runner's poll covers other processes.
+    async fn relay_job_wakeups(&self, wake: std::sync::Arc<tokio::sync::Notify>);
+    /// Takes the next runnable job of these kinds (queued and due, or running with an
+    /// expired lease), preferring stations with the fewest running jobs. Every claim bumps
+    /// the fencing token and counts an attempt.
+    async fn claim_job(
+        &self,
+        kinds: &[&str],
+        owner: &str,
+        lease_until: time::OffsetDateTime,
+    ) -> Result<Option<ClaimedJob>>;
+    /// Takes job `id` if it is runnable (queued and due, or running with an expired lease),
+    /// as [`JobRepo::claim_job`] would; else says why not.
+    async fn claim_job_by_id(
+        &self,
+        id: cityx_core::JobId,
+        owner: &str,
+        lease_until: time::OffsetDateTime,
+    ) -> Result<JobClaim>;
+    /// Extends a lease and records progress; false when the lease is no longer ours.
+    async fn heartbeat_job(
+        &self,
+        job: &ClaimedJob,
+        lease_until: time::OffsetDateTime,
+        progress: u32,
+    ) -> Result<bool>;
+    /// Records how an attempt ended; false when the lease is no longer ours.
+    async fn finish_job(&self, job: &ClaimedJob, outcome: &JobOutcome) -> Result<bool>;
+    /// A job's kind, state and attempts; `None` for an unknown id.
+    async fn get_job(&self, id: cityx_core::JobId) -> Result<Option<JobSummary>>;
+    async fn enqueue_job(&self, job: &NewJob) -> Result<()>;
+    /// Puts a dead job back in the queue with fresh attempts; a failed item it belongs to
+    /// is processing again.
+    async fn requeue_job(&self, id: cityx_core::JobId) -> Result<()>;
+    /// The most recent dead jobs, newest first.
+    async fn dead_jobs(&self, limit: u32) -> Result<Vec<DeadJob>>;
+}
+
+/// Enqueues a job on any executor (a transaction, to go with the change it follows).
+pub(crate) async fn insert_job<'e, E: sqlx::Executor<'e, Database = Any>>(
+    ex: E,
+    job: &NewJob,
+) -> Result<()> {
+    let now = ms(cityx_core::now());
+    sqlx::query(
+        "INSERT INTO jobs (id, kind, subject_type, subject_id, station_id, payload, state, \
+         attempts, max_attempts, run_at, fence, progress, created_at, updated_at) \
+         VALUES ($1,$2,$3,$4,$5,$6,'queued',0,$7,$8,0,0,$9,$9)",
+    )
+    .bind(job.id.to_string())
+    .bind(job.kind)
+    .bind(job.subject.as_ref().map_or("", |s| s.kind.as_str()))
+    .bind(job.subject.as_ref().map(|s| s.id.as_str()))
+    .bind(job.station_id.map(|s| s.to_string()))
+    .bind(job.payload.to_string())
+    .bind(i64::from(job.max_attempts))
+    .bind(ms(job.run_at))
+    .bind(now)
+    .execute(ex)
+    .await
+    .map_err(|e| Error::from_sqlx("enqueue a job", "job", e))?;
+    Ok(())
+}
 
 /// Proves, inside `tx`, that `job` still holds its lease, and holds the job's row until the
 /// transaction ends (the update takes the row lock on PostgreSQL; SQLite writers are
@@ -248,7 +319,7 @@ impl QueueRepo for SqlRepo {
     }
 
     async fn enqueue_job(&self, job: &crate::NewJob) -> Result<()> {
-        super::ingest::insert_job(&self.pool, job).await
+        super::jobs::insert_job(&self.pool, job).await
     }
 
     async fn requeue_job(&self, id: JobId) -> Result<()> {

@@ -1,11 +1,11 @@
 //! After an item is out: corrections and withdrawals with their notices to adopters, the event
 //! log that the member feed reads, and the daily statistics that events keep.
 
-use super::exchange::rights_of;
+use super::events::{EVENT_COLS, audience_sql, event_from, record_event};
 use super::rows::{from_ms, get, ms, parse, parse_opt, scope_args};
 use super::{SqlRepo, commit, page, write_audit};
 use crate::model::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopItem, ZoneStats};
-use crate::{Error, NoticeRepo, Result};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::{
     AssetId, AssetMeta, Event, EventKind, NewAudit, NewEvent, Notice, NoticeId, NoticeKind,
@@ -15,73 +15,71 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
-/// Records an event and counts it in the statistics, inside the transaction of the change it
-/// tells. Call it last: the event number's row lock is held until the commit, which is what
-/// keeps numbers in commit order.
-pub(crate) async fn record_event(tx: &mut Transaction<'static, Any>, e: &NewEvent) -> Result<i64> {
-    let day = cityx_core::day::of(e.at);
-    match e.kind {
-        EventKind::ItemPublished => bump(tx, day, e.station_id, "contributions").await?,
-        EventKind::AdoptionCreated => {
-            bump(tx, day, e.station_id, "adoptions_made").await?;
-            if let Some(contributor) = e.audience {
-                bump(tx, day, contributor, "adoptions_received").await?;
-            }
-        }
-        _ => {}
-    }
-    let (seq,): (i64,) =
-        sqlx::query_as("UPDATE event_head SET seq = seq + 1 WHERE id = 1 RETURNING seq")
-            .fetch_one(&mut **tx)
-            .await
-            .map_err(|err| Error::from_sqlx("number an event", "event", err))?;
-    sqlx::query(
-        "INSERT INTO events (seq, kind, asset_id, station_id, audience, data, at) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7)",
-    )
-    .bind(seq)
-    .bind(e.kind.as_str())
-    .bind(e.asset_id.map(|a| a.to_string()))
-    .bind(e.station_id.to_string())
-    .bind(e.audience.map(|s| s.to_string()))
-    .bind(e.data.to_string())
-    .bind(ms(e.at))
-    .execute(&mut **tx)
-    .await
-    .map_err(|err| Error::from_sqlx("record an event", "event", err))?;
-    Ok(seq)
-}
-
-pub(crate) const EVENT_COLS: &str = "e.seq, e.kind, e.asset_id, e.station_id, e.data, e.at";
-
-/// Whether the station `own` (an SQL expression) is told of the event `e` at `now`: events
-/// about it or addressed to it, and item events of items it may see (the item joined as
-/// `a`). The feed and webhooks both use this rule.
-pub(crate) fn audience_sql(own: &str, now: &str) -> String {
-    format!(
-        "(e.station_id = {own} OR e.audience = {own} \
-         OR (e.audience IS NULL AND a.id IS NOT NULL AND {}))",
-        rights_of(own, now)
-    )
-}
-
-/// Adds one to a station's count of the day. `column` is one of the fixed names above.
-async fn bump(
-    tx: &mut Transaction<'static, Any>,
-    day: i64,
-    station: StationId,
-    column: &'static str,
-) -> Result<()> {
-    sqlx::query(&format!(
-        "INSERT INTO stats_daily (day, station_id, {column}) VALUES ($1, $2, 1) \
-         ON CONFLICT (day, station_id) DO UPDATE SET {column} = stats_daily.{column} + 1"
-    ))
-    .bind(day)
-    .bind(station.to_string())
-    .execute(&mut **tx)
-    .await
-    .map_err(|err| Error::from_sqlx("count an event", "statistics", err))?;
-    Ok(())
+/// After an item is out: corrections and withdrawals with notices to every station that
+/// adopted it, the event log (numbered in commit order) that the member feed reads, and the
+/// statistics that events keep.
+#[async_trait]
+pub trait NoticeRepo {
+    /// Replaces an item's editable metadata; when it is ready, notifies its adopters. Not for
+    /// withdrawn or deleted items (`WrongState`).
+    async fn correct_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        meta: &cityx_core::AssetMeta,
+        note: &str,
+        audit: &NewAudit,
+    ) -> Result<Vec<cityx_core::Notice>>;
+    /// Withdraws a ready or processing item and notifies its adopters.
+    async fn withdraw_asset(
+        &self,
+        scope: TenantScope,
+        id: AssetId,
+        reason: &str,
+        audit: &NewAudit,
+    ) -> Result<Vec<cityx_core::Notice>>;
+    /// Notices to or from the caller's station (all for the hub), newest first.
+    async fn list_notices(
+        &self,
+        scope: TenantScope,
+        filter: &NoticeFilter,
+        page: &PageRequest,
+    ) -> Result<Page<cityx_core::Notice>>;
+    /// How many notices to `station` wait for its acknowledgement (the navigation's badge:
+    /// read on every page, so a count, not a list).
+    async fn count_open_notices(&self, station: StationId) -> Result<usize>;
+    /// Acknowledges a notice sent to `station`; a second time changes nothing.
+    async fn acknowledge_notice(
+        &self,
+        station: StationId,
+        id: cityx_core::NoticeId,
+        user: UserId,
+        audit: &NewAudit,
+    ) -> Result<cityx_core::Notice>;
+    /// Events after `after` that the caller may see at `now`, in order.
+    async fn feed(
+        &self,
+        scope: TenantScope,
+        after: i64,
+        limit: u32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<cityx_core::Event>>;
+    /// The number of the last event.
+    async fn event_head(&self) -> Result<i64>;
+    /// Every station's figures over Beijing days `days` (inclusive).
+    async fn station_stats(&self, days: (i64, i64)) -> Result<Vec<StationStats>>;
+    /// The network's figures per Beijing day, days with none left out.
+    async fn daily_stats(&self, days: (i64, i64)) -> Result<Vec<DayStats>>;
+    /// Zones whose window meets `[from, to)`, with their contributions and adoptions in it,
+    /// most adopted first.
+    async fn zone_stats(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<ZoneStats>>;
+    /// The most adopted items of `[from, to)`.
+    async fn top_items(
+        &self,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<TopItem>>;
 }
 
 const NOTICE_COLS: &str = "n.id, n.asset_id, n.asset_title, n.contributor_id, \
@@ -105,21 +103,6 @@ fn notice_from(r: &AnyRow) -> Result<Notice> {
         created_at: from_ms(get(r, "created_at")?),
         acknowledged_at: get::<Option<i64>>(r, "acknowledged_at")?.map(from_ms),
         acknowledged_by: parse_opt("user id", get(r, "acknowledged_by")?)?,
-    })
-}
-
-pub(crate) fn event_from(r: &AnyRow) -> Result<Event> {
-    let data: String = get(r, "data")?;
-    Ok(Event {
-        seq: get(r, "seq")?,
-        kind: parse("event kind", get(r, "kind")?)?,
-        asset_id: parse_opt("asset id", get(r, "asset_id")?)?,
-        station_id: parse("station id", get(r, "station_id")?)?,
-        data: serde_json::from_str(&data).map_err(|_| Error::Corrupt {
-            what: "event data",
-            value: data.clone(),
-        })?,
-        at: from_ms(get(r, "at")?),
     })
 }
 

@@ -6,10 +6,29 @@ use super::SqlRepo;
 use super::jobs::FAIR_ORDER;
 use super::rows::{from_ms, ms, parse};
 use crate::model::JobMessage;
-use crate::{Error, OutboxRepo, Result};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use time::OffsetDateTime;
+
+/// The outbox of the message bus: what committed and has not been published yet.
+#[async_trait]
+pub trait OutboxRepo {
+    /// Jobs to publish now, in the claim's fair order: runnable jobs whose attempt has no
+    /// message yet, while fewer than `window` messages of their kind wait unclaimed; and
+    /// jobs whose message seems lost (sent, or their lease ended, before `resend_before`).
+    async fn jobs_to_send(
+        &self,
+        window: u32,
+        resend_before: time::OffsetDateTime,
+    ) -> Result<Vec<JobMessage>>;
+    /// Records that `message` was published at `at`.
+    async fn mark_job_sent(&self, message: &JobMessage, at: time::OffsetDateTime) -> Result<()>;
+    /// How far the relay `name` has published (0 before its first message).
+    async fn outbox_cursor(&self, name: &str) -> Result<i64>;
+    /// Moves the relay's mark forward to `seq` (never back).
+    async fn set_outbox_cursor(&self, name: &str, seq: i64) -> Result<()>;
+}
 
 /// The most jobs one look returns.
 const BATCH: i64 = 256;

@@ -6,9 +6,37 @@ use super::SqlRepo;
 use super::jobs::fence;
 use super::rows::{ms, parse};
 use crate::model::{ClaimedJob, NewJob, Processed};
-use crate::{Error, PipelineRepo, Result};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::AssetId;
+
+/// The media pipeline's writes: each fenced by the job's lease, so that a worker whose lease
+/// passed to another writes nothing.
+#[async_trait]
+pub trait PipelineRepo: Send + Sync {
+    /// Records a probe's findings on the job's asset and enqueues the jobs that follow (a kind
+    /// the asset already has a job of is not enqueued again), in one transaction. Writes
+    /// from jobs are fenced: false, and nothing written, when the lease is no longer ours.
+    async fn record_technical(
+        &self,
+        job: &ClaimedJob,
+        technical_json: &str,
+        next: &[NewJob],
+    ) -> Result<bool>;
+    /// Sets the playlist to play; with `only_first`, only when none is set yet (the fast
+    /// path never replaces the ladder). Fenced.
+    async fn set_playback(
+        &self,
+        job: &ClaimedJob,
+        playback: &str,
+        only_first: bool,
+    ) -> Result<bool>;
+    /// Records what the pipeline made and ends processing: `ready`, or `rejected` with a
+    /// reason when the technical check failed. Fenced.
+    async fn finish_processing(&self, job: &ClaimedJob, done: &Processed) -> Result<bool>;
+    /// Marks an asset failed with a reason its uploader will read.
+    async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()>;
+}
 
 #[async_trait]
 impl PipelineRepo for SqlRepo {
@@ -40,7 +68,7 @@ impl PipelineRepo for SqlRepo {
                     .await
                     .map_err(|e| Error::from_sqlx("look for a job", "job", e))?;
             if exists.is_none() {
-                super::ingest::insert_job(&mut *tx, n).await?;
+                super::jobs::insert_job(&mut *tx, n).await?;
             }
         }
         super::commit(tx).await.map(|()| true)
@@ -105,7 +133,7 @@ impl PipelineRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("record what processing made", "asset", e))?;
         if published {
-            super::notices::record_event(
+            super::events::record_event(
                 &mut tx,
                 &cityx_core::NewEvent {
                     kind: cityx_core::EventKind::ItemPublished,

@@ -164,7 +164,7 @@ impl ScheduleRepo for SqlRepo {
             return Ok(None);
         }
         if let Some(job) = job {
-            super::ingest::insert_job(&mut *tx, job).await?;
+            super::jobs::insert_job(&mut *tx, job).await?;
         }
         commit(tx).await.map(|()| Some(job.is_some()))
     }

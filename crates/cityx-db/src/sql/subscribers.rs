@@ -3,7 +3,7 @@
 //! events in order. The trait, its types and SQL live here.
 
 use super::SqlRepo;
-use super::notices::{EVENT_COLS, event_from};
+use super::events::{EVENT_COLS, event_from};
 use super::rows::ms;
 use crate::{Error, Result};
 use async_trait::async_trait;

@@ -4,11 +4,11 @@
 //! event is never sent without being committed; a delivery is made once per webhook and
 //! event however often the event is handed over.
 
-use super::notices::{EVENT_COLS, audience_sql, event_from};
+use super::events::{EVENT_COLS, audience_sql, event_from};
 use super::rows::{from_ms, get, ms, parse, scope_args};
 use super::{SqlRepo, commit, not_found_unless, write_audit};
 use crate::model::{DeliveryWork, NewJob};
-use crate::{Error, Result, WebhookRepo};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::subject::Subject;
 use cityx_core::webhook::{
@@ -20,6 +20,69 @@ use cityx_core::{
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
+
+/// Webhooks and their deliveries (enqueued by the webhooks' event subscriber).
+#[async_trait]
+pub trait WebhookRepo: Send + Sync {
+    /// Enqueues, for each event, a delivery (with its job) to every live webhook that wants
+    /// its kind and whose station the feed would tell of it; one per webhook and event
+    /// however often the event comes. Returns how many deliveries were new.
+    async fn enqueue_deliveries(&self, events: &[cityx_core::Event]) -> Result<usize>;
+    /// Adds a webhook to `station`. More than `MAX_PER_STATION` live ones is
+    /// `WrongState { state: "too_many" }`.
+    async fn insert_webhook(
+        &self,
+        id: cityx_core::WebhookId,
+        station: StationId,
+        fields: &cityx_core::webhook::WebhookFields,
+        secret: &str,
+        by: UserId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Live webhooks of the caller's station (all for the hub).
+    async fn list_webhooks(&self, scope: TenantScope) -> Result<Vec<cityx_core::Webhook>>;
+    async fn get_webhook(
+        &self,
+        scope: TenantScope,
+        id: cityx_core::WebhookId,
+    ) -> Result<cityx_core::Webhook>;
+    /// Retires a webhook: it gets no new deliveries, and pending ones are skipped.
+    async fn delete_webhook(
+        &self,
+        scope: TenantScope,
+        id: cityx_core::WebhookId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// A webhook's latest deliveries.
+    async fn list_deliveries(
+        &self,
+        scope: TenantScope,
+        webhook: cityx_core::WebhookId,
+        limit: u32,
+    ) -> Result<Vec<cityx_core::Delivery>>;
+    /// Sends a failed delivery again (its job back in the queue). Not failed: `WrongState`.
+    async fn retry_delivery(
+        &self,
+        scope: TenantScope,
+        webhook: cityx_core::WebhookId,
+        delivery: cityx_core::JobId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// What the webhook job `job` is to send, with the event only if the webhook's station may
+    /// still see it at `now`; `None` for an unknown job.
+    async fn delivery_work(
+        &self,
+        job: cityx_core::JobId,
+        now: OffsetDateTime,
+    ) -> Result<Option<crate::model::DeliveryWork>>;
+    /// Records an attempt; `last` turns a failure into the final state.
+    async fn record_attempt(
+        &self,
+        job: cityx_core::JobId,
+        attempt: &cityx_core::webhook::Attempt,
+        last: bool,
+    ) -> Result<()>;
+}
 
 /// Enqueues the deliveries of event `seq` of `kind`, recorded `at`; returns how many were
 /// new.
@@ -75,7 +138,7 @@ async fn deliveries_of(
                 DELIVERY_ATTEMPTS,
             )
         };
-        super::ingest::insert_job(&mut **tx, &job).await?;
+        super::jobs::insert_job(&mut **tx, &job).await?;
         made += 1;
     }
     Ok(made)

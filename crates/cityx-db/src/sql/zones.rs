@@ -1,10 +1,10 @@
 //! Topic zones: the campaigns, their invited stations and targets, and contributed items
 //! (listed to each reader under the items' rights).
 
-use super::exchange::visible_sql;
 use super::rows::{from_ms, get, ms, parse, parse_opt, scope_args};
+use super::visibility::visible_sql;
 use super::{SqlRepo, commit, not_found_unless, write_audit};
-use crate::{Error, Result, ZoneRepo};
+use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::zone::ZoneFields;
 use cityx_core::{
@@ -13,6 +13,57 @@ use cityx_core::{
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
+
+/// Topic zones (专区): the hub's campaigns, invited stations with targets, and the items
+/// stations contribute (listed under each item's rights).
+#[async_trait]
+pub trait ZoneRepo {
+    /// An unknown invited station is `NotFound { entity: "station" }` and changes nothing.
+    async fn insert_zone(
+        &self,
+        id: cityx_core::ZoneId,
+        zone: &cityx_core::zone::ZoneFields,
+        by: UserId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Replaces a zone's fields and invitations.
+    async fn update_zone(
+        &self,
+        id: cityx_core::ZoneId,
+        zone: &cityx_core::zone::ZoneFields,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// A zone with its invitations and counts.
+    async fn get_zone(&self, id: cityx_core::ZoneId) -> Result<cityx_core::Zone>;
+    /// Zones, latest window first.
+    async fn list_zones(&self, limit: u32) -> Result<Vec<cityx_core::Zone>>;
+    /// A zone's items that the caller may see at `now`, latest first.
+    async fn zone_items(
+        &self,
+        scope: TenantScope,
+        zone: cityx_core::ZoneId,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<cityx_core::ZoneItem>>;
+    /// Contributes `station`'s own item to an open zone; `false` if it was there already.
+    /// A closed zone or an item not ready or processing is `WrongState`.
+    async fn add_zone_item(
+        &self,
+        station: StationId,
+        zone: cityx_core::ZoneId,
+        asset: AssetId,
+        by: UserId,
+        audit: &NewAudit,
+    ) -> Result<bool>;
+    /// Takes an item out of a zone (its station's, or any for the hub).
+    async fn remove_zone_item(
+        &self,
+        scope: TenantScope,
+        zone: cityx_core::ZoneId,
+        asset: AssetId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+}
 
 const ZONE_COLS: &str = "z.id, z.title, z.brief, z.cover_asset_id, z.starts_at, z.ends_at, \
     z.created_by, z.created_at, z.updated_at, \
