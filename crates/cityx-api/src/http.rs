@@ -136,11 +136,11 @@ impl FromRequestParts<HttpState> for Caller {
                         "use `Authorization: Bearer <token>`",
                     )
                 })?;
-            let actor = state.app.authenticate_token(token.trim()).await?;
+            let actor = state.app.access().authenticate_token(token.trim()).await?;
             return Ok(Caller(actor.from_ip(ip)));
         }
         if let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) {
-            let (actor, csrf) = state.app.authenticate_session(secret).await?;
+            let (actor, csrf) = state.app.access().authenticate_session(secret).await?;
             let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
             let submitted = parts
                 .headers

@@ -2,7 +2,7 @@
 //! restored during a grace period), and purging deleted items, which removes their objects
 //! and releases their quota.
 
-use crate::{App, Error, Result};
+use crate::{Error, Ingest, Result};
 use cityx_core::{Actor, Asset, AssetId, AuditAction, NewAudit, policy};
 use cityx_db::JobSummary;
 use cityx_storage::StorageKey;
@@ -17,17 +17,20 @@ pub struct AssetView {
     pub jobs: Vec<JobSummary>,
 }
 
-impl App {
+impl Ingest<'_> {
     /// An asset the caller may see, with its jobs.
     pub async fn get_asset(&self, actor: &Actor, id: AssetId) -> Result<AssetView> {
         policy::read(actor)?;
         let scope = actor.tenant_scope();
-        let read = || self.repo.get_visible_asset(scope, id, cityx_core::now());
+        let read = || {
+            self.exchange
+                .get_visible_asset(scope, id, cityx_core::now())
+        };
         let mut asset = read().await?;
         // Jobs are the contributor's and the hub's business.
         let mut jobs = Vec::new();
         if scope.admits(Some(asset.station_id)) {
-            jobs = self.repo.jobs_of_asset(id).await?;
+            jobs = self.ingest.jobs_of_asset(id).await?;
             // A job that ends marks its item first and records its own outcome second. Read
             // in the other order, the item may still say `processing` beside a job that has
             // just gone dead; a second look after the jobs shows the item's word on it.
@@ -40,7 +43,7 @@ impl App {
         // see).
         if let Some(earlier) = asset.duplicate_of {
             let seen = self
-                .repo
+                .exchange
                 .get_visible_asset(scope, earlier, cityx_core::now())
                 .await;
             match seen {
@@ -50,16 +53,6 @@ impl App {
             }
         }
         Ok(AssetView { asset, jobs })
-    }
-
-    /// An item the caller may read and see now (its own station's, or what its rights show
-    /// the caller's station).
-    pub(crate) async fn readable_asset(&self, actor: &Actor, id: AssetId) -> Result<Asset> {
-        policy::read(actor)?;
-        Ok(self
-            .repo
-            .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
-            .await?)
     }
 
     /// Deletes an item: hidden from the exchange now, its files removed and its quota
@@ -75,7 +68,7 @@ impl App {
             .unwrap_or_default();
         let audit = audit.detail("purge_after", when);
         Ok(self
-            .repo
+            .ingest
             .delete_asset(actor.tenant_scope(), id, purge_after, &audit)
             .await?)
     }
@@ -87,7 +80,7 @@ impl App {
             .item_audit(actor, AuditAction::AssetRestored, id)
             .await?;
         Ok(self
-            .repo
+            .ingest
             .restore_asset(actor.tenant_scope(), id, &audit)
             .await?)
     }
@@ -98,7 +91,7 @@ impl App {
         action: AuditAction,
         id: AssetId,
     ) -> Result<NewAudit> {
-        let a = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let a = self.ingest.get_asset(actor.tenant_scope(), id).await?;
         Ok(NewAudit::by(actor, action, "asset", id, Some(a.station_id)))
     }
 
@@ -108,11 +101,11 @@ impl App {
     pub async fn purge_deleted(&self) -> Result<usize> {
         let mut purged = 0;
         for (id, station) in self
-            .repo
+            .ingest
             .assets_to_purge(cityx_core::now(), PURGE_BATCH)
             .await?
         {
-            if !self.repo.prepare_purge(id, cityx_core::now()).await? {
+            if !self.ingest.prepare_purge(id, cityx_core::now()).await? {
                 continue;
             }
             // Objects first: a crash after this leaves the item to purge again, never
@@ -129,9 +122,22 @@ impl App {
                 id,
                 Some(station),
             );
-            self.repo.finish_purge(id, &audit).await?;
+            self.ingest.finish_purge(id, &audit).await?;
             purged += 1;
         }
         Ok(purged)
     }
+}
+
+/// An item the caller may read and see now (its own station's, or what its rights show the
+/// caller's station).
+pub(crate) async fn readable_asset(
+    repo: &dyn cityx_db::ExchangeRepo,
+    actor: &Actor,
+    id: AssetId,
+) -> Result<Asset> {
+    policy::read(actor)?;
+    Ok(repo
+        .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
+        .await?)
 }

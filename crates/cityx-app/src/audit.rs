@@ -1,10 +1,10 @@
 //! Reading the audit log.
 
-use crate::{App, Page, PageRequest, Result};
+use crate::{Page, PageRequest, People, Result};
 use cityx_core::{Actor, AuditEntry, StationId, policy};
 use cityx_db::AuditFilter;
 
-impl App {
+impl People<'_> {
     /// Newest first; hub admins see everything, station admins their station's entries.
     pub async fn list_audit(
         &self,
@@ -19,6 +19,6 @@ impl App {
             station,
             action: action.map(str::to_owned),
         };
-        Ok(self.repo.list_audit(&filter, page).await?)
+        Ok(self.audit.list_audit(&filter, page).await?)
     }
 }

@@ -2,10 +2,22 @@
 
 use crate::secrets::{hash_secret, random_secret, same, verify_password_async};
 use crate::tokens::TokenSecret;
-use crate::{App, Error, Result};
+use crate::{Error, Result};
 use cityx_core::{Actor, ApiToken, AuditAction, NewAudit, ScopeSet, TokenId, TokenKind, User};
 use cityx_db::SessionRow;
 use time::{Duration, OffsetDateTime};
+
+/// People's access: sign-in, sessions and API tokens. See [`App::access`].
+#[derive(Clone, Copy)]
+pub struct Access<'a> {
+    pub(crate) users: &'a dyn cityx_db::UserRepo,
+    pub(crate) audit: &'a dyn cityx_db::AuditRepo,
+    pub(crate) tokens: &'a dyn cityx_db::TokenRepo,
+    pub(crate) sessions: &'a dyn cityx_db::SessionRepo,
+    pub(crate) auth: &'a crate::AuthOptions,
+    pub(crate) dummy_hash: &'a String,
+    pub(crate) tokens_seen: &'a TokenCache,
+}
 
 /// A token issued to a script that signed in with a password.
 #[derive(Debug)]
@@ -66,6 +78,8 @@ impl TokenCache {
         }
     }
 
+    /// Forgets every remembered token: called after every change to users, tokens or
+    /// stations, so that this node applies it at once.
     pub(crate) fn clear(&self) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
@@ -75,7 +89,7 @@ fn dur(d: std::time::Duration) -> Duration {
     Duration::try_from(d).unwrap_or(Duration::MAX)
 }
 
-impl App {
+impl Access<'_> {
     /// Checks an email and password. Failures are recorded (and counted for rate limiting)
     /// whatever the reason, with the same answer for an unknown email and a wrong password.
     pub async fn sign_in(&self, email: &str, password: &str, ip: Option<&str>) -> Result<User> {
@@ -83,7 +97,7 @@ impl App {
         let now = cityx_core::now();
         let window = dur(self.auth.failure_window);
         let failures = self
-            .repo
+            .audit
             .login_failures(Some(&email), ip, now - window)
             .await?;
         if failures.by_email >= self.auth.max_failures_per_email
@@ -98,7 +112,7 @@ impl App {
         let found = if password.len() > cityx_core::validate::MAX_PASSWORD {
             None
         } else {
-            self.repo.find_login(&email).await?
+            self.users.find_login(&email).await?
         };
         let (user, ok) = match found {
             Some((user, hash)) => {
@@ -132,23 +146,23 @@ impl App {
                     user.station_id,
                 )
                 .with_ip(ip.map(str::to_owned));
-                self.repo.record_login(user.id, now, &audit).await?;
+                self.users.record_login(user.id, now, &audit).await?;
                 Ok(user)
             }
             Some(user) if ok => {
-                self.repo
+                self.audit
                     .insert_audit(&failed("disabled", Some(&user)))
                     .await?;
                 Err(Error::AccountDisabled)
             }
             Some(user) => {
-                self.repo
+                self.audit
                     .insert_audit(&failed("bad_password", Some(&user)))
                     .await?;
                 Err(Error::InvalidCredentials)
             }
             None => {
-                self.repo
+                self.audit
                     .insert_audit(&failed("unknown_email", None))
                     .await?;
                 Err(Error::InvalidCredentials)
@@ -181,7 +195,9 @@ impl App {
             revoked_at: None,
             last_used_at: None,
         };
-        self.repo.insert_token(&token, &secret.hash(), &[]).await?;
+        self.tokens
+            .insert_token(&token, &secret.hash(), &[])
+            .await?;
         Ok(LoginToken { secret, expires_at })
     }
 
@@ -196,7 +212,7 @@ impl App {
             Some(seen) => seen,
             None => {
                 let found = self
-                    .repo
+                    .tokens
                     .find_token(&hash)
                     .await?
                     .ok_or(Error::TokenInvalid)?;
@@ -218,16 +234,10 @@ impl App {
             return Err(Error::AccountDisabled);
         }
         if token.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
-            self.repo.touch_token(token.id, now).await?;
+            self.tokens.touch_token(token.id, now).await?;
             self.tokens_seen.touched(&hash, now);
         }
         Ok(Actor::for_user(&user, Some(token.id), token.scopes))
-    }
-
-    /// Forgets the remembered tokens: called after every change to users, tokens or
-    /// stations, so that this node applies it at once.
-    pub(crate) fn forget_tokens(&self) {
-        self.tokens_seen.clear();
     }
 
     /// Opens a web session for a user who just signed in.
@@ -241,7 +251,7 @@ impl App {
         let csrf_token = random_secret()?;
         let now = cityx_core::now();
         let expires_at = now + dur(self.auth.session_ttl);
-        self.repo
+        self.sessions
             .insert_session(&SessionRow {
                 id_hash: hash_secret(&secret),
                 user_id: user.id,
@@ -265,7 +275,7 @@ impl App {
             return Err(Error::Unauthenticated);
         }
         let (session, user) = self
-            .repo
+            .sessions
             .find_session(&hash_secret(secret), cityx_core::now())
             .await?
             .ok_or(Error::Unauthenticated)?;
@@ -287,7 +297,7 @@ impl App {
             actor.user_id.map(|u| u.to_string()).unwrap_or_default(),
             actor.station_id,
         );
-        self.repo
+        self.sessions
             .delete_session(&hash_secret(secret), Some(&audit))
             .await?;
         Ok(())
@@ -295,7 +305,10 @@ impl App {
 
     /// Removes expired sessions; returns how many.
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
-        Ok(self.repo.delete_expired_sessions(cityx_core::now()).await?)
+        Ok(self
+            .sessions
+            .delete_expired_sessions(cityx_core::now())
+            .await?)
     }
 }
 

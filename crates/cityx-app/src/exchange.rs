@@ -1,7 +1,7 @@
 //! The exchange: searching the catalogue, an item's rights, adopting items (the ledger and
 //! signed download links), and keeping the search index in step with the database.
 
-use crate::{App, AssetFile, Error, Result, secrets};
+use crate::{AssetFile, Error, Result, secrets};
 use cityx_core::exchange::{self, AdoptRefusal};
 use cityx_core::{
     Actor, Adoption, AdoptionId, Asset, AssetId, AssetStatus, AuditAction, FieldError, NewAudit,
@@ -16,6 +16,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
+
+/// The exchange: search, rights, adoption and download links. See [`App::exchange`].
+#[derive(Clone, Copy)]
+pub struct Exchange<'a> {
+    pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
+    pub(crate) ingest: &'a dyn cityx_db::IngestRepo,
+    pub(crate) stations: &'a dyn cityx_db::StationRepo,
+    pub(crate) search: &'a std::sync::OnceLock<Arc<SearchIndex>>,
+    pub(crate) link_key: &'a crate::secrets::LinkKey,
+    pub(crate) storage: &'a cityx_storage::Storage,
+}
 
 /// How long a signed download link may be started. A download that stops can be resumed
 /// with a new link from the adoption (the ledger keeps one entry).
@@ -352,7 +363,7 @@ fn refusal(r: AdoptRefusal, asset: &Asset) -> Error {
     }
 }
 
-impl App {
+impl Exchange<'_> {
     /// Uses `index` for searches; [`App::follow_index`] keeps it current. Once only.
     pub fn attach_search(&self, index: Arc<SearchIndex>) -> Result<()> {
         self.search
@@ -394,7 +405,7 @@ impl App {
     /// What an item page lists beside an item the caller may see: other items of the same
     /// master file, and similar items, under the caller's rights.
     pub async fn related(&self, actor: &Actor, id: AssetId) -> Result<Related> {
-        let asset = self.readable_asset(actor, id).await?;
+        let asset = crate::assets::readable_asset(self.exchange, actor, id).await?;
         self.related_of(actor, &asset).await
     }
 
@@ -433,7 +444,7 @@ impl App {
     ) -> Result<Asset> {
         policy::manage_items(actor)?;
         let rights = input.validate().map_err(Error::Validation)?;
-        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let asset = self.ingest.get_asset(actor.tenant_scope(), id).await?;
         let audit = NewAudit::by(
             actor,
             AuditAction::RightsChanged,
@@ -444,7 +455,7 @@ impl App {
         .detail("visibility", rights.visibility.as_str())
         .detail("embargo_hides", rights.embargo_hides.to_string());
         match self
-            .repo
+            .exchange
             .set_rights(actor.tenant_scope(), id, &rights, &audit)
             .await
         {
@@ -458,7 +469,7 @@ impl App {
             r => r?,
         }
         Ok(self
-            .repo
+            .exchange
             .get_visible_asset(actor.tenant_scope(), id, cityx_core::now())
             .await?)
     }
@@ -489,7 +500,7 @@ impl App {
             return Err(Error::NotFound("file"));
         }
         let name = |s| async move {
-            Ok::<_, Error>(self.repo.get_station(TenantScope::All, s).await?.name)
+            Ok::<_, Error>(self.stations.get_station(TenantScope::All, s).await?.name)
         };
         let adoption = Adoption {
             id: AdoptionId::new(),
@@ -507,7 +518,7 @@ impl App {
         let audit = NewAudit::by(actor, AuditAction::AssetAdopted, "asset", id, Some(station))
             .detail("rendition", take.as_str())
             .detail("contributor", asset.station_id.to_string());
-        match self.repo.insert_adoption(&adoption, &audit).await {
+        match self.exchange.insert_adoption(&adoption, &audit).await {
             // Withdrawn between the check and the record.
             Err(cityx_db::Error::WrongState { .. }) => return Err(Error::Withdrawn),
             r => r?,
@@ -529,7 +540,7 @@ impl App {
         now: OffsetDateTime,
     ) -> Result<Asset> {
         let asset = self
-            .repo
+            .exchange
             .get_visible_asset(actor.tenant_scope(), id, now)
             .await?;
         exchange::may_adopt(&asset, station, now).map_err(|r| refusal(r, &asset))?;
@@ -557,7 +568,7 @@ impl App {
             ..Default::default()
         };
         let page = self
-            .repo
+            .exchange
             .list_adoptions(actor.tenant_scope(), &filter, &PageRequest::first(100))
             .await?;
         if !page.items.iter().any(|a| a.rendition == take.as_str()) {
@@ -575,26 +586,9 @@ impl App {
     ) -> Result<Page<Adoption>> {
         policy::read(actor)?;
         Ok(self
-            .repo
+            .exchange
             .list_adoptions(actor.tenant_scope(), filter, page)
             .await?)
-    }
-
-    /// The key that signs download links: the database's, so every node signs alike; read
-    /// once per process.
-    pub(crate) async fn link_key(&self) -> Result<&[u8]> {
-        let key = self
-            .link_key
-            .get_or_try_init(|| async {
-                let candidate = secrets::random_secret()?;
-                let key = self
-                    .repo
-                    .server_secret("download_links", &candidate)
-                    .await?;
-                Ok::<_, Error>(key.into_bytes())
-            })
-            .await?;
-        Ok(key)
     }
 
     fn signature(key: &[u8], id: AssetId, take: &str, expires: i64) -> Result<Hmac<Sha256>> {
@@ -609,7 +603,7 @@ impl App {
     ) -> Result<DownloadLink> {
         let expires_at = now + LINK_TTL;
         let exp = expires_at.unix_timestamp();
-        let mac = Self::signature(self.link_key().await?, id, take.as_str(), exp)?;
+        let mac = Self::signature(self.link_key.get().await?, id, take.as_str(), exp)?;
         let sig = secrets::hex(&mac.finalize().into_bytes());
         Ok(DownloadLink {
             url: format!(
@@ -632,13 +626,13 @@ impl App {
         let take = Take::parse(take)
             .filter(|t| *t != Take::Library)
             .ok_or(Error::BadLink)?;
-        let mac = Self::signature(self.link_key().await?, id, take.as_str(), exp)?;
+        let mac = Self::signature(self.link_key.get().await?, id, take.as_str(), exp)?;
         let sig = secrets::unhex(sig).ok_or(Error::BadLink)?;
         mac.verify_slice(&sig).map_err(|_| Error::BadLink)?;
         if exp < cityx_core::now().unix_timestamp() {
             return Err(Error::BadLink);
         }
-        let asset = self.repo.get_asset(TenantScope::All, id).await?;
+        let asset = self.ingest.get_asset(TenantScope::All, id).await?;
         if asset.deleted_at.is_some() || asset.status == AssetStatus::Withdrawn {
             return Err(Error::Withdrawn);
         }
@@ -691,7 +685,7 @@ impl App {
         let mut newest = mark;
         let mut changed = 0;
         loop {
-            let rows = self.repo.changed_assets(from, INDEX_BATCH).await?;
+            let rows = self.exchange.changed_assets(from, INDEX_BATCH).await?;
             let Some(last) = rows.last() else { break };
             from = (last.asset.updated_at, Some(last.asset.id));
             let full = rows.len() == INDEX_BATCH as usize;
@@ -744,7 +738,7 @@ impl App {
 
     /// Keeps the search index within about a second of the database, for ever (abort the
     /// task to stop it).
-    pub async fn follow_index(self: Arc<Self>) {
+    pub async fn follow_index(self) {
         let mut follower = IndexFollower::default();
         loop {
             match self.index_round(&mut follower).await {

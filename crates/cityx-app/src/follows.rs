@@ -2,9 +2,19 @@
 //! shows, for each, how many items it has gained since the last look and the latest of them,
 //! found by the search index under the reader's rights. Opening one records the look.
 
-use crate::{App, Error, Result};
+use crate::{Error, Result};
 use cityx_core::{Actor, Follow, FollowId, FollowKind, FollowTarget, policy};
 use cityx_search::{Filters, Hit, Request, Sort};
+
+/// Follows of keywords and zones. See [`App::follows`]. It asks the zones and the exchange
+/// contexts, through their public calls.
+#[derive(Clone, Copy)]
+pub struct Follows<'a> {
+    pub(crate) follows: &'a dyn cityx_db::FollowRepo,
+    pub(crate) zones: crate::Zones<'a>,
+    pub(crate) people: crate::People<'a>,
+    pub(crate) exchange: crate::Exchange<'a>,
+}
 
 /// Items shown per follow.
 const LATEST: usize = 5;
@@ -42,7 +52,7 @@ fn follow_request(f: &Follow, since: Option<i64>, limit: usize) -> Request {
     }
 }
 
-impl App {
+impl Follows<'_> {
     /// Follows a zone, a keyword or a station (anyone who may read).
     pub async fn follow(&self, actor: &Actor, kind: &str, target: &str) -> Result<Follow> {
         policy::read(actor)?;
@@ -53,13 +63,14 @@ impl App {
             FollowKind::Keyword => t.target.clone(),
             FollowKind::Zone => {
                 let id = t.target.parse().map_err(|_| unknown())?;
-                match self.get_zone(actor, id).await {
+                match self.zones.get_zone(actor, id).await {
                     Ok(v) => v.zone.title,
                     Err(e) if e.is_not_found() => return Err(unknown()),
                     Err(e) => return Err(e),
                 }
             }
             FollowKind::Station => self
+                .people
                 .station_directory(actor)
                 .await?
                 .into_iter()
@@ -67,7 +78,7 @@ impl App {
                 .map(|s| s.name)
                 .ok_or_else(unknown)?,
         };
-        self.repo
+        self.follows
             .insert_follow(FollowId::new(), user, &t, &label)
             .await
             .map_err(|e| match e {
@@ -91,9 +102,10 @@ impl App {
         policy::read(actor)?;
         let user = actor.user_id.ok_or(Error::Forbidden)?;
         let mut out = Vec::new();
-        for follow in self.repo.list_follows(user).await? {
+        for follow in self.follows.list_follows(user).await? {
             let since = cityx_core::epoch_ms(follow.seen_at);
             let found = self
+                .exchange
                 .search_as(actor, follow_request(&follow, Some(since), LATEST))
                 .await?;
             out.push(FollowNews {
@@ -109,15 +121,15 @@ impl App {
     pub async fn look_at_follow(&self, actor: &Actor, id: FollowId) -> Result<Follow> {
         policy::read(actor)?;
         let user = actor.user_id.ok_or(Error::Forbidden)?;
-        self.repo
+        self.follows
             .mark_follow_seen(user, id, cityx_core::now())
             .await?;
-        Ok(self.repo.get_follow(user, id).await?)
+        Ok(self.follows.get_follow(user, id).await?)
     }
 
     pub async fn unfollow(&self, actor: &Actor, id: FollowId) -> Result<()> {
         policy::read(actor)?;
         let user = actor.user_id.ok_or(Error::Forbidden)?;
-        Ok(self.repo.delete_follow(user, id).await?)
+        Ok(self.follows.delete_follow(user, id).await?)
     }
 }

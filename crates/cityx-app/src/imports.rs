@@ -5,7 +5,7 @@
 //! enqueues the probe.
 
 use crate::uploads::Running;
-use crate::{App, Error, Result};
+use crate::{Error, Ingest, Result};
 use cityx_core::{
     Actor, Asset, AssetInput, AssetStatus, AuditAction, NewAudit, TenantScope, policy,
 };
@@ -40,7 +40,7 @@ fn name_from(url: &cityx_fetch::Url) -> String {
         .unwrap_or_else(|| "import".to_owned())
 }
 
-impl App {
+impl Ingest<'_> {
     /// Starts an import: checks the URL through the guard (a private or unresolvable address
     /// is refused now, with a field error on `url`), then creates the item and its job.
     pub async fn create_import(
@@ -75,7 +75,7 @@ impl App {
             Some(station_id),
         )
         .detail("url", parsed.as_str());
-        self.repo.create_import(&asset, &job, &audit).await?;
+        self.ingest.create_import(&asset, &job, &audit).await?;
         self.jobs_ready.notify_one();
         Ok(asset)
     }
@@ -90,13 +90,13 @@ impl App {
         progress: impl Fn(u32),
     ) -> Result<bool> {
         let id = job.asset_id().ok_or(Error::NotFound("asset"))?;
-        let asset = self.repo.get_asset(TenantScope::All, id).await?;
+        let asset = self.ingest.get_asset(TenantScope::All, id).await?;
         if asset.status != AssetStatus::Uploading || asset.deleted_at.is_some() {
             return Ok(true);
         }
         let url = asset.source_url.ok_or(Error::NotFound("asset"))?;
-        let quota_left = match self.repo.quota_of(asset.station_id).await? {
-            Some(q) => q.saturating_sub(self.repo.quota_used(asset.station_id).await?),
+        let quota_left = match self.ingest.quota_of(asset.station_id).await? {
+            Some(q) => q.saturating_sub(self.ingest.quota_used(asset.station_id).await?),
             None => u64::MAX,
         };
         let limit = self.uploads.max_size.min(quota_left);
@@ -141,7 +141,7 @@ impl App {
         .detail("url", body.url.as_str());
         let next = crate::pipeline::asset_job(crate::PROBE_JOB, id, asset.station_id);
         let held = self
-            .repo
+            .ingest
             .complete_import(job, &done, size, &next, &audit)
             .await?;
         self.jobs_ready.notify_one();

@@ -7,13 +7,21 @@
 //! Also the move of every object to another store (`cityx admin storage migrate`), whose
 //! copying and verifying is [`cityx_storage::migrate`]'s.
 
-use crate::{App, Result};
+use crate::Result;
 use cityx_core::{AssetId, TenantScope, UploadId, UploadState};
 use cityx_db::CatalogueRow;
 use cityx_storage::StorageKey;
 use futures_util::StreamExt;
 use std::collections::{BTreeSet, HashMap};
 use time::OffsetDateTime;
+
+/// Checking and moving the stored objects. See [`App::integrity`].
+#[derive(Clone, Copy)]
+pub struct Integrity<'a> {
+    pub(crate) ingest: &'a dyn cityx_db::IngestRepo,
+    pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
+    pub(crate) storage: &'a cityx_storage::Storage,
+}
 
 /// Items read from the database at a time.
 const BATCH: u32 = 200;
@@ -85,7 +93,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
-impl App {
+impl Integrity<'_> {
     /// Copies every item's objects into `to`, verified, resuming from the journal at
     /// `journal`; also says how many uploads are unfinished (their bytes are not moved).
     pub async fn migrate_storage(
@@ -95,12 +103,12 @@ impl App {
         options: &cityx_storage::migrate::Options,
         progress: impl FnMut(&cityx_storage::migrate::Report),
     ) -> Result<(cityx_storage::migrate::Report, usize)> {
-        let report = cityx_storage::migrate::migrate(&self.storage, to, journal, options, progress)
+        let report = cityx_storage::migrate::migrate(self.storage, to, journal, options, progress)
             .await
             .map_err(|e| crate::Error::Internal(Box::new(e)))?;
         // Every active upload expires before this.
         let far = OffsetDateTime::now_utc() + time::Duration::days(365 * 100);
-        let unfinished = self.repo.expired_uploads(far).await?.len();
+        let unfinished = self.ingest.expired_uploads(far).await?.len();
         Ok((report, unfinished))
     }
 
@@ -116,7 +124,7 @@ impl App {
         let mut items: HashMap<AssetId, bool> = HashMap::new();
         let mut from = (OffsetDateTime::UNIX_EPOCH, None);
         loop {
-            let rows = self.repo.changed_assets(from, BATCH).await?;
+            let rows = self.exchange.changed_assets(from, BATCH).await?;
             let Some(last) = rows.last() else { break };
             from = (last.asset.updated_at, Some(last.asset.id));
             let full = rows.len() == BATCH as usize;
@@ -266,7 +274,7 @@ impl App {
             let why = match items.get(&id) {
                 Some(_) => "its item was purged",
                 // Made after the check began, or not an item at all.
-                None => match self.repo.get_asset(TenantScope::All, id).await {
+                None => match self.ingest.get_asset(TenantScope::All, id).await {
                     Ok(_) => continue,
                     Err(e) if e.is_not_found() => "no such item",
                     Err(e) => return Err(e.into()),
@@ -278,7 +286,7 @@ impl App {
             });
         }
         for (id, objects) in uploads {
-            let why = match self.repo.get_upload(TenantScope::All, id).await {
+            let why = match self.ingest.get_upload(TenantScope::All, id).await {
                 Ok(u) if u.state == UploadState::Active => continue,
                 Ok(_) => "its upload has ended",
                 Err(e) if e.is_not_found() => "no such upload",

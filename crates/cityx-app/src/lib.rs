@@ -1,10 +1,14 @@
-//! The use cases of cityx, as plain functions on [`App`]: sign in, manage stations, users,
-//! tokens, read the audit log, upload, import, delete and restore items, search and adopt
-//! them, correct and withdraw them (with notices to adopters), follow the member feed, read
-//! the network's statistics, run topic zones, webhooks and follows, what the media jobs record
-//! and serve, and check or move the stored objects. The
-//! JSON API, the web UI, the CLI and the jobs all call these, so every rule is applied the
-//! same way whatever the door.
+//! The use cases of cityx, grouped by context. [`App`] holds what the contexts share and hands
+//! out one small service per context, each holding only the repository traits it needs:
+//! `app.access()` (sign-in, sessions, tokens), `app.people()` (stations, users, the audit
+//! log), `app.ingest()` (uploads, imports, deletion), `app.exchange()` (search, rights,
+//! adoption, downloads), `app.notices()` (corrections, withdrawals, the feed, statistics),
+//! `app.zones()`, `app.follows()`, `app.webhooks()`, `app.media()` (media links),
+//! `app.pipeline()` (what the media jobs record), `app.integrity()` (fsck, storage moves)
+//! and `app.processes()` (supervised processes and schedules). The JSON API, the web UI,
+//! the CLI and the jobs all call these, so every rule is applied the same way whatever the
+//! door. A context that needs another asks it through its public calls (follows ask zones,
+//! people and the exchange).
 //!
 //! Depends on `cityx-core` (rules), `cityx-db` (persistence), `cityx-storage` (objects and
 //! the upload spool) and `cityx-fetch` (the outbound-fetch guard) only. It must not know
@@ -36,28 +40,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use assets::AssetView;
-pub use auth::{LoginToken, WebSession, csrf_matches};
+pub use auth::{Access, LoginToken, WebSession, csrf_matches};
 pub use cityx_db::{
     AdoptionFilter, JobSummary, Page, PageRequest, ScheduleRow, StationStats, TopItem, ZoneStats,
 };
 pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Related, Results as SearchResults};
 pub use error::{Error, Result};
-pub use exchange::{Adopted, DownloadLink, MAX_PER_PAGE, SearchInput};
-pub use follows::FollowNews;
+pub use exchange::{Adopted, DownloadLink, Exchange, MAX_PER_PAGE, SearchInput};
+pub use follows::{FollowNews, Follows};
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
-pub use integrity::{Finding, FsckOptions, FsckReport, Problem};
-pub use media::{MediaLink, SMALL_FILE};
+pub use integrity::{Finding, FsckOptions, FsckReport, Integrity, Problem};
+pub use media::{Media, MediaLink, SMALL_FILE};
 pub use notices::{
-    AreaStats, DayPoint, FeedPage, MAX_FEED_LIMIT, MAX_FEED_WAIT, NoticeDirection, Statistics, Told,
+    AreaStats, DayPoint, FeedPage, MAX_FEED_LIMIT, MAX_FEED_WAIT, NoticeDirection, Notices,
+    Statistics, Told,
 };
-pub use pipeline::{AssetFile, PROBE_JOB, TRANSCODE_JOB};
+pub use pipeline::{AssetFile, PROBE_JOB, Pipeline, TRANSCODE_JOB};
 pub use secrets::generate_password;
-pub use stations::{StationEntry, StationPatch};
+pub use stations::{People, StationEntry, StationPatch};
 pub use tokens::{NewToken, TokenSecret};
-pub use uploads::{ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, Hashers, UploadOptions};
+pub use uploads::{
+    ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, Hashers, Ingest, UploadOptions,
+};
 pub use users::{NewUser, UserPatch};
 pub use webhooks::{CreatedWebhook, WebhookView, Webhooks};
-pub use zones::ZoneView;
+pub use zones::{ZoneView, Zones};
 
 /// Authentication and sign-in limits.
 #[derive(Clone, Debug)]
@@ -109,7 +116,7 @@ pub struct App {
     /// The catalogue's search index (`None` until opened: searches fail).
     search: std::sync::OnceLock<Arc<cityx_search::SearchIndex>>,
     /// The key that signs download and media links, read (or made) once from the database.
-    link_key: tokio::sync::OnceCell<Vec<u8>>,
+    link_key: secrets::LinkKey,
     /// Rights decisions and small files behind media links.
     media: media::MediaCache,
     /// Bearer tokens looked up lately, with their users.
@@ -136,6 +143,7 @@ impl App {
     ) -> Result<Self> {
         let dummy_hash = secrets::hash_password(&generate_password()?)?;
         Ok(App {
+            link_key: secrets::LinkKey::new(repo.clone()),
             repo,
             storage,
             spool,
@@ -143,7 +151,6 @@ impl App {
             uploads,
             fetch: Default::default(),
             search: Default::default(),
-            link_key: Default::default(),
             media: media::MediaCache::new(DEFAULT_MEDIA_CACHE),
             jobs_ready: Default::default(),
             tokens_seen: Default::default(),
@@ -168,6 +175,113 @@ impl App {
     /// Makes readiness depend on `check` too, reported as `what`.
     pub fn set_ready_check(&mut self, what: &'static str, check: ReadyCheck) {
         self.also_ready = Some((what, check));
+    }
+
+    /// People's access: sign-in, sessions and API tokens.
+    pub fn access(&self) -> Access<'_> {
+        Access {
+            users: &*self.repo,
+            audit: &*self.repo,
+            tokens: &*self.repo,
+            sessions: &*self.repo,
+            auth: &self.auth,
+            dummy_hash: &self.dummy_hash,
+            tokens_seen: &self.tokens_seen,
+        }
+    }
+
+    /// People: stations, users and the audit log.
+    pub fn people(&self) -> People<'_> {
+        People {
+            stations: &*self.repo,
+            users: &*self.repo,
+            audit: &*self.repo,
+            tokens_seen: &self.tokens_seen,
+        }
+    }
+
+    /// Ingest: uploads, imports, deletion and restoration.
+    pub fn ingest(&self) -> Ingest<'_> {
+        Ingest {
+            ingest: self.repo.clone(),
+            exchange: &*self.repo,
+            storage: &self.storage,
+            spool: &self.spool,
+            uploads: &self.uploads,
+            fetch: &self.fetch,
+            jobs_ready: &self.jobs_ready,
+        }
+    }
+
+    /// The exchange: search, rights, adoption and download links.
+    pub fn exchange(&self) -> Exchange<'_> {
+        Exchange {
+            exchange: &*self.repo,
+            ingest: &*self.repo,
+            stations: &*self.repo,
+            search: &self.search,
+            link_key: &self.link_key,
+            storage: &self.storage,
+        }
+    }
+
+    /// Corrections, withdrawals, notices, the member feed and the statistics.
+    pub fn notices(&self) -> Notices<'_> {
+        Notices {
+            notices: &*self.repo,
+            ingest: &*self.repo,
+            link_key: &self.link_key,
+        }
+    }
+
+    /// Topic zones.
+    pub fn zones(&self) -> Zones<'_> {
+        Zones {
+            zones: &*self.repo,
+            ingest: &*self.repo,
+        }
+    }
+
+    /// Follows of keywords and zones.
+    pub fn follows(&self) -> Follows<'_> {
+        Follows {
+            follows: &*self.repo,
+            zones: self.zones(),
+            people: self.people(),
+            exchange: self.exchange(),
+        }
+    }
+
+    /// Playback by signed media links.
+    pub fn media(&self) -> Media<'_> {
+        Media {
+            exchange: &*self.repo,
+            storage: &self.storage,
+            media: &self.media,
+            link_key: &self.link_key,
+        }
+    }
+
+    /// What the media jobs record and store.
+    pub fn pipeline(&self) -> Pipeline<'_> {
+        Pipeline {
+            pipeline: &*self.repo,
+            queue: &*self.repo,
+            exchange: &*self.repo,
+            ingest: &*self.repo,
+            storage: &self.storage,
+            media: &self.media,
+            jobs_ready: &self.jobs_ready,
+        }
+    }
+
+    /// Checking and moving the stored objects.
+    pub fn integrity(&self) -> Integrity<'_> {
+        Integrity {
+            ingest: &*self.repo,
+            exchange: &*self.repo,
+            storage: &self.storage,
+        }
     }
 
     pub fn repo(&self) -> &Arc<dyn Repo> {

@@ -12,7 +12,7 @@
 //! in a memory cache of a fixed budget, evicting the least recently used.
 
 use crate::pipeline::{AssetFile, extension_of, servable, storage_error};
-use crate::{App, Error, Result, secrets};
+use crate::{Error, Result, secrets};
 use cityx_core::{Actor, AssetId, AssetStatus, StationId, TenantScope, policy};
 use cityx_storage::StorageKey;
 use hmac::Mac;
@@ -22,6 +22,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+
+/// Playback by signed media links. See [`App::media`].
+#[derive(Clone, Copy)]
+pub struct Media<'a> {
+    pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
+    pub(crate) storage: &'a cityx_storage::Storage,
+    pub(crate) media: &'a MediaCache,
+    pub(crate) link_key: &'a crate::secrets::LinkKey,
+}
 
 /// Files up to this size are read whole (and cached when the item is ready); larger ones
 /// (a long proxy MP4) are streamed.
@@ -199,10 +208,10 @@ fn signed_part(asset: AssetId, viewer: Viewer, expires: i64) -> String {
     format!("{asset}.{}.{expires}", viewer.code())
 }
 
-impl App {
+impl Media<'_> {
     /// A media link to an item the caller may see, carrying the caller's rights.
     pub async fn media_link(&self, actor: &Actor, id: AssetId) -> Result<MediaLink> {
-        let asset = self.readable_asset(actor, id).await?;
+        let asset = crate::assets::readable_asset(self.exchange, actor, id).await?;
         self.media_link_of(actor, &asset).await
     }
 
@@ -220,7 +229,7 @@ impl App {
             Viewer::of(actor.tenant_scope()),
             expires_at.unix_timestamp(),
         );
-        let sig = secrets::mac(self.link_key().await?, &format!("media/{part}"))?.finalize();
+        let sig = secrets::mac(self.link_key.get().await?, &format!("media/{part}"))?.finalize();
         // Half the MAC (128 bits) keeps the address short.
         let grant = format!("{part}.{}", secrets::hex(&sig.into_bytes()[..16]));
         Ok(MediaLink {
@@ -252,7 +261,7 @@ impl App {
             return Err(Error::BadMediaLink);
         };
         let expected = secrets::mac(
-            self.link_key().await?,
+            self.link_key.get().await?,
             &format!("media/{}", signed_part(asset, viewer, exp)),
         )?;
         if sig.len() != 16 || expected.verify_truncated_left(&sig).is_err() {
@@ -264,8 +273,14 @@ impl App {
         let Some((settled, version)) = self.playable(asset, viewer).await? else {
             return Err(Error::NotFound("asset"));
         };
-        self.load_file(asset, settled.then_some(version), relative)
-            .await
+        crate::media::load_file(
+            self.storage,
+            self.media,
+            asset,
+            settled.then_some(version),
+            relative,
+        )
+        .await
     }
 
     async fn playable(&self, asset: AssetId, viewer: Viewer) -> Result<Playable> {
@@ -273,7 +288,7 @@ impl App {
             return Ok(p);
         }
         let playable = match self
-            .repo
+            .exchange
             .get_visible_asset(viewer.scope(), asset, cityx_core::now())
             .await
         {
@@ -288,58 +303,58 @@ impl App {
         Ok(playable)
     }
 
-    /// One of an item's derived files. `version` is the item's last change when its files
-    /// are final: then small files come from (and go into) the memory cache.
-    pub(crate) async fn load_file(
-        &self,
-        asset: AssetId,
-        version: Option<i64>,
-        relative: &str,
-    ) -> Result<AssetFile> {
-        if !servable(relative) {
-            return Err(Error::NotFound("file"));
-        }
-        let key = StorageKey::derived(asset, relative).ok_or(Error::NotFound("file"))?;
-        let cache_key = version.map(|version| FileKey {
-            asset,
-            version,
-            path: relative.to_owned(),
-        });
-        if let Some(hit) = cache_key.as_ref().and_then(|k| self.media.file(k)) {
-            return Ok(hit);
-        }
-        let extension = extension_of(relative);
-        let file = match self
-            .storage
-            .read_small(&key, SMALL_FILE)
-            .await
-            .map_err(storage_error)?
-        {
-            Some((info, bytes)) => AssetFile {
-                key,
-                info,
-                extension,
-                body: Some(bytes),
-            },
-            None => AssetFile {
-                info: self.storage.head(&key).await.map_err(storage_error)?,
-                key,
-                extension,
-                body: None,
-            },
-        };
-        if let Some(k) = cache_key
-            && file.body.is_some()
-        {
-            self.media.keep(k, &file);
-        }
-        Ok(file)
-    }
-
     /// Bytes of media files held in memory, for the metrics.
     pub fn media_cache_bytes(&self) -> u64 {
         self.media.held()
     }
+}
+
+/// One of an item's derived files. `version` is the item's last change when its files
+/// are final: then small files come from (and go into) the memory cache.
+pub(crate) async fn load_file(
+    storage: &cityx_storage::Storage,
+    cache: &MediaCache,
+    asset: AssetId,
+    version: Option<i64>,
+    relative: &str,
+) -> Result<AssetFile> {
+    if !servable(relative) {
+        return Err(Error::NotFound("file"));
+    }
+    let key = StorageKey::derived(asset, relative).ok_or(Error::NotFound("file"))?;
+    let cache_key = version.map(|version| FileKey {
+        asset,
+        version,
+        path: relative.to_owned(),
+    });
+    if let Some(hit) = cache_key.as_ref().and_then(|k| cache.file(k)) {
+        return Ok(hit);
+    }
+    let extension = extension_of(relative);
+    let file = match storage
+        .read_small(&key, SMALL_FILE)
+        .await
+        .map_err(storage_error)?
+    {
+        Some((info, bytes)) => AssetFile {
+            key,
+            info,
+            extension,
+            body: Some(bytes),
+        },
+        None => AssetFile {
+            info: storage.head(&key).await.map_err(storage_error)?,
+            key,
+            extension,
+            body: None,
+        },
+    };
+    if let Some(k) = cache_key
+        && file.body.is_some()
+    {
+        cache.keep(k, &file);
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! must acknowledge, the member feed (a signed cursor over the event log, with long polling),
 //! and the network's statistics.
 
-use crate::{App, Error, Result, secrets};
+use crate::{Error, Result, secrets};
 use cityx_core::day;
 use cityx_core::notice::{CorrectionInput, withdrawal_reason};
 use cityx_core::{
@@ -14,6 +14,15 @@ use serde::Serialize;
 use sha2::Sha256;
 use std::time::Duration;
 use utoipa::ToSchema;
+
+/// After an item is out: corrections, withdrawals, notices, the member feed and the
+/// network's statistics. See [`App::notices`].
+#[derive(Clone, Copy)]
+pub struct Notices<'a> {
+    pub(crate) notices: &'a dyn cityx_db::NoticeRepo,
+    pub(crate) ingest: &'a dyn cityx_db::IngestRepo,
+    pub(crate) link_key: &'a crate::secrets::LinkKey,
+}
 
 /// The longest a feed request waits for news.
 pub const MAX_FEED_WAIT: Duration = Duration::from_secs(30);
@@ -129,7 +138,7 @@ fn by_area(stations: &[StationStats], key: fn(&StationStats) -> &str) -> Vec<Are
     areas
 }
 
-impl App {
+impl Notices<'_> {
     /// Corrects an item's metadata: its own station's editors and admins (and the hub
     /// admin). Every station that adopted it is told, with the note.
     pub async fn correct_asset(
@@ -139,7 +148,7 @@ impl App {
         input: &CorrectionInput<'_>,
     ) -> Result<Told> {
         policy::manage_items(actor)?;
-        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let asset = self.ingest.get_asset(actor.tenant_scope(), id).await?;
         let (meta, note) = input.apply(&asset.meta)?;
         let audit = NewAudit::by(
             actor,
@@ -150,11 +159,11 @@ impl App {
         )
         .detail("note", note.clone());
         let notices = self
-            .repo
+            .notices
             .correct_asset(actor.tenant_scope(), id, &meta, &note, &audit)
             .await?;
         tracing::info!(asset = %id, told = notices.len(), "item corrected");
-        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let asset = self.ingest.get_asset(actor.tenant_scope(), id).await?;
         Ok(Told { asset, notices })
     }
 
@@ -162,7 +171,7 @@ impl App {
     /// its download links stop working, and every station that adopted it is told.
     pub async fn withdraw_asset(&self, actor: &Actor, id: AssetId, reason: &str) -> Result<Told> {
         policy::manage_items(actor)?;
-        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let asset = self.ingest.get_asset(actor.tenant_scope(), id).await?;
         let reason = withdrawal_reason(reason)?;
         let audit = NewAudit::by(
             actor,
@@ -173,11 +182,11 @@ impl App {
         )
         .detail("reason", reason.clone());
         let notices = self
-            .repo
+            .notices
             .withdraw_asset(actor.tenant_scope(), id, &reason, &audit)
             .await?;
         tracing::info!(asset = %id, told = notices.len(), "item withdrawn");
-        let asset = self.repo.get_asset(actor.tenant_scope(), id).await?;
+        let asset = self.ingest.get_asset(actor.tenant_scope(), id).await?;
         Ok(Told { asset, notices })
     }
 
@@ -199,7 +208,7 @@ impl App {
             open_only,
         };
         Ok(self
-            .repo
+            .notices
             .list_notices(actor.tenant_scope(), &filter, page)
             .await?)
     }
@@ -217,7 +226,7 @@ impl App {
             Some(station),
         );
         Ok(self
-            .repo
+            .notices
             .acknowledge_notice(station, id, user, &audit)
             .await?)
     }
@@ -227,7 +236,7 @@ impl App {
         let Some(station) = actor.station_id else {
             return Ok(0);
         };
-        Ok(self.repo.count_open_notices(station).await?)
+        Ok(self.notices.count_open_notices(station).await?)
     }
 
     fn cursor_mac(key: &[u8], scope: TenantScope, seq: i64) -> Result<Hmac<Sha256>> {
@@ -240,7 +249,7 @@ impl App {
     }
 
     async fn encode_cursor(&self, scope: TenantScope, seq: i64) -> Result<String> {
-        let mac = Self::cursor_mac(self.link_key().await?, scope, seq)?;
+        let mac = Self::cursor_mac(self.link_key.get().await?, scope, seq)?;
         let sig = mac.finalize().into_bytes();
         Ok(format!("{seq}.{}", secrets::hex(&sig[..16])))
     }
@@ -252,7 +261,7 @@ impl App {
         let sig = secrets::unhex(sig)
             .filter(|s| s.len() == 16)
             .ok_or(Error::InvalidCursor)?;
-        Self::cursor_mac(self.link_key().await?, scope, seq)?
+        Self::cursor_mac(self.link_key.get().await?, scope, seq)?
             .verify_truncated_left(&sig)
             .map_err(|_| Error::InvalidCursor)?;
         Ok(seq)
@@ -280,9 +289,9 @@ impl App {
         loop {
             // Every event up to the head had committed when the head was read, so what the
             // caller may not see up to there can be passed over for good.
-            let head = self.repo.event_head().await?;
+            let head = self.notices.event_head().await?;
             let events = self
-                .repo
+                .notices
                 .feed(scope, after, limit, cityx_core::now())
                 .await?;
             if let Some(last) = events.last() {
@@ -305,7 +314,7 @@ impl App {
                     });
                 }
                 tokio::time::sleep(FEED_POLL.min(deadline - now)).await;
-                if self.repo.event_head().await? > after {
+                if self.notices.event_head().await? > after {
                     break;
                 }
             }
@@ -333,8 +342,8 @@ impl App {
                 format!("a period is at most {MAX_STATS_DAYS} days"),
             ));
         }
-        let stations = self.repo.station_stats((from, to)).await?;
-        let counted = self.repo.daily_stats((from, to)).await?;
+        let stations = self.notices.station_stats((from, to)).await?;
+        let counted = self.notices.daily_stats((from, to)).await?;
         let days = (from..=to)
             .map(|d| {
                 let hit = counted.iter().find(|c| c.day == d);
@@ -346,8 +355,8 @@ impl App {
             })
             .collect();
         let (start, end) = (day::start(from), day::start(to + 1));
-        let top_items = self.repo.top_items(start, end, 10).await?;
-        let zones = self.repo.zone_stats(start, end).await?;
+        let top_items = self.notices.top_items(start, end, 10).await?;
+        let zones = self.notices.zone_stats(start, end).await?;
         Ok(Statistics {
             from: day::format(from),
             to: day::format(to),

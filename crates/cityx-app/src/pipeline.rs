@@ -2,7 +2,7 @@
 //! fenced writes of their results, storing what they made, a wake-up for the runner) and
 //! serving what they made to callers who may see the item.
 
-use crate::{App, Error, Result};
+use crate::{Error, Result};
 use bytes::Bytes;
 use cityx_core::subject::Subject;
 use cityx_core::{Actor, AssetId, JobId, policy};
@@ -10,6 +10,18 @@ use cityx_db::{ClaimedJob, NewJob, Processed};
 use cityx_storage::{ObjectInfo, StorageKey};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+/// What the media jobs record and store, and the dead-job list. See [`App::pipeline`].
+#[derive(Clone, Copy)]
+pub struct Pipeline<'a> {
+    pub(crate) pipeline: &'a dyn cityx_db::PipelineRepo,
+    pub(crate) queue: &'a dyn cityx_db::QueueRepo,
+    pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
+    pub(crate) ingest: &'a dyn cityx_db::IngestRepo,
+    pub(crate) storage: &'a cityx_storage::Storage,
+    pub(crate) media: &'a crate::media::MediaCache,
+    pub(crate) jobs_ready: &'a std::sync::Arc<tokio::sync::Notify>,
+}
 
 /// Job kinds. Stored data: never rename one.
 pub const PROBE_JOB: &str = "probe";
@@ -50,7 +62,7 @@ impl AssetFile {
 /// download resumed later comes back through the cityx link for a new one.
 const PRESIGNED_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-impl App {
+impl Pipeline<'_> {
     /// Where the client may fetch `file` straight from the object store (with
     /// `storage.presign_downloads` on S3), answered with this `Content-Disposition` and
     /// `Content-Type`, valid until the link it came through expires (`until`, Unix seconds)
@@ -89,7 +101,7 @@ pub(crate) fn storage_error(e: cityx_storage::Error) -> Error {
     }
 }
 
-impl App {
+impl Pipeline<'_> {
     /// Signalled whenever a job is enqueued here, so that an idle runner starts at once
     /// instead of at its next poll.
     pub fn job_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
@@ -117,7 +129,7 @@ impl App {
         let (asset, station) = job_asset(job)?;
         let next = asset_job(TRANSCODE_JOB, asset, station);
         let done = self
-            .repo
+            .pipeline
             .record_technical(job, technical_json, &[next])
             .await?;
         self.jobs_ready.notify_one();
@@ -127,7 +139,7 @@ impl App {
     /// What the probe recorded about an item's master. For jobs.
     pub async fn technical_of(&self, asset: AssetId) -> Result<Option<serde_json::Value>> {
         Ok(self
-            .repo
+            .ingest
             .get_asset(cityx_core::TenantScope::All, asset)
             .await?
             .technical)
@@ -141,17 +153,20 @@ impl App {
         playlist: &str,
         only_first: bool,
     ) -> Result<bool> {
-        Ok(self.repo.set_playback(job, playlist, only_first).await?)
+        Ok(self
+            .pipeline
+            .set_playback(job, playlist, only_first)
+            .await?)
     }
 
     /// Records what processing made and ends it. For jobs.
     pub async fn finish_processing(&self, job: &ClaimedJob, done: &Processed) -> Result<bool> {
-        Ok(self.repo.finish_processing(job, done).await?)
+        Ok(self.pipeline.finish_processing(job, done).await?)
     }
 
     /// Marks an item failed with the reason its uploader will read. For jobs.
     pub async fn fail_asset(&self, asset: AssetId, reason: &str) -> Result<()> {
-        Ok(self.repo.fail_asset(asset, reason).await?)
+        Ok(self.pipeline.fail_asset(asset, reason).await?)
     }
 
     /// Moves a finished file into the item's stored files (a rename on local storage).
@@ -173,14 +188,14 @@ impl App {
     /// Jobs that gave up, newest first, with their last error. Operators only.
     pub async fn dead_jobs(&self, actor: &Actor, limit: u32) -> Result<Vec<cityx_db::DeadJob>> {
         policy::operate(actor)?;
-        Ok(self.repo.dead_jobs(limit.clamp(1, 500)).await?)
+        Ok(self.queue.dead_jobs(limit.clamp(1, 500)).await?)
     }
 
     /// Runs a dead job again with fresh attempts (its failed item is processing again).
     /// Operators only.
     pub async fn rerun_job(&self, actor: &Actor, id: JobId) -> Result<()> {
         policy::operate(actor)?;
-        self.repo.requeue_job(id).await?;
+        self.queue.requeue_job(id).await?;
         tracing::info!(job = %id, by = ?actor.user_id, "dead job re-run");
         self.jobs_ready.notify_one();
         Ok(())
@@ -194,9 +209,11 @@ impl App {
         relative: &str,
     ) -> Result<AssetFile> {
         // The item first: a caller who may not see it learns nothing about its files.
-        let asset = self.readable_asset(actor, id).await?;
+        let asset = crate::assets::readable_asset(self.exchange, actor, id).await?;
         let settled = asset.status == cityx_core::AssetStatus::Ready;
-        self.load_file(
+        crate::media::load_file(
+            self.storage,
+            self.media,
             id,
             settled.then(|| cityx_core::epoch_ms(asset.updated_at)),
             relative,

@@ -100,6 +100,37 @@ pub fn generate_password() -> Result<String> {
         .collect())
 }
 
+/// The key that signs download and media links and feed cursors: the database's, so every
+/// node signs alike; read (or made) once per process.
+pub(crate) struct LinkKey {
+    key: tokio::sync::OnceCell<Vec<u8>>,
+    admin: std::sync::Arc<dyn cityx_db::Admin>,
+}
+
+impl LinkKey {
+    pub(crate) fn new(admin: std::sync::Arc<dyn cityx_db::Admin>) -> Self {
+        LinkKey {
+            key: Default::default(),
+            admin,
+        }
+    }
+
+    pub(crate) async fn get(&self) -> crate::Result<&[u8]> {
+        let key = self
+            .key
+            .get_or_try_init(|| async {
+                let candidate = random_secret()?;
+                let key = self
+                    .admin
+                    .server_secret("download_links", &candidate)
+                    .await?;
+                Ok::<_, crate::Error>(key.into_bytes())
+            })
+            .await?;
+        Ok(key)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,17 @@
 //! Stations: the tenants.
 
-use crate::{App, Page, PageRequest, Result};
+use crate::{Page, PageRequest, Result};
 use cityx_core::validate::StationInput;
 use cityx_core::{Actor, AuditAction, NewAudit, Station, StationId, policy};
+
+/// People: stations, users and the audit log. See [`App::people`].
+#[derive(Clone, Copy)]
+pub struct People<'a> {
+    pub(crate) stations: &'a dyn cityx_db::StationRepo,
+    pub(crate) users: &'a dyn cityx_db::UserRepo,
+    pub(crate) audit: &'a dyn cityx_db::AuditRepo,
+    pub(crate) tokens_seen: &'a crate::auth::TokenCache,
+}
 
 /// Changes to a station; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
@@ -17,7 +26,7 @@ pub struct StationPatch {
     pub contact_email: Option<String>,
 }
 
-impl App {
+impl People<'_> {
     pub async fn create_station(&self, actor: &Actor, input: &StationInput<'_>) -> Result<Station> {
         policy::manage_stations(actor)?;
         let f = input.validate()?;
@@ -32,26 +41,29 @@ impl App {
         )
         .detail("code", station.code.as_str())
         .detail("name", station.name.as_str());
-        self.repo.insert_station(&station, &audit).await?;
+        self.stations.insert_station(&station, &audit).await?;
         Ok(station)
     }
 
     pub async fn get_station(&self, actor: &Actor, id: StationId) -> Result<Station> {
         policy::read(actor)?;
-        Ok(self.repo.get_station(actor.tenant_scope(), id).await?)
+        Ok(self.stations.get_station(actor.tenant_scope(), id).await?)
     }
 
     pub async fn station_by_code(&self, actor: &Actor, code: &str) -> Result<Station> {
         policy::read(actor)?;
         Ok(self
-            .repo
+            .stations
             .find_station_by_code(actor.tenant_scope(), &code.trim().to_ascii_lowercase())
             .await?)
     }
 
     pub async fn list_stations(&self, actor: &Actor, page: &PageRequest) -> Result<Page<Station>> {
         policy::read(actor)?;
-        Ok(self.repo.list_stations(actor.tenant_scope(), page).await?)
+        Ok(self
+            .stations
+            .list_stations(actor.tenant_scope(), page)
+            .await?)
     }
 
     /// Every member station's id, code and name (no contacts): what editors need to share
@@ -62,7 +74,7 @@ impl App {
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
         loop {
             let p = self
-                .repo
+                .stations
                 .list_stations(cityx_core::TenantScope::All, &page)
                 .await?;
             out.extend(p.items.into_iter().map(|s| StationEntry {
@@ -85,7 +97,7 @@ impl App {
     ) -> Result<Station> {
         // Look first, so that a station outside the caller's view is "not found" for
         // everyone, then check the permission.
-        let old = self.repo.get_station(actor.tenant_scope(), id).await?;
+        let old = self.stations.get_station(actor.tenant_scope(), id).await?;
         policy::manage_stations(actor)?;
         let pick = |new: &Option<String>, old: &str| new.clone().unwrap_or_else(|| old.to_owned());
         let (name, code, city, province) = (
@@ -137,10 +149,10 @@ impl App {
         }
         let audit = NewAudit::by(actor, AuditAction::StationUpdated, "station", id, Some(id))
             .detail("changed", serde_json::Value::Object(changed));
-        self.repo
+        self.stations
             .update_station(actor.tenant_scope(), &station, &audit)
             .await?;
-        self.forget_tokens();
+        self.tokens_seen.clear();
         Ok(station)
     }
 }

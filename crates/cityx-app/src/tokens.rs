@@ -1,7 +1,7 @@
 //! Named API tokens: created, listed and revoked.
 
 use crate::secrets::{hash_secret, random_secret};
-use crate::{App, Error, Page, PageRequest, Result};
+use crate::{Access, Error, Page, PageRequest, Result};
 use cityx_core::validate::Checker;
 use cityx_core::{
     Actor, ApiToken, AuditAction, NewAudit, ScopeSet, TokenId, TokenKind, UserId, policy,
@@ -62,7 +62,7 @@ pub struct NewToken {
     pub user_id: Option<UserId>,
 }
 
-impl App {
+impl Access<'_> {
     /// Creates a named token; returns its record and the secret, which is never shown again.
     pub async fn create_token(
         &self,
@@ -77,7 +77,7 @@ impl App {
             )
         })?;
         let owner = self
-            .repo
+            .users
             .get_user(actor.tenant_scope(), owner_id)
             .await
             .map_err(|e| {
@@ -142,7 +142,7 @@ impl App {
         .detail("name", token.name.as_str())
         .detail("scopes", token.scopes.to_names())
         .detail("expires_in_days", days);
-        self.repo
+        self.tokens
             .insert_token(&token, &secret.hash(), &[audit])
             .await?;
         Ok((token, secret))
@@ -170,13 +170,13 @@ impl App {
             include_inactive,
             now: cityx_core::now(),
         };
-        Ok(self.repo.list_tokens(&filter, page).await?)
+        Ok(self.tokens.list_tokens(&filter, page).await?)
     }
 
     /// Revokes a token the caller owns or manages. Revoking twice is not an error.
     pub async fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<ApiToken> {
         let scope = actor.tenant_scope();
-        let token = self.repo.get_token(scope, id).await?;
+        let token = self.tokens.get_token(scope, id).await?;
         policy::manage_tokens_of(actor, token.user_id, token.station_id)
             .map_err(|_| Error::NotFound("token"))?;
         let audit = NewAudit::by(
@@ -187,11 +187,11 @@ impl App {
             token.station_id,
         )
         .detail("name", token.name.as_str());
-        self.repo
+        self.tokens
             .revoke_token(scope, id, cityx_core::now(), &audit)
             .await?;
-        self.forget_tokens();
-        Ok(self.repo.get_token(scope, id).await?)
+        self.tokens_seen.clear();
+        Ok(self.tokens.get_token(scope, id).await?)
     }
 }
 

@@ -4,13 +4,13 @@
 //! asset's new state.
 
 use crate::secrets::{hex, unhex};
-use crate::{App, Error, Result};
+use crate::{Error, Result};
 use bytes::Bytes;
 use cityx_core::{
     Actor, Asset, AssetId, AssetInput, AuditAction, NewAudit, StationId, TenantScope, Upload,
     UploadId, UploadState, policy,
 };
-use cityx_db::{CompletedUpload, Rejection, Repo, UploadProgress};
+use cityx_db::{CompletedUpload, Rejection, UploadProgress};
 use cityx_storage::StorageKey;
 use cityx_storage::spool::SpoolState;
 use futures_util::{Stream, StreamExt};
@@ -19,6 +19,19 @@ use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Ingest: resumable uploads, imports from URLs, and items' deletion and restoration. See
+/// [`App::ingest`].
+#[derive(Clone)]
+pub struct Ingest<'a> {
+    pub(crate) ingest: Arc<dyn cityx_db::IngestRepo>,
+    pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
+    pub(crate) storage: &'a cityx_storage::Storage,
+    pub(crate) spool: &'a cityx_storage::spool::Spool,
+    pub(crate) uploads: &'a UploadOptions,
+    pub(crate) fetch: &'a cityx_fetch::Guard,
+    pub(crate) jobs_ready: &'a Arc<tokio::sync::Notify>,
+}
 
 /// How a rejected duplicate's `failure` begins; the earlier item's id follows, or
 /// [`ANOTHER_STATIONS_ITEM`] when the contributor may not see that item.
@@ -96,7 +109,7 @@ impl Running {
     }
 }
 
-impl App {
+impl Ingest<'_> {
     /// What a whole master's arrival records: its hashes, an earlier live item with the same
     /// bytes, and, under the reject policy, the rejection that follows.
     pub(crate) async fn arrival(
@@ -107,7 +120,7 @@ impl App {
     ) -> Result<CompletedUpload> {
         let sha256 = hex(&running.sha256.finalize());
         let md5 = hex(&running.md5.finalize());
-        let duplicate_of = self.repo.find_by_sha256(&sha256, asset).await?;
+        let duplicate_of = self.ingest.find_by_sha256(&sha256, asset).await?;
         let rejected = match (duplicate_of, self.uploads.duplicates) {
             (Some(earlier), DuplicatePolicy::Reject) => Some(Rejection {
                 failure: format!(
@@ -128,12 +141,12 @@ impl App {
     }
 }
 
-impl App {
+impl Ingest<'_> {
     /// The earlier item's id, when the contributing `station` may see it (another station's
     /// private item is not revealed to it); else words that say whose it is.
     async fn earlier_as_seen_by(&self, station: StationId, earlier: AssetId) -> Result<String> {
         let seen = self
-            .repo
+            .exchange
             .get_visible_asset(TenantScope::Station(station), earlier, cityx_core::now())
             .await;
         match seen {
@@ -148,7 +161,7 @@ impl App {
 /// that it holds across nodes, renewed while the request runs, and given back when it ends.
 /// If the node dies, it runs out ([`UploadOptions::lease`]) and the upload goes on elsewhere.
 struct Lease {
-    repo: Arc<dyn Repo>,
+    repo: Arc<dyn cityx_db::IngestRepo>,
     upload: UploadId,
     writer: String,
     renewer: tokio::task::JoinHandle<()>,
@@ -188,19 +201,22 @@ impl Drop for Lease {
     }
 }
 
-impl App {
+impl Ingest<'_> {
     /// Takes an upload's lease: its offset and saved progress as this writer finds them,
     /// or `UploadLocked` while another request, on any node, writes to it.
     async fn lease(&self, id: UploadId) -> Result<(Lease, u64, UploadProgress)> {
         let writer = uuid::Uuid::now_v7().to_string();
         let term = self.uploads.lease;
         let now = cityx_core::now();
-        let Some((offset, progress)) = self.repo.lease_upload(id, &writer, now, now + term).await?
+        let Some((offset, progress)) = self
+            .ingest
+            .lease_upload(id, &writer, now, now + term)
+            .await?
         else {
             return Err(Error::UploadLocked);
         };
         let renewer = tokio::spawn({
-            let (repo, writer) = (self.repo.clone(), writer.clone());
+            let (repo, writer) = (self.ingest.clone(), writer.clone());
             async move {
                 loop {
                     tokio::time::sleep(term / 3).await;
@@ -218,7 +234,7 @@ impl App {
             }
         });
         let lease = Lease {
-            repo: self.repo.clone(),
+            repo: self.ingest.clone(),
             upload: id,
             writer,
             renewer,
@@ -352,7 +368,7 @@ impl Hashers {
     }
 }
 
-impl App {
+impl Ingest<'_> {
     fn expiry_from_now(&self) -> time::OffsetDateTime {
         cityx_core::now()
             + time::Duration::try_from(self.uploads.expiry).unwrap_or(time::Duration::DAY)
@@ -415,7 +431,7 @@ impl App {
         .detail("filename", asset.meta.filename.as_str())
         .detail("length", length);
         if let Err(e) = self
-            .repo
+            .ingest
             .create_upload(&asset, &upload, &progress, &audit)
             .await
         {
@@ -438,7 +454,7 @@ impl App {
     /// An upload the caller may see; `UploadGone` once terminated or expired.
     pub async fn upload_status(&self, actor: &Actor, id: UploadId) -> Result<Upload> {
         policy::read(actor)?;
-        let u = self.repo.get_upload(actor.tenant_scope(), id).await?;
+        let u = self.ingest.get_upload(actor.tenant_scope(), id).await?;
         match u.state {
             UploadState::Terminated | UploadState::Expired => Err(Error::UploadGone),
             _ => Ok(u),
@@ -534,7 +550,7 @@ impl App {
                 spool: appended.state.encode(),
             };
             let recorded = self
-                .repo
+                .ingest
                 .advance_upload(
                     id,
                     &lease.writer,
@@ -599,7 +615,7 @@ impl App {
         .detail("sha256", done.sha256.as_str())
         .detail("bytes", upload.length);
         let job = crate::pipeline::asset_job(crate::PROBE_JOB, upload.asset_id, upload.station_id);
-        self.repo
+        self.ingest
             .complete_upload(upload.id, &done, &job, &audit)
             .await?;
         self.jobs_ready.notify_one();
@@ -616,7 +632,7 @@ impl App {
         audit: NewAudit,
     ) -> Result<()> {
         let (lease, _, saved) = self.lease(u.id).await?;
-        self.repo.end_upload(scope, u.id, state, &audit).await?;
+        self.ingest.end_upload(scope, u.id, state, &audit).await?;
         let spooled = SpoolState::decode(saved.spool.as_deref());
         let removed = match spooled {
             Ok(spooled) => {
@@ -658,7 +674,7 @@ impl App {
     /// left for the next round. Returns (expired, finished).
     pub async fn tidy_uploads(&self) -> Result<(usize, usize)> {
         let system = Actor::system();
-        let expired = self.repo.expired_uploads(cityx_core::now()).await?;
+        let expired = self.ingest.expired_uploads(cityx_core::now()).await?;
         for u in &expired {
             let audit = NewAudit::by(
                 &system,
@@ -676,7 +692,7 @@ impl App {
                 Err(e) => return Err(e),
             }
         }
-        let unfinished = self.repo.unfinished_uploads().await?;
+        let unfinished = self.ingest.unfinished_uploads().await?;
         for u in &unfinished {
             let Ok((lease, _, saved)) = self.lease(u.id).await else {
                 continue;
@@ -691,7 +707,7 @@ impl App {
     }
 
     pub fn upload_options(&self) -> &UploadOptions {
-        &self.uploads
+        self.uploads
     }
 }
 

@@ -1,7 +1,7 @@
 //! People: created, changed, disabled, their passwords set; and the first hub admin.
 
 use crate::secrets::{generate_password, hash_password_async, verify_password_async};
-use crate::{App, Error, Page, PageRequest, Result};
+use crate::{Error, Page, PageRequest, People, Result};
 use cityx_core::validate::{Checker, MAX_NAME};
 use cityx_core::{
     Actor, AuditAction, NewAudit, Role, StationId, TenantScope, User, UserId, policy,
@@ -26,7 +26,7 @@ pub struct UserPatch {
     pub disabled: Option<bool>,
 }
 
-impl App {
+impl People<'_> {
     /// Creates a user; returns the generated password when none was given.
     pub async fn create_user(
         &self,
@@ -51,7 +51,7 @@ impl App {
         policy::manage_user(actor, new.station_id, role)?;
         if let Some(station) = new.station_id {
             // The station must exist and be visible to the caller.
-            self.repo
+            self.stations
                 .get_station(actor.tenant_scope(), station)
                 .await
                 .map_err(|e| match e {
@@ -91,19 +91,19 @@ impl App {
         )
         .detail("email", user.email.as_str())
         .detail("role", role.as_str());
-        self.repo.insert_user(&user, &hash, &audit).await?;
+        self.users.insert_user(&user, &hash, &audit).await?;
         Ok((user, generated))
     }
 
     pub async fn get_user(&self, actor: &Actor, id: UserId) -> Result<User> {
         policy::read_user(actor, id).map_err(|_| Error::NotFound("user"))?;
-        Ok(self.repo.get_user(actor.tenant_scope(), id).await?)
+        Ok(self.users.get_user(actor.tenant_scope(), id).await?)
     }
 
     /// A user by email, if the caller may see them.
     pub async fn user_by_email(&self, actor: &Actor, email: &str) -> Result<User> {
         let (user, _) = self
-            .repo
+            .users
             .find_login(&email.trim().to_lowercase())
             .await?
             .ok_or(Error::NotFound("user"))?;
@@ -123,7 +123,7 @@ impl App {
     ) -> Result<Page<User>> {
         policy::list_users(actor)?;
         Ok(self
-            .repo
+            .users
             .list_users(actor.tenant_scope(), station, page)
             .await?)
     }
@@ -189,10 +189,10 @@ impl App {
             return Ok(old);
         }
         let end_sessions = disabled && !old.disabled;
-        self.repo
+        self.users
             .update_user(scope, &user, end_sessions, &audits)
             .await?;
-        self.forget_tokens();
+        self.tokens_seen.clear();
         Ok(user)
     }
 
@@ -227,19 +227,19 @@ impl App {
             target.station_id,
         )
         .detail("email", target.email.as_str());
-        self.repo
+        self.users
             .set_password(actor.tenant_scope(), id, &hash, &audit)
             .await?;
-        self.forget_tokens();
+        self.tokens_seen.clear();
         Ok(generated)
     }
 
     /// A signed-in user changes their own password, proving the current one.
     pub async fn change_own_password(&self, actor: &Actor, current: &str, new: &str) -> Result<()> {
         let id = actor.user_id.ok_or(Error::Forbidden)?;
-        let me = self.repo.get_user(TenantScope::All, id).await?;
+        let me = self.users.get_user(TenantScope::All, id).await?;
         let (_, hash) = self
-            .repo
+            .users
             .find_login(&me.email)
             .await?
             .ok_or(Error::NotFound("user"))?;
@@ -261,10 +261,10 @@ impl App {
             id,
             me.station_id,
         );
-        self.repo
+        self.users
             .set_password(TenantScope::All, id, &hash, &audit)
             .await?;
-        self.forget_tokens();
+        self.tokens_seen.clear();
         Ok(())
     }
 
@@ -275,7 +275,7 @@ impl App {
         email: Option<&str>,
         password: Option<&str>,
     ) -> Result<Option<(String, Option<String>)>> {
-        if self.repo.count_users().await? > 0 {
+        if self.users.count_users().await? > 0 {
             return Ok(None);
         }
         let email = email.unwrap_or("admin@cityx.local");

@@ -1,11 +1,18 @@
 //! Topic zones (专区): the hub creates and changes them; stations contribute their own items
 //! while a zone is open; everyone reads them, each item under its rights.
 
-use crate::{App, Error, Result};
+use crate::{Error, Result};
 use cityx_core::zone::ZoneFields;
 use cityx_core::{
     Actor, AssetId, AuditAction, NewAudit, TenantScope, Zone, ZoneId, ZoneInput, ZoneItem, policy,
 };
+
+/// Topic zones. See [`App::zones`].
+#[derive(Clone, Copy)]
+pub struct Zones<'a> {
+    pub(crate) zones: &'a dyn cityx_db::ZoneRepo,
+    pub(crate) ingest: &'a dyn cityx_db::IngestRepo,
+}
 
 /// Items a zone page lists at most.
 const ZONE_PAGE_ITEMS: u32 = 200;
@@ -18,13 +25,13 @@ pub struct ZoneView {
     pub items: Vec<ZoneItem>,
 }
 
-impl App {
+impl Zones<'_> {
     /// Checks a zone's fields against the database: the cover item and invited stations
     /// exist.
     async fn zone_fields(&self, input: &ZoneInput<'_>) -> Result<ZoneFields> {
         let fields = input.validate()?;
         if let Some(cover) = fields.cover_asset_id {
-            match self.repo.get_asset(TenantScope::All, cover).await {
+            match self.ingest.get_asset(TenantScope::All, cover).await {
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => {
                     return Err(Error::field(
@@ -58,12 +65,12 @@ impl App {
         let by = actor.user_id.ok_or(Error::Forbidden)?;
         let audit = NewAudit::by(actor, AuditAction::ZoneCreated, "zone", id, None)
             .detail("title", fields.title.clone());
-        self.repo
+        self.zones
             .insert_zone(id, &fields, by, &audit)
             .await
             .map_err(Self::unknown_station)?;
         tracing::info!(zone = %id, "zone created");
-        Ok(self.repo.get_zone(id).await?)
+        Ok(self.zones.get_zone(id).await?)
     }
 
     /// Changes a zone's fields and invitations: the hub's roles.
@@ -76,25 +83,25 @@ impl App {
         policy::manage_zones(actor)?;
         let fields = self.zone_fields(input).await?;
         let audit = NewAudit::by(actor, AuditAction::ZoneUpdated, "zone", id, None);
-        self.repo
+        self.zones
             .update_zone(id, &fields, &audit)
             .await
             .map_err(Self::unknown_station)?;
-        Ok(self.repo.get_zone(id).await?)
+        Ok(self.zones.get_zone(id).await?)
     }
 
     /// Every zone, latest window first: anyone signed in.
     pub async fn list_zones(&self, actor: &Actor) -> Result<Vec<Zone>> {
         policy::read(actor)?;
-        Ok(self.repo.list_zones(200).await?)
+        Ok(self.zones.list_zones(200).await?)
     }
 
     /// A zone with the items of it the caller may see.
     pub async fn get_zone(&self, actor: &Actor, id: ZoneId) -> Result<ZoneView> {
         policy::read(actor)?;
-        let zone = self.repo.get_zone(id).await?;
+        let zone = self.zones.get_zone(id).await?;
         let items = self
-            .repo
+            .zones
             .zone_items(actor.tenant_scope(), id, cityx_core::now(), ZONE_PAGE_ITEMS)
             .await?;
         Ok(ZoneView { zone, items })
@@ -120,7 +127,7 @@ impl App {
         )
         .detail("asset", asset.to_string());
         match self
-            .repo
+            .zones
             .add_zone_item(station, zone, asset, by, &audit)
             .await
         {
@@ -145,7 +152,7 @@ impl App {
         let audit = NewAudit::by(actor, AuditAction::ZoneItemRemoved, "zone", zone, None)
             .detail("asset", asset.to_string());
         Ok(self
-            .repo
+            .zones
             .remove_zone_item(scope, zone, asset, &audit)
             .await?)
     }

@@ -114,7 +114,7 @@ repo_union!(
 
 /// Lifecycle and health.
 #[async_trait]
-pub trait Admin {
+pub trait Admin: Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Applies the embedded migrations that have not run yet.

@@ -59,6 +59,7 @@ impl Context {
         let work = self.workdir(job).await?;
         let master = self
             .app
+            .pipeline()
             .master_file(asset, &work.0)
             .await
             .map_err(transient)?;
@@ -182,7 +183,7 @@ impl Handler for WebhookJob {
 
 async fn fail_item(ctx: &Context, job: &ClaimedJob, error: &str) {
     if let Some(asset) = job.asset_id()
-        && let Err(e) = ctx.app.fail_asset(asset, error).await
+        && let Err(e) = ctx.app.pipeline().fail_asset(asset, error).await
     {
         tracing::error!(%asset, error = %e, "cannot mark the item failed");
     }
@@ -209,6 +210,7 @@ impl Handler for ImportJob {
         let work = ctx.workdir(job).await?;
         let result = ctx
             .app
+            .ingest()
             .run_import(job, &work.0, |p| progress.set(p.min(99)))
             .await;
         let reason = |e: &dyn std::fmt::Display| format!("{}{e}", cityx_app::IMPORT_FAILURE);
@@ -260,6 +262,7 @@ impl Handler for ProbeJob {
             serde_json::to_string(&info).map_err(|e| JobError::Permanent(e.to_string()))?;
         held(
             ctx.app
+                .pipeline()
                 .record_technical(job, &technical)
                 .await
                 .map_err(transient)?,
@@ -279,7 +282,8 @@ impl Handler for ProbeJob {
             let playlist = playlist.clone();
             async move {
                 held(
-                    app.set_playback(&job, &playlist, true)
+                    app.pipeline()
+                        .set_playback(&job, &playlist, true)
                         .await
                         .map_err(transient)?,
                 )
@@ -327,6 +331,7 @@ impl Handler for TranscodeJob {
         // The probe recorded the master's streams in the transaction that enqueued this job.
         let info: MediaInfo = ctx
             .app
+            .pipeline()
             .technical_of(asset)
             .await
             .map_err(transient)?
@@ -340,11 +345,13 @@ impl Handler for TranscodeJob {
             let job = job.clone();
             let text = master_text.clone();
             async move {
-                app.store_bytes(asset, "hls/master.m3u8", text.into())
+                app.pipeline()
+                    .store_bytes(asset, "hls/master.m3u8", text.into())
                     .await
                     .map_err(transient)?;
                 held(
-                    app.set_playback(&job, "hls/master.m3u8", true)
+                    app.pipeline()
+                        .set_playback(&job, "hls/master.m3u8", true)
                         .await
                         .map_err(transient)?,
                 )
@@ -370,6 +377,7 @@ impl Handler for TranscodeJob {
         };
         held(
             ctx.app
+                .pipeline()
                 .finish_processing(job, &done)
                 .await
                 .map_err(transient)?,
@@ -403,7 +411,8 @@ async fn store_extras(
     out: &Path,
     plan: &Plan,
 ) -> Result<serde_json::Value, JobError> {
-    app.store_file(asset, ladder::PROXY, &out.join(ladder::PROXY))
+    app.pipeline()
+        .store_file(asset, ladder::PROXY, &out.join(ladder::PROXY))
         .await
         .map_err(transient)?;
     let renditions: Vec<serde_json::Value> = plan
@@ -424,20 +433,22 @@ async fn store_extras(
         return Ok(derived);
     };
     if out.join("poster.jpg").exists() {
-        app.store_file(asset, "poster.jpg", &out.join("poster.jpg"))
+        app.pipeline()
+            .store_file(asset, "poster.jpg", &out.join("poster.jpg"))
             .await
             .map_err(transient)?;
         derived["poster"] = json!("poster.jpg");
     }
     derived["thumbnails"] = json!(store_dir(app, asset, out, "thumbs").await?);
     let sheets = store_dir(app, asset, out, "storyboard").await?;
-    app.store_bytes(
-        asset,
-        "storyboard/storyboard.vtt",
-        sb.webvtt(plan.duration_s).into(),
-    )
-    .await
-    .map_err(transient)?;
+    app.pipeline()
+        .store_bytes(
+            asset,
+            "storyboard/storyboard.vtt",
+            sb.webvtt(plan.duration_s).into(),
+        )
+        .await
+        .map_err(transient)?;
     derived["storyboard"] = storyboard_json(&sb, sheets);
     Ok(derived)
 }
@@ -474,7 +485,8 @@ async fn store_dir(
     let mut stored = Vec::new();
     for name in names {
         let relative = format!("{dir}/{name}");
-        app.store_file(asset, &relative, &out.join(&relative))
+        app.pipeline()
+            .store_file(asset, &relative, &out.join(&relative))
             .await
             .map_err(transient)?;
         stored.push(relative);

@@ -92,6 +92,7 @@ impl Publisher {
             for (segment, _) in &listed.segments[self.stored[i]..] {
                 let relative = format!("{dir}/{segment}");
                 self.app
+                    .pipeline()
                     .store_file(self.asset, &relative, &self.out.join(&relative))
                     .await
                     .map_err(transient)?;
@@ -99,6 +100,7 @@ impl Publisher {
             self.stored[i] = listed.segments.len();
             let body = media_playlist(&listed.segments, last || listed.ended);
             self.app
+                .pipeline()
                 .store_bytes(self.asset, &format!("{dir}/index.m3u8"), body.into())
                 .await
                 .map_err(transient)?;

@@ -38,17 +38,17 @@ impl Handler for TidyJob {
         let app = &self.0.app;
         // Each step runs whatever the others did; the first failure makes the run retry.
         let mut failed = None;
-        match app.purge_expired_sessions().await {
+        match app.access().purge_expired_sessions().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
             Err(e) => failed = Some(format!("cannot remove expired sessions: {e}")),
         }
-        match app.tidy_uploads().await {
+        match app.ingest().tidy_uploads().await {
             Ok((0, 0)) => {}
             Ok((expired, finished)) => tracing::info!(expired, finished, "uploads tidied"),
             Err(e) => failed = failed.or(Some(format!("cannot tidy uploads: {e}"))),
         }
-        match app.purge_deleted().await {
+        match app.ingest().purge_deleted().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(items = n, "deleted items purged"),
             Err(e) => failed = failed.or(Some(format!("cannot purge deleted items: {e}"))),

@@ -315,6 +315,7 @@ impl TestApp {
             };
             let asset = job.asset_id().expect("item job");
             self.app()
+                .pipeline()
                 .store_bytes(
                     asset,
                     "proxy.mp4",

@@ -107,10 +107,10 @@ impl FromRequestParts<HttpState> for WebUser {
         let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(Rejection::Login(ToLogin(path)));
         };
-        match state.app.authenticate_session(secret).await {
+        match state.app.access().authenticate_session(secret).await {
             Ok((actor, csrf)) => {
                 let ip = cityx_api::http::client_info(parts, state.http.trust_forwarded).ip;
-                let open_notices = match state.app.open_notice_count(&actor).await {
+                let open_notices = match state.app.notices().open_notice_count(&actor).await {
                     Ok(n) => n,
                     Err(e) => return Err(Rejection::Error(WebError::app(e, t))),
                 };

@@ -59,7 +59,8 @@ where
 }
 
 async fn station_by_code(app: &App, code: &str) -> anyhow::Result<Station> {
-    app.station_by_code(&Actor::system(), code)
+    app.people()
+        .station_by_code(&Actor::system(), code)
         .await
         .map_err(|e| {
             if e.is_not_found() {
@@ -78,10 +79,11 @@ async fn reindex(app: &App, settings: &Settings) -> anyhow::Result<()> {
             dir.display()
         )
     })?;
-    app.attach_search(std::sync::Arc::new(index))
+    app.exchange()
+        .attach_search(std::sync::Arc::new(index))
         .map_err(fail)?;
     let started = std::time::Instant::now();
-    let n = app.reindex().await.map_err(fail)?;
+    let n = app.exchange().reindex().await.map_err(fail)?;
     println!(
         "search index rebuilt: {n} items in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -94,6 +96,7 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
     match cmd {
         AdminCommand::Station(StationCommand::Create(a)) => {
             let s = app
+                .people()
                 .create_station(
                     &sys,
                     &StationInput {
@@ -113,7 +116,10 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
         }
         AdminCommand::Station(StationCommand::List) => {
             let all =
-                all_pages(|p| async move { app.list_stations(&Actor::system(), &p).await }).await?;
+                all_pages(
+                    |p| async move { app.people().list_stations(&Actor::system(), &p).await },
+                )
+                .await?;
             println!(
                 "{:<16} {:<24} {:<10} {:<10} {:<10} ID",
                 "CODE", "NAME", "CITY", "PROVINCE", "REGION"
@@ -147,6 +153,7 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
                 None
             };
             let (u, generated) = app
+                .people()
                 .create_user(
                     &sys,
                     &NewUser {
@@ -169,11 +176,12 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
                 Some(code) => Some(station_by_code(app, &code).await?.id),
                 None => None,
             };
-            let all =
-                all_pages(
-                    |p| async move { app.list_users(&Actor::system(), station_id, &p).await },
-                )
-                .await?;
+            let all = all_pages(|p| async move {
+                app.people()
+                    .list_users(&Actor::system(), station_id, &p)
+                    .await
+            })
+            .await?;
             println!(
                 "{:<32} {:<14} {:<9} {:<20} ID",
                 "EMAIL", "ROLE", "DISABLED", "NAME"
@@ -190,8 +198,13 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
             }
         }
         AdminCommand::User(UserCommand::SetRole { email, role }) => {
-            let u = app.user_by_email(&sys, &email).await.map_err(fail)?;
             let u = app
+                .people()
+                .user_by_email(&sys, &email)
+                .await
+                .map_err(fail)?;
+            let u = app
+                .people()
                 .update_user(
                     &sys,
                     u.id,
@@ -214,13 +227,18 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
             email,
             password_stdin,
         }) => {
-            let u = app.user_by_email(&sys, &email).await.map_err(fail)?;
+            let u = app
+                .people()
+                .user_by_email(&sys, &email)
+                .await
+                .map_err(fail)?;
             let password = if password_stdin {
                 Some(read_password()?)
             } else {
                 None
             };
             let generated = app
+                .people()
                 .reset_password(&sys, u.id, password.as_deref())
                 .await
                 .map_err(fail)?;
@@ -235,11 +253,16 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
             scopes,
             days,
         }) => {
-            let u = app.user_by_email(&sys, &email).await.map_err(fail)?;
+            let u = app
+                .people()
+                .user_by_email(&sys, &email)
+                .await
+                .map_err(fail)?;
             let names = scopes.replace(',', " ");
             let scopes = ScopeSet::parse_names(&names)
                 .map_err(|e| anyhow!("--scopes: {e}; use read, write and admin"))?;
             let (t, secret) = app
+                .access()
                 .create_token(
                     &sys,
                     &NewToken {
@@ -262,14 +285,15 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
         }
         AdminCommand::Token(TokenCommand::List { email, all }) => {
             let user = match email {
-                Some(e) => Some(app.user_by_email(&sys, &e).await.map_err(fail)?.id),
+                Some(e) => Some(app.people().user_by_email(&sys, &e).await.map_err(fail)?.id),
                 None => None,
             };
-            let tokens =
-                all_pages(
-                    |p| async move { app.list_tokens(&Actor::system(), user, all, &p).await },
-                )
-                .await?;
+            let tokens = all_pages(|p| async move {
+                app.access()
+                    .list_tokens(&Actor::system(), user, all, &p)
+                    .await
+            })
+            .await?;
             println!(
                 "{:<38} {:<12} {:<6} {:<18} {:<26} STATE",
                 "ID", "PREFIX", "KIND", "SCOPES", "EXPIRES"
@@ -297,7 +321,7 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
             let id: TokenId = id
                 .parse()
                 .map_err(|_| anyhow!("--id: `{id}` is not a token id"))?;
-            let t = app.revoke_token(&sys, id).await.map_err(fail)?;
+            let t = app.access().revoke_token(&sys, id).await.map_err(fail)?;
             println!("token {} ({}) revoked", t.id, t.name);
         }
         AdminCommand::Reindex => reindex(app, settings).await?,
@@ -309,7 +333,7 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
             recheck,
         }) => migrate_storage(app, settings, to, to_config, journal, recheck).await?,
         AdminCommand::Job(JobCommand::Dead { limit }) => {
-            let jobs = app.dead_jobs(&sys, limit).await.map_err(fail)?;
+            let jobs = app.pipeline().dead_jobs(&sys, limit).await.map_err(fail)?;
             println!(
                 "{:<38} {:<10} {:<55} {:<8} REASON",
                 "ID", "KIND", "SUBJECT", "TRIES"
@@ -331,7 +355,7 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
             let id: JobId = id
                 .parse()
                 .map_err(|_| anyhow!("--id: `{id}` is not a job id"))?;
-            app.rerun_job(&sys, id).await.map_err(fail)?;
+            app.pipeline().rerun_job(&sys, id).await.map_err(fail)?;
             println!("job {id} queued again; a running `cityx serve` picks it up");
         }
     }
@@ -360,6 +384,7 @@ fn n(count: impl Into<u64>, noun: &str) -> String {
 async fn fsck(app: &App, quick: bool) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let report = app
+        .integrity()
         .fsck(
             cityx_app::FsckOptions { hashes: !quick },
             every_two_seconds(|r: &cityx_app::FsckReport| {
@@ -444,6 +469,7 @@ async fn migrate_storage(
     let journal = journal.unwrap_or_else(|| settings.data.dir.join("storage-migrate.journal"));
     let started = std::time::Instant::now();
     let (report, unfinished) = app
+        .integrity()
         .migrate_storage(
             &to,
             &journal,
@@ -494,8 +520,13 @@ async fn migrate_storage(
 
 async fn set_disabled(app: &App, email: &str, disabled: bool) -> anyhow::Result<()> {
     let sys = Actor::system();
-    let u = app.user_by_email(&sys, email).await.map_err(fail)?;
     let u = app
+        .people()
+        .user_by_email(&sys, email)
+        .await
+        .map_err(fail)?;
+    let u = app
+        .people()
         .update_user(
             &sys,
             u.id,

@@ -132,6 +132,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
     let mut created_admin = None;
     if role.serves_api() {
         created_admin = app
+            .people()
             .ensure_first_admin(
                 first_admin.email.as_deref(),
                 first_admin.password.as_deref(),
@@ -145,7 +146,7 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
                 dir.display()
             )
         })?;
-        app.attach_search(Arc::new(index))?;
+        app.exchange().attach_search(Arc::new(index))?;
     }
 
     let state = HttpState {
@@ -174,9 +175,10 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
             .await
     });
     let upkeep = tokio::spawn(upkeep(state_metrics));
-    let indexer = role
-        .serves_api()
-        .then(|| tokio::spawn(app.clone().follow_index()));
+    let indexer = role.serves_api().then(|| {
+        let app = app.clone();
+        tokio::spawn(async move { app.exchange().follow_index().await })
+    });
     let runner = Some(start_spine(settings, &app, bus, runs_jobs)?);
     tracing::info!(%addr, ?role, "cityx listening");
     Ok(Running {
@@ -247,7 +249,7 @@ fn start_spine(
     // Work enqueued on this node signals `job_signal`, and so (on PostgreSQL) does work
     // enqueued on any node. Without a bus that wakes the runner; with one, the outbox
     // relay, whose messages then wake the runners of every node.
-    let enqueued = app.job_signal();
+    let enqueued = app.pipeline().job_signal();
     let mut helpers = vec![tokio::spawn({
         let (repo, wake) = (app.repo().clone(), enqueued.clone());
         async move { repo.relay_job_wakeups(wake).await }

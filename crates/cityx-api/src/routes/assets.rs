@@ -41,7 +41,7 @@ pub async fn get_asset(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<AssetId>,
 ) -> ApiResult<Json<AssetResponse>> {
-    Ok(Json(st.app.get_asset(&actor, id).await?.into()))
+    Ok(Json(st.app.ingest().get_asset(&actor, id).await?.into()))
 }
 
 /// Deletes an item: it leaves the exchange at once; its files are removed and its quota
@@ -61,7 +61,7 @@ pub async fn delete_asset(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<AssetId>,
 ) -> ApiResult<Json<Asset>> {
-    Ok(Json(st.app.delete_asset(&actor, id).await?))
+    Ok(Json(st.app.ingest().delete_asset(&actor, id).await?))
 }
 
 /// Restores a deleted item whose grace period has not passed.
@@ -78,5 +78,5 @@ pub async fn restore_asset(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<AssetId>,
 ) -> ApiResult<Json<Asset>> {
-    Ok(Json(st.app.restore_asset(&actor, id).await?))
+    Ok(Json(st.app.ingest().restore_asset(&actor, id).await?))
 }

@@ -34,6 +34,7 @@ pub async fn list(
     let page = cityx_app::page_request(q.limit, q.cursor.as_deref())?;
     Ok(Json(
         st.app
+            .people()
             .list_audit(&actor, q.station_id, q.action.as_deref(), &page)
             .await?
             .into(),

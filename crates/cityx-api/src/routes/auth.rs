@@ -50,6 +50,7 @@ pub async fn token(
 ) -> ApiResult<Json<TokenResponse>> {
     let t = st
         .app
+        .access()
         .issue_login_token(&req.email, &req.password, client.ip.as_deref())
         .await?;
     Ok(Json(TokenResponse {
@@ -81,9 +82,9 @@ pub async fn me(State(st): State<HttpState>, Caller(actor): Caller) -> ApiResult
     let id = actor.user_id.ok_or(crate::error::ApiError::from_code(
         crate::error::ErrorCode::Forbidden,
     ))?;
-    let user = st.app.get_user(&actor, id).await?;
+    let user = st.app.people().get_user(&actor, id).await?;
     let station = match user.station_id {
-        Some(s) => Some(st.app.get_station(&actor, s).await?),
+        Some(s) => Some(st.app.people().get_station(&actor, s).await?),
         None => None,
     };
     Ok(Json(Me {
@@ -121,6 +122,7 @@ pub async fn change_password(
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> ApiResult<StatusCode> {
     st.app
+        .people()
         .change_own_password(&actor, &req.current_password, &req.new_password)
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -92,7 +92,7 @@ pub async fn search(
     Caller(actor): Caller,
     ApiQuery(q): ApiQuery<SearchParams>,
 ) -> ApiResult<Json<cityx_app::SearchResults>> {
-    Ok(Json(st.app.search(&actor, &q.input()).await?))
+    Ok(Json(st.app.exchange().search(&actor, &q.input()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -122,7 +122,7 @@ pub async fn suggest(
     ApiQuery(q): ApiQuery<SuggestParams>,
 ) -> ApiResult<Json<Suggestions>> {
     Ok(Json(Suggestions {
-        suggestions: st.app.suggest(&actor, &q.q).await?,
+        suggestions: st.app.exchange().suggest(&actor, &q.q).await?,
     }))
 }
 
@@ -140,7 +140,7 @@ pub async fn related(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<AssetId>,
 ) -> ApiResult<Json<cityx_app::Related>> {
-    Ok(Json(st.app.related(&actor, id).await?))
+    Ok(Json(st.app.exchange().related(&actor, id).await?))
 }
 
 /// An item's rights.
@@ -189,7 +189,9 @@ pub async fn set_rights(
         embargo_hides: body.embargo_hides,
         licence: &body.licence,
     };
-    Ok(Json(st.app.set_rights(&actor, id, &input).await?))
+    Ok(Json(
+        st.app.exchange().set_rights(&actor, id, &input).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -226,6 +228,7 @@ pub async fn adopt(
 ) -> ApiResult<(StatusCode, Json<cityx_app::Adopted>)> {
     let adopted = st
         .app
+        .exchange()
         .adopt(&actor, id, &body.rendition, &body.purpose)
         .await?;
     Ok((StatusCode::CREATED, Json(adopted)))
@@ -259,7 +262,10 @@ pub async fn download_link(
     ApiJson(body): ApiJson<LinkBody>,
 ) -> ApiResult<Json<cityx_app::DownloadLink>> {
     Ok(Json(
-        st.app.renew_download(&actor, id, &body.rendition).await?,
+        st.app
+            .exchange()
+            .renew_download(&actor, id, &body.rendition)
+            .await?,
     ))
 }
 
@@ -308,7 +314,11 @@ pub async fn list_adoptions(
         }
     }
     Ok(Json(
-        st.app.list_adoptions(&actor, &filter, &page).await?.into(),
+        st.app
+            .exchange()
+            .list_adoptions(&actor, &filter, &page)
+            .await?
+            .into(),
     ))
 }
 
@@ -350,13 +360,15 @@ pub async fn signed_download(
 ) -> ApiResult<Response> {
     let (file, name) = st
         .app
+        .exchange()
         .signed_download(id, &rendition, q.exp, &q.sig)
         .await?;
     let disposition = super::files::attachment(&name);
     let media_type = super::files::content_type(&file.extension);
-    if let Some(url) = st
-        .app
-        .presigned_download(&file, q.exp, (&disposition, media_type))
+    if let Some(url) =
+        st.app
+            .pipeline()
+            .presigned_download(&file, q.exp, (&disposition, media_type))
     {
         return Ok(Response::builder()
             .status(StatusCode::TEMPORARY_REDIRECT)

@@ -117,7 +117,7 @@ pub async fn get_file(
     ApiPath((id, path)): ApiPath<(AssetId, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let file = st.app.asset_file(&actor, id, &path).await?;
+    let file = st.app.pipeline().asset_file(&actor, id, &path).await?;
     serve(&st, &file, &headers, None).await
 }
 
@@ -137,7 +137,7 @@ pub async fn media_link(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<AssetId>,
 ) -> ApiResult<axum::Json<cityx_app::MediaLink>> {
-    Ok(axum::Json(st.app.media_link(&actor, id).await?))
+    Ok(axum::Json(st.app.media().media_link(&actor, id).await?))
 }
 
 /// One of an item's files under a media link (`base` of `GET /api/v1/assets/{id}/media`),
@@ -161,7 +161,7 @@ pub async fn media_file(
     ApiPath((grant, path)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let file = st.app.media_file(&grant, &path).await?;
+    let file = st.app.media().media_file(&grant, &path).await?;
     serve(&st, &file, &headers, None).await
 }
 
@@ -252,7 +252,12 @@ pub(crate) async fn serve(
         );
         Body::from(whole.slice(start.min(whole.len())..end.min(whole.len())))
     } else {
-        Body::from_stream(st.app.read_asset_file(file, span.clone()).await?)
+        Body::from_stream(
+            st.app
+                .pipeline()
+                .read_asset_file(file, span.clone())
+                .await?,
+        )
     };
     Ok(res
         .status(status)

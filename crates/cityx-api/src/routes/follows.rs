@@ -34,7 +34,11 @@ pub async fn create(
     Caller(actor): Caller,
     ApiJson(body): ApiJson<FollowBody>,
 ) -> ApiResult<(StatusCode, Json<Follow>)> {
-    let f = st.app.follow(&actor, &body.kind, &body.target).await?;
+    let f = st
+        .app
+        .follows()
+        .follow(&actor, &body.kind, &body.target)
+        .await?;
     Ok((StatusCode::CREATED, Json(f)))
 }
 
@@ -55,7 +59,7 @@ pub async fn list(
     Caller(actor): Caller,
 ) -> ApiResult<Json<FollowList>> {
     Ok(Json(FollowList {
-        items: st.app.follows(&actor).await?,
+        items: st.app.follows().follows(&actor).await?,
     }))
 }
 
@@ -72,7 +76,7 @@ pub async fn seen(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<FollowId>,
 ) -> ApiResult<Json<Follow>> {
-    Ok(Json(st.app.look_at_follow(&actor, id).await?))
+    Ok(Json(st.app.follows().look_at_follow(&actor, id).await?))
 }
 
 /// Stops following.
@@ -88,6 +92,6 @@ pub async fn delete(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<FollowId>,
 ) -> ApiResult<StatusCode> {
-    st.app.unfollow(&actor, id).await?;
+    st.app.follows().unfollow(&actor, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

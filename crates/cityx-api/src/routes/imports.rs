@@ -81,7 +81,11 @@ pub async fn create(
         licence: &b.licence,
         embargo_until: &b.embargo_until,
     };
-    let asset = st.app.create_import(&actor, &b.url, &input).await?;
+    let asset = st
+        .app
+        .ingest()
+        .create_import(&actor, &b.url, &input)
+        .await?;
     let mut res = (StatusCode::ACCEPTED, Json(&asset)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/api/v1/assets/{}", asset.id)) {
         res.headers_mut().insert(header::LOCATION, v);

@@ -72,7 +72,9 @@ pub async fn correct(
         shot_date: b.shot_date.as_deref(),
         copyright: b.copyright.as_deref(),
     };
-    Ok(Json(st.app.correct_asset(&actor, id, &input).await?))
+    Ok(Json(
+        st.app.notices().correct_asset(&actor, id, &input).await?,
+    ))
 }
 
 /// Withdraws an item for good: it leaves the exchange, its download links stop working, and
@@ -96,7 +98,12 @@ pub async fn withdraw(
     ApiPath(id): ApiPath<AssetId>,
     ApiJson(b): ApiJson<WithdrawalBody>,
 ) -> ApiResult<Json<cityx_app::Told>> {
-    Ok(Json(st.app.withdraw_asset(&actor, id, &b.reason).await?))
+    Ok(Json(
+        st.app
+            .notices()
+            .withdraw_asset(&actor, id, &b.reason)
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -134,6 +141,7 @@ pub async fn list(
     };
     let notices = st
         .app
+        .notices()
         .list_notices(
             &actor,
             direction,
@@ -159,7 +167,7 @@ pub async fn acknowledge(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<NoticeId>,
 ) -> ApiResult<Json<Notice>> {
-    Ok(Json(st.app.acknowledge_notice(&actor, id).await?))
+    Ok(Json(st.app.notices().acknowledge_notice(&actor, id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -193,6 +201,7 @@ pub async fn feed(
     let wait = Duration::from_secs(q.wait.unwrap_or(0));
     Ok(Json(
         st.app
+            .notices()
             .feed(&actor, q.cursor.as_deref(), wait, q.limit.unwrap_or(100))
             .await?,
     ))
@@ -225,6 +234,7 @@ pub async fn statistics(
 ) -> ApiResult<Json<Statistics>> {
     Ok(Json(
         st.app
+            .notices()
             .statistics(
                 &actor,
                 q.from.as_deref().unwrap_or_default(),
@@ -378,6 +388,7 @@ pub async fn export(
 ) -> ApiResult<Response> {
     let s = st
         .app
+        .notices()
         .statistics(
             &actor,
             q.from.as_deref().unwrap_or_default(),

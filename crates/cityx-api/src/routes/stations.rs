@@ -58,7 +58,9 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PageParams>,
 ) -> ApiResult<Json<StationList>> {
     let page = cityx_app::page_request(q.limit, q.cursor.as_deref())?;
-    Ok(Json(st.app.list_stations(&actor, &page).await?.into()))
+    Ok(Json(
+        st.app.people().list_stations(&actor, &page).await?.into(),
+    ))
 }
 
 /// Create a station (hub admins).
@@ -88,7 +90,7 @@ pub async fn create(
         contact_phone: &b.contact_phone,
         contact_email: &b.contact_email,
     };
-    let station = st.app.create_station(&actor, &input).await?;
+    let station = st.app.people().create_station(&actor, &input).await?;
     Ok((StatusCode::CREATED, Json(station)))
 }
 
@@ -106,7 +108,7 @@ pub async fn get(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<StationId>,
 ) -> ApiResult<Json<Station>> {
-    Ok(Json(st.app.get_station(&actor, id).await?))
+    Ok(Json(st.app.people().get_station(&actor, id).await?))
 }
 
 /// Change a station (hub admins). Absent fields stay as they are.
@@ -139,5 +141,7 @@ pub async fn update(
         contact_phone: b.contact_phone,
         contact_email: b.contact_email,
     };
-    Ok(Json(st.app.update_station(&actor, id, &patch).await?))
+    Ok(Json(
+        st.app.people().update_station(&actor, id, &patch).await?,
+    ))
 }

@@ -51,7 +51,7 @@ pub async fn readyz(State(st): State<HttpState>) -> Result<Json<Health>, ApiErro
 #[utoipa::path(get, path = "/metrics", tag = "system", security(()),
     responses((status = 200, description = "Metrics", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(st): State<HttpState>) -> impl IntoResponse {
-    metrics::gauge!("cityx_media_cache_bytes").set(st.app.media_cache_bytes() as f64);
+    metrics::gauge!("cityx_media_cache_bytes").set(st.app.media().media_cache_bytes() as f64);
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         st.metrics.render(),

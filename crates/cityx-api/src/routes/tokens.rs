@@ -60,6 +60,7 @@ pub async fn list(
     let page = cityx_app::page_request(q.limit, q.cursor.as_deref())?;
     Ok(Json(
         st.app
+            .access()
             .list_tokens(&actor, q.user_id, q.include_inactive, &page)
             .await?
             .into(),
@@ -89,7 +90,7 @@ pub async fn create(
         expires_in_days: b.expires_in_days,
         user_id: b.user_id,
     };
-    let (token, secret) = st.app.create_token(&actor, &req).await?;
+    let (token, secret) = st.app.access().create_token(&actor, &req).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedToken {
@@ -113,5 +114,5 @@ pub async fn revoke(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<TokenId>,
 ) -> ApiResult<Json<ApiToken>> {
-    Ok(Json(st.app.revoke_token(&actor, id).await?))
+    Ok(Json(st.app.access().revoke_token(&actor, id).await?))
 }

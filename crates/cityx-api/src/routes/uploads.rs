@@ -108,7 +108,7 @@ pub async fn options(State(st): State<HttpState>) -> Response {
     set(
         &mut res,
         "tus-max-size",
-        &st.app.upload_options().max_size.to_string(),
+        &st.app.ingest().upload_options().max_size.to_string(),
     );
     set(&mut res, "tus-checksum-algorithm", ChecksumAlg::NAMES);
     tus(res)
@@ -189,10 +189,15 @@ pub async fn create(
                 .and_then(|v| v.to_str().ok())
                 == Some(OFFSET_OCTET_STREAM);
             let checksum = if with_body { checksum(&headers)? } else { None };
-            let (mut upload, asset) = st.app.create_upload(&actor, length, raw, &input).await?;
+            let (mut upload, asset) = st
+                .app
+                .ingest()
+                .create_upload(&actor, length, raw, &input)
+                .await?;
             if with_body && length > 0 {
                 upload = st
                     .app
+                    .ingest()
                     .append_upload(&actor, upload.id, 0, body.into_data_stream(), checksum)
                     .await?;
             }
@@ -233,7 +238,7 @@ pub async fn head(
     wrap(
         async {
             require_tus(&headers)?;
-            let u = st.app.upload_status(&actor, id).await?;
+            let u = st.app.ingest().upload_status(&actor, id).await?;
             let mut res = StatusCode::OK.into_response();
             set(&mut res, "upload-offset", &u.offset.to_string());
             set(&mut res, "upload-length", &u.length.to_string());
@@ -327,6 +332,7 @@ pub async fn patch(
             let checksum = checksum(&headers)?;
             let u = st
                 .app
+                .ingest()
                 .append_upload(&actor, id, offset, body.into_data_stream(), checksum)
                 .await?;
             let mut res = StatusCode::NO_CONTENT.into_response();
@@ -365,7 +371,7 @@ pub async fn terminate(
     wrap(
         async {
             require_tus(&headers)?;
-            st.app.terminate_upload(&actor, id).await?;
+            st.app.ingest().terminate_upload(&actor, id).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
         .await,

@@ -80,7 +80,11 @@ pub async fn list(
 ) -> ApiResult<Json<UserList>> {
     let page = cityx_app::page_request(q.limit, q.cursor.as_deref())?;
     Ok(Json(
-        st.app.list_users(&actor, q.station_id, &page).await?.into(),
+        st.app
+            .people()
+            .list_users(&actor, q.station_id, &page)
+            .await?
+            .into(),
     ))
 }
 
@@ -104,6 +108,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<CreatedUser>)> {
     let (user, generated_password) = st
         .app
+        .people()
         .create_user(
             &actor,
             &NewUser {
@@ -138,7 +143,7 @@ pub async fn get(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<UserId>,
 ) -> ApiResult<Json<User>> {
-    Ok(Json(st.app.get_user(&actor, id).await?))
+    Ok(Json(st.app.people().get_user(&actor, id).await?))
 }
 
 /// Change a user's name, role or whether they are disabled.
@@ -166,7 +171,7 @@ pub async fn update(
         role: b.role.map(|r| r.as_str().to_owned()),
         disabled: b.disabled,
     };
-    Ok(Json(st.app.update_user(&actor, id, &patch).await?))
+    Ok(Json(st.app.people().update_user(&actor, id, &patch).await?))
 }
 
 /// Set a user's password (an administrator's reset). Ends the user's web sessions.
@@ -190,6 +195,7 @@ pub async fn reset_password(
 ) -> ApiResult<Json<PasswordResetResult>> {
     let generated_password = st
         .app
+        .people()
         .reset_password(&actor, id, b.password.as_deref())
         .await?;
     Ok(Json(PasswordResetResult { generated_password }))

@@ -68,8 +68,8 @@ async fn write(
             .collect(),
     };
     match id {
-        None => st.app.create_zone(actor, &input).await,
-        Some(id) => st.app.update_zone(actor, id, &input).await,
+        None => st.app.zones().create_zone(actor, &input).await,
+        Some(id) => st.app.zones().update_zone(actor, id, &input).await,
     }
 }
 
@@ -131,7 +131,7 @@ pub struct ZoneList {
     ))]
 pub async fn list(State(st): State<HttpState>, Caller(actor): Caller) -> ApiResult<Json<ZoneList>> {
     Ok(Json(ZoneList {
-        items: st.app.list_zones(&actor).await?,
+        items: st.app.zones().list_zones(&actor).await?,
     }))
 }
 
@@ -148,7 +148,7 @@ pub async fn get(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<ZoneId>,
 ) -> ApiResult<Json<cityx_app::ZoneView>> {
-    Ok(Json(st.app.get_zone(&actor, id).await?))
+    Ok(Json(st.app.zones().get_zone(&actor, id).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -183,7 +183,11 @@ pub async fn contribute(
     ApiPath(id): ApiPath<ZoneId>,
     ApiJson(body): ApiJson<ContributionBody>,
 ) -> ApiResult<Json<ContributionResponse>> {
-    let added = st.app.contribute_to_zone(&actor, id, body.asset_id).await?;
+    let added = st
+        .app
+        .zones()
+        .contribute_to_zone(&actor, id, body.asset_id)
+        .await?;
     Ok(Json(ContributionResponse { added }))
 }
 
@@ -204,6 +208,6 @@ pub async fn remove(
     Caller(actor): Caller,
     ApiPath((id, asset)): ApiPath<(ZoneId, AssetId)>,
 ) -> ApiResult<StatusCode> {
-    st.app.remove_from_zone(&actor, id, asset).await?;
+    st.app.zones().remove_from_zone(&actor, id, asset).await?;
     Ok(StatusCode::NO_CONTENT)
 }

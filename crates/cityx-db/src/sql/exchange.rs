@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 /// the search index. Visibility and embargo are in the SQL of every read (the rule of
 /// `cityx_core::exchange::can_see`).
 #[async_trait]
-pub trait ExchangeRepo {
+pub trait ExchangeRepo: Send + Sync {
     /// An item the caller may see at `now`: its own station's in any state (deleted ones
     /// too, until purged), others' when ready and their rights allow. With `shared_with`.
     async fn get_visible_asset(

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 /// Follows: one person's own list; nobody else reads it.
 #[async_trait]
-pub trait FollowRepo {
+pub trait FollowRepo: Send + Sync {
     /// A second follow of the same thing is `Conflict`; more than `MAX_PER_USER` is
     /// `WrongState { state: "too_many" }`. The last look starts now.
     async fn insert_follow(

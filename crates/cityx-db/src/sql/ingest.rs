@@ -13,7 +13,7 @@ use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
 #[async_trait]
-pub trait IngestRepo {
+pub trait IngestRepo: Send + Sync {
     /// Sets a station's quota in bytes (`None`: unlimited).
     async fn set_quota(
         &self,

@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 /// adopted it, the event log (numbered in commit order) that the member feed reads, and the
 /// statistics that events keep.
 #[async_trait]
-pub trait NoticeRepo {
+pub trait NoticeRepo: Send + Sync {
     /// Replaces an item's editable metadata; when it is ready, notifies its adopters. Not for
     /// withdrawn or deleted items (`WrongState`).
     async fn correct_asset(

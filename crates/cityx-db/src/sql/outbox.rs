@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 /// The outbox of the message bus: what committed and has not been published yet.
 #[async_trait]
-pub trait OutboxRepo {
+pub trait OutboxRepo: Send + Sync {
     /// Jobs to publish now, in the claim's fair order: runnable jobs whose attempt has no
     /// message yet, while fewer than `window` messages of their kind wait unclaimed; and
     /// jobs whose message seems lost (sent, or their lease ended, before `resend_before`).

@@ -14,7 +14,7 @@ use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
 
 #[async_trait]
-pub trait StationRepo {
+pub trait StationRepo: Send + Sync {
     async fn insert_station(&self, station: &Station, audit: &NewAudit) -> Result<()>;
     async fn get_station(&self, scope: TenantScope, id: StationId) -> Result<Station>;
     async fn find_station_by_code(&self, scope: TenantScope, code: &str) -> Result<Station>;
@@ -29,7 +29,7 @@ pub trait StationRepo {
 }
 
 #[async_trait]
-pub trait UserRepo {
+pub trait UserRepo: Send + Sync {
     /// Users of every station, for the first-start check.
     async fn count_users(&self) -> Result<u64>;
     async fn insert_user(&self, user: &User, password_hash: &str, audit: &NewAudit) -> Result<()>;
@@ -63,7 +63,7 @@ pub trait UserRepo {
 }
 
 #[async_trait]
-pub trait TokenRepo {
+pub trait TokenRepo: Send + Sync {
     async fn insert_token(&self, token: &ApiToken, hash: &str, audits: &[NewAudit]) -> Result<()>;
     /// The token and its owner for a presented secret. Unscoped: this is authentication.
     async fn find_token(&self, hash: &str) -> Result<Option<(ApiToken, User)>>;
@@ -82,7 +82,7 @@ pub trait TokenRepo {
 }
 
 #[async_trait]
-pub trait SessionRepo {
+pub trait SessionRepo: Send + Sync {
     async fn insert_session(&self, session: &SessionRow) -> Result<()>;
     /// A live session and its user.
     async fn find_session(
@@ -96,7 +96,7 @@ pub trait SessionRepo {
 }
 
 #[async_trait]
-pub trait AuditRepo {
+pub trait AuditRepo: Send + Sync {
     async fn insert_audit(&self, audit: &NewAudit) -> Result<()>;
     /// Newest first.
     async fn list_audit(

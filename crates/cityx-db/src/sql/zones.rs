@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 /// Topic zones (专区): the hub's campaigns, invited stations with targets, and the items
 /// stations contribute (listed under each item's rights).
 #[async_trait]
-pub trait ZoneRepo {
+pub trait ZoneRepo: Send + Sync {
     /// An unknown invited station is `NotFound { entity: "station" }` and changes nothing.
     async fn insert_zone(
         &self,

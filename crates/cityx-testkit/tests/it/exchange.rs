@@ -156,7 +156,7 @@ async fn search_and_adoption_respect_rights_and_embargo() {
     assert_eq!(hit["facets"]["station"][0]["label"], "甲电视台");
 
     // Rebuilt from the database, the index answers the same.
-    assert_eq!(app.app().reindex().await.expect("reindex"), 5);
+    assert_eq!(app.app().exchange().reindex().await.expect("reindex"), 5);
     app.search_until(&eb, q, |b| ids(b) == for_b).await;
 
     // Reading items follows the same rule; jobs are the contributor's business.

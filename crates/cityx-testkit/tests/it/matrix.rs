@@ -55,6 +55,7 @@ async fn fresh_token(app: &TestApp, owner: &str) -> String {
 async fn item_of(app: &TestApp, w: &World, who: &str, body: &'static [u8]) -> String {
     let id = app.small_item(&w.user(who).token, body).await;
     app.app()
+        .pipeline()
         .store_bytes(id.parse().expect("id"), "poster.jpg", "jpeg".into())
         .await
         .expect("poster");

@@ -42,6 +42,7 @@ async fn items_play_under_signed_links_until_their_rights_say_no() {
         ("hls/720p/seg_00001.ts", segment.clone()),
     ] {
         app.app()
+            .pipeline()
             .store_bytes(asset, path, bytes.into())
             .await
             .expect("store");

@@ -202,6 +202,7 @@ async fn data_survives_a_restart() {
     let sys = cityx_core::Actor::system();
     let page = running
         .app
+        .people()
         .list_stations(&sys, &cityx_app::PageRequest::default())
         .await
         .expect("list");

@@ -686,7 +686,10 @@ async fn terminated_and_expired_uploads_are_gone() {
             .await
             .expect("age it")
     );
-    assert_eq!(app.app().tidy_uploads().await.expect("tidy"), (1, 0));
+    assert_eq!(
+        app.app().ingest().tidy_uploads().await.expect("tidy"),
+        (1, 0)
+    );
     assert_eq!(tus.offset(&path).await.0, StatusCode::GONE);
     assert_eq!(tus.asset(&asset).await.0, 404);
     assert!(app.spool_is_empty().await);
@@ -1323,7 +1326,7 @@ async fn deleted_items_can_be_restored_until_purged_and_duplicates_can_be_reject
 
     // The grace period is over: files go, the quota is released, the items are gone.
     assert!(app.master(&first).await.is_some());
-    assert_eq!(app.app().purge_deleted().await.expect("purge"), 2);
+    assert_eq!(app.app().ingest().purge_deleted().await.expect("purge"), 2);
     for id in [&first, &twin] {
         assert_eq!(app.objects_of(id).await, 0, "{id}'s files are removed");
         assert_eq!(tus.asset(id).await.0, 404);
@@ -1490,7 +1493,8 @@ async fn items_are_imported_by_url_through_the_guard() {
 }
 
 async fn fsck(app: &cityx_app::App, hashes: bool) -> cityx_app::FsckReport {
-    app.fsck(cityx_app::FsckOptions { hashes }, |_| {})
+    app.integrity()
+        .fsck(cityx_app::FsckOptions { hashes }, |_| {})
         .await
         .expect("fsck")
 }
@@ -1537,6 +1541,7 @@ async fn stored_objects_are_checked_and_move_to_another_store() {
     };
     let (m, unfinished) = app
         .app()
+        .integrity()
         .migrate_storage(&to, &journal, &options, |_| {})
         .await
         .expect("migrate");
@@ -1544,6 +1549,7 @@ async fn stored_objects_are_checked_and_move_to_another_store() {
     assert!(m.failed.is_empty(), "{m:?}");
     let (m, _) = app
         .app()
+        .integrity()
         .migrate_storage(&to, &journal, &options, |_| {})
         .await
         .expect("migrate again");

@@ -226,7 +226,12 @@ async fn found(app: &TestApp, actor: &Actor) -> BTreeSet<cityx_core::AssetId> {
             skip_facets: true,
             ..Default::default()
         };
-        let r = app.app().search(actor, &input).await.expect("search");
+        let r = app
+            .app()
+            .exchange()
+            .search(actor, &input)
+            .await
+            .expect("search");
         let n = r.hits.len();
         ids.extend(r.hits.into_iter().map(|h| h.id));
         if n < cityx_app::MAX_PER_PAGE as usize {
@@ -327,7 +332,7 @@ async fn sql_and_search_see_what_can_see_says() {
             });
         }
     }
-    app.app().reindex().await.expect("reindex");
+    app.app().exchange().reindex().await.expect("reindex");
 
     let now = cityx_core::now();
     let (mut seen_by_someone_else, mut hidden_from_someone_else) = (0, 0);

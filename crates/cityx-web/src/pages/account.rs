@@ -52,6 +52,7 @@ pub async fn change_password(
     }
     match st
         .app
+        .people()
         .change_own_password(&u.actor, &f.current_password, &f.new_password)
         .await
     {

@@ -31,7 +31,7 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
         Ok(r) => r,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
-    let page = match st.app.list_audit(&u.actor, None, None, &req).await {
+    let page = match st.app.people().list_audit(&u.actor, None, None, &req).await {
         Ok(p) => p,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };

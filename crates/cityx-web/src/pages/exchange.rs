@@ -168,7 +168,7 @@ pub async fn exchange(
     Query(p): Query<SearchParams>,
 ) -> Response {
     let t = u.t;
-    let (results, errors) = match st.app.search(&u.actor, &p.input()).await {
+    let (results, errors) = match st.app.exchange().search(&u.actor, &p.input()).await {
         Ok(r) => (r, Vec::new()),
         Err(cityx_app::Error::Validation(errs)) => (
             SearchResults::default(),
@@ -244,7 +244,10 @@ pub async fn adopt(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.adopt(&u.actor, id, &f.rendition, &f.purpose).await,
+        st.app
+            .exchange()
+            .adopt(&u.actor, id, &f.rendition, &f.purpose)
+            .await,
         u.t,
         |_| format!("/items/{id}?done=adopted#adopt"),
     )
@@ -262,7 +265,10 @@ pub async fn download(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.renew_download(&u.actor, id, &f.rendition).await,
+        st.app
+            .exchange()
+            .renew_download(&u.actor, id, &f.rendition)
+            .await,
         u.t,
         |link| link.url,
     )
@@ -312,7 +318,7 @@ pub async fn rights(
         Err(e) => return e.into_response(),
     };
     // Stations are named by code, as editors know them.
-    let directory = match st.app.station_directory(&u.actor).await {
+    let directory = match st.app.people().station_directory(&u.actor).await {
         Ok(d) => d,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
@@ -336,9 +342,11 @@ pub async fn rights(
         embargo_hides: f.embargo_hides.is_some(),
         licence: &f.licence,
     };
-    redirect_or_error(st.app.set_rights(&u.actor, id, &input).await, u.t, |_| {
-        format!("/items/{id}?done=rights_saved#rights")
-    })
+    redirect_or_error(
+        st.app.exchange().set_rights(&u.actor, id, &input).await,
+        u.t,
+        |_| format!("/items/{id}?done=rights_saved#rights"),
+    )
 }
 
 pub struct AdoptionRow {
@@ -387,7 +395,12 @@ pub async fn adoptions(
             ..Default::default()
         },
     };
-    let list = match st.app.list_adoptions(&u.actor, &filter, &page).await {
+    let list = match st
+        .app
+        .exchange()
+        .list_adoptions(&u.actor, &filter, &page)
+        .await
+    {
         Ok(l) => l,
         Err(e) => return WebError::app(e, t).into_response(),
     };

@@ -38,11 +38,11 @@ struct FollowsPage {
 /// `/follows`.
 pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQuery>) -> Response {
     let t = u.t;
-    let news = match st.app.follows(&u.actor).await {
+    let news = match st.app.follows().follows(&u.actor).await {
         Ok(n) => n,
         Err(e) => return WebError::app(e, t).into_response(),
     };
-    let stations = match st.app.station_directory(&u.actor).await {
+    let stations = match st.app.people().station_directory(&u.actor).await {
         Ok(d) => d
             .into_iter()
             .filter(|s| Some(s.id) != u.actor.station_id)
@@ -99,7 +99,7 @@ pub async fn create(
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    match st.app.follow(&u.actor, &f.kind, &f.target).await {
+    match st.app.follows().follow(&u.actor, &f.kind, &f.target).await {
         Ok(_) => {
             let back = match safe_next(Some(&f.back)) {
                 b if b == "/" => "/follows".to_owned(),
@@ -133,9 +133,11 @@ pub async fn open(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    redirect_or_error(st.app.look_at_follow(&u.actor, id).await, u.t, |follow| {
-        search_link(&follow)
-    })
+    redirect_or_error(
+        st.app.follows().look_at_follow(&u.actor, id).await,
+        u.t,
+        |follow| search_link(&follow),
+    )
 }
 
 /// `POST /follows/{id}/delete`.
@@ -150,7 +152,7 @@ pub async fn delete(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.unfollow(&u.actor, id).await,
+        st.app.follows().unfollow(&u.actor, id).await,
         u.t,
         |()| "/follows?done=unfollowed",
     )

@@ -71,7 +71,12 @@ pub async fn import(
         title: &f.title,
         ..Default::default()
     };
-    match st.app.create_import(&u.actor, &f.url, &input).await {
+    match st
+        .app
+        .ingest()
+        .create_import(&u.actor, &f.url, &input)
+        .await
+    {
         Ok(a) => Redirect::to(&format!("/items/{}?done=import_started", a.id)).into_response(),
         Err(e) => match FormErrors::from_app(u.t, e) {
             Ok(errs) => upload_page(&st, &u, f, errs).await,
@@ -107,7 +112,7 @@ async fn upload_page(
         "confirm_cancel": t.get("upload.confirm_cancel"),
         "errors": errors,
     });
-    let max = st.app.upload_options().max_size;
+    let max = st.app.ingest().upload_options().max_size;
     let status = if errs.any() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -212,7 +217,7 @@ async fn exchange_box(
     a: &Asset,
 ) -> Result<ExchangeBox, cityx_app::Error> {
     let t = u.t;
-    let directory = st.app.station_directory(&u.actor).await?;
+    let directory = st.app.people().station_directory(&u.actor).await?;
     let name_of = |id: cityx_core::StationId| {
         directory
             .iter()
@@ -287,7 +292,13 @@ async fn exchange_box(
             asset: Some(a.id),
             ..Default::default()
         };
-        for ad in st.app.list_adoptions(&u.actor, &f, &page).await?.items {
+        for ad in st
+            .app
+            .exchange()
+            .list_adoptions(&u.actor, &f, &page)
+            .await?
+            .items
+        {
             if !x.adopted.contains(&ad.rendition) {
                 x.adopted.push(ad.rendition);
             }
@@ -300,6 +311,7 @@ async fn exchange_box(
         };
         x.credits = st
             .app
+            .exchange()
             .list_adoptions(&u.actor, &f, &page)
             .await?
             .items
@@ -315,6 +327,7 @@ async fn exchange_box(
             .collect();
         x.notices = st
             .app
+            .notices()
             .list_notices(
                 &u.actor,
                 cityx_app::NoticeDirection::Issued,
@@ -412,7 +425,7 @@ pub async fn asset(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    let view = match st.app.get_asset(&u.actor, id).await {
+    let view = match st.app.ingest().get_asset(&u.actor, id).await {
         Ok(v) => v,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
@@ -423,10 +436,15 @@ pub async fn asset(
         Err(e) => return WebError::app(e, t).into_response(),
     };
     // The neighbours come from the search index; the page stands without them.
-    let related = st.app.related_of(&u.actor, &a).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "related items of an item page");
-        Default::default()
-    });
+    let related = st
+        .app
+        .exchange()
+        .related_of(&u.actor, &a)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "related items of an item page");
+            Default::default()
+        });
     let now_ms = cityx_core::epoch_ms(cityx_core::now());
     let hits = |h: Vec<SearchHit>| h.into_iter().map(|h| hit_view(t, h, now_ms)).collect();
     let live = matches!(
@@ -447,7 +465,7 @@ pub async fn asset(
     let file = |p: &str| format!("/api/v1/assets/{}/files/{p}", a.id);
     // The player reads under a media link: no cookie per segment, no database read per
     // request, and small files from memory.
-    let media = match st.app.media_link_of(&u.actor, &a).await {
+    let media = match st.app.media().media_link_of(&u.actor, &a).await {
         Ok(link) => link.base,
         Err(e) => return WebError::app(e, t).into_response(),
     };
@@ -532,9 +550,15 @@ async fn manage(st: &HttpState, u: &WebUser, id: &str, f: &CsrfOnly, restore: bo
         Err(e) => return e.into_response(),
     };
     let (done, result) = if restore {
-        ("item_restored", st.app.restore_asset(&u.actor, id).await)
+        (
+            "item_restored",
+            st.app.ingest().restore_asset(&u.actor, id).await,
+        )
     } else {
-        ("item_deleted", st.app.delete_asset(&u.actor, id).await)
+        (
+            "item_deleted",
+            st.app.ingest().delete_asset(&u.actor, id).await,
+        )
     };
     redirect_or_error(result, u.t, |_| format!("/items/{id}?done={done}"))
 }

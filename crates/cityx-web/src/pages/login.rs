@@ -126,6 +126,7 @@ pub async fn submit(
     }
     let user = match st
         .app
+        .access()
         .sign_in(&f.email, &f.password, client.ip.as_deref())
         .await
     {
@@ -150,6 +151,7 @@ pub async fn submit(
     };
     let session = match st
         .app
+        .access()
         .start_session(&user, client.ip.as_deref(), client.user_agent.as_deref())
         .await
     {
@@ -189,7 +191,7 @@ pub async fn logout(
         return e.into_response();
     }
     if let Some(secret) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = st.app.end_session(&u.actor, secret).await
+        && let Err(e) = st.app.access().end_session(&u.actor, secret).await
     {
         return WebError::app(e, u.t).into_response();
     }

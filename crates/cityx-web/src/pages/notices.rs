@@ -55,7 +55,7 @@ pub async fn correct(
         copyright: None,
     };
     redirect_or_error(
-        st.app.correct_asset(&u.actor, id, &input).await,
+        st.app.notices().correct_asset(&u.actor, id, &input).await,
         u.t,
         |_| format!("/items/{id}?done=corrected#manage"),
     )
@@ -81,7 +81,10 @@ pub async fn withdraw(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.withdraw_asset(&u.actor, id, &f.reason).await,
+        st.app
+            .notices()
+            .withdraw_asset(&u.actor, id, &f.reason)
+            .await,
         u.t,
         |_| format!("/items/{id}?done=withdrawn#manage"),
     )
@@ -146,6 +149,7 @@ pub async fn notices(
     };
     let list = match st
         .app
+        .notices()
         .list_notices(&u.actor, direction, None, false, &page)
         .await
     {
@@ -175,7 +179,7 @@ pub async fn acknowledge(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.acknowledge_notice(&u.actor, id).await,
+        st.app.notices().acknowledge_notice(&u.actor, id).await,
         u.t,
         |_| "/notices?done=acknowledged",
     )
@@ -380,7 +384,7 @@ pub async fn analytics(
     Query(q): Query<PeriodQuery>,
 ) -> Response {
     let t = u.t;
-    let s = match st.app.statistics(&u.actor, &q.from, &q.to).await {
+    let s = match st.app.notices().statistics(&u.actor, &q.from, &q.to).await {
         Ok(s) => s,
         Err(e) => return WebError::app(e, t).into_response(),
     };
@@ -408,7 +412,7 @@ pub async fn export(
     u: WebUser,
     Query(q): Query<PeriodQuery>,
 ) -> Response {
-    let s = match st.app.statistics(&u.actor, &q.from, &q.to).await {
+    let s = match st.app.notices().statistics(&u.actor, &q.from, &q.to).await {
         Ok(s) => s,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };

@@ -112,7 +112,7 @@ async fn list_page(
         Ok(p) => p,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
-    let page = match st.app.list_stations(&u.actor, &page_req).await {
+    let page = match st.app.people().list_stations(&u.actor, &page_req).await {
         Ok(p) => p,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
@@ -154,7 +154,7 @@ pub async fn create(
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    match st.app.create_station(&u.actor, &f.input()).await {
+    match st.app.people().create_station(&u.actor, &f.input()).await {
         Ok(_) => Redirect::to("/stations?done=station_created").into_response(),
         Err(e) => match FormErrors::from_app(u.t, e) {
             Ok(errs) => {
@@ -215,7 +215,7 @@ pub async fn edit(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.get_station(&u.actor, id).await {
+    match st.app.people().get_station(&u.actor, id).await {
         Ok(s) => edit_page(
             &u,
             id,
@@ -248,7 +248,7 @@ pub async fn update(
         contact_phone: Some(f.contact_phone.clone()),
         contact_email: Some(f.contact_email.clone()),
     };
-    match st.app.update_station(&u.actor, id, &patch).await {
+    match st.app.people().update_station(&u.actor, id, &patch).await {
         Ok(_) => Redirect::to(&format!("/stations/{id}?done=station_updated")).into_response(),
         Err(e) => match FormErrors::from_app(u.t, e) {
             Ok(errs) => edit_page(&u, id, f, errs, None, StatusCode::UNPROCESSABLE_ENTITY),

@@ -67,12 +67,14 @@ async fn page(st: &HttpState, u: &WebUser, q: &ListQuery, typed: Typed) -> Respo
             .map_err(|e| WebError::app(e, u.t))?;
         let tokens = st
             .app
+            .access()
             .list_tokens(&u.actor, None, show_all, &req)
             .await
             .map_err(|e| WebError::app(e, u.t))?;
         // Admins see owners by email and may create tokens for the people they manage.
         let users = if admin {
             st.app
+                .people()
                 .list_users(&u.actor, None, &PageRequest::first(PageRequest::MAX_LIMIT))
                 .await
                 .map_err(|e| WebError::app(e, u.t))?
@@ -221,7 +223,7 @@ pub async fn create(State(st): State<HttpState>, u: WebUser, f: FormList) -> Res
         expires_in_days: days,
         user_id,
     };
-    match st.app.create_token(&u.actor, &req).await {
+    match st.app.access().create_token(&u.actor, &req).await {
         Ok((_, secret)) => {
             let mut fresh = blank(&st);
             fresh.secret = secret.expose().to_owned();
@@ -255,7 +257,7 @@ pub async fn revoke(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.revoke_token(&u.actor, id).await,
+        st.app.access().revoke_token(&u.actor, id).await,
         u.t,
         |_| "/tokens?done=token_revoked",
     )

@@ -57,6 +57,7 @@ fn role_options(u: &WebUser, only_hub: Option<bool>) -> Vec<Opt> {
 /// The stations the user can see (one page of up to 500: the network has about 200).
 async fn stations(st: &HttpState, u: &WebUser) -> Result<Vec<Station>, WebError> {
     st.app
+        .people()
         .list_stations(&u.actor, &PageRequest::first(PageRequest::MAX_LIMIT))
         .await
         .map(|p| p.items)
@@ -113,6 +114,7 @@ async fn list_page(
             .map_err(|e| WebError::app(e, u.t))?;
         let page = st
             .app
+            .people()
             .list_users(&u.actor, filter, &page_req)
             .await
             .map_err(|e| WebError::app(e, u.t))?;
@@ -220,7 +222,7 @@ pub async fn create(
         station_id,
         password: Some(f.password.clone()).filter(|p| !p.is_empty()),
     };
-    match st.app.create_user(&u.actor, &new).await {
+    match st.app.people().create_user(&u.actor, &new).await {
         Ok((_, Some(generated))) => {
             let q = ListQuery {
                 done: Some("user_created".into()),
@@ -301,12 +303,12 @@ impl Default for EditState {
 }
 
 async fn edit_page(st: &HttpState, u: &WebUser, id: UserId, s: EditState) -> Response {
-    let target = match st.app.get_user(&u.actor, id).await {
+    let target = match st.app.people().get_user(&u.actor, id).await {
         Ok(t) => t,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
     let station = match target.station_id {
-        Some(sid) => match st.app.get_station(&u.actor, sid).await {
+        Some(sid) => match st.app.people().get_station(&u.actor, sid).await {
             Ok(s) => format!("{} ({})", s.name, s.code),
             Err(_) => sid.to_string(),
         },
@@ -416,7 +418,7 @@ async fn apply(
     patch: UserPatch,
     typed: Option<(String, String)>,
 ) -> Response {
-    match st.app.update_user(&u.actor, id, &patch).await {
+    match st.app.people().update_user(&u.actor, id, &patch).await {
         Ok(_) => Redirect::to(&format!("/users/{id}?done=user_updated")).into_response(),
         Err(e) => match FormErrors::from_app(u.t, e) {
             Ok(errs) => {
@@ -447,7 +449,7 @@ pub async fn reset_password(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.reset_password(&u.actor, id, None).await {
+    match st.app.people().reset_password(&u.actor, id, None).await {
         Ok(generated) => {
             let s = EditState {
                 generated: generated.unwrap_or_default(),

@@ -88,7 +88,7 @@ async fn page(st: &HttpState, u: &WebUser, done: Option<&str>, typed: Typed) -> 
     };
     let hub = u.is_hub_admin();
     let names = if hub {
-        match st.app.station_directory(&u.actor).await {
+        match st.app.people().station_directory(&u.actor).await {
             Ok(d) => d.into_iter().map(|s| (s.id, s.name)).collect(),
             Err(e) => return WebError::app(e, t).into_response(),
         }

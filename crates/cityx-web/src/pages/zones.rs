@@ -78,6 +78,7 @@ pub struct InviteRow {
 async fn zone_form(st: &HttpState, u: &WebUser, zone: Option<&Zone>) -> Result<ZoneForm, WebError> {
     let directory = st
         .app
+        .people()
         .station_directory(&u.actor)
         .await
         .map_err(|e| WebError::app(e, u.t))?;
@@ -152,7 +153,7 @@ struct ZonesPage {
 /// `/zones`: every zone; the hub's roles also get the form to create one.
 pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQuery>) -> Response {
     let t = u.t;
-    let zones = match st.app.list_zones(&u.actor).await {
+    let zones = match st.app.zones().list_zones(&u.actor).await {
         Ok(z) => z,
         Err(e) => return WebError::app(e, t).into_response(),
     };
@@ -183,7 +184,7 @@ pub async fn create(
         return e.into_response();
     }
     redirect_or_error(
-        st.app.create_zone(&u.actor, &zone_input(&f)).await,
+        st.app.zones().create_zone(&u.actor, &zone_input(&f)).await,
         u.t,
         |z| format!("/zones/{}?done=zone_created", z.id),
     )
@@ -202,7 +203,10 @@ pub async fn edit(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.update_zone(&u.actor, zone, &zone_input(&f)).await,
+        st.app
+            .zones()
+            .update_zone(&u.actor, zone, &zone_input(&f))
+            .await,
         u.t,
         |_| format!("/zones/{zone}?done=zone_updated"),
     )
@@ -254,7 +258,7 @@ pub async fn show(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    let v = match st.app.get_zone(&u.actor, id).await {
+    let v = match st.app.zones().get_zone(&u.actor, id).await {
         Ok(v) => v,
         Err(e) => return WebError::app(e, t).into_response(),
     };
@@ -270,7 +274,7 @@ pub async fn show(
             skip_facets: true,
             ..Default::default()
         };
-        match st.app.search(&u.actor, &search).await {
+        match st.app.exchange().search(&u.actor, &search).await {
             Ok(r) => {
                 own_items = r
                     .hits
@@ -365,7 +369,10 @@ pub async fn contribute(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.contribute_to_zone(&u.actor, zone, asset).await,
+        st.app
+            .zones()
+            .contribute_to_zone(&u.actor, zone, asset)
+            .await,
         u.t,
         |_| format!("/zones/{zone}?done=contributed"),
     )
@@ -387,7 +394,7 @@ pub async fn remove(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.remove_from_zone(&u.actor, zone, asset).await,
+        st.app.zones().remove_from_zone(&u.actor, zone, asset).await,
         u.t,
         |()| format!("/zones/{zone}?done=zone_item_removed"),
     )
