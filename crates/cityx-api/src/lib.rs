@@ -1,13 +1,13 @@
 //! The JSON API under `/api/v1`, plus `/healthz`, `/readyz`, `/metrics` and the OpenAPI
-//! document; and the HTTP plumbing the web UI shares ([`http`], [`middleware`], [`error`]).
+//! document. The HTTP plumbing it shares with the web UI (state, caller extraction, the error
+//! table, middleware, cookies) is `cityx-http`, re-exported here as [`http`], [`error`] and
+//! [`middleware`]; the web UI imports nothing from this crate.
 //!
-//! Only this crate and `cityx-web` know HTTP. Handlers parse, call one `cityx-app` use case
+//! Only the doors (this crate, `cityx-web`) and `cityx-http` know HTTP. Handlers parse, call one `cityx-app` use case
 //! and shape the answer; they never hold business rules, touch SQL or run long work.
 //! Every failure goes through the one error table in [`error`].
 
-pub mod error;
-pub mod http;
-pub mod middleware;
+pub use cityx_http::{error, http, middleware};
 pub mod openapi;
 pub mod routes;
 

@@ -7,7 +7,7 @@ use cityx_core::{Actor, ApiToken, AuditAction, NewAudit, ScopeSet, TokenId, Toke
 use cityx_db::SessionRow;
 use time::{Duration, OffsetDateTime};
 
-/// People's access: sign-in, sessions and API tokens. See [`App::access`].
+/// People's access: sign-in, sessions and API tokens. See [`App::access`](crate::App::access).
 #[derive(Clone, Copy)]
 pub struct Access<'a> {
     pub(crate) users: &'a dyn cityx_db::UserRepo,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// The exchange: search, rights, adoption and download links. See [`App::exchange`].
+/// The exchange: search, rights, adoption and download links. See [`App::exchange`](crate::App::exchange).
 #[derive(Clone, Copy)]
 pub struct Exchange<'a> {
     pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
@@ -36,34 +36,46 @@ const LINK_TTL: Duration = Duration::from_secs(6 * 3600);
 const OVERLAP_MS: i64 = 10_000;
 /// Rows read per round of the indexer.
 const INDEX_BATCH: u32 = 500;
-/// Items in each list beside an item ([`App::related`]).
+/// Items in each list beside an item ([`Exchange::related`]).
 const RELATED_PER_LIST: usize = 6;
 
-/// A search as the API and the web UI take it: text as typed, every filter optional.
-#[derive(Clone, Debug, Default)]
-pub struct SearchInput<'a> {
-    pub q: &'a str,
-    pub station: &'a str,
-    pub city: &'a str,
-    pub province: &'a str,
-    pub category: &'a str,
-    /// `YYYY-MM-DD`, inclusive (China Standard Time).
-    pub from: &'a str,
-    /// `YYYY-MM-DD`, inclusive.
-    pub to: &'a str,
+/// A search question, the one shape it has from the door to the index: the API's and the web
+/// UI's query string deserialize into it, follows and pages build it, and
+/// [`SearchInput::validate`] turns it into the index's request. Text is never syntax:
+/// quotes, colons and operators are just text. An unknown parameter is a 400 `invalid_query`.
+#[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchInput {
+    /// Words in Chinese (simplified or traditional) or other languages.
+    pub q: Option<String>,
+    /// A station id.
+    pub station: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub category: Option<String>,
+    /// Contributed on or after this day (`YYYY-MM-DD`, China Standard Time).
+    pub from: Option<String>,
+    /// Contributed on or before this day.
+    pub to: Option<String>,
+    /// Seconds.
     pub min_duration: Option<f64>,
     pub max_duration: Option<f64>,
-    pub resolution: &'a str,
-    pub qc: &'a str,
-    pub status: &'a str,
-    /// A topic zone id.
-    pub zone: &'a str,
-    /// `relevance`, `newest` or `adoptions`.
-    pub sort: &'a str,
+    /// `2160p`, `1080p`, `720p` or `sd`.
+    pub resolution: Option<String>,
+    /// Technical check verdict: `pass`, `warn` or `fail`.
+    pub qc: Option<String>,
+    /// Only meaningful for one's own items: `processing`, `ready`, `failed`, `rejected`, `withdrawn`.
+    pub status: Option<String>,
+    /// Only items contributed to this topic zone (a zone id).
+    pub zone: Option<String>,
+    /// `relevance` (default), `newest` or `adoptions`.
+    pub sort: Option<String>,
+    /// 1-based (at most 100).
     pub page: Option<u32>,
+    /// 1–100, default 20.
     pub per_page: Option<u32>,
-    /// Leave out the facet counts (faster, for lists that show none).
-    pub skip_facets: bool,
+    /// `false` leaves out the facet counts, which makes broad searches faster. Default `true`.
+    pub facets: Option<bool>,
 }
 
 /// Results per page at most.
@@ -112,10 +124,14 @@ fn short_text(value: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.chars().take(50).collect())
 }
 
-impl SearchInput<'_> {
+impl SearchInput {
+    /// The index's request, or every malformed field at once.
     pub fn validate(&self) -> Result<Request> {
+        fn text(v: &Option<String>) -> &str {
+            v.as_deref().unwrap_or_default()
+        }
         let mut errs = Vec::new();
-        let station = match self.station.trim() {
+        let station = match text(&self.station).trim() {
             "" => None,
             s => match s.parse::<StationId>() {
                 Ok(id) => Some(id),
@@ -129,7 +145,7 @@ impl SearchInput<'_> {
                 }
             },
         };
-        let zone = match self.zone.trim() {
+        let zone = match text(&self.zone).trim() {
             "" => None,
             z => match z.parse::<cityx_core::ZoneId>() {
                 Ok(id) => Some(id.to_string()),
@@ -143,9 +159,9 @@ impl SearchInput<'_> {
                 }
             },
         };
-        let from = day_start_ms("from", self.from.trim(), &mut errs);
-        let to = day_start_ms("to", self.to.trim(), &mut errs).map(|t| t + 86_400_000);
-        let sort = match self.sort.trim() {
+        let from = day_start_ms("from", text(&self.from).trim(), &mut errs);
+        let to = day_start_ms("to", text(&self.to).trim(), &mut errs).map(|t| t + 86_400_000);
+        let sort = match text(&self.sort).trim() {
             "" | "relevance" => Sort::Relevance,
             "newest" => Sort::Newest,
             "adoptions" => Sort::Adoptions,
@@ -170,7 +186,7 @@ impl SearchInput<'_> {
                 ));
             }
         }
-        if self.q.chars().count() > 200 {
+        if text(&self.q).chars().count() > 200 {
             errs.push(FieldError::new(
                 "q",
                 "too_long",
@@ -181,23 +197,23 @@ impl SearchInput<'_> {
         let page = self.page.unwrap_or(1).clamp(1, 100);
         let filters = Filters {
             station,
-            city: short_text(self.city),
-            province: short_text(self.province),
-            category: short_text(self.category),
+            city: short_text(text(&self.city)),
+            province: short_text(text(&self.province)),
+            category: short_text(text(&self.category)),
             from,
             to,
             min_duration: self.min_duration,
             max_duration: self.max_duration,
             resolution: one_of(
                 "resolution",
-                self.resolution,
+                text(&self.resolution),
                 &["2160p", "1080p", "720p", "sd"],
                 &mut errs,
             ),
-            qc: one_of("qc", self.qc, &["pass", "warn", "fail"], &mut errs),
+            qc: one_of("qc", text(&self.qc), &["pass", "warn", "fail"], &mut errs),
             status: one_of(
                 "status",
-                self.status,
+                text(&self.status),
                 &["processing", "ready", "failed", "rejected", "withdrawn"],
                 &mut errs,
             ),
@@ -207,12 +223,12 @@ impl SearchInput<'_> {
             return Err(Error::Validation(errs));
         }
         Ok(Request {
-            q: self.q.trim().to_owned(),
+            q: text(&self.q).trim().to_owned(),
             filters,
             sort,
             offset: ((page - 1) * per_page) as usize,
             limit: per_page as usize,
-            skip_facets: self.skip_facets,
+            skip_facets: self.facets == Some(false),
         })
     }
 }
@@ -364,7 +380,7 @@ fn refusal(r: AdoptRefusal, asset: &Asset) -> Error {
 }
 
 impl Exchange<'_> {
-    /// Uses `index` for searches; [`App::follow_index`] keeps it current. Once only.
+    /// Uses `index` for searches; [`Exchange::follow_index`] keeps it current. Once only.
     pub fn attach_search(&self, index: Arc<SearchIndex>) -> Result<()> {
         self.search
             .set(index)
@@ -390,7 +406,7 @@ impl Exchange<'_> {
     }
 
     /// Searches the catalogue as the caller: visibility and embargo apply.
-    pub async fn search(&self, actor: &Actor, input: &SearchInput<'_>) -> Result<Results> {
+    pub async fn search(&self, actor: &Actor, input: &SearchInput) -> Result<Results> {
         policy::read(actor)?;
         self.search_as(actor, input.validate()?).await
     }
@@ -409,7 +425,7 @@ impl Exchange<'_> {
         self.related_of(actor, &asset).await
     }
 
-    /// [`App::related`] of an item already read (the item page has it): what is listed is
+    /// [`Exchange::related`] of an item already read (the item page has it): what is listed is
     /// filtered by the caller's rights whatever the item.
     pub async fn related_of(&self, actor: &Actor, asset: &cityx_core::Asset) -> Result<Related> {
         policy::read(actor)?;

@@ -6,7 +6,7 @@ use crate::{Error, Result};
 use cityx_core::{Actor, Follow, FollowId, FollowKind, FollowTarget, policy};
 use cityx_search::{Filters, Hit, Request, Sort};
 
-/// Follows of keywords and zones. See [`App::follows`]. It asks the zones and the exchange
+/// Follows of keywords and zones. See [`App::follows`](crate::App::follows). It asks the zones and the exchange
 /// contexts, through their public calls.
 #[derive(Clone, Copy)]
 pub struct Follows<'a> {

@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use std::collections::{BTreeSet, HashMap};
 use time::OffsetDateTime;
 
-/// Checking and moving the stored objects. See [`App::integrity`].
+/// Checking and moving the stored objects. See [`App::integrity`](crate::App::integrity).
 #[derive(Clone, Copy)]
 pub struct Integrity<'a> {
     pub(crate) ingest: &'a dyn cityx_db::IngestRepo,

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-/// Playback by signed media links. See [`App::media`].
+/// Playback by signed media links. See [`App::media`](crate::App::media).
 #[derive(Clone, Copy)]
 pub struct Media<'a> {
     pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
@@ -215,7 +215,7 @@ impl Media<'_> {
         self.media_link_of(actor, &asset).await
     }
 
-    /// [`App::media_link`] for an item already read (the item page has it). The link
+    /// [`Media::media_link`] for an item already read (the item page has it). The link
     /// carries the caller's rights, which every request under it checks again.
     pub async fn media_link_of(
         &self,

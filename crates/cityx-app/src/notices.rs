@@ -16,7 +16,7 @@ use std::time::Duration;
 use utoipa::ToSchema;
 
 /// After an item is out: corrections, withdrawals, notices, the member feed and the
-/// network's statistics. See [`App::notices`].
+/// network's statistics. See [`App::notices`](crate::App::notices).
 #[derive(Clone, Copy)]
 pub struct Notices<'a> {
     pub(crate) notices: &'a dyn cityx_db::NoticeRepo,
@@ -366,6 +366,95 @@ impl Notices<'_> {
             days,
             top_items,
             zones,
+        })
+    }
+}
+
+/// A header and one row per record.
+fn table<T>(header: &[&str], records: &[T], row: impl Fn(&T) -> Vec<String>) -> Vec<Vec<String>> {
+    let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    rows.extend(records.iter().map(row));
+    rows
+}
+
+impl Statistics {
+    /// One table of the statistics as rows of text (header first), as a CSV export writes
+    /// them: `stations`, `days`, `items`, `zones`, `provinces` or `cities`; `None` for
+    /// another name.
+    pub fn table(&self, table_name: &str) -> Option<Vec<Vec<String>>> {
+        let s = self;
+        let n = |v: i64| v.to_string();
+        let areas = |list: &[AreaStats]| {
+            table(
+                &[
+                    "name",
+                    "stations",
+                    "contributions",
+                    "adoptions_made",
+                    "adoptions_received",
+                ],
+                list,
+                |a| {
+                    vec![
+                        a.name.clone(),
+                        n(a.stations),
+                        n(a.contributions),
+                        n(a.adoptions_made),
+                        n(a.adoptions_received),
+                    ]
+                },
+            )
+        };
+        Some(match table_name {
+            "stations" => table(
+                &[
+                    "code",
+                    "name",
+                    "city",
+                    "province",
+                    "contributions",
+                    "adoptions_made",
+                    "adoptions_received",
+                ],
+                &s.stations,
+                |x| {
+                    vec![
+                        x.code.clone(),
+                        x.name.clone(),
+                        x.city.clone(),
+                        x.province.clone(),
+                        n(x.contributions),
+                        n(x.adoptions_made),
+                        n(x.adoptions_received),
+                    ]
+                },
+            ),
+            "days" => table(&["date", "contributions", "adoptions"], &s.days, |d| {
+                vec![d.date.clone(), n(d.contributions), n(d.adoptions)]
+            }),
+            "items" => table(
+                &["asset_id", "title", "station", "adoptions"],
+                &s.top_items,
+                |t| {
+                    vec![
+                        t.asset_id.to_string(),
+                        t.title.clone(),
+                        t.station_name.clone(),
+                        n(t.adoptions),
+                    ]
+                },
+            ),
+            "zones" => table(&["zone_id", "title", "items", "adoptions"], &s.zones, |z| {
+                vec![
+                    z.zone_id.to_string(),
+                    z.title.clone(),
+                    n(z.items),
+                    n(z.adoptions),
+                ]
+            }),
+            "provinces" => areas(&s.provinces),
+            "cities" => areas(&s.cities),
+            _ => return None,
         })
     }
 }

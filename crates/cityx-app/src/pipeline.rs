@@ -11,7 +11,7 @@ use cityx_storage::{ObjectInfo, StorageKey};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// What the media jobs record and store, and the dead-job list. See [`App::pipeline`].
+/// What the media jobs record and store, and the dead-job list. See [`App::pipeline`](crate::App::pipeline).
 #[derive(Clone, Copy)]
 pub struct Pipeline<'a> {
     pub(crate) pipeline: &'a dyn cityx_db::PipelineRepo,
@@ -52,7 +52,7 @@ pub struct AssetFile {
 
 impl AssetFile {
     /// The whole file in memory, for serving without another read; `None` when it is
-    /// streamed ([`App::read_asset_file`]).
+    /// streamed ([`Pipeline::read_asset_file`]).
     pub fn in_memory(&self) -> Option<&Bytes> {
         self.body.as_ref()
     }
@@ -221,7 +221,7 @@ impl Pipeline<'_> {
         .await
     }
 
-    /// Streams a file found by [`App::asset_file`]; `range` lies within its size.
+    /// Streams a file found by [`Pipeline::asset_file`]; `range` lies within its size.
     pub async fn read_asset_file(
         &self,
         file: &AssetFile,

@@ -4,7 +4,7 @@ use crate::{Page, PageRequest, Result};
 use cityx_core::validate::StationInput;
 use cityx_core::{Actor, AuditAction, NewAudit, Station, StationId, policy};
 
-/// People: stations, users and the audit log. See [`App::people`].
+/// People: stations, users and the audit log. See [`App::people`](crate::App::people).
 #[derive(Clone, Copy)]
 pub struct People<'a> {
     pub(crate) stations: &'a dyn cityx_db::StationRepo,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Ingest: resumable uploads, imports from URLs, and items' deletion and restoration. See
-/// [`App::ingest`].
+/// [`App::ingest`](crate::App::ingest).
 #[derive(Clone)]
 pub struct Ingest<'a> {
     pub(crate) ingest: Arc<dyn cityx_db::IngestRepo>,

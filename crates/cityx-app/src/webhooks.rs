@@ -59,7 +59,7 @@ fn signed_headers(
 }
 
 /// Webhooks and their deliveries, as a context of its own: it holds only the webhooks'
-/// repository, the outbound guard and the runner's wake-up. See [`App::webhooks`].
+/// repository, the outbound guard and the runner's wake-up. See [`App::webhooks`](crate::App::webhooks).
 pub struct Webhooks<'a> {
     repo: &'a dyn cityx_db::WebhookRepo,
     fetch: &'a cityx_fetch::Guard,

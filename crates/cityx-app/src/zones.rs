@@ -7,7 +7,7 @@ use cityx_core::{
     Actor, AssetId, AuditAction, NewAudit, TenantScope, Zone, ZoneId, ZoneInput, ZoneItem, policy,
 };
 
-/// Topic zones. See [`App::zones`].
+/// Topic zones. See [`App::zones`](crate::App::zones).
 #[derive(Clone, Copy)]
 pub struct Zones<'a> {
     pub(crate) zones: &'a dyn cityx_db::ZoneRepo,

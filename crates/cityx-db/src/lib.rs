@@ -61,7 +61,7 @@ pub struct DbOptions {
 
 /// Opens the database named by the URL (`sqlite:` or `postgres:`), creating an embedded
 /// SQLite file if needed.
-/// Does not migrate; call [`Repo::migrate`].
+/// Does not migrate; call [`Admin::migrate`].
 pub async fn connect(opts: &DbOptions) -> Result<Arc<dyn Repo>> {
     Ok(Arc::new(sql::SqlRepo::connect(opts).await?))
 }

@@ -4,7 +4,7 @@ use crate::i18n::T;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use cityx_api::error::{ApiError, ErrorCode};
+use cityx_http::error::{ApiError, ErrorCode};
 
 #[derive(Debug)]
 pub struct WebError {

@@ -8,7 +8,7 @@
 
 pub mod assets;
 pub mod error;
-pub mod i18n;
+pub use cityx_http::i18n;
 pub mod pages;
 pub mod session;
 
@@ -17,8 +17,8 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use cityx_api::error::{ApiError, ErrorCode};
-use cityx_api::http::HttpState;
+use cityx_http::error::{ApiError, ErrorCode};
+use cityx_http::http::HttpState;
 use pages::{
     account, audit, exchange, follows, home, items, login, notices, stations, tokens, users,
     webhooks, zones,
@@ -106,4 +106,29 @@ pub async fn not_found(req: Request) -> Response {
     }
     let t = i18n::T(session::lang_of(req.headers()));
     error::WebError::code(ErrorCode::NotFound, t).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_used_by_a_template_exists() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(dir).expect("templates dir") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("template");
+            for part in text.split("t.get(\"").skip(1) {
+                let key = part.split('"').next().unwrap_or_default();
+                if !i18n::has(key) {
+                    missing.push(format!("{}: {key}", path.display()));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys missing from the catalog: {missing:#?}"
+        );
+    }
 }

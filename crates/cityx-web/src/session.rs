@@ -6,9 +6,9 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::{HttpState, SESSION_COOKIE, cookie};
 use cityx_core::{Actor, Role};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::{HttpState, SESSION_COOKIE, cookie};
 
 /// Cookie holding the chosen language.
 pub const LANG_COOKIE: &str = "cityx_lang";
@@ -109,7 +109,7 @@ impl FromRequestParts<HttpState> for WebUser {
         };
         match state.app.access().authenticate_session(secret).await {
             Ok((actor, csrf)) => {
-                let ip = cityx_api::http::client_info(parts, state.http.trust_forwarded).ip;
+                let ip = cityx_http::http::client_info(parts, state.http.trust_forwarded).ip;
                 let open_notices = match state.app.notices().open_notice_count(&actor).await {
                     Ok(n) => n,
                     Err(e) => return Err(Rejection::Error(WebError::app(e, t))),

@@ -4,8 +4,8 @@
 use crate::settings::{Role, Settings};
 use anyhow::Context;
 use axum::Router;
-use cityx_api::http::HttpState;
 use cityx_app::App;
+use cityx_http::http::HttpState;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,15 +58,15 @@ pub fn router(state: HttpState, role: Role) -> Router {
         let system = cityx_api::system_router()
             .fallback(cityx_web::not_found)
             .with_state(state);
-        return cityx_api::middleware::wrap(system, &http);
+        return cityx_http::middleware::wrap(system, &http);
     }
     let media = cityx_api::media_router().with_state(state.clone());
     let routes = cityx_api::router()
         .merge(cityx_web::router())
         .fallback(cityx_web::not_found)
         .with_state(state);
-    cityx_api::middleware::wrap_media(media, &http)
-        .merge(cityx_api::middleware::wrap(routes, &http))
+    cityx_http::middleware::wrap_media(media, &http)
+        .merge(cityx_http::middleware::wrap(routes, &http))
 }
 
 /// Who the first hub admin is, on an empty database.

@@ -774,8 +774,8 @@ impl Settings {
         }
     }
 
-    pub fn http_options(&self) -> cityx_api::http::HttpOptions {
-        cityx_api::http::HttpOptions {
+    pub fn http_options(&self) -> cityx_http::http::HttpOptions {
+        cityx_http::http::HttpOptions {
             trust_forwarded: self.server.trust_forwarded,
             secure_cookies: self.server.public_url.starts_with("https://"),
             body_limit: self.server.body_limit_bytes,

@@ -13,74 +13,10 @@ use cityx_core::{Asset, AssetId, RightsInput, StationId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// Search parameters. Text is never syntax: quotes, colons and operators are just text.
-/// An unknown parameter is a 400 `invalid_query`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct SearchParams {
-    /// Words in Chinese (simplified or traditional) or other languages.
-    pub q: Option<String>,
-    /// A station id.
-    pub station: Option<String>,
-    pub city: Option<String>,
-    pub province: Option<String>,
-    pub category: Option<String>,
-    /// Contributed on or after this day (`YYYY-MM-DD`, China Standard Time).
-    pub from: Option<String>,
-    /// Contributed on or before this day.
-    pub to: Option<String>,
-    /// Seconds.
-    pub min_duration: Option<f64>,
-    pub max_duration: Option<f64>,
-    /// `2160p`, `1080p`, `720p` or `sd`.
-    pub resolution: Option<String>,
-    /// Technical check verdict: `pass`, `warn` or `fail`.
-    pub qc: Option<String>,
-    /// Only meaningful for one's own items: `processing`, `ready`, `failed`, `rejected`, `withdrawn`.
-    pub status: Option<String>,
-    /// Only items contributed to this topic zone (a zone id).
-    pub zone: Option<String>,
-    /// `relevance` (default), `newest` or `adoptions`.
-    pub sort: Option<String>,
-    /// 1-based (at most 100).
-    pub page: Option<u32>,
-    /// 1–100, default 20.
-    pub per_page: Option<u32>,
-    /// `false` leaves out the facet counts, which makes broad searches faster. Default `true`.
-    pub facets: Option<bool>,
-}
-
-impl SearchParams {
-    pub fn input(&self) -> cityx_app::SearchInput<'_> {
-        fn s(v: &Option<String>) -> &str {
-            v.as_deref().unwrap_or_default()
-        }
-        cityx_app::SearchInput {
-            q: s(&self.q),
-            station: s(&self.station),
-            city: s(&self.city),
-            province: s(&self.province),
-            category: s(&self.category),
-            from: s(&self.from),
-            to: s(&self.to),
-            min_duration: self.min_duration,
-            max_duration: self.max_duration,
-            resolution: s(&self.resolution),
-            qc: s(&self.qc),
-            status: s(&self.status),
-            zone: s(&self.zone),
-            sort: s(&self.sort),
-            page: self.page,
-            per_page: self.per_page,
-            skip_facets: self.facets == Some(false),
-        }
-    }
-}
-
 /// Searches the items the caller may see: the hub sees all; a station its own and what other
 /// stations let it see (visibility, embargo). Facets count the matching items.
 #[utoipa::path(get, path = "/api/v1/search", tag = "exchange",
-    params(SearchParams),
+    params(cityx_app::SearchInput),
     responses(
         (status = 200, description = "Matching items, best first, with facets", body = cityx_app::SearchResults),
         (status = 400, description = "An unknown parameter", body = ErrorBody),
@@ -90,9 +26,9 @@ impl SearchParams {
 pub async fn search(
     State(st): State<HttpState>,
     Caller(actor): Caller,
-    ApiQuery(q): ApiQuery<SearchParams>,
+    ApiQuery(q): ApiQuery<cityx_app::SearchInput>,
 ) -> ApiResult<Json<cityx_app::SearchResults>> {
-    Ok(Json(st.app.exchange().search(&actor, &q.input()).await?))
+    Ok(Json(st.app.exchange().search(&actor, &q).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -3,12 +3,11 @@
 
 use super::NoticeList;
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::http::{ApiJson, ApiPath, ApiQuery, Caller, HttpState};
+use crate::http::{ApiJson, ApiPath, ApiQuery, Caller, HttpState, csv_response};
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use cityx_app::{AreaStats, NoticeDirection, Statistics};
+use axum::response::Response;
+use cityx_app::{NoticeDirection, Statistics};
 use cityx_core::notice::CorrectionInput;
 use cityx_core::{AssetId, Notice, NoticeId};
 use serde::Deserialize;
@@ -253,124 +252,6 @@ pub struct ExportParams {
     pub to: Option<String>,
 }
 
-/// One cell of a CSV file: quoted when needed, and never read as a formula by a spreadsheet.
-fn cell(v: &str) -> String {
-    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_owned()
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
-    }
-}
-
-/// A header and one row per record.
-fn table<T>(header: &[&str], records: &[T], row: impl Fn(&T) -> Vec<String>) -> Vec<Vec<String>> {
-    let mut rows = vec![header.iter().map(|h| (*h).to_owned()).collect()];
-    rows.extend(records.iter().map(row));
-    rows
-}
-
-/// A table of the statistics as CSV rows (header first), or `None` for an unknown table.
-pub fn csv_rows(s: &Statistics, table_name: &str) -> Option<Vec<Vec<String>>> {
-    let n = |v: i64| v.to_string();
-    let areas = |list: &[AreaStats]| {
-        table(
-            &[
-                "name",
-                "stations",
-                "contributions",
-                "adoptions_made",
-                "adoptions_received",
-            ],
-            list,
-            |a| {
-                vec![
-                    a.name.clone(),
-                    n(a.stations),
-                    n(a.contributions),
-                    n(a.adoptions_made),
-                    n(a.adoptions_received),
-                ]
-            },
-        )
-    };
-    Some(match table_name {
-        "stations" => table(
-            &[
-                "code",
-                "name",
-                "city",
-                "province",
-                "contributions",
-                "adoptions_made",
-                "adoptions_received",
-            ],
-            &s.stations,
-            |x| {
-                vec![
-                    x.code.clone(),
-                    x.name.clone(),
-                    x.city.clone(),
-                    x.province.clone(),
-                    n(x.contributions),
-                    n(x.adoptions_made),
-                    n(x.adoptions_received),
-                ]
-            },
-        ),
-        "days" => table(&["date", "contributions", "adoptions"], &s.days, |d| {
-            vec![d.date.clone(), n(d.contributions), n(d.adoptions)]
-        }),
-        "items" => table(
-            &["asset_id", "title", "station", "adoptions"],
-            &s.top_items,
-            |t| {
-                vec![
-                    t.asset_id.to_string(),
-                    t.title.clone(),
-                    t.station_name.clone(),
-                    n(t.adoptions),
-                ]
-            },
-        ),
-        "zones" => table(&["zone_id", "title", "items", "adoptions"], &s.zones, |z| {
-            vec![
-                z.zone_id.to_string(),
-                z.title.clone(),
-                n(z.items),
-                n(z.adoptions),
-            ]
-        }),
-        "provinces" => areas(&s.provinces),
-        "cities" => areas(&s.cities),
-        _ => return None,
-    })
-}
-
-/// A CSV download of statistics rows, with a BOM so that spreadsheet programs read the
-/// Chinese as UTF-8.
-pub fn csv_response(rows: &[Vec<String>], filename: &str) -> Response {
-    let mut body = String::from("\u{feff}");
-    for r in rows {
-        body.push_str(&r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
-        body.push_str("\r\n");
-    }
-    let mut res = body.into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    res
-}
-
 /// One table of the statistics as CSV (UTF-8 with a BOM, for spreadsheets).
 #[utoipa::path(get, path = "/api/v1/statistics/export", tag = "notices",
     params(ExportParams),
@@ -395,21 +276,9 @@ pub async fn export(
             q.to.as_deref().unwrap_or_default(),
         )
         .await?;
-    let rows =
-        csv_rows(&s, &q.table).ok_or_else(|| ApiError::from_code(ErrorCode::InvalidQuery))?;
+    let rows = s
+        .table(&q.table)
+        .ok_or_else(|| ApiError::from_code(ErrorCode::InvalidQuery))?;
     let name = format!("cityx-{}-{}-{}.csv", q.table, s.from, s.to);
     Ok(csv_response(&rows, &name))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_cells_quote_and_defuse_formulas() {
-        assert_eq!(cell("杭州台"), "杭州台");
-        assert_eq!(cell("a,b"), "\"a,b\"");
-        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
-    }
 }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 /// The generic job queue: enqueue, claim (compare-and-set with a fencing token), lease,
 /// retry, dead. It knows nothing of what jobs do; their writes are fenced by the same token
-/// (see [`PipelineRepo`]).
+/// (see [`PipelineRepo`](crate::PipelineRepo)).
 #[async_trait]
 pub trait QueueRepo: Send + Sync {
     /// Signals `wake` whenever a job becomes runnable anywhere (PostgreSQL's `LISTEN` on the
@@ -29,7 +29,7 @@ pub trait QueueRepo: Send + Sync {
         lease_until: time::OffsetDateTime,
     ) -> Result<Option<ClaimedJob>>;
     /// Takes job `id` if it is runnable (queued and due, or running with an expired lease),
-    /// as [`JobRepo::claim_job`] would; else says why not.
+    /// as [`QueueRepo::claim_job`] would; else says why not.
     async fn claim_job_by_id(
         &self,
         id: cityx_core::JobId,

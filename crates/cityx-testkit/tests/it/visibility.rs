@@ -223,7 +223,7 @@ async fn found(app: &TestApp, actor: &Actor) -> BTreeSet<cityx_core::AssetId> {
         let input = cityx_app::SearchInput {
             page: Some(page),
             per_page: Some(cityx_app::MAX_PER_PAGE),
-            skip_facets: true,
+            facets: Some(false),
             ..Default::default()
         };
         let r = app

@@ -160,14 +160,16 @@ async fn deliveries(app: &TestApp, token: &str, hook: &str) -> Vec<Value> {
 }
 
 /// Waits until the webhook's delivery of `seq` is in `state`.
+/// The delivery of event `seq` once it is in `state` after at least one attempt (a pending
+/// delivery is pending before its first attempt is recorded too, which may come after the
+/// receiver saw the request).
 async fn delivery_in(app: &TestApp, token: &str, hook: &str, seq: i64, state: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let all = deliveries(app, token, hook).await;
-        if let Some(d) = all
-            .iter()
-            .find(|d| d["event_seq"] == seq && d["state"] == state)
-        {
+        if let Some(d) = all.iter().find(|d| {
+            d["event_seq"] == seq && d["state"] == state && d["attempts"].as_i64() > Some(0)
+        }) {
             return d.clone();
         }
         assert!(

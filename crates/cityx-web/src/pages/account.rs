@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use cityx_api::http::{HttpState, SESSION_COOKIE};
+use cityx_http::http::{HttpState, SESSION_COOKIE};
 use serde::Deserialize;
 
 #[derive(Template)]

@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cityx_api::http::HttpState;
+use cityx_http::http::HttpState;
 
 pub struct AuditRow {
     pub at: String,

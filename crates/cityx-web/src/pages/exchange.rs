@@ -9,11 +9,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::HttpState;
-use cityx_api::routes::exchange::SearchParams;
+use cityx_app::SearchInput as SearchParams;
 use cityx_app::{AdoptionFilter, SearchHit, SearchResults};
 use cityx_core::{AssetId, RightsInput};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
 
 /// One facet value as a link that narrows the search.
 pub struct FacetLink {
@@ -168,7 +168,7 @@ pub async fn exchange(
     Query(p): Query<SearchParams>,
 ) -> Response {
     let t = u.t;
-    let (results, errors) = match st.app.exchange().search(&u.actor, &p.input()).await {
+    let (results, errors) = match st.app.exchange().search(&u.actor, &p).await {
         Ok(r) => (r, Vec::new()),
         Err(cityx_app::Error::Validation(errs)) => (
             SearchResults::default(),

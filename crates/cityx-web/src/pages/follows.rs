@@ -10,9 +10,9 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::HttpState;
 use cityx_core::{Follow, FollowId, FollowKind};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
 
 /// A follow as its card shows it.
 pub struct FollowCard {

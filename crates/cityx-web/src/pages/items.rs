@@ -10,11 +10,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::HttpState;
 use cityx_app::SearchHit;
 use cityx_core::human_size as human;
 use cityx_core::{Asset, AssetId};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
 
 /// The error codes an upload can meet, for the page's script.
 const UPLOAD_ERRORS: [&str; 10] = [

@@ -5,8 +5,8 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::{ClientInfo, HttpState, SESSION_COOKIE, cookie, set_cookie};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::{ClientInfo, HttpState, SESSION_COOKIE, cookie, set_cookie};
 use serde::Deserialize;
 
 /// Double-submit cookie that protects the sign-in form itself.

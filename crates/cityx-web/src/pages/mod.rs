@@ -19,8 +19,8 @@ pub mod zones;
 use crate::error::WebError;
 use crate::i18n::T;
 use crate::session::{WebUser, encode_component};
-use cityx_api::error::ErrorCode;
 use cityx_core::FieldError;
+use cityx_http::error::ErrorCode;
 use time::{OffsetDateTime, UtcOffset};
 
 /// What the frame around every page needs: the user, the navigation, the flash message.

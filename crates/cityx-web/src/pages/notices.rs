@@ -10,11 +10,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::HttpState;
 use cityx_app::{AreaStats, NoticeDirection, Statistics};
 use cityx_core::notice::CorrectionInput;
 use cityx_core::{AssetId, Notice, NoticeId};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
 
 /// The correction form; a field left out stays as it is.
 #[derive(serde::Deserialize)]
@@ -416,8 +416,8 @@ pub async fn export(
         Ok(s) => s,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
-    match cityx_api::routes::notices::csv_rows(&s, &q.table) {
-        Some(rows) => cityx_api::routes::notices::csv_response(
+    match s.table(&q.table) {
+        Some(rows) => cityx_http::http::csv_response(
             &rows,
             &format!("cityx-{}-{}-{}.csv", q.table, s.from, s.to),
         ),

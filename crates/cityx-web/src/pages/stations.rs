@@ -6,11 +6,11 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::HttpState;
 use cityx_app::StationPatch;
 use cityx_core::validate::StationInput;
 use cityx_core::{Region, Station, StationId};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
 use serde::Deserialize;
 
 /// The station form, as typed.

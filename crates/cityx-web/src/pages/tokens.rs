@@ -9,10 +9,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::HttpState;
 use cityx_app::{NewToken, PageRequest};
 use cityx_core::{ApiToken, ScopeSet, TokenId, UserId};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
 use std::collections::HashMap;
 
 pub struct TokenRow {

@@ -6,10 +6,10 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::HttpState;
 use cityx_app::{NewUser, PageRequest, UserPatch};
 use cityx_core::{Role, Station, StationId, User, UserId};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
 use serde::Deserialize;
 use std::collections::HashMap;
 

@@ -11,9 +11,9 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::HttpState;
 use cityx_core::{EventKind, JobId, Webhook, WebhookId, WebhookInput, policy};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
 
 /// An event kind as a checkbox.
 pub struct KindOpt {

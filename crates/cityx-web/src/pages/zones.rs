@@ -9,9 +9,9 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cityx_api::error::ErrorCode;
-use cityx_api::http::HttpState;
 use cityx_core::{AssetId, Zone, ZoneId, ZoneInput, day, policy};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
 use std::collections::HashMap;
 
 /// The zone's window in Beijing days, and whether it is open, upcoming or over.
@@ -268,10 +268,10 @@ pub async fn show(
     if may_contribute && let Some(station) = u.actor.station_id {
         let station = station.to_string();
         let search = cityx_app::SearchInput {
-            station: &station,
-            sort: "newest",
+            station: Some(station),
+            sort: Some("newest".into()),
             per_page: Some(cityx_app::MAX_PER_PAGE),
-            skip_facets: true,
+            facets: Some(false),
             ..Default::default()
         };
         match st.app.exchange().search(&u.actor, &search).await {

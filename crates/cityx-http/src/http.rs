@@ -6,7 +6,8 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Response};
 use cityx_app::App;
 use cityx_core::Actor;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -206,6 +207,40 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// A CSV download (header row first), with a BOM so that spreadsheet programs read the
+/// Chinese as UTF-8.
+pub fn csv_response(rows: &[Vec<String>], filename: &str) -> Response {
+    let mut body = String::from("\u{feff}");
+    for r in rows {
+        body.push_str(&r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
+        body.push_str("\r\n");
+    }
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    res
+}
+
+/// One cell of a CSV file: quoted when needed, and never read as a formula by a spreadsheet.
+fn cell(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_owned()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +260,13 @@ mod tests {
         let c = set_cookie("s", "v", 60, true, true);
         assert_eq!(c, "s=v; Path=/; Max-Age=60; SameSite=Lax; HttpOnly; Secure");
         assert!(!set_cookie("s", "v", 60, false, false).contains("Secure"));
+    }
+
+    #[test]
+    fn csv_cells_quote_and_defuse_formulas() {
+        assert_eq!(cell("杭州台"), "杭州台");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell("=HYPERLINK(1)"), "'=HYPERLINK(1)");
     }
 }
