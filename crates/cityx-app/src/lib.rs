@@ -66,12 +66,16 @@ pub use users::{NewUser, UserPatch};
 pub use webhooks::{CreatedWebhook, WebhookView, Webhooks};
 pub use zones::{ZoneView, Zones};
 
-/// Authentication and sign-in limits.
-#[derive(Clone, Debug)]
+/// Authentication and sign-in limits: the `[auth]` section of the configuration, in its
+/// units (the keys say them).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuthOptions {
     /// Lifetime of a web session.
+    #[serde(rename = "session_ttl_hours", with = "cityx_core::units::hours")]
     pub session_ttl: Duration,
     /// Lifetime of a token from `POST /api/v1/auth/token`.
+    #[serde(rename = "login_token_ttl_hours", with = "cityx_core::units::hours")]
     pub login_token_ttl: Duration,
     /// Lifetime of a named API token when none is asked for, in days.
     pub api_token_default_days: u32,
@@ -81,8 +85,12 @@ pub struct AuthOptions {
     pub max_failures_per_email: u64,
     /// Failed sign-ins from one address within the window before sign-in is refused.
     pub max_failures_per_ip: u64,
+    #[serde(rename = "failure_window_secs", with = "cityx_core::units::secs")]
     pub failure_window: Duration,
-    /// How long a bearer token's lookup is remembered (zero: never).
+    /// How long a node may answer for a bearer token from memory (0: ask the database every
+    /// time). A token revoked or a user disabled through another node stops working after
+    /// at most this long; on the node that made the change, at once.
+    #[serde(rename = "token_cache_secs", with = "cityx_core::units::secs")]
     pub token_cache: Duration,
 }
 
@@ -98,6 +106,42 @@ impl Default for AuthOptions {
             failure_window: Duration::from_secs(15 * 60),
             token_cache: Duration::from_secs(2),
         }
+    }
+}
+
+impl AuthOptions {
+    /// What is wrong with these options, naming the key under `[auth]`.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (key, zero) in [
+            ("auth.session_ttl_hours", self.session_ttl.as_secs() == 0),
+            (
+                "auth.login_token_ttl_hours",
+                self.login_token_ttl.as_secs() == 0,
+            ),
+            (
+                "auth.max_failures_per_email",
+                self.max_failures_per_email == 0,
+            ),
+            ("auth.max_failures_per_ip", self.max_failures_per_ip == 0),
+            (
+                "auth.failure_window_secs",
+                self.failure_window.as_secs() == 0,
+            ),
+        ] {
+            if zero {
+                return Err(format!("{key} must be at least 1"));
+            }
+        }
+        if self.token_cache > Duration::from_secs(60) {
+            return Err("auth.token_cache_secs must be at most 60; 0 turns the cache off".into());
+        }
+        if self.api_token_default_days == 0 || self.api_token_default_days > self.api_token_max_days
+        {
+            return Err(
+                "auth.api_token_default_days must be between 1 and auth.api_token_max_days".into(),
+            );
+        }
+        Ok(())
     }
 }
 

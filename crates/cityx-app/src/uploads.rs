@@ -283,20 +283,31 @@ pub enum DuplicatePolicy {
     Reject,
 }
 
-/// Upload limits and what happens to items after they arrive.
-#[derive(Clone, Debug)]
+/// Upload limits and what happens to items after they arrive: the `[uploads]` section of
+/// the configuration, in its units (the keys say them).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct UploadOptions {
     /// Largest `Upload-Length` accepted (`Tus-Max-Size`).
+    #[serde(rename = "max_size_bytes")]
     pub max_size: u64,
     /// An unfinished upload expires this long after its last byte arrived.
+    #[serde(rename = "expiry_hours", with = "cityx_core::units::hours")]
     pub expiry: Duration,
     /// A PATCH whose body sends nothing for this long ends, keeping what arrived.
+    #[serde(rename = "idle_timeout_secs", with = "cityx_core::units::secs")]
     pub idle_timeout: Duration,
     pub duplicates: DuplicatePolicy,
     /// A deleted item's files stay (and it can be restored) this long.
+    #[serde(rename = "delete_grace_hours", with = "cityx_core::units::hours")]
     pub delete_grace: Duration,
-    /// A writing request's hold on an upload, renewed while it runs.
+    /// A writing request's hold on an upload, renewed while it runs; after a node dies, its
+    /// uploads resume on another once this has passed.
+    #[serde(rename = "lease_secs", with = "cityx_core::units::secs")]
     pub lease: Duration,
+    /// Where unfinished uploads wait with file:// storage; empty: `<data.dir>/spool`. API
+    /// nodes sharing a mounted store share this too (with S3 the store keeps them).
+    pub spool_dir: std::path::PathBuf,
 }
 
 impl Default for UploadOptions {
@@ -308,7 +319,28 @@ impl Default for UploadOptions {
             duplicates: DuplicatePolicy::Warn,
             delete_grace: Duration::from_secs(72 * 3600),
             lease: Duration::from_secs(30),
+            spool_dir: Default::default(),
         }
+    }
+}
+
+impl UploadOptions {
+    /// What is wrong with these options, naming the key under `[uploads]`.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        for (key, zero) in [
+            ("uploads.max_size_bytes", self.max_size == 0),
+            ("uploads.expiry_hours", self.expiry.as_secs() == 0),
+            (
+                "uploads.idle_timeout_secs",
+                self.idle_timeout.as_secs() == 0,
+            ),
+            ("uploads.lease_secs", self.lease.as_secs() == 0),
+        ] {
+            if zero {
+                return Err(format!("{key} must be at least 1"));
+            }
+        }
+        Ok(())
     }
 }
 

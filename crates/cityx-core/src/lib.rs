@@ -38,6 +38,7 @@ pub mod policy;
 pub mod process;
 pub mod schedule;
 pub mod subject;
+pub mod units;
 pub mod validate;
 pub mod webhook;
 pub mod zone;

@@ -96,11 +96,16 @@ pub struct ObjectInfo {
     pub etag: Option<String>,
 }
 
-/// How to reach an S3-compatible store (`s3://BUCKET/PREFIX`). What is left empty comes
-/// from the usual `AWS_*` environment variables (`AWS_ENDPOINT`, `AWS_REGION`,
-/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), else the defaults of AWS itself.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct S3Options {
+/// Where the objects live, and how to reach an S3-compatible store (`s3://BUCKET/PREFIX`):
+/// the `[storage]` section of the configuration. For S3, what is left empty comes from the
+/// usual `AWS_*` environment variables (`AWS_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`), else the defaults of AWS itself.
+#[derive(Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreOptions {
+    /// `file://PATH`, `s3://BUCKET[/PREFIX]` or `memory://`; empty in the configuration: the
+    /// data directory's `objects` folder.
+    pub url: String,
     /// `https://HOST[:PORT]` of a store other than AWS (MinIO, Ceph RGW, SeaweedFS, the S3
     /// endpoints of Chinese clouds); `http://` is allowed for a store on a private network.
     pub endpoint: String,
@@ -117,9 +122,10 @@ pub struct S3Options {
     pub public_endpoint: String,
 }
 
-impl std::fmt::Debug for S3Options {
+impl std::fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Options")
+        f.debug_struct("StoreOptions")
+            .field("url", &self.url)
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
@@ -178,11 +184,15 @@ impl std::fmt::Debug for Storage {
 impl Storage {
     /// Opens the store a URL names, creating a local directory if needed.
     pub fn from_url(url: &str) -> Result<Storage> {
-        Storage::open(url, &S3Options::default())
+        Storage::open(&StoreOptions {
+            url: url.to_owned(),
+            ..Default::default()
+        })
     }
 
-    /// Opens the store a URL names, with how to reach it if it is S3.
-    pub fn open(url: &str, s3: &S3Options) -> Result<Storage> {
+    /// Opens the store its URL names, with how to reach it if it is S3.
+    pub fn open(s3: &StoreOptions) -> Result<Storage> {
+        let url = s3.url.as_str();
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let prefix = prefix.trim_end_matches('/');

@@ -62,7 +62,7 @@ impl Drop for Node {
 }
 
 impl Cluster {
-    async fn new(pg: &str, (url, s3): &(String, cityx_storage::S3Options)) -> Cluster {
+    async fn new(pg: &str, s3: &cityx_storage::StoreOptions) -> Cluster {
         let dir = tempfile::tempdir().expect("dir");
         let database = cityx_db::scratch::ScratchDb::create(pg)
             .await
@@ -77,8 +77,8 @@ impl Cluster {
             _ => String::new(),
         };
         let text = format!(
-            "[database]\nurl = {:?}\n\n[storage]\nurl = {url:?}\nendpoint = {:?}\nregion = {:?}\naccess_key_id = {:?}\nsecret_access_key = {:?}\n\n[jobs]\nheavy_slots = 1\nlight_slots = 2\n\n{queue}",
-            database.url, s3.endpoint, s3.region, s3.access_key_id, s3.secret_access_key
+            "[database]\nurl = {:?}\n\n[storage]\nurl = {:?}\nendpoint = {:?}\nregion = {:?}\naccess_key_id = {:?}\nsecret_access_key = {:?}\n\n[jobs]\nheavy_slots = 1\nlight_slots = 2\n\n{queue}",
+            database.url, s3.url, s3.endpoint, s3.region, s3.access_key_id, s3.secret_access_key
         );
         let config = dir.path().join("cluster.toml");
         std::fs::write(&config, text).expect("settings");

@@ -99,17 +99,8 @@ impl TestApp {
             settings.database.url = s.url.clone();
         }
         if std::env::var("CITYX_TEST_APP_STORAGE").is_ok_and(|v| v == "s3") {
-            let (url, s3) = cityx_storage::testing::s3_store()
+            settings.storage = cityx_storage::testing::s3_store()
                 .expect("CITYX_TEST_APP_STORAGE=s3 needs CITYX_TEST_S3_URL");
-            settings.storage = cityx::settings::StorageSettings {
-                url,
-                endpoint: s3.endpoint,
-                region: s3.region,
-                access_key_id: s3.access_key_id,
-                secret_access_key: s3.secret_access_key,
-                virtual_hosted: s3.virtual_hosted,
-                ..Default::default()
-            };
         }
         if std::env::var("CITYX_TEST_APP_QUEUE").is_ok_and(|v| v == "nats") {
             settings.queue.url = std::env::var("CITYX_TEST_NATS_URL")
@@ -416,8 +407,7 @@ impl TestApp {
     /// The object store the server writes to (a directory, or the S3 test store).
     pub fn storage(&self) -> cityx_storage::Storage {
         let s = &self.kept.settings;
-        cityx_storage::Storage::open(&s.storage_url(), &s.storage.s3_options())
-            .expect("open the object store")
+        cityx_storage::Storage::open(&s.store_options()).expect("open the object store")
     }
 
     /// The bytes of an item's master as stored; `None` when there is none.

@@ -446,17 +446,17 @@ async fn migrate_storage(
     journal: Option<std::path::PathBuf>,
     recheck: bool,
 ) -> anyhow::Result<()> {
-    let (url, s3) = match (to, to_config) {
-        (Some(url), _) => (url, cityx_storage::S3Options::default()),
-        (None, Some(file)) => {
-            let dest = Settings::load(Some(&file), &Default::default())?;
-            (dest.storage_url(), dest.storage.s3_options())
-        }
+    let dest = match (to, to_config) {
+        (Some(url), _) => cityx_storage::StoreOptions {
+            url,
+            ..Default::default()
+        },
+        (None, Some(file)) => Settings::load(Some(&file), &Default::default())?.store_options(),
         (None, None) => return Err(anyhow!("name the destination with --to or --to-config")),
     };
-    let to = cityx_storage::Storage::open(&url, &s3)
-        .with_context(|| format!("failed to open the destination store {url}"))?;
-    let destination = store_name(&url, &s3.endpoint);
+    let to = cityx_storage::Storage::open(&dest)
+        .with_context(|| format!("failed to open the destination store {}", dest.url))?;
+    let destination = store_name(&dest.url, &dest.endpoint);
     let source = store_name(&settings.storage_url(), &settings.storage.endpoint);
     if destination == source {
         return Err(anyhow!(

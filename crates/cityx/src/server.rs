@@ -32,17 +32,16 @@ pub async fn open_app(settings: &Settings) -> anyhow::Result<Arc<App>> {
     repo.migrate()
         .await
         .context("failed to migrate the database")?;
-    let storage =
-        cityx_storage::Storage::open(&settings.storage_url(), &settings.storage.s3_options())
-            .context("failed to open object storage")?;
+    let storage = cityx_storage::Storage::open(&settings.store_options())
+        .context("failed to open object storage")?;
     let spool = cityx_storage::spool::Spool::open(settings.spool_dir(), storage.clone())
         .context("failed to open the upload spool")?;
     let app = App::new(
         repo,
         storage,
         spool,
-        settings.auth_options(),
-        settings.upload_options(),
+        settings.auth.clone(),
+        settings.uploads.clone(),
     )
     .context("failed to start the application")?
     .with_fetch_guard(cityx_fetch::Guard::new(settings.fetch_options()?))

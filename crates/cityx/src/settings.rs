@@ -19,9 +19,9 @@ pub struct Settings {
     pub server: ServerSettings,
     pub data: DataSettings,
     pub database: DatabaseSettings,
-    pub storage: StorageSettings,
-    pub auth: AuthSettings,
-    pub uploads: UploadSettings,
+    pub storage: cityx_storage::StoreOptions,
+    pub auth: cityx_app::AuthOptions,
+    pub uploads: cityx_app::UploadOptions,
     pub jobs: JobSettings,
     pub queue: QueueSettings,
     pub media: MediaSettings,
@@ -193,36 +193,6 @@ impl Default for FetchSettings {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UploadSettings {
-    pub max_size_bytes: u64,
-    pub expiry_hours: u64,
-    pub idle_timeout_secs: u64,
-    pub duplicates: cityx_app::DuplicatePolicy,
-    pub delete_grace_hours: u64,
-    /// A request writing to an upload holds it this long, renewed while it runs; after a
-    /// node dies, its uploads resume on another once this has passed.
-    pub lease_secs: u64,
-    /// Where unfinished uploads wait with file:// storage; empty: `<data.dir>/spool`. API
-    /// nodes sharing a mounted store share this too (with S3 the store keeps them).
-    pub spool_dir: PathBuf,
-}
-
-impl Default for UploadSettings {
-    fn default() -> Self {
-        UploadSettings {
-            max_size_bytes: 50 * 1024 * 1024 * 1024,
-            expiry_hours: 24,
-            idle_timeout_secs: 60,
-            duplicates: cityx_app::DuplicatePolicy::Warn,
-            delete_grace_hours: 72,
-            lease_secs: 30,
-            spool_dir: PathBuf::new(),
-        }
-    }
-}
-
 /// What a `cityx serve` process does.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -310,78 +280,6 @@ impl fmt::Debug for DatabaseSettings {
             .field("url", &cityx_db::redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .finish()
-    }
-}
-
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StorageSettings {
-    pub url: String,
-    /// For `s3://` URLs: the store's address when it is not AWS.
-    pub endpoint: String,
-    pub region: String,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    /// `BUCKET.HOST` addresses instead of `HOST/BUCKET`.
-    pub virtual_hosted: bool,
-    /// For `s3://` URLs: downloads answer with a redirect to a presigned URL of the store,
-    /// which then serves the bytes instead of an API node.
-    pub presign_downloads: bool,
-    /// Where clients reach the store for presigned URLs, when not at `endpoint`.
-    pub public_endpoint: String,
-}
-
-impl fmt::Debug for StorageSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StorageSettings")
-            .field("url", &self.url)
-            .field("s3", &self.s3_options())
-            .finish()
-    }
-}
-
-impl StorageSettings {
-    pub fn s3_options(&self) -> cityx_storage::S3Options {
-        cityx_storage::S3Options {
-            endpoint: self.endpoint.clone(),
-            region: self.region.clone(),
-            access_key_id: self.access_key_id.clone(),
-            secret_access_key: self.secret_access_key.clone(),
-            virtual_hosted: self.virtual_hosted,
-            presign_downloads: self.presign_downloads,
-            public_endpoint: self.public_endpoint.clone(),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthSettings {
-    pub session_ttl_hours: u64,
-    pub login_token_ttl_hours: u64,
-    pub api_token_default_days: u32,
-    pub api_token_max_days: u32,
-    pub max_failures_per_email: u64,
-    pub max_failures_per_ip: u64,
-    pub failure_window_secs: u64,
-    /// How long a node may answer for a bearer token from memory (0: ask the database every
-    /// time). A token revoked or a user disabled through another node stops working after
-    /// at most this long; on the node that made the change, at once.
-    pub token_cache_secs: u64,
-}
-
-impl Default for AuthSettings {
-    fn default() -> Self {
-        AuthSettings {
-            session_ttl_hours: 12,
-            login_token_ttl_hours: 12,
-            api_token_default_days: 90,
-            api_token_max_days: 365,
-            max_failures_per_email: 5,
-            max_failures_per_ip: 30,
-            failure_window_secs: 900,
-            token_cache_secs: 2,
-        }
     }
 }
 
@@ -502,9 +400,9 @@ impl Settings {
             }
         } else if storage.starts_with("s3://") {
             // Opening builds the client without a request: the URL and options are checked.
-            cityx_storage::Storage::open(&storage, &self.storage.s3_options())
+            cityx_storage::Storage::open(&self.store_options())
                 .map_err(|e| anyhow::anyhow!("storage: {e}"))?;
-            if self.uploads.max_size_bytes > cityx_storage::spool::MAX_REMOTE_SIZE {
+            if self.uploads.max_size > cityx_storage::spool::MAX_REMOTE_SIZE {
                 bail!(
                     "uploads.max_size_bytes must be at most {} with S3 storage (10,000 parts of 8 MiB)",
                     cityx_storage::spool::MAX_REMOTE_SIZE
@@ -559,24 +457,7 @@ impl Settings {
             bail!("media.cache_mb must be at most 65536 (64 GiB); 0 turns the cache off");
         }
         self.qc.validate().map_err(anyhow::Error::msg)?;
-        let a = &self.auth;
-        for (key, v) in [
-            ("auth.session_ttl_hours", a.session_ttl_hours),
-            ("auth.login_token_ttl_hours", a.login_token_ttl_hours),
-            ("auth.max_failures_per_email", a.max_failures_per_email),
-            ("auth.max_failures_per_ip", a.max_failures_per_ip),
-            ("auth.failure_window_secs", a.failure_window_secs),
-        ] {
-            if v == 0 {
-                bail!("{key} must be at least 1");
-            }
-        }
-        if a.token_cache_secs > 60 {
-            bail!("auth.token_cache_secs must be at most 60; 0 turns the cache off");
-        }
-        if a.api_token_default_days == 0 || a.api_token_default_days > a.api_token_max_days {
-            bail!("auth.api_token_default_days must be between 1 and auth.api_token_max_days");
-        }
+        self.auth.validate().map_err(anyhow::Error::msg)?;
         for (key, v) in [
             ("jobs.lease_secs", self.jobs.lease_secs),
             ("media.probe_timeout_secs", self.media.probe_timeout_secs),
@@ -614,17 +495,7 @@ impl Settings {
                 bail!("{key} must be at least 1");
             }
         }
-        let u = &self.uploads;
-        for (key, v) in [
-            ("uploads.max_size_bytes", u.max_size_bytes),
-            ("uploads.expiry_hours", u.expiry_hours),
-            ("uploads.idle_timeout_secs", u.idle_timeout_secs),
-            ("uploads.lease_secs", u.lease_secs),
-        ] {
-            if v == 0 {
-                bail!("{key} must be at least 1");
-            }
-        }
+        self.uploads.validate().map_err(anyhow::Error::msg)?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             bail!(
                 "log.format must be \"text\" or \"json\", not {:?}",
@@ -659,28 +530,11 @@ impl Settings {
         }
     }
 
-    pub fn auth_options(&self) -> cityx_app::AuthOptions {
-        let a = &self.auth;
-        cityx_app::AuthOptions {
-            session_ttl: Duration::from_secs(a.session_ttl_hours * 3600),
-            login_token_ttl: Duration::from_secs(a.login_token_ttl_hours * 3600),
-            api_token_default_days: a.api_token_default_days,
-            api_token_max_days: a.api_token_max_days,
-            max_failures_per_email: a.max_failures_per_email,
-            max_failures_per_ip: a.max_failures_per_ip,
-            failure_window: Duration::from_secs(a.failure_window_secs),
-            token_cache: Duration::from_secs(a.token_cache_secs),
-        }
-    }
-
-    pub fn upload_options(&self) -> cityx_app::UploadOptions {
-        cityx_app::UploadOptions {
-            max_size: self.uploads.max_size_bytes,
-            expiry: Duration::from_secs(self.uploads.expiry_hours * 3600),
-            idle_timeout: Duration::from_secs(self.uploads.idle_timeout_secs),
-            duplicates: self.uploads.duplicates,
-            delete_grace: Duration::from_secs(self.uploads.delete_grace_hours * 3600),
-            lease: Duration::from_secs(self.uploads.lease_secs),
+    /// The store, with its URL defaulted to the data directory's.
+    pub fn store_options(&self) -> cityx_storage::StoreOptions {
+        cityx_storage::StoreOptions {
+            url: self.storage_url(),
+            ..self.storage.clone()
         }
     }
 

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use cityx_core::{AssetId, UploadId};
 use cityx_storage::spool::{PART, Spool, SpoolState};
-use cityx_storage::{S3Options, Storage, StorageKey};
+use cityx_storage::{Storage, StorageKey, StoreOptions};
 use futures_util::{StreamExt, stream};
 
 /// A whole object, read the way callers do (size, then a streamed range).
@@ -136,12 +136,13 @@ async fn unsupported_urls_are_refused() {
             "{bad}"
         );
     }
-    let odd = S3Options {
+    let odd = StoreOptions {
+        url: "s3://bucket".into(),
         endpoint: "ftp://127.0.0.1:1".into(),
         ..Default::default()
     };
-    assert!(Storage::open("s3://bucket", &odd).is_err());
-    let secret = S3Options {
+    assert!(Storage::open(&odd).is_err());
+    let secret = StoreOptions {
         secret_access_key: "very-secret".into(),
         ..Default::default()
     };
@@ -156,7 +157,8 @@ async fn presigned_urls_need_s3_with_static_credentials() {
     let minute = std::time::Duration::from_secs(60);
     let presigned = |store: &Storage| store.presigned_get(&key, minute, &Default::default());
     assert!(presigned(&local).is_none());
-    let keyed = S3Options {
+    let keyed = StoreOptions {
+        url: "s3://media/prod".into(),
         endpoint: "http://127.0.0.1:9".into(),
         region: "cn-east-1".into(),
         access_key_id: "key".into(),
@@ -164,44 +166,42 @@ async fn presigned_urls_need_s3_with_static_credentials() {
         presign_downloads: true,
         ..Default::default()
     };
-    let url = presigned(&Storage::open("s3://media/prod", &keyed).expect("open"))
-        .expect("a presigned URL");
+    let url = presigned(&Storage::open(&keyed).expect("open")).expect("a presigned URL");
     assert!(
         url.starts_with(&format!("http://127.0.0.1:9/media/prod/{key}?")),
         "{url}"
     );
     assert!(url.contains("X-Amz-Credential=key%2F"), "{url}");
     // Without the setting there is none.
-    let off = S3Options {
+    let off = StoreOptions {
         presign_downloads: false,
         ..keyed.clone()
     };
-    assert!(presigned(&Storage::open("s3://media/prod", &off).expect("open")).is_none());
+    assert!(presigned(&Storage::open(&off).expect("open")).is_none());
     // Clients may reach the store at another address.
-    let public = S3Options {
+    let public = StoreOptions {
         public_endpoint: "https://media.example.cn".into(),
         ..keyed.clone()
     };
-    let url = presigned(&Storage::open("s3://media/prod", &public).expect("open"))
-        .expect("a presigned URL");
+    let url = presigned(&Storage::open(&public).expect("open")).expect("a presigned URL");
     assert!(
         url.starts_with("https://media.example.cn/media/prod/"),
         "{url}"
     );
-    let bad = S3Options {
+    let bad = StoreOptions {
         public_endpoint: "media.example.cn".into(),
         ..keyed.clone()
     };
-    let err = Storage::open("s3://media/prod", &bad).expect_err("no scheme");
+    let err = Storage::open(&bad).expect_err("no scheme");
     assert!(err.to_string().contains("storage.public_endpoint"), "{err}");
     // Without static credentials (unless the environment has them) it is refused.
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
-        let anonymous = S3Options {
+        let anonymous = StoreOptions {
             access_key_id: String::new(),
             secret_access_key: String::new(),
             ..keyed
         };
-        let err = Storage::open("s3://media/prod", &anonymous).expect_err("no credentials");
+        let err = Storage::open(&anonymous).expect_err("no credentials");
         assert!(err.to_string().contains("static credentials"), "{err}");
     }
 }
@@ -209,11 +209,11 @@ async fn presigned_urls_need_s3_with_static_credentials() {
 /// The S3 store the test scripts start, under a prefix of its own; `None` (with a notice)
 /// when none runs.
 fn s3(test: &str) -> Option<Storage> {
-    let Some((url, options)) = cityx_storage::testing::s3_store() else {
+    let Some(options) = cityx_storage::testing::s3_store() else {
         eprintln!("skipped: {test} on S3 (set CITYX_TEST_S3_URL, as .ci/run does, to run it)");
         return None;
     };
-    Some(Storage::open(&url, &options).expect("open the S3 store"))
+    Some(Storage::open(&options).expect("open the S3 store"))
 }
 
 #[tokio::test]

@@ -324,7 +324,7 @@ fn sha1_digest(b: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn bad_creations_are_refused_and_create_nothing() {
-    let app = TestApp::spawn_with(|s| s.uploads.max_size_bytes = 1000).await;
+    let app = TestApp::spawn_with(|s| s.uploads.max_size = 1000).await;
     let w = World::seed(&app).await;
     let tus = Tus::of(&app, &w, "editor@a");
     let meta = format!("filename {}", b64("a.mp4"));
@@ -862,7 +862,7 @@ async fn an_api_node_leaves_the_jobs_to_a_worker_node() {
 async fn a_resumed_upload_may_land_on_any_node() {
     let app = TestApp::spawn_with(|s| {
         s.jobs.enabled = false;
-        s.uploads.lease_secs = 1;
+        s.uploads.lease = std::time::Duration::from_secs(1);
     })
     .await;
     let other = app.start_node(cityx::settings::Role::Api).await;
@@ -1254,7 +1254,7 @@ async fn deleted_items_can_be_restored_until_purged_and_duplicates_can_be_reject
     let app = TestApp::spawn_with(|s| {
         s.jobs.enabled = false;
         s.uploads.duplicates = cityx_app::DuplicatePolicy::Reject;
-        s.uploads.delete_grace_hours = 0;
+        s.uploads.delete_grace = std::time::Duration::ZERO;
     })
     .await;
     let w = World::seed(&app).await;
@@ -1556,7 +1556,7 @@ async fn stored_objects_are_checked_and_move_to_another_store() {
     assert_eq!((m.copied, m.present), (0, stored), "{m:?}");
     let node = app
         .start_node_with(cityx::settings::Role::Api, |s| {
-            s.storage = cityx::settings::StorageSettings {
+            s.storage = cityx_storage::StoreOptions {
                 url: url.clone(),
                 ..Default::default()
             };

@@ -17,7 +17,7 @@ const EMAIL: &str = "admin@crash.test";
 const PASSWORD: &str = "crash-test-pass-1";
 
 /// The S3 test store, or `None` with a notice.
-fn s3_store(test: &str) -> Option<(String, cityx_storage::S3Options)> {
+fn s3_store(test: &str) -> Option<cityx_storage::StoreOptions> {
     let store = cityx_storage::testing::s3_store();
     if store.is_none() {
         eprintln!("skipped: {test} (set CITYX_TEST_S3_URL and the others, as .ci/run does)");
@@ -37,13 +37,13 @@ fn env(name: &str, test: &str) -> Option<String> {
 fn write_config(
     dir: &Path,
     database: &str,
-    (url, s3): &(String, cityx_storage::S3Options),
+    s3: &cityx_storage::StoreOptions,
     nats: &str,
 ) -> PathBuf {
     let prefix = format!("c{}", &sha256_hex(dir.to_string_lossy().as_bytes())[..12]);
     let text = format!(
-        "[database]\nurl = {database:?}\n\n[storage]\nurl = {url:?}\nendpoint = {:?}\nregion = {:?}\naccess_key_id = {:?}\nsecret_access_key = {:?}\n\n[queue]\nurl = {nats:?}\nprefix = {prefix:?}\n",
-        s3.endpoint, s3.region, s3.access_key_id, s3.secret_access_key
+        "[database]\nurl = {database:?}\n\n[storage]\nurl = {:?}\nendpoint = {:?}\nregion = {:?}\naccess_key_id = {:?}\nsecret_access_key = {:?}\n\n[queue]\nurl = {nats:?}\nprefix = {prefix:?}\n",
+        s3.url, s3.endpoint, s3.region, s3.access_key_id, s3.secret_access_key
     );
     let path = dir.join("cluster.toml");
     std::fs::write(&path, text).expect("write the configuration");
@@ -336,7 +336,7 @@ async fn two_api_nodes_and_two_workers_lose_nothing_when_nodes_are_killed() {
         .await
         .expect("a scratch database");
     write_config(d, &scratch.url, &s3, &nats);
-    let store = cityx_storage::Storage::open(&s3.0, &s3.1).expect("the store");
+    let store = cityx_storage::Storage::open(&s3).expect("the store");
     let mut rng = Rng::from_clock("cluster test");
     // Noise first, clips last: the clips' transcodes run while workers are being killed.
     let mut uploads: Vec<Upload> = sources(d, 16_000_000)
@@ -660,7 +660,7 @@ async fn postgres_stopped_and_nats_killed_give_503_and_lose_nothing() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
     write_config(d, &pg.url(), &s3, &nats.url());
-    let store = cityx_storage::Storage::open(&s3.0, &s3.1).expect("the store");
+    let store = cityx_storage::Storage::open(&s3).expect("the store");
     let mut api = Node::new("api", "api");
     let mut worker = Node::new("worker", "worker");
     api.start(d, true);
