@@ -21,7 +21,8 @@ pub const IMPORT_JOB: &str = "import";
 pub const IMPORT_FAILURE: &str = "import failed: ";
 
 /// A URL that cannot be imported, as the field error the form and the API show.
-pub(crate) fn url_refused(e: FetchError) -> Error {
+/// A URL the outbound guard refused, as the `url` field's error.
+pub fn url_refused(e: FetchError) -> Error {
     Error::field("url", e.code(), e.to_string())
 }
 

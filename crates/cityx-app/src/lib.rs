@@ -3,7 +3,7 @@
 //! `app.access()` (sign-in, sessions, tokens), `app.people()` (stations, users, the audit
 //! log), `app.ingest()` (uploads, imports, deletion), `app.exchange()` (search, rights,
 //! adoption, downloads), `app.notices()` (corrections, withdrawals, the feed, statistics),
-//! `app.zones()`, `app.follows()`, `app.webhooks()`, `app.media()` (media links),
+//! `app.zones()`, `app.follows()`, `app.media()` (media links),
 //! `app.pipeline()` (what the media jobs record), `app.integrity()` (fsck, storage moves)
 //! and `app.processes()` (supervised processes and schedules). The JSON API, the web UI,
 //! the CLI and the jobs all call these, so every rule is applied the same way whatever the
@@ -27,12 +27,11 @@ mod media;
 mod notices;
 mod pipeline;
 pub mod processes;
-mod secrets;
+pub mod secrets;
 mod stations;
 mod tokens;
 mod uploads;
 mod users;
-mod webhooks;
 mod zones;
 
 use cityx_db::Repo;
@@ -48,7 +47,7 @@ pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Related, Results as
 pub use error::{Error, Result};
 pub use exchange::{Adopted, DownloadLink, Exchange, MAX_PER_PAGE, SearchInput};
 pub use follows::{FollowNews, Follows};
-pub use imports::{IMPORT_FAILURE, IMPORT_JOB};
+pub use imports::{IMPORT_FAILURE, IMPORT_JOB, url_refused};
 pub use integrity::{Finding, FsckOptions, FsckReport, Integrity, Problem};
 pub use media::{Media, MediaLink, SMALL_FILE};
 pub use notices::{
@@ -63,7 +62,6 @@ pub use uploads::{
     ChecksumAlg, DUPLICATE_FAILURE, DuplicatePolicy, Hashers, Ingest, UploadOptions,
 };
 pub use users::{NewUser, UserPatch};
-pub use webhooks::{CreatedWebhook, WebhookView, Webhooks};
 pub use zones::{ZoneView, Zones};
 
 /// Authentication and sign-in limits: the `[auth]` section of the configuration, in its
@@ -326,6 +324,16 @@ impl App {
             exchange: &*self.repo,
             storage: &self.storage,
         }
+    }
+
+    /// The outbound-fetch guard every fetch from a URL a user gave goes through.
+    pub fn fetch_guard(&self) -> &cityx_fetch::Guard {
+        &self.fetch
+    }
+
+    /// Wakes an idle job runner when work was enqueued.
+    pub fn jobs_ready(&self) -> &Arc<tokio::sync::Notify> {
+        &self.jobs_ready
     }
 
     pub fn repo(&self) -> &Arc<dyn Repo> {

@@ -20,7 +20,7 @@ pub(crate) fn mac(key: &[u8], message: &str) -> Result<hmac::Hmac<Sha256>> {
     Ok(mac)
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

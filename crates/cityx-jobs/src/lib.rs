@@ -1,4 +1,5 @@
-//! The job handlers: the media pipeline's and webhook deliveries. Each is a [`cityx_queue::Handler`]; each works in
+//! The exchange's job handlers: imports, the media pipeline and the periodic clean-up
+//! (webhook deliveries are `cityx-webhooks`'). Each is a [`cityx_queue::Handler`]; each works in
 //! a directory of its own under the work root, removed afterwards, and talks to the rest of
 //! cityx through `cityx-app`.
 //!
@@ -8,8 +9,7 @@
 //! Handlers: [`ImportJob`] (`import`: fetches a master by URL through the outbound-fetch
 //! guard), [`ProbeJob`] (`probe`: technical data, then the fast remux so the item plays
 //! within seconds), [`TranscodeJob`] (`transcode`: the single-decode pass making the
-//! ladder, proxy, images and the QC report) and [`WebhookJob`] (`webhook`: one signed
-//! delivery of an event) and [`TidyJob`](tidy::TidyJob) (`tidy`: the periodic clean-up, scheduled by
+//! ladder, proxy, images and the QC report) and [`TidyJob`](tidy::TidyJob) (`tidy`: the periodic clean-up, scheduled by
 //! [`register`]). Probe and transcode publish HLS segments to storage while
 //! ffmpeg is still writing them ([`publish`]).
 
@@ -117,68 +117,13 @@ fn asset_of(job: &ClaimedJob) -> Result<cityx_core::AssetId, JobError> {
         .ok_or_else(|| JobError::Permanent("a media job needs an item".into()))
 }
 
-/// Every handler in the pipeline.
 /// Registers the exchange's job kinds and its periodic clean-up with the spine.
 pub fn register(reg: &mut cityx_queue::Registry, ctx: &Context) {
     reg.job(Arc::new(ImportJob(ctx.clone())))
         .job(Arc::new(ProbeJob(ctx.clone())))
         .job(Arc::new(TranscodeJob(ctx.clone())))
-        .job(Arc::new(WebhookJob(ctx.clone())))
         .job(Arc::new(tidy::TidyJob(ctx.clone())))
-        .schedule(tidy::task())
-        .subscribe(Arc::new(WebhookFanout(ctx.clone())));
-}
-
-/// `webhook_deliveries`: the event subscriber that turns each event into deliveries to the
-/// webhooks that want it, whose jobs ([`WebhookJob`]) then send them.
-pub struct WebhookFanout(pub Context);
-
-#[async_trait]
-impl cityx_queue::subscribe::Subscriber for WebhookFanout {
-    fn name(&self) -> &'static str {
-        "webhook_deliveries"
-    }
-
-    async fn handle(&self, events: &[cityx_core::Event]) -> Result<(), String> {
-        self.0
-            .app
-            .webhooks()
-            .fan_out(events)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// `webhook`: one signed POST of one event to one station's webhook (the job's id is the
-/// delivery's). Failures are retried with the queue's backoff; a refused address is not.
-pub struct WebhookJob(pub Context);
-
-#[async_trait]
-impl Handler for WebhookJob {
-    fn kind(&self) -> &'static str {
-        cityx_core::webhook::WEBHOOK_JOB
-    }
-
-    async fn run(&self, job: &ClaimedJob, _progress: &Progress) -> Result<(), JobError> {
-        use cityx_core::webhook::Attempt;
-        let attempt = self.0.app.webhooks().send_delivery(job).await;
-        let outcome = match &attempt {
-            Ok(Attempt::Delivered { .. }) => "delivered",
-            Ok(Attempt::Skipped { .. }) => "skipped",
-            Ok(Attempt::Failed { .. }) => "failed",
-            Ok(Attempt::Refused { .. }) => "refused",
-            Err(_) => "error",
-        };
-        metrics::counter!("webhook_attempts_total", "outcome" => outcome).increment(1);
-        match attempt {
-            Ok(Attempt::Delivered { .. } | Attempt::Skipped { .. }) => Ok(()),
-            Ok(Attempt::Failed { error, .. }) => Err(JobError::Transient(error)),
-            Ok(Attempt::Refused { error }) => Err(JobError::Permanent(error)),
-            Err(e) if e.is_not_found() => Err(JobError::Permanent(e.to_string())),
-            Err(e) => Err(transient(e)),
-        }
-    }
+        .schedule(tidy::task());
 }
 
 async fn fail_item(ctx: &Context, job: &ClaimedJob, error: &str) {

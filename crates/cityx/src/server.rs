@@ -216,6 +216,7 @@ fn registry(settings: &Settings, app: &Arc<App>) -> anyhow::Result<cityx_queue::
         qc: settings.qc.clone(),
     };
     cityx_jobs::register(&mut reg, &media);
+    cityx_webhooks::register(&mut reg, app);
     reg.check().map_err(anyhow::Error::msg)?;
     Ok(reg)
 }

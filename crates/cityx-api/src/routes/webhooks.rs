@@ -5,8 +5,8 @@ use crate::http::{ApiJson, ApiPath, Caller, HttpState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use cityx_app::{CreatedWebhook, WebhookView};
 use cityx_core::{EventKind, JobId, Webhook, WebhookId, WebhookInput};
+use cityx_webhooks::{CreatedWebhook, WebhookView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -44,7 +44,11 @@ pub async fn create(
     };
     Ok((
         StatusCode::CREATED,
-        Json(st.app.webhooks().create(&actor, &input).await?),
+        Json(
+            cityx_webhooks::Webhooks::of(&st.app)
+                .create(&actor, &input)
+                .await?,
+        ),
     ))
 }
 
@@ -65,7 +69,7 @@ pub async fn list(
     Caller(actor): Caller,
 ) -> ApiResult<Json<WebhookList>> {
     Ok(Json(WebhookList {
-        items: st.app.webhooks().list(&actor).await?,
+        items: cityx_webhooks::Webhooks::of(&st.app).list(&actor).await?,
     }))
 }
 
@@ -83,7 +87,11 @@ pub async fn get(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<WebhookId>,
 ) -> ApiResult<Json<WebhookView>> {
-    Ok(Json(st.app.webhooks().get(&actor, id).await?))
+    Ok(Json(
+        cityx_webhooks::Webhooks::of(&st.app)
+            .get(&actor, id)
+            .await?,
+    ))
 }
 
 /// Deletes a webhook; deliveries still waiting are skipped.
@@ -100,7 +108,9 @@ pub async fn delete(
     Caller(actor): Caller,
     ApiPath(id): ApiPath<WebhookId>,
 ) -> ApiResult<StatusCode> {
-    st.app.webhooks().delete(&actor, id).await?;
+    cityx_webhooks::Webhooks::of(&st.app)
+        .delete(&actor, id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -122,8 +132,7 @@ pub async fn retry(
     Caller(actor): Caller,
     ApiPath((id, delivery)): ApiPath<(WebhookId, JobId)>,
 ) -> ApiResult<StatusCode> {
-    st.app
-        .webhooks()
+    cityx_webhooks::Webhooks::of(&st.app)
         .retry_delivery(&actor, id, delivery)
         .await?;
     Ok(StatusCode::ACCEPTED)

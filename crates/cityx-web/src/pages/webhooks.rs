@@ -82,7 +82,7 @@ impl Typed {
 
 async fn page(st: &HttpState, u: &WebUser, done: Option<&str>, typed: Typed) -> Response {
     let t = u.t;
-    let hooks = match st.app.webhooks().list(&u.actor).await {
+    let hooks = match cityx_webhooks::Webhooks::of(&st.app).list(&u.actor).await {
         Ok(h) => h,
         Err(e) => return WebError::app(e, t).into_response(),
     };
@@ -148,7 +148,10 @@ pub async fn create(State(st): State<HttpState>, u: WebUser, f: FormList) -> Res
         url: f.get("url"),
         kinds: kinds.clone(),
     };
-    match st.app.webhooks().create(&u.actor, &input).await {
+    match cityx_webhooks::Webhooks::of(&st.app)
+        .create(&u.actor, &input)
+        .await
+    {
         Ok(made) => {
             let fresh = Typed {
                 secret: made.secret,
@@ -208,7 +211,10 @@ pub async fn show(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    let view = match st.app.webhooks().get(&u.actor, id).await {
+    let view = match cityx_webhooks::Webhooks::of(&st.app)
+        .get(&u.actor, id)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return WebError::app(e, t).into_response(),
     };
@@ -250,7 +256,9 @@ pub async fn delete(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app.webhooks().delete(&u.actor, id).await,
+        cityx_webhooks::Webhooks::of(&st.app)
+            .delete(&u.actor, id)
+            .await,
         u.t,
         |()| "/webhooks?done=webhook_deleted",
     )
@@ -272,8 +280,7 @@ pub async fn retry(
         Err(e) => return e.into_response(),
     };
     redirect_or_error(
-        st.app
-            .webhooks()
+        cityx_webhooks::Webhooks::of(&st.app)
             .retry_delivery(&u.actor, id, delivery)
             .await,
         u.t,

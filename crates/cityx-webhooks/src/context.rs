@@ -1,11 +1,8 @@
-//! Webhooks: a station admin registers an address; every event the member feed would show
-//! the station is also POSTed there, signed, by a job of its own that is retried with
-//! backoff. The receiver checks `X-Cityx-Signature`, which is
+//! The webhooks' use cases. The receiver checks `X-Cityx-Signature`, which is
 //! `sha256=` + hex(HMAC-SHA-256(secret, timestamp + "." + body)) with the timestamp of
 //! `X-Cityx-Timestamp`, and may drop repeats by `X-Cityx-Delivery`.
 
-use crate::imports::url_refused;
-use crate::{App, Error, Result, secrets};
+use cityx_app::{App, Error, Result, secrets, url_refused};
 use cityx_core::webhook::{Attempt, WEBHOOK_JOB};
 use cityx_core::{
     Actor, AuditAction, Delivery, JobId, NewAudit, Webhook, WebhookId, WebhookInput, policy,
@@ -59,26 +56,25 @@ fn signed_headers(
 }
 
 /// Webhooks and their deliveries, as a context of its own: it holds only the webhooks'
-/// repository, the outbound guard and the runner's wake-up. See [`App::webhooks`](crate::App::webhooks).
+/// repository, the outbound guard and the runner's wake-up, which [`Webhooks::of`] takes
+/// from the application's shared pieces.
 pub struct Webhooks<'a> {
     repo: &'a dyn cityx_db::WebhookRepo,
     fetch: &'a cityx_fetch::Guard,
     jobs_ready: &'a tokio::sync::Notify,
 }
 
-impl App {
-    /// Webhooks: registration, the delivery log, one signed attempt per job, and the event
-    /// subscriber's fan-out.
-    pub fn webhooks(&self) -> Webhooks<'_> {
+impl<'a> Webhooks<'a> {
+    /// The webhooks of `app`: registration, the delivery log, one signed attempt per job,
+    /// and the event subscriber's fan-out.
+    pub fn of(app: &'a App) -> Self {
         Webhooks {
-            repo: &*self.repo,
-            fetch: &self.fetch,
-            jobs_ready: &self.jobs_ready,
+            repo: &**app.repo(),
+            fetch: app.fetch_guard(),
+            jobs_ready: app.jobs_ready(),
         }
     }
-}
 
-impl Webhooks<'_> {
     /// Registers a webhook for the caller's station (station admins). The address must pass
     /// the outbound guard now, and is checked again at every attempt.
     pub async fn create(&self, actor: &Actor, input: &WebhookInput<'_>) -> Result<CreatedWebhook> {
