@@ -3,7 +3,7 @@
 //! table, middleware, cookies) is `cityx-http`, re-exported here as [`http`], [`error`] and
 //! [`middleware`]; the web UI imports nothing from this crate.
 //!
-//! Only the doors (this crate, `cityx-web`) and `cityx-http` know HTTP. Handlers parse, call one `cityx-app` use case
+//! Only the doors (this crate, `cityx-web`) and `cityx-http` know HTTP. Handlers parse, call one use case (of `cityx-app` or a subsystem)
 //! and shape the answer; they never hold business rules, touch SQL or run long work.
 //! Every failure goes through the one error table in [`error`].
 

@@ -11,9 +11,10 @@
 //! people and the exchange).
 //!
 //! Depends on `cityx-core` (rules), `cityx-db` (persistence), `cityx-storage` (objects and
-//! the upload spool) and `cityx-fetch` (the outbound-fetch guard) only. It must not know
-//! HTTP routing, HTML or the command line: inputs and outputs are plain data, errors are [`Error`], which
-//! each boundary maps to its own representation.
+//! the upload spool), `cityx-search` (the catalogue's index) and `cityx-fetch` (the
+//! outbound-fetch guard) only; never on a subsystem crate (they depend on it). It must not
+//! know HTTP routing, HTML or the command line: inputs and outputs are plain data, errors are
+//! [`Error`], which each boundary maps to its own representation.
 
 mod assets;
 mod audit;
