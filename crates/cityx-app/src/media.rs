@@ -273,7 +273,7 @@ impl Media<'_> {
         let Some((settled, version)) = self.playable(asset, viewer).await? else {
             return Err(Error::NotFound("asset"));
         };
-        crate::media::load_file(
+        load_file(
             self.storage,
             self.media,
             asset,
