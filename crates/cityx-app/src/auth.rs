@@ -1,9 +1,15 @@
 //! Signing in: passwords (with rate limiting), bearer tokens and web sessions.
 
-use crate::secrets::{hash_secret, random_secret, same, verify_password_async};
+use crate::secrets::{
+    hash_password_async, hash_secret, random_secret, same, verify_password_async,
+};
 use crate::tokens::TokenSecret;
 use crate::{Error, Result};
-use cityx_core::{Actor, ApiToken, AuditAction, NewAudit, ScopeSet, TokenId, TokenKind, User};
+use cityx_core::validate::Checker;
+use cityx_core::{
+    Actor, ApiToken, AuditAction, AuditId, NewAudit, ScopeSet, TenantScope, TokenId, TokenKind,
+    User, policy,
+};
 use cityx_db::SessionRow;
 use time::{Duration, OffsetDateTime};
 
@@ -94,15 +100,60 @@ impl Access<'_> {
     /// whatever the reason, with the same answer for an unknown email and a wrong password.
     pub async fn sign_in(&self, email: &str, password: &str, ip: Option<&str>) -> Result<User> {
         let email = email.trim().to_lowercase();
+        let (user, attempt) = self.check_password(&email, password, ip).await?;
+        let ok = NewAudit::by(
+            &Actor::for_user(&user, None, ScopeSet::NONE),
+            AuditAction::LoginOk,
+            "email",
+            &email,
+            user.station_id,
+        )
+        .with_ip(ip.map(str::to_owned));
+        self.audit
+            .settle_login_attempt(attempt, &ok, Some((user.id, cityx_core::now())))
+            .await?;
+        Ok(user)
+    }
+
+    /// One rate-limited check of a password: the attempt is recorded as a failure first and
+    /// the failures in the window (it included) are counted after, so parallel attempts
+    /// cannot slip past the limit (see [`cityx_db::AuditRepo::begin_login_attempt`]). A
+    /// refused attempt is kept as `login_limited`, which does not count; a wrong password,
+    /// an unknown email or a disabled account stays `login_failed`. On success the caller
+    /// settles the attempt with what it did.
+    async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+        ip: Option<&str>,
+    ) -> Result<(User, AuditId)> {
         let now = cityx_core::now();
         let window = dur(self.auth.failure_window);
-        let failures = self
+        let failed = |reason: &'static str, user: Option<&User>| NewAudit {
+            actor_user_id: user.map(|u| u.id),
+            actor_label: email.to_owned(),
+            station_id: user.and_then(|u| u.station_id),
+            action: AuditAction::LoginFailed,
+            target_type: "email",
+            target_id: email.to_owned(),
+            ok: false,
+            ip: ip.map(str::to_owned),
+            detail: serde_json::json!({ "reason": reason }),
+        };
+        let (attempt, failures) = self
             .audit
-            .login_failures(Some(&email), ip, now - window)
+            .begin_login_attempt(&failed("checking", None), now - window)
             .await?;
-        if failures.by_email >= self.auth.max_failures_per_email
-            || failures.by_ip >= self.auth.max_failures_per_ip
+        if failures.by_email > self.auth.max_failures_per_email
+            || failures.by_ip > self.auth.max_failures_per_ip
         {
+            let limited = NewAudit {
+                action: AuditAction::LoginLimited,
+                ..failed("too_many_failures", None)
+            };
+            self.audit
+                .settle_login_attempt(attempt, &limited, None)
+                .await?;
             let free_at = failures.oldest.unwrap_or(now) + window;
             let retry_after_secs = (free_at - now).whole_seconds().max(1) as u64;
             tracing::warn!(%email, ?ip, "sign-in refused: too many failures");
@@ -112,7 +163,7 @@ impl Access<'_> {
         let found = if password.len() > cityx_core::validate::MAX_PASSWORD {
             None
         } else {
-            self.users.find_login(&email).await?
+            self.users.find_login(email).await?
         };
         let (user, ok) = match found {
             Some((user, hash)) => {
@@ -125,49 +176,68 @@ impl Access<'_> {
                 (None, false)
             }
         };
-        let failed = |reason: &'static str, user: Option<&User>| NewAudit {
-            actor_user_id: user.map(|u| u.id),
-            actor_label: email.clone(),
-            station_id: user.and_then(|u| u.station_id),
-            action: AuditAction::LoginFailed,
-            target_type: "email",
-            target_id: email.clone(),
-            ok: false,
-            ip: ip.map(str::to_owned),
-            detail: serde_json::json!({ "reason": reason }),
+        let (reason, err) = match user {
+            Some(user) if ok && !user.disabled => return Ok((user, attempt)),
+            Some(ref u) if ok => (failed("disabled", Some(u)), Error::AccountDisabled),
+            Some(ref u) => (failed("bad_password", Some(u)), Error::InvalidCredentials),
+            None => (failed("unknown_email", None), Error::InvalidCredentials),
         };
-        match user {
-            Some(user) if ok && !user.disabled => {
-                let audit = NewAudit::by(
-                    &Actor::for_user(&user, None, ScopeSet::NONE),
-                    AuditAction::LoginOk,
-                    "email",
-                    &email,
-                    user.station_id,
-                )
-                .with_ip(ip.map(str::to_owned));
-                self.users.record_login(user.id, now, &audit).await?;
-                Ok(user)
-            }
-            Some(user) if ok => {
-                self.audit
-                    .insert_audit(&failed("disabled", Some(&user)))
-                    .await?;
-                Err(Error::AccountDisabled)
-            }
-            Some(user) => {
-                self.audit
-                    .insert_audit(&failed("bad_password", Some(&user)))
-                    .await?;
-                Err(Error::InvalidCredentials)
-            }
-            None => {
-                self.audit
-                    .insert_audit(&failed("unknown_email", None))
-                    .await?;
-                Err(Error::InvalidCredentials)
-            }
-        }
+        self.audit
+            .settle_login_attempt(attempt, &reason, None)
+            .await?;
+        Err(err)
+    }
+
+    /// A signed-in user changes their own password, proving the current one. Needs a web
+    /// session or a token with the `admin` scope; a wrong current password counts toward the
+    /// same limit as sign-ins. Every web session and every token of the user ends; returns
+    /// how many tokens were revoked.
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        current: &str,
+        new: &str,
+    ) -> Result<u64> {
+        let id = actor.user_id.ok_or(Error::Forbidden)?;
+        policy::change_own_credentials(actor)?;
+        let mut c = Checker::new();
+        c.password("new_password", new);
+        c.finish(())?;
+        let me = self.users.get_user(TenantScope::All, id).await?;
+        let (_, attempt) = self
+            .check_password(&me.email, current, actor.ip.as_deref())
+            .await
+            .map_err(|e| match e {
+                Error::InvalidCredentials => {
+                    Error::field("current_password", "wrong", "the current password is wrong")
+                }
+                e => e,
+            })?;
+        let checked = NewAudit::by(
+            actor,
+            AuditAction::LoginOk,
+            "email",
+            &me.email,
+            me.station_id,
+        )
+        .detail("for", "password_change");
+        self.audit
+            .settle_login_attempt(attempt, &checked, None)
+            .await?;
+        let hash = hash_password_async(new.to_owned()).await?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::PasswordChanged,
+            "user",
+            id,
+            me.station_id,
+        );
+        let revoked = self
+            .users
+            .set_password(TenantScope::All, id, &hash, &audit)
+            .await?;
+        self.tokens_seen.clear();
+        Ok(revoked)
     }
 
     /// Signs in with a password and issues a short-lived token with everything the role
@@ -196,7 +266,7 @@ impl Access<'_> {
             last_used_at: None,
         };
         self.tokens
-            .insert_token(&token, &secret.hash(), &[])
+            .insert_token(&token, &secret.hash(), None, &[])
             .await?;
         Ok(LoginToken { secret, expires_at })
     }

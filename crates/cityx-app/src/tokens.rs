@@ -4,7 +4,8 @@ use crate::secrets::{hash_secret, random_secret};
 use crate::{Access, Error, Page, PageRequest, Result};
 use cityx_core::validate::Checker;
 use cityx_core::{
-    Actor, ApiToken, AuditAction, NewAudit, ScopeSet, TokenId, TokenKind, UserId, policy,
+    Actor, ApiToken, AuditAction, NewAudit, ScopeSet, TenantScope, TokenId, TokenKind, UserId,
+    policy,
 };
 use cityx_db::TokenFilter;
 use std::fmt;
@@ -94,6 +95,29 @@ impl Access<'_> {
         let days = req
             .expires_in_days
             .unwrap_or(self.auth.api_token_default_days);
+        let now = cityx_core::now();
+        let mut expires_at = now + Duration::days(i64::from(days));
+        // A token made with a token may not outlive it: asked for longer, it is refused; by
+        // default, it ends with its maker.
+        let parent = match actor.token_id {
+            Some(id) => Some(self.tokens.get_token(TenantScope::All, id).await?),
+            None => None,
+        };
+        if let Some(parent) = &parent
+            && parent.expires_at < expires_at
+        {
+            if req.expires_in_days.is_some() {
+                c.push(cityx_core::FieldError::new(
+                    "expires_in_days",
+                    "outlives_token",
+                    format!(
+                        "a token may not outlive the token that makes it (it expires {})",
+                        parent.expires_at.date()
+                    ),
+                ));
+            }
+            expires_at = parent.expires_at;
+        }
         if days == 0 || days > self.auth.api_token_max_days {
             c.push(cityx_core::FieldError::new(
                 "expires_in_days",
@@ -117,7 +141,6 @@ impl Access<'_> {
         }
 
         let secret = TokenSecret::generate()?;
-        let now = cityx_core::now();
         let token = ApiToken {
             id: TokenId::new(),
             user_id: owner.id,
@@ -127,7 +150,7 @@ impl Access<'_> {
             prefix: secret.prefix(),
             scopes: req.scopes,
             created_at: now,
-            expires_at: now + Duration::days(i64::from(days)),
+            expires_at,
             revoked_at: None,
             last_used_at: None,
         };
@@ -143,7 +166,7 @@ impl Access<'_> {
         .detail("scopes", token.scopes.to_names())
         .detail("expires_in_days", days);
         self.tokens
-            .insert_token(&token, &secret.hash(), &[audit])
+            .insert_token(&token, &secret.hash(), actor.token_id, &[audit])
             .await?;
         Ok((token, secret))
     }
@@ -173,7 +196,8 @@ impl Access<'_> {
         Ok(self.tokens.list_tokens(&filter, page).await?)
     }
 
-    /// Revokes a token the caller owns or manages. Revoking twice is not an error.
+    /// Revokes a token the caller owns or manages, and every token made with it. Revoking
+    /// twice is not an error.
     pub async fn revoke_token(&self, actor: &Actor, id: TokenId) -> Result<ApiToken> {
         let scope = actor.tenant_scope();
         let token = self.tokens.get_token(scope, id).await?;

@@ -1,11 +1,9 @@
 //! People: created, changed, disabled, their passwords set; and the first hub admin.
 
-use crate::secrets::{generate_password, hash_password_async, verify_password_async};
+use crate::secrets::{generate_password, hash_password_async};
 use crate::{Error, Page, PageRequest, People, Result};
 use cityx_core::validate::{Checker, MAX_NAME};
-use cityx_core::{
-    Actor, AuditAction, NewAudit, Role, StationId, TenantScope, User, UserId, policy,
-};
+use cityx_core::{Actor, AuditAction, NewAudit, Role, StationId, User, UserId, policy};
 
 /// A person to create.
 #[derive(Clone, Debug)]
@@ -197,13 +195,14 @@ impl People<'_> {
     }
 
     /// Sets another user's password (an admin's reset); returns the generated one when none
-    /// is given. Signs the user out everywhere.
+    /// is given, and how many of the user's tokens were revoked: the user is signed out
+    /// everywhere and every token of theirs ends.
     pub async fn reset_password(
         &self,
         actor: &Actor,
         id: UserId,
         new: Option<&str>,
-    ) -> Result<Option<String>> {
+    ) -> Result<(Option<String>, u64)> {
         let target = self.get_user(actor, id).await?;
         policy::manage_user(actor, target.station_id, target.role)?;
         let (password, generated) = match new {
@@ -227,45 +226,12 @@ impl People<'_> {
             target.station_id,
         )
         .detail("email", target.email.as_str());
-        self.users
+        let revoked = self
+            .users
             .set_password(actor.tenant_scope(), id, &hash, &audit)
             .await?;
         self.tokens_seen.clear();
-        Ok(generated)
-    }
-
-    /// A signed-in user changes their own password, proving the current one.
-    pub async fn change_own_password(&self, actor: &Actor, current: &str, new: &str) -> Result<()> {
-        let id = actor.user_id.ok_or(Error::Forbidden)?;
-        let me = self.users.get_user(TenantScope::All, id).await?;
-        let (_, hash) = self
-            .users
-            .find_login(&me.email)
-            .await?
-            .ok_or(Error::NotFound("user"))?;
-        if !verify_password_async(current.to_owned(), hash).await? {
-            return Err(Error::field(
-                "current_password",
-                "wrong",
-                "the current password is wrong",
-            ));
-        }
-        let mut c = Checker::new();
-        c.password("new_password", new);
-        c.finish(())?;
-        let hash = hash_password_async(new.to_owned()).await?;
-        let audit = NewAudit::by(
-            actor,
-            AuditAction::PasswordChanged,
-            "user",
-            id,
-            me.station_id,
-        );
-        self.users
-            .set_password(TenantScope::All, id, &hash, &audit)
-            .await?;
-        self.tokens_seen.clear();
-        Ok(())
+        Ok((generated, revoked))
     }
 
     /// On an empty database, creates the first hub admin. Returns the email and, when no

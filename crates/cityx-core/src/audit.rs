@@ -9,6 +9,8 @@ use crate::model::Actor;
 pub enum AuditAction {
     LoginOk,
     LoginFailed,
+    /// A sign-in (or a check of the current password) refused for too many failures.
+    LoginLimited,
     Logout,
     StationCreated,
     StationUpdated,
@@ -49,6 +51,7 @@ impl AuditAction {
         match self {
             AuditAction::LoginOk => "login_ok",
             AuditAction::LoginFailed => "login_failed",
+            AuditAction::LoginLimited => "login_limited",
             AuditAction::Logout => "logout",
             AuditAction::StationCreated => "station_created",
             AuditAction::StationUpdated => "station_updated",

@@ -129,6 +129,12 @@ pub fn token_listing_scope(actor: &Actor) -> Option<TenantScope> {
     }
 }
 
+/// Change one's own credentials (the password): a web session, or a token with the `admin`
+/// scope. A `read` or `write` token that leaks must not become a password oracle.
+pub fn change_own_credentials(actor: &Actor) -> Decision {
+    require_scope(actor, Scope::Admin)
+}
+
 /// A new token may carry at most the scopes of the credential that creates it.
 pub fn grant_scopes(actor: &Actor, requested: ScopeSet) -> Decision {
     allow_if(!requested.is_empty() && requested.is_subset_of(actor.scopes))

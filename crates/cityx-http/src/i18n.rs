@@ -430,6 +430,7 @@ catalog! {
     "audit.none" => "没有记录。", "No entries.";
     "action.login_ok" => "登录成功", "Signed in";
     "action.login_failed" => "登录失败", "Sign-in failed";
+    "action.login_limited" => "登录尝试过多，已拒绝", "Sign-in refused: too many failures";
     "action.logout" => "退出登录", "Signed out";
     "action.station_created" => "新建电视台", "Station created";
     "action.station_updated" => "修改电视台", "Station updated";
@@ -601,6 +602,7 @@ catalog! {
     "action.process_stopped" => "停止后台进程", "Process stopped";
     "action.process_started" => "启动后台进程", "Process started";
     "fe.too_many" => "数量已达上限", "has reached its limit";
+    "fe.outlives_token" => "不能晚于创建它的令牌过期", "may not outlive the token that makes it";
     "fe.unknown_kind" => "包含未知的事件类型", "names an unknown event kind";
     "err.webhook_not_found" => "找不到这个推送地址。", "No such webhook.";
     "err.delivery_not_found" => "找不到这条推送记录。", "No such delivery.";
@@ -617,7 +619,8 @@ catalog! {
     "done.token_revoked" => "令牌已吊销。", "Token revoked.";
     "done.item_deleted" => "素材已删除，宽限期内可以恢复。", "Item deleted. It can be restored during the grace period.";
     "done.item_restored" => "素材已恢复。", "Item restored.";
-    "done.password_changed" => "密码已修改，请重新登录。", "Password changed. Please sign in again.";
+    "done.password_changed" => "密码已修改：所有登录和 API 令牌均已失效，请重新登录。", "Password changed: every sign-in and every API token has ended. Please sign in again.";
+    "done.password_reset" => "密码已重置：该用户的所有登录和 API 令牌均已失效。", "Password reset: every sign-in and every API token of this user has ended.";
     "done.signed_out" => "已退出登录。", "Signed out.";
 
     "form.errors" => "请更正以下问题：", "Please correct the following:";

@@ -237,12 +237,15 @@ async fn dispatch(app: &App, cmd: AdminCommand, settings: &Settings) -> anyhow::
             } else {
                 None
             };
-            let generated = app
+            let (generated, revoked) = app
                 .people()
                 .reset_password(&sys, u.id, password.as_deref())
                 .await
                 .map_err(fail)?;
-            println!("password reset for {}; their sessions have ended", u.email);
+            println!(
+                "password reset for {}; their sessions have ended and {revoked} API token(s) were revoked",
+                u.email
+            );
             if let Some(p) = generated {
                 println!("password: {p}\n(shown only once)");
             }

@@ -2,7 +2,6 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::http::{ApiJson, Caller, ClientInfo, HttpState};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use cityx_core::{Role, Scope, Station, User};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -105,14 +104,25 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// Change the caller's own password. Ends all of the caller's web sessions.
+/// What a password change ended.
+#[derive(Serialize, ToSchema)]
+pub struct PasswordChanged {
+    /// How many of the caller's API tokens were revoked (all of them, the one used
+    /// included, and what they made).
+    pub tokens_revoked: u64,
+}
+
+/// Change the caller's own password. Needs a web session or a token with the `admin` scope;
+/// wrong current passwords count toward the sign-in limit. Ends all of the caller's web
+/// sessions and revokes all of their API tokens, the one used included.
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "auth",
     request_body = PasswordChange,
     responses(
-        (status = 204, description = "Changed"),
+        (status = 200, description = "Changed", body = PasswordChanged),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
-        (status = 403, description = "Account disabled", body = ErrorBody),
+        (status = 403, description = "Account disabled, or a token without the admin scope", body = ErrorBody),
+        (status = 429, description = "Too many wrong passwords", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Wrong current password or weak new one", body = ErrorBody),
     ))]
@@ -120,10 +130,11 @@ pub async fn change_password(
     State(st): State<HttpState>,
     Caller(actor): Caller,
     ApiJson(req): ApiJson<PasswordChange>,
-) -> ApiResult<StatusCode> {
-    st.app
-        .people()
+) -> ApiResult<Json<PasswordChanged>> {
+    let tokens_revoked = st
+        .app
+        .access()
         .change_own_password(&actor, &req.current_password, &req.new_password)
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(PasswordChanged { tokens_revoked }))
 }

@@ -63,6 +63,8 @@ pub struct ResetPassword {
 pub struct PasswordResetResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub generated_password: Option<String>,
+    /// How many of the user's API tokens the reset revoked (all of them, and what they made).
+    pub tokens_revoked: u64,
 }
 
 /// List users: hub users see everyone, station admins their station.
@@ -174,7 +176,8 @@ pub async fn update(
     Ok(Json(st.app.people().update_user(&actor, id, &patch).await?))
 }
 
-/// Set a user's password (an administrator's reset). Ends the user's web sessions.
+/// Set a user's password (an administrator's reset). Ends the user's web sessions and
+/// revokes every one of their API tokens.
 #[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users", request_body = ResetPassword,
     params(("id" = UserId, Path, description = "User id")),
     responses(
@@ -193,10 +196,13 @@ pub async fn reset_password(
     ApiPath(id): ApiPath<UserId>,
     ApiJson(b): ApiJson<ResetPassword>,
 ) -> ApiResult<Json<PasswordResetResult>> {
-    let generated_password = st
+    let (generated_password, tokens_revoked) = st
         .app
         .people()
         .reset_password(&actor, id, b.password.as_deref())
         .await?;
-    Ok(Json(PasswordResetResult { generated_password }))
+    Ok(Json(PasswordResetResult {
+        generated_password,
+        tokens_revoked,
+    }))
 }

@@ -118,12 +118,16 @@ pub(crate) async fn commit(tx: Transaction<'static, Any>) -> Result<()> {
         .map_err(|e| Error::from_sqlx("commit", "transaction", e))
 }
 
-pub(crate) async fn write_audit(tx: &mut Transaction<'static, Any>, a: &NewAudit) -> Result<()> {
+pub(crate) async fn write_audit(
+    tx: &mut Transaction<'static, Any>,
+    a: &NewAudit,
+) -> Result<AuditId> {
+    let id = AuditId::new();
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor_user_id, actor_label, station_id, action, \
          target_type, target_id, ok, ip, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
     )
-    .bind(AuditId::new().to_string())
+    .bind(id.to_string())
     .bind(ms(cityx_core::now()))
     .bind(a.actor_user_id.map(|u| u.to_string()))
     .bind(&a.actor_label)
@@ -137,7 +141,7 @@ pub(crate) async fn write_audit(tx: &mut Transaction<'static, Any>, a: &NewAudit
     .execute(&mut **tx)
     .await
     .map_err(|e| Error::from_sqlx("write an audit entry", "audit entry", e))?;
-    Ok(())
+    Ok(id)
 }
 
 /// Decodes an optional row, or "not found".

@@ -8,7 +8,7 @@ use crate::model::{AuditFilter, LoginFailures, Page, PageRequest, SessionRow, To
 use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::{
-    ApiToken, AuditEntry, NewAudit, Station, StationId, TenantScope, TokenId, User, UserId,
+    ApiToken, AuditEntry, AuditId, NewAudit, Station, StationId, TenantScope, TokenId, User, UserId,
 };
 use sqlx::{Any, Transaction};
 use time::OffsetDateTime;
@@ -55,23 +55,29 @@ pub trait UserRepo: Send + Sync {
         id: UserId,
         password_hash: &str,
         audit: &NewAudit,
-    ) -> Result<()>;
+    ) -> Result<u64>;
     /// The user and password hash for a sign-in attempt. Unscoped: nobody is signed in yet.
     async fn find_login(&self, email: &str) -> Result<Option<(User, String)>>;
-    /// Marks a successful sign-in and records it.
-    async fn record_login(&self, id: UserId, at: OffsetDateTime, audit: &NewAudit) -> Result<()>;
 }
 
 #[async_trait]
 pub trait TokenRepo: Send + Sync {
-    async fn insert_token(&self, token: &ApiToken, hash: &str, audits: &[NewAudit]) -> Result<()>;
+    /// Stores a token; `parent` is the token that made it, if one did.
+    async fn insert_token(
+        &self,
+        token: &ApiToken,
+        hash: &str,
+        parent: Option<TokenId>,
+        audits: &[NewAudit],
+    ) -> Result<()>;
     /// The token and its owner for a presented secret. Unscoped: this is authentication.
     async fn find_token(&self, hash: &str) -> Result<Option<(ApiToken, User)>>;
     async fn touch_token(&self, id: TokenId, at: OffsetDateTime) -> Result<()>;
     async fn get_token(&self, scope: TenantScope, id: TokenId) -> Result<ApiToken>;
     async fn list_tokens(&self, filter: &TokenFilter, page: &PageRequest)
     -> Result<Page<ApiToken>>;
-    /// Revokes a token inside the scope. Revoking a revoked token changes nothing.
+    /// Revokes a token inside the scope, and every token it made (and they made, and so on).
+    /// Revoking a revoked token changes nothing.
     async fn revoke_token(
         &self,
         scope: TenantScope,
@@ -104,6 +110,25 @@ pub trait AuditRepo: Send + Sync {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> Result<Page<AuditEntry>>;
+    /// Records a sign-in attempt as failed before its password is checked, then counts the
+    /// failures since `since` for its email and address, this one included. The entry is
+    /// written (and committed) before the count is read, so of many attempts racing, the
+    /// k-th to be written counts at least k: no more than the limit can pass, on either
+    /// backend and from any number of nodes. [`settle_login_attempt`](Self::settle_login_attempt)
+    /// then writes its outcome.
+    async fn begin_login_attempt(
+        &self,
+        audit: &NewAudit,
+        since: OffsetDateTime,
+    ) -> Result<(AuditId, LoginFailures)>;
+    /// Rewrites an attempt's entry with its outcome; with `login`, also marks the user's
+    /// last sign-in, in the same transaction.
+    async fn settle_login_attempt(
+        &self,
+        attempt: AuditId,
+        outcome: &NewAudit,
+        login: Option<(UserId, OffsetDateTime)>,
+    ) -> Result<()>;
     /// Failed sign-ins for an email or from an IP since a time, for rate limiting.
     async fn login_failures(
         &self,
@@ -316,15 +341,16 @@ impl UserRepo for SqlRepo {
         id: UserId,
         password_hash: &str,
         audit: &NewAudit,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let (all, own) = scope_args(scope);
+        let now = cityx_core::now();
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE users SET password_hash = $1, updated_at = $2 \
              WHERE id = $3 AND ($4 OR station_id = $5)",
         )
         .bind(password_hash)
-        .bind(ms(cityx_core::now()))
+        .bind(ms(now))
         .bind(id.to_string())
         .bind(all)
         .bind(own)
@@ -333,8 +359,10 @@ impl UserRepo for SqlRepo {
         .map_err(|e| Error::from_sqlx("set a password", "user", e))?;
         not_found_unless(done.rows_affected(), "user")?;
         end_all_sessions(&mut tx, id).await?;
-        write_audit(&mut tx, audit).await?;
-        commit(tx).await
+        let revoked = revoke_all_tokens(&mut tx, id, now).await?;
+        write_audit(&mut tx, &audit.clone().detail("tokens_revoked", revoked)).await?;
+        commit(tx).await?;
+        Ok(revoked)
     }
 
     async fn find_login(&self, email: &str) -> Result<Option<(User, String)>> {
@@ -356,28 +384,22 @@ impl UserRepo for SqlRepo {
             None => Ok(None),
         }
     }
-
-    async fn record_login(&self, id: UserId, at: OffsetDateTime, audit: &NewAudit) -> Result<()> {
-        let mut tx = self.begin().await?;
-        sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
-            .bind(ms(at))
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| Error::from_sqlx("record a login", "user", e))?;
-        write_audit(&mut tx, audit).await?;
-        commit(tx).await
-    }
 }
 
 #[async_trait]
 impl TokenRepo for SqlRepo {
-    async fn insert_token(&self, t: &ApiToken, hash: &str, audits: &[NewAudit]) -> Result<()> {
+    async fn insert_token(
+        &self,
+        t: &ApiToken,
+        hash: &str,
+        parent: Option<TokenId>,
+        audits: &[NewAudit],
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, user_id, name, kind, prefix, token_hash, scopes, \
-             created_at, expires_at, revoked_at, last_used_at) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+             created_at, expires_at, revoked_at, last_used_at, parent_id) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
         )
         .bind(t.id.to_string())
         .bind(t.user_id.to_string())
@@ -390,6 +412,7 @@ impl TokenRepo for SqlRepo {
         .bind(ms(t.expires_at))
         .bind(opt_ms(t.revoked_at))
         .bind(opt_ms(t.last_used_at))
+        .bind(parent.map(|p| p.to_string()))
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("insert a token", "token", e))?;
@@ -487,7 +510,8 @@ impl TokenRepo for SqlRepo {
             // Already revoked is fine; outside the scope or missing is not.
             return self.get_token(scope, id).await.map(|_| ());
         }
-        write_audit(&mut tx, audit).await?;
+        let made = revoke_made_by(&mut tx, &[id], at).await?;
+        write_audit(&mut tx, &audit.clone().detail("also_revoked", made)).await?;
         commit(tx).await
     }
 }
@@ -564,6 +588,54 @@ impl AuditRepo for SqlRepo {
         commit(tx).await
     }
 
+    async fn begin_login_attempt(
+        &self,
+        audit: &NewAudit,
+        since: OffsetDateTime,
+    ) -> Result<(AuditId, LoginFailures)> {
+        let mut tx = self.begin().await?;
+        let id = write_audit(&mut tx, audit).await?;
+        commit(tx).await?;
+        let failures = self
+            .login_failures(Some(&audit.target_id), audit.ip.as_deref(), since)
+            .await?;
+        Ok((id, failures))
+    }
+
+    async fn settle_login_attempt(
+        &self,
+        attempt: AuditId,
+        a: &NewAudit,
+        login: Option<(UserId, OffsetDateTime)>,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE audit_log SET actor_user_id = $1, actor_label = $2, station_id = $3, \
+             action = $4, target_type = $5, target_id = $6, ok = $7, detail = $8 WHERE id = $9",
+        )
+        .bind(a.actor_user_id.map(|u| u.to_string()))
+        .bind(&a.actor_label)
+        .bind(a.station_id.map(|s| s.to_string()))
+        .bind(a.action.as_str())
+        .bind(a.target_type)
+        .bind(&a.target_id)
+        .bind(i64::from(a.ok))
+        .bind(a.detail.to_string())
+        .bind(attempt.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("settle a sign-in attempt", "audit entry", e))?;
+        if let Some((user, at)) = login {
+            sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
+                .bind(ms(at))
+                .bind(user.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::from_sqlx("record a login", "user", e))?;
+        }
+        commit(tx).await
+    }
+
     async fn list_audit(&self, f: &AuditFilter, req: &PageRequest) -> Result<Page<AuditEntry>> {
         let (all, own) = scope_args(f.scope);
         let rows = sqlx::query(
@@ -615,6 +687,59 @@ impl AuditRepo for SqlRepo {
             oldest: oldest.map(rows::from_ms),
         })
     }
+}
+
+/// Revokes every live token of a user, and what those tokens made; returns how many.
+async fn revoke_all_tokens(
+    tx: &mut Transaction<'static, Any>,
+    user: UserId,
+    at: OffsetDateTime,
+) -> Result<u64> {
+    let ids: Vec<(String,)> =
+        sqlx::query_as("SELECT id FROM api_tokens WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user.to_string())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| Error::from_sqlx("list a user's tokens", "token", e))?;
+    let ids = ids
+        .into_iter()
+        .map(|(id,)| rows::parse("token id", id))
+        .collect::<Result<Vec<TokenId>>>()?;
+    let done = sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(ms(at))
+    .bind(user.to_string())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| Error::from_sqlx("revoke a user's tokens", "token", e))?;
+    Ok(done.rows_affected() + revoke_made_by(tx, &ids, at).await?)
+}
+
+/// Revokes the live tokens that `makers` made, and what those made, and so on; returns how
+/// many.
+async fn revoke_made_by(
+    tx: &mut Transaction<'static, Any>,
+    makers: &[TokenId],
+    at: OffsetDateTime,
+) -> Result<u64> {
+    let mut total = 0;
+    for maker in makers {
+        let done = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND id IN (\
+             WITH RECURSIVE made(id) AS (\
+               SELECT id FROM api_tokens WHERE parent_id = $2 \
+               UNION SELECT t.id FROM api_tokens t JOIN made m ON t.parent_id = m.id) \
+             SELECT id FROM made)",
+        )
+        .bind(ms(at))
+        .bind(maker.to_string())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| Error::from_sqlx("revoke the tokens a token made", "token", e))?;
+        total += done.rows_affected();
+    }
+    Ok(total)
 }
 
 async fn end_all_sessions(tx: &mut Transaction<'static, Any>, user: UserId) -> Result<()> {

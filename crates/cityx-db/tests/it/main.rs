@@ -95,6 +95,7 @@ macro_rules! every_backend {
                 tokens_lifecycle,
                 sessions_expire_and_end,
                 audit_listing_and_login_failures,
+                racing_sign_in_attempts_cannot_pass_the_limit,
                 uploads_reserve_quota_and_finish_with_a_job,
                 ended_uploads_release_their_reservation,
                 jobs_are_claimed_once_and_fenced,

@@ -342,9 +342,17 @@ pub async fn user_changes_and_passwords(repo: Arc<dyn Repo>) {
         "a password change signs the user out"
     );
 
-    repo.record_login(u.id, now, &audit(AuditAction::LoginOk, Some(a.id)))
+    let (attempt, _) = repo
+        .begin_login_attempt(&audit(AuditAction::LoginFailed, None), now)
         .await
-        .expect("login");
+        .expect("attempt");
+    repo.settle_login_attempt(
+        attempt,
+        &audit(AuditAction::LoginOk, Some(a.id)),
+        Some((u.id, now)),
+    )
+    .await
+    .expect("login");
     assert_eq!(
         repo.get_user(TenantScope::All, u.id)
             .await
@@ -396,12 +404,17 @@ pub async fn tokens_lifecycle(repo: Arc<dyn Repo>) {
     repo.insert_token(
         &live,
         "h-live",
+        None,
         &[audit(AuditAction::TokenCreated, Some(a.id))],
     )
     .await
     .expect("t");
-    repo.insert_token(&expired, "h-exp", &[]).await.expect("t");
-    repo.insert_token(&other, "h-other", &[]).await.expect("t");
+    repo.insert_token(&expired, "h-exp", None, &[])
+        .await
+        .expect("t");
+    repo.insert_token(&other, "h-other", None, &[])
+        .await
+        .expect("t");
 
     let (t, owner) = repo
         .find_token("h-live")
@@ -487,6 +500,90 @@ pub async fn tokens_lifecycle(repo: Arc<dyn Repo>) {
             .last_used_at,
         Some(now)
     );
+
+    // A token made with a token, and one made with that: revoking the first revokes both,
+    // and leaves a token made by someone else alone.
+    let root = token(&ub, Duration::days(1));
+    let child = token(&ub, Duration::days(1));
+    let grandchild = token(&ub, Duration::days(1));
+    for (t, hash, parent) in [
+        (&root, "h-root", None),
+        (&child, "h-child", Some(root.id)),
+        (&grandchild, "h-grand", Some(child.id)),
+    ] {
+        repo.insert_token(t, hash, parent, &[]).await.expect("t");
+    }
+    repo.revoke_token(TenantScope::All, root.id, now, &revoke)
+        .await
+        .expect("revoke the maker");
+    for t in [&root, &child, &grandchild] {
+        let got = repo.get_token(TenantScope::All, t.id).await.expect("get");
+        assert_eq!(got.revoked_at, Some(now), "{}", t.id);
+    }
+    assert_eq!(
+        repo.get_token(TenantScope::All, other.id)
+            .await
+            .expect("get")
+            .revoked_at,
+        None
+    );
+
+    // A new password revokes every token of the user, and what they made.
+    let mine = token(&ub, Duration::days(1));
+    let made = token(&ua, Duration::days(1));
+    repo.insert_token(&mine, "h-mine", None, &[])
+        .await
+        .expect("t");
+    repo.insert_token(&made, "h-made", Some(mine.id), &[])
+        .await
+        .expect("t");
+    let revoked = repo
+        .set_password(
+            TenantScope::All,
+            ub.id,
+            "new-hash",
+            &audit(AuditAction::PasswordReset, None),
+        )
+        .await
+        .expect("reset");
+    assert_eq!(revoked, 3, "other, mine and what mine made");
+    for t in [&other, &mine, &made] {
+        let got = repo.get_token(TenantScope::All, t.id).await.expect("get");
+        assert!(got.revoked_at.is_some(), "{}", t.id);
+    }
+}
+
+/// Twenty attempts for one email race: each is written before it counts, so however they
+/// interleave, no more than five can see a count within a limit of five.
+pub async fn racing_sign_in_attempts_cannot_pass_the_limit(repo: Arc<dyn Repo>) {
+    let since = cityx_core::now() - Duration::minutes(15);
+    let attempts = (0..20).map(|_| {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            let a = NewAudit::by(
+                &Actor::system(),
+                AuditAction::LoginFailed,
+                "email",
+                "race@x.cn",
+                None,
+            )
+            .failed()
+            .with_ip(Some("10.9.9.9".into()));
+            repo.begin_login_attempt(&a, since)
+                .await
+                .expect("attempt")
+                .1
+        })
+    });
+    let mut seen = Vec::new();
+    for a in attempts.collect::<Vec<_>>() {
+        seen.push(a.await.expect("join"));
+    }
+    let passed = seen.iter().filter(|f| f.by_email <= 5).count();
+    assert!(passed <= 5, "{passed} attempts saw room under a limit of 5");
+    let mut counts: Vec<u64> = seen.iter().map(|f| f.by_ip).collect();
+    counts.sort_unstable();
+    assert_eq!(counts.last(), Some(&20), "the last to count sees them all");
 }
 
 pub async fn sessions_expire_and_end(repo: Arc<dyn Repo>) {

@@ -235,7 +235,7 @@ async fn unknown_expired_and_revoked_tokens_are_refused_with_their_own_codes() {
     };
     app.app()
         .repo()
-        .insert_token(&token, &hash, &[])
+        .insert_token(&token, &hash, None, &[])
         .await
         .expect("insert");
     let (s, b) = app.get("/api/v1/me", &secret).await;
@@ -383,26 +383,45 @@ async fn roles_change_within_their_kind_and_are_audited() {
 async fn password_changes_and_resets() {
     let app = TestApp::spawn().await;
     let w = World::seed(&app).await;
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("").to_owned();
+    // A token without the admin scope cannot change a password, not even with the right one.
     let ed = w.user("editor@a");
-    let body = json!({ "current_password": "wrong-one-123", "new_password": "brand-new-password" });
+    let body = json!({ "current_password": PASSWORD, "new_password": "brand-new-password" });
     let (s, b) = app.post("/api/v1/me/password", &ed.token, body).await;
+    assert_eq!((s.as_u16(), code(&b)), (403, "insufficient_scope".into()));
+
+    let sa = w.user("station_admin@a");
+    let body = json!({ "current_password": "wrong-one-123", "new_password": "brand-new-password" });
+    let (s, b) = app.post("/api/v1/me/password", &sa.token, body).await;
     assert_eq!(
         (s.as_u16(), b["error"]["fields"][0]["field"].as_str()),
         (422, Some("current_password"))
     );
     let body = json!({ "current_password": PASSWORD, "new_password": "short" });
     assert_eq!(
-        app.post("/api/v1/me/password", &ed.token, body).await.0,
+        app.post("/api/v1/me/password", &sa.token, body).await.0,
         422
     );
+    // A named token of the admin's, made before the change, ends with it.
+    let (_, named) = app
+        .post(
+            "/api/v1/tokens",
+            &sa.token,
+            json!({ "name": "script", "scopes": ["read"] }),
+        )
+        .await;
+    let named = named["secret"].as_str().expect("secret").to_owned();
     let body = json!({ "current_password": PASSWORD, "new_password": "brand-new-password" });
-    assert_eq!(
-        app.post("/api/v1/me/password", &ed.token, body).await.0,
-        204
-    );
-    app.login(&ed.email, "brand-new-password").await;
+    let (s, b) = app.post("/api/v1/me/password", &sa.token, body).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["tokens_revoked"], 2, "the login token and the named one");
+    for t in [&sa.token, &named] {
+        let (s, b) = app.get("/api/v1/me", t).await;
+        assert_eq!((s.as_u16(), code(&b)), (401, "token_revoked".into()));
+    }
+    app.login(&sa.email, "brand-new-password").await;
 
-    // An admin's reset without a password generates one, shown once.
+    // An admin's reset without a password generates one, shown once, and ends every token.
     let (s, b) = app
         .post(
             &format!("/api/v1/users/{}/password", ed.id),
@@ -411,9 +430,178 @@ async fn password_changes_and_resets() {
         )
         .await;
     assert_eq!(s, 200);
+    assert_eq!(b["tokens_revoked"], 1, "{b}");
     let generated = b["generated_password"].as_str().expect("generated");
     assert_eq!(generated.chars().count(), 16);
+    assert_eq!(app.get("/api/v1/me", &ed.token).await.0, 401);
     app.login(&ed.email, generated).await;
+    app.stop().await;
+}
+
+/// A stolen admin token is not a password oracle: wrong current passwords count toward the
+/// same limit as sign-ins, so the sixth guess is refused even when it is right.
+#[tokio::test]
+async fn wrong_current_passwords_count_toward_the_sign_in_limit() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let sa = w.user("station_admin@b");
+    for i in 0..5 {
+        let body = json!({ "current_password": format!("guess-{i}-wrong"), "new_password": "brand-new-password" });
+        let (s, b) = app.post("/api/v1/me/password", &sa.token, body).await;
+        assert_eq!(s, 422, "{b}");
+    }
+    let body = json!({ "current_password": PASSWORD, "new_password": "brand-new-password" });
+    let (s, b) = app.post("/api/v1/me/password", &sa.token, body).await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    // Signing in with the (unchanged) password is refused too, for the same window.
+    let res = app
+        .send(
+            "POST",
+            "/api/v1/auth/token",
+            None,
+            Some(json!({ "email": sa.email, "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(res.status(), 429);
+    app.stop().await;
+}
+
+/// Twenty wrong passwords for one email at once: the limit of five holds however they
+/// interleave, and the same for one address across many emails.
+#[tokio::test]
+async fn parallel_wrong_passwords_cannot_race_the_limit() {
+    let app = TestApp::spawn().await;
+    let attempt = |email: String| {
+        let app = &app;
+        async move {
+            app.send(
+                "POST",
+                "/api/v1/auth/token",
+                None,
+                Some(json!({ "email": email, "password": "wrong-password" })),
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    let tally = |codes: Vec<u16>| {
+        let wrong = codes.iter().filter(|&&c| c == 401).count();
+        let limited = codes.iter().filter(|&&c| c == 429).count();
+        assert_eq!(wrong + limited, codes.len(), "{codes:?}");
+        (wrong, limited)
+    };
+    let one_email = futures_util::future::join_all((0..20).map(|_| attempt(ADMIN_EMAIL.into())));
+    let (wrong, limited) = tally(one_email.await);
+    assert!(
+        wrong <= 5,
+        "{wrong} wrong passwords answered past a limit of 5"
+    );
+    assert!(limited >= 15, "{limited}");
+
+    // The address limit (30 by default): 40 different emails from one address.
+    let many = futures_util::future::join_all((0..40).map(|i| attempt(format!("who{i}@x.cn"))));
+    // Five failures from this address are already counted.
+    let (wrong, limited) = tally(many.await);
+    assert!(wrong <= 25, "{wrong} failures passed from one address");
+    assert!(limited >= 15, "{limited}");
+    app.stop().await;
+}
+
+/// A token makes tokens no wider and no longer-lived than itself, and they end with it.
+#[tokio::test]
+async fn tokens_made_with_a_token_end_with_it() {
+    let app = TestApp::spawn().await;
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("").to_owned();
+    let (s, short) = app
+        .post(
+            "/api/v1/tokens",
+            &app.admin_token,
+            json!({ "name": "short", "scopes": ["read", "admin"] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{short}");
+    let short_secret = short["secret"].as_str().expect("secret").to_owned();
+    let short_expiry = short["token"]["expires_at"]
+        .as_str()
+        .expect("expiry")
+        .to_owned();
+    // Made with a 12-hour sign-in token, it ends with that token rather than in 90 days.
+    let (_, me) = app.get("/api/v1/tokens", &app.admin_token).await;
+    let login_expiry = me["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|t| t["kind"] == "login")
+        .and_then(|t| t["expires_at"].as_str())
+        .expect("the login token")
+        .to_owned();
+    assert_eq!(short_expiry, login_expiry);
+
+    // Asked to outlive its maker: refused, with the reason.
+    let (s, b) = app
+        .post(
+            "/api/v1/tokens",
+            &short_secret,
+            json!({ "name": "longer", "scopes": ["read"], "expires_in_days": 30 }),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["fields"][0]["code"].as_str()),
+        (422, Some("outlives_token")),
+        "{b}"
+    );
+    // Wider than its maker: refused.
+    let (s, _) = app
+        .post(
+            "/api/v1/tokens",
+            &short_secret,
+            json!({ "name": "wider", "scopes": ["read", "write"] }),
+        )
+        .await;
+    assert_eq!(s, 403);
+    // By default it ends when its maker does, and a token it makes too.
+    let (s, child) = app
+        .post(
+            "/api/v1/tokens",
+            &short_secret,
+            json!({ "name": "child", "scopes": ["read", "admin"] }),
+        )
+        .await;
+    assert_eq!(s, 201, "{child}");
+    assert_eq!(
+        child["token"]["expires_at"].as_str(),
+        Some(short_expiry.as_str())
+    );
+    let child_secret = child["secret"].as_str().expect("secret").to_owned();
+    let (_, grandchild) = app
+        .post(
+            "/api/v1/tokens",
+            &child_secret,
+            json!({ "name": "grandchild", "scopes": ["read"] }),
+        )
+        .await;
+    let grandchild = grandchild["secret"].as_str().expect("secret").to_owned();
+    assert_eq!(app.get("/api/v1/me", &grandchild).await.0, 200);
+
+    let short_id = short["token"]["id"].as_str().expect("id");
+    let (s, _) = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/tokens/{short_id}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    for t in [&short_secret, &child_secret, &grandchild] {
+        let (s, b) = app.get("/api/v1/me", t).await;
+        assert_eq!((s.as_u16(), code(&b)), (401, "token_revoked".into()));
+    }
+    assert_eq!(app.get("/api/v1/me", &app.admin_token).await.0, 200);
     app.stop().await;
 }
 

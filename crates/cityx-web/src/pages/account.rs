@@ -52,12 +52,12 @@ pub async fn change_password(
     }
     match st
         .app
-        .people()
+        .access()
         .change_own_password(&u.actor, &f.current_password, &f.new_password)
         .await
     {
         // Every session of the user has ended, this one included.
-        Ok(()) => (
+        Ok(_) => (
             [clear_cookie(SESSION_COOKIE)],
             Redirect::to("/login?done=password_changed"),
         )

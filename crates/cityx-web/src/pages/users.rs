@@ -450,9 +450,10 @@ pub async fn reset_password(
         Err(e) => return e.into_response(),
     };
     match st.app.people().reset_password(&u.actor, id, None).await {
-        Ok(generated) => {
+        Ok((generated, _)) => {
             let s = EditState {
                 generated: generated.unwrap_or_default(),
+                done: Some("password_reset".to_owned()),
                 ..Default::default()
             };
             edit_page(&st, &u, id, s).await
