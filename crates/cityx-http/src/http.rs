@@ -27,7 +27,8 @@ pub struct HttpOptions {
     /// Take the client address from `X-Forwarded-For` and the scheme from
     /// `X-Forwarded-Proto` (only behind a proxy you run).
     pub trust_forwarded: bool,
-    /// Always mark cookies `Secure` (set when the public URL is https).
+    /// The public URL is https: cookies are always `Secure` and every answer carries
+    /// `Strict-Transport-Security`.
     pub secure_cookies: bool,
     /// Largest JSON body accepted.
     pub body_limit: usize,

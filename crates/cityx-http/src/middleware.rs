@@ -32,11 +32,38 @@ impl MakeRequestId for MakeV7 {
     }
 }
 
+/// `Strict-Transport-Security` when the public URL is https: two years, this host only.
+const HSTS: &str = "max-age=63072000";
+
+/// Whether a client-sent request id may be kept: 16 to 64 characters of hex digits and
+/// dashes, so a UUID or nginx's `$request_id`. Anything else could forge or garble log lines.
+pub fn request_id_acceptable(value: &[u8]) -> bool {
+    (16..=64).contains(&value.len()) && value.iter().all(|b| b.is_ascii_hexdigit() || *b == b'-')
+}
+
+/// Drops a client's `X-Request-Id` unless it came through a trusted proxy and has the strict
+/// shape of [`request_id_acceptable`]; the next layer then makes a new one.
+fn scrub_request_id(trust_forwarded: bool) -> impl Fn(Request) -> Request + Clone {
+    move |mut req: Request| {
+        let keep = trust_forwarded
+            && req.headers().get_all("x-request-id").iter().count() == 1
+            && req
+                .headers()
+                .get("x-request-id")
+                .is_some_and(|v| request_id_acceptable(v.as_bytes()));
+        if !keep {
+            req.headers_mut().remove("x-request-id");
+        }
+        req
+    }
+}
+
 /// Wraps an assembled router (API and web) in the common layers.
 pub fn wrap(router: Router, http: &HttpOptions) -> Router {
     let timeout = http.request_timeout;
     let x_request_id = HeaderName::from_static("x-request-id");
     let layers = ServiceBuilder::new()
+        .map_request(scrub_request_id(http.trust_forwarded))
         .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeV7))
         .layer(
             TraceLayer::new_for_http()
@@ -65,6 +92,12 @@ pub fn wrap(router: Router, http: &HttpOptions) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
+        .option_layer(http.secure_cookies.then(|| {
+            SetResponseHeaderLayer::overriding(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static(HSTS),
+            )
+        }))
         .layer(axum::middleware::from_fn(move |req: Request, next: Next| observe(req, next, timeout)))
         .layer(DefaultBodyLimit::max(http.body_limit));
     router.layer(layers)
@@ -83,16 +116,17 @@ fn panicked(_: Box<dyn std::any::Any + Send>) -> Response {
 /// the handler.
 pub fn wrap_media(router: Router, http: &HttpOptions) -> Router {
     let limit = http.request_timeout;
+    let hsts = http.secure_cookies;
     let layers = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(panicked))
         .layer(axum::middleware::from_fn(
-            move |req: Request, next: Next| observe_media(req, next, limit),
+            move |req: Request, next: Next| observe_media(req, next, limit, hsts),
         ));
     router.layer(layers)
 }
 
 /// [`observe`] for the media routes, plus the security headers.
-async fn observe_media(req: Request, next: Next, limit: Duration) -> Response {
+async fn observe_media(req: Request, next: Next, limit: Duration, hsts: bool) -> Response {
     let started = Instant::now();
     let method = method_label(req.method());
     let mut res = within(limit, next.run(req)).await;
@@ -103,6 +137,12 @@ async fn observe_media(req: Request, next: Next, limit: Duration) -> Response {
         (header::X_FRAME_OPTIONS, "DENY"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
+    }
+    if hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
     }
     record(method, MEDIA_ROUTE.into(), res.status(), started);
     res

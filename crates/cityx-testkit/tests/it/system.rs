@@ -117,15 +117,18 @@ async fn responses_carry_request_ids_and_safety_headers() {
     );
     assert_eq!(res.headers()["x-content-type-options"], "nosniff");
     assert_eq!(res.headers()["cache-control"], "no-store");
-    // A caller's own request id is kept.
+    // Without a trusted proxy in front, a caller's own request id is not taken, however
+    // well-formed, and there is no HSTS over plain http.
+    let mine = "0192f5e4-7a4b-7c3d-9e8f-0123456789ab";
     let res = app
         .http
         .get(app.url("/healthz"))
-        .header("x-request-id", "trace-me-42")
+        .header("x-request-id", mine)
         .send()
         .await
         .expect("send");
-    assert_eq!(res.headers()["x-request-id"], "trace-me-42");
+    assert_ne!(res.headers()["x-request-id"], mine);
+    assert!(!res.headers().contains_key("strict-transport-security"));
     let page = app.http.get(app.url("/login")).send().await.expect("send");
     let csp = page.headers()["content-security-policy"]
         .to_str()
@@ -213,4 +216,65 @@ async fn data_survives_a_restart() {
         .await
         .expect("stop");
     kept.cleanup().await;
+}
+
+/// Behind a trusted proxy with an https public URL: a well-formed request id from the proxy
+/// is kept, anything else is replaced, and every answer (media files included) carries HSTS.
+#[tokio::test]
+async fn behind_a_trusted_https_proxy_request_ids_are_strict_and_hsts_is_sent() {
+    let app = TestApp::spawn_with(|s| {
+        s.server.trust_forwarded = true;
+        s.server.public_url = "https://cityx.example.cn".into();
+    })
+    .await;
+    let id_for = |sent: &'static str| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .get(app.url("/healthz"))
+                .header("x-request-id", sent)
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(
+                res.headers()["strict-transport-security"],
+                "max-age=63072000"
+            );
+            res.headers()["x-request-id"]
+                .to_str()
+                .expect("id")
+                .to_owned()
+        }
+    };
+    let uuid = "0192f5e4-7a4b-7c3d-9e8f-0123456789ab";
+    assert_eq!(id_for(uuid).await, uuid);
+    let nginx = "6f1e4fd4a3c2b1a0f9e8d7c6b5a49382";
+    assert_eq!(id_for(nginx).await, nginx);
+    for forged in [
+        "trace-me-42",
+        "short",
+        "0192f5e4 admin=true 0123456789ab",
+        "../../../etc/passwd0000",
+    ] {
+        let got = id_for(forged).await;
+        assert_ne!(got, forged);
+        assert_eq!(
+            uuid::Uuid::parse_str(&got).map(|u| u.get_version_num()),
+            Ok(7),
+            "{forged} became {got}"
+        );
+    }
+    // A media file (the lean layers) carries it too.
+    let res = app
+        .http
+        .get(app.url("/api/v1/media/not-a-grant/master.m3u8"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=63072000"
+    );
+    app.stop().await;
 }
