@@ -35,7 +35,7 @@ fn name_from(url: &cityx_fetch::Url) -> String {
             percent_encoding::percent_decode_str(s)
                 .decode_utf8_lossy()
                 .chars()
-                .filter(|c| !c.is_control())
+                .filter(|&c| !cityx_core::validate::forbidden_in_text(c))
                 .collect()
         })
         .unwrap_or_else(|| "import".to_owned())

@@ -249,8 +249,8 @@ impl AssetInput<'_> {
         } else {
             c.text("title", self.title, 200)
         };
-        let summary = long_text(&mut c, "summary", self.summary, 2_000);
-        let script = long_text(&mut c, "script", self.script, 100_000);
+        let summary = c.long_text("summary", self.summary, 2_000);
+        let script = c.long_text("script", self.script, 100_000);
         let keywords: Vec<String> = self
             .keywords
             .split([',', '，', '、', ' ', ';', '；'])
@@ -263,6 +263,15 @@ impl AssetInput<'_> {
                 "keywords",
                 "too_long",
                 "at most 50 keywords of 50 characters",
+            ));
+        } else if keywords
+            .iter()
+            .any(|k| k.chars().any(crate::validate::forbidden_in_text))
+        {
+            c.push(FieldError::new(
+                "keywords",
+                "bad_format",
+                "keywords must not contain control or text-direction characters",
             ));
         }
         let category = c.optional_text("category", self.category, 50);
@@ -315,27 +324,6 @@ impl AssetInput<'_> {
 
 /// Multi-line text: trimmed, at most `max` characters, no control characters but newlines
 /// and tabs.
-fn long_text(c: &mut Checker, field: &'static str, value: &str, max: usize) -> String {
-    let v = value.trim();
-    if v.chars().count() > max {
-        c.push(FieldError::new(
-            field,
-            "too_long",
-            format!("{field} must be at most {max} characters"),
-        ));
-    } else if v
-        .chars()
-        .any(|ch| ch.is_control() && ch != '\n' && ch != '\r' && ch != '\t')
-    {
-        c.push(FieldError::new(
-            field,
-            "bad_format",
-            format!("{field} must not contain control characters"),
-        ));
-    }
-    v.to_owned()
-}
-
 /// A size for people, in binary units: `512 B`, `3.0 MB`, `50.0 GB`.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];

@@ -267,7 +267,7 @@ pub struct Adoption {
 /// Validates an adoption's purpose.
 pub fn adoption_purpose(purpose: &str) -> Result<String, FieldError> {
     let p = purpose.trim();
-    if p.chars().count() > 200 || p.chars().any(char::is_control) {
+    if p.chars().count() > 200 || p.chars().any(crate::validate::forbidden_in_text) {
         return Err(FieldError::new(
             "purpose",
             "too_long",

@@ -186,23 +186,17 @@ pub fn withdrawal_reason(reason: &str) -> Validated<String> {
     c.finish(r)
 }
 
-/// A notice's text: required, at most 500 characters.
+/// A notice's text: required, at most 500 characters, on several lines if need be.
 fn notice_message(c: &mut Checker, field: &'static str, value: &str) -> String {
-    let v = value.trim();
+    let v = c.long_text(field, value, 500);
     if v.is_empty() {
         c.push(FieldError::new(
             field,
             "required",
             format!("{field} is required"),
         ));
-    } else if v.chars().count() > 500 {
-        c.push(FieldError::new(
-            field,
-            "too_long",
-            format!("{field} must be at most 500 characters"),
-        ));
     }
-    v.to_owned()
+    v
 }
 
 /// Whether an item in `status` may be withdrawn (ready or still being processed).

@@ -37,6 +37,49 @@ pub const MIN_PASSWORD: usize = 10;
 pub const MAX_PASSWORD: usize = 256;
 
 /// Collects field errors while normalising inputs.
+/// The invisible marks that reorder the text around them: the bidirectional embeddings,
+/// overrides and isolates (U+202A–U+202E, U+2066–U+2069) and the direction marks (U+200E,
+/// U+200F, U+061C). In a title or a file name they make `gpj.exe` read as `exe.jpg`.
+pub fn is_direction_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// What no single-line text may hold: control characters and direction marks.
+pub fn forbidden_in_text(c: char) -> bool {
+    c.is_control() || is_direction_control(c)
+}
+
+/// What no text of several lines may hold: as [`forbidden_in_text`], but for line breaks
+/// and tabs.
+pub fn forbidden_in_long_text(c: char) -> bool {
+    forbidden_in_text(c) && !matches!(c, '\n' | '\r' | '\t')
+}
+
+/// A name to save a file under, safe whatever it was made from (a title or a file name
+/// stored before these rules): no control characters or direction marks, no path
+/// separators or characters that file systems refuse, no leading dots, at most 200
+/// characters; `item` when nothing is left.
+pub fn file_name(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .filter(|&c| !forbidden_in_text(c))
+        .map(|c| match c {
+            '/' | '\\' | '"' | ':' | '*' | '?' | '<' | '>' | '|' => '_',
+            c => c,
+        })
+        .take(200)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').trim();
+    if cleaned.is_empty() {
+        "item".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
 #[derive(Default)]
 pub struct Checker {
     errors: Vec<FieldError>,
@@ -76,20 +119,40 @@ impl Checker {
         v.to_owned()
     }
 
+    /// An optional text of several lines (a summary, a script, a reason): at most `max`
+    /// characters; line breaks and tabs are allowed, other control and direction marks not.
+    pub fn long_text(&mut self, field: &'static str, value: &str, max: usize) -> String {
+        let v = value.trim();
+        if v.chars().count() > max {
+            self.too_long(field, max);
+        } else if v.chars().any(forbidden_in_long_text) {
+            self.bad_characters(field);
+        }
+        v.to_owned()
+    }
+
     fn check_len_and_controls(&mut self, field: &'static str, v: &str, max: usize) {
         if v.chars().count() > max {
-            self.push(FieldError::new(
-                field,
-                "too_long",
-                format!("{field} must be at most {max} characters"),
-            ));
-        } else if v.chars().any(char::is_control) {
-            self.push(FieldError::new(
-                field,
-                "bad_format",
-                format!("{field} must not contain control characters"),
-            ));
+            self.too_long(field, max);
+        } else if v.chars().any(forbidden_in_text) {
+            self.bad_characters(field);
         }
+    }
+
+    fn too_long(&mut self, field: &'static str, max: usize) {
+        self.push(FieldError::new(
+            field,
+            "too_long",
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
+
+    fn bad_characters(&mut self, field: &'static str) {
+        self.push(FieldError::new(
+            field,
+            "bad_format",
+            format!("{field} must not contain control or text-direction characters"),
+        ));
     }
 
     /// A station code: 2–32 of `a-z 0-9 -`, starting with a letter or digit.
@@ -126,7 +189,7 @@ impl Checker {
             return v;
         }
         let ok = v.len() <= 254
-            && !v.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !v.chars().any(|c| c.is_whitespace() || forbidden_in_text(c))
             && match v.split_once('@') {
                 Some((local, domain)) => {
                     !local.is_empty()
@@ -301,6 +364,29 @@ impl StationInput<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn direction_marks_are_refused_and_stripped_from_file_names() {
+        let mut c = super::Checker::new();
+        c.text("title", "report\u{202E}4pm.exe", 200);
+        c.optional_text("city", "杭\u{2067}州", 50);
+        c.long_text("summary", "第一行\n第二行\u{200F}", 2000);
+        c.long_text("script", "第一行\r\n\t第二行", 2000);
+        let errs = c.finish(()).expect_err("refused");
+        let fields: Vec<_> = errs.iter().map(|e| (e.field, e.code)).collect();
+        assert_eq!(
+            fields,
+            [
+                ("title", "bad_format"),
+                ("city", "bad_format"),
+                ("summary", "bad_format")
+            ]
+        );
+        assert_eq!(super::file_name("report\u{202E}4pm.exe"), "report4pm.exe");
+        assert_eq!(super::file_name("../../etc/pass\u{0}wd"), "_.._etc_passwd");
+        assert_eq!(super::file_name("\u{202E}\u{200F}"), "item");
+        assert_eq!(super::file_name("暴雨 现场.mp4"), "暴雨 现场.mp4");
+    }
+
     use super::*;
 
     fn station() -> StationInput<'static> {

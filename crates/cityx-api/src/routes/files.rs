@@ -165,8 +165,10 @@ pub async fn media_file(
     serve(&st, &file, &headers, None).await
 }
 
-/// `Content-Disposition` for saving a file under `name` (RFC 6266, with an ASCII fallback).
+/// `Content-Disposition` for saving a file under `name` (RFC 6266, with an ASCII fallback),
+/// made safe first: no direction marks, control characters or path separators.
 pub(crate) fn attachment(name: &str) -> String {
+    let name = &cityx_core::validate::file_name(name);
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -289,6 +291,15 @@ mod tests {
         ] {
             assert_eq!(wanted(Some(ignored), 100), Wanted::Whole, "{ignored}");
         }
+    }
+
+    #[test]
+    fn attachments_drop_direction_marks_and_separators() {
+        let a = attachment("report\u{202E}4pm.exe");
+        assert!(!a.contains("%E2%80%AE"), "{a}");
+        assert!(a.contains("filename*=UTF-8''report4pm.exe"), "{a}");
+        let a = attachment("../x\\y.mp4");
+        assert!(a.contains("filename=\"_x_y.mp4\""), "{a}");
     }
 
     #[test]

@@ -191,3 +191,88 @@ async fn validation_errors_name_each_field() {
     );
     app.stop().await;
 }
+
+/// Direction marks (U+202E and the other bidi controls) are refused in every text field, so
+/// no title or file name can read backwards in a list or a saved file.
+#[tokio::test]
+async fn direction_marks_are_refused_in_text_fields() {
+    use base64::Engine as _;
+    let app = TestApp::spawn().await;
+    let w = cityx_testkit::World::seed(&app).await;
+    let field_of = |b: &Value| {
+        (
+            b["error"]["fields"][0]["field"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+            b["error"]["fields"][0]["code"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        )
+    };
+    let rlo = "新闻\u{202E}4pm.exe";
+    let before = snapshot(&app).await;
+    let body =
+        json!({ "name": rlo, "code": "rlo", "city": "c", "province": "p", "region": "east" });
+    let (s, b) = app.post("/api/v1/stations", &app.admin_token, body).await;
+    assert_eq!(
+        (s.as_u16(), field_of(&b)),
+        (422, ("name".into(), "bad_format".into()))
+    );
+    let body = json!({ "name": "t\u{2066}x", "scopes": ["read"] });
+    let (s, b) = app.post("/api/v1/tokens", &app.admin_token, body).await;
+    assert_eq!(
+        (s.as_u16(), field_of(&b)),
+        (422, ("name".into(), "bad_format".into()))
+    );
+
+    let ed = w.user("editor@a");
+    let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
+    for (key, meta) in [
+        (
+            "filename",
+            format!("filename {}", b64("clip\u{202E}4pm.exe")),
+        ),
+        (
+            "title",
+            format!("filename {},title {}", b64("clip.mp4"), b64(rlo)),
+        ),
+        (
+            "summary",
+            format!(
+                "filename {},summary {}",
+                b64("clip.mp4"),
+                b64("第一行\n\u{200F}")
+            ),
+        ),
+        (
+            "keywords",
+            format!(
+                "filename {},keywords {}",
+                b64("clip.mp4"),
+                b64("暴雨,\u{202B}救援")
+            ),
+        ),
+    ] {
+        let res = app
+            .http
+            .post(app.url("/api/v1/uploads"))
+            .bearer_auth(&ed.token)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", "10")
+            .header("upload-metadata", meta)
+            .send()
+            .await
+            .expect("send");
+        let status = res.status().as_u16();
+        let b: Value = res.json().await.expect("json");
+        assert_eq!(
+            (status, field_of(&b)),
+            (422, (key.into(), "bad_format".into())),
+            "{key}"
+        );
+    }
+    assert_eq!(snapshot(&app).await, before, "nothing changed");
+    app.stop().await;
+}
