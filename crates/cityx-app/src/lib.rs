@@ -299,6 +299,7 @@ impl App {
     pub fn media(&self) -> Media<'_> {
         Media {
             exchange: &*self.repo,
+            users: &*self.repo,
             storage: &self.storage,
             media: &self.media,
             link_key: &self.link_key,

@@ -3,9 +3,12 @@
 //! segments, storyboard, thumbnails, poster, proxy) are served without a session or a
 //! database read per request. A CDN can cache under it, and a player needs no cookie.
 //!
-//! Every request still answers to the item's rights of the moment: whether the link's holder
-//! may see the item is read from the database at most once per [`RIGHTS_TTL`] per item and
-//! viewer, so a withdrawal, a deletion or narrowed rights stop playback within seconds.
+//! Every request still answers to the item's rights of the moment and to its holder: whether
+//! the link's station may see the item is read from the database at most once per
+//! [`RIGHTS_TTL`] per item and viewer, and whether the person it was made for is still
+//! enabled and still of that station at most once per [`RIGHTS_TTL`] per person, so a
+//! withdrawal, a deletion, narrowed rights or a disabled account stop playback within
+//! seconds.
 //!
 //! Small files ([`SMALL_FILE`] or less: playlists, segments, pictures) are read whole in one
 //! trip to a blocking thread and, once the item is ready (its files no longer change), kept
@@ -13,7 +16,7 @@
 
 use crate::pipeline::{AssetFile, extension_of, servable, storage_error};
 use crate::{Error, Result, secrets};
-use cityx_core::{Actor, AssetId, AssetStatus, StationId, TenantScope, policy};
+use cityx_core::{Actor, AssetId, AssetStatus, ScopeSet, StationId, TenantScope, UserId, policy};
 use cityx_storage::StorageKey;
 use hmac::Mac;
 use serde::Serialize;
@@ -27,6 +30,7 @@ use utoipa::ToSchema;
 #[derive(Clone, Copy)]
 pub struct Media<'a> {
     pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
+    pub(crate) users: &'a dyn cityx_db::UserRepo,
     pub(crate) storage: &'a cityx_storage::Storage,
     pub(crate) media: &'a MediaCache,
     pub(crate) link_key: &'a crate::secrets::LinkKey,
@@ -39,8 +43,52 @@ pub const SMALL_FILE: u64 = 4 << 20;
 const LINK_TTL: Duration = Duration::from_secs(6 * 3600);
 /// How long a rights decision is reused.
 const RIGHTS_TTL: Duration = Duration::from_secs(2);
-/// Rights decisions kept before the expired ones are swept.
+/// Decisions kept before the expired ones are swept.
 const RIGHTS_SWEEP: usize = 10_000;
+
+/// The person a link was made for; `-` for the system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Holder(Option<UserId>);
+
+impl Holder {
+    fn code(self) -> String {
+        self.0.map_or_else(|| "-".to_owned(), |u| u.to_string())
+    }
+
+    fn parse(code: &str) -> Option<Self> {
+        match code {
+            "-" => Some(Holder(None)),
+            s => s.parse().ok().map(|u| Holder(Some(u))),
+        }
+    }
+}
+
+/// Decisions reused for [`RIGHTS_TTL`], so that a player's requests in a burst cost one
+/// database read.
+struct Recent<K, V>(Mutex<HashMap<K, (Instant, V)>>);
+
+impl<K, V> Default for Recent<K, V> {
+    fn default() -> Self {
+        Recent(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V: Copy> Recent<K, V> {
+    fn get(&self, key: &K) -> Option<V> {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < RIGHTS_TTL)
+            .map(|(_, v)| *v)
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= RIGHTS_SWEEP {
+            map.retain(|_, (at, _)| at.elapsed() < RIGHTS_TTL);
+        }
+        map.insert(key, (Instant::now(), value));
+    }
+}
 
 /// Where an item plays from, for one viewer, until `expires_at`.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -121,7 +169,8 @@ struct Files {
 /// The memory behind media links: rights decisions and small files.
 pub(crate) struct MediaCache {
     budget: u64,
-    rights: Mutex<HashMap<(AssetId, Viewer), (Instant, Playable)>>,
+    rights: Recent<(AssetId, Viewer), Playable>,
+    holders: Recent<(UserId, Viewer), bool>,
     files: Mutex<Files>,
 }
 
@@ -131,23 +180,9 @@ impl MediaCache {
         MediaCache {
             budget,
             rights: Default::default(),
+            holders: Default::default(),
             files: Default::default(),
         }
-    }
-
-    fn rights(&self, key: (AssetId, Viewer)) -> Option<Playable> {
-        let map = self.rights.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&key)
-            .filter(|(at, _)| at.elapsed() < RIGHTS_TTL)
-            .map(|(_, p)| *p)
-    }
-
-    fn remember_rights(&self, key: (AssetId, Viewer), playable: Playable) {
-        let mut map = self.rights.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= RIGHTS_SWEEP {
-            map.retain(|_, (at, _)| at.elapsed() < RIGHTS_TTL);
-        }
-        map.insert(key, (Instant::now(), playable));
     }
 
     fn file(&self, key: &FileKey) -> Option<AssetFile> {
@@ -204,8 +239,8 @@ impl MediaCache {
     }
 }
 
-fn signed_part(asset: AssetId, viewer: Viewer, expires: i64) -> String {
-    format!("{asset}.{}.{expires}", viewer.code())
+fn signed_part(asset: AssetId, viewer: Viewer, holder: Holder, expires: i64) -> String {
+    format!("{asset}.{}.{}.{expires}", viewer.code(), holder.code())
 }
 
 impl Media<'_> {
@@ -216,7 +251,8 @@ impl Media<'_> {
     }
 
     /// [`Media::media_link`] for an item already read (the item page has it). The link
-    /// carries the caller's rights, which every request under it checks again.
+    /// carries the caller's station's rights and the caller, which every request under it
+    /// checks again.
     pub async fn media_link_of(
         &self,
         actor: &Actor,
@@ -227,6 +263,7 @@ impl Media<'_> {
         let part = signed_part(
             asset.id,
             Viewer::of(actor.tenant_scope()),
+            Holder(actor.user_id),
             expires_at.unix_timestamp(),
         );
         let sig = secrets::mac(self.link_key.get().await?, &format!("media/{part}"))?.finalize();
@@ -239,11 +276,12 @@ impl Media<'_> {
         })
     }
 
-    /// A file under a media link: the link must be intact and unexpired, and its viewer
-    /// still allowed to see the item.
+    /// A file under a media link: the link must be intact and unexpired, its holder still
+    /// enabled and of the link's station, and that station still allowed to see the item.
     pub async fn media_file(&self, grant: &str, relative: &str) -> Result<AssetFile> {
         let mut parts = grant.split('.');
-        let (Some(asset), Some(viewer), Some(exp), Some(sig), None) = (
+        let (Some(asset), Some(viewer), Some(holder), Some(exp), Some(sig), None) = (
+            parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
@@ -252,9 +290,10 @@ impl Media<'_> {
         ) else {
             return Err(Error::BadMediaLink);
         };
-        let (Ok(asset), Some(viewer), Ok(exp), Some(sig)) = (
+        let (Ok(asset), Some(viewer), Some(holder), Ok(exp), Some(sig)) = (
             asset.parse::<AssetId>(),
             Viewer::parse(viewer),
+            Holder::parse(holder),
             exp.parse::<i64>(),
             secrets::unhex(sig),
         ) else {
@@ -262,12 +301,15 @@ impl Media<'_> {
         };
         let expected = secrets::mac(
             self.link_key.get().await?,
-            &format!("media/{}", signed_part(asset, viewer, exp)),
+            &format!("media/{}", signed_part(asset, viewer, holder, exp)),
         )?;
         if sig.len() != 16 || expected.verify_truncated_left(&sig).is_err() {
             return Err(Error::BadMediaLink);
         }
         if exp < cityx_core::now().unix_timestamp() {
+            return Err(Error::BadMediaLink);
+        }
+        if !self.holder_may_watch(holder, viewer).await? {
             return Err(Error::BadMediaLink);
         }
         let Some((settled, version)) = self.playable(asset, viewer).await? else {
@@ -283,8 +325,30 @@ impl Media<'_> {
         .await
     }
 
+    /// Whether the person a link was made for is still enabled and still sees as the
+    /// link's viewer does (the same station, or the hub).
+    async fn holder_may_watch(&self, holder: Holder, viewer: Viewer) -> Result<bool> {
+        let Holder(Some(user)) = holder else {
+            return Ok(true);
+        };
+        if let Some(ok) = self.media.holders.get(&(user, viewer)) {
+            return Ok(ok);
+        }
+        let ok = match self.users.get_user(TenantScope::All, user).await {
+            Ok(u) => {
+                !u.disabled
+                    && Viewer::of(Actor::for_user(&u, None, ScopeSet::NONE).tenant_scope())
+                        == viewer
+            }
+            Err(cityx_db::Error::NotFound { .. }) => false,
+            Err(e) => return Err(e.into()),
+        };
+        self.media.holders.put((user, viewer), ok);
+        Ok(ok)
+    }
+
     async fn playable(&self, asset: AssetId, viewer: Viewer) -> Result<Playable> {
-        if let Some(p) = self.media.rights((asset, viewer)) {
+        if let Some(p) = self.media.rights.get(&(asset, viewer)) {
             return Ok(p);
         }
         let playable = match self
@@ -299,7 +363,7 @@ impl Media<'_> {
             Ok(_) | Err(cityx_db::Error::NotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
-        self.media.remember_rights((asset, viewer), playable);
+        self.media.rights.put((asset, viewer), playable);
         Ok(playable)
     }
 

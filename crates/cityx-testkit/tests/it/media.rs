@@ -116,27 +116,68 @@ async fn items_play_under_signed_links_until_their_rights_say_no() {
         .trim_start_matches("/api/v1/media/")
         .trim_end_matches('/');
     let parts: Vec<&str> = grant.split('.').collect();
-    assert_eq!(parts.len(), 4, "{grant}");
+    // item . station . person . expiry . signature
+    assert_eq!(parts.len(), 5, "{grant}");
+    assert_eq!(parts[2], w.user("editor@b").id, "{grant}");
     let other_item = app.item_with(&ea, &[("title", "别的素材")]).await;
     let flipped = {
-        let mut sig = parts[3].to_owned();
+        let mut sig = parts[4].to_owned();
         let last = if sig.ends_with('0') { "1" } else { "0" };
         sig.replace_range(sig.len() - 1.., last);
         sig
     };
+    let (p0, p1, p2, p3, p4) = (parts[0], parts[1], parts[2], parts[3], parts[4]);
+    let someone_else = &w.user("viewer@b").id;
     for bad in [
-        format!("{}.{}.{}.{flipped}", parts[0], parts[1], parts[2]),
-        format!("{other_item}.{}.{}.{}", parts[1], parts[2], parts[3]),
-        format!("{}.all.{}.{}", parts[0], parts[2], parts[3]),
-        format!("{}.{}.99999999999.{}", parts[0], parts[1], parts[3]),
-        format!("{}.{}.{}.{}", parts[0], parts[1], parts[2], &parts[3][..8]),
+        format!("{p0}.{p1}.{p2}.{p3}.{flipped}"),
+        format!("{other_item}.{p1}.{p2}.{p3}.{p4}"),
+        format!("{p0}.all.{p2}.{p3}.{p4}"),
+        format!("{p0}.{p1}.{someone_else}.{p3}.{p4}"),
+        format!("{p0}.{p1}.-.{p3}.{p4}"),
+        format!("{p0}.{p1}.{p2}.99999999999.{p4}"),
+        format!("{p0}.{p1}.{p2}.{p3}.{}", &p4[..8]),
         "garbage".to_owned(),
-        format!("{}.{}.1.{}", parts[0], parts[1], parts[3]),
+        format!("{p0}.{p1}.{p3}.{p4}"),
+        format!("{p0}.{p1}.{p2}.1.{p4}"),
     ] {
         let got =
             code(fetch(&app, &format!("/api/v1/media/{bad}/hls/master.m3u8"), &[]).await).await;
         assert_eq!(got, (403, "media_link_invalid".to_owned()), "{bad}");
     }
+
+    // A link is a person's: when B's viewer is disabled, their link stops within seconds
+    // while B's editor's plays on.
+    let vb = w.user("viewer@b");
+    let (_, viewer_link) = app
+        .get(&format!("/api/v1/assets/{id}/media"), &vb.token)
+        .await;
+    let viewer_base = viewer_link["base"].as_str().expect("base").to_owned();
+    let res = fetch(&app, &format!("{viewer_base}hls/master.m3u8"), &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (s, _) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{}", vb.id),
+            Some(&app.admin_token),
+            Some(serde_json::json!({ "disabled": true })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = code(fetch(&app, &format!("{viewer_base}hls/master.m3u8"), &[]).await).await;
+        if got == (403, "media_link_invalid".to_owned()) {
+            break;
+        }
+        assert_eq!(got.0, 200, "{got:?}");
+        assert!(
+            Instant::now() < deadline,
+            "a disabled viewer's link still plays"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let res = fetch(&app, &format!("{base}hls/master.m3u8"), &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
 
     // The hub's link and B's: when A makes the item private, B's stops within seconds and
     // the hub's plays on.
