@@ -281,7 +281,7 @@ impl App {
     pub fn zones(&self) -> Zones<'_> {
         Zones {
             zones: &*self.repo,
-            ingest: &*self.repo,
+            exchange: &*self.repo,
         }
     }
 

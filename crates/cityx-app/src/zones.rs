@@ -11,7 +11,7 @@ use cityx_core::{
 #[derive(Clone, Copy)]
 pub struct Zones<'a> {
     pub(crate) zones: &'a dyn cityx_db::ZoneRepo,
-    pub(crate) ingest: &'a dyn cityx_db::IngestRepo,
+    pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
 }
 
 /// Items a zone page lists at most.
@@ -26,24 +26,44 @@ pub struct ZoneView {
 }
 
 impl Zones<'_> {
-    /// Checks a zone's fields against the database: the cover item and invited stations
-    /// exist.
+    /// Checks a zone's fields against the database: the cover is an item that everyone who
+    /// reads zones may see (ready, shared with every station, not under embargo), so that
+    /// no private item's id shows through a zone; invited stations exist.
     async fn zone_fields(&self, input: &ZoneInput<'_>) -> Result<ZoneFields> {
         let fields = input.validate()?;
-        if let Some(cover) = fields.cover_asset_id {
-            match self.ingest.get_asset(TenantScope::All, cover).await {
-                Ok(_) => {}
-                Err(e) if e.is_not_found() => {
-                    return Err(Error::field(
-                        "cover_asset_id",
-                        "not_found",
-                        "the cover item does not exist",
-                    ));
-                }
-                Err(e) => return Err(e.into()),
-            }
+        if let Some(cover) = fields.cover_asset_id
+            && !self.cover_visible(TenantScope::Nothing, cover).await?
+        {
+            return Err(Error::field(
+                "cover_asset_id",
+                "not_shared",
+                "the cover must be a ready item shared with every station and not under embargo",
+            ));
         }
         Ok(fields)
+    }
+
+    async fn cover_visible(&self, scope: TenantScope, cover: AssetId) -> Result<bool> {
+        match self
+            .exchange
+            .get_visible_asset(scope, cover, cityx_core::now())
+            .await
+        {
+            Ok(a) => Ok(a.deleted_at.is_none()),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A zone as `actor` may read it: a cover whose rights have narrowed since it was
+    /// chosen is left out.
+    async fn as_seen_by(&self, actor: &Actor, mut zone: Zone) -> Result<Zone> {
+        if let Some(cover) = zone.cover_asset_id
+            && !self.cover_visible(actor.tenant_scope(), cover).await?
+        {
+            zone.cover_asset_id = None;
+        }
+        Ok(zone)
     }
 
     fn unknown_station(e: cityx_db::Error) -> Error {
@@ -93,13 +113,19 @@ impl Zones<'_> {
     /// Every zone, latest window first: anyone signed in.
     pub async fn list_zones(&self, actor: &Actor) -> Result<Vec<Zone>> {
         policy::read(actor)?;
-        Ok(self.zones.list_zones(200).await?)
+        let mut zones = Vec::new();
+        for zone in self.zones.list_zones(200).await? {
+            zones.push(self.as_seen_by(actor, zone).await?);
+        }
+        Ok(zones)
     }
 
     /// A zone with the items of it the caller may see.
     pub async fn get_zone(&self, actor: &Actor, id: ZoneId) -> Result<ZoneView> {
         policy::read(actor)?;
-        let zone = self.zones.get_zone(id).await?;
+        let zone = self
+            .as_seen_by(actor, self.zones.get_zone(id).await?)
+            .await?;
         let items = self
             .zones
             .zone_items(actor.tenant_scope(), id, cityx_core::now(), ZONE_PAGE_ITEMS)

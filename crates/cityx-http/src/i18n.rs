@@ -602,6 +602,7 @@ catalog! {
     "action.process_stopped" => "停止后台进程", "Process stopped";
     "action.process_started" => "启动后台进程", "Process started";
     "fe.too_many" => "数量已达上限", "has reached its limit";
+    "fe.not_shared" => "封面须是已就绪、向全部成员台开放且不在禁发期内的素材", "must be a ready item shared with every station and not under embargo";
     "fe.outlives_token" => "不能晚于创建它的令牌过期", "may not outlive the token that makes it";
     "fe.unknown_kind" => "包含未知的事件类型", "names an unknown event kind";
     "err.webhook_not_found" => "找不到这个推送地址。", "No such webhook.";

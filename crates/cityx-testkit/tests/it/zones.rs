@@ -59,6 +59,12 @@ async fn stations_contribute_to_a_zone_and_it_shows_their_progress() {
                    "cover_asset_id": uuid::Uuid::now_v7()}),
             "cover_asset_id",
         ),
+        // A private item cannot be a cover: its id would show to every station.
+        (
+            json!({"title": "x", "starts_on": date_in(0), "ends_on": date_in(1),
+                   "cover_asset_id": private}),
+            "cover_asset_id",
+        ),
     ] {
         let (s, b) = app.post("/api/v1/zones", &hub, bad).await;
         assert_eq!(
@@ -71,6 +77,24 @@ async fn stations_contribute_to_a_zone_and_it_shows_their_progress() {
     let (s, zone) = app.post("/api/v1/zones", &hub, body).await;
     assert_eq!(s, 201, "{zone}");
     let zid = zone["id"].as_str().expect("id").to_owned();
+    // A cover made private later is left out for those who may no longer see it.
+    app.set_rights(&ea, &one, json!({"visibility": "private"}))
+        .await;
+    let cover_for = |token: String| {
+        let app = &app;
+        let path = format!("/api/v1/zones/{zid}");
+        async move { app.get(&path, &token).await.1["zone"]["cover_asset_id"].clone() }
+    };
+    assert_eq!(cover_for(eb.clone()).await, Value::Null);
+    assert_eq!(cover_for(ea.clone()).await, json!(one));
+    let (_, listed) = app.get("/api/v1/zones", &eb).await;
+    assert_eq!(
+        listed["items"][0]["cover_asset_id"],
+        Value::Null,
+        "{listed}"
+    );
+    app.set_rights(&ea, &one, json!({"visibility": "exchange"}))
+        .await;
     let items = format!("/api/v1/zones/{zid}/items");
 
     // Stations contribute their own items; not others', not as viewers, once each.
