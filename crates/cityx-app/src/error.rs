@@ -46,6 +46,8 @@ pub enum Error {
     ChecksumMismatch,
     #[error("the upload was terminated or has expired")]
     UploadGone,
+    #[error("the upload is complete and its item exists: delete the item instead")]
+    UploadComplete,
     #[error("uploads may be at most {max} bytes")]
     UploadTooLarge { max: u64 },
     #[error("the body goes past the upload's length; nothing of it was kept")]

@@ -685,10 +685,7 @@ impl Ingest<'_> {
         policy::contribute(actor)?;
         let u = self.upload_status(actor, id).await?;
         if u.state == UploadState::Completed {
-            return Err(Error::Conflict {
-                entity: "upload",
-                field: "state".into(),
-            });
+            return Err(Error::UploadComplete);
         }
         let audit = NewAudit::by(
             actor,

@@ -724,6 +724,7 @@ catalog! {
     "err.file_not_found" => "素材没有这个文件，或尚未生成。", "The item has no such file, or not yet.";
     "err.range_not_satisfiable" => "请求的字节范围超出文件大小。", "The requested byte range lies outside the file.";
     "err.upload_gone" => "这个上传已取消或已过期，请重新上传。", "This upload was cancelled or has expired. Please upload again.";
+    "err.upload_complete" => "这个上传已完成，素材已生成；如需删除，请删除素材。", "This upload is complete and its item exists; delete the item instead.";
     "err.tus_version_unsupported" => "上传客户端版本不受支持。", "The upload client's protocol version is not supported.";
     "err.invalid_upload_header" => "上传请求格式不正确。", "The upload request is malformed.";
     "err.checksum_algorithm_unsupported" => "不支持的校验算法。", "Unsupported checksum algorithm.";

@@ -154,6 +154,12 @@ pub async fn create(
                     "deferred lengths are not supported: send `Upload-Length`",
                 ));
             }
+            if headers.contains_key("upload-concat") {
+                return Err(tus_error(
+                    ErrorCode::InvalidUploadHeader,
+                    "concatenation is not offered (it is not in `Tus-Extension`): upload one file",
+                ));
+            }
             let length = header_u64(&headers, "upload-length")?.ok_or_else(|| {
                 tus_error(
                     ErrorCode::InvalidUploadHeader,

@@ -364,6 +364,19 @@ async fn bad_creations_are_refused_and_create_nothing() {
         status_and_code(tus.create(1001, &meta).await).await,
         (413, "upload_too_large".into())
     );
+    // Concatenation is not offered, so it is refused rather than ignored.
+    let concat = tus
+        .req(Method::POST, "/api/v1/uploads")
+        .header("upload-length", "10")
+        .header("upload-metadata", &meta)
+        .header("upload-concat", "partial")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(
+        status_and_code(concat).await,
+        (400, "invalid_upload_header".into())
+    );
     assert_eq!(
         status_and_code(tus.create(10, "filename !!notbase64").await).await,
         (400, "invalid_upload_header".into())
@@ -424,6 +437,9 @@ async fn creation_with_upload_and_empty_files() {
             .status(),
         204
     );
+    // A finished upload is not terminated: its item exists, and the answer says so.
+    let res = tus.req(Method::DELETE, &path).send().await.expect("delete");
+    assert_eq!(status_and_code(res).await, (409, "upload_complete".into()));
 
     // An empty file is complete at once (its probe rejects it with a reason; see the evil
     // corpus).
