@@ -45,34 +45,51 @@ const RELATED_PER_LIST: usize = 6;
 /// quotes, colons and operators are just text. An unknown parameter is a 400 `invalid_query`.
 #[derive(Clone, Debug, Default, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchInput {
     /// Words in Chinese (simplified or traditional) or other languages.
     pub q: Option<String>,
     /// A station id.
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub station: Option<String>,
     pub city: Option<String>,
     pub province: Option<String>,
     pub category: Option<String>,
     /// Contributed on or after this day (`YYYY-MM-DD`, China Standard Time).
+    #[param(format = Date)]
     pub from: Option<String>,
     /// Contributed on or before this day.
+    #[param(format = Date)]
     pub to: Option<String>,
     /// Seconds.
+    #[param(minimum = 0)]
     pub min_duration: Option<f64>,
+    #[param(minimum = 0)]
     pub max_duration: Option<f64>,
     /// `2160p`, `1080p`, `720p` or `sd`.
+    #[param(pattern = "^(2160p|1080p|720p|sd)?$")]
     pub resolution: Option<String>,
     /// Technical check verdict: `pass`, `warn` or `fail`.
+    #[param(pattern = "^(pass|warn|fail)?$")]
     pub qc: Option<String>,
     /// Only meaningful for one's own items: `processing`, `ready`, `failed`, `rejected`, `withdrawn`.
+    #[param(pattern = "^(processing|ready|failed|rejected|withdrawn)?$")]
     pub status: Option<String>,
     /// Only items contributed to this topic zone (a zone id).
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub zone: Option<String>,
     /// `relevance` (default), `newest` or `adoptions`.
+    #[param(pattern = "^(relevance|newest|adoptions)?$")]
     pub sort: Option<String>,
     /// 1-based (at most 100).
+    #[param(minimum = 1, maximum = 100)]
     pub page: Option<u32>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub per_page: Option<u32>,
     /// `false` leaves out the facet counts, which makes broad searches faster. Default `true`.
     pub facets: Option<bool>,
@@ -193,8 +210,20 @@ impl SearchInput {
                 "q must be at most 200 characters",
             ));
         }
-        let per_page = self.per_page.unwrap_or(20).clamp(1, MAX_PER_PAGE);
-        let page = self.page.unwrap_or(1).clamp(1, 100);
+        let mut in_range = |field: &'static str, v: Option<u32>, default: u32, max: u32| match v {
+            None => default,
+            Some(n) if (1..=max).contains(&n) => n,
+            Some(_) => {
+                errs.push(FieldError::new(
+                    field,
+                    "out_of_range",
+                    format!("{field} must be between 1 and {max}"),
+                ));
+                default
+            }
+        };
+        let per_page = in_range("per_page", self.per_page, 20, MAX_PER_PAGE);
+        let page = in_range("page", self.page, 1, 100);
         let filters = Filters {
             station,
             city: short_text(text(&self.city)),

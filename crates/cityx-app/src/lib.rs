@@ -367,9 +367,22 @@ impl App {
     }
 }
 
+/// A caller's page size: 1 to 500, `default` when not given.
+pub fn page_limit(limit: Option<u32>, default: u32) -> Result<u32> {
+    match limit {
+        None => Ok(default),
+        Some(n @ 1..=500) => Ok(n),
+        Some(_) => Err(Error::field(
+            "limit",
+            "out_of_range",
+            "limit must be between 1 and 500",
+        )),
+    }
+}
+
 /// Builds a page request from a caller's `limit` and opaque `cursor`.
 pub fn page_request(limit: Option<u32>, cursor: Option<&str>) -> Result<PageRequest> {
-    let mut req = PageRequest::first(limit.unwrap_or(50));
+    let mut req = PageRequest::first(page_limit(limit, 50)?);
     if let Some(c) = cursor.filter(|c| !c.is_empty()) {
         req.after = Some(uuid::Uuid::parse_str(c).map_err(|_| Error::InvalidCursor)?);
     }

@@ -96,7 +96,9 @@ impl Access<'_> {
             .expires_in_days
             .unwrap_or(self.auth.api_token_default_days);
         let now = cityx_core::now();
-        let mut expires_at = now + Duration::days(i64::from(days));
+        // Out-of-range lifetimes are refused below; the arithmetic must not overflow first.
+        let mut expires_at =
+            now + Duration::days(i64::from(days.min(self.auth.api_token_max_days)));
         // A token made with a token may not outlive it: asked for longer, it is refused; by
         // default, it ends with its maker.
         let parent = match actor.token_id {

@@ -9,12 +9,16 @@ use utoipa::IntoParams;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     pub station_id: Option<StationId>,
     /// e.g. `login_failed`, `user_created`, `token_revoked`.
     pub action: Option<String>,
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -23,6 +27,7 @@ pub struct AuditParams {
     responses(
         (status = 200, description = "A page of entries", body = AuditList),
         (status = 400, description = "Bad query or cursor", body = ErrorBody),
+        (status = 422, description = "`limit` out of range", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not an admin", body = ErrorBody),
     ))]

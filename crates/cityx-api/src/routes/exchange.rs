@@ -33,6 +33,7 @@ pub async fn search(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SuggestParams {
     /// What the user has typed so far.
     pub q: String,
@@ -84,9 +85,11 @@ pub async fn related(
 #[serde(deny_unknown_fields)]
 pub struct RightsBody {
     /// `private`, `exchange`, `stations` or `public`.
+    #[schema(pattern = "^(private|exchange|stations|public)$")]
     pub visibility: String,
     /// Station ids, when `visibility` is `stations`.
     #[serde(default)]
+    #[schema(value_type = Vec<uuid::Uuid>)]
     pub shared_with: Vec<String>,
     /// RFC 3339; absent or null for no embargo.
     #[serde(default)]
@@ -207,9 +210,11 @@ pub async fn download_link(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AdoptionParams {
     /// `credited` (the caller's station's items adopted by others), `made` (what the
     /// station adopted) or absent (both; the hub: all).
+    #[param(pattern = "^(credited|made)?$")]
     pub direction: Option<String>,
     /// Only adoptions of this item.
     pub asset_id: Option<AssetId>,
@@ -217,6 +222,9 @@ pub struct AdoptionParams {
     pub station_id: Option<StationId>,
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -227,6 +235,7 @@ pub struct AdoptionParams {
         (status = 200, description = "One page of adoptions", body = AdoptionList),
         (status = 400, description = "An unknown parameter or direction", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "`limit` out of range", body = ErrorBody),
     ))]
 pub async fn list_adoptions(
     State(st): State<HttpState>,
@@ -260,6 +269,7 @@ pub async fn list_adoptions(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SignedParams {
     /// Expiry, Unix seconds.
     pub exp: i64,

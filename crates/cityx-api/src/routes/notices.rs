@@ -107,15 +107,20 @@ pub async fn withdraw(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct NoticeParams {
     /// `received` (default: notices to the caller's station; the hub: all) or `issued`
     /// (about the caller's station's items).
+    #[param(pattern = "^(received|issued)?$")]
     pub direction: Option<String>,
     /// Only notices not yet acknowledged.
     pub open: Option<bool>,
     pub asset_id: Option<AssetId>,
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -126,6 +131,7 @@ pub struct NoticeParams {
         (status = 200, description = "One page of notices", body = NoticeList),
         (status = 400, description = "An unknown parameter or direction", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "`limit` out of range", body = ErrorBody),
     ))]
 pub async fn list(
     State(st): State<HttpState>,
@@ -171,11 +177,13 @@ pub async fn acknowledge(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct FeedParams {
     /// The `cursor` of the previous answer; absent to start from the first event.
     pub cursor: Option<String>,
-    /// Seconds to wait when there is nothing new (0–30, default 0).
-    #[param(minimum = 0, maximum = 30)]
+    /// Seconds to wait when there is nothing new (default 0); a longer wait than 30 s is
+    /// cut to 30 s, so that proxies do not time the request out.
+    #[param(minimum = 0)]
     pub wait: Option<u64>,
     /// Events per answer (1–500, default 100).
     #[param(minimum = 1, maximum = 500)]
@@ -191,6 +199,7 @@ pub struct FeedParams {
         (status = 200, description = "Events and the next cursor", body = cityx_app::FeedPage),
         (status = 400, description = "A changed or foreign cursor (`invalid_cursor`), or an unknown parameter", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 422, description = "`limit` out of range", body = ErrorBody),
     ))]
 pub async fn feed(
     State(st): State<HttpState>,
@@ -198,16 +207,18 @@ pub async fn feed(
     ApiQuery(q): ApiQuery<FeedParams>,
 ) -> ApiResult<Json<cityx_app::FeedPage>> {
     let wait = Duration::from_secs(q.wait.unwrap_or(0));
+    let limit = cityx_app::page_limit(q.limit, 100)?;
     Ok(Json(
         st.app
             .notices()
-            .feed(&actor, q.cursor.as_deref(), wait, q.limit.unwrap_or(100))
+            .feed(&actor, q.cursor.as_deref(), wait, limit)
             .await?,
     ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatisticsParams {
     /// First day, `YYYY-MM-DD` Beijing time (default: 29 days before `to`).
     pub from: Option<String>,
@@ -245,8 +256,10 @@ pub async fn statistics(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// `stations`, `days`, `items`, `zones`, `provinces` or `cities`.
+    #[param(pattern = "^(stations|days|items|zones|provinces|cities)$")]
     pub table: String,
     pub from: Option<String>,
     pub to: Option<String>,

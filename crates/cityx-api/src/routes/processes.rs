@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ProcessFilter {
     /// Only processes of this kind.
     pub kind: Option<String>,

@@ -13,19 +13,20 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateStation {
-    #[schema(example = "杭州电视台")]
+    #[schema(example = "杭州电视台", min_length = 1, max_length = 100)]
     pub name: String,
     /// 2–32 lowercase letters, digits or hyphens; unique.
     #[schema(example = "hztv", pattern = "^[a-z0-9][a-z0-9-]{1,31}$")]
     pub code: String,
-    #[schema(example = "杭州")]
+    #[schema(example = "杭州", min_length = 1, max_length = 50)]
     pub city: String,
-    #[schema(example = "浙江")]
+    #[schema(example = "浙江", min_length = 1, max_length = 50)]
     pub province: String,
     pub region: Region,
     #[serde(default)]
     pub contact_name: String,
     #[serde(default)]
+    #[schema(pattern = r"^[0-9 +()\-]*$", max_length = 32)]
     pub contact_phone: String,
     #[serde(default)]
     pub contact_email: String,
@@ -34,12 +35,17 @@ pub struct CreateStation {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateStation {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{1,31}$")]
     pub code: Option<String>,
+    #[schema(min_length = 1, max_length = 50)]
     pub city: Option<String>,
+    #[schema(min_length = 1, max_length = 50)]
     pub province: Option<String>,
     pub region: Option<Region>,
     pub contact_name: Option<String>,
+    #[schema(pattern = r"^[0-9 +()\-]*$", max_length = 32)]
     pub contact_phone: Option<String>,
     pub contact_email: Option<String>,
 }
@@ -49,6 +55,7 @@ pub struct UpdateStation {
     responses(
         (status = 200, description = "A page of stations", body = StationList),
         (status = 400, description = "Bad query or cursor", body = ErrorBody),
+        (status = 422, description = "`limit` out of range", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Scope missing", body = ErrorBody),
     ))]

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct TokenListParams {
     /// Only this user's tokens (admins); others always see only their own.
     pub user_id: Option<UserId>,
@@ -19,6 +20,9 @@ pub struct TokenListParams {
     pub include_inactive: bool,
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -49,6 +53,7 @@ pub struct CreatedToken {
     responses(
         (status = 200, description = "A page of tokens (never their secrets)", body = TokenList),
         (status = 400, description = "Bad query or cursor", body = ErrorBody),
+        (status = 422, description = "`limit` out of range", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Another user's tokens without the right", body = ErrorBody),
     ))]

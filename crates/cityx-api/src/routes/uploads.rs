@@ -122,7 +122,7 @@ pub async fn options(State(st): State<HttpState>) -> Response {
 /// `Cityx-Asset-Id` the item it creates.
 #[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads",
     params(
-        ("Tus-Resumable" = String, Header, description = "Always `1.0.0`", example = "1.0.0"),
+        ("Tus-Resumable" = String, Header, description = "Always `1.0.0`", example = "1.0.0", pattern = r"^1\.0\.0$"),
         ("Upload-Length" = u64, Header, description = "Size of the whole file in bytes"),
         ("Upload-Metadata" = Option<String>, Header, description = "`filename base64,title base64,…`"),
     ),
@@ -226,7 +226,7 @@ pub async fn create(
 #[utoipa::path(head, path = "/api/v1/uploads/{id}", tag = "uploads",
     params(
         ("id" = UploadId, Path, description = "Upload id"),
-        ("Tus-Resumable" = String, Header, description = "Always `1.0.0`", example = "1.0.0"),
+        ("Tus-Resumable" = String, Header, description = "Always `1.0.0`", example = "1.0.0", pattern = r"^1\.0\.0$"),
     ),
     responses(
         (status = 200, description = "See Upload-Offset, Upload-Length, Upload-Expires"),
@@ -290,9 +290,9 @@ fn checksum(headers: &HeaderMap) -> ApiResult<Option<(ChecksumAlg, Vec<u8>)>> {
 #[utoipa::path(patch, path = "/api/v1/uploads/{id}", tag = "uploads",
     params(
         ("id" = UploadId, Path, description = "Upload id"),
-        ("Tus-Resumable" = String, Header, description = "Always `1.0.0`", example = "1.0.0"),
+        ("Tus-Resumable" = String, Header, description = "Always `1.0.0`", example = "1.0.0", pattern = r"^1\.0\.0$"),
         ("Upload-Offset" = u64, Header, description = "Where this chunk starts: the offset HEAD reported"),
-        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|md5|sha256 <base64 digest of this chunk>`"),
+        ("Upload-Checksum" = Option<String>, Header, description = "`sha1|md5|sha256 <base64 digest of this chunk>`", pattern = r"^(sha1|md5|sha256) [A-Za-z0-9+/]+={0,2}$"),
     ),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
     responses(
@@ -356,7 +356,7 @@ pub async fn patch(
 #[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "uploads",
     params(
         ("id" = UploadId, Path, description = "Upload id"),
-        ("Tus-Resumable" = String, Header, description = "Always `1.0.0`", example = "1.0.0"),
+        ("Tus-Resumable" = String, Header, description = "Always `1.0.0`", example = "1.0.0", pattern = r"^1\.0\.0$"),
     ),
     responses(
         (status = 204, description = "Terminated"),

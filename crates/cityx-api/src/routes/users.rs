@@ -11,11 +11,15 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UserListParams {
     /// Only users of this station.
     pub station_id: Option<StationId>,
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub cursor: Option<String>,
 }
 
@@ -56,6 +60,7 @@ pub struct UpdateUser {
 #[serde(deny_unknown_fields)]
 pub struct ResetPassword {
     /// At least 10 characters; generated and returned once when absent.
+    #[schema(min_length = 10, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -72,6 +77,7 @@ pub struct PasswordResetResult {
     responses(
         (status = 200, description = "A page of users", body = UserList),
         (status = 400, description = "Bad query or cursor", body = ErrorBody),
+        (status = 422, description = "`limit` out of range", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Role or scope does not allow", body = ErrorBody),
     ))]

@@ -15,6 +15,7 @@ pub struct InviteBody {
     pub station_id: StationId,
     /// Items asked of the station (0–1000).
     #[serde(default = "one")]
+    #[schema(minimum = 0, maximum = 1000)]
     pub target: i64,
 }
 
@@ -26,6 +27,7 @@ fn one() -> i64 {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneBody {
+    #[schema(min_length = 1, max_length = 100)]
     pub title: String,
     #[serde(default)]
     pub brief: String,
@@ -33,8 +35,10 @@ pub struct ZoneBody {
     #[serde(default)]
     pub cover_asset_id: Option<AssetId>,
     /// First day of contributions, `YYYY-MM-DD` Beijing time.
+    #[schema(pattern = r"^\d{4}-\d{2}-\d{2}$")]
     pub starts_on: String,
     /// Last day, inclusive.
+    #[schema(pattern = r"^\d{4}-\d{2}-\d{2}$")]
     pub ends_on: String,
     #[serde(default)]
     pub invited: Vec<InviteBody>,
