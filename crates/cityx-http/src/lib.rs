@@ -12,3 +12,4 @@ pub mod error;
 pub mod http;
 pub mod i18n;
 pub mod middleware;
+pub mod serve;

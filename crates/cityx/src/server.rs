@@ -160,19 +160,14 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let state_metrics = state.metrics.clone();
-    let make_service = router(state, role).into_make_service_with_connect_info::<SocketAddr>();
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        // Small JSON answers must not wait for Nagle's algorithm.
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = tokio::spawn(async move {
-        axum::serve(listener, make_service)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server = tokio::spawn(cityx_http::serve::serve(
+        listener,
+        router(state, role),
+        settings.conn_options(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let upkeep = tokio::spawn(upkeep(state_metrics));
     let indexer = role.serves_api().then(|| {
         let app = app.clone();

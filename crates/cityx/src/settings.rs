@@ -227,6 +227,12 @@ pub struct ServerSettings {
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
     pub shutdown_grace_secs: u64,
+    /// Longest a connection may take to send a request's head, from its opening or the end
+    /// of its previous answer; so also how long an idle keep-alive connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// Connections one client address may hold at once (0: no limit). Not applied with
+    /// `trust_forwarded`, where every connection is the proxy's.
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerSettings {
@@ -239,6 +245,8 @@ impl Default for ServerSettings {
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 20,
+            header_read_timeout_secs: 30,
+            max_connections_per_ip: 256,
         }
     }
 }
@@ -374,6 +382,9 @@ impl Settings {
         }
         if self.server.request_timeout_secs == 0 {
             bail!("server.request_timeout_secs must be at least 1");
+        }
+        if self.server.header_read_timeout_secs == 0 {
+            bail!("server.header_read_timeout_secs must be at least 1");
         }
         if self.server.body_limit_bytes < 1024 {
             bail!("server.body_limit_bytes must be at least 1024");
@@ -625,6 +636,18 @@ impl Settings {
             self.data.dir.join("spool")
         } else {
             self.uploads.spool_dir.clone()
+        }
+    }
+
+    /// How the door accepts and keeps connections.
+    pub fn conn_options(&self) -> cityx_http::serve::ConnOptions {
+        cityx_http::serve::ConnOptions {
+            header_read_timeout: Duration::from_secs(self.server.header_read_timeout_secs),
+            max_per_address: if self.server.trust_forwarded {
+                0
+            } else {
+                self.server.max_connections_per_ip
+            },
         }
     }
 

@@ -1,6 +1,7 @@
 //! Health, readiness, metrics, the OpenAPI document, request ids, headers and shutdown.
 
 use cityx_testkit::TestApp;
+use std::time::Duration;
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
@@ -212,7 +213,7 @@ async fn data_survives_a_restart() {
     let codes: Vec<&str> = page.items.iter().map(|s| s.code.as_str()).collect();
     assert_eq!(codes, ["keep"]);
     running
-        .shutdown(std::time::Duration::from_secs(5))
+        .shutdown(Duration::from_secs(5))
         .await
         .expect("stop");
     kept.cleanup().await;
@@ -276,5 +277,114 @@ async fn behind_a_trusted_https_proxy_request_ids_are_strict_and_hsts_is_sent() 
         res.headers()["strict-transport-security"],
         "max-age=63072000"
     );
+    app.stop().await;
+}
+
+/// Whether the server closes this connection within `within` (reading and dropping any
+/// answer before the end).
+async fn closed_within(tcp: &mut tokio::net::TcpStream, within: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Slow headers, silent sockets and idle keep-alive connections are let go after the
+/// header time limit, while a long poll and a slow upload body outlast it; one address
+/// holds at most its share of connections.
+#[tokio::test]
+async fn connections_that_send_no_request_are_let_go_and_capped_per_address() {
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let app = TestApp::spawn_with(|s| {
+        s.server.header_read_timeout_secs = 1;
+        s.server.max_connections_per_ip = 6;
+    })
+    .await;
+    let addr = app.url("").trim_start_matches("http://").to_owned();
+    let patience = Duration::from_secs(20);
+
+    // A head that never ends, and a socket that says nothing.
+    let mut slow = TcpStream::connect(&addr).await.expect("connect");
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut silent = TcpStream::connect(&addr).await.expect("connect");
+    assert!(
+        closed_within(&mut slow, patience).await,
+        "a slow head was kept"
+    );
+    assert!(
+        closed_within(&mut silent, patience).await,
+        "a silent socket was kept"
+    );
+
+    // An idle keep-alive connection, after a whole answer.
+    let mut idle = TcpStream::connect(&addr).await.expect("connect");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    assert!(
+        closed_within(&mut idle, patience).await,
+        "an idle connection was kept"
+    );
+
+    // A long poll that waits longer than the header limit is answered.
+    let (s, _) = app.get("/api/v1/feed?wait=3", &app.admin_token).await;
+    assert_eq!(s, 200);
+
+    // The cap, from an address of its own (the test's HTTP client is on 127.0.0.1): six
+    // connections; a seventh is closed at once; when one of the six goes, there is room.
+    let from = |addr: String| async move {
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.bind("127.0.0.2:0".parse().expect("addr"))
+            .expect("bind 127.0.0.2");
+        sock.connect(addr.parse().expect("addr"))
+            .await
+            .expect("connect")
+    };
+    let mut held = Vec::new();
+    for _ in 0..6 {
+        let mut tcp = from(addr.clone()).await;
+        // Each one busy with a long poll, so the header limit does not end it.
+        let req = format!(
+            "GET /api/v1/feed?wait=15 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+            app.admin_token
+        );
+        tcp.write_all(req.as_bytes()).await.expect("write");
+        held.push(tcp);
+    }
+    let mut seventh = from(addr.clone()).await;
+    assert!(
+        closed_within(&mut seventh, Duration::from_secs(5)).await,
+        "a seventh connection from one address was kept"
+    );
+    assert!(
+        app.metrics()
+            .await
+            .contains("cityx_connections_refused_total")
+    );
+    drop(held.pop());
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        use tokio::io::AsyncReadExt;
+        let mut tcp = from(addr.clone()).await;
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+        if answer.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no room came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     app.stop().await;
 }
