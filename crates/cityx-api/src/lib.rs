@@ -35,6 +35,10 @@ pub fn router() -> Router<HttpState> {
             "/api/v1/stations/{id}",
             get(stations::get).patch(stations::update),
         )
+        .route(
+            "/api/v1/stations/{id}/quota",
+            get(stations::quota).put(stations::set_quota),
+        )
         .route("/api/v1/users", get(users::list).post(users::create))
         .route("/api/v1/users/{id}", get(users::get).patch(users::update))
         .route("/api/v1/users/{id}/password", post(users::reset_password))

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
     paths(
         auth::token, auth::me, auth::change_password,
         stations::list, stations::create, stations::get, stations::update,
+        stations::quota, stations::set_quota,
         users::list, users::create, users::get, users::update, users::reset_password,
         tokens::list, tokens::create, tokens::revoke,
         audit::list,

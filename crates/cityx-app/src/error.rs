@@ -54,6 +54,8 @@ pub enum Error {
     UploadOverflow,
     #[error("the station's quota of {quota} bytes would be exceeded ({used} used)")]
     QuotaExceeded { quota: u64, used: u64 },
+    #[error("the station already has {limit} unfinished uploads: finish or cancel some first")]
+    TooManyUploads { limit: u64 },
     /// A fetch from a URL failed or was refused (imports).
     #[error(transparent)]
     Fetch(#[from] cityx_fetch::FetchError),
@@ -91,6 +93,7 @@ impl From<cityx_db::Error> for Error {
             cityx_db::Error::NotFound { entity } => Error::NotFound(entity),
             cityx_db::Error::Conflict { entity, field } => Error::Conflict { entity, field },
             cityx_db::Error::WrongState { entity, state } => Error::WrongState { entity, state },
+            cityx_db::Error::TooManyUploads { limit } => Error::TooManyUploads { limit },
             cityx_db::Error::QuotaExceeded { quota, used, .. } => {
                 Error::QuotaExceeded { quota, used }
             }

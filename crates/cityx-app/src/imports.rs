@@ -96,7 +96,8 @@ impl Ingest<'_> {
             return Ok(true);
         }
         let url = asset.source_url.ok_or(Error::NotFound("asset"))?;
-        let quota_left = match self.ingest.quota_of(asset.station_id).await? {
+        let own = self.ingest.quota_of(asset.station_id).await?;
+        let quota_left = match own.or(self.uploads.limits().default_quota) {
             Some(q) => q.saturating_sub(self.ingest.quota_used(asset.station_id).await?),
             None => u64::MAX,
         };
@@ -143,7 +144,7 @@ impl Ingest<'_> {
         let next = crate::pipeline::asset_job(crate::PROBE_JOB, id, asset.station_id);
         let held = self
             .ingest
-            .complete_import(job, &done, size, &next, &audit)
+            .complete_import(job, &done, size, &self.uploads.limits(), &next, &audit)
             .await?;
         self.jobs_ready.notify_one();
         Ok(held)

@@ -28,6 +28,7 @@ mod media;
 mod notices;
 mod pipeline;
 pub mod processes;
+mod quotas;
 pub mod secrets;
 mod stations;
 mod tokens;
@@ -56,6 +57,7 @@ pub use notices::{
     Statistics, Told,
 };
 pub use pipeline::{AssetFile, PROBE_JOB, Pipeline, TRANSCODE_JOB};
+pub use quotas::StationQuota;
 pub use secrets::generate_password;
 pub use stations::{People, StationEntry, StationPatch};
 pub use tokens::{NewToken, TokenSecret};

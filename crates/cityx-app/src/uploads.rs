@@ -308,6 +308,11 @@ pub struct UploadOptions {
     /// Where unfinished uploads wait with file:// storage; empty: `<data.dir>/spool`. API
     /// nodes sharing a mounted store share this too (with S3 the store keeps them).
     pub spool_dir: std::path::PathBuf,
+    /// The quota of a station that has none of its own, in GiB (0: no limit). The hub sets
+    /// a station's own quota through the API or the station's page.
+    pub station_quota_gb: u64,
+    /// Unfinished uploads one station may hold at once (0: no limit).
+    pub max_unfinished_per_station: u64,
 }
 
 impl Default for UploadOptions {
@@ -320,11 +325,22 @@ impl Default for UploadOptions {
             delete_grace: Duration::from_secs(72 * 3600),
             lease: Duration::from_secs(30),
             spool_dir: Default::default(),
+            station_quota_gb: 1024,
+            max_unfinished_per_station: 100,
         }
     }
 }
 
 impl UploadOptions {
+    /// The limits every station is held to.
+    pub fn limits(&self) -> cityx_db::StationLimits {
+        cityx_db::StationLimits {
+            default_quota: (self.station_quota_gb > 0)
+                .then(|| self.station_quota_gb.saturating_mul(1 << 30)),
+            max_unfinished: self.max_unfinished_per_station,
+        }
+    }
+
     /// What is wrong with these options, naming the key under `[uploads]`.
     pub fn validate(&self) -> std::result::Result<(), String> {
         for (key, zero) in [
@@ -464,7 +480,7 @@ impl Ingest<'_> {
         .detail("length", length);
         if let Err(e) = self
             .ingest
-            .create_upload(&asset, &upload, &progress, &audit)
+            .create_upload(&asset, &upload, &progress, &self.uploads.limits(), &audit)
             .await
         {
             let _ = self.spool.remove(upload.id, &master, &spooled).await;

@@ -32,6 +32,8 @@ pub enum Error {
         used: u64,
         requested: u64,
     },
+    #[error("the station already has {limit} unfinished uploads")]
+    TooManyUploads { limit: u64 },
     #[error("unsupported database url `{0}`: use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
 }

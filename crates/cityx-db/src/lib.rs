@@ -33,8 +33,8 @@ pub use error::{Error, Result};
 pub use model::{
     AdoptionFilter, AuditFilter, CatalogueRow, ClaimedJob, CompletedUpload, DayStats, DeadJob,
     JobClaim, JobMessage, JobOutcome, JobSummary, LoginFailures, NewJob, NoticeFilter, Page,
-    PageRequest, Processed, Rejection, SessionRow, StationStats, TokenFilter, TopItem,
-    UploadProgress, ZoneStats,
+    PageRequest, Processed, Rejection, SessionRow, StationLimits, StationStats, TokenFilter,
+    TopItem, UploadProgress, ZoneStats,
 };
 pub use sql::Backend;
 pub use sql::exchange::ExchangeRepo;

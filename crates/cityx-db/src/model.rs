@@ -208,6 +208,15 @@ pub struct Rejection {
     pub purge_after: OffsetDateTime,
 }
 
+/// What a station may hold: checked when an upload is created and when an import arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct StationLimits {
+    /// The quota of stations without one of their own (`None`: no limit).
+    pub default_quota: Option<u64>,
+    /// Unfinished uploads a station may hold at once (0: no limit).
+    pub max_unfinished: u64,
+}
+
 /// Failed sign-ins in a window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct LoginFailures {

@@ -346,6 +346,15 @@ catalog! {
     "station.none" => "还没有电视台。", "No stations yet.";
     "station.create" => "创建", "Create";
     "station.save" => "保存", "Save";
+    "station.quota" => "存储配额", "Storage quota";
+    "station.quota.default" => "默认配额", "the default";
+    "station.quota.unlimited" => "不限", "no limit";
+    "station.quota.used" => "已用", "Used";
+    "station.quota.unfinished" => "未完成的上传", "Unfinished uploads";
+    "station.quota.gb" => "本台配额（GiB，留空则用默认配额）", "This station's quota (GiB; empty for the default)";
+    "station.quota.save" => "保存配额", "Save quota";
+    "field.quota_gb" => "配额", "Quota";
+    "done.quota_saved" => "配额已保存。", "Quota saved.";
 
     "region.north" => "华北", "North";
     "region.northeast" => "东北", "Northeast";
@@ -734,6 +743,7 @@ catalog! {
     "err.upload_too_large" => "文件超过允许的最大大小。", "The file is larger than allowed.";
     "err.upload_overflow" => "上传的数据超过了声明的文件大小。", "More data arrived than the file's declared size.";
     "err.quota_exceeded" => "本台的存储空间已满，请联系平台管理员。", "Your station's storage quota is full. Contact the hub.";
+    "err.too_many_uploads" => "本台未完成的上传太多，请先完成或取消一些上传。", "Your station has too many unfinished uploads. Finish or cancel some first.";
     "err.internal" => "服务器内部错误，已记录。请稍后重试。", "An internal error occurred and was logged. Please try again later.";
     "err.unavailable" => "服务暂时不可用，请稍后重试。", "The service is temporarily unavailable. Please try again shortly.";
     "err.timeout" => "请求超时，请稍后重试。", "The request took too long. Please try again.";

@@ -68,6 +68,7 @@ pub fn router() -> Router<HttpState> {
         .route("/lang/{code}", get(login::switch))
         .route("/stations", get(stations::list).post(stations::create))
         .route("/stations/{id}", get(stations::edit).post(stations::update))
+        .route("/stations/{id}/quota", post(stations::set_quota))
         .route("/users", get(users::list).post(users::create))
         .route("/users/{id}", get(users::edit).post(users::update))
         .route("/users/{id}/status", post(users::set_status))

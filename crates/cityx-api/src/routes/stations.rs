@@ -152,3 +152,59 @@ pub async fn update(
         st.app.people().update_station(&actor, id, &patch).await?,
     ))
 }
+
+/// A station's quota as the hub sets it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaBody {
+    /// The station's own quota in bytes; `null` to go back to the installation's default
+    /// (`uploads.station_quota_gb`).
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    pub quota_bytes: Option<u64>,
+}
+
+/// A station's storage: its quota (its own or the default), what it uses, and its
+/// unfinished uploads. Hub roles for any station; a station's people for their own.
+#[utoipa::path(get, path = "/api/v1/stations/{id}/quota", tag = "stations",
+    params(("id" = StationId, Path, description = "Station id")),
+    responses(
+        (status = 200, description = "Quota and use", body = cityx_app::StationQuota),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Scope missing", body = ErrorBody),
+        (status = 404, description = "No such station visible to the caller", body = ErrorBody),
+    ))]
+pub async fn quota(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<StationId>,
+) -> ApiResult<Json<cityx_app::StationQuota>> {
+    Ok(Json(st.app.ingest().station_quota(&actor, id).await?))
+}
+
+/// Set a station's own quota, or go back to the default (hub admins). A quota below what
+/// the station uses refuses its new uploads until it deletes items; nothing is removed.
+#[utoipa::path(put, path = "/api/v1/stations/{id}/quota", tag = "stations", request_body = QuotaBody,
+    params(("id" = StationId, Path, description = "Station id")),
+    responses(
+        (status = 200, description = "Set", body = cityx_app::StationQuota),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a hub admin", body = ErrorBody),
+        (status = 404, description = "No such station", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Out of range", body = ErrorBody),
+    ))]
+pub async fn set_quota(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<StationId>,
+    ApiJson(b): ApiJson<QuotaBody>,
+) -> ApiResult<Json<cityx_app::StationQuota>> {
+    Ok(Json(
+        st.app
+            .ingest()
+            .set_station_quota(&actor, id, b.quota_bytes)
+            .await?,
+    ))
+}

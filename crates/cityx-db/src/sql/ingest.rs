@@ -5,7 +5,9 @@ use super::rows::{
     ASSET_COLS, ASSET_SELECT, asset_from, bytes_i64, ms, parse, parse_opt, scope_args, upload_from,
 };
 use super::{SqlRepo, commit, found, not_found_unless, write_audit};
-use crate::model::{ClaimedJob, CompletedUpload, JobSummary, NewJob, UploadProgress};
+use crate::model::{
+    ClaimedJob, CompletedUpload, JobSummary, NewJob, StationLimits, UploadProgress,
+};
 use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::{Asset, AssetId, NewAudit, StationId, TenantScope, Upload, UploadId, UploadState};
@@ -14,7 +16,7 @@ use time::OffsetDateTime;
 
 #[async_trait]
 pub trait IngestRepo: Send + Sync {
-    /// Sets a station's quota in bytes (`None`: unlimited).
+    /// Sets a station's own quota in bytes (`None`: the installation's default).
     async fn set_quota(
         &self,
         id: StationId,
@@ -23,15 +25,19 @@ pub trait IngestRepo: Send + Sync {
     ) -> Result<()>;
     /// Bytes a station holds or has reserved: stored masters plus announced uploads.
     async fn quota_used(&self, id: StationId) -> Result<u64>;
-    /// A station's quota in bytes; `None` when it has none.
+    /// A station's own quota in bytes; `None` when it has none (the default applies).
     async fn quota_of(&self, id: StationId) -> Result<Option<u64>>;
+    /// How many of a station's uploads are still active (neither finished nor ended).
+    async fn active_upload_count(&self, id: StationId) -> Result<u64>;
     /// Creates an asset (`uploading`) and its upload in one transaction, reserving the
-    /// upload's length against the station's quota ([`Error::QuotaExceeded`]).
+    /// upload's length against the station's quota ([`Error::QuotaExceeded`]) while the
+    /// station has fewer unfinished uploads than the limit ([`Error::TooManyUploads`]).
     async fn create_upload(
         &self,
         asset: &Asset,
         upload: &Upload,
         progress: &UploadProgress,
+        limits: &StationLimits,
         audit: &NewAudit,
     ) -> Result<()>;
     async fn get_upload(&self, scope: TenantScope, id: UploadId) -> Result<Upload>;
@@ -86,6 +92,7 @@ pub trait IngestRepo: Send + Sync {
         job: &ClaimedJob,
         done: &CompletedUpload,
         size: u64,
+        limits: &StationLimits,
         next: &NewJob,
         audit: &NewAudit,
     ) -> Result<bool>;
@@ -159,9 +166,26 @@ async fn used_bytes(tx: &mut Transaction<'static, Any>, station: StationId) -> R
     Ok(u64::try_from(reserved.max(0) + stored.max(0)).unwrap_or_default())
 }
 
-/// Checks that a station can take `more` bytes, holding its row (a row lock on PostgreSQL,
-/// the write lock on SQLite) so that concurrent reservations are serialised.
-async fn reserve(tx: &mut Transaction<'static, Any>, station: StationId, more: u64) -> Result<()> {
+async fn active_uploads(tx: &mut Transaction<'static, Any>, station: StationId) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM uploads WHERE station_id = $1 AND state = 'active'",
+    )
+    .bind(station.to_string())
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| Error::from_sqlx("count a station's uploads", "upload", e))?;
+    Ok(u64::try_from(n).unwrap_or_default())
+}
+
+/// Checks that a station can take `more` bytes under its own quota or the default, holding
+/// its row (a row lock on PostgreSQL, the write lock on SQLite) so that concurrent
+/// reservations are serialised.
+async fn reserve(
+    tx: &mut Transaction<'static, Any>,
+    station: StationId,
+    more: u64,
+    limits: &StationLimits,
+) -> Result<()> {
     let done = sqlx::query("UPDATE stations SET updated_at = updated_at WHERE id = $1")
         .bind(station.to_string())
         .execute(&mut **tx)
@@ -173,7 +197,8 @@ async fn reserve(tx: &mut Transaction<'static, Any>, station: StationId, more: u
         .fetch_one(&mut **tx)
         .await
         .map_err(|e| Error::from_sqlx("read a quota", "station", e))?;
-    if let Some(quota) = quota.and_then(|q| u64::try_from(q).ok()) {
+    let own = quota.and_then(|q| u64::try_from(q).ok());
+    if let Some(quota) = own.or(limits.default_quota) {
         let used = used_bytes(tx, station).await?;
         if used.saturating_add(more) > quota {
             return Err(Error::QuotaExceeded {
@@ -284,6 +309,13 @@ impl IngestRepo for SqlRepo {
         Ok(used)
     }
 
+    async fn active_upload_count(&self, id: StationId) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let n = active_uploads(&mut tx, id).await?;
+        commit(tx).await?;
+        Ok(n)
+    }
+
     async fn quota_of(&self, id: StationId) -> Result<Option<u64>> {
         let quota: Option<Option<i64>> =
             sqlx::query_scalar("SELECT quota_bytes FROM stations WHERE id = $1")
@@ -300,10 +332,16 @@ impl IngestRepo for SqlRepo {
         a: &Asset,
         u: &Upload,
         progress: &UploadProgress,
+        limits: &StationLimits,
         audit: &NewAudit,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        reserve(&mut tx, u.station_id, u.length).await?;
+        // The station's row is held from here: concurrent creations count one at a time.
+        reserve(&mut tx, u.station_id, u.length, limits).await?;
+        let max = limits.max_unfinished;
+        if max > 0 && active_uploads(&mut tx, u.station_id).await? >= max {
+            return Err(Error::TooManyUploads { limit: max });
+        }
         insert_asset(&mut tx, a).await?;
         sqlx::query(&format!(
             "INSERT INTO uploads ({UPLOAD_COLS}, updated_at, hashes, spool) \
@@ -475,6 +513,7 @@ impl IngestRepo for SqlRepo {
         job: &ClaimedJob,
         done: &CompletedUpload,
         size: u64,
+        limits: &StationLimits,
         next: &NewJob,
         audit: &NewAudit,
     ) -> Result<bool> {
@@ -497,7 +536,7 @@ impl IngestRepo for SqlRepo {
             return Ok(true);
         };
         let station: StationId = parse("station id", station)?;
-        reserve(&mut tx, station, size).await?;
+        reserve(&mut tx, station, size, limits).await?;
         record_arrival(&mut tx, asset, done, size, next).await?;
         write_audit(&mut tx, audit).await?;
         commit(tx).await?;

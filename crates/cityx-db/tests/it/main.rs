@@ -97,6 +97,7 @@ macro_rules! every_backend {
                 audit_listing_and_login_failures,
                 racing_sign_in_attempts_cannot_pass_the_limit,
                 uploads_reserve_quota_and_finish_with_a_job,
+                stations_hold_a_bounded_number_of_unfinished_uploads,
                 ended_uploads_release_their_reservation,
                 jobs_are_claimed_once_and_fenced,
                 busy_stations_do_not_starve_others,

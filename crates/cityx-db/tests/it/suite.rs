@@ -2,7 +2,9 @@ use cityx_core::{
     Actor, ApiToken, AuditAction, NewAudit, Region, Role, Scope, ScopeSet, Station, StationId,
     TenantScope, TokenId, TokenKind, User, UserId,
 };
-use cityx_db::{AuditFilter, PageRequest, Repo, SessionRow, TokenFilter, UploadProgress};
+use cityx_db::{
+    AuditFilter, PageRequest, Repo, SessionRow, StationLimits, TokenFilter, UploadProgress,
+};
 use std::sync::Arc;
 use time::Duration;
 
@@ -723,8 +725,14 @@ async fn create_upload(
     u: &cityx_core::Upload,
 ) -> cityx_db::Result<()> {
     let created = audit(AuditAction::UploadCreated, Some(u.station_id));
-    repo.create_upload(a, u, &UploadProgress::default(), &created)
-        .await
+    repo.create_upload(
+        a,
+        u,
+        &UploadProgress::default(),
+        &StationLimits::default(),
+        &created,
+    )
+    .await
 }
 
 /// Records every byte of a new upload, as one writer holding the lease.
@@ -788,6 +796,76 @@ fn probe_job(asset: &cityx_core::Asset) -> cityx_db::NewJob {
         Some(asset.station_id),
         5,
     )
+}
+
+pub async fn stations_hold_a_bounded_number_of_unfinished_uploads(repo: Arc<dyn Repo>) {
+    let st = add_station(&repo, "un").await;
+    let ed = add_user(&repo, "ed@un.cn", Role::Editor, Some(st.id)).await;
+    let created = audit(AuditAction::UploadCreated, Some(st.id));
+    let two = StationLimits {
+        default_quota: None,
+        max_unfinished: 2,
+    };
+    for _ in 0..2 {
+        let (a, u) = asset_and_upload(&st, &ed, 10);
+        repo.create_upload(&a, &u, &UploadProgress::default(), &two, &created)
+            .await
+            .expect("room");
+    }
+    assert_eq!(repo.active_upload_count(st.id).await.expect("count"), 2);
+    let (a, u) = asset_and_upload(&st, &ed, 10);
+    let err = repo
+        .create_upload(&a, &u, &UploadProgress::default(), &two, &created)
+        .await
+        .expect_err("two unfinished uploads are the limit");
+    assert!(
+        matches!(err, cityx_db::Error::TooManyUploads { limit: 2 }),
+        "{err:?}"
+    );
+    assert!(
+        repo.get_asset(TenantScope::All, a.id)
+            .await
+            .expect_err("nothing created")
+            .is_not_found()
+    );
+    // 0 is no limit.
+    repo.create_upload(
+        &a,
+        &u,
+        &UploadProgress::default(),
+        &StationLimits::default(),
+        &created,
+    )
+    .await
+    .expect("no limit");
+    assert_eq!(repo.active_upload_count(st.id).await.expect("count"), 3);
+
+    // A station without a quota of its own has the default; its own one wins.
+    let other = add_station(&repo, "uo").await;
+    let ed = add_user(&repo, "ed@uo.cn", Role::Editor, Some(other.id)).await;
+    let default_15 = StationLimits {
+        default_quota: Some(15),
+        max_unfinished: 0,
+    };
+    let (a, u) = asset_and_upload(&other, &ed, 10);
+    repo.create_upload(&a, &u, &UploadProgress::default(), &default_15, &created)
+        .await
+        .expect("within the default");
+    let (a, u) = asset_and_upload(&other, &ed, 10);
+    let err = repo
+        .create_upload(&a, &u, &UploadProgress::default(), &default_15, &created)
+        .await
+        .expect_err("over the default");
+    assert!(
+        matches!(err, cityx_db::Error::QuotaExceeded { quota: 15, .. }),
+        "{err:?}"
+    );
+    repo.set_quota(other.id, Some(100), &created)
+        .await
+        .expect("own quota");
+    repo.create_upload(&a, &u, &UploadProgress::default(), &default_15, &created)
+        .await
+        .expect("within its own quota");
 }
 
 pub async fn uploads_reserve_quota_and_finish_with_a_job(repo: Arc<dyn Repo>) {

@@ -88,9 +88,15 @@ async fn asset_with_job(
         created_at: now,
     };
     let progress = cityx_db::UploadProgress::default();
-    repo.create_upload(&asset, &up, &progress, &a(AuditAction::UploadCreated))
-        .await
-        .expect("upload");
+    repo.create_upload(
+        &asset,
+        &up,
+        &progress,
+        &cityx_db::StationLimits::default(),
+        &a(AuditAction::UploadCreated),
+    )
+    .await
+    .expect("upload");
     let leased = repo
         .lease_upload(up.id, "w", now, up.expires_at)
         .await

@@ -4,7 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use cityx_testkit::{TestApp, World};
 use reqwest::{Method, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -139,20 +139,18 @@ impl<'a> Tus<'a> {
     }
 }
 
-/// Sets a station's quota directly (as the system).
+/// Sets a station's quota as the hub admin does.
 async fn set_quota(app: &TestApp, station: cityx_core::StationId, bytes: u64) {
-    let audit = cityx_core::NewAudit::by(
-        &cityx_core::Actor::system(),
-        cityx_core::AuditAction::StationUpdated,
-        "station",
-        station,
-        Some(station),
-    );
-    app.app()
-        .repo()
-        .set_quota(station, Some(bytes), &audit)
-        .await
-        .expect("quota");
+    let (s, b) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/stations/{station}/quota"),
+            Some(&app.admin_token),
+            Some(serde_json::json!({ "quota_bytes": bytes })),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["own_quota_bytes"], bytes);
 }
 
 fn code(v: &str) -> String {
@@ -1647,5 +1645,78 @@ async fn stored_objects_are_checked_and_move_to_another_store() {
     let quick = fsck(app.app(), false).await;
     assert_eq!(quick.bytes_hashed, 0);
     assert_eq!(quick.findings.len(), 2, "{:?}", quick.findings);
+    app.stop().await;
+}
+
+/// Every station has the configured default quota until the hub gives it one of its own,
+/// sees what each uses, and no station holds more unfinished uploads than the limit.
+#[tokio::test]
+async fn stations_have_a_default_quota_the_hub_can_change_and_a_cap_on_unfinished_uploads() {
+    let app = TestApp::spawn_with(|s| {
+        s.uploads.station_quota_gb = 1;
+        s.uploads.max_unfinished_per_station = 2;
+    })
+    .await;
+    let w = World::seed(&app).await;
+    let tus = Tus::of(&app, &w, "editor@a");
+    let meta = format!("filename {}", b64("a.mp4"));
+    let path = format!("/api/v1/stations/{}/quota", w.id_a());
+
+    let (s, q) = app.get(&path, &w.user("editor@a").token).await;
+    assert_eq!(s, 200, "{q}");
+    assert_eq!(
+        (&q["quota_bytes"], &q["own_quota_bytes"], &q["used_bytes"]),
+        (&json!(1u64 << 30), &Value::Null, &json!(0))
+    );
+    assert_eq!(q["max_unfinished_uploads"], 2);
+    assert_eq!(app.get(&path, &w.user("editor@b").token).await.0, 404);
+    // The default applies: more than 1 GiB is refused.
+    assert_eq!(
+        status_and_code(tus.create(2 << 30, &meta).await).await,
+        (413, "quota_exceeded".into())
+    );
+
+    // Only the hub admin sets a quota.
+    let body = json!({ "quota_bytes": 1500 });
+    let (s, _) = app
+        .call(
+            "PUT",
+            &path,
+            Some(&w.user("station_admin@a").token),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, q) = app
+        .call("PUT", &path, Some(&app.admin_token), Some(body))
+        .await;
+    assert_eq!((s.as_u16(), &q["quota_bytes"]), (200, &json!(1500)));
+    assert_eq!(tus.create(1000, &meta).await.status(), 201);
+    assert_eq!(
+        status_and_code(tus.create(600, &meta).await).await,
+        (413, "quota_exceeded".into())
+    );
+    let (_, q) = app.get(&path, &app.admin_token).await;
+    assert_eq!(
+        (&q["used_bytes"], &q["unfinished_uploads"]),
+        (&json!(1000), &json!(1))
+    );
+
+    // Back to the default; then the cap on unfinished uploads: two, and the third waits.
+    let (s, q) = app
+        .call(
+            "PUT",
+            &path,
+            Some(&app.admin_token),
+            Some(json!({ "quota_bytes": null })),
+        )
+        .await;
+    assert_eq!((s.as_u16(), &q["own_quota_bytes"]), (200, &Value::Null));
+    assert_eq!(tus.create(10, &meta).await.status(), 201);
+    let res = tus.create(10, &meta).await;
+    assert_eq!(status_and_code(res).await, (409, "too_many_uploads".into()));
+    // Another station is not held by A's uploads.
+    let tus_b = Tus::of(&app, &w, "editor@b");
+    assert_eq!(tus_b.create(10, &meta).await.status(), 201);
     app.stop().await;
 }

@@ -143,6 +143,7 @@ async fn item(repo: &Arc<dyn Repo>, st: &Station, user: &User, made: Made, n: us
         &asset,
         &up,
         &progress,
+        &cityx_db::StationLimits::default(),
         &audit(AuditAction::UploadCreated, Some(st.id)),
     )
     .await

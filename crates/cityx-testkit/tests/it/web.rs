@@ -349,6 +349,54 @@ async fn pages_respect_roles_and_stations() {
     app.stop().await;
 }
 
+/// The hub sees each station's storage on its page and sets its quota there; the station
+/// sees its own use without the form; a bad number is explained and keeps the page.
+#[tokio::test]
+async fn the_hub_sets_a_stations_quota_on_its_page() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let page = format!("/stations/{}", w.id_a());
+    let mut hub = Browser::new(&app);
+    hub.sign_in(cityx_testkit::ADMIN_EMAIL, cityx_testkit::ADMIN_PASSWORD)
+        .await;
+    let shown = hub.get(&page).await;
+    assert_eq!(shown.status, 200);
+    assert!(
+        shown.body.contains("存储配额") && shown.body.contains("默认配额"),
+        "{}",
+        shown.body
+    );
+    let csrf = shown.csrf();
+    let quota = format!("{page}/quota");
+    let bad = hub
+        .post(&quota, &[("quota_gb", "五百"), ("_csrf", csrf.as_str())])
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("配额") && bad.body.contains("form-errors"));
+    let saved = hub
+        .post(&quota, &[("quota_gb", "5"), ("_csrf", csrf.as_str())])
+        .await;
+    assert_eq!(
+        (saved.status, saved.location.as_str()),
+        (303, format!("{page}?done=quota_saved").as_str())
+    );
+    let after = hub.get(&saved.location).await;
+    assert!(after.body.contains("配额已保存") && after.body.contains("value=\"5\""));
+
+    let mut sa = Browser::new(&app);
+    sa.sign_in(&w.user("station_admin@a").email, PASSWORD).await;
+    let own = sa.get(&page).await;
+    assert!(own.body.contains("存储配额") && !own.body.contains("action=\"/stations/"));
+    let refused = sa
+        .post(
+            &quota,
+            &[("quota_gb", "9999"), ("_csrf", own.csrf().as_str())],
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn tokens_page_shows_the_secret_once() {
     let app = TestApp::spawn().await;

@@ -183,9 +183,54 @@ struct EditPage {
     errs: FormErrors,
     regions: Vec<RegionOption>,
     can_edit: bool,
+    quota: Option<QuotaView>,
 }
 
-fn edit_page(
+/// A station's storage as its page shows it.
+struct QuotaView {
+    /// The quota that applies, for people (`1.0 TB`, or "no limit").
+    quota: String,
+    /// Whether it is the installation's default.
+    default: bool,
+    used: String,
+    /// Share of the quota used, 0–100 (0 without a quota).
+    percent: u64,
+    unfinished: u64,
+    max_unfinished: String,
+    /// The station's own quota in GiB, for the form (empty: the default).
+    own_gb: String,
+    quota_errs: FormErrors,
+}
+
+impl QuotaView {
+    fn of(t: T, q: &cityx_app::StationQuota, quota_errs: FormErrors) -> Self {
+        let human = cityx_core::asset::human_size;
+        QuotaView {
+            quota: q
+                .quota_bytes
+                .map_or_else(|| t.get("station.quota.unlimited").to_owned(), human),
+            default: q.own_quota_bytes.is_none(),
+            used: human(q.used_bytes),
+            percent: q
+                .quota_bytes
+                .filter(|&b| b > 0)
+                .map_or(0, |b| (q.used_bytes.saturating_mul(100) / b).min(100)),
+            unfinished: q.unfinished_uploads,
+            max_unfinished: match q.max_unfinished_uploads {
+                0 => t.get("station.quota.unlimited").to_owned(),
+                n => n.to_string(),
+            },
+            own_gb: q
+                .own_quota_bytes
+                .map(|b| (b >> 30).to_string())
+                .unwrap_or_default(),
+            quota_errs,
+        }
+    }
+}
+
+async fn edit_page(
+    st: &HttpState,
     u: &WebUser,
     id: StationId,
     form: StationForm,
@@ -193,6 +238,27 @@ fn edit_page(
     done: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    edit_page_with(st, u, id, form, errs, FormErrors::default(), done, status).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn edit_page_with(
+    st: &HttpState,
+    u: &WebUser,
+    id: StationId,
+    form: StationForm,
+    errs: FormErrors,
+    quota_errs: FormErrors,
+    done: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let quota = st
+        .app
+        .ingest()
+        .station_quota(&u.actor, id)
+        .await
+        .ok()
+        .map(|q| QuotaView::of(u.t, &q, quota_errs));
     let view = EditPage {
         t: u.t,
         c: Chrome::new(u, "stations", done),
@@ -201,6 +267,7 @@ fn edit_page(
         errs,
         regions: regions(u.t),
         can_edit: u.is_hub_admin(),
+        quota,
     };
     render(&view, u.t, status)
 }
@@ -216,14 +283,18 @@ pub async fn edit(
         Err(e) => return e.into_response(),
     };
     match st.app.people().get_station(&u.actor, id).await {
-        Ok(s) => edit_page(
-            &u,
-            id,
-            StationForm::of(&s),
-            FormErrors::default(),
-            q.done.as_deref(),
-            StatusCode::OK,
-        ),
+        Ok(s) => {
+            edit_page(
+                &st,
+                &u,
+                id,
+                StationForm::of(&s),
+                FormErrors::default(),
+                q.done.as_deref(),
+                StatusCode::OK,
+            )
+            .await
+        }
         Err(e) => WebError::app(e, u.t).into_response(),
     }
 }
@@ -251,8 +322,70 @@ pub async fn update(
     match st.app.people().update_station(&u.actor, id, &patch).await {
         Ok(_) => Redirect::to(&format!("/stations/{id}?done=station_updated")).into_response(),
         Err(e) => match FormErrors::from_app(u.t, e) {
-            Ok(errs) => edit_page(&u, id, f, errs, None, StatusCode::UNPROCESSABLE_ENTITY),
+            Ok(errs) => {
+                edit_page(&st, &u, id, f, errs, None, StatusCode::UNPROCESSABLE_ENTITY).await
+            }
             Err(page) => page.into_response(),
         },
+    }
+}
+
+#[derive(Deserialize)]
+pub struct QuotaForm {
+    #[serde(default, rename = "_csrf")]
+    csrf: String,
+    #[serde(default)]
+    quota_gb: String,
+}
+
+/// The hub sets a station's quota in GiB; empty goes back to the default.
+pub async fn set_quota(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<QuotaForm>,
+) -> Response {
+    let id: StationId = match form_target(&u, &f.csrf, &id, ErrorCode::StationNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let quota = match f.quota_gb.trim() {
+        "" => Ok(None),
+        gb => gb
+            .parse::<u64>()
+            .ok()
+            .and_then(|gb| gb.checked_mul(1 << 30))
+            .map(Some)
+            .ok_or_else(|| {
+                cityx_app::Error::field("quota_gb", "bad_format", "a whole number of GiB")
+            }),
+    };
+    let result = match quota {
+        Ok(q) => st.app.ingest().set_station_quota(&u.actor, id, q).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Redirect::to(&format!("/stations/{id}?done=quota_saved")).into_response(),
+        Err(e) => {
+            let quota_errs = match FormErrors::from_app(u.t, e) {
+                Ok(errs) => errs,
+                Err(page) => return page.into_response(),
+            };
+            let station = match st.app.people().get_station(&u.actor, id).await {
+                Ok(s) => s,
+                Err(e) => return WebError::app(e, u.t).into_response(),
+            };
+            edit_page_with(
+                &st,
+                &u,
+                id,
+                StationForm::of(&station),
+                FormErrors::default(),
+                quota_errs,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
     }
 }
