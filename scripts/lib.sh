@@ -37,6 +37,15 @@ need_rust() {
   fi
 }
 
+# cargo-fuzz (from crates.io) for scripts/fuzz. It drives libFuzzer through rustc flags that
+# stable Rust accepts with RUSTC_BOOTSTRAP=1, so no other toolchain is needed.
+need_cargo_fuzz() {
+  if ! cargo fuzz --version 2>/dev/null | grep -q '0\.13\.'; then
+    say "installing cargo-fuzz"
+    cargo install --locked cargo-fuzz --version '^0.13'
+  fi
+}
+
 # npm_ci DIR: installs a folder's npm packages from its lockfile when they changed.
 npm_ci() {
   local dir=$1

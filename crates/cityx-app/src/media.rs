@@ -16,6 +16,7 @@
 
 use crate::pipeline::{AssetFile, extension_of, servable, storage_error};
 use crate::{Error, Result, secrets};
+use cityx_core::links::MediaGrant;
 use cityx_core::{Actor, AssetId, AssetStatus, ScopeSet, StationId, TenantScope, UserId, policy};
 use cityx_storage::StorageKey;
 use hmac::Mac;
@@ -240,7 +241,7 @@ impl MediaCache {
 }
 
 fn signed_part(asset: AssetId, viewer: Viewer, holder: Holder, expires: i64) -> String {
-    format!("{asset}.{}.{}.{expires}", viewer.code(), holder.code())
+    MediaGrant::signed_part(asset, &viewer.code(), &holder.code(), expires)
 }
 
 impl Media<'_> {
@@ -279,24 +280,11 @@ impl Media<'_> {
     /// A file under a media link: the link must be intact and unexpired, its holder still
     /// enabled and of the link's station, and that station still allowed to see the item.
     pub async fn media_file(&self, grant: &str, relative: &str) -> Result<AssetFile> {
-        let mut parts = grant.split('.');
-        let (Some(asset), Some(viewer), Some(holder), Some(exp), Some(sig), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return Err(Error::BadMediaLink);
-        };
-        let (Ok(asset), Some(viewer), Some(holder), Ok(exp), Some(sig)) = (
-            asset.parse::<AssetId>(),
-            Viewer::parse(viewer),
-            Holder::parse(holder),
-            exp.parse::<i64>(),
-            secrets::unhex(sig),
-        ) else {
+        let grant = MediaGrant::parse(grant).ok_or(Error::BadMediaLink)?;
+        let (asset, exp, sig) = (grant.asset, grant.expires, grant.signature);
+        let (Some(viewer), Some(holder)) =
+            (Viewer::parse(grant.viewer), Holder::parse(grant.holder))
+        else {
             return Err(Error::BadMediaLink);
         };
         let expected = secrets::mac(

@@ -20,22 +20,10 @@ pub(crate) fn mac(key: &[u8], message: &str) -> Result<hmac::Hmac<Sha256>> {
     Ok(mac)
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use cityx_core::links::hex;
+pub(crate) use cityx_core::links::unhex;
 
 /// A fresh 256-bit secret as 64 hex characters.
-/// Bytes from lower-case or upper-case hex.
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
-}
-
 pub fn random_secret() -> Result<String> {
     Ok(hex(&random_bytes::<32>()?))
 }

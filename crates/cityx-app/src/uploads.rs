@@ -43,26 +43,7 @@ const ANOTHER_STATIONS_ITEM: &str = "an item of another station";
 /// Received buffers a hashing thread may lag behind the disk writes.
 const HASH_QUEUE: usize = 32;
 
-/// A checksum algorithm of the tus checksum extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChecksumAlg {
-    Sha1,
-    Md5,
-    Sha256,
-}
-
-impl ChecksumAlg {
-    pub const NAMES: &'static str = "sha1,md5,sha256";
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "sha1" => Some(ChecksumAlg::Sha1),
-            "md5" => Some(ChecksumAlg::Md5),
-            "sha256" => Some(ChecksumAlg::Sha256),
-            _ => None,
-        }
-    }
-}
+pub use cityx_core::tus::ChecksumAlg;
 
 /// The hashes of an upload so far, kept between PATCHes so each byte is hashed once.
 #[derive(Clone)]

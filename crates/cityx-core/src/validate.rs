@@ -60,8 +60,8 @@ pub fn forbidden_in_long_text(c: char) -> bool {
 
 /// A name to save a file under, safe whatever it was made from (a title or a file name
 /// stored before these rules): no control characters or direction marks, no path
-/// separators or characters that file systems refuse, no leading dots, at most 200
-/// characters; `item` when nothing is left.
+/// separators or characters that file systems refuse, no dots or spaces at either end, at
+/// most 200 characters; `item` when nothing is left.
 pub fn file_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
@@ -72,7 +72,9 @@ pub fn file_name(name: &str) -> String {
         })
         .take(200)
         .collect();
-    let cleaned = cleaned.trim().trim_start_matches('.').trim();
+    // No leading dots (hidden files, `..`) and no trailing ones or spaces (which Windows
+    // drops), however they interleave with spaces.
+    let cleaned = cleaned.trim_matches(|c: char| c == '.' || c.is_whitespace());
     if cleaned.is_empty() {
         "item".to_owned()
     } else {
@@ -384,6 +386,9 @@ mod tests {
         assert_eq!(super::file_name("report\u{202E}4pm.exe"), "report4pm.exe");
         assert_eq!(super::file_name("../../etc/pass\u{0}wd"), "_.._etc_passwd");
         assert_eq!(super::file_name("\u{202E}\u{200F}"), "item");
+        // Found by the fuzz target text_fields.
+        assert_eq!(super::file_name("  . . "), "item");
+        assert_eq!(super::file_name(" .x. "), "x");
         assert_eq!(super::file_name("暴雨 现场.mp4"), "暴雨 现场.mp4");
     }
 

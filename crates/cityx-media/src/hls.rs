@@ -23,7 +23,12 @@ pub fn parse_media_playlist(text: &str) -> MediaPlaylist {
     let mut duration = None;
     for line in complete.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix("#EXTINF:") {
-            duration = rest.split(',').next().and_then(|d| d.trim().parse().ok());
+            // A duration is a finite number of seconds, 0 or more (not `NaN`, `inf`, `-4`).
+            duration = rest
+                .split(',')
+                .next()
+                .and_then(|d| d.trim().parse::<f64>().ok())
+                .filter(|d| d.is_finite() && *d >= 0.0);
         } else if line == "#EXT-X-ENDLIST" {
             out.ended = true;
         } else if !line.is_empty()
@@ -170,6 +175,11 @@ mod tests {
             vec![("seg_00000.ts".into(), 4.0), ("seg_00001.ts".into(), 3.5)]
         );
         assert!(!p.ended);
+        let odd = "#EXTM3U\n#EXTINF:NaN,\na.ts\n#EXTINF:-4,\nb.ts\n#EXTINF:inf,\nc.ts\n#EXTINF:2,\nd.ts\n";
+        assert_eq!(
+            parse_media_playlist(odd).segments,
+            vec![("d.ts".into(), 2.0)]
+        );
         let done = parse_media_playlist(&format!("{text}02.ts\n#EXT-X-ENDLIST\n"));
         assert_eq!(done.segments.len(), 3);
         assert!(done.ended);

@@ -741,6 +741,67 @@ mod tests {
         });
     }
 
+    /// The settings loader against mangled files (a bounded, seeded mutation run; the cargo
+    /// fuzz targets cover the parsers that do not need the whole server): every outcome is a
+    /// loaded configuration or an error that says something, never a panic.
+    #[test]
+    fn mangled_configuration_files_are_refused_without_panicking() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let lines: Vec<&str> = DEFAULT_CONFIG.lines().collect();
+        let junk = [
+            "\u{202E}",
+            "=",
+            "[",
+            "]]",
+            "\"",
+            "'''",
+            "-1",
+            "1e999",
+            "\0",
+            "数",
+            "[[x]]",
+            "a.b.c = 1",
+        ];
+        for round in 0..400 {
+            let mut text: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+            for _ in 0..1 + next() % 4 {
+                let i = (next() as usize) % text.len();
+                let j = (next() as usize) % junk.len();
+                match next() % 4 {
+                    0 => {
+                        let at = text[i].len() / 2;
+                        if text[i].is_char_boundary(at) {
+                            text[i].insert_str(at, junk[j]);
+                        }
+                    }
+                    1 => {
+                        text.remove(i);
+                    }
+                    2 => text[i] = text[i].replace(['=', '"'], junk[j]),
+                    _ => {
+                        let copy = text[(next() as usize) % text.len()].clone();
+                        text.insert(i, copy);
+                    }
+                }
+            }
+            let body = text.join("\n");
+            Jail::expect_with(|jail| {
+                jail.create_file("mangled.toml", &body)?;
+                match Settings::load(Some(Path::new("mangled.toml")), &Overrides::default()) {
+                    Ok(s) => assert!(s.validate().is_ok(), "round {round}"),
+                    Err(e) => assert!(!e.to_string().trim().is_empty(), "round {round}"),
+                }
+                Ok(())
+            });
+        }
+    }
+
     #[test]
     fn bad_values_are_refused() {
         Jail::expect_with(|jail| {

@@ -7,9 +7,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use cityx_app::ChecksumAlg;
+use cityx_core::tus::TusHeaderError;
 use cityx_core::{AssetInput, UploadId};
 use time::OffsetDateTime;
 
@@ -50,28 +49,14 @@ fn header_u64(headers: &HeaderMap, name: &str) -> ApiResult<Option<u64>> {
     }
 }
 
-/// `Upload-Metadata`: comma-separated `key base64(value)` pairs.
+/// `Upload-Metadata` as pairs, or `400 invalid_upload_header`.
 pub fn parse_metadata(raw: &str) -> ApiResult<Vec<(String, String)>> {
-    let bad = || {
+    cityx_core::tus::parse_metadata(raw).map_err(|_| {
         tus_error(
             ErrorCode::InvalidUploadHeader,
             "`Upload-Metadata` must be `key base64,key base64…`",
         )
-    };
-    let mut out: Vec<(String, String)> = Vec::new();
-    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let mut parts = pair.split(' ');
-        let key = parts.next().filter(|k| !k.is_empty()).ok_or_else(bad)?;
-        let value = match parts.next() {
-            Some(v) => String::from_utf8(B64.decode(v).map_err(|_| bad())?).map_err(|_| bad())?,
-            None => String::new(),
-        };
-        if parts.next().is_some() || out.iter().any(|(k, _)| k == key) {
-            return Err(bad());
-        }
-        out.push((key.to_owned(), value));
-    }
-    Ok(out)
+    })
 }
 
 fn http_date(t: OffsetDateTime) -> String {
@@ -266,24 +251,21 @@ fn checksum(headers: &HeaderMap) -> ApiResult<Option<(ChecksumAlg, Vec<u8>)>> {
     let Some(v) = headers.get("upload-checksum") else {
         return Ok(None);
     };
-    let bad = || {
-        tus_error(
-            ErrorCode::InvalidUploadHeader,
-            "`Upload-Checksum` must be `<algorithm> <base64>`",
-        )
-    };
-    let (alg, digest) = v
+    let parsed = v
         .to_str()
-        .ok()
-        .and_then(|s| s.split_once(' '))
-        .ok_or_else(bad)?;
-    let alg = ChecksumAlg::parse(alg).ok_or_else(|| {
-        tus_error(
+        .map_err(|_| TusHeaderError::Malformed)
+        .and_then(cityx_core::tus::parse_checksum);
+    match parsed {
+        Ok(c) => Ok(Some(c)),
+        Err(TusHeaderError::UnknownAlgorithm) => Err(tus_error(
             ErrorCode::ChecksumAlgorithmUnsupported,
             "use sha1, md5 or sha256",
-        )
-    })?;
-    Ok(Some((alg, B64.decode(digest.trim()).map_err(|_| bad())?)))
+        )),
+        Err(TusHeaderError::Malformed) => Err(tus_error(
+            ErrorCode::InvalidUploadHeader,
+            "`Upload-Checksum` must be `<algorithm> <base64>`",
+        )),
+    }
 }
 
 /// Send bytes at `Upload-Offset` (tus PATCH). The answer's `Upload-Offset` is durable.
@@ -387,24 +369,6 @@ pub async fn terminate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metadata_pairs() {
-        let m = parse_metadata("filename 5pq06ZuoLm1wNA==,is_confidential,title dGl0bGU=")
-            .expect("parse");
-        assert_eq!(
-            m,
-            vec![
-                ("filename".to_owned(), "暴雨.mp4".to_owned()),
-                ("is_confidential".to_owned(), String::new()),
-                ("title".to_owned(), "title".to_owned())
-            ]
-        );
-        assert!(parse_metadata("filename !!!").is_err());
-        assert!(parse_metadata("a YQ==,a YQ==").is_err(), "duplicate keys");
-        assert!(parse_metadata("a YQ== extra").is_err());
-        assert_eq!(parse_metadata("").expect("empty"), vec![]);
-    }
 
     #[test]
     fn dates_are_http_dates() {
