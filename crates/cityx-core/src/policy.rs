@@ -129,9 +129,13 @@ pub fn token_listing_scope(actor: &Actor) -> Option<TenantScope> {
     }
 }
 
-/// Change one's own credentials (the password): a web session, or a token with the `admin`
-/// scope. A `read` or `write` token that leaks must not become a password oracle.
+/// Change one's own credentials (the password): through a web session (whatever the role),
+/// or with a token that has the `admin` scope. A `read` or `write` token that leaks must not
+/// become a password oracle.
 pub fn change_own_credentials(actor: &Actor) -> Decision {
+    if actor.token_id.is_none() {
+        return Ok(());
+    }
     require_scope(actor, Scope::Admin)
 }
 

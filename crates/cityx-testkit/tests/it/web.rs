@@ -397,6 +397,61 @@ async fn the_hub_sets_a_stations_quota_on_its_page() {
     app.stop().await;
 }
 
+/// Any signed-in person changes their own password on the account page, whatever their
+/// role's token scopes: an editor here. A wrong current password keeps the form; the right
+/// one ends every sign-in and token and says so.
+#[tokio::test]
+async fn editors_change_their_password_on_the_account_page() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let ed = w.user("editor@a");
+    let mut b = Browser::new(&app);
+    b.sign_in(&ed.email, PASSWORD).await;
+    let page = b.get("/account").await;
+    assert_eq!(page.status, 200);
+    let csrf = page.csrf();
+    let wrong = b
+        .post(
+            "/account/password",
+            &[
+                ("current_password", "not-my-password"),
+                ("new_password", "a-brand-new-password"),
+                ("_csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    assert!(wrong.body.contains("当前密码") && wrong.body.contains("new_password"));
+    let done = b
+        .post(
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", "a-brand-new-password"),
+                ("_csrf", csrf.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (done.status, done.location.as_str()),
+        (303, "/login?done=password_changed")
+    );
+    let login = b.get(&done.location).await;
+    assert!(
+        login.body.contains("所有登录和 API 令牌均已失效"),
+        "{}",
+        login.body
+    );
+    // The editor's sign-in token from before is revoked too.
+    let (s, body) = app.get("/api/v1/me", &ed.token).await;
+    assert_eq!(
+        (s.as_u16(), body["error"]["code"].as_str()),
+        (401, Some("token_revoked"))
+    );
+    app.login(&ed.email, "a-brand-new-password").await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn tokens_page_shows_the_secret_once() {
     let app = TestApp::spawn().await;
