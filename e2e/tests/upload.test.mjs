@@ -101,6 +101,22 @@ test("upload with progress, pause and resume; the item shows its SHA-256", async
   await page.context().close();
 });
 
+test("a refused upload names the field and why, and keeps what was typed", async () => {
+  const page = await newPage(browser);
+  await signIn(page);
+  await page.goto(`${server.base}/upload`);
+  await page.getByLabel("文件").setInputFiles({ name: "报道.mp4", mimeType: "video/mp4", buffer: randomBytes(1024) });
+  // U+202E would make the title read backwards in lists and saved files.
+  const title = page.locator("#upload-form").getByLabel("标题 （选填）");
+  await title.fill("新闻\u202E4pm.exe");
+  await page.getByRole("button", { name: "开始上传" }).click();
+  const item = page.locator("#queue li").first();
+  await item.getByText("标题：格式不正确").waitFor({ timeout: 20_000 });
+  assert.equal(await title.inputValue(), "新闻\u202E4pm.exe", "what was typed stays");
+  await shot(page, "15-upload-refused-field");
+  await page.context().close();
+});
+
 test("an upload interrupted by closing the page continues from where it stopped", async () => {
   const context = await browser.newContext({ locale: "zh-CN" });
   const data = randomBytes(10 * 1024 * 1024);

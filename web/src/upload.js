@@ -27,8 +27,13 @@ if (form) {
     const res = err && err.originalResponse;
     if (res) {
       try {
-        const code = JSON.parse(res.getBody()).error.code;
-        if (text.errors[code]) return text.errors[code];
+        const error = JSON.parse(res.getBody()).error;
+        // Name each refused field and why, as the page's forms do.
+        const fields = (error.fields || [])
+          .filter((f) => text.fields[f.field])
+          .map((f) => `${text.fields[f.field]}${text.colon}${text.reasons[f.code] || f.message}`);
+        if (fields.length) return fields.join("；");
+        if (text.errors[error.code]) return text.errors[error.code];
       } catch {
         /* not our JSON */
       }

@@ -351,7 +351,8 @@ catalog! {
     "station.quota.unlimited" => "不限", "no limit";
     "station.quota.used" => "已用", "Used";
     "station.quota.unfinished" => "未完成的上传", "Unfinished uploads";
-    "station.quota.gb" => "本台配额（GiB，留空则用默认配额）", "This station's quota (GiB; empty for the default)";
+    "station.quota.gb" => "本台配额（GB，整数；留空则用默认配额）", "This station's quota (whole GB; empty for the default)";
+    "fe.whole_gb" => "请填写整数 GB，例如 500", "must be a whole number of GB, e.g. 500";
     "station.quota.save" => "保存配额", "Save quota";
     "field.quota_gb" => "配额", "Quota";
     "done.quota_saved" => "配额已保存。", "Quota saved.";
@@ -710,6 +711,7 @@ catalog! {
     "err.invalid_state" => "素材当前的状态不允许此操作（例如仍在上传中的素材不能删除）。", "The item's current state does not allow this (an item still uploading cannot be deleted, for example).";
     "err.cannot_change_self" => "不能更改自己的角色或停用自己的账号。", "You cannot change your own role or disable your own account.";
     "err.rate_limited" => "失败次数过多，请稍后再试。", "Too many failed attempts. Please try again later.";
+    "login.retry_in" => "约 {n} 分钟后可以再试。", "You can try again in about {n} minutes.";
     "err.validation_failed" => "输入有误。", "Some fields are invalid.";
     "err.malformed_json" => "请求格式不正确。", "The request is malformed.";
     "err.malformed_form" => "表单内容无法读取。", "The form could not be read.";

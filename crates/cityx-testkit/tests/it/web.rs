@@ -372,7 +372,8 @@ async fn the_hub_sets_a_stations_quota_on_its_page() {
         .post(&quota, &[("quota_gb", "五百"), ("_csrf", csrf.as_str())])
         .await;
     assert_eq!(bad.status, 422);
-    assert!(bad.body.contains("配额") && bad.body.contains("form-errors"));
+    assert!(bad.body.contains("请填写整数 GB") && bad.body.contains("form-errors"));
+    assert!(bad.body.contains("value=\"五百\""), "what was typed stays");
     let saved = hub
         .post(&quota, &[("quota_gb", "5"), ("_csrf", csrf.as_str())])
         .await;
@@ -449,6 +450,36 @@ async fn editors_change_their_password_on_the_account_page() {
         (401, Some("token_revoked"))
     );
     app.login(&ed.email, "a-brand-new-password").await;
+    app.stop().await;
+}
+
+/// After too many wrong passwords the sign-in page says how long to wait and keeps the email.
+#[tokio::test]
+async fn the_sign_in_page_says_how_long_to_wait() {
+    let app = TestApp::spawn().await;
+    let mut b = Browser::new(&app);
+    let mut last = None;
+    for _ in 0..6 {
+        let login = b.get("/login").await;
+        let csrf = login.csrf();
+        let page = b
+            .post(
+                "/login",
+                &[
+                    ("email", "nobody@test.cn"),
+                    ("password", "wrong-password"),
+                    ("_csrf", csrf.as_str()),
+                    ("next", "/"),
+                ],
+            )
+            .await;
+        last = Some(page);
+    }
+    let page = last.expect("a page");
+    assert_eq!(page.status, 429);
+    assert!(page.body.contains("失败次数过多"), "{}", page.body);
+    assert!(page.body.contains("约 15 分钟后可以再试"), "{}", page.body);
+    assert!(page.body.contains("nobody@test.cn"), "the email stays");
     app.stop().await;
 }
 

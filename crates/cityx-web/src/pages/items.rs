@@ -99,6 +99,18 @@ async fn upload_page(
     for code in UPLOAD_ERRORS {
         errors.insert(code.to_owned(), t.get2("err.", code).into());
     }
+    // A refused field is named, with why, as the forms do (FormErrors::from_fields).
+    let mut fields = serde_json::Map::new();
+    for field in [
+        "filename", "title", "summary", "script", "keywords", "category", "city", "shot_date",
+        "copyright", "licence", "embargo_until",
+    ] {
+        fields.insert(field.to_owned(), t.get2("field.", field).into());
+    }
+    let mut reasons = serde_json::Map::new();
+    for code in ["required", "too_long", "bad_format", "bad_value", "not_allowed"] {
+        reasons.insert(code.to_owned(), t.get2("fe.", code).into());
+    }
     let texts = serde_json::json!({
         "pause": t.get("upload.pause"),
         "resume": t.get("upload.resume"),
@@ -111,6 +123,9 @@ async fn upload_page(
         "cancelled": t.get("upload.cancelled"),
         "confirm_cancel": t.get("upload.confirm_cancel"),
         "errors": errors,
+        "fields": fields,
+        "reasons": reasons,
+        "colon": if t.is_zh() { "：" } else { " " },
     });
     let max = st.app.ingest().upload_options().max_size;
     let status = if errs.any() {

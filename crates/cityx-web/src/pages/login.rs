@@ -134,10 +134,19 @@ pub async fn submit(
         Err(e) => {
             let err = WebError::app(e, t);
             let status = err.code.status();
+            let mut error = err.message();
+            // Say how long to wait, in whole minutes.
+            if let Some(secs) = err.retry_after {
+                let minutes = secs.div_ceil(60).max(1);
+                error = format!(
+                    "{error} {}",
+                    t.get("login.retry_in").replace("{n}", &minutes.to_string())
+                );
+            }
             let view = LoginView {
                 next: safe_next(Some(&f.next)),
                 email: f.email,
-                error: err.message(),
+                error,
                 done: String::new(),
             };
             let mut res = login_page(t, &st, &client, view, status);

@@ -194,7 +194,7 @@ struct QuotaView {
     default: bool,
     used: String,
     /// Share of the quota used, 0–100 (0 without a quota).
-    percent: u64,
+    percent: String,
     unfinished: u64,
     max_unfinished: String,
     /// The station's own quota in GiB, for the form (empty: the default).
@@ -211,10 +211,12 @@ impl QuotaView {
                 .map_or_else(|| t.get("station.quota.unlimited").to_owned(), human),
             default: q.own_quota_bytes.is_none(),
             used: human(q.used_bytes),
-            percent: q
-                .quota_bytes
-                .filter(|&b| b > 0)
-                .map_or(0, |b| (q.used_bytes.saturating_mul(100) / b).min(100)),
+            percent: format!(
+                "{:.2}",
+                q.quota_bytes
+                    .filter(|&b| b > 0)
+                    .map_or(0.0, |b| (q.used_bytes as f64 * 100.0 / b as f64).min(100.0))
+            ),
             unfinished: q.unfinished_uploads,
             max_unfinished: match q.max_unfinished_uploads {
                 0 => t.get("station.quota.unlimited").to_owned(),
@@ -238,7 +240,17 @@ async fn edit_page(
     done: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    edit_page_with(st, u, id, form, errs, FormErrors::default(), done, status).await
+    edit_page_with(
+        st,
+        u,
+        id,
+        form,
+        errs,
+        (FormErrors::default(), None),
+        done,
+        status,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -248,7 +260,8 @@ async fn edit_page_with(
     id: StationId,
     form: StationForm,
     errs: FormErrors,
-    quota_errs: FormErrors,
+    // The quota form's errors and what was typed into it, to show again.
+    (quota_errs, typed): (FormErrors, Option<String>),
     done: Option<&str>,
     status: StatusCode,
 ) -> Response {
@@ -258,7 +271,13 @@ async fn edit_page_with(
         .station_quota(&u.actor, id)
         .await
         .ok()
-        .map(|q| QuotaView::of(u.t, &q, quota_errs));
+        .map(|q| {
+            let mut view = QuotaView::of(u.t, &q, quota_errs);
+            if let Some(typed) = typed {
+                view.own_gb = typed;
+            }
+            view
+        });
     let view = EditPage {
         t: u.t,
         c: Chrome::new(u, "stations", done),
@@ -356,9 +375,7 @@ pub async fn set_quota(
             .ok()
             .and_then(|gb| gb.checked_mul(1 << 30))
             .map(Some)
-            .ok_or_else(|| {
-                cityx_app::Error::field("quota_gb", "bad_format", "a whole number of GiB")
-            }),
+            .ok_or_else(|| cityx_app::Error::field("quota_gb", "whole_gb", "a whole number of GB")),
     };
     let result = match quota {
         Ok(q) => st.app.ingest().set_station_quota(&u.actor, id, q).await,
@@ -381,7 +398,7 @@ pub async fn set_quota(
                 id,
                 StationForm::of(&station),
                 FormErrors::default(),
-                quota_errs,
+                (quota_errs, Some(f.quota_gb.clone())),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
