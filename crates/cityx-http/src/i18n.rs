@@ -139,6 +139,7 @@ catalog! {
     "asset.copyright" => "版权", "Copyright";
     "asset.licence" => "授权条款", "Licence";
     "asset.failed_because" => "处理失败：", "Processing failed: ";
+    "asset.withdrawn_because" => "已撤回：", "Withdrawn: ";
     "asset.not_media" => "无法识别为音视频文件，请确认文件完整且为常见的视频或音频格式（MP4、MOV、MXF、MKV、TS 等）后重新上传", "This file could not be read as audio or video. Check that it is complete and in a common format (MP4, MOV, MXF, MKV, TS …), then upload it again";
     "asset.technical" => "技术参数", "Technical";
     "asset.filename" => "文件名", "File name";

@@ -853,6 +853,13 @@ async fn contributors_withdraw_adopters_acknowledge_and_the_hub_sees_it_in_pages
     let after = a.get(&page).await;
     assert!(!after.body.contains("id=\"withdraw-form\""));
     assert!(after.body.contains("乙电视台") && after.body.contains("未确认"));
+    // Withdrawn, said as such with the reason, and nothing left to play.
+    assert!(
+        after.body.contains("已撤回：") && after.body.contains("版权争议"),
+        "{}",
+        after.body
+    );
+    assert!(!after.body.contains("处理失败") && !after.body.contains("id=\"player\""));
 
     // B's navigation counts two open notices; B acknowledges them on the notices page.
     let home = b.get("/").await;

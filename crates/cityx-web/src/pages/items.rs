@@ -102,13 +102,28 @@ async fn upload_page(
     // A refused field is named, with why, as the forms do (FormErrors::from_fields).
     let mut fields = serde_json::Map::new();
     for field in [
-        "filename", "title", "summary", "script", "keywords", "category", "city", "shot_date",
-        "copyright", "licence", "embargo_until",
+        "filename",
+        "title",
+        "summary",
+        "script",
+        "keywords",
+        "category",
+        "city",
+        "shot_date",
+        "copyright",
+        "licence",
+        "embargo_until",
     ] {
         fields.insert(field.to_owned(), t.get2("field.", field).into());
     }
     let mut reasons = serde_json::Map::new();
-    for code in ["required", "too_long", "bad_format", "bad_value", "not_allowed"] {
+    for code in [
+        "required",
+        "too_long",
+        "bad_format",
+        "bad_value",
+        "not_allowed",
+    ] {
         reasons.insert(code.to_owned(), t.get2("fe.", code).into());
     }
     let texts = serde_json::json!({
@@ -168,6 +183,8 @@ struct AssetPage {
     duplicate: String,
     /// Why the item failed, explained in the reader's language where we can.
     failure: String,
+    /// What `failure` is: a processing failure, or the withdrawal's reason.
+    failure_label: String,
     /// One line: container, duration, picture, sound.
     technical: String,
     jobs: Vec<JobRow>,
@@ -484,9 +501,21 @@ pub async fn asset(
         Ok(link) => link.base,
         Err(e) => return WebError::app(e, t).into_response(),
     };
+    // A withdrawn item is not to be played or taken again: no player, and the reason is the
+    // withdrawal's, not a processing failure.
+    let withdrawn = a.status == cityx_core::AssetStatus::Withdrawn;
     let played = |p: &str| format!("{media}{p}");
     let derived = a.derived.clone().unwrap_or_default();
-    let failure = if a.status == cityx_core::AssetStatus::Rejected && a.qc.is_some() {
+    let failure_label = t
+        .get(if withdrawn {
+            "asset.withdrawn_because"
+        } else {
+            "asset.failed_because"
+        })
+        .to_owned();
+    let failure = if withdrawn {
+        a.failure.clone().unwrap_or_default()
+    } else if a.status == cityx_core::AssetStatus::Rejected && a.qc.is_some() {
         t.get("asset.rejected_qc").to_owned()
     } else {
         a.failure
@@ -504,7 +533,13 @@ pub async fn asset(
         keywords: a.meta.keywords.join("、"),
         duplicate: a.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
         failure,
-        player_src: a.playback.as_deref().map(played).unwrap_or_default(),
+        failure_label,
+        player_src: a
+            .playback
+            .as_deref()
+            .filter(|_| !withdrawn)
+            .map(played)
+            .unwrap_or_default(),
         poster_src: derived["poster"].as_str().map(file).unwrap_or_default(),
         storyboard_src: derived["storyboard"]["vtt"]
             .as_str()
