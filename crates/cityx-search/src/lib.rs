@@ -867,12 +867,7 @@ impl SearchIndex {
         let summary = text(f.summary);
         let (title_html, snippet_html) = match highlight {
             Some((t, s)) => {
-                let marked = |g: &SnippetGenerator, text: &str| {
-                    let mut snippet = g.snippet(text);
-                    snippet.set_snippet_prefix_postfix("<mark>", "</mark>");
-                    snippet.to_html()
-                };
-                let (th, sh) = (marked(t, &title), marked(s, &summary));
+                let (th, sh) = (marked(t, &title, 200), marked(s, &summary, 120));
                 (
                     if th.is_empty() { escape(&title) } else { th },
                     if sh.is_empty() {
@@ -1041,6 +1036,53 @@ where
     });
     let (hits, total, counts) = searcher.search(query, &(top, Count, facets))?;
     Ok((hits.into_iter().map(|(_, a)| a).collect(), total, counts))
+}
+
+/// `text`'s passage that `g` chose, with its matches in `<mark>`, HTML-escaped; empty when
+/// nothing matched. tantivy's passage ends with its last word, so punctuation after it (a
+/// closing bracket) would be cut: a text of at most `chars` characters is shown whole, a
+/// longer one keeps the punctuation that follows its passage.
+fn marked(g: &SnippetGenerator, text: &str, chars: usize) -> String {
+    let snippet = g.snippet(text);
+    if snippet.is_empty() {
+        return String::new();
+    }
+    let fragment = snippet.fragment_range();
+    let (start, end) = if text.chars().count() <= chars {
+        (0, text.len())
+    } else {
+        let after = text[fragment.end..]
+            .char_indices()
+            .find(|(_, c)| c.is_alphanumeric() || c.is_whitespace())
+            .map_or(text.len(), |(i, _)| fragment.end + i);
+        (fragment.start, after)
+    };
+    let mut marks: Vec<std::ops::Range<usize>> = snippet
+        .highlighted()
+        .iter()
+        .map(|r| fragment.start + r.start..fragment.start + r.end)
+        .filter(|r| {
+            r.start >= start
+                && r.end <= end
+                && text.is_char_boundary(r.start)
+                && text.is_char_boundary(r.end)
+        })
+        .collect();
+    marks.sort_by_key(|r| r.start);
+    let mut html = String::new();
+    let mut at = start;
+    for r in marks {
+        if r.start < at {
+            continue; // overlapping: already inside a mark
+        }
+        html.push_str(&escape(&text[at..r.start]));
+        html.push_str("<mark>");
+        html.push_str(&escape(&text[r.clone()]));
+        html.push_str("</mark>");
+        at = r.end;
+    }
+    html.push_str(&escape(&text[at..end]));
+    html
 }
 
 fn first_chars(s: &str, n: usize) -> String {

@@ -397,6 +397,56 @@ fn snippets_of_long_texts_with_nested_words() {
     }
 }
 
+/// A snippet keeps the punctuation after its last word: "（重复上传）" ends with its bracket,
+/// and a long text's passage too; matches are marked and the rest escaped.
+#[test]
+fn snippets_keep_the_punctuation_after_their_last_word() {
+    let index = SearchIndex::in_memory().expect("index");
+    let short = "暴雨中的城市救援（重复上传）";
+    let long = "无关的开头文字。".repeat(30)
+        + "消防员在积水中救援被困群众（现场画面）。"
+        + &"无关的结尾文字。".repeat(30);
+    for (title, summary) in [("短简介", short.to_owned()), ("长简介", long.clone())] {
+        index
+            .upsert(&[Doc {
+                id: AssetId::new(),
+                station_id: StationId::new(),
+                title: format!("{title} <b>"),
+                summary,
+                status: "ready".into(),
+                ..Default::default()
+            }])
+            .expect("upsert");
+    }
+    index.commit("t").expect("commit");
+    let res = index
+        .search(
+            &Request {
+                q: "救援".into(),
+                limit: 5,
+                ..Default::default()
+            },
+            Viewer::All,
+            0,
+        )
+        .expect("search");
+    assert_eq!(res.total, 2);
+    for hit in &res.hits {
+        let html = &hit.snippet_html;
+        assert!(html.contains("<mark>救援</mark>"), "{html}");
+        if hit.title.starts_with("短简介") {
+            assert_eq!(html, "暴雨中的城市<mark>救援</mark>（重复上传）");
+        } else {
+            assert!(html.contains("（现场画面）"), "{html}");
+        }
+        assert!(
+            !hit.title_html.contains("<b>"),
+            "escaped: {}",
+            hit.title_html
+        );
+    }
+}
+
 #[test]
 fn related_items_share_words_and_the_same_file_is_listed_apart() {
     let c = corpus();
