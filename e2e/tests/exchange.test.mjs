@@ -154,6 +154,16 @@ test("A withdraws the item; B is told and acknowledges; the hub's statistics sho
   await own.goto(`${server.base}/items/${itemId}`);
   await own.getByText("撤回素材", { exact: true }).click();
   await own.getByLabel("撤回原因").fill("画面涉及未授权肖像");
+  // It cannot be undone, so it asks first, saying who will be told; saying no changes nothing.
+  let asked = "";
+  own.once("dialog", (d) => {
+    asked = d.message();
+    d.dismiss();
+  });
+  await own.getByRole("button", { name: "撤回并通知采用台" }).click();
+  assert.match(asked, /不能恢复.*已有 1 家电视台采用/);
+  assert.equal(await own.getByText("素材已撤回，已通知所有采用台。").count(), 0);
+  own.once("dialog", (d) => d.accept());
   await own.getByRole("button", { name: "撤回并通知采用台" }).click();
   await own.getByText("素材已撤回，已通知所有采用台。").waitFor();
   const sent = own.locator("#item-notices tbody tr").first();

@@ -260,6 +260,7 @@ catalog! {
     "manage.note_hint" => "例如：标题中的台风名称有误", "e.g. the typhoon's name in the title was wrong";
     "manage.send_correction" => "保存更正并通知采用台", "Save and tell the adopting stations";
     "manage.withdraw" => "撤回素材", "Withdraw the item";
+    "manage.withdraw_confirm" => "撤回后不能恢复。已有 {n} 家电视台采用了这条素材，它们都会收到撤回通知，须立即停播。确定撤回？", "A withdrawal cannot be undone. {n} stations adopted this item; each will be told to take it off air at once. Withdraw it?";
     "manage.withdraw_warning" => "撤回后素材将从交换库下架，下载链接立即失效，且不能恢复。所有采用过的电视台都会收到通知并需确认。", "A withdrawn item leaves the exchange, its download links stop working at once, and this cannot be undone. Every station that adopted it is told and must acknowledge.";
     "manage.send_withdrawal" => "撤回并通知采用台", "Withdraw and tell the adopting stations";
     "manage.notices" => "已发出的通知", "Notices sent";

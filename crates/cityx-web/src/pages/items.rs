@@ -239,6 +239,8 @@ pub struct ExchangeBox {
     pub may_correct: bool,
     /// The contributor may withdraw it (ready or processing).
     pub may_withdraw: bool,
+    /// The question asked before withdrawing, with how many stations will be told.
+    pub withdraw_confirm: String,
     /// Notices sent about it, with who has acknowledged (for the contributor).
     pub notices: Vec<super::notices::NoticeRow>,
 }
@@ -273,6 +275,7 @@ async fn exchange_box(
             && a.deleted_at.is_none()
             && cityx_core::notice::may_withdraw(a.status)
             && cityx_core::policy::manage_items(&u.actor).is_ok(),
+        withdraw_confirm: String::new(),
         visibility_options: [
             cityx_core::Visibility::Exchange,
             cityx_core::Visibility::Stations,
@@ -372,6 +375,11 @@ async fn exchange_box(
             .into_iter()
             .map(|n| super::notices::notice_row(t, n))
             .collect();
+        let adopters: std::collections::HashSet<&str> =
+            x.credits.iter().map(|c| c.0.as_str()).collect();
+        x.withdraw_confirm = t
+            .get("manage.withdraw_confirm")
+            .replace("{n}", &adopters.len().to_string());
     }
     Ok(x)
 }
