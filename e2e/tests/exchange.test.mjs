@@ -179,6 +179,13 @@ test("A withdraws the item; B is told and acknowledges; the hub's statistics sho
   assert.match(await row.textContent(), /画面涉及未授权肖像/);
   assert.match(await row.textContent(), /撤回/);
   await shot(b, "23-notice-received");
+  // The item's link opens what happened and what to do, not a bare 404.
+  await row.getByRole("link").first().click();
+  await b.locator("#tombstone").getByText("请立即停播").waitFor();
+  assert.match(await b.locator("#tombstone-reason").textContent(), /画面涉及未授权肖像/);
+  assert.equal(await b.locator("video").count(), 0, "nothing plays");
+  await shot(b, "23b-withdrawn-item-for-adopter");
+  await b.goBack();
   await row.getByRole("button", { name: "确认收到" }).click();
   await b.getByText("已确认收到通知。").waitFor();
   assert.equal(await b.locator("#nav-notices .count").count(), 0);

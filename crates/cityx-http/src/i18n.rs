@@ -140,6 +140,11 @@ catalog! {
     "asset.licence" => "授权条款", "Licence";
     "asset.failed_because" => "处理失败：", "Processing failed: ";
     "asset.withdrawn_because" => "已撤回：", "Withdrawn: ";
+    "tombstone.withdrawn" => "这条素材已被供稿台撤回，不能再播出或下载。", "The contributing station withdrew this item: it may no longer be aired or downloaded.";
+    "tombstone.todo" => "请立即停播，并从本台的播出和存储系统中删除这条素材，然后确认收到通知。", "Take it off air at once and delete it from your station's playout and storage, then acknowledge this notice.";
+    "tombstone.when" => "撤回时间", "Withdrawn on";
+    "tombstone.why" => "撤回原因", "Why";
+    "tombstone.all_notices" => "查看全部通知", "All notices";
     "asset.not_media" => "无法识别为音视频文件，请确认文件完整且为常见的视频或音频格式（MP4、MOV、MXF、MKV、TS 等）后重新上传", "This file could not be read as audio or video. Check that it is complete and in a common format (MP4, MOV, MXF, MKV, TS …), then upload it again";
     "asset.technical" => "技术参数", "Technical";
     "asset.filename" => "文件名", "File name";

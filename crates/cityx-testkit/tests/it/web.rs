@@ -861,6 +861,25 @@ async fn contributors_withdraw_adopters_acknowledge_and_the_hub_sees_it_in_pages
     );
     assert!(!after.body.contains("处理失败") && !after.body.contains("id=\"player\""));
 
+    // B, which adopted it, still opens the item's address: the withdrawal, its reason and
+    // what to do, the acknowledgement, and nothing to play or download.
+    let gone_for_b = b.get(&page).await;
+    assert_eq!(gone_for_b.status, 200, "{}", gone_for_b.body);
+    for part in [
+        "id=\"tombstone\"",
+        "已撤回",
+        "版权争议",
+        "立即停播",
+        "确认收到",
+    ] {
+        assert!(
+            gone_for_b.body.contains(part),
+            "{part}: {}",
+            gone_for_b.body
+        );
+    }
+    assert!(!gone_for_b.body.contains("id=\"player\"") && !gone_for_b.body.contains("/download"));
+
     // B's navigation counts two open notices; B acknowledges them on the notices page.
     let home = b.get("/").await;
     assert!(

@@ -467,6 +467,13 @@ pub async fn asset(
     };
     let view = match st.app.ingest().get_asset(&u.actor, id).await {
         Ok(v) => v,
+        Err(e @ cityx_app::Error::NotFound(_)) => {
+            // A station that adopted an item later withdrawn may always read what happened.
+            return match super::notices::tombstone(&st, &u, id).await {
+                Some(page) => page,
+                None => WebError::app(e, u.t).into_response(),
+            };
+        }
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
     let a = view.asset;

@@ -448,3 +448,40 @@ mod tests {
         assert!(tiles.iter().filter(|t| t.level > 0).count() == 1);
     }
 }
+
+#[derive(Template)]
+#[template(path = "tombstone.html")]
+struct TombstonePage {
+    t: T,
+    c: Chrome,
+    row: NoticeRow,
+    may_acknowledge: bool,
+}
+
+/// What a station that adopted a withdrawn item sees at its address: the title it adopted,
+/// who withdrew it, when and why, what to do, and the acknowledgement; nothing to play or
+/// download. `None` when the reader's station was not told of a withdrawal of this item.
+pub async fn tombstone(st: &HttpState, u: &WebUser, id: AssetId) -> Option<Response> {
+    let notices = st
+        .app
+        .notices()
+        .list_notices(
+            &u.actor,
+            NoticeDirection::Received,
+            Some(id),
+            false,
+            &cityx_app::PageRequest::first(50),
+        )
+        .await
+        .ok()?;
+    let withdrawal = notices.items.into_iter().find(|n| {
+        n.kind == cityx_core::NoticeKind::Withdrawal && u.actor.station_id == Some(n.station_id)
+    })?;
+    let page = TombstonePage {
+        t: u.t,
+        c: Chrome::new(u, "notices", None),
+        row: notice_row(u.t, withdrawal),
+        may_acknowledge: cityx_core::policy::acknowledge(&u.actor).is_ok(),
+    };
+    Some(render(&page, u.t, StatusCode::OK))
+}
