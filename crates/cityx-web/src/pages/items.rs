@@ -540,7 +540,7 @@ pub async fn asset(
     };
     let page = AssetPage {
         t,
-        c: Chrome::new(&u, "upload", q.done.as_deref()),
+        c: Chrome::new(&u, "exchange", q.done.as_deref()),
         status: t.get2("asset.status.", a.status.as_str()),
         size: human(a.size_bytes),
         created: fmt_time(a.created_at),
