@@ -681,15 +681,21 @@ impl Exchange<'_> {
         if asset.deleted_at.is_some() || asset.status == AssetStatus::Withdrawn {
             return Err(Error::Withdrawn);
         }
+        // Saved under the item's title (what editors search their disks for), with the
+        // master's own extension.
+        let stem = asset.meta.title.chars().take(80).collect::<String>();
         let (key, name, extension) = match take {
-            Take::Master => (
-                StorageKey::master(id),
-                asset.meta.filename.clone(),
-                crate::pipeline::extension_of(&asset.meta.filename),
-            ),
+            Take::Master => {
+                let extension = crate::pipeline::extension_of(&asset.meta.filename);
+                let name = if extension.is_empty() {
+                    stem
+                } else {
+                    format!("{stem}.{extension}")
+                };
+                (StorageKey::master(id), name, extension)
+            }
             _ => {
                 let proxy = proxy_of(&asset).ok_or(Error::NotFound("file"))?;
-                let stem = asset.meta.title.chars().take(80).collect::<String>();
                 (
                     StorageKey::derived(id, &proxy).ok_or(Error::NotFound("file"))?,
                     format!("{stem}.mp4"),

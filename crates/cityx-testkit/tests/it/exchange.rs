@@ -44,16 +44,19 @@ async fn station_c(app: &TestApp) -> String {
     app.login("editor.c@test.cn", cityx_testkit::PASSWORD).await
 }
 
-/// Downloads the master behind a signed link whole, saved as `clip.mp4`, then resumes it
-/// from byte 10 and gets the same bytes; returns them.
-async fn download_and_resume(client: &reqwest::Client, url: &str) -> bytes::Bytes {
+/// Downloads the master behind a signed link whole, saved under the item's title with the
+/// master's extension (`saved_as`, percent-encoded), then resumes it from byte 10 and gets
+/// the same bytes; returns them.
+async fn download_and_resume(client: &reqwest::Client, url: &str, saved_as: &str) -> bytes::Bytes {
     let whole = client.get(url).send().await.expect("download");
     assert_eq!(whole.status(), 200);
+    let disposition = whole.headers()["content-disposition"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(
-        whole.headers()["content-disposition"]
-            .to_str()
-            .expect("ascii")
-            .contains("filename*=UTF-8''clip.mp4")
+        disposition.contains(&format!("filename*=UTF-8''{saved_as}")),
+        "{disposition}"
     );
     let bytes = whole.bytes().await.expect("bytes");
     let part = client
@@ -219,7 +222,7 @@ async fn search_and_adoption_respect_rights_and_embargo() {
     assert_eq!(adopted["adoption"]["contributor_name"], "甲电视台");
     assert_eq!(adopted["adoption"]["station_name"], "乙电视台");
     let url = adopted["download"]["url"].as_str().expect("url").to_owned();
-    download_and_resume(&app.http, &app.url(&url)).await;
+    download_and_resume(&app.http, &app.url(&url), "%E5%8F%B0%E9%A3%8E%E7%99%BB%E9%99%86%E7%A6%8F%E5%BB%BA%20%E6%B2%BF%E6%B5%B7%E6%B8%94%E8%88%B9%E5%9B%9E%E6%B8%AF.mp4").await;
     let tampered = url.replace("/master?", "/proxy?");
     let (s, b) = app.call("GET", &tampered, None, None).await;
     assert_eq!(
@@ -504,7 +507,12 @@ async fn presigned_downloads_come_straight_from_the_store() {
 
     // A client that follows it gets the master from the store, resumable.
     let follows = reqwest::Client::new();
-    let bytes = download_and_resume(&follows, &url).await;
+    let bytes = download_and_resume(
+        &follows,
+        &url,
+        "%E5%8F%B0%E9%A3%8E%E7%99%BB%E9%99%86%E7%A6%8F%E5%BB%BA.mp4",
+    )
+    .await;
     let digest = super::uploads::sha256_hex(&bytes);
     assert_eq!(item["sha256"].as_str(), Some(digest.as_str()));
 
