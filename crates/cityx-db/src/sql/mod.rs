@@ -123,25 +123,34 @@ pub(crate) async fn write_audit(
     a: &NewAudit,
 ) -> Result<AuditId> {
     let id = AuditId::new();
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO audit_log (id, at, actor_user_id, actor_label, station_id, action, \
          target_type, target_id, ok, ip, detail) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
     )
     .bind(id.to_string())
-    .bind(ms(cityx_core::now()))
-    .bind(a.actor_user_id.map(|u| u.to_string()))
-    .bind(&a.actor_label)
-    .bind(a.station_id.map(|s| s.to_string()))
-    .bind(a.action.as_str())
-    .bind(a.target_type)
-    .bind(&a.target_id)
-    .bind(i64::from(a.ok))
-    .bind(&a.ip)
-    .bind(a.detail.to_string())
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| Error::from_sqlx("write an audit entry", "audit entry", e))?;
+    .bind(ms(cityx_core::now()));
+    bind_audit(query, a)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| Error::from_sqlx("write an audit entry", "audit entry", e))?;
     Ok(id)
+}
+
+/// Binds an audit entry's fields, from `actor_user_id` to `detail` in the table's order.
+pub(crate) fn bind_audit<'q>(
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    a: &'q NewAudit,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    query
+        .bind(a.actor_user_id.map(|u| u.to_string()))
+        .bind(&a.actor_label)
+        .bind(a.station_id.map(|s| s.to_string()))
+        .bind(a.action.as_str())
+        .bind(a.target_type)
+        .bind(&a.target_id)
+        .bind(i64::from(a.ok))
+        .bind(&a.ip)
+        .bind(a.detail.to_string())
 }
 
 /// Decodes an optional row, or "not found".

@@ -609,22 +609,17 @@ impl AuditRepo for SqlRepo {
         login: Option<(UserId, OffsetDateTime)>,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        let query = sqlx::query(
             "UPDATE audit_log SET actor_user_id = $1, actor_label = $2, station_id = $3, \
-             action = $4, target_type = $5, target_id = $6, ok = $7, detail = $8 WHERE id = $9",
-        )
-        .bind(a.actor_user_id.map(|u| u.to_string()))
-        .bind(&a.actor_label)
-        .bind(a.station_id.map(|s| s.to_string()))
-        .bind(a.action.as_str())
-        .bind(a.target_type)
-        .bind(&a.target_id)
-        .bind(i64::from(a.ok))
-        .bind(a.detail.to_string())
-        .bind(attempt.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| Error::from_sqlx("settle a sign-in attempt", "audit entry", e))?;
+             action = $4, target_type = $5, target_id = $6, ok = $7, ip = $8, detail = $9 \
+             WHERE id = $10",
+        );
+        let attempt = attempt.to_string();
+        super::bind_audit(query, a)
+            .bind(&attempt)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| Error::from_sqlx("settle a sign-in attempt", "audit entry", e))?;
         if let Some((user, at)) = login {
             sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
                 .bind(ms(at))
