@@ -40,6 +40,7 @@ need_rust() {
 # cargo-fuzz (from crates.io) for scripts/fuzz. It drives libFuzzer through rustc flags that
 # stable Rust accepts with RUSTC_BOOTSTRAP=1, so no other toolchain is needed.
 need_cargo_fuzz() {
+  need_cmd g++ g++ # libFuzzer is C++
   if ! cargo fuzz --version 2>/dev/null | grep -q '0\.13\.'; then
     say "installing cargo-fuzz"
     cargo install --locked cargo-fuzz --version '^0.13'
