@@ -14,6 +14,37 @@ onReady(() => {
     });
   }
 
+  // Lists with checkboxes (the library): a box that ticks every row, a count of what is
+  // ticked, and buttons that need a selection and may ask first, naming how many.
+  for (const form of document.querySelectorAll("form")) {
+    const boxes = () => [...form.querySelectorAll("input[type=checkbox][name=ids]")];
+    const all = form.querySelector("[data-select-all]");
+    const count = form.querySelector("[data-selected-count]");
+    if (!all && !count) continue;
+    const update = () => {
+      const n = boxes().filter((b) => b.checked).length;
+      if (count) count.textContent = n ? count.dataset.template.replace("{n}", n) : "";
+      if (all) all.checked = n > 0 && n === boxes().length;
+    };
+    all?.addEventListener("change", () => {
+      for (const b of boxes()) b.checked = all.checked;
+      update();
+    });
+    form.addEventListener("change", update);
+    for (const button of form.querySelectorAll("button[data-none-selected]")) {
+      button.addEventListener("click", (ev) => {
+        const n = boxes().filter((b) => b.checked).length;
+        if (n === 0) {
+          window.alert(button.dataset.noneSelected);
+          ev.preventDefault();
+        } else if (button.dataset.confirmSelected && !window.confirm(button.dataset.confirmSelected.replace("{n}", n))) {
+          ev.preventDefault();
+        }
+      });
+    }
+    update();
+  }
+
   // <button data-copy="#id"> copies the text of the element it names.
   for (const btn of document.querySelectorAll("button[data-copy]")) {
     btn.hidden = false;

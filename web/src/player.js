@@ -20,7 +20,10 @@ if (video) {
       byQuality.forEach(({ level, i }) => {
         const option = document.createElement("option");
         option.value = String(i);
-        option.textContent = level.height ? `${level.height}p` : `${Math.round(level.bitrate / 1000)} kbit/s`;
+        // The short side names a rendition, as the search filters do: a vertical 720x1280
+        // clip is 720p, not 1280p.
+        const side = Math.min(level.width || level.height, level.height || level.width);
+        option.textContent = side ? `${side}p` : `${Math.round(level.bitrate / 1000)} kbit/s`;
         quality.append(option);
       });
       quality.disabled = false;
@@ -38,6 +41,14 @@ if (video) {
     video.src = src;
   }
   if (scrubber) seekBar(video, scrubber);
+  // The technical check's time codes seek the player to the finding.
+  for (const button of document.querySelectorAll("[data-seek]")) {
+    button.addEventListener("click", () => {
+      video.currentTime = Number(button.dataset.seek);
+      video.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      video.play().catch(() => {});
+    });
+  }
 }
 
 /** `00:01:23.500` → 83.5 */

@@ -72,7 +72,10 @@ pub fn router() -> Router<HttpState> {
             post(exchange::download_link),
         )
         .route("/api/v1/adoptions", get(exchange::list_adoptions))
-        .route("/api/v1/assets/{id}/corrections", post(notices::correct))
+        .route(
+            "/api/v1/assets/{id}/corrections",
+            get(notices::corrections).post(notices::correct),
+        )
         .route("/api/v1/assets/{id}/withdrawal", post(notices::withdraw))
         .route("/api/v1/notices", get(notices::list))
         .route(

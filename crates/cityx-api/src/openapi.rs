@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         imports::create, assets::get_asset, assets::delete_asset, assets::restore_asset, files::get_file, files::media_link, files::media_file,
         exchange::search, exchange::suggest, exchange::related, exchange::set_rights, exchange::adopt,
         exchange::download_link, exchange::list_adoptions, exchange::signed_download,
-        notices::correct, notices::withdraw, notices::list, notices::acknowledge, notices::feed,
+        notices::correct, notices::corrections, notices::withdraw, notices::list, notices::acknowledge, notices::feed,
         notices::statistics, notices::export,
         zones::list, zones::create, zones::get, zones::update, zones::contribute, zones::remove,
         follows::list, follows::create, follows::seen, follows::delete,

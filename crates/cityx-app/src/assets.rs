@@ -55,6 +55,21 @@ impl Ingest<'_> {
         Ok(AssetView { asset, jobs })
     }
 
+    /// The caller's station's own items (the library, 我的素材), in every state, deleted
+    /// ones until they are purged, newest first; the hub lists any station's.
+    pub async fn library(
+        &self,
+        actor: &Actor,
+        filter: &cityx_db::AssetFilter,
+        page: &cityx_db::PageRequest,
+    ) -> Result<cityx_db::Page<Asset>> {
+        policy::read(actor)?;
+        Ok(self
+            .ingest
+            .list_assets(actor.tenant_scope(), filter, page)
+            .await?)
+    }
+
     /// Deletes an item: hidden from the exchange now, its files removed and its quota
     /// released after the grace period. Deleting it again changes nothing.
     pub async fn delete_asset(&self, actor: &Actor, id: AssetId) -> Result<Asset> {

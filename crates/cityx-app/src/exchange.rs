@@ -354,6 +354,7 @@ fn index_doc(row: &CatalogueRow) -> Option<Doc> {
             .to_owned(),
         adoptions: a.adoption_count,
         has_poster: a.derived.as_ref().is_some_and(|d| d["poster"].is_string()),
+        corrected: a.corrected_at.is_some(),
         zones: row.zones.iter().map(|z| z.to_string()).collect(),
         sha256: a.sha256.clone().unwrap_or_default(),
     })
@@ -559,6 +560,7 @@ impl Exchange<'_> {
             rendition: take.as_str().to_owned(),
             purpose,
             at: now,
+            item_now: None,
         };
         let audit = NewAudit::by(actor, AuditAction::AssetAdopted, "asset", id, Some(station))
             .detail("rendition", take.as_str())

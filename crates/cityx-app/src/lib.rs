@@ -43,7 +43,8 @@ use std::time::Duration;
 pub use assets::AssetView;
 pub use auth::{Access, LoginToken, WebSession, csrf_matches};
 pub use cityx_db::{
-    AdoptionFilter, JobSummary, Page, PageRequest, ScheduleRow, StationStats, TopItem, ZoneStats,
+    AdoptionFilter, AssetFilter, JobSummary, LibraryState, Page, PageRequest, ScheduleRow,
+    StationStats, TopItem, ZoneStats,
 };
 pub use cityx_search::{FacetCount, Facets, Hit as SearchHit, Related, Results as SearchResults};
 pub use error::{Error, Result};

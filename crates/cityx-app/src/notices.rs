@@ -6,7 +6,8 @@ use crate::{Error, Result, secrets};
 use cityx_core::day;
 use cityx_core::notice::{CorrectionInput, withdrawal_reason};
 use cityx_core::{
-    Actor, AssetId, AuditAction, Event, NewAudit, Notice, NoticeId, TenantScope, policy,
+    Actor, Asset, AssetId, AuditAction, Correction, CorrectionId, Event, NewAudit, Notice,
+    NoticeId, TenantScope, policy,
 };
 use cityx_db::{NoticeFilter, Page, PageRequest, StationStats, TopItem, ZoneStats};
 use hmac::{Hmac, Mac};
@@ -158,13 +159,27 @@ impl Notices<'_> {
             Some(asset.station_id),
         )
         .detail("note", note.clone());
+        let correction = Correction {
+            id: CorrectionId::new(),
+            asset_id: id,
+            user_id: actor.user_id,
+            changes: cityx_core::notice::changes(&asset.meta, &meta),
+            note,
+            at: cityx_core::now(),
+        };
         let notices = self
             .notices
-            .correct_asset(actor.tenant_scope(), id, &meta, &note, &audit)
+            .correct_asset(actor.tenant_scope(), &meta, &correction, &audit)
             .await?;
         tracing::info!(asset = %id, told = notices.len(), "item corrected");
         let asset = self.ingest.get_asset(actor.tenant_scope(), id).await?;
         Ok(Told { asset, notices })
+    }
+
+    /// The corrections of an item the caller has read (through a use case that checked they
+    /// may see it), newest first.
+    pub async fn corrections_of(&self, asset: &Asset) -> Result<Vec<Correction>> {
+        Ok(self.notices.list_corrections(asset.id).await?)
     }
 
     /// Withdraws an item from the exchange for good: it can no longer be found or adopted,

@@ -116,8 +116,11 @@ pub struct Asset {
     pub shared_with: Vec<StationId>,
     /// During the embargo the item is hidden from others, not only undownloadable.
     pub embargo_hides: bool,
-    /// How many times other stations adopted it.
+    /// How many stations adopted it (each counted once, whatever files it took).
     pub adoption_count: u64,
+    /// When it was last corrected; `None` if never.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub corrected_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -156,6 +159,7 @@ impl Asset {
             shared_with: Vec::new(),
             embargo_hides: false,
             adoption_count: 0,
+            corrected_at: None,
             created_at: now,
             updated_at: now,
         }

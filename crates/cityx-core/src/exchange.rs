@@ -262,6 +262,18 @@ pub struct Adoption {
     pub purpose: String,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// The item as it is now, read with the ledger (`None` while an adoption is being made):
+    /// lists mark what was withdrawn or corrected since.
+    pub item_now: Option<ItemNow>,
+}
+
+/// An adopted item as it is now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ItemNow {
+    pub title: String,
+    pub status: crate::AssetStatus,
+    pub corrected: bool,
+    pub deleted: bool,
 }
 
 /// Validates an adoption's purpose.

@@ -91,6 +91,10 @@ typed_id!(
     NoticeId
 );
 typed_id!(
+    /// One correction of an item, kept with what it changed.
+    CorrectionId
+);
+typed_id!(
     /// A topic zone (专区).
     ZoneId
 );

@@ -50,14 +50,14 @@ pub use audit::{AuditAction, NewAudit};
 pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
 pub use follow::{Follow, FollowKind, FollowTarget};
 pub use ids::{
-    AdoptionId, AssetId, AuditId, FollowId, JobId, NoticeId, ProcessId, StationId, TokenId,
-    UploadId, UserId, WebhookId, ZoneId,
+    AdoptionId, AssetId, AuditId, CorrectionId, FollowId, JobId, NoticeId, ProcessId, StationId,
+    TokenId, UploadId, UserId, WebhookId, ZoneId,
 };
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,
     User,
 };
-pub use notice::{Event, EventKind, NewEvent, Notice, NoticeKind};
+pub use notice::{Correction, Event, EventKind, FieldChange, NewEvent, Notice, NoticeKind};
 pub use validate::{FieldError, Validated};
 pub use webhook::{Delivery, DeliveryState, Webhook, WebhookInput};
 pub use zone::{Zone, ZoneInput, ZoneInvite, ZoneItem};

@@ -2,7 +2,7 @@
 //! that adopted the item, and the events that the member feed (and webhooks) carry.
 
 use crate::asset::{AssetInput, AssetMeta, AssetStatus};
-use crate::ids::{AssetId, NoticeId, StationId, UserId};
+use crate::ids::{AssetId, CorrectionId, NoticeId, StationId, UserId};
 use crate::validate::{Checker, FieldError, Validated};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -179,6 +179,64 @@ impl CorrectionInput<'_> {
     }
 }
 
+/// One field a correction changed, as it read before and after.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+pub struct FieldChange {
+    /// The field's name as the API spells it (`title`, `summary`, `keywords` …).
+    pub field: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// A correction as kept: the item's history shows every one, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Correction {
+    pub id: CorrectionId,
+    pub asset_id: AssetId,
+    /// Who corrected it (`None` once that person is gone).
+    pub user_id: Option<UserId>,
+    /// The note to adopters.
+    pub note: String,
+    pub changes: Vec<FieldChange>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// What a correction from `before` to `after` changes, field by field, in the form's order.
+pub fn changes(before: &AssetMeta, after: &AssetMeta) -> Vec<FieldChange> {
+    let pairs: [(&str, String, String); 8] = [
+        ("title", before.title.clone(), after.title.clone()),
+        ("summary", before.summary.clone(), after.summary.clone()),
+        ("script", before.script.clone(), after.script.clone()),
+        (
+            "keywords",
+            before.keywords.join(", "),
+            after.keywords.join(", "),
+        ),
+        ("category", before.category.clone(), after.category.clone()),
+        ("city", before.city.clone(), after.city.clone()),
+        (
+            "shot_date",
+            before.shot_date.clone(),
+            after.shot_date.clone(),
+        ),
+        (
+            "copyright",
+            before.copyright.clone(),
+            after.copyright.clone(),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, b, a)| b != a)
+        .map(|(field, before, after)| FieldChange {
+            field: field.to_owned(),
+            before,
+            after,
+        })
+        .collect()
+}
+
 /// Validates a withdrawal's reason.
 pub fn withdrawal_reason(reason: &str) -> Validated<String> {
     let mut c = Checker::new();
@@ -237,6 +295,13 @@ mod tests {
         assert_eq!(fixed.title, "台风“海葵”登陆");
         assert_eq!(fixed.keywords, m.keywords);
         assert_eq!(note, "标题错字");
+        let changed = changes(&m, &fixed);
+        assert_eq!(changed.len(), 1, "only the title: {changed:?}");
+        assert_eq!(
+            (changed[0].field.as_str(), changed[0].before.as_str()),
+            ("title", m.title.as_str())
+        );
+        assert_eq!(changed[0].after, "台风“海葵”登陆");
         let errors = CorrectionInput {
             note: "",
             title: Some(""),

@@ -31,10 +31,10 @@ use std::sync::Arc;
 
 pub use error::{Error, Result};
 pub use model::{
-    AdoptionFilter, AuditFilter, CatalogueRow, ClaimedJob, CompletedUpload, DayStats, DeadJob,
-    JobClaim, JobMessage, JobOutcome, JobSummary, LoginFailures, NewJob, NoticeFilter, Page,
-    PageRequest, Processed, Rejection, SessionRow, StationLimits, StationStats, TokenFilter,
-    TopItem, UploadProgress, ZoneStats,
+    AdoptionFilter, AssetFilter, AuditFilter, CatalogueRow, ClaimedJob, CompletedUpload, DayStats,
+    DeadJob, JobClaim, JobMessage, JobOutcome, JobSummary, LibraryState, LoginFailures, NewJob,
+    NoticeFilter, Page, PageRequest, Processed, Rejection, SessionRow, StationLimits, StationStats,
+    TokenFilter, TopItem, UploadProgress, ZoneStats,
 };
 pub use sql::Backend;
 pub use sql::exchange::ExchangeRepo;

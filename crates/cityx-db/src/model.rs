@@ -260,6 +260,24 @@ pub struct AdoptionFilter {
     pub asset: Option<cityx_core::AssetId>,
 }
 
+/// Which of a station's own items to list (the library, 我的素材), newest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AssetFilter {
+    /// Items of this station (the hub: any; a station: its own whatever this says).
+    pub station: Option<cityx_core::StationId>,
+    /// Only items in this state; deleted items are `Deleted` whatever their status was.
+    pub state: Option<LibraryState>,
+    /// Words the title contains.
+    pub title: Option<String>,
+}
+
+/// An item's state as the library shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LibraryState {
+    Status(cityx_core::AssetStatus),
+    Deleted,
+}
+
 /// An item with what the catalogue shows of its station, as the search index takes it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CatalogueRow {

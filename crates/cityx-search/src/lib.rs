@@ -35,7 +35,7 @@ use text::{ChineseTokenizer, Mode};
 use utoipa::ToSchema;
 
 /// Bumped when the schema or the analysis changes; an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 const TOKENIZER: &str = "cityx_zh";
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +80,8 @@ pub struct Doc {
     pub qc: String,
     pub adoptions: u64,
     pub has_poster: bool,
+    /// Its contributor has corrected it (lists mark it).
+    pub corrected: bool,
     /// The topic zones (ids) it was contributed to.
     pub zones: Vec<String>,
     /// Hex SHA-256 of the master, empty until uploaded: finds exact duplicates.
@@ -172,6 +174,8 @@ pub struct Hit {
     pub status: String,
     pub adoptions: u64,
     pub has_poster: bool,
+    /// Its contributor has corrected it.
+    pub corrected: bool,
     /// Epoch ms until which it may not be downloaded, else 0.
     pub embargo_until: i64,
 }
@@ -248,6 +252,7 @@ struct Fields {
     qc: Field,
     adoptions: Field,
     poster: Field,
+    corrected: Field,
     zone: Field,
     sha256: Field,
     /// One fast (columnar) field per facet dimension, in the order of [`FACET_FIELDS`].
@@ -297,6 +302,7 @@ fn schema() -> (Schema, Fields) {
         qc: b.add_text_field("qc", STRING | STORED),
         adoptions: b.add_u64_field("adoptions", FAST | STORED),
         poster: b.add_u64_field("poster", STORED),
+        corrected: b.add_u64_field("corrected", STORED),
         zone: b.add_text_field("zone", STRING),
         sha256: b.add_text_field("sha256", STRING),
         facets: FACET_FIELDS.map(|name| b.add_text_field(name, FAST)),
@@ -462,6 +468,7 @@ impl SearchIndex {
         doc.add_text(f.qc, &d.qc);
         doc.add_u64(f.adoptions, d.adoptions);
         doc.add_u64(f.poster, u64::from(d.has_poster));
+        doc.add_u64(f.corrected, u64::from(d.corrected));
         for z in &d.zones {
             doc.add_text(f.zone, z);
         }
@@ -903,6 +910,11 @@ impl SearchIndex {
                 .unwrap_or_default(),
             has_poster: doc
                 .get_first(f.poster)
+                .and_then(|v| v.as_u64())
+                .unwrap_or_default()
+                == 1,
+            corrected: doc
+                .get_first(f.corrected)
                 .and_then(|v| v.as_u64())
                 .unwrap_or_default()
                 == 1,

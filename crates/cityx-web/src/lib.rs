@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use cityx_http::error::{ApiError, ErrorCode};
 use cityx_http::http::HttpState;
 use pages::{
-    account, audit, exchange, follows, home, items, login, notices, stations, tokens, users,
-    webhooks, zones,
+    account, audit, exchange, follows, home, items, library, login, notices, stations, tokens,
+    users, webhooks, zones,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -38,6 +38,8 @@ pub fn router() -> Router<HttpState> {
         .route("/", get(home::home))
         .route("/exchange", get(exchange::exchange))
         .route("/adoptions", get(exchange::adoptions))
+        .route("/library", get(library::list))
+        .route("/library/bulk", post(library::bulk))
         .route("/items/{id}/adopt", post(exchange::adopt))
         .route("/items/{id}/download", post(exchange::download))
         .route("/items/{id}/rights", post(exchange::rights))

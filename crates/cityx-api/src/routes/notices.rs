@@ -76,6 +76,24 @@ pub async fn correct(
     ))
 }
 
+/// An item's corrections, newest first: each with its note and what it changed.
+#[utoipa::path(get, path = "/api/v1/assets/{id}/corrections", tag = "notices",
+    params(("id" = AssetId, Path, description = "Asset id")),
+    responses(
+        (status = 200, description = "The corrections, newest first", body = Vec<cityx_core::Correction>),
+        (status = 400, description = "A malformed id", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such item the caller may see", body = ErrorBody),
+    ))]
+pub async fn corrections(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<AssetId>,
+) -> ApiResult<Json<Vec<cityx_core::Correction>>> {
+    let item = st.app.ingest().get_asset(&actor, id).await?;
+    Ok(Json(st.app.notices().corrections_of(&item.asset).await?))
+}
+
 /// Withdraws an item for good: it leaves the exchange, its download links stop working, and
 /// every station that adopted it gets a notice to acknowledge.
 #[utoipa::path(post, path = "/api/v1/assets/{id}/withdrawal", tag = "notices",

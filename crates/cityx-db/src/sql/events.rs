@@ -13,11 +13,17 @@ use sqlx::{Any, Transaction};
 /// Records an event and counts it in the statistics, inside the transaction of the change it
 /// tells. Call it last: the event number's row lock is held until the commit, which is what
 /// keeps numbers in commit order.
+///
+/// What counts (docs/api.md, "Statistics"): a contribution is an item that became ready and
+/// is not a copy of an earlier one (its event carries `copy_of`); an adoption is a station's
+/// first take of an item (its event says `first_take`).
 pub(crate) async fn record_event(tx: &mut Transaction<'static, Any>, e: &NewEvent) -> Result<i64> {
     let day = cityx_core::day::of(e.at);
     match e.kind {
-        EventKind::ItemPublished => bump(tx, day, e.station_id, "contributions").await?,
-        EventKind::AdoptionCreated => {
+        EventKind::ItemPublished if e.data.get("copy_of").is_none() => {
+            bump(tx, day, e.station_id, "contributions").await?
+        }
+        EventKind::AdoptionCreated if e.data["first_take"] == true => {
             bump(tx, day, e.station_id, "adoptions_made").await?;
             if let Some(contributor) = e.audience {
                 bump(tx, day, contributor, "adoptions_received").await?;

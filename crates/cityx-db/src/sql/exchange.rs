@@ -61,7 +61,8 @@ pub trait ExchangeRepo: Send + Sync {
 
 const ADOPTION_COLS: &str = "d.id, d.asset_id, d.asset_title, d.contributor_id, \
     c.name AS contributor_name, d.station_id, s.name AS station_name, d.user_id, d.rendition, \
-    d.purpose, d.at";
+    d.purpose, d.at, a.title AS item_title, a.status AS item_status, \
+    a.corrected_at AS item_corrected_at, a.deleted_at AS item_deleted_at";
 
 fn adoption_from(r: &AnyRow) -> Result<Adoption> {
     Ok(Adoption {
@@ -76,6 +77,12 @@ fn adoption_from(r: &AnyRow) -> Result<Adoption> {
         rendition: get(r, "rendition")?,
         purpose: get(r, "purpose")?,
         at: from_ms(get(r, "at")?),
+        item_now: Some(cityx_core::exchange::ItemNow {
+            title: get(r, "item_title")?,
+            status: parse("asset status", get(r, "item_status")?)?,
+            corrected: get::<Option<i64>>(r, "item_corrected_at")?.is_some(),
+            deleted: get::<Option<i64>>(r, "item_deleted_at")?.is_some(),
+        }),
     })
 }
 
@@ -205,11 +212,11 @@ impl ExchangeRepo for SqlRepo {
 
     async fn insert_adoption(&self, a: &Adoption, audit: &NewAudit) -> Result<()> {
         let mut tx = self.begin().await?;
-        // Counting first takes the item's row lock: a withdrawal running at the same time
+        // Touching the item first takes its row lock: a withdrawal running at the same time
         // either waits for this adoption (and then tells its station) or wins (and this
-        // refuses).
-        let counted = sqlx::query(
-            "UPDATE assets SET adoption_count = adoption_count + 1, updated_at = $1 \
+        // refuses); and two takes by one station are counted one after the other.
+        let live = sqlx::query(
+            "UPDATE assets SET updated_at = $1 \
              WHERE id = $2 AND status = 'ready' AND deleted_at IS NULL",
         )
         .bind(ms(a.at))
@@ -218,11 +225,29 @@ impl ExchangeRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("count an adoption", "asset", e))?
         .rows_affected();
-        if counted == 0 {
+        if live == 0 {
             return Err(Error::WrongState {
                 entity: "asset",
                 state: "withdrawn".to_owned(),
             });
+        }
+        // An adoption is a station taking an item: counted at its first take only, however
+        // many of the item's files the station downloads after.
+        let (earlier,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM adoptions WHERE asset_id = $1 AND station_id = $2",
+        )
+        .bind(a.asset_id.to_string())
+        .bind(a.station_id.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("count an adoption", "adoption", e))?;
+        let first_take = earlier == 0;
+        if first_take {
+            sqlx::query("UPDATE assets SET adoption_count = adoption_count + 1 WHERE id = $1")
+                .bind(a.asset_id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::from_sqlx("count an adoption", "asset", e))?;
         }
         sqlx::query(
             "INSERT INTO adoptions (id, asset_id, asset_title, contributor_id, station_id, \
@@ -250,7 +275,7 @@ impl ExchangeRepo for SqlRepo {
                 audience: Some(a.contributor_id),
                 data: serde_json::json!({
                     "adoption_id": a.id, "title": a.asset_title, "rendition": a.rendition,
-                    "station_name": a.station_name,
+                    "station_name": a.station_name, "first_take": first_take,
                 }),
                 at: a.at,
             },
@@ -269,6 +294,7 @@ impl ExchangeRepo for SqlRepo {
         let rows = sqlx::query(&format!(
             "SELECT {ADOPTION_COLS} FROM adoptions d \
              JOIN stations c ON c.id = d.contributor_id JOIN stations s ON s.id = d.station_id \
+             JOIN assets a ON a.id = d.asset_id \
              WHERE ($1 OR d.contributor_id = $2 OR d.station_id = $2) \
              AND ($3 IS NULL OR d.contributor_id = $3) AND ($4 IS NULL OR d.station_id = $4) \
              AND ($5 IS NULL OR d.asset_id = $5) AND ($6 IS NULL OR d.id < $6) \

@@ -110,6 +110,14 @@ pub trait IngestRepo: Send + Sync {
     /// Active uploads that received every byte but were not finished (a crash in between).
     async fn unfinished_uploads(&self) -> Result<Vec<Upload>>;
     async fn get_asset(&self, scope: TenantScope, id: AssetId) -> Result<Asset>;
+    /// Items of the caller's station (the hub: of any, or of `filter.station`), deleted ones
+    /// too until they are purged, newest first.
+    async fn list_assets(
+        &self,
+        scope: TenantScope,
+        filter: &crate::AssetFilter,
+        page: &crate::PageRequest,
+    ) -> Result<crate::Page<Asset>>;
     /// The jobs of an asset, oldest first.
     async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<JobSummary>>;
     /// Another live asset (processing or ready, not deleted) with this SHA-256, anywhere in
@@ -616,6 +624,50 @@ impl IngestRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("read an asset", "asset", e))?;
         found(row, asset_from, "asset")
+    }
+
+    async fn list_assets(
+        &self,
+        scope: TenantScope,
+        f: &crate::AssetFilter,
+        req: &crate::PageRequest,
+    ) -> Result<crate::Page<Asset>> {
+        use crate::LibraryState;
+        let (all, own) = scope_args(scope);
+        let (status, deleted) = match f.state {
+            None => (None, None),
+            Some(LibraryState::Deleted) => (None, Some(true)),
+            Some(LibraryState::Status(s)) => (Some(s.as_str()), Some(false)),
+        };
+        // The title's words as a LIKE pattern, its wildcards taken literally.
+        let title = f.title.as_deref().filter(|t| !t.is_empty()).map(|t| {
+            let escaped = t
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let rows = sqlx::query(&format!(
+            "SELECT {ASSET_SELECT} FROM assets WHERE purged_at IS NULL \
+             AND ($1 OR station_id = $2) AND ($3 IS NULL OR station_id = $3) \
+             AND ($4 IS NULL OR status = $4) \
+             AND ($5 IS NULL OR (deleted_at IS NOT NULL) = $5) \
+             AND ($6 IS NULL OR title LIKE $6 ESCAPE '\\') \
+             AND ($7 IS NULL OR id < $7) ORDER BY id DESC LIMIT $8"
+        ))
+        .bind(all)
+        .bind(own)
+        .bind(f.station.map(|s| s.to_string()))
+        .bind(status)
+        .bind(deleted)
+        .bind(title)
+        .bind(req.after.map(|u| u.to_string()))
+        .bind(i64::from(req.limit) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("list a station's items", "asset", e))?;
+        let items = rows.iter().map(asset_from).collect::<Result<Vec<_>>>()?;
+        Ok(super::page(items, req, |a| a.id.0))
     }
 
     async fn jobs_of_asset(&self, id: AssetId) -> Result<Vec<crate::JobSummary>> {

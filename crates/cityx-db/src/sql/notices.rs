@@ -8,8 +8,8 @@ use crate::model::{DayStats, NoticeFilter, Page, PageRequest, StationStats, TopI
 use crate::{Error, Result};
 use async_trait::async_trait;
 use cityx_core::{
-    AssetId, AssetMeta, Event, EventKind, NewAudit, NewEvent, Notice, NoticeId, NoticeKind,
-    StationId, TenantScope, UserId,
+    AssetId, AssetMeta, Correction, Event, EventKind, NewAudit, NewEvent, Notice, NoticeId,
+    NoticeKind, StationId, TenantScope, UserId,
 };
 use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
@@ -20,16 +20,18 @@ use time::OffsetDateTime;
 /// statistics that events keep.
 #[async_trait]
 pub trait NoticeRepo: Send + Sync {
-    /// Replaces an item's editable metadata; when it is ready, notifies its adopters. Not for
+    /// Replaces an item's editable metadata and keeps the correction (its note and what it
+    /// changed) in the item's history; when it is ready, notifies its adopters. Not for
     /// withdrawn or deleted items (`WrongState`).
     async fn correct_asset(
         &self,
         scope: TenantScope,
-        id: AssetId,
         meta: &cityx_core::AssetMeta,
-        note: &str,
+        correction: &Correction,
         audit: &NewAudit,
     ) -> Result<Vec<cityx_core::Notice>>;
+    /// An item's corrections, newest first.
+    async fn list_corrections(&self, asset: AssetId) -> Result<Vec<Correction>>;
     /// Withdraws a ready or processing item and notifies its adopters.
     async fn withdraw_asset(
         &self,
@@ -70,10 +72,11 @@ pub trait NoticeRepo: Send + Sync {
     async fn station_stats(&self, days: (i64, i64)) -> Result<Vec<StationStats>>;
     /// The network's figures per Beijing day, days with none left out.
     async fn daily_stats(&self, days: (i64, i64)) -> Result<Vec<DayStats>>;
-    /// Zones whose window meets `[from, to)`, with their contributions and adoptions in it,
-    /// most adopted first.
+    /// Zones whose window meets `[from, to)`, with their contributions and adoptions (a
+    /// station taking an item, once) in it, most adopted first.
     async fn zone_stats(&self, from: OffsetDateTime, to: OffsetDateTime) -> Result<Vec<ZoneStats>>;
-    /// The most adopted items of `[from, to)`.
+    /// The most adopted items of `[from, to)`: how many stations took each (once each), of
+    /// items still out (not withdrawn or deleted), under their current title.
     async fn top_items(
         &self,
         from: OffsetDateTime,
@@ -254,17 +257,17 @@ impl NoticeRepo for SqlRepo {
     async fn correct_asset(
         &self,
         scope: TenantScope,
-        id: AssetId,
         meta: &AssetMeta,
-        note: &str,
+        correction: &Correction,
         audit: &NewAudit,
     ) -> Result<Vec<Notice>> {
+        let (id, note) = (correction.asset_id, correction.note.as_str());
         let mut tx = self.begin().await?;
         let t = target(&mut tx, scope, id, cityx_core::notice::may_correct).await?;
         sqlx::query(
             "UPDATE assets SET title = $1, summary = $2, script = $3, keywords = $4, \
-             category = $5, city = $6, shot_date = $7, copyright = $8, updated_at = $9 \
-             WHERE id = $10",
+             category = $5, city = $6, shot_date = $7, copyright = $8, updated_at = $9, \
+             corrected_at = $9 WHERE id = $10",
         )
         .bind(&meta.title)
         .bind(&meta.summary)
@@ -274,11 +277,25 @@ impl NoticeRepo for SqlRepo {
         .bind(&meta.city)
         .bind(&meta.shot_date)
         .bind(&meta.copyright)
-        .bind(ms(cityx_core::now()))
+        .bind(ms(correction.at))
         .bind(id.to_string())
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("correct an item", "asset", e))?;
+        let changes = serde_json::to_string(&correction.changes).unwrap_or_else(|_| "[]".into());
+        sqlx::query(
+            "INSERT INTO corrections (id, asset_id, user_id, note, changes, at) \
+             VALUES ($1,$2,$3,$4,$5,$6)",
+        )
+        .bind(correction.id.to_string())
+        .bind(id.to_string())
+        .bind(correction.user_id.map(|u| u.to_string()))
+        .bind(note)
+        .bind(changes)
+        .bind(ms(correction.at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("keep a correction", "correction", e))?;
         write_audit(&mut tx, audit).await?;
         // Only a published item has anyone to tell.
         let notices = if t.status == "ready" {
@@ -288,6 +305,32 @@ impl NoticeRepo for SqlRepo {
         };
         commit(tx).await?;
         Ok(notices)
+    }
+
+    async fn list_corrections(&self, asset: AssetId) -> Result<Vec<Correction>> {
+        let rows: Vec<(String, Option<String>, String, String, i64)> = sqlx::query_as(
+            "SELECT id, user_id, note, changes, at FROM corrections WHERE asset_id = $1 \
+             ORDER BY at DESC, id DESC",
+        )
+        .bind(asset.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("read an item's corrections", "correction", e))?;
+        rows.into_iter()
+            .map(|(id, user, note, changes, at)| {
+                Ok(Correction {
+                    id: parse("correction id", id)?,
+                    asset_id: asset,
+                    user_id: parse_opt("user id", user)?,
+                    note,
+                    changes: serde_json::from_str(&changes).map_err(|_| Error::Corrupt {
+                        what: "correction changes",
+                        value: changes.clone(),
+                    })?,
+                    at: from_ms(at),
+                })
+            })
+            .collect()
     }
 
     async fn withdraw_asset(
@@ -474,7 +517,8 @@ impl NoticeRepo for SqlRepo {
             "SELECT z.id, z.title, \
              (SELECT COUNT(*) FROM zone_items zi WHERE zi.zone_id = z.id \
               AND zi.added_at >= $1 AND zi.added_at < $2) AS items, \
-             (SELECT COUNT(*) FROM adoptions d JOIN zone_items zi ON zi.asset_id = d.asset_id \
+             (SELECT COUNT(DISTINCT d.asset_id || ' ' || d.station_id) FROM adoptions d \
+              JOIN zone_items zi ON zi.asset_id = d.asset_id \
               WHERE zi.zone_id = z.id AND d.at >= $1 AND d.at < $2) AS adoptions \
              FROM zones z WHERE z.starts_at < $2 AND z.ends_at > $1 \
              ORDER BY adoptions DESC, items DESC, z.id LIMIT 100",
@@ -503,10 +547,11 @@ impl NoticeRepo for SqlRepo {
         limit: u32,
     ) -> Result<Vec<TopItem>> {
         let rows = sqlx::query(
-            "SELECT d.asset_id, MAX(d.asset_title) AS title, MAX(c.name) AS station_name, \
-             COUNT(*) AS adoptions FROM adoptions d JOIN stations c ON c.id = d.contributor_id \
-             WHERE d.at >= $1 AND d.at < $2 GROUP BY d.asset_id \
-             ORDER BY adoptions DESC, d.asset_id LIMIT $3",
+            "SELECT d.asset_id, MAX(a.title) AS title, MAX(c.name) AS station_name, \
+             COUNT(DISTINCT d.station_id) AS adoptions FROM adoptions d \
+             JOIN stations c ON c.id = d.contributor_id JOIN assets a ON a.id = d.asset_id \
+             WHERE d.at >= $1 AND d.at < $2 AND a.status = 'ready' AND a.deleted_at IS NULL \
+             GROUP BY d.asset_id ORDER BY adoptions DESC, d.asset_id LIMIT $3",
         )
         .bind(ms(from))
         .bind(ms(to))

@@ -103,12 +103,14 @@ impl PipelineRepo for SqlRepo {
         let Some(asset) = fence(&mut tx, job).await? else {
             return Ok(false);
         };
-        let (status, station, title): (String, String, String) =
-            sqlx::query_as("SELECT status, station_id, title FROM assets WHERE id = $1")
-                .bind(asset.to_string())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| Error::from_sqlx("read an item", "asset", e))?;
+        let (status, station, title, copy_of): (String, String, String, Option<String>) =
+            sqlx::query_as(
+                "SELECT status, station_id, title, duplicate_of FROM assets WHERE id = $1",
+            )
+            .bind(asset.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| Error::from_sqlx("read an item", "asset", e))?;
         let published = status == "processing" && done.rejection.is_none();
         // Only an item still processing changes state: one withdrawn meanwhile stays so.
         sqlx::query(
@@ -140,7 +142,10 @@ impl PipelineRepo for SqlRepo {
                     asset_id: Some(asset),
                     station_id: parse("station id", station)?,
                     audience: None,
-                    data: serde_json::json!({ "title": title }),
+                    data: match copy_of {
+                        Some(earlier) => serde_json::json!({ "title": title, "copy_of": earlier }),
+                        None => serde_json::json!({ "title": title }),
+                    },
                     at: cityx_core::now(),
                 },
             )

@@ -165,7 +165,8 @@ pub const ASSET_COLS: &str = "id, station_id, uploader_id, status, filename, tit
 pub const ASSET_SELECT: &str = "id, station_id, uploader_id, status, filename, title, summary, \
     script, keywords, category, city, shot_date, copyright, licence, embargo_until, size_bytes, \
     sha256, md5, duplicate_of, failure, source_url, created_at, updated_at, technical, \
-    playback, derived, qc, deleted_at, purge_after, visibility, embargo_hides, adoption_count";
+    playback, derived, qc, deleted_at, purge_after, visibility, embargo_hides, adoption_count, \
+    corrected_at";
 
 pub fn asset_from(r: &AnyRow) -> Result<Asset> {
     let keywords: String = get(r, "keywords")?;
@@ -207,6 +208,7 @@ pub fn asset_from(r: &AnyRow) -> Result<Asset> {
         shared_with: Vec::new(),
         embargo_hides: get::<i64>(r, "embargo_hides")? != 0,
         adoption_count: u64::try_from(get::<i64>(r, "adoption_count")?).unwrap_or_default(),
+        corrected_at: get::<Option<i64>>(r, "corrected_at")?.map(from_ms),
         created_at: from_ms(get(r, "created_at")?),
         updated_at: from_ms(get(r, "updated_at")?),
     })

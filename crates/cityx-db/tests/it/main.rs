@@ -107,6 +107,7 @@ macro_rules! every_backend {
                 pipeline_writes_are_fenced_and_enqueue_once,
                 deleted_assets_wait_out_their_grace_then_release_quota,
                 events_commit_in_order_and_notices_reach_adopters,
+                corrections_are_kept_with_what_they_changed,
                 webhooks_get_what_the_feed_shows_and_retry_through_the_queue,
                 follows_are_personal_unique_and_remember_the_last_look,
                 processes_are_held_by_one_node_at_a_time,

@@ -1859,6 +1859,77 @@ pub async fn deleted_assets_wait_out_their_grace_then_release_quota(repo: Arc<dy
     assert!(repo.jobs_of_asset(b.id).await.expect("jobs").is_empty());
 }
 
+fn correction_of(a: &cityx_core::Asset, meta: &cityx_core::AssetMeta) -> cityx_core::Correction {
+    cityx_core::Correction {
+        id: cityx_core::CorrectionId::new(),
+        asset_id: a.id,
+        user_id: None,
+        note: "标题有误".into(),
+        changes: cityx_core::notice::changes(&a.meta, meta),
+        at: cityx_core::now(),
+    }
+}
+
+/// A correction is kept with what it changed, marks the item, tells its adopters once each,
+/// and counts in no statistics; the item's withdrawn copy in the top list is left out.
+pub async fn corrections_are_kept_with_what_they_changed(repo: Arc<dyn Repo>) {
+    let (a, job) = processing_asset(&repo, "cor").await;
+    let done = cityx_db::Processed {
+        playback: "hls/index.m3u8".into(),
+        derived_json: "{}".into(),
+        qc_json: "{}".into(),
+        qc_verdict: "pass".into(),
+        rejection: None,
+    };
+    assert!(repo.finish_processing(&job, &done).await.expect("finish"));
+    let b = add_station(&repo, "corb").await;
+    let eb = add_user(&repo, "ed@corb.cn", Role::Editor, Some(b.id)).await;
+    for rendition in ["proxy", "master"] {
+        let (mut ad, au) = adoption_of(&a, &b, &eb);
+        ad.rendition = rendition.into();
+        repo.insert_adoption(&ad, &au).await.expect("adopt");
+    }
+    let own = TenantScope::Station(a.station_id);
+    assert!(repo.list_corrections(a.id).await.expect("none").is_empty());
+    let mut meta = a.meta.clone();
+    meta.title = "台风“海葵”登陆".into();
+    meta.keywords = vec!["台风".into(), "海葵".into()];
+    let fix = correction_of(&a, &meta);
+    let told = repo
+        .correct_asset(own, &meta, &fix, &audit(AuditAction::AssetCorrected, None))
+        .await
+        .expect("corrected");
+    assert_eq!(told.len(), 1, "B took two files but is one adopter");
+    let history = repo.list_corrections(a.id).await.expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].note, "标题有误");
+    let fields: Vec<_> = history[0]
+        .changes
+        .iter()
+        .map(|c| c.field.as_str())
+        .collect();
+    assert_eq!(fields, ["title", "keywords"]);
+    assert_eq!(history[0].changes[0].before, a.meta.title);
+    let read = repo.get_asset(own, a.id).await.expect("read");
+    assert_eq!(read.meta.title, "台风“海葵”登陆");
+    assert!(read.corrected_at.is_some());
+    assert_eq!(read.adoption_count, 1);
+
+    let now = cityx_core::now();
+    let window = (now - Duration::hours(1), now + Duration::hours(1));
+    let top = repo.top_items(window.0, window.1, 5).await.expect("top");
+    let ours = top.iter().find(|t| t.asset_id == a.id).expect("listed");
+    assert_eq!((ours.adoptions, ours.title.as_str()), (1, "台风“海葵”登陆"));
+    repo.withdraw_asset(own, a.id, "撤回", &audit(AuditAction::AssetWithdrawn, None))
+        .await
+        .expect("withdrawn");
+    let top = repo.top_items(window.0, window.1, 5).await.expect("top");
+    assert!(
+        top.iter().all(|t| t.asset_id != a.id),
+        "a withdrawn item is not among the most adopted"
+    );
+}
+
 fn adoption_of(
     a: &cityx_core::Asset,
     by: &Station,
@@ -1876,6 +1947,7 @@ fn adoption_of(
         rendition: "proxy".into(),
         purpose: String::new(),
         at: cityx_core::now(),
+        item_now: None,
     };
     (adoption, audit(AuditAction::AssetAdopted, Some(by.id)))
 }
@@ -1961,17 +2033,20 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
             of(a.station_id).contributions,
             of(a.station_id).adoptions_received
         ),
-        (1, 30)
+        (1, 1),
+        "an adoption is a station taking an item, counted once however often it downloads"
     );
-    assert_eq!((of(b.id).adoptions_made, of(c.id).adoptions_made), (30, 0));
+    assert_eq!((of(b.id).adoptions_made, of(c.id).adoptions_made), (1, 0));
     let days = repo.daily_stats((day - 1, day + 1)).await.expect("daily");
     assert_eq!(days.len(), 1);
-    assert_eq!((days[0].contributions, days[0].adoptions), (1, 30));
+    assert_eq!((days[0].contributions, days[0].adoptions), (1, 1));
     let top = repo
         .top_items(now - Duration::hours(1), now + Duration::hours(1), 5)
         .await
         .expect("top");
-    assert_eq!((top.len(), top[0].adoptions), (1, 30));
+    assert_eq!((top.len(), top[0].adoptions), (1, 1));
+    let counted = repo.get_asset(TenantScope::All, a.id).await.expect("read");
+    assert_eq!(counted.adoption_count, 1);
 
     // Another station cannot withdraw it; its own station can, once, and B is told once.
     let own = TenantScope::Station(a.station_id);
@@ -2005,9 +2080,8 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
     let fix = repo
         .correct_asset(
             own,
-            a.id,
             &meta,
-            "x",
+            &correction_of(&a, &meta),
             &audit(AuditAction::AssetCorrected, None),
         )
         .await

@@ -942,7 +942,13 @@ async fn contributors_withdraw_adopters_acknowledge_and_the_hub_sees_it_in_pages
     );
     let csv = hub.get("/analytics/export?table=cities").await;
     assert_eq!(csv.status, 200);
-    assert!(csv.body.starts_with("\u{feff}name,stations,"));
+    assert!(
+        csv.body
+            .starts_with("\u{feff}名称,台数,供稿数,采用他台数,被采用数"),
+        "the page's CSV speaks the page's language: {}",
+        csv.body
+    );
+    assert!(stats.body.contains("统计口径"), "the figures are defined");
     let bad = hub.get("/analytics?from=2026-02-30").await;
     assert!(bad.body.contains("起始日期：格式不正确"), "{}", bad.body);
     let denied = b.get("/analytics").await;
@@ -1265,4 +1271,135 @@ async fn the_hub_edits_a_zone_on_its_page() {
 /// A form's owned pairs as the browser's post takes them.
 fn pairs(f: &[(String, String)]) -> Vec<(&str, &str)> {
     f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn editors_keep_their_items_in_a_library_and_act_on_several_at_once() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let (ea, eb) = (
+        w.user("editor@a").token.clone(),
+        w.user("editor@b").token.clone(),
+    );
+    let ready = app.item_with(&ea, &[("title", "西湖音乐节")]).await;
+    assert_eq!(app.finish_pending().await, 1);
+    let first = app.small_item(&ea, b"one").await;
+    let second = app.small_item(&ea, b"two").await;
+    let theirs = app.small_item(&eb, b"three").await;
+
+    let mut a = Browser::new(&app);
+    a.sign_in(&w.user("editor@a").email, PASSWORD).await;
+    let home = a.get("/").await;
+    assert!(home.body.contains("id=\"nav-library\""), "the menu has it");
+    let lib = a.get("/library").await;
+    assert_eq!(lib.status, 200);
+    for id in [&ready, &first, &second] {
+        assert!(lib.body.contains(id.as_str()), "own item {id} listed");
+    }
+    assert!(
+        !lib.body.contains(theirs.as_str()),
+        "another station's item is not"
+    );
+    assert!(lib.body.contains("state-ready") && lib.body.contains("state-processing"));
+    let processing = a.get("/library?state=processing").await;
+    assert!(!processing.body.contains(ready.as_str()));
+    assert!(processing.body.contains(first.as_str()));
+    let by_title = a.get("/library?title=%E8%A5%BF%E6%B9%96").await;
+    assert!(by_title.body.contains(ready.as_str()));
+    assert!(!by_title.body.contains(first.as_str()));
+
+    // Two of its own and one of another station's, deleted at once: two are, one is not.
+    let csrf = lib.csrf();
+    let done = a
+        .post(
+            "/library/bulk",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("action", "delete"),
+                ("ids", first.as_str()),
+                ("ids", second.as_str()),
+                ("ids", theirs.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert!(
+        done.location.contains("changed=2&refused=1"),
+        "{}",
+        done.location
+    );
+    let after = a.get(&done.location).await;
+    assert!(
+        after.body.contains("已处理：2；无法处理：1"),
+        "{}",
+        after.body
+    );
+    let deleted = a.get("/library?state=deleted").await;
+    assert!(deleted.body.contains(first.as_str()) && deleted.body.contains(second.as_str()));
+    let (s, still) = app.get(&format!("/api/v1/assets/{theirs}"), &eb).await;
+    assert_eq!((s.as_u16(), still["deleted_at"].is_null()), (200, true));
+    let back = a
+        .post(
+            "/library/bulk",
+            &[
+                ("_csrf", csrf.as_str()),
+                ("action", "restore"),
+                ("ids", first.as_str()),
+            ],
+        )
+        .await;
+    assert!(back.location.contains("changed=1&refused=0"));
+    let forged = a
+        .post(
+            "/library/bulk",
+            &[
+                ("_csrf", "0000"),
+                ("action", "delete"),
+                ("ids", second.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+
+    // B adopts the ready item; A corrects it: the page says so with what changed, and B's
+    // ledger marks it under the title it took.
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/assets/{ready}/adoptions"),
+            &eb,
+            serde_json::json!({"rendition": "proxy"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, fixed) = app
+        .post(
+            &format!("/api/v1/assets/{ready}/corrections"),
+            &ea,
+            serde_json::json!({"title": "西湖国际音乐节", "note": "活动名称更正"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{fixed}");
+    let (s, history) = app
+        .get(&format!("/api/v1/assets/{ready}/corrections"), &eb)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(history[0]["changes"][0]["field"], "title");
+    assert_eq!(history[0]["changes"][0]["before"], "西湖音乐节");
+    let page = a.get(&format!("/items/{ready}")).await;
+    assert!(
+        page.body.contains("id=\"corrected-banner\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("活动名称更正"));
+    assert!(
+        page.body.contains("<del>西湖音乐节</del>")
+            && page.body.contains("<ins>西湖国际音乐节</ins>")
+    );
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("editor@b").email, PASSWORD).await;
+    let ledger = b.get("/adoptions?all=made").await;
+    assert!(ledger.body.contains("mark-corrected"), "{}", ledger.body);
+    assert!(ledger.body.contains("现标题：西湖国际音乐节"));
+    app.stop().await;
 }

@@ -34,6 +34,8 @@ pub struct HitView {
     pub duration: String,
     pub qc: String,
     pub embargoed: bool,
+    /// Its state when it is not simply ready (processing, failed, withdrawn …), translated.
+    pub state: String,
 }
 
 #[derive(Template)]
@@ -107,6 +109,11 @@ pub(crate) fn hit_view(t: T, h: SearchHit, now_ms: i64) -> HitView {
             t.get2("qc.", &h.qc)
         },
         embargoed: h.embargo_until > now_ms,
+        state: if h.status == "ready" || h.status.is_empty() {
+            String::new()
+        } else {
+            t.get2("asset.status.", &h.status)
+        },
         h,
     }
 }
@@ -351,7 +358,14 @@ pub async fn rights(
 
 pub struct AdoptionRow {
     pub asset_id: String,
+    /// The title it was adopted under.
     pub title: String,
+    /// Its title now, when a correction changed it.
+    pub title_now: String,
+    /// What happened to it since: `withdrawn`, `deleted`, `corrected` (for styling), or empty.
+    pub mark: String,
+    /// That, translated.
+    pub mark_label: String,
     pub station: String,
     pub rendition: String,
     pub purpose: String,
@@ -407,17 +421,37 @@ pub async fn adoptions(
     let rows = list
         .items
         .into_iter()
-        .map(|a| AdoptionRow {
-            asset_id: a.asset_id.to_string(),
-            title: a.asset_title,
-            station: if tab == "made" {
-                a.contributor_name
-            } else {
-                a.station_name
-            },
-            rendition: t.get2("adopt.take.", &a.rendition),
-            purpose: a.purpose,
-            at: fmt_time(a.at),
+        .map(|a| {
+            let mark = match &a.item_now {
+                Some(n) if n.status == cityx_core::AssetStatus::Withdrawn => "withdrawn",
+                Some(n) if n.deleted => "deleted",
+                Some(n) if n.corrected => "corrected",
+                _ => "",
+            };
+            AdoptionRow {
+                asset_id: a.asset_id.to_string(),
+                title_now: a
+                    .item_now
+                    .as_ref()
+                    .map(|n| n.title.clone())
+                    .filter(|now| *now != a.asset_title)
+                    .unwrap_or_default(),
+                mark: mark.to_owned(),
+                mark_label: if mark.is_empty() {
+                    String::new()
+                } else {
+                    t.get2("adoptions.mark.", mark)
+                },
+                title: a.asset_title,
+                station: if tab == "made" {
+                    a.contributor_name
+                } else {
+                    a.station_name
+                },
+                rendition: t.get2("adopt.take.", &a.rendition),
+                purpose: a.purpose,
+                at: fmt_time(a.at),
+            }
         })
         .collect();
     let view = AdoptionsPage {

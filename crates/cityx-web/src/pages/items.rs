@@ -180,7 +180,10 @@ struct AssetPage {
     created: String,
     embargo: String,
     keywords: String,
-    duplicate: String,
+    /// The earlier item with the same file, by title, when the reader may see it.
+    duplicate: Option<(AssetId, String)>,
+    /// Its corrections, newest first.
+    corrections: Vec<CorrectionRow>,
     /// Why the item failed, explained in the reader's language where we can.
     failure: String,
     /// What `failure` is: a processing failure, or the withdrawal's reason.
@@ -397,6 +400,8 @@ pub struct QcView {
 
 pub struct FindingRow {
     pub check: String,
+    /// Where the player seeks to show it, in seconds; empty without a time.
+    pub seek: String,
     pub severity: String,
     pub class: String,
     pub time: String,
@@ -432,6 +437,10 @@ fn qc_view(t: T, qc: &serde_json::Value) -> Option<QcView> {
                     let sev = f["severity"].as_str().unwrap_or("warn");
                     FindingRow {
                         check: t.get2("qc.check.", f["check"].as_str().unwrap_or("")),
+                        seek: f["start"]
+                            .as_f64()
+                            .map(|s| format!("{:.1}", s.max(0.0)))
+                            .unwrap_or_default(),
                         severity: t.get2("qc.", sev),
                         class: sev.to_owned(),
                         time: match (f["start"].as_f64(), f["end"].as_f64()) {
@@ -538,6 +547,22 @@ pub async fn asset(
             .map(|f| explain_failure(t, f))
             .unwrap_or_default()
     };
+    // The earlier item of the same file is named by its title (`get_asset` has kept it only
+    // for those who may see it).
+    let duplicate = match a.duplicate_of {
+        Some(d) => st
+            .app
+            .ingest()
+            .get_asset(&u.actor, d)
+            .await
+            .ok()
+            .map(|v| (d, v.asset.meta.title)),
+        None => None,
+    };
+    let corrections = match st.app.notices().corrections_of(&a).await {
+        Ok(list) => list.into_iter().map(|c| correction_row(t, c)).collect(),
+        Err(e) => return WebError::app(e, t).into_response(),
+    };
     let page = AssetPage {
         t,
         c: Chrome::new(&u, "exchange", q.done.as_deref()),
@@ -546,7 +571,8 @@ pub async fn asset(
         created: fmt_time(a.created_at),
         embargo: a.meta.embargo_until.map(fmt_time).unwrap_or_default(),
         keywords: a.meta.keywords.join("、"),
-        duplicate: a.duplicate_of.map(|d| d.to_string()).unwrap_or_default(),
+        duplicate,
+        corrections,
         failure,
         failure_label,
         player_src: a
@@ -580,7 +606,7 @@ pub async fn asset(
                 code: j.kind,
                 state: t.get2("job.state.", &j.state),
                 progress: j.progress,
-                error: j.last_error.unwrap_or_default(),
+                error: j.last_error.map(|e| step_error(t, &e)).unwrap_or_default(),
             })
             .collect(),
         live,
@@ -595,6 +621,26 @@ pub async fn asset(
     render(&page, t, StatusCode::OK)
 }
 
+/// One correction as the item's history shows it.
+pub struct CorrectionRow {
+    pub at: String,
+    pub note: String,
+    /// Field (translated), before, after.
+    pub changes: Vec<(String, String, String)>,
+}
+
+fn correction_row(t: T, c: cityx_core::Correction) -> CorrectionRow {
+    CorrectionRow {
+        at: fmt_time(c.at),
+        note: c.note,
+        changes: c
+            .changes
+            .into_iter()
+            .map(|f| (t.get2("field.", &f.field), f.before, f.after))
+            .collect(),
+    }
+}
+
 /// A failure the editor can act on: known causes in their language, the tool's words after.
 fn explain_failure(t: T, failure: &str) -> String {
     if let Some(detail) = failure.strip_prefix("not a media file cityx can read: ") {
@@ -605,6 +651,17 @@ fn explain_failure(t: T, failure: &str) -> String {
         t.get("asset.rejected_duplicate").to_owned()
     } else {
         failure.to_owned()
+    }
+}
+
+/// A processing step's error: explained where we know the cause; otherwise the tool's own
+/// words, introduced in the reader's language.
+fn step_error(t: T, error: &str) -> String {
+    let explained = explain_failure(t, error);
+    if explained == error {
+        format!("{}{error}", t.get("asset.step_error_detail"))
+    } else {
+        explained
     }
 }
 
@@ -716,6 +773,10 @@ mod tests {
             "导入失败：the server answered HTTP 404"
         );
         assert!(super::explain_failure(zh, "duplicate of 0193").starts_with("与已有素材完全相同"));
+        assert_eq!(
+            super::step_error(zh, "ffmpeg exited with status 1"),
+            "处理出错，工具的原话：ffmpeg exited with status 1"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod follows;
 pub mod home;
 pub mod items;
+pub mod library;
 pub mod login;
 pub mod notices;
 pub mod stations;
@@ -37,6 +38,8 @@ pub struct Chrome {
     pub audit: bool,
     /// May contribute items.
     pub contribute: bool,
+    /// Belongs to a station, which has its own items (the library).
+    pub library: bool,
     /// Open notices to the user's station.
     pub open_notices: usize,
     /// May read the network's statistics.
@@ -59,6 +62,7 @@ impl Chrome {
             list_users: u.can_list_users(),
             audit: u.can_read_audit(),
             contribute: cityx_core::policy::contribute(&u.actor).is_ok(),
+            library: u.actor.station_id.is_some(),
             open_notices: u.open_notices,
             statistics: cityx_core::policy::read_statistics(&u.actor).is_ok(),
             webhooks: cityx_core::policy::manage_webhooks(&u.actor).is_ok(),

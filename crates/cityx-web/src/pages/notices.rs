@@ -417,10 +417,18 @@ pub async fn export(
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
     match s.table(&q.table) {
-        Some(rows) => cityx_http::http::csv_response(
-            &rows,
-            &format!("cityx-{}-{}-{}.csv", q.table, s.from, s.to),
-        ),
+        Some(mut rows) => {
+            // People open these in spreadsheets: headers in the page's language.
+            if let Some(header) = rows.first_mut() {
+                for h in header.iter_mut() {
+                    *h = u.t.get2("csv.", h).to_owned();
+                }
+            }
+            cityx_http::http::csv_response(
+                &rows,
+                &format!("cityx-{}-{}-{}.csv", q.table, s.from, s.to),
+            )
+        }
         None => WebError::code(ErrorCode::InvalidQuery, u.t).into_response(),
     }
 }
