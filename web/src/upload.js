@@ -10,7 +10,12 @@ if (form) {
   const csrf = form.dataset.csrf;
   const maxSize = Number(form.dataset.max);
   const queue = document.getElementById("queue");
+  const queueBox = document.getElementById("queue-box");
   const template = document.getElementById("item-template");
+  const filesInput = document.getElementById("files");
+  const titlesBox = document.getElementById("file-titles");
+  const titlesList = titlesBox.querySelector("ol");
+  const singleTitle = document.getElementById("single-title");
 
   const human = (bytes) => {
     const units = ["B", "KB", "MB", "GB", "TB"];
@@ -42,26 +47,58 @@ if (form) {
     return text.network;
   };
 
-  const metadataFor = (file) => {
+  // The file name without its extension: what the server would title it too.
+  const stem = (name) => name.replace(/\.[^.]*$/, "") || name;
+
+  // Several files: each gets its own title, from its file name, editable here; one file
+  // uses the form's title field.
+  const showTitles = () => {
+    const files = Array.from(filesInput.files);
+    titlesList.replaceChildren();
+    const several = files.length > 1;
+    titlesBox.hidden = !several;
+    singleTitle.hidden = several;
+    if (!several) return;
+    files.forEach((file, i) => {
+      const li = document.createElement("li");
+      const label = document.createElement("label");
+      label.textContent = `${file.name} · ${text.file_title} `;
+      const input = document.createElement("input");
+      input.name = `title_${i}`;
+      input.maxLength = 200;
+      input.value = stem(file.name);
+      input.dataset.fileTitle = String(i);
+      label.append(input);
+      li.append(label);
+      titlesList.append(li);
+    });
+  };
+  filesInput.addEventListener("change", showTitles);
+
+  const metadataFor = (file, index, several) => {
     const data = new FormData(form);
     const meta = { filename: file.name };
-    for (const key of ["title", "summary", "script", "keywords", "category", "city", "shot_date", "copyright", "licence"]) {
+    for (const key of ["title", "summary", "script", "keywords", "category", "city", "shot_date", "copyright", "licence", "visibility"]) {
       const v = (data.get(key) || "").toString().trim();
       if (v) meta[key] = v;
+    }
+    if (several) {
+      const own = (data.get(`title_${index}`) || "").toString().trim();
+      meta.title = own || stem(file.name);
     }
     const embargo = (data.get("embargo_until") || "").toString();
     if (embargo) meta.embargo_until = new Date(embargo).toISOString();
     return meta;
   };
 
-  const start = (file) => {
+  const start = (file, metadata) => {
     const item = template.content.firstElementChild.cloneNode(true);
     const bar = item.querySelector("progress");
     const status = item.querySelector("[data-status]");
     const pause = item.querySelector("[data-pause]");
     const cancel = item.querySelector("[data-cancel]");
     const link = item.querySelector("[data-link]");
-    item.querySelector("[data-name]").textContent = file.name;
+    item.querySelector("[data-name]").textContent = metadata.title ? `${metadata.title} (${file.name})` : file.name;
     item.querySelector("[data-size]").textContent = human(file.size);
     queue.prepend(item);
 
@@ -79,7 +116,7 @@ if (form) {
       endpoint: "/api/v1/uploads",
       chunkSize: 16 * 1024 * 1024,
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000, 30000],
-      metadata: metadataFor(file),
+      metadata,
       headers: { "X-CSRF-Token": csrf },
       storeFingerprintForResuming: true,
       removeFingerprintOnSuccess: true,
@@ -170,8 +207,18 @@ if (form) {
 
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    const files = Array.from(document.getElementById("files").files);
-    for (const f of files) start(f);
+    const files = Array.from(filesInput.files);
+    const several = files.length > 1;
+    const metadata = files.map((f, i) => metadataFor(f, i, several));
+    files.forEach((f, i) => start(f, metadata[i]));
+    // Ready for the next batch: the fields are cleared (the visibility keeps its choice),
+    // and the progress list is where the eye is.
+    const visibility = form.elements.visibility.value;
+    form.reset();
+    form.elements.visibility.value = visibility;
+    showTitles();
+    queueBox.hidden = false;
+    queueBox.scrollIntoView({ behavior: "smooth", block: "start" });
   });
 }
 

@@ -66,6 +66,7 @@ impl Ingest<'_> {
         let meta = crate::exchange::with_keywords(input.validate()?).await;
         self.fetch.admit(&parsed).await.map_err(url_refused)?;
         let mut asset = Asset::uploading(station_id, uploader_id, meta, 0, cityx_core::now());
+        asset.visibility = self.new_item_visibility(station_id, "").await?;
         asset.source_url = Some(parsed.to_string());
         let job = crate::pipeline::asset_job(IMPORT_JOB, asset.id, station_id);
         let audit = NewAudit::by(

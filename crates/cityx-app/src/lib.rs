@@ -251,6 +251,7 @@ impl App {
         Ingest {
             ingest: self.repo.clone(),
             exchange: &*self.repo,
+            stations: &*self.repo,
             storage: &self.storage,
             spool: &self.spool,
             uploads: &self.uploads,

@@ -24,6 +24,22 @@ pub struct StationPatch {
     pub contact_name: Option<String>,
     pub contact_phone: Option<String>,
     pub contact_email: Option<String>,
+    /// `private`, `exchange` or `public`.
+    pub default_visibility: Option<String>,
+}
+
+/// A station's default visibility for uploads: one an uploader may choose alone (not
+/// `stations`, which needs a list).
+pub fn upload_visibility(field: &'static str, value: &str) -> Result<cityx_core::Visibility> {
+    use cityx_core::Visibility;
+    match value.parse::<Visibility>() {
+        Ok(v @ (Visibility::Private | Visibility::Exchange | Visibility::Public)) => Ok(v),
+        _ => Err(crate::Error::Validation(vec![cityx_core::FieldError::new(
+            field,
+            "bad_value",
+            format!("{field} must be private, exchange or public"),
+        )])),
+    }
 }
 
 impl People<'_> {
@@ -123,7 +139,11 @@ impl People<'_> {
             contact_email: &contact_email,
         }
         .validate()?;
-        let station = f.into_station(id, old.created_at, cityx_core::now());
+        let mut station = f.into_station(id, old.created_at, cityx_core::now());
+        station.default_visibility = match patch.default_visibility.as_deref() {
+            Some(v) => upload_visibility("default_visibility", v)?,
+            None => old.default_visibility,
+        };
         let mut changed = serde_json::Map::new();
         for (key, before, after) in [
             ("name", &old.name, &station.name),
@@ -140,6 +160,15 @@ impl People<'_> {
                     serde_json::json!({ "from": before, "to": after }),
                 );
             }
+        }
+        if old.default_visibility != station.default_visibility {
+            changed.insert(
+                "default_visibility".to_owned(),
+                serde_json::json!({
+                    "from": old.default_visibility.as_str(),
+                    "to": station.default_visibility.as_str(),
+                }),
+            );
         }
         if old.region != station.region {
             changed.insert(

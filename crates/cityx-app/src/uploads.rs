@@ -26,6 +26,7 @@ use std::time::Duration;
 pub struct Ingest<'a> {
     pub(crate) ingest: Arc<dyn cityx_db::IngestRepo>,
     pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
+    pub(crate) stations: &'a dyn cityx_db::StationRepo,
     pub(crate) storage: &'a cityx_storage::Storage,
     pub(crate) spool: &'a cityx_storage::spool::Spool,
     pub(crate) uploads: &'a UploadOptions,
@@ -408,14 +409,33 @@ impl Ingest<'_> {
             + time::Duration::try_from(self.uploads.delete_grace).unwrap_or(time::Duration::DAY)
     }
 
+    /// Who may see a new item of the caller's station: `chosen` (`private`, `exchange` or
+    /// `public`), or the station's default when empty.
+    pub(crate) async fn new_item_visibility(
+        &self,
+        station: StationId,
+        chosen: &str,
+    ) -> Result<cityx_core::Visibility> {
+        if chosen.trim().is_empty() {
+            let own = self
+                .stations
+                .get_station(TenantScope::Station(station), station)
+                .await?;
+            return Ok(own.default_visibility);
+        }
+        crate::stations::upload_visibility("visibility", chosen.trim())
+    }
+
     /// Starts an upload: validates the metadata, reserves `length` bytes of the station's
-    /// quota, creates the asset (`uploading`) and the upload's place in the spool.
+    /// quota, creates the asset (`uploading`, seen by whom `visibility` says, else the
+    /// station's default) and the upload's place in the spool.
     pub async fn create_upload(
         &self,
         actor: &Actor,
         length: u64,
         raw_metadata: &str,
         input: &AssetInput<'_>,
+        visibility: &str,
     ) -> Result<(Upload, Asset)> {
         policy::contribute(actor)?;
         let station_id = actor.station_id.ok_or(Error::Forbidden)?;
@@ -425,9 +445,25 @@ impl Ingest<'_> {
                 max: self.uploads.max_size,
             });
         }
-        let meta = crate::exchange::with_keywords(input.validate()?).await;
+        let meta = input.validate();
+        let seen_by = self.new_item_visibility(station_id, visibility).await;
+        let (meta, seen_by) = match (meta, seen_by) {
+            (Ok(m), Ok(v)) => (m, v),
+            // Every refused field at once, as forms show them.
+            (m, v) => {
+                let mut fields = m.err().unwrap_or_default();
+                match v {
+                    Err(Error::Validation(f)) => fields.extend(f),
+                    Err(e) => return Err(e),
+                    Ok(_) => {}
+                }
+                return Err(Error::Validation(fields));
+            }
+        };
+        let meta = crate::exchange::with_keywords(meta).await;
         let now = cityx_core::now();
-        let asset = Asset::uploading(station_id, uploader_id, meta, length, now);
+        let mut asset = Asset::uploading(station_id, uploader_id, meta, length, now);
+        asset.visibility = seen_by;
         let upload = Upload {
             id: UploadId::new(),
             asset_id: asset.id,

@@ -222,6 +222,9 @@ pub struct Station {
     pub contact_name: String,
     pub contact_phone: String,
     pub contact_email: String,
+    /// Who may see a new upload unless its uploader chooses otherwise: `private`,
+    /// `exchange` or `public`.
+    pub default_visibility: crate::Visibility,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

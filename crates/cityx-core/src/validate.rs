@@ -317,6 +317,7 @@ impl StationFields {
             contact_name: self.contact_name,
             contact_phone: self.contact_phone,
             contact_email: self.contact_email,
+            default_visibility: crate::Visibility::Exchange,
             created_at,
             updated_at,
         }

@@ -124,6 +124,10 @@ catalog! {
     "upload.title.hint" => "默认使用文件名", "Defaults to the file name";
     "upload.keywords.hint" => "用逗号或顿号分隔", "Separated by commas";
     "upload.start" => "开始上传", "Start upload";
+    "upload.visibility" => "谁可以看到", "Who may see it";
+    "upload.visibility.default" => "（本台默认）", " (our default)";
+    "upload.titles_hint" => "每个文件一条素材，标题默认取文件名，可以逐个修改。下面填写的其他信息用于全部文件。", "Each file becomes an item titled after its file name unless you change it here. The other fields below apply to every file.";
+    "upload.file_title" => "标题", "Title";
     "upload.queue" => "上传列表", "Uploads";
     "import.title" => "从链接导入", "Import from a link";
     "import.intro" => "平台会从该链接下载文件，之后与上传的素材一样处理。只能使用公网上的 http 或 https 地址。", "cityx downloads the file from the link, then processes it like an upload. Only http or https addresses on the public Internet can be used.";
@@ -401,6 +405,8 @@ catalog! {
     "station.users" => "用户", "Users";
     "station.none" => "还没有电视台。", "No stations yet.";
     "station.create" => "创建", "Create";
+    "station.default_visibility" => "上传素材默认可见范围", "Who sees new uploads by default";
+    "station.default_visibility.hint" => "编辑上传时可以逐条另选。", "Editors may choose otherwise for each upload.";
     "station.save" => "保存", "Save";
     "station.quota" => "存储配额", "Storage quota";
     "station.quota.default" => "默认配额", "the default";

@@ -48,6 +48,10 @@ pub struct UpdateStation {
     #[schema(pattern = r"^[0-9 +()\-]*$", max_length = 32)]
     pub contact_phone: Option<String>,
     pub contact_email: Option<String>,
+    /// Who may see a new upload unless its uploader chooses: `private`, `exchange` or
+    /// `public`.
+    #[schema(pattern = "^(private|exchange|public)$")]
+    pub default_visibility: Option<String>,
 }
 
 /// List the stations the caller can see (all for hub users, their own for station users).
@@ -147,6 +151,7 @@ pub async fn update(
         contact_name: b.contact_name,
         contact_phone: b.contact_phone,
         contact_email: b.contact_email,
+        default_visibility: b.default_visibility,
     };
     Ok(Json(
         st.app.people().update_station(&actor, id, &patch).await?,

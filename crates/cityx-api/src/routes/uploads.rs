@@ -183,7 +183,7 @@ pub async fn create(
             let (mut upload, asset) = st
                 .app
                 .ingest()
-                .create_upload(&actor, length, raw, &input)
+                .create_upload(&actor, length, raw, &input, get("visibility"))
                 .await?;
             if with_body && length > 0 {
                 upload = st

@@ -222,8 +222,8 @@ async fn reserve(
 async fn insert_asset(tx: &mut Transaction<'static, Any>, a: &Asset) -> Result<()> {
     let m = &a.meta;
     sqlx::query(&format!(
-        "INSERT INTO assets ({ASSET_COLS}) VALUES \
-         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)"
+        "INSERT INTO assets ({ASSET_COLS}, visibility) VALUES \
+         ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24)"
     ))
     .bind(a.id.to_string())
     .bind(a.station_id.to_string())
@@ -248,6 +248,7 @@ async fn insert_asset(tx: &mut Transaction<'static, Any>, a: &Asset) -> Result<(
     .bind(&a.source_url)
     .bind(ms(a.created_at))
     .bind(ms(a.updated_at))
+    .bind(a.visibility.as_str())
     .execute(&mut **tx)
     .await
     .map_err(|e| Error::from_sqlx("insert an asset", "asset", e))?;

@@ -206,8 +206,8 @@ impl StationRepo for SqlRepo {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE stations SET name = $1, code = $2, city = $3, province = $4, region = $5, \
-             contact_name = $6, contact_phone = $7, contact_email = $8, updated_at = $9 \
-             WHERE id = $10 AND ($11 OR id = $12)",
+             contact_name = $6, contact_phone = $7, contact_email = $8, updated_at = $9, \
+             default_visibility = $13 WHERE id = $10 AND ($11 OR id = $12)",
         )
         .bind(&s.name)
         .bind(&s.code)
@@ -221,6 +221,7 @@ impl StationRepo for SqlRepo {
         .bind(s.id.to_string())
         .bind(all)
         .bind(own)
+        .bind(s.default_visibility.as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("update a station", "station", e))?;

@@ -75,6 +75,7 @@ pub fn station_from(r: &AnyRow) -> Result<Station> {
         contact_name: get(r, "contact_name")?,
         contact_phone: get(r, "contact_phone")?,
         contact_email: get(r, "contact_email")?,
+        default_visibility: parse("visibility", get(r, "default_visibility")?)?,
         created_at: from_ms(get(r, "created_at")?),
         updated_at: from_ms(get(r, "updated_at")?),
     })

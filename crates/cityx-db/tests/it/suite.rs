@@ -20,6 +20,7 @@ fn station(code: &str) -> Station {
         contact_name: String::new(),
         contact_phone: String::new(),
         contact_email: String::new(),
+        default_visibility: cityx_core::Visibility::Exchange,
         created_at: now,
         updated_at: now,
     }

@@ -49,6 +49,7 @@ async fn asset_with_job(
         contact_name: String::new(),
         contact_phone: String::new(),
         contact_email: String::new(),
+        default_visibility: cityx_core::Visibility::Exchange,
         created_at: now,
         updated_at: now,
     };

@@ -1720,3 +1720,80 @@ async fn stations_have_a_default_quota_the_hub_can_change_and_a_cap_on_unfinishe
     assert_eq!(tus_b.create(10, &meta).await.status(), 201);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn uploaders_choose_who_sees_an_item_and_the_station_default_applies_otherwise() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let ea = w.user("editor@a").token.clone();
+    let seen = |id: String| {
+        let (app, ea) = (&app, &ea);
+        async move {
+            let (s, b) = app.get(&format!("/api/v1/assets/{id}"), ea).await;
+            assert_eq!(s, 200, "{b}");
+            b["visibility"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+    let plain = app.item_with(&ea, &[("title", "默认")]).await;
+    assert_eq!(seen(plain).await, "exchange", "the installation's default");
+    let private = app
+        .item_with(&ea, &[("title", "仅本台"), ("visibility", "private")])
+        .await;
+    assert_eq!(seen(private).await, "private");
+
+    // The hub makes station A's uploads private unless their uploader says otherwise.
+    let (s, st) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/stations/{}", w.id_a()),
+            Some(&app.admin_token),
+            Some(json!({"default_visibility": "private"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), st["default_visibility"].as_str()),
+        (200, Some("private"))
+    );
+    let defaulted = app.item_with(&ea, &[("title", "本台默认")]).await;
+    assert_eq!(seen(defaulted).await, "private");
+    let public = app
+        .item_with(&ea, &[("title", "公开"), ("visibility", "public")])
+        .await;
+    assert_eq!(seen(public).await, "public");
+
+    // `stations` needs a list, which only the rights form gives: refused, naming the field,
+    // with the other refused fields at once, and nothing created.
+    let tus = Tus::of(&app, &w, "editor@a");
+    let meta = format!(
+        "filename {},visibility {},shot_date {}",
+        b64("a.mp4"),
+        b64("stations"),
+        b64("yesterday")
+    );
+    let res = tus.create(10, &meta).await;
+    assert_eq!(res.status(), 422);
+    let body: serde_json::Value = res.json().await.expect("json");
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    assert!(
+        fields.contains(&"visibility") && fields.contains(&"shot_date"),
+        "{body}"
+    );
+    let (s, b) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/stations/{}", w.id_a()),
+            Some(&app.admin_token),
+            Some(json!({"default_visibility": "stations"})),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), b["error"]["code"].as_str()),
+        (422, Some("validation_failed"))
+    );
+    app.stop().await;
+}

@@ -51,6 +51,7 @@ async fn station(repo: &Arc<dyn Repo>, n: usize) -> (Station, User) {
         contact_name: String::new(),
         contact_phone: String::new(),
         contact_email: String::new(),
+        default_visibility: cityx_core::Visibility::Exchange,
         created_at: now,
         updated_at: now,
     };

@@ -42,6 +42,8 @@ struct UploadPage {
     /// The import-by-URL form as sent, and what was wrong with it.
     import: ImportForm,
     errs: FormErrors,
+    /// The visibilities an uploader may choose, and whether each is the station's default.
+    visibilities: Vec<(&'static str, bool)>,
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -113,6 +115,7 @@ async fn upload_page(
         "copyright",
         "licence",
         "embargo_until",
+        "visibility",
     ] {
         fields.insert(field.to_owned(), t.get2("field.", field).into());
     }
@@ -137,12 +140,28 @@ async fn upload_page(
         "reconnecting": t.get("upload.reconnecting"),
         "cancelled": t.get("upload.cancelled"),
         "confirm_cancel": t.get("upload.confirm_cancel"),
+        "file_title": t.get("upload.file_title"),
         "errors": errors,
         "fields": fields,
         "reasons": reasons,
         "colon": if t.is_zh() { "：" } else { " " },
     });
     let max = st.app.ingest().upload_options().max_size;
+    let default = match u.actor.station_id {
+        Some(own) => match st.app.people().get_station(&u.actor, own).await {
+            Ok(s) => s.default_visibility,
+            Err(e) => return WebError::app(e, t).into_response(),
+        },
+        None => cityx_core::Visibility::Exchange,
+    };
+    let visibilities = [
+        cityx_core::Visibility::Private,
+        cityx_core::Visibility::Exchange,
+        cityx_core::Visibility::Public,
+    ]
+    .into_iter()
+    .map(|v| (v.as_str(), v == default))
+    .collect();
     let status = if errs.any() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -156,6 +175,7 @@ async fn upload_page(
         texts: texts.to_string().replace("</", "<\\/"),
         import,
         errs,
+        visibilities,
     };
     render(&page, t, status)
 }

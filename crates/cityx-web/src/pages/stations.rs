@@ -34,6 +34,9 @@ pub struct StationForm {
     pub contact_phone: String,
     #[serde(default)]
     pub contact_email: String,
+    /// Only on the edit page; empty leaves it as it is.
+    #[serde(default)]
+    pub default_visibility: String,
 }
 
 impl StationForm {
@@ -48,6 +51,7 @@ impl StationForm {
             contact_name: s.contact_name.clone(),
             contact_phone: s.contact_phone.clone(),
             contact_email: s.contact_email.clone(),
+            default_visibility: s.default_visibility.as_str().to_owned(),
         }
     }
 
@@ -337,6 +341,7 @@ pub async fn update(
         contact_name: Some(f.contact_name.clone()),
         contact_phone: Some(f.contact_phone.clone()),
         contact_email: Some(f.contact_email.clone()),
+        default_visibility: Some(f.default_visibility.clone()).filter(|v| !v.is_empty()),
     };
     match st.app.people().update_station(&u.actor, id, &patch).await {
         Ok(_) => Redirect::to(&format!("/stations/{id}?done=station_updated")).into_response(),
