@@ -607,6 +607,7 @@ catalog! {
     "done.withdrawn" => "素材已撤回，已通知所有采用台。", "Item withdrawn; every station that adopted it has been told.";
     "done.acknowledged" => "已确认收到通知。", "Notice acknowledged.";
     "list.first" => "第一页", "First page";
+    "common.colon" => "：", ": ";
     "common.actions" => "操作", "Actions";
     "nav.follows" => "关注", "Following";
     "follow.title" => "我的关注", "Following";

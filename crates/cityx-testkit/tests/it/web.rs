@@ -1215,6 +1215,20 @@ async fn the_hub_edits_a_zone_on_its_page() {
         "{}",
         refused.body
     );
+    assert_eq!(
+        refused.body.matches("结束日期：早于开始日期").count(),
+        1,
+        "said once"
+    );
+    assert!(
+        refused.body.contains("id=\"main-nav\"")
+            && refused.body.contains("value=\"春运专区 改\"")
+            && refused
+                .body
+                .contains("<details class=\"card\" id=\"edit-zone\" open>"),
+        "the zone's page again, with the form open as it was typed: {}",
+        refused.body
+    );
     let (_, still) = app
         .get(&format!("/api/v1/zones/{zone}"), &app.admin_token)
         .await;
@@ -1401,5 +1415,80 @@ async fn editors_keep_their_items_in_a_library_and_act_on_several_at_once() {
     let ledger = b.get("/adoptions?all=made").await;
     assert!(ledger.body.contains("mark-corrected"), "{}", ledger.body);
     assert!(ledger.body.contains("现标题：西湖国际音乐节"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn item_forms_come_back_with_their_mistakes_and_what_was_typed() {
+    let app = TestApp::spawn_with(|s| s.jobs.enabled = false).await;
+    let w = World::seed(&app).await;
+    let ea = w.user("editor@a").token.clone();
+    let id = app.item_with(&ea, &[("title", "台风登陆")]).await;
+    assert_eq!(app.finish_pending().await, 1);
+    let page = format!("/items/{id}");
+    let mut a = Browser::new(&app);
+    a.sign_in(&w.user("editor@a").email, PASSWORD).await;
+    let csrf = a.get(&page).await.csrf();
+
+    // An unknown station code: said once, naming it, with what was typed kept.
+    let refused = a
+        .post(
+            &format!("{page}/rights"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("visibility", "stations"),
+                ("shared_with", "stb, nosuch"),
+                ("embargo_until", ""),
+                ("licence", "仅限新闻使用"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(
+        refused.body.matches("role=\"alert\"").count(),
+        1,
+        "one message: {}",
+        refused.body
+    );
+    assert!(refused.body.contains("nosuch"), "{}", refused.body);
+    assert!(refused.body.contains("value=\"stb, nosuch\""));
+    assert!(refused.body.contains("value=\"仅限新闻使用\""));
+    assert!(
+        refused
+            .body
+            .contains("<option value=\"stations\" selected>")
+    );
+    assert!(
+        refused.body.contains("id=\"main-nav\""),
+        "the page, not a bare error"
+    );
+    let (_, item) = app.get(&format!("/api/v1/assets/{id}"), &ea).await;
+    assert_eq!(item["visibility"], "exchange", "nothing changed");
+
+    // A correction that changes nothing keeps its note and opens its form.
+    let fix = a
+        .post(
+            &format!("{page}/correct"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("title", "台风登陆"),
+                ("note", "核对无误"),
+            ],
+        )
+        .await;
+    assert_eq!(fix.status, 422);
+    assert!(fix.body.contains("没有任何改动"), "{}", fix.body);
+    assert!(fix.body.contains("value=\"核对无误\""));
+    let ok = a
+        .post(
+            &format!("{page}/correct"),
+            &[
+                ("_csrf", csrf.as_str()),
+                ("title", "台风“海葵”登陆"),
+                ("note", "补充台风名称"),
+            ],
+        )
+        .await;
+    assert_eq!(ok.location, format!("{page}?done=corrected#manage"));
     app.stop().await;
 }

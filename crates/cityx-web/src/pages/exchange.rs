@@ -329,18 +329,21 @@ pub async fn rights(
         Ok(d) => d,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
-    let shared: Vec<String> = f
+    let (mut shared, mut unknown) = (Vec::new(), Vec::new());
+    for name in f
         .shared_with
         .split([',', '，', ' ', '、'])
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|name| {
-            directory
-                .iter()
-                .find(|d| d.code == name || d.name == name)
-                .map_or_else(|| name.to_owned(), |d| d.id.to_string())
-        })
-        .collect();
+    {
+        match directory
+            .iter()
+            .find(|d| d.code.eq_ignore_ascii_case(name) || d.name == name)
+        {
+            Some(d) => shared.push(d.id.to_string()),
+            None => unknown.push(name.to_owned()),
+        }
+    }
     let embargo = local_to_rfc3339(&f.embargo_until);
     let input = RightsInput {
         visibility: &f.visibility,
@@ -349,11 +352,33 @@ pub async fn rights(
         embargo_hides: f.embargo_hides.is_some(),
         licence: &f.licence,
     };
-    redirect_or_error(
-        st.app.exchange().set_rights(&u.actor, id, &input).await,
-        u.t,
-        |_| format!("/items/{id}?done=rights_saved#rights"),
-    )
+    let values = vec![
+        ("visibility", f.visibility.clone()),
+        ("shared_with", f.shared_with.clone()),
+        ("embargo_until", f.embargo_until.clone()),
+        ("embargo_hides", f.embargo_hides.clone().unwrap_or_default()),
+        ("licence", f.licence.clone()),
+    ];
+    // A name that is no station's is said once, naming it, and nothing is changed.
+    if !unknown.is_empty() {
+        let t = u.t;
+        let error = cityx_core::FieldError::new("shared_with", "unknown_station", "");
+        let said = super::FormErrors::from_fields(t, &[error])
+            .messages
+            .join("");
+        let retry = super::items::Retry {
+            form: "rights",
+            errors: vec![format!(
+                "{said}{}{}",
+                t.get("common.colon"),
+                unknown.join("、")
+            )],
+            values,
+        };
+        return super::items::item_page(&st, &u, id, None, retry).await;
+    }
+    let result = st.app.exchange().set_rights(&u.actor, id, &input).await;
+    super::items::item_form_result(&st, &u, id, result, "rights", values, "rights_saved").await
 }
 
 pub struct AdoptionRow {

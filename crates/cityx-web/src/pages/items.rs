@@ -232,6 +232,8 @@ struct AssetPage {
     may_manage: bool,
     /// The exchange's side of the item.
     x: ExchangeBox,
+    /// A form sent back with its mistakes.
+    retry: Retry,
 }
 
 /// What the item page shows of the exchange: adopting and downloading for other stations,
@@ -484,6 +486,30 @@ fn qc_view(t: T, qc: &serde_json::Value) -> Option<QcView> {
     })
 }
 
+/// A form of the item page sent back with its mistakes: which form, what was wrong (said
+/// once each, translated) and what was typed, shown again as it was.
+#[derive(Default)]
+pub struct Retry {
+    /// `rights`, `correct` or `withdraw`; empty when no form came back.
+    pub form: &'static str,
+    pub errors: Vec<String>,
+    pub values: Vec<(&'static str, String)>,
+}
+
+impl Retry {
+    /// What was typed in `field`, or `current` when the form did not come back.
+    pub fn value(&self, field: &str, current: &str) -> String {
+        self.values
+            .iter()
+            .find(|(k, _)| *k == field)
+            .map_or_else(|| current.to_owned(), |(_, v)| v.clone())
+    }
+
+    pub fn of(&self, form: &str) -> bool {
+        self.form == form
+    }
+}
+
 pub async fn asset(
     State(st): State<HttpState>,
     u: WebUser,
@@ -494,11 +520,55 @@ pub async fn asset(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
+    item_page(&st, &u, id, q.done.as_deref(), Retry::default()).await
+}
+
+/// How a form of the item page ends: back to the page saying `done` (at `anchor`), or the
+/// page again with the form's mistakes and what was typed; errors that are not the form's
+/// are error pages.
+pub async fn item_form_result<V>(
+    st: &HttpState,
+    u: &WebUser,
+    id: AssetId,
+    result: Result<V, cityx_app::Error>,
+    form: &'static str,
+    values: Vec<(&'static str, String)>,
+    done: &str,
+) -> Response {
+    match result {
+        Ok(_) => {
+            let anchor = if form == "rights" { "rights" } else { "manage" };
+            axum::response::Redirect::to(&format!("/items/{id}?done={done}#{anchor}"))
+                .into_response()
+        }
+        Err(e) => match super::FormErrors::from_app(u.t, e) {
+            Ok(errs) => {
+                let retry = Retry {
+                    form,
+                    errors: errs.messages,
+                    values,
+                };
+                item_page(st, u, id, None, retry).await
+            }
+            Err(page) => page.into_response(),
+        },
+    }
+}
+
+/// The item page; with a [`Retry`], one of its forms is shown again with its mistakes
+/// (422).
+pub async fn item_page(
+    st: &HttpState,
+    u: &WebUser,
+    id: AssetId,
+    done: Option<&str>,
+    retry: Retry,
+) -> Response {
     let view = match st.app.ingest().get_asset(&u.actor, id).await {
         Ok(v) => v,
         Err(e @ cityx_app::Error::NotFound(_)) => {
             // A station that adopted an item later withdrawn may always read what happened.
-            return match super::notices::tombstone(&st, &u, id).await {
+            return match super::notices::tombstone(st, u, id).await {
                 Some(page) => page,
                 None => WebError::app(e, u.t).into_response(),
             };
@@ -507,7 +577,7 @@ pub async fn asset(
     };
     let a = view.asset;
     let t = u.t;
-    let x = match exchange_box(&st, &u, &a).await {
+    let x = match exchange_box(st, u, &a).await {
         Ok(x) => x,
         Err(e) => return WebError::app(e, t).into_response(),
     };
@@ -585,7 +655,7 @@ pub async fn asset(
     };
     let page = AssetPage {
         t,
-        c: Chrome::new(&u, "exchange", q.done.as_deref()),
+        c: Chrome::new(u, "exchange", done),
         status: t.get2("asset.status.", a.status.as_str()),
         size: human(a.size_bytes),
         created: fmt_time(a.created_at),
@@ -637,8 +707,14 @@ pub async fn asset(
             && a.status != cityx_core::AssetStatus::Uploading,
         x,
         a,
+        retry,
     };
-    render(&page, t, StatusCode::OK)
+    let status = if page.retry.form.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    render(&page, t, status)
 }
 
 /// One correction as the item's history shows it.

@@ -54,11 +54,19 @@ pub async fn correct(
         shot_date: f.shot_date.as_deref(),
         copyright: None,
     };
-    redirect_or_error(
-        st.app.notices().correct_asset(&u.actor, id, &input).await,
-        u.t,
-        |_| format!("/items/{id}?done=corrected#manage"),
-    )
+    let result = st.app.notices().correct_asset(&u.actor, id, &input).await;
+    let typed = |v: &Option<String>| v.clone().unwrap_or_default();
+    let values = vec![
+        ("note", f.note.clone()),
+        ("title", typed(&f.title)),
+        ("summary", typed(&f.summary)),
+        ("script", typed(&f.script)),
+        ("keywords", typed(&f.keywords)),
+        ("category", typed(&f.category)),
+        ("city", typed(&f.city)),
+        ("shot_date", typed(&f.shot_date)),
+    ];
+    super::items::item_form_result(&st, &u, id, result, "correct", values, "corrected").await
 }
 
 #[derive(serde::Deserialize)]
@@ -80,14 +88,13 @@ pub async fn withdraw(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    redirect_or_error(
-        st.app
-            .notices()
-            .withdraw_asset(&u.actor, id, &f.reason)
-            .await,
-        u.t,
-        |_| format!("/items/{id}?done=withdrawn#manage"),
-    )
+    let result = st
+        .app
+        .notices()
+        .withdraw_asset(&u.actor, id, &f.reason)
+        .await;
+    let values = vec![("reason", f.reason.clone())];
+    super::items::item_form_result(&st, &u, id, result, "withdraw", values, "withdrawn").await
 }
 
 /// A notice as a table row.

@@ -1,14 +1,16 @@
 //! Topic zones (专区): the list with the hub's form to create one, and a zone's page with its
 //! brief, the invited stations' progress, its items, and the form stations contribute with.
 
-use super::{Chrome, CsrfOnly, ListQuery, fmt_time, form_target, parse_id, redirect_or_error};
+use super::{
+    Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id, redirect_or_error,
+};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{WebForm, WebUser};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use cityx_core::{AssetId, Zone, ZoneId, ZoneInput, day, policy};
 use cityx_http::error::ErrorCode;
 use cityx_http::http::HttpState;
@@ -64,6 +66,28 @@ pub struct ZoneForm {
     pub ends_on: String,
     /// Every station, invited or not.
     pub stations: Vec<InviteRow>,
+    /// What was wrong when the form came back, said once each.
+    pub errors: Vec<String>,
+}
+
+impl ZoneForm {
+    /// The form as it was sent, with its mistakes: nothing typed is lost.
+    fn as_sent(mut self, f: &HashMap<String, String>, errors: Vec<String>) -> Self {
+        let field = |k: &str| f.get(k).cloned().unwrap_or_default();
+        self.title = field("title");
+        self.brief = field("brief");
+        self.cover = field("cover_asset_id");
+        self.starts_on = field("starts_on");
+        self.ends_on = field("ends_on");
+        for s in &mut self.stations {
+            s.invited = f.contains_key(&format!("invite_{}", s.id));
+            if let Some(target) = f.get(&format!("target_{}", s.id)) {
+                s.target = target.trim().parse().unwrap_or(s.target);
+            }
+        }
+        self.errors = errors;
+        self
+    }
 }
 
 pub struct InviteRow {
@@ -105,6 +129,7 @@ async fn zone_form(st: &HttpState, u: &WebUser, zone: Option<&Zone>) -> Result<Z
                 starts_on,
                 ends_on,
                 stations,
+                errors: Vec::new(),
             }
         }
         None => ZoneForm {
@@ -114,6 +139,7 @@ async fn zone_form(st: &HttpState, u: &WebUser, zone: Option<&Zone>) -> Result<Z
             starts_on: day::format(day::of(cityx_core::now())),
             ends_on: String::new(),
             stations,
+            errors: Vec::new(),
         },
     })
 }
@@ -152,14 +178,27 @@ struct ZonesPage {
 
 /// `/zones`: every zone; the hub's roles also get the form to create one.
 pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQuery>) -> Response {
+    list_page(&st, &u, q.done.as_deref(), None).await
+}
+
+/// The zones page; `sent` is a creation form that came back with its mistakes (422).
+async fn list_page(
+    st: &HttpState,
+    u: &WebUser,
+    done: Option<&str>,
+    sent: Option<(&HashMap<String, String>, Vec<String>)>,
+) -> Response {
     let t = u.t;
     let zones = match st.app.zones().list_zones(&u.actor).await {
         Ok(z) => z,
         Err(e) => return WebError::app(e, t).into_response(),
     };
     let form = if policy::manage_zones(&u.actor).is_ok() {
-        match zone_form(&st, &u, None).await {
-            Ok(f) => Some(f),
+        match zone_form(st, u, None).await {
+            Ok(f) => Some(match &sent {
+                Some((f_sent, errors)) => f.as_sent(f_sent, errors.clone()),
+                None => f,
+            }),
             Err(e) => return e.into_response(),
         }
     } else {
@@ -167,11 +206,16 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
     };
     let view = ZonesPage {
         t,
-        c: Chrome::new(&u, "zones", q.done.as_deref()),
+        c: Chrome::new(u, "zones", done),
         zones: zones.iter().map(card).collect(),
         form,
     };
-    render(&view, t, StatusCode::OK)
+    let status = if sent.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(&view, t, status)
 }
 
 /// `POST /zones`: the hub creates a zone.
@@ -183,11 +227,13 @@ pub async fn create(
     if let Err(e) = u.check_csrf(f.get("_csrf").map(String::as_str).unwrap_or_default()) {
         return e.into_response();
     }
-    redirect_or_error(
-        st.app.zones().create_zone(&u.actor, &zone_input(&f)).await,
-        u.t,
-        |z| format!("/zones/{}?done=zone_created", z.id),
-    )
+    match st.app.zones().create_zone(&u.actor, &zone_input(&f)).await {
+        Ok(z) => Redirect::to(&format!("/zones/{}?done=zone_created", z.id)).into_response(),
+        Err(e) => match FormErrors::from_app(u.t, e) {
+            Ok(errs) => list_page(&st, &u, None, Some((&f, errs.messages))).await,
+            Err(page) => page.into_response(),
+        },
+    }
 }
 
 /// `POST /zones/{id}/edit`: the hub changes a zone's fields and invitations.
@@ -202,14 +248,18 @@ pub async fn edit(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    redirect_or_error(
-        st.app
-            .zones()
-            .update_zone(&u.actor, zone, &zone_input(&f))
-            .await,
-        u.t,
-        |_| format!("/zones/{zone}?done=zone_updated"),
-    )
+    match st
+        .app
+        .zones()
+        .update_zone(&u.actor, zone, &zone_input(&f))
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/zones/{zone}?done=zone_updated")).into_response(),
+        Err(e) => match FormErrors::from_app(u.t, e) {
+            Ok(errs) => show_page(&st, &u, zone, None, Some((&f, errs.messages))).await,
+            Err(page) => page.into_response(),
+        },
+    }
 }
 
 pub struct ItemCard {
@@ -253,11 +303,22 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let t = u.t;
-    let id: ZoneId = match parse_id(&id, ErrorCode::ZoneNotFound, t) {
+    let id: ZoneId = match parse_id(&id, ErrorCode::ZoneNotFound, u.t) {
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
+    show_page(&st, &u, id, q.done.as_deref(), None).await
+}
+
+/// A zone's page; `sent` is its edit form come back with its mistakes (422).
+async fn show_page(
+    st: &HttpState,
+    u: &WebUser,
+    id: ZoneId,
+    done: Option<&str>,
+    sent: Option<(&HashMap<String, String>, Vec<String>)>,
+) -> Response {
+    let t = u.t;
     let v = match st.app.zones().get_zone(&u.actor, id).await {
         Ok(v) => v,
         Err(e) => return WebError::app(e, t).into_response(),
@@ -289,8 +350,11 @@ pub async fn show(
     }
     let hub = policy::manage_zones(&u.actor).is_ok();
     let edit = if hub {
-        match zone_form(&st, &u, Some(&v.zone)).await {
-            Ok(f) => Some(f),
+        match zone_form(st, u, Some(&v.zone)).await {
+            Ok(f) => Some(match &sent {
+                Some((f_sent, errors)) => f.as_sent(f_sent, errors.clone()),
+                None => f,
+            }),
             Err(e) => return e.into_response(),
         }
     } else {
@@ -299,7 +363,7 @@ pub async fn show(
     let file = |a: AssetId| format!("/api/v1/assets/{a}/files/poster.jpg");
     let view = ZonePage {
         t,
-        c: Chrome::new(&u, "zones", q.done.as_deref()),
+        c: Chrome::new(u, "zones", done),
         cover: v
             .zone
             .cover_asset_id
@@ -342,7 +406,12 @@ pub async fn show(
         edit,
         z,
     };
-    render(&view, t, StatusCode::OK)
+    let status = if sent.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(&view, t, status)
 }
 
 #[derive(serde::Deserialize)]
