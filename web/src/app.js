@@ -66,6 +66,11 @@ onReady(() => {
     });
   }
 
+  // Filters fold away on a phone, so that results are on the first screen.
+  if (window.matchMedia("(max-width: 50rem)").matches) {
+    for (const fold of document.querySelectorAll("details[data-fold-narrow]")) fold.open = false;
+  }
+
   // The menu button on narrow screens.
   const toggle = document.querySelector("[data-nav-toggle]");
   const nav = document.getElementById("main-nav");

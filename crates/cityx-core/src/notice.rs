@@ -26,15 +26,19 @@ pub enum EventKind {
     /// A station that adopted an item is told of its correction or withdrawal.
     #[serde(rename = "notice.created")]
     NoticeCreated,
+    /// The hub invited a station to contribute to a topic zone (told to that station).
+    #[serde(rename = "zone.invited")]
+    ZoneInvited,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::ItemPublished,
         EventKind::ItemCorrected,
         EventKind::ItemWithdrawn,
         EventKind::AdoptionCreated,
         EventKind::NoticeCreated,
+        EventKind::ZoneInvited,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +48,7 @@ impl EventKind {
             EventKind::ItemWithdrawn => "item.withdrawn",
             EventKind::AdoptionCreated => "adoption.created",
             EventKind::NoticeCreated => "notice.created",
+            EventKind::ZoneInvited => "zone.invited",
         }
     }
 }

@@ -304,6 +304,8 @@ catalog! {
     "manage.send_withdrawal" => "撤回并通知采用台", "Withdraw and tell the adopting stations";
     "manage.notices" => "已发出的通知", "Notices sent";
 
+    "notices.invitations" => "专区邀请：请为这些专区供稿", "Zones inviting your station to contribute";
+    "notices.invitation_progress" => "已供稿 / 目标", "contributed / target";
     "notices.title" => "通知", "Notices";
     "notices.intro" => "供稿台更正或撤回了本台采用过的素材时，会在这里通知本台；请在处理后点“确认收到”。", "When a contributor corrects or withdraws an item your station adopted, you are told here; acknowledge once you have acted on it.";
     "notices.received" => "本台收到的", "To our station";
@@ -670,6 +672,7 @@ catalog! {
     "event.item.withdrawn" => "素材撤回", "Item withdrawn";
     "event.adoption.created" => "素材被采用", "Item adopted";
     "event.notice.created" => "更正/撤回通知", "Correction or withdrawal notice";
+    "event.zone.invited" => "专区邀请", "Zone invitation";
     "done.webhook_created" => "推送地址已登记。", "Webhook added.";
     "done.webhook_deleted" => "推送地址已删除。", "Webhook deleted.";
     "done.delivery_retried" => "已重新排队推送。", "Queued to be sent again.";

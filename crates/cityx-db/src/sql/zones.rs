@@ -90,11 +90,23 @@ fn zone_from(r: &AnyRow) -> Result<Zone> {
 
 /// Writes a zone's invitations, replacing those it had. An unknown station is
 /// `NotFound { entity: "station" }`.
+/// Sets a zone's invited stations; returns those newly invited.
 async fn invite(
     tx: &mut Transaction<'static, Any>,
     zone: ZoneId,
     invited: &[(StationId, i64)],
-) -> Result<()> {
+) -> Result<Vec<(StationId, i64)>> {
+    let before: Vec<(String,)> =
+        sqlx::query_as("SELECT station_id FROM zone_stations WHERE zone_id = $1")
+            .bind(zone.to_string())
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| Error::from_sqlx("read a zone's stations", "zone", e))?;
+    let newly = invited
+        .iter()
+        .filter(|(s, _)| !before.iter().any(|(b,)| *b == s.to_string()))
+        .copied()
+        .collect();
     sqlx::query("DELETE FROM zone_stations WHERE zone_id = $1")
         .bind(zone.to_string())
         .execute(&mut **tx)
@@ -113,6 +125,40 @@ async fn invite(
         .map_err(|e| Error::from_sqlx("invite a station", "zone", e))?
         .rows_affected();
         not_found_unless(added, "station")?;
+    }
+    Ok(newly)
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Tells each newly invited station (its feed, its webhooks, its notices page): last in the
+/// transaction, as events are.
+async fn tell_invited(
+    tx: &mut Transaction<'static, Any>,
+    zone: ZoneId,
+    z: &ZoneFields,
+    newly: &[(StationId, i64)],
+) -> Result<()> {
+    let at = cityx_core::now();
+    for (station, target) in newly {
+        super::events::record_event(
+            tx,
+            &cityx_core::NewEvent {
+                kind: cityx_core::EventKind::ZoneInvited,
+                asset_id: None,
+                station_id: *station,
+                audience: Some(*station),
+                data: serde_json::json!({
+                    "zone_id": zone, "title": z.title, "target": target,
+                    "starts_at": rfc3339(z.starts_at), "ends_at": rfc3339(z.ends_at),
+                }),
+                at,
+            },
+        )
+        .await?;
     }
     Ok(())
 }
@@ -192,8 +238,9 @@ impl ZoneRepo for SqlRepo {
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("create a zone", "zone", e))?;
-        invite(&mut tx, id, &z.invited).await?;
+        let newly = invite(&mut tx, id, &z.invited).await?;
         write_audit(&mut tx, audit).await?;
+        tell_invited(&mut tx, id, z, &newly).await?;
         commit(tx).await
     }
 
@@ -215,8 +262,9 @@ impl ZoneRepo for SqlRepo {
         .map_err(|e| Error::from_sqlx("change a zone", "zone", e))?
         .rows_affected();
         not_found_unless(changed, "zone")?;
-        invite(&mut tx, id, &z.invited).await?;
+        let newly = invite(&mut tx, id, &z.invited).await?;
         write_audit(&mut tx, audit).await?;
+        tell_invited(&mut tx, id, z, &newly).await?;
         commit(tx).await
     }
 

@@ -1258,6 +1258,44 @@ async fn the_hub_edits_a_zone_on_its_page() {
         })
         .collect();
     assert_eq!(invited, [(b.clone(), 3)], "unticked A left, B came");
+    // B is told: in its feed (and so its webhooks) and on its notices page.
+    let eb = w.user("editor@b").token.clone();
+    let (_, feed) = app.get("/api/v1/feed", &eb).await;
+    let told: Vec<&serde_json::Value> = feed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "zone.invited")
+        .collect();
+    assert_eq!(told.len(), 1, "{feed}");
+    assert_eq!(
+        (
+            told[0]["data"]["zone_id"].as_str(),
+            told[0]["data"]["target"].as_i64()
+        ),
+        (Some(zone.as_str()), Some(3))
+    );
+    let (_, feed_a) = app.get("/api/v1/feed", &w.user("editor@a").token).await;
+    let told_a = feed_a["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "zone.invited")
+        .count();
+    assert_eq!(
+        told_a, 1,
+        "A was told once, when the zone was made: {feed_a}"
+    );
+    let mut b_page = Browser::new(&app);
+    b_page.sign_in(&w.user("editor@b").email, PASSWORD).await;
+    let notices = b_page.get("/notices").await;
+    assert!(
+        notices.body.contains("id=\"zone-invitations\"")
+            && notices.body.contains("春运专区（更新）")
+            && notices.body.contains("0 / 3"),
+        "{}",
+        notices.body
+    );
     assert!(
         hub.get(&format!("{path}?done=zone_updated"))
             .await

@@ -135,6 +135,9 @@ struct NoticesPage {
     may_acknowledge: bool,
     rows: Vec<NoticeRow>,
     next: String,
+    /// Zones that invite the reader's station and are not over: id, title, window, what it
+    /// has contributed of its target.
+    invitations: Vec<(String, String, String, i64, i64)>,
 }
 
 /// `/notices`: notices to the station (to acknowledge) and about its items (who has); the
@@ -163,8 +166,29 @@ pub async fn notices(
         Ok(l) => l,
         Err(e) => return WebError::app(e, t).into_response(),
     };
+    let mut invitations = Vec::new();
+    if let (Some(own), "received") = (u.actor.station_id, tab) {
+        let zones = match st.app.zones().list_zones(&u.actor).await {
+            Ok(z) => z,
+            Err(e) => return WebError::app(e, t).into_response(),
+        };
+        let now = cityx_core::now();
+        for z in zones.iter().filter(|z| z.ends_at > now) {
+            if let Some(i) = z.invited.iter().find(|i| i.station_id == own) {
+                let (first, last) = z.days();
+                invitations.push((
+                    z.id.to_string(),
+                    z.title.clone(),
+                    format!("{first} – {last}"),
+                    i.contributed,
+                    i.target,
+                ));
+            }
+        }
+    }
     let view = NoticesPage {
         t,
+        invitations,
         c: Chrome::new(&u, "notices", q.done.as_deref()),
         tab,
         may_acknowledge: tab == "received" && cityx_core::policy::acknowledge(&u.actor).is_ok(),
