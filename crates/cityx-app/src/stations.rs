@@ -82,9 +82,25 @@ impl People<'_> {
             .await?)
     }
 
-    /// Every member station's id, code and name (no contacts): what editors need to share
-    /// items with one another.
+    /// Every member station's id, code and name: what editors need to share items with one
+    /// another.
     pub async fn station_directory(&self, actor: &Actor) -> Result<Vec<StationEntry>> {
+        Ok(self
+            .member_stations(actor)
+            .await?
+            .into_iter()
+            .map(|s| StationEntry {
+                id: s.id,
+                code: s.code,
+                name: s.name,
+            })
+            .collect())
+    }
+
+    /// Every member station with its place and contacts, for every member to read (the web
+    /// directory's cards: editors call each other about footage). Changing a station, and
+    /// its quota and users, stay the hub's and its own.
+    pub async fn member_stations(&self, actor: &Actor) -> Result<Vec<Station>> {
         policy::read(actor)?;
         let mut out = Vec::new();
         let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
@@ -93,11 +109,7 @@ impl People<'_> {
                 .stations
                 .list_stations(cityx_core::TenantScope::All, &page)
                 .await?;
-            out.extend(p.items.into_iter().map(|s| StationEntry {
-                id: s.id,
-                code: s.code,
-                name: s.name,
-            }));
+            out.extend(p.items);
             match p.next {
                 Some(next) => page.after = Some(next),
                 None => return Ok(out),

@@ -689,6 +689,7 @@ catalog! {
     "err.delivery_not_found" => "找不到这条推送记录。", "No such delivery.";
     "err.process_not_found" => "找不到这个后台进程。", "No such supervised process.";
     "common.edit" => "编辑", "Edit";
+    "common.view" => "查看", "View";
     "common.back" => "返回", "Back";
     "common.optional" => "（选填）", "(optional)";
     "common.created" => "创建时间", "Created";

@@ -327,8 +327,34 @@ async fn pages_respect_roles_and_stations() {
     );
     let other = sa.get(&format!("/users/{}", w.user("viewer@b").id)).await;
     assert_eq!(other.status, 404);
+    // Another station's page is its card: where it is and whom to call, nothing to change,
+    // and no quota.
     let station_b = sa.get(&format!("/stations/{}", w.id_b())).await;
-    assert_eq!(station_b.status, 404);
+    assert_eq!(station_b.status, 200);
+    assert!(
+        station_b.body.contains("id=\"contact-name\""),
+        "{}",
+        station_b.body
+    );
+    assert!(!station_b.body.contains("action=\"/stations/"), "no form");
+    assert!(!station_b.body.contains("id=\"quota\""), "no quota");
+    let directory = ed.get("/stations").await;
+    assert!(
+        directory.body.contains(&format!("/stations/{}", w.id_b())),
+        "the directory lists every member: {}",
+        directory.body
+    );
+    let (s, _) = app
+        .get(
+            &format!("/api/v1/stations/{}", w.id_b()),
+            &w.user("station_admin@a").token,
+        )
+        .await;
+    assert_eq!(s, 404, "the API still shows a station its own record only");
+    let nowhere = sa
+        .get("/stations/01939e54-0000-7000-8000-000000000000")
+        .await;
+    assert_eq!(nowhere.status, 404);
 
     // The station admin creates a colleague through the form and sees the generated password.
     let csrf = users.csrf();
@@ -1453,6 +1479,17 @@ async fn editors_keep_their_items_in_a_library_and_act_on_several_at_once() {
     let ledger = b.get("/adoptions?all=made").await;
     assert!(ledger.body.contains("mark-corrected"), "{}", ledger.body);
     assert!(ledger.body.contains("现标题：西湖国际音乐节"));
+    // The audit log names items by their titles, linked, not by their ids.
+    let mut sa = Browser::new(&app);
+    sa.sign_in(&w.user("station_admin@a").email, PASSWORD).await;
+    let audit = sa.get("/audit").await;
+    assert!(
+        audit.body.contains(&format!(
+            "<a href=\"/items/{ready}\">「西湖国际音乐节」</a>"
+        )),
+        "{}",
+        audit.body
+    );
     app.stop().await;
 }
 

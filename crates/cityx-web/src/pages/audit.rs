@@ -1,3 +1,6 @@
+//! The audit log as a page: who did what to which entry, named in human terms (items by
+//! their titles, linked), newest first.
+
 use super::{Chrome, ListQuery, fmt_time};
 use crate::error::{WebError, render};
 use crate::i18n::T;
@@ -6,13 +9,17 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use cityx_core::AssetId;
 use cityx_http::http::HttpState;
+use std::collections::HashMap;
 
 pub struct AuditRow {
     pub at: String,
     pub actor: String,
     pub action: String,
     pub target: String,
+    /// Where the target's page is (an item's), or empty.
+    pub target_href: String,
     pub ip: String,
     pub ok: bool,
 }
@@ -35,20 +42,53 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
         Ok(p) => p,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
+    // Items are named by their titles, read once each (a page has at most 100 entries).
+    let mut titles: HashMap<String, String> = HashMap::new();
+    for a in page.items.iter().filter(|a| a.target_type == "asset") {
+        if titles.contains_key(&a.target_id) {
+            continue;
+        }
+        let title = match a.target_id.parse::<AssetId>() {
+            Ok(id) => st
+                .app
+                .ingest()
+                .get_asset(&u.actor, id)
+                .await
+                .map(|v| v.asset.meta.title)
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        titles.insert(a.target_id.clone(), title);
+    }
     let rows = page
         .items
         .into_iter()
-        .map(|a| AuditRow {
-            at: fmt_time(a.at),
-            actor: a.actor_label,
-            action: u.t.get2("action.", &a.action),
-            // The detail names the target in human terms when it can.
-            target: ["email", "code", "name", "owner"]
-                .iter()
-                .find_map(|k| a.detail.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| a.target_id.clone()),
-            ip: a.ip.unwrap_or_default(),
-            ok: a.ok,
+        .map(|a| {
+            let title = titles.get(&a.target_id).filter(|t| !t.is_empty());
+            AuditRow {
+                at: fmt_time(a.at),
+                actor: a.actor_label,
+                action: u.t.get2("action.", &a.action),
+                // The detail names the target in human terms when it can.
+                target: title.map_or_else(
+                    || {
+                        ["email", "code", "name", "owner", "title", "filename"]
+                            .iter()
+                            .find_map(|k| {
+                                a.detail.get(*k).and_then(|v| v.as_str()).map(str::to_owned)
+                            })
+                            .unwrap_or_else(|| a.target_id.clone())
+                    },
+                    |t| format!("「{t}」"),
+                ),
+                target_href: if title.is_some() {
+                    format!("/items/{}", a.target_id)
+                } else {
+                    String::new()
+                },
+                ip: a.ip.unwrap_or_default(),
+                ok: a.ok,
+            }
         })
         .collect();
     let view = AuditPage {

@@ -116,9 +116,20 @@ async fn list_page(
         Ok(p) => p,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
-    let page = match st.app.people().list_stations(&u.actor, &page_req).await {
-        Ok(p) => p,
-        Err(e) => return WebError::app(e, u.t).into_response(),
+    // Station users see every member's card (the directory); the hub pages through all.
+    let page = if u.is_hub_admin() || u.actor.station_id.is_none() {
+        match st.app.people().list_stations(&u.actor, &page_req).await {
+            Ok(p) => p,
+            Err(e) => return WebError::app(e, u.t).into_response(),
+        }
+    } else {
+        match st.app.people().member_stations(&u.actor).await {
+            Ok(all) => cityx_app::Page {
+                items: all,
+                next: None,
+            },
+            Err(e) => return WebError::app(e, u.t).into_response(),
+        }
     };
     let rows = page
         .items
@@ -305,7 +316,17 @@ pub async fn edit(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    match st.app.people().get_station(&u.actor, id).await {
+    // Another station's page is its card: place and contacts, which every member may read.
+    let found = match st.app.people().get_station(&u.actor, id).await {
+        Err(e @ cityx_app::Error::NotFound(_)) => {
+            match st.app.people().member_stations(&u.actor).await {
+                Ok(all) => all.into_iter().find(|s| s.id == id).ok_or(e),
+                Err(other) => Err(other),
+            }
+        }
+        other => other,
+    };
+    match found {
         Ok(s) => {
             edit_page(
                 &st,
