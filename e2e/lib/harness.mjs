@@ -2,7 +2,7 @@
 // a headless Debian Chromium to drive it. Screenshots go to artifacts/e2e/.
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -137,4 +137,51 @@ export async function assertPlays(page) {
   });
   assert.ok(played.time >= 1.5, `the video did not play: ${JSON.stringify(played)}`);
   assert.ok(played.width > 0, "a picture was decoded");
+}
+
+/** Signs `who` in through the login form and waits for the home page. */
+export async function signIn(server, page, who) {
+  await page.goto(`${server.base}/login`);
+  await page.getByLabel("邮箱").fill(who.email);
+  await page.getByLabel("密码").fill(who.password);
+  await page.getByRole("button", { name: "登录" }).click();
+  await page.getByRole("heading", { name: "欢迎" }).waitFor();
+}
+
+/** A fresh API token of `who`. */
+export async function tokenOf(server, who) {
+  return (await api(server, "POST", "/api/v1/auth/token", null, who)).token;
+}
+
+/** Uploads a file whole with tus creation-with-upload; returns the new item's id. */
+export async function uploadFile(server, token, file, meta) {
+  const body = readFileSync(file);
+  const b64 = (s) => Buffer.from(s).toString("base64");
+  const metadata = Object.entries({ filename: "clip.mp4", ...meta })
+    .map(([k, v]) => `${k} ${b64(v)}`)
+    .join(",");
+  const res = await fetch(`${server.base}/api/v1/uploads`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "tus-resumable": "1.0.0",
+      "upload-length": String(body.length),
+      "upload-metadata": metadata,
+      "content-type": "application/offset+octet-stream",
+    },
+    body,
+  });
+  assert.equal(res.status, 201, await res.text());
+  return res.headers.get("cityx-asset-id");
+}
+
+/** Waits until an item is in one of `states` (ready by default); returns it. */
+export async function settled(server, token, id, states = ["ready"]) {
+  for (let i = 0; i < 240; i += 1) {
+    const item = await api(server, "GET", `/api/v1/assets/${id}`, token);
+    if (states.includes(item.status)) return item;
+    assert.ok(states.includes("failed") || item.status !== "failed", JSON.stringify(item));
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  assert.fail(`item ${id} never became ${states.join(" or ")}`);
 }

@@ -91,8 +91,16 @@ if (form) {
     return meta;
   };
 
-  const start = (file, metadata) => {
+  const start = (file, metadata, batch) => {
     const item = template.content.firstElementChild.cloneNode(true);
+    // The server took this file (created, or resumed and moving): counted once.
+    let taken = false;
+    const took = () => {
+      if (!taken) {
+        taken = true;
+        batch.took();
+      }
+    };
     const bar = item.querySelector("progress");
     const status = item.querySelector("[data-status]");
     const pause = item.querySelector("[data-pause]");
@@ -103,6 +111,7 @@ if (form) {
     queue.prepend(item);
 
     if (file.size > maxSize) {
+      batch.refused();
       status.textContent = text.errors.upload_too_large;
       item.classList.add("failed");
       pause.hidden = true;
@@ -124,9 +133,11 @@ if (form) {
         const asset = res.getHeader("Cityx-Asset-Id");
         if (asset && req.getMethod() === "POST") {
           localStorage.setItem(`cityx-asset:${res.getHeader("Location")}`, asset);
+          took();
         }
       },
       onProgress(sent, total) {
+        took();
         bar.max = total;
         bar.value = sent;
         const now = performance.now();
@@ -147,12 +158,14 @@ if (form) {
         return retry;
       },
       onError(err) {
+        if (!taken) batch.refused();
         running = false;
         item.classList.add("failed");
         status.textContent = explain(err);
         pause.textContent = text.retry;
       },
       onSuccess() {
+        took();
         running = false;
         bar.max = 1;
         bar.value = 1;
@@ -210,13 +223,27 @@ if (form) {
     const files = Array.from(filesInput.files);
     const several = files.length > 1;
     const metadata = files.map((f, i) => metadataFor(f, i, several));
-    files.forEach((f, i) => start(f, metadata[i]));
-    // Ready for the next batch: the fields are cleared (the visibility keeps its choice),
-    // and the progress list is where the eye is.
-    const visibility = form.elements.visibility.value;
-    form.reset();
-    form.elements.visibility.value = visibility;
-    showTitles();
+    // Once the server has taken every file, the form is ready for the next batch: its fields
+    // are cleared (the visibility keeps its choice). If it refused one, what was typed stays
+    // to be put right.
+    let waiting = files.length;
+    let refused = false;
+    const batch = {
+      took() {
+        waiting -= 1;
+        if (waiting === 0 && !refused) {
+          const visibility = form.elements.visibility.value;
+          form.reset();
+          form.elements.visibility.value = visibility;
+          showTitles();
+        }
+      },
+      refused() {
+        refused = true;
+      },
+    };
+    files.forEach((f, i) => start(f, metadata[i], batch));
+    // The progress list is where the eye is.
     queueBox.hidden = false;
     queueBox.scrollIntoView({ behavior: "smooth", block: "start" });
   });

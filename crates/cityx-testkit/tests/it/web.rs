@@ -36,6 +36,16 @@ impl Page {
     }
 }
 
+/// Every page the tests read has each `id` once: a template that repeats a block (as an
+/// edit once did, doubling the item page) fails here, whatever the test looks at.
+fn assert_unique_ids(body: &str) {
+    let mut seen = std::collections::BTreeSet::new();
+    for part in body.split(" id=\"").skip(1) {
+        let id = part.split('"').next().unwrap_or_default();
+        assert!(seen.insert(id.to_owned()), "id \"{id}\" twice on a page");
+    }
+}
+
 impl<'a> Browser<'a> {
     fn new(app: &'a TestApp) -> Self {
         Browser {
@@ -74,10 +84,12 @@ impl<'a> Browser<'a> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_owned();
+        let body = res.text().await.unwrap_or_default();
+        assert_unique_ids(&body);
         Page {
             status,
             location,
-            body: res.text().await.unwrap_or_default(),
+            body,
         }
     }
 
