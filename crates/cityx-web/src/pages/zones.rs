@@ -72,7 +72,7 @@ pub struct ZoneForm {
 
 impl ZoneForm {
     /// The form as it was sent, with its mistakes: nothing typed is lost.
-    fn as_sent(mut self, f: &HashMap<String, String>, errors: Vec<String>) -> Self {
+    fn with_sent(mut self, f: &HashMap<String, String>, errors: Vec<String>) -> Self {
         let field = |k: &str| f.get(k).cloned().unwrap_or_default();
         self.title = field("title");
         self.brief = field("brief");
@@ -196,7 +196,7 @@ async fn list_page(
     let form = if policy::manage_zones(&u.actor).is_ok() {
         match zone_form(st, u, None).await {
             Ok(f) => Some(match &sent {
-                Some((f_sent, errors)) => f.as_sent(f_sent, errors.clone()),
+                Some((f_sent, errors)) => f.with_sent(f_sent, errors.clone()),
                 None => f,
             }),
             Err(e) => return e.into_response(),
@@ -352,7 +352,7 @@ async fn show_page(
     let edit = if hub {
         match zone_form(st, u, Some(&v.zone)).await {
             Ok(f) => Some(match &sent {
-                Some((f_sent, errors)) => f.as_sent(f_sent, errors.clone()),
+                Some((f_sent, errors)) => f.with_sent(f_sent, errors.clone()),
                 None => f,
             }),
             Err(e) => return e.into_response(),
