@@ -1577,5 +1577,54 @@ async fn item_forms_come_back_with_their_mistakes_and_what_was_typed() {
         )
         .await;
     assert_eq!(ok.location, format!("{page}?done=corrected#manage"));
+
+    // Another station's adoption with a purpose that cannot be kept: the item page again,
+    // the take and the purpose as chosen.
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("editor@b").email, PASSWORD).await;
+    let csrf_b = b.get(&page).await.csrf();
+    let purpose = "晚间新闻\u{202E}";
+    let refused = b
+        .post(
+            &format!("{page}/adopt"),
+            &[
+                ("_csrf", csrf_b.as_str()),
+                ("rendition", "library"),
+                ("purpose", purpose),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("id=\"adopt-form\""));
+    assert!(
+        refused.body.contains(&format!("value=\"{purpose}\"")),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"library\" checked"));
+    let (_, ledger) = app
+        .get(
+            "/api/v1/adoptions?direction=made",
+            &w.user("editor@b").token,
+        )
+        .await;
+    assert_eq!(ledger["items"], serde_json::json!([]), "nothing adopted");
+
+    // A keyword too long to follow: the follows page again with the keyword as typed.
+    let long = "台风".repeat(30);
+    let follows = b.get("/follows").await;
+    let refused = b
+        .post(
+            "/follows",
+            &[
+                ("_csrf", follows.csrf().as_str()),
+                ("kind", "keyword"),
+                ("target", long.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("role=\"alert\""));
+    assert!(refused.body.contains(&format!("value=\"{long}\"")));
     app.stop().await;
 }

@@ -250,14 +250,16 @@ pub async fn adopt(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    redirect_or_error(
-        st.app
-            .exchange()
-            .adopt(&u.actor, id, &f.rendition, &f.purpose)
-            .await,
-        u.t,
-        |_| format!("/items/{id}?done=adopted#adopt"),
-    )
+    let result = st
+        .app
+        .exchange()
+        .adopt(&u.actor, id, &f.rendition, &f.purpose)
+        .await;
+    let values = vec![
+        ("rendition", f.rendition.clone()),
+        ("purpose", f.purpose.clone()),
+    ];
+    super::items::item_form_result(&st, &u, id, result, "adopt", values, "adopted").await
 }
 
 /// Starts a download of an adopted item: a fresh signed link, followed at once.

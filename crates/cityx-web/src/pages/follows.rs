@@ -33,10 +33,24 @@ struct FollowsPage {
     cards: Vec<FollowCard>,
     /// Stations to follow: id and name.
     stations: Vec<(String, String)>,
+    /// A follow that came back: what was wrong, and the keyword as typed.
+    errors: Vec<String>,
+    keyword: String,
 }
 
 /// `/follows`.
 pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQuery>) -> Response {
+    list_page(&st, &u, q.done.as_deref(), None).await
+}
+
+/// The follows page; `sent` is a follow refused, with its mistakes and the keyword typed
+/// (422).
+async fn list_page(
+    st: &HttpState,
+    u: &WebUser,
+    done: Option<&str>,
+    sent: Option<(Vec<String>, String)>,
+) -> Response {
     let t = u.t;
     let news = match st.app.follows().follows(&u.actor).await {
         Ok(n) => n,
@@ -68,13 +82,21 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
                 .collect(),
         })
         .collect();
+    let status = if sent.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let (errors, keyword) = sent.unwrap_or_default();
     let view = FollowsPage {
         t,
-        c: Chrome::new(&u, "follows", q.done.as_deref()),
+        c: Chrome::new(u, "follows", done),
         cards,
         stations,
+        errors,
+        keyword,
     };
-    render(&view, t, StatusCode::OK)
+    render(&view, t, status)
 }
 
 #[derive(serde::Deserialize)]
@@ -108,7 +130,17 @@ pub async fn create(
             let sep = if back.contains('?') { '&' } else { '?' };
             Redirect::to(&format!("{back}{sep}done=followed")).into_response()
         }
-        Err(e) => WebError::app(e, u.t).into_response(),
+        Err(e) => match super::FormErrors::from_app(u.t, e) {
+            Ok(errs) => {
+                let typed = if f.kind == "keyword" {
+                    f.target.clone()
+                } else {
+                    String::new()
+                };
+                list_page(&st, &u, None, Some((errs.messages, typed))).await
+            }
+            Err(page) => page.into_response(),
+        },
     }
 }
 

@@ -490,7 +490,7 @@ fn qc_view(t: T, qc: &serde_json::Value) -> Option<QcView> {
 /// once each, translated) and what was typed, shown again as it was.
 #[derive(Default)]
 pub struct Retry {
-    /// `rights`, `correct` or `withdraw`; empty when no form came back.
+    /// `adopt`, `rights`, `correct` or `withdraw`; empty when no form came back.
     pub form: &'static str,
     pub errors: Vec<String>,
     pub values: Vec<(&'static str, String)>,
@@ -537,7 +537,10 @@ pub async fn item_form_result<V>(
 ) -> Response {
     match result {
         Ok(_) => {
-            let anchor = if form == "rights" { "rights" } else { "manage" };
+            let anchor = match form {
+                "rights" | "adopt" => form,
+                _ => "manage",
+            };
             axum::response::Redirect::to(&format!("/items/{id}?done={done}#{anchor}"))
                 .into_response()
         }
