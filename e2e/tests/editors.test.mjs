@@ -99,7 +99,7 @@ test("several files get a title each and the chosen visibility; the library show
   assert.equal(await rows.count(), 2);
   page.once("dialog", (d) => d.accept());
   await page.locator("#bulk-delete").click();
-  await page.getByText("已处理：1").waitFor();
+  await page.getByText("已删除：1 条").waitFor();
   await harbour.locator(".badge.state-deleted").waitFor();
   await shot(page, "31-library");
   await page.locator("#library-filter select[name=state]").selectOption("deleted");
@@ -153,8 +153,7 @@ test("statistics count each thing once, say how, and export with Chinese headers
   const top = hub.locator("#top-items tbody tr");
   assert.equal(await top.count(), 1, "the withdrawn item is not among the most adopted");
   assert.match(await top.first().textContent(), /第二届海上丝绸之路文化节开幕/);
-  await hub.locator("#definitions summary").click();
-  await hub.getByText("只计一次").first().waitFor();
+  await hub.locator("#definitions").getByText("只计一次").first().waitFor();
   await shot(hub, "32-statistics-defined");
   const download = hub.waitForEvent("download");
   await hub.locator("a.csv[href*='table=stations']").click();
@@ -190,6 +189,11 @@ test("a zone form's mistake is said once and keeps what was typed", async () => 
   await alert.waitFor();
   assert.equal(await alert.count(), 1);
   assert.match(await alert.textContent(), /结束日期：早于开始日期/);
+  // The message is brought into view: the page does not seem to have just reloaded.
+  await hub.waitForFunction(() => {
+    const r = document.querySelector("#new-zone [role=alert]").getBoundingClientRect();
+    return r.top >= 0 && r.bottom <= window.innerHeight;
+  }, null, { timeout: 5_000 });
   assert.equal(await form.getByLabel("标题").inputValue(), "亚运会专区");
   assert.equal(await form.getByLabel("简介").inputValue(), "各台亚运报道");
   assert.equal(await form.locator("input[data-code=wztv]").isChecked(), true);

@@ -66,6 +66,18 @@ onReady(() => {
     });
   }
 
+  // A form that came back with its mistakes: open it, bring its first message into view and
+  // put the cursor on the first field it names, so that nothing seems to have just reloaded.
+  const back = document.querySelector("form [role=alert]");
+  if (back) {
+    const fold = back.closest("details");
+    if (fold) fold.open = true;
+    back.setAttribute("tabindex", "-1");
+    back.scrollIntoView({ block: "center" });
+    const invalid = back.closest("form").querySelector("[aria-invalid=true]");
+    (invalid || back).focus({ preventScroll: true });
+  }
+
   // Filters fold away on a phone, so that results are on the first screen.
   if (window.matchMedia("(max-width: 50rem)").matches) {
     for (const fold of document.querySelectorAll("details[data-fold-narrow]")) fold.open = false;

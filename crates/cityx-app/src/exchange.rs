@@ -700,7 +700,8 @@ impl Exchange<'_> {
                 let proxy = proxy_of(&asset).ok_or(Error::NotFound("file"))?;
                 (
                     StorageKey::derived(id, &proxy).ok_or(Error::NotFound("file"))?,
-                    format!("{stem}.mp4"),
+                    // Not the master's name: both may sit side by side on a disk.
+                    format!("{stem}_browse.mp4"),
                     "mp4".to_owned(),
                 )
             }

@@ -110,8 +110,11 @@ catalog! {
     "library.delete" => "删除所选", "Delete selected";
     "library.restore" => "恢复所选", "Restore selected";
     "library.delete_confirm" => "删除所选的 {n} 条素材？删除后它们立即从交换库消失，宽限期内可以恢复。", "Delete the {n} selected items? They leave the exchange at once and can be restored during the grace period.";
-    "library.bulk_done" => "已处理：", "Done: ";
+    "library.bulk_deleted" => "已删除：", "Deleted: ";
+    "library.bulk_restored" => "已恢复：", "Restored: ";
+    "library.items_unit" => " 条", "";
     "library.bulk_refused" => "；无法处理：", "; could not be done: ";
+    "library.grace" => "删除的素材立即离开交换库，在宽限期内（到期时间见素材页）可以恢复，之后文件被清除、配额释放。", "Deleted items leave the exchange at once and can be restored during the grace period (each item's page says until when); then their files are removed and the quota released.";
     "library.none" => "没有符合条件的素材。", "No items match.";
     "nav.home" => "首页", "Home";
     "nav.exchange" => "交换", "Exchange";
@@ -125,7 +128,7 @@ catalog! {
     "upload.keywords.hint" => "用逗号或顿号分隔", "Separated by commas";
     "upload.start" => "开始上传", "Start upload";
     "upload.visibility" => "谁可以看到", "Who may see it";
-    "upload.visibility.default" => "（本台默认）", " (our default)";
+    "upload.visibility.default" => "（默认）", " (default)";
     "upload.titles_hint" => "每个文件一条素材，标题默认取文件名，可以逐个修改。下面填写的其他信息用于全部文件。", "Each file becomes an item titled after its file name unless you change it here. The other fields below apply to every file.";
     "upload.file_title" => "标题", "Title";
     "upload.queue" => "上传列表", "Uploads";
@@ -205,6 +208,7 @@ catalog! {
     "job.transcode" => "转码与技审", "Transcode and QC";
     "asset.preview" => "预览", "Preview";
     "asset.fast_preview" => "正在生成多码率版本，当前为快速预览。", "A quick preview: the renditions are still being made.";
+    "asset.withdrawn_no_play" => "已撤回的素材不再播放，也不能下载。", "A withdrawn item no longer plays and cannot be downloaded.";
     "asset.no_preview" => "预览将在处理完成第一个片段后出现。", "The preview appears as soon as the first segment is ready.";
     "asset.quality" => "清晰度", "Quality";
     "asset.quality_auto" => "自动", "Auto";
@@ -560,10 +564,13 @@ catalog! {
     "search.resolution" => "清晰度", "Resolution";
     "search.qc" => "技审", "Technical check";
     "search.found" => "共找到", "Found";
+    "search.found_unit" => "条", "";
     "search.none" => "没有找到符合条件的素材。试试更少的关键词或去掉筛选条件。", "Nothing matches. Try fewer words or remove a filter.";
     "search.adoptions" => "采用", "Adopted";
     "search.embargoed" => "禁发中", "Embargoed";
     "asset.contributor" => "供稿台", "Contributed by";
+    "adopt.done_note" => "本台已采用这条素材（已记入采用记录），可在下方下载。同一文件不会重复记录。", "Your station has adopted this item (it is in the ledger); download it below. Taking the same file again records nothing new.";
+    "adopt.another" => "采用其他版本", "Take another version";
     "adopt.title" => "采用这条素材", "Adopt this item";
     "adopt.take" => "采用方式", "What to take";
     "adopt.take.master" => "原始文件", "Master";
@@ -609,6 +616,8 @@ catalog! {
     "done.withdrawn" => "素材已撤回，已通知所有采用台。", "Item withdrawn; every station that adopted it has been told.";
     "done.acknowledged" => "已确认收到通知。", "Notice acknowledged.";
     "list.first" => "第一页", "First page";
+    "common.stop" => "。", ".";
+    "rights.shared_with.hint" => "电视台代码，用逗号分开", "station codes, separated by commas";
     "common.colon" => "：", ": ";
     "common.actions" => "操作", "Actions";
     "nav.follows" => "关注", "Following";
@@ -734,7 +743,7 @@ catalog! {
     "field.user_id" => "所有者", "Owner";
     "fe.bad_value" => "不是可选的值", "is not one of the allowed values";
     "fe.unknown_station" => "包含不存在的电视台", "names a station that does not exist";
-    "fe.unchanged" => "没有任何改动；更正至少要修改一项", "changes nothing; a correction must change at least one field";
+    "fe.unchanged" => "没有任何改动；更正至少要修改一项", "Nothing changed: a correction must change at least one field";
     "fe.after_to" => "晚于截止日期", "is after the last day";
     "field.title" => "标题", "Title";
     "field.summary" => "简介", "Summary";
@@ -758,7 +767,7 @@ catalog! {
     "field.max_duration" => "最长时长", "Longest duration";
     "field.visibility" => "可见范围", "Visibility";
     "field.shared_with" => "指定电视台", "Selected stations";
-    "field.embargo_until" => "禁发时间", "Embargo";
+    "field.embargo_until" => "解禁时间", "Embargoed until";
     "field.licence" => "授权条款", "Licence";
     "field.rendition" => "采用方式", "Form";
     "field.purpose" => "用途", "Purpose";

@@ -242,6 +242,21 @@ impl ExchangeRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("count an adoption", "adoption", e))?;
         let first_take = earlier == 0;
+        // The same file taken again by the same station is already in the ledger: its
+        // download link is made anew, and nothing is recorded twice.
+        let (same,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM adoptions WHERE asset_id = $1 AND station_id = $2 \
+             AND rendition = $3",
+        )
+        .bind(a.asset_id.to_string())
+        .bind(a.station_id.to_string())
+        .bind(&a.rendition)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("count an adoption", "adoption", e))?;
+        if same > 0 {
+            return commit(tx).await;
+        }
         if first_take {
             sqlx::query("UPDATE assets SET adoption_count = adoption_count + 1 WHERE id = $1")
                 .bind(a.asset_id.to_string())

@@ -1885,11 +1885,27 @@ pub async fn corrections_are_kept_with_what_they_changed(repo: Arc<dyn Repo>) {
     assert!(repo.finish_processing(&job, &done).await.expect("finish"));
     let b = add_station(&repo, "corb").await;
     let eb = add_user(&repo, "ed@corb.cn", Role::Editor, Some(b.id)).await;
-    for rendition in ["proxy", "master"] {
+    for rendition in ["proxy", "master", "proxy"] {
         let (mut ad, au) = adoption_of(&a, &b, &eb);
         ad.rendition = rendition.into();
         repo.insert_adoption(&ad, &au).await.expect("adopt");
     }
+    let ledger = repo
+        .list_adoptions(
+            TenantScope::All,
+            &cityx_db::AdoptionFilter {
+                asset: Some(a.id),
+                ..Default::default()
+            },
+            &PageRequest::first(10),
+        )
+        .await
+        .expect("ledger");
+    assert_eq!(
+        ledger.items.len(),
+        2,
+        "the same file taken again is one row"
+    );
     let own = TenantScope::Station(a.station_id);
     assert!(repo.list_corrections(a.id).await.expect("none").is_empty());
     let mut meta = a.meta.clone();
@@ -1986,13 +2002,15 @@ pub async fn events_commit_in_order_and_notices_reach_adopters(repo: Arc<dyn Rep
     assert_eq!(seen_by(&c).await, [EventKind::ItemPublished]);
 
     // Adoptions from many tasks at once while a reader follows the feed: the reader sees
-    // every number once, in order, with none skipped.
+    // every number once, in order, with none skipped. (Each take names another file: the
+    // same file taken again is not recorded again.)
     let writers: Vec<_> = (0..6)
-        .map(|_| {
+        .map(|w| {
             let (repo, a, b, eb) = (repo.clone(), a.clone(), b.clone(), eb.clone());
             tokio::spawn(async move {
-                for _ in 0..5 {
-                    let (ad, au) = adoption_of(&a, &b, &eb);
+                for n in 0..5 {
+                    let (mut ad, au) = adoption_of(&a, &b, &eb);
+                    ad.rendition = format!("take-{w}-{n}");
                     repo.insert_adoption(&ad, &au).await.expect("adopt");
                 }
             })

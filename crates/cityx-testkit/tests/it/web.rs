@@ -896,7 +896,7 @@ async fn contributors_withdraw_adopters_acknowledge_and_the_hub_sees_it_in_pages
             &[("_csrf", &csrf_a), ("reason", "版权争议")],
         )
         .await;
-    assert_eq!(gone.location, format!("{page}?done=withdrawn#manage"));
+    assert_eq!(gone.location, format!("{page}?done=withdrawn"));
     let after = a.get(&page).await;
     assert!(!after.body.contains("id=\"withdraw-form\""));
     assert!(after.body.contains("乙电视台") && after.body.contains("未确认"));
@@ -1414,13 +1414,13 @@ async fn editors_keep_their_items_in_a_library_and_act_on_several_at_once() {
         .await;
     assert_eq!(done.status, 303);
     assert!(
-        done.location.contains("changed=2&refused=1"),
+        done.location.contains("did=delete&changed=2&refused=1"),
         "{}",
         done.location
     );
     let after = a.get(&done.location).await;
     assert!(
-        after.body.contains("已处理：2；无法处理：1"),
+        after.body.contains("已删除：2 条；无法处理：1 条"),
         "{}",
         after.body
     );
@@ -1438,7 +1438,7 @@ async fn editors_keep_their_items_in_a_library_and_act_on_several_at_once() {
             ],
         )
         .await;
-    assert!(back.location.contains("changed=1&refused=0"));
+    assert!(back.location.contains("did=restore&changed=1&refused=0"));
     let forged = a
         .post(
             "/library/bulk",

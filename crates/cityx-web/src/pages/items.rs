@@ -291,7 +291,10 @@ async fn exchange_box(
         may_adopt: !own && cityx_core::policy::adopt(&u.actor).is_ok(),
         embargoed: cityx_core::exchange::embargoed(a, cityx_core::now()),
         has_proxy: a.derived.as_ref().is_some_and(|d| d["proxy"].is_string()),
-        may_set_rights: mine && cityx_core::policy::manage_items(&u.actor).is_ok(),
+        // A withdrawn item's rights no longer matter: nobody else may see it.
+        may_set_rights: mine
+            && a.status != cityx_core::AssetStatus::Withdrawn
+            && cityx_core::policy::manage_items(&u.actor).is_ok(),
         may_correct: mine
             && a.deleted_at.is_none()
             && cityx_core::notice::may_correct(a.status)
@@ -537,11 +540,15 @@ pub async fn item_form_result<V>(
 ) -> Response {
     match result {
         Ok(_) => {
+            // Back where the form was, but after a withdrawal at the top, where the page
+            // now says what happened.
             let anchor = match form {
-                "rights" | "adopt" => form,
-                _ => "manage",
+                "rights" => "#rights",
+                "adopt" => "#adopt",
+                "correct" => "#manage",
+                _ => "",
             };
-            axum::response::Redirect::to(&format!("/items/{id}?done={done}#{anchor}"))
+            axum::response::Redirect::to(&format!("/items/{id}?done={done}{anchor}"))
                 .into_response()
         }
         Err(e) => match super::FormErrors::from_app(u.t, e) {

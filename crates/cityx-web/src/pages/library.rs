@@ -56,7 +56,9 @@ pub struct LibraryQuery {
     pub title: Option<String>,
     pub cursor: Option<String>,
     pub done: Option<String>,
-    /// How many items a bulk action changed, and how many it could not.
+    /// What a bulk action did (`delete` or `restore`), to how many items, and how many it
+    /// could not.
+    pub did: Option<String>,
     pub changed: Option<usize>,
     pub refused: Option<usize>,
 }
@@ -143,11 +145,16 @@ pub async fn list(
         .unwrap_or_default();
     let mut c = Chrome::new(&u, "library", q.done.as_deref());
     if let (Some(changed), Some(refused)) = (q.changed, q.refused) {
+        let did = match q.did.as_deref() {
+            Some("restore") => "library.bulk_restored",
+            _ => "library.bulk_deleted",
+        };
+        let unit = t.get("library.items_unit");
         c.done = match refused {
-            0 => format!("{}{changed}", t.get("library.bulk_done")),
+            0 => format!("{}{changed}{unit}", t.get(did)),
             _ => format!(
-                "{}{changed}{}{refused}",
-                t.get("library.bulk_done"),
+                "{}{changed}{unit}{}{refused}{unit}",
+                t.get(did),
                 t.get("library.bulk_refused")
             ),
         };
@@ -198,9 +205,10 @@ pub async fn bulk(State(st): State<HttpState>, u: WebUser, f: FormList) -> Respo
     }
     // Back to the same view of the library, saying what was done.
     Redirect::to(&format!(
-        "/library?state={}&title={}&changed={changed}&refused={refused}",
+        "/library?state={}&title={}&did={}&changed={changed}&refused={refused}",
         encode_component(f.get("state")),
-        encode_component(f.get("title"))
+        encode_component(f.get("title")),
+        if restore { "restore" } else { "delete" }
     ))
     .into_response()
 }

@@ -96,6 +96,10 @@ impl FormErrors {
                 .map(|e| {
                     let label = t.get2("field.", e.field);
                     let reason = t.get2("fe.", e.code);
+                    // A reason about the whole form is not pinned to one field.
+                    if e.code == "unchanged" {
+                        return reason;
+                    }
                     if t.is_zh() {
                         format!("{label}：{reason}")
                     } else {
