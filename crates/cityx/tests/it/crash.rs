@@ -279,31 +279,11 @@ pub(crate) fn base64(s: &str) -> String {
 /// H.264/AAC clips of a few seconds (each different), and large files of `noise` bytes that
 /// are not media (large, so that kills land in the middle of uploads).
 pub(crate) fn sources(dir: &Path, noise: usize) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for (i, pattern) in ["testsrc2", "smptebars", "rgbtestsrc"].iter().enumerate() {
-        let out = dir.join(format!("clip{i}.mp4"));
-        let status = Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-            .arg(format!("{pattern}=size=640x360:rate=25:duration=6"))
-            .args(["-f", "lavfi", "-i"])
-            .arg(format!("sine=frequency={}:duration=6", 300 + 100 * i))
-            .args([
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-b:v",
-                "3M",
-                "-c:a",
-                "aac",
-                "-shortest",
-            ])
-            .arg(&out)
-            .status()
-            .expect("ffmpeg");
-        assert!(status.success(), "make {}", out.display());
-        files.push(out);
-    }
+    let mut files: Vec<PathBuf> = ["testsrc2", "smptebars", "rgbtestsrc"]
+        .iter()
+        .enumerate()
+        .map(|(i, pattern)| clip(dir, &format!("clip{i}"), pattern, 300 + 100 * i, 6))
+        .collect();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for i in 0..3 {
         let path = dir.join(format!("noise{i}.bin"));
@@ -312,6 +292,32 @@ pub(crate) fn sources(dir: &Path, noise: usize) -> Vec<PathBuf> {
         files.push(path);
     }
     files
+}
+
+/// A short MP4 of an ffmpeg test `pattern` with a sine tone of `hz`, `secs` long, made once.
+pub(crate) fn clip(dir: &Path, name: &str, pattern: &str, hz: usize, secs: u32) -> PathBuf {
+    let out = dir.join(format!("{name}.mp4"));
+    let status = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("{pattern}=size=640x360:rate=25:duration={secs}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency={hz}:duration={secs}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-b:v",
+            "3M",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success(), "make {}", out.display());
+    out
 }
 
 pub(crate) async fn json_of(res: reqwest::Response) -> Value {
