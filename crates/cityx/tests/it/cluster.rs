@@ -346,7 +346,7 @@ async fn two_api_nodes_and_two_workers_lose_nothing_when_nodes_are_killed() {
         .collect();
     // Work for the workers when the uploads' jobs have all run before two workers died in
     // one (a fast machine transcodes a 6-second clip between two rounds).
-    let mut spares: Vec<PathBuf> = ["mandelbrot", "testsrc", "yuvtestsrc"]
+    let mut spares: Vec<PathBuf> = ["testsrc", "pal75bars", "yuvtestsrc"]
         .iter()
         .enumerate()
         .map(|(i, pattern)| clip(d, &format!("spare{i}"), pattern, 700 + 100 * i, 12))
