@@ -112,7 +112,7 @@ catalog! {
     "library.delete_confirm" => "删除所选的 {n} 条素材？删除后它们立即从交换库消失，宽限期内可以恢复。", "Delete the {n} selected items? They leave the exchange at once and can be restored during the grace period.";
     "library.bulk_deleted" => "已删除：", "Deleted: ";
     "library.bulk_restored" => "已恢复：", "Restored: ";
-    "library.items_unit" => " 条", "";
+    "library.items_unit" => " 条", " items";
     "library.bulk_refused" => "；无法处理：", "; could not be done: ";
     "library.grace" => "删除的素材立即离开交换库，在宽限期内（到期时间见素材页）可以恢复，之后文件被清除、配额释放。", "Deleted items leave the exchange at once and can be restored during the grace period (each item's page says until when); then their files are removed and the quota released.";
     "library.none" => "没有符合条件的素材。", "No items match.";
@@ -564,7 +564,7 @@ catalog! {
     "search.resolution" => "清晰度", "Resolution";
     "search.qc" => "技审", "Technical check";
     "search.found" => "共找到", "Found";
-    "search.found_unit" => "条", "";
+    "search.found_unit" => "条", "items";
     "search.none" => "没有找到符合条件的素材。试试更少的关键词或去掉筛选条件。", "Nothing matches. Try fewer words or remove a filter.";
     "search.adoptions" => "采用", "Adopted";
     "search.embargoed" => "禁发中", "Embargoed";
