@@ -18,6 +18,7 @@ await esbuild.build({
     upload: "src/upload.js",
     player: "src/player.js",
     search: "src/search.js",
+    live: "src/live.js",
   },
   bundle: true,
   minify: true,

@@ -26,6 +26,8 @@ export async function startServer({ restartOf } = {}) {
       ...process.env,
       CITYX_ADMIN_EMAIL: ADMIN.email,
       CITYX_ADMIN_PASSWORD: ADMIN.password,
+      // A free port for the RTMP ingest, also when a restarted server keeps its address.
+      CITYX_LIVE__RTMP_LISTEN: "127.0.0.1:0",
       RUST_LOG: "warn",
     },
     stdio: ["ignore", "ignore", "pipe"],

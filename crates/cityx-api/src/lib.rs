@@ -15,8 +15,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use http::HttpState;
 use routes::{
-    assets, audit, auth, exchange, files, follows, imports, notices, processes, stations, system,
-    tokens, uploads, users, webhooks, zones,
+    assets, audit, auth, exchange, files, follows, imports, live, notices, processes, stations,
+    system, tokens, uploads, users, webhooks, zones,
 };
 
 /// The API routes but the media files ([`media_router`]), without middleware (see
@@ -101,6 +101,13 @@ pub fn router() -> Router<HttpState> {
         .route("/api/v1/processes/{id}/stop", post(processes::stop))
         .route("/api/v1/processes/{id}/start", post(processes::start))
         .route("/api/v1/schedules", get(processes::schedules))
+        .route("/api/v1/channels", get(live::list).post(live::create))
+        .route(
+            "/api/v1/channels/{id}",
+            get(live::get).patch(live::update).delete(live::delete),
+        )
+        .route("/api/v1/channels/{id}/key", post(live::rotate_key))
+        .route("/api/v1/channels/{id}/hls/{*path}", get(live::hls))
         .route(
             "/api/v1/webhooks",
             get(webhooks::list).post(webhooks::create),

@@ -342,6 +342,11 @@ impl App {
         &self.jobs_ready
     }
 
+    /// Object storage, for subsystems that keep files of their own (live segments).
+    pub fn storage(&self) -> &cityx_storage::Storage {
+        &self.storage
+    }
+
     pub fn repo(&self) -> &Arc<dyn Repo> {
         &self.repo
     }

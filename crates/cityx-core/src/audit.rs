@@ -44,6 +44,12 @@ pub enum AuditAction {
     DeliveryRetried,
     ProcessStopped,
     ProcessStarted,
+    ChannelCreated,
+    ChannelUpdated,
+    ChannelKeyRotated,
+    ChannelDeleted,
+    /// A publish refused: a wrong key, a busy channel, limits.
+    PublishRefused,
 }
 
 impl AuditAction {
@@ -85,6 +91,11 @@ impl AuditAction {
             AuditAction::DeliveryRetried => "delivery_retried",
             AuditAction::ProcessStopped => "process_stopped",
             AuditAction::ProcessStarted => "process_started",
+            AuditAction::ChannelCreated => "channel_created",
+            AuditAction::ChannelUpdated => "channel_updated",
+            AuditAction::ChannelKeyRotated => "channel_key_rotated",
+            AuditAction::ChannelDeleted => "channel_deleted",
+            AuditAction::PublishRefused => "publish_refused",
         }
     }
 }

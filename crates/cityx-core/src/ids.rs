@@ -110,6 +110,10 @@ typed_id!(
     /// A supervised long-running process (an ingest, a relay, a recording, a playout).
     ProcessId
 );
+typed_id!(
+    /// A live channel.
+    ChannelId
+);
 
 #[cfg(test)]
 mod tests {

@@ -33,6 +33,7 @@ pub mod exchange;
 pub mod follow;
 pub mod ids;
 pub mod links;
+pub mod live;
 pub mod model;
 pub mod notice;
 pub mod policy;
@@ -50,8 +51,8 @@ pub use audit::{AuditAction, NewAudit};
 pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
 pub use follow::{Follow, FollowKind, FollowTarget};
 pub use ids::{
-    AdoptionId, AssetId, AuditId, CorrectionId, FollowId, JobId, NoticeId, ProcessId, StationId,
-    TokenId, UploadId, UserId, WebhookId, ZoneId,
+    AdoptionId, AssetId, AuditId, ChannelId, CorrectionId, FollowId, JobId, NoticeId, ProcessId,
+    StationId, TokenId, UploadId, UserId, WebhookId, ZoneId,
 };
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,

@@ -25,6 +25,8 @@
 //! | follow zones, keywords, stations | own          | own        | own                | own             |
 //! | see, stop, start processes     | all       | no         | own station        | no              |
 //! | periodic tasks, dead jobs      | yes       | no         | no                 | no              |
+//! | live channels: create, change, keys | all, not create | no | own station        | no              |
+//! | watch live channels            | all       | all        | shared with station | shared with station |
 //!
 //! Token scopes narrow this further: `read` for reading, `admin` for anything in the
 //! "create / change" rows.
@@ -202,6 +204,18 @@ pub fn watch_processes(actor: &Actor) -> Decision {
 pub fn steer_processes(actor: &Actor) -> Decision {
     watch_processes(actor)?;
     require_scope(actor, Scope::Admin)
+}
+
+/// Change and delete live channels and see or rotate their stream keys: station admins for
+/// their station, hub admins for any (creating one needs a station: [`create_channel`]), with
+/// `admin`.
+pub fn manage_channels(actor: &Actor) -> Decision {
+    manage_webhooks(actor)
+}
+
+/// Create a live channel: station admins, for their own station.
+pub fn create_channel(actor: &Actor) -> Result<StationId, Denied> {
+    create_webhook(actor)
 }
 
 /// Acknowledge a correction or withdrawal notice for one's station: whoever may adopt.

@@ -41,6 +41,7 @@ pub use sql::exchange::ExchangeRepo;
 pub use sql::follows::FollowRepo;
 pub use sql::ingest::IngestRepo;
 pub use sql::jobs::QueueRepo;
+pub use sql::live::LiveRepo;
 pub use sql::notices::NoticeRepo;
 pub use sql::outbox::OutboxRepo;
 pub use sql::people::{AuditRepo, SessionRepo, StationRepo, TokenRepo, UserRepo};
@@ -110,6 +111,7 @@ repo_union!(
     ProcessRepo,
     ScheduleRepo,
     SubscriberRepo,
+    LiveRepo,
 );
 
 /// Lifecycle and health.

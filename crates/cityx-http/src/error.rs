@@ -89,6 +89,7 @@ error_codes! {
     WebhookNotFound => (StatusCode::NOT_FOUND, "webhook_not_found", "no such webhook of the caller's station"),
     DeliveryNotFound => (StatusCode::NOT_FOUND, "delivery_not_found", "no such delivery of this webhook"),
     ProcessNotFound => (StatusCode::NOT_FOUND, "process_not_found", "no such supervised process, or not visible to the caller"),
+    ChannelNotFound => (StatusCode::NOT_FOUND, "channel_not_found", "no such live channel, or not visible to the caller"),
     ZoneClosed => (StatusCode::CONFLICT, "zone_closed", "the zone takes contributions only during its window"),
     Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "a server fault; the request id is in the logs"),
     Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "a dependency is down; retry after `Retry-After` seconds"),
@@ -170,6 +171,7 @@ impl From<cityx_app::Error> for ApiError {
             E::NotFound("follow") => ErrorCode::FollowNotFound,
             E::NotFound("delivery") => ErrorCode::DeliveryNotFound,
             E::NotFound("process") => ErrorCode::ProcessNotFound,
+            E::NotFound("channel") => ErrorCode::ChannelNotFound,
             E::NotFound(_) => ErrorCode::NotFound,
             E::Conflict {
                 entity: "station",

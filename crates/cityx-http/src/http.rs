@@ -34,6 +34,9 @@ pub struct HttpOptions {
     pub body_limit: usize,
     /// Longest a request may take.
     pub request_timeout: Duration,
+    /// The RTMP address encoders publish live channels to, when this node's ingest runs
+    /// (`rtmp://host:1935/live`).
+    pub rtmp_url: Option<String>,
 }
 
 /// Shared by every handler of the API and the web UI.

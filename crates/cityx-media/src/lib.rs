@@ -14,6 +14,7 @@
 
 pub mod hls;
 pub mod ladder;
+pub mod live;
 pub mod probe;
 pub mod process;
 pub mod qc;
@@ -48,6 +49,26 @@ impl Default for Tools {
             stall: Duration::from_secs(60),
         }
     }
+}
+
+/// The input options for an untrusted live stream of `format` (`flv`, `mpegts`) on the
+/// child's standard input: that one demuxer, the `pipe` protocol only, the allocation cap.
+pub fn hardened_stream_input(format: &str) -> Vec<OsString> {
+    [
+        "-max_alloc",
+        MAX_ALLOC,
+        "-format_whitelist",
+        format,
+        "-protocol_whitelist",
+        "pipe",
+        "-f",
+        format,
+        "-i",
+        "pipe:0",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect()
 }
 
 /// The input options every untrusted file gets, followed by `-i file:<path>`.

@@ -55,6 +55,9 @@ pub struct Hooks {
     /// comes when the thread that spawned the child ends, so spawn from a runtime's worker
     /// thread, not a blocking one.
     pub die_with_parent: bool,
+    /// Feed the child's standard input: called with its write end once it runs (a live
+    /// stream piped into ffmpeg). Without it the child's stdin is empty.
+    pub stdin: Option<Box<dyn FnOnce(tokio::process::ChildStdin) + Send>>,
 }
 
 /// What runs a child that must die with this process.
@@ -215,7 +218,11 @@ pub async fn run_with(
     let mut child = command
         .args(args)
         .current_dir(workdir)
-        .stdin(Stdio::null())
+        .stdin(if hooks.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -228,6 +235,9 @@ pub async fn run_with(
     let mut group = GroupGuard(child.id().and_then(|id| i32::try_from(id).ok()));
     if let (Some(f), Some(pid)) = (hooks.on_spawn, child.id()) {
         f(pid);
+    }
+    if let (Some(f), Some(stdin)) = (hooks.stdin, child.stdin.take()) {
+        f(stdin);
     }
     let activity = Arc::new(AtomicU64::new(0));
     let stdout = child.stdout.take().map(|s| {

@@ -1,7 +1,7 @@
 //! Where things are stored. Every object key is built here, from ids and fixed names, so no
 //! user input ever becomes part of a path.
 
-use cityx_core::{AssetId, UploadId};
+use cityx_core::{AssetId, ChannelId, UploadId};
 use std::fmt;
 
 /// A validated object key, e.g. `assets/<id>/master`.
@@ -22,15 +22,18 @@ impl StorageKey {
     /// A derived file of an asset (`hls/720p/seg_00001.ts`, `poster.jpg` …). Each segment
     /// must be a plain name: ASCII letters, digits, `.`, `_` or `-`, not starting with `.`.
     pub fn derived(asset: AssetId, relative: &str) -> Option<Self> {
-        let ok = !relative.is_empty()
-            && relative.split('/').all(|seg| {
-                !seg.is_empty()
-                    && !seg.starts_with('.')
-                    && seg
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            });
-        ok.then(|| StorageKey(format!("assets/{asset}/{relative}")))
+        plain_path(relative).then(|| StorageKey(format!("assets/{asset}/{relative}")))
+    }
+
+    /// A file of a live channel (`index.m3u8`, `<session>/<n>.ts`, `thumb.jpg`), named as
+    /// [`derived`](Self::derived) names an item's.
+    pub fn live(channel: ChannelId, relative: &str) -> Option<Self> {
+        plain_path(relative).then(|| StorageKey(format!("live/{channel}/{relative}")))
+    }
+
+    /// Everything stored for a live channel (for deletion).
+    pub fn live_prefix(channel: ChannelId) -> Self {
+        StorageKey(format!("live/{channel}"))
     }
 
     /// The received bytes of an unfinished upload that do not yet fill a part of a
@@ -82,6 +85,19 @@ impl StorageKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether `relative` is a plain relative path: segments of ASCII letters, digits, `.`, `_`
+/// or `-`, none empty or starting with `.`.
+fn plain_path(relative: &str) -> bool {
+    !relative.is_empty()
+        && relative.split('/').all(|seg| {
+            !seg.is_empty()
+                && !seg.starts_with('.')
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        })
 }
 
 impl fmt::Display for StorageKey {

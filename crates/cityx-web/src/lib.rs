@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use cityx_http::error::{ApiError, ErrorCode};
 use cityx_http::http::HttpState;
 use pages::{
-    account, audit, exchange, follows, home, items, library, login, notices, stations, tokens,
-    users, webhooks, zones,
+    account, audit, exchange, follows, home, items, library, live, login, notices, stations,
+    tokens, users, webhooks, zones,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -58,7 +58,10 @@ pub fn router() -> Router<HttpState> {
         .route("/zones/{id}/edit", post(zones::edit))
         .route("/zones/{id}/contribute", post(zones::contribute))
         .route("/zones/{id}/items/{asset}/remove", post(zones::remove))
-        .route("/live", get(home::live))
+        .route("/live", get(live::list).post(live::create))
+        .route("/live/{id}", get(live::show).post(live::update))
+        .route("/live/{id}/key", post(live::rotate_key))
+        .route("/live/{id}/delete", post(live::delete))
         .route("/analytics", get(notices::analytics))
         .route("/analytics/export", get(notices::export))
         .route("/notices", get(notices::notices))

@@ -92,6 +92,10 @@ pub struct Running {
     pub app: Arc<App>,
     /// The first admin created by this start: email and generated password, if any.
     pub created_admin: Option<(String, Option<String>)>,
+    /// Where the RTMP ingest listens, when this node runs it.
+    pub rtmp_addr: Option<SocketAddr>,
+    /// The RTMP ingest's accept loop.
+    ingest: Option<JoinHandle<()>>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
     /// The metrics' upkeep.
@@ -148,9 +152,31 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         app.exchange().attach_search(Arc::new(index))?;
     }
 
+    // The RTMP ingest of live channels runs beside the API.
+    let mut http = settings.http_options();
+    let mut rtmp_addr = None;
+    let mut ingest = None;
+    if role.serves_api() && settings.live.enabled {
+        let addr = settings.rtmp_addr()?;
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("failed to listen for RTMP on {addr} (live.rtmp_listen): is another server running there?")
+        })?;
+        let bound = listener.local_addr()?;
+        let opts = Arc::new(settings.ingest_options());
+        cityx_live::publish::clear_work_dir(&opts.work_dir);
+        http.rtmp_url = Some(settings.rtmp_url(bound));
+        rtmp_addr = Some(bound);
+        ingest = Some(tokio::spawn(cityx_live::rtmp::serve(
+            listener,
+            app.clone(),
+            opts,
+            std::future::pending(),
+        )));
+        tracing::info!(%bound, "RTMP ingest listening");
+    }
     let state = HttpState {
         app: app.clone(),
-        http: Arc::new(settings.http_options()),
+        http: Arc::new(http),
         metrics: cityx_api::metrics_handle(),
     };
     let addr = settings.listen_addr()?;
@@ -179,6 +205,8 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         addr,
         app,
         created_admin,
+        rtmp_addr,
+        ingest,
         stop: Some(stop),
         server,
         upkeep,
@@ -317,6 +345,9 @@ impl Running {
             let _ = stop.send(());
         }
         self.upkeep.abort();
+        if let Some(ingest) = &self.ingest {
+            ingest.abort();
+        }
         // Each round commits atomically; stopping between rounds loses nothing.
         if let Some(indexer) = &self.indexer {
             indexer.abort();

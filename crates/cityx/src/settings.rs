@@ -26,6 +26,7 @@ pub struct Settings {
     pub queue: QueueSettings,
     pub media: MediaSettings,
     pub fetch: FetchSettings,
+    pub live: LiveSettings,
     /// The delivery profile of the technical check (技审).
     pub qc: cityx_media::qc::Profile,
     pub log: LogSettings,
@@ -189,6 +190,39 @@ impl Default for FetchSettings {
             connect_timeout_secs: d.connect_timeout.as_secs(),
             read_timeout_secs: d.read_timeout.as_secs(),
             max_redirects: d.max_redirects,
+        }
+    }
+}
+
+/// Live channels: the RTMP ingest and how streams are packaged (`cityx-live`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveSettings {
+    /// Run the RTMP ingest on API nodes.
+    pub enabled: bool,
+    /// Where encoders connect (RTMP); empty: server.listen's host on port 1935 (on a free
+    /// port when server.listen's port is 0, as in tests).
+    pub rtmp_listen: String,
+    /// The RTMP address shown to encoders, e.g. rtmp://live.example.org/live; empty: made
+    /// from server.public_url's host (or this machine) and rtmp_listen's port.
+    pub rtmp_url: String,
+    /// Target HLS segment length, seconds (segments end on the next keyframe).
+    pub segment_secs: u32,
+    /// A new thumbnail every this many seconds.
+    pub thumbnail_secs: u32,
+    /// Connections one address may hold on the ingest port.
+    pub max_connections_per_ip: usize,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        LiveSettings {
+            enabled: true,
+            rtmp_listen: String::new(),
+            rtmp_url: String::new(),
+            segment_secs: 2,
+            thumbnail_secs: 5,
+            max_connections_per_ip: 20,
         }
     }
 }
@@ -385,6 +419,21 @@ impl Settings {
         }
         if self.server.header_read_timeout_secs == 0 {
             bail!("server.header_read_timeout_secs must be at least 1");
+        }
+        if self.live.enabled {
+            self.rtmp_addr()?;
+        }
+        if !(1..=10).contains(&self.live.segment_secs) {
+            bail!("live.segment_secs must be between 1 and 10");
+        }
+        if !(1..=60).contains(&self.live.thumbnail_secs) {
+            bail!("live.thumbnail_secs must be between 1 and 60");
+        }
+        if !(self.live.rtmp_url.is_empty()
+            || self.live.rtmp_url.starts_with("rtmp://")
+            || self.live.rtmp_url.starts_with("rtmps://"))
+        {
+            bail!("live.rtmp_url must start with rtmp:// or rtmps://");
         }
         if self.server.body_limit_bytes < 1024 {
             bail!("server.body_limit_bytes must be at least 1024");
@@ -651,12 +700,57 @@ impl Settings {
         }
     }
 
+    /// The RTMP ingest's address.
+    pub fn rtmp_addr(&self) -> anyhow::Result<SocketAddr> {
+        if self.live.rtmp_listen.is_empty() {
+            let http = self.listen_addr()?;
+            let port = if http.port() == 0 { 0 } else { 1935 };
+            return Ok(SocketAddr::new(http.ip(), port));
+        }
+        self.live.rtmp_listen.parse().with_context(|| {
+            format!(
+                "live.rtmp_listen `{}` is not an address like 0.0.0.0:1935",
+                self.live.rtmp_listen
+            )
+        })
+    }
+
+    /// How the ingest runs on this node.
+    pub fn ingest_options(&self) -> cityx_live::IngestOptions {
+        cityx_live::IngestOptions {
+            tools: self.media_tools(),
+            work_dir: self.data.dir.join("live"),
+            segment_secs: self.live.segment_secs,
+            thumbnail_secs: self.live.thumbnail_secs,
+            max_connections_per_ip: self.live.max_connections_per_ip.max(1),
+        }
+    }
+
+    /// The RTMP address encoders are told, for the ingest bound at `bound`.
+    pub fn rtmp_url(&self, bound: SocketAddr) -> String {
+        if !self.live.rtmp_url.is_empty() {
+            return self.live.rtmp_url.trim_end_matches('/').to_owned();
+        }
+        let host = url::Url::parse(&self.server.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| {
+                if bound.ip().is_unspecified() {
+                    "127.0.0.1".to_owned()
+                } else {
+                    bound.ip().to_string()
+                }
+            });
+        format!("rtmp://{host}:{}/live", bound.port())
+    }
+
     pub fn http_options(&self) -> cityx_http::http::HttpOptions {
         cityx_http::http::HttpOptions {
             trust_forwarded: self.server.trust_forwarded,
             secure_cookies: self.server.public_url.starts_with("https://"),
             body_limit: self.server.body_limit_bytes,
             request_timeout: Duration::from_secs(self.server.request_timeout_secs),
+            rtmp_url: None,
         }
     }
 }

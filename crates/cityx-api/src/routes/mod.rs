@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod files;
 pub mod follows;
 pub mod imports;
+pub mod live;
 pub mod notices;
 pub mod processes;
 pub mod stations;

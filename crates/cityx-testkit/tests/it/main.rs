@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod exchange;
 mod follows;
+mod live;
 mod matrix;
 mod media;
 mod notices;

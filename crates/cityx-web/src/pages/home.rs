@@ -22,27 +22,6 @@ pub async fn home(u: WebUser) -> Response {
 }
 
 #[derive(Template)]
-#[template(path = "soon.html")]
-struct Soon {
-    t: T,
-    c: Chrome,
-    area: &'static str,
-}
-
-async fn soon(u: WebUser, area: &'static str) -> Response {
-    let page = Soon {
-        t: u.t,
-        c: Chrome::new(&u, area, None),
-        area,
-    };
-    render(&page, u.t, StatusCode::OK)
-}
-
-pub async fn live(u: WebUser) -> Response {
-    soon(u, "live").await
-}
-
-#[derive(Template)]
 #[template(path = "api_docs.html")]
 struct ApiDocs {
     t: T,

@@ -9,6 +9,7 @@ pub mod follows;
 pub mod home;
 pub mod items;
 pub mod library;
+pub mod live;
 pub mod login;
 pub mod notices;
 pub mod stations;
@@ -82,7 +83,7 @@ impl Chrome {
 }
 
 /// Field errors of a form, translated.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct FormErrors {
     pub messages: Vec<String>,
     fields: Vec<&'static str>,

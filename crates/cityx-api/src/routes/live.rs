@@ -1,0 +1,283 @@
+//! Live channels: create and share them, get the ingest address and stream key, and watch
+//! their HLS output with its time-shift window.
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::http::{ApiJson, ApiPath, Caller, HttpState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cityx_core::live::{Channel, ChannelInput};
+use cityx_core::{Actor, ChannelId};
+use cityx_live::{ChannelWithKey, Live};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A channel's fields as the API takes them; on PATCH, what is absent stays.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelBody {
+    #[schema(max_length = 100)]
+    pub name: Option<String>,
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
+    /// `private` (own station), `stations` (those in `shared_with`), `exchange` (every
+    /// station) or `public`. Default `private`.
+    #[schema(value_type = Option<cityx_core::Visibility>)]
+    pub visibility: Option<String>,
+    #[schema(value_type = Option<Vec<cityx_core::StationId>>)]
+    pub shared_with: Option<Vec<String>>,
+    /// Publishes above this rate are cut off (0: no limit).
+    #[schema(maximum = 200000)]
+    pub max_kbps: Option<u32>,
+    /// Publishes taller than this are cut off (0: no limit).
+    #[schema(maximum = 4320)]
+    pub max_height: Option<u32>,
+    /// The time-shift window in minutes (1–1440, default 120).
+    #[schema(minimum = 1, maximum = 1440)]
+    pub dvr_minutes: Option<u32>,
+}
+
+/// Where and how the channel's encoder publishes (for its station's admins).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IngestInfo {
+    /// The RTMP server address to give the encoder; the stream key goes beside it.
+    pub rtmp_url: Option<String>,
+    /// The stream key's last four characters (the key itself is shown only when it is made).
+    pub key_hint: String,
+}
+
+/// A channel with where to watch it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelView {
+    pub channel: Channel,
+    /// The HLS playlist, with the time-shift window.
+    pub playlist_url: String,
+    /// The latest thumbnail (a new one every few seconds while live).
+    pub thumbnail_url: String,
+    /// For those who may change the channel.
+    pub ingest: Option<IngestInfo>,
+}
+
+/// A new channel or key, with the key shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelKeyView {
+    #[serde(flatten)]
+    pub view: ChannelView,
+    /// The stream key. Shown this once; rotate it to get a new one.
+    pub stream_key: String,
+}
+
+pub(crate) fn view_of(st: &HttpState, actor: &Actor, channel: Channel) -> ChannelView {
+    let base = format!("/api/v1/channels/{}/hls", channel.id);
+    let ingest = Live::may_manage(actor, &channel).then(|| IngestInfo {
+        rtmp_url: st.http.rtmp_url.clone(),
+        key_hint: channel.key_hint.clone(),
+    });
+    ChannelView {
+        playlist_url: format!("{base}/index.m3u8"),
+        thumbnail_url: format!("{base}/thumb.jpg"),
+        ingest,
+        channel,
+    }
+}
+
+fn with_key(st: &HttpState, actor: &Actor, made: ChannelWithKey) -> ChannelKeyView {
+    ChannelKeyView {
+        view: view_of(st, actor, made.channel),
+        stream_key: made.stream_key,
+    }
+}
+
+fn input_of<'a>(
+    body: &'a ChannelBody,
+    current: Option<&'a Channel>,
+) -> (ChannelInput<'a>, Vec<String>) {
+    let shared: Vec<String> = match (&body.shared_with, current) {
+        (Some(list), _) => list.clone(),
+        (None, Some(c)) => c.shared_with.iter().map(ToString::to_string).collect(),
+        (None, None) => Vec::new(),
+    };
+    let input = ChannelInput {
+        name: body
+            .name
+            .as_deref()
+            .or(current.map(|c| c.name.as_str()))
+            .unwrap_or(""),
+        description: body
+            .description
+            .as_deref()
+            .or(current.map(|c| c.description.as_str()))
+            .unwrap_or(""),
+        visibility: body
+            .visibility
+            .as_deref()
+            .or(current.map(|c| c.visibility.as_str()))
+            .unwrap_or(""),
+        shared_with: Vec::new(),
+        max_kbps: body.max_kbps.or(current.map(|c| c.max_kbps)).unwrap_or(0),
+        max_height: body
+            .max_height
+            .or(current.map(|c| c.max_height))
+            .unwrap_or(0),
+        dvr_minutes: body
+            .dvr_minutes
+            .or(current.map(|c| c.dvr_minutes))
+            .unwrap_or(0),
+    };
+    (input, shared)
+}
+
+/// Creates a live channel for the caller's station (station admins, `admin` scope) and
+/// shows its stream key once.
+#[utoipa::path(post, path = "/api/v1/channels", tag = "live",
+    request_body = ChannelBody,
+    responses(
+        (status = 201, description = "Created; `stream_key` is shown this once", body = ChannelKeyView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not a station admin, or no `admin` scope", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid fields, or too many channels", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiJson(body): ApiJson<ChannelBody>,
+) -> ApiResult<(StatusCode, Json<ChannelKeyView>)> {
+    let (mut input, shared) = input_of(&body, None);
+    input.shared_with = shared.iter().map(String::as_str).collect();
+    let made = Live::of(&st.app).create(&actor, &input).await?;
+    Ok((StatusCode::CREATED, Json(with_key(&st, &actor, made))))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ChannelList {
+    pub items: Vec<ChannelView>,
+}
+
+/// The channels the caller may watch (its station's and those shared with it; all for the
+/// hub), live ones first.
+#[utoipa::path(get, path = "/api/v1/channels", tag = "live",
+    responses(
+        (status = 200, description = "Channels", body = ChannelList),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+) -> ApiResult<Json<ChannelList>> {
+    let items = Live::of(&st.app).list(&actor).await?;
+    Ok(Json(ChannelList {
+        items: items.into_iter().map(|c| view_of(&st, &actor, c)).collect(),
+    }))
+}
+
+/// A channel the caller may watch, with its state and input health.
+#[utoipa::path(get, path = "/api/v1/channels/{id}", tag = "live",
+    params(("id" = ChannelId, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "The channel", body = ChannelView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such channel the caller may watch", body = ErrorBody),
+    ))]
+pub async fn get(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+) -> ApiResult<Json<ChannelView>> {
+    let channel = Live::of(&st.app).get(&actor, id).await?;
+    Ok(Json(view_of(&st, &actor, channel)))
+}
+
+/// Changes a channel's name, sharing, limits or window; absent fields stay.
+#[utoipa::path(patch, path = "/api/v1/channels/{id}", tag = "live",
+    params(("id" = ChannelId, Path, description = "Channel id")),
+    request_body = ChannelBody,
+    responses(
+        (status = 200, description = "The channel as it is now", body = ChannelView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin of its station, or no `admin` scope", body = ErrorBody),
+        (status = 404, description = "No such channel of the caller's station", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Invalid fields", body = ErrorBody),
+    ))]
+pub async fn update(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiJson(body): ApiJson<ChannelBody>,
+) -> ApiResult<Json<ChannelView>> {
+    let live = Live::of(&st.app);
+    let current = live.get(&actor, id).await?;
+    let (mut input, shared) = input_of(&body, Some(&current));
+    input.shared_with = shared.iter().map(String::as_str).collect();
+    let channel = live.update(&actor, id, &input).await?;
+    Ok(Json(view_of(&st, &actor, channel)))
+}
+
+/// Deletes a channel and its time-shift window; a publisher is cut off within seconds.
+#[utoipa::path(delete, path = "/api/v1/channels/{id}", tag = "live",
+    params(("id" = ChannelId, Path, description = "Channel id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin of its station, or no `admin` scope", body = ErrorBody),
+        (status = 404, description = "No such channel of the caller's station", body = ErrorBody),
+    ))]
+pub async fn delete(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+) -> ApiResult<StatusCode> {
+    Live::of(&st.app).delete(&actor, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replaces the stream key and shows the new one once; the old key is refused from now on.
+#[utoipa::path(post, path = "/api/v1/channels/{id}/key", tag = "live",
+    params(("id" = ChannelId, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "The new key, shown this once", body = ChannelKeyView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin of its station, or no `admin` scope", body = ErrorBody),
+        (status = 404, description = "No such channel of the caller's station", body = ErrorBody),
+    ))]
+pub async fn rotate_key(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+) -> ApiResult<Json<ChannelKeyView>> {
+    let made = Live::of(&st.app).rotate_key(&actor, id).await?;
+    Ok(Json(with_key(&st, &actor, made)))
+}
+
+/// A file of the channel's HLS output: `index.m3u8` (the playlist with the time-shift
+/// window; `#EXT-X-ENDLIST` once a broadcast ended), `<session>/<n>.ts` (segments) or
+/// `thumb.jpg`.
+#[utoipa::path(get, path = "/api/v1/channels/{id}/hls/{path}", tag = "live",
+    params(
+        ("id" = ChannelId, Path, description = "Channel id"),
+        ("path" = String, Path, description = "index.m3u8, <session>/<n>.ts or thumb.jpg"),
+    ),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 404, description = "No such channel the caller may watch, or no such file (yet)", body = ErrorBody),
+    ))]
+pub async fn hls(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath((id, path)): ApiPath<(ChannelId, String)>,
+) -> ApiResult<Response> {
+    let file = Live::of(&st.app).file(&actor, id, &path).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (header::CACHE_CONTROL, file.cache_control),
+        ],
+        file.bytes,
+    )
+        .into_response())
+}

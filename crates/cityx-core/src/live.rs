@@ -1,0 +1,367 @@
+//! Live channels (云直播): a station's live signal, published to cityx (RTMP today) and
+//! watched as HLS with a time-shift window. A channel belongs to a station and is shared like
+//! an item (its own station, named stations, every station, the public). Publishing needs the
+//! channel's stream key: 192 random bits shown to the station's admins, stored as SHA-256,
+//! rotatable (the old key stops at once).
+
+use crate::exchange::{MAX_SHARED_WITH, Visibility};
+use crate::ids::{ChannelId, StationId};
+use crate::model::{Actor, Role};
+use crate::validate::{Checker, FieldError, Validated};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// The most channels one station keeps.
+pub const MAX_PER_STATION: i64 = 50;
+/// Time-shift window bounds, in minutes.
+pub const DVR_MINUTES: (u32, u32) = (1, 24 * 60);
+/// The default time-shift window: two hours.
+pub const DEFAULT_DVR_MINUTES: u32 = 120;
+/// What a stream key starts with, so that it is recognisable in a leaked log.
+pub const KEY_PREFIX: &str = "sk_";
+
+/// Whether a channel is on air now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelState {
+    /// Nothing is being published.
+    Idle,
+    /// A publisher is connected and segments are being made.
+    Live,
+}
+
+impl ChannelState {
+    pub const ALL: [ChannelState; 2] = [ChannelState::Idle, ChannelState::Live];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelState::Idle => "idle",
+            ChannelState::Live => "live",
+        }
+    }
+}
+
+from_name!(ChannelState);
+
+/// What the ingest sees of the input, reported every few seconds while live.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `h264`, `hevc` …, as the publisher announced it.
+    pub video_codec: String,
+    /// `aac`, `mp3` …
+    pub audio_codec: String,
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second over the last report's interval.
+    pub fps: f64,
+    /// Kilobits per second received over the last interval.
+    pub kbps: u32,
+    /// Seconds between the last two keyframes.
+    pub keyframe_secs: f64,
+    /// Seconds since the publisher connected.
+    pub uptime_secs: u64,
+    /// Publishes of this channel since it went live the first time today (reconnects).
+    pub reconnects: u32,
+    /// The publisher's address.
+    pub remote: String,
+}
+
+/// A live channel as its station and viewers see it.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub station_id: StationId,
+    pub station_name: String,
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    /// The stations that may watch when `visibility` is `stations`.
+    pub shared_with: Vec<StationId>,
+    /// Publishes above this rate are refused (0: no limit).
+    pub max_kbps: u32,
+    /// Publishes taller than this are refused (0: no limit).
+    pub max_height: u32,
+    /// How far back viewers may scroll (回看), in minutes.
+    pub dvr_minutes: u32,
+    pub state: ChannelState,
+    /// Since when it is live, when it is.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub live_since: Option<OffsetDateTime>,
+    /// What the input looked like at the last report (while live, or when it ended).
+    pub health: Option<Health>,
+    /// The stream key's last four characters, to tell keys apart.
+    pub key_hint: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub key_rotated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl Channel {
+    /// Whether `viewer` may watch: its own station and the hub always; others as shared.
+    pub fn watchable_by(&self, viewer: &Actor) -> bool {
+        if matches!(viewer.role, Role::HubAdmin | Role::HubEditor) {
+            return true;
+        }
+        let Some(station) = viewer.station_id else {
+            return false;
+        };
+        station == self.station_id
+            || match self.visibility {
+                Visibility::Private => false,
+                Visibility::Exchange | Visibility::Public => true,
+                Visibility::Stations => self.shared_with.contains(&station),
+            }
+    }
+}
+
+/// A channel's fields, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelFields {
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub shared_with: Vec<StationId>,
+    pub max_kbps: u32,
+    pub max_height: u32,
+    pub dvr_minutes: u32,
+}
+
+/// A channel as a form or the API sends it.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelInput<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub visibility: &'a str,
+    pub shared_with: Vec<&'a str>,
+    pub max_kbps: u32,
+    pub max_height: u32,
+    pub dvr_minutes: u32,
+}
+
+impl ChannelInput<'_> {
+    pub fn validate(&self) -> Validated<ChannelFields> {
+        let mut c = Checker::new();
+        let name = c.text("name", self.name, 100);
+        let description = c.optional_text("description", self.description, 2_000);
+        let visibility = match self.visibility.trim() {
+            "" => Visibility::Private,
+            v => v.parse().unwrap_or_else(|_| {
+                c.push(FieldError::new(
+                    "visibility",
+                    "bad_value",
+                    "visibility must be private, stations, exchange or public",
+                ));
+                Visibility::Private
+            }),
+        };
+        let mut shared_with = Vec::new();
+        for s in &self.shared_with {
+            match s.trim().parse::<StationId>() {
+                Ok(id) if !shared_with.contains(&id) => shared_with.push(id),
+                Ok(_) => {}
+                Err(_) => c.push(FieldError::new(
+                    "shared_with",
+                    "bad_format",
+                    format!("{s} is not a station id"),
+                )),
+            }
+        }
+        if visibility == Visibility::Stations && shared_with.is_empty() {
+            c.push(FieldError::new(
+                "shared_with",
+                "required",
+                "name the stations that may watch",
+            ));
+        }
+        if shared_with.len() > MAX_SHARED_WITH {
+            c.push(FieldError::new(
+                "shared_with",
+                "too_many",
+                format!("at most {MAX_SHARED_WITH} stations"),
+            ));
+        }
+        if visibility != Visibility::Stations {
+            shared_with.clear();
+        }
+        if self.max_kbps > 200_000 {
+            c.push(FieldError::new(
+                "max_kbps",
+                "out_of_range",
+                "max_kbps is at most 200000",
+            ));
+        }
+        if self.max_height > 4320 {
+            c.push(FieldError::new(
+                "max_height",
+                "out_of_range",
+                "max_height is at most 4320",
+            ));
+        }
+        let dvr_minutes = match self.dvr_minutes {
+            0 => DEFAULT_DVR_MINUTES,
+            m if (DVR_MINUTES.0..=DVR_MINUTES.1).contains(&m) => m,
+            _ => {
+                c.push(FieldError::new(
+                    "dvr_minutes",
+                    "out_of_range",
+                    format!(
+                        "dvr_minutes is between {} and {}",
+                        DVR_MINUTES.0, DVR_MINUTES.1
+                    ),
+                ));
+                DEFAULT_DVR_MINUTES
+            }
+        };
+        c.finish(ChannelFields {
+            name,
+            description,
+            visibility,
+            shared_with,
+            max_kbps: self.max_kbps,
+            max_height: self.max_height,
+            dvr_minutes,
+        })
+    }
+}
+
+/// Whether `key` has the shape of a stream key (so that garbage is refused before a lookup).
+pub fn key_shape_ok(key: &str) -> bool {
+    key.strip_prefix(KEY_PREFIX)
+        .is_some_and(|hex| hex.len() == 48 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The part of a key shown to tell keys apart.
+pub fn key_hint(key: &str) -> String {
+    key.chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
+}
+
+/// Why a publish is refused, as the audit log and the publisher's log say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No channel has this key (or it was rotated).
+    UnknownKey,
+    /// Too many wrong keys from this address lately.
+    RateLimited,
+    /// Another publisher holds the channel (the first one keeps it).
+    Busy,
+    /// The publisher's address is not on the channel's list.
+    AddressNotAllowed,
+    /// Above the channel's bit rate or height.
+    OverLimits,
+}
+
+impl Refusal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::UnknownKey => "unknown_key",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::Busy => "busy",
+            Refusal::AddressNotAllowed => "address_not_allowed",
+            Refusal::OverLimits => "over_limits",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ScopeSet;
+
+    fn actor(role: Role, station: Option<StationId>) -> Actor {
+        Actor {
+            user_id: Some(crate::UserId::new()),
+            label: "a@example.org".into(),
+            role,
+            station_id: station,
+            scopes: ScopeSet::ALL,
+            token_id: None,
+            ip: None,
+        }
+    }
+
+    fn channel(visibility: Visibility, shared_with: Vec<StationId>) -> Channel {
+        let now = crate::now();
+        Channel {
+            id: ChannelId::new(),
+            station_id: StationId::new(),
+            station_name: "A".into(),
+            name: "n".into(),
+            description: String::new(),
+            visibility,
+            shared_with,
+            max_kbps: 0,
+            max_height: 0,
+            dvr_minutes: 120,
+            state: ChannelState::Idle,
+            live_since: None,
+            health: None,
+            key_hint: "abcd".into(),
+            key_rotated_at: now,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn who_may_watch() {
+        let other = StationId::new();
+        let named = StationId::new();
+        let private = channel(Visibility::Private, vec![]);
+        let own = actor(Role::Viewer, Some(private.station_id));
+        assert!(private.watchable_by(&own));
+        assert!(!private.watchable_by(&actor(Role::Editor, Some(other))));
+        assert!(private.watchable_by(&actor(Role::HubEditor, None)));
+        let shared = channel(Visibility::Stations, vec![named]);
+        assert!(shared.watchable_by(&actor(Role::Viewer, Some(named))));
+        assert!(!shared.watchable_by(&actor(Role::Viewer, Some(other))));
+        let all = channel(Visibility::Exchange, vec![]);
+        assert!(all.watchable_by(&actor(Role::Viewer, Some(other))));
+        assert!(!all.watchable_by(&actor(Role::Viewer, None)));
+    }
+
+    #[test]
+    fn input_is_checked() {
+        let ok = ChannelInput {
+            name: " 新闻直播 ",
+            visibility: "exchange",
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(ok.name, "新闻直播");
+        assert_eq!(ok.dvr_minutes, DEFAULT_DVR_MINUTES);
+        let errors = ChannelInput {
+            name: "",
+            visibility: "stations",
+            dvr_minutes: 99_999,
+            shared_with: vec!["nope"],
+            ..Default::default()
+        }
+        .validate()
+        .expect_err("invalid");
+        let fields: Vec<_> = errors.iter().map(|e| e.field).collect();
+        assert!(fields.contains(&"name"), "{fields:?}");
+        assert!(fields.contains(&"shared_with"), "{fields:?}");
+        assert!(fields.contains(&"dvr_minutes"), "{fields:?}");
+    }
+
+    #[test]
+    fn key_shapes() {
+        let key = format!("{KEY_PREFIX}{}", "ab12".repeat(12));
+        assert!(key_shape_ok(&key));
+        assert!(!key_shape_ok("sk_short"));
+        assert!(!key_shape_ok(&key.replace("sk_", "xx_")));
+        assert!(!key_shape_ok(&format!("{key}0")));
+        assert_eq!(key_hint(&key), "ab12");
+    }
+}

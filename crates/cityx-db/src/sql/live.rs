@@ -1,0 +1,412 @@
+//! Live channels. A channel is held by one publishing session at a time: a lease on its row
+//! (`session`, `node`, `held_until`) that the ingest takes by compare-and-set when a
+//! publisher's key is accepted and renews with every health report, so a second publisher
+//! is refused while the first is alive, and a dead node's hold runs out.
+
+use super::rows::{from_ms, get, ms, parse, scope_args};
+use super::{SqlRepo, commit, found, not_found_unless, write_audit};
+use crate::{Error, Result};
+use async_trait::async_trait;
+use cityx_core::live::{Channel, ChannelFields, ChannelState, Health, MAX_PER_STATION};
+use cityx_core::{ChannelId, NewAudit, StationId, TenantScope, UserId};
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+/// Live channels and who holds them.
+#[async_trait]
+pub trait LiveRepo: Send + Sync {
+    /// Adds a channel to `station`; more than `MAX_PER_STATION` is
+    /// `WrongState { state: "too_many" }`.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_channel(
+        &self,
+        id: ChannelId,
+        station: StationId,
+        fields: &ChannelFields,
+        key_hash: &str,
+        key_hint: &str,
+        by: UserId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// The channels `scope` may watch: its own station's, those shared with it, and every
+    /// one for the hub; live ones first, then by name.
+    async fn list_watchable_channels(&self, scope: TenantScope) -> Result<Vec<Channel>>;
+    /// A channel `scope` may watch.
+    async fn get_watchable_channel(&self, scope: TenantScope, id: ChannelId) -> Result<Channel>;
+    /// A channel of `scope`'s own station (any for the hub): for changes.
+    async fn get_channel(&self, scope: TenantScope, id: ChannelId) -> Result<Channel>;
+    async fn update_channel(
+        &self,
+        scope: TenantScope,
+        id: ChannelId,
+        fields: &ChannelFields,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// Replaces the stream key: the old one stops at once (a publisher using it keeps its
+    /// connection until it drops; the next publish needs the new key).
+    async fn rotate_channel_key(
+        &self,
+        scope: TenantScope,
+        id: ChannelId,
+        key_hash: &str,
+        key_hint: &str,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    async fn delete_channel(
+        &self,
+        scope: TenantScope,
+        id: ChannelId,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// The live channel whose stream key hashes to `key_hash` (for the ingest).
+    async fn channel_by_key(&self, key_hash: &str) -> Result<Option<Channel>>;
+    /// Takes the channel for a publishing session until `until`, unless another session
+    /// holds it; whether it was taken.
+    async fn hold_channel(
+        &self,
+        id: ChannelId,
+        session: &str,
+        node: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool>;
+    /// Renews the session's hold with a health report; false when the session lost the
+    /// channel (deleted, or held by another after this one's lease ran out).
+    async fn renew_channel(
+        &self,
+        id: ChannelId,
+        session: &str,
+        until: OffsetDateTime,
+        health: &Health,
+    ) -> Result<bool>;
+    /// Ends the session's hold, keeping its last health report.
+    async fn release_channel(&self, id: ChannelId, session: &str, health: &Health) -> Result<()>;
+}
+
+const CHANNEL_COLS: &str = "c.id, c.station_id, s.name AS station_name, c.name, c.description, \
+    c.visibility, c.shared_with, c.max_kbps, c.max_height, c.dvr_minutes, c.key_hint, \
+    c.key_rotated_at, c.session, c.held_until, c.live_since, c.health, c.created_at, \
+    c.updated_at";
+const CHANNEL_FROM: &str = "live_channels c JOIN stations s ON s.id = c.station_id";
+
+fn channel_from(r: &AnyRow) -> Result<Channel> {
+    let shared: String = get(r, "shared_with")?;
+    let held_until: Option<i64> = get(r, "held_until")?;
+    let session: Option<String> = get(r, "session")?;
+    let live = session.is_some() && held_until.is_some_and(|t| t > ms(cityx_core::now()));
+    let health: Option<String> = get(r, "health")?;
+    let int = |col: &str| -> Result<u32> {
+        let v: i64 = get(r, col)?;
+        Ok(u32::try_from(v).unwrap_or(0))
+    };
+    Ok(Channel {
+        id: parse("channel id", get(r, "id")?)?,
+        station_id: parse("station id", get(r, "station_id")?)?,
+        station_name: get(r, "station_name")?,
+        name: get(r, "name")?,
+        description: get(r, "description")?,
+        visibility: parse("visibility", get(r, "visibility")?)?,
+        shared_with: shared
+            .split_whitespace()
+            .map(|s| parse("station id", s.to_owned()))
+            .collect::<Result<_>>()?,
+        max_kbps: int("max_kbps")?,
+        max_height: int("max_height")?,
+        dvr_minutes: int("dvr_minutes")?,
+        state: if live {
+            ChannelState::Live
+        } else {
+            ChannelState::Idle
+        },
+        live_since: if live {
+            get::<Option<i64>>(r, "live_since")?.map(from_ms)
+        } else {
+            None
+        },
+        health: health.and_then(|h| serde_json::from_str(&h).ok()),
+        key_hint: get(r, "key_hint")?,
+        key_rotated_at: from_ms(get(r, "key_rotated_at")?),
+        created_at: from_ms(get(r, "created_at")?),
+        updated_at: from_ms(get(r, "updated_at")?),
+    })
+}
+
+/// The channels a scope may watch: `$1` all, `$2` its station, `$3` `% <station> %`.
+const WATCHABLE: &str = "($1 OR c.station_id = $2 OR c.visibility IN ('exchange','public') \
+    OR (c.visibility = 'stations' AND ' ' || c.shared_with || ' ' LIKE $3))";
+
+fn watch_args(scope: TenantScope) -> (bool, Option<String>, String) {
+    let (all, own) = scope_args(scope);
+    let like = format!("% {} %", own.as_deref().unwrap_or("-"));
+    (all, own, like)
+}
+
+fn shared_text(fields: &ChannelFields) -> String {
+    fields
+        .shared_with
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[async_trait]
+impl LiveRepo for SqlRepo {
+    async fn insert_channel(
+        &self,
+        id: ChannelId,
+        station: StationId,
+        fields: &ChannelFields,
+        key_hash: &str,
+        key_hint: &str,
+        by: UserId,
+        audit: &NewAudit,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM live_channels WHERE station_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(station.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("count channels", "channel", e))?;
+        if count >= MAX_PER_STATION {
+            return Err(Error::WrongState {
+                entity: "channel",
+                state: "too_many".into(),
+            });
+        }
+        let now = ms(cityx_core::now());
+        sqlx::query(
+            "INSERT INTO live_channels (id, station_id, name, description, visibility, \
+             shared_with, max_kbps, max_height, dvr_minutes, key_hash, key_hint, \
+             key_rotated_at, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12)",
+        )
+        .bind(id.to_string())
+        .bind(station.to_string())
+        .bind(&fields.name)
+        .bind(&fields.description)
+        .bind(fields.visibility.as_str())
+        .bind(shared_text(fields))
+        .bind(i64::from(fields.max_kbps))
+        .bind(i64::from(fields.max_height))
+        .bind(i64::from(fields.dvr_minutes))
+        .bind(key_hash)
+        .bind(key_hint)
+        .bind(now)
+        .bind(by.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("add a channel", "channel", e))?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn list_watchable_channels(&self, scope: TenantScope) -> Result<Vec<Channel>> {
+        let (all, own, like) = watch_args(scope);
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANNEL_COLS} FROM {CHANNEL_FROM} WHERE c.deleted_at IS NULL \
+             AND {WATCHABLE} \
+             ORDER BY CASE WHEN c.held_until > $4 THEN 0 ELSE 1 END, c.name, c.id LIMIT 1000"
+        ))
+        .bind(all)
+        .bind(own)
+        .bind(like)
+        .bind(ms(cityx_core::now()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("list channels", "channel", e))?;
+        rows.iter().map(channel_from).collect()
+    }
+
+    async fn get_watchable_channel(&self, scope: TenantScope, id: ChannelId) -> Result<Channel> {
+        let (all, own, like) = watch_args(scope);
+        let row = sqlx::query(&format!(
+            "SELECT {CHANNEL_COLS} FROM {CHANNEL_FROM} WHERE c.id = $4 \
+             AND c.deleted_at IS NULL AND {WATCHABLE}"
+        ))
+        .bind(all)
+        .bind(own)
+        .bind(like)
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("read a channel", "channel", e))?;
+        found(row, channel_from, "channel")
+    }
+
+    async fn get_channel(&self, scope: TenantScope, id: ChannelId) -> Result<Channel> {
+        let (all, own) = scope_args(scope);
+        let row = sqlx::query(&format!(
+            "SELECT {CHANNEL_COLS} FROM {CHANNEL_FROM} WHERE c.id = $1 \
+             AND c.deleted_at IS NULL AND ($2 OR c.station_id = $3)"
+        ))
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("read a channel", "channel", e))?;
+        found(row, channel_from, "channel")
+    }
+
+    async fn update_channel(
+        &self,
+        scope: TenantScope,
+        id: ChannelId,
+        fields: &ChannelFields,
+        audit: &NewAudit,
+    ) -> Result<()> {
+        let (all, own) = scope_args(scope);
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE live_channels SET name = $1, description = $2, visibility = $3, \
+             shared_with = $4, max_kbps = $5, max_height = $6, dvr_minutes = $7, \
+             updated_at = $8 WHERE id = $9 AND deleted_at IS NULL AND ($10 OR station_id = $11)",
+        )
+        .bind(&fields.name)
+        .bind(&fields.description)
+        .bind(fields.visibility.as_str())
+        .bind(shared_text(fields))
+        .bind(i64::from(fields.max_kbps))
+        .bind(i64::from(fields.max_height))
+        .bind(i64::from(fields.dvr_minutes))
+        .bind(ms(cityx_core::now()))
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("change a channel", "channel", e))?;
+        not_found_unless(done.rows_affected(), "channel")?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn rotate_channel_key(
+        &self,
+        scope: TenantScope,
+        id: ChannelId,
+        key_hash: &str,
+        key_hint: &str,
+        audit: &NewAudit,
+    ) -> Result<()> {
+        let (all, own) = scope_args(scope);
+        let mut tx = self.begin().await?;
+        let now = ms(cityx_core::now());
+        let done = sqlx::query(
+            "UPDATE live_channels SET key_hash = $1, key_hint = $2, key_rotated_at = $3, \
+             updated_at = $3 WHERE id = $4 AND deleted_at IS NULL AND ($5 OR station_id = $6)",
+        )
+        .bind(key_hash)
+        .bind(key_hint)
+        .bind(now)
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("rotate a stream key", "channel", e))?;
+        not_found_unless(done.rows_affected(), "channel")?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn delete_channel(
+        &self,
+        scope: TenantScope,
+        id: ChannelId,
+        audit: &NewAudit,
+    ) -> Result<()> {
+        let (all, own) = scope_args(scope);
+        let mut tx = self.begin().await?;
+        let now = ms(cityx_core::now());
+        // The key is freed (a deleted channel's key must not match), the hold ended.
+        let done = sqlx::query(
+            "UPDATE live_channels SET deleted_at = $1, updated_at = $1, \
+             key_hash = 'deleted:' || id, session = NULL, node = NULL, held_until = NULL \
+             WHERE id = $2 AND deleted_at IS NULL AND ($3 OR station_id = $4)",
+        )
+        .bind(now)
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("delete a channel", "channel", e))?;
+        not_found_unless(done.rows_affected(), "channel")?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn channel_by_key(&self, key_hash: &str) -> Result<Option<Channel>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CHANNEL_COLS} FROM {CHANNEL_FROM} WHERE c.key_hash = $1 \
+             AND c.deleted_at IS NULL"
+        ))
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("find a channel by key", "channel", e))?;
+        row.as_ref().map(channel_from).transpose()
+    }
+
+    async fn hold_channel(
+        &self,
+        id: ChannelId,
+        session: &str,
+        node: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool> {
+        let now = ms(cityx_core::now());
+        let done = sqlx::query(
+            "UPDATE live_channels SET session = $1, node = $2, held_until = $3, \
+             live_since = $4, health = NULL \
+             WHERE id = $5 AND deleted_at IS NULL AND (held_until IS NULL OR held_until < $4)",
+        )
+        .bind(session)
+        .bind(node)
+        .bind(ms(until))
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("hold a channel", "channel", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn renew_channel(
+        &self,
+        id: ChannelId,
+        session: &str,
+        until: OffsetDateTime,
+        health: &Health,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE live_channels SET held_until = $1, health = $2 \
+             WHERE id = $3 AND session = $4 AND deleted_at IS NULL",
+        )
+        .bind(ms(until))
+        .bind(serde_json::to_string(health).unwrap_or_default())
+        .bind(id.to_string())
+        .bind(session)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("renew a channel's hold", "channel", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_channel(&self, id: ChannelId, session: &str, health: &Health) -> Result<()> {
+        sqlx::query(
+            "UPDATE live_channels SET session = NULL, node = NULL, held_until = NULL, \
+             live_since = NULL, health = $1 WHERE id = $2 AND session = $3",
+        )
+        .bind(serde_json::to_string(health).unwrap_or_default())
+        .bind(id.to_string())
+        .bind(session)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("release a channel", "channel", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,239 @@
+//! The live channels' use cases: what the doors call.
+
+use cityx_app::{App, Error, Result, secrets};
+use cityx_core::live::{Channel, ChannelInput, KEY_PREFIX, key_hint};
+use cityx_core::{Actor, AuditAction, ChannelId, NewAudit, TenantScope, policy};
+use cityx_storage::StorageKey;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A channel with its stream key: the only time the key is shown (at creation and rotation).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ChannelWithKey {
+    pub channel: Channel,
+    /// The stream key to give the encoder. Shown once; rotate it to get a new one.
+    pub stream_key: String,
+}
+
+/// A file of a channel's live output, read for a viewer.
+pub struct LiveFile {
+    pub bytes: bytes::Bytes,
+    pub content_type: &'static str,
+    /// The playlist changes every segment; segments and thumbnails do not (a thumbnail is
+    /// replaced under the same name, so it is kept briefly).
+    pub cache_control: &'static str,
+}
+
+/// Live channels, as a context of its own holding only the live repository and storage.
+pub struct Live<'a> {
+    repo: &'a dyn cityx_db::LiveRepo,
+    storage: &'a cityx_storage::Storage,
+}
+
+/// A fresh stream key: `sk_` and 192 random bits in hex.
+pub fn new_stream_key() -> Result<String> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| Error::Internal(e.to_string().into()))?;
+    Ok(format!("{KEY_PREFIX}{}", secrets::hex(&bytes)))
+}
+
+fn too_many(e: cityx_db::Error) -> Error {
+    match e {
+        cityx_db::Error::WrongState {
+            entity: "channel", ..
+        } => Error::field(
+            "name",
+            "too_many",
+            format!(
+                "a station has at most {} channels",
+                cityx_core::live::MAX_PER_STATION
+            ),
+        ),
+        e => e.into(),
+    }
+}
+
+impl<'a> Live<'a> {
+    pub fn of(app: &'a App) -> Self {
+        Live {
+            repo: &**app.repo(),
+            storage: app.storage(),
+        }
+    }
+
+    /// Creates a channel for the caller's station (station admins); returns its key once.
+    pub async fn create(&self, actor: &Actor, input: &ChannelInput<'_>) -> Result<ChannelWithKey> {
+        let station = policy::create_channel(actor)?;
+        let fields = input.validate()?;
+        let by = actor.user_id.ok_or(Error::Forbidden)?;
+        let id = ChannelId::new();
+        let key = new_stream_key()?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::ChannelCreated,
+            "channel",
+            id,
+            Some(station),
+        )
+        .detail("name", fields.name.clone());
+        self.repo
+            .insert_channel(
+                id,
+                station,
+                &fields,
+                &secrets::hash_secret(&key),
+                &key_hint(&key),
+                by,
+                &audit,
+            )
+            .await
+            .map_err(too_many)?;
+        tracing::info!(channel = %id, %station, "live channel created");
+        Ok(ChannelWithKey {
+            channel: self.repo.get_channel(actor.tenant_scope(), id).await?,
+            stream_key: key,
+        })
+    }
+
+    /// The channels the caller may watch, live ones first.
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<Channel>> {
+        policy::read(actor)?;
+        Ok(self
+            .repo
+            .list_watchable_channels(watch_scope(actor))
+            .await?)
+    }
+
+    /// A channel the caller may watch.
+    pub async fn get(&self, actor: &Actor, id: ChannelId) -> Result<Channel> {
+        policy::read(actor)?;
+        Ok(self
+            .repo
+            .get_watchable_channel(watch_scope(actor), id)
+            .await?)
+    }
+
+    /// Whether the caller may change the channel (and so see its ingest address).
+    pub fn may_manage(actor: &Actor, channel: &Channel) -> bool {
+        policy::manage_channels(actor).is_ok()
+            && (actor.tenant_scope() == TenantScope::All
+                || actor.station_id == Some(channel.station_id))
+    }
+
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        id: ChannelId,
+        input: &ChannelInput<'_>,
+    ) -> Result<Channel> {
+        policy::manage_channels(actor)?;
+        let fields = input.validate()?;
+        let scope = actor.tenant_scope();
+        let station = self.repo.get_channel(scope, id).await?.station_id;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::ChannelUpdated,
+            "channel",
+            id,
+            Some(station),
+        );
+        self.repo.update_channel(scope, id, &fields, &audit).await?;
+        Ok(self.repo.get_channel(scope, id).await?)
+    }
+
+    /// Replaces the stream key; the old one is refused from now on.
+    pub async fn rotate_key(&self, actor: &Actor, id: ChannelId) -> Result<ChannelWithKey> {
+        policy::manage_channels(actor)?;
+        let scope = actor.tenant_scope();
+        let station = self.repo.get_channel(scope, id).await?.station_id;
+        let key = new_stream_key()?;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::ChannelKeyRotated,
+            "channel",
+            id,
+            Some(station),
+        );
+        self.repo
+            .rotate_channel_key(
+                scope,
+                id,
+                &secrets::hash_secret(&key),
+                &key_hint(&key),
+                &audit,
+            )
+            .await?;
+        Ok(ChannelWithKey {
+            channel: self.repo.get_channel(scope, id).await?,
+            stream_key: key,
+        })
+    }
+
+    /// Deletes a channel and its recorded window; a publisher is cut off at its next report.
+    pub async fn delete(&self, actor: &Actor, id: ChannelId) -> Result<()> {
+        policy::manage_channels(actor)?;
+        let scope = actor.tenant_scope();
+        let station = self.repo.get_channel(scope, id).await?.station_id;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::ChannelDeleted,
+            "channel",
+            id,
+            Some(station),
+        );
+        self.repo.delete_channel(scope, id, &audit).await?;
+        if let Err(e) = self
+            .storage
+            .delete_prefix(&StorageKey::live_prefix(id))
+            .await
+        {
+            tracing::warn!(channel = %id, error = %e, "a deleted channel's files stay");
+        }
+        Ok(())
+    }
+
+    /// A file of the channel's live output (`index.m3u8`, `<session>/<n>.ts`, `thumb.jpg`)
+    /// for a viewer who may watch it.
+    pub async fn file(&self, actor: &Actor, id: ChannelId, relative: &str) -> Result<LiveFile> {
+        self.get(actor, id).await?;
+        let key = StorageKey::live(id, relative).ok_or(Error::NotFound("file"))?;
+        let (content_type, cache_control) = match relative.rsplit('.').next() {
+            Some("m3u8") => ("application/vnd.apple.mpegurl", "no-cache"),
+            Some("ts") => ("video/mp2t", "private, max-age=86400, immutable"),
+            Some("jpg") => ("image/jpeg", "private, max-age=2"),
+            _ => return Err(Error::NotFound("file")),
+        };
+        let (_, bytes) = self
+            .storage
+            .read_small(&key, cityx_app::SMALL_FILE)
+            .await
+            .map_err(|e| {
+                if e.is_not_found() {
+                    Error::NotFound("file")
+                } else {
+                    Error::Internal(e.to_string().into())
+                }
+            })?
+            .ok_or(Error::NotFound("file"))?;
+        Ok(LiveFile {
+            bytes,
+            content_type,
+            cache_control,
+        })
+    }
+}
+
+/// Whose channels a viewer may watch: the hub's roles every one, a station's people those
+/// shared with their station.
+fn watch_scope(actor: &Actor) -> TenantScope {
+    if matches!(
+        actor.role,
+        cityx_core::Role::HubAdmin | cityx_core::Role::HubEditor
+    ) {
+        TenantScope::All
+    } else {
+        actor
+            .station_id
+            .map_or(TenantScope::Nothing, TenantScope::Station)
+    }
+}

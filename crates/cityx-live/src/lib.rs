@@ -1,0 +1,47 @@
+//! Live channels (云直播): a station creates a channel, its encoder publishes to cityx's
+//! RTMP ingest with the channel's stream key, and whoever the channel is shared with watches
+//! it as HLS with a time-shift window (回看).
+//!
+//! What it owns: its use cases ([`Live`], the context the doors call), the RTMP ingest
+//! ([`rtmp::serve`], started by `cityx serve` on API nodes), one publishing session per
+//! channel ([`publish::Publish`]: a hardened ffmpeg copies the stream into 2-second HLS
+//! segments, which are moved into storage as they finish, with the channel's playlist kept
+//! here and a thumbnail), and the health report that also renews the session's hold on the
+//! channel. Its repository trait, SQL and row mapping are `cityx-db/src/sql/live.rs`; its
+//! domain types and rules `cityx_core::live`; the packager's command
+//! `cityx_media::live`; its routes `routes/live.rs` in `cityx-api` and `pages/live.rs` in
+//! `cityx-web`.
+//!
+//! A pushed stream lives on the node its publisher's connection reached: the session holds
+//! the channel by a lease on its row, renewed every 2 s, so a second publisher is refused
+//! while the first is alive (the first keeps the channel), and a publisher that reconnects
+//! to another node after its node died continues the channel there, with the same
+//! playlist, once the lease has run out (6 s). Players on any node read the playlist and
+//! segments from storage.
+//!
+//! Depends on `cityx-core`, `cityx-db`'s `LiveRepo`, `cityx-app` (storage and the error
+//! type), `cityx-media` (ffmpeg), `cityx-storage` and `cityx-queue` (the node's name). It
+//! must not depend on another subsystem or on a door.
+
+mod context;
+pub mod flv;
+pub mod publish;
+pub mod rtmp;
+
+pub use context::{ChannelWithKey, Live, LiveFile, new_stream_key};
+
+use std::path::PathBuf;
+
+/// How the ingest runs on this node.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    pub tools: cityx_media::Tools,
+    /// Where sessions' segments are written before they are stored.
+    pub work_dir: PathBuf,
+    /// Target segment length, seconds.
+    pub segment_secs: u32,
+    /// A thumbnail every this many seconds.
+    pub thumbnail_secs: u32,
+    /// Connections one address may hold on the ingest port.
+    pub max_connections_per_ip: usize,
+}

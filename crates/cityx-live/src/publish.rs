@@ -1,0 +1,440 @@
+//! One publishing session of a channel: the packager (a hardened ffmpeg fed the stream on its
+//! standard input, copying it into short HLS segments), the mover (segments into storage as
+//! they finish, the channel's time-shift playlist after each) and the health report, which
+//! also renews the session's hold on the channel.
+
+use crate::IngestOptions;
+use crate::flv::{self, TagKind};
+use bytes::Bytes;
+use cityx_core::ChannelId;
+use cityx_core::live::{Channel, Health};
+use cityx_media::live::{LOCAL_PLAYLIST, LivePlaylist, LiveSegment, THUMBNAIL, listed_segments};
+use cityx_storage::{Storage, StorageKey};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Mutex, mpsc};
+use tokio::task::JoinHandle;
+
+/// How long a session's hold lasts without a report (reports come every [`REPORT_EVERY`]).
+pub const HOLD: Duration = Duration::from_secs(6);
+/// How often health is reported and the hold renewed.
+pub const REPORT_EVERY: Duration = Duration::from_secs(2);
+/// Tags queued for the packager before the publisher is cut off as too fast.
+const QUEUE: usize = 4096;
+
+/// What the session has seen of its input, for the health report.
+#[derive(Default)]
+struct Seen {
+    health: Health,
+    bytes: u64,
+    frames: u64,
+    last_keyframe: Option<Instant>,
+}
+
+/// Why a session ended early, as the publisher's log says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// The channel was deleted, or another session holds it.
+    Lost,
+    /// Above the channel's bit rate or height.
+    OverLimits,
+    /// The packager stopped (an input it cannot copy).
+    PackagerEnded,
+}
+
+/// A running session. Feed it the publisher's messages; [`finish`](Self::finish) ends it.
+pub struct Publish {
+    pub channel: Channel,
+    pub session: String,
+    tags: mpsc::Sender<Bytes>,
+    seen: Arc<Mutex<Seen>>,
+    cut: Arc<Mutex<Option<Cut>>>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+    packager: JoinHandle<()>,
+    mover: JoinHandle<()>,
+    repo: Arc<dyn cityx_db::Repo>,
+}
+
+impl Publish {
+    /// Starts a session of `channel`, already held as `session`.
+    pub fn start(
+        channel: Channel,
+        session: String,
+        remote: String,
+        reconnects: u32,
+        repo: Arc<dyn cityx_db::Repo>,
+        storage: Storage,
+        opts: Arc<IngestOptions>,
+    ) -> std::io::Result<Publish> {
+        let dir = opts.work_dir.join(channel.id.to_string()).join(&session);
+        std::fs::create_dir_all(&dir)?;
+        let (tags, rx) = mpsc::channel::<Bytes>(QUEUE);
+        let seen = Arc::new(Mutex::new(Seen {
+            health: Health {
+                remote,
+                reconnects,
+                ..Health::default()
+            },
+            ..Seen::default()
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let cut = Arc::new(Mutex::new(None));
+        let packager = tokio::spawn(package(dir.clone(), rx, opts.clone(), cut.clone()));
+        let mover = tokio::spawn(move_segments(Mover {
+            channel: channel.id,
+            session: session.clone(),
+            dir,
+            storage,
+            window_secs: f64::from(channel.dvr_minutes) * 60.0,
+            stop: stop.clone(),
+            segment_secs: opts.segment_secs,
+        }));
+        let reporter = tokio::spawn(report(
+            channel.clone(),
+            session.clone(),
+            repo.clone(),
+            seen.clone(),
+            cut.clone(),
+        ));
+        Ok(Publish {
+            channel,
+            session,
+            tags,
+            seen,
+            cut,
+            stop,
+            tasks: vec![reporter],
+            packager,
+            mover,
+            repo,
+        })
+    }
+
+    /// Why the session must end now, if it must.
+    pub async fn cut(&self) -> Option<Cut> {
+        *self.cut.lock().await
+    }
+
+    /// Passes a video or audio message on; false when the packager cannot keep up.
+    pub async fn feed(&self, kind: TagKind, timestamp: u32, data: &Bytes) -> bool {
+        {
+            let mut seen = self.seen.lock().await;
+            seen.bytes += data.len() as u64;
+            match kind {
+                TagKind::Video => {
+                    if let Some(codec) = flv::video_codec(data) {
+                        codec.clone_into(&mut seen.health.video_codec);
+                    }
+                    if flv::is_frame(data) {
+                        seen.frames += 1;
+                    }
+                    if flv::is_keyframe(data) {
+                        let now = Instant::now();
+                        if let Some(last) = seen.last_keyframe {
+                            seen.health.keyframe_secs =
+                                ((now - last).as_secs_f64() * 100.0).round() / 100.0;
+                        }
+                        seen.last_keyframe = Some(now);
+                    }
+                }
+                TagKind::Audio => {
+                    if let Some(codec) = flv::audio_codec(data) {
+                        codec.clone_into(&mut seen.health.audio_codec);
+                    }
+                }
+            }
+        }
+        self.tags.try_send(flv::tag(kind, timestamp, data)).is_ok()
+    }
+
+    /// The publisher's announced picture size.
+    pub async fn metadata(&self, width: Option<u32>, height: Option<u32>) {
+        let mut seen = self.seen.lock().await;
+        if let (Some(w), Some(h)) = (width, height) {
+            seen.health.width = w;
+            seen.health.height = h;
+        }
+        if self.channel.max_height > 0 && seen.health.height > self.channel.max_height {
+            *self.cut.lock().await = Some(Cut::OverLimits);
+        }
+    }
+
+    /// Ends the session: the packager gets the end of the stream and writes its last
+    /// segment, the mover stores it and marks the broadcast ended, and the hold is released.
+    pub async fn finish(self) {
+        drop(self.tags);
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(15), self.packager).await;
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.mover).await;
+        let health = self.seen.lock().await.health.clone();
+        if let Err(e) = self
+            .repo
+            .release_channel(self.channel.id, &self.session, &health)
+            .await
+        {
+            tracing::warn!(channel = %self.channel.id, error = %e, "could not release a channel");
+        }
+        tracing::info!(channel = %self.channel.id, session = %self.session, "live session ended");
+    }
+}
+
+/// Runs the packager until the stream ends (its queue closes) or ffmpeg stops.
+async fn package(
+    dir: PathBuf,
+    mut rx: mpsc::Receiver<Bytes>,
+    opts: Arc<IngestOptions>,
+    cut: Arc<Mutex<Option<Cut>>>,
+) {
+    let (stdin_tx, stdin_rx) = tokio::sync::oneshot::channel();
+    let writer = tokio::spawn(async move {
+        let Ok(stdin) = stdin_rx.await else {
+            return;
+        };
+        let mut stdin: tokio::process::ChildStdin = stdin;
+        if stdin.write_all(&flv::header()).await.is_err() {
+            return;
+        }
+        while let Some(tag) = rx.recv().await {
+            if stdin.write_all(&tag).await.is_err() {
+                return;
+            }
+        }
+        let _ = stdin.shutdown().await;
+    });
+    let args = cityx_media::live::package_args(&cityx_media::live::PackageOptions {
+        format: "flv",
+        segment_secs: opts.segment_secs,
+        thumbnail_secs: opts.thumbnail_secs,
+    });
+    let limits = cityx_media::process::Limits {
+        // A broadcast may run for days; the stall watchdog ends a stuck one.
+        wall: Duration::from_secs(30 * 24 * 3600),
+        stall: Duration::from_secs(30),
+        max_stdout: 0,
+    };
+    let hooks = cityx_media::process::Hooks {
+        stdout_lines: Some(Box::new(|_| {})),
+        die_with_parent: true,
+        stdin: Some(Box::new(move |s| {
+            let _ = stdin_tx.send(s);
+        })),
+        ..Default::default()
+    };
+    let result =
+        cityx_media::process::run_with(&opts.tools.ffmpeg, &args, &dir, &limits, hooks).await;
+    writer.abort();
+    if let Err(e) = result {
+        tracing::warn!(dir = %dir.display(), error = %e, "the live packager stopped");
+        cut.lock().await.get_or_insert(Cut::PackagerEnded);
+    }
+}
+
+struct Mover {
+    channel: ChannelId,
+    session: String,
+    dir: PathBuf,
+    storage: Storage,
+    window_secs: f64,
+    stop: Arc<AtomicBool>,
+    segment_secs: u32,
+}
+
+impl Mover {
+    fn key(&self, relative: &str) -> Option<StorageKey> {
+        StorageKey::live(self.channel, relative)
+    }
+
+    async fn put(&self, relative: &str, bytes: Bytes) -> bool {
+        let Some(key) = self.key(relative) else {
+            return false;
+        };
+        match self.storage.put(&key, bytes).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(channel = %self.channel, %relative, error = %e, "could not store a live file");
+                false
+            }
+        }
+    }
+
+    async fn load_playlist(&self) -> LivePlaylist {
+        let Some(key) = self.key("index.m3u8") else {
+            return LivePlaylist::default();
+        };
+        match self.storage.read_small(&key, cityx_app::SMALL_FILE).await {
+            Ok(Some((_, bytes))) => {
+                LivePlaylist::parse(&String::from_utf8_lossy(&bytes)).unwrap_or_default()
+            }
+            _ => LivePlaylist::default(),
+        }
+    }
+
+    async fn forget(&self, uris: Vec<String>) {
+        for uri in uris {
+            if let Some(key) = self.key(&uri) {
+                let _ = self.storage.delete(&key).await;
+            }
+        }
+    }
+}
+
+/// Moves finished segments into storage and keeps the channel's playlist, until the
+/// session stops and the last segment is stored.
+async fn move_segments(m: Mover) {
+    let mut playlist = m.load_playlist().await;
+    // What an earlier session left older than the window goes now.
+    let horizon = cityx_core::now() - time::Duration::seconds_f64(m.window_secs);
+    let old: Vec<String> = playlist
+        .segments
+        .iter()
+        .filter(|s| s.at < horizon)
+        .map(|s| s.uri.clone())
+        .collect();
+    let keep = playlist.segments.len() - old.len();
+    if keep < playlist.segments.len() {
+        let gone = playlist.segments.len() - keep;
+        let dropped: Vec<LiveSegment> = playlist.segments.drain(..gone).collect();
+        playlist.sequence += gone as u64;
+        playlist.discontinuity_sequence +=
+            dropped.iter().filter(|s| s.discontinuity).count() as u64;
+    }
+    m.forget(old).await;
+    let mut first = true;
+    let mut next_at: Option<OffsetDateTime> = None;
+    let mut moved = 0usize;
+    let mut thumb_changed = None;
+    loop {
+        let stopping = m.stop.load(Ordering::SeqCst);
+        let local = tokio::fs::read_to_string(m.dir.join(LOCAL_PLAYLIST))
+            .await
+            .unwrap_or_default();
+        let listed = listed_segments(&local);
+        for (name, duration) in &listed {
+            // ffmpeg's list keeps the last few; count by the number in the name.
+            let Some(n) = segment_number(name) else {
+                continue;
+            };
+            if n < moved {
+                continue;
+            }
+            let path = m.dir.join(name);
+            let Ok(bytes) = tokio::fs::read(&path).await else {
+                continue;
+            };
+            let uri = format!("{}/{n}.ts", m.session);
+            if !m.put(&uri, Bytes::from(bytes)).await {
+                break;
+            }
+            let _ = tokio::fs::remove_file(&path).await;
+            moved = n + 1;
+            let at = next_at
+                .unwrap_or_else(|| cityx_core::now() - time::Duration::seconds_f64(*duration));
+            next_at = Some(at + time::Duration::seconds_f64(*duration));
+            let dropped = playlist.push(
+                LiveSegment {
+                    uri,
+                    duration: *duration,
+                    at,
+                    discontinuity: first && !playlist.segments.is_empty(),
+                },
+                m.window_secs,
+            );
+            first = false;
+            m.put("index.m3u8", Bytes::from(playlist.render())).await;
+            m.forget(dropped).await;
+        }
+        if let Ok(meta) = tokio::fs::metadata(m.dir.join(THUMBNAIL)).await
+            && let Ok(modified) = meta.modified()
+            && thumb_changed != Some(modified)
+            && let Ok(bytes) = tokio::fs::read(m.dir.join(THUMBNAIL)).await
+            && !bytes.is_empty()
+        {
+            thumb_changed = Some(modified);
+            m.put(THUMBNAIL, Bytes::from(bytes)).await;
+        }
+        if stopping {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(if m.segment_secs > 1 {
+            200
+        } else {
+            100
+        }))
+        .await;
+    }
+    playlist.ended = true;
+    m.put("index.m3u8", Bytes::from(playlist.render())).await;
+    let _ = tokio::fs::remove_dir_all(&m.dir).await;
+}
+
+/// The number in `seg_<n>.ts`.
+fn segment_number(name: &str) -> Option<usize> {
+    name.strip_prefix("seg_")?.strip_suffix(".ts")?.parse().ok()
+}
+
+/// Every [`REPORT_EVERY`], reports health and renews the hold; marks the session cut when
+/// the hold is lost or the input is over the channel's limits.
+async fn report(
+    channel: Channel,
+    session: String,
+    repo: Arc<dyn cityx_db::Repo>,
+    seen: Arc<Mutex<Seen>>,
+    cut: Arc<Mutex<Option<Cut>>>,
+) {
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut over = 0;
+    let mut tick = tokio::time::interval(REPORT_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let health = {
+            let mut s = seen.lock().await;
+            let secs = last.elapsed().as_secs_f64().max(0.001);
+            last = Instant::now();
+            s.health.kbps =
+                u32::try_from((s.bytes as f64 * 8.0 / 1000.0 / secs) as u64).unwrap_or(u32::MAX);
+            s.health.fps = (s.frames as f64 / secs * 10.0).round() / 10.0;
+            s.health.uptime_secs = started.elapsed().as_secs();
+            s.bytes = 0;
+            s.frames = 0;
+            s.health.clone()
+        };
+        if channel.max_kbps > 0 && health.kbps > channel.max_kbps.saturating_mul(5) / 4 {
+            over += 1;
+            if over >= 2 {
+                *cut.lock().await = Some(Cut::OverLimits);
+            }
+        } else {
+            over = 0;
+        }
+        let until = cityx_core::now() + HOLD;
+        match repo
+            .renew_channel(channel.id, &session, until, &health)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                *cut.lock().await = Some(Cut::Lost);
+                return;
+            }
+            // The database away: keep going until the hold would run out.
+            Err(e) => {
+                tracing::warn!(channel = %channel.id, error = %e, "could not renew a channel")
+            }
+        }
+    }
+}
+
+/// Removes a working directory left by a node that stopped (called at start).
+pub fn clear_work_dir(dir: &Path) {
+    let _ = std::fs::remove_dir_all(dir);
+}

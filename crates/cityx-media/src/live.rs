@@ -1,0 +1,301 @@
+//! The live packager's command: an untrusted stream on standard input, copied (no decode)
+//! into short HLS segments in a working directory, with a thumbnail decoded from keyframes
+//! only. The ingest moves the segments into storage and keeps the time-shift playlist
+//! itself ([`LivePlaylist`]); ffmpeg's own playlist only tells it which segments are done.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use time::OffsetDateTime;
+
+/// The segments ffmpeg writes, `seg_<n>.ts`, and the playlist that lists the finished ones.
+pub const LOCAL_PLAYLIST: &str = "local.m3u8";
+/// The thumbnail, rewritten every few seconds.
+pub const THUMBNAIL: &str = "thumb.jpg";
+
+/// How a live stream is packaged.
+#[derive(Clone, Debug)]
+pub struct PackageOptions {
+    /// The input's demuxer: `flv` (RTMP) or `mpegts` (SRT).
+    pub format: &'static str,
+    /// Target segment length in seconds (segments end on the first keyframe after it).
+    pub segment_secs: u32,
+    /// A new thumbnail every this many seconds.
+    pub thumbnail_secs: u32,
+}
+
+/// The arguments of ffmpeg for [`PackageOptions`], to run in the session's working
+/// directory with the stream on standard input.
+pub fn package_args(opts: &PackageOptions) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["-nostdin", "-hide_banner", "-nostats", "-y"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    // Only keyframes are decoded, and only for the thumbnail: the segments are copies.
+    args.extend(["-skip_frame", "nokey"].map(OsString::from));
+    args.extend(crate::hardened_stream_input(opts.format));
+    let hls = [
+        "-map",
+        "0:v:0?",
+        "-map",
+        "0:a:0?",
+        "-c",
+        "copy",
+        "-f",
+        "hls",
+        "-hls_time",
+        &opts.segment_secs.to_string(),
+        "-hls_list_size",
+        "10",
+        "-hls_flags",
+        "independent_segments+temp_file",
+        "-hls_segment_filename",
+        "seg_%d.ts",
+        LOCAL_PLAYLIST,
+    ]
+    .map(OsString::from);
+    args.extend(hls);
+    let thumb = format!("fps=1/{},scale=-2:180", opts.thumbnail_secs.max(1));
+    args.extend(
+        [
+            "-map", "0:v:0?", "-vf", &thumb, "-q:v", "6", "-update", "1", "-f", "image2", THUMBNAIL,
+        ]
+        .map(OsString::from),
+    );
+    args.extend(["-progress", "pipe:1"].map(OsString::from));
+    args
+}
+
+/// The finished segments ffmpeg's playlist lists: `(file name, duration in seconds)`.
+pub fn listed_segments(playlist: &str) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    let mut duration = None;
+    for line in playlist.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            duration = rest.split(',').next().and_then(|d| d.trim().parse().ok());
+        } else if !line.is_empty()
+            && !line.starts_with('#')
+            && let Some(d) = duration.take()
+        {
+            out.push((line.to_owned(), d));
+        }
+    }
+    out
+}
+
+/// One segment of a channel's time-shift window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveSegment {
+    /// Relative to the channel's playlist: `<session>/<n>.ts`.
+    pub uri: String,
+    pub duration: f64,
+    /// When its first frame was on air.
+    pub at: OffsetDateTime,
+    /// The first segment of a publishing session after another (a new encoder, new
+    /// timestamps).
+    pub discontinuity: bool,
+}
+
+/// A channel's playlist with its time-shift window (an HLS live "event" window that slides):
+/// what players load, written by the ingest after each segment and read back when a
+/// publisher comes back, so the window and the sequence numbers continue.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LivePlaylist {
+    /// The media sequence number of the first segment.
+    pub sequence: u64,
+    /// Discontinuities that slid out of the window.
+    pub discontinuity_sequence: u64,
+    pub segments: Vec<LiveSegment>,
+    /// The broadcast ended (no publisher now).
+    pub ended: bool,
+}
+
+impl LivePlaylist {
+    /// Adds a segment; returns the URIs that slid out of a window of `window_secs`.
+    pub fn push(&mut self, segment: LiveSegment, window_secs: f64) -> Vec<String> {
+        self.ended = false;
+        self.segments.push(segment);
+        let mut dropped = Vec::new();
+        while self.segments.len() > 1 && self.total_secs() > window_secs {
+            let gone = self.segments.remove(0);
+            self.sequence += 1;
+            if gone.discontinuity {
+                // Its tag left the playlist with it.
+                self.discontinuity_sequence += 1;
+            }
+            dropped.push(gone.uri);
+        }
+        dropped
+    }
+
+    pub fn total_secs(&self) -> f64 {
+        self.segments.iter().map(|s| s.duration).sum()
+    }
+
+    /// The playlist text.
+    pub fn render(&self) -> String {
+        let target = self
+            .segments
+            .iter()
+            .map(|s| s.duration.ceil() as u64)
+            .max()
+            .unwrap_or(2)
+            .max(1);
+        let mut out = String::with_capacity(128 + self.segments.len() * 96);
+        let _ = write!(
+            out,
+            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:{target}\n\
+             #EXT-X-MEDIA-SEQUENCE:{}\n#EXT-X-DISCONTINUITY-SEQUENCE:{}\n\
+             #EXT-X-INDEPENDENT-SEGMENTS\n",
+            self.sequence, self.discontinuity_sequence
+        );
+        for s in &self.segments {
+            if s.discontinuity {
+                out.push_str("#EXT-X-DISCONTINUITY\n");
+            }
+            let at =
+                s.at.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+            let _ = write!(
+                out,
+                "#EXT-X-PROGRAM-DATE-TIME:{at}\n#EXTINF:{:.3},\n{}\n",
+                s.duration, s.uri
+            );
+        }
+        if self.ended {
+            out.push_str("#EXT-X-ENDLIST\n");
+        }
+        out
+    }
+
+    /// Reads back what [`render`](Self::render) wrote; `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut p = LivePlaylist::default();
+        let mut lines = text.lines().map(str::trim);
+        if lines.next()? != "#EXTM3U" {
+            return None;
+        }
+        let (mut disc, mut at, mut duration) = (false, None, None);
+        for line in lines {
+            if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+                p.sequence = v.parse().ok()?;
+            } else if let Some(v) = line.strip_prefix("#EXT-X-DISCONTINUITY-SEQUENCE:") {
+                p.discontinuity_sequence = v.parse().ok()?;
+            } else if line == "#EXT-X-DISCONTINUITY" {
+                disc = true;
+            } else if let Some(v) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+                at = OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339).ok();
+            } else if let Some(v) = line.strip_prefix("#EXTINF:") {
+                duration = v.split(',').next().and_then(|d| d.parse().ok());
+            } else if line == "#EXT-X-ENDLIST" {
+                p.ended = true;
+            } else if !line.is_empty() && !line.starts_with('#') {
+                p.segments.push(LiveSegment {
+                    uri: line.to_owned(),
+                    duration: duration.take()?,
+                    at: at.take()?,
+                    discontinuity: std::mem::take(&mut disc),
+                });
+            }
+        }
+        Some(p)
+    }
+
+    /// The segments that overlap `[from, to)`, for a clip: each with its offset.
+    pub fn range(&self, from: OffsetDateTime, to: OffsetDateTime) -> Vec<&LiveSegment> {
+        self.segments
+            .iter()
+            .filter(|s| {
+                let end = s.at + time::Duration::seconds_f64(s.duration);
+                end > from && s.at < to
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(n: u32, secs: i64, disc: bool) -> LiveSegment {
+        LiveSegment {
+            uri: format!("s/{n}.ts"),
+            duration: 2.0,
+            at: OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).expect("time"),
+            discontinuity: disc,
+        }
+    }
+
+    #[test]
+    fn the_window_slides_and_reads_back() {
+        let mut p = LivePlaylist::default();
+        for n in 0..5 {
+            assert!(p.push(seg(n, i64::from(n) * 2, false), 7.0).is_empty() || n >= 3);
+        }
+        // 5 × 2 s in a 7 s window: the first two slid out.
+        assert_eq!(p.segments.len(), 3);
+        assert_eq!(p.sequence, 2);
+        let dropped = p.push(seg(9, 30, true), 7.0);
+        assert_eq!(dropped, vec!["s/2.ts".to_owned()]);
+        p.ended = true;
+        let text = p.render();
+        assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:3\n"), "{text}");
+        assert!(
+            text.contains("#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:"),
+            "{text}"
+        );
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
+        assert_eq!(LivePlaylist::parse(&text), Some(p.clone()));
+        // The discontinuity tag stays while its segment does, and is counted once it left.
+        p.push(seg(10, 32, false), 4.0);
+        assert_eq!(p.discontinuity_sequence, 0);
+        assert!(p.render().contains("#EXT-X-DISCONTINUITY\n"));
+        p.push(seg(11, 34, false), 4.0);
+        assert_eq!(p.discontinuity_sequence, 1);
+        assert!(!p.render().contains("#EXT-X-DISCONTINUITY\n"));
+        assert_eq!(LivePlaylist::parse("not a playlist"), None);
+    }
+
+    #[test]
+    fn ffmpegs_list_and_ranges() {
+        let local = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.002000,\nseg_0.ts\n\
+                     #EXTINF:1.960000,\nseg_1.ts\n";
+        assert_eq!(
+            listed_segments(local),
+            vec![
+                ("seg_0.ts".to_owned(), 2.002),
+                ("seg_1.ts".to_owned(), 1.96)
+            ]
+        );
+        let mut p = LivePlaylist::default();
+        for n in 0..4 {
+            p.push(seg(n, i64::from(n) * 2, false), 100.0);
+        }
+        let base = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        let hit = p.range(
+            base + time::Duration::seconds(3),
+            base + time::Duration::seconds(5),
+        );
+        let uris: Vec<_> = hit.iter().map(|s| s.uri.as_str()).collect();
+        assert_eq!(uris, ["s/1.ts", "s/2.ts"]);
+    }
+
+    #[test]
+    fn the_command_copies_and_is_hardened() {
+        let args = package_args(&PackageOptions {
+            format: "flv",
+            segment_secs: 2,
+            thumbnail_secs: 5,
+        });
+        let text: Vec<String> = args
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = text.join(" ");
+        assert!(
+            joined.contains("-protocol_whitelist pipe -f flv -i pipe:0"),
+            "{joined}"
+        );
+        assert!(joined.contains("-c copy -f hls -hls_time 2"), "{joined}");
+        assert!(joined.contains("fps=1/5"), "{joined}");
+    }
+}

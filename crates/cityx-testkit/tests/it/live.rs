@@ -1,0 +1,333 @@
+//! Live channels over HTTP and RTMP with real peers: ffmpeg publishes to the ingest with the
+//! stream key the API showed, viewers of other stations read the HLS playlist and segments
+//! (ffprobe reads them as a player would), wrong and rotated keys and a second publisher are
+//! refused and audited, garbage on the ingest port closes only that connection, and a
+//! broadcast that ended leaves a playlist with its end marked.
+
+use cityx_testkit::{TestApp, World};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+
+/// `ffmpeg -re` publishing a test picture and tone for `secs` to `url`.
+fn publish(url: &str, secs: u32) -> Child {
+    Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=640x360:rate=25:duration={secs}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=500:duration={secs}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-f",
+            "flv",
+        ])
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg runs")
+}
+
+/// Waits until `check` holds of the channel as `token` sees it; returns it.
+async fn channel_until(
+    app: &TestApp,
+    id: &str,
+    token: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (s, v) = app.get(&format!("/api/v1/channels/{id}"), token).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if check(&v) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the channel never became {what}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn text_of(app: &TestApp, path: &str, token: &str) -> (StatusCode, String) {
+    let res = app.send("GET", path, Some(token), None).await;
+    let status = res.status();
+    (status, res.text().await.unwrap_or_default())
+}
+
+/// The playlist once it lists at least `n` segments.
+async fn playlist_with(app: &TestApp, id: &str, token: &str, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (s, text) = text_of(app, &format!("/api/v1/channels/{id}/hls/index.m3u8"), token).await;
+        if s == StatusCode::OK && text.matches("#EXTINF:").count() >= n {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no playlist with {n} segments: {s} {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Publishes with a key that must be refused: ffmpeg ends with an error, soon.
+async fn refused(url: &str) {
+    let started = Instant::now();
+    let out = publish(url, 30).wait_with_output().await.expect("ffmpeg");
+    assert!(
+        !out.status.success(),
+        "a publish with a refused key went on"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refusing took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let admin_a = &w.user("station_admin@a").token;
+    let editor_a = &w.user("editor@a").token;
+    let viewer_b = &w.user("viewer@b").token;
+
+    // Only a station's admins create channels; the key is shown once, with the address.
+    let (s, _) = app
+        .post("/api/v1/channels", editor_a, json!({ "name": "x" }))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, bad) = app
+        .post(
+            "/api/v1/channels",
+            admin_a,
+            json!({ "name": "", "dvr_minutes": 0, "visibility": "nobody" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let (s, made) = app
+        .post(
+            "/api/v1/channels",
+            admin_a,
+            json!({ "name": "新闻直播间", "visibility": "exchange", "dvr_minutes": 30 }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let key = made["stream_key"].as_str().expect("key").to_owned();
+    assert!(key.starts_with("sk_") && key.len() == 51, "{key}");
+    let rtmp = made["ingest"]["rtmp_url"]
+        .as_str()
+        .expect("rtmp url")
+        .to_owned();
+    assert!(rtmp.starts_with("rtmp://127.0.0.1:"), "{rtmp}");
+    assert_eq!(made["channel"]["state"], "idle");
+    let (_, private) = app
+        .post("/api/v1/channels", admin_a, json!({ "name": "内部" }))
+        .await;
+    let private_id = private["channel"]["id"].as_str().expect("id");
+
+    // Another station sees the shared channel, not the private one, and no ingest.
+    let (s, list) = app.get("/api/v1/channels", viewer_b).await;
+    assert_eq!(s, StatusCode::OK);
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|c| c["channel"]["id"].as_str())
+        .collect();
+    assert_eq!(ids, [id.as_str()], "{list}");
+    assert!(list["items"][0]["ingest"].is_null());
+    let (s, _) = app
+        .get(&format!("/api/v1/channels/{private_id}"), viewer_b)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = text_of(
+        &app,
+        &format!("/api/v1/channels/{private_id}/hls/index.m3u8"),
+        viewer_b,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Garbage on the ingest port closes that connection and nothing else.
+    let port: u16 = rtmp
+        .trim_start_matches("rtmp://127.0.0.1:")
+        .trim_end_matches("/live")
+        .parse()
+        .expect("port");
+    let mut junk = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    junk.write_all(&[0x03; 1537]).await.expect("write");
+    junk.write_all(&[0xff; 8192]).await.expect("write");
+    let mut sink = vec![0u8; 16 * 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match junk.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a connection sending garbage stayed open");
+
+    // A wrong key is refused and audited.
+    refused(&format!("{rtmp}/sk_{}", "0".repeat(48))).await;
+    let (_, audit) = app
+        .get("/api/v1/audit?action=publish_refused", &app.admin_token)
+        .await;
+    assert!(
+        audit.to_string().contains("unknown_key"),
+        "a refused publish is audited: {audit}"
+    );
+
+    // The right key: live within seconds, with the input's health.
+    let mut encoder = publish(&format!("{rtmp}/{key}"), 14);
+    let live = channel_until(&app, &id, viewer_b, "live with health", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
+    })
+    .await;
+    let health = &live["channel"]["health"];
+    assert_eq!(health["audio_codec"], "aac", "{health}");
+    assert_eq!(health["width"], 640, "{health}");
+    assert_eq!(health["height"], 360, "{health}");
+
+    // A second publisher with the same key is refused while the first is on air.
+    refused(&format!("{rtmp}/{key}")).await;
+
+    // Viewers of another station play it: a live playlist with times, segments that are
+    // MPEG-TS, and what ffprobe reads from it as a player would.
+    let playlist = playlist_with(&app, &id, viewer_b, 2).await;
+    assert!(playlist.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{playlist}");
+    assert!(!playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    let first = playlist
+        .lines()
+        .find(|l| l.ends_with(".ts"))
+        .expect("a segment")
+        .to_owned();
+    let res = app
+        .send(
+            "GET",
+            &format!("/api/v1/channels/{id}/hls/{first}"),
+            Some(viewer_b),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "video/mp2t");
+    let segment = res.bytes().await.expect("segment");
+    assert_eq!(segment.first(), Some(&0x47), "an MPEG-TS segment");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg("-headers")
+        .arg(format!("Authorization: Bearer {viewer_b}\r\n"))
+        .arg(app.url(&format!("/api/v1/channels/{id}/hls/index.m3u8")))
+        .output()
+        .await
+        .expect("ffprobe");
+    let streams = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        streams.contains("h264") && streams.contains("aac"),
+        "ffprobe read {streams} ({})",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let (s, _) = text_of(
+        &app,
+        &format!("/api/v1/channels/{id}/hls/../../secret"),
+        viewer_b,
+    )
+    .await;
+    assert!(
+        s == StatusCode::NOT_FOUND || s == StatusCode::BAD_REQUEST,
+        "{s}"
+    );
+
+    // The broadcast ends: the channel is off air, its playlist ends and keeps the window.
+    let out = encoder.wait().await.expect("ffmpeg");
+    assert!(out.success(), "the publisher failed");
+    channel_until(&app, &id, viewer_b, "idle", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let ended = loop {
+        let (_, text) = text_of(
+            &app,
+            &format!("/api/v1/channels/{id}/hls/index.m3u8"),
+            viewer_b,
+        )
+        .await;
+        if text.contains("#EXT-X-ENDLIST") {
+            break text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the playlist never ended: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let listed: f64 = ended
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|d| d.trim_end_matches(',').parse::<f64>().ok())
+        .sum();
+    assert!(
+        (10.0..=16.0).contains(&listed),
+        "the window holds the 14 s broadcast: {listed} s\n{ended}"
+    );
+
+    // A rotated key refuses the old one; the new one is shown once.
+    let (s, rotated) = app
+        .post(&format!("/api/v1/channels/{id}/key"), admin_a, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{rotated}");
+    assert_ne!(rotated["stream_key"], key);
+    refused(&format!("{rtmp}/{key}")).await;
+
+    // Viewers cannot change it; its admin deletes it and it is gone for everyone.
+    let res = app
+        .send(
+            "DELETE",
+            &format!("/api/v1/channels/{id}"),
+            Some(viewer_b),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .send(
+            "DELETE",
+            &format!("/api/v1/channels/{id}"),
+            Some(admin_a),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (s, _) = app.get(&format!("/api/v1/channels/{id}"), viewer_b).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -1,0 +1,398 @@
+//! Live (直播): the wall of every channel the reader may watch, with thumbnails; a channel's
+//! page with the player (scroll back through the time-shift window), its input health, and
+//! for its station's admins the ingest address, the stream key (shown once) and settings.
+
+use super::{Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id};
+use crate::error::{WebError, render};
+use crate::i18n::T;
+use crate::session::{WebForm, WebUser};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use cityx_core::live::{Channel, ChannelInput, ChannelState};
+use cityx_core::{ChannelId, Visibility, policy};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
+use cityx_live::Live;
+
+/// A channel as the wall shows it.
+pub struct Tile {
+    pub id: String,
+    pub name: String,
+    pub station: String,
+    pub live: bool,
+    pub since: String,
+}
+
+/// What the channel form holds (typed, or the channel's).
+pub struct ChannelForm {
+    pub name: String,
+    pub description: String,
+    pub visibility: String,
+    pub dvr_minutes: u32,
+    pub max_kbps: u32,
+    pub max_height: u32,
+    pub errs: FormErrors,
+}
+
+impl ChannelForm {
+    fn blank() -> Self {
+        ChannelForm {
+            name: String::new(),
+            description: String::new(),
+            visibility: "exchange".into(),
+            dvr_minutes: cityx_core::live::DEFAULT_DVR_MINUTES,
+            max_kbps: 0,
+            max_height: 0,
+            errs: FormErrors::default(),
+        }
+    }
+
+    fn of(c: &Channel) -> Self {
+        ChannelForm {
+            name: c.name.clone(),
+            description: c.description.clone(),
+            visibility: c.visibility.as_str().into(),
+            dvr_minutes: c.dvr_minutes,
+            max_kbps: c.max_kbps,
+            max_height: c.max_height,
+            errs: FormErrors::default(),
+        }
+    }
+
+    /// The visibilities a form offers (naming stations is done through the API).
+    pub fn choices(&self, t: &T) -> Vec<(&'static str, String, bool)> {
+        [
+            Visibility::Private,
+            Visibility::Exchange,
+            Visibility::Public,
+        ]
+        .into_iter()
+        .map(|v| {
+            (
+                v.as_str(),
+                t.get2("live.visibility.", v.as_str()),
+                self.visibility == v.as_str(),
+            )
+        })
+        .collect()
+    }
+}
+
+/// The form's fields as posted.
+#[derive(serde::Deserialize)]
+pub struct ChannelPost {
+    #[serde(default, rename = "_csrf")]
+    pub csrf: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub visibility: String,
+    #[serde(default)]
+    pub dvr_minutes: String,
+    #[serde(default)]
+    pub max_kbps: String,
+    #[serde(default)]
+    pub max_height: String,
+}
+
+/// A number field: empty is 0; anything else that is not a number is out of every range.
+fn number(v: &str) -> u32 {
+    let v = v.trim();
+    if v.is_empty() {
+        0
+    } else {
+        v.parse().unwrap_or(u32::MAX)
+    }
+}
+
+impl ChannelPost {
+    fn input(&self) -> ChannelInput<'_> {
+        ChannelInput {
+            name: &self.name,
+            description: &self.description,
+            visibility: &self.visibility,
+            shared_with: Vec::new(),
+            max_kbps: number(&self.max_kbps),
+            max_height: number(&self.max_height),
+            dvr_minutes: number(&self.dvr_minutes),
+        }
+    }
+
+    fn typed(&self, errs: FormErrors) -> ChannelForm {
+        ChannelForm {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            visibility: self.visibility.clone(),
+            dvr_minutes: number(&self.dvr_minutes).min(99_999),
+            max_kbps: number(&self.max_kbps).min(999_999),
+            max_height: number(&self.max_height).min(99_999),
+            errs,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "live.html")]
+struct WallPage {
+    t: T,
+    c: Chrome,
+    tiles: Vec<Tile>,
+    may_create: bool,
+    form: ChannelForm,
+}
+
+fn tile(t: T, ch: &Channel) -> Tile {
+    Tile {
+        id: ch.id.to_string(),
+        name: ch.name.clone(),
+        station: ch.station_name.clone(),
+        live: ch.state == ChannelState::Live,
+        since: ch
+            .live_since
+            .map(fmt_time)
+            .unwrap_or_else(|| t.get("live.idle").to_owned()),
+    }
+}
+
+async fn wall(st: &HttpState, u: &WebUser, done: Option<&str>, form: ChannelForm) -> Response {
+    let t = u.t;
+    let channels = match Live::of(&st.app).list(&u.actor).await {
+        Ok(c) => c,
+        Err(e) => return WebError::app(e, t).into_response(),
+    };
+    let status = if form.errs.any() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = WallPage {
+        t,
+        c: Chrome::new(u, "live", done),
+        tiles: channels.iter().map(|ch| tile(t, ch)).collect(),
+        may_create: policy::create_channel(&u.actor).is_ok(),
+        form,
+    };
+    render(&page, t, status)
+}
+
+/// `/live`: every channel the reader may watch, live ones first.
+pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQuery>) -> Response {
+    wall(&st, &u, q.done.as_deref(), ChannelForm::blank()).await
+}
+
+/// `POST /live`: creates a channel and opens it with its stream key shown once.
+pub async fn create(
+    State(st): State<HttpState>,
+    u: WebUser,
+    WebForm(f): WebForm<ChannelPost>,
+) -> Response {
+    if let Err(e) = u.check_csrf(&f.csrf) {
+        return e.into_response();
+    }
+    match Live::of(&st.app).create(&u.actor, &f.input()).await {
+        Ok(made) => {
+            channel_page(
+                &st,
+                &u,
+                made.channel,
+                Some("channel_created"),
+                made.stream_key,
+                None,
+            )
+            .await
+        }
+        Err(e) => match FormErrors::from_app(u.t, e) {
+            Ok(errs) => wall(&st, &u, None, f.typed(errs)).await,
+            Err(p) => p.into_response(),
+        },
+    }
+}
+
+/// The health figures as the page lists them.
+pub struct Figure {
+    pub id: &'static str,
+    pub label: String,
+    pub value: String,
+}
+
+fn figures(t: T, ch: &Channel) -> Vec<Figure> {
+    let h = ch.health.clone().unwrap_or_default();
+    let dash = |s: String| if s.is_empty() { "—".to_owned() } else { s };
+    let mut out = vec![
+        ("video", dash(h.video_codec.clone())),
+        ("audio", dash(h.audio_codec.clone())),
+        (
+            "size",
+            if h.width > 0 {
+                format!("{}×{}", h.width, h.height)
+            } else {
+                "—".into()
+            },
+        ),
+        ("fps", format!("{:.1}", h.fps)),
+        ("kbps", h.kbps.to_string()),
+        ("keyframe", format!("{:.1}", h.keyframe_secs)),
+        ("uptime", h.uptime_secs.to_string()),
+        ("reconnects", h.reconnects.to_string()),
+    ];
+    if !h.remote.is_empty() {
+        out.push(("remote", h.remote));
+    }
+    out.into_iter()
+        .map(|(id, value)| Figure {
+            id,
+            label: t.get2("live.health.", id),
+            value,
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "channel.html")]
+struct ChannelPage {
+    t: T,
+    c: Chrome,
+    id: String,
+    name: String,
+    description: String,
+    station: String,
+    live: bool,
+    since: String,
+    visibility: String,
+    dvr_minutes: u32,
+    figures: Vec<Figure>,
+    manage: bool,
+    rtmp_url: String,
+    key_hint: String,
+    key_rotated: String,
+    stream_key: String,
+    form: ChannelForm,
+}
+
+async fn channel_page(
+    st: &HttpState,
+    u: &WebUser,
+    ch: Channel,
+    done: Option<&str>,
+    stream_key: String,
+    form: Option<ChannelForm>,
+) -> Response {
+    let t = u.t;
+    let status = match &form {
+        Some(f) if f.errs.any() => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::OK,
+    };
+    let page = ChannelPage {
+        t,
+        c: Chrome::new(u, "live", done),
+        id: ch.id.to_string(),
+        name: ch.name.clone(),
+        description: ch.description.clone(),
+        station: ch.station_name.clone(),
+        live: ch.state == ChannelState::Live,
+        since: ch.live_since.map(fmt_time).unwrap_or_default(),
+        visibility: t.get2("live.visibility.", ch.visibility.as_str()),
+        dvr_minutes: ch.dvr_minutes,
+        figures: figures(t, &ch),
+        manage: Live::may_manage(&u.actor, &ch),
+        rtmp_url: st.http.rtmp_url.clone().unwrap_or_default(),
+        key_hint: ch.key_hint.clone(),
+        key_rotated: fmt_time(ch.key_rotated_at),
+        stream_key,
+        form: form.unwrap_or_else(|| ChannelForm::of(&ch)),
+    };
+    render(&page, t, status)
+}
+
+fn channel_id(u: &WebUser, raw: &str) -> Result<ChannelId, WebError> {
+    parse_id(raw, ErrorCode::ChannelNotFound, u.t)
+}
+
+/// `/live/{id}`: the player, the input's health, and for its admins the ingest.
+pub async fn show(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let id = match channel_id(&u, &id) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    match Live::of(&st.app).get(&u.actor, id).await {
+        Ok(ch) => channel_page(&st, &u, ch, q.done.as_deref(), String::new(), None).await,
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+/// `POST /live/{id}`: changes the channel's settings.
+pub async fn update(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<ChannelPost>,
+) -> Response {
+    let id: ChannelId = match form_target(&u, &f.csrf, &id, ErrorCode::ChannelNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let live = Live::of(&st.app);
+    match live.update(&u.actor, id, &f.input()).await {
+        Ok(_) => Redirect::to(&format!("/live/{id}?done=channel_updated")).into_response(),
+        Err(e) => match (FormErrors::from_app(u.t, e), live.get(&u.actor, id).await) {
+            (Ok(errs), Ok(ch)) => {
+                channel_page(&st, &u, ch, None, String::new(), Some(f.typed(errs))).await
+            }
+            (Err(p), _) => p.into_response(),
+            (_, Err(e)) => WebError::app(e, u.t).into_response(),
+        },
+    }
+}
+
+/// `POST /live/{id}/key`: a new stream key, shown once.
+pub async fn rotate_key(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Response {
+    let id: ChannelId = match form_target(&u, &f.csrf, &id, ErrorCode::ChannelNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    match Live::of(&st.app).rotate_key(&u.actor, id).await {
+        Ok(made) => {
+            channel_page(
+                &st,
+                &u,
+                made.channel,
+                Some("channel_key_rotated"),
+                made.stream_key,
+                None,
+            )
+            .await
+        }
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+/// `POST /live/{id}/delete`.
+pub async fn delete(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Response {
+    let id: ChannelId = match form_target(&u, &f.csrf, &id, ErrorCode::ChannelNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    match Live::of(&st.app).delete(&u.actor, id).await {
+        Ok(()) => Redirect::to("/live?done=channel_deleted").into_response(),
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}

@@ -1,0 +1,60 @@
+// Live pages. The wall refreshes the thumbnails of channels on air; a channel's page keeps its
+// state and input health current (from the API every few seconds) and reloads the player
+// when a broadcast starts, so that a viewer waiting for it needs no reload.
+const wall = document.querySelector("[data-live-wall]");
+if (wall) {
+  setInterval(() => {
+    for (const img of wall.querySelectorAll("img[data-refresh]")) {
+      const url = new URL(img.src, location.href);
+      url.searchParams.set("t", String(Date.now()));
+      img.src = url.toString();
+    }
+  }, 10_000);
+}
+
+const video = document.querySelector("video[data-live]");
+if (video) {
+  const id = video.dataset.live;
+  const state = document.getElementById("channel-state");
+  const idle = document.getElementById("live-idle-note");
+  let wasLive = state && state.classList.contains("on");
+  const show = (h) => {
+    const text = {
+      video: h.video_codec || "—",
+      audio: h.audio_codec || "—",
+      size: h.width ? `${h.width}×${h.height}` : "—",
+      fps: h.fps.toFixed(1),
+      kbps: String(h.kbps),
+      keyframe: h.keyframe_secs.toFixed(1),
+      uptime: String(h.uptime_secs),
+      reconnects: String(h.reconnects),
+      remote: h.remote,
+    };
+    for (const dd of document.querySelectorAll("[data-health]")) {
+      const value = text[dd.dataset.health];
+      if (value !== undefined) dd.textContent = value;
+    }
+  };
+  const poll = async () => {
+    try {
+      const res = await fetch(`/api/v1/channels/${id}`, { headers: { Accept: "application/json" } });
+      if (!res.ok) return;
+      const { channel } = await res.json();
+      const live = channel.state === "live";
+      if (state) {
+        state.classList.toggle("on", live);
+        state.textContent = live ? state.dataset.on : state.dataset.off;
+      }
+      if (idle) idle.hidden = live;
+      if (channel.health) show(channel.health);
+      if (live && !wasLive && window.cityxPlayer) {
+        window.cityxPlayer.loadSource(video.dataset.src);
+        video.play().catch(() => {});
+      }
+      wasLive = live;
+    } catch {
+      // The next poll tries again.
+    }
+  };
+  setInterval(poll, 3000);
+}
