@@ -2,6 +2,7 @@
 //! PostgreSQL when `CITYX_TEST_POSTGRES_URL` names a server where the suite may create
 //! databases (`.ci/run` sets it); without it those cases print a notice and pass.
 
+mod live;
 mod spine;
 mod suite;
 
@@ -112,6 +113,7 @@ macro_rules! every_backend {
                 follows_are_personal_unique_and_remember_the_last_look,
                 processes_are_held_by_one_node_at_a_time,
                 periodic_tasks_fire_once_per_due_time,
+                channels_are_watched_as_shared_and_held_by_one_session,
             );
         )*
     };

@@ -41,7 +41,7 @@ fn user(email: &str, role: Role, station: Option<StationId>) -> User {
     }
 }
 
-fn audit(action: AuditAction, station: Option<StationId>) -> NewAudit {
+pub(crate) fn audit(action: AuditAction, station: Option<StationId>) -> NewAudit {
     NewAudit::by(&Actor::system(), action, "test", "t", station)
 }
 
@@ -53,7 +53,12 @@ pub(crate) async fn add_station(repo: &Arc<dyn Repo>, code: &str) -> Station {
     s
 }
 
-async fn add_user(repo: &Arc<dyn Repo>, email: &str, role: Role, st: Option<StationId>) -> User {
+pub(crate) async fn add_user(
+    repo: &Arc<dyn Repo>,
+    email: &str,
+    role: Role,
+    st: Option<StationId>,
+) -> User {
     let u = user(email, role, st);
     repo.insert_user(&u, "hash", &audit(AuditAction::UserCreated, st))
         .await
@@ -2480,6 +2485,7 @@ pub async fn follows_are_personal_unique_and_remember_the_last_look(repo: Arc<dy
     assert_eq!(repo.list_follows(other.id).await.expect("list").len(), 1);
 }
 
+pub use crate::live::channels_are_watched_as_shared_and_held_by_one_session;
 pub use crate::spine::{
     periodic_tasks_fire_once_per_due_time, processes_are_held_by_one_node_at_a_time,
 };

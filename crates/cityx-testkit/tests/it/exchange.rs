@@ -519,7 +519,7 @@ async fn presigned_downloads_come_straight_from_the_store() {
     let digest = super::uploads::sha256_hex(&bytes);
     assert_eq!(item["sha256"].as_str(), Some(digest.as_str()));
 
-    // The proxy is saved under the item's Chinese title.
+    // The proxy is saved under the item's Chinese title, marked as the browse copy.
     let (s, proxy) = adopt("proxy").await;
     assert_eq!(s, 201, "{proxy}");
     let res = follows
@@ -534,7 +534,7 @@ async fn presigned_downloads_come_straight_from_the_store() {
         .to_owned();
     assert!(
         disposition.contains(
-            "filename*=UTF-8''%E5%8F%B0%E9%A3%8E%E7%99%BB%E9%99%86%E7%A6%8F%E5%BB%BA.mp4"
+            "filename*=UTF-8''%E5%8F%B0%E9%A3%8E%E7%99%BB%E9%99%86%E7%A6%8F%E5%BB%BA_browse.mp4"
         ),
         "{disposition}"
     );
