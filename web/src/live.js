@@ -58,3 +58,35 @@ if (video) {
   };
   setInterval(poll, 3000);
 }
+
+// The clip form: in and out points from where the player is (the playlist's program date-time
+// clock, which the server cuts by).
+const clip = document.querySelector("form[data-clip]");
+if (clip && video) {
+  const hint = document.getElementById("clip-play-first");
+  const clock = (d) =>
+    d.toLocaleTimeString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
+  const set = (which, date) => {
+    document.getElementById(`clip-${which}`).value = date.toISOString();
+    document.getElementById(`clip-${which}-shown`).textContent = clock(date);
+  };
+  const playing = () => {
+    const date = window.cityxPlayer && window.cityxPlayer.playingDate;
+    if (hint) hint.hidden = Boolean(date);
+    return date || null;
+  };
+  for (const button of clip.querySelectorAll("[data-mark]")) {
+    button.addEventListener("click", () => {
+      const date = playing();
+      if (date) set(button.dataset.mark, date);
+    });
+  }
+  for (const button of clip.querySelectorAll("[data-last]")) {
+    button.addEventListener("click", () => {
+      const date = playing();
+      if (!date) return;
+      set("to", date);
+      set("from", new Date(date.getTime() - Number(button.dataset.last) * 1000));
+    });
+  }
+}

@@ -107,6 +107,7 @@ pub fn router() -> Router<HttpState> {
             get(live::get).patch(live::update).delete(live::delete),
         )
         .route("/api/v1/channels/{id}/key", post(live::rotate_key))
+        .route("/api/v1/channels/{id}/clips", post(live::clip))
         .route("/api/v1/channels/{id}/hls/{*path}", get(live::hls))
         .route(
             "/api/v1/webhooks",

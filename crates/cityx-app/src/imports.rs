@@ -2,7 +2,8 @@
 //! guard, instead of receiving it by upload. The request creates the item (`uploading`) and
 //! its `import` job in one transaction; the job streams the body to a file while hashing it,
 //! stores it, and records its arrival like a finished upload (quota checked then), which
-//! enqueues the probe.
+//! enqueues the probe. Items a subsystem makes itself (a live clip, a recording) take the same
+//! way with a job of their own: [`Ingest::create_made_item`] and [`Ingest::master_made`].
 
 use crate::uploads::Running;
 use crate::{Error, Ingest, Result};
@@ -65,21 +66,123 @@ impl Ingest<'_> {
         };
         let meta = crate::exchange::with_keywords(input.validate()?).await;
         self.fetch.admit(&parsed).await.map_err(url_refused)?;
-        let mut asset = Asset::uploading(station_id, uploader_id, meta, 0, cityx_core::now());
-        asset.visibility = self.new_item_visibility(station_id, "").await?;
-        asset.source_url = Some(parsed.to_string());
-        let job = crate::pipeline::asset_job(IMPORT_JOB, asset.id, station_id);
-        let audit = NewAudit::by(
-            actor,
-            AuditAction::ImportCreated,
-            "asset",
-            asset.id,
-            Some(station_id),
-        )
-        .detail("url", parsed.as_str());
+        let made = MadeItem {
+            station: station_id,
+            uploader: uploader_id,
+            source: parsed.to_string(),
+            job: IMPORT_JOB,
+            payload: serde_json::Value::Null,
+            action: AuditAction::ImportCreated,
+        };
+        self.create_made(actor, meta, made).await
+    }
+
+    /// Creates an item whose master a job of `made.job` will make or fetch (`uploading`,
+    /// with the job, in one transaction).
+    async fn create_made(
+        &self,
+        actor: &Actor,
+        meta: cityx_core::AssetMeta,
+        made: MadeItem,
+    ) -> Result<Asset> {
+        let mut asset = Asset::uploading(made.station, made.uploader, meta, 0, cityx_core::now());
+        asset.visibility = self.new_item_visibility(made.station, "").await?;
+        asset.source_url = Some(made.source.clone());
+        let mut job = crate::pipeline::asset_job(made.job, asset.id, made.station);
+        job.payload = made.payload;
+        let audit = NewAudit::by(actor, made.action, "asset", asset.id, Some(made.station))
+            .detail("url", made.source.as_str());
         self.ingest.create_import(&asset, &job, &audit).await?;
         self.jobs_ready.notify_one();
         Ok(asset)
+    }
+
+    /// An item made from a station's own live channel (a clip, a recording): created
+    /// `uploading` with the job (`job`, with its `payload`) that makes its master, which
+    /// then calls [`Ingest::master_made`]. `source` says where it comes from
+    /// (`live:<channel>` …). Allowed to the station's editors and admins, and to the hub.
+    pub async fn create_made_item(
+        &self,
+        actor: &Actor,
+        station: cityx_core::StationId,
+        input: &AssetInput<'_>,
+        source: String,
+        job: &'static str,
+        payload: serde_json::Value,
+    ) -> Result<Asset> {
+        policy::make_items_for(actor, station)?;
+        let uploader = actor.user_id.ok_or(Error::Forbidden)?;
+        let meta = crate::exchange::with_keywords(input.validate()?).await;
+        let made = MadeItem {
+            station,
+            uploader,
+            source,
+            job,
+            payload,
+            action: AuditAction::ItemMade,
+        };
+        self.create_made(actor, meta, made).await
+    }
+
+    /// The master a job made in `file` arrives for the job's item: hashed, stored and
+    /// recorded like a finished upload (the quota checked then), which enqueues the probe.
+    /// False when the job's lease passed to another worker.
+    pub async fn master_made(&self, job: &ClaimedJob, file: &Path) -> Result<bool> {
+        use tokio::io::AsyncReadExt;
+        let id = job.asset_id().ok_or(Error::NotFound("asset"))?;
+        let asset = self.ingest.get_asset(TenantScope::All, id).await?;
+        if asset.status != AssetStatus::Uploading || asset.deleted_at.is_some() {
+            return Ok(true);
+        }
+        let io = |e: std::io::Error| Error::Internal(Box::new(e));
+        let mut f = tokio::fs::File::open(file).await.map_err(io)?;
+        let mut running = Running::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = f.read(&mut buf).await.map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            running.update(&buf[..n]);
+        }
+        let source = asset.source_url.unwrap_or_default();
+        self.deliver(job, id, asset.station_id, file, running, &source)
+            .await
+    }
+
+    /// Stores a master a job received or made and records its arrival.
+    async fn deliver(
+        &self,
+        job: &ClaimedJob,
+        id: cityx_core::AssetId,
+        station: cityx_core::StationId,
+        part: &Path,
+        running: Running,
+        source: &str,
+    ) -> Result<bool> {
+        self.storage
+            .put_file(&StorageKey::master(id), part)
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?;
+        let size = running.offset;
+        let done = self.arrival(id, station, running).await?;
+        let audit = NewAudit::by(
+            &Actor::system(),
+            AuditAction::UploadCompleted,
+            "asset",
+            id,
+            Some(station),
+        )
+        .detail("sha256", done.sha256.as_str())
+        .detail("bytes", size)
+        .detail("url", source);
+        let next = crate::pipeline::asset_job(crate::PROBE_JOB, id, station);
+        let held = self
+            .ingest
+            .complete_import(job, &done, size, &self.uploads.limits(), &next, &audit)
+            .await?;
+        self.jobs_ready.notify_one();
+        Ok(held)
     }
 
     /// The import job's work: fetch the item's `source_url` into `work`, hashing on the way,
@@ -126,30 +229,19 @@ impl Ingest<'_> {
         file.flush().await.map_err(io)?;
         file.get_ref().sync_all().await.map_err(io)?;
         drop(file);
-        self.storage
-            .put_file(&StorageKey::master(id), &part)
+        self.deliver(job, id, asset.station_id, &part, running, body.url.as_str())
             .await
-            .map_err(|e| Error::Internal(Box::new(e)))?;
-        let size = running.offset;
-        let done = self.arrival(id, asset.station_id, running).await?;
-        let audit = NewAudit::by(
-            &Actor::system(),
-            AuditAction::UploadCompleted,
-            "asset",
-            id,
-            Some(asset.station_id),
-        )
-        .detail("sha256", done.sha256.as_str())
-        .detail("bytes", size)
-        .detail("url", body.url.as_str());
-        let next = crate::pipeline::asset_job(crate::PROBE_JOB, id, asset.station_id);
-        let held = self
-            .ingest
-            .complete_import(job, &done, size, &self.uploads.limits(), &next, &audit)
-            .await?;
-        self.jobs_ready.notify_one();
-        Ok(held)
     }
+}
+
+/// An item a job will make: whose, from where, by which job.
+struct MadeItem {
+    station: cityx_core::StationId,
+    uploader: cityx_core::UserId,
+    source: String,
+    job: &'static str,
+    payload: serde_json::Value,
+    action: AuditAction,
 }
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub enum AuditAction {
     ChannelDeleted,
     /// A publish refused: a wrong key, a busy channel, limits.
     PublishRefused,
+    /// An item made from what a station has (a live clip, a recording).
+    ItemMade,
 }
 
 impl AuditAction {
@@ -96,6 +98,7 @@ impl AuditAction {
             AuditAction::ChannelKeyRotated => "channel_key_rotated",
             AuditAction::ChannelDeleted => "channel_deleted",
             AuditAction::PublishRefused => "publish_refused",
+            AuditAction::ItemMade => "item_made",
         }
     }
 }

@@ -18,6 +18,10 @@ pub const MAX_PER_STATION: i64 = 50;
 pub const DVR_MINUTES: (u32, u32) = (1, 24 * 60);
 /// The default time-shift window: two hours.
 pub const DEFAULT_DVR_MINUTES: u32 = 120;
+/// The job kind that cuts a clip out of a channel's window into an item.
+pub const CLIP_JOB: &str = "live_clip";
+/// The longest clip, in seconds.
+pub const MAX_CLIP_SECS: u32 = 4 * 3600;
 /// What a stream key starts with, so that it is recognisable in a leaked log.
 pub const KEY_PREFIX: &str = "sk_";
 

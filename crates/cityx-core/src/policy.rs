@@ -26,6 +26,7 @@
 //! | see, stop, start processes     | all       | no         | own station        | no              |
 //! | periodic tasks, dead jobs      | yes       | no         | no                 | no              |
 //! | live channels: create, change, keys | all, not create | no | own station        | no              |
+//! | clip a live channel into an item | yes    | yes        | own station's      | editor: own station's |
 //! | watch live channels            | all       | all        | shared with station | shared with station |
 //!
 //! Token scopes narrow this further: `read` for reading, `admin` for anything in the
@@ -216,6 +217,16 @@ pub fn manage_channels(actor: &Actor) -> Decision {
 /// Create a live channel: station admins, for their own station.
 pub fn create_channel(actor: &Actor) -> Result<StationId, Denied> {
     create_webhook(actor)
+}
+
+/// Make an item of a station from what it already has (a clip of its live channel, a
+/// recording): that station's editors and admins, or the hub's roles (which run the
+/// network's broadcasts), with the `write` scope.
+pub fn make_items_for(actor: &Actor, station: StationId) -> Decision {
+    let own = matches!(actor.role, Role::StationAdmin | Role::Editor)
+        && actor.station_id == Some(station);
+    allow_if(own || matches!(actor.role, Role::HubAdmin | Role::HubEditor))?;
+    require_scope(actor, Scope::Write)
 }
 
 /// Acknowledge a correction or withdrawal notice for one's station: whoever may adopt.

@@ -297,6 +297,15 @@ catalog! {
     "live.rotate.confirm" => "更换后旧密钥立即失效，编码器需要填入新密钥才能再次推流。确定更换？", "The old key stops working at once; the encoder needs the new key to publish again. Rotate it?";
     "live.delete" => "删除频道", "Delete the channel";
     "live.delete.confirm" => "删除后频道、回看内容和推流密钥都无法恢复，正在进行的推流会被断开。确定删除？", "The channel, its time-shift window and its key cannot be restored, and a publisher is cut off. Delete it?";
+    "live.clip" => "剪辑成素材", "Clip into an item";
+    "live.clip.hint" => "播放到入点时点“设为入点”，到出点时点“设为出点”，再点“剪辑”。剪辑不重新编码，从入点前最近的关键帧开始，几秒后成为交换库里的一条素材。", "Play to the in point and press “Mark in”, to the out point and press “Mark out”, then “Clip”. Clips are not re-encoded: they start on the keyframe at or before the in point, and become an item of the exchange seconds later.";
+    "live.clip.mark_in" => "设为入点", "Mark in";
+    "live.clip.mark_out" => "设为出点", "Mark out";
+    "live.clip.last30" => "最近 30 秒", "Last 30 seconds";
+    "live.clip.play_first" => "请先播放，入点和出点取自播放位置。", "Play first: the in and out points are taken from where the player is.";
+    "live.clip.title_hint" => "默认：频道名称和入点时间", "Default: the channel's name and the in point";
+    "live.clip.make" => "剪辑", "Clip";
+    "done.clip_made" => "剪辑已提交，几秒后即可使用。", "The clip is being made; it will be ready in seconds.";
     "done.channel_created" => "频道已创建。", "Channel created.";
     "done.channel_updated" => "频道设置已保存。", "Channel settings saved.";
     "done.channel_key_rotated" => "已更换推流密钥。", "Stream key rotated.";
@@ -745,6 +754,7 @@ catalog! {
     "action.channel_key_rotated" => "更换推流密钥", "Stream key rotated";
     "action.channel_deleted" => "删除直播频道", "Live channel deleted";
     "action.publish_refused" => "拒绝推流", "Publish refused";
+    "action.item_made" => "生成素材（直播剪辑、收录）", "Item made (live clip, recording)";
     "fe.too_many" => "数量已达上限", "has reached its limit";
     "fe.not_shared" => "封面须是已就绪、向全部成员台开放且不在禁发期内的素材", "must be a ready item shared with every station and not under embargo";
     "fe.outlives_token" => "不能晚于创建它的令牌过期", "may not outlive the token that makes it";

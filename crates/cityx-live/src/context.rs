@@ -223,6 +223,12 @@ impl<'a> Live<'a> {
     }
 }
 
+/// `HH:MM:SS` in Beijing time, for default titles.
+pub(crate) fn beijing_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+}
+
 /// Whose channels a viewer may watch: the hub's roles every one, a station's people those
 /// shared with their station.
 fn watch_scope(actor: &Actor) -> TenantScope {

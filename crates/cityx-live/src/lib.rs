@@ -23,12 +23,29 @@
 //! type), `cityx-media` (ffmpeg), `cityx-storage` and `cityx-queue` (the node's name). It
 //! must not depend on another subsystem or on a door.
 
+pub mod clip;
 mod context;
 pub mod flv;
 pub mod publish;
 pub mod rtmp;
 
 pub use context::{ChannelWithKey, Live, LiveFile, new_stream_key};
+
+use std::sync::Arc;
+
+/// Registers the live channels' job kind (`live_clip`) with the spine.
+pub fn register(
+    reg: &mut cityx_queue::Registry,
+    app: &Arc<cityx_app::App>,
+    tools: cityx_media::Tools,
+    work_root: PathBuf,
+) {
+    reg.job(Arc::new(clip::ClipJob {
+        app: app.clone(),
+        tools,
+        work_root,
+    }));
+}
 
 use std::path::PathBuf;
 

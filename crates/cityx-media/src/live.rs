@@ -65,6 +65,41 @@ pub fn package_args(opts: &PackageOptions) -> Vec<OsString> {
     args
 }
 
+/// The arguments of ffmpeg that copy `length` seconds from `offset` of a clip's joined
+/// segments (`input`, MPEG-TS made by the packager) into an MP4 (`output`). Copying starts
+/// on the keyframe at or before `offset`.
+pub fn clip_args(
+    input: &std::path::Path,
+    offset: f64,
+    length: f64,
+    output: &std::path::Path,
+) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["-nostdin", "-hide_banner", "-nostats", "-y", "-ss"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    args.push(format!("{offset:.3}").into());
+    args.extend(crate::hardened_input(input));
+    args.extend(["-t".into(), format!("{length:.3}").into()]);
+    args.extend(
+        [
+            "-map",
+            "0:v:0?",
+            "-map",
+            "0:a:0?",
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+        ]
+        .map(OsString::from),
+    );
+    args.push(output.as_os_str().to_owned());
+    args
+}
+
 /// The finished segments ffmpeg's playlist lists: `(file name, duration in seconds)`.
 pub fn listed_segments(playlist: &str) -> Vec<(String, f64)> {
     let mut out = Vec::new();

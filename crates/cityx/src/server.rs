@@ -240,6 +240,12 @@ fn registry(settings: &Settings, app: &Arc<App>) -> anyhow::Result<cityx_queue::
     };
     cityx_jobs::register(&mut reg, &media);
     cityx_webhooks::register(&mut reg, app);
+    cityx_live::register(
+        &mut reg,
+        app,
+        settings.media_tools(),
+        settings.data.dir.join("work"),
+    );
     reg.check().map_err(anyhow::Error::msg)?;
     Ok(reg)
 }

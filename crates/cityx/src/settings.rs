@@ -34,8 +34,9 @@ pub struct Settings {
 
 /// Every job kind there is (what `jobs.only_kinds` and `jobs.kinds` may name). A test
 /// checks it against the kinds the subsystems register (`server::registry`).
-pub const JOB_KINDS: [&str; 5] = [
+pub const JOB_KINDS: [&str; 6] = [
     cityx_app::IMPORT_JOB,
+    cityx_core::live::CLIP_JOB,
     cityx_app::PROBE_JOB,
     cityx_app::TRANSCODE_JOB,
     cityx_core::webhook::WEBHOOK_JOB,

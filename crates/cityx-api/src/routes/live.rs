@@ -281,3 +281,53 @@ pub async fn hls(
     )
         .into_response())
 }
+
+/// A clip of a channel's time-shift window.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClipBody {
+    /// The in point (RFC 3339; the playlist's `EXT-X-PROGRAM-DATE-TIME` clock).
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: time::OffsetDateTime,
+    /// The out point.
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: time::OffsetDateTime,
+    /// The item's title; default the channel's name and the in point's time.
+    #[serde(default)]
+    #[schema(max_length = 200)]
+    pub title: String,
+}
+
+/// The item a clip becomes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClipMade {
+    pub asset: cityx_core::Asset,
+}
+
+/// Cuts a range of the channel's time-shift window into a new item of the channel's station
+/// (its editors and admins, or the hub), by stream copy: the cut starts on the keyframe at or
+/// before `from`. The item goes through the normal pipeline; it is `uploading` until the
+/// clip is cut, seconds later.
+#[utoipa::path(post, path = "/api/v1/channels/{id}/clips", tag = "live",
+    params(("id" = ChannelId, Path, description = "Channel id")),
+    request_body = ClipBody,
+    responses(
+        (status = 202, description = "The item, being made", body = ClipMade),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an editor of the channel's station, or no `write` scope", body = ErrorBody),
+        (status = 404, description = "No such channel the caller may watch", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "The range is outside the window, reversed, too long or spans two broadcasts", body = ErrorBody),
+    ))]
+pub async fn clip(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiJson(body): ApiJson<ClipBody>,
+) -> ApiResult<(StatusCode, Json<ClipMade>)> {
+    let asset = Live::of(&st.app)
+        .clip(&st.app, &actor, id, body.from, body.to, &body.title)
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(ClipMade { asset })))
+}

@@ -301,6 +301,75 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
         "the window holds the 14 s broadcast: {listed} s\n{ended}"
     );
 
+    // An editor of the channel's station clips 6 s of the window into an item, which goes
+    // through the pipeline; another station's viewer may watch but not clip, and a range
+    // outside the window is refused.
+    let start = ended
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:"))
+        .expect("a date-time");
+    let start = time::OffsetDateTime::parse(start, &time::format_description::well_known::Rfc3339)
+        .expect("rfc3339");
+    let at = |secs: i64| {
+        (start + time::Duration::seconds(secs))
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    };
+    let clips = format!("/api/v1/channels/{id}/clips");
+    let (s, _) = app
+        .post(&clips, viewer_b, json!({ "from": at(3), "to": at(9) }))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, outside) = app
+        .post(
+            &clips,
+            editor_a,
+            json!({ "from": at(-600), "to": at(-590) }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{outside}");
+    let (s, backwards) = app
+        .post(&clips, editor_a, json!({ "from": at(9), "to": at(3) }))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{backwards}");
+    let (s, made) = app
+        .post(
+            &clips,
+            editor_a,
+            json!({ "from": at(3), "to": at(9), "title": "直播片段" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{made}");
+    let asset = made["asset"]["id"].as_str().expect("asset").to_owned();
+    assert_eq!(made["asset"]["status"], "uploading");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let item = loop {
+        let (_, a) = app.get(&format!("/api/v1/assets/{asset}"), editor_a).await;
+        if a["status"] == "ready" || a["status"] == "failed" || a["status"] == "rejected" {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the clip never became an item: {a}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(item["status"], "ready", "{item}");
+    assert_eq!(item["title"], "直播片段");
+    let duration = item["technical"]["duration_s"].as_f64().unwrap_or(0.0);
+    // Cut at keyframes (one a second here): at most a keyframe interval longer.
+    assert!(
+        (5.5..=7.5).contains(&duration),
+        "a 6 s clip lasts {duration} s: {item}"
+    );
+    assert_eq!(item["technical"]["video"]["codec"], "h264", "{item}");
+    assert!(
+        item["source_url"]
+            .as_str()
+            .is_some_and(|u| u == format!("live:{id}")),
+        "the clip names its channel: {item}"
+    );
+
     // A rotated key refuses the old one; the new one is shown once.
     let (s, rotated) = app
         .post(&format!("/api/v1/channels/{id}/key"), admin_a, json!({}))

@@ -195,15 +195,11 @@ pub async fn create(
     }
     match Live::of(&st.app).create(&u.actor, &f.input()).await {
         Ok(made) => {
-            channel_page(
-                &st,
-                &u,
-                made.channel,
-                Some("channel_created"),
-                made.stream_key,
-                None,
-            )
-            .await
+            let extra = Extra {
+                stream_key: made.stream_key,
+                ..Extra::default()
+            };
+            channel_page(&st, &u, made.channel, Some("channel_created"), extra).await
         }
         Err(e) => match FormErrors::from_app(u.t, e) {
             Ok(errs) => wall(&st, &u, None, f.typed(errs)).await,
@@ -251,6 +247,42 @@ fn figures(t: T, ch: &Channel) -> Vec<Figure> {
         .collect()
 }
 
+/// What the clip form holds (typed, after a mistake).
+#[derive(Default)]
+pub struct ClipForm {
+    pub from: String,
+    pub to: String,
+    pub from_shown: String,
+    pub to_shown: String,
+    pub title: String,
+    pub errs: FormErrors,
+}
+
+/// The clip form's fields as posted.
+#[derive(serde::Deserialize)]
+pub struct ClipPost {
+    #[serde(default, rename = "_csrf")]
+    pub csrf: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub title: String,
+}
+
+/// `HH:MM:SS` in Beijing time of an RFC 3339 time, or a dash.
+fn shown(v: &str) -> String {
+    match time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339) {
+        Ok(at) => {
+            let cst = time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC);
+            let at = at.to_offset(cst);
+            format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second())
+        }
+        Err(_) => "—".to_owned(),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "channel.html")]
 struct ChannelPage {
@@ -271,6 +303,16 @@ struct ChannelPage {
     key_rotated: String,
     stream_key: String,
     form: ChannelForm,
+    may_clip: bool,
+    clip: ClipForm,
+}
+
+/// What a channel page shows besides the channel: a key shown once, forms that came back.
+#[derive(Default)]
+struct Extra {
+    stream_key: String,
+    form: Option<ChannelForm>,
+    clip: Option<ClipForm>,
 }
 
 async fn channel_page(
@@ -278,13 +320,20 @@ async fn channel_page(
     u: &WebUser,
     ch: Channel,
     done: Option<&str>,
-    stream_key: String,
-    form: Option<ChannelForm>,
+    extra: Extra,
 ) -> Response {
     let t = u.t;
-    let status = match &form {
-        Some(f) if f.errs.any() => StatusCode::UNPROCESSABLE_ENTITY,
-        _ => StatusCode::OK,
+    let Extra {
+        stream_key,
+        form,
+        clip,
+    } = extra;
+    let failed =
+        form.as_ref().is_some_and(|f| f.errs.any()) || clip.as_ref().is_some_and(|c| c.errs.any());
+    let status = if failed {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
     };
     let page = ChannelPage {
         t,
@@ -304,6 +353,8 @@ async fn channel_page(
         key_rotated: fmt_time(ch.key_rotated_at),
         stream_key,
         form: form.unwrap_or_else(|| ChannelForm::of(&ch)),
+        may_clip: policy::make_items_for(&u.actor, ch.station_id).is_ok(),
+        clip: clip.unwrap_or_default(),
     };
     render(&page, t, status)
 }
@@ -324,7 +375,7 @@ pub async fn show(
         Err(e) => return e.into_response(),
     };
     match Live::of(&st.app).get(&u.actor, id).await {
-        Ok(ch) => channel_page(&st, &u, ch, q.done.as_deref(), String::new(), None).await,
+        Ok(ch) => channel_page(&st, &u, ch, q.done.as_deref(), Extra::default()).await,
         Err(e) => WebError::app(e, u.t).into_response(),
     }
 }
@@ -345,7 +396,11 @@ pub async fn update(
         Ok(_) => Redirect::to(&format!("/live/{id}?done=channel_updated")).into_response(),
         Err(e) => match (FormErrors::from_app(u.t, e), live.get(&u.actor, id).await) {
             (Ok(errs), Ok(ch)) => {
-                channel_page(&st, &u, ch, None, String::new(), Some(f.typed(errs))).await
+                let extra = Extra {
+                    form: Some(f.typed(errs)),
+                    ..Extra::default()
+                };
+                channel_page(&st, &u, ch, None, extra).await
             }
             (Err(p), _) => p.into_response(),
             (_, Err(e)) => WebError::app(e, u.t).into_response(),
@@ -366,15 +421,11 @@ pub async fn rotate_key(
     };
     match Live::of(&st.app).rotate_key(&u.actor, id).await {
         Ok(made) => {
-            channel_page(
-                &st,
-                &u,
-                made.channel,
-                Some("channel_key_rotated"),
-                made.stream_key,
-                None,
-            )
-            .await
+            let extra = Extra {
+                stream_key: made.stream_key,
+                ..Extra::default()
+            };
+            channel_page(&st, &u, made.channel, Some("channel_key_rotated"), extra).await
         }
         Err(e) => WebError::app(e, u.t).into_response(),
     }
@@ -394,5 +445,59 @@ pub async fn delete(
     match Live::of(&st.app).delete(&u.actor, id).await {
         Ok(()) => Redirect::to("/live?done=channel_deleted").into_response(),
         Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+/// `POST /live/{id}/clips`: cuts the marked range into an item and opens it.
+pub async fn clip(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<ClipPost>,
+) -> Response {
+    let id: ChannelId = match form_target(&u, &f.csrf, &id, ErrorCode::ChannelNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let rfc = &time::format_description::well_known::Rfc3339;
+    let parse = |field: &'static str, v: &str| {
+        time::OffsetDateTime::parse(v.trim(), rfc).map_err(|_| {
+            cityx_app::Error::field(
+                field,
+                if v.trim().is_empty() {
+                    "required"
+                } else {
+                    "bad_format"
+                },
+                format!("mark the {field} point on the player"),
+            )
+        })
+    };
+    let live = Live::of(&st.app);
+    let made = match (parse("from", &f.from), parse("to", &f.to)) {
+        (Ok(from), Ok(to)) => live.clip(&st.app, &u.actor, id, from, to, &f.title).await,
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    match made {
+        Ok(asset) => Redirect::to(&format!("/items/{}?done=clip_made", asset.id)).into_response(),
+        Err(e) => match (FormErrors::from_app(u.t, e), live.get(&u.actor, id).await) {
+            (Ok(errs), Ok(ch)) => {
+                let clip = ClipForm {
+                    from_shown: shown(&f.from),
+                    to_shown: shown(&f.to),
+                    from: f.from,
+                    to: f.to,
+                    title: f.title,
+                    errs,
+                };
+                let extra = Extra {
+                    clip: Some(clip),
+                    ..Extra::default()
+                };
+                channel_page(&st, &u, ch, None, extra).await
+            }
+            (Err(p), _) => p.into_response(),
+            (_, Err(e)) => WebError::app(e, u.t).into_response(),
+        },
     }
 }
