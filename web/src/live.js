@@ -28,7 +28,7 @@ if (video) {
       keyframe: h.keyframe_secs.toFixed(1),
       uptime: String(h.uptime_secs),
       reconnects: String(h.reconnects),
-      remote: h.remote,
+      remote: h.remote || "—",
     };
     for (const dd of document.querySelectorAll("[data-health]")) {
       const value = text[dd.dataset.health];

@@ -141,6 +141,8 @@ catalog! {
     "fe.forbidden_address" => "指向内网或本机地址，出于安全原因不能访问", "points to an internal or local address, which cannot be reached for security reasons";
     "fe.unresolvable_host" => "的域名无法解析", "has a host name that cannot be resolved";
     "job.import" => "下载", "Download";
+    "job.live_clip" => "直播剪辑", "Live clip";
+    "asset.from_live" => "剪自直播频道", "Clipped from the live channel";
     "asset.import_failed" => "导入失败：", "The import failed: ";
     "asset.importing_from" => "导入来源", "Imported from";
     "upload.waiting" => "等待中…", "Waiting…";

@@ -235,9 +235,7 @@ fn figures(t: T, ch: &Channel) -> Vec<Figure> {
         ("uptime", h.uptime_secs.to_string()),
         ("reconnects", h.reconnects.to_string()),
     ];
-    if !h.remote.is_empty() {
-        out.push(("remote", h.remote));
-    }
+    out.push(("remote", dash(h.remote)));
     out.into_iter()
         .map(|(id, value)| Figure {
             id,
