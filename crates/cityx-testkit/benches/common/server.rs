@@ -173,6 +173,26 @@ pub async fn seed(http: &reqwest::Client, base: &str) -> String {
         .to_owned()
 }
 
+/// A token of `email` at `base`.
+pub async fn token_of(http: &reqwest::Client, base: &str, email: &str, password: &str) -> String {
+    let res = http
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&serde_json::json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("request");
+    assert!(res.status().is_success(), "{}", res.status());
+    res.json::<serde_json::Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// A token of the bench's hub admin.
+pub async fn admin_token(http: &reqwest::Client, base: &str) -> String {
+    token_of(http, base, ADMIN.0, ADMIN.1).await
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
