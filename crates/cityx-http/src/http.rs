@@ -73,7 +73,10 @@ pub fn client_info(parts: &Parts, trust_forwarded: bool) -> ClientInfo {
         .then(|| header("x-forwarded-for"))
         .flatten()
         .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned());
+        // Only an address: anything else (a name, a script, a port) is not believed, and the
+        // connection's own address is taken, as it keys the sign-in limit and the audit log.
+        .and_then(|v| v.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string());
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -248,6 +251,35 @@ fn cell(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forwarded_address_is_believed_only_when_it_is_one() {
+        let parts = |xff: &str| {
+            let mut req = axum::http::Request::builder()
+                .header("x-forwarded-for", xff)
+                .body(())
+                .expect("request");
+            req.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 4000))));
+            req.into_parts().0
+        };
+        let ip = |xff: &str, trust| client_info(&parts(xff), trust).ip;
+        assert_eq!(
+            ip("203.0.113.9, 10.0.0.1", true).as_deref(),
+            Some("203.0.113.9")
+        );
+        assert_eq!(ip(" 2001:db8::1 ", true).as_deref(), Some("2001:db8::1"));
+        for junk in [
+            "<script>",
+            "evil.example.cn",
+            "203.0.113.9:80",
+            "",
+            "unknown",
+        ] {
+            assert_eq!(ip(junk, true).as_deref(), Some("192.0.2.7"), "{junk}");
+        }
+        assert_eq!(ip("203.0.113.9", false).as_deref(), Some("192.0.2.7"));
+    }
 
     #[test]
     fn cookies_parse() {

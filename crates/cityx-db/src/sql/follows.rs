@@ -61,6 +61,7 @@ impl FollowRepo for SqlRepo {
         label: &str,
     ) -> Result<Follow> {
         let mut tx = self.begin().await?;
+        super::hold_row(&mut tx, "users", &user.to_string(), "user").await?;
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM follows WHERE user_id = $1")
             .bind(user.to_string())
             .fetch_one(&mut *tx)

@@ -194,12 +194,7 @@ async fn reserve(
     more: u64,
     limits: &StationLimits,
 ) -> Result<()> {
-    let done = sqlx::query("UPDATE stations SET updated_at = updated_at WHERE id = $1")
-        .bind(station.to_string())
-        .execute(&mut **tx)
-        .await
-        .map_err(|e| Error::from_sqlx("lock a station", "station", e))?;
-    not_found_unless(done.rows_affected(), "station")?;
+    super::hold_row(tx, "stations", &station.to_string(), "station").await?;
     let quota: Option<i64> = sqlx::query_scalar("SELECT quota_bytes FROM stations WHERE id = $1")
         .bind(station.to_string())
         .fetch_one(&mut **tx)

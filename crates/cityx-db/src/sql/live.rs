@@ -162,6 +162,7 @@ impl LiveRepo for SqlRepo {
         audit: &NewAudit,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
+        super::hold_row(&mut tx, "stations", &station.to_string(), "station").await?;
         let (count,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM live_channels WHERE station_id = $1 AND deleted_at IS NULL",
         )

@@ -181,6 +181,28 @@ pub(crate) fn placeholders(n: usize) -> String {
         .join(",")
 }
 
+/// Holds one row of `table` (which has an `updated_at`) until the transaction ends (a row lock on PostgreSQL; SQLite's
+/// write transactions hold the whole database already), so that a count taken next and the
+/// insert it allows are one step for concurrent writers: a cap per station or per person
+/// cannot be raced past.
+pub(crate) async fn hold_row(
+    tx: &mut Transaction<'static, Any>,
+    table: &'static str,
+    id: &str,
+    entity: &'static str,
+) -> Result<()> {
+    // Touching a column that is no key takes the weaker row lock that inserts referring to
+    // the row (their foreign-key checks) do not wait for.
+    let done = sqlx::query(&format!(
+        "UPDATE {table} SET updated_at = updated_at WHERE id = $1"
+    ))
+    .bind(id)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| Error::from_sqlx("hold a row", entity, e))?;
+    not_found_unless(done.rows_affected(), entity)
+}
+
 pub(crate) fn not_found_unless(affected: u64, entity: &'static str) -> Result<()> {
     if affected == 0 {
         Err(Error::NotFound { entity })

@@ -233,6 +233,7 @@ impl WebhookRepo for SqlRepo {
         audit: &NewAudit,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
+        super::hold_row(&mut tx, "stations", &station.to_string(), "station").await?;
         let (live,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM webhooks WHERE station_id = $1 AND deleted_at IS NULL",
         )

@@ -2,6 +2,7 @@
 //! PostgreSQL when `CITYX_TEST_POSTGRES_URL` names a server where the suite may create
 //! databases (`.ci/run` sets it); without it those cases print a notice and pass.
 
+mod caps;
 mod live;
 mod spine;
 mod suite;
@@ -114,6 +115,7 @@ macro_rules! every_backend {
                 processes_are_held_by_one_node_at_a_time,
                 periodic_tasks_fire_once_per_due_time,
                 channels_are_watched_as_shared_and_held_by_one_session,
+                caps_hold_when_requests_race_for_the_last_places,
             );
         )*
     };
