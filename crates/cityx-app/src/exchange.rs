@@ -23,6 +23,7 @@ pub struct Exchange<'a> {
     pub(crate) exchange: &'a dyn cityx_db::ExchangeRepo,
     pub(crate) ingest: &'a dyn cityx_db::IngestRepo,
     pub(crate) stations: &'a dyn cityx_db::StationRepo,
+    pub(crate) users: &'a dyn cityx_db::UserRepo,
     pub(crate) search: &'a std::sync::OnceLock<Arc<SearchIndex>>,
     pub(crate) link_key: &'a crate::secrets::LinkKey,
     pub(crate) storage: &'a cityx_storage::Storage,
@@ -572,7 +573,7 @@ impl Exchange<'_> {
         }
         let download = match take {
             Take::Library => None,
-            t => Some(self.download_link(id, t, now).await?),
+            t => Some(self.download_link(id, t, now, adoption.user_id).await?),
         };
         tracing::info!(asset = %id, station = %station, rendition = take.as_str(), "item adopted");
         Ok(Adopted { adoption, download })
@@ -621,7 +622,8 @@ impl Exchange<'_> {
         if !page.items.iter().any(|a| a.rendition == take.as_str()) {
             return Err(Error::NotFound("adoption"));
         }
-        self.download_link(id, take, now).await
+        let holder = actor.user_id.ok_or(Error::Forbidden)?;
+        self.download_link(id, take, now, holder).await
     }
 
     /// Adoptions by or of the caller's station (all for the hub), newest first.
@@ -638,27 +640,57 @@ impl Exchange<'_> {
             .await?)
     }
 
-    fn signature(key: &[u8], id: AssetId, take: &str, expires: i64) -> Result<Hmac<Sha256>> {
-        secrets::mac(key, &format!("{id}/{take}/{expires}"))
+    fn signature(
+        key: &[u8],
+        id: AssetId,
+        take: &str,
+        expires: i64,
+        holder: cityx_core::UserId,
+    ) -> Result<Hmac<Sha256>> {
+        secrets::mac(key, &format!("{id}/{take}/{expires}/{holder}"))
     }
 
+    /// A link for `holder` (the person who adopted): it downloads while that person is
+    /// enabled and of the station, and the station may still see the item.
     async fn download_link(
         &self,
         id: AssetId,
         take: Take,
         now: OffsetDateTime,
+        holder: cityx_core::UserId,
     ) -> Result<DownloadLink> {
         let expires_at = now + LINK_TTL;
         let exp = expires_at.unix_timestamp();
-        let mac = Self::signature(self.link_key.get().await?, id, take.as_str(), exp)?;
+        let mac = Self::signature(self.link_key.get().await?, id, take.as_str(), exp, holder)?;
         let sig = secrets::hex(&mac.finalize().into_bytes());
         Ok(DownloadLink {
             url: format!(
-                "/api/v1/downloads/{id}/{}?exp={exp}&sig={sig}",
+                "/api/v1/downloads/{id}/{}?exp={exp}&by={holder}&sig={sig}",
                 take.as_str()
             ),
             expires_at,
         })
+    }
+
+    /// Whether the link's holder may still download the item now: enabled, and of a station
+    /// that may see it (or of the hub).
+    async fn holder_may_download(&self, holder: cityx_core::UserId, id: AssetId) -> Result<()> {
+        let user = match self.users.get_user(TenantScope::All, holder).await {
+            Ok(u) if !u.disabled => u,
+            Ok(_) => return Err(Error::BadLink),
+            Err(e) if e.is_not_found() => return Err(Error::BadLink),
+            Err(e) => return Err(e.into()),
+        };
+        let scope = Actor::for_user(&user, None, cityx_core::ScopeSet::NONE).tenant_scope();
+        match self
+            .exchange
+            .get_visible_asset(scope, id, cityx_core::now())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Err(Error::NotFound("asset")),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The file a signed link names, with the name to save it under. A link that was
@@ -668,12 +700,14 @@ impl Exchange<'_> {
         id: AssetId,
         take: &str,
         exp: i64,
+        by: &str,
         sig: &str,
     ) -> Result<(AssetFile, String)> {
         let take = Take::parse(take)
             .filter(|t| *t != Take::Library)
             .ok_or(Error::BadLink)?;
-        let mac = Self::signature(self.link_key.get().await?, id, take.as_str(), exp)?;
+        let holder: cityx_core::UserId = by.parse().map_err(|_| Error::BadLink)?;
+        let mac = Self::signature(self.link_key.get().await?, id, take.as_str(), exp, holder)?;
         let sig = secrets::unhex(sig).ok_or(Error::BadLink)?;
         mac.verify_slice(&sig).map_err(|_| Error::BadLink)?;
         if exp < cityx_core::now().unix_timestamp() {
@@ -683,6 +717,7 @@ impl Exchange<'_> {
         if asset.deleted_at.is_some() || asset.status == AssetStatus::Withdrawn {
             return Err(Error::Withdrawn);
         }
+        self.holder_may_download(holder, id).await?;
         // Saved under the item's title (what editors search their disks for), with the
         // master's own extension.
         let stem = asset.meta.title.chars().take(80).collect::<String>();

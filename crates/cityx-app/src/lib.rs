@@ -266,6 +266,7 @@ impl App {
             exchange: &*self.repo,
             ingest: &*self.repo,
             stations: &*self.repo,
+            users: &*self.repo,
             search: &self.search,
             link_key: &self.link_key,
             storage: &self.storage,

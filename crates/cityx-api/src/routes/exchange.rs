@@ -273,6 +273,10 @@ pub async fn list_adoptions(
 pub struct SignedParams {
     /// Expiry, Unix seconds.
     pub exp: i64,
+    /// The person the link was made for: it downloads while they are enabled and their
+    /// station may see the item.
+    #[serde(default)]
+    pub by: String,
     /// The link's signature.
     pub sig: String,
 }
@@ -307,7 +311,7 @@ pub async fn signed_download(
     let (file, name) = st
         .app
         .exchange()
-        .signed_download(id, &rendition, q.exp, &q.sig)
+        .signed_download(id, &rendition, q.exp, &q.by, &q.sig)
         .await?;
     let disposition = super::files::attachment(&name);
     let media_type = super::files::content_type(&file.extension);

@@ -304,6 +304,55 @@ async fn search_and_adoption_respect_rights_and_embargo() {
         .await;
     assert_eq!(top["hits"][0]["id"], public.as_str());
 
+    // A link keeps the rights of its person, not only of the item: it stops while the item is
+    // no longer shared with B, and while B's editor is disabled.
+    let link = app.url(renewed["url"].as_str().expect("url"));
+    let status = |link: String| {
+        let http = app.http.clone();
+        async move { http.get(link).send().await.expect("get").status().as_u16() }
+    };
+    assert_eq!(status(link.clone()).await, 200);
+    let rights_path = format!("/api/v1/assets/{public}/rights");
+    let rights = |visibility: &'static str| {
+        app.call(
+            "PUT",
+            &rights_path,
+            Some(&ea),
+            Some(json!({ "visibility": visibility })),
+        )
+    };
+    assert_eq!(rights("private").await.0, 200);
+    assert_eq!(
+        status(link.clone()).await,
+        404,
+        "not shared with B any more"
+    );
+    assert_eq!(rights("public").await.0, 200);
+    assert_eq!(status(link.clone()).await, 200);
+    let editor_b = w.user("editor@b").id.clone();
+    let user_path = format!("/api/v1/users/{editor_b}");
+    let enabled = |disabled: bool| {
+        app.call(
+            "PATCH",
+            &user_path,
+            Some(&app.admin_token),
+            Some(json!({ "disabled": disabled })),
+        )
+    };
+    assert_eq!(enabled(true).await.0, 200);
+    assert_eq!(status(link.clone()).await, 403, "its person is disabled");
+    assert_eq!(enabled(false).await.0, 200);
+    assert_eq!(status(link.clone()).await, 200);
+    let forged = link.replace(
+        &format!("by={editor_b}"),
+        &format!("by={}", w.user("editor@a").id),
+    );
+    assert_eq!(
+        status(forged).await,
+        403,
+        "the person is signed into the link"
+    );
+
     // The contributor deletes the item: it leaves every search, and old links stop working.
     let (s, _) = app
         .call(
