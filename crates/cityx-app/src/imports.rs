@@ -92,7 +92,9 @@ impl Ingest<'_> {
         job.payload = made.payload;
         let audit = NewAudit::by(actor, made.action, "asset", asset.id, Some(made.station))
             .detail("url", made.source.as_str());
-        self.ingest.create_import(&asset, &job, &audit).await?;
+        self.ingest
+            .create_import(&asset, &job, &self.uploads.limits(), &audit)
+            .await?;
         self.jobs_ready.notify_one();
         Ok(asset)
     }

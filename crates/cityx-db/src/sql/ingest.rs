@@ -81,9 +81,16 @@ pub trait IngestRepo: Send + Sync {
         job: &NewJob,
         audit: &NewAudit,
     ) -> Result<()>;
-    /// Creates an asset (`uploading`) whose master is fetched from its `source_url` by
-    /// `job`, enqueued in the same transaction.
-    async fn create_import(&self, asset: &Asset, job: &NewJob, audit: &NewAudit) -> Result<()>;
+    /// Creates an item (`uploading`) whose master a job fetches or makes (an import from its
+    /// `source_url`, a live clip), with the job in the same transaction, when the station has fewer unfinished items than the limit
+    /// ([`Error::TooManyUploads`]; uploads, imports and made items count alike).
+    async fn create_import(
+        &self,
+        asset: &Asset,
+        job: &NewJob,
+        limits: &StationLimits,
+        audit: &NewAudit,
+    ) -> Result<()>;
     /// Records a fetched master like a finished upload, after checking that the station's
     /// quota takes `size` more bytes ([`Error::QuotaExceeded`]). Fenced by the import job's
     /// lease: false, and nothing written, when the lease is no longer ours.
@@ -174,9 +181,12 @@ async fn used_bytes(tx: &mut Transaction<'static, Any>, station: StationId) -> R
     Ok(u64::try_from(reserved.max(0) + stored.max(0)).unwrap_or_default())
 }
 
+/// A station's unfinished items: uploads, imports and items a job is making (a live clip),
+/// all `uploading` until their master has arrived.
 async fn active_uploads(tx: &mut Transaction<'static, Any>, station: StationId) -> Result<u64> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM uploads WHERE station_id = $1 AND state = 'active'",
+        "SELECT COUNT(*) FROM assets WHERE station_id = $1 AND status = 'uploading' \
+         AND deleted_at IS NULL",
     )
     .bind(station.to_string())
     .fetch_one(&mut **tx)
@@ -504,8 +514,25 @@ impl IngestRepo for SqlRepo {
         commit(tx).await
     }
 
-    async fn create_import(&self, asset: &Asset, job: &NewJob, audit: &NewAudit) -> Result<()> {
+    async fn create_import(
+        &self,
+        asset: &Asset,
+        job: &NewJob,
+        limits: &StationLimits,
+        audit: &NewAudit,
+    ) -> Result<()> {
         let mut tx = self.begin().await?;
+        super::hold_row(
+            &mut tx,
+            "stations",
+            &asset.station_id.to_string(),
+            "station",
+        )
+        .await?;
+        let max = limits.max_unfinished;
+        if max > 0 && active_uploads(&mut tx, asset.station_id).await? >= max {
+            return Err(Error::TooManyUploads { limit: max });
+        }
         insert_asset(&mut tx, asset).await?;
         insert_job(&mut *tx, job).await?;
         write_audit(&mut tx, audit).await?;

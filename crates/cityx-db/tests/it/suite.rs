@@ -834,6 +834,16 @@ pub async fn stations_hold_a_bounded_number_of_unfinished_uploads(repo: Arc<dyn 
             .expect_err("nothing created")
             .is_not_found()
     );
+    // Imports and items a job makes count alike.
+    let (imported, _) = asset_and_upload(&st, &ed, 10);
+    let err = repo
+        .create_import(&imported, &probe_job(&imported), &two, &created)
+        .await
+        .expect_err("an import is one more unfinished item");
+    assert!(
+        matches!(err, cityx_db::Error::TooManyUploads { limit: 2 }),
+        "{err:?}"
+    );
     // 0 is no limit.
     repo.create_upload(
         &a,
