@@ -126,6 +126,30 @@ impl Ingest<'_> {
         self.create_made(actor, meta, made).await
     }
 
+    /// An item the system makes of a station's own material (a recorded broadcast), uploaded
+    /// in `uploader`'s name (the channel's creator): like [`Ingest::create_made_item`], but
+    /// asked by no one, so audited as the system's.
+    pub async fn create_recorded_item(
+        &self,
+        station: cityx_core::StationId,
+        uploader: cityx_core::UserId,
+        input: &AssetInput<'_>,
+        source: String,
+        job: &'static str,
+        payload: serde_json::Value,
+    ) -> Result<Asset> {
+        let meta = crate::exchange::with_keywords(input.validate()?).await;
+        let made = MadeItem {
+            station,
+            uploader,
+            source,
+            job,
+            payload,
+            action: AuditAction::ItemMade,
+        };
+        self.create_made(&Actor::system(), meta, made).await
+    }
+
     /// The master a job made in `file` arrives for the job's item: hashed, stored and
     /// recorded like a finished upload (the quota checked then), which enqueues the probe.
     /// False when the job's lease passed to another worker.

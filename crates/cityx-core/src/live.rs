@@ -5,7 +5,7 @@
 //! rotatable (the old key stops at once).
 
 use crate::exchange::{MAX_SHARED_WITH, Visibility};
-use crate::ids::{ChannelId, StationId};
+use crate::ids::{ChannelId, StationId, UserId};
 use crate::model::{Actor, Role};
 use crate::validate::{Checker, FieldError, Validated};
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,8 @@ pub const DEFAULT_DVR_MINUTES: u32 = 120;
 pub const CLIP_JOB: &str = "live_clip";
 /// The longest clip, in seconds.
 pub const MAX_CLIP_SECS: u32 = 4 * 3600;
+/// A recorded broadcast becomes an item every this many seconds (and when it ends).
+pub const RECORDING_PART_SECS: f64 = 2.0 * 3600.0;
 /// What a stream key starts with, so that it is recognisable in a leaked log.
 pub const KEY_PREFIX: &str = "sk_";
 
@@ -88,6 +90,8 @@ pub struct Channel {
     pub max_height: u32,
     /// How far back viewers may scroll (回看), in minutes.
     pub dvr_minutes: u32,
+    /// Every broadcast is recorded and becomes items (parts of at most two hours).
+    pub record: bool,
     pub state: ChannelState,
     /// Since when it is live, when it is.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -98,6 +102,8 @@ pub struct Channel {
     pub key_hint: String,
     #[serde(with = "time::serde::rfc3339")]
     pub key_rotated_at: OffsetDateTime,
+    /// Who created it: the uploader of its recordings.
+    pub created_by: UserId,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -132,6 +138,7 @@ pub struct ChannelFields {
     pub max_kbps: u32,
     pub max_height: u32,
     pub dvr_minutes: u32,
+    pub record: bool,
 }
 
 /// A channel as a form or the API sends it.
@@ -144,6 +151,7 @@ pub struct ChannelInput<'a> {
     pub max_kbps: u32,
     pub max_height: u32,
     pub dvr_minutes: u32,
+    pub record: bool,
 }
 
 impl ChannelInput<'_> {
@@ -228,6 +236,7 @@ impl ChannelInput<'_> {
             max_kbps: self.max_kbps,
             max_height: self.max_height,
             dvr_minutes,
+            record: self.record,
         })
     }
 }
@@ -306,11 +315,13 @@ mod tests {
             max_kbps: 0,
             max_height: 0,
             dvr_minutes: 120,
+            record: false,
             state: ChannelState::Idle,
             live_since: None,
             health: None,
             key_hint: "abcd".into(),
             key_rotated_at: now,
+            created_by: crate::UserId::new(),
             created_at: now,
             updated_at: now,
         }

@@ -268,6 +268,7 @@ catalog! {
     "live.field.dvr_minutes" => "回看时长（分钟）", "Time-shift window (minutes)";
     "live.field.max_kbps" => "最高码率（kbit/s）", "Highest bit rate (kbit/s)";
     "live.field.max_height" => "最大画面高度（像素）", "Tallest picture (pixels)";
+    "live.field.record" => "每场直播自动收录为素材（每两小时一段）", "Record every broadcast into items (a part every two hours)";
     "live.field.limits_hint" => "码率或画面超过上限的推流会被断开；填 0 表示不限。", "A publish above these limits is cut off; 0 means no limit.";
     "live.visibility.private" => "仅本台", "Own station only";
     "live.visibility.stations" => "指定成员台", "Named stations";

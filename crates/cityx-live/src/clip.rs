@@ -27,14 +27,27 @@ pub struct ClipOrder {
     pub from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub to: OffsetDateTime,
+    /// A recorded part (`<session>/part-<n>.m3u8`): all its segments, instead of a range of
+    /// the channel's window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
 }
 
-/// The channel's playlist as stored now.
+/// The channel's playlist as stored now (or another playlist of the channel: a recorded
+/// part's).
 pub(crate) async fn stored_playlist(
     storage: &cityx_storage::Storage,
     channel: ChannelId,
 ) -> Option<LivePlaylist> {
-    let key = StorageKey::live(channel, "index.m3u8")?;
+    stored_list(storage, channel, "index.m3u8").await
+}
+
+async fn stored_list(
+    storage: &cityx_storage::Storage,
+    channel: ChannelId,
+    name: &str,
+) -> Option<LivePlaylist> {
+    let key = StorageKey::live(channel, name)?;
     let (_, bytes) = storage
         .read_small(&key, cityx_app::SMALL_FILE)
         .await
@@ -121,6 +134,7 @@ impl crate::Live<'_> {
             channel: id,
             from,
             to,
+            part: None,
         };
         app.ingest()
             .create_made_item(
@@ -157,16 +171,27 @@ impl Handler for ClipJob {
         let order: ClipOrder = serde_json::from_value(job.payload.clone())
             .map_err(|e| JobError::Permanent(format!("not a clip order: {e}")))?;
         let storage = self.app.storage();
-        let playlist = stored_playlist(storage, order.channel)
-            .await
-            .ok_or_else(|| JobError::Permanent("the channel's recording is gone".into()))?;
-        let segments = segments_for(&playlist, order.from, order.to)
-            .map_err(|e| JobError::Permanent(e.to_string()))?;
+        let gone = || JobError::Permanent("the channel's recording is gone".into());
+        let listed = match &order.part {
+            Some(part) => stored_list(storage, order.channel, part).await,
+            None => stored_playlist(storage, order.channel).await,
+        }
+        .ok_or_else(gone)?;
+        let segments = match &order.part {
+            Some(_) => listed.segments.iter().collect(),
+            None => segments_for(&listed, order.from, order.to)
+                .map_err(|e| JobError::Permanent(e.to_string()))?,
+        };
         let work = self.work_root.join(job.id.to_string());
         let _ = tokio::fs::remove_dir_all(&work).await;
         tokio::fs::create_dir_all(&work).await.map_err(transient)?;
         let result = self.cut(&order, &segments, &work, job).await;
         let _ = tokio::fs::remove_dir_all(&work).await;
+        if result.is_ok()
+            && let Some(part) = &order.part
+        {
+            self.forget_recorded(order.channel, part, &segments).await;
+        }
         result
     }
 
@@ -180,6 +205,23 @@ impl Handler for ClipJob {
 }
 
 impl ClipJob {
+    /// Removes a recorded part's list and those of its segments that the channel's window
+    /// no longer shows (they were kept only for the recording).
+    async fn forget_recorded(&self, channel: ChannelId, part: &str, segments: &[&LiveSegment]) {
+        let storage = self.app.storage();
+        let window = stored_playlist(storage, channel).await.unwrap_or_default();
+        let shown: std::collections::HashSet<&str> =
+            window.segments.iter().map(|s| s.uri.as_str()).collect();
+        for s in segments.iter().filter(|s| !shown.contains(s.uri.as_str())) {
+            if let Some(key) = StorageKey::live(channel, &s.uri) {
+                let _ = storage.delete(&key).await;
+            }
+        }
+        if let Some(key) = StorageKey::live(channel, part) {
+            let _ = storage.delete(&key).await;
+        }
+    }
+
     async fn cut(
         &self,
         order: &ClipOrder,

@@ -6,7 +6,7 @@
 use crate::IngestOptions;
 use crate::flv::{self, TagKind};
 use bytes::Bytes;
-use cityx_core::ChannelId;
+use cityx_app::App;
 use cityx_core::live::{Channel, Health};
 use cityx_media::live::{LOCAL_PLAYLIST, LivePlaylist, LiveSegment, THUMBNAIL, listed_segments};
 use cityx_storage::{Storage, StorageKey};
@@ -60,6 +60,16 @@ pub struct Publish {
     repo: Arc<dyn cityx_db::Repo>,
 }
 
+/// A recorded broadcast's current part: its segments, until it becomes an item.
+struct Recording {
+    part: LivePlaylist,
+    number: u32,
+    saved: Instant,
+    /// Parts that became items: their time range and list. A part's job removes the list
+    /// when it is done, and with it the segments the window no longer shows.
+    finished: Vec<(OffsetDateTime, OffsetDateTime, String)>,
+}
+
 impl Publish {
     /// Starts a session of `channel`, already held as `session`.
     pub fn start(
@@ -67,10 +77,10 @@ impl Publish {
         session: String,
         remote: String,
         reconnects: u32,
-        repo: Arc<dyn cityx_db::Repo>,
-        storage: Storage,
+        app: Arc<App>,
         opts: Arc<IngestOptions>,
     ) -> std::io::Result<Publish> {
+        let repo = app.repo().clone();
         let dir = opts.work_dir.join(channel.id.to_string()).join(&session);
         std::fs::create_dir_all(&dir)?;
         let (tags, rx) = mpsc::channel::<Bytes>(QUEUE);
@@ -86,13 +96,20 @@ impl Publish {
         let cut = Arc::new(Mutex::new(None));
         let packager = tokio::spawn(package(dir.clone(), rx, opts.clone(), cut.clone()));
         let mover = tokio::spawn(move_segments(Mover {
-            channel: channel.id,
+            channel: channel.clone(),
             session: session.clone(),
             dir,
-            storage,
+            storage: app.storage().clone(),
+            app,
             window_secs: f64::from(channel.dvr_minutes) * 60.0,
             stop: stop.clone(),
             segment_secs: opts.segment_secs,
+            recording: channel.record.then(|| Recording {
+                part: LivePlaylist::default(),
+                number: 0,
+                saved: Instant::now(),
+                finished: Vec::new(),
+            }),
         }));
         let reporter = tokio::spawn(report(
             channel.clone(),
@@ -238,18 +255,106 @@ async fn package(
 }
 
 struct Mover {
-    channel: ChannelId,
+    channel: Channel,
     session: String,
     dir: PathBuf,
     storage: Storage,
+    app: Arc<App>,
     window_secs: f64,
     stop: Arc<AtomicBool>,
     segment_secs: u32,
+    /// When the channel records its broadcasts.
+    recording: Option<Recording>,
 }
+
+/// How often a recording's part list is saved while it grows.
+const SAVE_PART_EVERY: Duration = Duration::from_secs(15);
 
 impl Mover {
     fn key(&self, relative: &str) -> Option<StorageKey> {
-        StorageKey::live(self.channel, relative)
+        StorageKey::live(self.channel.id, relative)
+    }
+
+    fn part_uri(session: &str, number: u32) -> String {
+        format!("{session}/part-{number}.m3u8")
+    }
+
+    /// Adds a stored segment to the recording; the part becomes an item when it is long
+    /// enough.
+    async fn record(&mut self, segment: &LiveSegment) {
+        let Some(rec) = self.recording.as_mut() else {
+            return;
+        };
+        rec.part.push(segment.clone(), f64::INFINITY);
+        if rec.part.total_secs() >= cityx_core::live::RECORDING_PART_SECS {
+            self.finish_part().await;
+        } else if rec.saved.elapsed() >= SAVE_PART_EVERY {
+            rec.saved = Instant::now();
+            let (uri, text) = (Self::part_uri(&self.session, rec.number), rec.part.render());
+            self.put(&uri, Bytes::from(text)).await;
+        }
+    }
+
+    /// Saves the recording's current part and makes it an item (its job cuts it), then
+    /// starts the next part.
+    async fn finish_part(&mut self) {
+        let Some(rec) = self.recording.as_mut() else {
+            return;
+        };
+        let (Some(first), Some(last)) = (rec.part.segments.first(), rec.part.segments.last())
+        else {
+            return;
+        };
+        let (from, to) = (
+            first.at,
+            last.at + time::Duration::seconds_f64(last.duration),
+        );
+        rec.part.ended = true;
+        let uri = Self::part_uri(&self.session, rec.number);
+        rec.finished.push((from, to, uri.clone()));
+        let text = rec.part.render();
+        rec.part = LivePlaylist::default();
+        rec.number += 1;
+        rec.saved = Instant::now();
+        if !self.put(&uri, Bytes::from(text)).await {
+            return;
+        }
+        let order = crate::clip::ClipOrder {
+            channel: self.channel.id,
+            from,
+            to,
+            part: Some(uri),
+        };
+        let title = format!(
+            "{} 录像 {}",
+            self.channel.name,
+            crate::context::beijing_time(from)
+        );
+        let input = cityx_core::AssetInput {
+            title: &title,
+            filename: "recording.mp4",
+            ..cityx_core::AssetInput::default()
+        };
+        let made = self
+            .app
+            .ingest()
+            .create_recorded_item(
+                self.channel.station_id,
+                self.channel.created_by,
+                &input,
+                format!("live:{}", self.channel.id),
+                cityx_core::live::CLIP_JOB,
+                serde_json::to_value(&order).unwrap_or_default(),
+            )
+            .await;
+        match made {
+            Ok(asset) => {
+                tracing::info!(channel = %self.channel.id, asset = %asset.id, "a recording became an item")
+            }
+            Err(e) => {
+                tracing::warn!(channel = %self.channel.id, error = %e, "could not make a recording's item")
+            }
+        }
     }
 
     async fn put(&self, relative: &str, bytes: Bytes) -> bool {
@@ -259,7 +364,7 @@ impl Mover {
         match self.storage.put(&key, bytes).await {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!(channel = %self.channel, %relative, error = %e, "could not store a live file");
+                tracing::warn!(channel = %self.channel.id, %relative, error = %e, "could not store a live file");
                 false
             }
         }
@@ -284,11 +389,58 @@ impl Mover {
             }
         }
     }
+
+    /// Whether a session of this channel still has a recorded part waiting for its job.
+    async fn pending_parts(&self, session: &str) -> bool {
+        use futures_util::StreamExt;
+        let Some(prefix) = self.key(session) else {
+            return false;
+        };
+        let mut listed = self.storage.list(&prefix);
+        while let Some(item) = listed.next().await {
+            match item {
+                Ok(l) if l.key.as_str().ends_with(".m3u8") => return true,
+                Ok(_) => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    /// Removes segments that slid out of the window, but for those a recording still needs:
+    /// the current part's, and a finished part's until its job has taken them.
+    async fn forget_dropped(&self, dropped: Vec<LiveSegment>) {
+        let mut gone = Vec::new();
+        for s in dropped {
+            let needed = match &self.recording {
+                None => false,
+                Some(rec) if rec.part.segments.iter().any(|p| p.uri == s.uri) => true,
+                Some(rec) => match rec
+                    .finished
+                    .iter()
+                    .find(|(from, to, _)| s.at >= *from && s.at < *to)
+                {
+                    Some((_, _, list)) => match self.key(list) {
+                        // Kept unless surely taken: the list is gone once its job is done.
+                        Some(key) => {
+                            !matches!(self.storage.head(&key).await, Err(e) if e.is_not_found())
+                        }
+                        None => false,
+                    },
+                    None => false,
+                },
+            };
+            if !needed {
+                gone.push(s.uri);
+            }
+        }
+        self.forget(gone).await;
+    }
 }
 
 /// Moves finished segments into storage and keeps the channel's playlist, until the
 /// session stops and the last segment is stored.
-async fn move_segments(m: Mover) {
+async fn move_segments(mut m: Mover) {
     let mut playlist = m.load_playlist().await;
     // What an earlier session left older than the window goes now.
     let horizon = cityx_core::now() - time::Duration::seconds_f64(m.window_secs);
@@ -306,7 +458,24 @@ async fn move_segments(m: Mover) {
         playlist.discontinuity_sequence +=
             dropped.iter().filter(|s| s.discontinuity).count() as u64;
     }
-    m.forget(old).await;
+    // Old segments go, but those of a session whose recording's job has not run yet.
+    let mut gone = Vec::new();
+    let mut pending: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    for uri in old {
+        let session = uri.split('/').next().unwrap_or_default().to_owned();
+        let waits = match pending.get(&session) {
+            Some(w) => *w,
+            None => {
+                let w = m.pending_parts(&session).await;
+                pending.insert(session, w);
+                w
+            }
+        };
+        if !waits {
+            gone.push(uri);
+        }
+    }
+    m.forget(gone).await;
     let mut first = true;
     let mut next_at: Option<OffsetDateTime> = None;
     let mut moved = 0usize;
@@ -338,18 +507,17 @@ async fn move_segments(m: Mover) {
             let at = next_at
                 .unwrap_or_else(|| cityx_core::now() - time::Duration::seconds_f64(*duration));
             next_at = Some(at + time::Duration::seconds_f64(*duration));
-            let dropped = playlist.push(
-                LiveSegment {
-                    uri,
-                    duration: *duration,
-                    at,
-                    discontinuity: first && !playlist.segments.is_empty(),
-                },
-                m.window_secs,
-            );
+            let segment = LiveSegment {
+                uri,
+                duration: *duration,
+                at,
+                discontinuity: first && !playlist.segments.is_empty(),
+            };
+            m.record(&segment).await;
+            let dropped = playlist.push(segment, m.window_secs);
             first = false;
             m.put("index.m3u8", Bytes::from(playlist.render())).await;
-            m.forget(dropped).await;
+            m.forget_dropped(dropped).await;
         }
         if let Ok(meta) = tokio::fs::metadata(m.dir.join(THUMBNAIL)).await
             && let Ok(modified) = meta.modified()
@@ -372,6 +540,7 @@ async fn move_segments(m: Mover) {
     }
     playlist.ended = true;
     m.put("index.m3u8", Bytes::from(playlist.render())).await;
+    m.finish_part().await;
     let _ = tokio::fs::remove_dir_all(&m.dir).await;
 }
 

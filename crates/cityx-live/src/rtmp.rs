@@ -208,8 +208,7 @@ async fn connection(
                                     session_id,
                                     peer.ip().to_string(),
                                     reconnects,
-                                    app.repo().clone(),
-                                    app.storage().clone(),
+                                    app.clone(),
                                     opts.clone(),
                                 )?;
                                 let results = session.accept_request(request_id)?;

@@ -145,8 +145,8 @@ pub struct LivePlaylist {
 }
 
 impl LivePlaylist {
-    /// Adds a segment; returns the URIs that slid out of a window of `window_secs`.
-    pub fn push(&mut self, segment: LiveSegment, window_secs: f64) -> Vec<String> {
+    /// Adds a segment; returns the segments that slid out of a window of `window_secs`.
+    pub fn push(&mut self, segment: LiveSegment, window_secs: f64) -> Vec<LiveSegment> {
         self.ended = false;
         self.segments.push(segment);
         let mut dropped = Vec::new();
@@ -157,7 +157,7 @@ impl LivePlaylist {
                 // Its tag left the playlist with it.
                 self.discontinuity_sequence += 1;
             }
-            dropped.push(gone.uri);
+            dropped.push(gone);
         }
         dropped
     }
@@ -270,7 +270,8 @@ mod tests {
         assert_eq!(p.segments.len(), 3);
         assert_eq!(p.sequence, 2);
         let dropped = p.push(seg(9, 30, true), 7.0);
-        assert_eq!(dropped, vec!["s/2.ts".to_owned()]);
+        let uris: Vec<&str> = dropped.iter().map(|s| s.uri.as_str()).collect();
+        assert_eq!(uris, ["s/2.ts"]);
         p.ended = true;
         let text = p.render();
         assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:3\n"), "{text}");

@@ -36,6 +36,8 @@ pub struct ChannelBody {
     /// The time-shift window in minutes (1–1440, default 120).
     #[schema(minimum = 1, maximum = 1440)]
     pub dvr_minutes: Option<u32>,
+    /// Record every broadcast into items (parts of at most two hours).
+    pub record: Option<bool>,
 }
 
 /// Where and how the channel's encoder publishes (for its station's admins).
@@ -124,6 +126,7 @@ fn input_of<'a>(
             .dvr_minutes
             .or(current.map(|c| c.dvr_minutes))
             .unwrap_or(0),
+        record: body.record.or(current.map(|c| c.record)).unwrap_or(false),
     };
     (input, shared)
 }

@@ -11,6 +11,8 @@ CREATE TABLE live_channels (
     shared_with    TEXT NOT NULL DEFAULT '',
     max_kbps       BIGINT NOT NULL DEFAULT 0,
     max_height     BIGINT NOT NULL DEFAULT 0,
+    -- Broadcasts are recorded into items (1) or not (0).
+    record         BIGINT NOT NULL DEFAULT 0,
     dvr_minutes    BIGINT NOT NULL,
     -- SHA-256 of the stream key (hex); the key itself is shown once.
     key_hash       TEXT NOT NULL UNIQUE,

@@ -83,9 +83,9 @@ pub trait LiveRepo: Send + Sync {
 }
 
 const CHANNEL_COLS: &str = "c.id, c.station_id, s.name AS station_name, c.name, c.description, \
-    c.visibility, c.shared_with, c.max_kbps, c.max_height, c.dvr_minutes, c.key_hint, \
-    c.key_rotated_at, c.session, c.held_until, c.live_since, c.health, c.created_at, \
-    c.updated_at";
+    c.visibility, c.shared_with, c.max_kbps, c.max_height, c.dvr_minutes, c.record, \
+    c.key_hint, c.key_rotated_at, c.session, c.held_until, c.live_since, c.health, \
+    c.created_by, c.created_at, c.updated_at";
 const CHANNEL_FROM: &str = "live_channels c JOIN stations s ON s.id = c.station_id";
 
 fn channel_from(r: &AnyRow) -> Result<Channel> {
@@ -112,6 +112,7 @@ fn channel_from(r: &AnyRow) -> Result<Channel> {
         max_kbps: int("max_kbps")?,
         max_height: int("max_height")?,
         dvr_minutes: int("dvr_minutes")?,
+        record: get::<i64>(r, "record")? != 0,
         state: if live {
             ChannelState::Live
         } else {
@@ -125,6 +126,7 @@ fn channel_from(r: &AnyRow) -> Result<Channel> {
         health: health.and_then(|h| serde_json::from_str(&h).ok()),
         key_hint: get(r, "key_hint")?,
         key_rotated_at: from_ms(get(r, "key_rotated_at")?),
+        created_by: parse("user id", get(r, "created_by")?)?,
         created_at: from_ms(get(r, "created_at")?),
         updated_at: from_ms(get(r, "updated_at")?),
     })
@@ -180,8 +182,8 @@ impl LiveRepo for SqlRepo {
         sqlx::query(
             "INSERT INTO live_channels (id, station_id, name, description, visibility, \
              shared_with, max_kbps, max_height, dvr_minutes, key_hash, key_hint, \
-             key_rotated_at, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12)",
+             key_rotated_at, created_by, created_at, updated_at, record) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12, $14)",
         )
         .bind(id.to_string())
         .bind(station.to_string())
@@ -196,6 +198,7 @@ impl LiveRepo for SqlRepo {
         .bind(key_hint)
         .bind(now)
         .bind(by.to_string())
+        .bind(i64::from(fields.record))
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("add a channel", "channel", e))?;
@@ -263,7 +266,8 @@ impl LiveRepo for SqlRepo {
         let done = sqlx::query(
             "UPDATE live_channels SET name = $1, description = $2, visibility = $3, \
              shared_with = $4, max_kbps = $5, max_height = $6, dvr_minutes = $7, \
-             updated_at = $8 WHERE id = $9 AND deleted_at IS NULL AND ($10 OR station_id = $11)",
+             updated_at = $8, record = $12 \
+             WHERE id = $9 AND deleted_at IS NULL AND ($10 OR station_id = $11)",
         )
         .bind(&fields.name)
         .bind(&fields.description)
@@ -276,6 +280,7 @@ impl LiveRepo for SqlRepo {
         .bind(id.to_string())
         .bind(all)
         .bind(own)
+        .bind(i64::from(fields.record))
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("change a channel", "channel", e))?;

@@ -63,6 +63,7 @@ pub async fn caps_hold_when_requests_race_for_the_last_places(repo: Arc<dyn Repo
                 max_kbps: 0,
                 max_height: 0,
                 dvr_minutes: 60,
+                record: false,
             };
             repo.insert_channel(
                 ChannelId::new(),

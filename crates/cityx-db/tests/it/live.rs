@@ -20,6 +20,7 @@ fn fields(name: &str, visibility: Visibility, shared_with: Vec<StationId>) -> Ch
         max_kbps: 0,
         max_height: 0,
         dvr_minutes: 60,
+        record: false,
     }
 }
 

@@ -125,7 +125,7 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
         .post(
             "/api/v1/channels",
             admin_a,
-            json!({ "name": "新闻直播间", "visibility": "exchange", "dvr_minutes": 30 }),
+            json!({ "name": "新闻直播间", "visibility": "exchange", "dvr_minutes": 30, "record": true }),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{made}");
@@ -368,6 +368,45 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
             .as_str()
             .is_some_and(|u| u == format!("live:{id}")),
         "the clip names its channel: {item}"
+    );
+
+    // The channel records: the whole broadcast became an item of its station when it ended.
+    let (_, made) = app
+        .get("/api/v1/audit?action=item_made", &app.admin_token)
+        .await;
+    let recording = made["items"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter_map(|e| e["target_id"].as_str())
+        .find(|t| *t != asset)
+        .expect("the recording's item is audited")
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let recorded = loop {
+        let (_, a) = app
+            .get(&format!("/api/v1/assets/{recording}"), editor_a)
+            .await;
+        if a["status"] == "ready" || a["status"] == "failed" || a["status"] == "rejected" {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the recording never became an item: {a}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(recorded["status"], "ready", "{recorded}");
+    assert!(
+        recorded["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("新闻直播间 录像 ")),
+        "{recorded}"
+    );
+    let whole = recorded["technical"]["duration_s"].as_f64().unwrap_or(0.0);
+    assert!(
+        (13.0..=15.5).contains(&whole),
+        "the 14 s broadcast lasts {whole} s"
     );
 
     // A rotated key refuses the old one; the new one is shown once.

@@ -33,6 +33,7 @@ pub struct ChannelForm {
     pub dvr_minutes: u32,
     pub max_kbps: u32,
     pub max_height: u32,
+    pub record: bool,
     pub errs: FormErrors,
 }
 
@@ -45,6 +46,7 @@ impl ChannelForm {
             dvr_minutes: cityx_core::live::DEFAULT_DVR_MINUTES,
             max_kbps: 0,
             max_height: 0,
+            record: false,
             errs: FormErrors::default(),
         }
     }
@@ -57,6 +59,7 @@ impl ChannelForm {
             dvr_minutes: c.dvr_minutes,
             max_kbps: c.max_kbps,
             max_height: c.max_height,
+            record: c.record,
             errs: FormErrors::default(),
         }
     }
@@ -97,6 +100,9 @@ pub struct ChannelPost {
     pub max_kbps: String,
     #[serde(default)]
     pub max_height: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    pub record: Option<String>,
 }
 
 /// A number field: empty is 0; anything else that is not a number is out of every range.
@@ -119,6 +125,7 @@ impl ChannelPost {
             max_kbps: number(&self.max_kbps),
             max_height: number(&self.max_height),
             dvr_minutes: number(&self.dvr_minutes),
+            record: self.record.is_some(),
         }
     }
 
@@ -130,6 +137,7 @@ impl ChannelPost {
             dvr_minutes: number(&self.dvr_minutes).min(99_999),
             max_kbps: number(&self.max_kbps).min(999_999),
             max_height: number(&self.max_height).min(99_999),
+            record: self.record.is_some(),
             errs,
         }
     }
