@@ -9,6 +9,7 @@
 
 mod answers;
 mod facets;
+pub mod question;
 pub mod text;
 
 use cityx_core::{AssetId, StationId, Visibility};
