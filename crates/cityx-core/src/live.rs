@@ -111,6 +111,17 @@ pub struct Channel {
 }
 
 impl Channel {
+    /// The channel as those who may watch but not manage it see it: without the stations it
+    /// is shared with, its key's hint or the publisher's address.
+    pub fn for_viewers(mut self) -> Channel {
+        self.shared_with.clear();
+        self.key_hint.clear();
+        if let Some(h) = self.health.as_mut() {
+            h.remote.clear();
+        }
+        self
+    }
+
     /// Whether `viewer` may watch: its own station and the hub always; others as shared.
     pub fn watchable_by(&self, viewer: &Actor) -> bool {
         if matches!(viewer.role, Role::HubAdmin | Role::HubEditor) {

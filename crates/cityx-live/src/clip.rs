@@ -201,6 +201,20 @@ impl Handler for ClipJob {
         {
             tracing::error!(%asset, error = %e, "cannot mark a clip failed");
         }
+        // A recording that cannot be made keeps nothing: its list and the segments the
+        // window no longer shows go.
+        if let Ok(ClipOrder {
+            channel,
+            part: Some(part),
+            ..
+        }) = serde_json::from_value::<ClipOrder>(job.payload.clone())
+        {
+            let listed = stored_list(self.app.storage(), channel, &part)
+                .await
+                .unwrap_or_default();
+            let segments: Vec<&LiveSegment> = listed.segments.iter().collect();
+            self.forget_recorded(channel, &part, &segments).await;
+        }
     }
 }
 
@@ -237,7 +251,7 @@ impl ClipJob {
             let (_, bytes) = self
                 .app
                 .storage()
-                .read_small(&key, cityx_app::SMALL_FILE)
+                .read_small(&key, crate::context::LIVE_FILE)
                 .await
                 .map_err(transient)?
                 .ok_or_else(|| JobError::Permanent(format!("segment {} is too large", s.uri)))?;

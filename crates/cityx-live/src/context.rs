@@ -15,6 +15,9 @@ pub struct ChannelWithKey {
     pub stream_key: String,
 }
 
+/// The largest live file read (a segment of a high rate or a long keyframe interval).
+pub const LIVE_FILE: u64 = 32 << 20;
+
 /// A file of a channel's live output, read for a viewer.
 pub struct LiveFile {
     pub bytes: bytes::Bytes,
@@ -98,19 +101,21 @@ impl<'a> Live<'a> {
     /// The channels the caller may watch, live ones first.
     pub async fn list(&self, actor: &Actor) -> Result<Vec<Channel>> {
         policy::read(actor)?;
-        Ok(self
+        let channels = self
             .repo
             .list_watchable_channels(watch_scope(actor))
-            .await?)
+            .await?;
+        Ok(channels.into_iter().map(|c| as_seen(actor, c)).collect())
     }
 
     /// A channel the caller may watch.
     pub async fn get(&self, actor: &Actor, id: ChannelId) -> Result<Channel> {
         policy::read(actor)?;
-        Ok(self
+        let channel = self
             .repo
             .get_watchable_channel(watch_scope(actor), id)
-            .await?)
+            .await?;
+        Ok(as_seen(actor, channel))
     }
 
     /// Whether the caller may change the channel (and so see its ingest address).
@@ -205,7 +210,7 @@ impl<'a> Live<'a> {
         };
         let (_, bytes) = self
             .storage
-            .read_small(&key, cityx_app::SMALL_FILE)
+            .read_small(&key, LIVE_FILE)
             .await
             .map_err(|e| {
                 if e.is_not_found() {
@@ -227,6 +232,15 @@ impl<'a> Live<'a> {
 pub(crate) fn beijing_time(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
     format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+}
+
+/// A channel as `actor` may see it: whole for those who manage it.
+fn as_seen(actor: &Actor, channel: Channel) -> Channel {
+    if Live::may_manage(actor, &channel) {
+        channel
+    } else {
+        channel.for_viewers()
+    }
 }
 
 /// Whose channels a viewer may watch: the hub's roles every one, a station's people those

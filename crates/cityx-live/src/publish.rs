@@ -12,7 +12,7 @@ use cityx_media::live::{LOCAL_PLAYLIST, LivePlaylist, LiveSegment, THUMBNAIL, li
 use cityx_storage::{Storage, StorageKey};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
@@ -25,6 +25,10 @@ pub const HOLD: Duration = Duration::from_secs(6);
 pub const REPORT_EVERY: Duration = Duration::from_secs(2);
 /// Tags queued for the packager before the publisher is cut off as too fast.
 const QUEUE: usize = 4096;
+/// Bytes queued for the packager at most (a publisher faster than ffmpeg is cut off).
+const QUEUED_BYTES: usize = 64 << 20;
+/// The largest audio or video message taken (a frame; larger is no real encoder's).
+pub const MAX_MESSAGE: usize = 8 << 20;
 
 /// What the session has seen of its input, for the health report.
 #[derive(Default)]
@@ -47,17 +51,31 @@ pub enum Cut {
 }
 
 /// A running session. Feed it the publisher's messages; [`finish`](Self::finish) ends it.
+/// Dropped without [`finish`](Self::finish) (a panic, an early return), it still stops
+/// its tasks: the packager gets the end of its input, the mover its stop, the reporter is
+/// ended and the hold runs out.
 pub struct Publish {
     pub channel: Channel,
     pub session: String,
-    tags: mpsc::Sender<Bytes>,
+    tags: Option<mpsc::Sender<Bytes>>,
+    queued: Arc<AtomicUsize>,
     seen: Arc<Mutex<Seen>>,
     cut: Arc<Mutex<Option<Cut>>>,
+    /// Set when the session lost the channel: it writes none of the channel's files.
+    lost: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
-    tasks: Vec<JoinHandle<()>>,
-    packager: JoinHandle<()>,
-    mover: JoinHandle<()>,
+    reporter: JoinHandle<()>,
+    packager: Option<JoinHandle<()>>,
+    mover: Option<JoinHandle<()>>,
     repo: Arc<dyn cityx_db::Repo>,
+}
+
+impl Drop for Publish {
+    fn drop(&mut self) {
+        self.tags.take();
+        self.stop.store(true, Ordering::SeqCst);
+        self.reporter.abort();
+    }
 }
 
 /// A recorded broadcast's current part: its segments, until it becomes an item.
@@ -84,6 +102,8 @@ impl Publish {
         let dir = opts.work_dir.join(channel.id.to_string()).join(&session);
         std::fs::create_dir_all(&dir)?;
         let (tags, rx) = mpsc::channel::<Bytes>(QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let lost = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen {
             health: Health {
                 remote,
@@ -94,7 +114,13 @@ impl Publish {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Mutex::new(None));
-        let packager = tokio::spawn(package(dir.clone(), rx, opts.clone(), cut.clone()));
+        let packager = tokio::spawn(package(
+            dir.clone(),
+            rx,
+            queued.clone(),
+            opts.clone(),
+            cut.clone(),
+        ));
         let mover = tokio::spawn(move_segments(Mover {
             channel: channel.clone(),
             session: session.clone(),
@@ -103,6 +129,7 @@ impl Publish {
             app,
             window_secs: f64::from(channel.dvr_minutes) * 60.0,
             stop: stop.clone(),
+            lost: lost.clone(),
             segment_secs: opts.segment_secs,
             recording: channel.record.then(|| Recording {
                 part: LivePlaylist::default(),
@@ -117,17 +144,20 @@ impl Publish {
             repo.clone(),
             seen.clone(),
             cut.clone(),
+            lost.clone(),
         ));
         Ok(Publish {
             channel,
             session,
-            tags,
+            tags: Some(tags),
+            queued,
             seen,
             cut,
+            lost,
             stop,
-            tasks: vec![reporter],
-            packager,
-            mover,
+            reporter,
+            packager: Some(packager),
+            mover: Some(mover),
             repo,
         })
     }
@@ -166,7 +196,20 @@ impl Publish {
                 }
             }
         }
-        self.tags.try_send(flv::tag(kind, timestamp, data)).is_ok()
+        if data.len() > MAX_MESSAGE
+            || self.queued.load(Ordering::Relaxed) + data.len() > QUEUED_BYTES
+        {
+            return false;
+        }
+        let tag = flv::tag(kind, timestamp, data);
+        let len = tag.len();
+        match self.tags.as_ref().map(|t| t.try_send(tag)) {
+            Some(Ok(())) => {
+                self.queued.fetch_add(len, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The publisher's announced picture size.
@@ -183,19 +226,23 @@ impl Publish {
 
     /// Ends the session: the packager gets the end of the stream and writes its last
     /// segment, the mover stores it and marks the broadcast ended, and the hold is released.
-    pub async fn finish(self) {
-        drop(self.tags);
-        for t in &self.tasks {
-            t.abort();
+    pub async fn finish(mut self) {
+        // The reporter keeps renewing the hold until the last segment is stored.
+        self.tags.take();
+        if let Some(p) = self.packager.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), p).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(15), self.packager).await;
         self.stop.store(true, Ordering::SeqCst);
-        let _ = tokio::time::timeout(Duration::from_secs(30), self.mover).await;
+        if let Some(m) = self.mover.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), m).await;
+        }
+        self.reporter.abort();
         let health = self.seen.lock().await.health.clone();
-        if let Err(e) = self
-            .repo
-            .release_channel(self.channel.id, &self.session, &health)
-            .await
+        if !self.lost.load(Ordering::SeqCst)
+            && let Err(e) = self
+                .repo
+                .release_channel(self.channel.id, &self.session, &health)
+                .await
         {
             tracing::warn!(channel = %self.channel.id, error = %e, "could not release a channel");
         }
@@ -207,6 +254,7 @@ impl Publish {
 async fn package(
     dir: PathBuf,
     mut rx: mpsc::Receiver<Bytes>,
+    queued: Arc<AtomicUsize>,
     opts: Arc<IngestOptions>,
     cut: Arc<Mutex<Option<Cut>>>,
 ) {
@@ -220,6 +268,7 @@ async fn package(
             return;
         }
         while let Some(tag) = rx.recv().await {
+            queued.fetch_sub(tag.len(), Ordering::Relaxed);
             if stdin.write_all(&tag).await.is_err() {
                 return;
             }
@@ -262,6 +311,8 @@ struct Mover {
     app: Arc<App>,
     window_secs: f64,
     stop: Arc<AtomicBool>,
+    /// The session lost the channel: write nothing of the channel's any more.
+    lost: Arc<AtomicBool>,
     segment_secs: u32,
     /// When the channel records its broadcasts.
     recording: Option<Recording>,
@@ -358,6 +409,9 @@ impl Mover {
     }
 
     async fn put(&self, relative: &str, bytes: Bytes) -> bool {
+        if self.lost.load(Ordering::SeqCst) {
+            return false;
+        }
         let Some(key) = self.key(relative) else {
             return false;
         };
@@ -444,20 +498,16 @@ async fn move_segments(mut m: Mover) {
     let mut playlist = m.load_playlist().await;
     // What an earlier session left older than the window goes now.
     let horizon = cityx_core::now() - time::Duration::seconds_f64(m.window_secs);
-    let old: Vec<String> = playlist
+    // Segment times only grow (see below), so the expired ones are the first ones.
+    let expired = playlist
         .segments
         .iter()
-        .filter(|s| s.at < horizon)
-        .map(|s| s.uri.clone())
-        .collect();
-    let keep = playlist.segments.len() - old.len();
-    if keep < playlist.segments.len() {
-        let gone = playlist.segments.len() - keep;
-        let dropped: Vec<LiveSegment> = playlist.segments.drain(..gone).collect();
-        playlist.sequence += gone as u64;
-        playlist.discontinuity_sequence +=
-            dropped.iter().filter(|s| s.discontinuity).count() as u64;
-    }
+        .take_while(|s| s.at < horizon)
+        .count();
+    let dropped: Vec<LiveSegment> = playlist.segments.drain(..expired).collect();
+    playlist.sequence += expired as u64;
+    playlist.discontinuity_sequence += dropped.iter().filter(|s| s.discontinuity).count() as u64;
+    let old: Vec<String> = dropped.into_iter().map(|s| s.uri).collect();
     // Old segments go, but those of a session whose recording's job has not run yet.
     let mut gone = Vec::new();
     let mut pending: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
@@ -504,8 +554,16 @@ async fn move_segments(mut m: Mover) {
             }
             let _ = tokio::fs::remove_file(&path).await;
             moved = n + 1;
-            let at = next_at
-                .unwrap_or_else(|| cityx_core::now() - time::Duration::seconds_f64(*duration));
+            // On air from the segment's start: counted on from the session's first, never
+            // ahead of the clock (a publisher faster than real time) and never before the
+            // window's last segment ended (the times only grow).
+            let now = cityx_core::now();
+            let mut at = next_at
+                .unwrap_or_else(|| now - time::Duration::seconds_f64(*duration))
+                .min(now);
+            if let Some(last) = playlist.segments.last() {
+                at = at.max(last.at + time::Duration::seconds_f64(last.duration));
+            }
             next_at = Some(at + time::Duration::seconds_f64(*duration));
             let segment = LiveSegment {
                 uri,
@@ -557,9 +615,15 @@ async fn report(
     repo: Arc<dyn cityx_db::Repo>,
     seen: Arc<Mutex<Seen>>,
     cut: Arc<Mutex<Option<Cut>>>,
+    lost: Arc<AtomicBool>,
 ) {
     let started = Instant::now();
     let mut last = Instant::now();
+    let mut renewed = Instant::now();
+    let lose = || async {
+        lost.store(true, Ordering::SeqCst);
+        *cut.lock().await = Some(Cut::Lost);
+    };
     let mut over = 0;
     let mut tick = tokio::time::interval(REPORT_EVERY);
     tick.tick().await;
@@ -590,14 +654,19 @@ async fn report(
             .renew_channel(channel.id, &session, until, &health)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => renewed = Instant::now(),
             Ok(false) => {
-                *cut.lock().await = Some(Cut::Lost);
+                lose().await;
                 return;
             }
-            // The database away: keep going until the hold would run out.
+            // The database away: keep going until the hold would run out, then stop, as
+            // another node may take the channel.
             Err(e) => {
-                tracing::warn!(channel = %channel.id, error = %e, "could not renew a channel")
+                tracing::warn!(channel = %channel.id, error = %e, "could not renew a channel");
+                if renewed.elapsed() >= HOLD {
+                    lose().await;
+                    return;
+                }
             }
         }
     }

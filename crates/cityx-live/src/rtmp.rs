@@ -182,7 +182,13 @@ async fn connection(
     let outcome: Result<(), Failure> = async {
         loop {
             if !pending.is_empty() {
-                let results = session.handle_input(&pending)?;
+                // The chunk parser is another crate's: a panic on hostile chunks ends this
+                // connection like any malformed input, never the node.
+                let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    session.handle_input(&pending)
+                }))
+                .map_err(|_| "malformed RTMP chunks")?;
+                let results = parsed?;
                 pending.clear();
                 write_results(&mut stream, results, &mut events).await?;
             }
@@ -211,10 +217,11 @@ async fn connection(
                                     app.clone(),
                                     opts.clone(),
                                 )?;
+                                tracing::info!(channel = %p.channel.id, session = %p.session, %peer, "live session started");
+                                // Held from here: whatever happens next, it is finished.
+                                publish = Some(p);
                                 let results = session.accept_request(request_id)?;
                                 write_results(&mut stream, results, &mut events).await?;
-                                tracing::info!(channel = %p.channel.id, session = %p.session, %peer, "live session started");
-                                publish = Some(p);
                             }
                             Err(refusal) => {
                                 let results = session.reject_request(
@@ -262,7 +269,11 @@ async fn connection(
             let limit = if publish.is_some() {
                 SILENCE
             } else {
-                START_LIMIT.saturating_sub(started.elapsed())
+                let left = START_LIMIT.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    return Err("no publish request within the start limit".into());
+                }
+                left
             };
             let n = tokio::time::timeout(limit, stream.read(&mut buf)).await??;
             if n == 0 {

@@ -74,10 +74,18 @@ pub fn clip_args(
     length: f64,
     output: &std::path::Path,
 ) -> Vec<OsString> {
-    let mut args: Vec<OsString> = ["-nostdin", "-hide_banner", "-nostats", "-y", "-ss"]
-        .into_iter()
-        .map(OsString::from)
-        .collect();
+    let mut args: Vec<OsString> = [
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-y",
+        "-max_alloc",
+        crate::MAX_ALLOC,
+        "-ss",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
     args.push(format!("{offset:.3}").into());
     args.extend(crate::hardened_input(input));
     args.extend(["-t".into(), format!("{length:.3}").into()]);

@@ -42,8 +42,8 @@ pub trait LiveRepo: Send + Sync {
         fields: &ChannelFields,
         audit: &NewAudit,
     ) -> Result<()>;
-    /// Replaces the stream key: the old one stops at once (a publisher using it keeps its
-    /// connection until it drops; the next publish needs the new key).
+    /// Replaces the stream key: the old one stops at once, and a publisher using it loses the
+    /// channel at its next report (its hold ends).
     async fn rotate_channel_key(
         &self,
         scope: TenantScope,
@@ -302,7 +302,8 @@ impl LiveRepo for SqlRepo {
         let now = ms(cityx_core::now());
         let done = sqlx::query(
             "UPDATE live_channels SET key_hash = $1, key_hint = $2, key_rotated_at = $3, \
-             updated_at = $3 WHERE id = $4 AND deleted_at IS NULL AND ($5 OR station_id = $6)",
+             updated_at = $3, session = NULL, node = NULL, held_until = NULL \
+             WHERE id = $4 AND deleted_at IS NULL AND ($5 OR station_id = $6)",
         )
         .bind(key_hash)
         .bind(key_hint)

@@ -200,6 +200,20 @@ pub async fn channels_are_watched_as_shared_and_held_by_one_session(repo: Arc<dy
             .await
             .expect("renew")
     );
+    // Rotating the key ends the hold: a publisher with a leaked key is cut off.
+    repo.rotate_channel_key(
+        TenantScope::Station(a.id),
+        ch,
+        "hash-rotated",
+        "rot1",
+        &audit(AuditAction::ChannelKeyRotated, Some(a.id)),
+    )
+    .await
+    .expect("rotate");
+    let cut = repo.renew_channel(ch, "s4", soon(), &health).await;
+    assert!(!cut.expect("renew"), "the old key's session is cut");
+    let next = repo.hold_channel(ch, "s5", "n5", soon()).await;
+    assert!(next.expect("hold"), "the new key's publisher takes it");
 
     // A deleted channel is gone, its key with it.
     repo.delete_channel(
@@ -210,7 +224,7 @@ pub async fn channels_are_watched_as_shared_and_held_by_one_session(repo: Arc<dy
     .await
     .expect("delete");
     assert!(
-        repo.channel_by_key("hash-new")
+        repo.channel_by_key("hash-rotated")
             .await
             .expect("key")
             .is_none()
@@ -218,7 +232,7 @@ pub async fn channels_are_watched_as_shared_and_held_by_one_session(repo: Arc<dy
     assert!(repo.get_channel(TenantScope::All, ch).await.is_err());
     assert!(
         !repo
-            .renew_channel(ch, "s4", soon(), &health)
+            .renew_channel(ch, "s5", soon(), &health)
             .await
             .expect("renew")
     );

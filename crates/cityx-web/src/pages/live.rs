@@ -66,12 +66,15 @@ impl ChannelForm {
 
     /// The visibilities a form offers (naming stations is done through the API).
     pub fn choices(&self, t: &T) -> Vec<(&'static str, String, bool)> {
+        let named = self.visibility == Visibility::Stations.as_str();
         [
             Visibility::Private,
+            Visibility::Stations,
             Visibility::Exchange,
             Visibility::Public,
         ]
         .into_iter()
+        .filter(|v| *v != Visibility::Stations || named)
         .map(|v| {
             (
                 v.as_str(),
@@ -223,7 +226,7 @@ pub struct Figure {
     pub value: String,
 }
 
-fn figures(t: T, ch: &Channel) -> Vec<Figure> {
+fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
     let h = ch.health.clone().unwrap_or_default();
     let dash = |s: String| if s.is_empty() { "—".to_owned() } else { s };
     let mut out = vec![
@@ -243,7 +246,10 @@ fn figures(t: T, ch: &Channel) -> Vec<Figure> {
         ("uptime", h.uptime_secs.to_string()),
         ("reconnects", h.reconnects.to_string()),
     ];
-    out.push(("remote", dash(h.remote)));
+    // The publisher's address is for those who manage the channel.
+    if manage {
+        out.push(("remote", dash(h.remote)));
+    }
     out.into_iter()
         .map(|(id, value)| Figure {
             id,
@@ -352,7 +358,7 @@ async fn channel_page(
         since: ch.live_since.map(fmt_time).unwrap_or_default(),
         visibility: t.get2("live.visibility.", ch.visibility.as_str()),
         dvr_minutes: ch.dvr_minutes,
-        figures: figures(t, &ch),
+        figures: figures(t, &ch, Live::may_manage(&u.actor, &ch)),
         manage: Live::may_manage(&u.actor, &ch),
         rtmp_url: st.http.rtmp_url.clone().unwrap_or_default(),
         key_hint: ch.key_hint.clone(),
@@ -398,7 +404,16 @@ pub async fn update(
         Err(e) => return e.into_response(),
     };
     let live = Live::of(&st.app);
-    match live.update(&u.actor, id, &f.input()).await {
+    // Named stations are chosen through the API; the form keeps them as they are.
+    let named: Vec<String> = match live.get(&u.actor, id).await {
+        Ok(ch) => ch.shared_with.iter().map(ToString::to_string).collect(),
+        Err(e) => return WebError::app(e, u.t).into_response(),
+    };
+    let mut input = f.input();
+    if input.visibility == "stations" {
+        input.shared_with = named.iter().map(String::as_str).collect();
+    }
+    match live.update(&u.actor, id, &input).await {
         Ok(_) => Redirect::to(&format!("/live/{id}?done=channel_updated")).into_response(),
         Err(e) => match (FormErrors::from_app(u.t, e), live.get(&u.actor, id).await) {
             (Ok(errs), Ok(ch)) => {
