@@ -417,6 +417,27 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
     assert_ne!(rotated["stream_key"], key);
     refused(&format!("{rtmp}/{key}")).await;
 
+    // Rotating the key while someone publishes with it cuts that publisher off.
+    let fresh = rotated["stream_key"].as_str().expect("key").to_owned();
+    let mut leaked = publish(&format!("{rtmp}/{fresh}"), 60);
+    channel_until(&app, &id, viewer_b, "live again", |v| {
+        v["channel"]["state"] == "live"
+    })
+    .await;
+    let (s, _) = app
+        .post(&format!("/api/v1/channels/{id}/key"), admin_a, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let cut = tokio::time::timeout(Duration::from_secs(20), leaked.wait()).await;
+    assert!(
+        cut.is_ok_and(|status| !status.expect("ffmpeg").success()),
+        "the publisher with the old key goes on"
+    );
+    channel_until(&app, &id, viewer_b, "off air", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
+
     // Viewers cannot change it; its admin deletes it and it is gone for everyone.
     let res = app
         .send(
