@@ -59,6 +59,8 @@ pub struct IngestOptions {
     pub segment_secs: u32,
     /// A thumbnail every this many seconds.
     pub thumbnail_secs: u32,
-    /// Connections one address may hold on the ingest port.
+    /// Connections one address (or IPv6 /64) may hold on the ingest port.
     pub max_connections_per_ip: usize,
+    /// Connections the ingest port holds in all.
+    pub max_connections: usize,
 }

@@ -72,6 +72,7 @@ pub struct Publish {
 
 impl Drop for Publish {
     fn drop(&mut self) {
+        metrics::gauge!("cityx_live_sessions").decrement(1.0);
         self.tags.take();
         self.stop.store(true, Ordering::SeqCst);
         self.reporter.abort();
@@ -101,6 +102,7 @@ impl Publish {
         let repo = app.repo().clone();
         let dir = opts.work_dir.join(channel.id.to_string()).join(&session);
         std::fs::create_dir_all(&dir)?;
+        metrics::gauge!("cityx_live_sessions").increment(1.0);
         let (tags, rx) = mpsc::channel::<Bytes>(QUEUE);
         let queued = Arc::new(AtomicUsize::new(0));
         let lost = Arc::new(AtomicBool::new(false));

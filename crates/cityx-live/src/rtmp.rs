@@ -54,11 +54,32 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// The address a limit counts by: an IPv4 address, or an IPv6 /64 (one subscriber's network,
+/// whose addresses a peer can rotate at will).
+fn counted(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 impl Door {
-    fn enter(&self, ip: IpAddr, max: usize) -> Option<Slot<'_>> {
+    /// A connection's place: at most `per_address` from one address (or IPv6 /64) and
+    /// `total` in all.
+    fn enter(&self, ip: IpAddr, per_address: usize, total: usize) -> Option<Slot<'_>> {
+        let ip = counted(ip);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.values().sum::<usize>() >= total {
+            return None;
+        }
         let n = open.entry(ip).or_default();
-        if *n >= max {
+        if *n >= per_address {
             return None;
         }
         *n += 1;
@@ -66,6 +87,7 @@ impl Door {
     }
 
     fn limited(&self, ip: IpAddr) -> bool {
+        let ip = counted(ip);
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let list = f.entry(ip).or_default();
         list.retain(|t| t.elapsed() < FAILURE_WINDOW);
@@ -73,6 +95,7 @@ impl Door {
     }
 
     fn failed(&self, ip: IpAddr) {
+        let ip = counted(ip);
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if f.len() > 100_000 {
             f.retain(|_, l| l.iter().any(|t| t.elapsed() < FAILURE_WINDOW));
@@ -108,7 +131,10 @@ pub async fn serve(
                 };
                 let (app, opts, door) = (app.clone(), opts.clone(), door.clone());
                 tokio::spawn(async move {
-                    let Some(_slot) = door.enter(peer.ip(), opts.max_connections_per_ip) else {
+                    let Some(_slot) =
+                        door.enter(peer.ip(), opts.max_connections_per_ip, opts.max_connections)
+                    else {
+                        metrics::counter!("cityx_live_connections_refused_total").increment(1);
                         return;
                     };
                     if let Err(e) = connection(stream, peer, &app, &opts, &door).await {
@@ -355,5 +381,37 @@ async fn refused(app: &Arc<App>, channel: Option<&Channel>, peer: SocketAddr, wh
     if let Err(e) = app.repo().insert_audit(&audit).await {
         tracing::warn!(error = %e, "could not audit a refused publish");
     }
+    metrics::counter!("cityx_live_publish_refused_total", "reason" => why.as_str()).increment(1);
     tracing::info!(%peer, reason = why.as_str(), "publish refused");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_count_ipv4_alone_and_ipv6_by_network() {
+        let door = Door::default();
+        let v6 =
+            |last: u16| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 2, 0, 0, 0, last));
+        let a = door.enter(v6(1), 2, 10).expect("first");
+        let b = door.enter(v6(2), 2, 10).expect("second of the /64");
+        assert!(
+            door.enter(v6(3), 2, 10).is_none(),
+            "a third of the same /64"
+        );
+        let v4 = IpAddr::from([192, 0, 2, 1]);
+        let c = door.enter(v4, 2, 3).expect("another address");
+        assert!(
+            door.enter(IpAddr::from([192, 0, 2, 2]), 2, 3).is_none(),
+            "the total"
+        );
+        drop((a, b, c));
+        assert!(door.enter(v6(3), 2, 10).is_some(), "places free again");
+        for _ in 0..MAX_FAILURES {
+            door.failed(v6(7));
+        }
+        assert!(door.limited(v6(8)), "wrong keys count by network");
+        assert!(!door.limited(v4));
+    }
 }

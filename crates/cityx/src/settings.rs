@@ -211,8 +211,10 @@ pub struct LiveSettings {
     pub segment_secs: u32,
     /// A new thumbnail every this many seconds.
     pub thumbnail_secs: u32,
-    /// Connections one address may hold on the ingest port.
+    /// Connections one address (or IPv6 /64) may hold on the ingest port.
     pub max_connections_per_ip: usize,
+    /// Connections the ingest port holds in all.
+    pub max_connections: usize,
 }
 
 impl Default for LiveSettings {
@@ -224,6 +226,7 @@ impl Default for LiveSettings {
             segment_secs: 2,
             thumbnail_secs: 5,
             max_connections_per_ip: 20,
+            max_connections: 1000,
         }
     }
 }
@@ -724,6 +727,7 @@ impl Settings {
             segment_secs: self.live.segment_secs,
             thumbnail_secs: self.live.thumbnail_secs,
             max_connections_per_ip: self.live.max_connections_per_ip.max(1),
+            max_connections: self.live.max_connections.max(1),
         }
     }
 
