@@ -82,8 +82,10 @@ test("a station admin creates a channel, an encoder publishes with the shown key
   assert.match(key, /^sk_[0-9a-f]{48}$/);
   assert.match(rtmp, /^rtmp:\/\/127\.0\.0\.1:\d+\/live$/);
   assert.equal(await page.locator("#channel-state").textContent(), "未开播");
-  // The key is shown on the answer to the form (nowhere else), so the address stays /live.
+  // The key is shown on the answer to the form (nowhere else); the page then stands at the
+  // channel's own address, so that a reload creates nothing again.
   channelPath = `/live/${await page.locator("video[data-live]").getAttribute("data-live")}`;
+  await page.waitForURL((url) => url.pathname === channelPath);
   await shot(page, "40-live-channel-created");
 
   encoder = publish(`${rtmp}/${key}`, 90);

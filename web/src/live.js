@@ -12,6 +12,11 @@ if (wall) {
   }, 10_000);
 }
 
+// A page that showed a key once (after creating a channel or rotating its key) stands at the
+// channel's own address, so that reloading it sends nothing again.
+const shown = document.querySelector("[data-replace-url]");
+if (shown) history.replaceState(null, "", shown.dataset.replaceUrl);
+
 const video = document.querySelector("video[data-live]");
 if (video) {
   const id = video.dataset.live;

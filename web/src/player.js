@@ -34,8 +34,14 @@ if (video) {
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal) return;
       if (data.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+      // A live channel that has not broadcast yet has no playlist: ask again until it has.
+      else if (data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR) setTimeout(() => hls.loadSource(src), 3000);
       else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) setTimeout(() => hls.startLoad(), 2000);
     });
+    // A live channel starts playing (muted) as soon as its playlist arrives.
+    if (video.dataset.live) {
+      hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
+    }
     window.cityxPlayer = hls;
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     video.src = src;

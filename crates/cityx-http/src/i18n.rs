@@ -142,7 +142,7 @@ catalog! {
     "fe.unresolvable_host" => "的域名无法解析", "has a host name that cannot be resolved";
     "job.import" => "下载", "Download";
     "job.live_clip" => "直播剪辑", "Live clip";
-    "asset.from_live" => "剪自直播频道", "Clipped from the live channel";
+    "asset.from_live" => "来自直播频道", "From the live channel";
     "asset.import_failed" => "导入失败：", "The import failed: ";
     "asset.importing_from" => "导入来源", "Imported from";
     "upload.waiting" => "等待中…", "Waiting…";
@@ -268,6 +268,16 @@ catalog! {
     "live.field.dvr_minutes" => "回看时长（分钟）", "Time-shift window (minutes)";
     "live.field.max_kbps" => "最高码率（kbit/s）", "Highest bit rate (kbit/s)";
     "live.field.max_height" => "最大画面高度（像素）", "Tallest picture (pixels)";
+    "field.dvr_minutes" => "回看时长", "Time-shift window";
+    "field.max_kbps" => "最高码率", "Highest bit rate";
+    "field.max_height" => "最大画面高度", "Tallest picture";
+    "field.clip_in" => "入点", "In point";
+    "field.clip_out" => "出点", "Out point";
+    "fe.outside_window" => "不在回看范围内", "is outside the time-shift window";
+    "fe.reversed" => "须早于出点", "must come before the out point";
+    "fe.clip_too_long" => "剪辑最长 4 小时", "gives a clip over 4 hours";
+    "fe.two_broadcasts" => "跨越了两场直播，请分别剪辑", "spans two broadcasts: clip each one";
+    "fe.nothing_recorded" => "频道还没有可剪辑的内容", "has nothing recorded yet";
     "live.field.record" => "每场直播自动收录为素材（每两小时一段）", "Record every broadcast into items (a part every two hours)";
     "live.field.limits_hint" => "码率或画面超过上限的推流会被断开；填 0 表示不限。", "A publish above these limits is cut off; 0 means no limit.";
     "live.visibility.private" => "仅本台", "Own station only";
@@ -286,7 +296,7 @@ catalog! {
     "live.health.kbps" => "码率（kbit/s）", "Bit rate (kbit/s)";
     "live.health.keyframe" => "关键帧间隔（秒）", "Keyframe interval (s)";
     "live.health.uptime" => "已推流（秒）", "Publishing for (s)";
-    "live.health.reconnects" => "重连次数", "Reconnects";
+    "live.health.reconnects" => "推流次数（本节点）", "Publishes (this node)";
     "live.health.remote" => "推流地址", "Publisher address";
     "live.ingest" => "推流设置", "Ingest";
     "live.ingest_intro" => "在编码器（OBS、vMix、硬件编码器或 ffmpeg）里填入推流服务器地址和推流密钥。同一时间只接受一路推流：先连上的保留频道。", "Give the encoder (OBS, vMix, a hardware encoder or ffmpeg) the server address and the stream key. One publisher at a time: the first keeps the channel.";
@@ -297,14 +307,14 @@ catalog! {
     "live.key_placeholder" => "推流密钥", "STREAM_KEY";
     "live.ffmpeg_example" => "用 ffmpeg 推流的示例", "Publishing with ffmpeg";
     "live.rotate" => "更换推流密钥", "Rotate the stream key";
-    "live.rotate.confirm" => "更换后旧密钥立即失效，编码器需要填入新密钥才能再次推流。确定更换？", "The old key stops working at once; the encoder needs the new key to publish again. Rotate it?";
+    "live.rotate.confirm" => "更换后旧密钥立即失效：正在进行的推流会在几秒内被断开，编码器需要填入新密钥才能再次推流。确定更换？", "The old key stops working at once: a broadcast going on now is cut off within seconds, and the encoder needs the new key to publish again. Rotate it?";
     "live.delete" => "删除频道", "Delete the channel";
     "live.delete.confirm" => "删除后频道、回看内容和推流密钥都无法恢复，正在进行的推流会被断开。确定删除？", "The channel, its time-shift window and its key cannot be restored, and a publisher is cut off. Delete it?";
     "live.clip" => "剪辑成素材", "Clip into an item";
     "live.clip.hint" => "播放到入点时点“设为入点”，到出点时点“设为出点”，再点“剪辑”。剪辑不重新编码，从入点前最近的关键帧开始，几秒后成为交换库里的一条素材。", "Play to the in point and press “Mark in”, to the out point and press “Mark out”, then “Clip”. Clips are not re-encoded: they start on the keyframe at or before the in point, and become an item of the exchange seconds later.";
     "live.clip.mark_in" => "设为入点", "Mark in";
     "live.clip.mark_out" => "设为出点", "Mark out";
-    "live.clip.last30" => "最近 30 秒", "Last 30 seconds";
+    "live.clip.last30" => "播放点前 30 秒", "30 s before the playhead";
     "live.clip.play_first" => "请先播放，入点和出点取自播放位置。", "Play first: the in and out points are taken from where the player is.";
     "live.clip.title_hint" => "默认：频道名称和入点时间", "Default: the channel's name and the in point";
     "live.clip.make" => "剪辑", "Clip";
@@ -450,13 +460,12 @@ catalog! {
     "home.manage" => "管理", "Administration";
     "home.exchange.desc" => "上传、检索、预览和采用各台新闻素材。", "Upload, search, preview and adopt news from every station.";
     "home.zones.desc" => "围绕专题组织各台供稿。", "Run topic campaigns that stations contribute to.";
-    "home.live.desc" => "联合直播、信号共享与串联单。", "Joint live events, shared signals and rundowns.";
+    "home.live.desc" => "各台的直播频道：推流、观看、回看，剪辑成素材。", "The stations' live channels: publish, watch, scroll back, clip into items.";
     "home.analytics.desc" => "供稿、采用与热度统计。", "Contributions, adoptions and trends.";
     "home.stations.desc" => "成员台资料与联系人。", "Member stations and their contacts.";
     "home.users.desc" => "账号与角色。", "Accounts and roles.";
     "home.tokens.desc" => "供脚本和系统对接使用的令牌。", "Tokens for scripts and integrations.";
     "home.audit.desc" => "登录、授权和变更记录。", "Sign-ins, grants and changes.";
-    "home.soon" => "即将上线", "Coming soon";
 
     "station.title" => "电视台", "Stations";
     "station.new" => "新建电视台", "New station";

@@ -55,8 +55,8 @@ async fn stored_list(
     LivePlaylist::parse(&String::from_utf8_lossy(&bytes))
 }
 
-fn range_error(message: String) -> Error {
-    Error::field("from", "out_of_range", message)
+fn range_error(code: &'static str, message: String) -> Error {
+    Error::field("from", code, message)
 }
 
 /// Checks a clip's range against the window; the segments it needs, all of one session.
@@ -67,23 +67,28 @@ pub(crate) fn segments_for(
 ) -> Result<Vec<&LiveSegment>> {
     if to <= from {
         return Err(range_error(
+            "reversed",
             "the out point must come after the in point".into(),
         ));
     }
     if (to - from).as_seconds_f64() > f64::from(MAX_CLIP_SECS) {
-        return Err(range_error(format!(
-            "a clip is at most {} minutes",
-            MAX_CLIP_SECS / 60
-        )));
+        return Err(range_error(
+            "clip_too_long",
+            format!("a clip is at most {} minutes", MAX_CLIP_SECS / 60),
+        ));
     }
     let (Some(first), Some(last)) = (playlist.segments.first(), playlist.segments.last()) else {
-        return Err(range_error("the channel has nothing recorded yet".into()));
+        return Err(range_error(
+            "nothing_recorded",
+            "the channel has nothing recorded yet".into(),
+        ));
     };
     let end = last.at + time::Duration::seconds_f64(last.duration);
     // A second of slack either side: players round the times they show.
     let slack = time::Duration::seconds(1);
     if from < first.at - slack || to > end + slack {
         return Err(range_error(
+            "outside_window",
             "the range is outside the time-shift window".into(),
         ));
     }
@@ -93,11 +98,15 @@ pub(crate) fn segments_for(
         && hit.iter().any(|x| session(x) != session(s))
     {
         return Err(range_error(
+            "two_broadcasts",
             "the range spans two broadcasts: clip each one on its own".into(),
         ));
     }
     if hit.is_empty() {
-        return Err(range_error("no recorded picture in the range".into()));
+        return Err(range_error(
+            "outside_window",
+            "no recorded picture in the range".into(),
+        ));
     }
     Ok(hit)
 }
@@ -116,9 +125,12 @@ impl crate::Live<'_> {
     ) -> Result<Asset> {
         let channel = self.get(actor, id).await?;
         cityx_core::policy::make_items_for(actor, channel.station_id)?;
-        let playlist = stored_playlist(app.storage(), id)
-            .await
-            .ok_or_else(|| range_error("the channel has nothing recorded yet".into()))?;
+        let playlist = stored_playlist(app.storage(), id).await.ok_or_else(|| {
+            range_error(
+                "nothing_recorded",
+                "the channel has nothing recorded yet".into(),
+            )
+        })?;
         segments_for(&playlist, from, to)?;
         let title = if title.trim().is_empty() {
             format!("{} {}", channel.name, crate::context::beijing_time(from))

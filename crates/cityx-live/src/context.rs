@@ -234,6 +234,19 @@ pub(crate) fn beijing_time(t: time::OffsetDateTime) -> String {
     format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
 }
 
+/// `YYYY-MM-DD HH:MM` in Beijing time, for recordings' titles.
+pub(crate) fn beijing_day_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
+}
+
 /// A channel as `actor` may see it: whole for those who manage it.
 fn as_seen(actor: &Actor, channel: Channel) -> Channel {
     if Live::may_manage(actor, &channel) {

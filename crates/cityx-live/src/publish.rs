@@ -132,6 +132,7 @@ impl Publish {
             window_secs: f64::from(channel.dvr_minutes) * 60.0,
             stop: stop.clone(),
             lost: lost.clone(),
+            survives: std::sync::OnceLock::new(),
             segment_secs: opts.segment_secs,
             recording: channel.record.then(|| Recording {
                 part: LivePlaylist::default(),
@@ -313,8 +314,12 @@ struct Mover {
     app: Arc<App>,
     window_secs: f64,
     stop: Arc<AtomicBool>,
-    /// The session lost the channel: write nothing of the channel's any more.
+    /// The session lost the channel: it writes no file the channel's sessions share, and its
+    /// own (segments, recorded parts) only while the channel exists (a rotated key keeps its
+    /// recording; a deleted channel keeps nothing).
     lost: Arc<AtomicBool>,
+    /// Whether the channel still existed when the session learnt it lost it.
+    survives: std::sync::OnceLock<bool>,
     segment_secs: u32,
     /// When the channel records its broadcasts.
     recording: Option<Recording>,
@@ -381,7 +386,7 @@ impl Mover {
         let title = format!(
             "{} 录像 {}",
             self.channel.name,
-            crate::context::beijing_time(from)
+            crate::context::beijing_day_time(from)
         );
         let input = cityx_core::AssetInput {
             title: &title,
@@ -412,7 +417,22 @@ impl Mover {
 
     async fn put(&self, relative: &str, bytes: Bytes) -> bool {
         if self.lost.load(Ordering::SeqCst) {
-            return false;
+            let shared = !relative.starts_with(&format!("{}/", self.session));
+            if shared {
+                return false;
+            }
+            if self.survives.get().is_none() {
+                let exists = self
+                    .app
+                    .repo()
+                    .get_channel(cityx_core::TenantScope::All, self.channel.id)
+                    .await
+                    .is_ok();
+                let _ = self.survives.set(exists);
+            }
+            if self.survives.get() != Some(&true) {
+                return false;
+            }
         }
         let Some(key) = self.key(relative) else {
             return false;

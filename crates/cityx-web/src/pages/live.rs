@@ -494,6 +494,23 @@ pub async fn clip(
             )
         })
     };
+    // The form calls the range's ends in and out points.
+    let as_marks = |e: cityx_app::Error| match e {
+        cityx_app::Error::Validation(fields) => cityx_app::Error::Validation(
+            fields
+                .into_iter()
+                .map(|mut f| {
+                    f.field = match f.field {
+                        "from" => "clip_in",
+                        "to" => "clip_out",
+                        other => other,
+                    };
+                    f
+                })
+                .collect(),
+        ),
+        e => e,
+    };
     let live = Live::of(&st.app);
     let made = match (parse("from", &f.from), parse("to", &f.to)) {
         (Ok(from), Ok(to)) => live.clip(&st.app, &u.actor, id, from, to, &f.title).await,
@@ -501,7 +518,10 @@ pub async fn clip(
     };
     match made {
         Ok(asset) => Redirect::to(&format!("/items/{}?done=clip_made", asset.id)).into_response(),
-        Err(e) => match (FormErrors::from_app(u.t, e), live.get(&u.actor, id).await) {
+        Err(e) => match (
+            FormErrors::from_app(u.t, as_marks(e)),
+            live.get(&u.actor, id).await,
+        ) {
             (Ok(errs), Ok(ch)) => {
                 let clip = ClipForm {
                     from_shown: shown(&f.from),
