@@ -88,6 +88,15 @@ test("a station admin creates a channel, an encoder publishes with the shown key
   await page.waitForURL((url) => url.pathname === channelPath);
   await shot(page, "40-live-channel-created");
 
+  // A window of 0 minutes is refused by the form itself, before anything is sent.
+  await page.getByRole("button", { name: "频道设置" }).click();
+  const window = page.getByLabel("回看时长（分钟）");
+  await window.fill("0");
+  await page.getByRole("button", { name: "保存设置" }).click();
+  assert.equal(await window.evaluate((el) => el.validity.rangeUnderflow), true);
+  assert.equal(await page.getByText("频道设置已保存").count(), 0, "nothing was saved");
+  await window.fill("120");
+
   encoder = publish(`${rtmp}/${key}`, 90);
   // The page notices the signal by itself, with the input's health, and plays.
   await page.locator("#channel-state", { hasText: "直播中" }).waitFor({ timeout: 20_000 });

@@ -127,7 +127,11 @@ impl ChannelPost {
             shared_with: Vec::new(),
             max_kbps: number(&self.max_kbps),
             max_height: number(&self.max_height),
-            dvr_minutes: number(&self.dvr_minutes),
+            // Empty is the default window; 0 is a mistake the form names.
+            dvr_minutes: match number(&self.dvr_minutes) {
+                0 if !self.dvr_minutes.trim().is_empty() => u32::MAX,
+                n => n,
+            },
             record: self.record.is_some(),
         }
     }
