@@ -115,14 +115,7 @@ impl Ingest<'_> {
         policy::make_items_for(actor, station)?;
         let uploader = actor.user_id.ok_or(Error::Forbidden)?;
         let meta = crate::exchange::with_keywords(input.validate()?).await;
-        let made = MadeItem {
-            station,
-            uploader,
-            source,
-            job,
-            payload,
-            action: AuditAction::ItemMade,
-        };
+        let made = MadeItem::made(station, uploader, source, job, payload);
         self.create_made(actor, meta, made).await
     }
 
@@ -139,14 +132,7 @@ impl Ingest<'_> {
         payload: serde_json::Value,
     ) -> Result<Asset> {
         let meta = crate::exchange::with_keywords(input.validate()?).await;
-        let made = MadeItem {
-            station,
-            uploader,
-            source,
-            job,
-            payload,
-            action: AuditAction::ItemMade,
-        };
+        let made = MadeItem::made(station, uploader, source, job, payload);
         self.create_made(&Actor::system(), meta, made).await
     }
 
@@ -268,6 +254,26 @@ struct MadeItem {
     job: &'static str,
     payload: serde_json::Value,
     action: AuditAction,
+}
+
+impl MadeItem {
+    /// An item made of a station's own material (audited as `item_made`).
+    fn made(
+        station: cityx_core::StationId,
+        uploader: cityx_core::UserId,
+        source: String,
+        job: &'static str,
+        payload: serde_json::Value,
+    ) -> Self {
+        MadeItem {
+            station,
+            uploader,
+            source,
+            job,
+            payload,
+            action: AuditAction::ItemMade,
+        }
+    }
 }
 
 #[cfg(test)]

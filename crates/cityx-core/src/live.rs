@@ -278,8 +278,6 @@ pub enum Refusal {
     RateLimited,
     /// Another publisher holds the channel (the first one keeps it).
     Busy,
-    /// The publisher's address is not on the channel's list.
-    AddressNotAllowed,
     /// Above the channel's bit rate or height.
     OverLimits,
 }
@@ -290,7 +288,6 @@ impl Refusal {
             Refusal::UnknownKey => "unknown_key",
             Refusal::RateLimited => "rate_limited",
             Refusal::Busy => "busy",
-            Refusal::AddressNotAllowed => "address_not_allowed",
             Refusal::OverLimits => "over_limits",
         }
     }

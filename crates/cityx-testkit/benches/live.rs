@@ -33,29 +33,7 @@ const SEGMENT_SECS: f64 = 2.0;
 
 /// A 40 s 720p25 H.264/AAC FLV with a keyframe every second.
 fn source(dir: &Path) -> PathBuf {
-    let out = dir.join("source.flv");
-    let ok = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25",
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t", "40", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3M",
-        ])
-        .args([
-            "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
-        ])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg");
-    assert!(ok.success(), "ffmpeg made the source");
-    out
+    server::test_clip(&dir.join("source.flv"), 40, 25)
 }
 
 /// `ffmpeg -re` copying `source` to `url` in a loop until killed.

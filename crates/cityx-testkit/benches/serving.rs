@@ -30,29 +30,7 @@ use std::time::{Duration, Instant};
 
 /// A 20 s 720p25 H.264/AAC MP4, as a station would send.
 fn clip(dir: &Path) -> std::path::PathBuf {
-    let out = dir.join("clip.mp4");
-    let ok = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=1280x720:rate=25",
-        ])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
-        .args([
-            "-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-b:v", "3M",
-        ])
-        .args([
-            "-g", "50", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
-        ])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg");
-    assert!(ok.success(), "ffmpeg made the clip");
-    out
+    server::test_clip(&dir.join("clip.mp4"), 20, 50)
 }
 
 /// nginx serving `root` on a loopback port, as Debian ships it, tuned as a media origin

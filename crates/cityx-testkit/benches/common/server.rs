@@ -238,6 +238,37 @@ pub fn status_kib(pid: u32, field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// A 720p25 H.264/AAC test clip of `secs` seconds at 3 Mbit/s with a keyframe every `gop`
+/// frames, in the container `out`'s extension names; returns `out`.
+pub fn test_clip(out: &std::path::Path, secs: u32, gop: u32) -> std::path::PathBuf {
+    let ok = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1280x720:rate=25",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"])
+        .args([
+            "-t",
+            &secs.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+        ])
+        .args(["-b:v", "3M", "-g", &gop.to_string(), "-pix_fmt", "yuv420p"])
+        .args(["-c:a", "aac", "-b:a", "128k"])
+        .arg(out)
+        .status()
+        .expect("ffmpeg");
+    assert!(ok.success(), "ffmpeg made {}", out.display());
+    out.to_path_buf()
+}
+
 /// Exits with a hint when one of `tools` is not on PATH (`scripts/bench NAME` installs them).
 pub fn require(tools: &[&str], bench: &str) {
     for tool in tools {

@@ -210,10 +210,7 @@ pub async fn create(
     }
     match Live::of(&st.app).create(&u.actor, &f.input()).await {
         Ok(made) => {
-            let extra = Extra {
-                stream_key: made.stream_key,
-                ..Extra::default()
-            };
+            let extra = Extra::with_key(made.stream_key);
             channel_page(&st, &u, made.channel, Some("channel_created"), extra).await
         }
         Err(e) => match FormErrors::from_app(u.t, e) {
@@ -331,6 +328,35 @@ struct Extra {
     clip: Option<ClipForm>,
 }
 
+impl Extra {
+    /// A page that shows a new stream key once.
+    fn with_key(stream_key: String) -> Self {
+        Extra {
+            stream_key,
+            ..Extra::default()
+        }
+    }
+}
+
+/// A form on the channel's page that came back: the page again with its mistakes (made into
+/// what the page shows by `extra`), or the error page when it is no form mistake.
+async fn form_back(
+    st: &HttpState,
+    u: &WebUser,
+    id: ChannelId,
+    e: cityx_app::Error,
+    extra: impl FnOnce(FormErrors) -> Extra,
+) -> Response {
+    match (
+        FormErrors::from_app(u.t, e),
+        Live::of(&st.app).get(&u.actor, id).await,
+    ) {
+        (Ok(errs), Ok(ch)) => channel_page(st, u, ch, None, extra(errs)).await,
+        (Err(p), _) => p.into_response(),
+        (_, Err(e)) => WebError::app(e, u.t).into_response(),
+    }
+}
+
 async fn channel_page(
     st: &HttpState,
     u: &WebUser,
@@ -419,17 +445,13 @@ pub async fn update(
     }
     match live.update(&u.actor, id, &input).await {
         Ok(_) => Redirect::to(&format!("/live/{id}?done=channel_updated")).into_response(),
-        Err(e) => match (FormErrors::from_app(u.t, e), live.get(&u.actor, id).await) {
-            (Ok(errs), Ok(ch)) => {
-                let extra = Extra {
-                    form: Some(f.typed(errs)),
-                    ..Extra::default()
-                };
-                channel_page(&st, &u, ch, None, extra).await
-            }
-            (Err(p), _) => p.into_response(),
-            (_, Err(e)) => WebError::app(e, u.t).into_response(),
-        },
+        Err(e) => {
+            form_back(&st, &u, id, e, |errs| Extra {
+                form: Some(f.typed(errs)),
+                ..Extra::default()
+            })
+            .await
+        }
     }
 }
 
@@ -446,10 +468,7 @@ pub async fn rotate_key(
     };
     match Live::of(&st.app).rotate_key(&u.actor, id).await {
         Ok(made) => {
-            let extra = Extra {
-                stream_key: made.stream_key,
-                ..Extra::default()
-            };
+            let extra = Extra::with_key(made.stream_key);
             channel_page(&st, &u, made.channel, Some("channel_key_rotated"), extra).await
         }
         Err(e) => WebError::app(e, u.t).into_response(),
@@ -522,27 +541,19 @@ pub async fn clip(
     };
     match made {
         Ok(asset) => Redirect::to(&format!("/items/{}?done=clip_made", asset.id)).into_response(),
-        Err(e) => match (
-            FormErrors::from_app(u.t, as_marks(e)),
-            live.get(&u.actor, id).await,
-        ) {
-            (Ok(errs), Ok(ch)) => {
-                let clip = ClipForm {
+        Err(e) => {
+            form_back(&st, &u, id, as_marks(e), |errs| Extra {
+                clip: Some(ClipForm {
                     from_shown: shown(&f.from),
                     to_shown: shown(&f.to),
                     from: f.from,
                     to: f.to,
                     title: f.title,
                     errs,
-                };
-                let extra = Extra {
-                    clip: Some(clip),
-                    ..Extra::default()
-                };
-                channel_page(&st, &u, ch, None, extra).await
-            }
-            (Err(p), _) => p.into_response(),
-            (_, Err(e)) => WebError::app(e, u.t).into_response(),
-        },
+                }),
+                ..Extra::default()
+            })
+            .await
+        }
     }
 }
