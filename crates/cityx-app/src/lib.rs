@@ -174,6 +174,8 @@ pub struct App {
     dummy_hash: String,
     /// Another dependency readiness asks about (the message bus), by name.
     also_ready: Option<(&'static str, ReadyCheck)>,
+    /// Encrypts the secrets cityx sends on (partners' stream keys); `None` until set.
+    sealer: Option<secrets::Sealer>,
 }
 
 /// Whether a dependency is reachable now, without waiting.
@@ -202,6 +204,7 @@ impl App {
             tokens_seen: Default::default(),
             dummy_hash,
             also_ready: None,
+            sealer: None,
         })
     }
 
@@ -216,6 +219,19 @@ impl App {
     pub fn with_media_cache(mut self, bytes: u64) -> Self {
         self.media = media::MediaCache::new(bytes);
         self
+    }
+
+    /// Sets the key that encrypts partners' secrets (see [`secrets::Sealer`]).
+    pub fn with_sealer(mut self, sealer: secrets::Sealer) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// The sealer of partners' secrets; an internal error when none was set.
+    pub fn sealer(&self) -> Result<&secrets::Sealer> {
+        self.sealer
+            .as_ref()
+            .ok_or_else(|| Error::Internal("no secret key was set (data.secret_key_file)".into()))
     }
 
     /// Makes readiness depend on `check` too, reported as `what`.

@@ -119,9 +119,117 @@ impl LinkKey {
     }
 }
 
+/// Encrypts the secrets cityx must send on (partners' stream keys) so that the database alone
+/// does not give them away: ChaCha20-Poly1305 under a key kept outside the database (a file
+/// the operator places on every node, `data.secret_key_file`), each secret bound to the row
+/// it belongs to (the associated data), so that a sealed value moved to another row does not
+/// open.
+#[derive(Clone)]
+pub struct Sealer {
+    cipher: chacha20poly1305::ChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(***)")
+    }
+}
+
+/// What a sealed secret starts with: the format's version.
+const SEALED_PREFIX: &str = "v1:";
+
+impl Sealer {
+    /// A sealer from 32 bytes written as 64 hex characters (the key file's content).
+    pub fn from_hex(text: &str) -> Result<Self> {
+        use chacha20poly1305::KeyInit;
+        let bytes = unhex(text.trim())
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| Error::Internal("a secret key is 64 hex characters".into()))?;
+        let cipher = chacha20poly1305::ChaCha20Poly1305::new_from_slice(&bytes)
+            .map_err(|e| Error::Internal(e.to_string().into()))?;
+        Ok(Sealer { cipher })
+    }
+
+    /// A new key's file content: 64 hex characters.
+    pub fn new_key_text() -> Result<String> {
+        random_secret()
+    }
+
+    /// Encrypts `secret` for the row named `bound_to`.
+    pub fn seal(&self, bound_to: &str, secret: &str) -> Result<String> {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let nonce_bytes = random_bytes::<12>()?;
+        let nonce = chacha20poly1305::Nonce::from(nonce_bytes);
+        let sealed = self
+            .cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: secret.as_bytes(),
+                    aad: bound_to.as_bytes(),
+                },
+            )
+            .map_err(|_| Error::Internal("could not seal a secret".into()))?;
+        Ok(format!(
+            "{SEALED_PREFIX}{}{}",
+            hex(&nonce_bytes),
+            hex(&sealed)
+        ))
+    }
+
+    /// Decrypts what [`seal`](Self::seal) made for `bound_to`; `None` when it does not open
+    /// (another key, another row, a damaged value).
+    pub fn open(&self, bound_to: &str, sealed: &str) -> Option<String> {
+        use chacha20poly1305::aead::{Aead, Payload};
+        let bytes = unhex(sealed.strip_prefix(SEALED_PREFIX)?)?;
+        if bytes.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, body) = bytes.split_at(12);
+        let nonce = chacha20poly1305::Nonce::try_from(nonce).ok()?;
+        let plain = self
+            .cipher
+            .decrypt(
+                &nonce,
+                Payload {
+                    msg: body,
+                    aad: bound_to.as_bytes(),
+                },
+            )
+            .ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_key_and_row() {
+        let key = Sealer::new_key_text().expect("key");
+        let sealer = Sealer::from_hex(&key).expect("sealer");
+        let sealed = sealer.seal("target-1", "live_abc123").expect("seal");
+        assert!(!sealed.contains("live_abc123"));
+        assert_ne!(
+            sealed,
+            sealer.seal("target-1", "live_abc123").expect("seal")
+        );
+        assert_eq!(
+            sealer.open("target-1", &sealed).as_deref(),
+            Some("live_abc123")
+        );
+        assert_eq!(sealer.open("target-2", &sealed), None, "bound to its row");
+        let other = Sealer::from_hex(&Sealer::new_key_text().expect("key")).expect("sealer");
+        assert_eq!(other.open("target-1", &sealed), None, "another key");
+        let mut damaged = sealed.clone();
+        damaged.pop();
+        damaged.push('0');
+        assert_eq!(sealer.open("target-1", &damaged), None);
+        assert_eq!(sealer.open("target-1", "v1:00"), None);
+        assert!(Sealer::from_hex("abcd").is_err());
+        assert!(!format!("{sealer:?}").contains(&key));
+    }
 
     #[test]
     fn passwords_hash_and_verify() {

@@ -52,6 +52,10 @@ pub enum AuditAction {
     PublishRefused,
     /// An item made from what a station has (a live clip, a recording).
     ItemMade,
+    /// A restream target added, changed or removed (its key never in the detail).
+    TargetCreated,
+    TargetUpdated,
+    TargetDeleted,
 }
 
 impl AuditAction {
@@ -99,6 +103,9 @@ impl AuditAction {
             AuditAction::ChannelDeleted => "channel_deleted",
             AuditAction::PublishRefused => "publish_refused",
             AuditAction::ItemMade => "item_made",
+            AuditAction::TargetCreated => "target_created",
+            AuditAction::TargetUpdated => "target_updated",
+            AuditAction::TargetDeleted => "target_deleted",
         }
     }
 }

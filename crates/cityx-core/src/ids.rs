@@ -114,6 +114,10 @@ typed_id!(
     /// A live channel.
     ChannelId
 );
+typed_id!(
+    /// A partner address a live channel is pushed to (a restream target).
+    TargetId
+);
 
 #[cfg(test)]
 mod tests {

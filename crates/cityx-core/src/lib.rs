@@ -52,7 +52,7 @@ pub use exchange::{Adoption, Rights, RightsInput, Take, Visibility};
 pub use follow::{Follow, FollowKind, FollowTarget};
 pub use ids::{
     AdoptionId, AssetId, AuditId, ChannelId, CorrectionId, FollowId, JobId, NoticeId, ProcessId,
-    StationId, TokenId, UploadId, UserId, WebhookId, ZoneId,
+    StationId, TargetId, TokenId, UploadId, UserId, WebhookId, ZoneId,
 };
 pub use model::{
     Actor, ApiToken, AuditEntry, Region, Role, Scope, ScopeSet, Station, TenantScope, TokenKind,

@@ -42,6 +42,7 @@ pub use sql::follows::FollowRepo;
 pub use sql::ingest::IngestRepo;
 pub use sql::jobs::QueueRepo;
 pub use sql::live::LiveRepo;
+pub use sql::live_targets::{SealedTarget, TargetRepo, TargetRow};
 pub use sql::notices::NoticeRepo;
 pub use sql::outbox::OutboxRepo;
 pub use sql::people::{AuditRepo, SessionRepo, StationRepo, TokenRepo, UserRepo};
@@ -112,6 +113,7 @@ repo_union!(
     ScheduleRepo,
     SubscriberRepo,
     LiveRepo,
+    TargetRepo,
 );
 
 /// Lifecycle and health.

@@ -767,6 +767,9 @@ catalog! {
     "action.channel_deleted" => "删除直播频道", "Live channel deleted";
     "action.publish_refused" => "拒绝推流", "Publish refused";
     "action.item_made" => "生成素材（直播剪辑、收录）", "Item made (live clip, recording)";
+    "action.target_created" => "添加转推目标", "Restream target added";
+    "action.target_updated" => "修改转推目标", "Restream target changed";
+    "action.target_deleted" => "删除转推目标", "Restream target removed";
     "fe.too_many" => "数量已达上限", "has reached its limit";
     "fe.not_shared" => "封面须是已就绪、向全部成员台开放且不在禁发期内的素材", "must be a ready item shared with every station and not under embargo";
     "fe.outlives_token" => "不能晚于创建它的令牌过期", "may not outlive the token that makes it";

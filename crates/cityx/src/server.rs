@@ -45,8 +45,48 @@ pub async fn open_app(settings: &Settings) -> anyhow::Result<Arc<App>> {
     )
     .context("failed to start the application")?
     .with_fetch_guard(cityx_fetch::Guard::new(settings.fetch_options()?))
+    .with_sealer(secret_key(&settings.data.secret_key_path())?)
     .with_media_cache(settings.media.cache_mb.saturating_mul(1 << 20));
     Ok(Arc::new(app))
+}
+
+/// Reads the key that encrypts partners' secrets, making it (readable by the owner only) when
+/// the file does not exist yet.
+fn secret_key(path: &std::path::Path) -> anyhow::Result<cityx_app::secrets::Sealer> {
+    use std::io::Write;
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text = cityx_app::secrets::Sealer::new_key_text()?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(mut file) => {
+                    file.write_all(text.as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .with_context(|| format!("failed to write {}", path.display()))?;
+                    tracing::info!(path = %path.display(), "made a new secret key (copy it to every node of a cluster)");
+                    text
+                }
+                // Another process made it first.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    std::fs::read_to_string(path)?
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("failed to create {}", path.display()));
+                }
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+    };
+    cityx_app::secrets::Sealer::from_hex(&text).map_err(|_| {
+        anyhow::anyhow!(
+            "{} (data.secret_key_file) must hold 64 hex characters",
+            path.display()
+        )
+    })
 }
 
 /// The whole HTTP surface: API and web UI, wrapped in the common layers, and the media

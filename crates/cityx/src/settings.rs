@@ -293,13 +293,26 @@ impl Default for ServerSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct DataSettings {
     pub dir: PathBuf,
+    /// The key that encrypts partners' secrets (restream stream keys): 64 hex characters in
+    /// a file outside the database. Default `<dir>/secret.key`, made at first start; every
+    /// node of a cluster needs the same file.
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl Default for DataSettings {
     fn default() -> Self {
         DataSettings {
             dir: PathBuf::from("./data"),
+            secret_key_file: None,
         }
+    }
+}
+
+impl DataSettings {
+    pub fn secret_key_path(&self) -> PathBuf {
+        self.secret_key_file
+            .clone()
+            .unwrap_or_else(|| self.dir.join("secret.key"))
     }
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod follows;
 pub(crate) mod ingest;
 pub(crate) mod jobs;
 pub(crate) mod live;
+pub(crate) mod live_targets;
 pub(crate) mod notices;
 pub(crate) mod outbox;
 pub(crate) mod people;

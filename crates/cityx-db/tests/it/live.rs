@@ -237,3 +237,157 @@ pub async fn channels_are_watched_as_shared_and_held_by_one_session(repo: Arc<dy
             .expect("renew")
     );
 }
+
+/// Restream targets belong to their channel's station: another station neither sees nor
+/// changes them, a change without a key keeps the sealed one, ten is the most, the push reads
+/// the enabled ones with their sealed keys, and reports come back in the listing.
+pub async fn restream_targets_stay_with_their_station(repo: Arc<dyn Repo>) {
+    use cityx_core::TargetId;
+    use cityx_core::live::target::{MAX_PER_CHANNEL, TargetReport, TargetState};
+    use cityx_db::TargetRow;
+    let (a, b) = (
+        add_station(&repo, "rta").await,
+        add_station(&repo, "rtb").await,
+    );
+    let admin = add_user(&repo, "admin@rta.cn", Role::StationAdmin, Some(a.id)).await;
+    let channel = ChannelId::new();
+    repo.insert_channel(
+        channel,
+        a.id,
+        &fields("push", Visibility::Exchange, vec![]),
+        "hash-push",
+        "hint",
+        admin.id,
+        &audit(AuditAction::ChannelCreated, Some(a.id)),
+    )
+    .await
+    .expect("insert");
+    let (own, other) = (TenantScope::Station(a.id), TenantScope::Station(b.id));
+    let row = |name: &'static str, key: Option<(&'static str, &'static str)>, enabled| TargetRow {
+        name,
+        url: "rtmp://push.example.org/live",
+        key,
+        enabled,
+    };
+    let first = TargetId::new();
+    let add = |id, scope, row| {
+        let repo = repo.clone();
+        async move {
+            repo.insert_target(
+                scope,
+                channel,
+                id,
+                &row,
+                &audit(AuditAction::TargetCreated, Some(a.id)),
+            )
+            .await
+        }
+    };
+    let refused = add(TargetId::new(), other, row("x", Some(("s", "h")), true)).await;
+    assert!(refused.expect_err("other station").is_not_found());
+    add(first, own, row("央视频", Some(("sealed-1", "ey-1")), true))
+        .await
+        .expect("add");
+    assert!(
+        repo.list_targets(other, channel)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        repo.get_target(other, channel, first)
+            .await
+            .expect_err("hidden")
+            .is_not_found()
+    );
+    let change = repo
+        .update_target(
+            other,
+            channel,
+            first,
+            &row("y", None, false),
+            &audit(AuditAction::TargetUpdated, Some(b.id)),
+        )
+        .await;
+    assert!(change.expect_err("other station").is_not_found());
+    repo.update_target(
+        own,
+        channel,
+        first,
+        &row("央视频直播", None, true),
+        &audit(AuditAction::TargetUpdated, Some(a.id)),
+    )
+    .await
+    .expect("change");
+    let pushed = repo.targets_to_push(channel).await.expect("push");
+    assert_eq!(pushed.len(), 1);
+    assert_eq!(
+        pushed[0].key_sealed, "sealed-1",
+        "a change without a key keeps it"
+    );
+    assert_eq!(pushed[0].target.name, "央视频直播");
+    assert_eq!(pushed[0].target.key_hint, "ey-1");
+    for _ in 1..MAX_PER_CHANNEL {
+        add(TargetId::new(), own, row("off", Some(("s", "h")), false))
+            .await
+            .expect("add up to the most");
+    }
+    let over = add(TargetId::new(), own, row("over", Some(("s", "h")), true)).await;
+    assert!(
+        matches!(
+            over,
+            Err(cityx_db::Error::WrongState {
+                entity: "target",
+                ..
+            })
+        ),
+        "{over:?}"
+    );
+    assert_eq!(
+        repo.targets_to_push(channel).await.expect("push").len(),
+        1,
+        "only enabled targets are pushed"
+    );
+    let report = TargetReport {
+        state: Some(TargetState::Retrying),
+        error: "connection refused".into(),
+        bytes: 1234,
+        kbps: 56,
+        attempts: 3,
+    };
+    repo.report_targets(&[(first, report)])
+        .await
+        .expect("report");
+    let seen = repo.get_target(own, channel, first).await.expect("get");
+    assert_eq!(seen.state, TargetState::Retrying);
+    assert_eq!((seen.bytes, seen.kbps, seen.attempts), (1234, 56, 3));
+    assert_eq!(seen.error, "connection refused");
+    assert!(seen.reported_at.is_some());
+    let gone = repo
+        .delete_target(
+            other,
+            channel,
+            first,
+            &audit(AuditAction::TargetDeleted, Some(b.id)),
+        )
+        .await;
+    assert!(gone.expect_err("other station").is_not_found());
+    repo.delete_target(
+        own,
+        channel,
+        first,
+        &audit(AuditAction::TargetDeleted, Some(a.id)),
+    )
+    .await
+    .expect("delete");
+    assert_eq!(
+        repo.list_targets(own, channel).await.expect("list").len() as i64,
+        MAX_PER_CHANNEL - 1
+    );
+    assert!(
+        repo.targets_to_push(channel)
+            .await
+            .expect("push")
+            .is_empty()
+    );
+}

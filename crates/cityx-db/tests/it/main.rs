@@ -116,6 +116,7 @@ macro_rules! every_backend {
                 periodic_tasks_fire_once_per_due_time,
                 channels_are_watched_as_shared_and_held_by_one_session,
                 caps_hold_when_requests_race_for_the_last_places,
+                restream_targets_stay_with_their_station,
             );
         )*
     };

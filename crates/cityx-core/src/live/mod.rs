@@ -4,6 +4,8 @@
 //! channel's stream key: 192 random bits shown to the station's admins, stored as SHA-256,
 //! rotatable (the old key stops at once).
 
+pub mod target;
+
 use crate::exchange::{MAX_SHARED_WITH, Visibility};
 use crate::ids::{ChannelId, StationId, UserId};
 use crate::model::{Actor, Role};

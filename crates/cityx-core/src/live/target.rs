@@ -1,0 +1,249 @@
+//! Restream targets (转推): partner addresses a channel is pushed to while it is live, each
+//! with its own state. A target is a server address (`rtmp://host[:port]/app`) and the
+//! partner's stream key, which is a secret: kept encrypted, never returned in full (only its
+//! last characters), and masked in logs.
+
+use crate::ids::{ChannelId, TargetId};
+use crate::validate::{Checker, FieldError, Validated};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// The most targets one channel pushes to.
+pub const MAX_PER_CHANNEL: i64 = 10;
+/// The longest server address and stream key taken.
+const MAX_URL: usize = 512;
+const MAX_KEY: usize = 512;
+
+/// Where a target's push stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    /// The channel is not live, or the target is switched off.
+    Idle,
+    /// Connecting to the partner.
+    Connecting,
+    /// Pushing.
+    Live,
+    /// The last attempt failed; another follows after a pause that grows to a minute.
+    Retrying,
+}
+
+impl TargetState {
+    pub const ALL: [TargetState; 4] = [
+        TargetState::Idle,
+        TargetState::Connecting,
+        TargetState::Live,
+        TargetState::Retrying,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetState::Idle => "idle",
+            TargetState::Connecting => "connecting",
+            TargetState::Live => "live",
+            TargetState::Retrying => "retrying",
+        }
+    }
+}
+
+from_name!(TargetState);
+
+/// What a running push reports, every few seconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TargetReport {
+    pub state: Option<TargetState>,
+    /// Why the last attempt failed (empty when none did), with the key masked.
+    pub error: String,
+    /// Bytes sent since the channel went live.
+    pub bytes: u64,
+    /// Rate over the last report's interval.
+    pub kbps: u32,
+    /// Connections made since the channel went live, the first included.
+    pub attempts: u32,
+}
+
+/// A restream target as its channel's managers see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Target {
+    #[schema(value_type = String)]
+    pub id: TargetId,
+    #[schema(value_type = String)]
+    pub channel_id: ChannelId,
+    pub name: String,
+    /// The partner's server address, without the key.
+    pub url: String,
+    /// The stream key's last characters.
+    pub key_hint: String,
+    /// Pushed whenever the channel is live (when false, never).
+    pub enabled: bool,
+    pub state: TargetState,
+    pub error: String,
+    pub bytes: u64,
+    pub kbps: u32,
+    pub attempts: u32,
+    /// When the state was last reported.
+    pub reported_at: Option<OffsetDateTime>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A target's fields, checked. `key` is `None` when a change keeps the stored key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TargetFields {
+    pub name: String,
+    pub url: String,
+    pub key: Option<String>,
+    pub enabled: bool,
+}
+
+impl std::fmt::Debug for TargetFields {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TargetFields")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("key", &self.key.as_ref().map(|_| "***"))
+            .field("enabled", &self.enabled)
+            .finish()
+    }
+}
+
+/// A target as a form or the API sends it. An empty key keeps the stored one on a change
+/// and is a mistake on a new target.
+#[derive(Clone, Debug, Default)]
+pub struct TargetInput<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    pub key: &'a str,
+    pub enabled: bool,
+}
+
+/// Schemes a target may use (RTMPS and SRT come with their transports).
+pub const SCHEMES: [&str; 1] = ["rtmp"];
+
+impl TargetInput<'_> {
+    /// Checks a target; `new` when it is being added (the key is then required).
+    pub fn validate(&self, new: bool) -> Validated<TargetFields> {
+        let mut c = Checker::new();
+        let name = c.text("name", self.name, 100);
+        let url = self.url.trim();
+        if let Some(e) = url_mistake(url) {
+            c.push(e);
+        }
+        let key = self.key.trim();
+        let key = if key.is_empty() {
+            if new {
+                c.push(FieldError::new(
+                    "key",
+                    "required",
+                    "give the stream key the partner issued",
+                ));
+            }
+            None
+        } else if key.len() > MAX_KEY
+            || !key.bytes().all(|b| b.is_ascii_graphic())
+            || key.contains(['/', '?', '#'])
+        {
+            c.push(FieldError::new(
+                "key",
+                "bad_format",
+                format!("a stream key is up to {MAX_KEY} visible ASCII characters, without / ? #"),
+            ));
+            None
+        } else {
+            Some(key.to_owned())
+        };
+        c.finish(TargetFields {
+            name,
+            url: url.trim_end_matches('/').to_owned(),
+            key,
+            enabled: self.enabled,
+        })
+    }
+}
+
+/// What is wrong with a target's server address, if anything: `rtmp://host[:port]/app`,
+/// without credentials, a query or a fragment.
+fn url_mistake(url: &str) -> Option<FieldError> {
+    let bad = |msg: &str| Some(FieldError::new("url", "bad_format", msg.to_owned()));
+    if url.is_empty() {
+        return Some(FieldError::new(
+            "url",
+            "required",
+            "give the partner's server address",
+        ));
+    }
+    if url.len() > MAX_URL {
+        return bad("the address is too long");
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return bad("the address is rtmp://host/app");
+    };
+    if !SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
+        return Some(FieldError::new(
+            "url",
+            "unsupported_scheme",
+            format!("targets use {}://", SCHEMES.join(":// or ")),
+        ));
+    }
+    if rest.contains(['@', '?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("the address has no user name, query or fragment: the key goes in its field");
+    }
+    let (host, app) = rest.split_once('/').unwrap_or((rest, ""));
+    if host.is_empty() || app.trim_matches('/').is_empty() {
+        return bad("the address names a host and an application: rtmp://host/app");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_checked() {
+        let ok = TargetInput {
+            name: " 央视频 ",
+            url: "rtmp://push.example.org:1935/live/",
+            key: "abc-123",
+            enabled: true,
+        }
+        .validate(true)
+        .expect("valid");
+        assert_eq!(ok.name, "央视频");
+        assert_eq!(ok.url, "rtmp://push.example.org:1935/live");
+        assert_eq!(ok.key.as_deref(), Some("abc-123"));
+        assert!(!format!("{ok:?}").contains("abc-123"), "the key is masked");
+        let change = TargetInput {
+            name: "x",
+            url: "rtmp://h/app",
+            key: "",
+            enabled: false,
+        }
+        .validate(false)
+        .expect("a change keeps the key");
+        assert_eq!(change.key, None);
+        for (url, key, field, code) in [
+            ("rtmp://h/app", "", "key", "required"),
+            ("http://h/app", "k", "url", "unsupported_scheme"),
+            ("rtmp://user:pw@h/app", "k", "url", "bad_format"),
+            ("rtmp://h", "k", "url", "bad_format"),
+            ("rtmp://h/app?key=1", "k", "url", "bad_format"),
+            ("rtmp://h/app", "a b", "key", "bad_format"),
+            ("rtmp://h/app", "a/b", "key", "bad_format"),
+            ("", "k", "url", "required"),
+        ] {
+            let errors = TargetInput {
+                name: "n",
+                url,
+                key,
+                enabled: true,
+            }
+            .validate(true)
+            .expect_err(url);
+            assert!(
+                errors.iter().any(|e| e.field == field && e.code == code),
+                "{url} {key}: {errors:?}"
+            );
+        }
+    }
+}
