@@ -12,11 +12,11 @@ pub mod openapi;
 pub mod routes;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use http::HttpState;
 use routes::{
-    assets, audit, auth, exchange, files, follows, imports, live, notices, processes, stations,
-    system, tokens, uploads, users, webhooks, zones,
+    assets, audit, auth, exchange, files, follows, imports, live, live_targets, notices, processes,
+    stations, system, tokens, uploads, users, webhooks, zones,
 };
 
 /// The API routes but the media files ([`media_router`]), without middleware (see
@@ -109,6 +109,14 @@ pub fn router() -> Router<HttpState> {
         .route("/api/v1/channels/{id}/key", post(live::rotate_key))
         .route("/api/v1/channels/{id}/clips", post(live::clip))
         .route("/api/v1/channels/{id}/hls/{*path}", get(live::hls))
+        .route(
+            "/api/v1/channels/{id}/targets",
+            get(live_targets::list).post(live_targets::create),
+        )
+        .route(
+            "/api/v1/channels/{id}/targets/{target}",
+            patch(live_targets::update).delete(live_targets::delete),
+        )
         .route(
             "/api/v1/webhooks",
             get(webhooks::list).post(webhooks::create),

@@ -1,8 +1,8 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::routes::{
-    assets, audit, auth, exchange, files, follows, imports, live, notices, processes, stations,
-    system, tokens, uploads, users, webhooks, zones,
+    assets, audit, auth, exchange, files, follows, imports, live, live_targets, notices, processes,
+    stations, system, tokens, uploads, users, webhooks, zones,
 };
 use std::sync::OnceLock;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -35,11 +35,12 @@ use utoipa::{Modify, OpenApi};
         follows::list, follows::create, follows::seen, follows::delete,
         webhooks::list, webhooks::create, webhooks::get, webhooks::delete, webhooks::retry,
         live::list, live::create, live::get, live::update, live::delete, live::rotate_key, live::clip, live::hls,
+        live_targets::list, live_targets::create, live_targets::update, live_targets::delete,
         processes::list, processes::get, processes::stop, processes::start, processes::schedules,
         system::healthz, system::readyz, system::metrics, system::openapi,
     ),
     // Ids used only as path parameters are not pulled in by any body schema.
-    components(schemas(cityx_core::UploadId, cityx_core::ChannelId)),
+    components(schemas(cityx_core::UploadId, cityx_core::ChannelId, cityx_core::TargetId)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -55,7 +56,7 @@ use utoipa::{Modify, OpenApi};
         (name = "zones", description = "Topic zones (专区): campaigns stations contribute to"),
         (name = "follows", description = "Zones, keywords and stations a person follows, with what is new"),
         (name = "webhooks", description = "Signed POSTs of the feed's events to a station's systems"),
-        (name = "live", description = "Live channels: RTMP ingest, HLS with a time-shift window"),
+        (name = "live", description = "Live channels: RTMP ingest, HLS with a time-shift window, clips, recordings, restream targets"),
         (name = "processes", description = "Supervised long-running processes and periodic tasks"),
         (name = "system", description = "Health, readiness, metrics"),
     )

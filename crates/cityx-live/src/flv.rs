@@ -76,6 +76,19 @@ pub fn is_frame(data: &[u8]) -> bool {
     }
 }
 
+/// Whether a message is its codec's configuration (AVC/HEVC decoder record, AAC's
+/// AudioSpecificConfig), which a player that joins later needs before any frame.
+pub fn is_sequence_header(kind: TagKind, data: &[u8]) -> bool {
+    let Some(&first) = data.first() else {
+        return false;
+    };
+    match kind {
+        TagKind::Video if first & 0x80 != 0 => first & 0x0f == 0,
+        TagKind::Video => matches!(first & 0x0f, 7 | 12) && data.get(1) == Some(&0),
+        TagKind::Audio => first >> 4 == 10 && data.get(1) == Some(&0),
+    }
+}
+
 /// The audio codec an audio message announces, by its FLV sound format.
 pub fn audio_codec(data: &[u8]) -> Option<&'static str> {
     Some(match data.first()? >> 4 {
@@ -114,5 +127,10 @@ mod tests {
         assert!(!is_keyframe(&[0x27, 1]));
         assert!(is_frame(&[0x27, 1]));
         assert!(!is_frame(&[0x17, 0]));
+        assert!(is_sequence_header(TagKind::Video, &[0x17, 0, 0]));
+        assert!(!is_sequence_header(TagKind::Video, &[0x17, 1, 0]));
+        assert!(is_sequence_header(TagKind::Audio, &[0xaf, 0, 0x12]));
+        assert!(!is_sequence_header(TagKind::Audio, &[0xaf, 1]));
+        assert!(!is_sequence_header(TagKind::Audio, &[]));
     }
 }

@@ -27,9 +27,13 @@ pub mod clip;
 mod context;
 pub mod flv;
 pub mod publish;
+pub mod restream;
 pub mod rtmp;
+pub mod rtmp_client;
+mod targets;
 
 pub use context::{ChannelWithKey, Live, LiveFile, new_stream_key};
+pub use targets::Targets;
 
 use std::sync::Arc;
 

@@ -5,6 +5,7 @@
 
 use crate::IngestOptions;
 use crate::flv::{self, TagKind};
+use crate::restream::{Restream, Tee};
 use bytes::Bytes;
 use cityx_app::App;
 use cityx_core::live::{Channel, Health};
@@ -68,6 +69,9 @@ pub struct Publish {
     packager: Option<JoinHandle<()>>,
     mover: Option<JoinHandle<()>>,
     repo: Arc<dyn cityx_db::Repo>,
+    /// The stream, for the pushes to the channel's restream targets.
+    tee: Tee,
+    restream: Option<Restream>,
 }
 
 impl Drop for Publish {
@@ -123,6 +127,8 @@ impl Publish {
             opts.clone(),
             cut.clone(),
         ));
+        let tee = Tee::default();
+        let restream = Some(Restream::start(channel.id, app.clone(), tee.clone()));
         let mover = tokio::spawn(move_segments(Mover {
             channel: channel.clone(),
             session: session.clone(),
@@ -162,6 +168,8 @@ impl Publish {
             packager: Some(packager),
             mover: Some(mover),
             repo,
+            tee,
+            restream,
         })
     }
 
@@ -209,16 +217,18 @@ impl Publish {
         match self.tags.as_ref().map(|t| t.try_send(tag)) {
             Some(Ok(())) => {
                 self.queued.fetch_add(len, Ordering::Relaxed);
+                self.tee.send(kind, timestamp, data);
                 true
             }
             _ => false,
         }
     }
 
-    /// The publisher's announced picture size.
-    pub async fn metadata(&self, width: Option<u32>, height: Option<u32>) {
+    /// The publisher's metadata: its announced picture size, passed on to restream targets.
+    pub async fn metadata(&self, metadata: &rml_rtmp::sessions::StreamMetadata) {
+        self.tee.metadata(metadata);
         let mut seen = self.seen.lock().await;
-        if let (Some(w), Some(h)) = (width, height) {
+        if let (Some(w), Some(h)) = (metadata.video_width, metadata.video_height) {
             seen.health.width = w;
             seen.health.height = h;
         }
@@ -232,6 +242,9 @@ impl Publish {
     pub async fn finish(mut self) {
         // The reporter keeps renewing the hold until the last segment is stored.
         self.tags.take();
+        if let Some(r) = self.restream.take() {
+            r.stop().await;
+        }
         if let Some(p) = self.packager.take() {
             let _ = tokio::time::timeout(Duration::from_secs(15), p).await;
         }

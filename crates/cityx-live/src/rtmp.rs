@@ -277,7 +277,7 @@ async fn connection(
                     }
                     ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
                         if let Some(p) = &publish {
-                            p.metadata(metadata.video_width, metadata.video_height).await;
+                            p.metadata(&metadata).await;
                         }
                     }
                     ServerSessionEvent::PublishStreamFinished { .. } => return Ok(()),

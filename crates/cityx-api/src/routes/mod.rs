@@ -9,6 +9,7 @@ pub mod files;
 pub mod follows;
 pub mod imports;
 pub mod live;
+pub mod live_targets;
 pub mod notices;
 pub mod processes;
 pub mod stations;

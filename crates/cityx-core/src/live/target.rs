@@ -117,6 +117,15 @@ pub struct TargetInput<'a> {
     pub enabled: bool,
 }
 
+/// The part of a partner's key shown to tell keys apart: its last four characters (all of a
+/// key shorter than twelve are hidden).
+pub fn key_hint_of(key: &str) -> String {
+    if key.chars().count() < 12 {
+        return "****".into();
+    }
+    super::key_hint(key)
+}
+
 /// Schemes a target may use (RTMPS and SRT come with their transports).
 pub const SCHEMES: [&str; 1] = ["rtmp"];
 
@@ -213,6 +222,8 @@ mod tests {
         assert_eq!(ok.url, "rtmp://push.example.org:1935/live");
         assert_eq!(ok.key.as_deref(), Some("abc-123"));
         assert!(!format!("{ok:?}").contains("abc-123"), "the key is masked");
+        assert_eq!(key_hint_of("abc-123"), "****", "a short key shows nothing");
+        assert_eq!(key_hint_of("live_0123456789"), "6789");
         let change = TargetInput {
             name: "x",
             url: "rtmp://h/app",

@@ -460,3 +460,225 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
     let (s, _) = app.get(&format!("/api/v1/channels/{id}"), viewer_b).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+/// A target's state as the channel's admin sees it, once `check` holds.
+async fn target_until(
+    app: &TestApp,
+    channel: &str,
+    target: &str,
+    token: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (s, v) = app
+            .get(&format!("/api/v1/channels/{channel}/targets"), token)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let t = v["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|t| t["id"] == target)
+            .cloned()
+            .unwrap_or(Value::Null);
+        if check(&t) {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the target never became {what}: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A channel pushes to its restream targets while it is live, each with its own state: one
+/// into another channel's ingest (which goes live and plays), one to a port where nobody
+/// listens (retrying, with the reason). Partner keys are written, never read back, nor
+/// written into the audit log; only the channel's admins manage targets; an address the
+/// outbound guard refuses is refused when it is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_push_to_their_restream_targets() {
+    // The partners here are on this machine: the operator allowed loopback.
+    let app = TestApp::spawn_with(|s| s.fetch.allow_cidrs = vec!["127.0.0.0/8".into()]).await;
+    let w = World::seed(&app).await;
+    let admin_a = &w.user("station_admin@a").token;
+    let editor_a = &w.user("editor@a").token;
+    let admin_b = &w.user("station_admin@b").token;
+    let make = |name: &'static str| {
+        let app = &app;
+        async move {
+            let (s, made) = app
+                .post(
+                    "/api/v1/channels",
+                    admin_a,
+                    json!({ "name": name, "visibility": "exchange" }),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{made}");
+            made
+        }
+    };
+    let source = make("演播室").await;
+    let partner = make("合作平台").await;
+    let id = source["channel"]["id"].as_str().expect("id").to_owned();
+    let partner_id = partner["channel"]["id"].as_str().expect("id").to_owned();
+    let rtmp = source["ingest"]["rtmp_url"]
+        .as_str()
+        .expect("rtmp")
+        .to_owned();
+    let partner_key = partner["stream_key"].as_str().expect("key").to_owned();
+    let targets = format!("/api/v1/channels/{id}/targets");
+
+    // Who may add targets, and what is refused.
+    let body = json!({ "name": "合作平台", "url": rtmp, "key": partner_key });
+    let (s, _) = app.post(&targets, editor_a, body.clone()).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app.post(&targets, admin_b, body.clone()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    for (bad, field) in [
+        (
+            json!({ "name": "x", "url": "rtmp://10.1.2.3/live", "key": "k" }),
+            "url",
+        ),
+        (
+            json!({ "name": "x", "url": "http://127.0.0.1/live", "key": "k" }),
+            "url",
+        ),
+        (json!({ "name": "x", "url": rtmp }), "key"),
+    ] {
+        let (s, e) = app.post(&targets, admin_a, bad.clone()).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {e}");
+        assert!(e.to_string().contains(field), "{bad}: {e}");
+    }
+    let (s, good) = app.post(&targets, admin_a, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{good}");
+    assert!(!good.to_string().contains(&partner_key), "{good}");
+    assert_eq!(good["key_hint"], partner_key[partner_key.len() - 4..]);
+    let good_id = good["id"].as_str().expect("id").to_owned();
+    // Nobody listens on port 9 here (discard); connecting is refused.
+    let (s, dead) = app
+        .post(
+            &targets,
+            admin_a,
+            json!({ "name": "失联平台", "url": "rtmp://127.0.0.1:9/live", "key": "dead-key-0123456789" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{dead}");
+    let dead_id = dead["id"].as_str().expect("id").to_owned();
+    let (s, listed) = app.get(&targets, admin_a).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+    assert!(!listed.to_string().contains(&partner_key));
+    let (s, _) = app.get(&targets, &w.user("viewer@b").token).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // The source goes live: the partner channel goes live from the push and plays.
+    let source_key = source["stream_key"].as_str().expect("key");
+    let mut encoder = publish(&format!("{rtmp}/{source_key}"), 16);
+    let pushed = target_until(&app, &id, &good_id, admin_a, "live", |t| {
+        t["state"] == "live" && t["bytes"].as_u64().unwrap_or(0) > 100_000
+    })
+    .await;
+    assert!(pushed["kbps"].as_u64().unwrap_or(0) > 0, "{pushed}");
+    channel_until(&app, &partner_id, admin_a, "live from the push", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
+    })
+    .await;
+    playlist_with(&app, &partner_id, admin_a, 2).await;
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg("-headers")
+        .arg(format!("Authorization: Bearer {admin_a}\r\n"))
+        .arg(app.url(&format!("/api/v1/channels/{partner_id}/hls/index.m3u8")))
+        .output()
+        .await
+        .expect("ffprobe");
+    let streams = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        streams.contains("h264,640") && streams.contains("aac"),
+        "the partner's output: {streams}"
+    );
+    let failing = target_until(&app, &id, &dead_id, admin_a, "retrying", |t| {
+        t["state"] == "retrying" && t["attempts"].as_u64().unwrap_or(0) >= 2
+    })
+    .await;
+    assert!(
+        failing["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("connect")),
+        "{failing}"
+    );
+    assert_eq!(failing["bytes"], 0);
+
+    // Switched off while live, the failing one stops being tried.
+    let res = app
+        .send(
+            "PATCH",
+            &format!("{targets}/{dead_id}"),
+            Some(admin_a),
+            Some(json!({ "enabled": false })),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let off: Value = res.json().await.expect("json");
+    assert_eq!(off["enabled"], false, "{off}");
+    assert_eq!(off["url"], "rtmp://127.0.0.1:9/live", "absent fields stay");
+    target_until(&app, &id, &dead_id, admin_a, "idle once off", |t| {
+        t["state"] == "idle"
+    })
+    .await;
+
+    // The broadcast ends: the push ends, the partner channel goes off air.
+    assert!(encoder.wait().await.expect("ffmpeg").success());
+    target_until(
+        &app,
+        &id,
+        &good_id,
+        admin_a,
+        "idle after the broadcast",
+        |t| t["state"] == "idle" && t["kbps"] == 0,
+    )
+    .await;
+    channel_until(&app, &partner_id, admin_a, "off air", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
+
+    // The audit log names the targets, never a key.
+    let (_, audit) = app
+        .get("/api/v1/audit?action=target_created", &app.admin_token)
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(2), "{audit}");
+    assert!(!audit.to_string().contains(&partner_key), "{audit}");
+    assert!(
+        !audit.to_string().contains("dead-key-0123456789"),
+        "{audit}"
+    );
+
+    // Another station cannot remove it; its admin does.
+    let gone = format!("{targets}/{good_id}");
+    let res = app.send("DELETE", &gone, Some(admin_b), None).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let res = app.send("DELETE", &gone, Some(admin_a), None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let (_, listed) = app.get(&targets, admin_a).await;
+    assert_eq!(
+        listed["items"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+}

@@ -1,0 +1,347 @@
+//! Restream (转推): while a session holds its channel, the channel's enabled targets are
+//! pushed to, each by its own task with its own state, in process (RTMP client, stream copy:
+//! no ffmpeg, no second decode). A push that fails is tried again after a pause that doubles
+//! up to a minute; a partner slower than the stream is reconnected rather than let fall
+//! behind. Targets added, changed or switched off while the channel is live are picked up
+//! within seconds. States are reported every 2 s into the targets' rows, so any node shows
+//! them.
+
+use crate::flv::{self, TagKind};
+use crate::rtmp_client::{Client, ClientError};
+use bytes::Bytes;
+use cityx_app::App;
+use cityx_core::live::target::{TargetReport, TargetState};
+use cityx_core::{ChannelId, TargetId};
+use cityx_db::SealedTarget;
+use rml_rtmp::sessions::StreamMetadata;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+/// Messages a push may fall behind before it is reconnected.
+const BACKLOG: usize = 2048;
+/// How often states are reported; targets are re-read every third report.
+const REPORT_EVERY: Duration = Duration::from_secs(2);
+/// The longest pause between attempts.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// A push that ran this long starts its pauses again from one second when it fails.
+const STEADY: Duration = Duration::from_secs(30);
+
+/// One audio or video message of the stream.
+#[derive(Clone)]
+struct Message {
+    kind: TagKind,
+    timestamp: u32,
+    data: Bytes,
+}
+
+/// What a push that joins a running stream sends first.
+#[derive(Clone, Default)]
+struct Start {
+    metadata: Option<StreamMetadata>,
+    video: Option<Bytes>,
+    audio: Option<Bytes>,
+}
+
+/// The session's side: every message goes in, each push takes them out.
+#[derive(Clone)]
+pub struct Tee {
+    tx: broadcast::Sender<Message>,
+    start: Arc<Mutex<Start>>,
+}
+
+impl Default for Tee {
+    fn default() -> Self {
+        Tee {
+            tx: broadcast::channel(BACKLOG).0,
+            start: Arc::default(),
+        }
+    }
+}
+
+impl Tee {
+    /// Passes a message on to the pushes (and keeps codec headers for those joining later).
+    pub fn send(&self, kind: TagKind, timestamp: u32, data: &Bytes) {
+        if flv::is_sequence_header(kind, data) {
+            let mut start = self.start.lock().unwrap_or_else(|e| e.into_inner());
+            match kind {
+                TagKind::Video => start.video = Some(data.clone()),
+                TagKind::Audio => start.audio = Some(data.clone()),
+            }
+        }
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Message {
+                kind,
+                timestamp,
+                data: data.clone(),
+            });
+        }
+    }
+
+    /// Keeps the stream's metadata for pushes that join.
+    pub fn metadata(&self, metadata: &StreamMetadata) {
+        self.start
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .metadata = Some(metadata.clone());
+    }
+}
+
+/// The pushes of one session: stop them with [`stop`](Self::stop).
+pub struct Restream {
+    stop: watch::Sender<bool>,
+    manager: JoinHandle<()>,
+}
+
+impl Drop for Restream {
+    fn drop(&mut self) {
+        self.manager.abort();
+    }
+}
+
+impl Restream {
+    /// Starts pushing `channel` to its targets from `tee`.
+    pub fn start(channel: ChannelId, app: Arc<App>, tee: Tee) -> Restream {
+        let (stop, stopped) = watch::channel(false);
+        let manager = tokio::spawn(manage(channel, app, tee, stopped));
+        Restream { stop, manager }
+    }
+
+    /// Ends every push and reports the targets idle.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        let manager = std::mem::replace(&mut self.manager, tokio::spawn(async {}));
+        let _ = tokio::time::timeout(Duration::from_secs(10), manager).await;
+    }
+}
+
+/// A running push: what it was started with, its task and its report.
+struct Running {
+    fingerprint: String,
+    task: JoinHandle<()>,
+    report: Arc<Mutex<TargetReport>>,
+    bytes_before: u64,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn manage(channel: ChannelId, app: Arc<App>, tee: Tee, mut stopped: watch::Receiver<bool>) {
+    let mut running: HashMap<TargetId, Running> = HashMap::new();
+    let mut tick = tokio::time::interval(REPORT_EVERY);
+    let mut ticks = 0u64;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => break,
+        }
+        if ticks.is_multiple_of(3) {
+            match app.repo().targets_to_push(channel).await {
+                Ok(targets) => {
+                    let wanted: HashMap<TargetId, SealedTarget> =
+                        targets.into_iter().map(|t| (t.target.id, t)).collect();
+                    let mut idle = Vec::new();
+                    running.retain(|id, r| {
+                        let keep = wanted
+                            .get(id)
+                            .is_some_and(|t| fingerprint(t) == r.fingerprint);
+                        if !keep {
+                            idle.push((
+                                *id,
+                                r.report.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+                            ));
+                        }
+                        keep
+                    });
+                    report_idle(&app, idle).await;
+                    for (id, target) in wanted {
+                        if running.contains_key(&id) {
+                            continue;
+                        }
+                        let report = Arc::new(Mutex::new(TargetReport {
+                            state: Some(TargetState::Connecting),
+                            ..TargetReport::default()
+                        }));
+                        let task = tokio::spawn(push(
+                            target.clone(),
+                            app.clone(),
+                            tee.clone(),
+                            report.clone(),
+                        ));
+                        running.insert(
+                            id,
+                            Running {
+                                fingerprint: fingerprint(&target),
+                                task,
+                                report,
+                                bytes_before: 0,
+                            },
+                        );
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%channel, error = %e, "could not read a channel's targets");
+                }
+            }
+        }
+        ticks += 1;
+        let secs = REPORT_EVERY.as_secs_f64();
+        let reports: Vec<(TargetId, TargetReport)> = running
+            .iter_mut()
+            .map(|(id, r)| {
+                let mut report = r.report.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                report.kbps = u32::try_from(
+                    (report.bytes.saturating_sub(r.bytes_before) as f64 * 8.0 / 1000.0 / secs)
+                        as u64,
+                )
+                .unwrap_or(u32::MAX);
+                r.bytes_before = report.bytes;
+                (*id, report)
+            })
+            .collect();
+        if let Err(e) = app.repo().report_targets(&reports).await {
+            tracing::warn!(%channel, error = %e, "could not report targets");
+        }
+    }
+    let idle = running
+        .drain()
+        .map(|(id, r)| {
+            (
+                id,
+                r.report.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            )
+        })
+        .collect();
+    report_idle(&app, idle).await;
+}
+
+/// What a push was started with: a change of address or key restarts it.
+fn fingerprint(t: &SealedTarget) -> String {
+    format!("{}\n{}", t.target.url, t.key_sealed)
+}
+
+/// Reports stopped pushes idle, keeping their counts and last error.
+async fn report_idle(app: &App, stopped: Vec<(TargetId, TargetReport)>) {
+    let reports: Vec<(TargetId, TargetReport)> = stopped
+        .into_iter()
+        .map(|(id, mut r)| {
+            r.state = Some(TargetState::Idle);
+            r.kbps = 0;
+            (id, r)
+        })
+        .collect();
+    if let Err(e) = app.repo().report_targets(&reports).await {
+        tracing::warn!(error = %e, "could not report stopped targets");
+    }
+}
+
+fn set(report: &Mutex<TargetReport>, change: impl FnOnce(&mut TargetReport)) {
+    change(&mut report.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
+/// Pushes to one target until the session ends, trying again after failures.
+async fn push(target: SealedTarget, app: Arc<App>, tee: Tee, report: Arc<Mutex<TargetReport>>) {
+    let id = target.target.id;
+    let key = app
+        .sealer()
+        .ok()
+        .and_then(|s| s.open(&id.to_string(), &target.key_sealed));
+    let Some(key) = key else {
+        set(&report, |r| {
+            r.state = Some(TargetState::Retrying);
+            r.error = "the stream key cannot be decrypted here: every node needs the same \
+                data.secret_key_file; enter the key again"
+                .into();
+        });
+        return;
+    };
+    let mut pause = Duration::from_secs(1);
+    loop {
+        set(&report, |r| {
+            r.state = Some(TargetState::Connecting);
+            r.attempts += 1;
+        });
+        let began = Instant::now();
+        match push_once(&target.target.url, &key, &app, &tee, &report).await {
+            Ok(()) => return,
+            Err(e) => {
+                let error = e.to_string().replace(key.as_str(), "***");
+                tracing::info!(target = %id, error = %error, "a restream push failed");
+                metrics::counter!("cityx_live_restream_failures_total").increment(1);
+                if began.elapsed() >= STEADY {
+                    pause = Duration::from_secs(1);
+                }
+                set(&report, |r| {
+                    r.state = Some(TargetState::Retrying);
+                    r.error = error;
+                });
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+        }
+    }
+}
+
+/// One connection: publish, send the stream's start, then every message from the next
+/// keyframe on. `Ok` when the session's stream ended.
+async fn push_once(
+    url: &str,
+    key: &str,
+    app: &App,
+    tee: &Tee,
+    report: &Mutex<TargetReport>,
+) -> Result<(), ClientError> {
+    let mut rx = tee.tx.subscribe();
+    let mut client = Client::connect(app.fetch_guard(), url).await?;
+    client.publish(key).await?;
+    let carried = report.lock().unwrap_or_else(|e| e.into_inner()).bytes;
+    let sent_before = client.sent;
+    set(report, |r| {
+        r.state = Some(TargetState::Live);
+        r.error.clear();
+    });
+    let mut started = false;
+    loop {
+        tokio::select! {
+            got = rx.recv() => match got {
+                Ok(m) => {
+                    if !started {
+                        // A partner's player starts at a keyframe with the codec headers.
+                        if m.kind != TagKind::Video || !flv::is_keyframe(&m.data) {
+                            continue;
+                        }
+                        let start = tee.start.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        if let Some(metadata) = &start.metadata {
+                            client.send_metadata(metadata).await?;
+                        }
+                        if let Some(v) = start.video {
+                            client.send(TagKind::Video, m.timestamp, v).await?;
+                        }
+                        if let Some(a) = start.audio {
+                            client.send(TagKind::Audio, m.timestamp, a).await?;
+                        }
+                        started = true;
+                    }
+                    client.send(m.kind, m.timestamp, m.data).await?;
+                    let bytes = carried + (client.sent - sent_before);
+                    set(report, |r| r.bytes = bytes);
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    return Err(ClientError(format!(
+                        "the partner took the stream slower than it came ({n} messages behind)"
+                    )));
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            read = client.read() => {
+                let n = read?;
+                client.received(n).await?;
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The restream targets' use cases: a channel's managers list, add, change and remove the
+//! partner addresses it is pushed to. The partner's key is sealed before it is stored and is
+//! never returned; the address is checked through the outbound-fetch guard when it is saved
+//! (and again at every connection).
+
+use cityx_app::{App, Error, Result, url_refused};
+use cityx_core::live::target::{Target, TargetFields, TargetInput, key_hint_of};
+use cityx_core::{Actor, AuditAction, ChannelId, NewAudit, TargetId, policy};
+use cityx_db::TargetRow;
+
+/// Restream targets, as a context of their own.
+pub struct Targets<'a> {
+    app: &'a App,
+}
+
+fn too_many(e: cityx_db::Error) -> Error {
+    match e {
+        cityx_db::Error::WrongState {
+            entity: "target", ..
+        } => Error::field(
+            "name",
+            "too_many",
+            format!(
+                "a channel has at most {} targets",
+                cityx_core::live::target::MAX_PER_CHANNEL
+            ),
+        ),
+        e => e.into(),
+    }
+}
+
+impl<'a> Targets<'a> {
+    pub fn of(app: &'a App) -> Self {
+        Targets { app }
+    }
+
+    /// The targets of a channel the caller manages.
+    pub async fn list(&self, actor: &Actor, channel: ChannelId) -> Result<Vec<Target>> {
+        policy::manage_channels(actor)?;
+        let scope = actor.tenant_scope();
+        self.app.repo().get_channel(scope, channel).await?;
+        Ok(self.app.repo().list_targets(scope, channel).await?)
+    }
+
+    /// Adds a target to a channel the caller manages.
+    pub async fn add(
+        &self,
+        actor: &Actor,
+        channel: ChannelId,
+        input: &TargetInput<'_>,
+    ) -> Result<Target> {
+        policy::manage_channels(actor)?;
+        let fields = input.validate(true)?;
+        let scope = actor.tenant_scope();
+        let station = self
+            .app
+            .repo()
+            .get_channel(scope, channel)
+            .await?
+            .station_id;
+        self.check_address(&fields).await?;
+        let id = TargetId::new();
+        let key = fields.key.as_deref().unwrap_or_default();
+        let sealed = self.app.sealer()?.seal(&id.to_string(), key)?;
+        let hint = key_hint_of(key);
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::TargetCreated,
+            "target",
+            id,
+            Some(station),
+        )
+        .detail("channel", channel.to_string())
+        .detail("url", fields.url.clone());
+        self.app
+            .repo()
+            .insert_target(
+                scope,
+                channel,
+                id,
+                &TargetRow {
+                    name: &fields.name,
+                    url: &fields.url,
+                    key: Some((&sealed, &hint)),
+                    enabled: fields.enabled,
+                },
+                &audit,
+            )
+            .await
+            .map_err(too_many)?;
+        tracing::info!(%channel, target = %id, "restream target added");
+        Ok(self.app.repo().get_target(scope, channel, id).await?)
+    }
+
+    /// Changes a target; an empty key keeps the stored one. A running push restarts with
+    /// the new address or key within seconds.
+    pub async fn change(
+        &self,
+        actor: &Actor,
+        channel: ChannelId,
+        id: TargetId,
+        input: &TargetInput<'_>,
+    ) -> Result<Target> {
+        policy::manage_channels(actor)?;
+        let fields = input.validate(false)?;
+        let scope = actor.tenant_scope();
+        let station = self
+            .app
+            .repo()
+            .get_channel(scope, channel)
+            .await?
+            .station_id;
+        self.app.repo().get_target(scope, channel, id).await?;
+        self.check_address(&fields).await?;
+        let sealed = match fields.key.as_deref() {
+            Some(key) => Some((
+                self.app.sealer()?.seal(&id.to_string(), key)?,
+                key_hint_of(key),
+            )),
+            None => None,
+        };
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::TargetUpdated,
+            "target",
+            id,
+            Some(station),
+        )
+        .detail("url", fields.url.clone())
+        .detail("key_changed", sealed.is_some().to_string());
+        self.app
+            .repo()
+            .update_target(
+                scope,
+                channel,
+                id,
+                &TargetRow {
+                    name: &fields.name,
+                    url: &fields.url,
+                    key: sealed.as_ref().map(|(s, h)| (s.as_str(), h.as_str())),
+                    enabled: fields.enabled,
+                },
+                &audit,
+            )
+            .await?;
+        Ok(self.app.repo().get_target(scope, channel, id).await?)
+    }
+
+    /// Removes a target; a running push to it stops within seconds.
+    pub async fn remove(&self, actor: &Actor, channel: ChannelId, id: TargetId) -> Result<()> {
+        policy::manage_channels(actor)?;
+        let scope = actor.tenant_scope();
+        let station = self
+            .app
+            .repo()
+            .get_channel(scope, channel)
+            .await?
+            .station_id;
+        let audit = NewAudit::by(
+            actor,
+            AuditAction::TargetDeleted,
+            "target",
+            id,
+            Some(station),
+        );
+        self.app
+            .repo()
+            .delete_target(scope, channel, id, &audit)
+            .await?;
+        Ok(())
+    }
+
+    /// Refuses an address the outbound-fetch guard would refuse (a private network, a host
+    /// that does not resolve), now rather than at the first push.
+    async fn check_address(&self, fields: &TargetFields) -> Result<()> {
+        let (url, _) = crate::rtmp_client::split_address(&fields.url)
+            .map_err(|e| Error::field("url", "bad_format", e.to_string()))?;
+        self.app
+            .fetch_guard()
+            .admit(&url)
+            .await
+            .map_err(url_refused)?;
+        Ok(())
+    }
+}
