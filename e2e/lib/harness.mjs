@@ -17,7 +17,7 @@ export const ADMIN = { email: "admin@hub.e2e", password: "e2e-admin-password" };
  * Starts `cityx serve`; resolves once it prints where it listens. `restartOf` is a server
  * that crashed: the new one takes over its data directory and address.
  */
-export async function startServer({ restartOf } = {}) {
+export async function startServer({ restartOf, env = {} } = {}) {
   const bin = process.env.CITYX_BIN || join(root, "target", "debug", "cityx");
   const data = restartOf ? restartOf.data : mkdtempSync(join(tmpdir(), "cityx-e2e-"));
   const listen = restartOf ? restartOf.base.replace("http://", "") : "127.0.0.1:0";
@@ -29,6 +29,7 @@ export async function startServer({ restartOf } = {}) {
       // A free port for the RTMP ingest, also when a restarted server keeps its address.
       CITYX_LIVE__RTMP_LISTEN: "127.0.0.1:0",
       RUST_LOG: "warn",
+      ...env,
     },
     stdio: ["ignore", "ignore", "pipe"],
   });

@@ -1,7 +1,8 @@
 // Live in the browser: a station admin creates a channel, copies the address and key that
 // the page shows once, an encoder (ffmpeg) publishes, and the page turns live with the
 // input's health and plays; the admin clips a few seconds into an item. Another station's
-// viewer finds the channel on the wall, watches it and scrolls back in its window.
+// viewer finds the channel on the wall, watches it and scrolls back in its window. The admin
+// adds a restream target and watches the push's state change while on air.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, before, test } from "node:test";
@@ -15,7 +16,8 @@ const VIEWER = { email: "viewer@wztv-live.e2e", password: "live-viewer-password"
 const signIn = (page, who) => harnessSignIn(server, page, who);
 
 before(async () => {
-  server = await startServer();
+  // Restream targets here are this machine's own ingest: the operator allowed loopback.
+  server = await startServer({ env: { CITYX_FETCH__ALLOW_CIDRS: '["127.0.0.0/8"]' } });
   browser = await startBrowser();
   const token = await tokenOf(server, ADMIN);
   for (const [who, role, name, code, city] of [
@@ -154,5 +156,73 @@ test("another station's viewer finds the channel on the wall, watches it and scr
   assert.ok(back.now < back.end - 3, `playing back in time: ${JSON.stringify(back)}`);
   assert.equal(back.paused, false);
   await shot(page, "44-live-viewer-scrolled-back");
+  await page.close();
+});
+
+test("the admin adds a restream target; while on air the push shows its state, then is switched off and removed", async () => {
+  assert.ok(channelPath, "the first test made a channel");
+  const token = await tokenOf(server, OWNER);
+  // The partner: another channel of this installation, whose ingest takes the push.
+  const partner = await api(server, "POST", "/api/v1/channels", token, { name: "合作平台频道" });
+  // The first broadcast ends; a new one starts once the target is there.
+  encoder?.kill("SIGKILL");
+  const id = channelPath.split("/").pop();
+  for (let i = 0; i < 80; i++) {
+    const { channel } = await api(server, "GET", `/api/v1/channels/${id}`, token);
+    if (channel.state === "idle") break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const page = await newPage(browser);
+  await signIn(page, OWNER);
+  await page.goto(server.base + channelPath);
+  await page.getByText("还没有转推目标").waitFor();
+  await page.getByRole("button", { name: "添加转推目标" }).first().click();
+  const form = page.getByRole("form", { name: "添加转推目标" });
+  await form.getByLabel("名称").fill("合作平台");
+  await form.getByLabel("服务器地址").fill("http://push.example.org/live");
+  await form.getByLabel("推流密钥").fill(partner.stream_key);
+  await form.getByRole("button", { name: "添加转推目标" }).click();
+  // A mistake in Chinese, with what was typed kept (but the key, which is never echoed).
+  await page.getByText("只支持 rtmp:// 地址").waitFor();
+  assert.equal(await form.getByLabel("名称").inputValue(), "合作平台");
+  assert.equal(await form.getByLabel("推流密钥").inputValue(), "");
+  await form.getByLabel("服务器地址").fill(partner.ingest.rtmp_url);
+  await form.getByLabel("推流密钥").fill(partner.stream_key);
+  await form.getByRole("button", { name: "添加转推目标" }).click();
+  await page.getByText("已添加转推目标").waitFor();
+  const row = page.locator("[data-target]", { hasText: "合作平台" });
+  await row.locator(".badge", { hasText: "未推流" }).waitFor();
+  assert.ok((await row.textContent()).includes(`…${partner.stream_key.slice(-4)}`), "the key's last four");
+  assert.equal(await page.content().then((html) => html.includes(partner.stream_key)), false, "the key is not on the page");
+
+  // On air: the push turns live by itself, and the partner's channel goes live from it.
+  const { channel: mine } = await api(server, "GET", `/api/v1/channels/${id}`, token);
+  assert.equal(mine.state, "idle");
+  const rtmp = (await page.locator("#rtmp-url").textContent()).trim();
+  const key = await api(server, "POST", `/api/v1/channels/${id}/key`, token);
+  encoder = publish(`${rtmp}/${key.stream_key}`, 60);
+  await row.locator(".badge", { hasText: "推流中" }).waitFor({ timeout: 30_000 });
+  await page.waitForFunction(() => {
+    const sent = document.querySelector("[data-target-sent]");
+    return sent && parseFloat(sent.textContent) > 0;
+  }, null, { timeout: 15_000 });
+  let partnerLive = false;
+  for (let i = 0; i < 80 && !partnerLive; i++) {
+    const { channel } = await api(server, "GET", `/api/v1/channels/${partner.channel.id}`, token);
+    partnerLive = channel.state === "live";
+    if (!partnerLive) await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.ok(partnerLive, "the partner's channel went live from the push");
+  await shot(page, "45-live-restream-on-air");
+
+  // Switched off, it stops; removed after a confirmation, it is gone.
+  await row.getByRole("button", { name: "停用" }).click();
+  await page.getByText("已保存转推目标").waitFor();
+  await page.locator("[data-target]", { hasText: "已停用" }).locator(".badge", { hasText: "未推流" }).waitFor({ timeout: 15_000 });
+  page.once("dialog", (d) => d.accept());
+  await page.locator("[data-target]").getByRole("button", { name: "删除" }).click();
+  await page.getByText("已删除转推目标").waitFor();
+  await page.getByText("还没有转推目标").waitFor();
+  encoder.kill("SIGKILL");
   await page.close();
 });

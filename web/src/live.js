@@ -95,3 +95,36 @@ if (clip && video) {
     });
   }
 }
+
+// Restream targets (for the channel's admins): each push's state, bytes and rate, every few
+// seconds.
+const targets = document.querySelector("[data-targets]");
+if (targets) {
+  const id = targets.dataset.targets;
+  const megabytes = (b) => `${(b / 1_000_000).toFixed(1)} MB`;
+  const poll = async () => {
+    try {
+      const res = await fetch(`/api/v1/channels/${id}/targets`, {
+        headers: { Accept: "application/json" },
+      });
+      if (!res.ok) return;
+      const { items } = await res.json();
+      for (const t of items) {
+        const row = targets.querySelector(`[data-target="${t.id}"]`);
+        if (!row) continue;
+        const badge = row.querySelector("[data-target-state]");
+        badge.className = `badge target-${t.state}`;
+        badge.textContent = targets.dataset[t.state] || t.state;
+        const error = row.querySelector("[data-target-error]");
+        error.textContent = t.error;
+        error.hidden = !t.error;
+        row.querySelector("[data-target-sent]").textContent = megabytes(t.bytes);
+        row.querySelector("[data-target-kbps]").textContent = String(t.kbps);
+        row.querySelector("[data-target-attempts]").textContent = String(t.attempts);
+      }
+    } catch {
+      // The next poll tries again.
+    }
+  };
+  setInterval(poll, 3000);
+}

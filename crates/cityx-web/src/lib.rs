@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use cityx_http::error::{ApiError, ErrorCode};
 use cityx_http::http::HttpState;
 use pages::{
-    account, audit, exchange, follows, home, items, library, live, login, notices, stations,
-    tokens, users, webhooks, zones,
+    account, audit, exchange, follows, home, items, library, live, live_targets, login, notices,
+    stations, tokens, users, webhooks, zones,
 };
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -63,6 +63,16 @@ pub fn router() -> Router<HttpState> {
         .route("/live/{id}/key", post(live::rotate_key))
         .route("/live/{id}/clips", post(live::clip))
         .route("/live/{id}/delete", post(live::delete))
+        .route("/live/{id}/targets", post(live_targets::add))
+        .route("/live/{id}/targets/{target}", post(live_targets::change))
+        .route(
+            "/live/{id}/targets/{target}/switch",
+            post(live_targets::switch),
+        )
+        .route(
+            "/live/{id}/targets/{target}/delete",
+            post(live_targets::delete),
+        )
         .route("/analytics", get(notices::analytics))
         .route("/analytics/export", get(notices::export))
         .route("/notices", get(notices::notices))

@@ -2,6 +2,7 @@
 //! page with the player (scroll back through the time-shift window), its input health, and
 //! for its station's admins the ingest address, the stream key (shown once) and settings.
 
+use super::live_targets::{self, TargetForm, TargetRow};
 use super::{Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id};
 use crate::error::{WebError, render};
 use crate::i18n::T;
@@ -318,14 +319,18 @@ struct ChannelPage {
     form: ChannelForm,
     may_clip: bool,
     clip: ClipForm,
+    targets: Vec<TargetRow>,
+    target: TargetForm,
 }
 
 /// What a channel page shows besides the channel: a key shown once, forms that came back.
 #[derive(Default)]
-struct Extra {
-    stream_key: String,
-    form: Option<ChannelForm>,
-    clip: Option<ClipForm>,
+pub(super) struct Extra {
+    pub stream_key: String,
+    pub form: Option<ChannelForm>,
+    pub clip: Option<ClipForm>,
+    pub target: Option<TargetForm>,
+    pub target_errs: Option<(String, FormErrors)>,
 }
 
 impl Extra {
@@ -340,7 +345,7 @@ impl Extra {
 
 /// A form on the channel's page that came back: the page again with its mistakes (made into
 /// what the page shows by `extra`), or the error page when it is no form mistake.
-async fn form_back(
+pub(super) async fn form_back(
     st: &HttpState,
     u: &WebUser,
     id: ChannelId,
@@ -369,9 +374,24 @@ async fn channel_page(
         stream_key,
         form,
         clip,
+        target,
+        target_errs,
     } = extra;
-    let failed =
-        form.as_ref().is_some_and(|f| f.errs.any()) || clip.as_ref().is_some_and(|c| c.errs.any());
+    let failed = form.as_ref().is_some_and(|f| f.errs.any())
+        || clip.as_ref().is_some_and(|c| c.errs.any())
+        || target.as_ref().is_some_and(|f| f.errs.any())
+        || target_errs.as_ref().is_some_and(|(_, e)| e.any());
+    let manage = Live::may_manage(&u.actor, &ch);
+    let mut targets = if manage {
+        live_targets::rows(st, u, ch.id).await
+    } else {
+        Vec::new()
+    };
+    if let Some((id, errs)) = target_errs {
+        if let Some(row) = targets.iter_mut().find(|r| r.id == id) {
+            row.errs = errs;
+        }
+    }
     let status = if failed {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -388,8 +408,8 @@ async fn channel_page(
         since: ch.live_since.map(fmt_time).unwrap_or_default(),
         visibility: t.get2("live.visibility.", ch.visibility.as_str()),
         dvr_minutes: ch.dvr_minutes,
-        figures: figures(t, &ch, Live::may_manage(&u.actor, &ch)),
-        manage: Live::may_manage(&u.actor, &ch),
+        figures: figures(t, &ch, manage),
+        manage,
         rtmp_url: st.http.rtmp_url.clone().unwrap_or_default(),
         key_hint: ch.key_hint.clone(),
         key_rotated: fmt_time(ch.key_rotated_at),
@@ -397,6 +417,8 @@ async fn channel_page(
         form: form.unwrap_or_else(|| ChannelForm::of(&ch)),
         may_clip: policy::make_items_for(&u.actor, ch.station_id).is_ok(),
         clip: clip.unwrap_or_default(),
+        targets,
+        target: target.unwrap_or_else(TargetForm::blank),
     };
     render(&page, t, status)
 }

@@ -10,6 +10,7 @@ pub mod home;
 pub mod items;
 pub mod library;
 pub mod live;
+pub mod live_targets;
 pub mod login;
 pub mod notices;
 pub mod stations;

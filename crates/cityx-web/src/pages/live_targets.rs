@@ -1,0 +1,230 @@
+//! Restream targets on a channel's page (for its station's admins): the list with each
+//! push's state, a form to add one, and per target a form to change it, switch it off or on,
+//! and remove it. A partner's key is never shown again, nor put back into a form that came
+//! back with a mistake.
+
+use super::live::{Extra, form_back};
+use super::{CsrfOnly, FormErrors, form_target};
+use crate::error::WebError;
+use crate::i18n::T;
+use crate::session::{WebForm, WebUser};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use cityx_core::live::target::{Target, TargetInput};
+use cityx_core::{ChannelId, TargetId};
+use cityx_http::error::ErrorCode;
+use cityx_http::http::HttpState;
+use cityx_live::Targets;
+
+/// A target as the page lists it.
+pub struct TargetRow {
+    pub id: String,
+    pub name: String,
+    pub url: String,
+    pub key_hint: String,
+    pub enabled: bool,
+    pub state: &'static str,
+    pub state_shown: String,
+    pub sent: String,
+    pub kbps: u32,
+    pub attempts: u32,
+    pub error: String,
+    /// Mistakes of its change form, when it came back.
+    pub errs: FormErrors,
+}
+
+impl TargetRow {
+    pub fn of(t: T, target: &Target) -> Self {
+        TargetRow {
+            id: target.id.to_string(),
+            name: target.name.clone(),
+            url: target.url.clone(),
+            key_hint: target.key_hint.clone(),
+            enabled: target.enabled,
+            state: target.state.as_str(),
+            state_shown: t.get2("live.target.state.", target.state.as_str()),
+            sent: megabytes(target.bytes),
+            kbps: target.kbps,
+            attempts: target.attempts,
+            error: target.error.clone(),
+            errs: FormErrors::default(),
+        }
+    }
+}
+
+/// Bytes as megabytes with one decimal.
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1_000_000.0)
+}
+
+/// The add form as typed (never its key), with its mistakes.
+#[derive(Default)]
+pub struct TargetForm {
+    pub name: String,
+    pub url: String,
+    pub enabled: bool,
+    pub errs: FormErrors,
+}
+
+impl TargetForm {
+    pub fn blank() -> Self {
+        TargetForm {
+            enabled: true,
+            ..TargetForm::default()
+        }
+    }
+}
+
+/// A target form as posted.
+#[derive(serde::Deserialize)]
+pub struct TargetPost {
+    #[serde(default, rename = "_csrf")]
+    pub csrf: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub key: String,
+    /// A checkbox: present when ticked.
+    #[serde(default)]
+    pub enabled: Option<String>,
+}
+
+impl TargetPost {
+    fn input(&self) -> TargetInput<'_> {
+        TargetInput {
+            name: &self.name,
+            url: &self.url,
+            key: &self.key,
+            enabled: self.enabled.is_some(),
+        }
+    }
+
+    fn typed(&self, errs: FormErrors) -> TargetForm {
+        TargetForm {
+            name: self.name.clone(),
+            url: self.url.clone(),
+            enabled: self.enabled.is_some(),
+            errs,
+        }
+    }
+}
+
+/// The targets of a channel its reader manages (empty when they cannot be read).
+pub async fn rows(st: &HttpState, u: &WebUser, id: ChannelId) -> Vec<TargetRow> {
+    match Targets::of(&st.app).list(&u.actor, id).await {
+        Ok(list) => list.iter().map(|t| TargetRow::of(u.t, t)).collect(),
+        Err(e) => {
+            tracing::warn!(channel = %id, error = %e, "could not list a channel's targets");
+            Vec::new()
+        }
+    }
+}
+
+fn done(id: ChannelId, what: &str) -> Response {
+    Redirect::to(&format!("/live/{id}?done={what}#targets")).into_response()
+}
+
+/// `POST /live/{id}/targets`: adds a target.
+pub async fn add(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<TargetPost>,
+) -> Response {
+    let id: ChannelId = match form_target(&u, &f.csrf, &id, ErrorCode::ChannelNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    match Targets::of(&st.app).add(&u.actor, id, &f.input()).await {
+        Ok(_) => done(id, "target_added"),
+        Err(e) => {
+            form_back(&st, &u, id, e, |errs| Extra {
+                target: Some(f.typed(errs)),
+                ..Extra::default()
+            })
+            .await
+        }
+    }
+}
+
+fn ids(u: &WebUser, csrf: &str, id: &str, target: &str) -> Result<(ChannelId, TargetId), WebError> {
+    let channel = form_target(u, csrf, id, ErrorCode::ChannelNotFound)?;
+    let target = super::parse_id(target, ErrorCode::NotFound, u.t)?;
+    Ok((channel, target))
+}
+
+/// `POST /live/{id}/targets/{target}`: changes a target (an empty key keeps the stored one).
+pub async fn change(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path((id, target)): Path<(String, String)>,
+    WebForm(f): WebForm<TargetPost>,
+) -> Response {
+    let (id, target) = match ids(&u, &f.csrf, &id, &target) {
+        Ok(ids) => ids,
+        Err(e) => return e.into_response(),
+    };
+    match Targets::of(&st.app)
+        .change(&u.actor, id, target, &f.input())
+        .await
+    {
+        Ok(_) => done(id, "target_updated"),
+        Err(e) => {
+            form_back(&st, &u, id, e, |errs| Extra {
+                target_errs: Some((target.to_string(), errs)),
+                ..Extra::default()
+            })
+            .await
+        }
+    }
+}
+
+/// `POST /live/{id}/targets/{target}/switch`: switches a target off or on.
+pub async fn switch(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path((id, target)): Path<(String, String)>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Response {
+    let (id, target) = match ids(&u, &f.csrf, &id, &target) {
+        Ok(ids) => ids,
+        Err(e) => return e.into_response(),
+    };
+    let targets = Targets::of(&st.app);
+    let current = match targets.list(&u.actor, id).await {
+        Ok(list) => list.into_iter().find(|t| t.id == target),
+        Err(e) => return WebError::app(e, u.t).into_response(),
+    };
+    let Some(current) = current else {
+        return WebError::app(cityx_app::Error::NotFound("target"), u.t).into_response();
+    };
+    let input = TargetInput {
+        name: &current.name,
+        url: &current.url,
+        key: "",
+        enabled: !current.enabled,
+    };
+    match targets.change(&u.actor, id, target, &input).await {
+        Ok(_) => done(id, "target_updated"),
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+/// `POST /live/{id}/targets/{target}/delete`.
+pub async fn delete(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path((id, target)): Path<(String, String)>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Response {
+    let (id, target) = match ids(&u, &f.csrf, &id, &target) {
+        Ok(ids) => ids,
+        Err(e) => return e.into_response(),
+    };
+    match Targets::of(&st.app).remove(&u.actor, id, target).await {
+        Ok(()) => done(id, "target_deleted"),
+        Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
