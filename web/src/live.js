@@ -34,6 +34,7 @@ if (video) {
       uptime: String(h.uptime_secs),
       reconnects: String(h.reconnects),
       remote: h.remote || "—",
+      error: h.error || "—",
     };
     for (const dd of document.querySelectorAll("[data-health]")) {
       const value = text[dd.dataset.health];

@@ -297,7 +297,7 @@ catalog! {
     "live.health.keyframe" => "关键帧间隔（秒）", "Keyframe interval (s)";
     "live.health.uptime" => "已推流（秒）", "Publishing for (s)";
     "live.health.reconnects" => "推流次数（本节点）", "Publishes (this node)";
-    "live.health.remote" => "推流地址", "Publisher address";
+    "live.health.remote" => "信号来源", "Signal from";
     "live.ingest" => "推流设置", "Ingest";
     "live.ingest_intro" => "在编码器（OBS、vMix、硬件编码器或 ffmpeg）里填入推流服务器地址和推流密钥。同一时间只接受一路推流：先连上的保留频道。", "Give the encoder (OBS, vMix, a hardware encoder or ffmpeg) the server address and the stream key. One publisher at a time: the first keeps the channel.";
     "live.rtmp_url" => "RTMP 服务器", "RTMP server";
@@ -327,6 +327,13 @@ catalog! {
     "done.target_updated" => "已保存转推目标。", "Restream target saved.";
     "done.target_deleted" => "已删除转推目标。", "Restream target removed.";
     "live.targets" => "转推", "Restream";
+    "live.field.pull_url" => "拉流地址（可选）", "Pull address (optional)";
+    "live.field.pull_url_hint" => "填写后频道不再接受推流，而是从这里拉取信号：rtmp://主机/应用/流名、HLS 地址（http(s)://…/index.m3u8），或 channel:频道编号（共享给本台的频道）。留空则由编码器推流。", "When set, the channel pulls its signal from here instead of taking a publisher: rtmp://host/app/stream, an HLS address (http(s)://…/index.m3u8) or channel:<id> (a channel shared with your station). Empty: an encoder publishes to it.";
+    "field.pull_url" => "拉流地址", "Pull address";
+    "live.health.error" => "拉流错误", "Pull error";
+    "live.take" => "拉到本台", "Take into my station";
+    "live.take.hint" => "在本台新建一个拉取此频道信号的频道（仅本台可见），可录制、剪辑、转推。", "Makes a channel of your station that pulls this channel's signal (visible to your station only), to record, clip and restream.";
+    "done.channel_taken" => "已新建拉流频道；源频道开播时自动拉取。", "A pulling channel was made; it takes the signal whenever the source is on air.";
     "live.targets.intro" => "频道直播时同时推送到下列合作平台（RTMP），每个目标各自连接、断开后自动重试。推流密钥加密保存，保存后只显示末四位。", "While the channel is live it is pushed to these partner platforms (RTMP), each connected on its own and retried when it drops. Stream keys are stored encrypted; after saving only their last four characters are shown.";
     "live.targets.none" => "还没有转推目标。", "No restream targets yet.";
     "live.target.url" => "服务器地址", "Server address";

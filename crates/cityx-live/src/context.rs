@@ -31,6 +31,7 @@ pub struct LiveFile {
 pub struct Live<'a> {
     repo: &'a dyn cityx_db::LiveRepo,
     storage: &'a cityx_storage::Storage,
+    fetch: &'a cityx_fetch::Guard,
 }
 
 /// A fresh stream key: `sk_` and 192 random bits in hex.
@@ -61,6 +62,7 @@ impl<'a> Live<'a> {
         Live {
             repo: &**app.repo(),
             storage: app.storage(),
+            fetch: app.fetch_guard(),
         }
     }
 
@@ -70,6 +72,7 @@ impl<'a> Live<'a> {
         let fields = input.validate()?;
         let by = actor.user_id.ok_or(Error::Forbidden)?;
         let id = ChannelId::new();
+        self.check_source(&fields, station, id).await?;
         let key = new_stream_key()?;
         let audit = NewAudit::by(
             actor,
@@ -96,6 +99,24 @@ impl<'a> Live<'a> {
             channel: self.repo.get_channel(actor.tenant_scope(), id).await?,
             stream_key: key,
         })
+    }
+
+    /// Takes a channel shared with the caller's station into it (拉到本台): a new channel of
+    /// the station, visible to it alone, that pulls the source's signal whenever it is on air.
+    pub async fn take(&self, actor: &Actor, source: ChannelId) -> Result<ChannelWithKey> {
+        let src = self.get(actor, source).await?;
+        let name: String = format!("{} · {}", src.name, src.station_name)
+            .chars()
+            .take(100)
+            .collect();
+        let pull = format!("channel:{source}");
+        let input = ChannelInput {
+            name: &name,
+            visibility: "private",
+            pull_url: &pull,
+            ..ChannelInput::default()
+        };
+        self.create(actor, &input).await
     }
 
     /// The channels the caller may watch, live ones first.
@@ -135,6 +156,7 @@ impl<'a> Live<'a> {
         let fields = input.validate()?;
         let scope = actor.tenant_scope();
         let station = self.repo.get_channel(scope, id).await?.station_id;
+        self.check_source(&fields, station, id).await?;
         let audit = NewAudit::by(
             actor,
             AuditAction::ChannelUpdated,
@@ -144,6 +166,54 @@ impl<'a> Live<'a> {
         );
         self.repo.update_channel(scope, id, &fields, &audit).await?;
         Ok(self.repo.get_channel(scope, id).await?)
+    }
+
+    /// Refuses a pull address that cannot work for channel `id` of `station`: a remote one
+    /// the outbound guard refuses (a private network, a host that does not resolve), or a
+    /// channel that is this one or is not shared with the station.
+    async fn check_source(
+        &self,
+        fields: &cityx_core::live::ChannelFields,
+        station: cityx_core::StationId,
+        id: ChannelId,
+    ) -> Result<()> {
+        use cityx_core::live::Source;
+        let Some(raw) = fields.pull_url.as_deref() else {
+            return Ok(());
+        };
+        let refused =
+            |code: &'static str, msg: &str| Error::field("pull_url", code, msg.to_owned());
+        let remote = match Source::parse(raw).map_err(|e| Error::Validation(vec![e]))? {
+            Source::Channel(source) if source == id => {
+                return Err(refused("bad_value", "a channel cannot pull itself"));
+            }
+            Source::Channel(source) => {
+                return match self
+                    .repo
+                    .get_watchable_channel(TenantScope::Station(station), source)
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.is_not_found() => Err(refused(
+                        "not_found",
+                        "no such channel is shared with this station",
+                    )),
+                    Err(e) => Err(e.into()),
+                };
+            }
+            Source::Rtmp { app_url, .. } => app_url,
+            Source::Hls(url) => url,
+        };
+        let mut url = cityx_fetch::Url::parse(&remote)
+            .map_err(|_| refused("bad_format", "not an address"))?;
+        if url.scheme() == "rtmp" && url.port().is_none() {
+            let _ = url.set_port(Some(crate::rtmp_client::DEFAULT_PORT));
+        }
+        self.fetch
+            .admit(&url)
+            .await
+            .map_err(|e| Error::field("pull_url", e.code(), e.to_string()))?;
+        Ok(())
     }
 
     /// Replaces the stream key; the old one is refused from now on.

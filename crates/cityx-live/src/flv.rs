@@ -30,6 +30,104 @@ pub fn tag(kind: TagKind, timestamp: u32, data: &[u8]) -> Bytes {
     out.freeze()
 }
 
+/// The largest tag a reader takes (a frame of no real stream is larger).
+const MAX_TAG: usize = 8 << 20;
+
+/// Reads FLV as it comes (ffmpeg's output for a pulled stream) back into messages: audio and
+/// video tags with their timestamps; script tags are skipped.
+#[derive(Default)]
+pub struct Reader {
+    buf: BytesMut,
+    header_read: bool,
+    /// The picture size the stream's metadata (`onMetaData`) announced.
+    pub size: Option<(u32, u32)>,
+}
+
+/// The number after `name` in AMF0 (a key of a string length and the name, then a number
+/// marker and an IEEE double), where `onMetaData` lists `width` and `height`.
+fn amf_number(data: &[u8], name: &[u8]) -> Option<f64> {
+    let mut key = Vec::with_capacity(name.len() + 3);
+    key.extend_from_slice(&u16::try_from(name.len()).ok()?.to_be_bytes());
+    key.extend_from_slice(name);
+    key.push(0);
+    let at = data.windows(key.len()).position(|w| w == key.as_slice())? + key.len();
+    let bytes: [u8; 8] = data.get(at..at + 8)?.try_into().ok()?;
+    Some(f64::from_be_bytes(bytes))
+}
+
+/// What a reader found wrong (the stream ends there).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Malformed(pub &'static str);
+
+impl Reader {
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next whole audio or video tag, if one is there.
+    pub fn next_tag(&mut self) -> Result<Option<(TagKind, u32, Bytes)>, Malformed> {
+        use bytes::Buf;
+        if !self.header_read {
+            if self.buf.len() < 9 {
+                return Ok(None);
+            }
+            if &self.buf[..3] != b"FLV" {
+                return Err(Malformed("not FLV"));
+            }
+            let offset = u32::from_be_bytes([self.buf[5], self.buf[6], self.buf[7], self.buf[8]]);
+            let skip = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .saturating_add(4);
+            if skip > 1024 {
+                return Err(Malformed("an FLV header of a strange size"));
+            }
+            if self.buf.len() < skip {
+                return Ok(None);
+            }
+            self.buf.advance(skip);
+            self.header_read = true;
+        }
+        loop {
+            if self.buf.len() < 11 {
+                return Ok(None);
+            }
+            let kind = self.buf[0] & 0x1f;
+            let size = (usize::from(self.buf[1]) << 16)
+                | (usize::from(self.buf[2]) << 8)
+                | usize::from(self.buf[3]);
+            if size > MAX_TAG {
+                return Err(Malformed("an FLV tag over 8 MiB"));
+            }
+            if self.buf.len() < 11 + size + 4 {
+                return Ok(None);
+            }
+            let timestamp = (u32::from(self.buf[7]) << 24)
+                | (u32::from(self.buf[4]) << 16)
+                | (u32::from(self.buf[5]) << 8)
+                | u32::from(self.buf[6]);
+            self.buf.advance(11);
+            let data = self.buf.split_to(size).freeze();
+            self.buf.advance(4);
+            let kind = match kind {
+                8 => TagKind::Audio,
+                9 => TagKind::Video,
+                18 => {
+                    let (w, h) = (amf_number(&data, b"width"), amf_number(&data, b"height"));
+                    if let (Some(w), Some(h)) = (w, h)
+                        && (1.0..=16384.0).contains(&w)
+                        && (1.0..=16384.0).contains(&h)
+                    {
+                        self.size = Some((w as u32, h as u32));
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            return Ok(Some((kind, timestamp, data)));
+        }
+    }
+}
+
 /// The video codec a video message announces, by its FLV codec id.
 pub fn video_codec(data: &[u8]) -> Option<&'static str> {
     let first = *data.first()?;
@@ -114,6 +212,49 @@ mod tests {
         assert_eq!(&t[t.len() - 4..], &17u32.to_be_bytes());
         assert_eq!(t.len(), 11 + 6 + 4);
         assert_eq!(&header()[..3], b"FLV");
+    }
+
+    #[test]
+    fn a_reader_gets_back_what_was_written_in_any_pieces() {
+        let mut stream = header().to_vec();
+        let script = {
+            let mut meta = b"\x02\x00\x0aonMetaData\x08\x00\x00\x00\x02".to_vec();
+            for (k, v) in [("width", 640.0f64), ("height", 360.0)] {
+                meta.extend_from_slice(&(k.len() as u16).to_be_bytes());
+                meta.extend_from_slice(k.as_bytes());
+                meta.push(0);
+                meta.extend_from_slice(&v.to_be_bytes());
+            }
+            let mut t = tag(TagKind::Video, 0, &meta).to_vec();
+            t[0] = 18;
+            t
+        };
+        stream.extend_from_slice(&script);
+        stream.extend_from_slice(&tag(TagKind::Video, 0x0102_0304, &[0x17, 0, 1, 2]));
+        stream.extend_from_slice(&tag(TagKind::Audio, 40, &[0xaf, 1, 9]));
+        for piece in [1, 3, 7, 1000] {
+            let mut r = Reader::default();
+            let mut got = Vec::new();
+            for chunk in stream.chunks(piece) {
+                r.push(chunk);
+                while let Some(t) = r.next_tag().expect("well formed") {
+                    got.push(t);
+                }
+            }
+            assert_eq!(got.len(), 2, "pieces of {piece}");
+            assert_eq!(got[0].0, TagKind::Video);
+            assert_eq!(got[0].1, 0x0102_0304);
+            assert_eq!(&got[0].2[..], &[0x17, 0, 1, 2]);
+            assert_eq!((got[1].0, got[1].1), (TagKind::Audio, 40));
+            assert_eq!(r.size, Some((640, 360)), "from onMetaData");
+        }
+        let mut r = Reader::default();
+        r.push(b"GIF89a\0\0\0\0");
+        assert!(r.next_tag().is_err());
+        let mut r = Reader::default();
+        r.push(&header());
+        r.push(&[9, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(r.next_tag().is_err(), "a tag over the limit");
     }
 
     #[test]

@@ -26,7 +26,9 @@
 pub mod clip;
 mod context;
 pub mod flv;
+mod hls;
 pub mod publish;
+pub mod pull;
 pub mod restream;
 pub mod rtmp;
 pub mod rtmp_client;

@@ -237,6 +237,21 @@ impl Publish {
         }
     }
 
+    /// The picture size, for a stream whose size did not come as RTMP metadata (a pull).
+    pub async fn set_size(&self, width: u32, height: u32) {
+        let mut seen = self.seen.lock().await;
+        seen.health.width = width;
+        seen.health.height = height;
+        if self.channel.max_height > 0 && height > self.channel.max_height {
+            *self.cut.lock().await = Some(Cut::OverLimits);
+        }
+    }
+
+    /// Why the session's source broke, kept in the channel's last health report.
+    pub async fn note_error(&self, error: String) {
+        self.seen.lock().await.health.error = error;
+    }
+
     /// Ends the session: the packager gets the end of the stream and writes its last
     /// segment, the mover stores it and marks the broadcast ended, and the hold is released.
     pub async fn finish(mut self) {

@@ -359,7 +359,7 @@ async fn admit(
 }
 
 /// A session's id: 16 hex characters (also its folder in storage).
-fn session_id() -> String {
+pub(crate) fn session_id() -> String {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
     cityx_app::secrets::hex(&bytes)

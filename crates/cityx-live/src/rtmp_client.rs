@@ -199,6 +199,16 @@ impl Client {
                 ClientSessionEvent::StreamMetadataReceived { metadata } => {
                     media.push(Received::Metadata(Box::new(metadata)));
                 }
+                ClientSessionEvent::UnhandleableOnStatusCode { code }
+                    if matches!(
+                        code.as_str(),
+                        "NetStream.Play.UnpublishNotify"
+                            | "NetStream.Play.Stop"
+                            | "NetStream.Play.Complete"
+                    ) =>
+                {
+                    media.push(Received::Ended);
+                }
                 _ => {}
             }
         }
@@ -239,10 +249,22 @@ impl Client {
     ) -> Result<(), ClientError> {
         let deadline = tokio::time::Instant::now() + ANSWER_WITHIN;
         loop {
-            for event in std::mem::take(&mut self.events) {
-                if let Some(answer) = pick(&event) {
-                    return answer;
+            // Other events stay for later: a server may send media before it confirms play.
+            let mut answer = None;
+            self.events.retain(|event| {
+                if answer.is_some() {
+                    return true;
                 }
+                match pick(event) {
+                    Some(a) => {
+                        answer = Some(a);
+                        false
+                    }
+                    None => true,
+                }
+            });
+            if let Some(answer) = answer {
+                return answer;
             }
             let n = tokio::time::timeout_at(deadline, self.stream.read(&mut self.buf))
                 .await
@@ -261,6 +283,8 @@ impl Client {
 pub enum Received {
     Media(TagKind, u32, Bytes),
     Metadata(Box<StreamMetadata>),
+    /// The server says the stream ended (its publisher left).
+    Ended,
 }
 
 /// `host:port` of an admitted URL, for the tcUrl the server sees.

@@ -65,6 +65,42 @@ pub fn package_args(opts: &PackageOptions) -> Vec<OsString> {
     args
 }
 
+/// The arguments of ffmpeg that copy an untrusted MPEG-TS stream on standard input into FLV
+/// on standard output (a pulled HLS stream made ready for the live session, which takes
+/// RTMP's messages). Progress goes to stderr every second, for the stall watchdog.
+pub fn remux_to_flv_args() -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-stats",
+        "-stats_period",
+        "1",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    args.extend(crate::hardened_stream_input("mpegts"));
+    args.extend(
+        [
+            "-map",
+            "0:v:0?",
+            "-map",
+            "0:a:0?",
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+            "-flvflags",
+            "no_duration_filesize",
+            "pipe:1",
+        ]
+        .map(OsString::from),
+    );
+    args
+}
+
 /// The arguments of ffmpeg that copy `length` seconds from `offset` of a clip's joined
 /// segments (`input`, MPEG-TS made by the packager) into an MP4 (`output`). Copying starts
 /// on the keyframe at or before `offset`.

@@ -58,6 +58,11 @@ pub struct Hooks {
     /// Feed the child's standard input: called with its write end once it runs (a live
     /// stream piped into ffmpeg). Without it the child's stdin is empty.
     pub stdin: Option<Box<dyn FnOnce(tokio::process::ChildStdin) + Send>>,
+    /// Take the child's standard output as it comes (a stream ffmpeg writes to `pipe:1`):
+    /// called with its read end once it runs, instead of keeping or splitting it. Its
+    /// movement does not count against the stall watchdog; have the tool report progress on
+    /// stderr.
+    pub stdout: Option<Box<dyn FnOnce(tokio::process::ChildStdout) + Send>>,
 }
 
 /// What runs a child that must die with this process.
@@ -238,6 +243,12 @@ pub async fn run_with(
     }
     if let (Some(f), Some(stdin)) = (hooks.stdin, child.stdin.take()) {
         f(stdin);
+    }
+    // Taken only when asked for: otherwise stdout is read (and kept or split) below.
+    if let Some(f) = hooks.stdout
+        && let Some(stdout) = child.stdout.take()
+    {
+        f(stdout);
     }
     let activity = Arc::new(AtomicU64::new(0));
     let stdout = child.stdout.take().map(|s| {

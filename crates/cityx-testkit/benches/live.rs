@@ -23,6 +23,7 @@ mod ratios;
 #[path = "common/server.rs"]
 mod server;
 
+use cityx_testkit::nginx::NginxRtmp;
 use ratios::{Goal, Ratios};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -160,70 +161,6 @@ fn measure(pid: u32, source: &Path, urls: &[String], playlist: &Path, secs: u64)
     }
 }
 
-/// nginx with the RTMP module: HLS of 2-second fragments, one directory per stream.
-struct NginxRtmp {
-    child: Child,
-    port: u16,
-    hls: PathBuf,
-    _prefix: tempfile::TempDir,
-}
-
-impl NginxRtmp {
-    fn start() -> NginxRtmp {
-        let prefix = tempfile::tempdir().expect("dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let hls = prefix.path().join("hls");
-        std::fs::create_dir_all(&hls).expect("hls dir");
-        let module = ["/usr/lib/nginx/modules/ngx_rtmp_module.so"]
-            .into_iter()
-            .find(|m| Path::new(m).exists())
-            .expect("libnginx-mod-rtmp (scripts/bench live installs it)");
-        let conf = format!(
-            "load_module {module};\ndaemon off;\nmaster_process on;\nworker_processes 1;\n\
-             user root;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
-             events {{ worker_connections 1024; }}\n\
-             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
-               application live {{ live on; hls on; hls_path {hls}; hls_nested on;\n\
-                 hls_fragment {SEGMENT_SECS}s; hls_playlist_length 10m; hls_cleanup on; }} }} }}\n",
-            p = prefix.path().display(),
-            hls = hls.display(),
-        );
-        let conf_path = prefix.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("conf");
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(prefix.path())
-            .arg("-c")
-            .arg(&conf_path)
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nginx did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        NginxRtmp {
-            child,
-            port,
-            hls,
-            _prefix: prefix,
-        }
-    }
-}
-
-impl Drop for NginxRtmp {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-QUIT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -241,7 +178,7 @@ async fn main() {
     let http = reqwest::Client::new();
 
     // nginx-rtmp first, then cityx; each alone on the machine while it runs.
-    let nginx = NginxRtmp::start();
+    let nginx = NginxRtmp::start(SEGMENT_SECS);
     let urls: Vec<String> = (0..channels)
         .map(|i| format!("rtmp://127.0.0.1:{}/live/s{i}", nginx.port))
         .collect();

@@ -11,6 +11,8 @@
 //! `CITYX_TEST_APP_QUEUE=nats` (and `CITYX_TEST_NATS_URL`), jobs travel through NATS
 //! JetStream, on streams of the test's own.
 
+pub mod nginx;
+
 use cityx::server::{FirstAdmin, Running};
 use cityx::settings::Settings;
 use cityx_app::App;

@@ -63,6 +63,7 @@ pub fn router() -> Router<HttpState> {
         .route("/live/{id}/key", post(live::rotate_key))
         .route("/live/{id}/clips", post(live::clip))
         .route("/live/{id}/delete", post(live::delete))
+        .route("/live/{id}/take", post(live::take))
         .route("/live/{id}/targets", post(live_targets::add))
         .route("/live/{id}/targets/{target}", post(live_targets::change))
         .route(

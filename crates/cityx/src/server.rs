@@ -134,7 +134,7 @@ pub struct Running {
     pub created_admin: Option<(String, Option<String>)>,
     /// Where the RTMP ingest listens, when this node runs it.
     pub rtmp_addr: Option<SocketAddr>,
-    /// The RTMP ingest's accept loop.
+    /// The RTMP ingest's accept loop and the pulls' supervisor.
     ingest: Option<JoinHandle<()>>,
     stop: Option<oneshot::Sender<()>>,
     server: JoinHandle<std::io::Result<()>>,
@@ -206,12 +206,14 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         cityx_live::publish::clear_work_dir(&opts.work_dir);
         http.rtmp_url = Some(settings.rtmp_url(bound));
         rtmp_addr = Some(bound);
-        ingest = Some(tokio::spawn(cityx_live::rtmp::serve(
-            listener,
-            app.clone(),
-            opts,
-            std::future::pending(),
-        )));
+        // The pulls of pulling channels run beside the ingest, on every API node.
+        let (ingest_app, pull_app, pull_opts) = (app.clone(), app.clone(), opts.clone());
+        ingest = Some(tokio::spawn(async move {
+            tokio::join!(
+                cityx_live::rtmp::serve(listener, ingest_app, opts, std::future::pending()),
+                cityx_live::pull::supervise(pull_app, pull_opts, std::future::pending()),
+            );
+        }));
         tracing::info!(%bound, "RTMP ingest listening");
     }
     let state = HttpState {

@@ -38,6 +38,11 @@ pub struct ChannelBody {
     pub dvr_minutes: Option<u32>,
     /// Record every broadcast into items (parts of at most two hours).
     pub record: Option<bool>,
+    /// Pull the signal instead of taking a publisher: `rtmp://host/app/stream`,
+    /// `http(s)://…/index.m3u8` (HLS, MPEG-TS segments) or `channel:<id>` (another channel
+    /// shared with the station). Empty: published to (the default).
+    #[schema(max_length = 1024)]
+    pub pull_url: Option<String>,
 }
 
 /// Where and how the channel's encoder publishes (for its station's admins).
@@ -127,6 +132,11 @@ fn input_of<'a>(
             .or(current.map(|c| c.dvr_minutes))
             .unwrap_or(0),
         record: body.record.or(current.map(|c| c.record)).unwrap_or(false),
+        pull_url: body
+            .pull_url
+            .as_deref()
+            .or(current.and_then(|c| c.pull_url.as_deref()))
+            .unwrap_or(""),
     };
     (input, shared)
 }

@@ -73,6 +73,9 @@ pub struct Health {
     pub reconnects: u32,
     /// The publisher's address.
     pub remote: String,
+    /// Why the channel's last pull failed (empty when it did not).
+    #[serde(default)]
+    pub error: String,
 }
 
 /// A live channel as its station and viewers see it.
@@ -94,6 +97,9 @@ pub struct Channel {
     pub dvr_minutes: u32,
     /// Every broadcast is recorded and becomes items (parts of at most two hours).
     pub record: bool,
+    /// The signal the channel pulls instead of being published to (see [`Source`]); for
+    /// those who manage the channel only (an address may hold a partner's key).
+    pub pull_url: Option<String>,
     pub state: ChannelState,
     /// Since when it is live, when it is.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -118,6 +124,7 @@ impl Channel {
     pub fn for_viewers(mut self) -> Channel {
         self.shared_with.clear();
         self.key_hint.clear();
+        self.pull_url = None;
         if let Some(h) = self.health.as_mut() {
             h.remote.clear();
         }
@@ -152,6 +159,7 @@ pub struct ChannelFields {
     pub max_height: u32,
     pub dvr_minutes: u32,
     pub record: bool,
+    pub pull_url: Option<String>,
 }
 
 /// A channel as a form or the API sends it.
@@ -165,6 +173,8 @@ pub struct ChannelInput<'a> {
     pub max_height: u32,
     pub dvr_minutes: u32,
     pub record: bool,
+    /// Empty: the channel is published to.
+    pub pull_url: &'a str,
 }
 
 impl ChannelInput<'_> {
@@ -241,6 +251,18 @@ impl ChannelInput<'_> {
                 DEFAULT_DVR_MINUTES
             }
         };
+        let pull = self.pull_url.trim();
+        let pull_url = if pull.is_empty() {
+            None
+        } else {
+            match Source::parse(pull) {
+                Ok(_) => Some(pull.to_owned()),
+                Err(e) => {
+                    c.push(e);
+                    None
+                }
+            }
+        };
         c.finish(ChannelFields {
             name,
             description,
@@ -250,7 +272,77 @@ impl ChannelInput<'_> {
             max_height: self.max_height,
             dvr_minutes,
             record: self.record,
+            pull_url,
         })
+    }
+}
+
+/// Where a pulling channel takes its signal from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `rtmp://host[:port]/app/stream`: played from a remote RTMP server.
+    Rtmp { app_url: String, stream: String },
+    /// `http(s)://…` an HLS playlist (MPEG-TS segments), fetched through the outbound guard.
+    Hls(String),
+    /// `channel:<id>`: another cityx channel (shared with the puller's station).
+    Channel(ChannelId),
+}
+
+/// The longest pull address taken.
+const MAX_PULL_URL: usize = 1024;
+
+impl Source {
+    /// Reads a pull address; the mistake names the `pull_url` field.
+    pub fn parse(raw: &str) -> Result<Source, FieldError> {
+        let bad = |msg: &str| FieldError::new("pull_url", "bad_format", msg.to_owned());
+        let raw = raw.trim();
+        if raw.len() > MAX_PULL_URL || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad(
+                "a pull address is up to 1024 characters, without spaces",
+            ));
+        }
+        if let Some(id) = raw.strip_prefix("channel:") {
+            return id
+                .parse()
+                .map(Source::Channel)
+                .map_err(|_| bad("channel:<id> names a channel by its id"));
+        }
+        let Some((scheme, rest)) = raw.split_once("://") else {
+            return Err(bad(
+                "a pull address is rtmp://…, http(s)://….m3u8 or channel:<id>",
+            ));
+        };
+        if rest.contains('@') || rest.starts_with('/') || rest.is_empty() {
+            return Err(bad(
+                "a pull address names a host, without a user name or password",
+            ));
+        }
+        match scheme.to_ascii_lowercase().as_str() {
+            "rtmp" => {
+                let path = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
+                let path = path
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or("")
+                    .trim_matches('/');
+                match path.rsplit_once('/') {
+                    Some((app, stream)) if !app.is_empty() && !stream.is_empty() => {
+                        let host = rest.split('/').next().unwrap_or("");
+                        Ok(Source::Rtmp {
+                            app_url: format!("rtmp://{host}/{app}"),
+                            stream: stream.to_owned(),
+                        })
+                    }
+                    _ => Err(bad("an RTMP pull address is rtmp://host/app/stream")),
+                }
+            }
+            "http" | "https" => Ok(Source::Hls(raw.to_owned())),
+            _ => Err(FieldError::new(
+                "pull_url",
+                "unsupported_scheme",
+                "channels pull rtmp://, http(s):// (HLS) or channel:<id>".to_owned(),
+            )),
+        }
     }
 }
 
@@ -326,6 +418,7 @@ mod tests {
             max_height: 0,
             dvr_minutes: 120,
             record: false,
+            pull_url: None,
             state: ChannelState::Idle,
             live_since: None,
             health: None,
@@ -378,6 +471,48 @@ mod tests {
         assert!(fields.contains(&"name"), "{fields:?}");
         assert!(fields.contains(&"shared_with"), "{fields:?}");
         assert!(fields.contains(&"dvr_minutes"), "{fields:?}");
+    }
+
+    #[test]
+    fn pull_addresses_are_read() {
+        assert_eq!(
+            Source::parse("rtmp://origin.example.org:1936/live/news?token=1"),
+            Ok(Source::Rtmp {
+                app_url: "rtmp://origin.example.org:1936/live".into(),
+                stream: "news".into()
+            })
+        );
+        assert_eq!(
+            Source::parse("rtmp://h/a/b/c")
+                .map(|s| matches!(s, Source::Rtmp { stream, .. } if stream == "c")),
+            Ok(true)
+        );
+        assert!(matches!(
+            Source::parse("https://cdn.example.org/live/index.m3u8"),
+            Ok(Source::Hls(_))
+        ));
+        let id = ChannelId::new();
+        assert_eq!(
+            Source::parse(&format!("channel:{id}")),
+            Ok(Source::Channel(id))
+        );
+        for (bad, code) in [
+            ("rtmp://h/onlyapp", "bad_format"),
+            ("rtmp://user:pw@h/a/b", "bad_format"),
+            ("srt://h:9000", "unsupported_scheme"),
+            ("file:///etc/passwd", "bad_format"),
+            ("channel:nope", "bad_format"),
+            ("no scheme", "bad_format"),
+        ] {
+            assert_eq!(Source::parse(bad).map_err(|e| e.code), Err(code), "{bad}");
+        }
+        let input = ChannelInput {
+            name: "拉流",
+            pull_url: "srt://h:9000",
+            ..Default::default()
+        };
+        let errors = input.validate().expect_err("srt is not pulled yet");
+        assert!(errors.iter().any(|e| e.field == "pull_url"), "{errors:?}");
     }
 
     #[test]

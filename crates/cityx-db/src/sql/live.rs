@@ -80,12 +80,17 @@ pub trait LiveRepo: Send + Sync {
     ) -> Result<bool>;
     /// Ends the session's hold, keeping its last health report.
     async fn release_channel(&self, id: ChannelId, session: &str, health: &Health) -> Result<()>;
+    /// Channels that pull their signal and that no session holds now (for the pullers).
+    async fn unheld_pull_channels(&self) -> Result<Vec<Channel>>;
+    /// Keeps `health` (a failed pull's reason) as the channel's last report, unless a
+    /// session holds the channel now.
+    async fn note_unheld_health(&self, id: ChannelId, health: &Health) -> Result<()>;
 }
 
 const CHANNEL_COLS: &str = "c.id, c.station_id, s.name AS station_name, c.name, c.description, \
     c.visibility, c.shared_with, c.max_kbps, c.max_height, c.dvr_minutes, c.record, \
     c.key_hint, c.key_rotated_at, c.session, c.held_until, c.live_since, c.health, \
-    c.created_by, c.created_at, c.updated_at";
+    c.created_by, c.created_at, c.updated_at, c.pull_url";
 const CHANNEL_FROM: &str = "live_channels c JOIN stations s ON s.id = c.station_id";
 
 fn channel_from(r: &AnyRow) -> Result<Channel> {
@@ -113,6 +118,7 @@ fn channel_from(r: &AnyRow) -> Result<Channel> {
         max_height: int("max_height")?,
         dvr_minutes: int("dvr_minutes")?,
         record: get::<i64>(r, "record")? != 0,
+        pull_url: get(r, "pull_url")?,
         state: if live {
             ChannelState::Live
         } else {
@@ -182,8 +188,8 @@ impl LiveRepo for SqlRepo {
         sqlx::query(
             "INSERT INTO live_channels (id, station_id, name, description, visibility, \
              shared_with, max_kbps, max_height, dvr_minutes, key_hash, key_hint, \
-             key_rotated_at, created_by, created_at, updated_at, record) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12, $14)",
+             key_rotated_at, created_by, created_at, updated_at, record, pull_url) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12, $14, $15)",
         )
         .bind(id.to_string())
         .bind(station.to_string())
@@ -199,6 +205,7 @@ impl LiveRepo for SqlRepo {
         .bind(now)
         .bind(by.to_string())
         .bind(i64::from(fields.record))
+        .bind(fields.pull_url.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("add a channel", "channel", e))?;
@@ -266,7 +273,7 @@ impl LiveRepo for SqlRepo {
         let done = sqlx::query(
             "UPDATE live_channels SET name = $1, description = $2, visibility = $3, \
              shared_with = $4, max_kbps = $5, max_height = $6, dvr_minutes = $7, \
-             updated_at = $8, record = $12 \
+             updated_at = $8, record = $12, pull_url = $13 \
              WHERE id = $9 AND deleted_at IS NULL AND ($10 OR station_id = $11)",
         )
         .bind(&fields.name)
@@ -281,6 +288,7 @@ impl LiveRepo for SqlRepo {
         .bind(all)
         .bind(own)
         .bind(i64::from(fields.record))
+        .bind(fields.pull_url.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("change a channel", "channel", e))?;
@@ -414,6 +422,33 @@ impl LiveRepo for SqlRepo {
         .execute(&self.pool)
         .await
         .map_err(|e| Error::from_sqlx("release a channel", "channel", e))?;
+        Ok(())
+    }
+
+    async fn unheld_pull_channels(&self) -> Result<Vec<Channel>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANNEL_COLS} FROM {CHANNEL_FROM} WHERE c.deleted_at IS NULL \
+             AND c.pull_url IS NOT NULL AND (c.held_until IS NULL OR c.held_until < $1) \
+             ORDER BY c.id LIMIT 1000"
+        ))
+        .bind(ms(cityx_core::now()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("list pulling channels", "channel", e))?;
+        rows.iter().map(channel_from).collect()
+    }
+
+    async fn note_unheld_health(&self, id: ChannelId, health: &Health) -> Result<()> {
+        sqlx::query(
+            "UPDATE live_channels SET health = $1 WHERE id = $2 AND deleted_at IS NULL \
+             AND (held_until IS NULL OR held_until < $3)",
+        )
+        .bind(serde_json::to_string(health).unwrap_or_default())
+        .bind(id.to_string())
+        .bind(ms(cityx_core::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("note a channel's health", "channel", e))?;
         Ok(())
     }
 }

@@ -64,6 +64,7 @@ pub async fn caps_hold_when_requests_race_for_the_last_places(repo: Arc<dyn Repo
                 max_height: 0,
                 dvr_minutes: 60,
                 record: false,
+                pull_url: None,
             };
             repo.insert_channel(
                 ChannelId::new(),

@@ -21,6 +21,7 @@ fn fields(name: &str, visibility: Visibility, shared_with: Vec<StationId>) -> Ch
         max_height: 0,
         dvr_minutes: 60,
         record: false,
+        pull_url: None,
     }
 }
 
@@ -390,4 +391,74 @@ pub async fn restream_targets_stay_with_their_station(repo: Arc<dyn Repo>) {
             .expect("push")
             .is_empty()
     );
+}
+
+/// Channels that pull are offered to the pullers while no session holds them, and the pull
+/// address comes back as stored.
+pub async fn pulling_channels_are_offered_while_unheld(repo: Arc<dyn Repo>) {
+    let a = add_station(&repo, "pla").await;
+    let admin = add_user(&repo, "admin@pla.cn", Role::StationAdmin, Some(a.id)).await;
+    let (pulling, pushed) = (ChannelId::new(), ChannelId::new());
+    for (id, pull) in [
+        (pulling, Some("rtmp://origin.example.org/live/news")),
+        (pushed, None),
+    ] {
+        let mut f = fields("p", Visibility::Private, vec![]);
+        f.pull_url = pull.map(str::to_owned);
+        repo.insert_channel(
+            id,
+            a.id,
+            &f,
+            &format!("hash-{id}"),
+            "hint",
+            admin.id,
+            &audit(AuditAction::ChannelCreated, Some(a.id)),
+        )
+        .await
+        .expect("insert");
+    }
+    let offered = |repo: Arc<dyn Repo>| async move {
+        repo.unheld_pull_channels()
+            .await
+            .expect("list")
+            .iter()
+            .map(|c| c.id)
+            .collect::<Vec<_>>()
+    };
+    let seen = offered(repo.clone()).await;
+    assert!(
+        seen.contains(&pulling) && !seen.contains(&pushed),
+        "{seen:?}"
+    );
+    let ch = repo
+        .get_channel(TenantScope::Station(a.id), pulling)
+        .await
+        .expect("get");
+    assert_eq!(
+        ch.pull_url.as_deref(),
+        Some("rtmp://origin.example.org/live/news")
+    );
+    let until = cityx_core::now() + Duration::from_secs(6);
+    assert!(
+        repo.hold_channel(pulling, "s1", "n1", until)
+            .await
+            .expect("hold")
+    );
+    assert!(!offered(repo.clone()).await.contains(&pulling), "held");
+    repo.release_channel(pulling, "s1", &Health::default())
+        .await
+        .expect("release");
+    assert!(offered(repo.clone()).await.contains(&pulling), "free again");
+    // Switched to being published to, it is no longer offered.
+    let mut f = fields("p", Visibility::Private, vec![]);
+    f.pull_url = None;
+    repo.update_channel(
+        TenantScope::Station(a.id),
+        pulling,
+        &f,
+        &audit(AuditAction::ChannelUpdated, Some(a.id)),
+    )
+    .await
+    .expect("update");
+    assert!(!offered(repo).await.contains(&pulling));
 }

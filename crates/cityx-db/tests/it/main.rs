@@ -117,6 +117,7 @@ macro_rules! every_backend {
                 channels_are_watched_as_shared_and_held_by_one_session,
                 caps_hold_when_requests_race_for_the_last_places,
                 restream_targets_stay_with_their_station,
+                pulling_channels_are_offered_while_unheld,
             );
         )*
     };

@@ -2498,7 +2498,7 @@ pub async fn follows_are_personal_unique_and_remember_the_last_look(repo: Arc<dy
 pub use crate::caps::caps_hold_when_requests_race_for_the_last_places;
 pub use crate::live::{
     channels_are_watched_as_shared_and_held_by_one_session,
-    restream_targets_stay_with_their_station,
+    pulling_channels_are_offered_while_unheld, restream_targets_stay_with_their_station,
 };
 pub use crate::spine::{
     periodic_tasks_fire_once_per_due_time, processes_are_held_by_one_node_at_a_time,

@@ -315,6 +315,41 @@ async fn runs_are_bounded_and_leave_nothing_behind() {
         .await
         .expect("run");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "done");
+
+    // Standard input and output handed over (a stream through a tool): what is written comes
+    // back, and the run ends when the input does.
+    let (in_tx, in_rx) = tokio::sync::oneshot::channel();
+    let (out_tx, out_rx) = tokio::sync::oneshot::channel();
+    let hooks = cityx_media::process::Hooks {
+        stdin: Some(Box::new(move |s| {
+            let _ = in_tx.send(s);
+        })),
+        stdout: Some(Box::new(move |s| {
+            let _ = out_tx.send(s);
+        })),
+        ..Default::default()
+    };
+    let piped = Limits {
+        max_stdout: 0,
+        ..limits
+    };
+    let dir_path = d.to_path_buf();
+    let through = tokio::spawn(async move {
+        let args = os(&["-c", "tr a-z A-Z"]);
+        cityx_media::process::run_with(Path::new("sh"), &args, &dir_path, &piped, hooks).await
+    });
+    let (mut stdin, mut stdout) = (in_rx.await.expect("stdin"), out_rx.await.expect("stdout"));
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stdin.write_all(b"live stream").await.expect("write");
+    drop(stdin);
+    let mut back = String::new();
+    stdout.read_to_string(&mut back).await.expect("read");
+    assert_eq!(back, "LIVE STREAM");
+    let out = through.await.expect("join").expect("run");
+    assert!(
+        out.stdout.is_empty(),
+        "what was handed over is not also kept"
+    );
 }
 
 /// A news clip with known faults: black 4–6 s (which also counts as frozen), a frozen

@@ -682,3 +682,259 @@ async fn channels_push_to_their_restream_targets() {
         "{listed}"
     );
 }
+
+/// Serves the files of `dir` (plain names only) over HTTP on loopback, as a CDN would serve
+/// an HLS stream; returns its base address.
+async fn serve_dir(dir: std::path::PathBuf) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let dir = dir.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let Ok(n) = conn.read(&mut buf).await else {
+                    return;
+                };
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let name = request
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/')
+                    .to_owned();
+                let body = if name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+                {
+                    tokio::fs::read(dir.join(&name)).await.ok()
+                } else {
+                    None
+                };
+                let head = match &body {
+                    Some(b) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        b.len()
+                    ),
+                    None => {
+                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_owned()
+                    }
+                };
+                let _ = conn.write_all(head.as_bytes()).await;
+                if let Some(b) = body {
+                    let _ = conn.write_all(&b).await;
+                }
+            });
+        }
+    });
+    base
+}
+
+/// `ffmpeg -re` making a test picture and tone for `secs` into `output` (its options first).
+fn source(output: &[&str], secs: u32) -> Child {
+    Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=640x360:rate=25:duration={secs}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=700:duration={secs}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+        ])
+        .args(output)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg runs")
+}
+
+/// Channels pull their signal: another station takes a shared channel into its own (a
+/// channel pulling `channel:<id>`), which goes live while the source is on air and goes off
+/// air after it; a remote RTMP server (nginx-rtmp) and a remote HLS stream (files over
+/// HTTP on loopback) are pulled through the outbound guard; a source that cannot be reached
+/// leaves its reason in the health report; addresses the guard refuses, a channel not shared,
+/// the channel itself and schemes not pulled are refused when saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_pull_from_other_channels_and_remote_servers() {
+    let app = TestApp::spawn_with(|s| s.fetch.allow_cidrs = vec!["127.0.0.0/8".into()]).await;
+    let w = World::seed(&app).await;
+    let admin_a = &w.user("station_admin@a").token;
+    let admin_b = &w.user("station_admin@b").token;
+    let (s, shared) = app
+        .post(
+            "/api/v1/channels",
+            admin_a,
+            json!({ "name": "甲台新闻", "visibility": "exchange" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{shared}");
+    let source_id = shared["channel"]["id"].as_str().expect("id").to_owned();
+    let (_, private) = app
+        .post("/api/v1/channels", admin_a, json!({ "name": "内部" }))
+        .await;
+    let private_id = private["channel"]["id"].as_str().expect("id");
+
+    // What is refused when saved.
+    for (pull, code) in [
+        (format!("channel:{private_id}"), "not_found"),
+        ("rtmp://10.1.2.3/live/feed".to_owned(), "forbidden_address"),
+        ("srt://127.0.0.1:9000".to_owned(), "unsupported_scheme"),
+        ("rtmp://127.0.0.1/onlyapp".to_owned(), "bad_format"),
+    ] {
+        let (s, e) = app
+            .post(
+                "/api/v1/channels",
+                admin_b,
+                json!({ "name": "x", "pull_url": pull }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{pull}: {e}");
+        assert!(
+            e.to_string().contains("pull_url") && e.to_string().contains(code),
+            "{pull}: {e}"
+        );
+    }
+
+    // Station B takes A's shared channel into its own.
+    let (s, taken) = app
+        .post(
+            "/api/v1/channels",
+            admin_b,
+            json!({ "name": "乙台转播", "pull_url": format!("channel:{source_id}") }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{taken}");
+    let taken_id = taken["channel"]["id"].as_str().expect("id").to_owned();
+    let res = app
+        .send(
+            "PATCH",
+            &format!("/api/v1/channels/{taken_id}"),
+            Some(admin_b),
+            Some(json!({ "pull_url": format!("channel:{taken_id}") })),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "not itself");
+    // While the source is off air, the pull waits and says why.
+    channel_until(&app, &taken_id, admin_b, "waiting for its source", |v| {
+        v["channel"]["health"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("off air"))
+    })
+    .await;
+    let (_, viewed) = app
+        .get(
+            &format!("/api/v1/channels/{taken_id}"),
+            &w.user("viewer@a").token,
+        )
+        .await;
+    assert!(viewed["channel"]["pull_url"].is_null(), "{viewed}");
+
+    let rtmp = shared["ingest"]["rtmp_url"].as_str().expect("rtmp");
+    let key = shared["stream_key"].as_str().expect("key");
+    let mut encoder = publish(&format!("{rtmp}/{key}"), 18);
+    let pulled = channel_until(&app, &taken_id, admin_b, "live from its source", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
+    })
+    .await;
+    let health = &pulled["channel"]["health"];
+    assert_eq!(health["remote"], format!("channel:{source_id}"), "{health}");
+    assert_eq!(health["width"], 640, "{health}");
+    assert_eq!(health["audio_codec"], "aac", "{health}");
+    playlist_with(&app, &taken_id, admin_b, 2).await;
+    assert!(encoder.wait().await.expect("ffmpeg").success());
+    channel_until(&app, &taken_id, admin_b, "off air after its source", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
+
+    // A remote RTMP server (nginx-rtmp, an origin an encoder publishes to), played.
+    let origin = cityx_testkit::nginx::NginxRtmp::start(2.0);
+    let feed = format!("rtmp://127.0.0.1:{}/live/feed", origin.port);
+    let mut encoder = source(&["-f", "flv", &feed], 14);
+    let (s, made) = app
+        .post(
+            "/api/v1/channels",
+            admin_b,
+            json!({ "name": "RTMP 拉流", "pull_url": feed }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let rtmp_id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let live = channel_until(&app, &rtmp_id, admin_b, "live from RTMP", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
+    })
+    .await;
+    assert_eq!(
+        live["channel"]["health"]["remote"], "rtmp://127.0.0.1",
+        "no path or key in the health report"
+    );
+    playlist_with(&app, &rtmp_id, admin_b, 2).await;
+    let _ = encoder.wait().await;
+    drop(origin);
+
+    // A remote HLS stream, followed.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut writer = source(
+        &[
+            "-f",
+            "hls",
+            "-hls_time",
+            "1",
+            "-hls_list_size",
+            "6",
+            "-hls_flags",
+            "delete_segments",
+            "-hls_segment_filename",
+            &dir.path().join("s_%d.ts").to_string_lossy(),
+            &dir.path().join("index.m3u8").to_string_lossy(),
+        ],
+        16,
+    );
+    let base = serve_dir(dir.path().to_path_buf()).await;
+    let (s, made) = app
+        .post(
+            "/api/v1/channels",
+            admin_b,
+            json!({ "name": "HLS 拉流", "pull_url": format!("{base}/index.m3u8") }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let hls_id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let live = channel_until(&app, &hls_id, admin_b, "live from HLS", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
+    })
+    .await;
+    assert_eq!(live["channel"]["health"]["width"], 640, "{live}");
+    let playlist = playlist_with(&app, &hls_id, admin_b, 2).await;
+    assert!(playlist.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{playlist}");
+    let _ = writer.wait().await;
+
+    // A source nobody serves: the reason is in the health report.
+    let (s, made) = app
+        .post(
+            "/api/v1/channels",
+            admin_b,
+            json!({ "name": "失联", "pull_url": "rtmp://127.0.0.1:9/live/none" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let dead = made["channel"]["id"].as_str().expect("id").to_owned();
+    let failing = channel_until(&app, &dead, admin_b, "failing with a reason", |v| {
+        v["channel"]["health"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("connect"))
+    })
+    .await;
+    assert_eq!(failing["channel"]["state"], "idle", "{failing}");
+}

@@ -3,7 +3,9 @@
 //! for its station's admins the ingest address, the stream key (shown once) and settings.
 
 use super::live_targets::{self, TargetForm, TargetRow};
-use super::{Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id};
+use super::{
+    Chrome, CsrfOnly, FormErrors, ListQuery, fmt_time, form_target, parse_id, redirect_or_error,
+};
 use crate::error::{WebError, render};
 use crate::i18n::T;
 use crate::session::{WebForm, WebUser};
@@ -35,6 +37,7 @@ pub struct ChannelForm {
     pub max_kbps: u32,
     pub max_height: u32,
     pub record: bool,
+    pub pull_url: String,
     pub errs: FormErrors,
 }
 
@@ -48,6 +51,7 @@ impl ChannelForm {
             max_kbps: 0,
             max_height: 0,
             record: false,
+            pull_url: String::new(),
             errs: FormErrors::default(),
         }
     }
@@ -61,6 +65,7 @@ impl ChannelForm {
             max_kbps: c.max_kbps,
             max_height: c.max_height,
             record: c.record,
+            pull_url: c.pull_url.clone().unwrap_or_default(),
             errs: FormErrors::default(),
         }
     }
@@ -107,6 +112,8 @@ pub struct ChannelPost {
     /// A checkbox: present when ticked.
     #[serde(default)]
     pub record: Option<String>,
+    #[serde(default)]
+    pub pull_url: String,
 }
 
 /// A number field: empty is 0; anything else that is not a number is out of every range.
@@ -134,6 +141,7 @@ impl ChannelPost {
                 n => n,
             },
             record: self.record.is_some(),
+            pull_url: &self.pull_url,
         }
     }
 
@@ -146,6 +154,7 @@ impl ChannelPost {
             max_kbps: number(&self.max_kbps).min(999_999),
             max_height: number(&self.max_height).min(99_999),
             record: self.record.is_some(),
+            pull_url: self.pull_url.clone(),
             errs,
         }
     }
@@ -248,9 +257,12 @@ fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
         ("uptime", h.uptime_secs.to_string()),
         ("reconnects", h.reconnects.to_string()),
     ];
-    // The publisher's address is for those who manage the channel.
+    // The publisher's address, and why a pull failed, are for those who manage the channel.
     if manage {
         out.push(("remote", dash(h.remote)));
+        if ch.pull_url.is_some() {
+            out.push(("error", dash(h.error)));
+        }
     }
     out.into_iter()
         .map(|(id, value)| Figure {
@@ -318,6 +330,8 @@ struct ChannelPage {
     stream_key: String,
     form: ChannelForm,
     may_clip: bool,
+    /// The reader may take the channel into their own station (another station's admin).
+    may_take: bool,
     clip: ClipForm,
     targets: Vec<TargetRow>,
     target: TargetForm,
@@ -387,10 +401,10 @@ async fn channel_page(
     } else {
         Vec::new()
     };
-    if let Some((id, errs)) = target_errs {
-        if let Some(row) = targets.iter_mut().find(|r| r.id == id) {
-            row.errs = errs;
-        }
+    if let Some((id, errs)) = target_errs
+        && let Some(row) = targets.iter_mut().find(|r| r.id == id)
+    {
+        row.errs = errs;
     }
     let status = if failed {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -416,6 +430,7 @@ async fn channel_page(
         stream_key,
         form: form.unwrap_or_else(|| ChannelForm::of(&ch)),
         may_clip: policy::make_items_for(&u.actor, ch.station_id).is_ok(),
+        may_take: policy::create_channel(&u.actor).is_ok_and(|own| own != ch.station_id),
         clip: clip.unwrap_or_default(),
         targets,
         target: target.unwrap_or_else(TargetForm::blank),
@@ -495,6 +510,22 @@ pub async fn rotate_key(
         }
         Err(e) => WebError::app(e, u.t).into_response(),
     }
+}
+
+/// `POST /live/{id}/take`: a channel of the reader's station that pulls this one.
+pub async fn take(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<CsrfOnly>,
+) -> Response {
+    let id: ChannelId = match form_target(&u, &f.csrf, &id, ErrorCode::ChannelNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    redirect_or_error(Live::of(&st.app).take(&u.actor, id).await, u.t, |made| {
+        format!("/live/{}?done=channel_taken", made.channel.id)
+    })
 }
 
 /// `POST /live/{id}/delete`.

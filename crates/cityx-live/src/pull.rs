@@ -1,0 +1,533 @@
+//! Channels that pull their signal (拉流) instead of being published to: from a remote RTMP
+//! server (played in process through `rtmp_client`), a remote HLS stream (followed through the
+//! outbound guard), or another cityx channel shared with the puller's station (its segments
+//! read from storage). Every API node runs [`supervise`]: every 2 s it offers itself for the
+//! pulling channels no session holds, opens the source, takes the channel's hold and runs an
+//! ordinary publishing session fed from the source, so that a pull is packaged, recorded,
+//! clipped and restreamed like a push. A source that fails is tried again after a pause
+//! that doubles up to a minute (per node); a node that dies loses its hold and another node
+//! takes the pull over within the hold (6 s) and one look (2 s).
+
+use crate::IngestOptions;
+use crate::flv;
+use crate::hls::{Feed, Listing};
+use crate::publish::{HOLD, Publish};
+use crate::rtmp_client::{Client, Received};
+use cityx_app::App;
+use cityx_core::live::{Channel, ChannelState, Health, Source};
+use cityx_core::{ChannelId, TenantScope};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// How often a node looks for pulls to take.
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+/// A source silent this long is given up (and tried again).
+const SILENCE: Duration = Duration::from_secs(15);
+/// The longest pause after failures.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// How often a running pull checks that its channel still pulls the same address.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
+/// A pull that ran this long starts its pauses again from the shortest.
+const STEADY: Duration = Duration::from_secs(30);
+
+/// How an attempt ended.
+#[derive(Debug)]
+enum Outcome {
+    /// The source could not be opened or broke: pause, longer each time.
+    Failed,
+    /// The source channel is off air: look again shortly.
+    OffAir,
+    /// The stream ran and ended (the source ended it, or the channel changed).
+    Ended(Duration),
+    /// Another node took the channel first.
+    Busy,
+}
+
+/// Looks for pulling channels and runs their pulls on this node until `stop`.
+pub async fn supervise(
+    app: Arc<App>,
+    opts: Arc<IngestOptions>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(ChannelId, Outcome)>();
+    let mut running: HashMap<ChannelId, tokio::task::JoinHandle<()>> = HashMap::new();
+    // Failures in a row and when the next attempt may start, per channel.
+    let mut waits: HashMap<ChannelId, (u32, Instant)> = HashMap::new();
+    let mut attempts: HashMap<ChannelId, u32> = HashMap::new();
+    let mut tick = tokio::time::interval(LOOK_EVERY);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {}
+        }
+        while let Ok((id, outcome)) = done_rx.try_recv() {
+            running.remove(&id);
+            let now = Instant::now();
+            let failures = waits.get(&id).map_or(0, |w| w.0);
+            let (failures, pause) = match outcome {
+                Outcome::Failed => {
+                    let pause = Duration::from_secs(1 << failures.min(6)).min(MAX_PAUSE);
+                    (failures + 1, pause)
+                }
+                Outcome::OffAir => (failures, Duration::from_secs(3)),
+                Outcome::Ended(ran) if ran >= STEADY => (0, Duration::ZERO),
+                Outcome::Ended(_) => (
+                    failures + 1,
+                    Duration::from_secs(1 << failures.min(6)).min(MAX_PAUSE),
+                ),
+                Outcome::Busy => (failures, Duration::ZERO),
+            };
+            waits.insert(id, (failures, now + pause));
+        }
+        let channels = match app.repo().unheld_pull_channels().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list pulling channels");
+                continue;
+            }
+        };
+        let now = Instant::now();
+        for ch in channels {
+            if running.contains_key(&ch.id) || waits.get(&ch.id).is_some_and(|w| w.1 > now) {
+                continue;
+            }
+            let id = ch.id;
+            let reconnects = attempts.entry(id).or_default();
+            *reconnects += 1;
+            let (app, opts, done, n) =
+                (app.clone(), opts.clone(), done_tx.clone(), *reconnects - 1);
+            running.insert(
+                id,
+                tokio::spawn(async move {
+                    let outcome = attempt(ch, n, &app, &opts).await;
+                    let _ = done.send((id, outcome));
+                }),
+            );
+        }
+    }
+    for (_, task) in running {
+        task.abort();
+    }
+}
+
+/// A short description of where a pull comes from, for the health report (no credentials,
+/// paths or queries: an address may carry a key).
+fn describe(source: &Source) -> String {
+    let host = |u: &str| {
+        cityx_fetch::Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(|h| format!("{}://{h}", u.scheme())))
+            .unwrap_or_default()
+    };
+    match source {
+        Source::Rtmp { app_url, .. } => host(app_url),
+        Source::Hls(url) => host(url),
+        Source::Channel(id) => format!("channel:{id}"),
+    }
+}
+
+/// Keeps why a pull failed as the channel's last health report.
+async fn failed(app: &App, ch: &Channel, remote: &str, error: String) -> Outcome {
+    tracing::info!(channel = %ch.id, %error, "a pull failed");
+    metrics::counter!("cityx_live_pull_failures_total").increment(1);
+    let health = Health {
+        remote: remote.to_owned(),
+        error,
+        ..Health::default()
+    };
+    if let Err(e) = app.repo().note_unheld_health(ch.id, &health).await {
+        tracing::warn!(channel = %ch.id, error = %e, "could not note a pull's failure");
+    }
+    Outcome::Failed
+}
+
+/// Takes the channel's hold and starts its session, unless another node has it.
+async fn take(
+    ch: &Channel,
+    remote: &str,
+    reconnects: u32,
+    app: &Arc<App>,
+    opts: &Arc<IngestOptions>,
+) -> Option<Publish> {
+    let session = crate::rtmp::session_id();
+    let held = app
+        .repo()
+        .hold_channel(
+            ch.id,
+            &session,
+            &cityx_queue::node_name(),
+            cityx_core::now() + HOLD,
+        )
+        .await
+        .unwrap_or(false);
+    if !held {
+        return None;
+    }
+    match Publish::start(
+        ch.clone(),
+        session,
+        remote.to_owned(),
+        reconnects,
+        app.clone(),
+        opts.clone(),
+    ) {
+        Ok(p) => {
+            tracing::info!(channel = %ch.id, session = %p.session, %remote, "a pull started");
+            Some(p)
+        }
+        Err(e) => {
+            tracing::warn!(channel = %ch.id, error = %e, "could not start a pull's session");
+            None
+        }
+    }
+}
+
+/// One attempt: open the source, take the channel, run until the source ends or fails.
+async fn attempt(
+    ch: Channel,
+    reconnects: u32,
+    app: &Arc<App>,
+    opts: &Arc<IngestOptions>,
+) -> Outcome {
+    let Some(source) = ch.pull_url.as_deref().and_then(|u| Source::parse(u).ok()) else {
+        return failed(
+            app,
+            &ch,
+            "",
+            "the pull address is not one cityx can pull".into(),
+        )
+        .await;
+    };
+    let remote = describe(&source);
+    match &source {
+        Source::Rtmp { app_url, stream } => {
+            let opened = async {
+                let mut client = Client::connect(app.fetch_guard(), app_url).await?;
+                client.play(stream).await?;
+                Ok::<_, crate::rtmp_client::ClientError>(client)
+            };
+            let client = match opened.await {
+                Ok(c) => c,
+                Err(e) => return failed(app, &ch, &remote, e.to_string()).await,
+            };
+            let Some(publish) = take(&ch, &remote, reconnects, app, opts).await else {
+                return Outcome::Busy;
+            };
+            let ran = run_rtmp(client, &publish, app, &ch).await;
+            finish(&ch, publish, ran).await
+        }
+        Source::Hls(url) => {
+            let url = match app.fetch_guard().parse(url) {
+                Ok(u) => u,
+                Err(e) => return failed(app, &ch, &remote, e.to_string()).await,
+            };
+            let feed = Feed::Remote {
+                guard: app.fetch_guard().clone(),
+                url,
+                media: None,
+            };
+            follow_hls(feed, ch, remote, reconnects, app, opts).await
+        }
+        Source::Channel(src) => {
+            if *src == ch.id {
+                return failed(app, &ch, &remote, "a channel cannot pull itself".into()).await;
+            }
+            let seen = app
+                .repo()
+                .get_watchable_channel(TenantScope::Station(ch.station_id), *src)
+                .await;
+            match seen {
+                Ok(s) if s.state == ChannelState::Live => {}
+                Ok(s) => {
+                    let health = Health {
+                        remote: format!("{} · {}", s.station_name, s.name),
+                        error: "the source channel is off air".into(),
+                        ..Health::default()
+                    };
+                    let _ = app.repo().note_unheld_health(ch.id, &health).await;
+                    return Outcome::OffAir;
+                }
+                Err(_) => {
+                    let why = "the source channel is gone, or no longer shared with this station";
+                    return failed(app, &ch, &remote, why.into()).await;
+                }
+            }
+            let feed = Feed::Channel {
+                storage: app.storage().clone(),
+                id: *src,
+            };
+            follow_hls(feed, ch, remote, reconnects, app, opts).await
+        }
+    }
+}
+
+/// Ends the session, keeping why it ended when it failed.
+async fn finish(
+    ch: &Channel,
+    publish: Publish,
+    ran: Result<Duration, (Duration, String)>,
+) -> Outcome {
+    let outcome = match &ran {
+        Ok(d) => Outcome::Ended(*d),
+        Err((d, e)) => {
+            tracing::info!(channel = %ch.id, error = %e, "a pull ended");
+            publish.note_error(e.clone()).await;
+            if *d >= STEADY {
+                Outcome::Ended(*d)
+            } else {
+                Outcome::Failed
+            }
+        }
+    };
+    publish.finish().await;
+    outcome
+}
+
+/// Whether the channel still pulls what it pulled when the attempt began.
+async fn still_pulls(app: &App, ch: &Channel) -> bool {
+    match app.repo().get_channel(TenantScope::All, ch.id).await {
+        Ok(now) => now.pull_url == ch.pull_url,
+        Err(e) => !e.is_not_found(),
+    }
+}
+
+/// Feeds a played RTMP stream into the session until it ends; how long it ran, or why it
+/// broke (with how long it ran).
+async fn run_rtmp(
+    mut client: Client,
+    publish: &Publish,
+    app: &App,
+    ch: &Channel,
+) -> Result<Duration, (Duration, String)> {
+    let started = Instant::now();
+    let mut checked = Instant::now();
+    let broke = |e: String| Err((started.elapsed(), e));
+    loop {
+        if let Some(cut) = publish.cut().await {
+            return broke(format!("the session was cut ({cut:?})"));
+        }
+        if checked.elapsed() >= CHECK_EVERY {
+            checked = Instant::now();
+            if !still_pulls(app, ch).await {
+                return Ok(started.elapsed());
+            }
+        }
+        let n = match tokio::time::timeout(SILENCE, client.read()).await {
+            Err(_) => {
+                return broke(format!(
+                    "the source sent nothing for {} s",
+                    SILENCE.as_secs()
+                ));
+            }
+            Ok(Err(e)) => return broke(e.to_string()),
+            Ok(Ok(n)) => n,
+        };
+        let got = match client.received(n).await {
+            Ok(g) => g,
+            Err(e) => return broke(e.to_string()),
+        };
+        for r in got {
+            match r {
+                Received::Media(kind, timestamp, data) => {
+                    if !publish.feed(kind, timestamp, &data).await {
+                        return broke("the packager cannot keep up with the source".into());
+                    }
+                }
+                Received::Metadata(m) => publish.metadata(&m).await,
+                Received::Ended => return Ok(started.elapsed()),
+            }
+        }
+    }
+}
+
+/// Follows an HLS feed (remote or another channel) into a session through the remuxer.
+async fn follow_hls(
+    mut feed: Feed,
+    ch: Channel,
+    remote: String,
+    reconnects: u32,
+    app: &Arc<App>,
+    opts: &Arc<IngestOptions>,
+) -> Outcome {
+    let listing = match feed.listing().await {
+        Ok(l) => l,
+        Err(e) => return failed(app, &ch, &remote, e).await,
+    };
+    let Some(publish) = take(&ch, &remote, reconnects, app, opts).await else {
+        return Outcome::Busy;
+    };
+    let ran = remux(feed, listing, &publish, &ch, app, opts).await;
+    finish(&ch, publish, ran).await
+}
+
+/// Runs the remuxer (MPEG-TS in, FLV out) between the feed and the session: the feed's
+/// segments go into its stdin as they appear, its FLV comes back as messages for the session.
+async fn remux(
+    feed: Feed,
+    listing: Listing,
+    publish: &Publish,
+    ch: &Channel,
+    app: &Arc<App>,
+    opts: &Arc<IngestOptions>,
+) -> Result<Duration, (Duration, String)> {
+    let started = Instant::now();
+    let broke = |e: String| Err((started.elapsed(), e));
+    let dir = opts
+        .work_dir
+        .join(ch.id.to_string())
+        .join(format!("pull-{}", publish.session));
+    if let Err(e) = tokio::fs::create_dir_all(&dir).await {
+        return broke(format!("cannot make a working directory: {e}"));
+    }
+    let (in_tx, in_rx) = tokio::sync::oneshot::channel();
+    let (out_tx, out_rx) = tokio::sync::oneshot::channel();
+    let hooks = cityx_media::process::Hooks {
+        die_with_parent: true,
+        stderr_lines: Some(Box::new(|_| {})),
+        stdin: Some(Box::new(move |s| {
+            let _ = in_tx.send(s);
+        })),
+        stdout: Some(Box::new(move |s| {
+            let _ = out_tx.send(s);
+        })),
+        ..Default::default()
+    };
+    let limits = cityx_media::process::Limits {
+        wall: Duration::from_secs(30 * 24 * 3600),
+        stall: Duration::from_secs(30),
+        max_stdout: 0,
+    };
+    let (ffmpeg, workdir) = (opts.tools.ffmpeg.clone(), dir.clone());
+    let process = tokio::spawn(async move {
+        cityx_media::process::run_with(
+            &ffmpeg,
+            &cityx_media::live::remux_to_flv_args(),
+            &workdir,
+            &limits,
+            hooks,
+        )
+        .await
+    });
+    let (Ok(stdin), Ok(mut stdout)) = (in_rx.await, out_rx.await) else {
+        let why = match process.await {
+            Ok(Err(e)) => e.to_string(),
+            _ => "the remuxer did not start".into(),
+        };
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        return broke(why);
+    };
+    let writer = tokio::spawn(follow(feed, listing, stdin));
+    let mut reader = flv::Reader::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut checked = Instant::now();
+    let mut sized = false;
+    let result = loop {
+        if let Some(cut) = publish.cut().await {
+            break broke(format!("the session was cut ({cut:?})"));
+        }
+        if checked.elapsed() >= CHECK_EVERY {
+            checked = Instant::now();
+            if !still_pulls(app, ch).await {
+                break Ok(started.elapsed());
+            }
+        }
+        let n = match tokio::time::timeout(SILENCE, stdout.read(&mut buf)).await {
+            Err(_) => {
+                break broke(format!(
+                    "the source sent nothing for {} s",
+                    SILENCE.as_secs()
+                ));
+            }
+            Ok(Err(e)) => break broke(format!("the remuxer's output broke: {e}")),
+            Ok(Ok(0)) => break Ok(started.elapsed()),
+            Ok(Ok(n)) => n,
+        };
+        reader.push(&buf[..n]);
+        let mut fed = Ok(());
+        loop {
+            match reader.next_tag() {
+                Ok(Some(tag)) => {
+                    let (kind, timestamp, data) = tag;
+                    if !sized && let Some((w, h)) = reader.size {
+                        publish.set_size(w, h).await;
+                        sized = true;
+                    }
+                    if !publish.feed(kind, timestamp, &data).await {
+                        fed = Err("the packager cannot keep up with the source".to_owned());
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    fed = Err(format!("the remuxer wrote broken FLV: {}", e.0));
+                    break;
+                }
+            }
+        }
+        if let Err(e) = fed {
+            break broke(e);
+        }
+    };
+    // A feed that failed says why, rather than the remuxer's end it caused.
+    let result = match (result, writer.is_finished()) {
+        (r, true) => match writer.await {
+            Ok(Err(e)) => broke(e),
+            _ => r,
+        },
+        (r, false) => {
+            writer.abort();
+            r
+        }
+    };
+    drop(stdout);
+    let _ = tokio::time::timeout(Duration::from_secs(5), process).await;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    result
+}
+
+/// Writes the feed's segments into the remuxer, from the live edge on, until the feed ends
+/// (`Ok`) or fails.
+async fn follow(
+    mut feed: Feed,
+    first: Listing,
+    mut stdin: tokio::process::ChildStdin,
+) -> Result<(), String> {
+    // Start at the newest segment: a viewer of the pull is as close to live as the source.
+    let mut next = first.sequence + first.segments.len().saturating_sub(1) as u64;
+    let mut listing = Some(first);
+    let mut last_new = Instant::now();
+    loop {
+        let l = match listing.take() {
+            Some(l) => l,
+            None => feed.listing().await?,
+        };
+        for (i, (uri, _)) in l.segments.iter().enumerate() {
+            let seq = l.sequence + i as u64;
+            if seq < next {
+                continue;
+            }
+            let bytes = feed.segment(uri).await?;
+            stdin
+                .write_all(&bytes)
+                .await
+                .map_err(|e| format!("the remuxer stopped taking the stream: {e}"))?;
+            next = seq + 1;
+            last_new = Instant::now();
+        }
+        if l.ended && next >= l.sequence + l.segments.len() as u64 {
+            let _ = stdin.shutdown().await;
+            return Ok(());
+        }
+        if last_new.elapsed() >= SILENCE + SILENCE {
+            return Err(format!(
+                "the source listed no new segment for {} s",
+                (SILENCE + SILENCE).as_secs()
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs_f64((l.target / 2.0).clamp(0.5, 5.0))).await;
+    }
+}
