@@ -10,12 +10,13 @@
 
 use crate::IngestOptions;
 use crate::flv;
-use crate::hls::{Feed, Listing};
+use crate::hls::Feed;
 use crate::publish::{HOLD, Publish};
 use crate::rtmp_client::{Client, Received};
 use cityx_app::App;
 use cityx_core::live::{Channel, ChannelState, Health, Source};
 use cityx_core::{ChannelId, TenantScope};
+use cityx_media::hls::MediaPlaylist as Listing;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

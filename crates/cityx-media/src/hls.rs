@@ -1,5 +1,5 @@
-//! HLS text: reading the segments a media playlist lists, writing the master playlist and the
-//! storyboard's WebVTT.
+//! HLS text: reading the segments a media playlist lists (ffmpeg's, or a remote stream a live
+//! channel pulls), writing the master playlist and the storyboard's WebVTT.
 
 use std::fmt::Write;
 
@@ -10,6 +10,10 @@ pub struct MediaPlaylist {
     pub segments: Vec<(String, f64)>,
     /// `#EXT-X-ENDLIST` seen: the rendition is complete.
     pub ended: bool,
+    /// `#EXT-X-MEDIA-SEQUENCE`: the number of the first segment listed.
+    pub sequence: u64,
+    /// `#EXT-X-TARGETDURATION`, seconds (0 when absent).
+    pub target: f64,
 }
 
 /// Parses a media playlist. Only whole lines count (a playlist caught mid-write lists fewer
@@ -31,6 +35,15 @@ pub fn parse_media_playlist(text: &str) -> MediaPlaylist {
                 .filter(|d| d.is_finite() && *d >= 0.0);
         } else if line == "#EXT-X-ENDLIST" {
             out.ended = true;
+        } else if let Some(n) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            out.sequence = n.trim().parse().unwrap_or(0);
+        } else if let Some(t) = line.strip_prefix("#EXT-X-TARGETDURATION:") {
+            out.target = t
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|t| t.is_finite() && *t >= 0.0)
+                .unwrap_or(0.0);
         } else if !line.is_empty()
             && !line.starts_with('#')
             && let Some(d) = duration.take()
@@ -39,6 +52,49 @@ pub fn parse_media_playlist(text: &str) -> MediaPlaylist {
         }
     }
     out
+}
+
+/// A remote playlist, as a live pull reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RemotePlaylist {
+    Media(MediaPlaylist),
+    /// A master playlist: the URI of its variant with the highest bandwidth.
+    Master(String),
+}
+
+/// Reads a playlist a remote server gave; a reason when it is none a pull can follow (not
+/// HLS, fragmented MP4 or encrypted segments: MPEG-TS in the clear only).
+pub fn read_remote_playlist(text: &str) -> Result<RemotePlaylist, &'static str> {
+    if text.trim_start().lines().next().map(str::trim) != Some("#EXTM3U") {
+        return Err("not an HLS playlist");
+    }
+    let mut best: Option<(u64, &str)> = None;
+    let mut variant: Option<u64> = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.starts_with("#EXT-X-MAP") {
+            return Err("fragmented MP4 segments are not taken; MPEG-TS only");
+        } else if let Some(v) = line.strip_prefix("#EXT-X-KEY:") {
+            if !v.contains("METHOD=NONE") {
+                return Err("encrypted segments are not taken");
+            }
+        } else if let Some(v) = line.strip_prefix("#EXT-X-STREAM-INF:") {
+            variant = Some(
+                v.split(',')
+                    .find_map(|kv| kv.trim().strip_prefix("BANDWIDTH="))
+                    .and_then(|b| b.parse().ok())
+                    .unwrap_or(0),
+            );
+        } else if !line.starts_with('#')
+            && let Some(bandwidth) = variant.take()
+            && best.is_none_or(|(b, _)| bandwidth > b)
+        {
+            best = Some((bandwidth, line));
+        }
+    }
+    Ok(match best {
+        Some((_, uri)) => RemotePlaylist::Master(uri.to_owned()),
+        None => RemotePlaylist::Media(parse_media_playlist(text)),
+    })
 }
 
 /// A media playlist listing `segments`: an `EVENT` playlist that players reload while it
@@ -165,6 +221,40 @@ pub fn vtt_time(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_playlists_are_read_or_refused_with_a_reason() {
+        let media = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:41\n\
+            #EXTINF:2.000,\nseg41.ts\n#EXTINF:1.960,\nhttps://cdn.example.org/seg42.ts\n";
+        let Ok(RemotePlaylist::Media(l)) = read_remote_playlist(media) else {
+            panic!("a media playlist");
+        };
+        assert_eq!((l.sequence, l.target), (41, 2.0));
+        assert_eq!(
+            l.segments[1],
+            ("https://cdn.example.org/seg42.ts".into(), 1.96)
+        );
+        assert!(!l.ended);
+        let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=640x360\nlow.m3u8\n\
+            #EXT-X-STREAM-INF:BANDWIDTH=3000000\nhigh/index.m3u8\n";
+        assert_eq!(
+            read_remote_playlist(master),
+            Ok(RemotePlaylist::Master("high/index.m3u8".into()))
+        );
+        for (bad, why) in [
+            ("<html>", "not an HLS"),
+            ("#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\"\n", "MPEG-TS only"),
+            (
+                "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n",
+                "encrypted",
+            ),
+        ] {
+            let e = read_remote_playlist(bad).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        let ended = "#EXTM3U\n#EXTINF:2,\na.ts\n#EXT-X-ENDLIST\n";
+        assert!(matches!(read_remote_playlist(ended), Ok(RemotePlaylist::Media(l)) if l.ended));
+    }
 
     #[test]
     fn playlists_parse_whole_lines_only() {
