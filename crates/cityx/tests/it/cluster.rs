@@ -17,7 +17,7 @@ const EMAIL: &str = "admin@crash.test";
 const PASSWORD: &str = "crash-test-pass-1";
 
 /// The S3 test store, or `None` with a notice.
-fn s3_store(test: &str) -> Option<cityx_storage::StoreOptions> {
+pub(crate) fn s3_store(test: &str) -> Option<cityx_storage::StoreOptions> {
     let store = cityx_storage::testing::s3_store();
     if store.is_none() {
         eprintln!("skipped: {test} (set CITYX_TEST_S3_URL and the others, as .ci/run does)");
@@ -25,7 +25,7 @@ fn s3_store(test: &str) -> Option<cityx_storage::StoreOptions> {
     store
 }
 
-fn env(name: &str, test: &str) -> Option<String> {
+pub(crate) fn env(name: &str, test: &str) -> Option<String> {
     let v = std::env::var(name).ok().filter(|v| !v.is_empty());
     if v.is_none() {
         eprintln!("skipped: {test} (set {name}, as .ci/run does)");
@@ -34,7 +34,7 @@ fn env(name: &str, test: &str) -> Option<String> {
 }
 
 /// The settings file every node of a cluster starts with.
-fn write_config(
+pub(crate) fn write_config(
     dir: &Path,
     database: &str,
     s3: &cityx_storage::StoreOptions,
@@ -51,7 +51,7 @@ fn write_config(
 }
 
 /// One node of the cluster: its name (and data directory), its role, its process.
-struct Node {
+pub(crate) struct Node {
     name: &'static str,
     role: &'static str,
     server: Option<Server>,
@@ -59,7 +59,7 @@ struct Node {
 }
 
 impl Node {
-    fn new(name: &'static str, role: &'static str) -> Node {
+    pub(crate) fn new(name: &'static str, role: &'static str) -> Node {
         Node {
             name,
             role,
@@ -69,7 +69,7 @@ impl Node {
     }
 
     /// Starts the node; the first start of the first node creates the admin.
-    fn start(&mut self, dir: &Path, admin: bool) {
+    pub(crate) fn start(&mut self, dir: &Path, admin: bool) {
         let log = format!("{}-{}.log", self.name, self.starts);
         let args = [
             "serve",
@@ -94,13 +94,13 @@ impl Node {
         self.starts += 1;
     }
 
-    fn kill9(&mut self) {
+    pub(crate) fn kill9(&mut self) {
         if let Some(s) = self.server.take() {
             s.kill9();
         }
     }
 
-    fn base(&self) -> Option<String> {
+    pub(crate) fn base(&self) -> Option<String> {
         self.server.as_ref().map(|s| s.base.clone())
     }
 }
@@ -254,7 +254,7 @@ async fn check_everything(
     );
 }
 
-async fn admin_token(http: &reqwest::Client, base: &str) -> String {
+pub(crate) async fn admin_token(http: &reqwest::Client, base: &str) -> String {
     let res = http
         .post(format!("{base}/api/v1/auth/token"))
         .json(&serde_json::json!({ "email": EMAIL, "password": PASSWORD }))
@@ -305,7 +305,7 @@ async fn job_running(client: &Client, base: &str, uploads: &[Upload]) -> bool {
 }
 
 /// Removes the cluster's streams and database.
-async fn clean_up(dir: &Path, scratch: Option<cityx_db::scratch::ScratchDb>) {
+pub(crate) async fn clean_up(dir: &Path, scratch: Option<cityx_db::scratch::ScratchDb>) {
     let settings =
         cityx::settings::Settings::load(Some(&dir.join("cluster.toml")), &Default::default())
             .expect("settings");

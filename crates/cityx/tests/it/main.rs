@@ -3,6 +3,7 @@
 
 mod cluster;
 mod crash;
+mod live_cluster;
 
 /// Held by the tests that run many processes and transcodes, one at a time on a small
 /// machine.
