@@ -938,3 +938,88 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
     .await;
     assert_eq!(failing["channel"]["state"], "idle", "{failing}");
 }
+
+/// Twenty channels at once: one encoder (a single encode, pushed twenty times by ffmpeg's
+/// tee muxer) publishes to all of them, and every one is live with a playlist that grows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_channels_run_at_once() {
+    const CHANNELS: usize = 20;
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let admin = &w.user("station_admin@a").token;
+    let mut made = Vec::new();
+    for i in 0..CHANNELS {
+        let (s, c) = app
+            .post(
+                "/api/v1/channels",
+                admin,
+                json!({ "name": format!("频道 {i}"), "dvr_minutes": 5 }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        made.push(c);
+    }
+    let rtmp = made[0]["ingest"]["rtmp_url"]
+        .as_str()
+        .expect("rtmp")
+        .to_owned();
+    let outputs: Vec<String> = made
+        .iter()
+        .map(|c| {
+            format!(
+                "[f=flv:onfail=ignore]{rtmp}/{}",
+                c["stream_key"].as_str().expect("key")
+            )
+        })
+        .collect();
+    let mut encoder = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=320x180:rate=25:duration=20")
+        .args(["-f", "lavfi", "-i", "sine=frequency=600:duration=20"])
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+        .args([
+            "-c:a",
+            "aac",
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-flags",
+            "+global_header",
+        ])
+        .args(["-f", "tee"])
+        .arg(outputs.join("|"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg");
+    for c in &made {
+        let id = c["channel"]["id"].as_str().expect("id");
+        channel_until(&app, id, admin, "live", |v| {
+            v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
+        })
+        .await;
+    }
+    for c in &made {
+        let id = c["channel"]["id"].as_str().expect("id");
+        playlist_with(&app, id, admin, 3).await;
+    }
+    let (_, list) = app.get("/api/v1/channels", admin).await;
+    let live = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|c| c["channel"]["state"] == "live")
+        .count();
+    assert_eq!(live, CHANNELS, "{list}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("cityx_live_sessions") && l.ends_with(" 20")),
+        "{metrics}"
+    );
+    let _ = encoder.kill().await;
+}
