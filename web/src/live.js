@@ -23,6 +23,8 @@ if (video) {
   const state = document.getElementById("channel-state");
   const idle = document.getElementById("live-idle-note");
   let wasLive = state && state.classList.contains("on");
+  const alarmsCell = document.querySelector('[data-health="alarms"]');
+  const alarmNames = alarmsCell ? JSON.parse(alarmsCell.dataset.names || "{}") : {};
   const show = (h) => {
     const text = {
       video: h.video_codec || "—",
@@ -35,6 +37,8 @@ if (video) {
       reconnects: String(h.reconnects),
       remote: h.remote || "—",
       error: h.error || "—",
+      level: h.audio_db === null || h.audio_db === undefined ? "—" : h.audio_db.toFixed(1),
+      alarms: (h.alarms || []).map((a) => alarmNames[a] || a).join("、") || "—",
     };
     for (const dd of document.querySelectorAll("[data-health]")) {
       const value = text[dd.dataset.health];

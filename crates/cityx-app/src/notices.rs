@@ -55,7 +55,7 @@ pub struct Told {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct FeedPage {
     /// Oldest first. Kinds: `item.published`, `item.corrected`, `item.withdrawn`,
-    /// `adoption.created`, `notice.created`, `zone.invited`.
+    /// `adoption.created`, `notice.created`, `zone.invited`, `channel.alarm`.
     pub events: Vec<Event>,
     /// Pass as `cursor` next time, also after an empty answer. Opaque and signed.
     pub cursor: String,

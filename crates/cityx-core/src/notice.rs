@@ -29,16 +29,21 @@ pub enum EventKind {
     /// The hub invited a station to contribute to a topic zone (told to that station).
     #[serde(rename = "zone.invited")]
     ZoneInvited,
+    /// A live channel's alarm was raised or cleared (no signal, silence, black; told to the
+    /// channel's station).
+    #[serde(rename = "channel.alarm")]
+    ChannelAlarm,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::ItemPublished,
         EventKind::ItemCorrected,
         EventKind::ItemWithdrawn,
         EventKind::AdoptionCreated,
         EventKind::NoticeCreated,
         EventKind::ZoneInvited,
+        EventKind::ChannelAlarm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +54,7 @@ impl EventKind {
             EventKind::AdoptionCreated => "adoption.created",
             EventKind::NoticeCreated => "notice.created",
             EventKind::ZoneInvited => "zone.invited",
+            EventKind::ChannelAlarm => "channel.alarm",
         }
     }
 }

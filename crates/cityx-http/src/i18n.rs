@@ -789,6 +789,12 @@ catalog! {
     "event.adoption.created" => "素材被采用", "Item adopted";
     "event.notice.created" => "更正/撤回通知", "Correction or withdrawal notice";
     "event.zone.invited" => "专区邀请", "Zone invitation";
+    "event.channel.alarm" => "直播告警（无信号、静音、黑场）", "Live alarm (no signal, silence, black)";
+    "live.health.level" => "音量（dBFS）", "Audio level (dBFS)";
+    "live.health.alarms" => "告警", "Alarms";
+    "live.alarm.no_signal" => "无信号", "No signal";
+    "live.alarm.silence" => "静音", "Silence";
+    "live.alarm.black" => "黑场", "Black";
     "done.webhook_created" => "推送地址已登记。", "Webhook added.";
     "done.webhook_deleted" => "推送地址已删除。", "Webhook deleted.";
     "done.delivery_retried" => "已重新排队推送。", "Queued to be sent again.";

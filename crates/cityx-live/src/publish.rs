@@ -8,7 +8,7 @@ use crate::flv::{self, TagKind};
 use crate::restream::{Restream, Tee};
 use bytes::Bytes;
 use cityx_app::App;
-use cityx_core::live::{Channel, Health};
+use cityx_core::live::{ALARM_AFTER_SECS, Alarm, BLACK_LUMA, Channel, Health, SILENCE_DB};
 use cityx_media::live::{LOCAL_PLAYLIST, LivePlaylist, LiveSegment, THUMBNAIL, listed_segments};
 use cityx_storage::{Storage, StorageKey};
 use std::path::{Path, PathBuf};
@@ -72,6 +72,84 @@ pub struct Publish {
     /// The stream, for the pushes to the channel's restream targets.
     tee: Tee,
     restream: Option<Restream>,
+    /// The packager's meter and the alarms raised now.
+    meter: Arc<std::sync::Mutex<Meter>>,
+}
+
+/// What the packager's meter read lately, and since when the input is quiet or dark.
+#[derive(Default)]
+struct Meter {
+    level: Option<f64>,
+    quiet_since: Option<Instant>,
+    dark_since: Option<Instant>,
+    /// Alarms raised now (and told).
+    raised: Vec<Alarm>,
+}
+
+impl Meter {
+    fn take(&mut self, reading: cityx_media::live::Meter) {
+        use cityx_media::live::Meter as Reading;
+        let now = Instant::now();
+        match reading {
+            Reading::Level(db) => {
+                self.level = Some(db);
+                if db < SILENCE_DB {
+                    self.quiet_since.get_or_insert(now);
+                } else {
+                    self.quiet_since = None;
+                }
+            }
+            Reading::Luma(y) => {
+                if y < BLACK_LUMA {
+                    self.dark_since.get_or_insert(now);
+                } else {
+                    self.dark_since = None;
+                }
+            }
+        }
+    }
+
+    /// The alarms the readings call for now.
+    fn due(&self) -> Vec<Alarm> {
+        let long = |since: Option<Instant>| {
+            since.is_some_and(|t| t.elapsed() >= Duration::from_secs(ALARM_AFTER_SECS))
+        };
+        let mut due = Vec::new();
+        if long(self.quiet_since) {
+            due.push(Alarm::Silence);
+        }
+        if long(self.dark_since) {
+            due.push(Alarm::Black);
+        }
+        due
+    }
+}
+
+/// Tells the channel's station of the alarms that changed from `before` to `now`.
+async fn tell_alarms(
+    repo: &dyn cityx_db::Repo,
+    channel: &Channel,
+    before: &[Alarm],
+    now: &[Alarm],
+) {
+    let changes = now
+        .iter()
+        .filter(|a| !before.contains(a))
+        .map(|a| (*a, true))
+        .chain(
+            before
+                .iter()
+                .filter(|a| !now.contains(a))
+                .map(|a| (*a, false)),
+        );
+    for (alarm, raised) in changes {
+        tracing::info!(channel = %channel.id, alarm = alarm.as_str(), raised, "live alarm");
+        metrics::counter!("cityx_live_alarms_total", "alarm" => alarm.as_str())
+            .increment(u64::from(raised));
+        if let Err(e) = repo.record_channel_alarm(channel, alarm, raised).await {
+            tracing::warn!(channel = %channel.id, error = %e, "could not tell an alarm");
+        }
+    }
 }
 
 impl Drop for Publish {
@@ -120,12 +198,14 @@ impl Publish {
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Mutex::new(None));
+        let meter = Arc::new(std::sync::Mutex::new(Meter::default()));
         let packager = tokio::spawn(package(
             dir.clone(),
             rx,
             queued.clone(),
             opts.clone(),
             cut.clone(),
+            meter.clone(),
         ));
         let tee = Tee::default();
         let restream = Some(Restream::start(channel.id, app.clone(), tee.clone()));
@@ -154,6 +234,7 @@ impl Publish {
             seen.clone(),
             cut.clone(),
             lost.clone(),
+            meter.clone(),
         ));
         Ok(Publish {
             channel,
@@ -170,6 +251,7 @@ impl Publish {
             repo,
             tee,
             restream,
+            meter,
         })
     }
 
@@ -254,7 +336,9 @@ impl Publish {
 
     /// Ends the session: the packager gets the end of the stream and writes its last
     /// segment, the mover stores it and marks the broadcast ended, and the hold is released.
-    pub async fn finish(mut self) {
+    /// Unless the input ended `clean` (the publisher or source said so), a no-signal alarm
+    /// is raised; silence and black end with the input.
+    pub async fn finish(mut self, clean: bool) {
         // The reporter keeps renewing the hold until the last segment is stored.
         self.tags.take();
         if let Some(r) = self.restream.take() {
@@ -268,7 +352,17 @@ impl Publish {
             let _ = tokio::time::timeout(Duration::from_secs(30), m).await;
         }
         self.reporter.abort();
-        let health = self.seen.lock().await.health.clone();
+        let mut health = self.seen.lock().await.health.clone();
+        let before =
+            std::mem::take(&mut self.meter.lock().unwrap_or_else(|e| e.into_inner()).raised);
+        let after = if clean || self.lost.load(Ordering::SeqCst) {
+            Vec::new()
+        } else {
+            vec![Alarm::NoSignal]
+        };
+        tell_alarms(&*self.repo, &self.channel, &before, &after).await;
+        health.alarms = after;
+        health.audio_db = None;
         if !self.lost.load(Ordering::SeqCst)
             && let Err(e) = self
                 .repo
@@ -288,6 +382,7 @@ async fn package(
     queued: Arc<AtomicUsize>,
     opts: Arc<IngestOptions>,
     cut: Arc<Mutex<Option<Cut>>>,
+    meter: Arc<std::sync::Mutex<Meter>>,
 ) {
     let (stdin_tx, stdin_rx) = tokio::sync::oneshot::channel();
     let writer = tokio::spawn(async move {
@@ -319,6 +414,14 @@ async fn package(
     };
     let hooks = cityx_media::process::Hooks {
         stdout_lines: Some(Box::new(|_| {})),
+        stderr_lines: Some(Box::new(move |line| {
+            if let Some(reading) = cityx_media::live::Meter::read(line) {
+                meter
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take(reading);
+            }
+        })),
         die_with_parent: true,
         stdin: Some(Box::new(move |s| {
             let _ = stdin_tx.send(s);
@@ -666,7 +769,14 @@ async fn report(
     seen: Arc<Mutex<Seen>>,
     cut: Arc<Mutex<Option<Cut>>>,
     lost: Arc<AtomicBool>,
+    meter: Arc<std::sync::Mutex<Meter>>,
 ) {
+    // A no-signal alarm of the channel's last broadcast ends as this one begins.
+    if let Some(last) = &channel.health
+        && last.alarms.contains(&Alarm::NoSignal)
+    {
+        tell_alarms(&*repo, &channel, &[Alarm::NoSignal], &[]).await;
+    }
     let started = Instant::now();
     let mut last = Instant::now();
     let mut renewed = Instant::now();
@@ -691,6 +801,18 @@ async fn report(
             s.frames = 0;
             s.health.clone()
         };
+        let (mut health, before, now) = {
+            let mut m = meter.lock().unwrap_or_else(|e| e.into_inner());
+            let due = m.due();
+            let before = std::mem::replace(&mut m.raised, due.clone());
+            let mut health = health;
+            health.audio_db = m.level.map(|db| (db * 10.0).round() / 10.0);
+            (health, before, due)
+        };
+        health.alarms = now.clone();
+        if before != now {
+            tell_alarms(&*repo, &channel, &before, &now).await;
+        }
         if channel.max_kbps > 0 && health.kbps > channel.max_kbps.saturating_mul(5) / 4 {
             over += 1;
             if over >= 2 {

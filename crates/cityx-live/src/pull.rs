@@ -272,6 +272,7 @@ async fn finish(
     publish: Publish,
     ran: Result<Duration, (Duration, String)>,
 ) -> Outcome {
+    let clean = ran.is_ok();
     let outcome = match &ran {
         Ok(d) => Outcome::Ended(*d),
         Err((d, e)) => {
@@ -284,7 +285,7 @@ async fn finish(
             }
         }
     };
-    publish.finish().await;
+    publish.finish(clean).await;
     outcome
 }
 

@@ -204,6 +204,8 @@ async fn connection(
     write_results(&mut stream, first, &mut events).await?;
     let mut pending = rest;
     let mut publish: Option<Publish> = None;
+    // Whether the publisher ended its stream (rather than going away).
+    let mut ended = false;
     let mut buf = vec![0u8; 64 * 1024];
     let outcome: Result<(), Failure> = async {
         loop {
@@ -280,7 +282,10 @@ async fn connection(
                             p.metadata(&metadata).await;
                         }
                     }
-                    ServerSessionEvent::PublishStreamFinished { .. } => return Ok(()),
+                    ServerSessionEvent::PublishStreamFinished { .. } => {
+                        ended = true;
+                        return Ok(());
+                    }
                     _ => {}
                 }
             }
@@ -310,7 +315,7 @@ async fn connection(
     }
     .await;
     if let Some(p) = publish {
-        p.finish().await;
+        p.finish(ended).await;
     }
     outcome
 }

@@ -61,8 +61,60 @@ pub fn package_args(opts: &PackageOptions) -> Vec<OsString> {
         ]
         .map(OsString::from),
     );
+    // The meter: the picture's mean luma every thumbnail (decoded keyframes, scaled down) and
+    // the audio's RMS level every second, printed to stderr ([`Meter::read`]).
+    let luma = format!(
+        "fps=1/{},scale=64:-2,signalstats,metadata=mode=print:key={LUMA_KEY}",
+        opts.thumbnail_secs.max(1)
+    );
+    let level = format!(
+        "aresample=8000,asetnsamples=n=8000,astats=metadata=1:reset=1:measure_perchannel=none:\
+         measure_overall=RMS_level,ametadata=mode=print:key={LEVEL_KEY}"
+    );
+    args.extend(
+        [
+            "-map",
+            "0:v:0?",
+            "-map",
+            "0:a:0?",
+            "-filter:v",
+            &luma,
+            "-filter:a",
+            &level,
+            "-f",
+            "null",
+            "-",
+        ]
+        .map(OsString::from),
+    );
     args.extend(["-progress", "pipe:1"].map(OsString::from));
     args
+}
+
+const LUMA_KEY: &str = "lavfi.signalstats.YAVG";
+const LEVEL_KEY: &str = "lavfi.astats.Overall.RMS_level";
+
+/// A reading of the packager's meter, from one line of its stderr.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Meter {
+    /// The picture's mean luma, 0–255.
+    Luma(f64),
+    /// The audio's RMS level over the last second, dBFS (-120 for digital silence).
+    Level(f64),
+}
+
+impl Meter {
+    /// The reading a stderr line carries, if any.
+    pub fn read(line: &str) -> Option<Meter> {
+        let value = |key: &str| {
+            let at = line.find(key)? + key.len();
+            line[at..].strip_prefix('=')?.trim().parse::<f64>().ok()
+        };
+        if let Some(v) = value(LUMA_KEY) {
+            return v.is_finite().then_some(Meter::Luma(v));
+        }
+        value(LEVEL_KEY).map(|v| Meter::Level(if v.is_nan() { -120.0 } else { v.max(-120.0) }))
+    }
 }
 
 /// The arguments of ffmpeg that copy an untrusted MPEG-TS stream on standard input into FLV
@@ -377,5 +429,27 @@ mod tests {
         );
         assert!(joined.contains("-c copy -f hls -hls_time 2"), "{joined}");
         assert!(joined.contains("fps=1/5"), "{joined}");
+        assert!(
+            joined.contains("signalstats") && joined.contains("astats"),
+            "{joined}"
+        );
+    }
+
+    #[test]
+    fn meter_lines_are_read() {
+        assert_eq!(
+            Meter::read("[Parsed_metadata_3 @ 0x55] lavfi.signalstats.YAVG=126.987"),
+            Some(Meter::Luma(126.987))
+        );
+        assert_eq!(
+            Meter::read("[Parsed_ametadata_3 @ 0x5] lavfi.astats.Overall.RMS_level=-21.5"),
+            Some(Meter::Level(-21.5))
+        );
+        assert_eq!(
+            Meter::read("[Parsed_ametadata_3 @ 0x5] lavfi.astats.Overall.RMS_level=-inf"),
+            Some(Meter::Level(-120.0))
+        );
+        assert_eq!(Meter::read("frame:3 pts:24000 pts_time:3"), None);
+        assert_eq!(Meter::read("lavfi.signalstats.YAVG=nan"), None);
     }
 }

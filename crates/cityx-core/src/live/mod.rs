@@ -76,7 +76,45 @@ pub struct Health {
     /// Why the channel's last pull failed (empty when it did not).
     #[serde(default)]
     pub error: String,
+    /// The audio's loudness over the last second, RMS in dBFS (-120 for digital silence);
+    /// absent without audio.
+    #[serde(default)]
+    pub audio_db: Option<f64>,
+    /// Alarms raised now (each also told as a `channel.alarm` event when raised and cleared).
+    #[serde(default)]
+    pub alarms: Vec<Alarm>,
 }
+
+/// What is wrong with a channel's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Alarm {
+    /// The input dropped while on air (the publisher or source went away without ending).
+    NoSignal,
+    /// The audio stayed below [`SILENCE_DB`] for [`ALARM_AFTER_SECS`].
+    Silence,
+    /// The picture stayed black (mean luma below [`BLACK_LUMA`]) for [`ALARM_AFTER_SECS`].
+    Black,
+}
+
+impl Alarm {
+    pub const ALL: [Alarm; 3] = [Alarm::NoSignal, Alarm::Silence, Alarm::Black];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alarm::NoSignal => "no_signal",
+            Alarm::Silence => "silence",
+            Alarm::Black => "black",
+        }
+    }
+}
+
+/// Audio quieter than this (RMS, dBFS) counts as silence.
+pub const SILENCE_DB: f64 = -60.0;
+/// A picture whose mean luma (0–255) is below this counts as black (video black is 16).
+pub const BLACK_LUMA: f64 = 24.0;
+/// Silence or black this long raises its alarm.
+pub const ALARM_AFTER_SECS: u64 = 10;
 
 /// A live channel as its station and viewers see it.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]

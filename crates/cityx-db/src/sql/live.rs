@@ -7,7 +7,7 @@ use super::rows::{from_ms, get, ms, parse, scope_args};
 use super::{SqlRepo, commit, found, not_found_unless, write_audit};
 use crate::{Error, Result};
 use async_trait::async_trait;
-use cityx_core::live::{Channel, ChannelFields, ChannelState, Health, MAX_PER_STATION};
+use cityx_core::live::{Alarm, Channel, ChannelFields, ChannelState, Health, MAX_PER_STATION};
 use cityx_core::{ChannelId, NewAudit, StationId, TenantScope, UserId};
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -85,6 +85,14 @@ pub trait LiveRepo: Send + Sync {
     /// Keeps `health` (a failed pull's reason) as the channel's last report, unless a
     /// session holds the channel now.
     async fn note_unheld_health(&self, id: ChannelId, health: &Health) -> Result<()>;
+    /// Tells the channel's station that an alarm was raised or cleared (a `channel.alarm`
+    /// event: its feed, its webhooks).
+    async fn record_channel_alarm(
+        &self,
+        channel: &Channel,
+        alarm: Alarm,
+        raised: bool,
+    ) -> Result<()>;
 }
 
 const CHANNEL_COLS: &str = "c.id, c.station_id, s.name AS station_name, c.name, c.description, \
@@ -450,5 +458,30 @@ impl LiveRepo for SqlRepo {
         .await
         .map_err(|e| Error::from_sqlx("note a channel's health", "channel", e))?;
         Ok(())
+    }
+
+    async fn record_channel_alarm(
+        &self,
+        channel: &Channel,
+        alarm: Alarm,
+        raised: bool,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        super::events::record_event(
+            &mut tx,
+            &cityx_core::NewEvent {
+                kind: cityx_core::EventKind::ChannelAlarm,
+                asset_id: None,
+                station_id: channel.station_id,
+                audience: Some(channel.station_id),
+                data: serde_json::json!({
+                    "channel_id": channel.id, "channel": channel.name,
+                    "alarm": alarm.as_str(), "raised": raised,
+                }),
+                at: cityx_core::now(),
+            },
+        )
+        .await?;
+        commit(tx).await
     }
 }

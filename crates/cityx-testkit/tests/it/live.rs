@@ -1023,3 +1023,123 @@ async fn twenty_channels_run_at_once() {
     );
     let _ = encoder.kill().await;
 }
+
+/// The `channel.alarm` events the station's feed has told so far, as `(alarm, raised)`.
+async fn alarms_told(app: &TestApp, token: &str) -> Vec<(String, bool)> {
+    let (s, feed) = app.get("/api/v1/feed?limit=500", token).await;
+    assert_eq!(s, StatusCode::OK, "{feed}");
+    feed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["kind"] == "channel.alarm")
+        .map(|e| {
+            (
+                e["data"]["alarm"].as_str().unwrap_or_default().to_owned(),
+                e["data"]["raised"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+/// Alarms: a black, silent input raises black and silence after their 10 s (in the health
+/// report and as `channel.alarm` events of the station's feed, which its webhooks get too);
+/// an encoder that dies raises no signal and clears the others; the next broadcast clears no
+/// signal, and one that ends as it should raises nothing. The audio level is reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alarms_are_raised_and_cleared_as_events() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let admin = &w.user("station_admin@a").token;
+    let other = &w.user("station_admin@b").token;
+    let (_, made) = app
+        .post("/api/v1/channels", admin, json!({ "name": "告警测试" }))
+        .await;
+    let id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let url = format!(
+        "{}/{}",
+        made["ingest"]["rtmp_url"].as_str().expect("rtmp"),
+        made["stream_key"].as_str().expect("key")
+    );
+    let mut dark = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+        .arg("color=c=black:size=320x180:rate=25:duration=60")
+        .args(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"])
+        .args([
+            "-t",
+            "60",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+        ])
+        .args(["-c:a", "aac", "-f", "flv"])
+        .arg(&url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg");
+    let alarmed = channel_until(&app, &id, admin, "black and silent", |v| {
+        let a = v["channel"]["health"]["alarms"].to_string();
+        a.contains("black") && a.contains("silence")
+    })
+    .await;
+    assert_eq!(
+        alarmed["channel"]["health"]["audio_db"], -120.0,
+        "{alarmed}"
+    );
+    let told = alarms_told(&app, admin).await;
+    assert!(told.contains(&("black".into(), true)), "{told:?}");
+    assert!(told.contains(&("silence".into(), true)), "{told:?}");
+    assert!(
+        alarms_told(&app, other).await.is_empty(),
+        "another station is not told"
+    );
+
+    // The encoder dies: no signal, and the others end with the input.
+    dark.kill().await.expect("kill");
+    let gone = channel_until(&app, &id, admin, "off air with no signal", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
+    assert_eq!(
+        gone["channel"]["health"]["alarms"],
+        json!(["no_signal"]),
+        "{gone}"
+    );
+    let told = alarms_told(&app, admin).await;
+    for expected in [("no_signal", true), ("black", false), ("silence", false)] {
+        assert!(
+            told.contains(&(expected.0.into(), expected.1)),
+            "{expected:?}: {told:?}"
+        );
+    }
+
+    // A broadcast with picture and sound clears no signal, and ends cleanly.
+    let mut bright = publish(&url, 6);
+    let on = channel_until(&app, &id, admin, "live with a level", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["audio_db"].as_f64().is_some()
+    })
+    .await;
+    let level = on["channel"]["health"]["audio_db"]
+        .as_f64()
+        .unwrap_or(-120.0);
+    assert!(level > -40.0, "a tone is loud: {level} dBFS");
+    assert!(bright.wait().await.expect("ffmpeg").success());
+    let ended = channel_until(&app, &id, admin, "off air", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
+    assert_eq!(ended["channel"]["health"]["alarms"], json!([]), "{ended}");
+    let told = alarms_told(&app, admin).await;
+    assert!(told.contains(&("no_signal".into(), false)), "{told:?}");
+    assert_eq!(
+        told.iter().filter(|(a, r)| a == "no_signal" && *r).count(),
+        1,
+        "a clean end raises nothing: {told:?}"
+    );
+}

@@ -256,6 +256,20 @@ fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
         ("keyframe", format!("{:.1}", h.keyframe_secs)),
         ("uptime", h.uptime_secs.to_string()),
         ("reconnects", h.reconnects.to_string()),
+        (
+            "level",
+            h.audio_db.map_or("—".into(), |db| format!("{db:.1}")),
+        ),
+        (
+            "alarms",
+            dash(
+                h.alarms
+                    .iter()
+                    .map(|a| t.get2("live.alarm.", a.as_str()))
+                    .collect::<Vec<_>>()
+                    .join("、"),
+            ),
+        ),
     ];
     // The publisher's address, and why a pull failed, are for those who manage the channel.
     if manage {
@@ -335,6 +349,8 @@ struct ChannelPage {
     clip: ClipForm,
     targets: Vec<TargetRow>,
     target: TargetForm,
+    /// The alarms' names in the reader's language, as JSON for the page's script.
+    alarm_names: String,
 }
 
 /// What a channel page shows besides the channel: a key shown once, forms that came back.
@@ -434,6 +450,18 @@ async fn channel_page(
         clip: clip.unwrap_or_default(),
         targets,
         target: target.unwrap_or_else(TargetForm::blank),
+        alarm_names: serde_json::Value::Object(
+            cityx_core::live::Alarm::ALL
+                .iter()
+                .map(|a| {
+                    (
+                        a.as_str().to_owned(),
+                        t.get2("live.alarm.", a.as_str()).into(),
+                    )
+                })
+                .collect(),
+        )
+        .to_string(),
     };
     render(&page, t, status)
 }
