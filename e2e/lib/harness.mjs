@@ -28,6 +28,7 @@ export async function startServer({ restartOf, env = {} } = {}) {
       CITYX_ADMIN_PASSWORD: ADMIN.password,
       // A free port for the RTMP ingest, also when a restarted server keeps its address.
       CITYX_LIVE__RTMP_LISTEN: "127.0.0.1:0",
+      CITYX_LIVE__SRT_LISTEN: "127.0.0.1:0",
       RUST_LOG: "warn",
       ...env,
     },

@@ -37,6 +37,8 @@ pub struct HttpOptions {
     /// The RTMP address encoders publish live channels to, when this node's ingest runs
     /// (`rtmp://host:1935/live`).
     pub rtmp_url: Option<String>,
+    /// The SRT address encoders publish to (`srt://host:10080`), when this node takes SRT.
+    pub srt_url: Option<String>,
 }
 
 /// Shared by every handler of the API and the web UI.

@@ -299,7 +299,7 @@ catalog! {
     "live.health.reconnects" => "推流次数（本节点）", "Publishes (this node)";
     "live.health.remote" => "信号来源", "Signal from";
     "live.ingest" => "推流设置", "Ingest";
-    "live.ingest_intro" => "在编码器（OBS、vMix、硬件编码器或 ffmpeg）里填入推流服务器地址和推流密钥。同一时间只接受一路推流：先连上的保留频道。", "Give the encoder (OBS, vMix, a hardware encoder or ffmpeg) the server address and the stream key. One publisher at a time: the first keeps the channel.";
+    "live.ingest_intro" => "在编码器（OBS、vMix、硬件编码器、手机或 ffmpeg）里填入 RTMP 推流地址和推流密钥，或 SRT 地址和含推流密钥的 streamid。同一时间只接受一路推流：先连上的保留频道。", "Give the encoder (OBS, vMix, a hardware encoder, a phone or ffmpeg) the RTMP address and the stream key, or the SRT address and a streamid with the stream key. One publisher at a time: the first keeps the channel.";
     "live.rtmp_url" => "RTMP 服务器", "RTMP server";
     "live.rtmp_off" => "本节点未开启推流接入", "The ingest is off on this node";
     "live.key" => "推流密钥", "Stream key";
@@ -327,6 +327,8 @@ catalog! {
     "done.target_updated" => "已保存转推目标。", "Restream target saved.";
     "done.target_deleted" => "已删除转推目标。", "Restream target removed.";
     "live.targets" => "转推", "Restream";
+    "live.srt_url" => "SRT 地址", "SRT address";
+    "live.srt_streamid" => "streamid（流 ID）填写：", "Set the streamid to:";
     "live.field.pull_url" => "拉流地址（可选）", "Pull address (optional)";
     "live.field.pull_url_hint" => "填写后频道不再接受推流，而是从这里拉取信号：rtmp://主机/应用/流名、HLS 地址（http(s)://…/index.m3u8），或 channel:频道编号（共享给本台的频道）。留空则由编码器推流。", "When set, the channel pulls its signal from here instead of taking a publisher: rtmp://host/app/stream, an HLS address (http(s)://…/index.m3u8) or channel:<id> (a channel shared with your station). Empty: an encoder publishes to it.";
     "field.pull_url" => "拉流地址", "Pull address";

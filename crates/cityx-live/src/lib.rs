@@ -25,13 +25,16 @@
 
 pub mod clip;
 mod context;
+pub mod door;
 pub mod flv;
 mod hls;
 pub mod publish;
 pub mod pull;
+mod remux;
 pub mod restream;
 pub mod rtmp;
 pub mod rtmp_client;
+pub mod srt;
 mod targets;
 
 pub use context::{ChannelWithKey, Live, LiveFile, new_stream_key};
@@ -54,6 +57,29 @@ pub fn register(
 }
 
 use std::path::PathBuf;
+
+/// Runs this node's ingest until the process stops: RTMP on `rtmp`, SRT on `srt` (when
+/// given), with one door (caps and wrong-key limits count across both), and the pulls'
+/// supervisor.
+pub async fn ingest(
+    rtmp: tokio::net::TcpListener,
+    srt: Option<tokio::net::UdpSocket>,
+    app: Arc<cityx_app::App>,
+    opts: Arc<IngestOptions>,
+) {
+    let door = Arc::new(door::Door::default());
+    let never = std::future::pending::<()>;
+    let srt = async {
+        if let Some(socket) = srt {
+            srt::serve(socket, app.clone(), opts.clone(), door.clone(), never()).await;
+        }
+    };
+    tokio::join!(
+        rtmp::serve(rtmp, app.clone(), opts.clone(), door.clone(), never()),
+        srt,
+        pull::supervise(app.clone(), opts.clone(), never()),
+    );
+}
 
 /// How the ingest runs on this node.
 #[derive(Clone, Debug)]

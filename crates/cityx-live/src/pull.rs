@@ -9,9 +9,9 @@
 //! takes the pull over within the hold (6 s) and one look (2 s).
 
 use crate::IngestOptions;
-use crate::flv;
 use crate::hls::Feed;
 use crate::publish::{HOLD, Publish};
+use crate::remux::{CHECK_EVERY, SILENCE};
 use crate::rtmp_client::{Client, Received};
 use cityx_app::App;
 use cityx_core::live::{Channel, ChannelState, Health, Source};
@@ -20,17 +20,13 @@ use cityx_media::hls::MediaPlaylist as Listing;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
 /// How often a node looks for pulls to take.
 const LOOK_EVERY: Duration = Duration::from_secs(2);
-/// A source silent this long is given up (and tried again).
-const SILENCE: Duration = Duration::from_secs(15);
 /// The longest pause after failures.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
-/// How often a running pull checks that its channel still pulls the same address.
-const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// A pull that ran this long starts its pauses again from the shortest.
 const STEADY: Duration = Duration::from_secs(30);
 
@@ -154,7 +150,7 @@ async fn take(
     app: &Arc<App>,
     opts: &Arc<IngestOptions>,
 ) -> Option<Publish> {
-    let session = crate::rtmp::session_id();
+    let session = crate::door::session_id();
     let held = app
         .repo()
         .hold_channel(
@@ -290,7 +286,7 @@ async fn finish(
 }
 
 /// Whether the channel still pulls what it pulled when the attempt began.
-async fn still_pulls(app: &App, ch: &Channel) -> bool {
+pub(crate) async fn still_pulls(app: &App, ch: &Channel) -> bool {
     match app.repo().get_channel(TenantScope::All, ch.id).await {
         Ok(now) => now.pull_url == ch.pull_url,
         Err(e) => !e.is_not_found(),
@@ -362,133 +358,11 @@ async fn follow_hls(
     let Some(publish) = take(&ch, &remote, reconnects, app, opts).await else {
         return Outcome::Busy;
     };
-    let ran = remux(feed, listing, &publish, &ch, app, opts).await;
+    let ran = crate::remux::run(&publish, &ch, opts, Some(app), move |stdin| {
+        follow(feed, listing, stdin)
+    })
+    .await;
     finish(&ch, publish, ran).await
-}
-
-/// Runs the remuxer (MPEG-TS in, FLV out) between the feed and the session: the feed's
-/// segments go into its stdin as they appear, its FLV comes back as messages for the session.
-async fn remux(
-    feed: Feed,
-    listing: Listing,
-    publish: &Publish,
-    ch: &Channel,
-    app: &Arc<App>,
-    opts: &Arc<IngestOptions>,
-) -> Result<Duration, (Duration, String)> {
-    let started = Instant::now();
-    let broke = |e: String| Err((started.elapsed(), e));
-    let dir = opts
-        .work_dir
-        .join(ch.id.to_string())
-        .join(format!("pull-{}", publish.session));
-    if let Err(e) = tokio::fs::create_dir_all(&dir).await {
-        return broke(format!("cannot make a working directory: {e}"));
-    }
-    let (in_tx, in_rx) = tokio::sync::oneshot::channel();
-    let (out_tx, out_rx) = tokio::sync::oneshot::channel();
-    let hooks = cityx_media::process::Hooks {
-        die_with_parent: true,
-        stderr_lines: Some(Box::new(|_| {})),
-        stdin: Some(Box::new(move |s| {
-            let _ = in_tx.send(s);
-        })),
-        stdout: Some(Box::new(move |s| {
-            let _ = out_tx.send(s);
-        })),
-        ..Default::default()
-    };
-    let limits = cityx_media::process::Limits {
-        wall: Duration::from_secs(30 * 24 * 3600),
-        stall: Duration::from_secs(30),
-        max_stdout: 0,
-    };
-    let (ffmpeg, workdir) = (opts.tools.ffmpeg.clone(), dir.clone());
-    let process = tokio::spawn(async move {
-        cityx_media::process::run_with(
-            &ffmpeg,
-            &cityx_media::live::remux_to_flv_args(),
-            &workdir,
-            &limits,
-            hooks,
-        )
-        .await
-    });
-    let (Ok(stdin), Ok(mut stdout)) = (in_rx.await, out_rx.await) else {
-        let why = match process.await {
-            Ok(Err(e)) => e.to_string(),
-            _ => "the remuxer did not start".into(),
-        };
-        let _ = tokio::fs::remove_dir_all(&dir).await;
-        return broke(why);
-    };
-    let writer = tokio::spawn(follow(feed, listing, stdin));
-    let mut reader = flv::Reader::default();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut checked = Instant::now();
-    let mut sized = false;
-    let result = loop {
-        if let Some(cut) = publish.cut().await {
-            break broke(format!("the session was cut ({cut:?})"));
-        }
-        if checked.elapsed() >= CHECK_EVERY {
-            checked = Instant::now();
-            if !still_pulls(app, ch).await {
-                break Ok(started.elapsed());
-            }
-        }
-        let n = match tokio::time::timeout(SILENCE, stdout.read(&mut buf)).await {
-            Err(_) => {
-                break broke(format!(
-                    "the source sent nothing for {} s",
-                    SILENCE.as_secs()
-                ));
-            }
-            Ok(Err(e)) => break broke(format!("the remuxer's output broke: {e}")),
-            Ok(Ok(0)) => break Ok(started.elapsed()),
-            Ok(Ok(n)) => n,
-        };
-        reader.push(&buf[..n]);
-        let mut fed = Ok(());
-        loop {
-            match reader.next_tag() {
-                Ok(Some(tag)) => {
-                    let (kind, timestamp, data) = tag;
-                    if !sized && let Some((w, h)) = reader.size {
-                        publish.set_size(w, h).await;
-                        sized = true;
-                    }
-                    if !publish.feed(kind, timestamp, &data).await {
-                        fed = Err("the packager cannot keep up with the source".to_owned());
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    fed = Err(format!("the remuxer wrote broken FLV: {}", e.0));
-                    break;
-                }
-            }
-        }
-        if let Err(e) = fed {
-            break broke(e);
-        }
-    };
-    // A feed that failed says why, rather than the remuxer's end it caused.
-    let result = match (result, writer.is_finished()) {
-        (r, true) => match writer.await {
-            Ok(Err(e)) => broke(e),
-            _ => r,
-        },
-        (r, false) => {
-            writer.abort();
-            r
-        }
-    };
-    drop(stdout);
-    let _ = tokio::time::timeout(Duration::from_secs(5), process).await;
-    let _ = tokio::fs::remove_dir_all(&dir).await;
-    result
 }
 
 /// Writes the feed's segments into the remuxer, from the live edge on, until the feed ends

@@ -206,14 +206,25 @@ pub async fn start(settings: &Settings, first_admin: &FirstAdmin) -> anyhow::Res
         cityx_live::publish::clear_work_dir(&opts.work_dir);
         http.rtmp_url = Some(settings.rtmp_url(bound));
         rtmp_addr = Some(bound);
-        // The pulls of pulling channels run beside the ingest, on every API node.
-        let (ingest_app, pull_app, pull_opts) = (app.clone(), app.clone(), opts.clone());
-        ingest = Some(tokio::spawn(async move {
-            tokio::join!(
-                cityx_live::rtmp::serve(listener, ingest_app, opts, std::future::pending()),
-                cityx_live::pull::supervise(pull_app, pull_opts, std::future::pending()),
-            );
-        }));
+        let srt = match settings.srt_addr()? {
+            Some(addr) => {
+                let socket = tokio::net::UdpSocket::bind(addr).await.with_context(|| {
+                    format!("failed to listen for SRT on {addr} (live.srt_listen): is another server running there?")
+                })?;
+                let bound = socket.local_addr()?;
+                http.srt_url = Some(settings.srt_url(bound));
+                tracing::info!(%bound, "SRT ingest listening");
+                Some(socket)
+            }
+            None => None,
+        };
+        // SRT beside RTMP, and the pulls of pulling channels, on every API node.
+        ingest = Some(tokio::spawn(cityx_live::ingest(
+            listener,
+            srt,
+            app.clone(),
+            opts,
+        )));
         tracing::info!(%bound, "RTMP ingest listening");
     }
     let state = HttpState {

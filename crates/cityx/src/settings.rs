@@ -207,6 +207,12 @@ pub struct LiveSettings {
     /// The RTMP address shown to encoders, e.g. rtmp://live.example.org/live; empty: made
     /// from server.public_url's host (or this machine) and rtmp_listen's port.
     pub rtmp_url: String,
+    /// Where SRT callers connect (UDP); empty: server.listen's host on port 10080 (a free
+    /// port when server.listen's port is 0); `off`: no SRT ingest.
+    pub srt_listen: String,
+    /// The SRT address shown to encoders, e.g. srt://live.example.org:10080; empty: made like
+    /// rtmp_url.
+    pub srt_url: String,
     /// Target HLS segment length, seconds (segments end on the next keyframe).
     pub segment_secs: u32,
     /// A new thumbnail every this many seconds.
@@ -223,6 +229,8 @@ impl Default for LiveSettings {
             enabled: true,
             rtmp_listen: String::new(),
             rtmp_url: String::new(),
+            srt_listen: String::new(),
+            srt_url: String::new(),
             segment_secs: 2,
             thumbnail_secs: 5,
             max_connections_per_ip: 20,
@@ -439,6 +447,7 @@ impl Settings {
         }
         if self.live.enabled {
             self.rtmp_addr()?;
+            self.srt_addr()?;
         }
         if !(1..=10).contains(&self.live.segment_secs) {
             bail!("live.segment_secs must be between 1 and 10");
@@ -732,6 +741,21 @@ impl Settings {
         })
     }
 
+    /// Where the SRT ingest listens; `None` when it is off.
+    pub fn srt_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        match self.live.srt_listen.trim() {
+            "off" => Ok(None),
+            "" => {
+                let http = self.listen_addr()?;
+                let port = if http.port() == 0 { 0 } else { 10080 };
+                Ok(Some(SocketAddr::new(http.ip(), port)))
+            }
+            addr => addr.parse().map(Some).with_context(|| {
+                format!("live.srt_listen `{addr}` is not an address like 0.0.0.0:10080, nor `off`")
+            }),
+        }
+    }
+
     /// How the ingest runs on this node.
     pub fn ingest_options(&self) -> cityx_live::IngestOptions {
         cityx_live::IngestOptions {
@@ -749,7 +773,21 @@ impl Settings {
         if !self.live.rtmp_url.is_empty() {
             return self.live.rtmp_url.trim_end_matches('/').to_owned();
         }
-        let host = url::Url::parse(&self.server.public_url)
+        format!("rtmp://{}:{}/live", self.shown_host(bound), bound.port())
+    }
+
+    /// The SRT address shown to encoders for an ingest bound to `bound`.
+    pub fn srt_url(&self, bound: SocketAddr) -> String {
+        if !self.live.srt_url.is_empty() {
+            return self.live.srt_url.trim_end_matches('/').to_owned();
+        }
+        format!("srt://{}:{}", self.shown_host(bound), bound.port())
+    }
+
+    /// The host encoders are told: server.public_url's, or the bound address (this machine's
+    /// loopback when bound to every address).
+    fn shown_host(&self, bound: SocketAddr) -> String {
+        url::Url::parse(&self.server.public_url)
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_else(|| {
@@ -758,8 +796,7 @@ impl Settings {
                 } else {
                     bound.ip().to_string()
                 }
-            });
-        format!("rtmp://{host}:{}/live", bound.port())
+            })
     }
 
     pub fn http_options(&self) -> cityx_http::http::HttpOptions {
@@ -769,6 +806,7 @@ impl Settings {
             body_limit: self.server.body_limit_bytes,
             request_timeout: Duration::from_secs(self.server.request_timeout_secs),
             rtmp_url: None,
+            srt_url: None,
         }
     }
 }

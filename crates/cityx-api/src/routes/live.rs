@@ -50,6 +50,8 @@ pub struct ChannelBody {
 pub struct IngestInfo {
     /// The RTMP server address to give the encoder; the stream key goes beside it.
     pub rtmp_url: Option<String>,
+    /// The SRT address to give the encoder, with the streamid `#!::r=<stream key>,m=publish`.
+    pub srt_url: Option<String>,
     /// The stream key's last four characters (the key itself is shown only when it is made).
     pub key_hint: String,
 }
@@ -79,6 +81,7 @@ pub(crate) fn view_of(st: &HttpState, actor: &Actor, channel: Channel) -> Channe
     let base = format!("/api/v1/channels/{}/hls", channel.id);
     let ingest = Live::may_manage(actor, &channel).then(|| IngestInfo {
         rtmp_url: st.http.rtmp_url.clone(),
+        srt_url: st.http.srt_url.clone(),
         key_hint: channel.key_hint.clone(),
     });
     ChannelView {

@@ -1143,3 +1143,110 @@ async fn alarms_are_raised_and_cleared_as_events() {
         "a clean end raises nothing: {told:?}"
     );
 }
+
+/// SRT: ffmpeg publishes MPEG-TS with the stream key in the streamid (the access-control
+/// convention), and so does Debian's srt-live-transmit fed by ffmpeg; the channel goes live
+/// and plays; a wrong key is refused in the handshake, quickly, and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_take_srt_with_the_key_in_the_streamid() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let admin = &w.user("station_admin@a").token;
+    let (s, made) = app
+        .post("/api/v1/channels", admin, json!({ "name": "SRT 演播室" }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let key = made["stream_key"].as_str().expect("key").to_owned();
+    let srt = made["ingest"]["srt_url"]
+        .as_str()
+        .expect("srt url")
+        .to_owned();
+    assert!(srt.starts_with("srt://127.0.0.1:"), "{srt}");
+    let at = |key: &str| format!("{srt}?streamid=#!::r={key},m=publish");
+
+    // A wrong key: refused in the handshake, within seconds, and audited.
+    let started = Instant::now();
+    let out = source(
+        &["-f", "mpegts", &at(&format!("sk_{}", "0".repeat(48)))],
+        20,
+    )
+    .wait_with_output()
+    .await
+    .expect("ffmpeg");
+    assert!(!out.status.success(), "a wrong key was taken");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refusing took {:?}",
+        started.elapsed()
+    );
+    let (_, audit) = app
+        .get("/api/v1/audit?action=publish_refused", &app.admin_token)
+        .await;
+    assert!(audit.to_string().contains("\"srt\""), "{audit}");
+
+    // ffmpeg as the caller.
+    let mut encoder = source(&["-f", "mpegts", &at(&key)], 10);
+    let live = channel_until(&app, &id, admin, "live over SRT", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
+    })
+    .await;
+    assert_eq!(live["channel"]["health"]["remote"], "127.0.0.1", "{live}");
+    assert_eq!(live["channel"]["health"]["width"], 640, "{live}");
+    playlist_with(&app, &id, admin, 2).await;
+    assert!(encoder.wait().await.expect("ffmpeg").success());
+    channel_until(&app, &id, admin, "off air", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
+
+    // srt-live-transmit as the caller, fed MPEG-TS by ffmpeg on a pipe.
+    let mut feed = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=640x360:rate=25:duration=10")
+        .args(["-f", "lavfi", "-i", "sine=frequency=300:duration=10"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+        ])
+        .args(["-f", "mpegts", "pipe:1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("ffmpeg");
+    let pipe: Stdio = feed
+        .stdout
+        .take()
+        .expect("stdout")
+        .try_into()
+        .expect("a pipe");
+    let mut transmit = Command::new("srt-live-transmit")
+        .args(["-q", "file://con"])
+        .arg(at(&key))
+        .stdin(pipe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("srt-live-transmit (Debian's srt-tools)");
+    channel_until(&app, &id, admin, "live from srt-live-transmit", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["audio_codec"] == "aac"
+    })
+    .await;
+    let playlist = playlist_with(&app, &id, admin, 2).await;
+    assert!(
+        playlist.contains("#EXT-X-DISCONTINUITY"),
+        "a second broadcast: {playlist}"
+    );
+    let _ = feed.wait().await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), transmit.wait()).await;
+    let _ = transmit.kill().await;
+}

@@ -1,0 +1,149 @@
+//! MPEG-TS into a live session: a hardened ffmpeg copies the stream (`-f mpegts` on stdin,
+//! `-c copy -f flv` on stdout) and its FLV is read back into the messages a session takes,
+//! for sources that bring MPEG-TS (HLS pulls, SRT publishers).
+
+use crate::IngestOptions;
+use crate::flv;
+use crate::publish::Publish;
+use cityx_app::App;
+use cityx_core::live::Channel;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+
+/// A source silent this long is given up.
+pub(crate) const SILENCE: Duration = Duration::from_secs(15);
+/// How often a pull checks that its channel still pulls the same address.
+pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Runs the remuxer (MPEG-TS in, FLV out) between a source and the session: `source` writes
+/// the stream into the remuxer's stdin (and ends it when the stream ends), the FLV that comes
+/// back is fed to the session as messages. With `pulling`, the channel is checked every few
+/// seconds to still pull what it pulled. How long it ran, or why it broke.
+pub(crate) async fn run<F, Fut>(
+    publish: &Publish,
+    ch: &Channel,
+    opts: &Arc<IngestOptions>,
+    pulling: Option<&Arc<App>>,
+    source: F,
+) -> Result<Duration, (Duration, String)>
+where
+    F: FnOnce(tokio::process::ChildStdin) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    let started = Instant::now();
+    let broke = |e: String| Err((started.elapsed(), e));
+    let dir = opts
+        .work_dir
+        .join(ch.id.to_string())
+        .join(format!("pull-{}", publish.session));
+    if let Err(e) = tokio::fs::create_dir_all(&dir).await {
+        return broke(format!("cannot make a working directory: {e}"));
+    }
+    let (in_tx, in_rx) = tokio::sync::oneshot::channel();
+    let (out_tx, out_rx) = tokio::sync::oneshot::channel();
+    let hooks = cityx_media::process::Hooks {
+        die_with_parent: true,
+        stderr_lines: Some(Box::new(|_| {})),
+        stdin: Some(Box::new(move |s| {
+            let _ = in_tx.send(s);
+        })),
+        stdout: Some(Box::new(move |s| {
+            let _ = out_tx.send(s);
+        })),
+        ..Default::default()
+    };
+    let limits = cityx_media::process::Limits {
+        wall: Duration::from_secs(30 * 24 * 3600),
+        stall: Duration::from_secs(30),
+        max_stdout: 0,
+    };
+    let (ffmpeg, workdir) = (opts.tools.ffmpeg.clone(), dir.clone());
+    let process = tokio::spawn(async move {
+        cityx_media::process::run_with(
+            &ffmpeg,
+            &cityx_media::live::remux_to_flv_args(),
+            &workdir,
+            &limits,
+            hooks,
+        )
+        .await
+    });
+    let (Ok(stdin), Ok(mut stdout)) = (in_rx.await, out_rx.await) else {
+        let why = match process.await {
+            Ok(Err(e)) => e.to_string(),
+            _ => "the remuxer did not start".into(),
+        };
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        return broke(why);
+    };
+    let writer = tokio::spawn(source(stdin));
+    let mut reader = flv::Reader::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut checked = Instant::now();
+    let mut sized = false;
+    let result = loop {
+        if let Some(cut) = publish.cut().await {
+            break broke(format!("the session was cut ({cut:?})"));
+        }
+        if let Some(app) = pulling
+            && checked.elapsed() >= CHECK_EVERY
+        {
+            checked = Instant::now();
+            if !crate::pull::still_pulls(app, ch).await {
+                break Ok(started.elapsed());
+            }
+        }
+        let n = match tokio::time::timeout(SILENCE, stdout.read(&mut buf)).await {
+            Err(_) => {
+                break broke(format!(
+                    "the source sent nothing for {} s",
+                    SILENCE.as_secs()
+                ));
+            }
+            Ok(Err(e)) => break broke(format!("the remuxer's output broke: {e}")),
+            Ok(Ok(0)) => break Ok(started.elapsed()),
+            Ok(Ok(n)) => n,
+        };
+        reader.push(&buf[..n]);
+        let mut fed = Ok(());
+        loop {
+            match reader.next_tag() {
+                Ok(Some(tag)) => {
+                    let (kind, timestamp, data) = tag;
+                    if !sized && let Some((w, h)) = reader.size {
+                        publish.set_size(w, h).await;
+                        sized = true;
+                    }
+                    if !publish.feed(kind, timestamp, &data).await {
+                        fed = Err("the packager cannot keep up with the source".to_owned());
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    fed = Err(format!("the remuxer wrote broken FLV: {}", e.0));
+                    break;
+                }
+            }
+        }
+        if let Err(e) = fed {
+            break broke(e);
+        }
+    };
+    // A feed that failed says why, rather than the remuxer's end it caused.
+    let result = match (result, writer.is_finished()) {
+        (r, true) => match writer.await {
+            Ok(Err(e)) => broke(e),
+            _ => r,
+        },
+        (r, false) => {
+            writer.abort();
+            r
+        }
+    };
+    drop(stdout);
+    let _ = tokio::time::timeout(Duration::from_secs(5), process).await;
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    result
+}

@@ -1,0 +1,203 @@
+//! The SRT ingest (`srt-tokio`, in process): a caller publishes MPEG-TS with its stream key in
+//! the streamid, as the SRT access-control convention has it (`#!::r=<key>,m=publish`; the key
+//! alone also does). The key is checked while the connection is being made, so a wrong key is
+//! refused in the handshake (and audited and limited per address, as for RTMP); an accepted
+//! stream goes through the remuxer into an ordinary session.
+
+use crate::IngestOptions;
+use crate::door::{Door, admit, refused};
+use crate::publish::Publish;
+use cityx_app::App;
+use cityx_core::live::Refusal;
+use futures_util::StreamExt;
+use srt_tokio::access::{RejectReason, ServerRejectReason};
+use srt_tokio::{ConnectionRequest, SrtListener, SrtSocket};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// What the caller's streamid asks for: the stream key to publish with, or why it cannot.
+pub fn streamid_key(id: &str) -> Result<&str, &'static str> {
+    let id = id.trim();
+    let Some(pairs) = id.strip_prefix("#!::") else {
+        return if id.is_empty() {
+            Err("no streamid: give the stream key as streamid")
+        } else {
+            Ok(id.rsplit('/').next().unwrap_or(id))
+        };
+    };
+    let mut resource = None;
+    for pair in pairs.split(',') {
+        match pair.split_once('=') {
+            Some(("r", r)) => resource = Some(r),
+            Some(("m", "publish")) | Some(("u" | "s" | "h" | "t", _)) => {}
+            Some(("m", _)) => return Err("only publishing (m=publish) is taken here"),
+            _ => {}
+        }
+    }
+    let resource = resource.ok_or("the streamid names no resource (r=<stream key>)")?;
+    Ok(resource.rsplit('/').next().unwrap_or(resource))
+}
+
+/// Accepts SRT callers on `socket` until `stop` resolves.
+pub async fn serve(
+    socket: tokio::net::UdpSocket,
+    app: Arc<App>,
+    opts: Arc<IngestOptions>,
+    door: Arc<Door>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "the SRT ingest has no address");
+            return;
+        }
+    };
+    let bound = SrtListener::builder()
+        .latency(Duration::from_millis(200))
+        .socket(socket)
+        .bind(local)
+        .await;
+    let (_listener, mut incoming) = match bound {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "the SRT ingest did not start");
+            return;
+        }
+    };
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            request = incoming.incoming().next() => {
+                let Some(request) = request else { return };
+                let (app, opts, door) = (app.clone(), opts.clone(), door.clone());
+                tokio::spawn(async move { caller(request, app, opts, door).await });
+            }
+        }
+    }
+}
+
+async fn caller(
+    request: ConnectionRequest,
+    app: Arc<App>,
+    opts: Arc<IngestOptions>,
+    door: Arc<Door>,
+) {
+    let peer = request.remote();
+    let reject = |r: ServerRejectReason| RejectReason::Server(r);
+    let Some(_slot) = door.enter(peer.ip(), opts.max_connections_per_ip, opts.max_connections)
+    else {
+        metrics::counter!("cityx_live_connections_refused_total").increment(1);
+        let _ = request.reject(reject(ServerRejectReason::Overload)).await;
+        return;
+    };
+    let streamid = request
+        .stream_id()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    let key = match streamid_key(&streamid) {
+        Ok(k) => k.to_owned(),
+        Err(why) => {
+            tracing::info!(%peer, why, "SRT caller refused");
+            door.failed(peer.ip());
+            refused(&app, None, peer, Refusal::UnknownKey, "srt").await;
+            let _ = request.reject(reject(ServerRejectReason::BadMode)).await;
+            return;
+        }
+    };
+    let (channel, session) = match admit(&app, &door, peer, &key, "srt").await {
+        Ok(admitted) => admitted,
+        Err(refusal) => {
+            let why = match refusal {
+                Refusal::UnknownKey => ServerRejectReason::Forbidden,
+                Refusal::RateLimited => ServerRejectReason::Overload,
+                Refusal::Busy => ServerRejectReason::Conflict,
+                Refusal::OverLimits => ServerRejectReason::Unacceptable,
+            };
+            let _ = request.reject(reject(why)).await;
+            return;
+        }
+    };
+    let reconnects = door.publishes(channel.id);
+    let socket = match request.accept(None).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::info!(%peer, error = %e, "an SRT caller left during the handshake");
+            let _ = app
+                .repo()
+                .release_channel(channel.id, &session, &Default::default())
+                .await;
+            return;
+        }
+    };
+    let publish = match Publish::start(
+        channel.clone(),
+        session,
+        peer.ip().to_string(),
+        reconnects,
+        app.clone(),
+        opts.clone(),
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(channel = %channel.id, error = %e, "could not start an SRT session");
+            return;
+        }
+    };
+    tracing::info!(channel = %channel.id, session = %publish.session, %peer, "live session started (SRT)");
+    let ran = crate::remux::run(&publish, &channel, &opts, None, move |stdin| {
+        pump(socket, stdin)
+    })
+    .await;
+    if let Err((_, e)) = &ran {
+        tracing::info!(channel = %channel.id, error = %e, "an SRT session ended");
+    }
+    if publish.cut().await == Some(crate::publish::Cut::OverLimits) {
+        refused(&app, Some(&channel), peer, Refusal::OverLimits, "srt").await;
+    }
+    publish.finish(ran.is_ok()).await;
+}
+
+/// Writes what the caller sends into the remuxer until the caller ends or goes silent.
+async fn pump(mut socket: SrtSocket, mut stdin: tokio::process::ChildStdin) -> Result<(), String> {
+    loop {
+        match tokio::time::timeout(crate::remux::SILENCE, socket.next()).await {
+            Err(_) => {
+                return Err(format!(
+                    "the publisher sent nothing for {} s",
+                    crate::remux::SILENCE.as_secs()
+                ));
+            }
+            Ok(None) => {
+                let _ = stdin.shutdown().await;
+                return Ok(());
+            }
+            Ok(Some(Err(e))) => return Err(format!("the SRT connection broke: {e}")),
+            Ok(Some(Ok((_, data)))) => {
+                stdin
+                    .write_all(&data)
+                    .await
+                    .map_err(|e| format!("the remuxer stopped taking the stream: {e}"))?;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamids_give_the_key() {
+        let key = "sk_0123";
+        assert_eq!(streamid_key(&format!("#!::r={key},m=publish")), Ok(key));
+        assert_eq!(streamid_key(&format!("#!::u=studio,r=live/{key}")), Ok(key));
+        assert_eq!(streamid_key(key), Ok(key));
+        assert_eq!(streamid_key(&format!("live/{key}")), Ok(key));
+        assert!(streamid_key(&format!("#!::r={key},m=request")).is_err());
+        assert!(streamid_key("#!::m=publish").is_err());
+        assert!(streamid_key("").is_err());
+    }
+}
