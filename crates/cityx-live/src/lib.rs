@@ -1,27 +1,32 @@
 //! Live channels (云直播): a station creates a channel, its encoder publishes to cityx's
-//! RTMP ingest with the channel's stream key, and whoever the channel is shared with watches
-//! it as HLS with a time-shift window (回看).
+//! RTMP or SRT ingest with the channel's stream key (or the channel pulls a remote signal),
+//! and whoever the channel is shared with watches it as HLS with a time-shift window (回看),
+//! while the channel is recorded, clipped and pushed to partners' restream targets.
 //!
-//! What it owns: its use cases ([`Live`], the context the doors call), the RTMP ingest
-//! ([`rtmp::serve`], started by `cityx serve` on API nodes), one publishing session per
+//! What it owns: its use cases ([`Live`] and [`Targets`], the contexts the doors call), the
+//! ingest ([`ingest`], started by `cityx serve` on API nodes: [`rtmp`], [`srt`] and one
+//! [`door`] for both, and the pulls' supervisor [`pull`]), one publishing session per
 //! channel ([`publish::Publish`]: a hardened ffmpeg copies the stream into 2-second HLS
 //! segments, which are moved into storage as they finish, with the channel's playlist kept
-//! here and a thumbnail), and the health report that also renews the session's hold on the
-//! channel. Its repository trait, SQL and row mapping are `cityx-db/src/sql/live.rs`; its
-//! domain types and rules `cityx_core::live`; the packager's command
-//! `cityx_media::live`; its routes `routes/live.rs` in `cityx-api` and `pages/live.rs` in
-//! `cityx-web`.
+//! here, a thumbnail, and the meter behind the alarms), the health report that also renews
+//! the session's hold on the channel, and the pushes to restream targets ([`restream`]).
+//! Its repository traits, SQL and row mapping are `cityx-db/src/sql/live.rs` and
+//! `live_targets.rs`; its domain types and rules `cityx_core::live`; the packager's and
+//! remuxer's commands `cityx_media::live`; its routes `routes/live.rs` and
+//! `routes/live_targets.rs` in `cityx-api` and `pages/live.rs` and `pages/live_targets.rs`
+//! in `cityx-web`.
 //!
 //! A pushed stream lives on the node its publisher's connection reached: the session holds
 //! the channel by a lease on its row, renewed every 2 s, so a second publisher is refused
 //! while the first is alive (the first keeps the channel), and a publisher that reconnects
 //! to another node after its node died continues the channel there, with the same
-//! playlist, once the lease has run out (6 s). Players on any node read the playlist and
-//! segments from storage.
+//! playlist, once the lease has run out (6 s). A pull is held the same way by the node whose
+//! supervisor took it. Players on any node read the playlist and segments from storage.
 //!
-//! Depends on `cityx-core`, `cityx-db`'s `LiveRepo`, `cityx-app` (storage and the error
-//! type), `cityx-media` (ffmpeg), `cityx-storage` and `cityx-queue` (the node's name). It
-//! must not depend on another subsystem or on a door.
+//! Depends on `cityx-core`, `cityx-db`'s `LiveRepo` and `TargetRepo`, `cityx-app` (storage,
+//! the sealer and the error type), `cityx-fetch` (the outbound guard, for pulls and
+//! restream), `cityx-media` (ffmpeg), `cityx-storage` and `cityx-queue` (the node's name).
+//! It must not depend on another subsystem or on a door.
 
 pub mod clip;
 mod context;
