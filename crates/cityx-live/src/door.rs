@@ -122,10 +122,11 @@ pub(crate) async fn admit(
         refused(app, None, peer, Refusal::UnknownKey, protocol).await;
         return Err(Refusal::UnknownKey);
     };
-    let session = session_id();
+    let session = session_id("");
+    // A publisher takes the channel from its own pull or slate (the standby inputs).
     let held = app
         .repo()
-        .hold_channel(
+        .take_over_channel(
             channel.id,
             &session,
             &cityx_queue::node_name(),
@@ -140,11 +141,12 @@ pub(crate) async fn admit(
     Ok((channel, session))
 }
 
-/// A session's id: 16 hex characters (also its folder in storage).
-pub(crate) fn session_id() -> String {
+/// A session's id: `prefix` and 16 hex characters (also its folder in storage). Standby
+/// sessions, which a publisher takes the channel from, are `pull-…` and `slate-…`.
+pub(crate) fn session_id(prefix: &str) -> String {
     let mut bytes = [0u8; 8];
     let _ = getrandom::fill(&mut bytes);
-    cityx_app::secrets::hex(&bytes)
+    format!("{prefix}{}", cityx_app::secrets::hex(&bytes))
 }
 
 /// Records a refused publish in the audit log.

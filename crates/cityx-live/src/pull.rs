@@ -150,7 +150,7 @@ async fn take(
     app: &Arc<App>,
     opts: &Arc<IngestOptions>,
 ) -> Option<Publish> {
-    let session = crate::door::session_id();
+    let session = crate::door::session_id("pull-");
     let held = app
         .repo()
         .hold_channel(

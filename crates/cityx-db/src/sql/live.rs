@@ -69,6 +69,16 @@ pub trait LiveRepo: Send + Sync {
         node: &str,
         until: OffsetDateTime,
     ) -> Result<bool>;
+    /// Takes the channel for a publisher's session even from a standby session (one whose id
+    /// starts with `pull-` or `slate-`: the channel's backup pull or its slate), which then
+    /// loses it at its next report; unless another publisher holds it. Whether it was taken.
+    async fn take_over_channel(
+        &self,
+        id: ChannelId,
+        session: &str,
+        node: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool>;
     /// Renews the session's hold with a health report; false when the session lost the
     /// channel (deleted, or held by another after this one's lease ran out).
     async fn renew_channel(
@@ -483,5 +493,30 @@ impl LiveRepo for SqlRepo {
         )
         .await?;
         commit(tx).await
+    }
+
+    async fn take_over_channel(
+        &self,
+        id: ChannelId,
+        session: &str,
+        node: &str,
+        until: OffsetDateTime,
+    ) -> Result<bool> {
+        let now = ms(cityx_core::now());
+        let done = sqlx::query(
+            "UPDATE live_channels SET session = $1, node = $2, held_until = $3, \
+             live_since = CASE WHEN held_until > $4 THEN live_since ELSE $4 END, health = NULL \
+             WHERE id = $5 AND deleted_at IS NULL AND (held_until IS NULL OR held_until < $4 \
+             OR session LIKE 'pull-%' OR session LIKE 'slate-%')",
+        )
+        .bind(session)
+        .bind(node)
+        .bind(ms(until))
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("take over a channel", "channel", e))?;
+        Ok(done.rows_affected() == 1)
     }
 }

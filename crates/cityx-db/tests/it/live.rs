@@ -449,6 +449,40 @@ pub async fn pulling_channels_are_offered_while_unheld(repo: Arc<dyn Repo>) {
         .await
         .expect("release");
     assert!(offered(repo.clone()).await.contains(&pulling), "free again");
+    // A publisher takes over from the pull (its backup), not from another publisher.
+    assert!(
+        repo.hold_channel(pulling, "pull-1", "n1", until)
+            .await
+            .expect("hold")
+    );
+    assert!(
+        !repo
+            .hold_channel(pulling, "push-1", "n2", until)
+            .await
+            .expect("hold")
+    );
+    assert!(
+        repo.take_over_channel(pulling, "push-1", "n2", until)
+            .await
+            .expect("take over")
+    );
+    assert!(
+        !repo
+            .renew_channel(pulling, "pull-1", until, &Health::default())
+            .await
+            .expect("renew"),
+        "the pull lost it"
+    );
+    assert!(
+        !repo
+            .take_over_channel(pulling, "push-2", "n3", until)
+            .await
+            .expect("take over"),
+        "a publisher keeps it"
+    );
+    repo.release_channel(pulling, "push-1", &Health::default())
+        .await
+        .expect("release");
     // Switched to being published to, it is no longer offered.
     let mut f = fields("p", Visibility::Private, vec![]);
     f.pull_url = None;

@@ -861,7 +861,7 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
     // A remote RTMP server (nginx-rtmp, an origin an encoder publishes to), played.
     let origin = cityx_testkit::nginx::NginxRtmp::start(2.0);
     let feed = format!("rtmp://127.0.0.1:{}/live/feed", origin.port);
-    let mut encoder = source(&["-f", "flv", &feed], 14);
+    let mut encoder = source(&["-f", "flv", &feed], 40);
     let (s, made) = app
         .post(
             "/api/v1/channels",
@@ -880,7 +880,25 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
         "no path or key in the health report"
     );
     playlist_with(&app, &rtmp_id, admin_b, 2).await;
-    let _ = encoder.wait().await;
+    // The pull is the channel's backup: an encoder publishing with the channel's key takes
+    // over at once, and when it ends the pull takes the channel again.
+    let own_key = made["stream_key"].as_str().expect("key");
+    let ingest = made["ingest"]["rtmp_url"].as_str().expect("rtmp");
+    let mut publisher = publish(&format!("{ingest}/{own_key}"), 6);
+    channel_until(
+        &app,
+        &rtmp_id,
+        admin_b,
+        "taken over by its publisher",
+        |v| v["channel"]["state"] == "live" && v["channel"]["health"]["remote"] == "127.0.0.1",
+    )
+    .await;
+    assert!(publisher.wait().await.expect("ffmpeg").success());
+    channel_until(&app, &rtmp_id, admin_b, "back on its pull", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["remote"] == "rtmp://127.0.0.1"
+    })
+    .await;
+    let _ = encoder.kill().await;
     drop(origin);
 
     // A remote HLS stream, followed.
