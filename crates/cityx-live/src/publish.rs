@@ -219,7 +219,6 @@ impl Publish {
             stop: stop.clone(),
             lost: lost.clone(),
             survives: std::sync::OnceLock::new(),
-            segment_secs: opts.segment_secs,
             recording: channel.record.then(|| Recording {
                 part: LivePlaylist::default(),
                 number: 0,
@@ -451,10 +450,12 @@ struct Mover {
     lost: Arc<AtomicBool>,
     /// Whether the channel still existed when the session learnt it lost it.
     survives: std::sync::OnceLock<bool>,
-    segment_secs: u32,
     /// When the channel records its broadcasts.
     recording: Option<Recording>,
 }
+
+/// How often the mover looks at ffmpeg's list for finished segments.
+const LOOK_EVERY: Duration = Duration::from_millis(50);
 
 /// How often a recording's part list is saved while it grows.
 const SAVE_PART_EVERY: Duration = Duration::from_secs(15);
@@ -742,12 +743,9 @@ async fn move_segments(mut m: Mover) {
         if stopping {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(if m.segment_secs > 1 {
-            200
-        } else {
-            100
-        }))
-        .await;
+        // ffmpeg's list is a small local file: looking often keeps a finished segment's
+        // wait for its listing short (the live bench's segment latency).
+        tokio::time::sleep(LOOK_EVERY).await;
     }
     playlist.ended = true;
     m.put("index.m3u8", Bytes::from(playlist.render())).await;
