@@ -30,6 +30,11 @@ const MAX_PAUSE: Duration = Duration::from_secs(60);
 /// A pull that ran this long starts its pauses again from the shortest.
 const STEADY: Duration = Duration::from_secs(30);
 
+/// The pause after `failures` failures in a row: 1, 2, 4 … seconds, at most [`MAX_PAUSE`].
+fn pause_after(failures: u32) -> Duration {
+    Duration::from_secs(1 << failures.min(6)).min(MAX_PAUSE)
+}
+
 /// How an attempt ended.
 #[derive(Debug)]
 enum Outcome {
@@ -66,16 +71,9 @@ pub async fn supervise(
             let now = Instant::now();
             let failures = waits.get(&id).map_or(0, |w| w.0);
             let (failures, pause) = match outcome {
-                Outcome::Failed => {
-                    let pause = Duration::from_secs(1 << failures.min(6)).min(MAX_PAUSE);
-                    (failures + 1, pause)
-                }
-                Outcome::OffAir => (failures, Duration::from_secs(3)),
                 Outcome::Ended(ran) if ran >= STEADY => (0, Duration::ZERO),
-                Outcome::Ended(_) => (
-                    failures + 1,
-                    Duration::from_secs(1 << failures.min(6)).min(MAX_PAUSE),
-                ),
+                Outcome::Failed | Outcome::Ended(_) => (failures + 1, pause_after(failures)),
+                Outcome::OffAir => (failures, Duration::from_secs(3)),
                 Outcome::Busy => (failures, Duration::ZERO),
             };
             waits.insert(id, (failures, now + pause));
@@ -405,5 +403,16 @@ async fn follow(
             ));
         }
         tokio::time::sleep(Duration::from_secs_f64((l.target / 2.0).clamp(0.5, 5.0))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_double_up_to_a_minute() {
+        let pauses: Vec<u64> = (0..9).map(|f| pause_after(f).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
     }
 }
