@@ -959,6 +959,8 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
 
 /// Twenty channels at once: one encoder (a single encode, pushed twenty times by ffmpeg's
 /// tee muxer) publishes to all of them, and every one is live with a playlist that grows.
+/// (The sessions gauge is the process's, shared with the tests running beside this one, so
+/// the API's states are what is counted.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_channels_run_at_once() {
     const CHANNELS: usize = 20;
@@ -1032,13 +1034,6 @@ async fn twenty_channels_run_at_once() {
         .filter(|c| c["channel"]["state"] == "live")
         .count();
     assert_eq!(live, CHANNELS, "{list}");
-    let metrics = app.metrics().await;
-    assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with("cityx_live_sessions") && l.ends_with(" 20")),
-        "{metrics}"
-    );
     let _ = encoder.kill().await;
 }
 
