@@ -183,7 +183,7 @@ async fn main() {
         .map(|i| format!("rtmp://127.0.0.1:{}/live/s{i}", nginx.port))
         .collect();
     let reference = measure(
-        nginx.child.id(),
+        nginx.nginx.child.id(),
         &source,
         &urls,
         &nginx.hls.join("s0").join("index.m3u8"),

@@ -21,6 +21,7 @@ mod ratios;
 #[path = "common/server.rs"]
 mod server;
 
+use cityx_testkit::nginx::Nginx;
 use ratios::{Goal, Ratios};
 use serde_json::Value;
 use server::{Server, status_kib};
@@ -33,22 +34,10 @@ fn clip(dir: &Path) -> std::path::PathBuf {
     server::test_clip(&dir.join("clip.mp4"), 20, 50)
 }
 
-/// nginx serving `root` on a loopback port, as Debian ships it, tuned as a media origin
-/// would be (sendfile, no access log, an open-file cache).
-struct Nginx {
-    child: std::process::Child,
-    port: u16,
-    _prefix: tempfile::TempDir,
-}
-
-impl Nginx {
-    fn start(root: &Path) -> Nginx {
-        let prefix = tempfile::tempdir().expect("dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let conf = format!(
+/// nginx serving `root` over HTTP, tuned as a CDN edge would be.
+fn start_nginx(root: &Path) -> Nginx {
+    Nginx::start(|p, port| {
+        format!(
             "daemon off;\nmaster_process on;\nworker_processes 2;\nuser root;\n\
              pid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
              events {{ worker_connections 1024; }}\n\
@@ -60,41 +49,10 @@ impl Nginx {
                types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 mp4; \
                image/jpeg jpg; }}\n\
                server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
-            p = prefix.path().display(),
+            p = p.display(),
             root = root.display(),
-        );
-        let conf_path = prefix.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("conf");
-        let child = Command::new("nginx")
-            .args(["-p"])
-            .arg(prefix.path())
-            .arg("-c")
-            .arg(&conf_path)
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nginx");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nginx did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Nginx {
-            child,
-            port,
-            _prefix: prefix,
-        }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        // SIGQUIT: the master stops its workers too (SIGKILL would leave them running,
-        // holding the port and the bench's stdout).
-        let _ = Command::new("kill")
-            .args(["-QUIT", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
+        )
+    })
 }
 
 /// What one wrk run measured.
@@ -233,7 +191,7 @@ fn main() {
             vec![format!("Range: bytes=0-{}", range_mib - 1)],
         ),
     ];
-    let nginx = Nginx::start(&root);
+    let nginx = start_nginx(&root);
     let nginx_base = format!("http://127.0.0.1:{}/", nginx.port);
     let pid = server.child.id();
     // Warm both: the first read of every file, the cache and nginx's open-file cache.

@@ -12,32 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
-/// `ffmpeg -re` publishing a test picture and tone for `secs` to `url`.
+/// `ffmpeg -re` publishing a test picture and tone for `secs` to `url` over RTMP.
 fn publish(url: &str, secs: u32) -> Child {
-    Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=640x360:rate=25:duration={secs}"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=500:duration={secs}"))
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-            "-f",
-            "flv",
-        ])
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("ffmpeg runs")
+    source(&["-f", "flv", url], secs)
 }
 
 /// Waits until `check` holds of the channel as `token` sees it; returns it.
