@@ -42,6 +42,16 @@ impl<'a> Targets<'a> {
         Ok(self.app.repo().list_targets(scope, channel).await?)
     }
 
+    /// One target of a channel the caller manages.
+    pub async fn get(&self, actor: &Actor, channel: ChannelId, id: TargetId) -> Result<Target> {
+        policy::manage_channels(actor)?;
+        Ok(self
+            .app
+            .repo()
+            .get_target(actor.tenant_scope(), channel, id)
+            .await?)
+    }
+
     /// Adds a target to a channel the caller manages.
     pub async fn add(
         &self,

@@ -119,12 +119,7 @@ pub async fn update(
     ApiJson(body): ApiJson<TargetBody>,
 ) -> ApiResult<Json<Target>> {
     let targets = Targets::of(&st.app);
-    let current = targets
-        .list(&actor, id)
-        .await?
-        .into_iter()
-        .find(|t| t.id == target)
-        .ok_or(cityx_app::Error::NotFound("target"))?;
+    let current = targets.get(&actor, id, target).await?;
     let changed = targets
         .change(&actor, id, target, &input_of(&body, Some(&current)))
         .await?;

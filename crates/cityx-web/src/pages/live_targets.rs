@@ -193,12 +193,9 @@ pub async fn switch(
         Err(e) => return e.into_response(),
     };
     let targets = Targets::of(&st.app);
-    let current = match targets.list(&u.actor, id).await {
-        Ok(list) => list.into_iter().find(|t| t.id == target),
+    let current = match targets.get(&u.actor, id, target).await {
+        Ok(t) => t,
         Err(e) => return WebError::app(e, u.t).into_response(),
-    };
-    let Some(current) = current else {
-        return WebError::app(cityx_app::Error::NotFound("target"), u.t).into_response();
     };
     let input = TargetInput {
         name: &current.name,
