@@ -164,8 +164,9 @@ test("the admin adds a restream target; while on air the push shows its state, t
   const token = await tokenOf(server, OWNER);
   // The partner: another channel of this installation, whose ingest takes the push.
   const partner = await api(server, "POST", "/api/v1/channels", token, { name: "合作平台频道" });
-  // The first broadcast ends; a new one starts once the target is there.
-  encoder?.kill("SIGKILL");
+  // The first broadcast ends (ffmpeg stops as asked, ending its stream: a killed encoder
+  // would leave the channel on its slate); a new one starts once the target is there.
+  encoder?.kill("SIGINT");
   const id = channelPath.split("/").pop();
   for (let i = 0; i < 80; i++) {
     const { channel } = await api(server, "GET", `/api/v1/channels/${id}`, token);

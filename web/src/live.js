@@ -22,6 +22,7 @@ if (video) {
   const id = video.dataset.live;
   const state = document.getElementById("channel-state");
   const idle = document.getElementById("live-idle-note");
+  const slateNote = document.getElementById("live-slate-note");
   let wasLive = state && state.classList.contains("on");
   const alarmsCell = document.querySelector('[data-health="alarms"]');
   const alarmNames = alarmsCell ? JSON.parse(alarmsCell.dataset.names || "{}") : {};
@@ -44,6 +45,7 @@ if (video) {
       const value = text[dd.dataset.health];
       if (value !== undefined) dd.textContent = value;
     }
+    if (alarmsCell) alarmsCell.classList.toggle("alarm", (h.alarms || []).length > 0);
   };
   const poll = async () => {
     try {
@@ -51,11 +53,14 @@ if (video) {
       if (!res.ok) return;
       const { channel } = await res.json();
       const live = channel.state === "live";
+      const slate = live && Boolean(channel.health && channel.health.slate);
       if (state) {
-        state.classList.toggle("on", live);
-        state.textContent = live ? state.dataset.on : state.dataset.off;
+        state.classList.toggle("on", live && !slate);
+        state.classList.toggle("warn", slate);
+        state.textContent = slate ? state.dataset.slate : live ? state.dataset.on : state.dataset.off;
       }
       if (idle) idle.hidden = live;
+      if (slateNote) slateNote.hidden = !slate;
       if (channel.health) show(channel.health);
       if (live && !wasLive && window.cityxPlayer) {
         window.cityxPlayer.loadSource(video.dataset.src);

@@ -258,6 +258,8 @@ catalog! {
     "live.none" => "还没有可以观看的直播频道。", "No live channel you may watch yet.";
     "live.on_air" => "直播中", "On air";
     "live.idle" => "未开播", "Off air";
+    "live.on_slate" => "信号中断·垫片", "Input lost · slate";
+    "live.slate_note" => "输入信号中断，频道正在播出垫片（画面提示与静音），观众和转推目标不会断流；信号恢复后自动切回。", "The input is gone: the channel shows its slate (a card and silence) so that viewers and restream targets are not cut off, and returns to the input when it comes back.";
     "live.since" => "开播于", "since";
     "live.back" => "返回直播墙", "Back to the wall";
     "live.save" => "保存设置", "Save the settings";

@@ -39,6 +39,7 @@ mod remux;
 pub mod restream;
 pub mod rtmp;
 pub mod rtmp_client;
+pub mod slate;
 pub mod srt;
 mod targets;
 
@@ -100,4 +101,6 @@ pub struct IngestOptions {
     pub max_connections_per_ip: usize,
     /// Connections the ingest port holds in all.
     pub max_connections: usize,
+    /// How long a channel whose input dropped stays on its slate; 0: it ends at once.
+    pub slate_secs: u32,
 }

@@ -74,6 +74,11 @@ pub struct Publish {
     restream: Option<Restream>,
     /// The packager's meter and the alarms raised now.
     meter: Arc<std::sync::Mutex<Meter>>,
+    /// Whether the broadcast ends with this session (the mover closes the playlist); not
+    /// when a slate follows.
+    ends: Arc<AtomicBool>,
+    app: Arc<App>,
+    opts: Arc<IngestOptions>,
 }
 
 /// What the packager's meter read lately, and since when the input is quiet or dark.
@@ -84,11 +89,17 @@ struct Meter {
     dark_since: Option<Instant>,
     /// Alarms raised now (and told).
     raised: Vec<Alarm>,
+    /// A slate's meter: no signal stays raised, and the card's black and silence are not
+    /// the input's.
+    held: bool,
 }
 
 impl Meter {
     fn take(&mut self, reading: cityx_media::live::Meter) {
         use cityx_media::live::Meter as Reading;
+        if self.held {
+            return;
+        }
         let now = Instant::now();
         match reading {
             Reading::Level(db) => {
@@ -111,6 +122,9 @@ impl Meter {
 
     /// The alarms the readings call for now.
     fn due(&self) -> Vec<Alarm> {
+        if self.held {
+            return self.raised.clone();
+        }
         let long = |since: Option<Instant>| {
             since.is_some_and(|t| t.elapsed() >= Duration::from_secs(ALARM_AFTER_SECS))
         };
@@ -182,6 +196,7 @@ impl Publish {
         opts: Arc<IngestOptions>,
     ) -> std::io::Result<Publish> {
         let repo = app.repo().clone();
+        let slate = session.starts_with(crate::slate::PREFIX);
         let dir = opts.work_dir.join(channel.id.to_string()).join(&session);
         std::fs::create_dir_all(&dir)?;
         metrics::gauge!("cityx_live_sessions").increment(1.0);
@@ -192,13 +207,19 @@ impl Publish {
             health: Health {
                 remote,
                 reconnects,
+                slate,
                 ..Health::default()
             },
             ..Seen::default()
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(Mutex::new(None));
-        let meter = Arc::new(std::sync::Mutex::new(Meter::default()));
+        let meter = Arc::new(std::sync::Mutex::new(Meter {
+            held: slate,
+            raised: if slate { vec![Alarm::NoSignal] } else { vec![] },
+            ..Meter::default()
+        }));
+        let ends = Arc::new(AtomicBool::new(true));
         let packager = tokio::spawn(package(
             dir.clone(),
             rx,
@@ -214,12 +235,13 @@ impl Publish {
             session: session.clone(),
             dir,
             storage: app.storage().clone(),
-            app,
+            app: app.clone(),
+            ends: ends.clone(),
             window_secs: f64::from(channel.dvr_minutes) * 60.0,
             stop: stop.clone(),
             lost: lost.clone(),
             survives: std::sync::OnceLock::new(),
-            recording: channel.record.then(|| Recording {
+            recording: (channel.record && !slate).then(|| Recording {
                 part: LivePlaylist::default(),
                 number: 0,
                 saved: Instant::now(),
@@ -251,6 +273,9 @@ impl Publish {
             tee,
             restream,
             meter,
+            ends,
+            app,
+            opts,
         })
     }
 
@@ -336,12 +361,22 @@ impl Publish {
     /// Ends the session: the packager gets the end of the stream and writes its last
     /// segment, the mover stores it and marks the broadcast ended, and the hold is released.
     /// Unless the input ended `clean` (the publisher or source said so), a no-signal alarm
-    /// is raised; silence and black end with the input.
+    /// is raised, silence and black end with the input, and the channel goes on on its
+    /// slate (when `live.slate_secs` is not 0) instead of ending.
     pub async fn finish(mut self, clean: bool) {
+        let lost = self.lost.load(Ordering::SeqCst);
+        let slate = self.session.starts_with(crate::slate::PREFIX);
+        // A stream over the channel's limits is refused, not covered.
+        let refused = *self.cut.lock().await == Some(Cut::OverLimits);
+        let slate_next = !clean && !lost && !slate && !refused && self.opts.slate_secs > 0;
+        if slate_next {
+            self.ends.store(false, Ordering::SeqCst);
+        }
         // The reporter keeps renewing the hold until the last segment is stored.
         self.tags.take();
         if let Some(r) = self.restream.take() {
-            r.stop().await;
+            // The partners' streams end with the broadcast; a slate's push follows otherwise.
+            r.stop(!slate_next && !lost).await;
         }
         if let Some(p) = self.packager.take() {
             let _ = tokio::time::timeout(Duration::from_secs(15), p).await;
@@ -354,7 +389,9 @@ impl Publish {
         let mut health = self.seen.lock().await.health.clone();
         let before =
             std::mem::take(&mut self.meter.lock().unwrap_or_else(|e| e.into_inner()).raised);
-        let after = if clean || self.lost.load(Ordering::SeqCst) {
+        // A slate that lost the channel leaves no signal to the input that took it back.
+        let lost = self.lost.load(Ordering::SeqCst);
+        let after = if (clean || lost) && !(slate && lost) {
             Vec::new()
         } else {
             vec![Alarm::NoSignal]
@@ -362,15 +399,44 @@ impl Publish {
         tell_alarms(&*self.repo, &self.channel, &before, &after).await;
         health.alarms = after;
         health.audio_db = None;
-        if !self.lost.load(Ordering::SeqCst)
-            && let Err(e) = self
+        tracing::info!(channel = %self.channel.id, session = %self.session, "live session ended");
+        if lost {
+            return;
+        }
+        if slate_next {
+            let to = crate::door::session_id(crate::slate::PREFIX);
+            let mut report = health.clone();
+            report.slate = true;
+            match self
                 .repo
-                .release_channel(self.channel.id, &self.session, &health)
+                .hand_over_channel(
+                    self.channel.id,
+                    &self.session,
+                    &to,
+                    cityx_core::now() + HOLD,
+                    &report,
+                )
                 .await
+            {
+                Ok(true) => {
+                    let (app, opts) = (self.app.clone(), self.opts.clone());
+                    crate::slate::cover(self.channel.clone(), to, health, app, opts);
+                    return;
+                }
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(channel = %self.channel.id, error = %e, "could not hand a channel to its slate");
+                }
+            }
+        }
+        health.slate = false;
+        if let Err(e) = self
+            .repo
+            .release_channel(self.channel.id, &self.session, &health)
+            .await
         {
             tracing::warn!(channel = %self.channel.id, error = %e, "could not release a channel");
         }
-        tracing::info!(channel = %self.channel.id, session = %self.session, "live session ended");
     }
 }
 
@@ -452,6 +518,8 @@ struct Mover {
     survives: std::sync::OnceLock<bool>,
     /// When the channel records its broadcasts.
     recording: Option<Recording>,
+    /// Whether the playlist is closed at the end (not when a slate follows).
+    ends: Arc<AtomicBool>,
 }
 
 /// How often the mover looks at ffmpeg's list for finished segments.
@@ -747,8 +815,10 @@ async fn move_segments(mut m: Mover) {
         // wait for its listing short (the live bench's segment latency).
         tokio::time::sleep(LOOK_EVERY).await;
     }
-    playlist.ended = true;
-    m.put("index.m3u8", Bytes::from(playlist.render())).await;
+    if m.ends.load(Ordering::SeqCst) {
+        playlist.ended = true;
+        m.put("index.m3u8", Bytes::from(playlist.render())).await;
+    }
     m.finish_part().await;
     let _ = tokio::fs::remove_dir_all(&m.dir).await;
 }
@@ -769,9 +839,11 @@ async fn report(
     lost: Arc<AtomicBool>,
     meter: Arc<std::sync::Mutex<Meter>>,
 ) {
-    // A no-signal alarm of the channel's last broadcast ends as this one begins.
+    // A no-signal alarm of the channel's last broadcast (or of the slate this session
+    // takes the channel from) ends as this input begins.
     if let Some(last) = &channel.health
         && last.alarms.contains(&Alarm::NoSignal)
+        && !session.starts_with(crate::slate::PREFIX)
     {
         tell_alarms(&*repo, &channel, &[Alarm::NoSignal], &[]).await;
     }

@@ -4,7 +4,10 @@
 //! up to a minute; a partner slower than the stream is reconnected rather than let fall
 //! behind. Targets added, changed or switched off while the channel is live are picked up
 //! within seconds. States are reported every 2 s into the targets' rows, so any node shows
-//! them.
+//! them. A push that stops because the broadcast ended or its target was switched off
+//! ends its stream as an encoder does; one whose session hands the channel on (to its
+//! slate, or from the slate to the returning input) is dropped, and the next session's push
+//! follows within seconds.
 
 use crate::flv::{self, TagKind};
 use crate::rtmp_client::{Client, ClientError};
@@ -91,7 +94,8 @@ impl Tee {
 
 /// The pushes of one session: stop them with [`stop`](Self::stop).
 pub struct Restream {
-    stop: watch::Sender<bool>,
+    /// Set when the pushes stop: whether they end their streams (`true`) or are dropped.
+    stop: watch::Sender<Option<bool>>,
     manager: JoinHandle<()>,
 }
 
@@ -104,34 +108,63 @@ impl Drop for Restream {
 impl Restream {
     /// Starts pushing `channel` to its targets from `tee`.
     pub fn start(channel: ChannelId, app: Arc<App>, tee: Tee) -> Restream {
-        let (stop, stopped) = watch::channel(false);
+        let (stop, stopped) = watch::channel(None);
         let manager = tokio::spawn(manage(channel, app, tee, stopped));
         Restream { stop, manager }
     }
 
-    /// Ends every push and reports the targets idle.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
+    /// Ends every push (`end`: ending the stream at the partner, as the broadcast ends;
+    /// otherwise dropping the connection, as another session's push follows) and reports
+    /// the targets idle.
+    pub async fn stop(mut self, end: bool) {
+        let _ = self.stop.send(Some(end));
         let manager = std::mem::replace(&mut self.manager, tokio::spawn(async {}));
         let _ = tokio::time::timeout(Duration::from_secs(10), manager).await;
     }
 }
 
-/// A running push: what it was started with, its task and its report.
+/// A running push: what it was started with, its task and its report. Dropped, its
+/// connection is dropped; [`end`](Self::end) ends its stream first.
 struct Running {
     fingerprint: String,
     task: JoinHandle<()>,
     report: Arc<Mutex<TargetReport>>,
     bytes_before: u64,
+    end: watch::Sender<bool>,
+    /// Whether dropping it aborts its task (not once it was told to end).
+    abort: bool,
+}
+
+/// How long a push may take to end its stream before it is dropped.
+const END_WITHIN: Duration = Duration::from_secs(3);
+
+impl Running {
+    /// Ends the push's stream at the partner, or drops it after [`END_WITHIN`].
+    fn end(mut self) {
+        let _ = self.end.send(true);
+        self.abort = false;
+        let task = self.task.abort_handle();
+        tokio::spawn(async move {
+            tokio::time::sleep(END_WITHIN).await;
+            task.abort();
+        });
+    }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.task.abort();
+        if self.abort {
+            self.task.abort();
+        }
     }
 }
 
-async fn manage(channel: ChannelId, app: Arc<App>, tee: Tee, mut stopped: watch::Receiver<bool>) {
+async fn manage(
+    channel: ChannelId,
+    app: Arc<App>,
+    tee: Tee,
+    mut stopped: watch::Receiver<Option<bool>>,
+) {
     let mut running: HashMap<TargetId, Running> = HashMap::new();
     let mut tick = tokio::time::interval(REPORT_EVERY);
     let mut ticks = 0u64;
@@ -145,19 +178,26 @@ async fn manage(channel: ChannelId, app: Arc<App>, tee: Tee, mut stopped: watch:
                 Ok(targets) => {
                     let wanted: HashMap<TargetId, SealedTarget> =
                         targets.into_iter().map(|t| (t.target.id, t)).collect();
+                    // Switched off, removed or changed: its stream ends at the partner.
+                    let gone: Vec<TargetId> = running
+                        .iter()
+                        .filter(|(id, r)| {
+                            wanted
+                                .get(id)
+                                .is_none_or(|t| fingerprint(t) != r.fingerprint)
+                        })
+                        .map(|(id, _)| *id)
+                        .collect();
                     let mut idle = Vec::new();
-                    running.retain(|id, r| {
-                        let keep = wanted
-                            .get(id)
-                            .is_some_and(|t| fingerprint(t) == r.fingerprint);
-                        if !keep {
+                    for id in gone {
+                        if let Some(r) = running.remove(&id) {
                             idle.push((
-                                *id,
+                                id,
                                 r.report.lock().unwrap_or_else(|e| e.into_inner()).clone(),
                             ));
+                            r.end();
                         }
-                        keep
-                    });
+                    }
                     report_idle(&app, idle).await;
                     for (id, target) in wanted {
                         if running.contains_key(&id) {
@@ -167,11 +207,13 @@ async fn manage(channel: ChannelId, app: Arc<App>, tee: Tee, mut stopped: watch:
                             state: Some(TargetState::Connecting),
                             ..TargetReport::default()
                         }));
+                        let (end, ended) = watch::channel(false);
                         let task = tokio::spawn(push(
                             target.clone(),
                             app.clone(),
                             tee.clone(),
                             report.clone(),
+                            ended,
                         ));
                         running.insert(
                             id,
@@ -180,6 +222,8 @@ async fn manage(channel: ChannelId, app: Arc<App>, tee: Tee, mut stopped: watch:
                                 task,
                                 report,
                                 bytes_before: 0,
+                                end,
+                                abort: true,
                             },
                         );
                     }
@@ -208,13 +252,15 @@ async fn manage(channel: ChannelId, app: Arc<App>, tee: Tee, mut stopped: watch:
             tracing::warn!(%channel, error = %e, "could not report targets");
         }
     }
+    let ends = stopped.borrow().unwrap_or(false);
     let idle = running
         .drain()
         .map(|(id, r)| {
-            (
-                id,
-                r.report.lock().unwrap_or_else(|e| e.into_inner()).clone(),
-            )
+            let report = r.report.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if ends {
+                r.end();
+            }
+            (id, report)
         })
         .collect();
     report_idle(&app, idle).await;
@@ -244,8 +290,15 @@ fn set(report: &Mutex<TargetReport>, change: impl FnOnce(&mut TargetReport)) {
     change(&mut report.lock().unwrap_or_else(|e| e.into_inner()));
 }
 
-/// Pushes to one target until the session ends, trying again after failures.
-async fn push(target: SealedTarget, app: Arc<App>, tee: Tee, report: Arc<Mutex<TargetReport>>) {
+/// Pushes to one target until the session ends or `ended` is set, trying again after
+/// failures.
+async fn push(
+    target: SealedTarget,
+    app: Arc<App>,
+    tee: Tee,
+    report: Arc<Mutex<TargetReport>>,
+    mut ended: watch::Receiver<bool>,
+) {
     let id = target.target.id;
     let key = app
         .sealer()
@@ -267,7 +320,7 @@ async fn push(target: SealedTarget, app: Arc<App>, tee: Tee, report: Arc<Mutex<T
             r.attempts += 1;
         });
         let began = Instant::now();
-        match push_once(&target.target.url, &key, &app, &tee, &report).await {
+        match push_once(&target.target.url, &key, &app, &tee, &report, &mut ended).await {
             Ok(()) => return,
             Err(e) => {
                 let error = e.to_string().replace(key.as_str(), "***");
@@ -280,7 +333,10 @@ async fn push(target: SealedTarget, app: Arc<App>, tee: Tee, report: Arc<Mutex<T
                     r.state = Some(TargetState::Retrying);
                     r.error = error;
                 });
-                tokio::time::sleep(pause).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = ended.changed() => return,
+                }
                 pause = (pause * 2).min(MAX_PAUSE);
             }
         }
@@ -288,17 +344,26 @@ async fn push(target: SealedTarget, app: Arc<App>, tee: Tee, report: Arc<Mutex<T
 }
 
 /// One connection: publish, send the stream's start, then every message from the next
-/// keyframe on. `Ok` when the session's stream ended.
+/// keyframe on. `Ok` when the session's stream ended, or when `ended` is set (the stream
+/// ended at the partner).
 async fn push_once(
     url: &str,
     key: &str,
     app: &App,
     tee: &Tee,
     report: &Mutex<TargetReport>,
+    ended: &mut watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
     let mut rx = tee.tx.subscribe();
-    let mut client = Client::connect(app.fetch_guard(), url).await?;
-    client.publish(key).await?;
+    let opened = async {
+        let mut client = Client::connect(app.fetch_guard(), url).await?;
+        client.publish(key).await?;
+        Ok::<_, ClientError>(client)
+    };
+    let mut client = tokio::select! {
+        c = opened => c?,
+        _ = ended.changed() => return Ok(()),
+    };
     let carried = report.lock().unwrap_or_else(|e| e.into_inner()).bytes;
     let sent_before = client.sent;
     set(report, |r| {
@@ -341,6 +406,11 @@ async fn push_once(
             read = client.read() => {
                 let n = read?;
                 client.received(n).await?;
+            }
+            _ = ended.changed() => {
+                return tokio::time::timeout(END_WITHIN, client.unpublish())
+                    .await
+                    .unwrap_or(Ok(()));
             }
         }
     }

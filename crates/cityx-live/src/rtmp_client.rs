@@ -149,6 +149,14 @@ impl Client {
         .await
     }
 
+    /// Ends a published stream as an encoder does (`deleteStream`), so that the server
+    /// takes it as ended rather than lost, and closes the connection.
+    pub async fn unpublish(&mut self) -> Result<(), ClientError> {
+        let results = self.session.stop_publishing().map_err(failed)?;
+        self.write(results).await?;
+        self.stream.shutdown().await.map_err(failed)
+    }
+
     /// Sends the stream's metadata (published streams).
     pub async fn send_metadata(&mut self, metadata: &StreamMetadata) -> Result<(), ClientError> {
         let packet = self.session.publish_metadata(metadata).map_err(failed)?;

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::{ConnectionRequest, SrtListener, SrtSocket};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 /// What the caller's streamid asks for: the stream key to publish with, or why it cannot.
@@ -160,8 +160,13 @@ async fn caller(
     publish.finish(ran.is_ok()).await;
 }
 
+/// A connection that ends this long after the caller's last data timed out (the caller
+/// died, or its network did) rather than being shut down.
+const ENDED_WITHIN: Duration = Duration::from_secs(2);
+
 /// Writes what the caller sends into the remuxer until the caller ends or goes silent.
 async fn pump(mut socket: SrtSocket, mut stdin: tokio::process::ChildStdin) -> Result<(), String> {
+    let mut last = Instant::now();
     loop {
         match tokio::time::timeout(crate::remux::SILENCE, socket.next()).await {
             Err(_) => {
@@ -170,12 +175,19 @@ async fn pump(mut socket: SrtSocket, mut stdin: tokio::process::ChildStdin) -> R
                     crate::remux::SILENCE.as_secs()
                 ));
             }
+            Ok(None) if last.elapsed() >= ENDED_WITHIN => {
+                return Err(format!(
+                    "the publisher went away without ending the stream ({} s without data)",
+                    last.elapsed().as_secs()
+                ));
+            }
             Ok(None) => {
                 let _ = stdin.shutdown().await;
                 return Ok(());
             }
             Ok(Some(Err(e))) => return Err(format!("the SRT connection broke: {e}")),
             Ok(Some(Ok((_, data)))) => {
+                last = Instant::now();
                 stdin
                     .write_all(&data)
                     .await

@@ -153,6 +153,100 @@ pub fn remux_to_flv_args() -> Vec<OsString> {
     args
 }
 
+/// The slate's frame rate; its picture is one group of [`SLATE_FRAMES`] frames.
+pub const SLATE_FPS: u32 = 25;
+/// Frames in the slate's one group of pictures (two seconds), which is repeated.
+pub const SLATE_FRAMES: u32 = 50;
+/// The slate's audio sample rate (AAC frames of 1024 samples of silence).
+pub const SLATE_AUDIO_RATE: u32 = 44_100;
+/// What the slate says, when a font with Chinese glyphs is at hand: a line in Chinese and
+/// a smaller one in English below it.
+const SLATE_TEXT: [&str; 2] = ["信号中断 请稍候", "Signal interrupted · please stand by"];
+/// Fonts with Chinese glyphs that Debian's packages install (fonts-noto-cjk,
+/// fonts-wqy-microhei), looked for in this order.
+const SLATE_FONTS: [&str; 3] = [
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+];
+
+/// A font the slate's text can be drawn with, if any is installed.
+pub fn slate_font() -> Option<&'static str> {
+    SLATE_FONTS
+        .into_iter()
+        .find(|f| std::path::Path::new(f).is_file())
+}
+
+/// The arguments of ffmpeg that make the slate shown while a channel's input is gone: two
+/// seconds (one closed group of pictures, H.264 without B-frames) of a dark card of
+/// `width`×`height` saying that the signal is interrupted (with `font`; without it, the
+/// card alone) and AAC silence, as FLV on standard output. Nothing untrusted goes in: the
+/// text and the font's path are this crate's own.
+pub fn slate_args(width: u32, height: u32, font: Option<&str>) -> Vec<OsString> {
+    let mut picture = format!(
+        "color=c=0x14263a:s={width}x{height}:r={SLATE_FPS}:d={}",
+        SLATE_FRAMES / SLATE_FPS
+    );
+    if let Some(font) = font {
+        let size = (height / 12).max(12);
+        let small = (height / 24).max(8);
+        let [chinese, english] = SLATE_TEXT;
+        let _ = write!(
+            picture,
+            ",drawtext=fontfile={font}:text='{chinese}':fontcolor=white:fontsize={size}\
+             :x=(w-text_w)/2:y=(h-text_h)/2-{small}:expansion=none\
+             ,drawtext=fontfile={font}:text='{english}':fontcolor=0xb0bec5:fontsize={small}\
+             :x=(w-text_w)/2:y=(h+text_h)/2+{small}:expansion=none"
+        );
+    }
+    let audio = format!("anullsrc=r={SLATE_AUDIO_RATE}:cl=stereo");
+    let frames = SLATE_FRAMES.to_string();
+    [
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-f",
+        "lavfi",
+        "-i",
+        &picture,
+        "-f",
+        "lavfi",
+        "-i",
+        &audio,
+        "-frames:v",
+        &frames,
+        "-t",
+        "2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-tune",
+        "stillimage",
+        "-pix_fmt",
+        "yuv420p",
+        "-bf",
+        "0",
+        "-g",
+        &frames,
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+        "-f",
+        "flv",
+        "-flvflags",
+        "no_duration_filesize",
+        "pipe:1",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect()
+}
+
 /// The arguments of ffmpeg that copy `length` seconds from `offset` of a clip's joined
 /// segments (`input`, MPEG-TS made by the packager) into an MP4 (`output`). Copying starts
 /// on the keyframe at or before `offset`.
@@ -346,6 +440,36 @@ impl LivePlaylist {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slates_are_one_closed_group_with_text_only_with_a_font() {
+        let text = |args: Vec<OsString>| {
+            args.iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let plain = text(slate_args(640, 360, None));
+        assert!(
+            plain.contains("color=c=0x14263a:s=640x360:r=25:d=2"),
+            "{plain}"
+        );
+        assert!(
+            plain.contains("-g 50") && plain.contains("-bf 0"),
+            "{plain}"
+        );
+        assert!(!plain.contains("drawtext"), "{plain}");
+        let drawn = text(slate_args(1280, 720, Some("/fonts/cjk.ttc")));
+        assert_eq!(
+            drawn.matches("drawtext=fontfile=/fonts/cjk.ttc").count(),
+            2,
+            "{drawn}"
+        );
+        assert!(
+            drawn.contains("fontsize=60") && drawn.contains("expansion=none"),
+            "{drawn}"
+        );
+    }
 
     fn seg(n: u32, secs: i64, disc: bool) -> LiveSegment {
         LiveSegment {

@@ -221,6 +221,9 @@ pub struct LiveSettings {
     pub max_connections_per_ip: usize,
     /// Connections the ingest port holds in all.
     pub max_connections: usize,
+    /// How long a channel whose input dropped (without ending) goes on on a slate, a card
+    /// and silence, waiting for the input or its pull to come back; 0: it ends at once.
+    pub slate_secs: u32,
 }
 
 impl Default for LiveSettings {
@@ -235,6 +238,7 @@ impl Default for LiveSettings {
             thumbnail_secs: 5,
             max_connections_per_ip: 20,
             max_connections: 1000,
+            slate_secs: 300,
         }
     }
 }
@@ -454,6 +458,9 @@ impl Settings {
         }
         if !(1..=60).contains(&self.live.thumbnail_secs) {
             bail!("live.thumbnail_secs must be between 1 and 60");
+        }
+        if self.live.slate_secs > 86_400 {
+            bail!("live.slate_secs must be at most 86400 (a day)");
         }
         if !(self.live.rtmp_url.is_empty()
             || self.live.rtmp_url.starts_with("rtmp://")
@@ -765,6 +772,7 @@ impl Settings {
             thumbnail_secs: self.live.thumbnail_secs,
             max_connections_per_ip: self.live.max_connections_per_ip.max(1),
             max_connections: self.live.max_connections.max(1),
+            slate_secs: self.live.slate_secs,
         }
     }
 

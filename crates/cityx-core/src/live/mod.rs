@@ -83,6 +83,10 @@ pub struct Health {
     /// Alarms raised now (each also told as a `channel.alarm` event when raised and cleared).
     #[serde(default)]
     pub alarms: Vec<Alarm>,
+    /// The input is gone and the channel's output is the slate (a card and silence) until
+    /// the input, or the channel's pull, comes back.
+    #[serde(default)]
+    pub slate: bool,
 }
 
 /// What is wrong with a channel's input.

@@ -60,8 +60,9 @@ pub trait LiveRepo: Send + Sync {
     ) -> Result<()>;
     /// The live channel whose stream key hashes to `key_hash` (for the ingest).
     async fn channel_by_key(&self, key_hash: &str) -> Result<Option<Channel>>;
-    /// Takes the channel for a publishing session until `until`, unless another session
-    /// holds it; whether it was taken.
+    /// Takes the channel for a pull's session until `until`, unless another session holds
+    /// it (a slate, whose id starts with `slate-`, yields: it stood in for this input);
+    /// whether it was taken.
     async fn hold_channel(
         &self,
         id: ChannelId,
@@ -88,9 +89,20 @@ pub trait LiveRepo: Send + Sync {
         until: OffsetDateTime,
         health: &Health,
     ) -> Result<bool>;
+    /// Passes the session's hold to session `to` (its slate) with `health` as the channel's
+    /// report, keeping when the broadcast began; false when `from` no longer holds it.
+    async fn hand_over_channel(
+        &self,
+        id: ChannelId,
+        from: &str,
+        to: &str,
+        until: OffsetDateTime,
+        health: &Health,
+    ) -> Result<bool>;
     /// Ends the session's hold, keeping its last health report.
     async fn release_channel(&self, id: ChannelId, session: &str, health: &Health) -> Result<()>;
-    /// Channels that pull their signal and that no session holds now (for the pullers).
+    /// Channels that pull their signal and that no session but a slate holds now (for the
+    /// pullers).
     async fn unheld_pull_channels(&self) -> Result<Vec<Channel>>;
     /// Keeps `health` (a failed pull's reason) as the channel's last report, unless a
     /// session holds the channel now.
@@ -394,8 +406,9 @@ impl LiveRepo for SqlRepo {
         let now = ms(cityx_core::now());
         let done = sqlx::query(
             "UPDATE live_channels SET session = $1, node = $2, held_until = $3, \
-             live_since = $4, health = NULL \
-             WHERE id = $5 AND deleted_at IS NULL AND (held_until IS NULL OR held_until < $4)",
+             live_since = CASE WHEN held_until > $4 THEN live_since ELSE $4 END, health = NULL \
+             WHERE id = $5 AND deleted_at IS NULL AND (held_until IS NULL OR held_until < $4 \
+             OR session LIKE 'slate-%')",
         )
         .bind(session)
         .bind(node)
@@ -429,6 +442,29 @@ impl LiveRepo for SqlRepo {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn hand_over_channel(
+        &self,
+        id: ChannelId,
+        from: &str,
+        to: &str,
+        until: OffsetDateTime,
+        health: &Health,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE live_channels SET session = $1, held_until = $2, health = $3 \
+             WHERE id = $4 AND session = $5 AND deleted_at IS NULL",
+        )
+        .bind(to)
+        .bind(ms(until))
+        .bind(serde_json::to_string(health).unwrap_or_default())
+        .bind(id.to_string())
+        .bind(from)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("hand a channel over", "channel", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn release_channel(&self, id: ChannelId, session: &str, health: &Health) -> Result<()> {
         sqlx::query(
             "UPDATE live_channels SET session = NULL, node = NULL, held_until = NULL, \
@@ -446,7 +482,8 @@ impl LiveRepo for SqlRepo {
     async fn unheld_pull_channels(&self) -> Result<Vec<Channel>> {
         let rows = sqlx::query(&format!(
             "SELECT {CHANNEL_COLS} FROM {CHANNEL_FROM} WHERE c.deleted_at IS NULL \
-             AND c.pull_url IS NOT NULL AND (c.held_until IS NULL OR c.held_until < $1) \
+             AND c.pull_url IS NOT NULL AND (c.held_until IS NULL OR c.held_until < $1 \
+             OR c.session LIKE 'slate-%') \
              ORDER BY c.id LIMIT 1000"
         ))
         .bind(ms(cityx_core::now()))

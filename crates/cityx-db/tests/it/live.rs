@@ -480,6 +480,64 @@ pub async fn pulling_channels_are_offered_while_unheld(repo: Arc<dyn Repo>) {
             .expect("take over"),
         "a publisher keeps it"
     );
+    // The publisher's input drops: its slate takes the hold, keeps the broadcast's start,
+    // and is offered to the pullers, whose pull takes the channel back from it.
+    let since = repo
+        .get_channel(TenantScope::All, pulling)
+        .await
+        .expect("get")
+        .live_since;
+    let dropped = Health {
+        slate: true,
+        ..Health::default()
+    };
+    assert!(
+        repo.hand_over_channel(pulling, "push-1", "slate-1", until, &dropped)
+            .await
+            .expect("hand over")
+    );
+    assert!(
+        !repo
+            .hand_over_channel(pulling, "push-1", "slate-2", until, &dropped)
+            .await
+            .expect("hand over"),
+        "only the holder hands over"
+    );
+    let slated = repo
+        .get_channel(TenantScope::All, pulling)
+        .await
+        .expect("get");
+    assert_eq!(slated.live_since, since, "one broadcast");
+    assert!(slated.health.is_some_and(|h| h.slate));
+    assert!(
+        offered(repo.clone()).await.contains(&pulling),
+        "on its slate"
+    );
+    assert!(
+        repo.hold_channel(pulling, "pull-2", "n1", until)
+            .await
+            .expect("hold"),
+        "the pull takes it from the slate"
+    );
+    assert!(
+        !repo
+            .renew_channel(pulling, "slate-1", until, &Health::default())
+            .await
+            .expect("renew"),
+        "the slate lost it"
+    );
+    assert!(
+        !repo
+            .hold_channel(pulling, "pull-3", "n2", until)
+            .await
+            .expect("hold"),
+        "a pull keeps it from another pull"
+    );
+    assert!(
+        repo.take_over_channel(pulling, "push-1", "n2", until)
+            .await
+            .expect("take over")
+    );
     repo.release_channel(pulling, "push-1", &Health::default())
         .await
         .expect("release");

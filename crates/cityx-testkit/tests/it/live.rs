@@ -630,10 +630,46 @@ async fn channels_push_to_their_restream_targets() {
         |t| t["state"] == "idle" && t["kbps"] == 0,
     )
     .await;
-    channel_until(&app, &partner_id, admin_a, "off air", |v| {
+    let ended = channel_until(&app, &partner_id, admin_a, "off air", |v| {
         v["channel"]["state"] == "idle"
     })
     .await;
+    assert_eq!(
+        ended["channel"]["health"]["alarms"],
+        json!([]),
+        "the push ended its stream as an encoder does: {ended}"
+    );
+
+    // The next broadcast's encoder dies: the channel goes on on its slate, and so does the
+    // push, so the partner's channel stays on air with the slate's picture in it.
+    let mut encoder = publish(&format!("{rtmp}/{source_key}"), 60);
+    let again = channel_until(
+        &app,
+        &partner_id,
+        admin_a,
+        "live from the push again",
+        |v| {
+            v["channel"]["state"] == "live"
+                && v["channel"]["health"]["fps"].as_f64().unwrap_or(0.0) > 0.0
+        },
+    )
+    .await;
+    let publishes = again["channel"]["health"]["reconnects"]
+        .as_u64()
+        .expect("reconnects");
+    encoder.kill().await.expect("kill");
+    channel_until(&app, &id, admin_a, "on its slate", |v| {
+        v["channel"]["health"]["slate"] == true
+    })
+    .await;
+    let fed = channel_until(&app, &partner_id, admin_a, "fed the slate", |v| {
+        v["channel"]["state"] == "live"
+            && v["channel"]["health"]["slate"] == false
+            && v["channel"]["health"]["fps"].as_f64().unwrap_or(0.0) > 0.0
+            && v["channel"]["health"]["reconnects"].as_u64().unwrap_or(0) > publishes
+    })
+    .await;
+    assert_eq!(fed["channel"]["health"]["width"], 640, "{fed}");
 
     // The audit log names the targets, never a key.
     let (_, audit) = app
@@ -1032,13 +1068,16 @@ async fn alarms_told(app: &TestApp, token: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
-/// Alarms: a black, silent input raises black and silence after their 10 s (in the health
-/// report and as `channel.alarm` events of the station's feed, which its webhooks get too);
-/// an encoder that dies raises no signal and clears the others; the next broadcast clears no
-/// signal, and one that ends as it should raises nothing. The audio level is reported.
+/// Alarms: black picture and silence are raised while they last (in the channel's health
+/// report and as `channel.alarm` events of the station's feed, which its webhooks get too).
+/// An encoder that dies raises no signal and clears the others, and the channel goes on on
+/// its slate: still live, its playlist not ended but growing with the slate's segments (a
+/// card at the input's size with AAC silence, as ffprobe reads it). The next publish takes
+/// the channel back and clears no signal; one that ends as it should ends the broadcast and
+/// raises nothing; a slate that waits longer than `live.slate_secs` ends it too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alarms_are_raised_and_cleared_as_events() {
-    let app = TestApp::spawn().await;
+async fn dropped_inputs_raise_alarms_and_go_on_a_slate_until_they_return() {
+    let app = TestApp::spawn_with(|s| s.live.slate_secs = 25).await;
     let w = World::seed(&app).await;
     let admin = &w.user("station_admin@a").token;
     let other = &w.user("station_admin@b").token;
@@ -1082,6 +1121,7 @@ async fn alarms_are_raised_and_cleared_as_events() {
         alarmed["channel"]["health"]["audio_db"], -120.0,
         "{alarmed}"
     );
+    assert_eq!(alarmed["channel"]["health"]["slate"], false, "{alarmed}");
     let told = alarms_told(&app, admin).await;
     assert!(told.contains(&("black".into(), true)), "{told:?}");
     assert!(told.contains(&("silence".into(), true)), "{told:?}");
@@ -1090,16 +1130,17 @@ async fn alarms_are_raised_and_cleared_as_events() {
         "another station is not told"
     );
 
-    // The encoder dies: no signal, and the others end with the input.
+    // The encoder dies: no signal, the others end with the input, and the slate goes on.
     dark.kill().await.expect("kill");
-    let gone = channel_until(&app, &id, admin, "off air with no signal", |v| {
-        v["channel"]["state"] == "idle"
+    let slated = channel_until(&app, &id, admin, "on its slate", |v| {
+        v["channel"]["health"]["slate"] == true
     })
     .await;
+    assert_eq!(slated["channel"]["state"], "live", "{slated}");
     assert_eq!(
-        gone["channel"]["health"]["alarms"],
+        slated["channel"]["health"]["alarms"],
         json!(["no_signal"]),
-        "{gone}"
+        "{slated}"
     );
     let told = alarms_told(&app, admin).await;
     for expected in [("no_signal", true), ("black", false), ("silence", false)] {
@@ -1108,13 +1149,58 @@ async fn alarms_are_raised_and_cleared_as_events() {
             "{expected:?}: {told:?}"
         );
     }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let playlist = loop {
+        let (_, text) = text_of(
+            &app,
+            &format!("/api/v1/channels/{id}/hls/index.m3u8"),
+            admin,
+        )
+        .await;
+        if text.lines().filter(|l| l.starts_with("slate-")).count() >= 2 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no slate segments: {text}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(!playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    assert!(playlist.contains("#EXT-X-DISCONTINUITY"), "{playlist}");
+    let card = playlist
+        .lines()
+        .rfind(|l| l.starts_with("slate-"))
+        .expect("a slate segment");
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg("-headers")
+        .arg(format!("Authorization: Bearer {admin}\r\n"))
+        .arg(app.url(&format!("/api/v1/channels/{id}/hls/{card}")))
+        .output()
+        .await
+        .expect("ffprobe");
+    let streams = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        streams.contains("h264,320,180") && streams.contains("aac"),
+        "the slate: {streams} ({})",
+        String::from_utf8_lossy(&probe.stderr)
+    );
 
-    // A broadcast with picture and sound clears no signal, and ends cleanly.
+    // A broadcast with picture and sound takes the channel back from the slate and clears
+    // no signal, and ends cleanly: off air, nothing raised.
     let mut bright = publish(&url, 6);
-    let on = channel_until(&app, &id, admin, "live with a level", |v| {
-        v["channel"]["state"] == "live" && v["channel"]["health"]["audio_db"].as_f64().is_some()
+    let on = channel_until(&app, &id, admin, "back on its input", |v| {
+        v["channel"]["health"]["slate"] == false
+            && v["channel"]["health"]["audio_db"].as_f64().is_some()
     })
     .await;
+    assert_eq!(on["channel"]["state"], "live", "{on}");
+    assert_eq!(on["channel"]["health"]["alarms"], json!([]), "{on}");
     let level = on["channel"]["health"]["audio_db"]
         .as_f64()
         .unwrap_or(-120.0);
@@ -1132,11 +1218,50 @@ async fn alarms_are_raised_and_cleared_as_events() {
         1,
         "a clean end raises nothing: {told:?}"
     );
+    let (_, text) = text_of(
+        &app,
+        &format!("/api/v1/channels/{id}/hls/index.m3u8"),
+        admin,
+    )
+    .await;
+    assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
+
+    // Dropped again, and not back within the slate's time: the broadcast ends, still
+    // without a signal.
+    let mut again = publish(&url, 60);
+    channel_until(&app, &id, admin, "live again", |v| {
+        v["channel"]["state"] == "live"
+            && v["channel"]["health"]["fps"].as_f64().unwrap_or(0.0) > 0.0
+    })
+    .await;
+    again.kill().await.expect("kill");
+    channel_until(&app, &id, admin, "on its slate again", |v| {
+        v["channel"]["health"]["slate"] == true
+    })
+    .await;
+    let over = channel_until(&app, &id, admin, "off air after its slate", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
+    assert_eq!(
+        over["channel"]["health"]["alarms"],
+        json!(["no_signal"]),
+        "{over}"
+    );
+    assert_eq!(over["channel"]["health"]["slate"], false, "{over}");
+    let (_, text) = text_of(
+        &app,
+        &format!("/api/v1/channels/{id}/hls/index.m3u8"),
+        admin,
+    )
+    .await;
+    assert!(text.contains("#EXT-X-ENDLIST"), "{text}");
 }
 
 /// SRT: ffmpeg publishes MPEG-TS with the stream key in the streamid (the access-control
 /// convention), and so does Debian's srt-live-transmit fed by ffmpeg; the channel goes live
-/// and plays; a wrong key is refused in the handshake, quickly, and audited.
+/// and plays; a wrong key is refused in the handshake, quickly, and audited; a caller that
+/// dies (its connection times out rather than being shut down) puts the channel on its slate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channels_take_srt_with_the_key_in_the_streamid() {
     let app = TestApp::spawn().await;
@@ -1236,7 +1361,18 @@ async fn channels_take_srt_with_the_key_in_the_streamid() {
         playlist.contains("#EXT-X-DISCONTINUITY"),
         "a second broadcast: {playlist}"
     );
-    let _ = feed.wait().await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), transmit.wait()).await;
-    let _ = transmit.kill().await;
+    // The caller dies without ending its stream: SRT's connection times out, which is no
+    // signal, and the channel goes on on its slate.
+    transmit.kill().await.expect("kill");
+    let slated = channel_until(&app, &id, admin, "on its slate", |v| {
+        v["channel"]["health"]["slate"] == true
+    })
+    .await;
+    assert_eq!(slated["channel"]["state"], "live", "{slated}");
+    assert_eq!(
+        slated["channel"]["health"]["alarms"],
+        json!(["no_signal"]),
+        "{slated}"
+    );
+    let _ = feed.kill().await;
 }

@@ -25,7 +25,26 @@ pub struct Tile {
     pub name: String,
     pub station: String,
     pub live: bool,
+    /// On air on its slate (the input dropped).
+    pub slate: bool,
+    /// The alarms raised now, in the reader's language.
+    pub alarms: String,
     pub since: String,
+}
+
+/// Whether the channel is on air on its slate.
+fn on_slate(ch: &Channel) -> bool {
+    ch.state == ChannelState::Live && ch.health.as_ref().is_some_and(|h| h.slate)
+}
+
+/// The channel's alarms raised now, named in the reader's language.
+fn alarm_list(t: T, ch: &Channel) -> String {
+    ch.health
+        .iter()
+        .flat_map(|h| h.alarms.iter())
+        .map(|a| t.get2("live.alarm.", a.as_str()))
+        .collect::<Vec<_>>()
+        .join("、")
 }
 
 /// What the channel form holds (typed, or the channel's).
@@ -176,6 +195,8 @@ fn tile(t: T, ch: &Channel) -> Tile {
         name: ch.name.clone(),
         station: ch.station_name.clone(),
         live: ch.state == ChannelState::Live,
+        slate: on_slate(ch),
+        alarms: alarm_list(t, ch),
         since: ch
             .live_since
             .map(fmt_time)
@@ -260,16 +281,7 @@ fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
             "level",
             h.audio_db.map_or("—".into(), |db| format!("{db:.1}")),
         ),
-        (
-            "alarms",
-            dash(
-                h.alarms
-                    .iter()
-                    .map(|a| t.get2("live.alarm.", a.as_str()))
-                    .collect::<Vec<_>>()
-                    .join("、"),
-            ),
-        ),
+        ("alarms", dash(alarm_list(t, ch))),
     ];
     // The publisher's address, and why a pull failed, are for those who manage the channel.
     if manage {
@@ -333,6 +345,7 @@ struct ChannelPage {
     description: String,
     station: String,
     live: bool,
+    slate: bool,
     since: String,
     visibility: String,
     dvr_minutes: u32,
@@ -436,6 +449,7 @@ async fn channel_page(
         description: ch.description.clone(),
         station: ch.station_name.clone(),
         live: ch.state == ChannelState::Live,
+        slate: on_slate(&ch),
         since: ch.live_since.map(fmt_time).unwrap_or_default(),
         visibility: t.get2("live.visibility.", ch.visibility.as_str()),
         dvr_minutes: ch.dvr_minutes,
