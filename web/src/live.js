@@ -17,6 +17,16 @@ if (wall) {
 const shown = document.querySelector("[data-replace-url]");
 if (shown) history.replaceState(null, "", shown.dataset.replaceUrl);
 
+// The alarms' and troubles' names in the page's language, and a failure as the page says it:
+// the code's name, then the operators' detail.
+const namesScript = document.getElementById("live-names");
+const names = namesScript ? JSON.parse(namesScript.textContent || "{}") : {};
+const troubleText = (code, detail) => {
+  const name = code && names.troubles ? names.troubles[code] || code : "";
+  if (name && detail) return `${name} · ${detail}`;
+  return name || detail || "";
+};
+
 const video = document.querySelector("video[data-live]");
 if (video) {
   const id = video.dataset.live;
@@ -25,7 +35,7 @@ if (video) {
   const slateNote = document.getElementById("live-slate-note");
   let wasLive = state && state.classList.contains("on");
   const alarmsCell = document.querySelector('[data-health="alarms"]');
-  const alarmNames = alarmsCell ? JSON.parse(alarmsCell.dataset.names || "{}") : {};
+  const alarmNames = names.alarms || {};
   const show = (h) => {
     const text = {
       video: h.video_codec || "—",
@@ -37,7 +47,7 @@ if (video) {
       uptime: String(h.uptime_secs),
       reconnects: String(h.reconnects),
       remote: h.remote || "—",
-      error: h.error || "—",
+      error: troubleText(h.error_code, h.error) || "—",
       level: h.audio_db === null || h.audio_db === undefined ? "—" : h.audio_db.toFixed(1),
       alarms: (h.alarms || []).map((a) => alarmNames[a] || a).join("、") || "—",
     };
@@ -126,8 +136,8 @@ if (targets) {
         badge.className = `badge target-${t.state}`;
         badge.textContent = targets.dataset[t.state] || t.state;
         const error = row.querySelector("[data-target-error]");
-        error.textContent = t.error;
-        error.hidden = !t.error;
+        error.textContent = troubleText(t.error_code, t.error);
+        error.hidden = !error.textContent;
         row.querySelector("[data-target-sent]").textContent = megabytes(t.bytes);
         row.querySelector("[data-target-kbps]").textContent = String(t.kbps);
         row.querySelector("[data-target-attempts]").textContent = String(t.attempts);

@@ -334,7 +334,7 @@ catalog! {
     "live.field.pull_url" => "拉流地址（可选）", "Pull address (optional)";
     "live.field.pull_url_hint" => "填写后，没有编码器推流时频道从这里拉取信号（也可作为备用信号：编码器一推流即切换到推流，推流中断后自动切回拉流）：rtmp://主机/应用/流名、HLS 地址（http(s)://…/index.m3u8），或 channel:频道编号（共享给本台的频道）。留空则由编码器推流。", "When set, the channel pulls its signal from here whenever no encoder publishes (a backup input: an encoder publishing with the key takes over at once, and the pull comes back when it stops): rtmp://host/app/stream, an HLS address (http(s)://…/index.m3u8) or channel:<id> (a channel shared with your station). Empty: an encoder publishes to it.";
     "field.pull_url" => "拉流地址", "Pull address";
-    "live.health.error" => "拉流错误", "Pull error";
+    "live.health.error" => "输入故障", "Input failure";
     "live.take" => "拉到本台", "Take into my station";
     "live.take.hint" => "在本台新建一个拉取此频道信号的频道（仅本台可见），可录制、剪辑、转推。", "Makes a channel of your station that pulls this channel's signal (visible to your station only), to record, clip and restream.";
     "done.channel_taken" => "已新建拉流频道；源频道开播时自动拉取。", "A pulling channel was made; it takes the signal whenever the source is on air.";
@@ -799,6 +799,18 @@ catalog! {
     "live.alarm.no_signal" => "无信号", "No signal";
     "live.alarm.silence" => "静音", "Silence";
     "live.alarm.black" => "黑场", "Black";
+    "live.trouble.bad_address" => "地址不可用", "Address not usable";
+    "live.trouble.forbidden_address" => "地址不允许访问（本机和内网地址须由运维在 fetch.allow_cidrs 中放行）", "Address not allowed (loopback and private addresses must be allowed by the operator in fetch.allow_cidrs)";
+    "live.trouble.unreachable" => "无法连接", "Cannot connect";
+    "live.trouble.refused" => "对方拒绝（请检查地址和推流密钥）", "Refused by the server (check the address and the key)";
+    "live.trouble.broken" => "连接中断", "Connection broke";
+    "live.trouble.silent" => "信号源没有数据", "The source sends nothing";
+    "live.trouble.too_slow" => "处理跟不上（码率过高或对方接收太慢）", "Cannot keep up (bit rate too high, or the partner too slow)";
+    "live.trouble.unsupported" => "流的格式不支持或超出频道限制", "Stream form not supported, or over the channel's limits";
+    "live.trouble.off_air" => "源频道未开播", "The source channel is off air";
+    "live.trouble.source_gone" => "源频道已删除或不再共享", "The source channel is gone or no longer shared";
+    "live.trouble.dropped" => "推流端异常断开", "The publisher dropped without ending";
+    "live.trouble.key_unreadable" => "本节点无法解密推流密钥（各节点须使用相同的 data.secret_key_file），请重新输入密钥", "The key cannot be decrypted on this node (every node needs the same data.secret_key_file); enter the key again";
     "done.webhook_created" => "推送地址已登记。", "Webhook added.";
     "done.webhook_deleted" => "推送地址已删除。", "Webhook deleted.";
     "done.delivery_retried" => "已重新排队推送。", "Queued to be sent again.";

@@ -64,6 +64,47 @@ pub fn register(
 
 use std::path::PathBuf;
 
+/// Why an input or a push failed: a stable code that pages name in the reader's language,
+/// and the detail in English for operators (never a stream key).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub code: cityx_core::live::Trouble,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(code: cityx_core::live::Trouble, detail: impl std::fmt::Display) -> Failure {
+        Failure {
+            code,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+impl From<cityx_fetch::FetchError> for Failure {
+    fn from(e: cityx_fetch::FetchError) -> Failure {
+        use cityx_core::live::Trouble;
+        use cityx_fetch::FetchError as F;
+        let code = match &e {
+            F::BadUrl => Trouble::BadAddress,
+            F::Forbidden { .. } => Trouble::ForbiddenAddress,
+            F::Resolve(_) | F::Network(_) => Trouble::Unreachable,
+            F::Status(_) => Trouble::Refused,
+            F::TooManyRedirects(_) => Trouble::Broken,
+            F::TooLarge { .. } => Trouble::Unsupported,
+        };
+        Failure::new(code, e)
+    }
+}
+
 /// Runs this node's ingest until the process stops: RTMP on `rtmp`, SRT on `srt` (when
 /// given), with one door (caps and wrong-key limits count across both), and the pulls'
 /// supervisor.

@@ -354,8 +354,10 @@ impl Publish {
     }
 
     /// Why the session's source broke, kept in the channel's last health report.
-    pub async fn note_error(&self, error: String) {
-        self.seen.lock().await.health.error = error;
+    pub async fn note_error(&self, error: crate::Failure) {
+        let mut seen = self.seen.lock().await;
+        seen.health.error = error.detail;
+        seen.health.error_code = Some(error.code);
     }
 
     /// Ends the session: the packager gets the end of the stream and writes its last

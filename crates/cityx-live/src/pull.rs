@@ -8,13 +8,13 @@
 //! that doubles up to a minute (per node); a node that dies loses its hold and another node
 //! takes the pull over within the hold (6 s) and one look (2 s).
 
-use crate::IngestOptions;
 use crate::hls::Feed;
 use crate::publish::{HOLD, Publish};
 use crate::remux::{CHECK_EVERY, SILENCE};
 use crate::rtmp_client::{Client, Received};
+use crate::{Failure, IngestOptions};
 use cityx_app::App;
-use cityx_core::live::{Channel, ChannelState, Health, Source};
+use cityx_core::live::{Channel, ChannelState, Health, Source, Trouble};
 use cityx_core::{ChannelId, TenantScope};
 use cityx_media::hls::MediaPlaylist as Listing;
 use std::collections::HashMap;
@@ -126,12 +126,13 @@ fn describe(source: &Source) -> String {
 }
 
 /// Keeps why a pull failed as the channel's last health report.
-async fn failed(app: &App, ch: &Channel, remote: &str, error: String) -> Outcome {
-    tracing::info!(channel = %ch.id, %error, "a pull failed");
+async fn failed(app: &App, ch: &Channel, remote: &str, error: Failure) -> Outcome {
+    tracing::info!(channel = %ch.id, error = %error, code = error.code.as_str(), "a pull failed");
     metrics::counter!("cityx_live_pull_failures_total").increment(1);
     let health = Health {
         remote: remote.to_owned(),
-        error,
+        error: error.detail,
+        error_code: Some(error.code),
         ..Health::default()
     };
     if let Err(e) = app.repo().note_unheld_health(ch.id, &health).await {
@@ -189,13 +190,11 @@ async fn attempt(
     opts: &Arc<IngestOptions>,
 ) -> Outcome {
     let Some(source) = ch.pull_url.as_deref().and_then(|u| Source::parse(u).ok()) else {
-        return failed(
-            app,
-            &ch,
-            "",
-            "the pull address is not one cityx can pull".into(),
-        )
-        .await;
+        let why = Failure::new(
+            Trouble::BadAddress,
+            "the pull address is not one cityx can pull",
+        );
+        return failed(app, &ch, "", why).await;
     };
     let remote = describe(&source);
     match &source {
@@ -207,7 +206,7 @@ async fn attempt(
             };
             let client = match opened.await {
                 Ok(c) => c,
-                Err(e) => return failed(app, &ch, &remote, e.to_string()).await,
+                Err(e) => return failed(app, &ch, &remote, e).await,
             };
             let Some(publish) = take(&ch, &remote, reconnects, app, opts).await else {
                 return Outcome::Busy;
@@ -218,7 +217,7 @@ async fn attempt(
         Source::Hls(url) => {
             let url = match app.fetch_guard().parse(url) {
                 Ok(u) => u,
-                Err(e) => return failed(app, &ch, &remote, e.to_string()).await,
+                Err(e) => return failed(app, &ch, &remote, e.into()).await,
             };
             let feed = Feed::Remote {
                 guard: app.fetch_guard().clone(),
@@ -229,7 +228,8 @@ async fn attempt(
         }
         Source::Channel(src) => {
             if *src == ch.id {
-                return failed(app, &ch, &remote, "a channel cannot pull itself".into()).await;
+                let why = Failure::new(Trouble::BadAddress, "a channel cannot pull itself");
+                return failed(app, &ch, &remote, why).await;
             }
             let seen = app
                 .repo()
@@ -241,14 +241,18 @@ async fn attempt(
                     let health = Health {
                         remote: format!("{} · {}", s.station_name, s.name),
                         error: "the source channel is off air".into(),
+                        error_code: Some(Trouble::OffAir),
                         ..Health::default()
                     };
                     let _ = app.repo().note_unheld_health(ch.id, &health).await;
                     return Outcome::OffAir;
                 }
                 Err(_) => {
-                    let why = "the source channel is gone, or no longer shared with this station";
-                    return failed(app, &ch, &remote, why.into()).await;
+                    let why = Failure::new(
+                        Trouble::SourceGone,
+                        "the source channel is gone, or no longer shared with this station",
+                    );
+                    return failed(app, &ch, &remote, why).await;
                 }
             }
             let feed = Feed::Channel {
@@ -264,7 +268,7 @@ async fn attempt(
 async fn finish(
     ch: &Channel,
     publish: Publish,
-    ran: Result<Duration, (Duration, String)>,
+    ran: Result<Duration, (Duration, Failure)>,
 ) -> Outcome {
     let clean = ran.is_ok();
     let outcome = match &ran {
@@ -298,13 +302,16 @@ async fn run_rtmp(
     publish: &Publish,
     app: &App,
     ch: &Channel,
-) -> Result<Duration, (Duration, String)> {
+) -> Result<Duration, (Duration, Failure)> {
     let started = Instant::now();
     let mut checked = Instant::now();
-    let broke = |e: String| Err((started.elapsed(), e));
+    let broke = |e: Failure| Err((started.elapsed(), e));
     loop {
         if let Some(cut) = publish.cut().await {
-            return broke(format!("the session was cut ({cut:?})"));
+            return broke(Failure::new(
+                Trouble::Broken,
+                format!("the session was cut ({cut:?})"),
+            ));
         }
         if checked.elapsed() >= CHECK_EVERY {
             checked = Instant::now();
@@ -314,23 +321,26 @@ async fn run_rtmp(
         }
         let n = match tokio::time::timeout(SILENCE, client.read()).await {
             Err(_) => {
-                return broke(format!(
-                    "the source sent nothing for {} s",
-                    SILENCE.as_secs()
+                return broke(Failure::new(
+                    Trouble::Silent,
+                    format!("the source sent nothing for {} s", SILENCE.as_secs()),
                 ));
             }
-            Ok(Err(e)) => return broke(e.to_string()),
+            Ok(Err(e)) => return broke(e),
             Ok(Ok(n)) => n,
         };
         let got = match client.received(n).await {
             Ok(g) => g,
-            Err(e) => return broke(e.to_string()),
+            Err(e) => return broke(e),
         };
         for r in got {
             match r {
                 Received::Media(kind, timestamp, data) => {
                     if !publish.feed(kind, timestamp, &data).await {
-                        return broke("the packager cannot keep up with the source".into());
+                        return broke(Failure::new(
+                            Trouble::TooSlow,
+                            "the packager cannot keep up with the source",
+                        ));
                     }
                 }
                 Received::Metadata(m) => publish.metadata(&m).await,
@@ -369,7 +379,7 @@ async fn follow(
     mut feed: Feed,
     first: Listing,
     mut stdin: tokio::process::ChildStdin,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     // Start at the newest segment: a viewer of the pull is as close to live as the source.
     let mut next = first.sequence + first.segments.len().saturating_sub(1) as u64;
     let mut listing = Some(first);
@@ -385,10 +395,12 @@ async fn follow(
                 continue;
             }
             let bytes = feed.segment(uri).await?;
-            stdin
-                .write_all(&bytes)
-                .await
-                .map_err(|e| format!("the remuxer stopped taking the stream: {e}"))?;
+            stdin.write_all(&bytes).await.map_err(|e| {
+                Failure::new(
+                    Trouble::Broken,
+                    format!("the remuxer stopped taking the stream: {e}"),
+                )
+            })?;
             next = seq + 1;
             last_new = Instant::now();
         }
@@ -397,9 +409,12 @@ async fn follow(
             return Ok(());
         }
         if last_new.elapsed() >= SILENCE + SILENCE {
-            return Err(format!(
-                "the source listed no new segment for {} s",
-                (SILENCE + SILENCE).as_secs()
+            return Err(Failure::new(
+                Trouble::Silent,
+                format!(
+                    "the source listed no new segment for {} s",
+                    (SILENCE + SILENCE).as_secs()
+                ),
             ));
         }
         tokio::time::sleep(Duration::from_secs_f64((l.target / 2.0).clamp(0.5, 5.0))).await;

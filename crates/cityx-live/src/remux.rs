@@ -2,11 +2,11 @@
 //! `-c copy -f flv` on stdout) and its FLV is read back into the messages a session takes,
 //! for sources that bring MPEG-TS (HLS pulls, SRT publishers).
 
-use crate::IngestOptions;
 use crate::flv;
 use crate::publish::Publish;
+use crate::{Failure, IngestOptions};
 use cityx_app::App;
-use cityx_core::live::Channel;
+use cityx_core::live::{Channel, Trouble};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
@@ -26,19 +26,22 @@ pub(crate) async fn run<F, Fut>(
     opts: &Arc<IngestOptions>,
     pulling: Option<&Arc<App>>,
     source: F,
-) -> Result<Duration, (Duration, String)>
+) -> Result<Duration, (Duration, Failure)>
 where
     F: FnOnce(tokio::process::ChildStdin) -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), Failure>> + Send + 'static,
 {
     let started = Instant::now();
-    let broke = |e: String| Err((started.elapsed(), e));
+    let broke = |code: Trouble, e: String| Err((started.elapsed(), Failure::new(code, e)));
     let dir = opts
         .work_dir
         .join(ch.id.to_string())
         .join(format!("pull-{}", publish.session));
     if let Err(e) = tokio::fs::create_dir_all(&dir).await {
-        return broke(format!("cannot make a working directory: {e}"));
+        return broke(
+            Trouble::Broken,
+            format!("cannot make a working directory: {e}"),
+        );
     }
     let (in_tx, in_rx) = tokio::sync::oneshot::channel();
     let (out_tx, out_rx) = tokio::sync::oneshot::channel();
@@ -75,7 +78,7 @@ where
             _ => "the remuxer did not start".into(),
         };
         let _ = tokio::fs::remove_dir_all(&dir).await;
-        return broke(why);
+        return broke(Trouble::Broken, why);
     };
     let writer = tokio::spawn(source(stdin));
     let mut reader = flv::Reader::default();
@@ -84,7 +87,7 @@ where
     let mut sized = false;
     let result = loop {
         if let Some(cut) = publish.cut().await {
-            break broke(format!("the session was cut ({cut:?})"));
+            break broke(Trouble::Broken, format!("the session was cut ({cut:?})"));
         }
         if let Some(app) = pulling
             && checked.elapsed() >= CHECK_EVERY
@@ -96,12 +99,12 @@ where
         }
         let n = match tokio::time::timeout(SILENCE, stdout.read(&mut buf)).await {
             Err(_) => {
-                break broke(format!(
-                    "the source sent nothing for {} s",
-                    SILENCE.as_secs()
-                ));
+                break broke(
+                    Trouble::Silent,
+                    format!("the source sent nothing for {} s", SILENCE.as_secs()),
+                );
             }
-            Ok(Err(e)) => break broke(format!("the remuxer's output broke: {e}")),
+            Ok(Err(e)) => break broke(Trouble::Broken, format!("the remuxer's output broke: {e}")),
             Ok(Ok(0)) => break Ok(started.elapsed()),
             Ok(Ok(n)) => n,
         };
@@ -116,25 +119,31 @@ where
                         sized = true;
                     }
                     if !publish.feed(kind, timestamp, &data).await {
-                        fed = Err("the packager cannot keep up with the source".to_owned());
+                        fed = Err((
+                            Trouble::TooSlow,
+                            "the packager cannot keep up with the source".to_owned(),
+                        ));
                         break;
                     }
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    fed = Err(format!("the remuxer wrote broken FLV: {}", e.0));
+                    fed = Err((
+                        Trouble::Unsupported,
+                        format!("the remuxer wrote broken FLV: {}", e.0),
+                    ));
                     break;
                 }
             }
         }
-        if let Err(e) = fed {
-            break broke(e);
+        if let Err((code, e)) = fed {
+            break broke(code, e);
         }
     };
     // A feed that failed says why, rather than the remuxer's end it caused.
     let result = match (result, writer.is_finished()) {
         (r, true) => match writer.await {
-            Ok(Err(e)) => broke(e),
+            Ok(Err(e)) => Err((started.elapsed(), e)),
             _ => r,
         },
         (r, false) => {

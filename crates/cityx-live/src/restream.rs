@@ -13,6 +13,7 @@ use crate::flv::{self, TagKind};
 use crate::rtmp_client::{Client, ClientError};
 use bytes::Bytes;
 use cityx_app::App;
+use cityx_core::live::Trouble;
 use cityx_core::live::target::{TargetReport, TargetState};
 use cityx_core::{ChannelId, TargetId};
 use cityx_db::SealedTarget;
@@ -307,6 +308,7 @@ async fn push(
     let Some(key) = key else {
         set(&report, |r| {
             r.state = Some(TargetState::Retrying);
+            r.error_code = Some(Trouble::KeyUnreadable);
             r.error = "the stream key cannot be decrypted here: every node needs the same \
                 data.secret_key_file; enter the key again"
                 .into();
@@ -332,6 +334,7 @@ async fn push(
                 set(&report, |r| {
                     r.state = Some(TargetState::Retrying);
                     r.error = error;
+                    r.error_code = Some(e.code);
                 });
                 tokio::select! {
                     _ = tokio::time::sleep(pause) => {}
@@ -369,6 +372,7 @@ async fn push_once(
     set(report, |r| {
         r.state = Some(TargetState::Live);
         r.error.clear();
+        r.error_code = None;
     });
     let mut started = false;
     loop {
@@ -397,7 +401,7 @@ async fn push_once(
                     set(report, |r| r.bytes = bytes);
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    return Err(ClientError(format!(
+                    return Err(ClientError::new(Trouble::TooSlow, format!(
                         "the partner took the stream slower than it came ({n} messages behind)"
                     )));
                 }

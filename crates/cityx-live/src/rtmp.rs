@@ -11,7 +11,7 @@ use crate::door::{Door, admit, refused};
 use crate::flv::TagKind;
 use crate::publish::{Cut, Publish};
 use cityx_app::App;
-use cityx_core::live::Refusal;
+use cityx_core::live::{Refusal, Trouble};
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
@@ -229,6 +229,23 @@ async fn connection(
     }
     .await;
     if let Some(p) = publish {
+        if !ended {
+            let why = match (&outcome, p.cut().await) {
+                (_, Some(Cut::OverLimits)) => crate::Failure::new(
+                    Trouble::Unsupported,
+                    "the stream is over the channel's bit rate or height",
+                ),
+                (Ok(()), _) => crate::Failure::new(
+                    Trouble::Dropped,
+                    "the publisher closed the connection without ending the stream",
+                ),
+                (Err(e), _) => crate::Failure::new(
+                    Trouble::Dropped,
+                    format!("the publisher's connection ended: {e}"),
+                ),
+            };
+            p.note_error(why).await;
+        }
         p.finish(ended).await;
     }
     outcome

@@ -5,6 +5,7 @@
 
 use crate::flv::TagKind;
 use bytes::Bytes;
+use cityx_core::live::Trouble;
 use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
 use rml_rtmp::sessions::{
     ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
@@ -20,34 +21,39 @@ pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// The port of an `rtmp://` address that names none.
 pub const DEFAULT_PORT: u16 = 1935;
 
-/// Why a connection failed, in words fit for the target's state (never the key).
-#[derive(Debug)]
-pub struct ClientError(pub String);
+/// Why a connection failed: its code, and words fit for the target's state (never the key).
+pub type ClientError = crate::Failure;
 
-impl std::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// The connection or the stream broke.
+fn failed(what: impl std::fmt::Display) -> ClientError {
+    ClientError::new(Trouble::Broken, what)
 }
 
-impl std::error::Error for ClientError {}
+fn unreachable(what: impl std::fmt::Display) -> ClientError {
+    ClientError::new(Trouble::Unreachable, what)
+}
 
-fn failed(what: impl std::fmt::Display) -> ClientError {
-    ClientError(what.to_string())
+fn refused(what: impl std::fmt::Display) -> ClientError {
+    ClientError::new(Trouble::Refused, what)
+}
+
+fn bad_address(what: &str) -> ClientError {
+    ClientError::new(Trouble::BadAddress, what)
 }
 
 /// A server address split: `rtmp://host[:port]/app` → the URL to admit and the app.
 pub fn split_address(address: &str) -> Result<(cityx_fetch::Url, String), ClientError> {
-    let mut url = cityx_fetch::Url::parse(address).map_err(|_| failed("not an rtmp:// address"))?;
+    let mut url =
+        cityx_fetch::Url::parse(address).map_err(|_| bad_address("not an rtmp:// address"))?;
     if url.scheme() != "rtmp" || url.host().is_none() || !url.username().is_empty() {
-        return Err(failed("not an rtmp://host/app address"));
+        return Err(bad_address("not an rtmp://host/app address"));
     }
     if url.port().is_none() {
         let _ = url.set_port(Some(DEFAULT_PORT));
     }
     let app = url.path().trim_matches('/').to_owned();
     if app.is_empty() {
-        return Err(failed("the address names no application"));
+        return Err(bad_address("the address names no application"));
     }
     Ok((url, app))
 }
@@ -67,8 +73,8 @@ impl Client {
     /// and asks to connect to the application.
     pub async fn connect(guard: &cityx_fetch::Guard, address: &str) -> Result<Client, ClientError> {
         let (url, app) = split_address(address)?;
-        let addrs = guard.admit(&url).await.map_err(|e| failed(e.to_string()))?;
-        let mut last = failed("no address to connect to");
+        let addrs = guard.admit(&url).await.map_err(ClientError::from)?;
+        let mut last = unreachable("no address to connect to");
         let mut stream = None;
         for addr in addrs {
             match tokio::time::timeout(ANSWER_WITHIN, TcpStream::connect(addr)).await {
@@ -76,15 +82,15 @@ impl Client {
                     stream = Some(s);
                     break;
                 }
-                Ok(Err(e)) => last = failed(format!("cannot connect to {addr}: {e}")),
-                Err(_) => last = failed(format!("no answer from {addr}")),
+                Ok(Err(e)) => last = unreachable(format!("cannot connect to {addr}: {e}")),
+                Err(_) => last = unreachable(format!("no answer from {addr}")),
             }
         }
         let mut stream = stream.ok_or(last)?;
         stream.set_nodelay(true).map_err(failed)?;
         let rest = tokio::time::timeout(ANSWER_WITHIN, handshake(&mut stream))
             .await
-            .map_err(|_| failed("no RTMP handshake within 10 s"))??;
+            .map_err(|_| unreachable("no RTMP handshake within 10 s"))??;
         let mut config = ClientSessionConfig::new();
         config.tc_url = Some(format!("rtmp://{}/{app}", host_port(&url)));
         let (session, first) = ClientSession::new(config).map_err(failed)?;
@@ -104,9 +110,9 @@ impl Client {
         client
             .wait_for(|e| match e {
                 ClientSessionEvent::ConnectionRequestAccepted => Some(Ok(())),
-                ClientSessionEvent::ConnectionRequestRejected { description } => Some(Err(failed(
-                    format!("the server refused the connection: {description}"),
-                ))),
+                ClientSessionEvent::ConnectionRequestRejected { description } => Some(Err(
+                    refused(format!("the server refused the connection: {description}")),
+                )),
                 _ => None,
             })
             .await?;
@@ -122,7 +128,7 @@ impl Client {
         self.write(vec![asked]).await?;
         self.wait_for(|e| match e {
             ClientSessionEvent::PublishRequestAccepted => Some(Ok(())),
-            ClientSessionEvent::UnhandleableOnStatusCode { code } => Some(Err(failed(format!(
+            ClientSessionEvent::UnhandleableOnStatusCode { code } => Some(Err(refused(format!(
                 "the server refused the stream: {}",
                 hide(code, key)
             )))),
@@ -140,7 +146,7 @@ impl Client {
         self.write(vec![asked]).await?;
         self.wait_for(|e| match e {
             ClientSessionEvent::PlaybackRequestAccepted => Some(Ok(())),
-            ClientSessionEvent::UnhandleableOnStatusCode { code } => Some(Err(failed(format!(
+            ClientSessionEvent::UnhandleableOnStatusCode { code } => Some(Err(refused(format!(
                 "the server refused the stream: {}",
                 hide(code, name)
             )))),
@@ -276,7 +282,7 @@ impl Client {
             }
             let n = tokio::time::timeout_at(deadline, self.stream.read(&mut self.buf))
                 .await
-                .map_err(|_| failed("the server did not answer within 10 s"))?
+                .map_err(|_| unreachable("the server did not answer within 10 s"))?
                 .map_err(failed)?;
             if n == 0 {
                 return Err(failed("the server closed the connection"));

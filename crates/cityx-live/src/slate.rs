@@ -166,7 +166,11 @@ pub(crate) fn cover(
                 return;
             }
         };
-        publish.note_error(last.error).await;
+        if let Some(code) = last.error_code {
+            publish
+                .note_error(crate::Failure::new(code, last.error))
+                .await;
+        }
         // Announced like an encoder's, for the health report and the restream targets.
         let mut metadata = rml_rtmp::sessions::StreamMetadata::new();
         metadata.video_width = Some(size.0);

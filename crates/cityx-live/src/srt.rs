@@ -4,11 +4,11 @@
 //! refused in the handshake (and audited and limited per address, as for RTMP); an accepted
 //! stream goes through the remuxer into an ordinary session.
 
-use crate::IngestOptions;
 use crate::door::{Door, admit, refused};
 use crate::publish::Publish;
+use crate::{Failure, IngestOptions};
 use cityx_app::App;
-use cityx_core::live::Refusal;
+use cityx_core::live::{Refusal, Trouble};
 use futures_util::StreamExt;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::{ConnectionRequest, SrtListener, SrtSocket};
@@ -153,6 +153,7 @@ async fn caller(
     .await;
     if let Err((_, e)) = &ran {
         tracing::info!(channel = %channel.id, error = %e, "an SRT session ended");
+        publish.note_error(e.clone()).await;
     }
     if publish.cut().await == Some(crate::publish::Cut::OverLimits) {
         refused(&app, Some(&channel), peer, Refusal::OverLimits, "srt").await;
@@ -165,33 +166,46 @@ async fn caller(
 const ENDED_WITHIN: Duration = Duration::from_secs(2);
 
 /// Writes what the caller sends into the remuxer until the caller ends or goes silent.
-async fn pump(mut socket: SrtSocket, mut stdin: tokio::process::ChildStdin) -> Result<(), String> {
+async fn pump(mut socket: SrtSocket, mut stdin: tokio::process::ChildStdin) -> Result<(), Failure> {
     let mut last = Instant::now();
     loop {
         match tokio::time::timeout(crate::remux::SILENCE, socket.next()).await {
             Err(_) => {
-                return Err(format!(
-                    "the publisher sent nothing for {} s",
-                    crate::remux::SILENCE.as_secs()
+                return Err(Failure::new(
+                    Trouble::Silent,
+                    format!(
+                        "the publisher sent nothing for {} s",
+                        crate::remux::SILENCE.as_secs()
+                    ),
                 ));
             }
             Ok(None) if last.elapsed() >= ENDED_WITHIN => {
-                return Err(format!(
-                    "the publisher went away without ending the stream ({} s without data)",
-                    last.elapsed().as_secs()
+                return Err(Failure::new(
+                    Trouble::Dropped,
+                    format!(
+                        "the publisher went away without ending the stream ({} s without data)",
+                        last.elapsed().as_secs()
+                    ),
                 ));
             }
             Ok(None) => {
                 let _ = stdin.shutdown().await;
                 return Ok(());
             }
-            Ok(Some(Err(e))) => return Err(format!("the SRT connection broke: {e}")),
+            Ok(Some(Err(e))) => {
+                return Err(Failure::new(
+                    Trouble::Broken,
+                    format!("the SRT connection broke: {e}"),
+                ));
+            }
             Ok(Some(Ok((_, data)))) => {
                 last = Instant::now();
-                stdin
-                    .write_all(&data)
-                    .await
-                    .map_err(|e| format!("the remuxer stopped taking the stream: {e}"))?;
+                stdin.write_all(&data).await.map_err(|e| {
+                    Failure::new(
+                        Trouble::Broken,
+                        format!("the remuxer stopped taking the stream: {e}"),
+                    )
+                })?;
             }
         }
     }

@@ -73,9 +73,12 @@ pub struct Health {
     pub reconnects: u32,
     /// The publisher's address.
     pub remote: String,
-    /// Why the channel's last pull failed (empty when it did not).
+    /// Why the channel's input last failed (empty when it did not), in English, for
+    /// operators; `error_code` says it for everyone.
     #[serde(default)]
     pub error: String,
+    #[serde(default)]
+    pub error_code: Option<Trouble>,
     /// The audio's loudness over the last second, RMS in dBFS (-120 for digital silence);
     /// absent without audio.
     #[serde(default)]
@@ -87,6 +90,73 @@ pub struct Health {
     /// the input, or the channel's pull, comes back.
     #[serde(default)]
     pub slate: bool,
+}
+
+/// Why a channel's input (a pull, a publisher) or a restream push failed, as a stable code
+/// that pages name in the reader's language; the English detail beside it is for operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trouble {
+    /// The address is not one cityx can use (its scheme or form).
+    BadAddress,
+    /// The outbound guard refused the address (loopback, private, not resolvable).
+    ForbiddenAddress,
+    /// Nothing answered in time: no connection, handshake or reply.
+    Unreachable,
+    /// The server answered but refused the connection or the stream (a wrong key, an
+    /// unknown name).
+    Refused,
+    /// The connection or the stream broke (closed, malformed).
+    Broken,
+    /// The source or publisher sent nothing for a while.
+    Silent,
+    /// The stream came faster than cityx or the partner took it.
+    TooSlow,
+    /// The stream is in a form cityx does not take (fragmented MP4, encryption, a codec the
+    /// packager cannot copy, an oversized segment).
+    Unsupported,
+    /// The source channel is off air.
+    OffAir,
+    /// The source channel is gone, or no longer shared with the station.
+    SourceGone,
+    /// The publisher went away without ending its stream.
+    Dropped,
+    /// The partner's stream key cannot be decrypted on this node.
+    KeyUnreadable,
+}
+
+impl Trouble {
+    pub const ALL: [Trouble; 12] = [
+        Trouble::BadAddress,
+        Trouble::ForbiddenAddress,
+        Trouble::Unreachable,
+        Trouble::Refused,
+        Trouble::Broken,
+        Trouble::Silent,
+        Trouble::TooSlow,
+        Trouble::Unsupported,
+        Trouble::OffAir,
+        Trouble::SourceGone,
+        Trouble::Dropped,
+        Trouble::KeyUnreadable,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trouble::BadAddress => "bad_address",
+            Trouble::ForbiddenAddress => "forbidden_address",
+            Trouble::Unreachable => "unreachable",
+            Trouble::Refused => "refused",
+            Trouble::Broken => "broken",
+            Trouble::Silent => "silent",
+            Trouble::TooSlow => "too_slow",
+            Trouble::Unsupported => "unsupported",
+            Trouble::OffAir => "off_air",
+            Trouble::SourceGone => "source_gone",
+            Trouble::Dropped => "dropped",
+            Trouble::KeyUnreadable => "key_unreadable",
+        }
+    }
 }
 
 /// What is wrong with a channel's input.

@@ -55,6 +55,8 @@ pub struct TargetReport {
     pub state: Option<TargetState>,
     /// Why the last attempt failed (empty when none did), with the key masked.
     pub error: String,
+    #[serde(default)]
+    pub error_code: Option<super::Trouble>,
     /// Bytes sent since the channel went live.
     pub bytes: u64,
     /// Rate over the last report's interval.
@@ -78,7 +80,10 @@ pub struct Target {
     /// Pushed whenever the channel is live (when false, never).
     pub enabled: bool,
     pub state: TargetState,
+    /// Why the last attempt failed, in English for operators; `error_code` says it for
+    /// everyone.
     pub error: String,
+    pub error_code: Option<super::Trouble>,
     pub bytes: u64,
     pub kbps: u32,
     pub attempts: u32,

@@ -89,6 +89,7 @@ fn target_from(r: &AnyRow) -> Result<SealedTarget> {
             enabled,
             state: report.state.unwrap_or(TargetState::Idle),
             error: report.error,
+            error_code: report.error_code,
             bytes: report.bytes,
             kbps: report.kbps,
             attempts: report.attempts,

@@ -599,6 +599,7 @@ async fn channels_push_to_their_restream_targets() {
             .is_some_and(|e| e.contains("connect")),
         "{failing}"
     );
+    assert_eq!(failing["error_code"], "unreachable", "{failing}");
     assert_eq!(failing["bytes"], 0);
 
     // Switched off while live, the failing one stops being tried.
@@ -840,9 +841,7 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "not itself");
     // While the source is off air, the pull waits and says why.
     channel_until(&app, &taken_id, admin_b, "waiting for its source", |v| {
-        v["channel"]["health"]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("off air"))
+        v["channel"]["health"]["error_code"] == "off_air"
     })
     .await;
     let (_, viewed) = app
@@ -968,6 +967,10 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
     })
     .await;
     assert_eq!(failing["channel"]["state"], "idle", "{failing}");
+    assert_eq!(
+        failing["channel"]["health"]["error_code"], "unreachable",
+        "{failing}"
+    );
 }
 
 /// Twenty channels at once: one encoder (a single encode, pushed twenty times by ffmpeg's
@@ -1141,6 +1144,10 @@ async fn dropped_inputs_raise_alarms_and_go_on_a_slate_until_they_return() {
         slated["channel"]["health"]["alarms"],
         json!(["no_signal"]),
         "{slated}"
+    );
+    assert_eq!(
+        slated["channel"]["health"]["error_code"], "dropped",
+        "why the input dropped stays in the slate's report: {slated}"
     );
     let told = alarms_told(&app, admin).await;
     for expected in [("no_signal", true), ("black", false), ("silence", false)] {
@@ -1372,6 +1379,10 @@ async fn channels_take_srt_with_the_key_in_the_streamid() {
     assert_eq!(
         slated["channel"]["health"]["alarms"],
         json!(["no_signal"]),
+        "{slated}"
+    );
+    assert_eq!(
+        slated["channel"]["health"]["error_code"], "dropped",
         "{slated}"
     );
     let _ = feed.kill().await;

@@ -37,6 +37,32 @@ fn on_slate(ch: &Channel) -> bool {
     ch.state == ChannelState::Live && ch.health.as_ref().is_some_and(|h| h.slate)
 }
 
+/// The alarms' and troubles' names in the reader's language, for the page's script.
+fn names_json(t: T) -> String {
+    let of = |prefix: &str, codes: &mut dyn Iterator<Item = &'static str>| {
+        serde_json::Value::Object(
+            codes
+                .map(|c| (c.to_owned(), t.get2(prefix, c).into()))
+                .collect(),
+        )
+    };
+    serde_json::json!({
+        "alarms": of("live.alarm.", &mut cityx_core::live::Alarm::ALL.iter().map(|a| a.as_str())),
+        "troubles": of("live.trouble.", &mut cityx_core::live::Trouble::ALL.iter().map(|c| c.as_str())),
+    })
+    .to_string()
+}
+
+/// Why an input or a push failed, for the page: the code named in the reader's language,
+/// then the operators' detail (in English).
+pub(super) fn trouble_text(t: T, code: Option<cityx_core::live::Trouble>, detail: &str) -> String {
+    match code {
+        Some(c) if detail.is_empty() => t.get2("live.trouble.", c.as_str()),
+        Some(c) => format!("{} · {detail}", t.get2("live.trouble.", c.as_str())),
+        None => detail.to_owned(),
+    }
+}
+
 /// The channel's alarms raised now, named in the reader's language.
 fn alarm_list(t: T, ch: &Channel) -> String {
     ch.health
@@ -283,12 +309,11 @@ fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
         ),
         ("alarms", dash(alarm_list(t, ch))),
     ];
-    // The publisher's address, and why a pull failed, are for those who manage the channel.
+    // The publisher's address, and why the input failed, are for those who manage the
+    // channel.
     if manage {
         out.push(("remote", dash(h.remote)));
-        if ch.pull_url.is_some() {
-            out.push(("error", dash(h.error)));
-        }
+        out.push(("error", dash(trouble_text(t, h.error_code, &h.error))));
     }
     out.into_iter()
         .map(|(id, value)| Figure {
@@ -363,8 +388,9 @@ struct ChannelPage {
     clip: ClipForm,
     targets: Vec<TargetRow>,
     target: TargetForm,
-    /// The alarms' names in the reader's language, as JSON for the page's script.
-    alarm_names: String,
+    /// The alarms' and troubles' names in the reader's language, as JSON for the page's
+    /// script.
+    names: String,
 }
 
 /// What a channel page shows besides the channel: a key shown once, forms that came back.
@@ -466,18 +492,7 @@ async fn channel_page(
         clip: clip.unwrap_or_default(),
         targets,
         target: target.unwrap_or_else(TargetForm::blank),
-        alarm_names: serde_json::Value::Object(
-            cityx_core::live::Alarm::ALL
-                .iter()
-                .map(|a| {
-                    (
-                        a.as_str().to_owned(),
-                        t.get2("live.alarm.", a.as_str()).into(),
-                    )
-                })
-                .collect(),
-        )
-        .to_string(),
+        names: names_json(t),
     };
     render(&page, t, status)
 }

@@ -46,7 +46,7 @@ impl TargetRow {
             sent: megabytes(target.bytes),
             kbps: target.kbps,
             attempts: target.attempts,
-            error: target.error.clone(),
+            error: super::live::trouble_text(t, target.error_code, &target.error),
             errs: FormErrors::default(),
         }
     }
