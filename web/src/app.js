@@ -7,10 +7,12 @@ function onReady(fn) {
 }
 
 onReady(() => {
-  // <form data-confirm="…"> asks before submitting (revoke, disable …).
-  for (const form of document.querySelectorAll("form[data-confirm]")) {
+  // <form data-confirm="…"> asks before submitting (revoke, disable …); so does a submit
+  // button with its own data-confirm (a form's "remove" beside its "save").
+  for (const form of document.querySelectorAll("form")) {
     form.addEventListener("submit", (ev) => {
-      if (!window.confirm(form.dataset.confirm)) ev.preventDefault();
+      const ask = ev.submitter?.dataset.confirm || form.dataset.confirm;
+      if (ask && !window.confirm(ask)) ev.preventDefault();
     });
   }
 

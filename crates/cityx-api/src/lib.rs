@@ -12,7 +12,7 @@ pub mod openapi;
 pub mod routes;
 
 use axum::Router;
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use http::HttpState;
 use routes::{
     assets, audit, auth, exchange, files, follows, imports, live, live_targets, notices, processes,
@@ -107,6 +107,10 @@ pub fn router() -> Router<HttpState> {
             get(live::get).patch(live::update).delete(live::delete),
         )
         .route("/api/v1/channels/{id}/key", post(live::rotate_key))
+        .route(
+            "/api/v1/channels/{id}/srt-passphrase",
+            put(live::set_passphrase).delete(live::remove_passphrase),
+        )
         .route("/api/v1/channels/{id}/clips", post(live::clip))
         .route("/api/v1/channels/{id}/hls/{*path}", get(live::hls))
         .route(

@@ -324,6 +324,17 @@ catalog! {
     "done.channel_created" => "频道已创建。", "Channel created.";
     "done.channel_updated" => "频道设置已保存。", "Channel settings saved.";
     "done.channel_key_rotated" => "已更换推流密钥。", "Stream key rotated.";
+    "done.channel_passphrase_set" => "已设置 SRT 加密口令：SRT 推流端须使用该口令。", "SRT passphrase set: SRT publishers must use it.";
+    "done.channel_passphrase_removed" => "已取消 SRT 加密口令。", "SRT passphrase removed.";
+    "live.passphrase" => "SRT 加密口令", "SRT passphrase";
+    "live.passphrase.none" => "（未设置：SRT 推流不加密）", "(none: SRT publishers send in the clear)";
+    "live.passphrase.set" => "（已设置）", "(set)";
+    "live.passphrase.hint" => "10–79 个英文字母、数字或符号。设置后，SRT 推流端须在编码器中填写同一口令（ffmpeg：passphrase=…），未加密或口令不符的连接会被拒绝。口令加密保存，不再显示。", "10 to 79 ASCII letters, digits or symbols. Once set, SRT publishers must enter the same passphrase in their encoder (ffmpeg: passphrase=…); connections without it or with another are refused. It is stored encrypted and not shown again.";
+    "live.passphrase.save" => "保存口令", "Save passphrase";
+    "live.passphrase.remove" => "取消口令", "Remove passphrase";
+    "live.passphrase.remove_confirm" => "取消后 SRT 推流不再加密，确定吗？", "SRT publishers will send in the clear. Remove the passphrase?";
+    "live.field.publish_cidrs" => "允许的推流地址", "Publishers allowed from";
+    "live.field.publish_cidrs_hint" => "每行一个 IP 地址或网段（如 203.0.113.0/24），最多 50 个；只有来自这些地址的编码器可以推流。留空则任何持有密钥的编码器都可以推流。", "One IP address or network per line (such as 203.0.113.0/24), at most 50; only encoders from these addresses may publish. Empty: any encoder with the key.";
     "done.channel_deleted" => "频道已删除。", "Channel deleted.";
     "done.target_added" => "已添加转推目标；频道直播时会自动推送。", "Restream target added; it is pushed to whenever the channel is live.";
     "done.target_updated" => "已保存转推目标。", "Restream target saved.";
@@ -334,6 +345,8 @@ catalog! {
     "live.field.pull_url" => "拉流地址（可选）", "Pull address (optional)";
     "live.field.pull_url_hint" => "填写后，没有编码器推流时频道从这里拉取信号（也可作为备用信号：编码器一推流即切换到推流，推流中断后自动切回拉流）：rtmp://主机/应用/流名、HLS 地址（http(s)://…/index.m3u8），或 channel:频道编号（共享给本台的频道）。留空则由编码器推流。", "When set, the channel pulls its signal from here whenever no encoder publishes (a backup input: an encoder publishing with the key takes over at once, and the pull comes back when it stops): rtmp://host/app/stream, an HLS address (http(s)://…/index.m3u8) or channel:<id> (a channel shared with your station). Empty: an encoder publishes to it.";
     "field.pull_url" => "拉流地址", "Pull address";
+    "field.publish_cidrs" => "允许的推流地址", "Publishers allowed from";
+    "field.passphrase" => "SRT 加密口令", "SRT passphrase";
     "live.health.error" => "输入故障", "Input failure";
     "live.take" => "拉到本台", "Take into my station";
     "live.take.hint" => "在本台新建一个拉取此频道信号的频道（仅本台可见），可录制、剪辑、转推。", "Makes a channel of your station that pulls this channel's signal (visible to your station only), to record, clip and restream.";

@@ -27,11 +27,13 @@ pub struct LiveFile {
     pub cache_control: &'static str,
 }
 
-/// Live channels, as a context of its own holding only the live repository and storage.
+/// Live channels, as a context of its own holding only the live repository, storage, the
+/// outbound guard and the sealer.
 pub struct Live<'a> {
     repo: &'a dyn cityx_db::LiveRepo,
     storage: &'a cityx_storage::Storage,
     fetch: &'a cityx_fetch::Guard,
+    sealer: Option<&'a cityx_app::secrets::Sealer>,
 }
 
 /// A fresh stream key: `sk_` and 192 random bits in hex.
@@ -39,6 +41,11 @@ pub fn new_stream_key() -> Result<String> {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(|e| Error::Internal(e.to_string().into()))?;
     Ok(format!("{KEY_PREFIX}{}", secrets::hex(&bytes)))
+}
+
+/// What a channel's sealed SRT passphrase is bound to (not to be opened as another secret).
+pub(crate) fn passphrase_binding(id: ChannelId) -> String {
+    format!("srt-passphrase:{id}")
 }
 
 fn too_many(e: cityx_db::Error) -> Error {
@@ -63,6 +70,7 @@ impl<'a> Live<'a> {
             repo: &**app.repo(),
             storage: app.storage(),
             fetch: app.fetch_guard(),
+            sealer: app.sealer().ok(),
         }
     }
 
@@ -214,6 +222,50 @@ impl<'a> Live<'a> {
             .await
             .map_err(|e| Error::field("pull_url", e.code(), e.to_string()))?;
         Ok(())
+    }
+
+    /// Sets the passphrase SRT publishers must encrypt with (`Some`), or removes it; an SRT
+    /// publisher without it is refused from its next connection.
+    pub async fn set_srt_passphrase(
+        &self,
+        actor: &Actor,
+        id: ChannelId,
+        passphrase: Option<&str>,
+    ) -> Result<Channel> {
+        policy::manage_channels(actor)?;
+        let scope = actor.tenant_scope();
+        let station = self.repo.get_channel(scope, id).await?.station_id;
+        let sealed = match passphrase {
+            Some(p) => {
+                cityx_core::live::check_srt_passphrase(p)
+                    .map_err(|e| Error::Validation(vec![e]))?;
+                let sealer = self.sealer.ok_or_else(|| {
+                    Error::Internal("no secret key was set (data.secret_key_file)".into())
+                })?;
+                Some((
+                    sealer.seal(&passphrase_binding(id), p)?,
+                    cityx_core::live::target::key_hint_of(p),
+                ))
+            }
+            None => None,
+        };
+        let mut audit = NewAudit::by(
+            actor,
+            AuditAction::ChannelUpdated,
+            "channel",
+            id,
+            Some(station),
+        );
+        audit.detail = serde_json::json!({ "srt_passphrase": if sealed.is_some() { "set" } else { "removed" } });
+        self.repo
+            .set_channel_passphrase(
+                scope,
+                id,
+                sealed.as_ref().map(|(s, h)| (s.as_str(), h.as_str())),
+                &audit,
+            )
+            .await?;
+        Ok(self.repo.get_channel(scope, id).await?)
     }
 
     /// Replaces the stream key; the old one is refused from now on.

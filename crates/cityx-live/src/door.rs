@@ -1,10 +1,12 @@
 //! Who may publish, for every ingest protocol (RTMP, SRT): a cap on connections per address
 //! (or IPv6 /64) and in all, wrong keys limited per address, the stream key checked against
-//! its hash, the channel's hold taken for a new session, and every refusal audited.
+//! its hash, the channel's allow-list of publisher addresses and (SRT) whether the caller
+//! encrypts as the channel's passphrase asks, the channel's hold taken for a new session,
+//! and every refusal audited.
 
 use crate::publish::HOLD;
 use cityx_app::App;
-use cityx_core::live::{Channel, Refusal, key_shape_ok};
+use cityx_core::live::{Channel, Refusal, key_shape_ok, publisher_allowed};
 use cityx_core::{AuditAction, NewAudit};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -96,13 +98,15 @@ impl Door {
     }
 }
 
-/// Checks a stream key and takes the channel for a new session.
+/// Checks a stream key, the publisher's address and (`encrypts`, for SRT: whether the caller
+/// encrypts) the passphrase's use, and takes the channel for a new session.
 pub(crate) async fn admit(
     app: &Arc<App>,
     door: &Door,
     peer: SocketAddr,
     key: &str,
     protocol: &'static str,
+    encrypts: Option<bool>,
 ) -> Result<(Channel, String), Refusal> {
     let ip = peer.ip();
     if door.limited(ip) {
@@ -122,6 +126,17 @@ pub(crate) async fn admit(
         refused(app, None, peer, Refusal::UnknownKey, protocol).await;
         return Err(Refusal::UnknownKey);
     };
+    let why = if !publisher_allowed(&channel.publish_cidrs, ip) {
+        Some(Refusal::AddressNotAllowed)
+    } else if encrypts.is_some_and(|e| e == channel.srt_passphrase_hint.is_empty()) {
+        Some(Refusal::Passphrase)
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        refused(app, Some(&channel), peer, why, protocol).await;
+        return Err(why);
+    }
     let session = session_id("");
     // A publisher takes the channel from its own pull or slate (the standby inputs).
     let held = app

@@ -148,7 +148,7 @@ async fn connection(
                         if publish.is_some() {
                             return Err("a second publish on one connection".into());
                         }
-                        match admit(app, door, peer, &stream_key, "rtmp").await {
+                        match admit(app, door, peer, &stream_key, "rtmp", None).await {
                             Ok((channel, session_id)) => {
                                 let reconnects = door.publishes(channel.id);
                                 let p = Publish::start(

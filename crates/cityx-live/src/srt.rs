@@ -10,6 +10,8 @@ use crate::{Failure, IngestOptions};
 use cityx_app::App;
 use cityx_core::live::{Refusal, Trouble};
 use futures_util::StreamExt;
+use srt_protocol::options::{KeySize, Passphrase};
+use srt_protocol::settings::KeySettings;
 use srt_tokio::access::{RejectReason, ServerRejectReason};
 use srt_tokio::{ConnectionRequest, SrtListener, SrtSocket};
 use std::sync::Arc;
@@ -107,7 +109,8 @@ async fn caller(
             return;
         }
     };
-    let (channel, session) = match admit(&app, &door, peer, &key, "srt").await {
+    let encrypts = request.key_size() != KeySize::Unspecified;
+    let (channel, session) = match admit(&app, &door, peer, &key, "srt", Some(encrypts)).await {
         Ok(admitted) => admitted,
         Err(refusal) => {
             let why = match refusal {
@@ -115,13 +118,48 @@ async fn caller(
                 Refusal::RateLimited => ServerRejectReason::Overload,
                 Refusal::Busy => ServerRejectReason::Conflict,
                 Refusal::OverLimits => ServerRejectReason::Unacceptable,
+                Refusal::AddressNotAllowed => ServerRejectReason::Forbidden,
+                Refusal::Passphrase => ServerRejectReason::Unauthorized,
             };
             let _ = request.reject(reject(why)).await;
             return;
         }
     };
+    // The passphrase the caller encrypts with: a wrong one fails the key exchange.
+    let keys = if encrypts {
+        let sealed = app
+            .repo()
+            .channel_passphrase(channel.id)
+            .await
+            .ok()
+            .flatten();
+        let opened = sealed.and_then(|s| {
+            app.sealer()
+                .ok()?
+                .open(&crate::context::passphrase_binding(channel.id), &s)
+        });
+        match opened.map(Passphrase::try_from) {
+            Some(Ok(passphrase)) => Some(KeySettings {
+                key_size: request.key_size(),
+                passphrase,
+            }),
+            _ => {
+                tracing::warn!(channel = %channel.id, "the channel's SRT passphrase cannot be opened on this node");
+                let _ = app
+                    .repo()
+                    .release_channel(channel.id, &session, &Default::default())
+                    .await;
+                let _ = request
+                    .reject(reject(ServerRejectReason::Unauthorized))
+                    .await;
+                return;
+            }
+        }
+    } else {
+        None
+    };
     let reconnects = door.publishes(channel.id);
-    let socket = match request.accept(None).await {
+    let socket = match request.accept(keys).await {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(%peer, error = %e, "an SRT caller left during the handshake");

@@ -61,6 +61,7 @@ pub fn router() -> Router<HttpState> {
         .route("/live", get(live::list).post(live::create))
         .route("/live/{id}", get(live::show).post(live::update))
         .route("/live/{id}/key", post(live::rotate_key))
+        .route("/live/{id}/srt-passphrase", post(live::passphrase))
         .route("/live/{id}/clips", post(live::clip))
         .route("/live/{id}/delete", post(live::delete))
         .route("/live/{id}/take", post(live::take))

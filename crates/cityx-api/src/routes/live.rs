@@ -43,6 +43,19 @@ pub struct ChannelBody {
     /// shared with the station). Empty: published to (the default).
     #[schema(max_length = 1024)]
     pub pull_url: Option<String>,
+    /// The addresses publishers may come from (IP addresses or CIDRs such as
+    /// `203.0.113.0/24`, at most 50); empty: anyone with the key.
+    #[schema(max_items = 50)]
+    pub publish_cidrs: Option<Vec<String>>,
+}
+
+/// The passphrase SRT publishers must encrypt with.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PassphraseBody {
+    /// 10 to 79 printable ASCII characters, not starting or ending with a space.
+    #[schema(min_length = 10, max_length = 79, pattern = "^[!-~][ -~]{8,77}[!-~]$")]
+    pub passphrase: String,
 }
 
 /// Where and how the channel's encoder publishes (for its station's admins).
@@ -108,6 +121,11 @@ fn input_of<'a>(
         (None, Some(c)) => c.shared_with.iter().map(ToString::to_string).collect(),
         (None, None) => Vec::new(),
     };
+    let cidrs: Vec<&str> = match (&body.publish_cidrs, current) {
+        (Some(list), _) => list.iter().map(String::as_str).collect(),
+        (None, Some(c)) => c.publish_cidrs.iter().map(String::as_str).collect(),
+        (None, None) => Vec::new(),
+    };
     let input = ChannelInput {
         name: body
             .name
@@ -140,6 +158,7 @@ fn input_of<'a>(
             .as_deref()
             .or(current.and_then(|c| c.pull_url.as_deref()))
             .unwrap_or(""),
+        publish_cidrs: cidrs,
     };
     (input, shared)
 }
@@ -267,6 +286,53 @@ pub async fn rotate_key(
 ) -> ApiResult<Json<ChannelKeyView>> {
     let made = Live::of(&st.app).rotate_key(&actor, id).await?;
     Ok(Json(with_key(&st, &actor, made)))
+}
+
+/// Sets the passphrase SRT publishers of the channel must encrypt with (AES, as the caller
+/// chooses the key length); from the next connection on, an SRT publisher without it, or
+/// with another, is refused. It is stored sealed and never shown again (its last four
+/// characters are the channel's `srt_passphrase_hint`).
+#[utoipa::path(put, path = "/api/v1/channels/{id}/srt-passphrase", tag = "live",
+    params(("id" = ChannelId, Path, description = "Channel id")),
+    request_body = PassphraseBody,
+    responses(
+        (status = 200, description = "The channel, with the passphrase's hint", body = ChannelView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin of its station, or no `admin` scope", body = ErrorBody),
+        (status = 404, description = "No such channel of the caller's station", body = ErrorBody),
+        (status = 422, description = "Not 10 to 79 printable ASCII characters (`passphrase`)", body = ErrorBody),
+    ))]
+pub async fn set_passphrase(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+    ApiJson(body): ApiJson<PassphraseBody>,
+) -> ApiResult<Json<ChannelView>> {
+    let ch = Live::of(&st.app)
+        .set_srt_passphrase(&actor, id, Some(&body.passphrase))
+        .await?;
+    Ok(Json(view_of(&st, &actor, ch)))
+}
+
+/// Removes the SRT passphrase: SRT publishers send in the clear again (and one that
+/// encrypts is refused).
+#[utoipa::path(delete, path = "/api/v1/channels/{id}/srt-passphrase", tag = "live",
+    params(("id" = ChannelId, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "The channel, without a passphrase", body = ChannelView),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Not an admin of its station, or no `admin` scope", body = ErrorBody),
+        (status = 404, description = "No such channel of the caller's station", body = ErrorBody),
+    ))]
+pub async fn remove_passphrase(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+) -> ApiResult<Json<ChannelView>> {
+    let ch = Live::of(&st.app)
+        .set_srt_passphrase(&actor, id, None)
+        .await?;
+    Ok(Json(view_of(&st, &actor, ch)))
 }
 
 /// A file of the channel's HLS output: `index.m3u8` (the playlist with the time-shift

@@ -212,6 +212,11 @@ pub struct Channel {
     /// The signal the channel pulls instead of being published to (see [`Source`]); for
     /// those who manage the channel only (an address may hold a partner's key).
     pub pull_url: Option<String>,
+    /// The addresses publishers may come from (CIDRs); empty: any. For its managers only.
+    pub publish_cidrs: Vec<String>,
+    /// The SRT passphrase's last characters when SRT publishers must encrypt with one
+    /// (empty: no passphrase). For its managers only.
+    pub srt_passphrase_hint: String,
     pub state: ChannelState,
     /// Since when it is live, when it is.
     #[serde(with = "time::serde::rfc3339::option")]
@@ -237,6 +242,8 @@ impl Channel {
         self.shared_with.clear();
         self.key_hint.clear();
         self.pull_url = None;
+        self.publish_cidrs.clear();
+        self.srt_passphrase_hint.clear();
         if let Some(h) = self.health.as_mut() {
             h.remote.clear();
         }
@@ -272,6 +279,8 @@ pub struct ChannelFields {
     pub dvr_minutes: u32,
     pub record: bool,
     pub pull_url: Option<String>,
+    /// Normalised CIDRs (a bare address is its own /32 or /128).
+    pub publish_cidrs: Vec<String>,
 }
 
 /// A channel as a form or the API sends it.
@@ -287,6 +296,53 @@ pub struct ChannelInput<'a> {
     pub record: bool,
     /// Empty: the channel is published to.
     pub pull_url: &'a str,
+    /// Addresses or CIDRs publishers may come from; none: any.
+    pub publish_cidrs: Vec<&'a str>,
+}
+
+/// The most entries a channel's publisher allow-list holds.
+pub const MAX_PUBLISH_CIDRS: usize = 50;
+
+/// Reads an allow-list entry: a CIDR such as `203.0.113.0/24`, or one address.
+fn parse_cidr(raw: &str) -> Option<ipnet::IpNet> {
+    let raw = raw.trim();
+    raw.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| raw.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+        .map(|n| n.trunc())
+}
+
+/// Whether a publisher at `ip` may publish to a channel whose allow-list is `cidrs` (empty:
+/// anyone). An IPv4 address seen as IPv6 (`::ffff:a.b.c.d`) counts as IPv4.
+pub fn publisher_allowed(cidrs: &[String], ip: std::net::IpAddr) -> bool {
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    cidrs.is_empty()
+        || cidrs
+            .iter()
+            .filter_map(|c| parse_cidr(c))
+            .any(|n| n.contains(&ip))
+}
+
+/// The shortest and longest SRT passphrase (the SRT specification's bounds).
+pub const SRT_PASSPHRASE_LEN: (usize, usize) = (10, 79);
+
+/// Checks an SRT passphrase: 10 to 79 printable ASCII characters, without spaces at its ends.
+pub fn check_srt_passphrase(passphrase: &str) -> Result<(), FieldError> {
+    let (min, max) = SRT_PASSPHRASE_LEN;
+    if !(min..=max).contains(&passphrase.len())
+        || !passphrase.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+        || passphrase.trim() != passphrase
+    {
+        return Err(FieldError::new(
+            "passphrase",
+            "bad_format",
+            format!("an SRT passphrase is {min} to {max} printable ASCII characters"),
+        ));
+    }
+    Ok(())
 }
 
 impl ChannelInput<'_> {
@@ -375,6 +431,35 @@ impl ChannelInput<'_> {
                 }
             }
         };
+        let mut publish_cidrs: Vec<String> = Vec::new();
+        for raw in self
+            .publish_cidrs
+            .iter()
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty())
+        {
+            match parse_cidr(raw) {
+                Some(n) if !publish_cidrs.contains(&n.to_string()) => {
+                    publish_cidrs.push(n.to_string());
+                }
+                Some(_) => {}
+                None => c.push(FieldError::new(
+                    "publish_cidrs",
+                    "bad_format",
+                    format!(
+                        "{} is not an address or a CIDR such as 203.0.113.0/24",
+                        raw.chars().take(60).collect::<String>()
+                    ),
+                )),
+            }
+        }
+        if publish_cidrs.len() > MAX_PUBLISH_CIDRS {
+            c.push(FieldError::new(
+                "publish_cidrs",
+                "too_many",
+                format!("at most {MAX_PUBLISH_CIDRS} addresses"),
+            ));
+        }
         c.finish(ChannelFields {
             name,
             description,
@@ -385,6 +470,7 @@ impl ChannelInput<'_> {
             dvr_minutes,
             record: self.record,
             pull_url,
+            publish_cidrs,
         })
     }
 }
@@ -486,6 +572,11 @@ pub enum Refusal {
     Busy,
     /// Above the channel's bit rate or height.
     OverLimits,
+    /// The publisher's address is not on the channel's allow-list.
+    AddressNotAllowed,
+    /// An SRT caller without the channel's passphrase (or encrypting for a channel without
+    /// one).
+    Passphrase,
 }
 
 impl Refusal {
@@ -495,6 +586,8 @@ impl Refusal {
             Refusal::RateLimited => "rate_limited",
             Refusal::Busy => "busy",
             Refusal::OverLimits => "over_limits",
+            Refusal::AddressNotAllowed => "address_not_allowed",
+            Refusal::Passphrase => "passphrase",
         }
     }
 }
@@ -503,6 +596,51 @@ impl Refusal {
 mod tests {
     use super::*;
     use crate::model::ScopeSet;
+
+    #[test]
+    fn publishers_come_from_the_allow_list() {
+        let input = ChannelInput {
+            name: "n",
+            publish_cidrs: vec![" 203.0.113.7/24 ", "2001:db8::1", "", "203.0.113.0/24"],
+            ..ChannelInput::default()
+        };
+        let fields = input.validate().expect("valid");
+        assert_eq!(fields.publish_cidrs, ["203.0.113.0/24", "2001:db8::1/128"]);
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        assert!(publisher_allowed(
+            &fields.publish_cidrs,
+            ip("203.0.113.200")
+        ));
+        assert!(publisher_allowed(
+            &fields.publish_cidrs,
+            ip("::ffff:203.0.113.9")
+        ));
+        assert!(!publisher_allowed(
+            &fields.publish_cidrs,
+            ip("198.51.100.1")
+        ));
+        assert!(!publisher_allowed(&fields.publish_cidrs, ip("2001:db8::2")));
+        assert!(
+            publisher_allowed(&[], ip("198.51.100.1")),
+            "no list: anyone"
+        );
+        let bad = ChannelInput {
+            name: "n",
+            publish_cidrs: vec!["10.0.0.0/33", "example.org"],
+            ..ChannelInput::default()
+        };
+        let errors = bad.validate().expect_err("invalid");
+        assert_eq!(
+            errors.iter().filter(|e| e.field == "publish_cidrs").count(),
+            2,
+            "{errors:?}"
+        );
+        assert!(check_srt_passphrase("0123456789").is_ok());
+        assert!(check_srt_passphrase("short").is_err());
+        assert!(check_srt_passphrase(&"x".repeat(80)).is_err());
+        assert!(check_srt_passphrase("密码密码密码密码密码").is_err());
+        assert!(check_srt_passphrase(" 0123456789").is_err());
+    }
 
     fn actor(role: Role, station: Option<StationId>) -> Actor {
         Actor {
@@ -531,6 +669,8 @@ mod tests {
             dvr_minutes: 120,
             record: false,
             pull_url: None,
+            publish_cidrs: vec!["203.0.113.0/24".into()],
+            srt_passphrase_hint: "6789".into(),
             state: ChannelState::Idle,
             live_since: None,
             health: None,

@@ -58,6 +58,16 @@ pub trait LiveRepo: Send + Sync {
         id: ChannelId,
         audit: &NewAudit,
     ) -> Result<()>;
+    /// Sets (`Some((sealed, hint))`) or removes the passphrase SRT publishers must use.
+    async fn set_channel_passphrase(
+        &self,
+        scope: TenantScope,
+        id: ChannelId,
+        passphrase: Option<(&str, &str)>,
+        audit: &NewAudit,
+    ) -> Result<()>;
+    /// The channel's SRT passphrase, sealed (for the ingest); `None` when it has none.
+    async fn channel_passphrase(&self, id: ChannelId) -> Result<Option<String>>;
     /// The live channel whose stream key hashes to `key_hash` (for the ingest).
     async fn channel_by_key(&self, key_hash: &str) -> Result<Option<Channel>>;
     /// Takes the channel for a pull's session until `until`, unless another session holds
@@ -120,7 +130,7 @@ pub trait LiveRepo: Send + Sync {
 const CHANNEL_COLS: &str = "c.id, c.station_id, s.name AS station_name, c.name, c.description, \
     c.visibility, c.shared_with, c.max_kbps, c.max_height, c.dvr_minutes, c.record, \
     c.key_hint, c.key_rotated_at, c.session, c.held_until, c.live_since, c.health, \
-    c.created_by, c.created_at, c.updated_at, c.pull_url";
+    c.created_by, c.created_at, c.updated_at, c.pull_url, c.publish_cidrs, c.srt_passphrase_hint";
 const CHANNEL_FROM: &str = "live_channels c JOIN stations s ON s.id = c.station_id";
 
 fn channel_from(r: &AnyRow) -> Result<Channel> {
@@ -149,6 +159,10 @@ fn channel_from(r: &AnyRow) -> Result<Channel> {
         dvr_minutes: int("dvr_minutes")?,
         record: get::<i64>(r, "record")? != 0,
         pull_url: get(r, "pull_url")?,
+        publish_cidrs: get::<Option<String>>(r, "publish_cidrs")?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
+        srt_passphrase_hint: get::<Option<String>>(r, "srt_passphrase_hint")?.unwrap_or_default(),
         state: if live {
             ChannelState::Live
         } else {
@@ -176,6 +190,12 @@ fn watch_args(scope: TenantScope) -> (bool, Option<String>, String) {
     let (all, own) = scope_args(scope);
     let like = format!("% {} %", own.as_deref().unwrap_or("-"));
     (all, own, like)
+}
+
+/// The allow-list as stored: a JSON array, or NULL for none.
+fn cidrs_text(fields: &ChannelFields) -> Option<String> {
+    (!fields.publish_cidrs.is_empty())
+        .then(|| serde_json::to_string(&fields.publish_cidrs).unwrap_or_default())
 }
 
 fn shared_text(fields: &ChannelFields) -> String {
@@ -218,8 +238,8 @@ impl LiveRepo for SqlRepo {
         sqlx::query(
             "INSERT INTO live_channels (id, station_id, name, description, visibility, \
              shared_with, max_kbps, max_height, dvr_minutes, key_hash, key_hint, \
-             key_rotated_at, created_by, created_at, updated_at, record, pull_url) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12, $14, $15)",
+             key_rotated_at, created_by, created_at, updated_at, record, pull_url, publish_cidrs) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12, $14, $15, $16)",
         )
         .bind(id.to_string())
         .bind(station.to_string())
@@ -236,6 +256,7 @@ impl LiveRepo for SqlRepo {
         .bind(by.to_string())
         .bind(i64::from(fields.record))
         .bind(fields.pull_url.as_deref())
+        .bind(cidrs_text(fields))
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("add a channel", "channel", e))?;
@@ -303,7 +324,7 @@ impl LiveRepo for SqlRepo {
         let done = sqlx::query(
             "UPDATE live_channels SET name = $1, description = $2, visibility = $3, \
              shared_with = $4, max_kbps = $5, max_height = $6, dvr_minutes = $7, \
-             updated_at = $8, record = $12, pull_url = $13 \
+             updated_at = $8, record = $12, pull_url = $13, publish_cidrs = $14 \
              WHERE id = $9 AND deleted_at IS NULL AND ($10 OR station_id = $11)",
         )
         .bind(&fields.name)
@@ -319,6 +340,7 @@ impl LiveRepo for SqlRepo {
         .bind(own)
         .bind(i64::from(fields.record))
         .bind(fields.pull_url.as_deref())
+        .bind(cidrs_text(fields))
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("change a channel", "channel", e))?;
@@ -382,6 +404,44 @@ impl LiveRepo for SqlRepo {
         not_found_unless(done.rows_affected(), "channel")?;
         write_audit(&mut tx, audit).await?;
         commit(tx).await
+    }
+
+    async fn set_channel_passphrase(
+        &self,
+        scope: TenantScope,
+        id: ChannelId,
+        passphrase: Option<(&str, &str)>,
+        audit: &NewAudit,
+    ) -> Result<()> {
+        let (all, own) = scope_args(scope);
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE live_channels SET srt_passphrase_sealed = $1, srt_passphrase_hint = $2, \
+             updated_at = $3 WHERE id = $4 AND deleted_at IS NULL AND ($5 OR station_id = $6)",
+        )
+        .bind(passphrase.map(|p| p.0))
+        .bind(passphrase.map(|p| p.1))
+        .bind(ms(cityx_core::now()))
+        .bind(id.to_string())
+        .bind(all)
+        .bind(own)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| Error::from_sqlx("set a channel's passphrase", "channel", e))?;
+        not_found_unless(done.rows_affected(), "channel")?;
+        write_audit(&mut tx, audit).await?;
+        commit(tx).await
+    }
+
+    async fn channel_passphrase(&self, id: ChannelId) -> Result<Option<String>> {
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT srt_passphrase_sealed FROM live_channels WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("read a channel's passphrase", "channel", e))?;
+        Ok(row.and_then(|r| r.0))
     }
 
     async fn channel_by_key(&self, key_hash: &str) -> Result<Option<Channel>> {

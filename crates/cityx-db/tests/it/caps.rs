@@ -65,6 +65,7 @@ pub async fn caps_hold_when_requests_race_for_the_last_places(repo: Arc<dyn Repo
                 dvr_minutes: 60,
                 record: false,
                 pull_url: None,
+                publish_cidrs: vec![],
             };
             repo.insert_channel(
                 ChannelId::new(),

@@ -22,6 +22,7 @@ fn fields(name: &str, visibility: Visibility, shared_with: Vec<StationId>) -> Ch
         dvr_minutes: 60,
         record: false,
         pull_url: None,
+        publish_cidrs: Vec::new(),
     }
 }
 
@@ -352,6 +353,7 @@ pub async fn restream_targets_stay_with_their_station(repo: Arc<dyn Repo>) {
     let report = TargetReport {
         state: Some(TargetState::Retrying),
         error: "connection refused".into(),
+        error_code: Some(cityx_core::live::Trouble::Unreachable),
         bytes: 1234,
         kbps: 56,
         attempts: 3,
@@ -363,6 +365,10 @@ pub async fn restream_targets_stay_with_their_station(repo: Arc<dyn Repo>) {
     assert_eq!(seen.state, TargetState::Retrying);
     assert_eq!((seen.bytes, seen.kbps, seen.attempts), (1234, 56, 3));
     assert_eq!(seen.error, "connection refused");
+    assert_eq!(
+        seen.error_code,
+        Some(cityx_core::live::Trouble::Unreachable)
+    );
     assert!(seen.reported_at.is_some());
     let gone = repo
         .delete_target(
@@ -438,6 +444,60 @@ pub async fn pulling_channels_are_offered_while_unheld(repo: Arc<dyn Repo>) {
         ch.pull_url.as_deref(),
         Some("rtmp://origin.example.org/live/news")
     );
+    assert!(ch.publish_cidrs.is_empty() && ch.srt_passphrase_hint.is_empty());
+    // Who may publish: an allow-list and an SRT passphrase, kept sealed.
+    let mut f = fields("p", Visibility::Private, vec![]);
+    f.pull_url = ch.pull_url.clone();
+    f.publish_cidrs = vec!["203.0.113.0/24".into(), "2001:db8::/32".into()];
+    repo.update_channel(
+        TenantScope::Station(a.id),
+        pulling,
+        &f,
+        &audit(AuditAction::ChannelUpdated, Some(a.id)),
+    )
+    .await
+    .expect("update");
+    let other = add_station(&repo, "plb").await;
+    let set = |scope| {
+        let repo = repo.clone();
+        async move {
+            repo.set_channel_passphrase(
+                scope,
+                pulling,
+                Some(("sealed-pass", "6789")),
+                &audit(AuditAction::ChannelUpdated, Some(a.id)),
+            )
+            .await
+        }
+    };
+    assert!(
+        set(TenantScope::Station(other.id)).await.is_err(),
+        "another station's"
+    );
+    set(TenantScope::Station(a.id)).await.expect("set");
+    let ch = repo
+        .get_channel(TenantScope::Station(a.id), pulling)
+        .await
+        .expect("get");
+    assert_eq!(ch.publish_cidrs, f.publish_cidrs);
+    assert_eq!(ch.srt_passphrase_hint, "6789");
+    assert_eq!(
+        repo.channel_passphrase(pulling)
+            .await
+            .expect("read")
+            .as_deref(),
+        Some("sealed-pass")
+    );
+    assert_eq!(repo.channel_passphrase(pushed).await.expect("read"), None);
+    repo.set_channel_passphrase(
+        TenantScope::Station(a.id),
+        pulling,
+        None,
+        &audit(AuditAction::ChannelUpdated, Some(a.id)),
+    )
+    .await
+    .expect("clear");
+    assert_eq!(repo.channel_passphrase(pulling).await.expect("read"), None);
     let until = cityx_core::now() + Duration::from_secs(6);
     assert!(
         repo.hold_channel(pulling, "s1", "n1", until)

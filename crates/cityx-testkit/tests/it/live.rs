@@ -1307,6 +1307,52 @@ async fn channels_take_srt_with_the_key_in_the_streamid() {
         .await;
     assert!(audit.to_string().contains("\"srt\""), "{audit}");
 
+    // Who may publish: an allow-list without this address refuses it, over SRT and RTMP,
+    // and says why in the audit log.
+    let path = format!("/api/v1/channels/{id}");
+    let allow = |list: Value| {
+        let body = json!({ "publish_cidrs": list });
+        let (app, path) = (&app, &path);
+        async move {
+            let res = app.send("PATCH", path, Some(admin), Some(body)).await;
+            assert_eq!(res.status(), StatusCode::OK);
+            res.json::<Value>().await.expect("json")
+        }
+    };
+    let listed = allow(json!(["203.0.113.0/24"])).await;
+    assert_eq!(
+        listed["channel"]["publish_cidrs"],
+        json!(["203.0.113.0/24"])
+    );
+    let out = source(&["-f", "mpegts", &at(&key)], 20)
+        .wait_with_output()
+        .await
+        .expect("ffmpeg");
+    assert!(
+        !out.status.success(),
+        "a caller off the allow-list was taken"
+    );
+    let rtmp = made["ingest"]["rtmp_url"].as_str().expect("rtmp");
+    refused(&format!("{rtmp}/{key}")).await;
+    let (_, audit) = app
+        .get("/api/v1/audit?action=publish_refused", &app.admin_token)
+        .await;
+    assert_eq!(
+        audit.to_string().matches("address_not_allowed").count(),
+        2,
+        "{audit}"
+    );
+    let res = app
+        .send(
+            "PATCH",
+            &path,
+            Some(admin),
+            Some(json!({ "publish_cidrs": ["10.0.0.0/33"] })),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    allow(json!(["127.0.0.0/8", "::1"])).await;
+
     // ffmpeg as the caller.
     let mut encoder = source(&["-f", "mpegts", &at(&key)], 10);
     let live = channel_until(&app, &id, admin, "live over SRT", |v| {
@@ -1386,4 +1432,58 @@ async fn channels_take_srt_with_the_key_in_the_streamid() {
         "{slated}"
     );
     let _ = feed.kill().await;
+
+    // With a passphrase, a caller that does not encrypt is refused, and one that encrypts
+    // with it takes the channel back from its slate.
+    let passphrase = "cityx-srt-0123";
+    let res = app
+        .send(
+            "PUT",
+            &format!("{path}/srt-passphrase"),
+            Some(admin),
+            Some(json!({ "passphrase": "short" })),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = app
+        .send(
+            "PUT",
+            &format!("{path}/srt-passphrase"),
+            Some(admin),
+            Some(json!({ "passphrase": passphrase })),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let set: Value = res.json().await.expect("json");
+    assert_eq!(set["channel"]["srt_passphrase_hint"], "0123", "{set}");
+    assert!(!set.to_string().contains(passphrase), "{set}");
+    let out = source(&["-f", "mpegts", &at(&key)], 20)
+        .wait_with_output()
+        .await
+        .expect("ffmpeg");
+    assert!(!out.status.success(), "a caller in the clear was taken");
+    let (_, audit) = app
+        .get("/api/v1/audit?action=publish_refused", &app.admin_token)
+        .await;
+    assert!(audit.to_string().contains("\"passphrase\""), "{audit}");
+    let wrong =
+        format!("{srt}?passphrase=not-the-one-0000&pbkeylen=16&streamid=#!::r={key},m=publish");
+    let out = source(&["-f", "mpegts", &wrong], 8)
+        .wait_with_output()
+        .await
+        .expect("ffmpeg");
+    assert!(
+        !out.status.success(),
+        "a caller with another passphrase was taken"
+    );
+    let sealed =
+        format!("{srt}?passphrase={passphrase}&pbkeylen=16&streamid=#!::r={key},m=publish");
+    let mut encoder = source(&["-f", "mpegts", &sealed], 12);
+    let back = channel_until(&app, &id, admin, "back on an encrypted caller", |v| {
+        v["channel"]["health"]["slate"] == false
+            && v["channel"]["health"]["fps"].as_f64().unwrap_or(0.0) > 0.0
+    })
+    .await;
+    assert_eq!(back["channel"]["state"], "live", "{back}");
+    assert!(encoder.wait().await.expect("ffmpeg").success());
 }

@@ -83,6 +83,8 @@ pub struct ChannelForm {
     pub max_height: u32,
     pub record: bool,
     pub pull_url: String,
+    /// One address or CIDR per line.
+    pub publish_cidrs: String,
     pub errs: FormErrors,
 }
 
@@ -97,6 +99,7 @@ impl ChannelForm {
             max_height: 0,
             record: false,
             pull_url: String::new(),
+            publish_cidrs: String::new(),
             errs: FormErrors::default(),
         }
     }
@@ -111,6 +114,7 @@ impl ChannelForm {
             max_height: c.max_height,
             record: c.record,
             pull_url: c.pull_url.clone().unwrap_or_default(),
+            publish_cidrs: c.publish_cidrs.join("\n"),
             errs: FormErrors::default(),
         }
     }
@@ -159,6 +163,9 @@ pub struct ChannelPost {
     pub record: Option<String>,
     #[serde(default)]
     pub pull_url: String,
+    /// One address or CIDR per line (or separated by commas or spaces).
+    #[serde(default)]
+    pub publish_cidrs: String,
 }
 
 /// A number field: empty is 0; anything else that is not a number is out of every range.
@@ -187,6 +194,11 @@ impl ChannelPost {
             },
             record: self.record.is_some(),
             pull_url: &self.pull_url,
+            publish_cidrs: self
+                .publish_cidrs
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .collect(),
         }
     }
 
@@ -200,6 +212,7 @@ impl ChannelPost {
             max_height: number(&self.max_height).min(99_999),
             record: self.record.is_some(),
             pull_url: self.pull_url.clone(),
+            publish_cidrs: self.publish_cidrs.clone(),
             errs,
         }
     }
@@ -391,6 +404,9 @@ struct ChannelPage {
     /// The alarms' and troubles' names in the reader's language, as JSON for the page's
     /// script.
     names: String,
+    /// The SRT passphrase's last characters (empty: none) and its form's mistakes.
+    srt_passphrase_hint: String,
+    passphrase_errs: FormErrors,
 }
 
 /// What a channel page shows besides the channel: a key shown once, forms that came back.
@@ -401,6 +417,8 @@ pub(super) struct Extra {
     pub clip: Option<ClipForm>,
     pub target: Option<TargetForm>,
     pub target_errs: Option<(String, FormErrors)>,
+    /// The SRT passphrase form's mistakes, when it came back.
+    pub passphrase_errs: Option<FormErrors>,
 }
 
 impl Extra {
@@ -446,8 +464,10 @@ async fn channel_page(
         clip,
         target,
         target_errs,
+        passphrase_errs,
     } = extra;
-    let failed = form.as_ref().is_some_and(|f| f.errs.any())
+    let failed = passphrase_errs.as_ref().is_some_and(FormErrors::any)
+        || form.as_ref().is_some_and(|f| f.errs.any())
         || clip.as_ref().is_some_and(|c| c.errs.any())
         || target.as_ref().is_some_and(|f| f.errs.any())
         || target_errs.as_ref().is_some_and(|(_, e)| e.any());
@@ -493,6 +513,8 @@ async fn channel_page(
         targets,
         target: target.unwrap_or_else(TargetForm::blank),
         names: names_json(t),
+        srt_passphrase_hint: ch.srt_passphrase_hint.clone(),
+        passphrase_errs: passphrase_errs.unwrap_or_default(),
     };
     render(&page, t, status)
 }
@@ -568,6 +590,52 @@ pub async fn rotate_key(
             channel_page(&st, &u, made.channel, Some("channel_key_rotated"), extra).await
         }
         Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+/// The SRT passphrase form: a new passphrase, or `remove` to remove it.
+#[derive(serde::Deserialize)]
+pub struct PassphrasePost {
+    #[serde(default, rename = "_csrf")]
+    pub csrf: String,
+    #[serde(default)]
+    pub passphrase: String,
+    /// Present when the remove button was pressed.
+    #[serde(default)]
+    pub remove: Option<String>,
+}
+
+/// `POST /live/{id}/srt-passphrase`: sets or removes the passphrase SRT publishers must use.
+pub async fn passphrase(
+    State(st): State<HttpState>,
+    u: WebUser,
+    Path(id): Path<String>,
+    WebForm(f): WebForm<PassphrasePost>,
+) -> Response {
+    let id: ChannelId = match form_target(&u, &f.csrf, &id, ErrorCode::ChannelNotFound) {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let wanted = f.remove.is_none().then_some(f.passphrase.as_str());
+    match Live::of(&st.app)
+        .set_srt_passphrase(&u.actor, id, wanted)
+        .await
+    {
+        Ok(ch) => {
+            let done = if wanted.is_some() {
+                "channel_passphrase_set"
+            } else {
+                "channel_passphrase_removed"
+            };
+            channel_page(&st, &u, ch, Some(done), Extra::default()).await
+        }
+        Err(e) => {
+            form_back(&st, &u, id, e, |errs| Extra {
+                passphrase_errs: Some(errs),
+                ..Extra::default()
+            })
+            .await
+        }
     }
 }
 
