@@ -327,6 +327,12 @@ catalog! {
     "done.channel_passphrase_set" => "已设置 SRT 加密口令：SRT 推流端须使用该口令。", "SRT passphrase set: SRT publishers must use it.";
     "done.channel_passphrase_removed" => "已取消 SRT 加密口令。", "SRT passphrase removed.";
     "live.passphrase" => "SRT 加密口令", "SRT passphrase";
+    "live.refusal.unknown_key" => "推流密钥无效", "Unknown or rotated key";
+    "live.refusal.rate_limited" => "错误密钥过多，暂时拒绝", "Too many wrong keys: refused for a while";
+    "live.refusal.busy" => "频道已有推流端", "Another publisher holds the channel";
+    "live.refusal.over_limits" => "超出频道码率或分辨率限制", "Over the channel's bit rate or height";
+    "live.refusal.address_not_allowed" => "推流地址不在允许列表中", "Address not on the channel's allow-list";
+    "live.refusal.passphrase" => "SRT 加密口令不符", "SRT passphrase missing or wrong";
     "live.passphrase.none" => "（未设置：SRT 推流不加密）", "(none: SRT publishers send in the clear)";
     "live.passphrase.set" => "（已设置）", "(set)";
     "live.passphrase.hint" => "10–79 个英文字母、数字或符号。设置后，SRT 推流端须在编码器中填写同一口令（ffmpeg：passphrase=…），未加密或口令不符的连接会被拒绝。口令加密保存，不再显示。", "10 to 79 ASCII letters, digits or symbols. Once set, SRT publishers must enter the same passphrase in their encoder (ffmpeg: passphrase=…); connections without it or with another are refused. It is stored encrypted and not shown again.";

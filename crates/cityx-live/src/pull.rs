@@ -235,8 +235,11 @@ async fn attempt(
                 .repo()
                 .get_watchable_channel(TenantScope::Station(ch.station_id), *src)
                 .await;
-            match seen {
-                Ok(s) if s.state == ChannelState::Live => {}
+            // The health report names the source as its viewers know it.
+            let remote = match seen {
+                Ok(s) if s.state == ChannelState::Live => {
+                    format!("{} · {}", s.station_name, s.name)
+                }
                 Ok(s) => {
                     let health = Health {
                         remote: format!("{} · {}", s.station_name, s.name),
@@ -254,7 +257,7 @@ async fn attempt(
                     );
                     return failed(app, &ch, &remote, why).await;
                 }
-            }
+            };
             let feed = Feed::Channel {
                 storage: app.storage().clone(),
                 id: *src,

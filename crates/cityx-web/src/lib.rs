@@ -60,12 +60,20 @@ pub fn router() -> Router<HttpState> {
         .route("/zones/{id}/items/{asset}/remove", post(zones::remove))
         .route("/live", get(live::list).post(live::create))
         .route("/live/{id}", get(live::show).post(live::update))
-        .route("/live/{id}/key", post(live::rotate_key))
-        .route("/live/{id}/srt-passphrase", post(live::passphrase))
-        .route("/live/{id}/clips", post(live::clip))
-        .route("/live/{id}/delete", post(live::delete))
-        .route("/live/{id}/take", post(live::take))
-        .route("/live/{id}/targets", post(live_targets::add))
+        // A form's address reloaded (after a mistake the page stands there) goes back to the
+        // channel's page rather than to an empty "method not allowed".
+        .route("/live/{id}/key", get(live::back).post(live::rotate_key))
+        .route(
+            "/live/{id}/srt-passphrase",
+            get(live::back).post(live::passphrase),
+        )
+        .route("/live/{id}/clips", get(live::back).post(live::clip))
+        .route("/live/{id}/delete", get(live::back).post(live::delete))
+        .route("/live/{id}/take", get(live::back).post(live::take))
+        .route(
+            "/live/{id}/targets",
+            get(live::back).post(live_targets::add),
+        )
         .route("/live/{id}/targets/{target}", post(live_targets::change))
         .route(
             "/live/{id}/targets/{target}/switch",

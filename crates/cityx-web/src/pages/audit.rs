@@ -22,6 +22,8 @@ pub struct AuditRow {
     pub target_href: String,
     pub ip: String,
     pub ok: bool,
+    /// Why it was refused, when the entry says (a refused publish's reason and protocol).
+    pub why: String,
 }
 
 #[derive(Template)]
@@ -85,6 +87,15 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
                     format!("/items/{}", a.target_id)
                 } else {
                     String::new()
+                },
+                why: match (
+                    a.detail.get("reason").and_then(|v| v.as_str()),
+                    a.detail.get("protocol").and_then(|v| v.as_str()),
+                ) {
+                    (Some(r), Some(p)) => {
+                        format!("{} · {}", p.to_uppercase(), u.t.get2("live.refusal.", r))
+                    }
+                    _ => String::new(),
                 },
                 ip: a.ip.unwrap_or_default(),
                 ok: a.ok,

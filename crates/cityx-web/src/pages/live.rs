@@ -593,6 +593,14 @@ pub async fn rotate_key(
     }
 }
 
+/// `GET` of a channel form's address (a reload after a mistake): the channel's page.
+pub async fn back(Path(id): Path<String>) -> Response {
+    match id.parse::<ChannelId>() {
+        Ok(id) => axum::response::Redirect::to(&format!("/live/{id}")).into_response(),
+        Err(_) => axum::response::Redirect::to("/live").into_response(),
+    }
+}
+
 /// The SRT passphrase form: a new passphrase, or `remove` to remove it.
 #[derive(serde::Deserialize)]
 pub struct PassphrasePost {
