@@ -14,7 +14,14 @@
 //! - first segment: from the publisher's start to the first segment its playlist lists;
 //! - segment latency: from the moment the publisher sent a segment's last frame (its start
 //!   plus the segment's end time, as `-re` paces frames in real time) to the moment the
-//!   playlist on disk lists the segment (polled every 10 ms), the median over the run.
+//!   playlist on disk lists the segment (polled every 10 ms), the median over the run;
+//! - memory per channel: the resident memory of the server and every process under it,
+//!   steady with the channels live, less before they were.
+//!
+//! Then viewers: `CITYX_BENCH_VIEWERS` (default 1000) wrk connections ask for one live
+//! channel's playlist, then for its newest segment, from cityx (the HLS route, as a signed-in
+//! with a signed-in user's token) and from nginx serving the very same files from cityx's
+//! storage directory, `CITYX_BENCH_SERVE_SECS` (default 6) each, best of two alternating runs.
 //!
 //! Ends with a table of the ratios.
 
@@ -23,9 +30,10 @@ mod ratios;
 #[path = "common/server.rs"]
 mod server;
 
-use cityx_testkit::nginx::NginxRtmp;
+use cityx_testkit::nginx::{Nginx, NginxRtmp};
 use ratios::{Goal, Ratios};
 use serde_json::{Value, json};
+use server::status_kib;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,10 +58,9 @@ fn publisher(source: &Path, url: &str) -> Child {
         .expect("ffmpeg publishes")
 }
 
-/// CPU seconds (user + system) of `pid` and every process under it.
-fn tree_cpu(pid: u32) -> f64 {
-    let ticks = 100.0; // USER_HZ on Linux
-    let mut stats = Vec::new();
+/// The processes under `pid` (`pid` itself included).
+fn tree(pid: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
             let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -62,32 +69,44 @@ fn tree_cpu(pid: u32) -> f64 {
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
                 continue;
             };
+            let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let ppid = after.split_whitespace().nth(1).and_then(|v| v.parse().ok());
+            parents.push((p, ppid.unwrap_or(0)));
+        }
+    }
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found
+}
+
+/// Resident memory of `pid` and every process under it, KiB.
+fn tree_rss(pid: u32) -> f64 {
+    tree(pid).into_iter().map(|p| status_kib(p, "VmRSS")).sum()
+}
+
+/// CPU seconds (user + system) of `pid` and every process under it.
+fn tree_cpu(pid: u32) -> f64 {
+    let ticks = 100.0; // USER_HZ on Linux
+    tree(pid)
+        .into_iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .map(|stat| {
             // Fields after the command's closing parenthesis: state ppid … utime stime.
-            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-                continue;
-            };
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
             let f: Vec<&str> = rest.split_whitespace().collect();
-            let ppid = f.get(1).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0);
-            let cpu = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-                + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-            stats.push((p, ppid, cpu));
-        }
-    }
-    let mut tree = vec![pid];
-    let mut grew = true;
-    while grew {
-        grew = false;
-        for (p, ppid, _) in &stats {
-            if tree.contains(ppid) && !tree.contains(p) {
-                tree.push(*p);
-                grew = true;
-            }
-        }
-    }
-    stats
-        .iter()
-        .filter(|(p, _, _)| tree.contains(p))
-        .map(|(_, _, c)| c / ticks)
+            let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            (field(11) + field(12)) / ticks
+        })
         .sum()
 }
 
@@ -99,13 +118,17 @@ struct Run {
     first_segment: f64,
     latency_p50: f64,
     segments: usize,
+    /// Resident memory per channel, MiB (the tree's, steady, less before the publishers).
+    mib_per_channel: f64,
 }
 
 /// Publishes to every URL, watches `playlists[0]` for segment latency, and measures CPU of
 /// `pid`'s tree over the middle of the run.
 fn measure(pid: u32, source: &Path, urls: &[String], playlist: &Path, secs: u64) -> Run {
+    let idle_rss = tree_rss(pid);
     let started = Instant::now();
     let mut publishers: Vec<Child> = urls.iter().map(|u| publisher(source, u)).collect();
+    let mut live_rss = None;
     let mut first = None;
     let mut seen = 0usize;
     let mut latencies = Vec::new();
@@ -116,6 +139,9 @@ fn measure(pid: u32, source: &Path, urls: &[String], playlist: &Path, secs: u64)
         let now = started.elapsed();
         if cpu_from.is_none() && now >= steady {
             cpu_from = Some((tree_cpu(pid), now));
+        }
+        if live_rss.is_none() && now >= end / 2 {
+            live_rss = Some(tree_rss(pid));
         }
         if let Ok(text) = std::fs::read_to_string(playlist) {
             let durations: Vec<f64> = text
@@ -158,7 +184,22 @@ fn measure(pid: u32, source: &Path, urls: &[String], playlist: &Path, secs: u64)
             .copied()
             .unwrap_or(f64::NAN),
         segments: seen,
+        mib_per_channel: (live_rss.unwrap_or(idle_rss) - idle_rss) / 1024.0 / urls.len() as f64,
     }
+}
+
+/// Best of two alternating wrk runs of `viewers` connections on each URL (the token is
+/// sent to both; nginx ignores it): requests per second, cityx's and nginx's.
+fn viewers(ours: &str, theirs: &str, token: &str, secs: u64, viewers: u32) -> (f64, f64) {
+    // Warm both (files, caches, connections).
+    server::wrk(ours, token, 1, 8, None);
+    server::wrk(theirs, token, 1, 8, None);
+    let (mut a, mut b) = (0.0f64, 0.0f64);
+    for _ in 0..2 {
+        a = a.max(server::wrk(ours, token, secs, viewers, None).0);
+        b = b.max(server::wrk(theirs, token, secs, viewers, None).0);
+    }
+    (a, b)
 }
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -266,6 +307,56 @@ async fn main() {
         "cityx: {measured:?} ({} segments watched)",
         measured.segments
     );
+
+    // Viewers of one channel: it went on on its slate when its publisher stopped, so its
+    // playlist still changes every segment, as a live one does.
+    let viewer_count = env_num("CITYX_BENCH_VIEWERS", 1000) as u32;
+    let serve_secs = env_num("CITYX_BENCH_SERVE_SECS", 6);
+    let channel = playlist
+        .parent()
+        .expect("the channel's directory")
+        .to_path_buf();
+    let id = channel
+        .file_name()
+        .expect("id")
+        .to_string_lossy()
+        .into_owned();
+    let text = std::fs::read_to_string(&playlist).expect("the playlist");
+    let newest = text
+        .lines()
+        .filter(|l| l.ends_with(".ts"))
+        .next_back()
+        .expect("a segment")
+        .to_owned();
+    let files = Nginx::files(&channel);
+    let ours = |path: &str| format!("{}/api/v1/channels/{id}/hls/{path}", cityx.base);
+    let theirs = |path: &str| format!("http://127.0.0.1:{}/{path}", files.port);
+    let rss_before = status_kib(cityx.child.id(), "VmRSS");
+    let playlist_rps = viewers(
+        &ours("index.m3u8"),
+        &theirs("index.m3u8"),
+        &owner,
+        serve_secs,
+        viewer_count,
+    );
+    let segment_rps = viewers(
+        &ours(&newest),
+        &theirs(&newest),
+        &owner,
+        serve_secs,
+        viewer_count,
+    );
+    let rss_after = status_kib(cityx.child.id(), "VmRSS");
+    println!(
+        "viewers ({viewer_count} connections): playlist {:.0} req/s (nginx {:.0}), segment {:.0} req/s (nginx {:.0}); cityx resident memory {:.0} → {:.0} MiB",
+        playlist_rps.0,
+        playlist_rps.1,
+        segment_rps.0,
+        segment_rps.1,
+        rss_before / 1024.0,
+        rss_after / 1024.0
+    );
+    drop(files);
     drop(cityx);
 
     let mut table = Ratios::new(format!(
@@ -307,6 +398,24 @@ async fn main() {
             (reference.first_segment, SEGMENT_SECS + 0.5),
             "s",
             Goal::None,
+        )
+        .add(
+            "memory per live channel (with its packager), cityx / nginx-rtmp",
+            (measured.mib_per_channel, reference.mib_per_channel),
+            "MiB",
+            Goal::None,
+        )
+        .add(
+            format!("live playlist to {viewer_count} viewers: requests/s, cityx / nginx"),
+            playlist_rps,
+            "/s",
+            Goal::AtLeast(0.8),
+        )
+        .add(
+            format!("newest live segment to {viewer_count} viewers: requests/s, cityx / nginx"),
+            segment_rps,
+            "/s",
+            Goal::AtLeast(0.8),
         );
     table.print();
 }

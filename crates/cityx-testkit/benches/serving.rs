@@ -34,27 +34,6 @@ fn clip(dir: &Path) -> std::path::PathBuf {
     server::test_clip(&dir.join("clip.mp4"), 20, 50)
 }
 
-/// nginx serving `root` over HTTP, tuned as a CDN edge would be.
-fn start_nginx(root: &Path) -> Nginx {
-    Nginx::start(|p, port| {
-        format!(
-            "daemon off;\nmaster_process on;\nworker_processes 2;\nuser root;\n\
-             pid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n\
-               keepalive_requests 100000;\n  open_file_cache max=1000 inactive=60s;\n\
-               client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n\
-               fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n\
-               scgi_temp_path {p}/scgi;\n\
-               types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 mp4; \
-               image/jpeg jpg; }}\n\
-               server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
-            p = p.display(),
-            root = root.display(),
-        )
-    })
-}
-
 /// What one wrk run measured.
 #[derive(Clone, Copy, Default)]
 struct Load {
@@ -191,7 +170,7 @@ fn main() {
             vec![format!("Range: bytes=0-{}", range_mib - 1)],
         ),
     ];
-    let nginx = start_nginx(&root);
+    let nginx = Nginx::files(&root);
     let nginx_base = format!("http://127.0.0.1:{}/", nginx.port);
     let pid = server.child.id();
     // Warm both: the first read of every file, the cache and nginx's open-file cache.

@@ -46,6 +46,30 @@ impl Nginx {
     }
 }
 
+impl Nginx {
+    /// nginx serving the files under `root` over HTTP, tuned as a CDN edge would be
+    /// (`sendfile`, an open-file cache, long keep-alive), the serving benches' reference.
+    pub fn files(root: &Path) -> Nginx {
+        Nginx::start(|p, port| {
+            format!(
+                "daemon off;\nmaster_process on;\nworker_processes 2;\nuser root;\n\
+                 worker_rlimit_nofile 8192;\npid {p}/nginx.pid;\nerror_log {p}/error.log warn;\n\
+                 events {{ worker_connections 4096; }}\n\
+                 http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  tcp_nodelay on;\n\
+                   keepalive_requests 100000;\n  open_file_cache max=1000 inactive=60s;\n\
+                   client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n\
+                   fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n\
+                   scgi_temp_path {p}/scgi;\n\
+                   types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 mp4; \
+                   image/jpeg jpg; }}\n\
+                   server {{ listen 127.0.0.1:{port}; root {root}; }}\n}}\n",
+                p = p.display(),
+                root = root.display(),
+            )
+        })
+    }
+}
+
 impl Drop for Nginx {
     fn drop(&mut self) {
         // SIGQUIT: the master stops its workers too (SIGKILL would leave them running,
