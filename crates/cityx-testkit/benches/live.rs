@@ -19,8 +19,8 @@
 //!   steady with the channels live, less before they were.
 //!
 //! Then viewers: `CITYX_BENCH_VIEWERS` (default 1000) wrk connections ask for one live
-//! channel's playlist, then for its newest segment, from cityx (the HLS route, as a signed-in
-//! with a signed-in user's token) and from nginx serving the very same files from cityx's
+//! channel's playlist, then for its newest segment, from cityx (the HLS route, with a
+//! signed-in user's token) and from nginx serving the very same files from cityx's
 //! storage directory, `CITYX_BENCH_SERVE_SECS` (default 6) each, best of two alternating runs.
 //!
 //! Ends with a table of the ratios.
