@@ -107,6 +107,7 @@ pub fn router() -> Router<HttpState> {
             get(live::get).patch(live::update).delete(live::delete),
         )
         .route("/api/v1/channels/{id}/key", post(live::rotate_key))
+        .route("/api/v1/channels/{id}/media", get(live::media_link))
         .route(
             "/api/v1/channels/{id}/srt-passphrase",
             put(live::set_passphrase).delete(live::remove_passphrase),
@@ -162,6 +163,7 @@ pub fn system_router() -> Router<HttpState> {
 pub fn media_router() -> Router<HttpState> {
     Router::new()
         .route(middleware::MEDIA_ROUTE, get(files::media_file))
+        .route(middleware::LIVE_ROUTE, get(live::media_file))
         .method_not_allowed_fallback(method_not_allowed)
 }
 

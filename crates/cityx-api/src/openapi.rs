@@ -34,7 +34,7 @@ use utoipa::{Modify, OpenApi};
         zones::list, zones::create, zones::get, zones::update, zones::contribute, zones::remove,
         follows::list, follows::create, follows::seen, follows::delete,
         webhooks::list, webhooks::create, webhooks::get, webhooks::delete, webhooks::retry,
-        live::list, live::create, live::get, live::update, live::delete, live::rotate_key, live::set_passphrase, live::remove_passphrase, live::clip, live::hls,
+        live::list, live::create, live::get, live::update, live::delete, live::rotate_key, live::media_link, live::media_file, live::set_passphrase, live::remove_passphrase, live::clip, live::hls,
         live_targets::list, live_targets::create, live_targets::update, live_targets::delete,
         processes::list, processes::get, processes::stop, processes::start, processes::schedules,
         system::healthz, system::readyz, system::metrics, system::openapi,

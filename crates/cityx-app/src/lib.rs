@@ -24,7 +24,7 @@ mod exchange;
 mod follows;
 mod imports;
 mod integrity;
-mod media;
+pub mod media;
 mod notices;
 mod pipeline;
 pub mod processes;

@@ -240,8 +240,35 @@ impl MediaCache {
     }
 }
 
-fn signed_part(asset: AssetId, viewer: Viewer, holder: Holder, expires: i64) -> String {
-    MediaGrant::signed_part(asset, &viewer.code(), &holder.code(), expires)
+/// What a grant is for, in its signature: an item's files or a live channel's, so that a
+/// grant for one is never taken for the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Item,
+    Live,
+}
+
+impl Purpose {
+    fn prefix(self) -> &'static str {
+        match self {
+            Purpose::Item => "media",
+            Purpose::Live => "live",
+        }
+    }
+}
+
+/// The MAC of a grant on `id` for `purpose`, for `viewer`'s rights and `holder`, until
+/// `expires` (unix seconds), and the part it covers.
+fn grant_mac<I: std::fmt::Display + std::str::FromStr>(
+    key: &[u8],
+    purpose: Purpose,
+    id: I,
+    (viewer, holder): (Viewer, Holder),
+    expires: i64,
+) -> Result<(String, hmac::Hmac<sha2::Sha256>)> {
+    let part = MediaGrant::<I>::signed_part(id, &viewer.code(), &holder.code(), expires);
+    let mac = secrets::mac(key, &format!("{}/{part}", purpose.prefix()))?;
+    Ok((part, mac))
 }
 
 impl Media<'_> {
@@ -259,17 +286,7 @@ impl Media<'_> {
         actor: &Actor,
         asset: &cityx_core::Asset,
     ) -> Result<MediaLink> {
-        policy::read(actor)?;
-        let expires_at = cityx_core::now() + LINK_TTL;
-        let part = signed_part(
-            asset.id,
-            Viewer::of(actor.tenant_scope()),
-            Holder(actor.user_id),
-            expires_at.unix_timestamp(),
-        );
-        let sig = secrets::mac(self.link_key.get().await?, &format!("media/{part}"))?.finalize();
-        // Half the MAC (128 bits) keeps the address short.
-        let grant = format!("{part}.{}", secrets::hex(&sig.into_bytes()[..16]));
+        let (grant, expires_at) = self.grant(Purpose::Item, asset.id, actor).await?;
         Ok(MediaLink {
             base: format!("/api/v1/media/{grant}/"),
             hls: asset.playback.clone(),
@@ -277,21 +294,51 @@ impl Media<'_> {
         })
     }
 
-    /// A file under a media link: the link must be intact and unexpired, its holder still
-    /// enabled and of the link's station, and that station still allowed to see the item.
-    pub async fn media_file(&self, grant: &str, relative: &str) -> Result<AssetFile> {
-        let grant = MediaGrant::parse(grant).ok_or(Error::BadMediaLink)?;
-        let (asset, exp, sig) = (grant.asset, grant.expires, grant.signature);
+    /// A grant on `id` for `purpose`, carrying the caller's station's rights and the caller,
+    /// which every request under it checks again; and until when it plays.
+    pub async fn grant<I: std::fmt::Display + std::str::FromStr>(
+        &self,
+        purpose: Purpose,
+        id: I,
+        actor: &Actor,
+    ) -> Result<(String, OffsetDateTime)> {
+        policy::read(actor)?;
+        let expires_at = cityx_core::now() + LINK_TTL;
+        let (part, mac) = grant_mac(
+            self.link_key.get().await?,
+            purpose,
+            id,
+            (Viewer::of(actor.tenant_scope()), Holder(actor.user_id)),
+            expires_at.unix_timestamp(),
+        )?;
+        // Half the MAC (128 bits) keeps the address short.
+        let sig = mac.finalize().into_bytes();
+        Ok((format!("{part}.{}", secrets::hex(&sig[..16])), expires_at))
+    }
+
+    /// Opens a grant made for `purpose`: it must be intact and unexpired and its holder still
+    /// enabled and of the grant's station. Its id, and whose rights it carries (the caller
+    /// checks them on the thing itself).
+    pub async fn open_grant<I>(&self, purpose: Purpose, grant: &str) -> Result<(I, TenantScope)>
+    where
+        I: std::fmt::Display + std::str::FromStr + Copy,
+    {
+        let grant = MediaGrant::<I>::parse(grant).ok_or(Error::BadMediaLink)?;
+        let (id, exp) = (grant.asset, grant.expires);
         let (Some(viewer), Some(holder)) =
             (Viewer::parse(grant.viewer), Holder::parse(grant.holder))
         else {
             return Err(Error::BadMediaLink);
         };
-        let expected = secrets::mac(
+        let (_, expected) = grant_mac(
             self.link_key.get().await?,
-            &format!("media/{}", signed_part(asset, viewer, holder, exp)),
+            purpose,
+            id,
+            (viewer, holder),
+            exp,
         )?;
-        if sig.len() != 16 || expected.verify_truncated_left(&sig).is_err() {
+        let sig = &grant.signature;
+        if sig.len() != 16 || expected.verify_truncated_left(sig).is_err() {
             return Err(Error::BadMediaLink);
         }
         if exp < cityx_core::now().unix_timestamp() {
@@ -300,6 +347,14 @@ impl Media<'_> {
         if !self.holder_may_watch(holder, viewer).await? {
             return Err(Error::BadMediaLink);
         }
+        Ok((id, viewer.scope()))
+    }
+
+    /// A file under a media link: the link must be intact and unexpired, its holder still
+    /// enabled and of the link's station, and that station still allowed to see the item.
+    pub async fn media_file(&self, grant: &str, relative: &str) -> Result<AssetFile> {
+        let (asset, scope): (AssetId, _) = self.open_grant(Purpose::Item, grant).await?;
+        let viewer = Viewer::of(scope);
         let Some((settled, version)) = self.playable(asset, viewer).await? else {
             return Err(Error::NotFound("asset"));
         };

@@ -21,10 +21,11 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// A media grant as it appears in a media link's path, before its signature is checked.
+/// A media grant as it appears in a media link's path, before its signature is checked:
+/// for an item (`AssetId`, the default) or a live channel (`ChannelId`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MediaGrant<'a> {
-    pub asset: AssetId,
+pub struct MediaGrant<'a, I = AssetId> {
+    pub asset: I,
     /// Whose rights: `all`, `none` or a station id (the caller parses it).
     pub viewer: &'a str,
     /// For whom: a user id, or `-` for the system.
@@ -34,7 +35,7 @@ pub struct MediaGrant<'a> {
     pub signature: Vec<u8>,
 }
 
-impl<'a> MediaGrant<'a> {
+impl<'a, I: std::str::FromStr + std::fmt::Display> MediaGrant<'a, I> {
     /// The five dot-separated fields, or `None`.
     pub fn parse(grant: &'a str) -> Option<Self> {
         let mut parts = grant.split('.');
@@ -62,7 +63,7 @@ impl<'a> MediaGrant<'a> {
     }
 
     /// What the signature covers: the grant without it.
-    pub fn signed_part(asset: AssetId, viewer: &str, holder: &str, expires: i64) -> String {
+    pub fn signed_part(asset: I, viewer: &str, holder: &str, expires: i64) -> String {
         format!("{asset}.{viewer}.{holder}.{expires}")
     }
 }

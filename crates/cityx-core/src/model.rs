@@ -397,7 +397,7 @@ impl Actor {
 /// Which tenant rows a repository call may touch. Every repository read and write of tenant
 /// data takes one, so that a station can never reach another station's rows even if a handler
 /// forgets a check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TenantScope {
     /// The hub and the system: every station.
     All,

@@ -129,6 +129,11 @@ pub fn wrap_media(router: Router, http: &HttpOptions) -> Router {
 async fn observe_media(req: Request, next: Next, limit: Duration, hsts: bool) -> Response {
     let started = Instant::now();
     let method = method_label(req.method());
+    let route = if req.uri().path().starts_with("/api/v1/live/") {
+        LIVE_ROUTE
+    } else {
+        MEDIA_ROUTE
+    };
     let mut res = within(limit, next.run(req)).await;
     let headers = res.headers_mut();
     for (name, value) in [
@@ -144,12 +149,14 @@ async fn observe_media(req: Request, next: Next, limit: Duration, hsts: bool) ->
             HeaderValue::from_static(HSTS),
         );
     }
-    record(method, MEDIA_ROUTE.into(), res.status(), started);
+    record(method, route.into(), res.status(), started);
     res
 }
 
 /// The route label of every media file.
 pub const MEDIA_ROUTE: &str = "/api/v1/media/{grant}/{*path}";
+/// The route label of every live channel's file under a signed address.
+pub const LIVE_ROUTE: &str = "/api/v1/live/{grant}/{*path}";
 
 /// A request's answer, or `timeout` when it takes longer than `limit`.
 async fn within(limit: Duration, answer: impl Future<Output = Response>) -> Response {

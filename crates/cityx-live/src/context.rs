@@ -34,6 +34,20 @@ pub struct Live<'a> {
     storage: &'a cityx_storage::Storage,
     fetch: &'a cityx_fetch::Guard,
     sealer: Option<&'a cityx_app::secrets::Sealer>,
+    media: cityx_app::Media<'a>,
+}
+
+/// Where a live channel plays from, for one viewer, until `expires_at`: a signed address
+/// that needs no session (a player, a CDN), whose every request still answers to the
+/// viewer's rights of the moment.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LiveLink {
+    /// The signed prefix: append `index.m3u8`, a segment's path or `thumb.jpg`.
+    pub base: String,
+    /// The playlist under `base`.
+    pub playlist: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: time::OffsetDateTime,
 }
 
 /// A fresh stream key: `sk_` and 192 random bits in hex.
@@ -71,6 +85,7 @@ impl<'a> Live<'a> {
             storage: app.storage(),
             fetch: app.fetch_guard(),
             sealer: app.sealer().ok(),
+            media: app.media(),
         }
     }
 
@@ -323,6 +338,53 @@ impl<'a> Live<'a> {
     /// for a viewer who may watch it.
     pub async fn file(&self, actor: &Actor, id: ChannelId, relative: &str) -> Result<LiveFile> {
         self.get(actor, id).await?;
+        self.read_file(id, relative).await
+    }
+
+    /// A signed playback address of a channel the caller may watch (see [`LiveLink`]).
+    pub async fn media_link(&self, actor: &Actor, id: ChannelId) -> Result<LiveLink> {
+        self.get(actor, id).await?;
+        let (grant, expires_at) = self
+            .media
+            .grant(cityx_app::media::Purpose::Live, id, actor)
+            .await?;
+        let base = format!("/api/v1/live/{grant}/");
+        Ok(LiveLink {
+            playlist: format!("{base}index.m3u8"),
+            base,
+            expires_at,
+        })
+    }
+
+    /// A file under a signed playback address: the grant must be intact, unexpired and its
+    /// holder still enabled, and its station still allowed to watch the channel (decided
+    /// at most every 2 s per channel and station).
+    pub async fn media_file(&self, grant: &str, relative: &str) -> Result<LiveFile> {
+        let (id, scope): (ChannelId, TenantScope) = self
+            .media
+            .open_grant(cityx_app::media::Purpose::Live, grant)
+            .await?;
+        let caches = crate::serve::caches();
+        let may = match caches.may_watch(id, scope) {
+            Some(may) => may,
+            None => {
+                let may = match self.repo.get_watchable_channel(scope, id).await {
+                    Ok(_) => true,
+                    Err(e) if e.is_not_found() => false,
+                    Err(e) => return Err(e.into()),
+                };
+                caches.keep_decision(id, scope, may);
+                may
+            }
+        };
+        if !may {
+            return Err(Error::NotFound("channel"));
+        }
+        self.read_file(id, relative).await
+    }
+
+    /// One of the channel's files, through this process's serving caches.
+    async fn read_file(&self, id: ChannelId, relative: &str) -> Result<LiveFile> {
         let key = StorageKey::live(id, relative).ok_or(Error::NotFound("file"))?;
         let (content_type, cache_control) = match relative.rsplit('.').next() {
             Some("m3u8") => ("application/vnd.apple.mpegurl", "no-cache"),
@@ -330,18 +392,26 @@ impl<'a> Live<'a> {
             Some("jpg") => ("image/jpeg", "private, max-age=2"),
             _ => return Err(Error::NotFound("file")),
         };
-        let (_, bytes) = self
-            .storage
-            .read_small(&key, LIVE_FILE)
-            .await
-            .map_err(|e| {
-                if e.is_not_found() {
-                    Error::NotFound("file")
-                } else {
-                    Error::Internal(e.to_string().into())
-                }
-            })?
-            .ok_or(Error::NotFound("file"))?;
+        let caches = crate::serve::caches();
+        let bytes = match caches.file(id, relative) {
+            Some(b) => b,
+            None => {
+                let (_, bytes) = self
+                    .storage
+                    .read_small(&key, LIVE_FILE)
+                    .await
+                    .map_err(|e| {
+                        if e.is_not_found() {
+                            Error::NotFound("file")
+                        } else {
+                            Error::Internal(e.to_string().into())
+                        }
+                    })?
+                    .ok_or(Error::NotFound("file"))?;
+                caches.keep_file(id, relative, &bytes);
+                bytes
+            }
+        };
         Ok(LiveFile {
             bytes,
             content_type,

@@ -39,11 +39,12 @@ mod remux;
 pub mod restream;
 pub mod rtmp;
 pub mod rtmp_client;
+mod serve;
 pub mod slate;
 pub mod srt;
 mod targets;
 
-pub use context::{ChannelWithKey, Live, LiveFile, new_stream_key};
+pub use context::{ChannelWithKey, Live, LiveFile, LiveLink, new_stream_key};
 pub use targets::Targets;
 
 use std::sync::Arc;

@@ -19,7 +19,8 @@
 //!   steady with the channels live, less before they were.
 //!
 //! Then viewers: `CITYX_BENCH_VIEWERS` (default 1000) wrk connections ask for one live
-//! channel's playlist, then for its newest segment, from cityx (the HLS route, with a
+//! channel's playlist, then for its newest segment, from cityx (under the channel's signed
+//! playback address, as a player gets it; and, for reference, through the HLS route with a
 //! signed-in user's token) and from nginx serving the very same files from cityx's
 //! storage directory, `CITYX_BENCH_SERVE_SECS` (default 6) each, best of two alternating runs.
 //!
@@ -329,7 +330,13 @@ async fn main() {
         .expect("a segment")
         .to_owned();
     let files = Nginx::files(&channel);
-    let ours = |path: &str| format!("{}/api/v1/channels/{id}/hls/{path}", cityx.base);
+    let link = get(
+        format!("{}/api/v1/channels/{id}/media", cityx.base),
+        owner.clone(),
+    )
+    .await;
+    let signed = link["base"].as_str().expect("a signed address").to_owned();
+    let ours = |path: &str| format!("{}{signed}{path}", cityx.base);
     let theirs = |path: &str| format!("http://127.0.0.1:{}/{path}", files.port);
     let rss_before = status_kib(cityx.child.id(), "VmRSS");
     let playlist_rps = viewers(
@@ -346,6 +353,14 @@ async fn main() {
         serve_secs,
         viewer_count,
     );
+    let (routed, _) = server::wrk(
+        &format!("{}/api/v1/channels/{id}/hls/index.m3u8", cityx.base),
+        &owner,
+        serve_secs,
+        viewer_count,
+        None,
+    );
+    println!("playlist through the HLS route with a token, for reference: {routed:.0} req/s");
     let rss_after = status_kib(cityx.child.id(), "VmRSS");
     println!(
         "viewers ({viewer_count} connections): playlist {:.0} req/s (nginx {:.0}), segment {:.0} req/s (nginx {:.0}); cityx resident memory {:.0} → {:.0} MiB",

@@ -335,6 +335,59 @@ pub async fn remove_passphrase(
     Ok(Json(view_of(&st, &actor, ch)))
 }
 
+/// Where the caller may watch a channel from: an expiring signed prefix carrying the
+/// caller's rights, under which the channel's playlist, segments and thumbnail are served
+/// without a session (for players, and for a CDN in front).
+#[utoipa::path(get, path = "/api/v1/channels/{id}/media", tag = "live",
+    params(("id" = ChannelId, Path, description = "Channel id")),
+    responses(
+        (status = 200, description = "The signed prefix and the playlist under it", body = cityx_live::LiveLink),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+        (status = 403, description = "Scope missing", body = ErrorBody),
+        (status = 404, description = "No such channel the caller may watch", body = ErrorBody),
+    ))]
+pub async fn media_link(
+    State(st): State<HttpState>,
+    Caller(actor): Caller,
+    ApiPath(id): ApiPath<ChannelId>,
+) -> ApiResult<Json<cityx_live::LiveLink>> {
+    Ok(Json(Live::of(&st.app).media_link(&actor, id).await?))
+}
+
+/// A file of a channel's output under a signed prefix (`base` of
+/// `GET /api/v1/channels/{id}/media`): `index.m3u8`, `<session>/<n>.ts` or `thumb.jpg`. No
+/// session: the link is the credential, and the viewer's rights of the moment still apply
+/// (within 2 s).
+#[utoipa::path(get, path = "/api/v1/live/{grant}/{path}", tag = "live", security(()),
+    params(
+        ("grant" = String, Path, description = "The signed part of the link"),
+        ("path" = String, Path, description = "The file, e.g. `index.m3u8`"),
+    ),
+    responses(
+        (status = 200, description = "The file", content_type = "application/vnd.apple.mpegurl"),
+        (status = 403, description = "The link was changed or has expired", body = ErrorBody),
+        (status = 404, description = "The channel is no longer watchable under the link, or no such file", body = ErrorBody),
+    ))]
+pub async fn media_file(
+    State(st): State<HttpState>,
+    ApiPath((grant, path)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    let file = Live::of(&st.app).media_file(&grant, &path).await?;
+    Ok(live_file(file))
+}
+
+/// A live file as an answer.
+fn live_file(file: cityx_live::LiveFile) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, file.content_type),
+            (header::CACHE_CONTROL, file.cache_control),
+        ],
+        file.bytes,
+    )
+        .into_response()
+}
+
 /// A file of the channel's HLS output: `index.m3u8` (the playlist with the time-shift
 /// window; `#EXT-X-ENDLIST` once a broadcast ended), `<session>/<n>.ts` (segments) or
 /// `thumb.jpg`.
@@ -354,14 +407,7 @@ pub async fn hls(
     ApiPath((id, path)): ApiPath<(ChannelId, String)>,
 ) -> ApiResult<Response> {
     let file = Live::of(&st.app).file(&actor, id, &path).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, file.content_type),
-            (header::CACHE_CONTROL, file.cache_control),
-        ],
-        file.bytes,
-    )
-        .into_response())
+    Ok(live_file(file))
 }
 
 /// A clip of a channel's time-shift window.

@@ -62,6 +62,15 @@ async fn playlist_with(app: &TestApp, id: &str, token: &str, n: usize) -> String
     }
 }
 
+/// The id of a new private channel of station A (another channel's id, for a forged link).
+async fn made_private_id(app: &TestApp, admin: &str) -> String {
+    let (s, made) = app
+        .post("/api/v1/channels", admin, json!({ "name": "另一频道" }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    made["channel"]["id"].as_str().expect("id").to_owned()
+}
+
 /// Publishes with a key that must be refused: ffmpeg ends with an error, soon.
 async fn refused(url: &str) {
     let started = Instant::now();
@@ -243,6 +252,100 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
         s == StatusCode::NOT_FOUND || s == StatusCode::BAD_REQUEST,
         "{s}"
     );
+
+    // A signed address plays without a session (a player, a CDN): the playlist, and a
+    // segment under it; a changed grant is refused.
+    let (s, link) = app
+        .get(&format!("/api/v1/channels/{id}/media"), viewer_b)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{link}");
+    let base = link["base"].as_str().expect("base").to_owned();
+    assert!(base.starts_with("/api/v1/live/"), "{link}");
+    let anonymous = reqwest::Client::new();
+    let res = anonymous
+        .get(app.url(&format!("{base}index.m3u8")))
+        .send()
+        .await
+        .expect("playlist");
+    assert_eq!(res.status(), StatusCode::OK);
+    let signed = res.text().await.expect("text");
+    let segment = signed
+        .lines()
+        .rfind(|l| l.ends_with(".ts"))
+        .expect("a segment")
+        .to_owned();
+    let res = anonymous
+        .get(app.url(&format!("{base}{segment}")))
+        .send()
+        .await
+        .expect("segment");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.expect("bytes").first(), Some(&0x47));
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(app.url(&format!("{base}index.m3u8")))
+        .output()
+        .await
+        .expect("ffprobe");
+    let streams = String::from_utf8_lossy(&probe.stdout);
+    assert!(
+        streams.contains("h264") && streams.contains("aac"),
+        "{streams}"
+    );
+    let forged = base.replacen(&id, &made_private_id(&app, admin_a).await, 1);
+    let res = anonymous
+        .get(app.url(&format!("{forged}index.m3u8")))
+        .send()
+        .await
+        .expect("forged");
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "another channel's id under the grant"
+    );
+    // The channel is no longer shared with B: B's address stops within seconds.
+    let res = app
+        .send(
+            "PATCH",
+            &format!("/api/v1/channels/{id}"),
+            Some(admin_a),
+            Some(json!({ "visibility": "private" })),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = anonymous
+            .get(app.url(&format!("{base}index.m3u8")))
+            .send()
+            .await
+            .expect("playlist");
+        if res.status() == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the address still plays: {}",
+            res.status()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let res = app
+        .send(
+            "PATCH",
+            &format!("/api/v1/channels/{id}"),
+            Some(admin_a),
+            Some(json!({ "visibility": "exchange" })),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
 
     // The broadcast ends: the channel is off air, its playlist ends and keeps the window.
     let out = encoder.wait().await.expect("ffmpeg");

@@ -404,6 +404,8 @@ struct ChannelPage {
     /// The alarms' and troubles' names in the reader's language, as JSON for the page's
     /// script.
     names: String,
+    /// Where the player plays from: the viewer's signed address of the playlist.
+    playlist_src: String,
     /// The SRT passphrase's last characters (empty: none) and its form's mistakes.
     srt_passphrase_hint: String,
     passphrase_errs: FormErrors,
@@ -472,6 +474,10 @@ async fn channel_page(
         || target.as_ref().is_some_and(|f| f.errs.any())
         || target_errs.as_ref().is_some_and(|(_, e)| e.any());
     let manage = Live::may_manage(&u.actor, &ch);
+    let playlist_src = match Live::of(&st.app).media_link(&u.actor, ch.id).await {
+        Ok(link) => link.playlist,
+        Err(_) => format!("/api/v1/channels/{}/hls/index.m3u8", ch.id),
+    };
     let mut targets = if manage {
         live_targets::rows(st, u, ch.id).await
     } else {
@@ -513,6 +519,7 @@ async fn channel_page(
         targets,
         target: target.unwrap_or_else(TargetForm::blank),
         names: names_json(t),
+        playlist_src,
         srt_passphrase_hint: ch.srt_passphrase_hint.clone(),
         passphrase_errs: passphrase_errs.unwrap_or_default(),
     };
