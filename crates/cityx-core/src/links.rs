@@ -99,7 +99,7 @@ mod tests {
             format!("{asset}.all.-.1.0g"),
             "x.all.-.1.00".to_owned(),
         ] {
-            assert_eq!(MediaGrant::parse(&bad), None, "{bad}");
+            assert_eq!(MediaGrant::<AssetId>::parse(&bad), None, "{bad}");
         }
     }
 }
