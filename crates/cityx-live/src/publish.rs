@@ -196,7 +196,7 @@ impl Publish {
         opts: Arc<IngestOptions>,
     ) -> std::io::Result<Publish> {
         let repo = app.repo().clone();
-        let slate = session.starts_with(crate::slate::PREFIX);
+        let slate = crate::slate::is_slate(&session);
         let dir = opts.work_dir.join(channel.id.to_string()).join(&session);
         std::fs::create_dir_all(&dir)?;
         metrics::gauge!("cityx_live_sessions").increment(1.0);
@@ -367,7 +367,7 @@ impl Publish {
     /// slate (when `live.slate_secs` is not 0) instead of ending.
     pub async fn finish(mut self, clean: bool) {
         let lost = self.lost.load(Ordering::SeqCst);
-        let slate = self.session.starts_with(crate::slate::PREFIX);
+        let slate = crate::slate::is_slate(&self.session);
         // A stream over the channel's limits is refused, not covered.
         let refused = *self.cut.lock().await == Some(Cut::OverLimits);
         let slate_next = !clean && !lost && !slate && !refused && self.opts.slate_secs > 0;
@@ -845,7 +845,7 @@ async fn report(
     // takes the channel from) ends as this input begins.
     if let Some(last) = &channel.health
         && last.alarms.contains(&Alarm::NoSignal)
-        && !session.starts_with(crate::slate::PREFIX)
+        && !crate::slate::is_slate(&session)
     {
         tell_alarms(&*repo, &channel, &[Alarm::NoSignal], &[]).await;
     }

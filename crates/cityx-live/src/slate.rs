@@ -23,6 +23,11 @@ use std::time::{Duration, Instant};
 
 /// The prefix of a slate's session id (the database's hold rules know it too).
 pub const PREFIX: &str = "slate-";
+/// Whether a session is a slate.
+pub(crate) fn is_slate(session: &str) -> bool {
+    session.starts_with(PREFIX)
+}
+
 /// The picture size of a slate for an input of unknown size.
 const DEFAULT_SIZE: (u32, u32) = (1280, 720);
 /// Samples in one AAC frame.
@@ -36,8 +41,11 @@ pub(crate) struct Card {
     silence: Vec<Bytes>,
 }
 
-/// Slates made on this node, by picture size.
-static MADE: Mutex<Option<HashMap<(u32, u32), Arc<Card>>>> = Mutex::new(None);
+/// Slates by picture size.
+type Cards = HashMap<(u32, u32), Arc<Card>>;
+
+/// Slates made on this node.
+static MADE: Mutex<Option<Cards>> = Mutex::new(None);
 
 /// The slate's picture size for an input of `width`×`height`: the input's (even, at most
 /// 1920×1080 scaled down in proportion), or 1280×720 when it is unknown.

@@ -343,8 +343,7 @@ async fn main() {
     let text = std::fs::read_to_string(&playlist).expect("the playlist");
     let newest = text
         .lines()
-        .filter(|l| l.ends_with(".ts"))
-        .next_back()
+        .rfind(|l| l.ends_with(".ts"))
         .expect("a segment")
         .to_owned();
     let files = Nginx::files(&channel);
