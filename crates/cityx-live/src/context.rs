@@ -225,6 +225,7 @@ impl<'a> Live<'a> {
                 };
             }
             Source::Rtmp { app_url, .. } => app_url,
+            Source::Srt { address, .. } => address,
             Source::Hls(url) => url,
         };
         let mut url = cityx_fetch::Url::parse(&remote)

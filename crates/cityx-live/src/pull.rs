@@ -1,7 +1,8 @@
 //! Channels that pull their signal (拉流) instead of being published to: from a remote RTMP
-//! server (played in process through `rtmp_client`), a remote HLS stream (followed through the
-//! outbound guard), or another cityx channel shared with the puller's station (its segments
-//! read from storage). Every API node runs [`supervise`]: every 2 s it offers itself for the
+//! server (played in process through `rtmp_client`), a remote SRT listener (called in process,
+//! its MPEG-TS through the remuxer), a remote HLS stream (followed through the outbound
+//! guard), or another cityx channel shared with the puller's station (its segments read from
+//! storage). Every API node runs [`supervise`]: every 2 s it offers itself for the
 //! pulling channels no session holds, opens the source, takes the channel's hold and runs an
 //! ordinary publishing session fed from the source, so that a pull is packaged, recorded,
 //! clipped and restreamed like a push. A source that fails is tried again after a pause
@@ -120,6 +121,7 @@ fn describe(source: &Source) -> String {
     };
     match source {
         Source::Rtmp { app_url, .. } => host(app_url),
+        Source::Srt { address, .. } => host(address),
         Source::Hls(url) => host(url),
         Source::Channel(id) => format!("channel:{id}"),
     }
@@ -214,6 +216,25 @@ async fn attempt(
             let ran = run_rtmp(client, &publish, app, &ch).await;
             finish(&ch, publish, ran).await
         }
+        Source::Srt {
+            address,
+            streamid,
+            passphrase,
+        } => {
+            let called = call_srt(app, address, streamid.as_deref(), passphrase.as_deref());
+            let socket = match called.await {
+                Ok(s) => s,
+                Err(e) => return failed(app, &ch, &remote, e).await,
+            };
+            let Some(publish) = take(&ch, &remote, reconnects, app, opts).await else {
+                return Outcome::Busy;
+            };
+            let ran = crate::remux::run(&publish, &ch, opts, Some(app), move |stdin| {
+                crate::srt::pump(socket, stdin)
+            })
+            .await;
+            finish(&ch, publish, ran).await
+        }
         Source::Hls(url) => {
             let url = match app.fetch_guard().parse(url) {
                 Ok(u) => u,
@@ -264,6 +285,44 @@ async fn attempt(
             };
             follow_hls(feed, ch, remote, reconnects, app, opts).await
         }
+    }
+}
+
+/// Calls a remote SRT listener at `address` (`srt://host:port`), on an address the outbound
+/// guard admits, within [`crate::rtmp_client::ANSWER_WITHIN`].
+async fn call_srt(
+    app: &App,
+    address: &str,
+    streamid: Option<&str>,
+    passphrase: Option<&str>,
+) -> Result<srt_tokio::SrtSocket, Failure> {
+    let url = cityx_fetch::Url::parse(address)
+        .map_err(|_| Failure::new(Trouble::BadAddress, "not an srt://host:port address"))?;
+    let addrs = app.fetch_guard().admit(&url).await?;
+    let addr = addrs
+        .first()
+        .copied()
+        .ok_or_else(|| Failure::new(Trouble::Unreachable, "no address to call"))?;
+    let mut builder = srt_tokio::SrtSocket::builder();
+    if let Some(p) = passphrase {
+        // Checked when the address was saved: 10 to 79 characters.
+        builder = builder.encryption(16, p);
+    }
+    match tokio::time::timeout(
+        crate::rtmp_client::ANSWER_WITHIN,
+        builder.call(addr, streamid),
+    )
+    .await
+    {
+        Ok(Ok(socket)) => Ok(socket),
+        Ok(Err(e)) => Err(Failure::new(
+            Trouble::Refused,
+            format!("the SRT listener at {addr} refused the call: {e}"),
+        )),
+        Err(_) => Err(Failure::new(
+            Trouble::Unreachable,
+            format!("no SRT answer from {addr}"),
+        )),
     }
 }
 

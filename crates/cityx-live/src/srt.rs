@@ -203,8 +203,9 @@ async fn caller(
 /// died, or its network did) rather than being shut down.
 const ENDED_WITHIN: Duration = Duration::from_secs(2);
 
-/// Writes what the caller sends into the remuxer until the caller ends or goes silent.
-async fn pump(mut socket: SrtSocket, mut stdin: tokio::process::ChildStdin) -> Result<(), Failure> {
+/// Writes what the peer sends (a publishing caller, or a listener a pull called) into the
+/// remuxer until it ends or goes silent.
+pub(crate) async fn pump(mut socket: SrtSocket, mut stdin: tokio::process::ChildStdin) -> Result<(), Failure> {
     let mut last = Instant::now();
     loop {
         match tokio::time::timeout(crate::remux::SILENCE, socket.next()).await {

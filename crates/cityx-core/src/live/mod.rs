@@ -482,6 +482,13 @@ pub enum Source {
     Rtmp { app_url: String, stream: String },
     /// `http(s)://…` an HLS playlist (MPEG-TS segments), fetched through the outbound guard.
     Hls(String),
+    /// `srt://host:port[?streamid=…&passphrase=…]`: a remote SRT listener, called (MPEG-TS).
+    Srt {
+        /// `srt://host:port`.
+        address: String,
+        streamid: Option<String>,
+        passphrase: Option<String>,
+    },
     /// `channel:<id>`: another cityx channel (shared with the puller's station).
     Channel(ChannelId),
 }
@@ -535,12 +542,51 @@ impl Source {
                 }
             }
             "http" | "https" => Ok(Source::Hls(raw.to_owned())),
+            "srt" => Source::parse_srt(rest).map_err(|m| bad(&m)),
             _ => Err(FieldError::new(
                 "pull_url",
                 "unsupported_scheme",
-                "channels pull rtmp://, http(s):// (HLS) or channel:<id>".to_owned(),
+                "channels pull rtmp://, srt://, http(s):// (HLS) or channel:<id>".to_owned(),
             )),
         }
+    }
+}
+
+impl Source {
+    /// `host:port[?streamid=…&passphrase=…]` of an `srt://` address (SRT has no default port).
+    fn parse_srt(rest: &str) -> Result<Source, String> {
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let port = authority
+            .rsplit_once(':')
+            .and_then(|(host, port)| (!host.is_empty()).then_some(port))
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|p| *p > 0);
+        if port.is_none() || authority.contains('/') {
+            return Err("an SRT pull address is srt://host:port, with its port".into());
+        }
+        let (mut streamid, mut passphrase) = (None, None);
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("streamid", v)) if !v.is_empty() && v.len() <= 512 => {
+                    streamid = Some(v.to_owned());
+                }
+                Some(("passphrase", v)) if check_srt_passphrase(v).is_ok() => {
+                    passphrase = Some(v.to_owned());
+                }
+                _ => {
+                    return Err(
+                        "an SRT pull address takes streamid=… and passphrase=… (10 to 79 \
+                         characters), nothing else"
+                            .into(),
+                    );
+                }
+            }
+        }
+        Ok(Source::Srt {
+            address: format!("srt://{authority}"),
+            streamid,
+            passphrase,
+        })
     }
 }
 
@@ -748,10 +794,27 @@ mod tests {
             Source::parse(&format!("channel:{id}")),
             Ok(Source::Channel(id))
         );
+        assert_eq!(
+            Source::parse("srt://studio.example.org:9000?streamid=#!::r=news,m=request&passphrase=0123456789"),
+            Ok(Source::Srt {
+                address: "srt://studio.example.org:9000".into(),
+                streamid: Some("#!::r=news,m=request".into()),
+                passphrase: Some("0123456789".into()),
+            })
+        );
+        assert!(matches!(
+            Source::parse("srt://[2001:db8::1]:9000"),
+            Ok(Source::Srt { streamid: None, passphrase: None, .. })
+        ));
         for (bad, code) in [
             ("rtmp://h/onlyapp", "bad_format"),
             ("rtmp://user:pw@h/a/b", "bad_format"),
-            ("srt://h:9000", "unsupported_scheme"),
+            ("srt://h", "bad_format"),
+            ("srt://h:0", "bad_format"),
+            ("srt://h:9000/path", "bad_format"),
+            ("srt://h:9000?passphrase=short", "bad_format"),
+            ("srt://h:9000?mode=listener", "bad_format"),
+            ("rtsp://h/stream", "unsupported_scheme"),
             ("file:///etc/passwd", "bad_format"),
             ("channel:nope", "bad_format"),
             ("no scheme", "bad_format"),
@@ -760,10 +823,10 @@ mod tests {
         }
         let input = ChannelInput {
             name: "拉流",
-            pull_url: "srt://h:9000",
+            pull_url: "rtsp://h/stream",
             ..Default::default()
         };
-        let errors = input.validate().expect_err("srt is not pulled yet");
+        let errors = input.validate().expect_err("rtsp is not pulled yet");
         assert!(errors.iter().any(|e| e.field == "pull_url"), "{errors:?}");
     }
 

@@ -906,7 +906,8 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
     for (pull, code) in [
         (format!("channel:{private_id}"), "not_found"),
         ("rtmp://10.1.2.3/live/feed".to_owned(), "forbidden_address"),
-        ("srt://127.0.0.1:9000".to_owned(), "unsupported_scheme"),
+        ("rtsp://127.0.0.1/stream".to_owned(), "unsupported_scheme"),
+        ("srt://10.1.2.3:9000".to_owned(), "forbidden_address"),
         ("rtmp://127.0.0.1/onlyapp".to_owned(), "bad_format"),
     ] {
         let (s, e) = app
@@ -1057,6 +1058,33 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
     let playlist = playlist_with(&app, &hls_id, admin_b, 2).await;
     assert!(playlist.contains("#EXT-X-PROGRAM-DATE-TIME:"), "{playlist}");
     let _ = writer.wait().await;
+
+    // A remote SRT listener (ffmpeg waiting for a caller), called.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free UDP port")
+        .port();
+    let mut listener = source(
+        &["-f", "mpegts", &format!("srt://127.0.0.1:{port}?mode=listener")],
+        20,
+    );
+    let (s, made) = app
+        .post(
+            "/api/v1/channels",
+            admin_b,
+            json!({ "name": "SRT 拉流", "pull_url": format!("srt://127.0.0.1:{port}") }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let srt_id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let live = channel_until(&app, &srt_id, admin_b, "live from SRT", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
+    })
+    .await;
+    assert_eq!(live["channel"]["health"]["remote"], "srt://127.0.0.1", "{live}");
+    assert_eq!(live["channel"]["health"]["width"], 640, "{live}");
+    playlist_with(&app, &srt_id, admin_b, 2).await;
+    let _ = listener.kill().await;
 
     // A source nobody serves: the reason is in the health report.
     let (s, made) = app
