@@ -38,8 +38,10 @@ if (video) {
       else if (data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR) setTimeout(() => hls.loadSource(src), 3000);
       else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) setTimeout(() => hls.startLoad(), 2000);
     });
-    // A live channel starts playing (muted) as soon as its playlist arrives.
-    if (video.dataset.live) {
+    // A live channel on air starts playing (muted) as soon as its playlist arrives; off air,
+    // its last window waits for a click (the page's poll starts it when the channel goes
+    // live).
+    if (video.dataset.live && "onAir" in video.dataset) {
       hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
     }
     window.cityxPlayer = hls;

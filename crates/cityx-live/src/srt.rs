@@ -205,7 +205,10 @@ const ENDED_WITHIN: Duration = Duration::from_secs(2);
 
 /// Writes what the peer sends (a publishing caller, or a listener a pull called) into the
 /// remuxer until it ends or goes silent.
-pub(crate) async fn pump(mut socket: SrtSocket, mut stdin: tokio::process::ChildStdin) -> Result<(), Failure> {
+pub(crate) async fn pump(
+    mut socket: SrtSocket,
+    mut stdin: tokio::process::ChildStdin,
+) -> Result<(), Failure> {
     let mut last = Instant::now();
     loop {
         match tokio::time::timeout(crate::remux::SILENCE, socket.next()).await {

@@ -300,6 +300,7 @@ pub async fn rotate_key(
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not an admin of its station, or no `admin` scope", body = ErrorBody),
         (status = 404, description = "No such channel of the caller's station", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
         (status = 422, description = "Not 10 to 79 printable ASCII characters (`passphrase`)", body = ErrorBody),
     ))]
 pub async fn set_passphrase(

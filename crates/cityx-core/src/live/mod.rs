@@ -795,7 +795,9 @@ mod tests {
             Ok(Source::Channel(id))
         );
         assert_eq!(
-            Source::parse("srt://studio.example.org:9000?streamid=#!::r=news,m=request&passphrase=0123456789"),
+            Source::parse(
+                "srt://studio.example.org:9000?streamid=#!::r=news,m=request&passphrase=0123456789"
+            ),
             Ok(Source::Srt {
                 address: "srt://studio.example.org:9000".into(),
                 streamid: Some("#!::r=news,m=request".into()),
@@ -804,7 +806,11 @@ mod tests {
         );
         assert!(matches!(
             Source::parse("srt://[2001:db8::1]:9000"),
-            Ok(Source::Srt { streamid: None, passphrase: None, .. })
+            Ok(Source::Srt {
+                streamid: None,
+                passphrase: None,
+                ..
+            })
         ));
         for (bad, code) in [
             ("rtmp://h/onlyapp", "bad_format"),

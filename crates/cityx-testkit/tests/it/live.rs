@@ -1065,7 +1065,11 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
         .expect("a free UDP port")
         .port();
     let mut listener = source(
-        &["-f", "mpegts", &format!("srt://127.0.0.1:{port}?mode=listener")],
+        &[
+            "-f",
+            "mpegts",
+            &format!("srt://127.0.0.1:{port}?mode=listener"),
+        ],
         20,
     );
     let (s, made) = app
@@ -1081,7 +1085,10 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
         v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
     })
     .await;
-    assert_eq!(live["channel"]["health"]["remote"], "srt://127.0.0.1", "{live}");
+    assert_eq!(
+        live["channel"]["health"]["remote"], "srt://127.0.0.1",
+        "{live}"
+    );
     assert_eq!(live["channel"]["health"]["width"], 640, "{live}");
     playlist_with(&app, &srt_id, admin_b, 2).await;
     let _ = listener.kill().await;
