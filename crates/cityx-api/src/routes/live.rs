@@ -297,6 +297,7 @@ pub async fn rotate_key(
     request_body = PassphraseBody,
     responses(
         (status = 200, description = "The channel, with the passphrase's hint", body = ChannelView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Not signed in", body = ErrorBody),
         (status = 403, description = "Not an admin of its station, or no `admin` scope", body = ErrorBody),
         (status = 404, description = "No such channel of the caller's station", body = ErrorBody),
