@@ -428,6 +428,7 @@ impl Publish {
                 Ok(false) => return,
                 Err(e) => {
                     tracing::warn!(channel = %self.channel.id, error = %e, "could not hand a channel to its slate");
+                    end_playlist(self.app.storage(), self.channel.id).await;
                 }
             }
         }
@@ -823,6 +824,24 @@ async fn move_segments(mut m: Mover) {
     }
     m.finish_part().await;
     let _ = tokio::fs::remove_dir_all(&m.dir).await;
+}
+
+/// Marks the channel's playlist ended (`#EXT-X-ENDLIST`), for a broadcast that ends without
+/// its session's mover doing it (a slate that could not start).
+pub(crate) async fn end_playlist(storage: &Storage, id: cityx_core::ChannelId) {
+    let Some(key) = StorageKey::live(id, "index.m3u8") else {
+        return;
+    };
+    let Ok(Some((_, bytes))) = storage.read_small(&key, cityx_app::SMALL_FILE).await else {
+        return;
+    };
+    let Some(mut playlist) = LivePlaylist::parse(&String::from_utf8_lossy(&bytes)) else {
+        return;
+    };
+    playlist.ended = true;
+    if let Err(e) = storage.put(&key, Bytes::from(playlist.render())).await {
+        tracing::warn!(channel = %id, error = %e, "could not end a playlist");
+    }
 }
 
 /// The number in `seg_<n>.ts`.

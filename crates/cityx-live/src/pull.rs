@@ -20,6 +20,7 @@ use cityx_core::{ChannelId, TenantScope};
 use cityx_media::hls::MediaPlaylist as Listing;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
@@ -60,7 +61,8 @@ pub async fn supervise(
     let mut running: HashMap<ChannelId, tokio::task::JoinHandle<()>> = HashMap::new();
     // Failures in a row and when the next attempt may start, per channel.
     let mut waits: HashMap<ChannelId, (u32, Instant)> = HashMap::new();
-    let mut attempts: HashMap<ChannelId, u32> = HashMap::new();
+    // Sessions started per channel (its health's reconnects), counted when a pull runs.
+    let mut started: HashMap<ChannelId, Arc<AtomicU32>> = HashMap::new();
     let mut tick = tokio::time::interval(LOOK_EVERY);
     loop {
         tokio::select! {
@@ -92,14 +94,12 @@ pub async fn supervise(
                 continue;
             }
             let id = ch.id;
-            let reconnects = attempts.entry(id).or_default();
-            *reconnects += 1;
-            let (app, opts, done, n) =
-                (app.clone(), opts.clone(), done_tx.clone(), *reconnects - 1);
+            let runs = started.entry(id).or_default().clone();
+            let (app, opts, done) = (app.clone(), opts.clone(), done_tx.clone());
             running.insert(
                 id,
                 tokio::spawn(async move {
-                    let outcome = attempt(ch, n, &app, &opts).await;
+                    let outcome = attempt(ch, &runs, &app, &opts).await;
                     let _ = done.send((id, outcome));
                 }),
             );
@@ -147,7 +147,7 @@ async fn failed(app: &App, ch: &Channel, remote: &str, error: Failure) -> Outcom
 async fn take(
     ch: &Channel,
     remote: &str,
-    reconnects: u32,
+    runs: &AtomicU32,
     app: &Arc<App>,
     opts: &Arc<IngestOptions>,
 ) -> Option<Publish> {
@@ -165,6 +165,7 @@ async fn take(
     if !held {
         return None;
     }
+    let reconnects = runs.fetch_add(1, Ordering::Relaxed);
     match Publish::start(
         ch.clone(),
         session,
@@ -187,7 +188,7 @@ async fn take(
 /// One attempt: open the source, take the channel, run until the source ends or fails.
 async fn attempt(
     ch: Channel,
-    reconnects: u32,
+    runs: &AtomicU32,
     app: &Arc<App>,
     opts: &Arc<IngestOptions>,
 ) -> Outcome {
@@ -210,7 +211,7 @@ async fn attempt(
                 Ok(c) => c,
                 Err(e) => return failed(app, &ch, &remote, e).await,
             };
-            let Some(publish) = take(&ch, &remote, reconnects, app, opts).await else {
+            let Some(publish) = take(&ch, &remote, runs, app, opts).await else {
                 return Outcome::Busy;
             };
             let ran = run_rtmp(client, &publish, app, &ch).await;
@@ -226,7 +227,7 @@ async fn attempt(
                 Ok(s) => s,
                 Err(e) => return failed(app, &ch, &remote, e).await,
             };
-            let Some(publish) = take(&ch, &remote, reconnects, app, opts).await else {
+            let Some(publish) = take(&ch, &remote, runs, app, opts).await else {
                 return Outcome::Busy;
             };
             let ran = crate::remux::run(&publish, &ch, opts, Some(app), move |stdin| {
@@ -245,7 +246,7 @@ async fn attempt(
                 url,
                 media: None,
             };
-            follow_hls(feed, ch, remote, reconnects, app, opts).await
+            follow_hls(feed, ch, remote, runs, app, opts).await
         }
         Source::Channel(src) => {
             if *src == ch.id {
@@ -283,7 +284,7 @@ async fn attempt(
                 storage: app.storage().clone(),
                 id: *src,
             };
-            follow_hls(feed, ch, remote, reconnects, app, opts).await
+            follow_hls(feed, ch, remote, runs, app, opts).await
         }
     }
 }
@@ -417,7 +418,7 @@ async fn follow_hls(
     mut feed: Feed,
     ch: Channel,
     remote: String,
-    reconnects: u32,
+    runs: &AtomicU32,
     app: &Arc<App>,
     opts: &Arc<IngestOptions>,
 ) -> Outcome {
@@ -425,7 +426,7 @@ async fn follow_hls(
         Ok(l) => l,
         Err(e) => return failed(app, &ch, &remote, e).await,
     };
-    let Some(publish) = take(&ch, &remote, reconnects, app, opts).await else {
+    let Some(publish) = take(&ch, &remote, runs, app, opts).await else {
         return Outcome::Busy;
     };
     let ran = crate::remux::run(&publish, &ch, opts, Some(app), move |stdin| {

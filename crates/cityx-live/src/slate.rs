@@ -151,6 +151,7 @@ pub(crate) fn cover(
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(channel = %channel.id, error = %e, "could not make a slate");
+                crate::publish::end_playlist(app.storage(), channel.id).await;
                 let _ = app
                     .repo()
                     .release_channel(channel.id, &session, &last)
@@ -170,6 +171,7 @@ pub(crate) fn cover(
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(channel = %id, error = %e, "could not start a slate");
+                crate::publish::end_playlist(app.storage(), id).await;
                 let _ = app.repo().release_channel(id, &session, &last).await;
                 return;
             }

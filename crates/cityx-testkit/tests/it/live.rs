@@ -1015,10 +1015,14 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
     )
     .await;
     assert!(publisher.wait().await.expect("ffmpeg").success());
-    channel_until(&app, &rtmp_id, admin_b, "back on its pull", |v| {
+    let back = channel_until(&app, &rtmp_id, admin_b, "back on its pull", |v| {
         v["channel"]["state"] == "live" && v["channel"]["health"]["remote"] == "rtmp://127.0.0.1"
     })
     .await;
+    assert_eq!(
+        back["channel"]["health"]["reconnects"], 1,
+        "the pull's second run (failed attempts are not counted): {back}"
+    );
     let _ = encoder.kill().await;
     drop(origin);
 
