@@ -1628,3 +1628,48 @@ async fn item_forms_come_back_with_their_mistakes_and_what_was_typed() {
     assert!(refused.body.contains(&format!("value=\"{long}\"")));
     app.stop().await;
 }
+
+/// The channel page's SRT passphrase form: a mistake comes back on the page in Chinese, and
+/// a saved passphrase goes back to the channel's page (a reload sends nothing again), which
+/// shows only its last characters.
+#[tokio::test]
+async fn the_srt_passphrase_form_saves_and_comes_back_with_its_mistakes() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let (_, made) = app
+        .post(
+            "/api/v1/channels",
+            &w.user("station_admin@a").token,
+            serde_json::json!({ "name": "口令频道" }),
+        )
+        .await;
+    let id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("station_admin@a").email, PASSWORD).await;
+    let page = b.get(&format!("/live/{id}")).await;
+    assert!(
+        page.body.contains("SRT 加密口令"),
+        "the form is on the page"
+    );
+    let csrf = page.csrf();
+    let path = format!("/live/{id}/srt-passphrase");
+    let bad = b
+        .post(&path, &[("_csrf", &csrf), ("passphrase", "short")])
+        .await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("SRT 加密口令"), "{}", bad.body);
+    let saved = b
+        .post(
+            &path,
+            &[("_csrf", &csrf), ("passphrase", "a-good-passphrase-42")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert_eq!(
+        saved.location,
+        format!("/live/{id}?done=channel_passphrase_set#srt-passphrase")
+    );
+    let shown = b.get(&saved.location).await;
+    assert!(shown.body.contains("已设置 SRT 加密口令"), "the notice");
+    assert!(shown.body.contains("…e-42") && !shown.body.contains("a-good-passphrase-42"));
+}

@@ -636,13 +636,15 @@ pub async fn passphrase(
         .set_srt_passphrase(&u.actor, id, wanted)
         .await
     {
+        // Saved: to the channel's page, so that reloading it sends nothing again.
         Ok(ch) => {
             let done = if wanted.is_some() {
                 "channel_passphrase_set"
             } else {
                 "channel_passphrase_removed"
             };
-            channel_page(&st, &u, ch, Some(done), Extra::default()).await
+            axum::response::Redirect::to(&format!("/live/{}?done={done}#srt-passphrase", ch.id))
+                .into_response()
         }
         Err(e) => {
             form_back(&st, &u, id, e, |errs| Extra {
