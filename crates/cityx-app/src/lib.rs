@@ -52,7 +52,7 @@ pub use exchange::{Adopted, DownloadLink, Exchange, MAX_PER_PAGE, SearchInput};
 pub use follows::{FollowNews, Follows};
 pub use imports::{IMPORT_FAILURE, IMPORT_JOB, url_refused};
 pub use integrity::{Finding, FsckOptions, FsckReport, Integrity, Problem};
-pub use media::{Media, MediaLink, SMALL_FILE};
+pub use media::{Media, MediaLink, Recent, SMALL_FILE};
 pub use notices::{
     AreaStats, DayPoint, FeedPage, MAX_FEED_LIMIT, MAX_FEED_WAIT, NoticeDirection, Notices,
     Statistics, Told,

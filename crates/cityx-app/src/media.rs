@@ -64,28 +64,34 @@ impl Holder {
     }
 }
 
-/// Decisions reused for [`RIGHTS_TTL`], so that a player's requests in a burst cost one
-/// database read.
-struct Recent<K, V>(Mutex<HashMap<K, (Instant, V)>>);
-
-impl<K, V> Default for Recent<K, V> {
-    fn default() -> Self {
-        Recent(Mutex::new(HashMap::new()))
-    }
+/// Values (decisions, small files) reused until they are `ttl` old, so that a player's
+/// requests in a burst cost one database or storage read. Stale entries are swept once the
+/// map holds [`RIGHTS_SWEEP`].
+pub struct Recent<K, V> {
+    ttl: Duration,
+    map: Mutex<HashMap<K, (Instant, V)>>,
 }
 
-impl<K: std::hash::Hash + Eq, V: Copy> Recent<K, V> {
-    fn get(&self, key: &K) -> Option<V> {
-        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
-            .filter(|(at, _)| at.elapsed() < RIGHTS_TTL)
-            .map(|(_, v)| *v)
+impl<K: std::hash::Hash + Eq, V: Clone> Recent<K, V> {
+    pub fn new(ttl: Duration) -> Self {
+        Recent {
+            ttl,
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
-    fn put(&self, key: K, value: V) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn get(&self, key: &K) -> Option<V> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub fn put(&self, key: K, value: V) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= RIGHTS_SWEEP {
-            map.retain(|_, (at, _)| at.elapsed() < RIGHTS_TTL);
+            let ttl = self.ttl;
+            map.retain(|_, (at, _)| at.elapsed() < ttl);
         }
         map.insert(key, (Instant::now(), value));
     }
@@ -180,8 +186,8 @@ impl MediaCache {
     pub(crate) fn new(budget: u64) -> Self {
         MediaCache {
             budget,
-            rights: Default::default(),
-            holders: Default::default(),
+            rights: Recent::new(RIGHTS_TTL),
+            holders: Recent::new(RIGHTS_TTL),
             files: Default::default(),
         }
     }

@@ -7,10 +7,11 @@
 //! recently used going first. Keys carry the channel's id, which no other channel shares.
 
 use bytes::Bytes;
+use cityx_app::Recent;
 use cityx_core::{ChannelId, TenantScope};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a watch decision is reused.
 pub const RIGHTS_TTL: Duration = Duration::from_secs(2);
@@ -18,39 +19,6 @@ pub const RIGHTS_TTL: Duration = Duration::from_secs(2);
 pub const CHANGING_TTL: Duration = Duration::from_millis(250);
 /// Bytes of segments kept in memory.
 pub const SEGMENT_BUDGET: usize = 96 << 20;
-/// Entries of the small maps before the stale ones are swept.
-const SWEEP_AT: usize = 10_000;
-
-/// Values reused until they are `ttl` old.
-struct Fresh<K, V> {
-    ttl: Duration,
-    map: Mutex<HashMap<K, (Instant, V)>>,
-}
-
-impl<K: std::hash::Hash + Eq, V: Clone> Fresh<K, V> {
-    fn new(ttl: Duration) -> Self {
-        Fresh {
-            ttl,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, key: &K) -> Option<V> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(key)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, v)| v.clone())
-    }
-
-    fn put(&self, key: K, value: V) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= SWEEP_AT {
-            let ttl = self.ttl;
-            map.retain(|_, (at, _)| at.elapsed() < ttl);
-        }
-        map.insert(key, (Instant::now(), value));
-    }
-}
 
 /// Segments by channel and name, with a use counter for eviction.
 #[derive(Default)]
@@ -62,8 +30,8 @@ struct Segments {
 
 /// This process's live serving caches.
 pub(crate) struct Caches {
-    rights: Fresh<(ChannelId, TenantScope), bool>,
-    changing: Fresh<(ChannelId, String), Bytes>,
+    rights: Recent<(ChannelId, TenantScope), bool>,
+    changing: Recent<(ChannelId, String), Bytes>,
     segments: Mutex<Segments>,
 }
 
@@ -72,8 +40,8 @@ static CACHES: std::sync::OnceLock<Caches> = std::sync::OnceLock::new();
 /// The caches (one per process).
 pub(crate) fn caches() -> &'static Caches {
     CACHES.get_or_init(|| Caches {
-        rights: Fresh::new(RIGHTS_TTL),
-        changing: Fresh::new(CHANGING_TTL),
+        rights: Recent::new(RIGHTS_TTL),
+        changing: Recent::new(CHANGING_TTL),
         segments: Mutex::new(Segments::default()),
     })
 }
@@ -150,8 +118,8 @@ mod tests {
     #[test]
     fn segments_stay_within_the_budget_and_playlists_go_stale() {
         let c = Caches {
-            rights: Fresh::new(RIGHTS_TTL),
-            changing: Fresh::new(Duration::ZERO),
+            rights: Recent::new(RIGHTS_TTL),
+            changing: Recent::new(Duration::ZERO),
             segments: Mutex::new(Segments::default()),
         };
         let id = ChannelId::new();

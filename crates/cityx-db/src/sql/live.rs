@@ -207,6 +207,62 @@ fn shared_text(fields: &ChannelFields) -> String {
         .join(" ")
 }
 
+impl SqlRepo {
+    /// Takes the channel for `session` until `until` when no session holds it, or when the
+    /// one that does matches `yields` (standby sessions, by their ids), keeping when the
+    /// broadcast began if it goes on; whether it was taken.
+    async fn take_hold(
+        &self,
+        id: ChannelId,
+        session: &str,
+        node: &str,
+        until: OffsetDateTime,
+        yields: &'static str,
+    ) -> Result<bool> {
+        let now = ms(cityx_core::now());
+        let done = sqlx::query(&format!(
+            "UPDATE live_channels SET session = $1, node = $2, held_until = $3, \
+             live_since = CASE WHEN held_until > $4 THEN live_since ELSE $4 END, health = NULL \
+             WHERE id = $5 AND deleted_at IS NULL AND (held_until IS NULL OR held_until < $4 \
+             OR {yields})"
+        ))
+        .bind(session)
+        .bind(node)
+        .bind(ms(until))
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("hold a channel", "channel", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Renews the hold of session `from` as session `to` (the same one, or its slate) until
+    /// `until`, with `health` as the channel's report; whether `from` still held it.
+    async fn pass_hold(
+        &self,
+        id: ChannelId,
+        from: &str,
+        to: &str,
+        until: OffsetDateTime,
+        health: &Health,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE live_channels SET session = $1, held_until = $2, health = $3 \
+             WHERE id = $4 AND session = $5 AND deleted_at IS NULL",
+        )
+        .bind(to)
+        .bind(ms(until))
+        .bind(serde_json::to_string(health).unwrap_or_default())
+        .bind(id.to_string())
+        .bind(from)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| Error::from_sqlx("renew a channel's hold", "channel", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
 #[async_trait]
 impl LiveRepo for SqlRepo {
     async fn insert_channel(
@@ -463,22 +519,8 @@ impl LiveRepo for SqlRepo {
         node: &str,
         until: OffsetDateTime,
     ) -> Result<bool> {
-        let now = ms(cityx_core::now());
-        let done = sqlx::query(
-            "UPDATE live_channels SET session = $1, node = $2, held_until = $3, \
-             live_since = CASE WHEN held_until > $4 THEN live_since ELSE $4 END, health = NULL \
-             WHERE id = $5 AND deleted_at IS NULL AND (held_until IS NULL OR held_until < $4 \
-             OR session LIKE 'slate-%')",
-        )
-        .bind(session)
-        .bind(node)
-        .bind(ms(until))
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| Error::from_sqlx("hold a channel", "channel", e))?;
-        Ok(done.rows_affected() == 1)
+        self.take_hold(id, session, node, until, "session LIKE 'slate-%'")
+            .await
     }
 
     async fn renew_channel(
@@ -488,18 +530,7 @@ impl LiveRepo for SqlRepo {
         until: OffsetDateTime,
         health: &Health,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE live_channels SET held_until = $1, health = $2 \
-             WHERE id = $3 AND session = $4 AND deleted_at IS NULL",
-        )
-        .bind(ms(until))
-        .bind(serde_json::to_string(health).unwrap_or_default())
-        .bind(id.to_string())
-        .bind(session)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| Error::from_sqlx("renew a channel's hold", "channel", e))?;
-        Ok(done.rows_affected() == 1)
+        self.pass_hold(id, session, session, until, health).await
     }
 
     async fn hand_over_channel(
@@ -510,19 +541,7 @@ impl LiveRepo for SqlRepo {
         until: OffsetDateTime,
         health: &Health,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE live_channels SET session = $1, held_until = $2, health = $3 \
-             WHERE id = $4 AND session = $5 AND deleted_at IS NULL",
-        )
-        .bind(to)
-        .bind(ms(until))
-        .bind(serde_json::to_string(health).unwrap_or_default())
-        .bind(id.to_string())
-        .bind(from)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| Error::from_sqlx("hand a channel over", "channel", e))?;
-        Ok(done.rows_affected() == 1)
+        self.pass_hold(id, from, to, until, health).await
     }
 
     async fn release_channel(&self, id: ChannelId, session: &str, health: &Health) -> Result<()> {
@@ -599,21 +618,13 @@ impl LiveRepo for SqlRepo {
         node: &str,
         until: OffsetDateTime,
     ) -> Result<bool> {
-        let now = ms(cityx_core::now());
-        let done = sqlx::query(
-            "UPDATE live_channels SET session = $1, node = $2, held_until = $3, \
-             live_since = CASE WHEN held_until > $4 THEN live_since ELSE $4 END, health = NULL \
-             WHERE id = $5 AND deleted_at IS NULL AND (held_until IS NULL OR held_until < $4 \
-             OR session LIKE 'pull-%' OR session LIKE 'slate-%')",
+        self.take_hold(
+            id,
+            session,
+            node,
+            until,
+            "session LIKE 'pull-%' OR session LIKE 'slate-%'",
         )
-        .bind(session)
-        .bind(node)
-        .bind(ms(until))
-        .bind(now)
-        .bind(id.to_string())
-        .execute(&self.pool)
         .await
-        .map_err(|e| Error::from_sqlx("take over a channel", "channel", e))?;
-        Ok(done.rows_affected() == 1)
     }
 }
