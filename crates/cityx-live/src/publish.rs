@@ -68,7 +68,6 @@ pub struct Publish {
     reporter: JoinHandle<()>,
     packager: Option<JoinHandle<()>>,
     mover: Option<JoinHandle<()>>,
-    repo: Arc<dyn cityx_db::Repo>,
     /// The stream, for the pushes to the channel's restream targets.
     tee: Tee,
     restream: Option<Restream>,
@@ -195,7 +194,6 @@ impl Publish {
         app: Arc<App>,
         opts: Arc<IngestOptions>,
     ) -> std::io::Result<Publish> {
-        let repo = app.repo().clone();
         let slate = crate::slate::is_slate(&session);
         let dir = opts.work_dir.join(channel.id.to_string()).join(&session);
         std::fs::create_dir_all(&dir)?;
@@ -251,7 +249,7 @@ impl Publish {
         let reporter = tokio::spawn(report(
             channel.clone(),
             session.clone(),
-            repo.clone(),
+            app.repo().clone(),
             seen.clone(),
             cut.clone(),
             lost.clone(),
@@ -269,7 +267,6 @@ impl Publish {
             reporter,
             packager: Some(packager),
             mover: Some(mover),
-            repo,
             tee,
             restream,
             meter,
@@ -398,7 +395,7 @@ impl Publish {
         } else {
             vec![Alarm::NoSignal]
         };
-        tell_alarms(&*self.repo, &self.channel, &before, &after).await;
+        tell_alarms(&**self.app.repo(), &self.channel, &before, &after).await;
         health.alarms = after;
         health.audio_db = None;
         tracing::info!(channel = %self.channel.id, session = %self.session, "live session ended");
@@ -410,7 +407,8 @@ impl Publish {
             let mut report = health.clone();
             report.slate = true;
             match self
-                .repo
+                .app
+                .repo()
                 .hand_over_channel(
                     self.channel.id,
                     &self.session,
@@ -434,7 +432,8 @@ impl Publish {
         }
         health.slate = false;
         if let Err(e) = self
-            .repo
+            .app
+            .repo()
             .release_channel(self.channel.id, &self.session, &health)
             .await
         {

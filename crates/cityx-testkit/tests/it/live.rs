@@ -71,6 +71,22 @@ async fn made_private_id(app: &TestApp, admin: &str) -> String {
     made["channel"]["id"].as_str().expect("id").to_owned()
 }
 
+/// What ffprobe reads (`-show_entries <entries>`, as CSV) of `url`, as a player would,
+/// sending `token` when given; and its errors.
+async fn probe(url: &str, token: Option<&str>, entries: &str) -> (String, String) {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error", "-show_entries", entries, "-of", "csv=p=0"]);
+    if let Some(t) = token {
+        cmd.arg("-headers")
+            .arg(format!("Authorization: Bearer {t}\r\n"));
+    }
+    let out = cmd.arg(url).output().await.expect("ffprobe");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Publishes with a key that must be refused: ffmpeg ends with an error, soon.
 async fn refused(url: &str) {
     let started = Instant::now();
@@ -221,26 +237,16 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
     assert_eq!(res.headers()["content-type"], "video/mp2t");
     let segment = res.bytes().await.expect("segment");
     assert_eq!(segment.first(), Some(&0x47), "an MPEG-TS segment");
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg("-headers")
-        .arg(format!("Authorization: Bearer {viewer_b}\r\n"))
-        .arg(app.url(&format!("/api/v1/channels/{id}/hls/index.m3u8")))
-        .output()
-        .await
-        .expect("ffprobe");
-    let streams = String::from_utf8_lossy(&probe.stdout);
+    let (streams, probe_err) = probe(
+        &app.url(&format!("/api/v1/channels/{id}/hls/index.m3u8")),
+        Some(viewer_b),
+        "stream=codec_name",
+    )
+    .await;
     assert!(
         streams.contains("h264") && streams.contains("aac"),
         "ffprobe read {streams} ({})",
-        String::from_utf8_lossy(&probe.stderr)
+        probe_err
     );
     let (s, _) = text_of(
         &app,
@@ -281,20 +287,12 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
         .expect("segment");
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.bytes().await.expect("bytes").first(), Some(&0x47));
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(app.url(&format!("{base}index.m3u8")))
-        .output()
-        .await
-        .expect("ffprobe");
-    let streams = String::from_utf8_lossy(&probe.stdout);
+    let (streams, _) = probe(
+        &app.url(&format!("{base}index.m3u8")),
+        None,
+        "stream=codec_name",
+    )
+    .await;
     assert!(
         streams.contains("h264") && streams.contains("aac"),
         "{streams}"
@@ -672,22 +670,12 @@ async fn channels_push_to_their_restream_targets() {
     })
     .await;
     playlist_with(&app, &partner_id, admin_a, 2).await;
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,width",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg("-headers")
-        .arg(format!("Authorization: Bearer {admin_a}\r\n"))
-        .arg(app.url(&format!("/api/v1/channels/{partner_id}/hls/index.m3u8")))
-        .output()
-        .await
-        .expect("ffprobe");
-    let streams = String::from_utf8_lossy(&probe.stdout);
+    let (streams, _) = probe(
+        &app.url(&format!("/api/v1/channels/{partner_id}/hls/index.m3u8")),
+        Some(admin_a),
+        "stream=codec_name,width",
+    )
+    .await;
     assert!(
         streams.contains("h264,640") && streams.contains("aac"),
         "the partner's output: {streams}"
@@ -1323,26 +1311,16 @@ async fn dropped_inputs_raise_alarms_and_go_on_a_slate_until_they_return() {
         .lines()
         .rfind(|l| l.starts_with("slate-"))
         .expect("a slate segment");
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name,width,height",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg("-headers")
-        .arg(format!("Authorization: Bearer {admin}\r\n"))
-        .arg(app.url(&format!("/api/v1/channels/{id}/hls/{card}")))
-        .output()
-        .await
-        .expect("ffprobe");
-    let streams = String::from_utf8_lossy(&probe.stdout);
+    let (streams, probe_err) = probe(
+        &app.url(&format!("/api/v1/channels/{id}/hls/{card}")),
+        Some(admin),
+        "stream=codec_name,width,height",
+    )
+    .await;
     assert!(
         streams.contains("h264,320,180") && streams.contains("aac"),
         "the slate: {streams} ({})",
-        String::from_utf8_lossy(&probe.stderr)
+        probe_err
     );
 
     // A broadcast with picture and sound takes the channel back from the slate and clears
