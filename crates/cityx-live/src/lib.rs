@@ -9,7 +9,10 @@
 //! channel ([`publish::Publish`]: a hardened ffmpeg copies the stream into 2-second HLS
 //! segments, which are moved into storage as they finish, with the channel's playlist kept
 //! here, a thumbnail, and the meter behind the alarms), the health report that also renews
-//! the session's hold on the channel, and the pushes to restream targets ([`restream`]).
+//! the session's hold on the channel, the standby session that covers a dropped input
+//! ([`slate`]), the pushes to restream targets ([`restream`]), and the serving of a
+//! channel's files to many viewers under signed addresses (`serve`: short-lived caches of
+//! rights, playlists and segments).
 //! Its repository traits, SQL and row mapping are `cityx-db/src/sql/live.rs` and
 //! `live_targets.rs`; its domain types and rules `cityx_core::live`; the packager's and
 //! remuxer's commands `cityx_media::live`; its routes `routes/live.rs` and
