@@ -18,6 +18,7 @@ pub mod live;
 pub mod probe;
 pub mod process;
 pub mod qc;
+pub mod ts;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};

@@ -671,3 +671,128 @@ async fn awkward_sources_come_out_playable() {
         "{text}"
     );
 }
+
+/// FLV's audio and video tags of a file: `(track, timestamp, data)`.
+fn flv_tags(bytes: &[u8]) -> Vec<(cityx_media::ts::Track, u32, Vec<u8>)> {
+    use cityx_media::ts::Track;
+    assert_eq!(&bytes[..3], b"FLV");
+    let mut at = 9 + 4;
+    let mut tags = Vec::new();
+    while at + 11 <= bytes.len() {
+        let kind = bytes[at] & 0x1f;
+        let size = (usize::from(bytes[at + 1]) << 16)
+            | (usize::from(bytes[at + 2]) << 8)
+            | usize::from(bytes[at + 3]);
+        let ts = (u32::from(bytes[at + 7]) << 24)
+            | (u32::from(bytes[at + 4]) << 16)
+            | (u32::from(bytes[at + 5]) << 8)
+            | u32::from(bytes[at + 6]);
+        let data = bytes[at + 11..at + 11 + size].to_vec();
+        match kind {
+            8 => tags.push((Track::Audio, ts, data)),
+            9 => tags.push((Track::Video, ts, data)),
+            _ => {}
+        }
+        at += 11 + size + 4;
+    }
+    tags
+}
+
+/// The in-process packager's segments are what ffmpeg reads without a complaint: H.264 (with
+/// B-frames) and AAC, about two seconds each, every frame there, and joined byte for byte
+/// they decode as one stream.
+#[test]
+fn segments_made_in_process_play_in_ffmpeg() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let flv = d.join("in.flv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25:duration=7",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=7",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-bf",
+        "2",
+        "-g",
+        "25",
+        "-c:a",
+        "aac",
+        "-shortest",
+        flv.to_str().expect("path"),
+    ]);
+    let mut s = cityx_media::ts::Segmenter::new(2.0);
+    let mut segments = Vec::new();
+    for (track, ts, data) in flv_tags(&std::fs::read(&flv).expect("flv")) {
+        segments.extend(s.push(track, ts, &data).expect("H.264 and AAC"));
+    }
+    segments.extend(s.finish());
+    assert_eq!(s.skipped, 0);
+    let durations: Vec<f64> = segments.iter().map(|s| s.duration).collect();
+    assert_eq!(durations.len(), 4, "{durations:?}");
+    assert!(
+        durations[..3].iter().all(|d| (*d - 2.0).abs() < 0.05),
+        "{durations:?}"
+    );
+    let mut joined = Vec::new();
+    for (i, seg) in segments.iter().enumerate() {
+        let path = d.join(format!("{i}.ts"));
+        std::fs::write(&path, &seg.bytes).expect("write");
+        joined.extend_from_slice(&seg.bytes);
+        let out = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&path)
+            .output()
+            .expect("ffprobe");
+        // Listed under the program and again on their own.
+        let mut codecs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        codecs.sort();
+        codecs.dedup();
+        assert_eq!(codecs, ["aac", "h264"], "segment {i}");
+    }
+    let all = d.join("all.ts");
+    std::fs::write(&all, &joined).expect("write");
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-i"])
+        .arg(&all)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "decodes cleanly");
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&all)
+        .output()
+        .expect("ffprobe");
+    let frames = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(frames.lines().next(), Some("175"), "every frame");
+}
