@@ -14,6 +14,7 @@
 
 pub mod hls;
 pub mod ladder;
+pub mod level;
 pub mod live;
 pub mod probe;
 pub mod process;

@@ -382,6 +382,8 @@ pub struct Unsupported(pub &'static str);
 const START_CODE: &[u8] = &[0, 0, 0, 1];
 /// An access unit delimiter (any slice type), which starts every frame.
 const AUD: &[u8] = &[0, 0, 0, 1, 0x09, 0xf0];
+/// An end of sequence NAL unit.
+const END_OF_SEQUENCE: &[u8] = &[0, 0, 0, 1, 0x0a];
 
 /// FLV's audio and video messages in, HLS segments out.
 pub struct Segmenter {
@@ -699,17 +701,25 @@ impl Segmenter {
                 parts: &parts,
             },
         );
-        mux.pes(
-            &mut out,
-            &Pes {
-                track: Track::Video,
-                pts: dts + 3600,
-                dts: dts + 3600,
-                pcr: None,
-                random_access: false,
-                parts: &[AUD],
-            },
-        );
+        // An end of sequence, alone in its access unit, makes a decoder give out the
+        // picture it holds back for reordering; the delimiter after it closes that unit.
+        for (n, parts) in [&[AUD, END_OF_SEQUENCE][..], &[AUD][..]]
+            .into_iter()
+            .enumerate()
+        {
+            let at = dts + 3600 * (n as u64 + 1);
+            mux.pes(
+                &mut out,
+                &Pes {
+                    track: Track::Video,
+                    pts: at,
+                    dts: at,
+                    pcr: None,
+                    random_access: false,
+                    parts,
+                },
+            );
+        }
         Some(Keyframe(out))
     }
 }

@@ -796,3 +796,43 @@ fn segments_made_in_process_play_in_ffmpeg() {
     let frames = String::from_utf8_lossy(&out.stdout);
     assert_eq!(frames.lines().next(), Some("175"), "every frame");
 }
+
+/// The meter's level, from a sample of a real AAC stream's frames: a sine at ffmpeg's
+/// default amplitude (1/8, so -21 dBFS RMS) about once a second, and silence as silence.
+#[test]
+fn the_level_of_real_aac_is_read_from_a_sample_of_frames() {
+    use cityx_media::level::AacLevel;
+    use cityx_media::ts::Track;
+    let dir = tempfile::tempdir().expect("dir");
+    for (source, expect) in [
+        ("sine=frequency=440:duration=6", -21.07),
+        ("anullsrc=r=48000:cl=stereo:d=6", -120.0),
+    ] {
+        let flv = dir.path().join("a.flv");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            flv.to_str().expect("path"),
+        ]);
+        let mut meter = None;
+        let mut readings = Vec::new();
+        for (track, _, data) in flv_tags(&std::fs::read(&flv).expect("flv")) {
+            assert_eq!(track, Track::Audio);
+            match data.get(1) {
+                Some(0) => meter = AacLevel::new(&data[2..]),
+                _ => readings.extend(meter.as_mut().expect("config first").frame(&data[2..])),
+            }
+        }
+        assert!((5..=7).contains(&readings.len()), "{source}: {readings:?}");
+        // The last frame is the encoder's padded tail.
+        for r in &readings[..readings.len() - 1] {
+            assert!((r - expect).abs() < 1.5, "{source}: {readings:?}");
+        }
+    }
+}
