@@ -36,6 +36,8 @@ mod context;
 pub mod door;
 pub mod flv;
 mod hls;
+mod mover;
+mod package;
 pub mod publish;
 pub mod pull;
 mod remux;

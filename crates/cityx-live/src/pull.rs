@@ -399,11 +399,8 @@ async fn run_rtmp(
         for r in got {
             match r {
                 Received::Media(kind, timestamp, data) => {
-                    if !publish.feed(kind, timestamp, &data).await {
-                        return broke(Failure::new(
-                            Trouble::TooSlow,
-                            "the packager cannot keep up with the source",
-                        ));
+                    if let Err(cut) = publish.feed(kind, timestamp, &data).await {
+                        return broke(cut.failure());
                     }
                 }
                 Received::Metadata(m) => publish.metadata(&m).await,

@@ -118,11 +118,9 @@ where
                         publish.set_size(w, h).await;
                         sized = true;
                     }
-                    if !publish.feed(kind, timestamp, &data).await {
-                        fed = Err((
-                            Trouble::TooSlow,
-                            "the packager cannot keep up with the source".to_owned(),
-                        ));
+                    if let Err(cut) = publish.feed(kind, timestamp, &data).await {
+                        let f = cut.failure();
+                        fed = Err((f.code, f.detail));
                         break;
                     }
                 }

@@ -179,16 +179,16 @@ async fn connection(
                     }
                     ServerSessionEvent::VideoDataReceived { data, timestamp, .. } => {
                         if let Some(p) = &publish
-                            && !p.feed(TagKind::Video, timestamp.value, &data).await
+                            && let Err(cut) = p.feed(TagKind::Video, timestamp.value, &data).await
                         {
-                            return Err("the packager cannot keep up".into());
+                            return Err(cut.failure().detail.into());
                         }
                     }
                     ServerSessionEvent::AudioDataReceived { data, timestamp, .. } => {
                         if let Some(p) = &publish
-                            && !p.feed(TagKind::Audio, timestamp.value, &data).await
+                            && let Err(cut) = p.feed(TagKind::Audio, timestamp.value, &data).await
                         {
-                            return Err("the packager cannot keep up".into());
+                            return Err(cut.failure().detail.into());
                         }
                     }
                     ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
@@ -231,10 +231,7 @@ async fn connection(
     if let Some(p) = publish {
         if !ended {
             let why = match (&outcome, p.cut().await) {
-                (_, Some(Cut::OverLimits)) => crate::Failure::new(
-                    Trouble::Unsupported,
-                    "the stream is over the channel's bit rate or height",
-                ),
+                (_, Some(cut)) => cut.failure(),
                 (Ok(()), _) => crate::Failure::new(
                     Trouble::Dropped,
                     "the publisher closed the connection without ending the stream",

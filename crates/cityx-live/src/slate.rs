@@ -151,7 +151,7 @@ pub(crate) fn cover(
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(channel = %channel.id, error = %e, "could not make a slate");
-                crate::publish::end_playlist(app.storage(), channel.id).await;
+                crate::mover::end_playlist(app.storage(), channel.id).await;
                 let _ = app
                     .repo()
                     .release_channel(channel.id, &session, &last)
@@ -171,7 +171,7 @@ pub(crate) fn cover(
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(channel = %id, error = %e, "could not start a slate");
-                crate::publish::end_playlist(app.storage(), id).await;
+                crate::mover::end_playlist(app.storage(), id).await;
                 let _ = app.repo().release_channel(id, &session, &last).await;
                 return;
             }
@@ -208,8 +208,14 @@ pub(crate) fn cover(
 /// the channel) or `limit` passes.
 async fn play(publish: &Publish, card: &Card, limit: Duration) {
     let started = Instant::now();
-    if !publish.feed(TagKind::Video, 0, &card.video_header).await
-        || !publish.feed(TagKind::Audio, 0, &card.audio_header).await
+    if publish
+        .feed(TagKind::Video, 0, &card.video_header)
+        .await
+        .is_err()
+        || publish
+            .feed(TagKind::Audio, 0, &card.audio_header)
+            .await
+            .is_err()
     {
         return;
     }
@@ -235,7 +241,7 @@ async fn play(publish: &Publish, card: &Card, limit: Duration) {
             return;
         }
         let at = u32::try_from(at).unwrap_or(u32::MAX);
-        if !publish.feed(kind, at, data).await {
+        if publish.feed(kind, at, data).await.is_err() {
             return;
         }
     }

@@ -1,120 +1,74 @@
-//! The live packager's command: an untrusted stream on standard input, copied (no decode)
-//! into short HLS segments in a working directory, with a thumbnail decoded from keyframes
-//! only. The ingest moves the segments into storage and keeps the time-shift playlist
-//! itself ([`LivePlaylist`]); ffmpeg's own playlist only tells it which segments are done.
+//! The live stream's commands: the inspector (a hardened ffmpeg that looks at a keyframe every
+//! few seconds for the thumbnail and the picture's luma), the remuxer of MPEG-TS sources, the
+//! slate and the clip; and the channel's time-shift playlist ([`LivePlaylist`]). The segments
+//! themselves are made in process ([`crate::ts::Segmenter`]).
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use time::OffsetDateTime;
 
-/// The segments ffmpeg writes, `seg_<n>.ts`, and the playlist that lists the finished ones.
-pub const LOCAL_PLAYLIST: &str = "local.m3u8";
 /// The thumbnail, rewritten every few seconds.
 pub const THUMBNAIL: &str = "thumb.jpg";
 
-/// How a live stream is packaged.
-#[derive(Clone, Debug)]
-pub struct PackageOptions {
-    /// The input's demuxer: `flv` (RTMP) or `mpegts` (SRT).
-    pub format: &'static str,
-    /// Target segment length in seconds (segments end on the first keyframe after it).
-    pub segment_secs: u32,
-    /// A new thumbnail every this many seconds.
-    pub thumbnail_secs: u32,
-}
-
-/// The arguments of ffmpeg for [`PackageOptions`], to run in the session's working
-/// directory with the stream on standard input.
-pub fn package_args(opts: &PackageOptions) -> Vec<OsString> {
-    let mut args: Vec<OsString> = ["-nostdin", "-hide_banner", "-nostats", "-y"]
-        .into_iter()
-        .map(OsString::from)
-        .collect();
-    // Only keyframes are decoded, and only for the thumbnail: the segments are copies.
-    args.extend(["-skip_frame", "nokey"].map(OsString::from));
-    args.extend(crate::hardened_stream_input(opts.format));
-    let hls = [
-        "-map",
-        "0:v:0?",
-        "-map",
-        "0:a:0?",
-        "-c",
-        "copy",
-        "-f",
-        "hls",
-        "-hls_time",
-        &opts.segment_secs.to_string(),
-        "-hls_list_size",
-        "10",
-        "-hls_flags",
-        "independent_segments+temp_file",
-        "-hls_segment_filename",
-        "seg_%d.ts",
-        LOCAL_PLAYLIST,
+/// The arguments of ffmpeg that look at a live stream's keyframes, sent one every few
+/// seconds as little transport streams ([`crate::ts::Segmenter::keyframe`]) on standard
+/// input: each becomes the thumbnail (180 lines high) and its mean luma is printed to
+/// stderr ([`read_luma`]). One decoder thread and no probing beyond the first packet, so
+/// a keyframe is looked at when it comes; an encoder's reordering delay (B-frames) holds
+/// back up to two of them.
+pub fn inspect_args() -> Vec<OsString> {
+    let mut args: Vec<OsString> = [
+        "-nostdin",
+        "-hide_banner",
+        "-nostats",
+        "-y",
+        "-threads",
+        "1",
+        "-probesize",
+        "32",
+        "-analyzeduration",
+        "1",
     ]
-    .map(OsString::from);
-    args.extend(hls);
-    let thumb = format!("fps=1/{},scale=-2:180", opts.thumbnail_secs.max(1));
-    args.extend(
-        [
-            "-map", "0:v:0?", "-vf", &thumb, "-q:v", "6", "-update", "1", "-f", "image2", THUMBNAIL,
-        ]
-        .map(OsString::from),
-    );
-    // The meter: the picture's mean luma every thumbnail (decoded keyframes, scaled down) and
-    // the audio's RMS level every second, printed to stderr ([`Meter::read`]).
-    let luma = format!(
-        "fps=1/{},scale=64:-2,signalstats,metadata=mode=print:key={LUMA_KEY}",
-        opts.thumbnail_secs.max(1)
-    );
-    let level = format!(
-        "aresample=8000,asetnsamples=n=8000,astats=metadata=1:reset=1:measure_perchannel=none:\
-         measure_overall=RMS_level,ametadata=mode=print:key={LEVEL_KEY}"
-    );
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    args.extend(crate::hardened_stream_input("mpegts"));
+    let luma = format!("scale=64:-2,signalstats,metadata=mode=print:key={LUMA_KEY}");
     args.extend(
         [
             "-map",
-            "0:v:0?",
+            "0:v:0",
+            "-vf",
+            "scale=-2:180",
+            "-q:v",
+            "6",
+            "-fps_mode",
+            "passthrough",
+            "-update",
+            "1",
+            "-f",
+            "image2",
+            THUMBNAIL,
             "-map",
-            "0:a:0?",
-            "-filter:v",
+            "0:v:0",
+            "-vf",
             &luma,
-            "-filter:a",
-            &level,
             "-f",
             "null",
             "-",
         ]
         .map(OsString::from),
     );
-    args.extend(["-progress", "pipe:1"].map(OsString::from));
     args
 }
 
 const LUMA_KEY: &str = "lavfi.signalstats.YAVG";
-const LEVEL_KEY: &str = "lavfi.astats.Overall.RMS_level";
 
-/// A reading of the packager's meter, from one line of its stderr.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Meter {
-    /// The picture's mean luma, 0–255.
-    Luma(f64),
-    /// The audio's RMS level over the last second, dBFS (-120 for digital silence).
-    Level(f64),
-}
-
-impl Meter {
-    /// The reading a stderr line carries, if any.
-    pub fn read(line: &str) -> Option<Meter> {
-        let value = |key: &str| {
-            let at = line.find(key)? + key.len();
-            line[at..].strip_prefix('=')?.trim().parse::<f64>().ok()
-        };
-        if let Some(v) = value(LUMA_KEY) {
-            return v.is_finite().then_some(Meter::Luma(v));
-        }
-        value(LEVEL_KEY).map(|v| Meter::Level(if v.is_nan() { -120.0 } else { v.max(-120.0) }))
-    }
+/// The picture's mean luma (0–255) a line of the inspector's stderr carries, if any.
+pub fn read_luma(line: &str) -> Option<f64> {
+    let at = line.find(LUMA_KEY)? + LUMA_KEY.len();
+    let v = line[at..].strip_prefix('=')?.trim().parse::<f64>().ok()?;
+    v.is_finite().then_some(v)
 }
 
 /// The arguments of ffmpeg that copy an untrusted MPEG-TS stream on standard input into FLV
@@ -288,23 +242,6 @@ pub fn clip_args(
     );
     args.push(output.as_os_str().to_owned());
     args
-}
-
-/// The finished segments ffmpeg's playlist lists: `(file name, duration in seconds)`.
-pub fn listed_segments(playlist: &str) -> Vec<(String, f64)> {
-    let mut out = Vec::new();
-    let mut duration = None;
-    for line in playlist.lines().map(str::trim) {
-        if let Some(rest) = line.strip_prefix("#EXTINF:") {
-            duration = rest.split(',').next().and_then(|d| d.trim().parse().ok());
-        } else if !line.is_empty()
-            && !line.starts_with('#')
-            && let Some(d) = duration.take()
-        {
-            out.push((line.to_owned(), d));
-        }
-    }
-    out
 }
 
 /// One segment of a channel's time-shift window.
@@ -512,16 +449,7 @@ mod tests {
     }
 
     #[test]
-    fn ffmpegs_list_and_ranges() {
-        let local = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.002000,\nseg_0.ts\n\
-                     #EXTINF:1.960000,\nseg_1.ts\n";
-        assert_eq!(
-            listed_segments(local),
-            vec![
-                ("seg_0.ts".to_owned(), 2.002),
-                ("seg_1.ts".to_owned(), 1.96)
-            ]
-        );
+    fn ranges_on_the_clock() {
         let mut p = LivePlaylist::default();
         for n in 0..4 {
             p.push(seg(n, i64::from(n) * 2, false), 100.0);
@@ -536,44 +464,31 @@ mod tests {
     }
 
     #[test]
-    fn the_command_copies_and_is_hardened() {
-        let args = package_args(&PackageOptions {
-            format: "flv",
-            segment_secs: 2,
-            thumbnail_secs: 5,
-        });
-        let text: Vec<String> = args
+    fn the_inspector_is_hardened_and_decodes_alone() {
+        let joined: Vec<String> = inspect_args()
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        let joined = text.join(" ");
+        let joined = joined.join(" ");
         assert!(
-            joined.contains("-protocol_whitelist pipe -f flv -i pipe:0"),
+            joined
+                .contains("-format_whitelist mpegts -protocol_whitelist pipe -f mpegts -i pipe:0"),
             "{joined}"
         );
-        assert!(joined.contains("-c copy -f hls -hls_time 2"), "{joined}");
-        assert!(joined.contains("fps=1/5"), "{joined}");
+        assert!(joined.contains("-threads 1"), "{joined}");
         assert!(
-            joined.contains("signalstats") && joined.contains("astats"),
+            joined.contains("signalstats") && joined.contains(THUMBNAIL),
             "{joined}"
         );
     }
 
     #[test]
-    fn meter_lines_are_read() {
+    fn luma_lines_are_read() {
         assert_eq!(
-            Meter::read("[Parsed_metadata_3 @ 0x55] lavfi.signalstats.YAVG=126.987"),
-            Some(Meter::Luma(126.987))
+            read_luma("[Parsed_metadata_3 @ 0x55] lavfi.signalstats.YAVG=126.987"),
+            Some(126.987)
         );
-        assert_eq!(
-            Meter::read("[Parsed_ametadata_3 @ 0x5] lavfi.astats.Overall.RMS_level=-21.5"),
-            Some(Meter::Level(-21.5))
-        );
-        assert_eq!(
-            Meter::read("[Parsed_ametadata_3 @ 0x5] lavfi.astats.Overall.RMS_level=-inf"),
-            Some(Meter::Level(-120.0))
-        );
-        assert_eq!(Meter::read("frame:3 pts:24000 pts_time:3"), None);
-        assert_eq!(Meter::read("lavfi.signalstats.YAVG=nan"), None);
+        assert_eq!(read_luma("frame:3 pts:24000 pts_time:3"), None);
+        assert_eq!(read_luma("lavfi.signalstats.YAVG=nan"), None);
     }
 }

@@ -843,12 +843,15 @@ mod tests {
         assert_eq!(s.push(Track::Video, 0, &frame(false, 10)), Ok(None));
         for i in 0..125u32 {
             let at = i * 40;
-            if let Some(seg) = s.push(Track::Video, at, &frame(i % 25 == 0, 3000)).unwrap() {
+            if let Some(seg) = s
+                .push(Track::Video, at, &frame(i % 25 == 0, 3000))
+                .expect("fine")
+            {
                 done.push(seg);
             }
             if let Some(seg) = s
                 .push(Track::Audio, at + 5, &[0xaf, 1, 1, 2, 3, 4])
-                .unwrap()
+                .expect("fine")
             {
                 done.push(seg);
             }
@@ -891,15 +894,18 @@ mod tests {
     #[test]
     fn a_changed_codec_header_starts_a_marked_segment_on_the_next_keyframe() {
         let mut s = Segmenter::new(10.0);
-        s.push(Track::Video, 0, &video_header()).unwrap();
-        assert_eq!(s.push(Track::Video, 0, &frame(true, 100)).unwrap(), None);
-        s.push(Track::Video, 40, &frame(false, 100)).unwrap();
+        s.push(Track::Video, 0, &video_header()).expect("fine");
+        assert_eq!(
+            s.push(Track::Video, 0, &frame(true, 100)).expect("fine"),
+            None
+        );
+        s.push(Track::Video, 40, &frame(false, 100)).expect("fine");
         let mut other = video_header();
-        *other.last_mut().unwrap() = 0x81;
-        s.push(Track::Video, 80, &other).unwrap();
+        *other.last_mut().expect("fine") = 0x81;
+        s.push(Track::Video, 80, &other).expect("fine");
         let seg = s
             .push(Track::Video, 80, &frame(true, 100))
-            .unwrap()
+            .expect("fine")
             .expect("cut");
         assert!(!seg.discontinuity);
         assert!((seg.duration - 0.08).abs() < 1e-9);
@@ -917,7 +923,7 @@ mod tests {
             s.push(Track::Video, 0, &[0x1c, 0, 0, 0, 0]),
             Err(Unsupported("video other than H.264"))
         );
-        s.push(Track::Video, 0, &video_header()).unwrap();
+        s.push(Track::Video, 0, &video_header()).expect("fine");
         // A length that runs past the frame.
         let mut bad = frame(true, 10);
         bad[8] = 0xff;
@@ -936,14 +942,14 @@ mod tests {
         }
         // Timestamps that wrap and go back give segments of no negative length.
         s.push(Track::Video, u32::MAX - 100, &frame(true, 10))
-            .unwrap();
+            .expect("fine");
         let seg = s
             .push(Track::Video, 2000, &frame(true, 10))
-            .unwrap()
+            .expect("fine")
             .expect("cut");
         assert!((seg.duration - 2.101).abs() < 1e-9, "{}", seg.duration);
-        let back = s.push(Track::Video, 10, &frame(true, 10)).unwrap();
-        assert!(back.is_none() || back.unwrap().duration >= 0.0);
+        let back = s.push(Track::Video, 10, &frame(true, 10)).expect("fine");
+        assert!(back.is_none() || back.expect("fine").duration >= 0.0);
     }
 
     #[test]
@@ -953,7 +959,7 @@ mod tests {
             s.keyframe(0, &frame(true, 10)).is_none(),
             "no parameters yet"
         );
-        s.push(Track::Video, 0, &video_header()).unwrap();
+        s.push(Track::Video, 0, &video_header()).expect("fine");
         let k = s.keyframe(4000, &frame(true, 5000)).expect("a keyframe");
         let ps = packets(&k.0);
         assert_eq!((pid(ps[0]), pid(ps[1])), (0, PMT_PID));

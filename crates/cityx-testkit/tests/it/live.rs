@@ -297,6 +297,25 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
         streams.contains("h264") && streams.contains("aac"),
         "{streams}"
     );
+    // The inspector's thumbnail of a recent keyframe (one every few seconds), a JPEG.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let res = app
+            .send(
+                "GET",
+                &format!("/api/v1/channels/{id}/hls/thumb.jpg"),
+                Some(viewer_b),
+                None,
+            )
+            .await;
+        if res.status() == StatusCode::OK {
+            let jpeg = res.bytes().await.expect("thumbnail");
+            assert_eq!(jpeg.get(..2), Some(&[0xff, 0xd8][..]), "a JPEG");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no thumbnail: {}", res.status());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let forged = base.replacen(&id, &made_private_id(&app, admin_a).await, 1);
     let res = anonymous
         .get(app.url(&format!("{forged}index.m3u8")))
