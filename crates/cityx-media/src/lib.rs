@@ -19,6 +19,7 @@ pub mod live;
 pub mod probe;
 pub mod process;
 pub mod qc;
+pub mod sps;
 pub mod ts;
 
 use std::ffi::OsString;

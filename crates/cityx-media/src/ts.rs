@@ -680,6 +680,21 @@ impl Segmenter {
         }
         let avc = self.avc.as_ref()?;
         let parts = annex_b(avc, &data[5..], true)?;
+        // The inspector's decoder is told that nothing is reordered, so that it gives the
+        // picture out at once (see `sps`).
+        let fixed: Vec<Option<Vec<u8>>> = parts
+            .iter()
+            .map(|p| {
+                p.first()
+                    .filter(|b| *b & 0x1f == 7)
+                    .and_then(|_| crate::sps::without_reordering(p))
+            })
+            .collect();
+        let parts: Vec<&[u8]> = parts
+            .iter()
+            .zip(&fixed)
+            .map(|(p, f)| f.as_deref().unwrap_or(p))
+            .collect();
         let mut mux = Muxer {
             program: Program {
                 video: true,
@@ -701,25 +716,18 @@ impl Segmenter {
                 parts: &parts,
             },
         );
-        // An end of sequence, alone in its access unit, makes a decoder give out the
-        // picture it holds back for reordering; the delimiter after it closes that unit.
-        for (n, parts) in [&[AUD, END_OF_SEQUENCE][..], &[AUD][..]]
-            .into_iter()
-            .enumerate()
-        {
-            let at = dts + 3600 * (n as u64 + 1);
-            mux.pes(
-                &mut out,
-                &Pes {
-                    track: Track::Video,
-                    pts: at,
-                    dts: at,
-                    pcr: None,
-                    random_access: false,
-                    parts,
-                },
-            );
-        }
+        // A delimiter tells a reader that the frame is complete.
+        mux.pes(
+            &mut out,
+            &Pes {
+                track: Track::Video,
+                pts: dts + 3600,
+                dts: dts + 3600,
+                pcr: None,
+                random_access: false,
+                parts: &[AUD],
+            },
+        );
         Some(Keyframe(out))
     }
 }

@@ -836,3 +836,96 @@ fn the_level_of_real_aac_is_read_from_a_sample_of_frames() {
         }
     }
 }
+
+/// The inspector looks at each keyframe when it comes, even from an encoder with B-frames
+/// (its decoder is told nothing is reordered): a luma reading before the next keyframe is
+/// sent, and a thumbnail of the one before.
+#[tokio::test]
+async fn the_inspector_sees_each_keyframe_as_it_comes() {
+    use cityx_media::process::{Hooks, run_with};
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_owned();
+    let flv = d.join("in.flv");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=640x360:rate=25:duration=4",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-bf",
+        "3",
+        "-g",
+        "25",
+        flv.to_str().expect("path"),
+    ]);
+    let mut s = cityx_media::ts::Segmenter::new(2.0);
+    let mut keyframes = Vec::new();
+    for (track, ts, data) in flv_tags(&std::fs::read(&flv).expect("flv")) {
+        let _ = s.push(track, ts, &data);
+        keyframes.extend(s.keyframe(ts, &data));
+    }
+    assert_eq!(keyframes.len(), 4);
+    let lumas = Arc::new(Mutex::new(Vec::new()));
+    let seen = lumas.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let hooks = Hooks {
+        stdout_lines: Some(Box::new(|_| {})),
+        stderr_lines: Some(Box::new(move |line| {
+            if let Some(y) = cityx_media::live::read_luma(line) {
+                seen.lock().expect("lumas").push(y);
+            }
+        })),
+        stdin: Some(Box::new(move |stdin| {
+            let _ = tx.send(stdin);
+        })),
+        ..Default::default()
+    };
+    let limits = Limits {
+        wall: Duration::from_secs(60),
+        stall: Duration::from_secs(60),
+        max_stdout: 0,
+    };
+    let args = cityx_media::live::inspect_args();
+    let workdir = d.clone();
+    let run = tokio::spawn(async move {
+        run_with(Path::new("ffmpeg"), &args, &workdir, &limits, hooks).await
+    });
+    let mut stdin = rx.await.expect("stdin");
+    let thumb = d.join(cityx_media::live::THUMBNAIL);
+    for (n, k) in keyframes.iter().enumerate() {
+        stdin.write_all(&k.0).await.expect("write");
+        stdin.flush().await.expect("flush");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let before = std::fs::metadata(&thumb).and_then(|m| m.modified()).ok();
+        loop {
+            let looked = lumas.lock().expect("lumas").len() > n;
+            let drawn = std::fs::metadata(&thumb).and_then(|m| m.modified()).ok();
+            // ffmpeg writes a picture when the next input arrives: the thumbnail is the
+            // keyframe before (the first comes with the second).
+            if looked && (n == 0 || (drawn.is_some() && drawn != before)) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "keyframe {n} was not looked at alone"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    drop(stdin);
+    run.await
+        .expect("task")
+        .expect("the inspector ends cleanly");
+    let jpeg = std::fs::read(&thumb).expect("thumbnail");
+    assert_eq!(&jpeg[..2], &[0xff, 0xd8]);
+    let lumas = lumas.lock().expect("lumas").clone();
+    assert!(
+        lumas.iter().all(|y| (16.0..=235.0).contains(y)),
+        "{lumas:?}"
+    );
+}
