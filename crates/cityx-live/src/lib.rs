@@ -6,17 +6,18 @@
 //! What it owns: its use cases ([`Live`] and [`Targets`], the contexts the doors call), the
 //! ingest ([`ingest`], started by `cityx serve` on API nodes: [`rtmp`], [`srt`] and one
 //! [`door`] for both, and the pulls' supervisor [`pull`]), one publishing session per
-//! channel ([`publish::Publish`]: a hardened ffmpeg copies the stream into 2-second HLS
-//! segments, which are moved into storage as they finish, with the channel's playlist kept
-//! here, a thumbnail, and the meter behind the alarms), the health report that also renews
-//! the session's hold on the channel, the standby session that covers a dropped input
+//! channel ([`publish::Publish`]: its packager copies the stream into 2-second HLS
+//! segments in process, its mover stores them as they finish and keeps the channel's
+//! playlist, a hardened ffmpeg that sees a keyframe every few seconds draws the thumbnail,
+//! and the meter behind the alarms reads the picture's luma and the audio's level), the
+//! health report that also renews the session's hold on the channel, the standby session that covers a dropped input
 //! ([`slate`]), the pushes to restream targets ([`restream`]), and the serving of a
 //! channel's files to many viewers under signed addresses (`serve`: short-lived caches of
 //! rights, playlists and segments).
 //! Its repository traits, SQL and row mapping are `cityx-db/src/sql/live.rs` and
-//! `live_targets.rs`; its domain types and rules `cityx_core::live`; the packager's and
-//! remuxer's commands `cityx_media::live`; its routes `routes/live.rs` and
-//! `routes/live_targets.rs` in `cityx-api` and `pages/live.rs` and `pages/live_targets.rs`
+//! `live_targets.rs`; its domain types and rules `cityx_core::live`; the segmenter
+//! `cityx_media::ts`, the inspector's and remuxer's commands `cityx_media::live`; its
+//! routes `routes/live.rs` and `routes/live_targets.rs` in `cityx-api` and `pages/live.rs` and `pages/live_targets.rs`
 //! in `cityx-web`.
 //!
 //! A pushed stream lives on the node its publisher's connection reached: the session holds
@@ -28,7 +29,7 @@
 //!
 //! Depends on `cityx-core`, `cityx-db`'s `LiveRepo` and `TargetRepo`, `cityx-app` (storage,
 //! the sealer and the error type), `cityx-fetch` (the outbound guard, for pulls and
-//! restream), `cityx-media` (ffmpeg), `cityx-storage` and `cityx-queue` (the node's name).
+//! restream), `cityx-media` (ffmpeg and the segmenter), `cityx-storage` and `cityx-queue` (the node's name).
 //! It must not depend on another subsystem or on a door.
 
 pub mod clip;

@@ -1,4 +1,5 @@
-//! ffmpeg and ffprobe for cityx: the one place that spawns processes.
+//! ffmpeg and ffprobe for cityx (the one place that spawns processes), and the media
+//! formats cityx writes itself.
 //!
 //! Every run goes through [`process::run`]: its own process group, no stdin, a working
 //! directory of its own, a wall-clock limit and a stall watchdog that end in SIGKILL of the
@@ -8,6 +9,9 @@
 //!
 //! Commands are planned in [`ladder`] (the fast remux and the single-decode pass), their
 //! HLS text handled in [`hls`], and the technical check (技审) read and judged in [`qc`].
+//! Live streams are packaged without a process: [`ts`] turns RTMP's H.264 and AAC messages
+//! into MPEG-TS segments, [`level`] reads the audio's level from a sample of AAC frames, and
+//! [`sps`] prepares the keyframes that the live inspector ([`live::inspect_args`]) decodes.
 //!
 //! Depends on no other cityx crate. Main types: [`Tools`], [`probe::MediaInfo`],
 //! [`ladder::Plan`], [`qc::Report`].
