@@ -10,7 +10,7 @@ use crate::IngestOptions;
 use crate::flv::TagKind;
 use bytes::Bytes;
 use cityx_core::live::{ALARM_AFTER_SECS, Alarm, BLACK_LUMA, SILENCE_DB};
-use cityx_media::level::AacLevel;
+use cityx_media::level::{AacLevel, Sampler};
 use cityx_media::ts::{Segment, Segmenter, Track};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -23,8 +23,8 @@ use tokio::sync::mpsc;
 pub(crate) const WAITING_SEGMENTS: usize = 8;
 /// Keyframes waiting for the inspector (more are not looked at).
 const WAITING_KEYFRAMES: usize = 2;
-/// AAC messages waiting for the audio meter (more are not measured).
-const WAITING_AUDIO: usize = 64;
+/// Messages waiting for the audio meter (more are not measured).
+const WAITING_AUDIO: usize = 4;
 /// How soon an inspector that stopped is started again.
 const INSPECTOR_AGAIN: Duration = Duration::from_secs(30);
 
@@ -105,8 +105,10 @@ pub(crate) enum Stop {
 /// The packager of one session.
 pub(crate) struct Packager {
     segmenter: Segmenter,
-    /// AAC messages, to the audio meter's task.
-    audio: mpsc::Sender<Bytes>,
+    /// Which AAC frames the audio meter reads.
+    sampler: Option<Sampler<Bytes>>,
+    /// AAC configs and frame pairs, to the audio meter's task.
+    audio: mpsc::Sender<Audio>,
     segments: Option<mpsc::Sender<Segment>>,
     inspector: Inspector,
 }
@@ -123,6 +125,7 @@ impl Packager {
         tokio::spawn(meter_audio(rx, meter.clone()));
         Packager {
             segmenter: Segmenter::new(f64::from(opts.segment_secs)),
+            sampler: None,
             audio,
             inspector: Inspector {
                 dir,
@@ -155,9 +158,20 @@ impl Packager {
                     self.inspector.send(k.0);
                 }
             }
-            TagKind::Audio if data.first().is_some_and(|b| b >> 4 == 10) => {
-                let _ = self.audio.try_send(data.clone());
-            }
+            TagKind::Audio if data.first().is_some_and(|b| b >> 4 == 10) => match data.get(1) {
+                Some(0) => {
+                    let asc = data.slice(2..);
+                    self.sampler = Some(Sampler::new(&asc));
+                    let _ = self.audio.try_send(Audio::Config(asc));
+                }
+                Some(1) => {
+                    if let Some(pair) = self.sampler.as_mut().and_then(|s| s.take(data.slice(2..)))
+                    {
+                        let _ = self.audio.try_send(Audio::Pair(pair.0, pair.1));
+                    }
+                }
+                _ => {}
+            },
             _ => {}
         }
         match finished {
@@ -184,19 +198,29 @@ impl Packager {
     }
 }
 
-/// Reads the audio's level from the AAC messages (FLV's: a config, then raw frames) until
-/// the session ends.
-async fn meter_audio(mut messages: mpsc::Receiver<Bytes>, meter: Arc<Mutex<Meter>>) {
+/// What the audio meter's task gets.
+enum Audio {
+    /// A stream's AudioSpecificConfig.
+    Config(Bytes),
+    /// Two raw frames in a row: the first primes the decoder, the second is measured.
+    Pair(Bytes, Bytes),
+}
+
+/// Reads the audio's level from pairs of AAC frames (about one a second) until the session
+/// ends.
+async fn meter_audio(mut messages: mpsc::Receiver<Audio>, meter: Arc<Mutex<Meter>>) {
     let mut level = None;
     while let Some(m) = messages.recv().await {
-        match m.get(1) {
-            Some(0) => level = AacLevel::new(&m[2..]),
-            Some(1) => {
-                if let Some(db) = level.as_mut().and_then(|l: &mut AacLevel| l.frame(&m[2..])) {
+        match m {
+            Audio::Config(asc) => level = AacLevel::new(&asc),
+            Audio::Pair(prime, frame) => {
+                if let Some(db) = level
+                    .as_mut()
+                    .and_then(|l: &mut AacLevel| l.read(&prime, &frame))
+                {
                     meter.lock().unwrap_or_else(|e| e.into_inner()).level(db);
                 }
             }
-            _ => {}
         }
     }
 }

@@ -14,12 +14,53 @@ use symphonia_core::units::{Duration, Timestamp};
 /// The level of digital silence, dBFS.
 pub const FLOOR_DB: f64 = -120.0;
 
-/// Reads an AAC stream's level from a sample of its frames.
-pub struct AacLevel {
-    decoder: Option<AacDecoder>,
-    /// Frames between two readings (about a second's worth).
+/// Which frames of an AAC stream are measured: two in a row about every second (the first
+/// primes the decoder), chosen by counting, so that the rest are never copied or decoded.
+pub struct Sampler<T> {
     every: u32,
     seen: u32,
+    prime: Option<T>,
+}
+
+/// The sampling rates an AudioSpecificConfig's frequency index names.
+const RATES: [u32; 13] = [
+    96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000,
+    7_350,
+];
+
+impl<T> Sampler<T> {
+    /// A sampler for the stream `asc` (its AudioSpecificConfig) describes.
+    pub fn new(asc: &[u8]) -> Sampler<T> {
+        let index = asc
+            .get(..2)
+            .map(|b| usize::from(((b[0] & 0x07) << 1) | (b[1] >> 7)));
+        let rate = index.and_then(|i| RATES.get(i)).copied().unwrap_or(48_000);
+        Sampler {
+            every: (rate / 1024).max(2),
+            seen: 0,
+            prime: None,
+        }
+    }
+
+    /// Takes the stream's next frame; returns a pair to measure (`prime`, `frame`) when this
+    /// frame completes one.
+    pub fn take(&mut self, frame: T) -> Option<(T, T)> {
+        let phase = self.seen % self.every;
+        self.seen = self.seen.wrapping_add(1);
+        match phase {
+            0 => {
+                self.prime = Some(frame);
+                None
+            }
+            1 => self.prime.take().map(|p| (p, frame)),
+            _ => None,
+        }
+    }
+}
+
+/// Reads an AAC stream's level from pairs of its frames.
+pub struct AacLevel {
+    decoder: Option<AacDecoder>,
     samples: Vec<f32>,
 }
 
@@ -36,42 +77,35 @@ impl AacLevel {
         })
         .ok()
         .flatten()?;
-        let rate = decoder.codec_params().sample_rate.unwrap_or(48_000);
         Some(AacLevel {
             decoder: Some(decoder),
-            every: (rate / 1024).max(2),
-            seen: 0,
             samples: Vec::with_capacity(2048),
         })
     }
 
-    /// Takes the stream's next raw frame; returns a reading (dBFS) when this frame was the
-    /// one measured.
-    pub fn frame(&mut self, raw: &[u8]) -> Option<f64> {
-        let phase = self.seen % self.every;
-        self.seen = self.seen.wrapping_add(1);
-        if phase > 1 {
-            return None;
-        }
+    /// The level (dBFS) of `frame`, decoded after `prime`, the frame before it.
+    pub fn read(&mut self, prime: &[u8], frame: &[u8]) -> Option<f64> {
         let decoder = self.decoder.as_mut()?;
         let samples = &mut self.samples;
         let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if phase == 0 {
-                decoder.reset();
+            decoder.reset();
+            let mut ok = false;
+            for raw in [prime, frame] {
+                let packet = PacketRef::new(0, Timestamp::new(0), Duration::new(1024), raw);
+                ok = match decoder.decode_ref(&packet) {
+                    Ok(buf) => {
+                        samples.clear();
+                        buf.copy_to_vec_interleaved::<f32>(samples);
+                        true
+                    }
+                    Err(_) => false,
+                };
             }
-            let packet = PacketRef::new(0, Timestamp::new(0), Duration::new(1024), raw);
-            match decoder.decode_ref(&packet) {
-                Ok(buf) => {
-                    samples.clear();
-                    buf.copy_to_vec_interleaved::<f32>(samples);
-                    true
-                }
-                Err(_) => false,
-            }
+            ok
         }));
         match decoded {
-            Ok(true) if phase == 1 => Some(rms_db(&self.samples)),
-            Ok(_) => None,
+            Ok(true) => Some(rms_db(&self.samples)),
+            Ok(false) => None,
             Err(_) => {
                 self.decoder = None;
                 None
@@ -112,7 +146,21 @@ mod tests {
         assert!(AacLevel::new(&[0x2b, 0x11, 0x88, 0x00]).is_none());
         let mut m = AacLevel::new(&[0x12, 0x10]).expect("LC stereo");
         for _ in 0..200 {
-            assert_eq!(m.frame(&[0xde, 0xad, 0xbe, 0xef, 0, 1, 2]), None);
+            assert_eq!(m.read(&[0xde, 0xad, 0xbe, 0xef], &[0, 1, 2]), None);
         }
+    }
+
+    #[test]
+    fn two_frames_a_second_are_sampled() {
+        // 44.1 kHz: 43 frames a reading.
+        let mut s = Sampler::new(&[0x12, 0x10]);
+        let pairs: Vec<(u32, u32)> = (0..100).filter_map(|n| s.take(n)).collect();
+        assert_eq!(pairs, [(0, 1), (43, 44), (86, 87)]);
+        let mut junk = Sampler::new(&[]);
+        assert_eq!(
+            (0..100).filter_map(|n| junk.take(n)).count(),
+            3,
+            "48 kHz by default"
+        );
     }
 }

@@ -382,8 +382,6 @@ pub struct Unsupported(pub &'static str);
 const START_CODE: &[u8] = &[0, 0, 0, 1];
 /// An access unit delimiter (any slice type), which starts every frame.
 const AUD: &[u8] = &[0, 0, 0, 1, 0x09, 0xf0];
-/// An end of sequence NAL unit.
-const END_OF_SEQUENCE: &[u8] = &[0, 0, 0, 1, 0x0a];
 
 /// FLV's audio and video messages in, HLS segments out.
 pub struct Segmenter {

@@ -801,7 +801,7 @@ fn segments_made_in_process_play_in_ffmpeg() {
 /// default amplitude (1/8, so -21 dBFS RMS) about once a second, and silence as silence.
 #[test]
 fn the_level_of_real_aac_is_read_from_a_sample_of_frames() {
-    use cityx_media::level::AacLevel;
+    use cityx_media::level::{AacLevel, Sampler};
     use cityx_media::ts::Track;
     let dir = tempfile::tempdir().expect("dir");
     for (source, expect) in [
@@ -825,8 +825,15 @@ fn the_level_of_real_aac_is_read_from_a_sample_of_frames() {
         for (track, _, data) in flv_tags(&std::fs::read(&flv).expect("flv")) {
             assert_eq!(track, Track::Audio);
             match data.get(1) {
-                Some(0) => meter = AacLevel::new(&data[2..]),
-                _ => readings.extend(meter.as_mut().expect("config first").frame(&data[2..])),
+                Some(0) => {
+                    meter = AacLevel::new(&data[2..]).map(|m| (m, Sampler::new(&data[2..])));
+                }
+                _ => {
+                    let (level, sampler) = meter.as_mut().expect("config first");
+                    if let Some((prime, frame)) = sampler.take(data[2..].to_vec()) {
+                        readings.extend(level.read(&prime, &frame));
+                    }
+                }
             }
         }
         assert!((5..=7).contains(&readings.len()), "{source}: {readings:?}");
