@@ -14,9 +14,10 @@ use cityx_app::App;
 use cityx_core::live::{Alarm, Channel, Health};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// How long a session's hold lasts without a report (reports come every [`REPORT_EVERY`]).
@@ -205,13 +206,13 @@ impl Publish {
 
     /// Why the session must end now, if it must.
     pub async fn cut(&self) -> Option<Cut> {
-        *self.cut.lock().await
+        *self.cut.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Passes a video or audio message on; the session's cut when it can take no more.
     pub async fn feed(&self, kind: TagKind, timestamp: u32, data: &Bytes) -> Result<(), Cut> {
         {
-            let mut seen = self.seen.lock().await;
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             seen.bytes += data.len() as u64;
             match kind {
                 TagKind::Video => {
@@ -255,7 +256,10 @@ impl Publish {
                     Stop::Unsupported => Cut::Unsupported,
                     Stop::Behind => Cut::TooFast,
                 };
-                self.cut.lock().await.get_or_insert(cut);
+                self.cut
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(cut);
                 Err(cut)
             }
         }
@@ -264,29 +268,29 @@ impl Publish {
     /// The publisher's metadata: its announced picture size, passed on to restream targets.
     pub async fn metadata(&self, metadata: &rml_rtmp::sessions::StreamMetadata) {
         self.tee.metadata(metadata);
-        let mut seen = self.seen.lock().await;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         if let (Some(w), Some(h)) = (metadata.video_width, metadata.video_height) {
             seen.health.width = w;
             seen.health.height = h;
         }
         if self.channel.max_height > 0 && seen.health.height > self.channel.max_height {
-            *self.cut.lock().await = Some(Cut::OverLimits);
+            *self.cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cut::OverLimits);
         }
     }
 
     /// The picture size, for a stream whose size did not come as RTMP metadata (a pull).
     pub async fn set_size(&self, width: u32, height: u32) {
-        let mut seen = self.seen.lock().await;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.health.width = width;
         seen.health.height = height;
         if self.channel.max_height > 0 && height > self.channel.max_height {
-            *self.cut.lock().await = Some(Cut::OverLimits);
+            *self.cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cut::OverLimits);
         }
     }
 
     /// Why the session's source broke, kept in the channel's last health report.
     pub async fn note_error(&self, error: crate::Failure) {
-        let mut seen = self.seen.lock().await;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         seen.health.error = error.detail;
         seen.health.error_code = Some(error.code);
     }
@@ -300,7 +304,7 @@ impl Publish {
         let lost = self.lost.load(Ordering::SeqCst);
         let slate = crate::slate::is_slate(&self.session);
         // A stream over the channel's limits is refused, not covered.
-        let refused = *self.cut.lock().await == Some(Cut::OverLimits);
+        let refused = *self.cut.lock().unwrap_or_else(|e| e.into_inner()) == Some(Cut::OverLimits);
         let slate_next = !clean && !lost && !slate && !refused && self.opts.slate_secs > 0;
         if slate_next {
             self.ends.store(false, Ordering::SeqCst);
@@ -318,7 +322,12 @@ impl Publish {
             let _ = tokio::time::timeout(Duration::from_secs(30), m).await;
         }
         self.reporter.abort();
-        let mut health = self.seen.lock().await.health.clone();
+        let mut health = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .health
+            .clone();
         let before =
             std::mem::take(&mut self.meter.lock().unwrap_or_else(|e| e.into_inner()).raised);
         // A slate that lost the channel leaves no signal to the input that took it back.
@@ -399,7 +408,7 @@ async fn report(
     let mut renewed = Instant::now();
     let lose = || async {
         lost.store(true, Ordering::SeqCst);
-        *cut.lock().await = Some(Cut::Lost);
+        *cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cut::Lost);
     };
     let mut over = 0;
     let mut tick = tokio::time::interval(REPORT_EVERY);
@@ -407,7 +416,7 @@ async fn report(
     loop {
         tick.tick().await;
         let health = {
-            let mut s = seen.lock().await;
+            let mut s = seen.lock().unwrap_or_else(|e| e.into_inner());
             let secs = last.elapsed().as_secs_f64().max(0.001);
             last = Instant::now();
             s.health.kbps =
@@ -433,7 +442,7 @@ async fn report(
         if channel.max_kbps > 0 && health.kbps > channel.max_kbps.saturating_mul(5) / 4 {
             over += 1;
             if over >= 2 {
-                *cut.lock().await = Some(Cut::OverLimits);
+                *cut.lock().unwrap_or_else(|e| e.into_inner()) = Some(Cut::OverLimits);
             }
         } else {
             over = 0;

@@ -22,7 +22,7 @@ const START: u64 = 126_000;
 /// How far the clock reference runs before a frame's decoding time (90 kHz).
 const PCR_LEAD: u64 = 63_000;
 /// A segment grows at most this large: it is cut here even without a keyframe.
-pub const MAX_SEGMENT: usize = 48 << 20;
+pub const MAX_SEGMENT: usize = 16 << 20;
 const TS_MASK: u64 = (1 << 33) - 1;
 
 /// Which stream a message belongs to.
@@ -403,6 +403,8 @@ pub struct Segmenter {
     pub skipped: u64,
     /// Whether the stream has video (segments start on its keyframes).
     video: bool,
+    /// Room for the next segment: a little more than the last one took.
+    expected: usize,
 }
 
 /// A keyframe made ready for a thumbnail: a little transport stream of its own.
@@ -424,6 +426,7 @@ impl Segmenter {
             discontinuity: false,
             skipped: 0,
             video: false,
+            expected: 256 << 10,
         }
     }
 
@@ -622,7 +625,7 @@ impl Segmenter {
             self.mux.program = program;
             self.mux.version = self.mux.version.wrapping_add(1);
         }
-        let mut segment = Vec::with_capacity(256 << 10);
+        let mut segment = Vec::with_capacity(self.expected);
         self.mux.tables(&mut segment);
         self.open = Some((segment, at));
         finished
@@ -636,7 +639,7 @@ impl Segmenter {
             .is_some_and(|(s, _)| s.len() >= MAX_SEGMENT)
         {
             let finished = self.close(at);
-            let mut segment = Vec::with_capacity(256 << 10);
+            let mut segment = Vec::with_capacity(self.expected);
             self.mux.tables(&mut segment);
             self.open = Some((segment, at));
             return finished;
@@ -647,6 +650,7 @@ impl Segmenter {
     /// Closes the open segment, ending at `end` (ms).
     fn close(&mut self, end: i64) -> Option<Segment> {
         let (bytes, from) = self.open.take()?;
+        self.expected = (bytes.len() + bytes.len() / 8).clamp(64 << 10, MAX_SEGMENT);
         let discontinuity = std::mem::take(&mut self.discontinuity);
         // Timestamps that went back (a publisher's clock reset) give no negative length.
         let duration = ((end - from).max(0) as f64) / 1000.0;
