@@ -266,11 +266,16 @@ pub async fn run_with(
         .take()
         .map(|s| tokio::spawn(pump(s, 0, STDERR_TAIL, err_sink, activity.clone(), started)));
 
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    // The watchdog wakes when a limit could have been reached (the wall clock's, or the
+    // stall's counted from the last output), not on a fixed tick: a long-running child (a
+    // live channel's inspector) costs no wake-ups while it works.
     let status = loop {
+        let quiet_at =
+            Duration::from_millis(activity.load(Ordering::Relaxed)).saturating_add(limits.stall);
+        let due = quiet_at.min(limits.wall).saturating_sub(started.elapsed());
         tokio::select! {
             status = child.wait() => break status.map_err(|e| MediaError::Io { program: name.clone(), source: e })?,
-            _ = tick.tick() => {
+            _ = tokio::time::sleep(due.saturating_add(Duration::from_millis(5))) => {
                 if started.elapsed() > limits.wall {
                     group.kill();
                     let _ = child.wait().await;
