@@ -1,33 +1,14 @@
-//! FLV, the container RTMP's audio and video messages come from: the publisher's messages are
-//! written back as FLV tags into the packager's standard input, and their first bytes tell
-//! the input's codecs and keyframes for the health report.
+//! FLV, the container RTMP's audio and video messages come from: FLV that ffmpeg writes (a
+//! remuxed pull, the slate) is read back into messages here, and a message's first bytes
+//! tell its codec and whether it is a keyframe, for the packager and the health report.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
-/// The file header (audio and video present) and the first "previous tag size".
-pub fn header() -> Bytes {
-    Bytes::from_static(b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00")
-}
-
-/// A tag's kind.
+/// A message's kind (its FLV tag type).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TagKind {
     Audio = 8,
     Video = 9,
-}
-
-/// One FLV tag with its trailing size, for RTMP message `data` at `timestamp` (ms).
-pub fn tag(kind: TagKind, timestamp: u32, data: &[u8]) -> Bytes {
-    let len = u32::try_from(data.len()).unwrap_or(u32::MAX) & 0x00ff_ffff;
-    let mut out = BytesMut::with_capacity(data.len() + 15);
-    out.put_u8(kind as u8);
-    out.put_uint(u64::from(len), 3);
-    out.put_uint(u64::from(timestamp & 0x00ff_ffff), 3);
-    out.put_u8((timestamp >> 24) as u8);
-    out.put_uint(0, 3);
-    out.put_slice(&data[..len as usize]);
-    out.put_u32(len + 11);
-    out.freeze()
 }
 
 /// The largest tag a reader takes (a frame of no real stream is larger).
@@ -201,6 +182,26 @@ pub fn audio_codec(data: &[u8]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BufMut;
+
+    /// The file header (audio and video present) and the first "previous tag size".
+    fn header() -> Bytes {
+        Bytes::from_static(b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00")
+    }
+
+    /// One FLV tag with its trailing size, as ffmpeg writes them.
+    fn tag(kind: TagKind, timestamp: u32, data: &[u8]) -> Bytes {
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX) & 0x00ff_ffff;
+        let mut out = BytesMut::with_capacity(data.len() + 15);
+        out.put_u8(kind as u8);
+        out.put_uint(u64::from(len), 3);
+        out.put_uint(u64::from(timestamp & 0x00ff_ffff), 3);
+        out.put_u8((timestamp >> 24) as u8);
+        out.put_uint(0, 3);
+        out.put_slice(&data[..len as usize]);
+        out.put_u32(len + 11);
+        out.freeze()
+    }
 
     #[test]
     fn tags_are_framed_with_their_sizes() {
