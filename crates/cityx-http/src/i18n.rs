@@ -137,8 +137,9 @@ catalog! {
     "import.start" => "开始导入", "Start import";
     "done.import_started" => "已开始导入，下载进度见下方处理步骤。", "Import started; the download's progress is in the processing steps below.";
     "field.url" => "链接", "Link";
+    "field.target_url" => "服务器地址", "Server address";
     "fe.bad_url" => "不是可用的 http 或 https 链接（也不能包含用户名或密码）", "is not a usable http or https link (nor may it contain a user name or password)";
-    "fe.forbidden_address" => "指向内网或本机地址，出于安全原因不能访问", "points to an internal or local address, which cannot be reached for security reasons";
+    "fe.forbidden_address" => "指向非公网地址（内网、本机或保留地址），出于安全原因不能访问", "points to an address that is not on the public Internet (internal, local or reserved), which cannot be reached for security reasons";
     "fe.unresolvable_host" => "的域名无法解析", "has a host name that cannot be resolved";
     "job.import" => "下载", "Download";
     "job.live_clip" => "直播剪辑", "Live clip";

@@ -690,7 +690,7 @@ async fn the_upload_page_imports_by_link_and_explains_refusals() {
         .await;
     assert_eq!(refused.status, 422);
     assert!(
-        refused.body.contains("链接：指向内网或本机地址"),
+        refused.body.contains("链接：指向非公网地址"),
         "{}",
         refused.body
     );
@@ -1025,7 +1025,7 @@ async fn station_admins_add_webhooks_and_read_their_deliveries_in_pages() {
         .await;
     assert_eq!(refused.status, 422);
     assert!(
-        refused.body.contains("链接：指向内网或本机地址"),
+        refused.body.contains("链接：指向非公网地址"),
         "{}",
         refused.body
     );

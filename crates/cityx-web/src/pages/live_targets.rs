@@ -122,6 +122,22 @@ pub async fn rows(st: &HttpState, u: &WebUser, id: ChannelId) -> Vec<TargetRow> 
     }
 }
 
+/// A target's address is the form's 服务器地址, not the 链接 other forms have: its
+/// mistakes are named after it.
+fn server_address(e: cityx_app::Error) -> cityx_app::Error {
+    match e {
+        cityx_app::Error::Validation(mut fields) => {
+            for f in &mut fields {
+                if f.field == "url" {
+                    f.field = "target_url";
+                }
+            }
+            cityx_app::Error::Validation(fields)
+        }
+        e => e,
+    }
+}
+
 fn done(id: ChannelId, what: &str) -> Response {
     Redirect::to(&format!("/live/{id}?done={what}#targets")).into_response()
 }
@@ -140,7 +156,7 @@ pub async fn add(
     match Targets::of(&st.app).add(&u.actor, id, &f.input()).await {
         Ok(_) => done(id, "target_added"),
         Err(e) => {
-            form_back(&st, &u, id, e, |errs| Extra {
+            form_back(&st, &u, id, server_address(e), |errs| Extra {
                 target: Some(f.typed(errs)),
                 ..Extra::default()
             })
@@ -172,7 +188,7 @@ pub async fn change(
     {
         Ok(_) => done(id, "target_updated"),
         Err(e) => {
-            form_back(&st, &u, id, e, |errs| Extra {
+            form_back(&st, &u, id, server_address(e), |errs| Extra {
                 target_errs: Some((target.to_string(), errs)),
                 ..Extra::default()
             })
