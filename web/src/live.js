@@ -136,7 +136,10 @@ if (targets) {
         badge.className = `badge target-${t.state}`;
         badge.textContent = targets.dataset[t.state] || t.state;
         const error = row.querySelector("[data-target-error]");
-        error.textContent = troubleText(t.error_code, t.error);
+        // While idle or pushing again, the error is the last failure, said so.
+        const text = troubleText(t.error_code, t.error);
+        const past = t.state === "idle" || t.state === "live";
+        error.textContent = text && past ? targets.dataset.lastError + text : text;
         error.hidden = !error.textContent;
         row.querySelector("[data-target-sent]").textContent = megabytes(t.bytes);
         row.querySelector("[data-target-kbps]").textContent = String(t.kbps);

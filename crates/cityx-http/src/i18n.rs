@@ -361,6 +361,7 @@ catalog! {
     "live.targets.intro" => "频道直播时同时推送到下列合作平台（RTMP），每个目标各自连接、断开后自动重试。推流密钥加密保存，保存后只显示末四位。", "While the channel is live it is pushed to these partner platforms (RTMP), each connected on its own and retried when it drops. Stream keys are stored encrypted; after saving only their last four characters are shown.";
     "live.targets.none" => "还没有转推目标。", "No restream targets yet.";
     "live.target.url" => "服务器地址", "Server address";
+    "live.target.last_error" => "上次失败：", "Last failure: ";
     "live.target.url_hint" => "rtmp://主机[:端口]/应用，不含推流密钥", "rtmp://host[:port]/app, without the stream key";
     "live.target.key_hint" => "合作平台提供的推流密钥。加密保存，不再显示；表单出错时需重新输入。", "The stream key the partner issued. Stored encrypted and never shown again; re-enter it if the form comes back with a mistake.";
     "live.target.key_keep" => "留空则保持原密钥", "Leave empty to keep the current key";

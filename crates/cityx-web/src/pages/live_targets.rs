@@ -10,7 +10,7 @@ use crate::i18n::T;
 use crate::session::{WebForm, WebUser};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use cityx_core::live::target::{Target, TargetInput};
+use cityx_core::live::target::{Target, TargetInput, TargetState};
 use cityx_core::{ChannelId, TargetId};
 use cityx_http::error::ErrorCode;
 use cityx_http::http::HttpState;
@@ -46,9 +46,21 @@ impl TargetRow {
             sent: megabytes(target.bytes),
             kbps: target.kbps,
             attempts: target.attempts,
-            error: super::live::trouble_text(t, target.error_code, &target.error),
+            error: error_text(t, target),
             errs: FormErrors::default(),
         }
+    }
+}
+
+/// Why the target's push failed: while it retries, the reason now; otherwise (idle, or
+/// pushing again) the last failure, said to be the last.
+fn error_text(t: T, target: &Target) -> String {
+    let text = super::live::trouble_text(t, target.error_code, &target.error);
+    let past = matches!(target.state, TargetState::Idle | TargetState::Live);
+    if past && !text.is_empty() {
+        format!("{}{text}", t.get("live.target.last_error"))
+    } else {
+        text
     }
 }
 
@@ -239,5 +251,40 @@ pub async fn delete(
     match Targets::of(&st.app).remove(&u.actor, id, target).await {
         Ok(()) => done(id, "target_deleted"),
         Err(e) => WebError::app(e, u.t).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cityx_core::live::Trouble;
+    use cityx_http::i18n::Lang;
+
+    #[test]
+    fn an_idle_target_says_its_error_is_the_last_one() {
+        let t = T(Lang::Zh);
+        let mut target = Target {
+            id: TargetId::new(),
+            channel_id: ChannelId::new(),
+            name: "合作平台".into(),
+            url: "rtmp://push.example.org/live".into(),
+            key_hint: "ab12".into(),
+            enabled: true,
+            state: TargetState::Retrying,
+            error: "connection refused".into(),
+            error_code: Some(Trouble::Refused),
+            bytes: 0,
+            kbps: 0,
+            attempts: 3,
+            reported_at: None,
+            created_at: cityx_core::now(),
+        };
+        let now = error_text(t, &target);
+        assert!(!now.is_empty() && !now.starts_with("上次失败："), "{now}");
+        target.state = TargetState::Idle;
+        assert_eq!(error_text(t, &target), format!("上次失败：{now}"));
+        target.error.clear();
+        target.error_code = None;
+        assert_eq!(error_text(t, &target), "");
     }
 }
