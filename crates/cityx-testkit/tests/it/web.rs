@@ -1672,4 +1672,13 @@ async fn the_srt_passphrase_form_saves_and_comes_back_with_its_mistakes() {
     let shown = b.get(&saved.location).await;
     assert!(shown.body.contains("已设置 SRT 加密口令"), "the notice");
     assert!(shown.body.contains("…e-42") && !shown.body.contains("a-good-passphrase-42"));
+    // The audit log names the channel and links to it, not its id.
+    let audit = b.get("/audit").await;
+    assert!(
+        audit
+            .body
+            .contains(&format!("<a href=\"/live/{id}\">「口令频道」</a>")),
+        "{}",
+        audit.body
+    );
 }

@@ -9,8 +9,9 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cityx_core::AssetId;
+use cityx_core::{AssetId, ChannelId};
 use cityx_http::http::HttpState;
+use cityx_live::Live;
 use std::collections::HashMap;
 
 pub struct AuditRow {
@@ -44,35 +45,49 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
         Ok(p) => p,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
-    // Items are named by their titles, read once each (a page has at most 100 entries).
-    let mut titles: HashMap<String, String> = HashMap::new();
-    for a in page.items.iter().filter(|a| a.target_type == "asset") {
-        if titles.contains_key(&a.target_id) {
+    // Items and live channels are named (an item by its title, a channel by its name) and
+    // linked, each read once (a page has at most 100 entries).
+    let mut named: HashMap<String, (String, String)> = HashMap::new();
+    for a in &page.items {
+        if named.contains_key(&a.target_id) {
             continue;
         }
-        let title = match a.target_id.parse::<AssetId>() {
-            Ok(id) => st
-                .app
-                .ingest()
-                .get_asset(&u.actor, id)
-                .await
-                .map(|v| v.asset.meta.title)
-                .unwrap_or_default(),
-            Err(_) => String::new(),
+        let found = match a.target_type.as_str() {
+            "asset" => match a.target_id.parse::<AssetId>() {
+                Ok(id) => st
+                    .app
+                    .ingest()
+                    .get_asset(&u.actor, id)
+                    .await
+                    .ok()
+                    .map(|v| (v.asset.meta.title, format!("/items/{id}"))),
+                Err(_) => None,
+            },
+            "channel" => match a.target_id.parse::<ChannelId>() {
+                Ok(id) => Live::of(&st.app)
+                    .get(&u.actor, id)
+                    .await
+                    .ok()
+                    .map(|c| (c.name, format!("/live/{id}"))),
+                Err(_) => None,
+            },
+            _ => None,
         };
-        titles.insert(a.target_id.clone(), title);
+        if let Some(found) = found.filter(|(name, _)| !name.is_empty()) {
+            named.insert(a.target_id.clone(), found);
+        }
     }
     let rows = page
         .items
         .into_iter()
         .map(|a| {
-            let title = titles.get(&a.target_id).filter(|t| !t.is_empty());
+            let found = named.get(&a.target_id);
             AuditRow {
                 at: fmt_time(a.at),
                 actor: a.actor_label,
                 action: u.t.get2("action.", &a.action),
                 // The detail names the target in human terms when it can.
-                target: title.map_or_else(
+                target: found.map_or_else(
                     || {
                         ["email", "code", "name", "owner", "title", "filename"]
                             .iter()
@@ -81,13 +96,9 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
                             })
                             .unwrap_or_else(|| a.target_id.clone())
                     },
-                    |t| format!("「{t}」"),
+                    |(name, _)| format!("「{name}」"),
                 ),
-                target_href: if title.is_some() {
-                    format!("/items/{}", a.target_id)
-                } else {
-                    String::new()
-                },
+                target_href: found.map(|(_, href)| href.clone()).unwrap_or_default(),
                 why: match (
                     a.detail.get("reason").and_then(|v| v.as_str()),
                     a.detail.get("protocol").and_then(|v| v.as_str()),
