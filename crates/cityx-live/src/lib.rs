@@ -10,15 +10,15 @@
 //! segments in process, its mover stores them as they finish and keeps the channel's
 //! playlist, a hardened ffmpeg that sees a keyframe every few seconds draws the thumbnail,
 //! and the meter behind the alarms reads the picture's luma and the audio's level), the
-//! health report that also renews the session's hold on the channel, the standby session that covers a dropped input
-//! ([`slate`]), the pushes to restream targets ([`restream`]), and the serving of a
+//! health report that also renews the session's hold on the channel, the standby session
+//! that covers a dropped input ([`slate`]), the pushes to restream targets ([`restream`]), and the serving of a
 //! channel's files to many viewers under signed addresses (`serve`: short-lived caches of
 //! rights, playlists and segments).
 //! Its repository traits, SQL and row mapping are `cityx-db/src/sql/live.rs` and
 //! `live_targets.rs`; its domain types and rules `cityx_core::live`; the segmenter
 //! `cityx_media::ts`, the inspector's and remuxer's commands `cityx_media::live`; its
-//! routes `routes/live.rs` and `routes/live_targets.rs` in `cityx-api` and `pages/live.rs` and `pages/live_targets.rs`
-//! in `cityx-web`.
+//! routes `routes/live.rs` and `routes/live_targets.rs` in `cityx-api` and
+//! `pages/live.rs` and `pages/live_targets.rs` in `cityx-web`.
 //!
 //! A pushed stream lives on the node its publisher's connection reached: the session holds
 //! the channel by a lease on its row, renewed every 2 s, so a second publisher is refused
@@ -29,7 +29,8 @@
 //!
 //! Depends on `cityx-core`, `cityx-db`'s `LiveRepo` and `TargetRepo`, `cityx-app` (storage,
 //! the sealer and the error type), `cityx-fetch` (the outbound guard, for pulls and
-//! restream), `cityx-media` (ffmpeg and the segmenter), `cityx-storage` and `cityx-queue` (the node's name).
+//! restream), `cityx-media` (ffmpeg and the segmenter), `cityx-storage` and `cityx-queue`
+//! (the node's name).
 //! It must not depend on another subsystem or on a door.
 
 pub mod clip;
