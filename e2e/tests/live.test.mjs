@@ -104,6 +104,9 @@ test("a station admin creates a channel, an encoder publishes with the shown key
   await page.locator("#channel-state", { hasText: "直播中" }).waitFor({ timeout: 20_000 });
   await page.locator('[data-health="video"]', { hasText: "h264" }).waitFor({ timeout: 10_000 });
   assert.equal(await page.locator('[data-health="size"]').textContent(), "640×360");
+  // On air, the figures are the input's now (off air they were the last broadcast's).
+  await page.getByRole("heading", { name: "信号状态", exact: true }).waitFor();
+  assert.equal(await page.locator("#health.stale").count(), 0);
   await advances(page, 2);
   await shot(page, "41-live-on-air");
 
@@ -177,6 +180,9 @@ test("the admin adds a restream target; while on air the push shows its state, t
   await signIn(page, OWNER);
   await page.goto(server.base + channelPath);
   await page.getByText("还没有转推目标").waitFor();
+  // Off air, the input's figures are said to be the last broadcast's.
+  await page.getByRole("heading", { name: "信号状态（上次直播结束时）" }).waitFor();
+  assert.equal(await page.locator("#health.stale").count(), 1);
   await page.getByRole("button", { name: "添加转推目标" }).first().click();
   const form = page.getByRole("form", { name: "添加转推目标" });
   await form.getByLabel("名称").fill("合作平台");

@@ -70,6 +70,10 @@ if (video) {
         state.textContent = slate ? state.dataset.slate : live ? state.dataset.on : state.dataset.off;
       }
       if (idle) idle.hidden = live;
+      // Off air, the figures are the last broadcast's, and look it.
+      const healthTitle = document.getElementById("health-title");
+      if (healthTitle) healthTitle.textContent = live ? healthTitle.dataset.now : healthTitle.dataset.last;
+      document.getElementById("health")?.classList.toggle("stale", !live);
       if (slateNote) slateNote.hidden = !slate;
       if (channel.health) show(channel.health);
       if (live && !wasLive && window.cityxPlayer) {

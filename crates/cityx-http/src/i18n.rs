@@ -292,6 +292,7 @@ catalog! {
     "live.minutes" => "分钟。", "minutes.";
     "live.idle_note" => "频道现在没有信号。编码器开始推流后，几秒内就能在这里看到。", "The channel has no signal now. Once an encoder publishes, it shows here within seconds.";
     "live.health" => "信号状态", "Input health";
+    "live.health.last" => "信号状态（上次直播结束时）", "Input health (when the last broadcast ended)";
     "live.health.video" => "视频编码", "Video codec";
     "live.health.audio" => "音频编码", "Audio codec";
     "live.health.size" => "分辨率", "Resolution";
