@@ -190,7 +190,7 @@ test("the admin adds a restream target; while on air the push shows its state, t
   await form.getByLabel("推流密钥").fill(partner.stream_key);
   await form.getByRole("button", { name: "添加转推目标" }).click();
   // A mistake in Chinese, with what was typed kept (but the key, which is never echoed).
-  await page.getByText("服务器地址：只支持 rtmp:// 地址").waitFor();
+  await page.getByText("服务器地址：不支持该协议，请按下方说明填写").waitFor();
   assert.equal(await form.getByLabel("名称").inputValue(), "合作平台");
   assert.equal(await form.getByLabel("推流密钥").inputValue(), "");
   await form.getByLabel("服务器地址").fill(partner.ingest.rtmp_url);

@@ -363,8 +363,8 @@ catalog! {
     "live.targets.none" => "还没有转推目标。", "No restream targets yet.";
     "live.target.url" => "服务器地址", "Server address";
     "live.target.last_error" => "上次失败：", "Last failure: ";
-    "live.target.url_hint" => "rtmp://主机[:端口]/应用，不含推流密钥", "rtmp://host[:port]/app, without the stream key";
-    "live.target.key_hint" => "合作平台提供的推流密钥。加密保存，不再显示；表单出错时需重新输入。", "The stream key the partner issued. Stored encrypted and never shown again; re-enter it if the form comes back with a mistake.";
+    "live.target.url_hint" => "rtmp://主机[:端口]/应用，或 SRT 的 srt://主机:端口；不含推流密钥", "rtmp://host[:port]/app, or srt://host:port for SRT; without the stream key";
+    "live.target.key_hint" => "合作平台提供的推流密钥（SRT 填 streamid，如 #!::r=live/abc,m=publish）。加密保存，不再显示；表单出错时需重新输入。", "The stream key the partner issued (for SRT, the streamid, e.g. #!::r=live/abc,m=publish). Stored encrypted and never shown again; re-enter it if the form comes back with a mistake.";
     "live.target.key_keep" => "留空则保持原密钥", "Leave empty to keep the current key";
     "live.target.name_hint" => "例如：央视频、本台客户端", "e.g. the agency's live cloud, our app";
     "live.target.enabled" => "频道直播时推送", "Push whenever the channel is live";
@@ -384,7 +384,7 @@ catalog! {
     "live.target.delete" => "删除", "Remove";
     "live.target.delete.confirm" => "删除这个转推目标？正在进行的推送会停止，密钥不可恢复。", "Remove this restream target? A push in progress stops, and its key cannot be recovered.";
     "field.key" => "推流密钥", "Stream key";
-    "fe.unsupported_scheme" => "只支持 rtmp:// 地址", "must be an rtmp:// address";
+    "fe.unsupported_scheme" => "不支持该协议，请按下方说明填写", "this protocol is not supported: see the hint below";
     "nav.analytics" => "统计", "Analytics";
     "nav.notices" => "通知", "Notices";
 

@@ -222,7 +222,7 @@ async fn attempt(
             streamid,
             passphrase,
         } => {
-            let called = call_srt(app, address, streamid.as_deref(), passphrase.as_deref());
+            let called = crate::srt::call(app, address, streamid.as_deref(), passphrase.as_deref());
             let socket = match called.await {
                 Ok(s) => s,
                 Err(e) => return failed(app, &ch, &remote, e).await,
@@ -286,44 +286,6 @@ async fn attempt(
             };
             follow_hls(feed, ch, remote, runs, app, opts).await
         }
-    }
-}
-
-/// Calls a remote SRT listener at `address` (`srt://host:port`), on an address the outbound
-/// guard admits, within [`crate::rtmp_client::ANSWER_WITHIN`].
-async fn call_srt(
-    app: &App,
-    address: &str,
-    streamid: Option<&str>,
-    passphrase: Option<&str>,
-) -> Result<srt_tokio::SrtSocket, Failure> {
-    let url = cityx_fetch::Url::parse(address)
-        .map_err(|_| Failure::new(Trouble::BadAddress, "not an srt://host:port address"))?;
-    let addrs = app.fetch_guard().admit(&url).await?;
-    let addr = addrs
-        .first()
-        .copied()
-        .ok_or_else(|| Failure::new(Trouble::Unreachable, "no address to call"))?;
-    let mut builder = srt_tokio::SrtSocket::builder();
-    if let Some(p) = passphrase {
-        // Checked when the address was saved: 10 to 79 characters.
-        builder = builder.encryption(16, p);
-    }
-    match tokio::time::timeout(
-        crate::rtmp_client::ANSWER_WITHIN,
-        builder.call(addr, streamid),
-    )
-    .await
-    {
-        Ok(Ok(socket)) => Ok(socket),
-        Ok(Err(e)) => Err(Failure::new(
-            Trouble::Refused,
-            format!("the SRT listener at {addr} refused the call: {e}"),
-        )),
-        Err(_) => Err(Failure::new(
-            Trouble::Unreachable,
-            format!("no SRT answer from {addr}"),
-        )),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Restream (转推): while a session holds its channel, the channel's enabled targets are
-//! pushed to, each by its own task with its own state, in process (RTMP client, stream copy:
-//! no ffmpeg, no second decode). A push that fails is tried again after a pause that doubles
+//! pushed to, each by its own task with its own state, in process (RTMP client, or an SRT
+//! call carrying the messages as one MPEG transport stream; stream copy: no ffmpeg, no
+//! second decode). A push that fails is tried again after a pause that doubles
 //! up to a minute; a partner slower than the stream is reconnected rather than let fall
 //! behind. Targets added, changed or switched off while the channel is live are picked up
 //! within seconds. States are reported every 2 s into the targets' rows, so any node shows
@@ -17,6 +18,7 @@ use cityx_core::live::Trouble;
 use cityx_core::live::target::{TargetReport, TargetState};
 use cityx_core::{ChannelId, TargetId};
 use cityx_db::SealedTarget;
+use futures_util::{SinkExt, StreamExt};
 use rml_rtmp::sessions::StreamMetadata;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -358,17 +360,12 @@ async fn push_once(
     ended: &mut watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
     let mut rx = tee.tx.subscribe();
-    let opened = async {
-        let mut client = Client::connect(app.fetch_guard(), url).await?;
-        client.publish(key).await?;
-        Ok::<_, ClientError>(client)
-    };
-    let mut client = tokio::select! {
-        c = opened => c?,
+    let mut out = tokio::select! {
+        c = Out::open(app, url, key) => c?,
         _ = ended.changed() => return Ok(()),
     };
     let carried = report.lock().unwrap_or_else(|e| e.into_inner()).bytes;
-    let sent_before = client.sent;
+    let sent_before = out.sent();
     set(report, |r| {
         r.state = Some(TargetState::Live);
         r.error.clear();
@@ -385,19 +382,11 @@ async fn push_once(
                             continue;
                         }
                         let start = tee.start.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                        if let Some(metadata) = &start.metadata {
-                            client.send_metadata(metadata).await?;
-                        }
-                        if let Some(v) = start.video {
-                            client.send(TagKind::Video, m.timestamp, v).await?;
-                        }
-                        if let Some(a) = start.audio {
-                            client.send(TagKind::Audio, m.timestamp, a).await?;
-                        }
+                        out.start(start, m.timestamp).await?;
                         started = true;
                     }
-                    client.send(m.kind, m.timestamp, m.data).await?;
-                    let bytes = carried + (client.sent - sent_before);
+                    out.send(m).await?;
+                    let bytes = carried + (out.sent() - sent_before);
                     set(report, |r| r.bytes = bytes);
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
@@ -407,15 +396,124 @@ async fn push_once(
                 }
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
-            read = client.read() => {
-                let n = read?;
-                client.received(n).await?;
-            }
+            read = out.read() => read?,
             _ = ended.changed() => {
-                return tokio::time::timeout(END_WITHIN, client.unpublish())
+                return tokio::time::timeout(END_WITHIN, out.end())
                     .await
                     .unwrap_or(Ok(()));
             }
         }
     }
+}
+
+/// SRT carries this much in a packet: seven transport stream packets.
+const SRT_PAYLOAD: usize = 7 * 188;
+
+/// A push's connection: RTMP (the messages as they are), or an SRT call carrying the
+/// messages as one MPEG transport stream.
+enum Out {
+    Rtmp(Client),
+    Srt {
+        socket: srt_tokio::SrtSocket,
+        ts: cityx_media::ts::Stream,
+        sent: u64,
+    },
+}
+
+impl Out {
+    /// Connects to the target and asks to publish with `key` (RTMP's stream key, SRT's
+    /// streamid).
+    async fn open(app: &App, url: &str, key: &str) -> Result<Out, ClientError> {
+        if cityx_core::live::target::is_srt(url) {
+            let socket = crate::srt::call(app, url, Some(key), None).await?;
+            return Ok(Out::Srt {
+                socket,
+                ts: cityx_media::ts::Stream::default(),
+                sent: 0,
+            });
+        }
+        let mut client = Client::connect(app.fetch_guard(), url).await?;
+        client.publish(key).await?;
+        Ok(Out::Rtmp(client))
+    }
+
+    fn sent(&self) -> u64 {
+        match self {
+            Out::Rtmp(c) => c.sent,
+            Out::Srt { sent, .. } => *sent,
+        }
+    }
+
+    /// Sends what a partner needs before the first keyframe: metadata and codec headers.
+    async fn start(&mut self, start: Start, at: u32) -> Result<(), ClientError> {
+        if let (Out::Rtmp(client), Some(metadata)) = (&mut *self, &start.metadata) {
+            client.send_metadata(metadata).await?;
+        }
+        for (kind, header) in [(TagKind::Video, start.video), (TagKind::Audio, start.audio)] {
+            if let Some(data) = header {
+                self.send(Message {
+                    kind,
+                    timestamp: at,
+                    data,
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, m: Message) -> Result<(), ClientError> {
+        match self {
+            Out::Rtmp(client) => client.send(m.kind, m.timestamp, m.data).await,
+            Out::Srt { socket, ts, sent } => {
+                let track = match m.kind {
+                    TagKind::Video => cityx_media::ts::Track::Video,
+                    TagKind::Audio => cityx_media::ts::Track::Audio,
+                };
+                let packets = ts
+                    .push(track, m.timestamp, &m.data)
+                    .map_err(|u| ClientError::new(Trouble::Unsupported, u.0))?;
+                let packets = Bytes::from(packets);
+                let now = Instant::now();
+                for at in (0..packets.len()).step_by(SRT_PAYLOAD) {
+                    let chunk = packets.slice(at..(at + SRT_PAYLOAD).min(packets.len()));
+                    socket.feed((now, chunk)).await.map_err(srt_broken)?;
+                }
+                socket.flush().await.map_err(srt_broken)?;
+                *sent += packets.len() as u64;
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for what the partner sends (RTMP's acknowledgements, handled here); fails
+    /// when the connection ends. Safe to cancel.
+    async fn read(&mut self) -> Result<(), ClientError> {
+        match self {
+            Out::Rtmp(client) => {
+                let n = client.read().await?;
+                client.received(n).await.map(|_| ())
+            }
+            Out::Srt { socket, .. } => match socket.next().await {
+                Some(Ok(_)) => Ok(()),
+                Some(Err(e)) => Err(srt_broken(e)),
+                None => Err(ClientError::new(
+                    Trouble::Broken,
+                    "the SRT listener closed the connection",
+                )),
+            },
+        }
+    }
+
+    /// Ends the stream at the partner and closes the connection.
+    async fn end(&mut self) -> Result<(), ClientError> {
+        match self {
+            Out::Rtmp(client) => client.unpublish().await,
+            Out::Srt { socket, .. } => socket.close().await.map_err(srt_broken),
+        }
+    }
+}
+
+fn srt_broken(e: std::io::Error) -> ClientError {
+    ClientError::new(Trouble::Broken, format!("the SRT connection broke: {e}"))
 }

@@ -183,8 +183,14 @@ impl<'a> Targets<'a> {
     /// Refuses an address the outbound-fetch guard would refuse (a private network, a host
     /// that does not resolve), now rather than at the first push.
     async fn check_address(&self, fields: &TargetFields) -> Result<()> {
-        let (url, _) = crate::rtmp_client::split_address(&fields.url)
-            .map_err(|e| Error::field("url", "bad_format", e.to_string()))?;
+        let url = if cityx_core::live::target::is_srt(&fields.url) {
+            cityx_fetch::Url::parse(&fields.url)
+                .map_err(|_| Error::field("url", "bad_format", "not an srt://host:port address"))?
+        } else {
+            crate::rtmp_client::split_address(&fields.url)
+                .map_err(|e| Error::field("url", "bad_format", e.to_string()))?
+                .0
+        };
         self.app
             .fetch_guard()
             .admit(&url)

@@ -734,6 +734,43 @@ impl Segmenter {
     }
 }
 
+/// One continuous transport stream instead of segments (an SRT push): each message's
+/// packets come out at once, and the tables are written again before every keyframe (or
+/// every half second of a stream without video), so a receiver may join at any keyframe.
+pub struct Stream {
+    segmenter: Segmenter,
+}
+
+impl Default for Stream {
+    fn default() -> Self {
+        Stream {
+            segmenter: Segmenter::new(0.5),
+        }
+    }
+}
+
+impl Stream {
+    /// Takes one message; returns its packets (empty while the stream waits for its first
+    /// keyframe, or for a message that is only a codec header).
+    pub fn push(
+        &mut self,
+        track: Track,
+        timestamp: u32,
+        data: &[u8],
+    ) -> Result<Vec<u8>, Unsupported> {
+        let finished = self.segmenter.push(track, timestamp, data)?;
+        let mut out = finished.map(|s| s.bytes).unwrap_or_default();
+        if let Some((open, _)) = self.segmenter.open.as_mut() {
+            if out.is_empty() {
+                out = std::mem::take(open);
+            } else {
+                out.append(open);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// An AVC frame's NAL units (length-prefixed) as Annex B pieces: a delimiter, the parameter
 /// sets before a keyframe that lacks them, each unit after a start code. `None` when a
 /// length runs past the frame.
@@ -960,6 +997,61 @@ mod tests {
         assert!((seg.duration - 2.101).abs() < 1e-9, "{}", seg.duration);
         let back = s.push(Track::Video, 10, &frame(true, 10)).expect("fine");
         assert!(back.is_none() || back.expect("fine").duration >= 0.0);
+    }
+
+    #[test]
+    fn a_stream_gives_each_message_out_at_once_with_tables_before_keyframes() {
+        let mut s = Stream::default();
+        assert_eq!(s.push(Track::Video, 0, &video_header()), Ok(Vec::new()));
+        assert_eq!(
+            s.push(Track::Audio, 0, &[0xaf, 0, 0x12, 0x10]),
+            Ok(Vec::new())
+        );
+        assert_eq!(
+            s.push(Track::Video, 0, &frame(false, 10)),
+            Ok(Vec::new()),
+            "nothing before the first keyframe"
+        );
+        let mut all = Vec::new();
+        let mut keyframes_with_tables = 0;
+        for i in 0..60u32 {
+            let key = i % 25 == 0;
+            let out = s
+                .push(Track::Video, i * 40, &frame(key, 3000))
+                .expect("fine");
+            assert!(
+                !out.is_empty() && out.len() % PACKET == 0,
+                "frame {i} at once"
+            );
+            let ps = packets(&out);
+            if key {
+                assert_eq!((pid(ps[0]), pid(ps[1])), (0, PMT_PID), "tables first");
+                keyframes_with_tables += 1;
+            } else {
+                assert!(
+                    ps.iter().all(|p| pid(p) == VIDEO_PID),
+                    "frame {i}: no tables"
+                );
+            }
+            all.extend(out);
+            let audio = s
+                .push(Track::Audio, i * 40 + 5, &[0xaf, 1, 1, 2, 3, 4])
+                .expect("fine");
+            assert!(packets(&audio).iter().all(|p| pid(p) == AUDIO_PID));
+            all.extend(audio);
+        }
+        assert_eq!(keyframes_with_tables, 3);
+        let mut counters = std::collections::HashMap::new();
+        for p in packets(&all) {
+            let cc = p[3] & 0x0f;
+            if let Some(prev) = counters.insert(pid(p), cc) {
+                assert_eq!(cc, (prev + 1) & 0x0f, "pid {:#x} runs on", pid(p));
+            }
+        }
+        assert_eq!(
+            s.push(Track::Video, 0, &[0x1c, 0, 0, 0, 0]),
+            Err(Unsupported("video other than H.264"))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Restream targets (转推): partner addresses a channel is pushed to while it is live, each
-//! with its own state. A target is a server address (`rtmp://host[:port]/app`) and the
-//! partner's stream key, which is a secret: kept encrypted, never returned in full (only its
+//! with its own state. A target is a server address (`rtmp://host[:port]/app`, or an SRT
+//! listener's `srt://host:port`) and the partner's stream key (for SRT, the streamid), which is a secret: kept encrypted, never returned in full (only its
 //! last characters), and masked in logs.
 
 use crate::ids::{ChannelId, TargetId};
@@ -131,8 +131,15 @@ pub fn key_hint_of(key: &str) -> String {
     super::key_hint(key)
 }
 
-/// Schemes a target may use (RTMPS and SRT come with their transports).
-pub const SCHEMES: [&str; 1] = ["rtmp"];
+/// Schemes a target may use: RTMP (server address and stream key) and SRT (the partner's
+/// listener, called with the key as streamid).
+pub const SCHEMES: [&str; 2] = ["rtmp", "srt"];
+
+/// Whether a target's address is an SRT listener's.
+pub fn is_srt(url: &str) -> bool {
+    url.get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("srt://"))
+}
 
 impl TargetInput<'_> {
     /// Checks a target; `new` when it is being added (the key is then required).
@@ -153,14 +160,20 @@ impl TargetInput<'_> {
                 ));
             }
             None
-        } else if key.len() > MAX_KEY
-            || !key.bytes().all(|b| b.is_ascii_graphic())
-            || key.contains(['/', '?', '#'])
-        {
+        } else if key.len() > MAX_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
             c.push(FieldError::new(
                 "key",
                 "bad_format",
-                format!("a stream key is up to {MAX_KEY} visible ASCII characters, without / ? #"),
+                format!("a stream key is up to {MAX_KEY} visible ASCII characters"),
+            ));
+            None
+        } else if !is_srt(url) && key.contains(['/', '?', '#']) {
+            // An SRT streamid may hold them (`#!::r=live/stream,m=publish`); an RTMP key
+            // is a path's last part.
+            c.push(FieldError::new(
+                "key",
+                "bad_format",
+                "an RTMP stream key has no / ? #",
             ));
             None
         } else {
@@ -175,7 +188,8 @@ impl TargetInput<'_> {
     }
 }
 
-/// What is wrong with a target's server address, if anything: `rtmp://host[:port]/app`,
+/// What is wrong with a target's server address, if anything: `srt://host:port`, or
+/// `rtmp://host[:port]/app`
 /// without credentials, a query or a fragment.
 fn url_mistake(url: &str) -> Option<FieldError> {
     let bad = |msg: &str| Some(FieldError::new("url", "bad_format", msg.to_owned()));
@@ -201,6 +215,17 @@ fn url_mistake(url: &str) -> Option<FieldError> {
     }
     if rest.contains(['@', '?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("the address has no user name, query or fragment: the key goes in its field");
+    }
+    if is_srt(url) {
+        let port = rest
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .and_then(|(_, port)| port.parse::<u16>().ok())
+            .filter(|p| *p > 0);
+        if port.is_none() || rest.contains('/') {
+            return bad("an SRT address is srt://host:port; the streamid goes in the key field");
+        }
+        return None;
     }
     let (host, app) = rest.split_once('/').unwrap_or((rest, ""));
     if host.is_empty() || app.trim_matches('/').is_empty() {
@@ -229,6 +254,16 @@ mod tests {
         assert!(!format!("{ok:?}").contains("abc-123"), "the key is masked");
         assert_eq!(key_hint_of("abc-123"), "****", "a short key shows nothing");
         assert_eq!(key_hint_of("live_0123456789"), "6789");
+        let srt = TargetInput {
+            name: "省台",
+            url: "SRT://push.example.org:9000",
+            key: "#!::r=live/city-7?sign=abc,m=publish",
+            enabled: true,
+        }
+        .validate(true)
+        .expect("an SRT streamid may hold # / ? , =");
+        assert!(is_srt(&srt.url));
+        assert!(!is_srt("rtmp://h/app") && !is_srt("srt:"));
         let change = TargetInput {
             name: "x",
             url: "rtmp://h/app",
@@ -246,6 +281,12 @@ mod tests {
             ("rtmp://h/app?key=1", "k", "url", "bad_format"),
             ("rtmp://h/app", "a b", "key", "bad_format"),
             ("rtmp://h/app", "a/b", "key", "bad_format"),
+            ("srt://h", "k", "url", "bad_format"),
+            ("srt://h:9000/live", "k", "url", "bad_format"),
+            ("srt://h:9000?streamid=k", "k", "url", "bad_format"),
+            ("srt://h:0", "k", "url", "bad_format"),
+            ("srt://h:9000", "", "key", "required"),
+            ("srt://h:9000", "a b", "key", "bad_format"),
             ("", "k", "url", "required"),
         ] {
             let errors = TargetInput {

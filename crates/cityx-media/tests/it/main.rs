@@ -795,6 +795,30 @@ fn segments_made_in_process_play_in_ffmpeg() {
         .expect("ffprobe");
     let frames = String::from_utf8_lossy(&out.stdout);
     assert_eq!(frames.lines().next(), Some("175"), "every frame");
+
+    // As one continuous stream (an SRT push), joined from the second keyframe on as a
+    // receiver that tunes in late would: both tracks, every frame from there.
+    let mut stream = cityx_media::ts::Stream::default();
+    let mut chunks = Vec::new();
+    for (track, ts, data) in flv_tags(&std::fs::read(&flv).expect("flv")) {
+        chunks.push(stream.push(track, ts, &data).expect("H.264 and AAC"));
+    }
+    let tables: Vec<usize> = (0..chunks.len())
+        .filter(|i| chunks[*i].get(..3) == Some(&[0x47, 0x40, 0]))
+        .collect();
+    assert_eq!(tables.len(), 7, "tables before each keyframe");
+    let late = tables[1];
+    let streamed = d.join("stream.ts");
+    std::fs::write(&streamed, chunks[late..].concat()).expect("write");
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-show_entries"])
+        .args(["stream=codec_name,nb_read_frames", "-of", "csv=p=0"])
+        .arg(&streamed)
+        .output()
+        .expect("ffprobe");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("h264,150"), "{listed}");
+    assert!(listed.contains("aac,"), "{listed}");
 }
 
 /// The meter's level, from a sample of a real AAC stream's frames: a sine at ffmpeg's

@@ -592,8 +592,8 @@ async fn target_until(
 }
 
 /// A channel pushes to its restream targets while it is live, each with its own state: one
-/// into another channel's ingest (which goes live and plays), one to a port where nobody
-/// listens (retrying, with the reason). Partner keys are written, never read back, nor
+/// into another channel's RTMP ingest and one into a third's SRT ingest (both go live and
+/// play), one to a port where nobody listens (retrying, with the reason). Partner keys are written, never read back, nor
 /// written into the audit log; only the channel's admins manage targets; an address the
 /// outbound guard refuses is refused when it is saved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -620,6 +620,7 @@ async fn channels_push_to_their_restream_targets() {
     };
     let source = make("演播室").await;
     let partner = make("合作平台").await;
+    let by_srt = make("省级平台").await;
     let id = source["channel"]["id"].as_str().expect("id").to_owned();
     let partner_id = partner["channel"]["id"].as_str().expect("id").to_owned();
     let rtmp = source["ingest"]["rtmp_url"]
@@ -628,6 +629,15 @@ async fn channels_push_to_their_restream_targets() {
         .to_owned();
     let partner_key = partner["stream_key"].as_str().expect("key").to_owned();
     let targets = format!("/api/v1/channels/{id}/targets");
+    let srt_id = by_srt["channel"]["id"].as_str().expect("id").to_owned();
+    let srt_url = by_srt["ingest"]["srt_url"]
+        .as_str()
+        .expect("srt")
+        .to_owned();
+    let srt_streamid = format!(
+        "#!::r={},m=publish",
+        by_srt["stream_key"].as_str().expect("key")
+    );
 
     // Who may add targets, and what is refused.
     let body = json!({ "name": "合作平台", "url": rtmp, "key": partner_key });
@@ -645,6 +655,14 @@ async fn channels_push_to_their_restream_targets() {
             "url",
         ),
         (json!({ "name": "x", "url": rtmp }), "key"),
+        (
+            json!({ "name": "x", "url": format!("{srt_url}/live"), "key": "k" }),
+            "url",
+        ),
+        (
+            json!({ "name": "x", "url": "srt://10.1.2.3:9000", "key": "k" }),
+            "url",
+        ),
     ] {
         let (s, e) = app.post(&targets, admin_a, bad.clone()).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {e}");
@@ -665,14 +683,25 @@ async fn channels_push_to_their_restream_targets() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{dead}");
     let dead_id = dead["id"].as_str().expect("id").to_owned();
+    // The SRT partner takes the stream with its key in the streamid.
+    let (s, srt_target) = app
+        .post(
+            &targets,
+            admin_a,
+            json!({ "name": "省级平台", "url": srt_url, "key": srt_streamid }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{srt_target}");
+    let srt_target_id = srt_target["id"].as_str().expect("id").to_owned();
     let (s, listed) = app.get(&targets, admin_a).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         listed["items"].as_array().map(Vec::len),
-        Some(2),
+        Some(3),
         "{listed}"
     );
     assert!(!listed.to_string().contains(&partner_key));
+    assert!(!listed.to_string().contains(&srt_streamid));
     let (s, _) = app.get(&targets, &w.user("viewer@b").token).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 
@@ -698,6 +727,31 @@ async fn channels_push_to_their_restream_targets() {
     assert!(
         streams.contains("h264,640") && streams.contains("aac"),
         "the partner's output: {streams}"
+    );
+    // Over SRT, the push is one transport stream that the third channel takes as its input.
+    target_until(&app, &id, &srt_target_id, admin_a, "live over SRT", |t| {
+        t["state"] == "live" && t["bytes"].as_u64().unwrap_or(0) > 100_000
+    })
+    .await;
+    channel_until(&app, &srt_id, admin_a, "live from the SRT push", |v| {
+        v["channel"]["state"] == "live"
+            && v["channel"]["health"]["video_codec"] == "h264"
+            && v["channel"]["health"]["audio_codec"] == "aac"
+    })
+    .await;
+    // ffprobe starts a live playlist three segments from its end: at the second one here.
+    // The first segment of a remuxed stream may lack audio: ffmpeg's FLV gives AAC's header
+    // with its first frame, which follows the first keyframe in the push.
+    playlist_with(&app, &srt_id, admin_a, 4).await;
+    let (streams, _) = probe(
+        &app.url(&format!("/api/v1/channels/{srt_id}/hls/index.m3u8")),
+        Some(admin_a),
+        "stream=codec_name,width",
+    )
+    .await;
+    assert!(
+        streams.contains("h264,640") && streams.contains("aac"),
+        "the SRT partner's output: {streams}"
     );
     let failing = target_until(&app, &id, &dead_id, admin_a, "retrying", |t| {
         t["state"] == "retrying" && t["attempts"].as_u64().unwrap_or(0) >= 2
@@ -745,6 +799,19 @@ async fn channels_push_to_their_restream_targets() {
         v["channel"]["state"] == "idle"
     })
     .await;
+    target_until(
+        &app,
+        &id,
+        &srt_target_id,
+        admin_a,
+        "idle after the broadcast",
+        |t| t["state"] == "idle",
+    )
+    .await;
+    channel_until(&app, &srt_id, admin_a, "off air after SRT", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
     assert_eq!(
         ended["channel"]["health"]["alarms"],
         json!([]),
@@ -786,8 +853,9 @@ async fn channels_push_to_their_restream_targets() {
     let (_, audit) = app
         .get("/api/v1/audit?action=target_created", &app.admin_token)
         .await;
-    assert_eq!(audit["items"].as_array().map(Vec::len), Some(2), "{audit}");
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(3), "{audit}");
     assert!(!audit.to_string().contains(&partner_key), "{audit}");
+    assert!(!audit.to_string().contains(&srt_streamid), "{audit}");
     assert!(
         !audit.to_string().contains("dead-key-0123456789"),
         "{audit}"
@@ -802,7 +870,7 @@ async fn channels_push_to_their_restream_targets() {
     let (_, listed) = app.get(&targets, admin_a).await;
     assert_eq!(
         listed["items"].as_array().map(Vec::len),
-        Some(1),
+        Some(2),
         "{listed}"
     );
 }
