@@ -1,12 +1,14 @@
 //! The live packager's segmenter on any run of RTMP messages (a publisher is untrusted):
 //! never a panic, only whole transport stream packets, no negative durations, and every
-//! segment starts with the program tables.
+//! segment starts with the program tables; the same bytes read as an incoming transport
+//! stream (the remuxer's sniff of an SRT publisher's tables) never panic either.
 #![no_main]
 
 use cityx_media::ts::{Segmenter, Track};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    let _ = cityx_media::sniff::program(data);
     let mut s = Segmenter::new(2.0);
     let mut segments = Vec::new();
     // Each message: its kind (odd: video), a timestamp (4 bytes), a length (1 byte), bytes.

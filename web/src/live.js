@@ -36,10 +36,12 @@ if (video) {
   let wasLive = state && state.classList.contains("on");
   const alarmsCell = document.querySelector('[data-health="alarms"]');
   const alarmNames = names.alarms || {};
+  // A converted input shows what it is converted to.
+  const codec = (h, name, to) => (!name ? "—" : h.converted && name !== to ? `${name} → ${to}` : name);
   const show = (h) => {
     const text = {
-      video: h.video_codec || "—",
-      audio: h.audio_codec || "—",
+      video: codec(h, h.video_codec, "h264"),
+      audio: codec(h, h.audio_codec, "aac"),
       size: h.width ? `${h.width}×${h.height}` : "—",
       fps: h.fps.toFixed(1),
       kbps: String(h.kbps),

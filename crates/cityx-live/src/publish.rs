@@ -216,7 +216,9 @@ impl Publish {
             seen.bytes += data.len() as u64;
             match kind {
                 TagKind::Video => {
-                    if let Some(codec) = flv::video_codec(data) {
+                    if let Some(codec) = flv::video_codec(data)
+                        && !seen.health.converted
+                    {
                         codec.clone_into(&mut seen.health.video_codec);
                     }
                     if flv::is_frame(data) {
@@ -232,7 +234,9 @@ impl Publish {
                     }
                 }
                 TagKind::Audio => {
-                    if let Some(codec) = flv::audio_codec(data) {
+                    if let Some(codec) = flv::audio_codec(data)
+                        && !seen.health.converted
+                    {
                         codec.clone_into(&mut seen.health.audio_codec);
                     }
                 }
@@ -262,6 +266,20 @@ impl Publish {
                     .get_or_insert(cut);
                 Err(cut)
             }
+        }
+    }
+
+    /// The input's codecs, for a stream converted before it reaches the session (the
+    /// messages then say H.264 and AAC; health shows what came in).
+    pub fn converting(&self, program: &cityx_media::sniff::Program) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let health = &mut seen.health;
+        health.converted = true;
+        if let Some(c) = program.video {
+            c.name.clone_into(&mut health.video_codec);
+        }
+        if let Some(c) = program.audio {
+            c.name.clone_into(&mut health.audio_codec);
         }
     }
 

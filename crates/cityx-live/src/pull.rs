@@ -400,7 +400,7 @@ async fn follow_hls(
 async fn follow(
     mut feed: Feed,
     first: Listing,
-    mut stdin: tokio::process::ChildStdin,
+    mut stdin: crate::remux::Input,
 ) -> Result<(), Failure> {
     // Start at the newest segment: a viewer of the pull is as close to live as the source.
     let mut next = first.sequence + first.segments.len().saturating_sub(1) as u64;

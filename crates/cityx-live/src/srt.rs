@@ -207,7 +207,7 @@ const ENDED_WITHIN: Duration = Duration::from_secs(2);
 /// remuxer until it ends or goes silent.
 pub(crate) async fn pump(
     mut socket: SrtSocket,
-    mut stdin: tokio::process::ChildStdin,
+    mut stdin: crate::remux::Input,
 ) -> Result<(), Failure> {
     let mut last = Instant::now();
     loop {

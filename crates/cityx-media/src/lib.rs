@@ -23,6 +23,7 @@ pub mod live;
 pub mod probe;
 pub mod process;
 pub mod qc;
+pub mod sniff;
 pub mod sps;
 pub mod ts;
 

@@ -72,9 +72,11 @@ pub fn read_luma(line: &str) -> Option<f64> {
 }
 
 /// The arguments of ffmpeg that copy an untrusted MPEG-TS stream on standard input into FLV
-/// on standard output (a pulled HLS stream made ready for the live session, which takes
-/// RTMP's messages). Progress goes to stderr every second, for the stall watchdog.
-pub fn remux_to_flv_args() -> Vec<OsString> {
+/// on standard output (an SRT publisher or a pulled stream made ready for the live session,
+/// which takes RTMP's messages). What `program` says cannot be copied is converted: video
+/// other than H.264 to H.264 with a keyframe every `key_secs`, audio other than AAC to AAC.
+/// Progress goes to stderr every second, for the stall watchdog.
+pub fn remux_to_flv_args(program: &crate::sniff::Program, key_secs: u32) -> Vec<OsString> {
     let mut args: Vec<OsString> = [
         "-nostdin",
         "-hide_banner",
@@ -88,22 +90,39 @@ pub fn remux_to_flv_args() -> Vec<OsString> {
     .map(OsString::from)
     .collect();
     args.extend(crate::hardened_stream_input("mpegts"));
-    args.extend(
-        [
-            "-map",
-            "0:v:0?",
-            "-map",
-            "0:a:0?",
-            "-c",
-            "copy",
-            "-f",
-            "flv",
-            "-flvflags",
-            "no_duration_filesize",
-            "pipe:1",
-        ]
-        .map(OsString::from),
-    );
+    args.extend(["-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn"].map(OsString::from));
+    if program.video.is_some_and(|c| !c.copied) {
+        let keys = format!("expr:gte(t,n_forced*{})", key_secs.max(1));
+        args.extend(
+            [
+                "-c:v",
+                "libx264",
+                "-preset",
+                "veryfast",
+                "-tune",
+                "zerolatency",
+                "-pix_fmt",
+                "yuv420p",
+                "-crf",
+                "23",
+                "-maxrate",
+                "6M",
+                "-bufsize",
+                "12M",
+                "-force_key_frames",
+                &keys,
+            ]
+            .map(OsString::from),
+        );
+    } else {
+        args.extend(["-c:v", "copy"].map(OsString::from));
+    }
+    if program.audio.is_some_and(|c| c.copied) {
+        args.extend(["-c:a", "copy"].map(OsString::from));
+    } else {
+        args.extend(["-c:a", "aac", "-b:a", "128k", "-ac", "2"].map(OsString::from));
+    }
+    args.extend(["-f", "flv", "-flvflags", "no_duration_filesize", "pipe:1"].map(OsString::from));
     args
 }
 

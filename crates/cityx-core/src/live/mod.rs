@@ -90,6 +90,10 @@ pub struct Health {
     /// the input, or the channel's pull, comes back.
     #[serde(default)]
     pub slate: bool,
+    /// The input's codecs (`video_codec`, `audio_codec`) are not H.264 and AAC: cityx
+    /// converts them for the channel's output (which costs a processor core or so).
+    #[serde(default)]
+    pub converted: bool,
 }
 
 /// Why a channel's input (a pull, a publisher) or a restream push failed, as a stable code

@@ -925,14 +925,11 @@ async fn serve_dir(dir: std::path::PathBuf) -> String {
     base
 }
 
-/// `ffmpeg -re` making a test picture and tone for `secs` into `output` (its options first).
+/// `ffmpeg -re` making a test picture and tone for `secs` into `output` (its options first),
+/// as H.264 and AAC.
 fn source(output: &[&str], secs: u32) -> Child {
-    Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=640x360:rate=25:duration={secs}"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=700:duration={secs}"))
-        .args([
+    source_coded(
+        &[
             "-c:v",
             "libx264",
             "-preset",
@@ -941,7 +938,20 @@ fn source(output: &[&str], secs: u32) -> Child {
             "25",
             "-c:a",
             "aac",
-        ])
+        ],
+        output,
+        secs,
+    )
+}
+
+/// [`source`] with other codecs.
+fn source_coded(codecs: &[&str], output: &[&str], secs: u32) -> Child {
+    Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=640x360:rate=25:duration={secs}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=700:duration={secs}"))
+        .args(codecs)
         .args(output)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1576,6 +1586,54 @@ async fn channels_take_srt_with_the_key_in_the_streamid() {
     playlist_with(&app, &id, admin, 2).await;
     assert!(encoder.wait().await.expect("ffmpeg").success());
     channel_until(&app, &id, admin, "off air", |v| {
+        v["channel"]["state"] == "idle"
+    })
+    .await;
+
+    // HEVC and MPEG audio, as broadcast encoders send them: converted to H.264 and AAC,
+    // and the health says what came in.
+    let mut encoder = source_coded(
+        &[
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+            "-c:a",
+            "mp2",
+        ],
+        &["-f", "mpegts", &at(&key)],
+        12,
+    );
+    let converted = channel_until(&app, &id, admin, "live from HEVC", |v| {
+        v["channel"]["state"] == "live"
+            && v["channel"]["health"]["fps"].as_f64().unwrap_or(0.0) > 0.0
+    })
+    .await;
+    let health = &converted["channel"]["health"];
+    assert_eq!(
+        (
+            &health["video_codec"],
+            &health["audio_codec"],
+            &health["converted"]
+        ),
+        (&json!("hevc"), &json!("mp2"), &json!(true)),
+        "{converted}"
+    );
+    playlist_with(&app, &id, admin, 4).await;
+    let (streams, _) = probe(
+        &app.url(&format!("/api/v1/channels/{id}/hls/index.m3u8")),
+        Some(admin),
+        "stream=codec_name,width",
+    )
+    .await;
+    assert!(
+        streams.contains("h264,640") && streams.contains("aac"),
+        "the converted output: {streams}"
+    );
+    assert!(encoder.wait().await.expect("ffmpeg").success());
+    channel_until(&app, &id, admin, "off air after HEVC", |v| {
         v["channel"]["state"] == "idle"
     })
     .await;

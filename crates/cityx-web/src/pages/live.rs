@@ -300,9 +300,15 @@ pub struct Figure {
 fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
     let h = ch.health.clone().unwrap_or_default();
     let dash = |s: String| if s.is_empty() { "—".to_owned() } else { s };
+    // A converted input shows what it is converted to.
+    let codec = |name: &str, to: &str| match name {
+        "" => "—".to_owned(),
+        n if h.converted && n != to => format!("{n} → {to}"),
+        n => n.to_owned(),
+    };
     let mut out = vec![
-        ("video", dash(h.video_codec.clone())),
-        ("audio", dash(h.audio_codec.clone())),
+        ("video", codec(&h.video_codec, "h264")),
+        ("audio", codec(&h.audio_codec, "aac")),
         (
             "size",
             if h.width > 0 {
