@@ -4,9 +4,10 @@
 //! every other non-public address (IPv4-mapped, NAT64 and 6to4 forms included) unless the
 //! operator allowed its CIDR, connects only to the addresses it checked (so a second DNS
 //! answer cannot point elsewhere), follows redirects itself and checks every hop, ignores
-//! proxy variables, and caps size and time.
+//! proxy variables, and caps size and time. Streams over TLS (an `rtmps://` partner) take
+//! their connector from it too ([`Guard::tls`]): the public roots and the operator's own.
 //!
-//! Depends on reqwest for HTTP and on nothing of cityx; it must stay that way, so that every
+//! Depends on reqwest for HTTP and rustls for TLS, and on nothing of cityx; it must stay that way, so that every
 //! caller can use it.
 
 use bytes::Bytes;
@@ -31,6 +32,9 @@ pub struct Options {
     /// Longest silence while the body arrives.
     pub read_timeout: Duration,
     pub max_redirects: u32,
+    /// Certificates trusted besides the public roots (partners on a private CA, test
+    /// hosts), DER.
+    pub extra_roots: Vec<Vec<u8>>,
 }
 
 impl Default for Options {
@@ -41,6 +45,7 @@ impl Default for Options {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             max_redirects: 5,
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -145,9 +150,55 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 }
 
 /// The guard; cheap to clone.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone)]
 pub struct Guard {
     opts: Options,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard::new(Options::default())
+    }
+}
+
+impl std::fmt::Debug for Guard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Guard").field("opts", &self.opts).finish()
+    }
+}
+
+/// Reads PEM certificates (`fetch.ca_file`) into the DER that [`Options::extra_roots`]
+/// takes; a file without one is a mistake.
+pub fn read_pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("not PEM certificates: {e}"))?;
+    if certs.is_empty() {
+        return Err("no certificate in it".into());
+    }
+    Ok(certs)
+}
+
+/// The TLS client settings: the public roots (webpki-roots) and `extra`; certificates
+/// that do not parse are left out (they were checked when the settings were read). `None`
+/// if ring's provider offered no safe protocol version (it always does).
+fn tls_config(extra: &[Vec<u8>]) -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for der in extra {
+        let _ = roots.add(rustls::pki_types::CertificateDer::from(der.clone()));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Some(std::sync::Arc::new(config))
 }
 
 /// A response on its way in, capped at the size its fetch allowed.
@@ -177,7 +228,14 @@ impl Download {
 
 impl Guard {
     pub fn new(opts: Options) -> Self {
-        Guard { opts }
+        let tls = tls_config(&opts.extra_roots);
+        Guard { opts, tls }
+    }
+
+    /// A TLS connector for a stream to an admitted address (verifying the server's
+    /// certificate against the public roots and the operator's own).
+    pub fn tls(&self) -> Option<tokio_rustls::TlsConnector> {
+        self.tls.clone().map(tokio_rustls::TlsConnector::from)
     }
 
     /// Whether fetching from `ip` is allowed.
@@ -232,7 +290,13 @@ impl Guard {
     ) -> Result<reqwest::Client, FetchError> {
         let addrs = self.admit(url).await?;
         let host = url.host_str().ok_or(FetchError::BadUrl)?;
-        reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        for der in &self.opts.extra_roots {
+            if let Ok(cert) = reqwest::Certificate::from_der(der) {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .resolve_to_addrs(host, &addrs)

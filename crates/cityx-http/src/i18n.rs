@@ -351,7 +351,7 @@ catalog! {
     "live.srt_url" => "SRT 地址", "SRT address";
     "live.srt_streamid" => "streamid（流 ID）填写：", "Set the streamid to:";
     "live.field.pull_url" => "拉流地址（可选）", "Pull address (optional)";
-    "live.field.pull_url_hint" => "填写后，没有编码器推流时频道从这里拉取信号（也可作为备用信号：编码器一推流即切换到推流，推流中断后自动切回拉流）：rtmp://主机/应用/流名、srt://主机:端口（可带 ?streamid=…&passphrase=…）、HLS 地址（http(s)://…/index.m3u8），或 channel:频道编号（共享给本台的频道）。留空则由编码器推流。", "When set, the channel pulls its signal from here whenever no encoder publishes (a backup input: an encoder publishing with the key takes over at once, and the pull comes back when it stops): rtmp://host/app/stream, srt://host:port (with ?streamid=…&passphrase=… if needed), an HLS address (http(s)://…/index.m3u8) or channel:<id> (a channel shared with your station). Empty: an encoder publishes to it.";
+    "live.field.pull_url_hint" => "填写后，没有编码器推流时频道从这里拉取信号（也可作为备用信号：编码器一推流即切换到推流，推流中断后自动切回拉流）：rtmp(s)://主机/应用/流名、srt://主机:端口（可带 ?streamid=…&passphrase=…）、HLS 地址（http(s)://…/index.m3u8），或 channel:频道编号（共享给本台的频道）。留空则由编码器推流。", "When set, the channel pulls its signal from here whenever no encoder publishes (a backup input: an encoder publishing with the key takes over at once, and the pull comes back when it stops): rtmp(s)://host/app/stream, srt://host:port (with ?streamid=…&passphrase=… if needed), an HLS address (http(s)://…/index.m3u8) or channel:<id> (a channel shared with your station). Empty: an encoder publishes to it.";
     "field.pull_url" => "拉流地址", "Pull address";
     "field.publish_cidrs" => "允许的推流地址", "Publishers allowed from";
     "field.passphrase" => "SRT 加密口令", "SRT passphrase";
@@ -363,7 +363,7 @@ catalog! {
     "live.targets.none" => "还没有转推目标。", "No restream targets yet.";
     "live.target.url" => "服务器地址", "Server address";
     "live.target.last_error" => "上次失败：", "Last failure: ";
-    "live.target.url_hint" => "rtmp://主机[:端口]/应用，或 SRT 的 srt://主机:端口；不含推流密钥", "rtmp://host[:port]/app, or srt://host:port for SRT; without the stream key";
+    "live.target.url_hint" => "rtmp(s)://主机[:端口]/应用，或 SRT 的 srt://主机:端口；不含推流密钥", "rtmp(s)://host[:port]/app, or srt://host:port for SRT; without the stream key";
     "live.target.key_hint" => "合作平台提供的推流密钥（SRT 填 streamid，如 #!::r=live/abc,m=publish）。加密保存，不再显示；表单出错时需重新输入。", "The stream key the partner issued (for SRT, the streamid, e.g. #!::r=live/abc,m=publish). Stored encrypted and never shown again; re-enter it if the form comes back with a mistake.";
     "live.target.key_keep" => "留空则保持原密钥", "Leave empty to keep the current key";
     "live.target.name_hint" => "例如：央视频、本台客户端", "e.g. the agency's live cloud, our app";

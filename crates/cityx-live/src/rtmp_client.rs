@@ -1,5 +1,6 @@
 //! RTMP as a client, in process (`rml_rtmp`'s client session over a TCP connection cityx
-//! opens itself): publishing to a partner (restream) and playing a remote stream (pulls).
+//! opens itself, or TLS over it for `rtmps://`, verified against the public roots and
+//! `fetch.ca_file`): publishing to a partner (restream) and playing a remote stream (pulls).
 //! The address is a user's, so the connection goes only to addresses the outbound-fetch
 //! guard admitted, and the stream key never appears in an error.
 
@@ -13,13 +14,15 @@ use rml_rtmp::sessions::{
 };
 use rml_rtmp::time::RtmpTimestamp;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Connecting, the handshake and the partner's answers must each come within this.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(10);
 /// The port of an `rtmp://` address that names none.
 pub const DEFAULT_PORT: u16 = 1935;
+/// The port of an `rtmps://` address that names none.
+pub const DEFAULT_TLS_PORT: u16 = 443;
 
 /// Why a connection failed: its code, and words fit for the target's state (never the key).
 pub type ClientError = crate::Failure;
@@ -41,15 +44,20 @@ fn bad_address(what: &str) -> ClientError {
     ClientError::new(Trouble::BadAddress, what)
 }
 
-/// A server address split: `rtmp://host[:port]/app` → the URL to admit and the app.
+/// A server address split: `rtmp[s]://host[:port]/app` → the URL to admit and the app.
 pub fn split_address(address: &str) -> Result<(cityx_fetch::Url, String), ClientError> {
     let mut url =
         cityx_fetch::Url::parse(address).map_err(|_| bad_address("not an rtmp:// address"))?;
-    if url.scheme() != "rtmp" || url.host().is_none() || !url.username().is_empty() {
+    let port = match url.scheme() {
+        "rtmp" => DEFAULT_PORT,
+        "rtmps" => DEFAULT_TLS_PORT,
+        _ => return Err(bad_address("not an rtmp:// or rtmps:// address")),
+    };
+    if url.host().is_none() || !url.username().is_empty() {
         return Err(bad_address("not an rtmp://host/app address"));
     }
     if url.port().is_none() {
-        let _ = url.set_port(Some(DEFAULT_PORT));
+        let _ = url.set_port(Some(port));
     }
     let app = url.path().trim_matches('/').to_owned();
     if app.is_empty() {
@@ -58,9 +66,13 @@ pub fn split_address(address: &str) -> Result<(cityx_fetch::Url, String), Client
     Ok((url, app))
 }
 
+/// What the RTMP session runs over: TCP, or TLS over TCP.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Conn for T {}
+
 /// An RTMP connection that has connected to its application.
 pub struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Conn>,
     session: ClientSession,
     events: Vec<ClientSessionEvent>,
     buf: Vec<u8>,
@@ -86,13 +98,18 @@ impl Client {
                 Err(_) => last = unreachable(format!("no answer from {addr}")),
             }
         }
-        let mut stream = stream.ok_or(last)?;
-        stream.set_nodelay(true).map_err(failed)?;
+        let tcp = stream.ok_or(last)?;
+        tcp.set_nodelay(true).map_err(failed)?;
+        let mut stream: Box<dyn Conn> = if url.scheme() == "rtmps" {
+            Box::new(tls(guard, &url, tcp).await?)
+        } else {
+            Box::new(tcp)
+        };
         let rest = tokio::time::timeout(ANSWER_WITHIN, handshake(&mut stream))
             .await
             .map_err(|_| unreachable("no RTMP handshake within 10 s"))??;
         let mut config = ClientSessionConfig::new();
-        config.tc_url = Some(format!("rtmp://{}/{app}", host_port(&url)));
+        config.tc_url = Some(format!("{}://{}/{app}", url.scheme(), host_port(&url)));
         let (session, first) = ClientSession::new(config).map_err(failed)?;
         let mut client = Client {
             stream,
@@ -253,7 +270,11 @@ impl Client {
                 ClientSessionResult::UnhandleableMessageReceived(_) => {}
             }
         }
-        Ok(())
+        // TLS holds what it was given until it is flushed (TCP flushes nothing).
+        self.stream
+            .flush()
+            .await
+            .map_err(|e| failed(format!("the connection broke: {e}")))
     }
 
     /// Reads until `pick` answers for an event, within [`ANSWER_WITHIN`].
@@ -319,8 +340,31 @@ fn hide(text: &str, secret: &str) -> String {
     }
 }
 
+/// TLS over `tcp` to `url`'s host, its certificate checked by the guard's roots.
+async fn tls(
+    guard: &cityx_fetch::Guard,
+    url: &cityx_fetch::Url,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ClientError> {
+    let connector = guard
+        .tls()
+        .ok_or_else(|| failed("TLS is not available here"))?;
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host)
+        .map_err(|_| bad_address("the address's host is no TLS server name"))?;
+    tokio::time::timeout(ANSWER_WITHIN, connector.connect(name, tcp))
+        .await
+        .map_err(|_| unreachable("no TLS handshake within 10 s"))?
+        .map_err(|e| refused(format!("the TLS handshake failed: {e}")))
+}
+
 /// Completes the client side of the handshake; returns what the server sent after it.
-async fn handshake(stream: &mut TcpStream) -> Result<Vec<u8>, ClientError> {
+async fn handshake(stream: &mut (impl Conn + ?Sized)) -> Result<Vec<u8>, ClientError> {
     let mut hs = Handshake::new(PeerType::Client);
     let first = hs.generate_outbound_p0_and_p1().map_err(failed)?;
     stream.write_all(&first).await.map_err(failed)?;
@@ -359,6 +403,8 @@ mod tests {
         let (url, app) = split_address("rtmp://10.1.2.3:1936/a/b/").expect("ok");
         assert_eq!(url.port(), Some(1936));
         assert_eq!(app, "a/b");
+        let (url, _) = split_address("rtmps://push.example.org/live").expect("ok");
+        assert_eq!(url.port(), Some(DEFAULT_TLS_PORT));
         for bad in ["http://h/app", "rtmp://h", "rtmp://u:p@h/app", "nonsense"] {
             assert!(split_address(bad).is_err(), "{bad}");
         }

@@ -180,6 +180,9 @@ pub struct FetchSettings {
     pub connect_timeout_secs: u64,
     pub read_timeout_secs: u64,
     pub max_redirects: u32,
+    /// PEM certificates trusted besides the public roots, for partners on a private CA
+    /// (HTTPS fetches, `rtmps://` restream targets and pulls). Empty: public roots only.
+    pub ca_file: String,
 }
 
 impl Default for FetchSettings {
@@ -191,6 +194,7 @@ impl Default for FetchSettings {
             connect_timeout_secs: d.connect_timeout.as_secs(),
             read_timeout_secs: d.read_timeout.as_secs(),
             max_redirects: d.max_redirects,
+            ca_file: String::new(),
         }
     }
 }
@@ -644,12 +648,21 @@ impl Settings {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
+        let extra_roots = if f.ca_file.is_empty() {
+            Vec::new()
+        } else {
+            let pem = std::fs::read(&f.ca_file)
+                .with_context(|| format!("fetch.ca_file: cannot read {}", f.ca_file))?;
+            cityx_fetch::read_pem_certificates(&pem)
+                .map_err(|e| anyhow::anyhow!("fetch.ca_file {}: {e}", f.ca_file))?
+        };
         Ok(cityx_fetch::Options {
             allow,
             timeout: Duration::from_secs(f.timeout_secs),
             connect_timeout: Duration::from_secs(f.connect_timeout_secs),
             read_timeout: Duration::from_secs(f.read_timeout_secs),
             max_redirects: f.max_redirects,
+            extra_roots,
         })
     }
 
@@ -990,6 +1003,7 @@ mod tests {
                     "[\"10.0.0.300/8\"]",
                     "fetch.allow_cidrs",
                 ),
+                ("CITYX_FETCH__CA_FILE", "/no/such/ca.pem", "fetch.ca_file"),
                 // The default store is a directory, which cannot presign.
                 (
                     "CITYX_STORAGE__PRESIGN_DOWNLOADS",

@@ -482,7 +482,8 @@ impl ChannelInput<'_> {
 /// Where a pulling channel takes its signal from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
-    /// `rtmp://host[:port]/app/stream`: played from a remote RTMP server.
+    /// `rtmp[s]://host[:port]/app/stream`: played from a remote RTMP server (over TLS for
+    /// `rtmps`).
     Rtmp { app_url: String, stream: String },
     /// `http(s)://…` an HLS playlist (MPEG-TS segments), fetched through the outbound guard.
     Hls(String),
@@ -527,7 +528,7 @@ impl Source {
             ));
         }
         match scheme.to_ascii_lowercase().as_str() {
-            "rtmp" => {
+            scheme @ ("rtmp" | "rtmps") => {
                 let path = rest.split_once('/').map(|(_, p)| p).unwrap_or("");
                 let path = path
                     .split(['?', '#'])
@@ -538,7 +539,7 @@ impl Source {
                     Some((app, stream)) if !app.is_empty() && !stream.is_empty() => {
                         let host = rest.split('/').next().unwrap_or("");
                         Ok(Source::Rtmp {
-                            app_url: format!("rtmp://{host}/{app}"),
+                            app_url: format!("{scheme}://{host}/{app}"),
                             stream: stream.to_owned(),
                         })
                     }
@@ -550,7 +551,7 @@ impl Source {
             _ => Err(FieldError::new(
                 "pull_url",
                 "unsupported_scheme",
-                "channels pull rtmp://, srt://, http(s):// (HLS) or channel:<id>".to_owned(),
+                "channels pull rtmp(s)://, srt://, http(s):// (HLS) or channel:<id>".to_owned(),
             )),
         }
     }
@@ -788,6 +789,13 @@ mod tests {
             Source::parse("rtmp://h/a/b/c")
                 .map(|s| matches!(s, Source::Rtmp { stream, .. } if stream == "c")),
             Ok(true)
+        );
+        assert_eq!(
+            Source::parse("RTMPS://origin.example.org/live/news"),
+            Ok(Source::Rtmp {
+                app_url: "rtmps://origin.example.org/live".into(),
+                stream: "news".into()
+            })
         );
         assert!(matches!(
             Source::parse("https://cdn.example.org/live/index.m3u8"),

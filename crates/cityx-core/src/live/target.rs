@@ -1,5 +1,5 @@
 //! Restream targets (转推): partner addresses a channel is pushed to while it is live, each
-//! with its own state. A target is a server address (`rtmp://host[:port]/app`, or an SRT
+//! with its own state. A target is a server address (`rtmp[s]://host[:port]/app`, or an SRT
 //! listener's `srt://host:port`) and the partner's stream key (for SRT, the streamid), which is a secret: kept encrypted, never returned in full (only its
 //! last characters), and masked in logs.
 
@@ -131,9 +131,9 @@ pub fn key_hint_of(key: &str) -> String {
     super::key_hint(key)
 }
 
-/// Schemes a target may use: RTMP (server address and stream key) and SRT (the partner's
-/// listener, called with the key as streamid).
-pub const SCHEMES: [&str; 2] = ["rtmp", "srt"];
+/// Schemes a target may use: RTMP and RTMPS (server address and stream key) and SRT (the
+/// partner's listener, called with the key as streamid).
+pub const SCHEMES: [&str; 3] = ["rtmp", "rtmps", "srt"];
 
 /// Whether a target's address is an SRT listener's.
 pub fn is_srt(url: &str) -> bool {
@@ -254,6 +254,14 @@ mod tests {
         assert!(!format!("{ok:?}").contains("abc-123"), "the key is masked");
         assert_eq!(key_hint_of("abc-123"), "****", "a short key shows nothing");
         assert_eq!(key_hint_of("live_0123456789"), "6789");
+        TargetInput {
+            name: "国际平台",
+            url: "rtmps://live-api-s.example.com:443/rtmp",
+            key: "FB-1234-abcd",
+            enabled: true,
+        }
+        .validate(true)
+        .expect("RTMPS");
         let srt = TargetInput {
             name: "省台",
             url: "SRT://push.example.org:9000",

@@ -875,6 +875,181 @@ async fn channels_push_to_their_restream_targets() {
     );
 }
 
+/// A test CA and a server certificate it signed for 127.0.0.1, made by openssl in `dir`:
+/// (the CA's PEM, the server's certificate and key).
+fn certificates(dir: &std::path::Path) -> [std::path::PathBuf; 3] {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl (Debian's openssl)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    let words = |line: String| run(&line.split(' ').collect::<Vec<_>>());
+    words(format!(
+        "req -x509 {key} -days 2 -subj /CN=cityx-test-CA -keyout ca.key -out ca.pem"
+    ));
+    words(format!(
+        "req {key} -subj /CN=127.0.0.1 -keyout leaf.key -out leaf.csr"
+    ));
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "leaf.pem",
+    ]);
+    ["ca.pem", "leaf.pem", "leaf.key"].map(|f| dir.join(f))
+}
+
+/// A TLS terminator on loopback in front of `to` (as a load balancer offers RTMPS in front
+/// of an RTMP ingest), with `cert` and `key`; returns its port.
+async fn tls_front(to: std::net::SocketAddr, cert: &std::path::Path, key: &std::path::Path) -> u16 {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .expect("cert")
+        .collect::<Result<_, _>>()
+        .expect("cert");
+    let key = PrivateKeyDer::from_pem_file(key).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut back) = tokio::net::TcpStream::connect(to).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+            });
+        }
+    });
+    port
+}
+
+/// RTMPS: a target behind TLS gets the channel (its certificate checked against the
+/// operator's `fetch.ca_file`), while a target whose server speaks no TLS fails with the
+/// reason; an encoder publishes over RTMPS through a TLS terminator in front of the ingest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_push_over_rtmps() {
+    let certs_dir = tempfile::tempdir().expect("dir");
+    let [ca, cert, key] = certificates(certs_dir.path());
+    let ca_file = ca.to_str().expect("path").to_owned();
+    let app = TestApp::spawn_with(move |s| {
+        s.fetch.allow_cidrs = vec!["127.0.0.0/8".into()];
+        s.fetch.ca_file = ca_file;
+    })
+    .await;
+    let w = World::seed(&app).await;
+    let admin = &w.user("station_admin@a").token;
+    let mut made = Vec::new();
+    for name in ["演播室", "海外平台"] {
+        let (s, v) = app
+            .post("/api/v1/channels", admin, json!({ "name": name }))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        made.push(v);
+    }
+    let id = made[0]["channel"]["id"].as_str().expect("id").to_owned();
+    let partner_id = made[1]["channel"]["id"].as_str().expect("id").to_owned();
+    let rtmp = made[0]["ingest"]["rtmp_url"]
+        .as_str()
+        .expect("rtmp")
+        .to_owned();
+    let ingest: std::net::SocketAddr = rtmp
+        .trim_start_matches("rtmp://")
+        .split('/')
+        .next()
+        .expect("host:port")
+        .parse()
+        .expect("an address");
+    let front = tls_front(ingest, &cert, &key).await;
+    let targets = format!("/api/v1/channels/{id}/targets");
+    let partner_key = made[1]["stream_key"].as_str().expect("key");
+    let (s, good) = app
+        .post(
+            &targets,
+            admin,
+            json!({ "name": "海外平台", "url": format!("rtmps://127.0.0.1:{front}/live"), "key": partner_key }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{good}");
+    // The plain ingest answers TLS's hello with RTMP's handshake: no TLS there.
+    let (s, plain) = app
+        .post(
+            &targets,
+            admin,
+            json!({ "name": "无 TLS", "url": format!("rtmps://{ingest}/live"), "key": "plain-key-0123456789" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{plain}");
+
+    // The encoder publishes over RTMPS, through the terminator.
+    let key0 = made[0]["stream_key"].as_str().expect("key");
+    let mut encoder = publish(&format!("rtmps://127.0.0.1:{front}/live/{key0}"), 14);
+    channel_until(&app, &id, admin, "live over RTMPS", |v| {
+        v["channel"]["state"] == "live"
+    })
+    .await;
+    let good_id = good["id"].as_str().expect("id");
+    target_until(&app, &id, good_id, admin, "live over TLS", |t| {
+        t["state"] == "live" && t["bytes"].as_u64().unwrap_or(0) > 100_000
+    })
+    .await;
+    channel_until(&app, &partner_id, admin, "live from the RTMPS push", |v| {
+        v["channel"]["state"] == "live" && v["channel"]["health"]["video_codec"] == "h264"
+    })
+    .await;
+    playlist_with(&app, &partner_id, admin, 2).await;
+    let failing = target_until(
+        &app,
+        &id,
+        plain["id"].as_str().expect("id"),
+        admin,
+        "retrying without TLS",
+        |t| t["state"] == "retrying",
+    )
+    .await;
+    assert!(
+        failing["error"].as_str().is_some_and(|e| e.contains("TLS")),
+        "{failing}"
+    );
+    assert!(encoder.wait().await.expect("ffmpeg").success());
+}
+
 /// Serves the files of `dir` (plain names only) over HTTP on loopback, as a CDN would serve
 /// an HLS stream; returns its base address.
 async fn serve_dir(dir: std::path::PathBuf) -> String {
