@@ -226,12 +226,18 @@ impl<'a> Live<'a> {
             }
             Source::Rtmp { app_url, .. } => app_url,
             Source::Srt { address, .. } => address,
-            Source::Hls(url) => url,
+            Source::Hls(url) | Source::Rtsp(url) => url,
         };
         let mut url = cityx_fetch::Url::parse(&remote)
             .map_err(|_| refused("bad_format", "not an address"))?;
-        if url.scheme() == "rtmp" && url.port().is_none() {
-            let _ = url.set_port(Some(crate::rtmp_client::DEFAULT_PORT));
+        let port = match url.scheme() {
+            "rtmp" => Some(crate::rtmp_client::DEFAULT_PORT),
+            "rtmps" => Some(crate::rtmp_client::DEFAULT_TLS_PORT),
+            "rtsp" => Some(crate::rtsp::DEFAULT_PORT),
+            _ => None,
+        };
+        if url.port().is_none() && port.is_some() {
+            let _ = url.set_port(port);
         }
         self.fetch
             .admit(&url)

@@ -5,7 +5,8 @@
 //!
 //! What it owns: its use cases ([`Live`] and [`Targets`], the contexts the doors call), the
 //! ingest ([`ingest`], started by `cityx serve` on API nodes: [`rtmp`], [`srt`] and one
-//! [`door`] for both, and the pulls' supervisor [`pull`]), one publishing session per
+//! [`door`] for both, and the pulls' supervisor [`pull`], which plays RTMP, RTSP, SRT and
+//! HLS sources), one publishing session per
 //! channel ([`publish::Publish`]: its packager copies the stream into 2-second HLS
 //! segments in process, its mover stores them as they finish and keeps the channel's
 //! playlist, a hardened ffmpeg that sees a keyframe every few seconds draws the thumbnail,
@@ -27,6 +28,9 @@
 //! playlist, once the lease has run out (6 s). A pull is held the same way by the node whose
 //! supervisor took it. Players on any node read the playlist and segments from storage.
 //!
+//! Protocols in process: `rml_rtmp` (RTMP), `srt-tokio` (SRT), `retina` (RTSP), rustls
+//! through the guard (RTMPS).
+//!
 //! Depends on `cityx-core`, `cityx-db`'s `LiveRepo` and `TargetRepo`, `cityx-app` (storage,
 //! the sealer and the error type), `cityx-fetch` (the outbound guard, for pulls and
 //! restream), `cityx-media` (ffmpeg and the segmenter), `cityx-storage` and `cityx-queue`
@@ -46,6 +50,7 @@ mod remux;
 pub mod restream;
 pub mod rtmp;
 pub mod rtmp_client;
+mod rtsp;
 mod serve;
 pub mod slate;
 pub mod srt;

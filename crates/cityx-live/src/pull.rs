@@ -122,7 +122,7 @@ fn describe(source: &Source) -> String {
     match source {
         Source::Rtmp { app_url, .. } => host(app_url),
         Source::Srt { address, .. } => host(address),
-        Source::Hls(url) => host(url),
+        Source::Hls(url) | Source::Rtsp(url) => host(url),
         Source::Channel(id) => format!("channel:{id}"),
     }
 }
@@ -234,6 +234,17 @@ async fn attempt(
                 crate::srt::pump(socket, stdin)
             })
             .await;
+            finish(&ch, publish, ran).await
+        }
+        Source::Rtsp(url) => {
+            let opened = match crate::rtsp::open(app, url).await {
+                Ok(o) => o,
+                Err(e) => return failed(app, &ch, &remote, e).await,
+            };
+            let Some(publish) = take(&ch, &remote, runs, app, opts).await else {
+                return Outcome::Busy;
+            };
+            let ran = crate::rtsp::run(opened, &publish, app, &ch).await;
             finish(&ch, publish, ran).await
         }
         Source::Hls(url) => {

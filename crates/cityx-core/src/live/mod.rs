@@ -487,6 +487,8 @@ pub enum Source {
     Rtmp { app_url: String, stream: String },
     /// `http(s)://…` an HLS playlist (MPEG-TS segments), fetched through the outbound guard.
     Hls(String),
+    /// `rtsp://host[:port]/path`: played from an RTSP server (a camera, a gateway).
+    Rtsp(String),
     /// `srt://host:port[?streamid=…&passphrase=…]`: a remote SRT listener, called (MPEG-TS).
     Srt {
         /// `srt://host:port`.
@@ -547,11 +549,13 @@ impl Source {
                 }
             }
             "http" | "https" => Ok(Source::Hls(raw.to_owned())),
+            "rtsp" => Ok(Source::Rtsp(raw.to_owned())),
             "srt" => Source::parse_srt(rest).map_err(|m| bad(&m)),
             _ => Err(FieldError::new(
                 "pull_url",
                 "unsupported_scheme",
-                "channels pull rtmp(s)://, srt://, http(s):// (HLS) or channel:<id>".to_owned(),
+                "channels pull rtmp(s)://, srt://, rtsp://, http(s):// (HLS) or channel:<id>"
+                    .to_owned(),
             )),
         }
     }
@@ -797,6 +801,12 @@ mod tests {
                 stream: "news".into()
             })
         );
+        assert_eq!(
+            Source::parse("rtsp://cam.example.org:8554/Streaming/Channels/101"),
+            Ok(Source::Rtsp(
+                "rtsp://cam.example.org:8554/Streaming/Channels/101".into()
+            ))
+        );
         assert!(matches!(
             Source::parse("https://cdn.example.org/live/index.m3u8"),
             Ok(Source::Hls(_))
@@ -832,7 +842,8 @@ mod tests {
             ("srt://h:9000/path", "bad_format"),
             ("srt://h:9000?passphrase=short", "bad_format"),
             ("srt://h:9000?mode=listener", "bad_format"),
-            ("rtsp://h/stream", "unsupported_scheme"),
+            ("rtsps://h/stream", "unsupported_scheme"),
+            ("rtsp://admin:pw@cam.example.org/stream", "bad_format"),
             ("file:///etc/passwd", "bad_format"),
             ("channel:nope", "bad_format"),
             ("no scheme", "bad_format"),
@@ -841,10 +852,10 @@ mod tests {
         }
         let input = ChannelInput {
             name: "拉流",
-            pull_url: "rtsp://h/stream",
+            pull_url: "rtsps://h/stream",
             ..Default::default()
         };
-        let errors = input.validate().expect_err("rtsp is not pulled yet");
+        let errors = input.validate().expect_err("rtsps is not pulled");
         assert!(errors.iter().any(|e| e.field == "pull_url"), "{errors:?}");
     }
 

@@ -1136,6 +1136,86 @@ fn source_coded(codecs: &[&str], output: &[&str], secs: u32) -> Child {
         .expect("ffmpeg runs")
 }
 
+/// GStreamer's RTSP server (tests/it/rtsp_server.py) serving a test picture (H.264) and
+/// tone (AAC) at `/cam`; its port. It ends when the child is dropped.
+async fn rtsp_server() -> (Child, u16) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/rtsp_server.py");
+    let mut server = Command::new("/usr/bin/python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("Debian's python3 with GStreamer's RTSP server (scripts/test installs them)");
+    let mut out = server.stdout.take().expect("stdout");
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).await.expect("read") == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let port = String::from_utf8_lossy(&line)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the RTSP server said {line:?}"));
+    (server, port)
+}
+
+/// A channel pulls an RTSP camera (GStreamer's RTSP server): it goes live with the camera's
+/// H.264 and AAC and plays; a path the server does not have leaves the server's refusal in
+/// the health report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_pull_rtsp_cameras() {
+    let app = TestApp::spawn_with(|s| s.fetch.allow_cidrs = vec!["127.0.0.0/8".into()]).await;
+    let w = World::seed(&app).await;
+    let admin = &w.user("station_admin@a").token;
+    let (_server, port) = rtsp_server().await;
+    let make = |name: &'static str, pull: String| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .post(
+                    "/api/v1/channels",
+                    admin,
+                    json!({ "name": name, "pull_url": pull }),
+                )
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            v["channel"]["id"].as_str().expect("id").to_owned()
+        }
+    };
+    let camera = make("路口摄像头", format!("rtsp://127.0.0.1:{port}/cam")).await;
+    let missing = make("无此路径", format!("rtsp://127.0.0.1:{port}/nope")).await;
+    let live = channel_until(&app, &camera, admin, "live from the camera", |v| {
+        v["channel"]["state"] == "live"
+            && v["channel"]["health"]["video_codec"] == "h264"
+            && v["channel"]["health"]["audio_codec"] == "aac"
+    })
+    .await;
+    let health = &live["channel"]["health"];
+    assert_eq!(
+        (&health["width"], &health["remote"]),
+        (&json!(640), &json!("rtsp://127.0.0.1")),
+        "{live}"
+    );
+    playlist_with(&app, &camera, admin, 3).await;
+    let (streams, _) = probe(
+        &app.url(&format!("/api/v1/channels/{camera}/hls/index.m3u8")),
+        Some(admin),
+        "stream=codec_name,width",
+    )
+    .await;
+    assert!(
+        streams.contains("h264,640") && streams.contains("aac"),
+        "the camera's output: {streams}"
+    );
+    let refused = channel_until(&app, &missing, admin, "refused by the server", |v| {
+        v["channel"]["health"]["error_code"] == "refused"
+    })
+    .await;
+    assert_eq!(refused["channel"]["state"], "idle", "{refused}");
+}
+
 /// Channels pull their signal: another station takes a shared channel into its own (a
 /// channel pulling `channel:<id>`), which goes live while the source is on air and goes off
 /// air after it; a remote RTMP server (nginx-rtmp) and a remote HLS stream (files over
@@ -1166,7 +1246,8 @@ async fn channels_pull_from_other_channels_and_remote_servers() {
     for (pull, code) in [
         (format!("channel:{private_id}"), "not_found"),
         ("rtmp://10.1.2.3/live/feed".to_owned(), "forbidden_address"),
-        ("rtsp://127.0.0.1/stream".to_owned(), "unsupported_scheme"),
+        ("rtsps://127.0.0.1/stream".to_owned(), "unsupported_scheme"),
+        ("rtsp://10.1.2.3/cam".to_owned(), "forbidden_address"),
         ("srt://10.1.2.3:9000".to_owned(), "forbidden_address"),
         ("rtmp://127.0.0.1/onlyapp".to_owned(), "bad_format"),
     ] {
