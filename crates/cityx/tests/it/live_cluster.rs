@@ -2,8 +2,10 @@
 //! docs/deployment.md describes: an encoder publishes through the balancer to the first node,
 //! which is killed with `kill -9`; the encoder reconnects (as encoders do), lands on the
 //! second node, and the channel goes on under the same playlist address, with a
-//! discontinuity where the new session begins. Players ask either node. Without the services
-//! (`.ci/run` names them) the test says it was skipped.
+//! discontinuity where the new session begins. A channel that pulls the first one, taken by
+//! the first node's supervisor (the second node starts after it), is taken over by the
+//! second node's and goes on under its own playlist address too. Players ask either node.
+//! Without the services (`.ci/run` names them) the test says it was skipped.
 
 use super::cluster::{Node, admin_token, clean_up, env, s3_store, write_config};
 use super::crash::json_of;
@@ -13,15 +15,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// A TCP load balancer: each connection goes to the first backend that accepts it.
-async fn balancer(backends: Vec<SocketAddr>) -> SocketAddr {
+/// A TCP load balancer: each connection goes to the first backend that accepts it (the list
+/// may grow while it runs).
+async fn balancer(backends: Arc<std::sync::Mutex<Vec<SocketAddr>>>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         while let Ok((mut incoming, _)) = listener.accept().await {
-            let backends = backends.clone();
+            let backends = backends.lock().expect("backends").clone();
             tokio::spawn(async move {
                 for b in &backends {
                     if let Ok(mut out) = tokio::net::TcpStream::connect(b).await {
@@ -102,12 +105,9 @@ async fn a_live_channel_goes_on_from_another_node_when_its_node_is_killed() {
         .expect("a scratch database");
     write_config(d, &scratch.url, &s3, &nats);
     let mut nodes = [Node::new("live1", "api"), Node::new("live2", "api")];
+    // The second node starts once the first runs the pull, so that the pull is the first's.
     nodes[0].start(d, true);
-    nodes[1].start(d, false);
-    let (first, second) = (
-        nodes[0].base().expect("live1"),
-        nodes[1].base().expect("live2"),
-    );
+    let first = nodes[0].base().expect("live1");
     let http = reqwest::Client::new();
     let admin = admin_token(&http, &first).await;
 
@@ -157,22 +157,57 @@ async fn a_live_channel_goes_on_from_another_node_when_its_node_is_killed() {
     let id = made["channel"]["id"].as_str().expect("id").to_owned();
     let key = made["stream_key"].as_str().expect("key").to_owned();
 
-    // Each node's ingest address, and a balancer in front: the first node first.
-    let mut ingests = Vec::new();
-    for base in [&first, &second] {
-        let (_, body) = get(&http, &format!("{base}/api/v1/channels/{id}"), &token).await;
-        let v: Value = serde_json::from_str(&body).expect("json");
-        let url = v["ingest"]["rtmp_url"].as_str().expect("rtmp url");
-        let addr = url
-            .trim_start_matches("rtmp://")
-            .trim_end_matches("/live")
-            .parse::<SocketAddr>()
-            .expect("an address");
-        ingests.push(addr);
-    }
-    let front = balancer(ingests).await;
+    let pulling: Value = json_of(
+        http.post(format!("{first}/api/v1/channels"))
+            .bearer_auth(&token)
+            .json(&json!({ "name": "集群转播", "pull_url": format!("channel:{id}") }))
+            .send()
+            .await
+            .expect("channel"),
+    )
+    .await;
+    let pull_id = pulling["channel"]["id"].as_str().expect("id").to_owned();
+
+    // A node's ingest address, as the channel shows it there.
+    let ingest_of = |base: String| {
+        let (http, id, token) = (&http, &id, &token);
+        async move {
+            let (_, body) = get(http, &format!("{base}/api/v1/channels/{id}"), token).await;
+            let v: Value = serde_json::from_str(&body).expect("json");
+            v["ingest"]["rtmp_url"]
+                .as_str()
+                .expect("rtmp url")
+                .trim_start_matches("rtmp://")
+                .trim_end_matches("/live")
+                .parse::<SocketAddr>()
+                .expect("an address")
+        }
+    };
+    // A balancer in front of the ingests, the first node first.
+    let backends = Arc::new(std::sync::Mutex::new(vec![ingest_of(first.clone()).await]));
+    let front = balancer(backends.clone()).await;
     let stop = Arc::new(AtomicBool::new(false));
     let publishing = encoder(format!("rtmp://{front}/live/{key}"), stop.clone());
+
+    // The first node pulls the channel into the other; then the second node starts.
+    let pulled = format!("{first}/api/v1/channels/{pull_id}/hls/index.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pull_session = loop {
+        let (status, text) = get(&http, &pulled, &token).await;
+        if status == 200 && segments(&text).len() >= 2 {
+            break segments(&text)[0]
+                .split('/')
+                .next()
+                .expect("session")
+                .to_owned();
+        }
+        assert!(Instant::now() < deadline, "never pulled: {status} {text}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    nodes[1].start(d, false);
+    let second = nodes[1].base().expect("live2");
+    let second_ingest = ingest_of(second.clone()).await;
+    backends.lock().expect("backends").push(second_ingest);
 
     // Live on the first node; players on the second read the same playlist.
     let playlist = format!("{second}/api/v1/channels/{id}/hls/index.m3u8");
@@ -217,6 +252,29 @@ async fn a_live_channel_goes_on_from_another_node_when_its_node_is_killed() {
     let (_, channel) = get(&http, &format!("{second}/api/v1/channels/{id}"), &token).await;
     let channel: Value = serde_json::from_str(&channel).expect("json");
     assert_eq!(channel["channel"]["state"], "live", "{channel}");
+    // The pull went on from the second node too, under its own playlist address.
+    let pulled = format!("{second}/api/v1/channels/{pull_id}/hls/index.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, text) = get(&http, &pulled, &token).await;
+        let listed = segments(&text);
+        let new = listed
+            .iter()
+            .filter(|s| !s.starts_with(&pull_session))
+            .count();
+        if status == 200 && new >= 2 && listed.iter().any(|s| s.starts_with(&pull_session)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the pull did not go on from the second node: {status} {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    eprintln!(
+        "{TEST}: the pull's new segments listed {:.1} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
     // A new segment plays: MPEG-TS bytes from the shared store.
     let newest = listed.last().expect("a segment");
     let res = http
