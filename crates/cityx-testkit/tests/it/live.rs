@@ -1136,6 +1136,109 @@ fn source_coded(codecs: &[&str], output: &[&str], secs: u32) -> Child {
         .expect("ffmpeg runs")
 }
 
+/// An encoder that changes its picture size mid-stream (a new H.264 header on the same RTMP
+/// connection, as encoders do when their operator switches the profile): cityx's own RTMP
+/// client publishes two FLV files made by ffmpeg (640×360, then 1280×720) one after the
+/// other in real time. The channel goes on: the playlist marks a discontinuity within the
+/// one broadcast, and the segments after it are 1280 wide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codec_change_mid_stream_starts_a_marked_segment() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let admin = &w.user("station_admin@a").token;
+    let (s, made) = app
+        .post("/api/v1/channels", admin, json!({ "name": "换档" }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    let id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let key = made["stream_key"].as_str().expect("key").to_owned();
+    let rtmp = made["ingest"]["rtmp_url"]
+        .as_str()
+        .expect("rtmp")
+        .to_owned();
+    let dir = tempfile::tempdir().expect("dir");
+    let mut messages = Vec::new();
+    for (i, size) in ["640x360", "1280x720"].into_iter().enumerate() {
+        let path = dir.path().join(format!("{i}.flv"));
+        let out = Command::new("ffmpeg")
+            .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
+            .arg(format!("testsrc2=size={size}:rate=25:duration=5"))
+            .args(["-f", "lavfi", "-i", "sine=frequency=600:duration=5"])
+            .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"])
+            .args(["-c:a", "aac", "-shortest"])
+            .arg(&path)
+            .output()
+            .await
+            .expect("ffmpeg");
+        assert!(out.status.success(), "{out:?}");
+        let mut reader = cityx_live::flv::Reader::default();
+        reader.push(&std::fs::read(&path).expect("flv"));
+        while let Some((kind, ts, data)) = reader.next_tag().expect("ffmpeg's FLV") {
+            messages.push((kind, ts + 5000 * i as u32, data));
+        }
+    }
+    let guard = cityx_fetch::Guard::new(cityx_fetch::Options {
+        allow: vec!["127.0.0.0/8".parse().expect("cidr")],
+        ..Default::default()
+    });
+    let mut client = cityx_live::rtmp_client::Client::connect(&guard, &rtmp)
+        .await
+        .expect("connect");
+    client.publish(&key).await.expect("publish");
+    let began = Instant::now();
+    for (kind, ts, data) in messages {
+        let due = Duration::from_millis(u64::from(ts));
+        if let Some(wait) = due.checked_sub(began.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+        client.send(kind, ts, data).await.expect("send");
+    }
+    let playlist = playlist_with(&app, &id, admin, 4).await;
+    client.unpublish().await.expect("unpublish");
+    let (_, ended) = text_of(
+        &app,
+        &format!("/api/v1/channels/{id}/hls/index.m3u8"),
+        admin,
+    )
+    .await;
+    let lines: Vec<&str> = ended.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == "#EXT-X-DISCONTINUITY")
+        .unwrap_or_else(|| panic!("a discontinuity where the size changed: {ended}"));
+    let sessions: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter(|l| l.ends_with(".ts"))
+        .filter_map(|l| l.split('/').next())
+        .collect();
+    assert_eq!(sessions.len(), 1, "one broadcast: {ended}");
+    let after = lines[at..]
+        .iter()
+        .find(|l| l.ends_with(".ts"))
+        .expect("a segment after it");
+    let (streams, _) = probe(
+        &app.url(&format!("/api/v1/channels/{id}/hls/{after}")),
+        Some(admin),
+        "stream=codec_name,width",
+    )
+    .await;
+    assert!(
+        streams.contains("h264,1280"),
+        "after the change: {streams} ({playlist})"
+    );
+    let first = lines
+        .iter()
+        .find(|l| l.ends_with(".ts"))
+        .expect("a first segment");
+    let (streams, _) = probe(
+        &app.url(&format!("/api/v1/channels/{id}/hls/{first}")),
+        Some(admin),
+        "stream=codec_name,width",
+    )
+    .await;
+    assert!(streams.contains("h264,640"), "before the change: {streams}");
+}
+
 /// GStreamer's RTSP server (tests/it/rtsp_server.py) serving a test picture (H.264) and
 /// tone (AAC) at `/cam`; its port. It ends when the child is dropped.
 async fn rtsp_server() -> (Child, u16) {
