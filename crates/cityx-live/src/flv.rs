@@ -157,6 +157,19 @@ pub fn is_frame(data: &[u8]) -> bool {
 
 /// Whether a message is its codec's configuration (AVC/HEVC decoder record, AAC's
 /// AudioSpecificConfig), which a player that joins later needs before any frame.
+/// The picture size an H.264 sequence header message declares in its first SPS.
+pub fn avc_dimensions(data: &[u8]) -> Option<(u32, u32)> {
+    if data.first()? & 0x8f != 7 || *data.get(1)? != 0 {
+        return None;
+    }
+    let record = data.get(5..)?;
+    if record.get(5)? & 0x1f == 0 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([*record.get(6)?, *record.get(7)?]));
+    cityx_media::sps::dimensions(record.get(8..8 + len)?)
+}
+
 pub fn is_sequence_header(kind: TagKind, data: &[u8]) -> bool {
     let Some(&first) = data.first() else {
         return false;
@@ -183,6 +196,42 @@ pub fn audio_codec(data: &[u8]) -> Option<&'static str> {
 mod tests {
     use super::*;
     use bytes::BufMut;
+
+    #[test]
+    fn an_avc_header_tells_its_size() {
+        // x264's baseline set for 640x360 (the bottom cropped from 368).
+        let sps: Vec<u8> = (0..50)
+            .step_by(2)
+            .map(|i| {
+                u8::from_str_radix(
+                    &"6742c01eda0280bfe5c044000003000400000300c83c58ba80"[i..i + 2],
+                    16,
+                )
+                .expect("hex")
+            })
+            .collect();
+        let mut message = vec![
+            0x17,
+            0,
+            0,
+            0,
+            0,
+            1,
+            0x42,
+            0xc0,
+            0x1e,
+            0xff,
+            0xe1,
+            0,
+            sps.len() as u8,
+        ];
+        message.extend(&sps);
+        assert_eq!(avc_dimensions(&message), Some((640, 360)));
+        assert_eq!(avc_dimensions(&message[..20]), None, "cut short");
+        message[1] = 1;
+        assert_eq!(avc_dimensions(&message), None, "a frame, not a header");
+        assert_eq!(avc_dimensions(&[0x1c, 0]), None);
+    }
 
     /// The file header (audio and video present) and the first "previous tag size".
     fn header() -> Bytes {

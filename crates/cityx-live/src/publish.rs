@@ -221,6 +221,17 @@ impl Publish {
                     {
                         codec.clone_into(&mut seen.health.video_codec);
                     }
+                    // The size the stream itself declares, whatever the metadata said.
+                    if let Some((w, h)) = flv::avc_dimensions(data) {
+                        seen.health.width = w;
+                        seen.health.height = h;
+                        if self.channel.max_height > 0 && h > self.channel.max_height {
+                            drop(seen);
+                            *self.cut.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(Cut::OverLimits);
+                            return Err(Cut::OverLimits);
+                        }
+                    }
                     if flv::is_frame(data) {
                         seen.frames += 1;
                     }

@@ -181,14 +181,14 @@ async fn connection(
                         if let Some(p) = &publish
                             && let Err(cut) = p.feed(TagKind::Video, timestamp.value, &data).await
                         {
-                            return Err(cut.failure().detail.into());
+                            return Err(cut_off(app, p, peer, cut).await.into());
                         }
                     }
                     ServerSessionEvent::AudioDataReceived { data, timestamp, .. } => {
                         if let Some(p) = &publish
                             && let Err(cut) = p.feed(TagKind::Audio, timestamp.value, &data).await
                         {
-                            return Err(cut.failure().detail.into());
+                            return Err(cut_off(app, p, peer, cut).await.into());
                         }
                     }
                     ServerSessionEvent::StreamMetadataChanged { metadata, .. } => {
@@ -206,10 +206,7 @@ async fn connection(
             if let Some(p) = &publish
                 && let Some(cut) = p.cut().await
             {
-                if cut == Cut::OverLimits {
-                    refused(app, Some(&p.channel), peer, Refusal::OverLimits, "rtmp").await;
-                }
-                return Err(format!("session cut: {cut:?}").into());
+                return Err(cut_off(app, p, peer, cut).await.into());
             }
             let limit = if publish.is_some() {
                 SILENCE
@@ -246,4 +243,12 @@ async fn connection(
         p.finish(ended).await;
     }
     outcome
+}
+/// Why a connection ends for its session's cut; a stream over its limits is audited as a
+/// refused publish.
+async fn cut_off(app: &Arc<App>, p: &Publish, peer: SocketAddr, cut: Cut) -> String {
+    if cut == Cut::OverLimits {
+        refused(app, Some(&p.channel), peer, Refusal::OverLimits, "rtmp").await;
+    }
+    format!("session cut: {}", cut.failure().detail)
 }

@@ -1,7 +1,9 @@
-//! An H.264 sequence parameter set rewritten to say that pictures are never reordered
-//! (`max_num_reorder_frames` 0), for the live inspector alone: it is fed lone keyframes,
-//! and a decoder told of B-frames holds each picture back until the next ones arrive, so
-//! the thumbnail would lag by two keyframes. The segments keep the encoder's own set.
+//! An H.264 sequence parameter set read for its picture size (the live session's health and
+//! height limit, whatever the publisher's metadata says), and rewritten to say that pictures
+//! are never reordered (`max_num_reorder_frames` 0), for the live inspector alone: it is fed
+//! lone keyframes, and a decoder told of B-frames holds each picture back until the next
+//! ones arrive, so the thumbnail would lag by two keyframes. The segments keep the encoder's
+//! own set.
 //!
 //! The set is read field by field up to its VUI (ITU-T H.264 7.3.2.1.1 and E.1.1); the
 //! bits before the bitstream restriction are kept as they are and the restriction is
@@ -120,23 +122,31 @@ fn skip_hrd(r: &mut Bits<'_>) -> Option<()> {
     Some(())
 }
 
-/// The SPS NAL unit (header byte first) with no reordering; `None` when it does not read.
-pub fn without_reordering(nal: &[u8]) -> Option<Vec<u8>> {
-    if nal.first()? & 0x1f != 7 {
-        return None;
-    }
-    let rbsp = unescape(&nal[1..]);
-    let mut r = Bits { data: &rbsp, at: 0 };
+/// What a set says before its VUI.
+struct Head {
+    refs: u32,
+    width: u32,
+    height: u32,
+}
+
+/// Reads a set's fields up to its VUI (7.3.2.1.1), with the picture's size after cropping
+/// (7.4.2.1.1).
+fn read_head(r: &mut Bits<'_>) -> Option<Head> {
     let profile = r.bits(8)?;
     r.bits(16)?;
     r.ue()?;
+    // 4:2:0 unless a high profile says otherwise.
+    let (mut chroma, mut separate_planes) = (1, false);
     if matches!(
         profile,
         100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
     ) {
-        let chroma = r.ue()?;
+        chroma = r.ue()?;
+        if chroma > 3 {
+            return None;
+        }
         if chroma == 3 {
-            r.bit()?;
+            separate_planes = r.bit()? == 1;
         }
         r.ue()?;
         r.ue()?;
@@ -180,17 +190,55 @@ pub fn without_reordering(nal: &[u8]) -> Option<Vec<u8>> {
     }
     let refs = r.ue()?;
     r.bit()?;
-    r.ue()?;
-    r.ue()?;
-    if r.bit()? == 0 {
+    let width_mbs = u64::from(r.ue()?) + 1;
+    let height_units = u64::from(r.ue()?) + 1;
+    let frames_only = r.bit()?;
+    if frames_only == 0 {
         r.bit()?;
     }
     r.bit()?;
+    let mut crop = [0u64; 4];
     if r.bit()? == 1 {
-        for _ in 0..4 {
-            r.ue()?;
+        for c in &mut crop {
+            *c = u64::from(r.ue()?);
         }
     }
+    let field_factor = 2 - u64::from(frames_only);
+    let (unit_x, unit_y) = if chroma == 0 || separate_planes {
+        (1, field_factor)
+    } else {
+        let sub_width = if chroma == 3 { 1 } else { 2 };
+        let sub_height = if chroma == 1 { 2 } else { 1 };
+        (sub_width, sub_height * field_factor)
+    };
+    let width = (width_mbs * 16).checked_sub(unit_x * (crop[0] + crop[1]))?;
+    let height = (field_factor * height_units * 16).checked_sub(unit_y * (crop[2] + crop[3]))?;
+    Some(Head {
+        refs,
+        width: u32::try_from(width).ok()?,
+        height: u32::try_from(height).ok()?,
+    })
+}
+
+/// The picture's width and height (after cropping) that an SPS NAL unit (header byte first)
+/// declares; `None` when it does not read.
+pub fn dimensions(nal: &[u8]) -> Option<(u32, u32)> {
+    if nal.first()? & 0x1f != 7 {
+        return None;
+    }
+    let rbsp = unescape(&nal[1..]);
+    let head = read_head(&mut Bits { data: &rbsp, at: 0 })?;
+    Some((head.width, head.height))
+}
+
+/// The SPS NAL unit (header byte first) with no reordering; `None` when it does not read.
+pub fn without_reordering(nal: &[u8]) -> Option<Vec<u8>> {
+    if nal.first()? & 0x1f != 7 {
+        return None;
+    }
+    let rbsp = unescape(&nal[1..]);
+    let mut r = Bits { data: &rbsp, at: 0 };
+    let refs = read_head(&mut r)?.refs;
     let vui_at = r.at;
     let keep_to = if r.bit()? == 1 {
         if r.bit()? == 1 && r.bits(8)? == 255 {
@@ -284,6 +332,41 @@ mod tests {
                 .windows(3)
                 .any(|w| w == [0, 0, 1] || w == [0, 0, 0])
         );
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+            .collect()
+    }
+
+    #[test]
+    fn sizes_are_read_after_cropping() {
+        // Sets x264 wrote (ffmpeg's libx264): baseline with a cropped bottom, baseline at
+        // 1080 lines (cropped from 1088), high profile at an odd width, interlaced PAL.
+        for (sps, size) in [
+            (
+                "6742c01eda0280bfe5c044000003000400000300c83c58ba80",
+                (640, 360),
+            ),
+            (
+                "6742c028da01e0089f97011000000300100000030320f1832a",
+                (1920, 1080),
+            ),
+            (
+                "6764001eacd940d83de6f011000003000100000300320f162d96",
+                (854, 480),
+            ),
+            (
+                "674d4016f405a126c044000003000800000300c87c50aa80",
+                (720, 576),
+            ),
+        ] {
+            assert_eq!(dimensions(&hex(sps)), Some(size), "{sps}");
+        }
+        assert_eq!(dimensions(&[0x68, 1, 2]), None);
+        assert_eq!(dimensions(&[0x67, 0x64, 0, 0x1e]), None, "cut short");
     }
 
     #[test]

@@ -1140,7 +1140,9 @@ fn source_coded(codecs: &[&str], output: &[&str], secs: u32) -> Child {
 /// connection, as encoders do when their operator switches the profile): cityx's own RTMP
 /// client publishes two FLV files made by ffmpeg (640×360, then 1280×720) one after the
 /// other in real time. The channel goes on: the playlist marks a discontinuity within the
-/// one broadcast, and the segments after it are 1280 wide.
+/// one broadcast, and the segments after it are 1280 wide; health reads the size from the
+/// stream's own parameter set. A channel limited to 480 lines refuses the 720-line stream
+/// although no metadata announced it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_codec_change_mid_stream_starts_a_marked_segment() {
     let app = TestApp::spawn().await;
@@ -1158,7 +1160,9 @@ async fn a_codec_change_mid_stream_starts_a_marked_segment() {
         .to_owned();
     let dir = tempfile::tempdir().expect("dir");
     let mut messages = Vec::new();
+    let mut second_part = 0;
     for (i, size) in ["640x360", "1280x720"].into_iter().enumerate() {
+        second_part = messages.len();
         let path = dir.path().join(format!("{i}.flv"));
         let out = Command::new("ffmpeg")
             .args(["-nostdin", "-v", "error", "-f", "lavfi", "-i"])
@@ -1181,6 +1185,40 @@ async fn a_codec_change_mid_stream_starts_a_marked_segment() {
         allow: vec!["127.0.0.0/8".parse().expect("cidr")],
         ..Default::default()
     });
+    // Within its limits, first: the second part alone is over them.
+    let (s, limited) = app
+        .post(
+            "/api/v1/channels",
+            admin,
+            json!({ "name": "限高", "max_height": 480 }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{limited}");
+    let mut over = cityx_live::rtmp_client::Client::connect(&guard, &rtmp)
+        .await
+        .expect("connect");
+    over.publish(limited["stream_key"].as_str().expect("key"))
+        .await
+        .expect("publish");
+    for (kind, ts, data) in messages[second_part..].iter().take(50).cloned() {
+        if over.send(kind, ts - 5000, data).await.is_err() {
+            break;
+        }
+    }
+    let limited_id = limited["channel"]["id"].as_str().expect("id");
+    let cut = channel_until(&app, limited_id, admin, "refused over its limit", |v| {
+        v["channel"]["state"] == "idle" && v["channel"]["health"]["height"] == 720
+    })
+    .await;
+    assert_eq!(
+        cut["channel"]["health"]["error_code"], "unsupported",
+        "{cut}"
+    );
+    let (_, audit) = app
+        .get("/api/v1/audit?action=publish_refused", &app.admin_token)
+        .await;
+    assert!(audit.to_string().contains("over_limits"), "{audit}");
+
     let mut client = cityx_live::rtmp_client::Client::connect(&guard, &rtmp)
         .await
         .expect("connect");
@@ -1194,6 +1232,10 @@ async fn a_codec_change_mid_stream_starts_a_marked_segment() {
         client.send(kind, ts, data).await.expect("send");
     }
     let playlist = playlist_with(&app, &id, admin, 4).await;
+    channel_until(&app, &id, admin, "the new size in health", |v| {
+        v["channel"]["health"]["width"] == 1280 && v["channel"]["health"]["height"] == 720
+    })
+    .await;
     client.unpublish().await.expect("unpublish");
     let (_, ended) = text_of(
         &app,
