@@ -532,6 +532,7 @@ impl Segmenter {
                                 if self.aac.is_some_and(|a| a != c) || self.mp3 {
                                     self.changed = true;
                                 }
+                                self.audio_begins();
                                 self.aac = Some(c);
                                 self.mp3 = false;
                             }
@@ -558,6 +559,9 @@ impl Segmenter {
                 if self.aac.is_some() {
                     self.changed = true;
                     self.aac = None;
+                }
+                if !self.mp3 {
+                    self.audio_begins();
                 }
                 self.mp3 = true;
                 frame = [&[], &data[1..]];
@@ -594,6 +598,15 @@ impl Segmenter {
             },
         );
         finished.or_else(|| self.cut_if_too_big(at))
+    }
+
+    /// Audio that begins after a segment opened without it (a source whose first audio
+    /// follows its first keyframe) is listed from the next keyframe on, in a segment marked
+    /// as a discontinuity, as its program changed.
+    fn audio_begins(&mut self) {
+        if self.video && self.open.is_some() && self.mux.program.audio.is_none() {
+            self.changed = true;
+        }
     }
 
     /// Before a keyframe (or, without video, an audio frame) at `at`: closes the open
@@ -961,6 +974,37 @@ mod tests {
             next.discontinuity,
             "the new parameters follow a discontinuity"
         );
+    }
+
+    #[test]
+    fn audio_that_begins_late_is_listed_from_the_next_keyframe() {
+        let mut s = Segmenter::new(10.0);
+        s.push(Track::Video, 0, &video_header()).expect("fine");
+        assert_eq!(s.push(Track::Video, 0, &frame(true, 100)), Ok(None));
+        s.push(Track::Video, 40, &frame(false, 100)).expect("fine");
+        s.push(Track::Audio, 50, &[0xaf, 0, 0x12, 0x10])
+            .expect("fine");
+        s.push(Track::Audio, 60, &[0xaf, 1, 1, 2, 3]).expect("fine");
+        let first = s
+            .push(Track::Video, 1000, &frame(true, 100))
+            .expect("fine")
+            .expect("cut before the 10 s: the program changed");
+        assert!(!first.discontinuity);
+        assert!(packets(&first.bytes).iter().all(|p| pid(p) != AUDIO_PID));
+        s.push(Track::Audio, 1010, &[0xaf, 1, 1, 2, 3])
+            .expect("fine");
+        let next = s.finish().expect("the rest");
+        assert!(next.discontinuity, "players learn of the new track");
+        assert!(packets(&next.bytes).iter().any(|p| pid(p) == AUDIO_PID));
+        // A stream with audio from the start is not cut early.
+        let mut s = Segmenter::new(10.0);
+        s.push(Track::Video, 0, &video_header()).expect("fine");
+        s.push(Track::Audio, 0, &[0xaf, 0, 0x12, 0x10])
+            .expect("fine");
+        s.push(Track::Video, 0, &frame(true, 100)).expect("fine");
+        s.push(Track::Audio, 60, &[0xaf, 0, 0x12, 0x10])
+            .expect("fine");
+        assert_eq!(s.push(Track::Video, 1000, &frame(true, 100)), Ok(None));
     }
 
     #[test]

@@ -740,8 +740,9 @@ async fn channels_push_to_their_restream_targets() {
     })
     .await;
     // ffprobe starts a live playlist three segments from its end: at the second one here.
-    // The first segment of a remuxed stream may lack audio: ffmpeg's FLV gives AAC's header
-    // with its first frame, which follows the first keyframe in the push.
+    // The first segment of a remuxed stream may be video alone (ffmpeg's FLV gives AAC's
+    // header with its first frame, after the first keyframe in the push); the audio is
+    // listed from the next keyframe on, after a discontinuity.
     playlist_with(&app, &srt_id, admin_a, 4).await;
     let (streams, _) = probe(
         &app.url(&format!("/api/v1/channels/{srt_id}/hls/index.m3u8")),
@@ -1343,7 +1344,9 @@ async fn channels_pull_rtsp_cameras() {
         (&json!(640), &json!("rtsp://127.0.0.1")),
         "{live}"
     );
-    playlist_with(&app, &camera, admin, 3).await;
+    // ffprobe starts three segments from the end, at the second: the first may be video
+    // alone when the camera's audio begins after its first keyframe.
+    playlist_with(&app, &camera, admin, 4).await;
     let (streams, _) = probe(
         &app.url(&format!("/api/v1/channels/{camera}/hls/index.m3u8")),
         Some(admin),
