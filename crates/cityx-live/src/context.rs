@@ -44,7 +44,8 @@ pub struct Live<'a> {
 pub struct LiveLink {
     /// The signed prefix: append `index.m3u8`, a segment's path or `thumb.jpg`.
     pub base: String,
-    /// The playlist under `base`.
+    /// The playlist under `base`: `master.m3u8` for a channel with lower renditions,
+    /// `index.m3u8` otherwise.
     pub playlist: String,
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: time::OffsetDateTime,
@@ -350,14 +351,14 @@ impl<'a> Live<'a> {
 
     /// A signed playback address of a channel the caller may watch (see [`LiveLink`]).
     pub async fn media_link(&self, actor: &Actor, id: ChannelId) -> Result<LiveLink> {
-        self.get(actor, id).await?;
+        let ch = self.get(actor, id).await?;
         let (grant, expires_at) = self
             .media
             .grant(cityx_app::media::Purpose::Live, id, actor)
             .await?;
         let base = format!("/api/v1/live/{grant}/");
         Ok(LiveLink {
-            playlist: format!("{base}index.m3u8"),
+            playlist: format!("{base}{}", playlist_of(&ch)),
             base,
             expires_at,
         })
@@ -403,18 +404,22 @@ impl<'a> Live<'a> {
         let bytes = match caches.file(id, relative) {
             Some(b) => b,
             None => {
-                let (_, bytes) = self
-                    .storage
-                    .read_small(&key, LIVE_FILE)
-                    .await
-                    .map_err(|e| {
-                        if e.is_not_found() {
-                            Error::NotFound("file")
-                        } else {
-                            Error::Internal(e.to_string().into())
-                        }
-                    })?
-                    .ok_or(Error::NotFound("file"))?;
+                let bytes = self.storage.read_small(&key, LIVE_FILE).await.map_err(|e| {
+                    if e.is_not_found() {
+                        Error::NotFound("file")
+                    } else {
+                        Error::Internal(e.to_string().into())
+                    }
+                });
+                let bytes = match bytes {
+                    Ok(Some((_, b))) => b,
+                    // Renditions asked for, no broadcast since: the copy alone.
+                    Ok(None) | Err(Error::NotFound(_)) if relative == crate::ladder::MASTER => {
+                        bytes::Bytes::from(crate::ladder::copy_only_master())
+                    }
+                    Ok(None) => return Err(Error::NotFound("file")),
+                    Err(e) => return Err(e),
+                };
                 caches.keep_file(id, relative, &bytes);
                 bytes
             }
@@ -424,6 +429,15 @@ impl<'a> Live<'a> {
             content_type,
             cache_control,
         })
+    }
+}
+
+/// The playlist a channel's players load: the master when it has lower renditions.
+pub fn playlist_of(ch: &cityx_core::live::Channel) -> &'static str {
+    if ch.renditions.is_empty() {
+        crate::mover::PLAYLIST
+    } else {
+        crate::ladder::MASTER
     }
 }
 

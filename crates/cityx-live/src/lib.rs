@@ -42,6 +42,7 @@ mod context;
 pub mod door;
 pub mod flv;
 mod hls;
+mod ladder;
 mod mover;
 mod package;
 pub mod publish;
@@ -56,7 +57,7 @@ pub mod slate;
 pub mod srt;
 mod targets;
 
-pub use context::{ChannelWithKey, Live, LiveFile, LiveLink, new_stream_key};
+pub use context::{ChannelWithKey, Live, LiveFile, LiveLink, new_stream_key, playlist_of};
 pub use targets::Targets;
 
 use std::sync::Arc;

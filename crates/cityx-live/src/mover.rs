@@ -1,7 +1,8 @@
 //! A session's mover: each finished segment goes into storage as the packager hands it
 //! over, and the channel's time-shift playlist is rewritten after it; the recording's part
 //! lists are kept here, and a finished part becomes an item; segments that slid out of the
-//! window are removed unless a recording still needs them.
+//! window are removed unless a recording still needs them. A lower rendition (`ladder`) has
+//! a mover of its own, with its own playlist and without recording or thumbnail.
 
 use bytes::Bytes;
 use cityx_app::App;
@@ -45,7 +46,17 @@ pub(crate) struct Mover {
     pub recording: Option<Recording>,
     /// Whether the playlist is closed at the end (not when a slate follows).
     pub ends: Arc<AtomicBool>,
+    /// The playlist's name in the channel's folder: `index.m3u8`, or a rendition's.
+    pub playlist: String,
+    /// Where the segments go in the channel's folder: the session's folder, or a
+    /// rendition's folder in it.
+    pub prefix: String,
+    /// Whether the inspector's thumbnail is stored as segments come.
+    pub thumbnails: bool,
 }
+
+/// The main playlist's name.
+pub(crate) const PLAYLIST: &str = "index.m3u8";
 
 /// How often a recording's part list is saved while it grows.
 const SAVE_PART_EVERY: Duration = Duration::from_secs(15);
@@ -194,7 +205,7 @@ impl Mover {
     }
 
     async fn load_playlist(&self) -> LivePlaylist {
-        let Some(key) = self.key("index.m3u8") else {
+        let Some(key) = self.key(&self.playlist) else {
             return LivePlaylist::default();
         };
         match self.storage.read_small(&key, cityx_app::SMALL_FILE).await {
@@ -305,7 +316,7 @@ pub(crate) async fn move_segments(mut m: Mover) {
             duration,
             discontinuity,
         } = finished;
-        let uri = format!("{}/{number}.ts", m.session);
+        let uri = format!("{}/{number}.ts", m.prefix);
         number += 1;
         if !m.put(&uri, Bytes::from(bytes)).await {
             continue;
@@ -330,23 +341,37 @@ pub(crate) async fn move_segments(mut m: Mover) {
         m.record(&segment).await;
         let dropped = playlist.push(segment, m.window_secs);
         first = false;
-        m.put("index.m3u8", Bytes::from(playlist.render())).await;
+        m.put(&m.playlist, Bytes::from(playlist.render())).await;
         m.forget_dropped(dropped).await;
+        if m.thumbnails {
+            m.thumbnail(&mut thumb_changed).await;
+        }
+    }
+    if m.thumbnails {
         m.thumbnail(&mut thumb_changed).await;
     }
-    m.thumbnail(&mut thumb_changed).await;
     if m.ends.load(Ordering::SeqCst) {
         playlist.ended = true;
-        m.put("index.m3u8", Bytes::from(playlist.render())).await;
+        m.put(&m.playlist, Bytes::from(playlist.render())).await;
     }
     m.finish_part().await;
-    let _ = tokio::fs::remove_dir_all(&m.dir).await;
+    if m.thumbnails {
+        let _ = tokio::fs::remove_dir_all(&m.dir).await;
+    }
 }
 
-/// Marks the channel's playlist ended (`#EXT-X-ENDLIST`), for a broadcast that ends without
-/// its session's mover doing it (a slate that could not start).
-pub(crate) async fn end_playlist(storage: &Storage, id: cityx_core::ChannelId) {
-    let Some(key) = StorageKey::live(id, "index.m3u8") else {
+/// Marks the channel's playlists ended (`#EXT-X-ENDLIST`: the main one and its renditions'),
+/// for a broadcast that ends without its session's movers doing it (a slate that could not
+/// start).
+pub(crate) async fn end_playlists(storage: &Storage, channel: &Channel) {
+    end_playlist(storage, channel.id, PLAYLIST).await;
+    for h in &channel.renditions {
+        end_playlist(storage, channel.id, &crate::ladder::playlist_name(*h)).await;
+    }
+}
+
+async fn end_playlist(storage: &Storage, id: cityx_core::ChannelId, name: &str) {
+    let Some(key) = StorageKey::live(id, name) else {
         return;
     };
     let Ok(Some((_, bytes))) = storage.read_small(&key, cityx_app::SMALL_FILE).await else {

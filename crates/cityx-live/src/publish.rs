@@ -6,7 +6,7 @@
 
 use crate::IngestOptions;
 use crate::flv::{self, TagKind};
-use crate::mover::{Mover, Recording, end_playlist, move_segments};
+use crate::mover::{Mover, PLAYLIST, Recording, end_playlists, move_segments};
 use crate::package::{Meter, Packager, Stop, WAITING_SEGMENTS};
 use crate::restream::{Restream, Tee};
 use bytes::Bytes;
@@ -95,8 +95,18 @@ pub struct Publish {
     /// Whether the broadcast ends with this session (the mover closes the playlist); not
     /// when a slate follows.
     ends: Arc<AtomicBool>,
+    /// The channel's lower renditions: started once the input's size is known.
+    ladder: std::sync::Mutex<Rungs>,
     app: Arc<App>,
     opts: Arc<IngestOptions>,
+}
+
+/// Where a session's lower renditions stand.
+enum Rungs {
+    /// The channel asks for some; the input's size is not known yet.
+    Waiting,
+    Running(crate::ladder::Ladder),
+    Off,
 }
 
 /// Tells the channel's station of the alarms that changed from `before` to `now`.
@@ -176,7 +186,15 @@ impl Publish {
             lost: lost.clone(),
             survives: std::sync::OnceLock::new(),
             recording: (channel.record && !slate).then(Recording::new),
+            playlist: PLAYLIST.into(),
+            prefix: session.clone(),
+            thumbnails: true,
         }));
+        let ladder = if channel.renditions.is_empty() {
+            Rungs::Off
+        } else {
+            Rungs::Waiting
+        };
         let reporter = tokio::spawn(report(
             channel.clone(),
             session.clone(),
@@ -200,6 +218,7 @@ impl Publish {
             meter,
             ends,
             app,
+            ladder: std::sync::Mutex::new(ladder),
             opts,
         })
     }
@@ -211,6 +230,7 @@ impl Publish {
 
     /// Passes a video or audio message on; the session's cut when it can take no more.
     pub async fn feed(&self, kind: TagKind, timestamp: u32, data: &Bytes) -> Result<(), Cut> {
+        let mut size = None;
         {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             seen.bytes += data.len() as u64;
@@ -223,6 +243,7 @@ impl Publish {
                     }
                     // The size the stream itself declares, whatever the metadata said.
                     if let Some((w, h)) = flv::avc_dimensions(data) {
+                        size = Some((w, h));
                         seen.health.width = w;
                         seen.health.height = h;
                         if self.channel.max_height > 0 && h > self.channel.max_height {
@@ -264,6 +285,7 @@ impl Publish {
         match pushed {
             Ok(()) => {
                 self.tee.send(kind, timestamp, data);
+                self.feed_ladder(kind, timestamp, data, size).await;
                 Ok(())
             }
             Err(stop) => {
@@ -276,6 +298,57 @@ impl Publish {
                     .unwrap_or_else(|e| e.into_inner())
                     .get_or_insert(cut);
                 Err(cut)
+            }
+        }
+    }
+
+    /// Passes a message to the lower renditions, starting them at the first size the input
+    /// declares (with the rungs below it; with none, the master lists the copy alone).
+    async fn feed_ladder(
+        &self,
+        kind: TagKind,
+        timestamp: u32,
+        data: &[u8],
+        size: Option<(u32, u32)>,
+    ) {
+        let copy_only = {
+            let mut ladder = self.ladder.lock().unwrap_or_else(|e| e.into_inner());
+            match (&mut *ladder, size) {
+                (Rungs::Running(l), _) => {
+                    l.feed(kind, timestamp, data);
+                    false
+                }
+                (Rungs::Waiting, Some((w, h))) => {
+                    let rungs = crate::ladder::rungs_below(&self.channel.renditions, h);
+                    if rungs.is_empty() {
+                        *ladder = Rungs::Off;
+                        true
+                    } else {
+                        let session = crate::ladder::Session {
+                            channel: self.channel.clone(),
+                            session: self.session.clone(),
+                            app: self.app.clone(),
+                            opts: self.opts.clone(),
+                            lost: self.lost.clone(),
+                            ends: self.ends.clone(),
+                        };
+                        let mut l = crate::ladder::Ladder::start(session, (w, h), rungs);
+                        l.feed(kind, timestamp, data);
+                        *ladder = Rungs::Running(l);
+                        false
+                    }
+                }
+                _ => false,
+            }
+        };
+        if copy_only
+            && !self.lost.load(Ordering::SeqCst)
+            && let Some(key) =
+                cityx_storage::StorageKey::live(self.channel.id, crate::ladder::MASTER)
+        {
+            let master = Bytes::from(crate::ladder::copy_only_master());
+            if let Err(e) = self.app.storage().put(&key, master).await {
+                tracing::warn!(channel = %self.channel.id, error = %e, "could not store a master playlist");
             }
         }
     }
@@ -350,6 +423,13 @@ impl Publish {
         if let Some(m) = self.mover.take() {
             let _ = tokio::time::timeout(Duration::from_secs(30), m).await;
         }
+        let ladder = std::mem::replace(
+            &mut *self.ladder.lock().unwrap_or_else(|e| e.into_inner()),
+            Rungs::Off,
+        );
+        if let Rungs::Running(l) = ladder {
+            l.finish().await;
+        }
         self.reporter.abort();
         let mut health = self
             .seen
@@ -397,7 +477,7 @@ impl Publish {
                 Ok(false) => return,
                 Err(e) => {
                     tracing::warn!(channel = %self.channel.id, error = %e, "could not hand a channel to its slate");
-                    end_playlist(self.app.storage(), self.channel.id).await;
+                    end_playlists(self.app.storage(), &self.channel).await;
                 }
             }
         }

@@ -151,7 +151,7 @@ pub(crate) fn cover(
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(channel = %channel.id, error = %e, "could not make a slate");
-                crate::mover::end_playlist(app.storage(), channel.id).await;
+                crate::mover::end_playlists(app.storage(), &channel).await;
                 let _ = app
                     .repo()
                     .release_channel(channel.id, &session, &last)
@@ -160,6 +160,7 @@ pub(crate) fn cover(
             }
         };
         let id = channel.id;
+        let ended = channel.clone();
         let publish = match Publish::start(
             channel,
             session.clone(),
@@ -171,7 +172,7 @@ pub(crate) fn cover(
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(channel = %id, error = %e, "could not start a slate");
-                crate::mover::end_playlist(app.storage(), id).await;
+                crate::mover::end_playlists(app.storage(), &ended).await;
                 let _ = app.repo().release_channel(id, &session, &last).await;
                 return;
             }

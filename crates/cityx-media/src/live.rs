@@ -126,6 +126,116 @@ pub fn remux_to_flv_args(program: &crate::sniff::Program, key_secs: u32) -> Vec<
     args
 }
 
+/// One lower rendition of a live channel: its height and video bit rate (kbit/s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rung {
+    pub height: u32,
+    pub kbps: u32,
+}
+
+/// The rendition list file ffmpeg appends a line to (`name,start,end`) as each of a rung's
+/// segments is finished.
+pub fn rung_list(height: u32) -> String {
+    format!("r{height}.csv")
+}
+
+/// The arguments of ffmpeg that encode a live channel's lower renditions from its MPEG-TS on
+/// standard input (cityx's own muxer's, H.264 and AAC): one decode, the picture scaled once
+/// per rung, each encoded to H.264 with a keyframe every `segment_secs` and cut into
+/// MPEG-TS segments of that length in the working directory (`r<height>-<n>.ts`, listed in
+/// [`rung_list`] as each ends); the audio is copied. Progress goes to stderr every second.
+pub fn ladder_args(rungs: &[Rung], segment_secs: u32) -> Vec<OsString> {
+    let secs = segment_secs.max(1);
+    let mut args: Vec<OsString> = [
+        "-nostdin",
+        "-hide_banner",
+        "-v",
+        "error",
+        "-stats",
+        "-stats_period",
+        "1",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    args.extend(crate::hardened_stream_input("mpegts"));
+    let labels: String = (0..rungs.len()).map(|i| format!("[s{i}]")).collect();
+    let mut graph = format!("[0:v:0]split={}{labels}", rungs.len());
+    for (i, r) in rungs.iter().enumerate() {
+        graph.push_str(&format!(";[s{i}]scale=-2:{}[v{i}]", r.height));
+    }
+    args.extend([OsString::from("-filter_complex"), OsString::from(graph)]);
+    let keys = format!("expr:gte(t,n_forced*{secs})");
+    for (i, r) in rungs.iter().enumerate() {
+        let (rate, max, buf) = (
+            format!("{}k", r.kbps),
+            format!("{}k", r.kbps * 6 / 5),
+            format!("{}k", r.kbps * 2),
+        );
+        let out = [
+            "-map",
+            &format!("[v{i}]"),
+            "-map",
+            "0:a:0?",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+            "-b:v",
+            &rate,
+            "-maxrate",
+            &max,
+            "-bufsize",
+            &buf,
+            "-force_key_frames",
+            &keys,
+            "-c:a",
+            "copy",
+            "-f",
+            "segment",
+            "-segment_time",
+            &secs.to_string(),
+            "-segment_format",
+            "mpegts",
+            "-segment_list",
+            &rung_list(r.height),
+            "-segment_list_type",
+            "csv",
+            "-segment_list_flags",
+            "live",
+            &format!("r{}-%d.ts", r.height),
+        ]
+        .map(OsString::from);
+        args.extend(out);
+    }
+    args
+}
+
+/// A rung's finished segments from its list file's text (`name,start,end` per line, only
+/// lines ended by a newline: the last may be being written), from line `from` on: the file
+/// name and its duration.
+pub fn rung_segments(list: &str, from: usize) -> Vec<(String, f64)> {
+    list.split_inclusive('\n')
+        .skip(from)
+        .map_while(|line| {
+            let line = line.strip_suffix('\n')?;
+            let mut parts = line.split(',');
+            let name = parts.next()?.trim();
+            let start: f64 = parts.next()?.trim().parse().ok()?;
+            let end: f64 = parts.next()?.trim().parse().ok()?;
+            let plain = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            (plain && end >= start).then(|| (name.to_owned(), end - start))
+        })
+        .collect()
+}
+
 /// The slate's frame rate; its picture is one group of [`SLATE_FRAMES`] frames.
 pub const SLATE_FPS: u32 = 25;
 /// Frames in the slate's one group of pictures (two seconds), which is repeated.
@@ -498,6 +608,51 @@ mod tests {
         assert!(
             joined.contains("signalstats") && joined.contains(THUMBNAIL),
             "{joined}"
+        );
+    }
+
+    #[test]
+    fn the_ladder_decodes_once_and_lists_each_rungs_segments() {
+        let rungs = [
+            Rung {
+                height: 720,
+                kbps: 2500,
+            },
+            Rung {
+                height: 360,
+                kbps: 800,
+            },
+        ];
+        let args: Vec<String> = ladder_args(&rungs, 2)
+            .into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("-protocol_whitelist pipe"), "{joined}");
+        assert!(
+            joined.contains("[0:v:0]split=2[s0][s1];[s0]scale=-2:720[v0];[s1]scale=-2:360[v1]")
+        );
+        assert_eq!(args.iter().filter(|a| *a == "libx264").count(), 2);
+        assert!(
+            joined.contains("-b:v 800k -maxrate 960k -bufsize 1600k"),
+            "{joined}"
+        );
+        assert!(joined.ends_with(
+            "-segment_list r360.csv -segment_list_type csv -segment_list_flags live r360-%d.ts"
+        ));
+        let list = "r360-0.ts,0.000000,2.000000\nr360-1.ts,2.000000,4.040000\nr360-2.ts,4.04,6.0";
+        assert_eq!(
+            rung_segments(list, 0),
+            vec![
+                ("r360-0.ts".to_owned(), 2.0),
+                ("r360-1.ts".to_owned(), 2.04)
+            ],
+            "a line still being written is not read"
+        );
+        assert_eq!(rung_segments(list, 1).len(), 1);
+        assert!(
+            rung_segments("../x.ts,0,1\n", 0).is_empty(),
+            "plain names only"
         );
     }
 

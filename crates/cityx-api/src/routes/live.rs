@@ -38,7 +38,8 @@ pub struct ChannelBody {
     pub dvr_minutes: Option<u32>,
     /// Record every broadcast into items (parts of at most two hours).
     pub record: Option<bool>,
-    /// Pull the signal instead of taking a publisher: `rtmp://host/app/stream`,
+    /// Pull the signal instead of taking a publisher: `rtmp(s)://host/app/stream`,
+    /// `rtsp://host[:port]/path`, `srt://host:port[?streamid=…&passphrase=…]`,
     /// `http(s)://…/index.m3u8` (HLS, MPEG-TS segments) or `channel:<id>` (another channel
     /// shared with the station). Empty: published to (the default).
     #[schema(max_length = 1024)]
@@ -47,6 +48,11 @@ pub struct ChannelBody {
     /// `203.0.113.0/24`, at most 50); empty: anyone with the key.
     #[schema(max_items = 50)]
     pub publish_cidrs: Option<Vec<String>>,
+    /// Heights of lower renditions encoded beside the input's copy, for players that switch
+    /// by bandwidth (an ABR ladder, `master.m3u8`): up to 3 of 1080, 720, 540, 480, 360,
+    /// 240; those not below the input's height are left out. Empty: the copy alone.
+    #[schema(max_items = 3)]
+    pub renditions: Option<Vec<u32>>,
 }
 
 /// The passphrase SRT publishers must encrypt with.
@@ -159,6 +165,11 @@ fn input_of<'a>(
             .or(current.and_then(|c| c.pull_url.as_deref()))
             .unwrap_or(""),
         publish_cidrs: cidrs,
+        renditions: body
+            .renditions
+            .clone()
+            .or(current.map(|c| c.renditions.clone()))
+            .unwrap_or_default(),
     };
     (input, shared)
 }

@@ -218,6 +218,9 @@ pub struct Channel {
     pub pull_url: Option<String>,
     /// The addresses publishers may come from (CIDRs); empty: any. For its managers only.
     pub publish_cidrs: Vec<String>,
+    /// Heights of the lower renditions viewers may be switched to (an ABR ladder, encoded
+    /// from the input beside its copy), tallest first; empty: the copy alone.
+    pub renditions: Vec<u32>,
     /// The SRT passphrase's last characters when SRT publishers must encrypt with one
     /// (empty: no passphrase). For its managers only.
     pub srt_passphrase_hint: String,
@@ -285,6 +288,8 @@ pub struct ChannelFields {
     pub pull_url: Option<String>,
     /// Normalised CIDRs (a bare address is its own /32 or /128).
     pub publish_cidrs: Vec<String>,
+    /// Rendition heights from [`RENDITION_HEIGHTS`], tallest first, without repeats.
+    pub renditions: Vec<u32>,
 }
 
 /// A channel as a form or the API sends it.
@@ -302,6 +307,26 @@ pub struct ChannelInput<'a> {
     pub pull_url: &'a str,
     /// Addresses or CIDRs publishers may come from; none: any.
     pub publish_cidrs: Vec<&'a str>,
+    /// Heights of the lower renditions (an ABR ladder); none: the copy alone.
+    pub renditions: Vec<u32>,
+}
+
+/// The heights a channel's lower renditions may have.
+pub const RENDITION_HEIGHTS: [u32; 6] = [1080, 720, 540, 480, 360, 240];
+/// The most lower renditions a channel has (each costs an encode).
+pub const MAX_RENDITIONS: usize = 3;
+
+/// The nominal video bit rate (kbit/s) of a rendition `height` lines tall, for its encode
+/// and for the master playlist's `BANDWIDTH`.
+pub fn rendition_kbps(height: u32) -> u32 {
+    match height {
+        h if h >= 1080 => 4500,
+        h if h >= 720 => 2500,
+        h if h >= 540 => 1600,
+        h if h >= 480 => 1200,
+        h if h >= 360 => 800,
+        _ => 400,
+    }
 }
 
 /// The most entries a channel's publisher allow-list holds.
@@ -464,6 +489,29 @@ impl ChannelInput<'_> {
                 format!("at most {MAX_PUBLISH_CIDRS} addresses"),
             ));
         }
+        let mut renditions: Vec<u32> = Vec::new();
+        for h in &self.renditions {
+            if !RENDITION_HEIGHTS.contains(h) {
+                c.push(FieldError::new(
+                    "renditions",
+                    "bad_value",
+                    format!(
+                        "a rendition is {} lines tall",
+                        RENDITION_HEIGHTS.map(|h| h.to_string()).join(", ")
+                    ),
+                ));
+            } else if !renditions.contains(h) {
+                renditions.push(*h);
+            }
+        }
+        renditions.sort_unstable_by(|a, b| b.cmp(a));
+        if renditions.len() > MAX_RENDITIONS {
+            c.push(FieldError::new(
+                "renditions",
+                "too_many",
+                format!("at most {MAX_RENDITIONS} renditions"),
+            ));
+        }
         c.finish(ChannelFields {
             name,
             description,
@@ -475,6 +523,7 @@ impl ChannelInput<'_> {
             record: self.record,
             pull_url,
             publish_cidrs,
+            renditions,
         })
     }
 }
@@ -725,6 +774,7 @@ mod tests {
             record: false,
             pull_url: None,
             publish_cidrs: vec!["203.0.113.0/24".into()],
+            renditions: Vec::new(),
             srt_passphrase_hint: "6789".into(),
             state: ChannelState::Idle,
             live_since: None,
@@ -735,6 +785,25 @@ mod tests {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    #[test]
+    fn renditions_are_known_heights_tallest_first() {
+        let input = |renditions: Vec<u32>| ChannelInput {
+            name: "n",
+            renditions,
+            ..Default::default()
+        };
+        let fields = input(vec![360, 720, 360]).validate().expect("valid");
+        assert_eq!(fields.renditions, [720, 360]);
+        for bad in [vec![500], vec![1080, 720, 480, 240]] {
+            let errors = input(bad.clone()).validate().expect_err("refused");
+            assert!(
+                errors.iter().any(|e| e.field == "renditions"),
+                "{bad:?}: {errors:?}"
+            );
+        }
+        assert!(rendition_kbps(720) > rendition_kbps(360));
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub async fn caps_hold_when_requests_race_for_the_last_places(repo: Arc<dyn Repo
                 record: false,
                 pull_url: None,
                 publish_cidrs: vec![],
+                renditions: vec![],
             };
             repo.insert_channel(
                 ChannelId::new(),

@@ -23,6 +23,7 @@ fn fields(name: &str, visibility: Visibility, shared_with: Vec<StationId>) -> Ch
         record: false,
         pull_url: None,
         publish_cidrs: Vec::new(),
+        renditions: Vec::new(),
     }
 }
 
@@ -449,6 +450,7 @@ pub async fn pulling_channels_are_offered_while_unheld(repo: Arc<dyn Repo>) {
     let mut f = fields("p", Visibility::Private, vec![]);
     f.pull_url = ch.pull_url.clone();
     f.publish_cidrs = vec!["203.0.113.0/24".into(), "2001:db8::/32".into()];
+    f.renditions = vec![720, 360];
     repo.update_channel(
         TenantScope::Station(a.id),
         pulling,
@@ -480,6 +482,7 @@ pub async fn pulling_channels_are_offered_while_unheld(repo: Arc<dyn Repo>) {
         .await
         .expect("get");
     assert_eq!(ch.publish_cidrs, f.publish_cidrs);
+    assert_eq!(ch.renditions, [720, 360]);
     assert_eq!(ch.srt_passphrase_hint, "6789");
     assert_eq!(
         repo.channel_passphrase(pulling)

@@ -1137,6 +1137,97 @@ fn source_coded(codecs: &[&str], output: &[&str], secs: u32) -> Child {
         .expect("ffmpeg runs")
 }
 
+/// A channel with lower renditions (an ABR ladder): the API takes known heights only; a
+/// 640×360 input gets its 240-line rung encoded beside the copy (the 720-line one, taller
+/// than the input, is left out), `master.m3u8` lists both, the signed playback address
+/// names the master, the rung's playlist has H.264 segments 240 lines tall with the audio,
+/// and the broadcast's end closes the rung's playlist too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_offer_lower_renditions() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let admin = &w.user("station_admin@a").token;
+    let (s, bad) = app
+        .post(
+            "/api/v1/channels",
+            admin,
+            json!({ "name": "多码率", "renditions": [500] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert!(bad.to_string().contains("renditions"), "{bad}");
+    let (s, made) = app
+        .post(
+            "/api/v1/channels",
+            admin,
+            json!({ "name": "多码率", "renditions": [240, 720] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    assert_eq!(made["channel"]["renditions"], json!([720, 240]));
+    let id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let key = made["stream_key"].as_str().expect("key");
+    let rtmp = made["ingest"]["rtmp_url"].as_str().expect("rtmp");
+    // Before any broadcast the master names the copy alone.
+    let (s, master) = text_of(
+        &app,
+        &format!("/api/v1/channels/{id}/hls/master.m3u8"),
+        admin,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{master}");
+    assert!(master.trim_end().ends_with("index.m3u8"), "{master}");
+
+    let mut encoder = publish(&format!("{rtmp}/{key}"), 14);
+    let rung = format!("/api/v1/channels/{id}/hls/r240.m3u8");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (s, text) = text_of(&app, &rung, admin).await;
+        if s == StatusCode::OK && text.matches("#EXTINF:").count() >= 3 {
+            assert!(text.contains("#EXT-X-PROGRAM-DATE-TIME"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rendition: {s} {text}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (_, master) = text_of(
+        &app,
+        &format!("/api/v1/channels/{id}/hls/master.m3u8"),
+        admin,
+    )
+    .await;
+    let variants: Vec<&str> = master.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(variants, ["index.m3u8", "r240.m3u8"], "{master}");
+    assert!(
+        master.contains("RESOLUTION=640x360") && master.contains("RESOLUTION=426x240"),
+        "{master}"
+    );
+    let (_, link) = app
+        .get(&format!("/api/v1/channels/{id}/media"), admin)
+        .await;
+    assert!(
+        link["playlist"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("/master.m3u8")),
+        "{link}"
+    );
+    let (streams, _) = probe(&app.url(&rung), Some(admin), "stream=codec_name,height").await;
+    assert!(
+        streams.contains("h264,240") && streams.contains("aac"),
+        "the rung: {streams}"
+    );
+    assert!(encoder.wait().await.expect("ffmpeg").success());
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let (_, text) = text_of(&app, &rung, admin).await;
+        if text.contains("#EXT-X-ENDLIST") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rung never ended: {text}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// An encoder that changes its picture size mid-stream (a new H.264 header on the same RTMP
 /// connection, as encoders do when their operator switches the profile): cityx's own RTMP
 /// client publishes two FLV files made by ffmpeg (640×360, then 1280×720) one after the

@@ -85,6 +85,7 @@ pub struct ChannelForm {
     pub pull_url: String,
     /// One address or CIDR per line.
     pub publish_cidrs: String,
+    pub renditions: Vec<u32>,
     pub errs: FormErrors,
 }
 
@@ -100,6 +101,7 @@ impl ChannelForm {
             record: false,
             pull_url: String::new(),
             publish_cidrs: String::new(),
+            renditions: Vec::new(),
             errs: FormErrors::default(),
         }
     }
@@ -115,8 +117,17 @@ impl ChannelForm {
             record: c.record,
             pull_url: c.pull_url.clone().unwrap_or_default(),
             publish_cidrs: c.publish_cidrs.join("\n"),
+            renditions: c.renditions.clone(),
             errs: FormErrors::default(),
         }
+    }
+
+    /// The rendition heights a form offers, and whether each is ticked.
+    pub fn rendition_choices(&self) -> Vec<(u32, bool)> {
+        cityx_core::live::RENDITION_HEIGHTS
+            .iter()
+            .map(|h| (*h, self.renditions.contains(h)))
+            .collect()
     }
 
     /// The visibilities a form offers (naming stations is done through the API).
@@ -166,6 +177,19 @@ pub struct ChannelPost {
     /// One address or CIDR per line (or separated by commas or spaces).
     #[serde(default)]
     pub publish_cidrs: String,
+    /// Checkboxes, one per rendition height: present when ticked.
+    #[serde(default)]
+    pub rendition_1080: Option<String>,
+    #[serde(default)]
+    pub rendition_720: Option<String>,
+    #[serde(default)]
+    pub rendition_540: Option<String>,
+    #[serde(default)]
+    pub rendition_480: Option<String>,
+    #[serde(default)]
+    pub rendition_360: Option<String>,
+    #[serde(default)]
+    pub rendition_240: Option<String>,
 }
 
 /// A number field: empty is 0; anything else that is not a number is out of every range.
@@ -179,6 +203,22 @@ fn number(v: &str) -> u32 {
 }
 
 impl ChannelPost {
+    /// The ticked rendition heights.
+    fn renditions(&self) -> Vec<u32> {
+        [
+            (1080, &self.rendition_1080),
+            (720, &self.rendition_720),
+            (540, &self.rendition_540),
+            (480, &self.rendition_480),
+            (360, &self.rendition_360),
+            (240, &self.rendition_240),
+        ]
+        .into_iter()
+        .filter(|(_, ticked)| ticked.is_some())
+        .map(|(h, _)| h)
+        .collect()
+    }
+
     fn input(&self) -> ChannelInput<'_> {
         ChannelInput {
             name: &self.name,
@@ -199,6 +239,7 @@ impl ChannelPost {
                 .split(|c: char| c == ',' || c.is_whitespace())
                 .filter(|s| !s.is_empty())
                 .collect(),
+            renditions: self.renditions(),
         }
     }
 
@@ -213,6 +254,7 @@ impl ChannelPost {
             record: self.record.is_some(),
             pull_url: self.pull_url.clone(),
             publish_cidrs: self.publish_cidrs.clone(),
+            renditions: self.renditions(),
             errs,
         }
     }
@@ -482,7 +524,11 @@ async fn channel_page(
     let manage = Live::may_manage(&u.actor, &ch);
     let playlist_src = match Live::of(&st.app).media_link(&u.actor, ch.id).await {
         Ok(link) => link.playlist,
-        Err(_) => format!("/api/v1/channels/{}/hls/index.m3u8", ch.id),
+        Err(_) => format!(
+            "/api/v1/channels/{}/hls/{}",
+            ch.id,
+            cityx_live::playlist_of(&ch)
+        ),
     };
     let mut targets = if manage {
         live_targets::rows(st, u, ch.id).await
