@@ -98,6 +98,11 @@ test("a station admin creates a channel, an encoder publishes with the shown key
   assert.equal(await window.evaluate((el) => el.validity.rangeUnderflow), true);
   assert.equal(await page.getByText("频道设置已保存").count(), 0, "nothing was saved");
   await window.fill("120");
+  // A lower rendition for viewers on slow networks: the player then loads the master.
+  await page.getByRole("checkbox", { name: "240p" }).check();
+  await page.getByRole("button", { name: "保存设置" }).click();
+  await page.getByText("频道设置已保存").waitFor();
+  assert.match(await page.locator("video[data-live]").getAttribute("data-src"), /\/master\.m3u8$/);
 
   encoder = publish(`${rtmp}/${key}`, 90);
   // The page notices the signal by itself, with the input's health, and plays.

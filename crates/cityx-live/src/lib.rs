@@ -12,7 +12,9 @@
 //! playlist, a hardened ffmpeg that sees a keyframe every few seconds draws the thumbnail,
 //! and the meter behind the alarms reads the picture's luma and the audio's level), the
 //! health report that also renews the session's hold on the channel, the standby session
-//! that covers a dropped input ([`slate`]), the pushes to restream targets ([`restream`]), and the serving of a
+//! that covers a dropped input ([`slate`]), the lower renditions a channel may ask for
+//! (`ladder`: one ffmpeg per session, a mover per rung, `master.m3u8`), the pushes to
+//! restream targets ([`restream`]), and the serving of a
 //! channel's files to many viewers under signed addresses (`serve`: short-lived caches of
 //! rights, playlists and segments).
 //! Its repository traits, SQL and row mapping are `cityx-db/src/sql/live.rs` and
