@@ -207,6 +207,13 @@ test("the admin adds a restream target; while on air the push shows its state, t
   assert.ok((await row.textContent()).includes(`…${partner.stream_key.slice(-4)}`), "the key's last four");
   assert.equal(await page.content().then((html) => html.includes(partner.stream_key)), false, "the key is not on the page");
 
+  // A partner nobody answers for (port 9): its failure is named in Chinese, with the
+  // operators' English detail as the hover text.
+  const dead = await api(server, "POST", `/api/v1/channels/${id}/targets`, token, {
+    name: "失联平台", url: "rtmp://127.0.0.1:9/live", key: "dead-key-0123456789",
+  });
+  await page.reload();
+
   // On air: the push turns live by itself, and the partner's channel goes live from it.
   const { channel: mine } = await api(server, "GET", `/api/v1/channels/${id}`, token);
   assert.equal(mine.state, "idle");
@@ -225,7 +232,14 @@ test("the admin adds a restream target; while on air the push shows its state, t
     if (!partnerLive) await new Promise((r) => setTimeout(r, 250));
   }
   assert.ok(partnerLive, "the partner's channel went live from the push");
+  const deadRow = page.locator("[data-target]", { hasText: "失联平台" });
+  await deadRow.locator(".badge", { hasText: "重试中" }).waitFor({ timeout: 20_000 });
+  const failure = deadRow.locator("[data-target-error]");
+  await failure.filter({ hasText: "无法连接" }).waitFor();
+  assert.equal((await failure.textContent()).trim(), "无法连接", "no English after the Chinese");
+  assert.match(await failure.getAttribute("title"), /connect/);
   await shot(page, "45-live-restream-on-air");
+  await api(server, "DELETE", `/api/v1/channels/${id}/targets/${dead.id}`, token);
 
   // Switched off, it stops; removed after a confirmation, it is gone.
   await row.getByRole("button", { name: "停用" }).click();

@@ -18,14 +18,17 @@ const shown = document.querySelector("[data-replace-url]");
 if (shown) history.replaceState(null, "", shown.dataset.replaceUrl);
 
 // The alarms' and troubles' names in the page's language, and a failure as the page says it:
-// the code's name, then the operators' detail.
+// the code's name, then the operators' detail (in Chinese, the name alone, with the English
+// detail as its hover text: `troubleDetail`).
 const namesScript = document.getElementById("live-names");
 const names = namesScript ? JSON.parse(namesScript.textContent || "{}") : {};
+const chinese = (document.documentElement.lang || "").startsWith("zh");
 const troubleText = (code, detail) => {
   const name = code && names.troubles ? names.troubles[code] || code : "";
-  if (name && detail) return `${name} · ${detail}`;
+  if (name && detail && !chinese) return `${name} · ${detail}`;
   return name || detail || "";
 };
+const troubleDetail = (code, detail) => (code && chinese ? detail || "" : "");
 
 const video = document.querySelector("video[data-live]");
 if (video) {
@@ -56,6 +59,12 @@ if (video) {
     for (const dd of document.querySelectorAll("[data-health]")) {
       const value = text[dd.dataset.health];
       if (value !== undefined) dd.textContent = value;
+    }
+    const errorCell = document.querySelector('[data-health="error"]');
+    if (errorCell) {
+      const detail = troubleDetail(h.error_code, h.error);
+      if (detail) errorCell.title = detail;
+      else errorCell.removeAttribute("title");
     }
     if (alarmsCell) alarmsCell.classList.toggle("alarm", (h.alarms || []).length > 0);
   };
@@ -146,6 +155,9 @@ if (targets) {
         const text = troubleText(t.error_code, t.error);
         const past = t.state === "idle" || t.state === "live";
         error.textContent = text && past ? targets.dataset.lastError + text : text;
+        const detail = troubleDetail(t.error_code, t.error);
+        if (detail) error.title = detail;
+        else error.removeAttribute("title");
         error.hidden = !error.textContent;
         row.querySelector("[data-target-sent]").textContent = megabytes(t.bytes);
         row.querySelector("[data-target-kbps]").textContent = String(t.kbps);

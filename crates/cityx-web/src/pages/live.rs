@@ -57,9 +57,24 @@ fn names_json(t: T) -> String {
 /// then the operators' detail (in English).
 pub(super) fn trouble_text(t: T, code: Option<cityx_core::live::Trouble>, detail: &str) -> String {
     match code {
-        Some(c) if detail.is_empty() => t.get2("live.trouble.", c.as_str()),
+        // In Chinese the code's name alone; the operators' English detail is its hover
+        // text (`trouble_detail`).
+        Some(c) if detail.is_empty() || t.is_zh() => t.get2("live.trouble.", c.as_str()),
         Some(c) => format!("{} · {detail}", t.get2("live.trouble.", c.as_str())),
         None => detail.to_owned(),
+    }
+}
+
+/// The English detail of a failure that [`trouble_text`] leaves out, for a hover text.
+pub(super) fn trouble_detail(
+    t: T,
+    code: Option<cityx_core::live::Trouble>,
+    detail: &str,
+) -> String {
+    if code.is_some() && t.is_zh() {
+        detail.to_owned()
+    } else {
+        String::new()
     }
 }
 
@@ -337,6 +352,8 @@ pub struct Figure {
     pub id: &'static str,
     pub label: String,
     pub value: String,
+    /// A hover text (the English detail of a failure named in Chinese).
+    pub title: String,
 }
 
 fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
@@ -376,11 +393,21 @@ fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
         out.push(("remote", dash(h.remote)));
         out.push(("error", dash(trouble_text(t, h.error_code, &h.error))));
     }
+    let detail = if manage {
+        trouble_detail(t, h.error_code, &h.error)
+    } else {
+        String::new()
+    };
     out.into_iter()
         .map(|(id, value)| Figure {
             id,
             label: t.get2("live.health.", id),
             value,
+            title: if id == "error" {
+                detail.clone()
+            } else {
+                String::new()
+            },
         })
         .collect()
 }

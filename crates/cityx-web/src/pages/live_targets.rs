@@ -29,6 +29,8 @@ pub struct TargetRow {
     pub kbps: u32,
     pub attempts: u32,
     pub error: String,
+    /// The failure's English detail when `error` names it in Chinese (a hover text).
+    pub error_detail: String,
     /// Mistakes of its change form, when it came back.
     pub errs: FormErrors,
 }
@@ -47,6 +49,7 @@ impl TargetRow {
             kbps: target.kbps,
             attempts: target.attempts,
             error: error_text(t, target),
+            error_detail: super::live::trouble_detail(t, target.error_code, &target.error),
             errs: FormErrors::default(),
         }
     }
