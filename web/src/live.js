@@ -56,6 +56,10 @@ if (video) {
       level: h.audio_db === null || h.audio_db === undefined ? "—" : h.audio_db.toFixed(1),
       alarms: (h.alarms || []).map((a) => alarmNames[a] || a).join("、") || "—",
     };
+    // On the slate there is no input: its figures would be the card's.
+    if (h.slate) {
+      for (const id of ["video", "audio", "size", "fps", "kbps", "keyframe", "uptime", "level"]) text[id] = "—";
+    }
     for (const dd of document.querySelectorAll("[data-health]")) {
       const value = text[dd.dataset.health];
       if (value !== undefined) dd.textContent = value;

@@ -1876,6 +1876,26 @@ async fn dropped_inputs_raise_alarms_and_go_on_a_slate_until_they_return() {
         slated["channel"]["health"]["error_code"], "dropped",
         "why the input dropped stays in the slate's report: {slated}"
     );
+    // The page shows no input figures while the slate covers the input (they would be the
+    // card's), and names why the input dropped.
+    let mut b = crate::web::Browser::new(&app);
+    b.sign_in(&w.user("station_admin@a").email, cityx_testkit::PASSWORD)
+        .await;
+    let page = b.get(&format!("/live/{id}")).await;
+    assert_eq!(page.status, 200);
+    for figure in ["size", "fps", "kbps", "video"] {
+        assert!(
+            page.body
+                .contains(&format!("data-health=\"{figure}\">—</dd>")),
+            "{figure} on the slate: {}",
+            page.body
+        );
+    }
+    assert!(
+        page.body.contains(">推流端异常断开</dd>"),
+        "why, in Chinese alone: {}",
+        page.body
+    );
     let told = alarms_told(&app, admin).await;
     for expected in [("no_signal", true), ("black", false), ("silence", false)] {
         assert!(

@@ -6,17 +6,17 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use std::collections::BTreeMap;
 
 /// A minimal browser: keeps cookies, does not follow redirects.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     cookies: BTreeMap<String, String>,
     /// Raw Set-Cookie values seen, to check attributes.
     set_cookies: Vec<String>,
 }
 
-struct Page {
-    status: u16,
+pub(crate) struct Page {
+    pub(crate) status: u16,
     location: String,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -47,7 +47,7 @@ fn assert_unique_ids(body: &str) {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub(crate) fn new(app: &'a TestApp) -> Self {
         Browser {
             app,
             cookies: BTreeMap::new(),
@@ -93,7 +93,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub(crate) async fn get(&mut self, path: &str) -> Page {
         let res = self
             .app
             .http
@@ -119,7 +119,7 @@ impl<'a> Browser<'a> {
         self.absorb(res).await
     }
 
-    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+    pub(crate) async fn sign_in(&mut self, email: &str, password: &str) -> Page {
         let login = self.get("/login").await;
         let csrf = login.csrf();
         self.post(

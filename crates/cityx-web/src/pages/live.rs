@@ -356,6 +356,11 @@ pub struct Figure {
     pub title: String,
 }
 
+/// The figures that describe the input (not shown while the slate covers its absence).
+const INPUT_FIGURES: [&str; 8] = [
+    "video", "audio", "size", "fps", "kbps", "keyframe", "uptime", "level",
+];
+
 fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
     let h = ch.health.clone().unwrap_or_default();
     let dash = |s: String| if s.is_empty() { "—".to_owned() } else { s };
@@ -398,6 +403,14 @@ fn figures(t: T, ch: &Channel, manage: bool) -> Vec<Figure> {
     } else {
         String::new()
     };
+    // On the slate there is no input: its figures would be the card's.
+    if h.slate {
+        for (id, value) in &mut out {
+            if INPUT_FIGURES.contains(id) {
+                "—".clone_into(value);
+            }
+        }
+    }
     out.into_iter()
         .map(|(id, value)| Figure {
             id,
