@@ -351,6 +351,8 @@ catalog! {
     "live.srt_url" => "SRT 地址", "SRT address";
     "live.srt_streamid" => "streamid（流 ID）填写：", "Set the streamid to:";
     "live.field.pull_url" => "拉流地址（可选）", "Pull address (optional)";
+    "live.field.record_windows" => "定时录像（北京时间）", "Scheduled recording (Beijing time)";
+    "live.field.record_windows_hint" => "每天在这些时段内录制直播，每个时段结束后成为一条素材，例如 12:00-12:30, 19:00-19:45；可跨零点。勾选上面的“每场直播自动收录为素材”则全程录制。", "Broadcasts are recorded within these daily windows, each window becoming an item when it ends, e.g. 12:00-12:30, 19:00-19:45; a window may pass midnight. Recording every broadcast (above) records everything.";
     "live.field.renditions" => "多码率（供观众按网速切换）", "Lower renditions (players switch by bandwidth)";
     "live.field.renditions_hint" => "勾选后，除原画外再转码出这些清晰度（最多 3 档，不高于信号本身的档位自动跳过）；每档约占一个处理器核心。", "Besides the input's copy, these are encoded (at most 3; those not below the input's height are left out); each takes about a processor core.";
     "live.field.pull_url_hint" => "填写后，没有编码器推流时频道从这里拉取信号（也可作为备用信号：编码器一推流即切换到推流，推流中断后自动切回拉流）：rtmp(s)://主机/应用/流名、rtsp://主机[:端口]/路径（摄像机等 RTSP 服务器）、srt://主机:端口（可带 ?streamid=…&passphrase=…）、HLS 地址（http(s)://…/index.m3u8），或 channel:频道编号（共享给本台的频道）。留空则由编码器推流。", "When set, the channel pulls its signal from here whenever no encoder publishes (a backup input: an encoder publishing with the key takes over at once, and the pull comes back when it stops): rtmp(s)://host/app/stream, rtsp://host[:port]/path (a camera or other RTSP server), srt://host:port (with ?streamid=…&passphrase=… if needed), an HLS address (http(s)://…/index.m3u8) or channel:<id> (a channel shared with your station). Empty: an encoder publishes to it.";

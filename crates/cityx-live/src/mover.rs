@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 
 /// A recorded broadcast's current part: its segments, until it becomes an item.
 pub(crate) struct Recording {
+    /// The daily windows recorded in (none: all of the broadcast).
+    windows: Vec<cityx_core::live::RecordWindow>,
     part: LivePlaylist,
     number: u32,
     saved: Instant,
@@ -62,13 +64,23 @@ pub(crate) const PLAYLIST: &str = "index.m3u8";
 const SAVE_PART_EVERY: Duration = Duration::from_secs(15);
 
 impl Recording {
-    pub fn new() -> Recording {
-        Recording {
+    /// What `channel` records, if anything: the whole broadcast, or its daily windows.
+    pub fn of(channel: &Channel) -> Option<Recording> {
+        let windows: Vec<cityx_core::live::RecordWindow> = channel
+            .record_windows
+            .iter()
+            .filter_map(|w| cityx_core::live::RecordWindow::parse(w))
+            .collect();
+        if !channel.record && windows.is_empty() {
+            return None;
+        }
+        Some(Recording {
+            windows: if channel.record { Vec::new() } else { windows },
             part: LivePlaylist::default(),
             number: 0,
             saved: Instant::now(),
             finished: Vec::new(),
-        }
+        })
     }
 }
 
@@ -82,11 +94,17 @@ impl Mover {
     }
 
     /// Adds a stored segment to the recording; the part becomes an item when it is long
-    /// enough.
+    /// enough, or when its window ended.
     async fn record(&mut self, segment: &LiveSegment) {
         let Some(rec) = self.recording.as_mut() else {
             return;
         };
+        if !rec.windows.is_empty() && !rec.windows.iter().any(|w| w.contains(segment.at)) {
+            if !rec.part.segments.is_empty() {
+                self.finish_part().await;
+            }
+            return;
+        }
         rec.part.push(segment.clone(), f64::INFINITY);
         if rec.part.total_secs() >= cityx_core::live::RECORDING_PART_SECS {
             self.finish_part().await;

@@ -185,7 +185,7 @@ impl Publish {
             segments: rx,
             lost: lost.clone(),
             survives: std::sync::OnceLock::new(),
-            recording: (channel.record && !slate).then(Recording::new),
+            recording: if slate { None } else { Recording::of(&channel) },
             playlist: PLAYLIST.into(),
             prefix: session.clone(),
             thumbnails: true,

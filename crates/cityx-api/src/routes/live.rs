@@ -53,6 +53,11 @@ pub struct ChannelBody {
     /// 240; those not below the input's height are left out. Empty: the copy alone.
     #[schema(max_items = 3)]
     pub renditions: Option<Vec<u32>>,
+    /// Daily windows in which broadcasts are recorded (Beijing time, `HH:MM-HH:MM` or with
+    /// seconds; past midnight allowed, at most 12), besides `record` (every broadcast):
+    /// each window's part becomes an item when it ends.
+    #[schema(max_items = 12)]
+    pub record_windows: Option<Vec<String>>,
 }
 
 /// The passphrase SRT publishers must encrypt with.
@@ -132,6 +137,11 @@ fn input_of<'a>(
         (None, Some(c)) => c.publish_cidrs.iter().map(String::as_str).collect(),
         (None, None) => Vec::new(),
     };
+    let windows: Vec<&str> = match (&body.record_windows, current) {
+        (Some(list), _) => list.iter().map(String::as_str).collect(),
+        (None, Some(c)) => c.record_windows.iter().map(String::as_str).collect(),
+        (None, None) => Vec::new(),
+    };
     let input = ChannelInput {
         name: body
             .name
@@ -159,6 +169,7 @@ fn input_of<'a>(
             .or(current.map(|c| c.dvr_minutes))
             .unwrap_or(0),
         record: body.record.or(current.map(|c| c.record)).unwrap_or(false),
+        record_windows: windows,
         pull_url: body
             .pull_url
             .as_deref()

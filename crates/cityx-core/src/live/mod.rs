@@ -213,6 +213,9 @@ pub struct Channel {
     pub dvr_minutes: u32,
     /// Every broadcast is recorded and becomes items (parts of at most two hours).
     pub record: bool,
+    /// Daily windows (Beijing time, `HH:MM-HH:MM`, seconds allowed) in which a broadcast is
+    /// recorded even when `record` is off: each window's part becomes an item when it ends.
+    pub record_windows: Vec<String>,
     /// The signal the channel pulls instead of being published to (see [`Source`]); for
     /// those who manage the channel only (an address may hold a partner's key).
     pub pull_url: Option<String>,
@@ -285,6 +288,8 @@ pub struct ChannelFields {
     pub max_height: u32,
     pub dvr_minutes: u32,
     pub record: bool,
+    /// Normalised (`HH:MM:SS-HH:MM:SS`), in the order given, without repeats.
+    pub record_windows: Vec<String>,
     pub pull_url: Option<String>,
     /// Normalised CIDRs (a bare address is its own /32 or /128).
     pub publish_cidrs: Vec<String>,
@@ -303,12 +308,68 @@ pub struct ChannelInput<'a> {
     pub max_height: u32,
     pub dvr_minutes: u32,
     pub record: bool,
+    /// Daily recording windows, `HH:MM-HH:MM` (Beijing time).
+    pub record_windows: Vec<&'a str>,
     /// Empty: the channel is published to.
     pub pull_url: &'a str,
     /// Addresses or CIDRs publishers may come from; none: any.
     pub publish_cidrs: Vec<&'a str>,
     /// Heights of the lower renditions (an ABR ladder); none: the copy alone.
     pub renditions: Vec<u32>,
+}
+
+/// The most daily recording windows a channel has.
+pub const MAX_RECORD_WINDOWS: usize = 12;
+
+/// A daily recording window: seconds of the Beijing day it starts and ends at (it may pass
+/// midnight: the end before the start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordWindow {
+    pub start: u32,
+    pub end: u32,
+}
+
+impl RecordWindow {
+    /// Reads `HH:MM-HH:MM` (or with seconds); `None` when it is not one, or empty.
+    pub fn parse(raw: &str) -> Option<RecordWindow> {
+        let time = |t: &str| -> Option<u32> {
+            let parts: Vec<&str> = t.trim().split(':').collect();
+            let n = |s: &str, max: u32| {
+                (s.len() == 2)
+                    .then(|| s.parse::<u32>().ok())
+                    .flatten()
+                    .filter(|v| *v <= max)
+            };
+            match parts.as_slice() {
+                [h, m] => Some(n(h, 23)? * 3600 + n(m, 59)? * 60),
+                [h, m, s] => Some(n(h, 23)? * 3600 + n(m, 59)? * 60 + n(s, 59)?),
+                _ => None,
+            }
+        };
+        let (a, b) = raw.split_once('-')?;
+        let w = RecordWindow {
+            start: time(a)?,
+            end: time(b)?,
+        };
+        (w.start != w.end).then_some(w)
+    }
+
+    /// Whether the moment `t` falls in the window (Beijing time).
+    pub fn contains(&self, t: OffsetDateTime) -> bool {
+        let t = t.to_offset(time::UtcOffset::from_hms(8, 0, 0).unwrap_or(time::UtcOffset::UTC));
+        let s = u32::from(t.hour()) * 3600 + u32::from(t.minute()) * 60 + u32::from(t.second());
+        if self.start < self.end {
+            (self.start..self.end).contains(&s)
+        } else {
+            s >= self.start || s < self.end
+        }
+    }
+
+    /// `HH:MM:SS-HH:MM:SS`.
+    pub fn render(&self) -> String {
+        let hms = |s: u32| format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+        format!("{}-{}", hms(self.start), hms(self.end))
+    }
 }
 
 /// The heights a channel's lower renditions may have.
@@ -489,6 +550,33 @@ impl ChannelInput<'_> {
                 format!("at most {MAX_PUBLISH_CIDRS} addresses"),
             ));
         }
+        let mut record_windows: Vec<String> = Vec::new();
+        for raw in self
+            .record_windows
+            .iter()
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty())
+        {
+            match RecordWindow::parse(raw) {
+                Some(w) if !record_windows.contains(&w.render()) => record_windows.push(w.render()),
+                Some(_) => {}
+                None => c.push(FieldError::new(
+                    "record_windows",
+                    "bad_format",
+                    format!(
+                        "{} is not a window such as 19:00-19:30 (Beijing time)",
+                        raw.chars().take(40).collect::<String>()
+                    ),
+                )),
+            }
+        }
+        if record_windows.len() > MAX_RECORD_WINDOWS {
+            c.push(FieldError::new(
+                "record_windows",
+                "too_many",
+                format!("at most {MAX_RECORD_WINDOWS} windows"),
+            ));
+        }
         let mut renditions: Vec<u32> = Vec::new();
         for h in &self.renditions {
             if !RENDITION_HEIGHTS.contains(h) {
@@ -521,6 +609,7 @@ impl ChannelInput<'_> {
             max_height: self.max_height,
             dvr_minutes,
             record: self.record,
+            record_windows,
             pull_url,
             publish_cidrs,
             renditions,
@@ -772,6 +861,7 @@ mod tests {
             max_height: 0,
             dvr_minutes: 120,
             record: false,
+            record_windows: Vec::new(),
             pull_url: None,
             publish_cidrs: vec!["203.0.113.0/24".into()],
             renditions: Vec::new(),
@@ -785,6 +875,54 @@ mod tests {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    #[test]
+    fn recording_windows_are_daily_beijing_times() {
+        let w = RecordWindow::parse("19:00-19:30").expect("a window");
+        assert_eq!(w.render(), "19:00:00-19:30:00");
+        let at = |h: u8, m: u8| {
+            time::Date::from_calendar_date(2026, time::Month::December, 4)
+                .expect("date")
+                .with_hms(h, m, 0)
+                .expect("time")
+                .assume_utc()
+        };
+        // 19:10 in Beijing is 11:10 UTC.
+        assert!(w.contains(at(11, 10)));
+        assert!(!w.contains(at(11, 30)), "the end is outside");
+        let night = RecordWindow::parse("23:30:00-00:15").expect("past midnight");
+        assert!(night.contains(at(15, 45)) && night.contains(at(16, 10)));
+        assert!(!night.contains(at(16, 15)));
+        for bad in [
+            "19:00",
+            "19:00-19:00",
+            "24:00-01:00",
+            "7:00-8:00",
+            "19:00-19:60",
+            "a-b",
+        ] {
+            assert_eq!(RecordWindow::parse(bad), None, "{bad}");
+        }
+        let fields = ChannelInput {
+            name: "n",
+            record_windows: vec![" 19:00-19:30 ", "19:00:00-19:30:00", ""],
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(fields.record_windows, ["19:00:00-19:30:00"]);
+        let errors = ChannelInput {
+            name: "n",
+            record_windows: vec!["19:00-19"],
+            ..Default::default()
+        }
+        .validate()
+        .expect_err("refused");
+        assert!(
+            errors.iter().any(|e| e.field == "record_windows"),
+            "{errors:?}"
+        );
     }
 
     #[test]

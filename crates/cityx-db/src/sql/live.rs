@@ -130,7 +130,7 @@ pub trait LiveRepo: Send + Sync {
 const CHANNEL_COLS: &str = "c.id, c.station_id, s.name AS station_name, c.name, c.description, \
     c.visibility, c.shared_with, c.max_kbps, c.max_height, c.dvr_minutes, c.record, \
     c.key_hint, c.key_rotated_at, c.session, c.held_until, c.live_since, c.health, \
-    c.created_by, c.created_at, c.updated_at, c.pull_url, c.publish_cidrs, c.srt_passphrase_hint, c.renditions";
+    c.created_by, c.created_at, c.updated_at, c.pull_url, c.publish_cidrs, c.srt_passphrase_hint, c.renditions, c.record_windows";
 const CHANNEL_FROM: &str = "live_channels c JOIN stations s ON s.id = c.station_id";
 
 fn channel_from(r: &AnyRow) -> Result<Channel> {
@@ -158,6 +158,9 @@ fn channel_from(r: &AnyRow) -> Result<Channel> {
         max_height: int("max_height")?,
         dvr_minutes: int("dvr_minutes")?,
         record: get::<i64>(r, "record")? != 0,
+        record_windows: get::<Option<String>>(r, "record_windows")?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
         pull_url: get(r, "pull_url")?,
         publish_cidrs: get::<Option<String>>(r, "publish_cidrs")?
             .and_then(|j| serde_json::from_str(&j).ok())
@@ -205,6 +208,12 @@ fn cidrs_text(fields: &ChannelFields) -> Option<String> {
 fn renditions_text(fields: &ChannelFields) -> Option<String> {
     (!fields.renditions.is_empty())
         .then(|| serde_json::to_string(&fields.renditions).unwrap_or_default())
+}
+
+/// The recording windows as stored: a JSON array, or NULL for none.
+fn windows_text(fields: &ChannelFields) -> Option<String> {
+    (!fields.record_windows.is_empty())
+        .then(|| serde_json::to_string(&fields.record_windows).unwrap_or_default())
 }
 
 fn shared_text(fields: &ChannelFields) -> String {
@@ -304,9 +313,9 @@ impl LiveRepo for SqlRepo {
             "INSERT INTO live_channels (id, station_id, name, description, visibility, \
              shared_with, max_kbps, max_height, dvr_minutes, key_hash, key_hint, \
              key_rotated_at, created_by, created_at, updated_at, record, pull_url, publish_cidrs, \
-             renditions) \
+             renditions, record_windows) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $12, $12, $14, $15, $16, \
-             $17)",
+             $17, $18)",
         )
         .bind(id.to_string())
         .bind(station.to_string())
@@ -325,6 +334,7 @@ impl LiveRepo for SqlRepo {
         .bind(fields.pull_url.as_deref())
         .bind(cidrs_text(fields))
         .bind(renditions_text(fields))
+        .bind(windows_text(fields))
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("add a channel", "channel", e))?;
@@ -392,7 +402,8 @@ impl LiveRepo for SqlRepo {
         let done = sqlx::query(
             "UPDATE live_channels SET name = $1, description = $2, visibility = $3, \
              shared_with = $4, max_kbps = $5, max_height = $6, dvr_minutes = $7, \
-             updated_at = $8, record = $12, pull_url = $13, publish_cidrs = $14, renditions = $15 \
+             updated_at = $8, record = $12, pull_url = $13, publish_cidrs = $14, renditions = $15, \
+             record_windows = $16 \
              WHERE id = $9 AND deleted_at IS NULL AND ($10 OR station_id = $11)",
         )
         .bind(&fields.name)
@@ -410,6 +421,7 @@ impl LiveRepo for SqlRepo {
         .bind(fields.pull_url.as_deref())
         .bind(cidrs_text(fields))
         .bind(renditions_text(fields))
+        .bind(windows_text(fields))
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("change a channel", "channel", e))?;

@@ -67,6 +67,7 @@ pub async fn caps_hold_when_requests_race_for_the_last_places(repo: Arc<dyn Repo
                 pull_url: None,
                 publish_cidrs: vec![],
                 renditions: vec![],
+                record_windows: vec![],
             };
             repo.insert_channel(
                 ChannelId::new(),

@@ -24,6 +24,7 @@ fn fields(name: &str, visibility: Visibility, shared_with: Vec<StationId>) -> Ch
         pull_url: None,
         publish_cidrs: Vec::new(),
         renditions: Vec::new(),
+        record_windows: Vec::new(),
     }
 }
 
@@ -451,6 +452,7 @@ pub async fn pulling_channels_are_offered_while_unheld(repo: Arc<dyn Repo>) {
     f.pull_url = ch.pull_url.clone();
     f.publish_cidrs = vec!["203.0.113.0/24".into(), "2001:db8::/32".into()];
     f.renditions = vec![720, 360];
+    f.record_windows = vec!["19:00:00-19:30:00".into()];
     repo.update_channel(
         TenantScope::Station(a.id),
         pulling,
@@ -483,6 +485,7 @@ pub async fn pulling_channels_are_offered_while_unheld(repo: Arc<dyn Repo>) {
         .expect("get");
     assert_eq!(ch.publish_cidrs, f.publish_cidrs);
     assert_eq!(ch.renditions, [720, 360]);
+    assert_eq!(ch.record_windows, ["19:00:00-19:30:00"]);
     assert_eq!(ch.srt_passphrase_hint, "6789");
     assert_eq!(
         repo.channel_passphrase(pulling)

@@ -1137,6 +1137,97 @@ fn source_coded(codecs: &[&str], output: &[&str], secs: u32) -> Child {
         .expect("ffmpeg runs")
 }
 
+/// Scheduled recording: a channel that records only in a daily window (Beijing time) makes
+/// one item of the part of the broadcast inside it, when the window ends, and nothing of the
+/// rest; a window that is no time is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_record_in_their_daily_windows() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let admin = &w.user("station_admin@a").token;
+    let (s, bad) = app
+        .post(
+            "/api/v1/channels",
+            admin,
+            json!({ "name": "定时", "record_windows": ["19:00-19:61"] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    assert!(bad.to_string().contains("record_windows"), "{bad}");
+    // A window that began a minute ago and ends 16 s from now.
+    let beijing = |offset: i64| {
+        let t = time::OffsetDateTime::now_utc()
+            + time::Duration::hours(8)
+            + time::Duration::seconds(offset);
+        format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
+    };
+    let window = format!("{}-{}", beijing(-60), beijing(16));
+    let (s, made) = app
+        .post(
+            "/api/v1/channels",
+            admin,
+            json!({ "name": "午间新闻", "record_windows": [window] }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{made}");
+    assert_eq!(made["channel"]["record_windows"], json!([window]));
+    assert_eq!(made["channel"]["record"], false);
+    let key = made["stream_key"].as_str().expect("key");
+    let rtmp = made["ingest"]["rtmp_url"].as_str().expect("rtmp");
+    let began = Instant::now();
+    let mut encoder = publish(&format!("{rtmp}/{key}"), 28);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let recording = loop {
+        let (_, audit) = app
+            .get("/api/v1/audit?action=item_made", &app.admin_token)
+            .await;
+        if let Some(id) = audit["items"]
+            .as_array()
+            .and_then(|a| a.first())
+            .and_then(|e| e["target_id"].as_str())
+        {
+            break id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no recording: {audit}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        began.elapsed() < Duration::from_secs(26),
+        "the part became an item when the window ended, before the broadcast did"
+    );
+    assert!(encoder.wait().await.expect("ffmpeg").success());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let recorded = loop {
+        let (_, a) = app.get(&format!("/api/v1/assets/{recording}"), admin).await;
+        if a["status"] == "ready" || a["status"] == "failed" || a["status"] == "rejected" {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the recording never became an item: {a}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(recorded["status"], "ready", "{recorded}");
+    assert!(
+        recorded["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("午间新闻 录像 ")),
+        "{recorded}"
+    );
+    let secs = recorded["technical"]["duration_s"].as_f64().unwrap_or(0.0);
+    assert!(
+        (4.0..=18.0).contains(&secs),
+        "the window's part of the 28 s broadcast lasts {secs} s"
+    );
+    // The broadcast went on after the window: nothing more was recorded.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, audit) = app
+        .get("/api/v1/audit?action=item_made", &app.admin_token)
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+}
+
 /// A channel with lower renditions (an ABR ladder): the API takes known heights only; a
 /// 640×360 input gets its 240-line rung encoded beside the copy (the 720-line one, taller
 /// than the input, is left out), `master.m3u8` lists both, the signed playback address

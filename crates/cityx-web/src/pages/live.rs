@@ -97,6 +97,8 @@ pub struct ChannelForm {
     pub max_kbps: u32,
     pub max_height: u32,
     pub record: bool,
+    /// Daily recording windows, separated by commas.
+    pub record_windows: String,
     pub pull_url: String,
     /// One address or CIDR per line.
     pub publish_cidrs: String,
@@ -114,6 +116,7 @@ impl ChannelForm {
             max_kbps: 0,
             max_height: 0,
             record: false,
+            record_windows: String::new(),
             pull_url: String::new(),
             publish_cidrs: String::new(),
             renditions: Vec::new(),
@@ -130,6 +133,18 @@ impl ChannelForm {
             max_kbps: c.max_kbps,
             max_height: c.max_height,
             record: c.record,
+            // Shown without seconds when they are 0.
+            record_windows: c
+                .record_windows
+                .iter()
+                .map(|w| {
+                    w.split('-')
+                        .map(|t| t.strip_suffix(":00").unwrap_or(t))
+                        .collect::<Vec<_>>()
+                        .join("-")
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
             pull_url: c.pull_url.clone().unwrap_or_default(),
             publish_cidrs: c.publish_cidrs.join("\n"),
             renditions: c.renditions.clone(),
@@ -187,6 +202,9 @@ pub struct ChannelPost {
     /// A checkbox: present when ticked.
     #[serde(default)]
     pub record: Option<String>,
+    /// Daily windows, separated by commas or spaces.
+    #[serde(default)]
+    pub record_windows: String,
     #[serde(default)]
     pub pull_url: String,
     /// One address or CIDR per line (or separated by commas or spaces).
@@ -248,6 +266,11 @@ impl ChannelPost {
                 n => n,
             },
             record: self.record.is_some(),
+            record_windows: self
+                .record_windows
+                .split(|c: char| c == ',' || c == '，' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .collect(),
             pull_url: &self.pull_url,
             publish_cidrs: self
                 .publish_cidrs
@@ -267,6 +290,7 @@ impl ChannelPost {
             max_kbps: number(&self.max_kbps).min(999_999),
             max_height: number(&self.max_height).min(99_999),
             record: self.record.is_some(),
+            record_windows: self.record_windows.clone(),
             pull_url: self.pull_url.clone(),
             publish_cidrs: self.publish_cidrs.clone(),
             renditions: self.renditions(),
