@@ -369,6 +369,8 @@ catalog! {
     "live.target.last_error" => "上次失败：", "Last failure: ";
     "live.target.url_hint" => "rtmp(s)://主机[:端口]/应用，或 SRT 的 srt://主机:端口；不含推流密钥", "rtmp(s)://host[:port]/app, or srt://host:port for SRT; without the stream key";
     "live.target.key_hint" => "合作平台提供的推流密钥（SRT 填 streamid，如 #!::r=live/abc,m=publish）。加密保存，不再显示；表单出错时需重新输入。", "The stream key the partner issued (for SRT, the streamid, e.g. #!::r=live/abc,m=publish). Stored encrypted and never shown again; re-enter it if the form comes back with a mistake.";
+    "live.target.passphrase" => "SRT 加密口令（可选）", "SRT passphrase (optional)";
+    "live.target.passphrase_hint" => "仅 SRT 目标：合作平台要求加密时填写（10 至 79 个字符）。加密保存，不再显示。", "SRT targets only: when the partner requires encryption (10 to 79 characters). Stored encrypted and never shown again.";
     "live.target.key_keep" => "留空则保持原密钥", "Leave empty to keep the current key";
     "live.target.name_hint" => "例如：央视频、本台客户端", "e.g. the agency's live cloud, our app";
     "live.target.enabled" => "频道直播时推送", "Push whenever the channel is live";

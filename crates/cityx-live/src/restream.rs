@@ -269,9 +269,14 @@ async fn manage(
     report_idle(&app, idle).await;
 }
 
-/// What a push was started with: a change of address or key restarts it.
+/// What a push was started with: a change of address, key or passphrase restarts it.
 fn fingerprint(t: &SealedTarget) -> String {
-    format!("{}\n{}", t.target.url, t.key_sealed)
+    format!(
+        "{}\n{}\n{}",
+        t.target.url,
+        t.key_sealed,
+        t.passphrase_sealed.as_deref().unwrap_or_default()
+    )
 }
 
 /// Reports stopped pushes idle, keeping their counts and last error.
@@ -303,11 +308,19 @@ async fn push(
     mut ended: watch::Receiver<bool>,
 ) {
     let id = target.target.id;
-    let key = app
-        .sealer()
-        .ok()
+    let sealer = app.sealer().ok();
+    let key = sealer
+        .as_ref()
         .and_then(|s| s.open(&id.to_string(), &target.key_sealed));
-    let Some(key) = key else {
+    // A passphrase that does not open counts as a key that does not.
+    let passphrase = match &target.passphrase_sealed {
+        None => Some(None),
+        Some(sealed) => sealer
+            .as_ref()
+            .and_then(|s| s.open(&crate::targets::passphrase_binding(id), sealed))
+            .map(Some),
+    };
+    let (Some(key), Some(passphrase)) = (key, passphrase) else {
         set(&report, |r| {
             r.state = Some(TargetState::Retrying);
             r.error_code = Some(Trouble::KeyUnreadable);
@@ -324,10 +337,14 @@ async fn push(
             r.attempts += 1;
         });
         let began = Instant::now();
-        match push_once(&target.target.url, &key, &app, &tee, &report, &mut ended).await {
+        let secrets = (key.as_str(), passphrase.as_deref());
+        match push_once(&target.target.url, secrets, &app, &tee, &report, &mut ended).await {
             Ok(()) => return,
             Err(e) => {
-                let error = e.to_string().replace(key.as_str(), "***");
+                let mut error = e.to_string().replace(key.as_str(), "***");
+                if let Some(p) = passphrase.as_deref() {
+                    error = error.replace(p, "***");
+                }
                 tracing::info!(target = %id, error = %error, "a restream push failed");
                 metrics::counter!("cityx_live_restream_failures_total").increment(1);
                 if began.elapsed() >= STEADY {
@@ -353,7 +370,7 @@ async fn push(
 /// ended at the partner).
 async fn push_once(
     url: &str,
-    key: &str,
+    (key, passphrase): (&str, Option<&str>),
     app: &App,
     tee: &Tee,
     report: &Mutex<TargetReport>,
@@ -361,7 +378,7 @@ async fn push_once(
 ) -> Result<(), ClientError> {
     let mut rx = tee.tx.subscribe();
     let mut out = tokio::select! {
-        c = Out::open(app, url, key) => c?,
+        c = Out::open(app, url, key, passphrase) => c?,
         _ = ended.changed() => return Ok(()),
     };
     let carried = report.lock().unwrap_or_else(|e| e.into_inner()).bytes;
@@ -422,10 +439,15 @@ enum Out {
 
 impl Out {
     /// Connects to the target and asks to publish with `key` (RTMP's stream key, SRT's
-    /// streamid).
-    async fn open(app: &App, url: &str, key: &str) -> Result<Out, ClientError> {
+    /// streamid, with the SRT passphrase if there is one).
+    async fn open(
+        app: &App,
+        url: &str,
+        key: &str,
+        passphrase: Option<&str>,
+    ) -> Result<Out, ClientError> {
         if cityx_core::live::target::is_srt(url) {
-            let socket = crate::srt::call(app, url, Some(key), None).await?;
+            let socket = crate::srt::call(app, url, Some(key), passphrase).await?;
             return Ok(Out::Srt {
                 socket,
                 ts: cityx_media::ts::Stream::default(),

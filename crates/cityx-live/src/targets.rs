@@ -4,7 +4,7 @@
 //! (and again at every connection).
 
 use cityx_app::{App, Error, Result, url_refused};
-use cityx_core::live::target::{Target, TargetFields, TargetInput, key_hint_of};
+use cityx_core::live::target::{PassphraseChange, Target, TargetFields, TargetInput, key_hint_of};
 use cityx_core::{Actor, AuditAction, ChannelId, NewAudit, TargetId, policy};
 use cityx_db::TargetRow;
 
@@ -73,6 +73,7 @@ impl<'a> Targets<'a> {
         let key = fields.key.as_deref().unwrap_or_default();
         let sealed = self.app.sealer()?.seal(&id.to_string(), key)?;
         let hint = key_hint_of(key);
+        let passphrase = self.seal_passphrase(id, &fields.passphrase)?;
         let audit = NewAudit::by(
             actor,
             AuditAction::TargetCreated,
@@ -93,6 +94,7 @@ impl<'a> Targets<'a> {
                     url: &fields.url,
                     key: Some((&sealed, &hint)),
                     enabled: fields.enabled,
+                    passphrase: passphrase.as_ref().map(Option::as_deref),
                 },
                 &audit,
             )
@@ -129,6 +131,7 @@ impl<'a> Targets<'a> {
             )),
             None => None,
         };
+        let passphrase = self.seal_passphrase(id, &fields.passphrase)?;
         let audit = NewAudit::by(
             actor,
             AuditAction::TargetUpdated,
@@ -149,6 +152,7 @@ impl<'a> Targets<'a> {
                     url: &fields.url,
                     key: sealed.as_ref().map(|(s, h)| (s.as_str(), h.as_str())),
                     enabled: fields.enabled,
+                    passphrase: passphrase.as_ref().map(Option::as_deref),
                 },
                 &audit,
             )
@@ -180,6 +184,22 @@ impl<'a> Targets<'a> {
         Ok(())
     }
 
+    /// The passphrase change as stored: `None` keeps it, `Some(None)` removes it, otherwise
+    /// sealed (bound to the target, apart from its key).
+    fn seal_passphrase(
+        &self,
+        id: TargetId,
+        change: &PassphraseChange,
+    ) -> Result<Option<Option<String>>> {
+        Ok(match change {
+            PassphraseChange::Keep => None,
+            PassphraseChange::Clear => Some(None),
+            PassphraseChange::Set(p) => {
+                Some(Some(self.app.sealer()?.seal(&passphrase_binding(id), p)?))
+            }
+        })
+    }
+
     /// Refuses an address the outbound-fetch guard would refuse (a private network, a host
     /// that does not resolve), now rather than at the first push.
     async fn check_address(&self, fields: &TargetFields) -> Result<()> {
@@ -198,4 +218,9 @@ impl<'a> Targets<'a> {
             .map_err(url_refused)?;
         Ok(())
     }
+}
+
+/// What a target's sealed passphrase is bound to (not to be opened as its key).
+pub(crate) fn passphrase_binding(id: TargetId) -> String {
+    format!("{id}/passphrase")
 }

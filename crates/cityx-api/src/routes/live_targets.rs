@@ -20,12 +20,18 @@ use utoipa::ToSchema;
 pub struct TargetBody {
     #[schema(max_length = 100)]
     pub name: Option<String>,
-    /// The partner's server address, `rtmp://host[:port]/app`, without the key.
+    /// The partner's server address, `rtmp[s]://host[:port]/app` or `srt://host:port`,
+    /// without the key.
     #[schema(max_length = 512)]
     pub url: Option<String>,
-    /// The partner's stream key (required when adding). Stored encrypted, never returned.
+    /// The partner's stream key (for SRT, the streamid; required when adding). Stored
+    /// encrypted, never returned.
     #[schema(max_length = 512)]
     pub key: Option<String>,
+    /// An SRT target's passphrase (10 to 79 characters; empty removes it, absent keeps
+    /// it). Stored encrypted, never returned (`has_passphrase` says whether there is one).
+    #[schema(max_length = 79)]
+    pub passphrase: Option<String>,
     /// Push whenever the channel is live (default true).
     pub enabled: Option<bool>,
 }
@@ -49,6 +55,7 @@ fn input_of<'a>(body: &'a TargetBody, current: Option<&'a Target>) -> TargetInpu
             .unwrap_or(""),
         key: body.key.as_deref().unwrap_or(""),
         enabled: body.enabled.or(current.map(|t| t.enabled)).unwrap_or(true),
+        passphrase: body.passphrase.as_deref(),
     }
 }
 

@@ -77,6 +77,9 @@ pub struct Target {
     pub url: String,
     /// The stream key's last characters.
     pub key_hint: String,
+    /// An SRT target is called with a passphrase (kept encrypted, never returned).
+    #[serde(default)]
+    pub has_passphrase: bool,
     /// Pushed whenever the channel is live (when false, never).
     pub enabled: bool,
     pub state: TargetState,
@@ -99,6 +102,18 @@ pub struct TargetFields {
     pub url: String,
     pub key: Option<String>,
     pub enabled: bool,
+    /// What becomes of the SRT passphrase.
+    pub passphrase: PassphraseChange,
+}
+
+/// A target's SRT passphrase, as a change asks.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum PassphraseChange {
+    /// As it is (none on a new target).
+    #[default]
+    Keep,
+    Clear,
+    Set(String),
 }
 
 impl std::fmt::Debug for TargetFields {
@@ -108,6 +123,14 @@ impl std::fmt::Debug for TargetFields {
             .field("url", &self.url)
             .field("key", &self.key.as_ref().map(|_| "***"))
             .field("enabled", &self.enabled)
+            .field(
+                "passphrase",
+                &match self.passphrase {
+                    PassphraseChange::Keep => "keep",
+                    PassphraseChange::Clear => "clear",
+                    PassphraseChange::Set(_) => "***",
+                },
+            )
             .finish()
     }
 }
@@ -120,6 +143,8 @@ pub struct TargetInput<'a> {
     pub url: &'a str,
     pub key: &'a str,
     pub enabled: bool,
+    /// An SRT target's passphrase: `None` keeps it (none on a new target), empty removes it.
+    pub passphrase: Option<&'a str>,
 }
 
 /// The part of a partner's key shown to tell keys apart: its last four characters (all of a
@@ -179,11 +204,31 @@ impl TargetInput<'_> {
         } else {
             Some(key.to_owned())
         };
+        let passphrase = match self.passphrase {
+            None => PassphraseChange::Keep,
+            Some("") => PassphraseChange::Clear,
+            Some(_) if !is_srt(url) => {
+                c.push(FieldError::new(
+                    "passphrase",
+                    "bad_value",
+                    "only SRT targets take a passphrase",
+                ));
+                PassphraseChange::Keep
+            }
+            Some(p) => match super::check_srt_passphrase(p) {
+                Ok(()) => PassphraseChange::Set(p.to_owned()),
+                Err(e) => {
+                    c.push(e);
+                    PassphraseChange::Keep
+                }
+            },
+        };
         c.finish(TargetFields {
             name,
             url: url.trim_end_matches('/').to_owned(),
             key,
             enabled: self.enabled,
+            passphrase,
         })
     }
 }
@@ -245,6 +290,7 @@ mod tests {
             url: "rtmp://push.example.org:1935/live/",
             key: "abc-123",
             enabled: true,
+            passphrase: None,
         }
         .validate(true)
         .expect("valid");
@@ -259,6 +305,7 @@ mod tests {
             url: "rtmps://live-api-s.example.com:443/rtmp",
             key: "FB-1234-abcd",
             enabled: true,
+            passphrase: None,
         }
         .validate(true)
         .expect("RTMPS");
@@ -267,16 +314,47 @@ mod tests {
             url: "SRT://push.example.org:9000",
             key: "#!::r=live/city-7?sign=abc,m=publish",
             enabled: true,
+            passphrase: None,
         }
         .validate(true)
         .expect("an SRT streamid may hold # / ? , =");
         assert!(is_srt(&srt.url));
+        let sealed = TargetInput {
+            name: "省台",
+            url: "srt://push.example.org:9000",
+            key: "k",
+            enabled: true,
+            passphrase: Some("partner-pass-01"),
+        }
+        .validate(true)
+        .expect("a passphrase");
+        assert!(sealed.passphrase == PassphraseChange::Set("partner-pass-01".into()));
+        assert!(!format!("{sealed:?}").contains("partner-pass-01"), "masked");
+        for (url, passphrase) in [
+            ("srt://h:9000", "short"),
+            ("rtmp://h/app", "long-enough-01"),
+        ] {
+            let errors = TargetInput {
+                name: "n",
+                url,
+                key: "k",
+                enabled: true,
+                passphrase: Some(passphrase),
+            }
+            .validate(true)
+            .expect_err(url);
+            assert!(
+                errors.iter().any(|e| e.field == "passphrase"),
+                "{url}: {errors:?}"
+            );
+        }
         assert!(!is_srt("rtmp://h/app") && !is_srt("srt:"));
         let change = TargetInput {
             name: "x",
             url: "rtmp://h/app",
             key: "",
             enabled: false,
+            passphrase: None,
         }
         .validate(false)
         .expect("a change keeps the key");
@@ -302,6 +380,7 @@ mod tests {
                 url,
                 key,
                 enabled: true,
+                passphrase: None,
             }
             .validate(true)
             .expect_err(url);

@@ -15,14 +15,18 @@ use sqlx::any::AnyRow;
 pub struct SealedTarget {
     pub target: Target,
     pub key_sealed: String,
+    /// An SRT target's passphrase, sealed.
+    pub passphrase_sealed: Option<String>,
 }
 
-/// A new or changed target. `key` is `None` when a change keeps the stored key.
+/// A new or changed target. `key` is `None` when a change keeps the stored key;
+/// `passphrase` is `None` when it keeps the stored passphrase, `Some(None)` to remove it.
 pub struct TargetRow<'a> {
     pub name: &'a str,
     pub url: &'a str,
     pub key: Option<(&'a str, &'a str)>,
     pub enabled: bool,
+    pub passphrase: Option<Option<&'a str>>,
 }
 
 /// Restream targets of live channels.
@@ -68,7 +72,7 @@ pub trait TargetRepo: Send + Sync {
 }
 
 const TARGET_COLS: &str = "t.id, t.channel_id, t.name, t.url, t.key_hint, t.enabled, t.report, \
-    t.reported_at, t.created_at, t.key_sealed";
+    t.reported_at, t.created_at, t.key_sealed, t.passphrase_sealed";
 /// A target joined to its channel, which `$1` (all) or `$2` (the station) may change.
 const OWN_TARGET: &str = "live_targets t JOIN live_channels c ON c.id = t.channel_id \
     WHERE c.deleted_at IS NULL AND ($1 OR c.station_id = $2)";
@@ -79,6 +83,7 @@ fn target_from(r: &AnyRow) -> Result<SealedTarget> {
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     let enabled = get::<i64>(r, "enabled")? != 0;
+    let passphrase_sealed: Option<String> = get(r, "passphrase_sealed")?;
     Ok(SealedTarget {
         target: Target {
             id: parse("target id", get(r, "id")?)?,
@@ -86,6 +91,7 @@ fn target_from(r: &AnyRow) -> Result<SealedTarget> {
             name: get(r, "name")?,
             url: get(r, "url")?,
             key_hint: get(r, "key_hint")?,
+            has_passphrase: passphrase_sealed.is_some(),
             enabled,
             state: report.state.unwrap_or(TargetState::Idle),
             error: report.error,
@@ -97,6 +103,7 @@ fn target_from(r: &AnyRow) -> Result<SealedTarget> {
             created_at: from_ms(get(r, "created_at")?),
         },
         key_sealed: get(r, "key_sealed")?,
+        passphrase_sealed,
     })
 }
 
@@ -147,7 +154,8 @@ impl TargetRepo for SqlRepo {
         let now = ms(cityx_core::now());
         sqlx::query(
             "INSERT INTO live_targets (id, channel_id, name, url, key_sealed, key_hint, \
-             enabled, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+             enabled, created_at, updated_at, passphrase_sealed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)",
         )
         .bind(id.to_string())
         .bind(channel.to_string())
@@ -157,6 +165,7 @@ impl TargetRepo for SqlRepo {
         .bind(hint)
         .bind(i64::from(row.enabled))
         .bind(now)
+        .bind(row.passphrase.flatten())
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("add a target", "target", e))?;
@@ -215,7 +224,8 @@ impl TargetRepo for SqlRepo {
         let done = sqlx::query(
             "UPDATE live_targets SET name = $1, url = $2, enabled = $3, \
              key_sealed = COALESCE($4, key_sealed), key_hint = COALESCE($5, key_hint), \
-             updated_at = $6 \
+             updated_at = $6, \
+             passphrase_sealed = CASE WHEN $11 THEN $12 ELSE passphrase_sealed END \
              WHERE id = $7 AND channel_id = $8 AND channel_id IN (SELECT id FROM live_channels \
              WHERE deleted_at IS NULL AND ($9 OR station_id = $10))",
         )
@@ -229,6 +239,8 @@ impl TargetRepo for SqlRepo {
         .bind(channel.to_string())
         .bind(all)
         .bind(own)
+        .bind(row.passphrase.is_some())
+        .bind(row.passphrase.flatten())
         .execute(&mut *tx)
         .await
         .map_err(|e| Error::from_sqlx("change a target", "target", e))?;

@@ -272,6 +272,7 @@ pub async fn restream_targets_stay_with_their_station(repo: Arc<dyn Repo>) {
         url: "rtmp://push.example.org/live",
         key,
         enabled,
+        passphrase: None,
     };
     let first = TargetId::new();
     let add = |id, scope, row| {
@@ -314,6 +315,22 @@ pub async fn restream_targets_stay_with_their_station(repo: Arc<dyn Repo>) {
         )
         .await;
     assert!(change.expect_err("other station").is_not_found());
+    let with_passphrase = TargetRow {
+        passphrase: Some(Some("sealed-pass")),
+        ..row("央视频直播", None, true)
+    };
+    repo.update_target(
+        own,
+        channel,
+        first,
+        &with_passphrase,
+        &audit(AuditAction::TargetUpdated, Some(a.id)),
+    )
+    .await
+    .expect("change");
+    let pushed = repo.targets_to_push(channel).await.expect("push");
+    assert_eq!(pushed[0].passphrase_sealed.as_deref(), Some("sealed-pass"));
+    assert!(pushed[0].target.has_passphrase);
     repo.update_target(
         own,
         channel,
@@ -324,6 +341,26 @@ pub async fn restream_targets_stay_with_their_station(repo: Arc<dyn Repo>) {
     .await
     .expect("change");
     let pushed = repo.targets_to_push(channel).await.expect("push");
+    assert_eq!(
+        pushed[0].passphrase_sealed.as_deref(),
+        Some("sealed-pass"),
+        "a change without a passphrase keeps it"
+    );
+    let cleared = TargetRow {
+        passphrase: Some(None),
+        ..row("央视频直播", None, true)
+    };
+    repo.update_target(
+        own,
+        channel,
+        first,
+        &cleared,
+        &audit(AuditAction::TargetUpdated, Some(a.id)),
+    )
+    .await
+    .expect("change");
+    let pushed = repo.targets_to_push(channel).await.expect("push");
+    assert_eq!(pushed[0].passphrase_sealed, None, "removed");
     assert_eq!(pushed.len(), 1);
     assert_eq!(
         pushed[0].key_sealed, "sealed-1",

@@ -683,15 +683,40 @@ async fn channels_push_to_their_restream_targets() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{dead}");
     let dead_id = dead["id"].as_str().expect("id").to_owned();
-    // The SRT partner takes the stream with its key in the streamid.
+    // The SRT partner takes the stream with its key in the streamid, encrypted with the
+    // passphrase its ingest asks for.
+    let partner_passphrase = "province-srt-0042";
+    let res = app
+        .send(
+            "PUT",
+            &format!("/api/v1/channels/{srt_id}/srt-passphrase"),
+            Some(admin_a),
+            Some(json!({ "passphrase": partner_passphrase })),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (s, bad) = app
+        .post(
+            &targets,
+            admin_a,
+            json!({ "name": "x", "url": rtmp, "key": "k", "passphrase": partner_passphrase }),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an RTMP target takes none: {bad}"
+    );
     let (s, srt_target) = app
         .post(
             &targets,
             admin_a,
-            json!({ "name": "省级平台", "url": srt_url, "key": srt_streamid }),
+            json!({ "name": "省级平台", "url": srt_url, "key": srt_streamid, "passphrase": partner_passphrase }),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{srt_target}");
+    assert_eq!(srt_target["has_passphrase"], true, "{srt_target}");
+    assert!(!srt_target.to_string().contains(partner_passphrase));
     let srt_target_id = srt_target["id"].as_str().expect("id").to_owned();
     let (s, listed) = app.get(&targets, admin_a).await;
     assert_eq!(s, StatusCode::OK);
@@ -857,6 +882,7 @@ async fn channels_push_to_their_restream_targets() {
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(3), "{audit}");
     assert!(!audit.to_string().contains(&partner_key), "{audit}");
     assert!(!audit.to_string().contains(&srt_streamid), "{audit}");
+    assert!(!audit.to_string().contains(partner_passphrase), "{audit}");
     assert!(
         !audit.to_string().contains("dead-key-0123456789"),
         "{audit}"

@@ -101,6 +101,9 @@ pub struct TargetPost {
     pub url: String,
     #[serde(default)]
     pub key: String,
+    /// An SRT target's passphrase (empty: none).
+    #[serde(default)]
+    pub passphrase: String,
     /// A checkbox: present when ticked.
     #[serde(default)]
     pub enabled: Option<String>,
@@ -113,6 +116,7 @@ impl TargetPost {
             url: &self.url,
             key: &self.key,
             enabled: self.enabled.is_some(),
+            passphrase: Some(self.passphrase.trim()).filter(|p| !p.is_empty()),
         }
     }
 
@@ -233,6 +237,7 @@ pub async fn switch(
         url: &current.url,
         key: "",
         enabled: !current.enabled,
+        passphrase: None,
     };
     match targets.change(&u.actor, id, target, &input).await {
         Ok(_) => done(id, "target_updated"),
@@ -272,6 +277,7 @@ mod tests {
             name: "合作平台".into(),
             url: "rtmp://push.example.org/live".into(),
             key_hint: "ab12".into(),
+            has_passphrase: false,
             enabled: true,
             state: TargetState::Retrying,
             error: "connection refused".into(),
