@@ -107,6 +107,11 @@ test("a station admin creates a channel, an encoder publishes with the shown key
   encoder = publish(`${rtmp}/${key}`, 90);
   // The page notices the signal by itself, with the input's health, and plays.
   await page.locator("#channel-state", { hasText: "直播中" }).waitFor({ timeout: 20_000 });
+  // It starts playing by itself (muted), without a click.
+  await page.waitForFunction(() => {
+    const v = document.getElementById("player");
+    return !v.paused && v.currentTime > 0;
+  }, null, { timeout: 20_000 });
   await page.locator('[data-health="video"]', { hasText: "h264" }).waitFor({ timeout: 10_000 });
   assert.equal(await page.locator('[data-health="size"]').textContent(), "640×360");
   // On air, the figures are the input's now (off air they were the last broadcast's).

@@ -91,10 +91,7 @@ if (video) {
       document.getElementById("health")?.classList.toggle("stale", !live);
       if (slateNote) slateNote.hidden = !slate;
       if (channel.health) show(channel.health);
-      if (live && !wasLive && window.cityxPlayer) {
-        window.cityxPlayer.loadSource(video.dataset.src);
-        video.play().catch(() => {});
-      }
+      if (live && !wasLive && window.cityxGoLive) window.cityxGoLive();
       wasLive = live;
     } catch {
       // The next poll tries again.

@@ -38,13 +38,18 @@ if (video) {
       else if (data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR) setTimeout(() => hls.loadSource(src), 3000);
       else if (data.type === Hls.ErrorTypes.NETWORK_ERROR) setTimeout(() => hls.startLoad(), 2000);
     });
-    // A live channel on air starts playing (muted) as soon as its playlist arrives; off air,
-    // its last window waits for a click (the page's poll starts it when the channel goes
-    // live).
-    if (video.dataset.live && "onAir" in video.dataset) {
-      hls.on(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
-    }
+    // A live channel on air starts playing (muted) whenever its playlist is read (a play()
+    // before that is lost, and a reload after an error reads it again); off air, its last
+    // window waits for a click, until the page's poll sees the channel go live.
+    let onAir = Boolean(video.dataset.live) && "onAir" in video.dataset;
+    hls.on(Hls.Events.MANIFEST_PARSED, () => {
+      if (onAir) video.play().catch(() => {});
+    });
     window.cityxPlayer = hls;
+    window.cityxGoLive = () => {
+      onAir = true;
+      hls.loadSource(src);
+    };
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
     video.src = src;
   }

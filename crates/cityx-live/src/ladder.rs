@@ -160,6 +160,7 @@ async fn run(s: Session, source: (u32, u32), rungs: Vec<Rung>, mut rx: mpsc::Rec
             playlist: playlist_name(r.height),
             prefix: format!("{}/r{}", s.session, r.height),
             thumbnails: false,
+            follows_recording: false,
         })));
         lanes.push((r.height, tx, 0usize));
     }

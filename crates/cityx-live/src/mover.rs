@@ -55,7 +55,13 @@ pub(crate) struct Mover {
     pub prefix: String,
     /// Whether the inspector's thumbnail is stored as segments come.
     pub thumbnails: bool,
+    /// Whether the channel's recording settings are looked at again while live (a window
+    /// saved on air applies at once), for an input's session (not a slate's or a rung's).
+    pub follows_recording: bool,
 }
+
+/// How often a live session looks at its channel's recording settings again.
+const LOOK_AT_SETTINGS: Duration = Duration::from_secs(10);
 
 /// The main playlist's name.
 pub(crate) const PLAYLIST: &str = "index.m3u8";
@@ -91,6 +97,33 @@ impl Mover {
 
     fn part_uri(session: &str, number: u32) -> String {
         format!("{session}/part-{number}.m3u8")
+    }
+
+    /// Takes the channel's recording settings as they are now: recording that starts, stops
+    /// (its part becomes an item) or changes its windows while the channel is live.
+    async fn follow_recording(&mut self) {
+        let Ok(now) = self
+            .app
+            .repo()
+            .get_channel(cityx_core::TenantScope::All, self.channel.id)
+            .await
+        else {
+            return;
+        };
+        if now.record == self.channel.record && now.record_windows == self.channel.record_windows {
+            return;
+        }
+        self.channel.record = now.record;
+        self.channel.record_windows = now.record_windows;
+        match (Recording::of(&self.channel), self.recording.as_mut()) {
+            (Some(fresh), Some(rec)) => rec.windows = fresh.windows,
+            (Some(fresh), None) => self.recording = Some(fresh),
+            (None, Some(_)) => {
+                self.finish_part().await;
+                self.recording = None;
+            }
+            (None, None) => {}
+        }
     }
 
     /// Adds a stored segment to the recording; the part becomes an item when it is long
@@ -328,7 +361,12 @@ pub(crate) async fn move_segments(mut m: Mover) {
     let mut next_at: Option<OffsetDateTime> = None;
     let mut number = 0usize;
     let mut thumb_changed = None;
+    let mut looked = Instant::now();
     while let Some(finished) = m.segments.recv().await {
+        if m.follows_recording && looked.elapsed() >= LOOK_AT_SETTINGS {
+            looked = Instant::now();
+            m.follow_recording().await;
+        }
         let Segment {
             bytes,
             duration,

@@ -189,6 +189,7 @@ impl Publish {
             playlist: PLAYLIST.into(),
             prefix: session.clone(),
             thumbnails: true,
+            follows_recording: !slate,
         }));
         let ladder = if channel.renditions.is_empty() {
             Rungs::Off

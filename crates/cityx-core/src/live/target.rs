@@ -150,10 +150,15 @@ pub struct TargetInput<'a> {
 /// The part of a partner's key shown to tell keys apart: its last four characters (all of a
 /// key shorter than twelve are hidden).
 pub fn key_hint_of(key: &str) -> String {
-    if key.chars().count() < 12 {
+    // An SRT streamid's secret is its resource (`#!::r=…,m=publish`), not its mode.
+    let secret = key
+        .strip_prefix("#!::")
+        .and_then(|pairs| pairs.split(',').find_map(|p| p.strip_prefix("r=")))
+        .unwrap_or(key);
+    if secret.chars().count() < 12 {
         return "****".into();
     }
-    super::key_hint(key)
+    super::key_hint(secret)
 }
 
 /// Schemes a target may use: RTMP and RTMPS (server address and stream key) and SRT (the
@@ -300,6 +305,11 @@ mod tests {
         assert!(!format!("{ok:?}").contains("abc-123"), "the key is masked");
         assert_eq!(key_hint_of("abc-123"), "****", "a short key shows nothing");
         assert_eq!(key_hint_of("live_0123456789"), "6789");
+        assert_eq!(
+            key_hint_of("#!::r=sk_0123456789abcd,m=publish"),
+            "abcd",
+            "not the mode"
+        );
         TargetInput {
             name: "国际平台",
             url: "rtmps://live-api-s.example.com:443/rtmp",

@@ -1163,9 +1163,9 @@ fn source_coded(codecs: &[&str], output: &[&str], secs: u32) -> Child {
         .expect("ffmpeg runs")
 }
 
-/// Scheduled recording: a channel that records only in a daily window (Beijing time) makes
-/// one item of the part of the broadcast inside it, when the window ends, and nothing of the
-/// rest; a window that is no time is refused.
+/// Scheduled recording: a channel that records only in a daily window (Beijing time), saved
+/// while it is on air, makes one item of the part of the broadcast inside it when the window
+/// ends, and nothing of the rest; a window that is no time is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channels_record_in_their_daily_windows() {
     let app = TestApp::spawn().await;
@@ -1180,28 +1180,39 @@ async fn channels_record_in_their_daily_windows() {
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     assert!(bad.to_string().contains("record_windows"), "{bad}");
-    // A window that began a minute ago and ends 16 s from now.
     let beijing = |offset: i64| {
         let t = time::OffsetDateTime::now_utc()
             + time::Duration::hours(8)
             + time::Duration::seconds(offset);
         format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
     };
-    let window = format!("{}-{}", beijing(-60), beijing(16));
     let (s, made) = app
-        .post(
-            "/api/v1/channels",
-            admin,
-            json!({ "name": "午间新闻", "record_windows": [window] }),
-        )
+        .post("/api/v1/channels", admin, json!({ "name": "午间新闻" }))
         .await;
     assert_eq!(s, StatusCode::CREATED, "{made}");
-    assert_eq!(made["channel"]["record_windows"], json!([window]));
-    assert_eq!(made["channel"]["record"], false);
+    let id = made["channel"]["id"].as_str().expect("id").to_owned();
     let key = made["stream_key"].as_str().expect("key");
     let rtmp = made["ingest"]["rtmp_url"].as_str().expect("rtmp");
     let began = Instant::now();
-    let mut encoder = publish(&format!("{rtmp}/{key}"), 28);
+    let mut encoder = publish(&format!("{rtmp}/{key}"), 32);
+    channel_until(&app, &id, admin, "live", |v| {
+        v["channel"]["state"] == "live"
+    })
+    .await;
+    // On air, a window that began a minute ago and ends 18 s from now is saved.
+    let window = format!("{}-{}", beijing(-60), beijing(18));
+    let res = app
+        .send(
+            "PATCH",
+            &format!("/api/v1/channels/{id}"),
+            Some(admin),
+            Some(json!({ "record_windows": [window] })),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let changed: Value = res.json().await.expect("json");
+    assert_eq!(changed["channel"]["record_windows"], json!([window]));
+    assert_eq!(changed["channel"]["record"], false);
     let deadline = Instant::now() + Duration::from_secs(120);
     let recording = loop {
         let (_, audit) = app
@@ -1218,7 +1229,7 @@ async fn channels_record_in_their_daily_windows() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     assert!(
-        began.elapsed() < Duration::from_secs(26),
+        began.elapsed() < Duration::from_secs(30),
         "the part became an item when the window ended, before the broadcast did"
     );
     assert!(encoder.wait().await.expect("ffmpeg").success());
@@ -1244,7 +1255,7 @@ async fn channels_record_in_their_daily_windows() {
     let secs = recorded["technical"]["duration_s"].as_f64().unwrap_or(0.0);
     assert!(
         (4.0..=18.0).contains(&secs),
-        "the window's part of the 28 s broadcast lasts {secs} s"
+        "the window's part of the 32 s broadcast lasts {secs} s"
     );
     // The broadcast went on after the window: nothing more was recorded.
     tokio::time::sleep(Duration::from_secs(3)).await;
