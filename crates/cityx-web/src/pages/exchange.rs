@@ -331,21 +331,8 @@ pub async fn rights(
         Ok(d) => d,
         Err(e) => return WebError::app(e, u.t).into_response(),
     };
-    let (mut shared, mut unknown) = (Vec::new(), Vec::new());
-    for name in f
-        .shared_with
-        .split([',', '，', ' ', '、'])
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        match directory
-            .iter()
-            .find(|d| d.code.eq_ignore_ascii_case(name) || d.name == name)
-        {
-            Some(d) => shared.push(d.id.to_string()),
-            None => unknown.push(name.to_owned()),
-        }
-    }
+    let named = super::stations_named(&directory, "shared_with", &f.shared_with);
+    let shared = named.as_ref().map_or(&[][..], Vec::as_slice);
     let embargo = local_to_rfc3339(&f.embargo_until);
     let input = RightsInput {
         visibility: &f.visibility,
@@ -361,20 +348,11 @@ pub async fn rights(
         ("embargo_hides", f.embargo_hides.clone().unwrap_or_default()),
         ("licence", f.licence.clone()),
     ];
-    // A name that is no station's is said once, naming it, and nothing is changed.
-    if !unknown.is_empty() {
-        let t = u.t;
-        let error = cityx_core::FieldError::new("shared_with", "unknown_station", "");
-        let said = super::FormErrors::from_fields(t, &[error])
-            .messages
-            .join("");
+    // A name that is no station's is said, naming it, and nothing is changed.
+    if let Err(unknown) = named {
         let retry = super::items::Retry {
             form: "rights",
-            errors: vec![format!(
-                "{said}{}{}",
-                t.get("common.colon"),
-                unknown.join("、")
-            )],
+            errors: super::FormErrors::from_fields(u.t, &[unknown]).messages,
             values,
         };
         return super::items::item_page(&st, &u, id, None, retry).await;

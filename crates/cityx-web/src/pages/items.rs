@@ -202,6 +202,8 @@ struct AssetPage {
     keywords: String,
     /// The earlier item with the same file, by title, when the reader may see it.
     duplicate: Option<(AssetId, String)>,
+    /// The name of the live channel it was cut or recorded from, when the reader may see it.
+    from_channel: String,
     /// Its corrections, newest first.
     corrections: Vec<CorrectionRow>,
     /// Why the item failed, explained in the reader's language where we can.
@@ -313,17 +315,7 @@ async fn exchange_box(
         .into_iter()
         .map(|v| (v.as_str(), v == a.visibility))
         .collect(),
-        shared_codes: a
-            .shared_with
-            .iter()
-            .filter_map(|s| {
-                directory
-                    .iter()
-                    .find(|d| d.id == *s)
-                    .map(|d| d.code.clone())
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        shared_codes: super::station_codes(&directory, &a.shared_with),
         embargo_local: a
             .meta
             .embargo_until
@@ -659,6 +651,19 @@ pub async fn item_page(
             .map(|v| (d, v.asset.meta.title)),
         None => None,
     };
+    let from_channel = match a
+        .source_url
+        .as_deref()
+        .and_then(|s| s.strip_prefix("live:"))
+        .and_then(|c| c.parse::<cityx_core::ChannelId>().ok())
+    {
+        Some(c) => cityx_live::Live::of(&st.app)
+            .get(&u.actor, c)
+            .await
+            .map(|ch| ch.name)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
     let corrections = match st.app.notices().corrections_of(&a).await {
         Ok(list) => list.into_iter().map(|c| correction_row(t, c)).collect(),
         Err(e) => return WebError::app(e, t).into_response(),
@@ -672,6 +677,7 @@ pub async fn item_page(
         embargo: a.meta.embargo_until.map(fmt_time).unwrap_or_default(),
         keywords: a.meta.keywords.join("、"),
         duplicate,
+        from_channel,
         corrections,
         failure,
         failure_label,

@@ -97,7 +97,17 @@ impl FormErrors {
                 .iter()
                 .map(|e| {
                     let label = t.get2("field.", e.field);
-                    let reason = t.get2("fe.", e.code);
+                    // Names a reader typed that are no station's are named back.
+                    let reason = if e.code == UNKNOWN_NAMES {
+                        format!(
+                            "{}{}{}",
+                            t.get("fe.unknown_station"),
+                            t.get("common.colon"),
+                            e.message
+                        )
+                    } else {
+                        t.get2("fe.", e.code)
+                    };
                     // A reason about the whole form is not pinned to one field.
                     if e.code == "unchanged" {
                         return reason;
@@ -198,6 +208,55 @@ pub fn fmt_time(t: OffsetDateTime) -> String {
 
 pub fn fmt_opt_time(t: Option<OffsetDateTime>, never: &str) -> String {
     t.map(fmt_time).unwrap_or_else(|| never.to_owned())
+}
+
+/// The reason of a form's field that names stations that do not exist; its message is the
+/// names, as typed, and is shown.
+const UNKNOWN_NAMES: &str = "unknown_station_names";
+
+/// Stations as an editor names them in a form (codes or names, separated by commas, spaces
+/// or 、): the ids of those found in `directory`, or the mistake of `field` that names the
+/// names that are no station's.
+pub fn stations_named(
+    directory: &[cityx_app::StationEntry],
+    field: &'static str,
+    text: &str,
+) -> Result<Vec<String>, FieldError> {
+    let (mut found, mut unknown) = (Vec::new(), Vec::new());
+    for name in text
+        .split([',', '，', ' ', '、'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match directory
+            .iter()
+            .find(|d| d.code.eq_ignore_ascii_case(name) || d.name == name)
+        {
+            Some(d) => found.push(d.id.to_string()),
+            None => unknown.push(name.to_owned()),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(found)
+    } else {
+        Err(FieldError::new(field, UNKNOWN_NAMES, unknown.join("、")))
+    }
+}
+
+/// The codes of stations by id, as a form shows them (ids no longer in `directory` left out).
+pub fn station_codes(
+    directory: &[cityx_app::StationEntry],
+    ids: &[cityx_core::StationId],
+) -> String {
+    ids.iter()
+        .filter_map(|s| {
+            directory
+                .iter()
+                .find(|d| d.id == *s)
+                .map(|d| d.code.clone())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Query parameters every list page takes.
