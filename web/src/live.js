@@ -28,6 +28,12 @@ const troubleText = (code, detail) => {
   if (name && detail && !chinese) return `${name} · ${detail}`;
   return name || detail || "";
 };
+// `YYYY-MM-DD HH:MM` in China Standard Time, as the server writes times.
+const beijing = (d) => {
+  const t = new Date(d.getTime() + 8 * 3600_000);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${t.getUTCFullYear()}-${two(t.getUTCMonth() + 1)}-${two(t.getUTCDate())} ${two(t.getUTCHours())}:${two(t.getUTCMinutes())}`;
+};
 const troubleDetail = (code, detail) => (code && chinese ? detail || "" : "");
 
 const video = document.querySelector("video[data-live]");
@@ -85,6 +91,17 @@ if (video) {
         state.textContent = slate ? state.dataset.slate : live ? state.dataset.on : state.dataset.off;
       }
       if (idle) idle.hidden = live;
+      // Since when it is on air, as the page says it (China Standard Time).
+      const since = document.getElementById("live-since");
+      if (since) {
+        since.hidden = !live || !channel.live_since;
+        const at = since.querySelector("time");
+        if (live && channel.live_since && at) at.textContent = beijing(new Date(channel.live_since));
+      }
+      if (channel.health) {
+        const section = document.getElementById("health-section");
+        if (section) section.hidden = false;
+      }
       // Off air, the figures are the last broadcast's, and look it.
       const healthTitle = document.getElementById("health-title");
       if (healthTitle) healthTitle.textContent = live ? healthTitle.dataset.now : healthTitle.dataset.last;

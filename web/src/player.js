@@ -15,6 +15,8 @@ if (video) {
     hls.attachMedia(video);
     hls.on(Hls.Events.MANIFEST_PARSED, (_event, data) => {
       if (!quality || data.levels.length < 2) return;
+      // A live channel's playlist is read again after a break: the menu is made anew.
+      while (quality.options.length > 1) quality.remove(1);
       // Best first, as the ladder is listed everywhere else.
       const byQuality = data.levels.map((level, i) => ({ level, i })).sort((a, b) => b.level.bitrate - a.level.bitrate);
       byQuality.forEach(({ level, i }) => {
@@ -26,10 +28,11 @@ if (video) {
         option.textContent = side ? `${side}p` : `${Math.round(level.bitrate / 1000)} kbit/s`;
         quality.append(option);
       });
+      quality.value = "-1";
       quality.disabled = false;
-      quality.addEventListener("change", () => {
-        hls.currentLevel = Number(quality.value);
-      });
+    });
+    quality?.addEventListener("change", () => {
+      hls.currentLevel = Number(quality.value);
     });
     hls.on(Hls.Events.ERROR, (_event, data) => {
       if (!data.fatal) return;

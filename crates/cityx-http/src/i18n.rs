@@ -142,7 +142,7 @@ catalog! {
     "fe.forbidden_address" => "指向非公网地址（内网、本机或保留地址），出于安全原因不能访问", "points to an address that is not on the public Internet (internal, local or reserved), which cannot be reached for security reasons";
     "fe.unresolvable_host" => "的域名无法解析", "has a host name that cannot be resolved";
     "job.import" => "下载", "Download";
-    "job.live_clip" => "直播剪辑", "Live clip";
+    "job.live_clip" => "直播生成素材（剪辑、录像）", "Item from live (clip, recording)";
     "asset.from_live" => "来自直播频道", "From the live channel";
     "asset.import_failed" => "导入失败：", "The import failed: ";
     "asset.importing_from" => "导入来源", "Imported from";
@@ -268,6 +268,8 @@ catalog! {
     "live.field.name" => "频道名称", "Channel name";
     "live.field.description" => "说明", "Description";
     "live.field.visibility" => "谁可以观看", "Who may watch";
+    "live.field.shared_with" => "指定电视台代码", "Station codes";
+    "live.field.shared_with_hint" => "“指定成员台”可观看时填写，用逗号分开，例如 GZTV, SZTV", "For “named stations”: their codes, separated by commas, e.g. GZTV, SZTV";
     "live.field.dvr_minutes" => "回看时长（分钟）", "Time-shift window (minutes)";
     "live.field.max_kbps" => "最高码率（kbit/s）", "Highest bit rate (kbit/s)";
     "live.field.max_height" => "最大画面高度（像素）", "Tallest picture (pixels)";
@@ -290,6 +292,7 @@ catalog! {
     "live.key_once" => "推流密钥只显示这一次，请复制到编码器。忘记了可以更换新密钥。", "The stream key is shown this once: copy it into the encoder. If it is lost, rotate it.";
     "live.dvr_hint" => "拖动进度条可以回看，最长", "Drag the progress bar to scroll back, up to";
     "live.minutes" => "分钟。", "minutes.";
+    "live.idle_note_pull" => "频道现在没有信号。它在拉取远端信号，接通后几秒内就能在这里看到。", "The channel has no signal now. It pulls a remote signal, which shows here within seconds of answering.";
     "live.idle_note" => "频道现在没有信号。编码器开始推流后，几秒内就能在这里看到。", "The channel has no signal now. Once an encoder publishes, it shows here within seconds.";
     "live.health" => "信号状态", "Input health";
     "live.health.last" => "信号状态（上次直播结束时）", "Input health (when the last broadcast ended)";
@@ -300,7 +303,7 @@ catalog! {
     "live.health.kbps" => "码率（kbit/s）", "Bit rate (kbit/s)";
     "live.health.keyframe" => "关键帧间隔（秒）", "Keyframe interval (s)";
     "live.health.uptime" => "已推流（秒）", "Publishing for (s)";
-    "live.health.reconnects" => "推流次数（本节点）", "Publishes (this node)";
+    "live.health.reconnects" => "重连次数（本节点）", "Reconnects (this node)";
     "live.health.remote" => "信号来源", "Signal from";
     "live.ingest" => "推流设置", "Ingest";
     "live.ingest_intro" => "在编码器（OBS、vMix、硬件编码器、手机或 ffmpeg）里填入 RTMP 推流地址和推流密钥，或 SRT 地址和含推流密钥的 streamid。同一时间只接受一路推流：先连上的保留频道。", "Give the encoder (OBS, vMix, a hardware encoder, a phone or ffmpeg) the RTMP address and the stream key, or the SRT address and a streamid with the stream key. One publisher at a time: the first keeps the channel.";
@@ -373,6 +376,9 @@ catalog! {
     "live.target.key_hint" => "合作平台提供的推流密钥（SRT 填 streamid，如 #!::r=live/abc,m=publish）。加密保存，不再显示；表单出错时需重新输入。", "The stream key the partner issued (for SRT, the streamid, e.g. #!::r=live/abc,m=publish). Stored encrypted and never shown again; re-enter it if the form comes back with a mistake.";
     "live.target.passphrase" => "SRT 加密口令（可选）", "SRT passphrase (optional)";
     "live.target.passphrase_hint" => "仅 SRT 目标：合作平台要求加密时填写（10 至 79 个字符）。加密保存，不再显示。", "SRT targets only: when the partner requires encryption (10 to 79 characters). Stored encrypted and never shown again.";
+    "live.target.passphrase_keep" => "留空则保持原口令", "Leave empty to keep the current passphrase";
+    "live.target.passphrase_clear" => "去掉加密口令", "Remove the passphrase";
+    "live.target.has_passphrase" => "已设加密口令", "passphrase set";
     "live.target.key_keep" => "留空则保持原密钥", "Leave empty to keep the current key";
     "live.target.name_hint" => "例如：央视频、本台客户端", "e.g. the agency's live cloud, our app";
     "live.target.enabled" => "频道直播时推送", "Push whenever the channel is live";

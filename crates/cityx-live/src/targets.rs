@@ -82,6 +82,7 @@ impl<'a> Targets<'a> {
             Some(station),
         )
         .detail("channel", channel.to_string())
+        .detail("name", fields.name.clone())
         .detail("url", fields.url.clone());
         self.app
             .repo()
@@ -139,6 +140,8 @@ impl<'a> Targets<'a> {
             id,
             Some(station),
         )
+        .detail("channel", channel.to_string())
+        .detail("name", fields.name.clone())
         .detail("url", fields.url.clone())
         .detail("key_changed", sealed.is_some().to_string());
         self.app
@@ -170,13 +173,16 @@ impl<'a> Targets<'a> {
             .get_channel(scope, channel)
             .await?
             .station_id;
+        let target = self.app.repo().get_target(scope, channel, id).await?;
         let audit = NewAudit::by(
             actor,
             AuditAction::TargetDeleted,
             "target",
             id,
             Some(station),
-        );
+        )
+        .detail("channel", channel.to_string())
+        .detail("name", target.name);
         self.app
             .repo()
             .delete_target(scope, channel, id, &audit)

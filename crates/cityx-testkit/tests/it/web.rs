@@ -1682,3 +1682,155 @@ async fn the_srt_passphrase_form_saves_and_comes_back_with_its_mistakes() {
         audit.body
     );
 }
+
+/// The channel form shares a channel with stations named by their codes: a code that is no
+/// station's comes back named, with what was typed kept and nothing made; named ones may
+/// watch, others may not, and the form shows the codes again.
+#[tokio::test]
+async fn the_channel_form_shares_with_named_stations() {
+    let app = TestApp::spawn().await;
+    let w = World::seed(&app).await;
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("station_admin@a").email, PASSWORD).await;
+    let wall = b.get("/live").await;
+    assert!(
+        wall.body.contains("指定电视台代码"),
+        "the field is on the form"
+    );
+    let csrf = wall.csrf();
+    let form = |shared: &'static str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("name", "联播频道".to_owned()),
+            ("visibility", "stations".to_owned()),
+            ("shared_with", shared.to_owned()),
+        ]
+    };
+    let typo = form("stb, NOSUCH");
+    let refused = b.post("/live", &as_refs(&typo)).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("包含不存在的电视台：NOSUCH"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("value=\"stb, NOSUCH\""),
+        "kept as typed"
+    );
+    let (_, none) = app
+        .get("/api/v1/channels", &w.user("station_admin@a").token)
+        .await;
+    assert_eq!(none["items"], serde_json::json!([]), "nothing made");
+
+    let named = form("stb");
+    let made = b.post("/live", &as_refs(&named)).await;
+    assert_eq!(made.status, 200, "{}", made.body);
+    let (_, list) = app
+        .get("/api/v1/channels", &w.user("station_admin@a").token)
+        .await;
+    let made = &list["items"][0]["channel"];
+    let id = made["id"].as_str().expect("made").to_owned();
+    assert_eq!(made["visibility"], "stations");
+    assert_eq!(
+        made["shared_with"],
+        serde_json::json!([w.b["id"]])
+    );
+    let (seen, _) = app
+        .get(&format!("/api/v1/channels/{id}"), &w.user("viewer@b").token)
+        .await;
+    assert_eq!(seen.as_u16(), 200, "station B may watch");
+    let page = b.get(&format!("/live/{id}")).await;
+    assert!(
+        page.body.contains("name=\"shared_with\"")
+            && page.body.to_lowercase().contains("value=\"stb\""),
+        "the form shows the codes"
+    );
+}
+
+/// A restream target's change form on the channel page: an SRT target shows that it has a
+/// passphrase (never the passphrase), an empty field keeps it, the box removes it; the
+/// audit log names the target and leads to its channel.
+#[tokio::test]
+async fn the_target_form_keeps_and_removes_an_srt_passphrase() {
+    // The partner is named on this machine: the operator allowed loopback.
+    let app = TestApp::spawn_with(|s| s.fetch.allow_cidrs = vec!["127.0.0.0/8".into()]).await;
+    let w = World::seed(&app).await;
+    let token = w.user("station_admin@a").token.clone();
+    let (_, made) = app
+        .post(
+            "/api/v1/channels",
+            &token,
+            serde_json::json!({ "name": "转推频道" }),
+        )
+        .await;
+    let id = made["channel"]["id"].as_str().expect("id").to_owned();
+    let (status, target) = app
+        .post(
+            &format!("/api/v1/channels/{id}/targets"),
+            &token,
+            serde_json::json!({
+                "name": "省级平台", "url": "srt://127.0.0.1:9", "key": "#!::r=province-0042,m=publish",
+                "passphrase": "province-srt-0042", "enabled": false
+            }),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 201, "{target}");
+    let target_id = target["id"].as_str().expect("target id").to_owned();
+    let mut b = Browser::new(&app);
+    b.sign_in(&w.user("station_admin@a").email, PASSWORD).await;
+    let page = b.get(&format!("/live/{id}")).await;
+    assert!(page.body.contains("已设加密口令"), "{}", page.body);
+    assert!(page.body.contains("去掉加密口令"), "the box is offered");
+    assert!(!page.body.contains("province-srt-0042"));
+    let csrf = page.csrf();
+    let path = format!("/live/{id}/targets/{target_id}");
+    let target_now = || async {
+        let (_, list) = app
+            .get(&format!("/api/v1/channels/{id}/targets"), &token)
+            .await;
+        list["items"][0].clone()
+    };
+    // Renamed with the passphrase field left empty: the passphrase stays.
+    let kept = b
+        .post(
+            &path,
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "省级平台二"),
+                ("url", "srt://127.0.0.1:9"),
+                ("passphrase", ""),
+            ],
+        )
+        .await;
+    assert_eq!(kept.status, 303, "{}", kept.body);
+    let t = target_now().await;
+    assert_eq!(t["name"], "省级平台二", "{t}");
+    assert_eq!(t["has_passphrase"], true, "{t}");
+    let removed = b
+        .post(
+            &path,
+            &[
+                ("_csrf", csrf.as_str()),
+                ("name", "省级平台二"),
+                ("url", "srt://127.0.0.1:9"),
+                ("passphrase_clear", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(removed.status, 303, "{}", removed.body);
+    assert_eq!(target_now().await["has_passphrase"], false);
+    let audit = b.get("/audit").await;
+    assert!(
+        audit
+            .body
+            .contains(&format!("<a href=\"/live/{id}#targets\">省级平台二</a>")),
+        "{}",
+        audit.body
+    );
+}
+
+/// A form's fields as the test browser posts them.
+fn as_refs<'a>(fields: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    fields.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}

@@ -98,7 +98,15 @@ pub async fn list(State(st): State<HttpState>, u: WebUser, Query(q): Query<ListQ
                     },
                     |(name, _)| format!("「{name}」"),
                 ),
-                target_href: found.map(|(_, href)| href.clone()).unwrap_or_default(),
+                // A restream target is on its channel's page.
+                target_href: found.map(|(_, href)| href.clone()).unwrap_or_else(|| {
+                    match (a.target_type.as_str(), a.detail.get("channel")) {
+                        ("target", Some(serde_json::Value::String(c))) => {
+                            format!("/live/{c}#targets")
+                        }
+                        _ => String::new(),
+                    }
+                }),
                 why: match (
                     a.detail.get("reason").and_then(|v| v.as_str()),
                     a.detail.get("protocol").and_then(|v| v.as_str()),

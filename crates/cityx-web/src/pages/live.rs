@@ -93,6 +93,8 @@ pub struct ChannelForm {
     pub name: String,
     pub description: String,
     pub visibility: String,
+    /// The codes of the stations that may watch when `visibility` is `stations`.
+    pub shared_with: String,
     pub dvr_minutes: u32,
     pub max_kbps: u32,
     pub max_height: u32,
@@ -112,6 +114,7 @@ impl ChannelForm {
             name: String::new(),
             description: String::new(),
             visibility: "exchange".into(),
+            shared_with: String::new(),
             dvr_minutes: cityx_core::live::DEFAULT_DVR_MINUTES,
             max_kbps: 0,
             max_height: 0,
@@ -124,11 +127,13 @@ impl ChannelForm {
         }
     }
 
-    fn of(c: &Channel) -> Self {
+    /// The channel's settings, with the codes of the stations it is shared with.
+    fn of(c: &Channel, shared_with: String) -> Self {
         ChannelForm {
             name: c.name.clone(),
             description: c.description.clone(),
             visibility: c.visibility.as_str().into(),
+            shared_with,
             dvr_minutes: c.dvr_minutes,
             max_kbps: c.max_kbps,
             max_height: c.max_height,
@@ -160,9 +165,8 @@ impl ChannelForm {
             .collect()
     }
 
-    /// The visibilities a form offers (naming stations is done through the API).
+    /// The visibilities a form offers.
     pub fn choices(&self, t: &T) -> Vec<(&'static str, String, bool)> {
-        let named = self.visibility == Visibility::Stations.as_str();
         [
             Visibility::Private,
             Visibility::Stations,
@@ -170,7 +174,6 @@ impl ChannelForm {
             Visibility::Public,
         ]
         .into_iter()
-        .filter(|v| *v != Visibility::Stations || named)
         .map(|v| {
             (
                 v.as_str(),
@@ -193,6 +196,9 @@ pub struct ChannelPost {
     pub description: String,
     #[serde(default)]
     pub visibility: String,
+    /// Station codes or names, separated by commas or spaces.
+    #[serde(default)]
+    pub shared_with: String,
     #[serde(default)]
     pub dvr_minutes: String,
     #[serde(default)]
@@ -252,12 +258,13 @@ impl ChannelPost {
         .collect()
     }
 
-    fn input(&self) -> ChannelInput<'_> {
+    /// The channel as posted, shared with the stations of `shared` (ids).
+    fn input<'a>(&'a self, shared: &'a [String]) -> ChannelInput<'a> {
         ChannelInput {
             name: &self.name,
             description: &self.description,
             visibility: &self.visibility,
-            shared_with: Vec::new(),
+            shared_with: shared.iter().map(String::as_str).collect(),
             max_kbps: number(&self.max_kbps),
             max_height: number(&self.max_height),
             // Empty is the default window; 0 is a mistake the form names.
@@ -286,6 +293,7 @@ impl ChannelPost {
             name: self.name.clone(),
             description: self.description.clone(),
             visibility: self.visibility.clone(),
+            shared_with: self.shared_with.clone(),
             dvr_minutes: number(&self.dvr_minutes).min(99_999),
             max_kbps: number(&self.max_kbps).min(999_999),
             max_height: number(&self.max_height).min(99_999),
@@ -295,6 +303,35 @@ impl ChannelPost {
             publish_cidrs: self.publish_cidrs.clone(),
             renditions: self.renditions(),
             errs,
+        }
+    }
+}
+
+/// The ids of the stations the form names when it shares with named stations (a name that
+/// is no station's is the form's mistake, named); none otherwise.
+async fn shared_ids(
+    st: &HttpState,
+    u: &WebUser,
+    f: &ChannelPost,
+) -> Result<Vec<String>, cityx_app::Error> {
+    if f.visibility != Visibility::Stations.as_str() {
+        return Ok(Vec::new());
+    }
+    let directory = st.app.people().station_directory(&u.actor).await?;
+    super::stations_named(&directory, "shared_with", &f.shared_with)
+        .map_err(|e| cityx_app::Error::Validation(vec![e]))
+}
+
+/// The codes of the stations a channel is shared with, for its form.
+async fn shared_codes(st: &HttpState, u: &WebUser, ch: &Channel) -> String {
+    if ch.shared_with.is_empty() || !Live::may_manage(&u.actor, ch) {
+        return String::new();
+    }
+    match st.app.people().station_directory(&u.actor).await {
+        Ok(directory) => super::station_codes(&directory, &ch.shared_with),
+        Err(e) => {
+            tracing::warn!(error = %e, "the station directory could not be read");
+            String::new()
         }
     }
 }
@@ -359,7 +396,11 @@ pub async fn create(
     if let Err(e) = u.check_csrf(&f.csrf) {
         return e.into_response();
     }
-    match Live::of(&st.app).create(&u.actor, &f.input()).await {
+    let made = match shared_ids(&st, &u, &f).await {
+        Ok(shared) => Live::of(&st.app).create(&u.actor, &f.input(&shared)).await,
+        Err(e) => Err(e),
+    };
+    match made {
         Ok(made) => {
             let extra = Extra::with_key(made.stream_key);
             channel_page(&st, &u, made.channel, Some("channel_created"), extra).await
@@ -499,6 +540,12 @@ struct ChannelPage {
     since: String,
     visibility: String,
     dvr_minutes: u32,
+    /// The channel pulls a remote signal (for those who manage it).
+    pulls: bool,
+    /// Some broadcast has reported its input's health (a new channel's has none).
+    has_health: bool,
+    /// Lower renditions are made: the player offers a choice.
+    renditions: bool,
     figures: Vec<Figure>,
     manage: bool,
     rtmp_url: String,
@@ -621,6 +668,9 @@ async fn channel_page(
         since: ch.live_since.map(fmt_time).unwrap_or_default(),
         visibility: t.get2("live.visibility.", ch.visibility.as_str()),
         dvr_minutes: ch.dvr_minutes,
+        pulls: ch.pull_url.is_some(),
+        has_health: ch.health.is_some(),
+        renditions: !ch.renditions.is_empty(),
         figures: figures(t, &ch, manage),
         manage,
         rtmp_url: st.http.rtmp_url.clone().unwrap_or_default(),
@@ -628,7 +678,10 @@ async fn channel_page(
         key_hint: ch.key_hint.clone(),
         key_rotated: fmt_time(ch.key_rotated_at),
         stream_key,
-        form: form.unwrap_or_else(|| ChannelForm::of(&ch)),
+        form: match form {
+            Some(f) => f,
+            None => ChannelForm::of(&ch, shared_codes(st, u, &ch).await),
+        },
         may_clip: policy::make_items_for(&u.actor, ch.station_id).is_ok(),
         may_take: policy::create_channel(&u.actor).is_ok_and(|own| own != ch.station_id),
         clip: clip.unwrap_or_default(),
@@ -674,17 +727,15 @@ pub async fn update(
         Ok(id) => id,
         Err(e) => return e.into_response(),
     };
-    let live = Live::of(&st.app);
-    // Named stations are chosen through the API; the form keeps them as they are.
-    let named: Vec<String> = match live.get(&u.actor, id).await {
-        Ok(ch) => ch.shared_with.iter().map(ToString::to_string).collect(),
-        Err(e) => return WebError::app(e, u.t).into_response(),
+    let saved = match shared_ids(&st, &u, &f).await {
+        Ok(shared) => {
+            Live::of(&st.app)
+                .update(&u.actor, id, &f.input(&shared))
+                .await
+        }
+        Err(e) => Err(e),
     };
-    let mut input = f.input();
-    if input.visibility == "stations" {
-        input.shared_with = named.iter().map(String::as_str).collect();
-    }
-    match live.update(&u.actor, id, &input).await {
+    match saved {
         Ok(_) => Redirect::to(&format!("/live/{id}?done=channel_updated")).into_response(),
         Err(e) => {
             form_back(&st, &u, id, e, |errs| Extra {

@@ -22,6 +22,9 @@ pub struct TargetRow {
     pub name: String,
     pub url: String,
     pub key_hint: String,
+    /// An SRT target (which may take a passphrase), and whether it has one.
+    pub srt: bool,
+    pub has_passphrase: bool,
     pub enabled: bool,
     pub state: &'static str,
     pub state_shown: String,
@@ -42,6 +45,8 @@ impl TargetRow {
             name: target.name.clone(),
             url: target.url.clone(),
             key_hint: target.key_hint.clone(),
+            srt: cityx_core::live::target::is_srt(&target.url),
+            has_passphrase: target.has_passphrase,
             enabled: target.enabled,
             state: target.state.as_str(),
             state_shown: t.get2("live.target.state.", target.state.as_str()),
@@ -101,9 +106,12 @@ pub struct TargetPost {
     pub url: String,
     #[serde(default)]
     pub key: String,
-    /// An SRT target's passphrase (empty: none).
+    /// An SRT target's passphrase (empty: none on a new target, kept on a change).
     #[serde(default)]
     pub passphrase: String,
+    /// A checkbox of the change form: present to remove the passphrase.
+    #[serde(default)]
+    pub passphrase_clear: Option<String>,
     /// A checkbox: present when ticked.
     #[serde(default)]
     pub enabled: Option<String>,
@@ -116,7 +124,11 @@ impl TargetPost {
             url: &self.url,
             key: &self.key,
             enabled: self.enabled.is_some(),
-            passphrase: Some(self.passphrase.trim()).filter(|p| !p.is_empty()),
+            passphrase: if self.passphrase_clear.is_some() {
+                Some("")
+            } else {
+                Some(self.passphrase.trim()).filter(|p| !p.is_empty())
+            },
         }
     }
 
