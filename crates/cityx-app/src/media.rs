@@ -273,8 +273,17 @@ fn grant_mac<I: std::fmt::Display + std::str::FromStr>(
     expires: i64,
 ) -> Result<(String, hmac::Hmac<sha2::Sha256>)> {
     let part = MediaGrant::<I>::signed_part(id, &viewer.code(), &holder.code(), expires);
-    let mac = secrets::mac(key, &format!("{}/{part}", purpose.prefix()))?;
+    let mac = signed_mac(key, purpose, &part)?;
     Ok((part, mac))
+}
+
+/// The MAC of a grant's signed part (as [`MediaGrant::signed_part`] writes it) for `purpose`.
+fn signed_mac(key: &[u8], purpose: Purpose, part: &str) -> Result<hmac::Hmac<sha2::Sha256>> {
+    use hmac::Mac;
+    let mut mac = secrets::mac(key, purpose.prefix())?;
+    mac.update(b"/");
+    mac.update(part.as_bytes());
+    Ok(mac)
 }
 
 impl Media<'_> {
@@ -336,13 +345,13 @@ impl Media<'_> {
         else {
             return Err(Error::BadMediaLink);
         };
-        let (_, expected) = grant_mac(
-            self.link_key.get().await?,
-            purpose,
-            id,
-            (viewer, holder),
-            exp,
-        )?;
+        // The signature covers the grant's text before it, as it was written: a grant spelt
+        // any other way than cityx writes it (upper-case ids, leading zeros) fails here.
+        let signed = grant
+            .text
+            .rsplit_once('.')
+            .map_or(grant.text, |(signed, _)| signed);
+        let expected = signed_mac(self.link_key.get().await?, purpose, signed)?;
         let sig = &grant.signature;
         if sig.len() != 16 || expected.verify_truncated_left(sig).is_err() {
             return Err(Error::BadMediaLink);

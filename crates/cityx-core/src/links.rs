@@ -33,6 +33,8 @@ pub struct MediaGrant<'a, I = AssetId> {
     /// Unix seconds.
     pub expires: i64,
     pub signature: Vec<u8>,
+    /// The grant as it was read.
+    pub text: &'a str,
 }
 
 impl<'a, I: std::str::FromStr + std::fmt::Display> MediaGrant<'a, I> {
@@ -59,6 +61,7 @@ impl<'a, I: std::str::FromStr + std::fmt::Display> MediaGrant<'a, I> {
             holder,
             expires: expires.parse().ok()?,
             signature: unhex(sig)?,
+            text: grant,
         })
     }
 
@@ -87,8 +90,15 @@ mod tests {
         let text = format!("{asset}.all.-.1700000000.00ff");
         let g = MediaGrant::parse(&text).expect("parses");
         assert_eq!(
-            (g.asset, g.viewer, g.holder, g.expires, g.signature),
-            (asset, "all", "-", 1_700_000_000, vec![0, 255])
+            (g.asset, g.viewer, g.holder, g.expires, g.signature, g.text),
+            (
+                asset,
+                "all",
+                "-",
+                1_700_000_000,
+                vec![0, 255],
+                text.as_str()
+            )
         );
         for bad in [
             format!("{asset}.all.-.1700000000"),

@@ -393,7 +393,6 @@ impl<'a> Live<'a> {
 
     /// One of the channel's files, through this process's serving caches.
     async fn read_file(&self, id: ChannelId, relative: &str) -> Result<LiveFile> {
-        let key = StorageKey::live(id, relative).ok_or(Error::NotFound("file"))?;
         let (content_type, cache_control) = match relative.rsplit('.').next() {
             Some("m3u8") => ("application/vnd.apple.mpegurl", "no-cache"),
             Some("ts") => ("video/mp2t", "private, max-age=86400, immutable"),
@@ -403,7 +402,9 @@ impl<'a> Live<'a> {
         let caches = crate::serve::caches();
         let bytes = match caches.file(id, relative) {
             Some(b) => b,
+            // The caches hold only what was read under a valid key.
             None => {
+                let key = StorageKey::live(id, relative).ok_or(Error::NotFound("file"))?;
                 let bytes = self.storage.read_small(&key, LIVE_FILE).await.map_err(|e| {
                     if e.is_not_found() {
                         Error::NotFound("file")

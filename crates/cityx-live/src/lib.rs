@@ -121,10 +121,67 @@ impl From<cityx_fetch::FetchError> for Failure {
     }
 }
 
-/// Runs this node's ingest until the process stops: RTMP on `rtmp`, SRT on `srt` (when
-/// given), with one door (caps and wrong-key limits count across both), and the pulls'
-/// supervisor.
+/// Runs this node's ingest until the process stops (or this future is dropped): RTMP on
+/// `rtmp`, SRT on `srt` (when given), with one door (caps and wrong-key limits count across
+/// both), and the pulls' supervisor.
+///
+/// The ingest runs on a thread of its own with a single-threaded runtime: a publisher sends
+/// a few dozen small messages a second, and on the shared multi-threaded runtime each one
+/// woke a second worker to steal it, a thread switch per message that cost more than the
+/// message's work (docs/benchmarks.md). What the sessions spawn (movers, meters, slates)
+/// runs there too; the database and storage are shared with the rest of the node.
 pub async fn ingest(
+    rtmp: tokio::net::TcpListener,
+    srt: Option<tokio::net::UdpSocket>,
+    app: Arc<cityx_app::App>,
+    opts: Arc<IngestOptions>,
+) {
+    let (Ok(rtmp), Ok(srt)) = (rtmp.into_std(), srt.map(|s| s.into_std()).transpose()) else {
+        tracing::error!("the ingest's sockets could not be handed to its thread");
+        return;
+    };
+    // Dropping `_stop` (this future dropped: the server stops) stops the thread's runtime
+    // and every task on it.
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ended, end) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("cityx-ingest".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "the ingest's runtime could not start");
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let sockets = (
+                    tokio::net::TcpListener::from_std(rtmp),
+                    srt.map(tokio::net::UdpSocket::from_std).transpose(),
+                );
+                let (Ok(rtmp), Ok(srt)) = sockets else {
+                    tracing::error!("the ingest's sockets could not be registered");
+                    return;
+                };
+                tokio::select! {
+                    () = run_ingest(rtmp, srt, app, opts) => {}
+                    _ = stopped => {}
+                }
+            });
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+            let _ = ended.send(());
+        });
+    if let Err(e) = thread {
+        tracing::error!(error = %e, "the ingest's thread could not start");
+        return;
+    }
+    let _ = end.await;
+}
+
+async fn run_ingest(
     rtmp: tokio::net::TcpListener,
     srt: Option<tokio::net::UdpSocket>,
     app: Arc<cityx_app::App>,

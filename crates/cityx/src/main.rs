@@ -1,6 +1,12 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// mimalloc rather than the system's allocator: the HTTP doors allocate and free small
+/// buffers per request on every worker thread, where glibc's allocator spent an eighth of
+/// the serving CPU (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cityx::cli::Cli::parse();
     let settings = if cityx::cli::needs_settings(&cli) {

@@ -139,6 +139,10 @@ async fn items_play_under_signed_links_until_their_rights_say_no() {
         "garbage".to_owned(),
         format!("{p0}.{p1}.{p3}.{p4}"),
         format!("{p0}.{p1}.{p2}.1.{p4}"),
+        // The same grant spelt otherwise than cityx writes it.
+        format!("{}.{p1}.{p2}.{p3}.{p4}", p0.to_uppercase()),
+        format!("{p0}.{}.{p2}.{p3}.{p4}", p1.to_uppercase()),
+        format!("{p0}.{p1}.{p2}.0{p3}.{p4}"),
     ] {
         let got =
             code(fetch(&app, &format!("/api/v1/media/{bad}/hls/master.m3u8"), &[]).await).await;
