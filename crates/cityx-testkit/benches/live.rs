@@ -9,7 +9,9 @@
 //!
 //! Each server gets `CITYX_BENCH_CHANNELS` (default 4) publishers, `ffmpeg -re` copying a
 //! 720p25 H.264/AAC file with a keyframe a second (so a publisher costs little), for
-//! `CITYX_BENCH_SECS` (default 30). Measured, per server:
+//! `CITYX_BENCH_SECS` (default 30), twice, alternately (nginx-rtmp, cityx, nginx-rtmp, cityx
+//! on new channels); CPU is the lower of each server's two runs (the neighbours of a shared
+//! machine only ever add), the rest is the first run's. Measured, per server:
 //! - CPU: user and system time of the server and every process under it (cityx's
 //!   inspectors, nginx's workers) over the steady middle of the run, per channel; and of
 //!   cityx's own process alone (RTMP in, HLS out: the passthrough nginx-rtmp does);
@@ -130,9 +132,58 @@ struct Run {
     mib_per_channel: f64,
 }
 
+impl Run {
+    /// This run with the lower CPU figures of it and `other`.
+    fn best_cpu(self, other: Run) -> Run {
+        Run {
+            cpu_per_channel: self.cpu_per_channel.min(other.cpu_per_channel),
+            own_cpu_per_channel: self.own_cpu_per_channel.min(other.own_cpu_per_channel),
+            ..self
+        }
+    }
+}
+
+/// One run of nginx-rtmp, started for it and stopped after.
+fn nginx_rtmp(source: &Path, channels: usize, secs: u64) -> Run {
+    let nginx = NginxRtmp::start(SEGMENT_SECS);
+    let urls: Vec<String> = (0..channels)
+        .map(|i| format!("rtmp://127.0.0.1:{}/live/s{i}", nginx.port))
+        .collect();
+    let run = measure(
+        nginx.nginx.child.id(),
+        source,
+        &urls,
+        &nginx.hls.join("s0").join("index.m3u8"),
+        secs,
+    );
+    println!("nginx-rtmp: {run:?} ({} segments watched)", run.segments);
+    run
+}
+
 /// Publishes to every URL, watches `playlists[0]` for segment latency, and measures CPU of
 /// `pid`'s tree over the middle of the run.
 fn measure(pid: u32, source: &Path, urls: &[String], playlist: &Path, secs: u64) -> Run {
+    measure_then(pid, source, urls, playlist, secs, Stop::Drop)
+}
+
+/// How the publishers of a run stop.
+#[derive(Clone, Copy, PartialEq)]
+enum Stop {
+    /// Killed: their connections drop (cityx's channels go on on their slates).
+    Drop,
+    /// Asked to end (SIGINT): each ends its stream, and its channel goes off air.
+    End,
+}
+
+/// [`measure`], the publishers stopping as `stop` says.
+fn measure_then(
+    pid: u32,
+    source: &Path,
+    urls: &[String],
+    playlist: &Path,
+    secs: u64,
+    stop: Stop,
+) -> Run {
     let idle_rss = tree_rss(pid);
     let started = Instant::now();
     let mut publishers: Vec<Child> = urls.iter().map(|u| publisher(source, u)).collect();
@@ -180,6 +231,18 @@ fn measure(pid: u32, source: &Path, urls: &[String], playlist: &Path, secs: u64)
         cpu_at = Some(((tree_now - tree) / per, (own_now - own) / per));
     }
     for p in &mut publishers {
+        if stop == Stop::End {
+            let _ = Command::new("kill")
+                .args(["-INT", &p.id().to_string()])
+                .status();
+            let asked = Instant::now();
+            while asked.elapsed() < Duration::from_secs(5) {
+                if matches!(p.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = p.kill();
         let _ = p.wait();
     }
@@ -237,22 +300,7 @@ async fn main() {
     let http = reqwest::Client::new();
 
     // nginx-rtmp first, then cityx; each alone on the machine while it runs.
-    let nginx = NginxRtmp::start(SEGMENT_SECS);
-    let urls: Vec<String> = (0..channels)
-        .map(|i| format!("rtmp://127.0.0.1:{}/live/s{i}", nginx.port))
-        .collect();
-    let reference = measure(
-        nginx.nginx.child.id(),
-        &source,
-        &urls,
-        &nginx.hls.join("s0").join("index.m3u8"),
-        secs,
-    );
-    drop(nginx);
-    println!(
-        "nginx-rtmp: {reference:?} ({} segments watched)",
-        reference.segments
-    );
+    let reference = nginx_rtmp(&source, channels, secs);
 
     let rtmp_port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -305,37 +353,55 @@ async fn main() {
         "bench-live-password",
     )
     .await;
-    let mut urls = Vec::new();
-    let mut first_channel = None;
-    for i in 0..channels {
-        let res: Value = http
-            .post(format!("{}/api/v1/channels", cityx.base))
-            .bearer_auth(&owner)
-            .json(&json!({ "name": format!("压测频道{i}"), "dvr_minutes": 10 }))
-            .send()
-            .await
-            .expect("channel")
-            .json()
-            .await
-            .expect("json");
-        let id = res["channel"]["id"].as_str().expect("id").to_owned();
-        first_channel.get_or_insert(id);
-        urls.push(format!(
-            "rtmp://127.0.0.1:{rtmp_port}/live/{}",
-            res["stream_key"].as_str().expect("key")
-        ));
-    }
-    let playlist = cityx
-        .dir
-        .path()
-        .join("objects/live")
-        .join(first_channel.expect("a channel"))
-        .join("index.m3u8");
-    let measured = measure(cityx.child.id(), &source, &urls, &playlist, secs);
-    println!(
-        "cityx: {measured:?} ({} segments watched)",
-        measured.segments
+    // Channels of one round: their publishing addresses and the first one's playlist.
+    let make_channels = |round: usize| {
+        // A new client each round: a pooled connection idle for a run may have been closed.
+        let (http, base, owner) = (reqwest::Client::new(), cityx.base.clone(), owner.clone());
+        let objects = cityx.dir.path().join("objects/live");
+        async move {
+            let mut urls = Vec::new();
+            let mut first_channel = None;
+            for i in 0..channels {
+                let res: Value = http
+                    .post(format!("{base}/api/v1/channels"))
+                    .bearer_auth(&owner)
+                    .json(&json!({ "name": format!("压测频道{round}-{i}"), "dvr_minutes": 10 }))
+                    .send()
+                    .await
+                    .expect("channel")
+                    .json()
+                    .await
+                    .expect("json");
+                let id = res["channel"]["id"].as_str().expect("id").to_owned();
+                first_channel.get_or_insert(id);
+                urls.push(format!(
+                    "rtmp://127.0.0.1:{rtmp_port}/live/{}",
+                    res["stream_key"].as_str().expect("key")
+                ));
+            }
+            let playlist = objects
+                .join(first_channel.expect("a channel"))
+                .join("index.m3u8");
+            (urls, playlist)
+        }
+    };
+    // The first round's publishers end their streams, so that no slate runs in the second.
+    let (urls, first_playlist) = make_channels(1).await;
+    let first = measure_then(
+        cityx.child.id(),
+        &source,
+        &urls,
+        &first_playlist,
+        secs,
+        Stop::End,
     );
+    println!("cityx: {first:?} ({} segments watched)", first.segments);
+    // The second round: nginx-rtmp again (cityx idle), then cityx on new channels.
+    let reference = reference.best_cpu(nginx_rtmp(&source, channels, secs));
+    let (urls, playlist) = make_channels(2).await;
+    let second = measure(cityx.child.id(), &source, &urls, &playlist, secs);
+    println!("cityx: {second:?} ({} segments watched)", second.segments);
+    let measured = first.best_cpu(second);
 
     // Viewers of one channel: it went on on its slate when its publisher stopped, so its
     // playlist still changes every segment, as a live one does.

@@ -1732,10 +1732,7 @@ async fn the_channel_form_shares_with_named_stations() {
     let made = &list["items"][0]["channel"];
     let id = made["id"].as_str().expect("made").to_owned();
     assert_eq!(made["visibility"], "stations");
-    assert_eq!(
-        made["shared_with"],
-        serde_json::json!([w.b["id"]])
-    );
+    assert_eq!(made["shared_with"], serde_json::json!([w.b["id"]]));
     let (seen, _) = app
         .get(&format!("/api/v1/channels/{id}"), &w.user("viewer@b").token)
         .await;
