@@ -71,12 +71,9 @@ pub fn read_luma(line: &str) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// The arguments of ffmpeg that copy an untrusted MPEG-TS stream on standard input into FLV
-/// on standard output (an SRT publisher or a pulled stream made ready for the live session,
-/// which takes RTMP's messages). What `program` says cannot be copied is converted: video
-/// other than H.264 to H.264 with a keyframe every `key_secs`, audio other than AAC to AAC.
-/// Progress goes to stderr every second, for the stall watchdog.
-pub fn remux_to_flv_args(program: &crate::sniff::Program, key_secs: u32) -> Vec<OsString> {
+/// The start of a command that reads MPEG-TS from standard input under the hardened stream
+/// input's rules and prints its progress every second (for the stall watchdog).
+fn piped_mpegts_input() -> Vec<OsString> {
     let mut args: Vec<OsString> = [
         "-nostdin",
         "-hide_banner",
@@ -90,6 +87,16 @@ pub fn remux_to_flv_args(program: &crate::sniff::Program, key_secs: u32) -> Vec<
     .map(OsString::from)
     .collect();
     args.extend(crate::hardened_stream_input("mpegts"));
+    args
+}
+
+/// The arguments of ffmpeg that copy an untrusted MPEG-TS stream on standard input into FLV
+/// on standard output (an SRT publisher or a pulled stream made ready for the live session,
+/// which takes RTMP's messages). What `program` says cannot be copied is converted: video
+/// other than H.264 to H.264 with a keyframe every `key_secs`, audio other than AAC to AAC.
+/// Progress goes to stderr every second, for the stall watchdog.
+pub fn remux_to_flv_args(program: &crate::sniff::Program, key_secs: u32) -> Vec<OsString> {
+    let mut args = piped_mpegts_input();
     args.extend(["-map", "0:v:0?", "-map", "0:a:0?", "-sn", "-dn"].map(OsString::from));
     if program.video.is_some_and(|c| !c.copied) {
         let keys = format!("expr:gte(t,n_forced*{})", key_secs.max(1));
@@ -146,19 +153,7 @@ pub fn rung_list(height: u32) -> String {
 /// [`rung_list`] as each ends); the audio is copied. Progress goes to stderr every second.
 pub fn ladder_args(rungs: &[Rung], segment_secs: u32) -> Vec<OsString> {
     let secs = segment_secs.max(1);
-    let mut args: Vec<OsString> = [
-        "-nostdin",
-        "-hide_banner",
-        "-v",
-        "error",
-        "-stats",
-        "-stats_period",
-        "1",
-    ]
-    .into_iter()
-    .map(OsString::from)
-    .collect();
-    args.extend(crate::hardened_stream_input("mpegts"));
+    let mut args = piped_mpegts_input();
     let labels: String = (0..rungs.len()).map(|i| format!("[s{i}]")).collect();
     let mut graph = format!("[0:v:0]split={}{labels}", rungs.len());
     for (i, r) in rungs.iter().enumerate() {

@@ -40,6 +40,23 @@ async fn channel_until(
     }
 }
 
+/// The item `id` once it is ready, failed or rejected (within two minutes); `what` names it
+/// in the failure.
+async fn settled_item(app: &TestApp, id: &str, token: &str, what: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, a) = app.get(&format!("/api/v1/assets/{id}"), token).await;
+        if a["status"] == "ready" || a["status"] == "failed" || a["status"] == "rejected" {
+            return a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the {what} never became an item: {a}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn text_of(app: &TestApp, path: &str, token: &str) -> (StatusCode, String) {
     let res = app.send("GET", path, Some(token), None).await;
     let status = res.status();
@@ -439,18 +456,7 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
     assert_eq!(s, StatusCode::ACCEPTED, "{made}");
     let asset = made["asset"]["id"].as_str().expect("asset").to_owned();
     assert_eq!(made["asset"]["status"], "uploading");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let item = loop {
-        let (_, a) = app.get(&format!("/api/v1/assets/{asset}"), editor_a).await;
-        if a["status"] == "ready" || a["status"] == "failed" || a["status"] == "rejected" {
-            break a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the clip never became an item: {a}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let item = settled_item(&app, &asset, editor_a, "clip").await;
     assert_eq!(item["status"], "ready", "{item}");
     assert_eq!(item["title"], "直播片段");
     let duration = item["technical"]["duration_s"].as_f64().unwrap_or(0.0);
@@ -479,20 +485,7 @@ async fn channels_take_rtmp_and_play_as_hls_with_their_window() {
         .find(|t| *t != asset)
         .expect("the recording's item is audited")
         .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let recorded = loop {
-        let (_, a) = app
-            .get(&format!("/api/v1/assets/{recording}"), editor_a)
-            .await;
-        if a["status"] == "ready" || a["status"] == "failed" || a["status"] == "rejected" {
-            break a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the recording never became an item: {a}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let recorded = settled_item(&app, &recording, editor_a, "recording").await;
     assert_eq!(recorded["status"], "ready", "{recorded}");
     assert!(
         recorded["title"]
@@ -1233,18 +1226,7 @@ async fn channels_record_in_their_daily_windows() {
         "the part became an item when the window ended, before the broadcast did"
     );
     assert!(encoder.wait().await.expect("ffmpeg").success());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let recorded = loop {
-        let (_, a) = app.get(&format!("/api/v1/assets/{recording}"), admin).await;
-        if a["status"] == "ready" || a["status"] == "failed" || a["status"] == "rejected" {
-            break a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the recording never became an item: {a}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let recorded = settled_item(&app, &recording, admin, "recording").await;
     assert_eq!(recorded["status"], "ready", "{recorded}");
     assert!(
         recorded["title"]
